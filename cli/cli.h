@@ -1,0 +1,61 @@
+/* vidx command line: shared parsing and the subcommands.
+ *
+ * Every subcommand is declared as a cli_command (name, synopsis, options) and parsed by
+ * cli_parse, so --help, unknown flags and missing values behave the same everywhere:
+ * a one-line error on stderr and exit code 2 (CLI_USAGE).
+ */
+#ifndef VX_CLI_H
+#define VX_CLI_H
+
+#include <stdint.h>
+
+enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
+
+#define CLI_MAX_OPTS 16
+#define CLI_MAX_POS 4096
+
+typedef struct cli_args {
+    const char *values[CLI_MAX_OPTS]; /* value of each option (or "" for a set flag), NULL if absent */
+    char **pos;
+    int n_pos;
+} cli_args;
+
+typedef struct cli_opt {
+    const char *name;  /* long name without dashes */
+    char short_name;   /* 0 if none */
+    const char *arg;   /* NULL for a flag, else the value's name for help ("DIR") */
+    const char *help;
+} cli_opt;
+
+typedef struct cli_command {
+    const char *name;
+    const char *synopsis;   /* after "vidx NAME " */
+    const char *summary;    /* one line for `vidx --help` */
+    const char *details;    /* more help text, may be NULL */
+    cli_opt opts[CLI_MAX_OPTS];
+    int min_pos, max_pos;   /* positional argument counts */
+    int (*run)(const struct cli_command *cmd, struct cli_args *args);
+} cli_command;
+
+
+/* Parses argv (argv[0] is the subcommand name). Returns CLI_OK, CLI_USAGE after
+ * printing an error, or -1 after printing help (the caller exits 0). */
+int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *out);
+/* Value of the named option, or NULL. */
+const char *cli_get(const cli_command *cmd, const cli_args *args, const char *name);
+int cli_has(const cli_command *cmd, const cli_args *args, const char *name);
+/* Prints "vidx NAME: message (try `vidx NAME --help`)" and returns CLI_USAGE. */
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "vidx NAME: message" and returns CLI_SOME_FAILED. */
+int cli_fail(const cli_command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a whole decimal integer within [min, max]; on failure a usage error naming
+ * the option. Returns 0 or CLI_USAGE. */
+int cli_int_option(const cli_command *cmd, const char *name, const char *text, long long min, long long max,
+                   long long *out);
+void cli_print_help(const cli_command *cmd);
+
+/* The subcommands, in the order `vidx --help` lists them. */
+extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_serve, cmd_embed,
+    cmd_tokenize, cmd_info;
+
+#endif

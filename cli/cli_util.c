@@ -1,0 +1,132 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int opt_index(const cli_command *cmd, const char *name) {
+    for (int i = 0; i < CLI_MAX_OPTS && cmd->opts[i].name; i++)
+        if (strcmp(cmd->opts[i].name, name) == 0) return i;
+    return -1;
+}
+
+const char *cli_get(const cli_command *cmd, const cli_args *args, const char *name) {
+    int i = opt_index(cmd, name);
+    return i < 0 ? NULL : args->values[i];
+}
+
+int cli_has(const cli_command *cmd, const cli_args *args, const char *name) {
+    return cli_get(cmd, args, name) != NULL;
+}
+
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "vidx %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (try `vidx %s --help`)\n", cmd->name);
+    return CLI_USAGE;
+}
+
+int cli_fail(const cli_command *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "vidx %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_SOME_FAILED;
+}
+
+void cli_print_help(const cli_command *cmd) {
+    printf("usage: vidx %s %s\n\n%s\n", cmd->name, cmd->synopsis, cmd->summary);
+    if (cmd->details) printf("\n%s\n", cmd->details);
+    printf("\noptions:\n");
+    for (int i = 0; i < CLI_MAX_OPTS && cmd->opts[i].name; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        char left[64];
+        if (o->short_name)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        printf("  %-24s %s\n", left, o->help);
+    }
+    printf("  %-24s %s\n", "-h, --help", "show this help");
+}
+
+/* Finds an option by its long name (up to '=' if present) or short letter. */
+static int find_long(const cli_command *cmd, const char *s, size_t n) {
+    for (int i = 0; i < CLI_MAX_OPTS && cmd->opts[i].name; i++)
+        if (strlen(cmd->opts[i].name) == n && strncmp(cmd->opts[i].name, s, n) == 0) return i;
+    return -1;
+}
+
+static int find_short(const cli_command *cmd, char c) {
+    for (int i = 0; i < CLI_MAX_OPTS && cmd->opts[i].name; i++)
+        if (cmd->opts[i].short_name == c) return i;
+    return -1;
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *out) {
+    memset(out, 0, sizeof *out);
+    /* Positionals are collected in place: argv is ours to reorder. */
+    out->pos = argv + 1;
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        /* "-" alone is a positional (standard input), as is anything after "--". */
+        if (only_pos || a[0] != '-' || a[1] == '\0') {
+            out->pos[out->n_pos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) { only_pos = 1; continue; }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cli_print_help(cmd);
+            return -1;
+        }
+        int k;
+        const char *inline_value = NULL;
+        if (a[1] == '-') {
+            const char *eq = strchr(a + 2, '=');
+            size_t n = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+            k = find_long(cmd, a + 2, n);
+            if (eq) inline_value = eq + 1;
+            if (k < 0) return cli_usage_error(cmd, "unknown option '%.*s'", (int)(n + 2), a);
+        } else {
+            k = find_short(cmd, a[1]);
+            if (k < 0) return cli_usage_error(cmd, "unknown option '-%c'", a[1]);
+            if (a[2]) inline_value = a + 2;
+        }
+        const cli_opt *o = &cmd->opts[k];
+        if (!o->arg) {
+            if (inline_value) return cli_usage_error(cmd, "option --%s takes no value", o->name);
+            out->values[k] = "";
+            continue;
+        }
+        if (inline_value) {
+            out->values[k] = inline_value;
+        } else {
+            if (i + 1 >= argc) return cli_usage_error(cmd, "option --%s needs a value (%s)", o->name, o->arg);
+            out->values[k] = argv[++i];
+        }
+    }
+    if (out->n_pos < cmd->min_pos)
+        return cli_usage_error(cmd, "missing argument: usage: vidx %s %s", cmd->name, cmd->synopsis);
+    if (out->n_pos > cmd->max_pos)
+        return cli_usage_error(cmd, "unexpected argument '%s'", out->pos[cmd->max_pos]);
+    return CLI_OK;
+}
+
+int cli_int_option(const cli_command *cmd, const char *name, const char *text, long long min, long long max,
+                   long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < min || v > max)
+        return cli_usage_error(cmd, "--%s must be a whole number from %lld to %lld, not '%s'", name, min, max, text);
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,32 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *vx_resolve_db(const char *flag) {
+    if (flag && *flag) return flag;
+    const char *env = getenv("VIDX_DB");
+    if (env && *env) return env;
+    return VX_DEFAULT_DB;
+}
+
+int vx_default_model_dir(char *out, size_t out_size) {
+    const char *xdg = getenv("XDG_DATA_HOME");
+    int n;
+    if (xdg && *xdg) {
+        n = snprintf(out, out_size, "%s/vidx/models/%s", xdg, VX_DEFAULT_MODEL_NAME);
+    } else {
+        const char *home = getenv("HOME");
+        if (!home || !*home) return -1;
+        n = snprintf(out, out_size, "%s/.local/share/vidx/models/%s", home, VX_DEFAULT_MODEL_NAME);
+    }
+    return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
+}
+
+int vx_resolve_model(const char *flag, const char *from_db, char *out, size_t out_size) {
+    const char *env = getenv("VIDX_MODEL");
+    const char *pick = (flag && *flag) ? flag : (env && *env) ? env : (from_db && *from_db) ? from_db : NULL;
+    if (!pick) return vx_default_model_dir(out, out_size);
+    int n = snprintf(out, out_size, "%s", pick);
+    return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
+}

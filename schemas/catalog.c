@@ -1,0 +1,635 @@
+#include "catalog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <leveldb/c.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+struct vx_catalog {
+    leveldb_t *db;
+    leveldb_options_t *options;
+    leveldb_readoptions_t *read;
+    leveldb_writeoptions_t *write; /* synced: a batch is durable once written */
+    int lock_fd;
+    char dir[PATH_MAX];
+};
+
+struct vx_batch {
+    leveldb_writebatch_t *wb;
+    vx_buf key, val; /* scratch */
+    uint32_t count;
+    int oom;         /* an encode ran out of memory: the batch must not be written */
+};
+
+/* ---- open and close ------------------------------------------------------------------ */
+
+static int mkdir_p(const char *dir, vx_error *err) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return vx_fail(err, "path too long: %s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+/* Takes DATA/LOCK exclusively, or explains who holds it. */
+static int take_lock(const char *data_dir, int *fd_out, vx_error *err) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/LOCK", data_dir) >= (int)sizeof path)
+        return vx_fail(err, "path too long: %s", data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return vx_fail(err, "cannot open lock file %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            pid[n > 0 ? n : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            return vx_fail(err,
+                           "database %s is in use by another vidx process%s%s%s; stop it or use another --db",
+                           data_dir, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+        }
+        return vx_fail(err, "cannot lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* The pid only improves the message a second opener sees; the lock still holds. */
+        vx_debug("could not record pid in %s", path);
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void vx_catalog_close(vx_catalog *cat) {
+    if (!cat) return;
+    if (cat->db) leveldb_close(cat->db);
+    if (cat->options) leveldb_options_destroy(cat->options);
+    if (cat->read) leveldb_readoptions_destroy(cat->read);
+    if (cat->write) leveldb_writeoptions_destroy(cat->write);
+    if (cat->lock_fd >= 0) {
+        if (ftruncate(cat->lock_fd, 0) != 0) vx_debug("could not clear the lock file");
+        close(cat->lock_fd); /* releases the flock */
+    }
+    free(cat);
+}
+
+const char *vx_catalog_dir(const vx_catalog *cat) { return cat->dir; }
+
+static int check_or_init_meta(vx_catalog *cat, vx_error *err) {
+    vx_meta meta;
+    int r = vx_catalog_get_meta(cat, &meta, err);
+    if (r < 0) return -1;
+    if (r == 0) {
+        int ok = meta.schema_version == VX_SCHEMA_VERSION;
+        uint32_t v = meta.schema_version;
+        vx_meta_clear(&meta);
+        if (!ok)
+            return vx_fail(err, "%s has schema version %u; this vidx reads version %u", cat->dir, v,
+                           VX_SCHEMA_VERSION);
+        return 0;
+    }
+    vx_meta fresh = {.schema_version = VX_SCHEMA_VERSION, .created_at = (int64_t)time(NULL), .model = ""};
+    vx_batch *b = vx_batch_new();
+    if (!b) return vx_fail(err, "out of memory");
+    vx_batch_put_meta(b, &fresh);
+    r = vx_catalog_write(cat, b, err);
+    vx_batch_free(b);
+    return r;
+}
+
+vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err) {
+    vx_catalog *cat = calloc(1, sizeof *cat);
+    char *lerr = NULL;
+    char path[PATH_MAX];
+    struct stat st;
+    if (!cat) { vx_fail(err, "out of memory"); return NULL; }
+    cat->lock_fd = -1;
+    if (snprintf(cat->dir, sizeof cat->dir, "%s", data_dir) >= (int)sizeof cat->dir ||
+        snprintf(path, sizeof path, "%s/catalog", data_dir) >= (int)sizeof path) {
+        vx_fail(err, "path too long: %s", data_dir);
+        goto fail;
+    }
+    if (!create && stat(path, &st) != 0) {
+        vx_fail(err, "no vidx database at %s (run `vidx index` to create one)", data_dir);
+        goto fail;
+    }
+    if (create && mkdir_p(data_dir, err)) goto fail;
+    if (take_lock(data_dir, &cat->lock_fd, err)) goto fail;
+
+    cat->options = leveldb_options_create();
+    leveldb_options_set_create_if_missing(cat->options, (unsigned char)create);
+    leveldb_options_set_paranoid_checks(cat->options, 1);
+    leveldb_options_set_compression(cat->options, leveldb_snappy_compression);
+    cat->read = leveldb_readoptions_create();
+    leveldb_readoptions_set_verify_checksums(cat->read, 1);
+    cat->write = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(cat->write, 1);
+    cat->db = leveldb_open(cat->options, path, &lerr);
+    if (lerr) {
+        vx_fail(err, "cannot open catalog %s: %s", path, lerr);
+        leveldb_free(lerr);
+        goto fail;
+    }
+    if (check_or_init_meta(cat, err)) goto fail;
+    return cat;
+fail:
+    vx_catalog_close(cat);
+    return NULL;
+}
+
+/* ---- reads --------------------------------------------------------------------------- */
+
+/* Fetches key; 0 found (*val malloc'd by LevelDB), 1 absent, -1 error. */
+static int get_raw(vx_catalog *cat, const void *key, size_t klen, char **val, size_t *vlen, vx_error *err) {
+    char *lerr = NULL;
+    *val = leveldb_get(cat->db, cat->read, key, klen, vlen, &lerr);
+    if (lerr) {
+        char what[256];
+        vx_key_describe(key, klen, what, sizeof what);
+        vx_fail(err, "reading %s: %s", what, lerr);
+        leveldb_free(lerr);
+        return -1;
+    }
+    return *val ? 0 : 1;
+}
+
+typedef int (*decode_fn)(const void *data, size_t len, void *out, vx_error *err);
+
+/* Adapters with the generic signature (calling through a mismatched pointer type is
+ * undefined behaviour). */
+#define DECODE_ADAPTER(name, type)                                                            \
+    static int decode_##name(const void *data, size_t len, void *out, vx_error *err) {     \
+        return vx_##name##_decode(data, len, (type *)out, err);                              \
+    }
+DECODE_ADAPTER(meta, vx_meta)
+DECODE_ADAPTER(video, vx_video)
+DECODE_ADAPTER(segment, vx_segment)
+DECODE_ADAPTER(embedding, vx_embedding)
+DECODE_ADAPTER(user, vx_user)
+DECODE_ADAPTER(job, vx_job)
+
+/* Fetches and decodes one record; a decode failure names the key. */
+static int get_record(vx_catalog *cat, const void *key, size_t klen, decode_fn decode, void *out, vx_error *err) {
+    char *val;
+    size_t vlen;
+    int r = get_raw(cat, key, klen, &val, &vlen, err);
+    if (r) return r;
+    r = decode(val, vlen, out, err);
+    leveldb_free(val);
+    if (r) {
+        char what[256];
+        vx_key_describe(key, klen, what, sizeof what);
+        return vx_fail_prefix(err, "corrupt record at %s", what);
+    }
+    return 0;
+}
+
+int vx_catalog_get_meta(vx_catalog *cat, vx_meta *out, vx_error *err) {
+    uint8_t key = VX_KEY_META;
+    return get_record(cat, &key, 1, decode_meta, out, err);
+}
+
+int vx_catalog_get_video(vx_catalog *cat, uint64_t id, vx_video *out, vx_error *err) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_VIDEO, id);
+    int r = get_record(cat, key, sizeof key, decode_video, out, err);
+    if (r == 0 && out->id != id) {
+        char what[256];
+        vx_key_describe(key, sizeof key, what, sizeof what);
+        vx_video_clear(out);
+        return vx_fail(err, "corrupt record at %s: holds another video's id", what);
+    }
+    return r;
+}
+
+int vx_catalog_find_path(vx_catalog *cat, const char *path, uint64_t *id_out, vx_error *err) {
+    vx_buf key = {0};
+    char *val = NULL;
+    size_t vlen;
+    vx_key_string(&key, VX_KEY_PATH, path);
+    if (key.oom) return vx_fail(err, "out of memory");
+    int r = get_raw(cat, key.data, key.len, &val, &vlen, err);
+    if (r == 0) {
+        vx_cursor c = vx_cursor_make(val, vlen);
+        *id_out = vx_get_u64le(&c);
+        if (!vx_cursor_done(&c) || *id_out == 0) {
+            char what[256];
+            vx_key_describe(key.data, key.len, what, sizeof what);
+            r = vx_fail(err, "corrupt record at %s: expected an 8-byte video id", what);
+        }
+    }
+    leveldb_free(val);
+    vx_buf_free(&key);
+    return r;
+}
+
+int vx_catalog_get_segment(vx_catalog *cat, uint64_t video_id, uint32_t index, vx_segment *out, vx_error *err) {
+    uint8_t key[VX_KEY_SEGMENT_LEN];
+    vx_key_segment(key, video_id, index);
+    return get_record(cat, key, sizeof key, decode_segment, out, err);
+}
+
+int vx_catalog_get_embedding(vx_catalog *cat, uint64_t video_id, vx_embedding *out, vx_error *err) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_EMBEDDING, video_id);
+    return get_record(cat, key, sizeof key, decode_embedding, out, err);
+}
+
+int vx_catalog_get_user(vx_catalog *cat, const char *name, vx_user *out, vx_error *err) {
+    if (!vx_user_name_valid(name)) return vx_fail(err, "invalid user name");
+    vx_buf key = {0};
+    vx_key_string(&key, VX_KEY_USER, name);
+    int r = key.oom ? vx_fail(err, "out of memory") : get_record(cat, key.data, key.len, decode_user, out, err);
+    vx_buf_free(&key);
+    return r;
+}
+
+int vx_catalog_get_job(vx_catalog *cat, uint64_t id, vx_job *out, vx_error *err) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_JOB, id);
+    return get_record(cat, key, sizeof key, decode_job, out, err);
+}
+
+/* ---- scans --------------------------------------------------------------------------- */
+
+/* Called per record under a prefix; returns <0 error, 0 continue, >0 stop. */
+typedef int (*visit_fn)(void *ctx, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err);
+
+static int scan_prefix(vx_catalog *cat, const void *prefix, size_t plen, visit_fn visit, void *ctx, vx_error *err) {
+    leveldb_iterator_t *it = leveldb_create_iterator(cat->db, cat->read);
+    int rc = 0;
+    for (leveldb_iter_seek(it, prefix, plen); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *key = leveldb_iter_key(it, &klen);
+        if (klen < plen || memcmp(key, prefix, plen) != 0) break;
+        const char *val = leveldb_iter_value(it, &vlen);
+        int r = visit(ctx, (const uint8_t *)key, klen, val, vlen, err);
+        if (r < 0) { rc = -1; break; }
+        if (r > 0) break;
+    }
+    char *lerr = NULL;
+    leveldb_iter_get_error(it, &lerr);
+    if (lerr && rc == 0) rc = vx_fail(err, "scanning the catalog: %s", lerr);
+    leveldb_free(lerr);
+    leveldb_iter_destroy(it);
+    return rc;
+}
+
+static void report_corrupt(const uint8_t *key, size_t klen, const vx_error *why, vx_scan_stats *stats) {
+    char what[256];
+    vx_key_describe(key, klen, what, sizeof what);
+    vx_warn("corrupt record at %s skipped: %s", what, why->msg);
+    if (stats) stats->corrupt++;
+}
+
+struct typed_scan {
+    vx_scan_stats *stats;
+    void *fn;
+    void *ctx;
+};
+
+static int visit_video(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)err;
+    struct typed_scan *s = p;
+    vx_video v;
+    vx_error why;
+    if (klen != VX_KEY_ID_LEN) {
+        vx_fail(&why, "key has the wrong length");
+    } else if (vx_video_decode(val, vlen, &v, &why) == 0) {
+        if (v.id == vx_load_u64be(key + 1)) {
+            if (s->stats) s->stats->ok++;
+            int r = ((vx_video_fn)s->fn)(s->ctx, &v);
+            vx_video_clear(&v);
+            return r;
+        }
+        vx_video_clear(&v);
+        vx_fail(&why, "holds another video's id");
+    }
+    report_corrupt(key, klen, &why, s->stats);
+    return 0;
+}
+
+int vx_catalog_scan_videos(vx_catalog *cat, vx_video_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err) {
+    uint8_t prefix = VX_KEY_VIDEO;
+    struct typed_scan s = {stats, (void *)fn, ctx};
+    return scan_prefix(cat, &prefix, 1, visit_video, &s, err);
+}
+
+static int visit_segment(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)err;
+    struct typed_scan *s = p;
+    vx_segment seg;
+    vx_error why;
+    if (klen != VX_KEY_SEGMENT_LEN) {
+        vx_fail(&why, "key has the wrong length");
+    } else if (vx_segment_decode(val, vlen, &seg, &why) == 0) {
+        if (s->stats) s->stats->ok++;
+        uint32_t index = (uint32_t)key[9] << 24 | (uint32_t)key[10] << 16 | (uint32_t)key[11] << 8 | key[12];
+        int r = ((vx_segment_fn)s->fn)(s->ctx, vx_load_u64be(key + 1), index, &seg);
+        vx_segment_clear(&seg);
+        return r;
+    }
+    report_corrupt(key, klen, &why, s->stats);
+    return 0;
+}
+
+int vx_catalog_scan_segments(vx_catalog *cat, uint64_t video_id, vx_segment_fn fn, void *ctx,
+                             vx_scan_stats *stats, vx_error *err) {
+    uint8_t prefix[VX_KEY_ID_LEN];
+    vx_key_id(prefix, VX_KEY_SEGMENT, video_id);
+    struct typed_scan s = {stats, (void *)fn, ctx};
+    return scan_prefix(cat, prefix, video_id ? VX_KEY_ID_LEN : 1, visit_segment, &s, err);
+}
+
+static int visit_user(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)err;
+    struct typed_scan *s = p;
+    vx_user u;
+    vx_error why;
+    if (vx_user_decode(val, vlen, &u, &why) == 0) {
+        if (strlen(u.name) == klen - 1 && memcmp(u.name, key + 1, klen - 1) == 0) {
+            if (s->stats) s->stats->ok++;
+            int r = ((vx_user_fn)s->fn)(s->ctx, &u);
+            vx_user_clear(&u);
+            return r;
+        }
+        vx_user_clear(&u);
+        vx_fail(&why, "holds another user's name");
+    }
+    report_corrupt(key, klen, &why, s->stats);
+    return 0;
+}
+
+int vx_catalog_scan_users(vx_catalog *cat, vx_user_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err) {
+    uint8_t prefix = VX_KEY_USER;
+    struct typed_scan s = {stats, (void *)fn, ctx};
+    return scan_prefix(cat, &prefix, 1, visit_user, &s, err);
+}
+
+static int visit_event(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)err;
+    struct typed_scan *s = p;
+    vx_event e;
+    vx_error why;
+    char user[VX_MAX_USER + 1];
+    if (klen < 2 || key[1] == 0 || key[1] > VX_MAX_USER || klen != (size_t)key[1] + 14) {
+        vx_fail(&why, "malformed event key");
+    } else if (vx_event_decode(val, vlen, &e, &why) == 0) {
+        memcpy(user, key + 2, key[1]);
+        user[key[1]] = '\0';
+        const uint8_t *t = key + 2 + key[1];
+        if ((int64_t)vx_load_u64be(t) != e.ts_ms) {
+            vx_fail(&why, "timestamp differs from its key");
+        } else {
+            if (s->stats) s->stats->ok++;
+            uint32_t seq = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];
+            return ((vx_event_fn)s->fn)(s->ctx, user, seq, &e);
+        }
+    }
+    report_corrupt(key, klen, &why, s->stats);
+    return 0;
+}
+
+int vx_catalog_scan_events(vx_catalog *cat, const char *user, vx_event_fn fn, void *ctx,
+                           vx_scan_stats *stats, vx_error *err) {
+    uint8_t prefix[VX_KEY_EVENT_MAX];
+    size_t plen = 1;
+    prefix[0] = VX_KEY_EVENT;
+    if (user) {
+        if (!vx_user_name_valid(user)) return vx_fail(err, "invalid user name");
+        plen = vx_key_event(prefix, user, 0, 0, 1);
+    }
+    struct typed_scan s = {stats, (void *)fn, ctx};
+    return scan_prefix(cat, prefix, plen, visit_event, &s, err);
+}
+
+static int visit_job(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)err;
+    struct typed_scan *s = p;
+    vx_job j;
+    vx_error why;
+    if (klen != VX_KEY_ID_LEN) {
+        vx_fail(&why, "key has the wrong length");
+    } else if (vx_job_decode(val, vlen, &j, &why) == 0) {
+        if (j.id == vx_load_u64be(key + 1)) {
+            if (s->stats) s->stats->ok++;
+            int r = ((vx_job_fn)s->fn)(s->ctx, &j);
+            vx_job_clear(&j);
+            return r;
+        }
+        vx_job_clear(&j);
+        vx_fail(&why, "holds another job's id");
+    }
+    report_corrupt(key, klen, &why, s->stats);
+    return 0;
+}
+
+int vx_catalog_scan_jobs(vx_catalog *cat, vx_job_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err) {
+    uint8_t prefix = VX_KEY_JOB;
+    struct typed_scan s = {stats, (void *)fn, ctx};
+    return scan_prefix(cat, &prefix, 1, visit_job, &s, err);
+}
+
+static int visit_content(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)val;
+    (void)vlen;
+    (void)err;
+    struct typed_scan *s = p;
+    if (klen != VX_KEY_CONTENT_LEN) return 0;
+    return ((vx_id_fn)s->fn)(s->ctx, vx_load_u64be(key + 9));
+}
+
+static int visit_count(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)key; (void)klen; (void)val; (void)vlen; (void)err;
+    (*(uint64_t *)p)++;
+    return 0;
+}
+
+int vx_catalog_count(vx_catalog *cat, uint8_t family, uint64_t *count_out, vx_error *err) {
+    *count_out = 0;
+    return scan_prefix(cat, &family, 1, visit_count, count_out, err);
+}
+
+int vx_catalog_scan_content(vx_catalog *cat, uint64_t hash, vx_id_fn fn, void *ctx, vx_error *err) {
+    uint8_t prefix[VX_KEY_ID_LEN];
+    vx_key_id(prefix, VX_KEY_CONTENT, hash);
+    struct typed_scan s = {NULL, (void *)fn, ctx};
+    return scan_prefix(cat, prefix, sizeof prefix, visit_content, &s, err);
+}
+
+/* ---- writes -------------------------------------------------------------------------- */
+
+vx_batch *vx_batch_new(void) {
+    vx_batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->wb = leveldb_writebatch_create();
+    return b;
+}
+
+void vx_batch_free(vx_batch *b) {
+    if (!b) return;
+    leveldb_writebatch_destroy(b->wb);
+    vx_buf_free(&b->key);
+    vx_buf_free(&b->val);
+    free(b);
+}
+
+void vx_batch_clear(vx_batch *b) {
+    leveldb_writebatch_clear(b->wb);
+    b->count = 0;
+    b->oom = 0;
+}
+
+uint32_t vx_batch_count(const vx_batch *b) { return b->count; }
+
+void vx_batch_put_raw(vx_batch *b, const void *key, size_t klen, const void *val, size_t vlen) {
+    leveldb_writebatch_put(b->wb, key, klen, val, vlen);
+    b->count++;
+}
+
+void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen) {
+    leveldb_writebatch_delete(b->wb, key, klen);
+    b->count++;
+}
+
+/* Puts the scratch key and value, noting any encoding failure. */
+static void put_scratch(vx_batch *b) {
+    if (b->key.oom || b->val.oom) {
+        b->oom = 1;
+        return;
+    }
+    vx_batch_put_raw(b, b->key.data, b->key.len, b->val.data, b->val.len);
+}
+
+void vx_batch_put_meta(vx_batch *b, const vx_meta *m) {
+    vx_buf_reset(&b->key);
+    vx_buf_reset(&b->val);
+    vx_put_u8(&b->key, VX_KEY_META);
+    vx_meta_encode(&b->val, m);
+    put_scratch(b);
+}
+
+void vx_batch_put_video(vx_batch *b, const vx_video *v) {
+    uint8_t key[VX_KEY_CONTENT_LEN];
+    vx_buf_reset(&b->val);
+    vx_video_encode(&b->val, v);
+    vx_key_id(key, VX_KEY_VIDEO, v->id);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, VX_KEY_ID_LEN, b->val.data, b->val.len);
+
+    vx_buf_reset(&b->key);
+    vx_buf_reset(&b->val);
+    vx_key_string(&b->key, VX_KEY_PATH, v->path);
+    vx_put_u64le(&b->val, v->id);
+    put_scratch(b);
+
+    if (v->status == VX_VIDEO_INDEXED) {
+        vx_key_content(key, v->content_hash, v->id);
+        vx_batch_put_raw(b, key, VX_KEY_CONTENT_LEN, "", 0);
+    }
+}
+
+void vx_batch_delete_video(vx_batch *b, const vx_video *v) {
+    uint8_t key[VX_KEY_CONTENT_LEN];
+    vx_key_id(key, VX_KEY_VIDEO, v->id);
+    vx_batch_delete_raw(b, key, VX_KEY_ID_LEN);
+    vx_buf_reset(&b->key);
+    vx_key_string(&b->key, VX_KEY_PATH, v->path);
+    if (b->key.oom) b->oom = 1;
+    else vx_batch_delete_raw(b, b->key.data, b->key.len);
+    vx_batch_delete_content(b, v->content_hash, v->id);
+    vx_batch_delete_segments(b, v->id, 0, v->n_segments);
+    vx_batch_delete_embedding(b, v->id);
+}
+
+void vx_batch_put_segment(vx_batch *b, uint64_t video_id, uint32_t index, const vx_segment *s) {
+    uint8_t key[VX_KEY_SEGMENT_LEN];
+    vx_key_segment(key, video_id, index);
+    vx_buf_reset(&b->val);
+    vx_segment_encode(&b->val, s);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+}
+
+void vx_batch_delete_segments(vx_batch *b, uint64_t video_id, uint32_t from, uint32_t to) {
+    uint8_t key[VX_KEY_SEGMENT_LEN];
+    for (uint32_t i = from; i < to; i++) {
+        vx_key_segment(key, video_id, i);
+        vx_batch_delete_raw(b, key, sizeof key);
+    }
+}
+
+void vx_batch_put_embedding(vx_batch *b, uint64_t video_id, const vx_embedding *e) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_EMBEDDING, video_id);
+    vx_buf_reset(&b->val);
+    vx_embedding_encode(&b->val, e);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+}
+
+void vx_batch_delete_embedding(vx_batch *b, uint64_t video_id) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_EMBEDDING, video_id);
+    vx_batch_delete_raw(b, key, sizeof key);
+}
+
+void vx_batch_delete_content(vx_batch *b, uint64_t hash, uint64_t video_id) {
+    uint8_t key[VX_KEY_CONTENT_LEN];
+    vx_key_content(key, hash, video_id);
+    vx_batch_delete_raw(b, key, sizeof key);
+}
+
+void vx_batch_put_user(vx_batch *b, const vx_user *u) {
+    vx_buf_reset(&b->key);
+    vx_buf_reset(&b->val);
+    vx_key_string(&b->key, VX_KEY_USER, u->name);
+    vx_user_encode(&b->val, u);
+    put_scratch(b);
+}
+
+void vx_batch_put_event(vx_batch *b, const char *user, uint32_t seq, const vx_event *e) {
+    uint8_t key[VX_KEY_EVENT_MAX];
+    size_t klen = vx_key_event(key, user, e->ts_ms, seq, 0);
+    vx_buf_reset(&b->val);
+    vx_event_encode(&b->val, e);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, klen, b->val.data, b->val.len);
+}
+
+void vx_batch_put_job(vx_batch *b, const vx_job *j) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_JOB, j->id);
+    vx_buf_reset(&b->val);
+    vx_job_encode(&b->val, j);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+}
+
+int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err) {
+    if (b->oom) return vx_fail(err, "out of memory while preparing a catalog write; nothing written");
+    char *lerr = NULL;
+    leveldb_write(cat->db, cat->write, b->wb, &lerr);
+    if (lerr) {
+        vx_fail(err, "writing to the catalog in %s: %s", cat->dir, lerr);
+        leveldb_free(lerr);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,491 @@
+#include "records.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/hash.h"
+
+/* ---- shared helpers ------------------------------------------------------------------ */
+
+static void put_vector(vx_buf *b, uint32_t dim, const float *v) {
+    vx_put_varint(b, dim);
+    for (uint32_t i = 0; i < dim; i++) vx_put_f32le(b, v[i]);
+}
+
+/* Reads a varint dimension and that many finite floats. dim 0 gives NULL. */
+static float *get_vector(vx_cursor *c, uint32_t *dim_out, const char **why) {
+    uint64_t dim = vx_get_varint(c);
+    *dim_out = 0;
+    if (c->bad) { *why = "truncated vector length"; return NULL; }
+    if (dim > VX_MAX_DIM) { *why = "vector dimension out of range"; c->bad = 1; return NULL; }
+    if (dim * 4 > vx_cursor_left(c)) { *why = "vector runs past the end"; c->bad = 1; return NULL; }
+    if (dim == 0) return NULL;
+    float *v = malloc(dim * sizeof *v);
+    if (!v) { *why = "out of memory"; c->bad = 1; return NULL; }
+    for (uint64_t i = 0; i < dim; i++) {
+        v[i] = vx_get_f32le(c);
+        if (!isfinite(v[i])) { *why = "vector holds a non-finite value"; c->bad = 1; free(v); return NULL; }
+    }
+    *dim_out = (uint32_t)dim;
+    return v;
+}
+
+/* Starts decoding: checks the version byte. */
+static int begin(vx_cursor *c, const char *what, vx_error *err) {
+    if (vx_cursor_left(c) == 0) return vx_fail(err, "empty %s record", what);
+    uint8_t version = vx_get_u8(c);
+    if (version != VX_RECORD_V1)
+        return vx_fail(err, "%s record has unknown version %u (this vidx reads %u)", what, version, VX_RECORD_V1);
+    return 0;
+}
+
+/* Ends decoding: everything read, nothing left over. */
+static int finish(vx_cursor *c, const char *what, const char *why, vx_error *err) {
+    if (why) return vx_fail(err, "%s record: %s", what, why);
+    if (c->bad) return vx_fail(err, "%s record is truncated or has an invalid field", what);
+    if (c->p != c->end) return vx_fail(err, "%s record has %zu unexpected trailing bytes", what, vx_cursor_left(c));
+    return 0;
+}
+
+static int finite_nonneg(double x) { return isfinite(x) && x >= 0; }
+
+/* ---- meta ---------------------------------------------------------------------------- */
+
+void vx_meta_encode(vx_buf *b, const vx_meta *m) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u32le(b, m->schema_version);
+    vx_put_u64le(b, m->model_fingerprint);
+    vx_put_u32le(b, m->embed_dim);
+    vx_put_u64le(b, m->index_generation);
+    vx_put_u64le(b, (uint64_t)m->created_at);
+    vx_put_string(b, m->model);
+}
+
+int vx_meta_decode(const void *data, size_t len, vx_meta *m, vx_error *err) {
+    memset(m, 0, sizeof *m);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "meta", err)) return -1;
+    m->schema_version = vx_get_u32le(&c);
+    m->model_fingerprint = vx_get_u64le(&c);
+    m->embed_dim = vx_get_u32le(&c);
+    m->index_generation = vx_get_u64le(&c);
+    m->created_at = (int64_t)vx_get_u64le(&c);
+    m->model = vx_get_string(&c, VX_MAX_PATH);
+    if (!c.bad && m->embed_dim > VX_MAX_DIM) why = "embedding dimension out of range";
+    if (finish(&c, "meta", why, err)) { vx_meta_clear(m); return -1; }
+    return 0;
+}
+
+void vx_meta_clear(vx_meta *m) {
+    free(m->model);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- videos -------------------------------------------------------------------------- */
+
+void vx_video_encode(vx_buf *b, const vx_video *v) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, v->id);
+    vx_put_u64le(b, v->content_hash);
+    vx_put_u64le(b, v->size);
+    vx_put_u64le(b, (uint64_t)v->mtime_ns);
+    vx_put_f64le(b, v->duration);
+    vx_put_f64le(b, v->fps);
+    vx_put_u32le(b, v->width);
+    vx_put_u32le(b, v->height);
+    vx_put_u8(b, v->status);
+    vx_put_varint(b, v->n_segments);
+    vx_put_u64le(b, v->duplicate_of);
+    vx_put_u64le(b, (uint64_t)v->created_at);
+    vx_put_u64le(b, (uint64_t)v->updated_at);
+    vx_put_string(b, v->path);
+    vx_put_string(b, v->title);
+    vx_put_string(b, v->failure);
+}
+
+int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
+    memset(v, 0, sizeof *v);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "video", err)) return -1;
+    v->id = vx_get_u64le(&c);
+    v->content_hash = vx_get_u64le(&c);
+    v->size = vx_get_u64le(&c);
+    v->mtime_ns = (int64_t)vx_get_u64le(&c);
+    v->duration = vx_get_f64le(&c);
+    v->fps = vx_get_f64le(&c);
+    v->width = vx_get_u32le(&c);
+    v->height = vx_get_u32le(&c);
+    v->status = vx_get_u8(&c);
+    uint64_t n_segments = vx_get_varint(&c);
+    v->duplicate_of = vx_get_u64le(&c);
+    v->created_at = (int64_t)vx_get_u64le(&c);
+    v->updated_at = (int64_t)vx_get_u64le(&c);
+    v->path = vx_get_string(&c, VX_MAX_PATH);
+    v->title = vx_get_string(&c, VX_MAX_TEXT);
+    v->failure = vx_get_string(&c, VX_MAX_TEXT);
+    if (!c.bad) {
+        if (v->id == 0) why = "video id is 0";
+        else if (v->status < VX_VIDEO_INDEXED || v->status > VX_VIDEO_REMOVED) why = "unknown status";
+        else if (!finite_nonneg(v->duration)) why = "duration is negative or not finite";
+        else if (!finite_nonneg(v->fps)) why = "frame rate is negative or not finite";
+        else if (n_segments > UINT32_MAX) why = "segment count out of range";
+        else if (v->path[0] == '\0') why = "empty path";
+        v->n_segments = (uint32_t)n_segments;
+    }
+    if (finish(&c, "video", why, err)) { vx_video_clear(v); return -1; }
+    return 0;
+}
+
+void vx_video_clear(vx_video *v) {
+    free(v->path);
+    free(v->title);
+    free(v->failure);
+    memset(v, 0, sizeof *v);
+}
+
+/* ---- segments and embeddings --------------------------------------------------------- */
+
+void vx_segment_encode(vx_buf *b, const vx_segment *s) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_f64le(b, s->start);
+    vx_put_f64le(b, s->end);
+    vx_put_varint(b, s->n_frames);
+    put_vector(b, s->dim, s->embedding);
+}
+
+int vx_segment_decode(const void *data, size_t len, vx_segment *s, vx_error *err) {
+    memset(s, 0, sizeof *s);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "segment", err)) return -1;
+    s->start = vx_get_f64le(&c);
+    s->end = vx_get_f64le(&c);
+    uint64_t n_frames = vx_get_varint(&c);
+    if (!c.bad) {
+        if (!finite_nonneg(s->start) || !finite_nonneg(s->end) || s->end < s->start)
+            why = "start and end times are not an interval";
+        else if (n_frames > UINT32_MAX) why = "frame count out of range";
+    }
+    s->n_frames = (uint32_t)n_frames;
+    if (!why && !c.bad) {
+        s->embedding = get_vector(&c, &s->dim, &why);
+        if (!why && !c.bad && s->dim == 0) why = "segment has no embedding";
+    }
+    if (finish(&c, "segment", why, err)) { vx_segment_clear(s); return -1; }
+    return 0;
+}
+
+void vx_segment_clear(vx_segment *s) {
+    free(s->embedding);
+    memset(s, 0, sizeof *s);
+}
+
+void vx_embedding_encode(vx_buf *b, const vx_embedding *e) {
+    vx_put_u8(b, VX_RECORD_V1);
+    put_vector(b, e->dim, e->v);
+}
+
+int vx_embedding_decode(const void *data, size_t len, vx_embedding *e, vx_error *err) {
+    memset(e, 0, sizeof *e);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "embedding", err)) return -1;
+    e->v = get_vector(&c, &e->dim, &why);
+    if (!why && !c.bad && e->dim == 0) why = "empty embedding";
+    if (finish(&c, "embedding", why, err)) { vx_embedding_clear(e); return -1; }
+    return 0;
+}
+
+void vx_embedding_clear(vx_embedding *e) {
+    free(e->v);
+    memset(e, 0, sizeof *e);
+}
+
+/* ---- users and events ---------------------------------------------------------------- */
+
+int vx_user_name_valid(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > VX_MAX_USER) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '.' || ch == '@' || ch == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+void vx_user_encode(vx_buf *b, const vx_user *u) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_string(b, u->name);
+    vx_put_u64le(b, (uint64_t)u->created_at);
+    vx_put_varint(b, u->n_events);
+    vx_put_u64le(b, (uint64_t)u->last_event_ms);
+    put_vector(b, u->dim, u->profile);
+}
+
+int vx_user_decode(const void *data, size_t len, vx_user *u, vx_error *err) {
+    memset(u, 0, sizeof *u);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "user", err)) return -1;
+    u->name = vx_get_string(&c, VX_MAX_USER);
+    u->created_at = (int64_t)vx_get_u64le(&c);
+    u->n_events = vx_get_varint(&c);
+    u->last_event_ms = (int64_t)vx_get_u64le(&c);
+    if (!c.bad && !vx_user_name_valid(u->name)) why = "invalid user name";
+    if (!why && !c.bad) u->profile = get_vector(&c, &u->dim, &why);
+    if (finish(&c, "user", why, err)) { vx_user_clear(u); return -1; }
+    return 0;
+}
+
+void vx_user_clear(vx_user *u) {
+    free(u->name);
+    free(u->profile);
+    memset(u, 0, sizeof *u);
+}
+
+void vx_event_encode(vx_buf *b, const vx_event *e) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, e->video_id);
+    vx_put_u8(b, e->type);
+    vx_put_f32le(b, e->seconds);
+    vx_put_u64le(b, (uint64_t)e->ts_ms);
+}
+
+int vx_event_decode(const void *data, size_t len, vx_event *e, vx_error *err) {
+    memset(e, 0, sizeof *e);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "event", err)) return -1;
+    e->video_id = vx_get_u64le(&c);
+    e->type = vx_get_u8(&c);
+    e->seconds = vx_get_f32le(&c);
+    e->ts_ms = (int64_t)vx_get_u64le(&c);
+    if (!c.bad) {
+        if (e->video_id == 0) why = "video id is 0";
+        else if (e->type < VX_EVENT_VIEW || e->type > VX_EVENT_SKIP) why = "unknown event type";
+        else if (!finite_nonneg(e->seconds)) why = "seconds is negative or not finite";
+        else if (e->ts_ms < 0) why = "negative timestamp";
+    }
+    return finish(&c, "event", why, err);
+}
+
+/* ---- jobs ---------------------------------------------------------------------------- */
+
+void vx_job_encode(vx_buf *b, const vx_job *j) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, j->id);
+    vx_put_u8(b, j->state);
+    vx_put_u64le(b, (uint64_t)j->created_at);
+    vx_put_u64le(b, (uint64_t)j->started_at);
+    vx_put_u64le(b, (uint64_t)j->finished_at);
+    vx_put_varint(b, j->n_items);
+    for (uint32_t i = 0; i < j->n_items; i++) {
+        vx_put_string(b, j->items[i].path);
+        vx_put_u8(b, j->items[i].outcome);
+        vx_put_string(b, j->items[i].message);
+    }
+}
+
+int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err) {
+    memset(j, 0, sizeof *j);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "job", err)) return -1;
+    j->id = vx_get_u64le(&c);
+    j->state = vx_get_u8(&c);
+    j->created_at = (int64_t)vx_get_u64le(&c);
+    j->started_at = (int64_t)vx_get_u64le(&c);
+    j->finished_at = (int64_t)vx_get_u64le(&c);
+    uint64_t n = vx_get_varint(&c);
+    if (!c.bad) {
+        if (j->state < VX_JOB_QUEUED || j->state > VX_JOB_FAILED) why = "unknown job state";
+        /* Each item takes at least 3 bytes: never allocate for more than could be there. */
+        else if (n > VX_MAX_JOB_ITEMS || n > vx_cursor_left(&c) / 3) why = "item count out of range";
+    }
+    if (!why && !c.bad && n > 0) {
+        j->items = calloc((size_t)n, sizeof *j->items);
+        if (!j->items) why = "out of memory";
+        for (uint64_t i = 0; !why && !c.bad && i < n; i++) {
+            j->n_items = (uint32_t)(i + 1);
+            j->items[i].path = vx_get_string(&c, VX_MAX_PATH);
+            j->items[i].outcome = vx_get_u8(&c);
+            j->items[i].message = vx_get_string(&c, VX_MAX_TEXT);
+            if (!c.bad && j->items[i].outcome > VX_ITEM_REMOVED) why = "unknown item outcome";
+        }
+    }
+    if (finish(&c, "job", why, err)) { vx_job_clear(j); return -1; }
+    return 0;
+}
+
+void vx_job_clear(vx_job *j) {
+    for (uint32_t i = 0; i < j->n_items && j->items; i++) {
+        free(j->items[i].path);
+        free(j->items[i].message);
+    }
+    free(j->items);
+    memset(j, 0, sizeof *j);
+}
+
+/* ---- keys ---------------------------------------------------------------------------- */
+
+void vx_key_id(uint8_t out[VX_KEY_ID_LEN], uint8_t family, uint64_t id) {
+    out[0] = family;
+    vx_store_u64be(out + 1, id);
+}
+
+void vx_key_segment(uint8_t out[VX_KEY_SEGMENT_LEN], uint64_t video_id, uint32_t index) {
+    out[0] = VX_KEY_SEGMENT;
+    vx_store_u64be(out + 1, video_id);
+    out[9] = (uint8_t)(index >> 24);
+    out[10] = (uint8_t)(index >> 16);
+    out[11] = (uint8_t)(index >> 8);
+    out[12] = (uint8_t)index;
+}
+
+void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id) {
+    out[0] = VX_KEY_CONTENT;
+    vx_store_u64be(out + 1, hash);
+    vx_store_u64be(out + 9, video_id);
+}
+
+void vx_key_string(vx_buf *b, uint8_t family, const char *s) {
+    vx_put_u8(b, family);
+    vx_put_bytes(b, s, strlen(s));
+}
+
+size_t vx_key_event(uint8_t out[VX_KEY_EVENT_MAX], const char *user, int64_t ts_ms, uint32_t seq,
+                    int prefix_only) {
+    size_t n = strlen(user);
+    if (n > VX_MAX_USER) n = VX_MAX_USER;
+    out[0] = VX_KEY_EVENT;
+    out[1] = (uint8_t)n;
+    memcpy(out + 2, user, n);
+    if (prefix_only) return 2 + n;
+    vx_store_u64be(out + 2 + n, (uint64_t)ts_ms);
+    uint8_t *p = out + 10 + n;
+    p[0] = (uint8_t)(seq >> 24);
+    p[1] = (uint8_t)(seq >> 16);
+    p[2] = (uint8_t)(seq >> 8);
+    p[3] = (uint8_t)seq;
+    return 14 + n;
+}
+
+/* Copies printable bytes, escaping the rest, so a garbage key cannot garble a log line. */
+static void printable(const uint8_t *p, size_t n, char *out, size_t out_size) {
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < out_size; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') out[o++] = (char)p[i];
+        else o += (size_t)snprintf(out + o, out_size - o, "\\x%02x", p[i]);
+    }
+    out[o < out_size ? o : out_size - 1] = '\0';
+}
+
+void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
+    const uint8_t *k = key;
+    char hex[VX_ID_HEX_LEN], hex2[VX_ID_HEX_LEN], text[2 * VX_MAX_USER + 512];
+    if (len == 0) { snprintf(out, out_size, "empty key"); return; }
+    switch (k[0]) {
+    case VX_KEY_META:
+        if (len == 1) { snprintf(out, out_size, "meta"); return; }
+        break;
+    case VX_KEY_VIDEO:
+    case VX_KEY_EMBEDDING:
+    case VX_KEY_JOB:
+        if (len == VX_KEY_ID_LEN) {
+            vx_id_to_hex(vx_load_u64be(k + 1), hex);
+            snprintf(out, out_size, "%s %s",
+                     k[0] == VX_KEY_VIDEO ? "video" : k[0] == VX_KEY_JOB ? "job" : "embedding", hex);
+            return;
+        }
+        break;
+    case VX_KEY_SEGMENT:
+        if (len == VX_KEY_SEGMENT_LEN) {
+            vx_id_to_hex(vx_load_u64be(k + 1), hex);
+            unsigned idx = (unsigned)k[9] << 24 | (unsigned)k[10] << 16 | (unsigned)k[11] << 8 | k[12];
+            snprintf(out, out_size, "segment %s/%u", hex, idx);
+            return;
+        }
+        break;
+    case VX_KEY_CONTENT:
+        if (len == VX_KEY_CONTENT_LEN) {
+            vx_id_to_hex(vx_load_u64be(k + 1), hex);
+            vx_id_to_hex(vx_load_u64be(k + 9), hex2);
+            snprintf(out, out_size, "content %s/%s", hex, hex2);
+            return;
+        }
+        break;
+    case VX_KEY_PATH:
+    case VX_KEY_USER:
+        printable(k + 1, len - 1, text, sizeof text < 512 ? sizeof text : 512);
+        snprintf(out, out_size, "%s %s", k[0] == VX_KEY_PATH ? "path" : "user", text);
+        return;
+    case VX_KEY_EVENT:
+        if (len >= 2 && len == (size_t)k[1] + 14) {
+            printable(k + 2, k[1], text, sizeof text);
+            const uint8_t *p = k + 2 + k[1];
+            unsigned seq = (unsigned)p[8] << 24 | (unsigned)p[9] << 16 | (unsigned)p[10] << 8 | p[11];
+            snprintf(out, out_size, "event %s/%llu/%u", text, (unsigned long long)vx_load_u64be(p), seq);
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    printable(k, len, text, sizeof text < 512 ? sizeof text : 512);
+    snprintf(out, out_size, "unknown key \"%s\"", text);
+}
+
+/* ---- names --------------------------------------------------------------------------- */
+
+const char *vx_video_status_name(uint8_t status) {
+    switch (status) {
+    case VX_VIDEO_INDEXED: return "indexed";
+    case VX_VIDEO_FAILED: return "failed";
+    case VX_VIDEO_REMOVED: return "removed";
+    default: return "unknown";
+    }
+}
+
+static const char *const event_names[] = {NULL, "view", "complete", "like", "dislike", "skip"};
+
+const char *vx_event_type_name(uint8_t type) {
+    return (type >= VX_EVENT_VIEW && type <= VX_EVENT_SKIP) ? event_names[type] : "unknown";
+}
+
+int vx_event_type_parse(const char *name, uint8_t *type_out) {
+    for (uint8_t t = VX_EVENT_VIEW; t <= VX_EVENT_SKIP; t++) {
+        if (strcmp(name, event_names[t]) == 0) {
+            *type_out = t;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *vx_job_state_name(uint8_t state) {
+    switch (state) {
+    case VX_JOB_QUEUED: return "queued";
+    case VX_JOB_RUNNING: return "running";
+    case VX_JOB_DONE: return "done";
+    case VX_JOB_FAILED: return "failed";
+    default: return "unknown";
+    }
+}
+
+const char *vx_item_outcome_name(uint8_t outcome) {
+    switch (outcome) {
+    case VX_ITEM_PENDING: return "pending";
+    case VX_ITEM_INDEXED: return "indexed";
+    case VX_ITEM_UNCHANGED: return "unchanged";
+    case VX_ITEM_DUPLICATE: return "duplicate";
+    case VX_ITEM_FAILED: return "failed";
+    case VX_ITEM_REMOVED: return "removed";
+    default: return "unknown";
+    }
+}

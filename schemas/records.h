@@ -1,0 +1,202 @@
+/* vidx schemas: the record layout of every LevelDB key family.
+ *
+ * The byte-level description of each key and value is in schemas/catalog.md; this
+ * header is its C form. Conventions:
+ *   - Every value starts with a record version byte (VX_RECORD_V1). Integers in values
+ *     are little-endian fixed width, counts and string lengths are varints.
+ *   - Keys start with one family byte; integers in keys are big-endian so LevelDB's
+ *     bytewise order is numeric order.
+ *   - vx_*_encode appends to a vx_buf (check buf->oom once).
+ *   - vx_*_decode validates everything (version, lengths, bounds, finite floats, no
+ *     trailing bytes) and fills a struct whose strings and arrays are fresh heap memory,
+ *     released with the matching vx_*_clear (safe on a zeroed or half-decoded struct).
+ *     They return 0, or -1 with err saying what is wrong; they never read out of bounds.
+ */
+#ifndef VX_RECORDS_H
+#define VX_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/coding.h"
+#include "../common/error.h"
+
+#define VX_SCHEMA_VERSION 1 /* layout of the whole database, kept in the meta record */
+#define VX_RECORD_V1 1      /* version byte of every value */
+
+/* Bounds on untrusted sizes. */
+#define VX_MAX_DIM 4096       /* embedding dimensions */
+#define VX_MAX_PATH 4096      /* bytes in a path */
+#define VX_MAX_TEXT 4096      /* bytes in a title, model name or failure reason */
+#define VX_MAX_USER 64        /* bytes in a user name */
+#define VX_MAX_JOB_ITEMS 100000
+
+/* Key family bytes. */
+enum {
+    VX_KEY_META = 'm',      /* "m"                               -> vx_meta            */
+    VX_KEY_VIDEO = 'v',     /* "v" id:u64be                      -> vx_video           */
+    VX_KEY_PATH = 'p',      /* "p" path bytes                    -> id:u64le           */
+    VX_KEY_CONTENT = 'c',   /* "c" hash:u64be id:u64be           -> (empty)            */
+    VX_KEY_SEGMENT = 's',   /* "s" id:u64be index:u32be          -> vx_segment         */
+    VX_KEY_EMBEDDING = 'e', /* "e" id:u64be                      -> vx_embedding       */
+    VX_KEY_USER = 'u',      /* "u" name bytes                    -> vx_user            */
+    VX_KEY_EVENT = 'i',     /* "i" len:u8 name ts_ms:u64be seq:u32be -> vx_event      */
+    VX_KEY_JOB = 'j',       /* "j" id:u64be                      -> vx_job             */
+};
+
+/* ---- meta ---------------------------------------------------------------------------- */
+typedef struct vx_meta {
+    uint32_t schema_version;    /* VX_SCHEMA_VERSION when written */
+    uint64_t model_fingerprint; /* hash of the model's config and weights; 0 = no model yet */
+    uint32_t embed_dim;         /* joint embedding size of that model; 0 = none yet */
+    uint64_t index_generation;  /* bumped by every write that changes stored vectors */
+    int64_t created_at;         /* unix seconds */
+    char *model;                /* model folder the database was indexed with (may be "") */
+} vx_meta;
+
+/* ---- videos -------------------------------------------------------------------------- */
+typedef enum {
+    VX_VIDEO_INDEXED = 1, /* segments and embedding stored, searchable */
+    VX_VIDEO_FAILED = 2,  /* could not be indexed; `failure` says why */
+    VX_VIDEO_REMOVED = 3, /* file gone; kept so events stay meaningful, never returned */
+} vx_video_status;
+
+typedef struct vx_video {
+    uint64_t id;           /* vx_video_id_for_path(path) */
+    uint64_t content_hash; /* XXH3-64 of the file bytes */
+    uint64_t size;         /* bytes */
+    int64_t mtime_ns;      /* modification time, nanoseconds since the epoch */
+    double duration;       /* seconds; 0 when unknown */
+    double fps;            /* average frame rate; 0 when unknown */
+    uint32_t width, height;/* pixels, after rotation */
+    uint8_t status;        /* vx_video_status */
+    uint32_t n_segments;   /* segment records "s" id 0..n_segments-1 */
+    uint64_t duplicate_of; /* id of the video with identical content whose vectors this one
+                              shares; 0 if none */
+    int64_t created_at;    /* unix seconds, first indexed */
+    int64_t updated_at;    /* unix seconds, last change of this record */
+    char *path;            /* canonical absolute path */
+    char *title;           /* from container metadata, else the file name */
+    char *failure;         /* reason when status == VX_VIDEO_FAILED, else "" */
+} vx_video;
+
+/* ---- segments and embeddings --------------------------------------------------------- */
+typedef struct vx_segment {
+    double start, end;   /* seconds, start < end or both 0 for a still */
+    uint32_t n_frames;   /* frames pooled into the embedding */
+    uint32_t dim;        /* embedding length */
+    float *embedding;    /* [dim], L2-normalised */
+} vx_segment;
+
+typedef struct vx_embedding {
+    uint32_t dim;
+    float *v; /* [dim], L2-normalised */
+} vx_embedding;
+
+/* ---- users and events ---------------------------------------------------------------- */
+typedef struct vx_user {
+    char *name;           /* 1..VX_MAX_USER bytes of [A-Za-z0-9_.@-] */
+    int64_t created_at;   /* unix seconds */
+    uint64_t n_events;
+    int64_t last_event_ms;/* unix milliseconds of the newest event, 0 if none */
+    uint32_t dim;         /* profile vector length, 0 until the first event */
+    float *profile;       /* [dim] content profile, not normalised */
+} vx_user;
+
+typedef enum {
+    VX_EVENT_VIEW = 1,
+    VX_EVENT_COMPLETE = 2,
+    VX_EVENT_LIKE = 3,
+    VX_EVENT_DISLIKE = 4,
+    VX_EVENT_SKIP = 5,
+} vx_event_type;
+
+typedef struct vx_event {
+    uint64_t video_id;
+    uint8_t type;     /* vx_event_type */
+    float seconds;    /* watched, >= 0 */
+    int64_t ts_ms;    /* unix milliseconds (also in the key) */
+} vx_event;
+
+/* ---- jobs ---------------------------------------------------------------------------- */
+typedef enum { VX_JOB_QUEUED = 1, VX_JOB_RUNNING = 2, VX_JOB_DONE = 3, VX_JOB_FAILED = 4 } vx_job_state;
+typedef enum {
+    VX_ITEM_PENDING = 0,
+    VX_ITEM_INDEXED = 1,
+    VX_ITEM_UNCHANGED = 2,
+    VX_ITEM_DUPLICATE = 3,
+    VX_ITEM_FAILED = 4,
+    VX_ITEM_REMOVED = 5,
+} vx_item_outcome;
+
+typedef struct vx_job_item {
+    char *path;
+    uint8_t outcome;  /* vx_item_outcome */
+    char *message;    /* failure reason or "" */
+} vx_job_item;
+
+typedef struct vx_job {
+    uint64_t id;
+    uint8_t state;    /* vx_job_state */
+    int64_t created_at, started_at, finished_at; /* unix seconds, 0 = not yet */
+    uint32_t n_items;
+    vx_job_item *items; /* [n_items] */
+} vx_job;
+
+/* ---- codecs -------------------------------------------------------------------------- */
+void vx_meta_encode(vx_buf *b, const vx_meta *m);
+int vx_meta_decode(const void *data, size_t len, vx_meta *m, vx_error *err);
+void vx_meta_clear(vx_meta *m);
+
+void vx_video_encode(vx_buf *b, const vx_video *v);
+int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err);
+void vx_video_clear(vx_video *v);
+
+void vx_segment_encode(vx_buf *b, const vx_segment *s);
+int vx_segment_decode(const void *data, size_t len, vx_segment *s, vx_error *err);
+void vx_segment_clear(vx_segment *s);
+
+void vx_embedding_encode(vx_buf *b, const vx_embedding *e);
+int vx_embedding_decode(const void *data, size_t len, vx_embedding *e, vx_error *err);
+void vx_embedding_clear(vx_embedding *e);
+
+void vx_user_encode(vx_buf *b, const vx_user *u);
+int vx_user_decode(const void *data, size_t len, vx_user *u, vx_error *err);
+void vx_user_clear(vx_user *u);
+
+void vx_event_encode(vx_buf *b, const vx_event *e);
+int vx_event_decode(const void *data, size_t len, vx_event *e, vx_error *err);
+
+void vx_job_encode(vx_buf *b, const vx_job *j);
+int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err);
+void vx_job_clear(vx_job *j);
+
+/* ---- keys ---------------------------------------------------------------------------- */
+#define VX_KEY_ID_LEN 9       /* family + u64be */
+#define VX_KEY_SEGMENT_LEN 13 /* family + u64be + u32be */
+#define VX_KEY_CONTENT_LEN 17 /* family + u64be + u64be */
+#define VX_KEY_EVENT_MAX (2 + VX_MAX_USER + 12)
+
+void vx_key_id(uint8_t out[VX_KEY_ID_LEN], uint8_t family, uint64_t id);
+void vx_key_segment(uint8_t out[VX_KEY_SEGMENT_LEN], uint64_t video_id, uint32_t index);
+void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id);
+/* Family byte + the string's bytes. */
+void vx_key_string(vx_buf *b, uint8_t family, const char *s);
+/* Event key; with ts_ms and seq both 0 and prefix_only set, the prefix of a user's events. */
+size_t vx_key_event(uint8_t out[VX_KEY_EVENT_MAX], const char *user, int64_t ts_ms, uint32_t seq,
+                    int prefix_only);
+
+/* A human-readable description of any key ("video 9f2c04a1b3d4e5f6", "segment
+ * 9f2c04a1b3d4e5f6/3", "user alice", ...) for error messages. */
+void vx_key_describe(const void *key, size_t len, char *out, size_t out_size);
+
+/* Validates a user name: 1..VX_MAX_USER bytes of [A-Za-z0-9_.@-]. */
+int vx_user_name_valid(const char *name);
+
+const char *vx_video_status_name(uint8_t status);
+const char *vx_event_type_name(uint8_t type);
+int vx_event_type_parse(const char *name, uint8_t *type_out);
+const char *vx_job_state_name(uint8_t state);
+const char *vx_item_outcome_name(uint8_t outcome);
+
+#endif

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Installs everything vidx needs on Debian 12 and builds the FAISS C API library.
+#
+# Idempotent: packages already present are not reinstalled, and the FAISS C API is
+# built once into a cache folder outside the repository (VIDX_CACHE, default
+# ~/.cache/vidx) that later runs and clean clones reuse. A second run takes seconds.
+set -euo pipefail
+
+cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
+
+packages=(
+  build-essential cmake pkg-config dpkg-dev git ca-certificates curl
+  libfaiss-dev libopenblas-dev liblapack-dev
+  libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
+  clang libclang-rt-14-dev libomp-dev
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+say() { printf 'setup: %s\n' "$*"; }
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  say "Debian packages present"
+fi
+
+# --- FAISS C API ------------------------------------------------------------------------
+# Debian's libfaiss-dev ships the C API headers but not the library. Build it from
+# Debian's own source package, against the installed static libfaiss, once per version.
+faiss_version=$(dpkg-query -W -f='${Version}' libfaiss-dev)
+faiss_c="$cache/faiss-c"
+stamp="$faiss_c/VERSION"
+if [ -f "$faiss_c/lib/libfaiss_c.a" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$faiss_version" ]; then
+  say "FAISS C API $faiss_version cached in $faiss_c"
+  exit 0
+fi
+
+say "building FAISS C API $faiss_version into $faiss_c"
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null &&
+   ! grep -qs '^deb-src' /etc/apt/sources.list 2>/dev/null; then
+  say "enabling Debian source packages (deb-src)"
+  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+    "${sudo_cmd[@]}" tee /etc/apt/sources.list.d/vidx-deb-src.sources >/dev/null
+  "${sudo_cmd[@]}" apt-get update -qq
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && apt-get source -qq --download-only "faiss=$faiss_version" >/dev/null 2>&1 ||
+   apt-get source -qq --download-only faiss >/dev/null 2>&1)
+dsc=$(ls "$work"/faiss_*.dsc | head -n 1)
+dpkg-source -x "$dsc" "$work/src" >/dev/null 2>&1
+
+# A wrapper project: the upstream c_api/CMakeLists.txt expects a `faiss` target, which
+# the installed faiss-config.cmake provides.
+mkdir -p "$work/wrap"
+cat > "$work/wrap/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.17)
+project(faiss_c_wrap C CXX)
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+set(CMAKE_CXX_STANDARD 11)
+find_package(OpenMP REQUIRED)
+find_package(faiss REQUIRED)
+add_subdirectory($work/src/c_api c_api)
+CMAKE
+cmake -S "$work/wrap" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/build" --target faiss_c -j "$(nproc)" >/dev/null
+
+rm -rf "$faiss_c.tmp"
+mkdir -p "$faiss_c.tmp/lib"
+cp "$work/build/c_api/libfaiss_c.a" "$faiss_c.tmp/lib/"
+echo "$faiss_version" > "$faiss_c.tmp/VERSION"
+rm -rf "$faiss_c"
+mv "$faiss_c.tmp" "$faiss_c"
+say "FAISS C API ready: $faiss_c/lib/libfaiss_c.a"

@@ -1,0 +1,75 @@
+/* Fuzz target: every catalog record decoder and the key describer, on arbitrary bytes.
+ * The first byte picks the decoder; the rest is the record. A decoder must either
+ * reject the bytes with a message or accept them, and an accepted record must encode
+ * back to exactly the same bytes (the encoding is canonical). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../schemas/records.h"
+
+static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
+    if (b->oom) return;
+    if (b->len != size || memcmp(b->data, data, size) != 0) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0) return 0;
+    uint8_t which = data[0] % 8;
+    data++;
+    size--;
+    vx_error err;
+    vx_buf b = {0};
+    switch (which) {
+    case 0: {
+        vx_meta m;
+        if (vx_meta_decode(data, size, &m, &err) == 0) { vx_meta_encode(&b, &m); same_bytes(&b, data, size); vx_meta_clear(&m); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 1: {
+        vx_video v;
+        if (vx_video_decode(data, size, &v, &err) == 0) { vx_video_encode(&b, &v); same_bytes(&b, data, size); vx_video_clear(&v); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 2: {
+        vx_segment s;
+        if (vx_segment_decode(data, size, &s, &err) == 0) { vx_segment_encode(&b, &s); same_bytes(&b, data, size); vx_segment_clear(&s); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 3: {
+        vx_embedding e;
+        if (vx_embedding_decode(data, size, &e, &err) == 0) { vx_embedding_encode(&b, &e); same_bytes(&b, data, size); vx_embedding_clear(&e); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 4: {
+        vx_user u;
+        if (vx_user_decode(data, size, &u, &err) == 0) { vx_user_encode(&b, &u); same_bytes(&b, data, size); vx_user_clear(&u); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 5: {
+        vx_event e;
+        if (vx_event_decode(data, size, &e, &err) == 0) { vx_event_encode(&b, &e); same_bytes(&b, data, size); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 6: {
+        vx_job j;
+        if (vx_job_decode(data, size, &j, &err) == 0) { vx_job_encode(&b, &j); same_bytes(&b, data, size); vx_job_clear(&j); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    default: {
+        char out[256];
+        vx_key_describe(data, size, out, sizeof out);
+        if (strlen(out) >= sizeof out) abort();
+        break;
+    }
+    }
+    vx_buf_free(&b);
+    return 0;
+}
