@@ -7,6 +7,7 @@
 #ifndef VX_CLI_H
 #define VX_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
@@ -14,8 +15,17 @@ enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
 #define CLI_MAX_OPTS 16
 #define CLI_MAX_POS 4096
 
+#define CLI_MAX_OCC 4096
+
+typedef struct cli_occurrence {
+    int opt;           /* index into cli_command.opts */
+    const char *value; /* "" for a flag */
+} cli_occurrence;
+
 typedef struct cli_args {
-    const char *values[CLI_MAX_OPTS]; /* value of each option (or "" for a set flag), NULL if absent */
+    const char *values[CLI_MAX_OPTS]; /* last value of each option (or "" for a set flag), NULL if absent */
+    cli_occurrence occ[CLI_MAX_OCC];  /* every option in command-line order, for repeatable ones */
+    int n_occ;
     char **pos;
     int n_pos;
 } cli_args;
@@ -41,6 +51,8 @@ typedef struct cli_command {
 /* Parses argv (argv[0] is the subcommand name). Returns CLI_OK, CLI_USAGE after
  * printing an error, or -1 after printing help (the caller exits 0). */
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *out);
+/* Index of the named option in cmd->opts, or -1. */
+int cli_opt_index(const cli_command *cmd, const char *name);
 /* Value of the named option, or NULL. */
 const char *cli_get(const cli_command *cmd, const cli_args *args, const char *name);
 int cli_has(const cli_command *cmd, const cli_args *args, const char *name);
@@ -53,6 +65,16 @@ int cli_fail(const cli_command *cmd, const char *fmt, ...) __attribute__((format
 int cli_int_option(const cli_command *cmd, const char *name, const char *text, long long min, long long max,
                    long long *out);
 void cli_print_help(const cli_command *cmd);
+
+/* Options shared by several subcommands. */
+#define CLI_DB_OPT {"db", 0, "DIR", "database folder (default $VIDX_DB, then ./vidx-data)"}
+#define CLI_MODEL_OPT                                                                            \
+    {"model", 0, "DIR", "CLIP model folder (default $VIDX_MODEL, the database's model, then "   \
+                        "~/.local/share/vidx/models/clip-vit-base-patch32)"}
+
+/* Resolves the model folder (--model, VIDX_MODEL, the database's, the default) into
+ * out. Returns 0, or CLI_SOME_FAILED after printing why. */
+int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size);
 
 /* The subcommands, in the order `vidx --help` lists them. */
 extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_serve, cmd_embed,

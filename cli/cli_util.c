@@ -4,16 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/config.h"
 #include "cli.h"
 
-static int opt_index(const cli_command *cmd, const char *name) {
+int cli_opt_index(const cli_command *cmd, const char *name) {
     for (int i = 0; i < CLI_MAX_OPTS && cmd->opts[i].name; i++)
         if (strcmp(cmd->opts[i].name, name) == 0) return i;
     return -1;
 }
 
 const char *cli_get(const cli_command *cmd, const cli_args *args, const char *name) {
-    int i = opt_index(cmd, name);
+    int i = cli_opt_index(cmd, name);
     return i < 0 ? NULL : args->values[i];
 }
 
@@ -101,17 +102,17 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *out) {
             if (a[2]) inline_value = a + 2;
         }
         const cli_opt *o = &cmd->opts[k];
+        if (out->n_occ == CLI_MAX_OCC) return cli_usage_error(cmd, "more than %d options", CLI_MAX_OCC);
         if (!o->arg) {
             if (inline_value) return cli_usage_error(cmd, "option --%s takes no value", o->name);
             out->values[k] = "";
-            continue;
-        }
-        if (inline_value) {
+        } else if (inline_value) {
             out->values[k] = inline_value;
         } else {
             if (i + 1 >= argc) return cli_usage_error(cmd, "option --%s needs a value (%s)", o->name, o->arg);
             out->values[k] = argv[++i];
         }
+        out->occ[out->n_occ++] = (cli_occurrence){k, out->values[k]};
     }
     if (out->n_pos < cmd->min_pos)
         return cli_usage_error(cmd, "missing argument: usage: vidx %s %s", cmd->name, cmd->synopsis);
@@ -128,5 +129,12 @@ int cli_int_option(const cli_command *cmd, const char *name, const char *text, l
     if (errno || end == text || *end != '\0' || v < min || v > max)
         return cli_usage_error(cmd, "--%s must be a whole number from %lld to %lld, not '%s'", name, min, max, text);
     *out = v;
+    return 0;
+}
+
+int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size) {
+    /* The database's recorded model joins this chain once indexing records it. */
+    if (vx_resolve_model(cli_get(cmd, args, "model"), NULL, out, size))
+        return cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");
     return 0;
 }

@@ -109,7 +109,7 @@ const cli_command cmd_info = {
     .name = "info",
     .synopsis = "[--db DIR] [--json]",
     .summary = "show what the database holds: videos, segments, users, events, model, index",
-    .opts = {{"db", 0, "DIR", "database folder (default $VIDX_DB, then ./vidx-data)"},
+    .opts = {CLI_DB_OPT,
              {"json", 0, NULL, "print JSON"}},
     .min_pos = 0,
     .max_pos = 0,

@@ -6,8 +6,6 @@
 
 #include "cli.h"
 
-#define DB_OPT {"db", 0, "DIR", "database folder (default $VIDX_DB, then ./vidx-data)"}
-#define MODEL_OPT {"model", 0, "DIR", "CLIP model folder (default $VIDX_MODEL, the database's model, then the default folder)"}
 #define K_OPT(def) {"k", 'k', "N", "number of results (default " def ")"}
 #define JSON_OPT {"json", 0, NULL, "print JSON, exactly as the HTTP API returns it"}
 
@@ -20,7 +18,7 @@ const cli_command cmd_index = {
     .name = "index",
     .synopsis = "[--db DIR] [--model DIR] PATH...",
     .summary = "index new or changed videos, skip unchanged ones, note removed ones",
-    .opts = {DB_OPT, MODEL_OPT},
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT},
     .min_pos = 1, .max_pos = CLI_MAX_POS, .run = not_built,
 };
 
@@ -28,7 +26,7 @@ const cli_command cmd_search = {
     .name = "search",
     .synopsis = "[--db DIR] [-k N] [--json] TEXT",
     .summary = "find the videos (and the moment in them) that match a text",
-    .opts = {DB_OPT, MODEL_OPT, K_OPT("10"), JSON_OPT},
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, K_OPT("10"), JSON_OPT},
     .min_pos = 1, .max_pos = 1, .run = not_built,
 };
 
@@ -36,7 +34,7 @@ const cli_command cmd_similar = {
     .name = "similar",
     .synopsis = "[--db DIR] [-k N] [--json] VIDEO",
     .summary = "videos like a given one (VIDEO is an id or a path)",
-    .opts = {DB_OPT, K_OPT("10"), JSON_OPT},
+    .opts = {CLI_DB_OPT, K_OPT("10"), JSON_OPT},
     .min_pos = 1, .max_pos = 1, .run = not_built,
 };
 
@@ -44,7 +42,7 @@ const cli_command cmd_event = {
     .name = "event",
     .synopsis = "[--db DIR] --user U --video V --type T [--seconds S] [--ts UNIX]",
     .summary = "record what a user did with a video (view, complete, like, dislike, skip)",
-    .opts = {DB_OPT,
+    .opts = {CLI_DB_OPT,
              {"user", 0, "U", "user name"},
              {"video", 0, "V", "video id or path"},
              {"type", 0, "T", "view, complete, like, dislike or skip"},
@@ -57,7 +55,7 @@ const cli_command cmd_feed = {
     .name = "feed",
     .synopsis = "[--db DIR] [-k N] [--json] USER",
     .summary = "a user's personal feed of recommended videos",
-    .opts = {DB_OPT, K_OPT("20"), JSON_OPT},
+    .opts = {CLI_DB_OPT, K_OPT("20"), JSON_OPT},
     .min_pos = 1, .max_pos = 1, .run = not_built,
 };
 
@@ -65,26 +63,6 @@ const cli_command cmd_serve = {
     .name = "serve",
     .synopsis = "[--db DIR] [--model DIR] [--listen HOST:PORT]",
     .summary = "run the HTTP service (search, similar, feeds, indexing jobs, web page)",
-    .opts = {DB_OPT, MODEL_OPT, {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080)"}},
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080)"}},
     .min_pos = 0, .max_pos = 0, .run = not_built,
-};
-
-const cli_command cmd_embed = {
-    .name = "embed",
-    .synopsis = "[--model DIR] (--text TEXT | --image FILE | --pixels FILE.f32) ...",
-    .summary = "print CLIP embeddings of texts, images or preprocessed pixel tensors",
-    .opts = {MODEL_OPT,
-             {"text", 0, "TEXT", "a text ('-' reads one per line from standard input)"},
-             {"image", 0, "FILE", "an image file"},
-             {"pixels", 0, "FILE", "raw float32 tensors N x 3 x S x S"},
-             {"json", 0, NULL, "print JSON arrays"}},
-    .min_pos = 0, .max_pos = 0, .run = not_built,
-};
-
-const cli_command cmd_tokenize = {
-    .name = "tokenize",
-    .synopsis = "[--model DIR] TEXT",
-    .summary = "print CLIP token ids of a text ('-' reads one text per line)",
-    .opts = {MODEL_OPT},
-    .min_pos = 1, .max_pos = 1, .run = not_built,
 };

@@ -1,0 +1,621 @@
+#include "clip.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "../common/log.h"
+#include "safetensors.h"
+
+/* ---- weights ------------------------------------------------------------------------- */
+
+typedef struct layer_weights {
+    const float *ln1_w, *ln1_b; /* [W] */
+    float *qkv_w;               /* [3W, W]: q, k and v projections fused into one product */
+    float *qkv_b;               /* [3W] */
+    const float *out_w, *out_b; /* [W, W], [W] */
+    const float *ln2_w, *ln2_b; /* [W] */
+    const float *fc1_w, *fc1_b; /* [M, W], [M] */
+    const float *fc2_w, *fc2_b; /* [W, M], [W] */
+} layer_weights;
+
+struct vx_clip {
+    vx_clip_config cfg;
+    char *dir;
+    uint64_t fingerprint;
+    vx_safetensors *st;
+    vx_tokenizer *tok;
+    void **owned; /* converted or fused tensors */
+    int n_owned, cap_owned;
+
+    /* vision tower */
+    const float *patch_w;   /* [Wv, 3 * p * p] (conv kernel, no bias) */
+    const float *class_emb; /* [Wv] */
+    const float *vpos;      /* [T, Wv] */
+    const float *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b; /* [Wv] */
+    layer_weights *vlayers; /* [vision.layers] */
+    const float *vproj;     /* [P, Wv] */
+    /* text tower */
+    const float *tok_emb;   /* [V, Wt] */
+    const float *tpos;      /* [C, Wt] */
+    layer_weights *tlayers; /* [text.layers] */
+    const float *final_ln_w, *final_ln_b; /* [Wt] */
+    const float *tproj;     /* [P, Wt] */
+};
+
+/* One tower's activations, for up to `rows` token rows. */
+typedef struct run_state {
+    int rows;
+    float *x;      /* [rows, W]  residual stream */
+    float *h;      /* [rows, W]  normalised input of a sub-block */
+    float *qkv;    /* [rows, 3W] */
+    float *attn;   /* [rows, W]  attention output before its projection */
+    float *mlp;    /* [rows, M] */
+    float *scores; /* [n, n]     one head's attention matrix */
+} run_state;
+
+struct vx_clip_ctx {
+    const vx_clip *m;
+    int max_images, max_tokens;
+    run_state vision, text;
+    float *patches; /* [max_images * grid^2, 3 * p * p] */
+    float *pooled;  /* [max(max_images, texts per chunk), max(Wv, Wt)] */
+    int32_t *ids;   /* [max_tokens] tokenizer output */
+    size_t bytes;
+};
+
+/* ---- config -------------------------------------------------------------------------- */
+
+static int get_int(json_t *obj, const char *key, int def, int lo, int hi, const char *where, int *out, vx_error *err) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) { *out = def; return 0; }
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return vx_fail(err, "%s.%s must be an integer from %d to %d", where, key, lo, hi);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+static int get_tower(json_t *obj, const char *where, const vx_tower_config *def, vx_tower_config *c, vx_error *err) {
+    if (get_int(obj, "hidden_size", def->width, 1, 16384, where, &c->width, err) ||
+        get_int(obj, "num_hidden_layers", def->layers, 1, 256, where, &c->layers, err) ||
+        get_int(obj, "num_attention_heads", def->heads, 1, 256, where, &c->heads, err) ||
+        get_int(obj, "intermediate_size", def->mlp, 1, 65536, where, &c->mlp, err))
+        return -1;
+    if (c->width % c->heads) return vx_fail(err, "%s.hidden_size %d is not a multiple of num_attention_heads %d", where, c->width, c->heads);
+    json_t *eps = json_object_get(obj, "layer_norm_eps");
+    c->eps = def->eps;
+    if (eps && !json_is_null(eps)) {
+        if (!json_is_number(eps) || json_number_value(eps) <= 0 || json_number_value(eps) > 1)
+            return vx_fail(err, "%s.layer_norm_eps must be a number in (0, 1]", where);
+        c->eps = (float)json_number_value(eps);
+    }
+    json_t *act = json_object_get(obj, "hidden_act");
+    c->act = def->act;
+    if (act && !json_is_null(act)) {
+        const char *a = json_is_string(act) ? json_string_value(act) : "";
+        if (strcmp(a, "quick_gelu") == 0) c->act = VX_ACT_QUICK_GELU;
+        else if (strcmp(a, "gelu") == 0) c->act = VX_ACT_GELU;
+        else return vx_fail(err, "%s.hidden_act \"%s\" is not supported (quick_gelu or gelu)", where, a);
+    }
+    return 0;
+}
+
+int vx_clip_config_load(const char *path, vx_clip_config *cfg, vx_error *err) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = -1;
+    if (!root) return vx_fail(err, "%s: %s (line %d)", path, jerr.text, jerr.line);
+    memset(cfg, 0, sizeof *cfg);
+    /* Defaults are Hugging Face's CLIPTextConfig / CLIPVisionConfig / CLIPConfig ones. */
+    const vx_tower_config tdef = {512, 12, 8, 2048, 1e-5f, VX_ACT_QUICK_GELU};
+    const vx_tower_config vdef = {768, 12, 12, 3072, 1e-5f, VX_ACT_QUICK_GELU};
+    json_t *text = json_object_get(root, "text_config"), *vision = json_object_get(root, "vision_config");
+    /* Configs written by old transformers versions keep the towers under *_config_dict. */
+    if (!json_is_object(text)) text = json_object_get(root, "text_config_dict");
+    if (!json_is_object(vision)) vision = json_object_get(root, "vision_config_dict");
+    if (!json_is_object(root)) { vx_fail(err, "%s: not a JSON object", path); goto done; }
+    if (!json_is_object(text) || !json_is_object(vision)) {
+        vx_fail(err, "%s: text_config and vision_config objects are required", path);
+        goto done;
+    }
+    if (get_tower(text, "text_config", &tdef, &cfg->text, err) ||
+        get_tower(vision, "vision_config", &vdef, &cfg->vision, err) ||
+        get_int(text, "max_position_embeddings", 77, 2, 4096, "text_config", &cfg->context, err) ||
+        get_int(text, "vocab_size", 49408, 3, 1 << 22, "text_config", &cfg->vocab, err) ||
+        get_int(vision, "image_size", 224, 1, 4096, "vision_config", &cfg->image_size, err) ||
+        get_int(vision, "patch_size", 32, 1, 4096, "vision_config", &cfg->patch_size, err) ||
+        get_int(root, "projection_dim", 512, 1, 16384, "config", &cfg->proj_dim, err)) {
+        vx_fail_prefix(err, "%s", path);
+        goto done;
+    }
+    int channels;
+    if (get_int(vision, "num_channels", 3, 3, 3, "vision_config", &channels, err)) {
+        vx_fail_prefix(err, "%s", path);
+        goto done;
+    }
+    if (cfg->image_size % cfg->patch_size) {
+        vx_fail(err, "%s: image_size %d is not a multiple of patch_size %d", path, cfg->image_size, cfg->patch_size);
+        goto done;
+    }
+    cfg->grid = cfg->image_size / cfg->patch_size;
+    cfg->vision_tokens = cfg->grid * cfg->grid + 1;
+    rc = 0;
+done:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+void vx_clip_missing_hint(const char *dir, char *out, size_t size) {
+    snprintf(out, size,
+             "download openai/clip-vit-base-patch32 with `scripts/download_model.sh %s` (needs internet), "
+             "or point --model or VIDX_MODEL at a folder holding config.json, model.safetensors and "
+             "vocab.json + merges.txt (or bpe_simple_vocab_16e6.txt.gz)",
+             dir);
+}
+
+static void *own(vx_clip *m, size_t bytes) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        void **p = realloc(m->owned, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        m->owned = p;
+        m->cap_owned = cap;
+    }
+    void *p = malloc(bytes ? bytes : 1);
+    if (p) m->owned[m->n_owned++] = p;
+    return p;
+}
+
+/* A checked float tensor: F32 with 4-byte alignment is used in place from the mapping;
+ * anything else is converted into memory the model owns. */
+static const float *tensor(vx_clip *m, const char *name, int ndim, const int64_t *shape, vx_error *err) {
+    if (vx_st_check(m->st, name, ndim, shape, err)) return NULL;
+    const vx_st_tensor *t = vx_st_find(m->st, name);
+    if (t->dtype == VX_DT_F32 && ((uintptr_t)t->data & 3) == 0) return (const float *)(const void *)t->data;
+    float *dst = own(m, t->numel * sizeof(float));
+    if (!dst) { vx_fail(err, "out of memory loading %s", name); return NULL; }
+    vx_st_to_f32(t, dst);
+    return dst;
+}
+
+#define T1(name, a) tensor(m, name, 1, (const int64_t[]){a}, err)
+#define T2(name, a, b) tensor(m, name, 2, (const int64_t[]){a, b}, err)
+
+static int load_layers(vx_clip *m, const char *prefix, const vx_tower_config *c, layer_weights *L, vx_error *err) {
+    const int64_t W = c->width, M = c->mlp;
+    char n[256];
+    for (int i = 0; i < c->layers; i++) {
+        layer_weights *l = &L[i];
+#define NAME(suffix) (snprintf(n, sizeof n, "%s.encoder.layers.%d.%s", prefix, i, suffix), n)
+        if (!(l->ln1_w = T1(NAME("layer_norm1.weight"), W)) || !(l->ln1_b = T1(NAME("layer_norm1.bias"), W)) ||
+            !(l->ln2_w = T1(NAME("layer_norm2.weight"), W)) || !(l->ln2_b = T1(NAME("layer_norm2.bias"), W)) ||
+            !(l->out_w = T2(NAME("self_attn.out_proj.weight"), W, W)) ||
+            !(l->out_b = T1(NAME("self_attn.out_proj.bias"), W)) ||
+            !(l->fc1_w = T2(NAME("mlp.fc1.weight"), M, W)) || !(l->fc1_b = T1(NAME("mlp.fc1.bias"), M)) ||
+            !(l->fc2_w = T2(NAME("mlp.fc2.weight"), W, M)) || !(l->fc2_b = T1(NAME("mlp.fc2.bias"), W)))
+            return -1;
+        l->qkv_w = own(m, (size_t)(3 * W * W) * sizeof(float));
+        l->qkv_b = own(m, (size_t)(3 * W) * sizeof(float));
+        if (!l->qkv_w || !l->qkv_b) return vx_fail(err, "out of memory");
+        static const char *const parts[3] = {"q_proj", "k_proj", "v_proj"};
+        for (int p = 0; p < 3; p++) {
+            char sub[64];
+            snprintf(sub, sizeof sub, "self_attn.%s.weight", parts[p]);
+            if (vx_st_check(m->st, NAME(sub), 2, (const int64_t[]){W, W}, err)) return -1;
+            vx_st_to_f32(vx_st_find(m->st, n), l->qkv_w + p * W * W);
+            snprintf(sub, sizeof sub, "self_attn.%s.bias", parts[p]);
+            if (vx_st_check(m->st, NAME(sub), 1, (const int64_t[]){W}, err)) return -1;
+            vx_st_to_f32(vx_st_find(m->st, n), l->qkv_b + p * W);
+        }
+#undef NAME
+    }
+    return 0;
+}
+
+static int load_weights(vx_clip *m, vx_error *err) {
+    const vx_clip_config *c = &m->cfg;
+    const int64_t Wv = c->vision.width, Wt = c->text.width, P = c->proj_dim, p = c->patch_size;
+    m->vlayers = own(m, (size_t)c->vision.layers * sizeof *m->vlayers);
+    m->tlayers = own(m, (size_t)c->text.layers * sizeof *m->tlayers);
+    if (!m->vlayers || !m->tlayers) return vx_fail(err, "out of memory");
+    if (vx_st_check(m->st, "vision_model.embeddings.patch_embedding.weight", 4, (const int64_t[]){Wv, 3, p, p}, err))
+        return -1;
+    /* [Wv, 3, p, p] is already [Wv, 3*p*p] row-major. */
+    const vx_st_tensor *pw = vx_st_find(m->st, "vision_model.embeddings.patch_embedding.weight");
+    if (pw->dtype == VX_DT_F32 && ((uintptr_t)pw->data & 3) == 0) m->patch_w = (const float *)(const void *)pw->data;
+    else {
+        float *d = own(m, pw->numel * sizeof(float));
+        if (!d) return vx_fail(err, "out of memory");
+        vx_st_to_f32(pw, d);
+        m->patch_w = d;
+    }
+    if (!(m->class_emb = T1("vision_model.embeddings.class_embedding", Wv)) ||
+        !(m->vpos = T2("vision_model.embeddings.position_embedding.weight", c->vision_tokens, Wv)) ||
+        /* "pre_layrnorm" is the published name (a typo kept by Hugging Face). */
+        !(m->pre_ln_w = T1("vision_model.pre_layrnorm.weight", Wv)) ||
+        !(m->pre_ln_b = T1("vision_model.pre_layrnorm.bias", Wv)) ||
+        !(m->post_ln_w = T1("vision_model.post_layernorm.weight", Wv)) ||
+        !(m->post_ln_b = T1("vision_model.post_layernorm.bias", Wv)) ||
+        !(m->vproj = T2("visual_projection.weight", P, Wv)) ||
+        !(m->tok_emb = T2("text_model.embeddings.token_embedding.weight", c->vocab, Wt)) ||
+        !(m->tpos = T2("text_model.embeddings.position_embedding.weight", c->context, Wt)) ||
+        !(m->final_ln_w = T1("text_model.final_layer_norm.weight", Wt)) ||
+        !(m->final_ln_b = T1("text_model.final_layer_norm.bias", Wt)) ||
+        !(m->tproj = T2("text_projection.weight", P, Wt)))
+        return -1;
+    if (load_layers(m, "vision_model", &c->vision, m->vlayers, err) ||
+        load_layers(m, "text_model", &c->text, m->tlayers, err))
+        return -1;
+    return 0;
+}
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+vx_clip *vx_clip_load(const char *dir, vx_error *err) {
+    char path[4096], hint[1024];
+    struct stat sb;
+    vx_clip *m = NULL;
+    vx_clip_missing_hint(dir, hint, sizeof hint);
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        vx_fail(err, "no CLIP model at %s (folder not found); %s", dir, hint);
+        return NULL;
+    }
+    static const char *const required[] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, required[i]);
+        if (!file_exists(path)) {
+            vx_fail(err, "incomplete CLIP model at %s: %s is missing; %s", dir, required[i], hint);
+            return NULL;
+        }
+    }
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) {
+        vx_fail(err, "out of memory");
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (vx_clip_config_load(path, &m->cfg, err)) goto fail;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!(m->st = vx_st_open(path, err))) goto fail;
+    if (load_weights(m, err)) goto fail;
+    if (!(m->tok = vx_tokenizer_load(dir, err))) {
+        vx_fail_prefix(err, "CLIP model at %s", dir);
+        goto fail;
+    }
+    if (vx_tokenizer_vocab_size(m->tok) != m->cfg.vocab) {
+        vx_fail(err, "%s: tokenizer has %d tokens but config.json says vocab_size %d", dir,
+                vx_tokenizer_vocab_size(m->tok), m->cfg.vocab);
+        goto fail;
+    }
+    /* Fingerprint: the config bytes and the safetensors header (names, shapes, offsets). */
+    {
+        XXH3_state_t *h = XXH3_createState();
+        FILE *f;
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        XXH3_64bits_reset(h);
+        if ((f = fopen(path, "rb"))) {
+            char buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof buf, f)) > 0) XXH3_64bits_update(h, buf, n);
+            fclose(f);
+        }
+        XXH3_64bits_update(h, m->st->header, m->st->header_len);
+        m->fingerprint = XXH3_64bits_digest(h);
+        XXH3_freeState(h);
+    }
+    vx_debug("loaded CLIP model %s: vision %dx%d (%d layers), text %d (%d layers), projection %d", dir,
+             m->cfg.vision.width, m->cfg.vision_tokens, m->cfg.vision.layers, m->cfg.text.width, m->cfg.text.layers,
+             m->cfg.proj_dim);
+    return m;
+fail:
+    vx_clip_free(m);
+    return NULL;
+}
+
+void vx_clip_free(vx_clip *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    vx_st_close(m->st);
+    vx_tokenizer_free(m->tok);
+    free(m->dir);
+    free(m);
+}
+
+const vx_clip_config *vx_clip_get_config(const vx_clip *m) { return &m->cfg; }
+const vx_tokenizer *vx_clip_tokenizer(const vx_clip *m) { return m->tok; }
+uint64_t vx_clip_fingerprint(const vx_clip *m) { return m->fingerprint; }
+const char *vx_clip_dir(const vx_clip *m) { return m->dir; }
+
+/* ---- run state ----------------------------------------------------------------------- */
+
+static float *alloc_floats(vx_clip_ctx *ctx, size_t n) {
+    ctx->bytes += n * sizeof(float);
+    return malloc((n ? n : 1) * sizeof(float));
+}
+
+static int run_state_init(vx_clip_ctx *ctx, run_state *s, const vx_tower_config *c, int rows, int max_seq) {
+    s->rows = rows;
+    s->x = alloc_floats(ctx, (size_t)rows * c->width);
+    s->h = alloc_floats(ctx, (size_t)rows * c->width);
+    s->qkv = alloc_floats(ctx, (size_t)rows * 3 * c->width);
+    s->attn = alloc_floats(ctx, (size_t)rows * c->width);
+    s->mlp = alloc_floats(ctx, (size_t)rows * c->mlp);
+    s->scores = alloc_floats(ctx, (size_t)max_seq * max_seq);
+    return s->x && s->h && s->qkv && s->attn && s->mlp && s->scores ? 0 : -1;
+}
+
+static void run_state_free(run_state *s) {
+    free(s->x);
+    free(s->h);
+    free(s->qkv);
+    free(s->attn);
+    free(s->mlp);
+    free(s->scores);
+}
+
+vx_clip_ctx *vx_clip_ctx_new(const vx_clip *m, int max_images, int max_tokens, vx_error *err) {
+    const vx_clip_config *c = &m->cfg;
+    if (max_images < 1) max_images = 1;
+    if (max_tokens < c->context) max_tokens = c->context;
+    vx_clip_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) { vx_fail(err, "out of memory"); return NULL; }
+    ctx->m = m;
+    ctx->max_images = max_images;
+    ctx->max_tokens = max_tokens;
+    int pp = 3 * c->patch_size * c->patch_size;
+    int pooled_rows = max_images > max_tokens / 2 ? max_images : max_tokens / 2;
+    int wmax = c->vision.width > c->text.width ? c->vision.width : c->text.width;
+    if (run_state_init(ctx, &ctx->vision, &c->vision, max_images * c->vision_tokens, c->vision_tokens) ||
+        run_state_init(ctx, &ctx->text, &c->text, max_tokens, c->context) ||
+        !(ctx->patches = alloc_floats(ctx, (size_t)max_images * c->grid * c->grid * pp)) ||
+        !(ctx->pooled = alloc_floats(ctx, (size_t)pooled_rows * wmax)) ||
+        !(ctx->ids = malloc((size_t)max_tokens * sizeof *ctx->ids))) {
+        vx_clip_ctx_free(ctx);
+        vx_fail(err, "out of memory for the encoder's activations (%d images, %d tokens)", max_images, max_tokens);
+        return NULL;
+    }
+    return ctx;
+}
+
+void vx_clip_ctx_free(vx_clip_ctx *ctx) {
+    if (!ctx) return;
+    run_state_free(&ctx->vision);
+    run_state_free(&ctx->text);
+    free(ctx->patches);
+    free(ctx->pooled);
+    free(ctx->ids);
+    free(ctx);
+}
+
+size_t vx_clip_ctx_bytes(const vx_clip_ctx *ctx) { return ctx->bytes; }
+
+/* ---- kernels ------------------------------------------------------------------------- */
+
+/* Every matrix product goes through here: C[m,n] = alpha * A[m,k] * op(B) + beta * C,
+ * row-major, with B given as [n,k] (transposed, as weights are stored) or [k,n]. */
+static void gemm(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, int b_transposed,
+                 float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+/* out[rows, out_dim] (= or +=) in[rows, in_dim] * W^T + b, W stored [out_dim, in_dim]. */
+static void linear(const float *in, int rows, int in_dim, const float *W, const float *b, int out_dim, float *out,
+                   int accumulate) {
+    gemm(rows, out_dim, in_dim, 1.0f, in, in_dim, W, in_dim, 1, accumulate ? 1.0f : 0.0f, out, out_dim);
+    if (b)
+        for (int r = 0; r < rows; r++) {
+            float *o = out + (size_t)r * out_dim;
+            for (int j = 0; j < out_dim; j++) o[j] += b[j];
+        }
+}
+
+static void layernorm(const float *in, float *out, int rows, int dim, const float *w, const float *b, float eps) {
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * dim;
+        float *y = out + (size_t)r * dim;
+        double mean = 0, var = 0;
+        for (int i = 0; i < dim; i++) mean += x[i];
+        mean /= dim;
+        for (int i = 0; i < dim; i++) var += (x[i] - mean) * (x[i] - mean);
+        var /= dim;
+        float inv = (float)(1.0 / sqrt(var + eps));
+        float mu = (float)mean;
+        for (int i = 0; i < dim; i++) y[i] = (x[i] - mu) * inv * w[i] + b[i];
+    }
+}
+
+static void activate(float *x, size_t n, vx_activation act) {
+    if (act == VX_ACT_QUICK_GELU) {
+        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+    } else {
+        for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    }
+}
+
+/* Softmax of each row of s[n, n]; with causal set, row i sees columns 0..i only. */
+static void softmax_rows(float *s, int n, int causal) {
+    for (int i = 0; i < n; i++) {
+        float *row = s + (size_t)i * n;
+        int cols = causal ? i + 1 : n;
+        float mx = row[0];
+        for (int j = 1; j < cols; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0;
+        for (int j = 0; j < cols; j++) { row[j] = expf(row[j] - mx); sum += row[j]; }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < cols; j++) row[j] *= inv;
+        for (int j = cols; j < n; j++) row[j] = 0;
+    }
+}
+
+/* One pre-LayerNorm transformer block over `rows` rows of s->x, made of n_seq
+ * independent sequences (seq_start[i], seq_len[i]) that attend only within themselves. */
+static void block(const layer_weights *L, const vx_tower_config *c, run_state *s, int rows, const int *seq_start,
+                  const int *seq_len, int n_seq, int causal) {
+    const int W = c->width, dh = W / c->heads;
+    const float scale = 1.0f / sqrtf((float)dh);
+    layernorm(s->x, s->h, rows, W, L->ln1_w, L->ln1_b, c->eps);
+    linear(s->h, rows, W, L->qkv_w, L->qkv_b, 3 * W, s->qkv, 0);
+    for (int q = 0; q < n_seq; q++) {
+        const int n = seq_len[q];
+        const float *base = s->qkv + (size_t)seq_start[q] * 3 * W;
+        for (int hd = 0; hd < c->heads; hd++) {
+            const float *Q = base + hd * dh, *K = base + W + hd * dh, *V = base + 2 * W + hd * dh;
+            gemm(n, n, dh, scale, Q, 3 * W, K, 3 * W, 1, 0.0f, s->scores, n);
+            softmax_rows(s->scores, n, causal);
+            gemm(n, dh, n, 1.0f, s->scores, n, V, 3 * W, 0, 0.0f, s->attn + (size_t)seq_start[q] * W + hd * dh, W);
+        }
+    }
+    linear(s->attn, rows, W, L->out_w, L->out_b, W, s->x, 1);
+    layernorm(s->x, s->h, rows, W, L->ln2_w, L->ln2_b, c->eps);
+    linear(s->h, rows, W, L->fc1_w, L->fc1_b, c->mlp, s->mlp, 0);
+    activate(s->mlp, (size_t)rows * c->mlp, c->act);
+    linear(s->mlp, rows, c->mlp, L->fc2_w, L->fc2_b, W, s->x, 1);
+}
+
+static void normalize_rows(float *x, int rows, int dim) {
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * dim;
+        double ss = 0;
+        for (int i = 0; i < dim; i++) ss += (double)v[i] * v[i];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+        for (int i = 0; i < dim; i++) v[i] *= inv;
+    }
+}
+
+/* ---- vision tower -------------------------------------------------------------------- */
+
+static void encode_image_chunk(vx_clip_ctx *ctx, const float *pixels, int n, float *out) {
+    const vx_clip *m = ctx->m;
+    const vx_clip_config *c = &m->cfg;
+    const int W = c->vision.width, T = c->vision_tokens, G = c->grid, p = c->patch_size, S = c->image_size;
+    const int NP = G * G, K = 3 * p * p;
+    run_state *s = &ctx->vision;
+
+    /* Patches as rows (im2col): the convolution with stride p becomes one product. */
+    for (int b = 0; b < n; b++)
+        for (int py = 0; py < G; py++)
+            for (int px = 0; px < G; px++) {
+                float *row = ctx->patches + ((size_t)b * NP + py * G + px) * K;
+                for (int ch = 0; ch < 3; ch++)
+                    for (int ky = 0; ky < p; ky++)
+                        memcpy(row + (ch * p + ky) * p,
+                               pixels + (((size_t)b * 3 + ch) * S + (size_t)py * p + ky) * S + (size_t)px * p,
+                               (size_t)p * sizeof(float));
+            }
+    /* Patch embeddings land in rows 1..NP of each image's block of T rows. */
+    for (int b = 0; b < n; b++)
+        gemm(NP, W, K, 1.0f, ctx->patches + (size_t)b * NP * K, K, m->patch_w, K, 1, 0.0f, s->x + ((size_t)b * T + 1) * W, W);
+    for (int b = 0; b < n; b++) {
+        float *x = s->x + (size_t)b * T * W;
+        for (int i = 0; i < W; i++) x[i] = m->class_emb[i] + m->vpos[i];
+        for (size_t i = W; i < (size_t)T * W; i++) x[i] += m->vpos[i];
+    }
+    const int rows = n * T;
+    layernorm(s->x, s->x, rows, W, m->pre_ln_w, m->pre_ln_b, c->vision.eps);
+    int starts[n], lens[n];
+    for (int b = 0; b < n; b++) { starts[b] = b * T; lens[b] = T; }
+    for (int l = 0; l < c->vision.layers; l++) block(&m->vlayers[l], &c->vision, s, rows, starts, lens, n, 0);
+    /* The class token of each image, post-LayerNorm, projected. */
+    for (int b = 0; b < n; b++)
+        layernorm(s->x + (size_t)b * T * W, ctx->pooled + (size_t)b * W, 1, W, m->post_ln_w, m->post_ln_b, c->vision.eps);
+    linear(ctx->pooled, n, W, m->vproj, NULL, c->proj_dim, out, 0);
+    normalize_rows(out, n, c->proj_dim);
+}
+
+int vx_clip_encode_images(vx_clip_ctx *ctx, const float *pixels, int n, float *out, vx_error *err) {
+    const vx_clip_config *c = &ctx->m->cfg;
+    if (n < 0) return vx_fail(err, "negative image count");
+    const size_t image_floats = (size_t)3 * c->image_size * c->image_size;
+    for (int done = 0; done < n; done += ctx->max_images) {
+        int k = n - done < ctx->max_images ? n - done : ctx->max_images;
+        encode_image_chunk(ctx, pixels + done * image_floats, k, out + (size_t)done * c->proj_dim);
+    }
+    return 0;
+}
+
+/* ---- text tower ---------------------------------------------------------------------- */
+
+/* Encodes texts [first, first + n) whose total length fits the context's rows. */
+static void encode_token_chunk(vx_clip_ctx *ctx, const int32_t *const *ids, const int *lens, int n, float *out) {
+    const vx_clip *m = ctx->m;
+    const vx_clip_config *c = &m->cfg;
+    const int W = c->text.width;
+    run_state *s = &ctx->text;
+    int starts[n], pool[n], rows = 0;
+    for (int t = 0; t < n; t++) {
+        starts[t] = rows;
+        /* CLIP pools at the first position of the highest id, the end token. */
+        int best = 0;
+        for (int i = 0; i < lens[t]; i++) {
+            const int32_t id = ids[t][i];
+            if (id > ids[t][best]) best = i;
+            float *x = s->x + (size_t)(rows + i) * W;
+            const float *e = m->tok_emb + (size_t)id * W, *pe = m->tpos + (size_t)i * W;
+            for (int j = 0; j < W; j++) x[j] = e[j] + pe[j];
+        }
+        pool[t] = rows + best;
+        rows += lens[t];
+    }
+    for (int l = 0; l < c->text.layers; l++) block(&m->tlayers[l], &c->text, s, rows, starts, lens, n, 1);
+    /* The final LayerNorm is per position, so only the pooled positions need it. */
+    for (int t = 0; t < n; t++)
+        layernorm(s->x + (size_t)pool[t] * W, ctx->pooled + (size_t)t * W, 1, W, m->final_ln_w, m->final_ln_b, c->text.eps);
+    linear(ctx->pooled, n, W, m->tproj, NULL, c->proj_dim, out, 0);
+    normalize_rows(out, n, c->proj_dim);
+}
+
+int vx_clip_encode_tokens(vx_clip_ctx *ctx, const int32_t *const *ids, const int *lens, int n, float *out,
+                          vx_error *err) {
+    const vx_clip_config *c = &ctx->m->cfg;
+    for (int t = 0; t < n; t++) {
+        if (lens[t] < 1 || lens[t] > c->context)
+            return vx_fail(err, "text %d has %d tokens (1 to %d allowed)", t, lens[t], c->context);
+        for (int i = 0; i < lens[t]; i++)
+            if (ids[t][i] < 0 || ids[t][i] >= c->vocab)
+                return vx_fail(err, "text %d: token id %d outside the vocabulary", t, (int)ids[t][i]);
+    }
+    const int max_texts = ctx->max_tokens / 2; /* pooled rows available */
+    int first = 0;
+    while (first < n) {
+        int k = 0, total = 0;
+        while (first + k < n && k < max_texts && total + lens[first + k] <= ctx->max_tokens) total += lens[first + k++];
+        encode_token_chunk(ctx, ids + first, lens + first, k, out + (size_t)first * c->proj_dim);
+        first += k;
+    }
+    return 0;
+}
+
+int vx_clip_encode_texts(vx_clip_ctx *ctx, const char *const *texts, int n, float *out, vx_error *err) {
+    const vx_clip_config *c = &ctx->m->cfg;
+    /* Tokenize as many texts as fit in the context's id buffer, encode, repeat. */
+    const int32_t *ptrs[64];
+    int lens[64];
+    int first = 0;
+    while (first < n) {
+        int k = 0, used = 0;
+        while (first + k < n && k < 64 && used + c->context <= ctx->max_tokens) {
+            int len = vx_tokenize(ctx->m->tok, texts[first + k], ctx->ids + used, c->context, err);
+            if (len < 0) return vx_fail_prefix(err, "text %d", first + k);
+            ptrs[k] = ctx->ids + used;
+            lens[k] = len;
+            used += len;
+            k++;
+        }
+        if (vx_clip_encode_tokens(ctx, ptrs, lens, k, out + (size_t)first * c->proj_dim, err)) return -1;
+        first += k;
+    }
+    return 0;
+}
