@@ -309,13 +309,13 @@ vx_tokenizer *vx_tokenizer_load_bpe_gz(const char *path, vx_error *err) {
     if (!text || gz_bad) { vx_fail(err, "%s: not a readable gzip file", path); goto fail; }
     text[n] = '\0';
     int nl = split_lines(text, &lines);
-    if (nl < OPENAI_MERGES) {
-        vx_fail(err, "%s: %d lines, expected at least %d", path, nl, OPENAI_MERGES);
+    if (nl < OPENAI_MERGES + 1) {
+        vx_fail(err, "%s: %d lines, expected at least %d", path, nl, OPENAI_MERGES + 1);
         goto fail;
     }
     /* simple_tokenizer.py: merges = lines[1 : 49152-256-2+1]; the vocabulary is the byte
      * alphabet, the same with "</w>", every merge joined, then the two special tokens. */
-    t->n_merges = OPENAI_MERGES - 1;
+    t->n_merges = OPENAI_MERGES;
     t->n_tokens = 512 + t->n_merges + 2;
     t->tokens = calloc((size_t)t->n_tokens, sizeof *t->tokens);
     if (!t->tokens) { vx_fail(err, "out of memory"); goto fail; }
