@@ -1,0 +1,541 @@
+/* Encoder tests: the tokenizer and both towers against OpenAI's own CLIP outputs
+ * (../shared/data/clip-golden), preprocessing against Pillow, weight formats, model
+ * sizes and the validation of broken model folders.
+ *
+ * Environment: VIDX_SHARED_DATA (the shared data folder), VIDX_TEST_MODELS (models made
+ * by make_random_clip in the CTest fixture). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../encoder/clip.h"
+#include "../encoder/image.h"
+#include "../encoder/safetensors.h"
+#include "../encoder/tokenizer.h"
+#include "../indexer/decode.h"
+#include "check.h"
+
+static char shared[4096], models[4096];
+
+static void path_of(char *out, size_t size, const char *base, const char *rel) { snprintf(out, size, "%s/%s", base, rel); }
+
+/* Reads whitespace-separated floats, one row per line; returns rows read. */
+static int read_rows(const char *path, float *out, int max_rows, int dim) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int rows = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (rows < max_rows && getline(&line, &cap, f) > 0) {
+        char *p = line;
+        for (int i = 0; i < dim; i++) out[(size_t)rows * dim + i] = strtof(p, &p);
+        rows++;
+    }
+    free(line);
+    fclose(f);
+    return rows;
+}
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+/* ---- tokenizer ----------------------------------------------------------------------- */
+
+/* Tokenizes every line of texts_file and compares with the lines of tokens_file. */
+static int check_token_file(const vx_tokenizer *tok, const char *texts_file, const char *tokens_file) {
+    FILE *ft = fopen(texts_file, "r"), *fk = fopen(tokens_file, "r");
+    if (!ft || !fk) {
+        fprintf(stderr, "cannot open %s or %s\n", texts_file, tokens_file);
+        if (ft) fclose(ft);
+        if (fk) fclose(fk);
+        return -1;
+    }
+    char *text = NULL, *want = NULL;
+    size_t c1 = 0, c2 = 0;
+    int lines = 0, bad = 0;
+    int32_t ids[77];
+    vx_error err;
+    ssize_t n;
+    while ((n = getline(&text, &c1, ft)) > 0) {
+        if (text[n - 1] == '\n') text[n - 1] = '\0';
+        if (getline(&want, &c2, fk) <= 0) { bad++; break; }
+        want[strcspn(want, "\n")] = '\0';
+        int k = vx_tokenize(tok, text, ids, 77, &err);
+        char got[77 * 8] = "";
+        size_t o = 0;
+        for (int i = 0; i < k; i++) o += (size_t)snprintf(got + o, sizeof got - o, i ? " %d" : "%d", (int)ids[i]);
+        if (strcmp(got, want) != 0) {
+            if (bad++ < 3) fprintf(stderr, "  \"%s\"\n    got  %s\n    want %s\n", text, got, want);
+        }
+        lines++;
+    }
+    free(text);
+    free(want);
+    fclose(ft);
+    fclose(fk);
+    return bad ? -1 : lines;
+}
+
+static int tokens_equal(const vx_tokenizer *tok, const char *a, const char *b) {
+    int32_t x[77], y[77];
+    vx_error err;
+    int n = vx_tokenize(tok, a, x, 77, &err), m = vx_tokenize(tok, b, y, 77, &err);
+    return n > 0 && n == m && memcmp(x, y, (size_t)n * sizeof *x) == 0;
+}
+
+static void test_tokenizer_golden(void) {
+    char dir[4200], texts[4200], tokens[4200];
+    vx_error err;
+    path_of(dir, sizeof dir, shared, "clip-golden/tiny");
+    vx_tokenizer *hf = vx_tokenizer_load(dir, &err);
+    REQUIRE(hf);
+    path_of(dir, sizeof dir, shared, "clip/bpe_simple_vocab_16e6.txt.gz");
+    vx_tokenizer *gz = vx_tokenizer_load_bpe_gz(dir, &err);
+    REQUIRE(gz);
+    CHECK(vx_tokenizer_vocab_size(hf) == 49408 && vx_tokenizer_vocab_size(gz) == 49408);
+    CHECK(vx_tokenizer_sot(hf) == 49406 && vx_tokenizer_eot(hf) == 49407);
+    /* Both sources give the same vocabulary, id for id. */
+    int same = 1;
+    for (int i = 0; i < 49408; i++) same &= strcmp(vx_tokenizer_token(hf, i), vx_tokenizer_token(gz, i)) == 0;
+    CHECK(same);
+
+    int32_t ids[77];
+    int n = vx_tokenize(hf, "Hello World!", ids, 77, &err);
+    CHECK(n == 5 && ids[0] == 49406 && ids[1] == 3306 && ids[2] == 1002 && ids[3] == 256 && ids[4] == 49407);
+
+    path_of(texts, sizeof texts, shared, "clip-golden/texts.txt");
+    path_of(tokens, sizeof tokens, shared, "clip-golden/tokens.txt");
+    CHECK(check_token_file(hf, texts, tokens) == 154);
+    /* Every shared caption (MSR-VTT and MSVD), with both tokenizer sources. */
+    path_of(texts, sizeof texts, shared, "clip-golden/captions_all.txt");
+    path_of(tokens, sizeof tokens, shared, "clip-golden/captions_all.tokens.txt");
+    CHECK(check_token_file(hf, texts, tokens) == 28763);
+    CHECK(check_token_file(gz, texts, tokens) == 28763);
+    vx_tokenizer_free(hf);
+    vx_tokenizer_free(gz);
+}
+
+static void test_tokenizer_cleanup(void) {
+    char dir[4200];
+    vx_error err;
+    path_of(dir, sizeof dir, shared, "clip-golden/tiny");
+    vx_tokenizer *t = vx_tokenizer_load(dir, &err);
+    REQUIRE(t);
+    int32_t ids[77];
+    /* Whitespace runs collapse and the ends are trimmed; case does not matter. */
+    CHECK(tokens_equal(t, "  Hello\t\n   World!  ", "Hello World!"));
+    CHECK(tokens_equal(t, "HELLO WORLD!", "hello world!"));
+    CHECK(tokens_equal(t, "a\xc2\xa0" "dog", "a dog")); /* no-break space is whitespace */
+    /* HTML entities, unescaped twice as simple_tokenizer.py does. */
+    CHECK(tokens_equal(t, "rock &amp; roll", "rock & roll"));
+    CHECK(tokens_equal(t, "rock &amp;amp; roll", "rock & roll"));
+    CHECK(tokens_equal(t, "it&#39;s", "it's"));
+    CHECK(tokens_equal(t, "it&#x27;s", "it's"));
+    CHECK(tokens_equal(t, "caf&eacute;", "caf\xc3\xa9"));
+    CHECK(!tokens_equal(t, "caf&eacute;", "cafe"));
+    CHECK(tokens_equal(t, "&unknownentity;", "&unknownentity;"));
+    /* Non-ASCII letters are lower-cased too. */
+    CHECK(tokens_equal(t, "CAF\xc3\x89", "caf\xc3\xa9"));
+    CHECK(tokens_equal(t, "\xd0\x9c\xd0\x9e\xd0\xa1\xd0\x9a\xd0\x92\xd0\x90", "\xd0\xbc\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0"));
+    /* Digits are split one by one, each a word of its own. */
+    CHECK(vx_tokenize(t, "2024", ids, 77, &err) == 6);
+    /* The special tokens written in the text are the special ids, as in CLIP. */
+    int n = vx_tokenize(t, "a <|endoftext|> b", ids, 77, &err);
+    CHECK(n == 5 && ids[2] == 49407);
+    /* Long texts are cut to the context with the end token kept. */
+    char longtext[4000] = "";
+    for (int i = 0; i < 300; i++) strcat(longtext, "dog ");
+    n = vx_tokenize(t, longtext, ids, 77, &err);
+    CHECK(n == 77 && ids[0] == 49406 && ids[76] == 49407 && ids[75] != 49407);
+    CHECK(vx_tokenize(t, "", ids, 77, &err) == 2);
+    CHECK(vx_tokenize(t, "   ", ids, 77, &err) == 2);
+    /* Invalid UTF-8 is refused with a message. */
+    err.msg[0] = '\0';
+    CHECK(vx_tokenize(t, "bad \xff byte", ids, 77, &err) == -1 && strstr(err.msg, "UTF-8"));
+    CHECK(vx_tokenize(t, "overlong \xc0\xaf", ids, 77, &err) == -1);
+    CHECK(vx_tokenize(t, "surrogate \xed\xa0\x80", ids, 77, &err) == -1);
+    CHECK(vx_tokenize(t, "x", ids, 1, &err) == -1);
+    vx_tokenizer_free(t);
+}
+
+/* ---- towers against OpenAI's outputs ------------------------------------------------- */
+
+static float max_abs_diff(const float *a, const float *b, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i] - b[i]));
+    return m;
+}
+
+static float dot(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+static vx_clip *golden_model(void) {
+    char dir[4200];
+    vx_error err;
+    path_of(dir, sizeof dir, shared, "clip-golden/tiny");
+    vx_clip *m = vx_clip_load(dir, &err);
+    if (!m) fprintf(stderr, "load: %s\n", err.msg);
+    return m;
+}
+
+static void test_text_golden(void) {
+    vx_clip *m = golden_model();
+    REQUIRE(m);
+    vx_error err;
+    const int P = vx_clip_get_config(m)->proj_dim;
+    CHECK(P == 32);
+    char path[4200];
+    path_of(path, sizeof path, shared, "clip-golden/texts.txt");
+    char *all = read_all(path, NULL);
+    REQUIRE(all);
+    const char *texts[200];
+    int n = 0;
+    for (char *line = strtok(all, "\n"); line && n < 200; line = strtok(NULL, "\n")) texts[n++] = line;
+    CHECK(n == 154);
+    float *want = malloc((size_t)n * P * sizeof *want), *got = malloc((size_t)n * P * sizeof *got);
+    path_of(path, sizeof path, shared, "clip-golden/text_embeddings.txt");
+    CHECK(read_rows(path, want, n, P) == n);
+    /* A context smaller than the batch, so chunking is exercised too. */
+    vx_clip_ctx *ctx = vx_clip_ctx_new(m, 2, 300, &err);
+    REQUIRE(ctx);
+    CHECK(vx_clip_encode_texts(ctx, texts, n, got, &err) == 0);
+    float d = max_abs_diff(got, want, (size_t)n * P);
+    fprintf(stderr, "  text embeddings: max |diff| %.3g over %d texts\n", (double)d, n);
+    CHECK(d <= 1e-5f);
+    /* One at a time gives the same as the batch: texts do not leak into each other. */
+    float one[64];
+    for (int i = 0; i < n; i += 17) {
+        CHECK(vx_clip_encode_texts(ctx, texts + i, 1, one, &err) == 0);
+        CHECK(max_abs_diff(one, got + (size_t)i * P, (size_t)P) <= 1e-6f);
+    }
+    vx_clip_ctx_free(ctx);
+    vx_clip_free(m);
+    free(want);
+    free(got);
+    free(all);
+}
+
+static void test_pixels_and_images_golden(void) {
+    vx_clip *m = golden_model();
+    REQUIRE(m);
+    vx_error err;
+    const vx_clip_config *c = vx_clip_get_config(m);
+    const int P = c->proj_dim, S = c->image_size;
+    char path[4200];
+    size_t len;
+    path_of(path, sizeof path, shared, "clip-golden/pixels.f32");
+    float *pixels = (float *)read_all(path, &len);
+    REQUIRE(pixels && len == (size_t)3 * 3 * S * S * sizeof(float));
+    float want[3 * 32], got[3 * 32], single[32];
+    path_of(path, sizeof path, shared, "clip-golden/pixel_embeddings.txt");
+    CHECK(read_rows(path, want, 3, P) == 3);
+    vx_clip_ctx *ctx = vx_clip_ctx_new(m, 3, 77, &err);
+    REQUIRE(ctx);
+    CHECK(vx_clip_encode_images(ctx, pixels, 3, got, &err) == 0);
+    float d = max_abs_diff(got, want, 3 * (size_t)P);
+    fprintf(stderr, "  pixel embeddings: max |diff| %.3g\n", (double)d);
+    CHECK(d <= 1e-5f);
+    for (int i = 0; i < 3; i++) { /* batch of one = batch of three */
+        CHECK(vx_clip_encode_images(ctx, pixels + (size_t)i * 3 * S * S, 1, single, &err) == 0);
+        CHECK(max_abs_diff(single, got + i * P, (size_t)P) <= 1e-6f);
+    }
+
+    /* Real frames through FFmpeg decoding and our preprocessing. */
+    static const char *const images[2] = {"clip-golden/bikes.png", "clip-golden/cars.jpg"};
+    path_of(path, sizeof path, shared, "clip-golden/image_embeddings.txt");
+    CHECK(read_rows(path, want, 2, P) == 2);
+    float *pre = malloc((size_t)3 * S * S * sizeof *pre);
+    for (int i = 0; i < 2; i++) {
+        vx_rgb_image img;
+        path_of(path, sizeof path, shared, images[i]);
+        REQUIRE(vx_decode_image_file(path, &img, &err) == 0);
+        CHECK(vx_image_preprocess(&img, S, pre, &err) == 0);
+        CHECK(vx_clip_encode_images(ctx, pre, 1, single, &err) == 0);
+        float cos = dot(single, want + i * P, P);
+        fprintf(stderr, "  %s: cosine %.7f to OpenAI's preprocessing\n", images[i], (double)cos);
+        CHECK(cos > 0.999f);
+        vx_rgb_free(&img);
+    }
+    free(pre);
+    vx_clip_ctx_free(ctx);
+    vx_clip_free(m);
+    free(pixels);
+}
+
+/* ---- preprocessing ------------------------------------------------------------------- */
+
+static void test_preprocess_geometry(void) {
+    int w, h;
+    vx_clip_resize_dims(640, 480, 224, &w, &h);
+    CHECK(w == 298 && h == 224); /* int(224 * 640 / 480) = 298 */
+    vx_clip_resize_dims(480, 640, 224, &w, &h);
+    CHECK(w == 224 && h == 298);
+    vx_clip_resize_dims(100, 100, 224, &w, &h);
+    CHECK(w == 224 && h == 224);
+    /* A flat colour stays flat: every value is (v / 255 - mean) / std. */
+    vx_rgb_image img = {.width = 37, .height = 51, .stride = 37 * 3};
+    img.data = malloc((size_t)img.stride * img.height);
+    for (int i = 0; i < img.stride * img.height; i += 3) { img.data[i] = 200; img.data[i + 1] = 100; img.data[i + 2] = 0; }
+    float *out = malloc((size_t)3 * 224 * 224 * sizeof *out);
+    vx_error err;
+    CHECK(vx_image_preprocess(&img, 224, out, &err) == 0);
+    const float expect[3] = {(200 / 255.0f - 0.48145466f) / 0.26862954f, (100 / 255.0f - 0.4578275f) / 0.26130258f,
+                             (0 - 0.40821073f) / 0.27577711f};
+    float d = 0;
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 224 * 224; i++) d = fmaxf(d, fabsf(out[c * 224 * 224 + i] - expect[c]));
+    CHECK(d < 1e-6f);
+    /* Too thin to crop after the resize. */
+    vx_rgb_image thin = {.width = 2000, .height = 1, .stride = 6000, .data = malloc(6000)};
+    memset(thin.data, 9, 6000);
+    CHECK(vx_image_preprocess(&thin, 224, out, &err) == 0 || strstr(err.msg, "thin"));
+    free(thin.data);
+    free(out);
+    free(img.data);
+}
+
+/* The resize against Pillow 9.4 (Debian's python3-pil): golden files made by
+ * tests/golden/make_pil_golden.py from the decoded bikes.png. */
+static void test_resize_matches_pillow(void) {
+    char path[4200];
+    vx_error err;
+    vx_rgb_image img;
+    path_of(path, sizeof path, shared, "clip-golden/bikes.png");
+    REQUIRE(vx_decode_image_file(path, &img, &err) == 0);
+    static const struct { int w, h; const char *file; } cases[] = {
+        {527, 224, VIDX_SOURCE_DIR "/tests/golden/bikes_527x224.png"}, /* CLIP's shrink of this frame */
+        {97, 61, VIDX_SOURCE_DIR "/tests/golden/bikes_97x61.png"},     /* strong shrink, odd sizes */
+        {900, 383, VIDX_SOURCE_DIR "/tests/golden/bikes_900x383.png"}, /* enlargement */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vx_rgb_image golden;
+        REQUIRE(vx_decode_image_file(cases[i].file, &golden, &err) == 0);
+        REQUIRE(golden.width == cases[i].w && golden.height == cases[i].h);
+        const unsigned char *want = golden.data;
+        const size_t len = (size_t)golden.width * golden.height * 3;
+        vx_rgb_image out;
+        REQUIRE(vx_rgb_resize_bicubic(&img, cases[i].w, cases[i].h, &out, &err) == 0);
+        int maxd = 0;
+        long differing = 0;
+        for (size_t k = 0; k < len; k++) {
+            int d = abs((int)out.data[k] - (int)want[k]);
+            maxd = d > maxd ? d : maxd;
+            differing += d != 0;
+        }
+        fprintf(stderr, "  resize %dx%d -> %dx%d: %ld of %zu values differ from Pillow, max %d\n", img.width,
+                img.height, cases[i].w, cases[i].h, differing, len, maxd);
+        CHECK(maxd == 0);
+        vx_rgb_free(&out);
+        vx_rgb_free(&golden);
+    }
+    vx_rgb_free(&img);
+}
+
+/* ---- weight formats and sizes -------------------------------------------------------- */
+
+static void embed_probe(vx_clip *m, float *out_text, float *out_image) {
+    vx_error err;
+    const vx_clip_config *c = vx_clip_get_config(m);
+    vx_clip_ctx *ctx = vx_clip_ctx_new(m, 1, 77, &err);
+    if (!ctx) { CHECK(0); return; }
+    const char *texts[1] = {"a red car on a bridge"};
+    CHECK(vx_clip_encode_texts(ctx, texts, 1, out_text, &err) == 0);
+    size_t n = (size_t)3 * c->image_size * c->image_size;
+    float *px = malloc(n * sizeof *px);
+    for (size_t i = 0; i < n; i++) px[i] = sinf((float)i * 0.01f);
+    CHECK(vx_clip_encode_images(ctx, px, 1, out_image, &err) == 0);
+    free(px);
+    vx_clip_ctx_free(ctx);
+}
+
+static vx_clip *load_generated(const char *name) {
+    char dir[4200];
+    vx_error err;
+    path_of(dir, sizeof dir, models, name);
+    vx_clip *m = vx_clip_load(dir, &err);
+    if (!m) fprintf(stderr, "load %s: %s\n", name, err.msg);
+    return m;
+}
+
+static void test_half_precision_weights(void) {
+    static const char *const pairs[2][2] = {{"tiny-f16", "tiny-f32-rounded-f16"}, {"tiny-bf16", "tiny-f32-rounded-bf16"}};
+    for (int i = 0; i < 2; i++) {
+        vx_clip *half = load_generated(pairs[i][0]), *full = load_generated(pairs[i][1]);
+        REQUIRE(half && full);
+        float t1[32], i1[32], t2[32], i2[32];
+        embed_probe(half, t1, i1);
+        embed_probe(full, t2, i2);
+        /* Same values, stored as 16-bit or as float32: the same embeddings. */
+        CHECK(max_abs_diff(t1, t2, 32) == 0 && max_abs_diff(i1, i2, 32) == 0);
+        CHECK(vx_clip_fingerprint(half) != vx_clip_fingerprint(full));
+        vx_clip_free(half);
+        vx_clip_free(full);
+    }
+}
+
+static void test_model_sizes(void) {
+    /* B/16 and L/14 at their real widths, patch and image sizes (one layer per tower). */
+    static const struct { const char *name; int width, tokens, proj; } sizes[] = {
+        {"b16-1layer", 768, 197, 512}, {"l14-1layer", 1024, 257, 768}, {"tiny-gelu", 64, 50, 32}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        vx_clip *m = load_generated(sizes[i].name);
+        REQUIRE(m);
+        const vx_clip_config *c = vx_clip_get_config(m);
+        CHECK(c->vision.width == sizes[i].width && c->vision_tokens == sizes[i].tokens && c->proj_dim == sizes[i].proj);
+        float *t = malloc((size_t)c->proj_dim * sizeof *t), *im = malloc((size_t)c->proj_dim * sizeof *im);
+        embed_probe(m, t, im);
+        CHECK(fabsf(dot(t, t, c->proj_dim) - 1) < 1e-5f && fabsf(dot(im, im, c->proj_dim) - 1) < 1e-5f);
+        free(t);
+        free(im);
+        vx_clip_free(m);
+    }
+}
+
+/* ---- broken model folders ------------------------------------------------------------ */
+
+static int copy_file(const char *from, const char *to, long truncate_to) {
+    size_t len;
+    char *data = read_all(from, &len);
+    if (!data) return -1;
+    if (truncate_to >= 0 && (size_t)truncate_to < len) len = (size_t)truncate_to;
+    FILE *f = fopen(to, "wb");
+    int ok = f && fwrite(data, 1, len, f) == len;
+    if (f) fclose(f);
+    free(data);
+    return ok ? 0 : -1;
+}
+
+/* Makes a copy of the tiny model in dir, then lets the caller break one thing. */
+static void copy_model(const char *dir) {
+    static const char *const files[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
+    char src[4300], dst[4300];
+    mkdir(dir, 0755);
+    for (int i = 0; i < 4; i++) {
+        snprintf(src, sizeof src, "%s/tiny-f32/%s", models, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        copy_file(src, dst, -1);
+    }
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) { fputs(text, f); fclose(f); }
+}
+
+/* Replaces the first occurrence of `from` with `to` (same length) in a file. */
+static void patch_file(const char *path, const char *from, const char *to) {
+    size_t len;
+    char *data = read_all(path, &len);
+    char *p = data ? memmem(data, len, from, strlen(from)) : NULL;
+    if (p) memcpy(p, to, strlen(to));
+    FILE *f = fopen(path, "wb");
+    if (f) { fwrite(data, 1, len, f); fclose(f); }
+    free(data);
+}
+
+static void expect_load_error(const char *dir, const char *needle1, const char *needle2) {
+    vx_error err = {{0}};
+    vx_clip *m = vx_clip_load(dir, &err);
+    CHECK_MSG(m == NULL, "%s loaded", dir);
+    vx_clip_free(m);
+    CHECK_MSG(strstr(err.msg, needle1) && (!needle2 || strstr(err.msg, needle2)), "message: %s", err.msg);
+}
+
+static void test_broken_models(void) {
+    char *tmp = test_tmpdir("models");
+    char dir[4300], file[4400], src[4300];
+    snprintf(dir, sizeof dir, "%s/nothing-here", tmp);
+    expect_load_error(dir, "no CLIP model at", "download_model.sh");
+
+    snprintf(dir, sizeof dir, "%s/no-weights", tmp);
+    copy_model(dir);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    remove(file);
+    expect_load_error(dir, "model.safetensors is missing", "download_model.sh");
+
+    snprintf(dir, sizeof dir, "%s/truncated", tmp);
+    copy_model(dir);
+    snprintf(src, sizeof src, "%s/tiny-f32/model.safetensors", models);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    copy_file(src, file, 5000000);
+    expect_load_error(dir, "model.safetensors", "run past the end");
+    copy_file(src, file, 5);
+    expect_load_error(dir, "too short", NULL);
+    copy_file(src, file, 300); /* the header itself is cut */
+    expect_load_error(dir, "header length", NULL);
+
+    snprintf(dir, sizeof dir, "%s/bad-header", tmp);
+    copy_model(dir);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    patch_file(file, "\"dtype\":\"F32\"", "\"dtype\":\"Q99\"");
+    expect_load_error(dir, "unsupported dtype Q99", NULL);
+    copy_model(dir);
+    patch_file(file, "{\"__metadata__\"", "[\"__metadata__\"");
+    expect_load_error(dir, "not valid JSON", NULL);
+
+    /* The config implies shapes the weights do not have: the tensor is named. */
+    snprintf(dir, sizeof dir, "%s/wrong-shape", tmp);
+    copy_model(dir);
+    snprintf(file, sizeof file, "%s/config.json", dir);
+    patch_file(file, "\"intermediate_size\": 256", "\"intermediate_size\": 128");
+    expect_load_error(dir, "vision_model.encoder.layers.0.mlp.fc1.weight", "has shape [256, 64], but config.json implies [128, 64]");
+    copy_model(dir);
+    patch_file(file, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
+    expect_load_error(dir, "layers.2.", "is missing");
+    copy_model(dir);
+    patch_file(file, "\"num_attention_heads\": 2", "\"num_attention_heads\": 5");
+    expect_load_error(dir, "not a multiple of num_attention_heads", NULL);
+    write_text(file, "{\"text_config\": {}, ");
+    expect_load_error(dir, "config.json", NULL);
+    write_text(file, "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
+    expect_load_error(dir, "hidden_act", "relu");
+
+    /* Tokenizer files missing. */
+    snprintf(dir, sizeof dir, "%s/no-tokenizer", tmp);
+    copy_model(dir);
+    snprintf(file, sizeof file, "%s/merges.txt", dir);
+    remove(file);
+    expect_load_error(dir, "no tokenizer files", NULL);
+    test_rmtree(tmp);
+    free(tmp);
+}
+
+int main(void) {
+    const char *s = getenv("VIDX_SHARED_DATA"), *g = getenv("VIDX_TEST_MODELS");
+    snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
+    snprintf(models, sizeof models, "%s", g && *g ? g : "test-models");
+    struct stat sb;
+    char probe[4200];
+    path_of(probe, sizeof probe, shared, "clip-golden/tiny/model.safetensors");
+    if (stat(probe, &sb) != 0) {
+        fprintf(stderr, "test_encoder: the shared data is missing (%s); set VIDX_SHARED_DATA\n", probe);
+        return 1;
+    }
+    RUN(test_tokenizer_golden);
+    RUN(test_tokenizer_cleanup);
+    RUN(test_text_golden);
+    RUN(test_pixels_and_images_golden);
+    RUN(test_preprocess_geometry);
+    RUN(test_resize_matches_pillow);
+    RUN(test_half_precision_weights);
+    RUN(test_model_sizes);
+    RUN(test_broken_models);
+    CHECK_EXIT();
+}
