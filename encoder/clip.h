@@ -76,6 +76,12 @@ int vx_clip_encode_tokens(vx_clip_ctx *ctx, const int32_t *const *ids, const int
 /* Tokenizes and encodes n texts. */
 int vx_clip_encode_texts(vx_clip_ctx *ctx, const char *const *texts, int n, float *out, vx_error *err);
 
+/* Benchmarks: an observer called with the shape of every matrix product the forward
+ * passes make (process-wide; NULL to stop). Lets a benchmark replay exactly those
+ * products with cblas_sgemm alone to measure the hardware limit. */
+typedef void (*vx_gemm_observer)(void *ctx, int m, int n, int k, int lda, int ldb, int b_transposed, int ldc);
+void vx_clip_set_gemm_observer(vx_gemm_observer fn, void *ctx);
+
 /* The message every command prints when no model is at `dir`. */
 void vx_clip_missing_hint(const char *dir, char *out, size_t size);
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the benchmarks on an optimised build and prints their tables.
+# Random ViT-B/32-shaped weights are generated once into the cache (VIDX_CACHE).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+./scripts/setup.sh >/dev/null
+cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
+shared="${VIDX_SHARED_DATA:-$root/../shared/data}"
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DVIDX_BUILD_TESTS=OFF >/dev/null
+cmake --build build-bench -j "$(nproc)" >/dev/null
+model="$cache/bench-b32"
+if [ ! -f "$model/model.safetensors" ]; then
+  echo "bench: generating random ViT-B/32 weights in $model"
+  build-bench/make_random_clip --preset b32 --bpe "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$model"
+fi
+build-bench/bench/bench_encoder "$model" "$@"
