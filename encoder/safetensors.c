@@ -120,6 +120,36 @@ done:
     return rc;
 }
 
+/* Validates the whole file image p[0..size) and fills st's header and tensors. */
+static int parse_file(vx_safetensors *st, const uint8_t *p, size_t size, vx_error *err) {
+    if (size < 8) return vx_fail(err, "%s: %zu bytes is too short for a safetensors file", st->path, size);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | p[i];
+    if (hlen > MAX_HEADER || hlen > size - 8)
+        return vx_fail(err, "%s: header length %llu does not fit in the file (%zu bytes)", st->path,
+                       (unsigned long long)hlen, size);
+    st->header = (const char *)p + 8;
+    st->header_len = (size_t)hlen;
+    if (vx_st_parse_header(st->header, st->header_len, size - 8 - (size_t)hlen, p + 8 + hlen, &st->tensors,
+                           &st->n_tensors, err))
+        return vx_fail_prefix(err, "%s", st->path);
+    return 0;
+}
+
+vx_safetensors *vx_st_open_memory(const void *data, size_t size, const char *name, vx_error *err) {
+    vx_safetensors *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(name))) {
+        vx_fail(err, "out of memory");
+        vx_st_close(st);
+        return NULL;
+    }
+    if (parse_file(st, data, size, err)) {
+        vx_st_close(st);
+        return NULL;
+    }
+    return st;
+}
+
 vx_safetensors *vx_st_open(const char *path, vx_error *err) {
     vx_safetensors *st = calloc(1, sizeof *st);
     int fd = -1;
@@ -148,21 +178,7 @@ vx_safetensors *vx_st_open(const char *path, vx_error *err) {
         vx_fail(err, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
     }
-    const uint8_t *p = st->map;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | p[i];
-    if (hlen > MAX_HEADER || hlen > st->map_size - 8) {
-        vx_fail(err, "%s: header length %llu does not fit in the file (%zu bytes)", path, (unsigned long long)hlen,
-                st->map_size);
-        goto fail;
-    }
-    st->header = (const char *)p + 8;
-    st->header_len = (size_t)hlen;
-    if (vx_st_parse_header(st->header, st->header_len, st->map_size - 8 - (size_t)hlen, p + 8 + hlen, &st->tensors,
-                           &st->n_tensors, err)) {
-        vx_fail_prefix(err, "%s", path);
-        goto fail;
-    }
+    if (parse_file(st, st->map, st->map_size, err)) goto fail;
     close(fd);
     return st;
 fail:
@@ -173,7 +189,7 @@ fail:
 
 void vx_st_close(vx_safetensors *st) {
     if (!st) return;
-    if (st->map && st->map != MAP_FAILED) munmap(st->map, st->map_size);
+    if (st->map && st->map != MAP_FAILED && st->map_size) munmap(st->map, st->map_size);
     vx_st_free_tensors(st->tensors, st->n_tensors);
     free(st->path);
     free(st);

@@ -44,6 +44,8 @@ typedef struct vx_safetensors {
 } vx_safetensors;
 
 vx_safetensors *vx_st_open(const char *path, vx_error *err);
+/* The same validation on a file image in memory (borrowed: keep it alive until close). */
+vx_safetensors *vx_st_open_memory(const void *data, size_t size, const char *name, vx_error *err);
 void vx_st_close(vx_safetensors *st);
 const vx_st_tensor *vx_st_find(const vx_safetensors *st, const char *name);
 const char *vx_dtype_name(vx_dtype dt);

@@ -4,6 +4,7 @@
 set -u
 vidx="$1"
 make_db="${2:-}"
+shared="${3:-}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -69,6 +70,37 @@ if [ -n "$make_db" ]; then
   grep -q "in use by another vidx process" err || fail "locked database message: $(cat err)"
   kill "$holder" 2>/dev/null
   wait "$holder" 2>/dev/null
+fi
+
+# tokenize and embed with the shared tiny CLIP model.
+if [ -n "$shared" ]; then
+  tiny="$shared/clip-golden/tiny"
+  expect 0 "$vidx" tokenize --model "$tiny" "Hello World!"
+  [ "$(cat out)" = "49406 3306 1002 256 49407" ] || fail "tokenize: $(cat out)"
+  "$vidx" tokenize --model "$tiny" - <"$shared/clip-golden/texts.txt" >tok.txt || fail "tokenize - failed"
+  cmp -s tok.txt "$shared/clip-golden/tokens.txt" || fail "tokenize - differs from the golden tokens"
+  VIDX_MODEL="$tiny" expect 0 "$vidx" tokenize "Hello World!"
+  [ "$(cat out)" = "49406 3306 1002 256 49407" ] || fail "VIDX_MODEL ignored: $(cat out)"
+
+  expect 0 "$vidx" embed --model "$tiny" --text "a dog" --pixels "$shared/clip-golden/pixels.f32" --text "a cat"
+  [ "$(wc -l <out)" -eq 5 ] || fail "embed: expected 5 lines, got $(wc -l <out)"
+  [ "$(head -n 1 out | wc -w)" -eq 32 ] || fail "embed: expected 32 floats per line"
+  head -n 5 "$shared/clip-golden/texts.txt" | "$vidx" embed --model "$tiny" --text - >emb.txt || fail "embed --text - failed"
+  [ "$(wc -l <emb.txt)" -eq 5 ] || fail "embed --text -: expected 5 lines"
+  expect 0 "$vidx" embed --model "$tiny" --json --image "$shared/clip-golden/cars.jpg"
+  grep -q '^\[-\?[0-9]' out || fail "embed --json: $(cat out)"
+  # A bad input fails (exit 1, named) while the good ones still print, in order.
+  printf 'abc' >bad.f32
+  expect 1 "$vidx" embed --model "$tiny" --text "first" --pixels bad.f32 --image /nonexistent.png --text "last"
+  [ "$(wc -l <out)" -eq 2 ] || fail "embed with bad inputs: expected 2 lines, got $(wc -l <out)"
+  grep -q "bad.f32: 3 bytes is not a whole number" err || fail "bad pixels message: $(cat err)"
+  grep -q "/nonexistent.png" err || fail "bad image message: $(cat err)"
+  # No model: says what is missing and how to get it.
+  HOME="$work/nohome" expect 1 "$vidx" embed --text hi
+  grep -q "no CLIP model at $work/nohome/.local/share/vidx/models/clip-vit-base-patch32" err || fail "missing model: $(cat err)"
+  grep -q "download_model.sh" err || fail "missing model message lacks the download script"
+  HOME="$work/nohome" expect 1 "$vidx" tokenize hi
+  grep -q "download_model.sh" err || fail "tokenize without a model: $(cat err)"
 fi
 
 if [ "$failures" -ne 0 ]; then
