@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh >/dev/null
 cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
-shared="${VIDX_SHARED_DATA:-$root/../shared/data}"
+shared=$(./scripts/shared_data.sh)
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DVIDX_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j "$(nproc)" >/dev/null
 model="$cache/bench-b32"
