@@ -408,6 +408,55 @@ static void test_model_sizes(void) {
     }
 }
 
+/* Models made by make_random_clip against PyTorch (tests/golden/make_torch_golden.py,
+ * itself checked against OpenAI's outputs): covers the generator's layout, GELU and
+ * BF16 weights. Token ids come from the golden tokens, so only the towers are tested. */
+static void test_generated_models_match_torch(void) {
+    static const char *const names[] = {"tiny-f32", "tiny-gelu", "tiny-bf16"};
+    char path[4300];
+    vx_error err;
+    path_of(path, sizeof path, shared, "clip-golden/tokens.txt");
+    char *all = read_all(path, NULL);
+    REQUIRE(all);
+    static int32_t ids[160][77];
+    int lens[160], n = 0;
+    for (char *line = strtok(all, "\n"); line && n < 160; line = strtok(NULL, "\n"), n++) {
+        lens[n] = 0;
+        for (char *p = line; *p && lens[n] < 77;) ids[n][lens[n]++] = (int32_t)strtol(p, &p, 10), p += strspn(p, " ");
+    }
+    free(all);
+    const int32_t *ptrs[160];
+    for (int i = 0; i < n; i++) ptrs[i] = ids[i];
+    size_t px_len;
+    path_of(path, sizeof path, shared, "clip-golden/pixels.f32");
+    float *pixels = (float *)read_all(path, &px_len);
+    REQUIRE(pixels);
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        vx_clip *m = load_generated(names[k]);
+        REQUIRE(m);
+        const int P = vx_clip_get_config(m)->proj_dim;
+        float *got = malloc((size_t)n * P * sizeof *got), *want = malloc((size_t)n * P * sizeof *want);
+        vx_clip_ctx *ctx = vx_clip_ctx_new(m, 3, 1000, &err);
+        REQUIRE(ctx);
+        CHECK(vx_clip_encode_tokens(ctx, ptrs, lens, n, got, &err) == 0);
+        snprintf(path, sizeof path, "%s/tests/golden/%s/text_embeddings.txt", VIDX_SOURCE_DIR, names[k]);
+        CHECK(read_rows(path, want, n, P) == n);
+        float dt = max_abs_diff(got, want, (size_t)n * P);
+        CHECK(vx_clip_encode_images(ctx, pixels, 3, got, &err) == 0);
+        snprintf(path, sizeof path, "%s/tests/golden/%s/pixel_embeddings.txt", VIDX_SOURCE_DIR, names[k]);
+        CHECK(read_rows(path, want, 3, P) == 3);
+        float dp = max_abs_diff(got, want, 3 * (size_t)P);
+        fprintf(stderr, "  %s vs PyTorch: text max |diff| %.3g, pixels %.3g\n", names[k], (double)dt, (double)dp);
+        CHECK_MSG(dt <= 1e-5f && dp <= 1e-5f,
+                  "if make_random_clip changed on purpose, rerun tests/golden/make_torch_golden.py for %s", names[k]);
+        vx_clip_ctx_free(ctx);
+        vx_clip_free(m);
+        free(got);
+        free(want);
+    }
+    free(pixels);
+}
+
 /* ---- broken model folders ------------------------------------------------------------ */
 
 static int copy_file(const char *from, const char *to, long truncate_to) {
@@ -536,6 +585,7 @@ int main(void) {
     RUN(test_resize_matches_pillow);
     RUN(test_half_precision_weights);
     RUN(test_model_sizes);
+    RUN(test_generated_models_match_torch);
     RUN(test_broken_models);
     CHECK_EXIT();
 }
