@@ -14,14 +14,6 @@ static int not_built(const cli_command *cmd, cli_args *args) {
     return cli_fail(cmd, "not implemented in this build yet");
 }
 
-const cli_command cmd_index = {
-    .name = "index",
-    .synopsis = "[--db DIR] [--model DIR] PATH...",
-    .summary = "index new or changed videos, skip unchanged ones, note removed ones",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT},
-    .min_pos = 1, .max_pos = CLI_MAX_POS, .run = not_built,
-};
-
 const cli_command cmd_search = {
     .name = "search",
     .synopsis = "[--db DIR] [-k N] [--json] TEXT",

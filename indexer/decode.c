@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/log.h"
+
 #define MAX_SIDE 16384
 
 static const char *av_err(int code, char *buf, size_t size) {
@@ -16,7 +18,8 @@ static const char *av_err(int code, char *buf, size_t size) {
 }
 
 /* Converts a decoded frame to packed RGB24; full-range (JPEG) YUV is honoured. */
-static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, const char *path, vx_error *err) {
+static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, struct SwsContext **cache, const char *path,
+                        vx_error *err) {
     if (f->width < 1 || f->height < 1 || f->width > MAX_SIDE || f->height > MAX_SIDE)
         return vx_fail(err, "%s: picture size %dx%d is out of range", path, f->width, f->height);
     enum AVPixelFormat fmt = (enum AVPixelFormat)f->format;
@@ -29,8 +32,11 @@ static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, const char *path, v
     case AV_PIX_FMT_YUVJ440P: fmt = AV_PIX_FMT_YUV440P; full_range = 1; break;
     default: break;
     }
-    struct SwsContext *sws = sws_getContext(f->width, f->height, fmt, f->width, f->height, AV_PIX_FMT_RGB24,
-                                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
+    /* Reused across frames of the same size and format (sws_getCachedContext). */
+    struct SwsContext *sws = *cache = sws_getCachedContext(*cache, f->width, f->height, fmt, f->width, f->height,
+                                                           AV_PIX_FMT_RGB24,
+                                                           SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL,
+                                                           NULL, NULL);
     if (!sws) return vx_fail(err, "%s: cannot convert pixel format %s to RGB", path, av_get_pix_fmt_name(fmt));
     const int *coeffs = sws_getCoefficients(f->colorspace == AVCOL_SPC_BT709 ? SWS_CS_ITU709 : SWS_CS_ITU601);
     sws_setColorspaceDetails(sws, coeffs, full_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
@@ -38,16 +44,14 @@ static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, const char *path, v
     out->height = f->height;
     out->stride = f->width * 3;
     out->data = malloc((size_t)out->stride * f->height);
-    if (!out->data) {
-        sws_freeContext(sws);
-        return vx_fail(err, "%s: out of memory", path);
-    }
+    if (!out->data) return vx_fail(err, "%s: out of memory", path);
     uint8_t *dst[4] = {out->data, NULL, NULL, NULL};
     int dst_stride[4] = {out->stride, 0, 0, 0};
     sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, dst_stride);
-    sws_freeContext(sws);
     return 0;
 }
+
+static void quiet_ffmpeg(void);
 
 int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
     AVFormatContext *fmt = NULL;
@@ -57,6 +61,7 @@ int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
     char e[128];
     int rc = -1, r;
     memset(out, 0, sizeof *out);
+    quiet_ffmpeg();
     if (!pkt || !frame) { vx_fail(err, "%s: out of memory", path); goto done; }
     if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
         vx_fail(err, "%s: cannot open: %s", path, av_err(r, e, sizeof e));
@@ -89,8 +94,241 @@ int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
         else break;
     }
     if (!got) { vx_fail(err, "%s: no picture could be decoded", path); goto done; }
-    rc = frame_to_rgb(frame, out, path, err);
+    struct SwsContext *sws = NULL;
+    rc = frame_to_rgb(frame, out, &sws, path, err);
+    sws_freeContext(sws);
 done:
+    av_frame_free(&frame);
+    av_packet_free(&pkt);
+    avcodec_free_context(&dec);
+    avformat_close_input(&fmt);
+    return rc;
+}
+
+/* ---- video sampling ------------------------------------------------------------------ */
+
+#include <libavutil/display.h>
+#include <math.h>
+#include <time.h>
+
+void vx_sample_options_default(vx_sample_options *o) {
+    o->rate = 1.0;
+    o->max_frames = 256;
+    o->timeout_s = 300;
+    o->skip_nonref = 1;
+    o->seek_gap = 4.0;
+}
+
+static double monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int interrupt_cb(void *p) { return *(const double *)p > 0 && monotonic() > *(const double *)p; }
+
+/* Rotates a packed RGB image clockwise by 90, 180 or 270 degrees into dst (allocated). */
+static int rotate_rgb(const vx_rgb_image *src, int degrees, vx_rgb_image *dst) {
+    const int w = src->width, h = src->height;
+    dst->width = degrees == 180 ? w : h;
+    dst->height = degrees == 180 ? h : w;
+    dst->stride = dst->width * 3;
+    dst->data = malloc((size_t)dst->stride * dst->height);
+    if (!dst->data) return -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int dx, dy;
+            if (degrees == 90) { dx = h - 1 - y; dy = x; }
+            else if (degrees == 180) { dx = w - 1 - x; dy = h - 1 - y; }
+            else { dx = y; dy = w - 1 - x; }
+            memcpy(dst->data + (size_t)dy * dst->stride + (size_t)dx * 3, src->data + (size_t)y * src->stride + (size_t)x * 3, 3);
+        }
+    return 0;
+}
+
+static int stream_rotation(const AVStream *st) {
+    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (!m) return 0;
+    double r = -av_display_rotation_get((const int32_t *)m); /* degrees clockwise */
+    if (isnan(r)) return 0;
+    int d = ((int)lround(r / 90.0) * 90) % 360;
+    return d < 0 ? d + 360 : d;
+}
+
+/* FFmpeg's own log lines (warnings about odd files) only at debug level: vidx reports
+ * failures itself, naming the file. */
+static void quiet_ffmpeg(void) {
+    if (vx_log_threshold > VX_LOG_DEBUG) av_log_set_level(AV_LOG_QUIET);
+}
+
+int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info *info, vx_frame_fn fn, void *ctx,
+                    vx_sample_stats *stats, vx_error *err) {
+    AVFormatContext *fmt = NULL;
+    AVCodecContext *dec = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *frame = av_frame_alloc();
+    vx_rgb_image rgb = {0}, turned = {0};
+    struct SwsContext *sws = NULL;
+    char e[128];
+    int rc = -1, r;
+    double deadline = o->timeout_s > 0 ? monotonic() + o->timeout_s : 0;
+    vx_sample_stats local = {0};
+    quiet_ffmpeg();
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    memset(info, 0, sizeof *info);
+    if (!pkt || !frame || !(fmt = avformat_alloc_context())) { vx_fail(err, "%s: out of memory", path); goto done; }
+    fmt->interrupt_callback.callback = interrupt_cb;
+    fmt->interrupt_callback.opaque = &deadline;
+    if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
+        fmt = NULL; /* freed by avformat_open_input on failure */
+        vx_fail(err, "%s: not a readable media file: %s", path, av_err(r, e, sizeof e));
+        goto done;
+    }
+    if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
+        vx_fail(err, "%s: cannot read stream info: %s", path, av_err(r, e, sizeof e));
+        goto done;
+    }
+    const AVCodec *codec = NULL;
+    int si = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (si < 0 || !codec) { vx_fail(err, "%s: no video stream", path); goto done; }
+    AVStream *st = fmt->streams[si];
+    /* Only the video stream is read; broken audio never reaches a decoder. */
+    for (unsigned i = 0; i < fmt->nb_streams; i++)
+        if ((int)i != si) fmt->streams[i]->discard = AVDISCARD_ALL;
+    if (st->codecpar->width < 1 || st->codecpar->height < 1 || st->codecpar->width > MAX_SIDE ||
+        st->codecpar->height > MAX_SIDE) {
+        vx_fail(err, "%s: video size %dx%d is out of range (1 to %d pixels a side)", path, st->codecpar->width,
+                st->codecpar->height, MAX_SIDE);
+        goto done;
+    }
+    dec = avcodec_alloc_context3(codec);
+    if (!dec || avcodec_parameters_to_context(dec, st->codecpar) < 0) { vx_fail(err, "%s: out of memory", path); goto done; }
+    dec->thread_count = 1; /* the other core encodes */
+    if ((r = avcodec_open2(dec, codec, NULL)) < 0) {
+        vx_fail(err, "%s: cannot open the %s decoder: %s", path, codec->name, av_err(r, e, sizeof e));
+        goto done;
+    }
+
+    /* What the file says about itself; durations are often missing or wrong. */
+    const double tb = av_q2d(st->time_base);
+    double sdur = st->duration != AV_NOPTS_VALUE && st->duration > 0 ? (double)st->duration * tb : 0;
+    double fdur = fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0 ? (double)fmt->duration / AV_TIME_BASE : 0;
+    double duration = sdur > fdur ? sdur : fdur;
+    if (!isfinite(duration) || duration > 1e7) duration = 0;
+    AVRational fr = st->avg_frame_rate.num && st->avg_frame_rate.den ? st->avg_frame_rate : st->r_frame_rate;
+    info->fps = fr.num && fr.den ? av_q2d(fr) : 0;
+    if (!isfinite(info->fps) || info->fps < 0 || info->fps > 10000) info->fps = 0;
+    info->rotation = stream_rotation(st);
+    info->width = info->rotation % 180 ? st->codecpar->height : st->codecpar->width;
+    info->height = info->rotation % 180 ? st->codecpar->width : st->codecpar->height;
+    snprintf(info->codec, sizeof info->codec, "%s", codec->name);
+    const AVDictionaryEntry *title = av_dict_get(fmt->metadata, "title", NULL, 0);
+    if (!title) title = av_dict_get(st->metadata, "title", NULL, 0);
+    if (title && title->value) snprintf(info->title, sizeof info->title, "%s", title->value);
+    const int single_picture = (fmt->iformat->flags & AVFMT_NOTIMESTAMPS) || st->nb_frames == 1 ||
+                               (duration == 0 && codec->type == AVMEDIA_TYPE_VIDEO && fmt->iformat->name &&
+                                strstr(fmt->iformat->name, "_pipe"));
+    if (o->skip_nonref && info->fps > 2 * o->rate) dec->skip_frame = AVDISCARD_NONREF;
+
+    /* Targets: one frame every 1/rate s, or max_frames spread uniformly over long videos. */
+    const int max_frames = o->max_frames > 0 ? o->max_frames : 256;
+    double interval = o->rate > 0 ? 1.0 / o->rate : 1.0, first = 0;
+    long n_targets = max_frames;
+    if (duration > 0) {
+        n_targets = (long)ceil(duration * o->rate - 1e-9);
+        if (n_targets < 1) n_targets = 1;
+        if (n_targets > max_frames) {
+            n_targets = max_frames;
+            interval = duration / max_frames;
+            first = interval / 2;
+        }
+    }
+    const double start = st->start_time != AV_NOPTS_VALUE ? (double)st->start_time * tb : 0;
+    const int can_seek = !single_picture && o->seek_gap > 0 && duration > 0 && !(fmt->iformat->flags & AVFMT_NOBINSEARCH) &&
+                         (fmt->pb && (fmt->pb->seekable & AVIO_SEEKABLE_NORMAL));
+    long k = 0;            /* next target index */
+    double last_t = -1, max_t = 0;
+    int eof = 0, stop = 0;
+    while (!stop && k < n_targets) {
+        if (interrupt_cb(&deadline)) {
+            vx_fail(err, "%s: took longer than %.0f s; stopped", path, o->timeout_s);
+           
+            goto done;
+        }
+        if (!eof) {
+            r = av_read_frame(fmt, pkt);
+            if (r == AVERROR_EXIT) {
+                vx_fail(err, "%s: took longer than %.0f s; stopped", path, o->timeout_s);
+               
+                goto done;
+            }
+            if (r < 0) { eof = 1; avcodec_send_packet(dec, NULL); }
+            else {
+                if (pkt->stream_index == si) avcodec_send_packet(dec, pkt); /* a bad packet is skipped */
+                av_packet_unref(pkt);
+            }
+        }
+        for (;;) {
+            r = avcodec_receive_frame(dec, frame);
+            if (r == AVERROR(EAGAIN)) break;
+            if (r < 0) { if (eof) stop = 1; break; }
+            stats->decoded++;
+            int64_t pts = frame->best_effort_timestamp;
+            double t = pts != AV_NOPTS_VALUE ? (double)pts * tb - start
+                       : (info->fps > 0 ? (double)stats->decoded / info->fps : last_t + interval);
+            if (t < last_t) t = last_t; /* keep time monotonic across odd timestamps */
+            if (t > max_t) max_t = t;
+            const double target = first + (double)k * interval;
+            const double slack = info->fps > 0 ? 0.5 / info->fps : 0;
+            if (t + slack >= target || single_picture) {
+                vx_rgb_free(&rgb);
+                if (frame->width < 1 || frame->height < 1 || frame->width > MAX_SIDE || frame->height > MAX_SIDE) {
+                    vx_fail(err, "%s: frame size %dx%d is out of range", path, frame->width, frame->height);
+                    av_frame_unref(frame);
+                   
+                    goto done;
+                }
+                if (frame_to_rgb(frame, &rgb, &sws, path, err)) { av_frame_unref(frame); goto done; }
+                const vx_rgb_image *img = &rgb;
+                if (info->rotation) {
+                    vx_rgb_free(&turned);
+                    if (rotate_rgb(&rgb, info->rotation, &turned)) { vx_fail(err, "%s: out of memory", path); goto done; }
+                    img = &turned;
+                }
+                stats->sampled++;
+                if (fn(ctx, img, t < 0 ? 0 : t)) stop = 1;
+                /* Targets this frame already covers (low frame rates) are merged into it. */
+                while (k < n_targets && first + (double)k * interval <= t + slack) k++;
+                if (single_picture) k = n_targets;
+            }
+            last_t = t;
+            av_frame_unref(frame);
+            if (stop || k >= n_targets) break;
+            /* Far from the next target: jump to the keyframe before it. */
+            const double next = first + (double)k * interval;
+            if (can_seek && !eof && next - t > o->seek_gap) {
+                int64_t ts = (int64_t)((next + start) / tb);
+                if (av_seek_frame(fmt, si, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
+                    avcodec_flush_buffers(dec);
+                    stats->seeks++;
+                }
+                break;
+            }
+        }
+    }
+   
+    if (stats->sampled == 0) {
+        vx_fail(err, "%s: no frame could be decoded from the %s stream", path, codec->name);
+        goto done;
+    }
+    /* The container's duration, unless frames showed it was short. */
+    info->duration = single_picture ? 0 : (duration > max_t ? duration : max_t + (info->fps > 0 ? 1.0 / info->fps : 0));
+    rc = 0;
+done:
+    sws_freeContext(sws);
+    vx_rgb_free(&rgb);
+    vx_rgb_free(&turned);
     av_frame_free(&frame);
     av_packet_free(&pkt);
     avcodec_free_context(&dec);

@@ -14,4 +14,41 @@
  * are refused. */
 int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err);
 
+/* What a video file holds, as far as indexing cares. */
+typedef struct vx_video_info {
+    double duration;   /* seconds; 0 for a single picture */
+    double fps;        /* average frame rate of the video stream; 0 if unknown */
+    int width, height; /* pixels, after rotation */
+    int rotation;      /* degrees clockwise applied to the frames: 0, 90, 180, 270 */
+    char title[512];   /* container title, or "" */
+    char codec[32];
+} vx_video_info;
+
+typedef struct vx_sample_options {
+    double rate;       /* frames sampled per second of video (default 1) */
+    int max_frames;    /* cap per video; long videos are sampled uniformly instead */
+    double timeout_s;  /* wall-clock bound for one file; 0 = none */
+    int skip_nonref;   /* let the decoder drop non-reference frames when sampling sparsely */
+    double seek_gap;   /* seek to the keyframe before a target further ahead than this (s); 0 = never */
+} vx_sample_options;
+
+void vx_sample_options_default(vx_sample_options *o);
+
+typedef struct vx_sample_stats {
+    long decoded;      /* frames the decoder produced */
+    long sampled;      /* frames passed on */
+    long seeks;
+} vx_sample_stats;
+
+/* Called per sampled frame, in time order, with the frame as upright RGB and its time
+ * in seconds from the start. The image is only valid during the call. Return non-zero
+ * to stop early (the sampler then returns 0). */
+typedef int (*vx_frame_fn)(void *ctx, const vx_rgb_image *frame, double t);
+
+/* Opens path, fills info, and samples frames. Fails (-1, err naming the file) on files
+ * without a decodable video stream, pictures outside 1..16384 pixels a side, timeouts,
+ * or when no frame at all could be decoded. Broken audio streams are ignored. */
+int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info *info, vx_frame_fn fn, void *ctx,
+                    vx_sample_stats *stats, vx_error *err);
+
 #endif

@@ -1,0 +1,810 @@
+#include "index.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+#include "../common/log.h"
+#include "thumbs.h"
+
+#define QUEUE_CAP 32
+
+void vx_index_options_default(vx_index_options *o) {
+    memset(o, 0, sizeof *o);
+    vx_sample_options_default(&o->sample);
+    o->segment_seconds = 5.0;
+    o->batch = 16;
+}
+
+void vx_index_summary_clear(vx_index_summary *s) {
+    for (int i = 0; i < s->n_items; i++) {
+        free(s->items[i].path);
+        free(s->items[i].message);
+    }
+    free(s->items);
+    memset(s, 0, sizeof *s);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the files of one run ------------------------------------------------------------ */
+
+typedef enum { TODO_DECODE, TODO_DUPLICATE } todo_kind;
+
+typedef struct file_job {
+    char *path;          /* canonical */
+    struct stat st;
+    uint64_t id, hash;
+    int had_record;
+    vx_video old;        /* previous record when had_record */
+    todo_kind kind;
+    uint64_t dup_of;     /* TODO_DUPLICATE: the original's id */
+    int dup_of_job;      /* ... or the index of the job in this run that indexes it, else -1 */
+    /* filled while decoding and encoding */
+    vx_video_info info;
+    int decoded;         /* decoder finished with this file */
+    int failed;
+    char failure[VX_ERROR_MAX];
+    int n_frames, n_encoded, cap_frames;
+    double *times;       /* [n_frames] */
+    float *emb;          /* [n_frames * P] */
+    vx_rgb_image *thumbs;/* [n_frames] */
+    int finalized;
+    double decode_s;
+} file_job;
+
+typedef struct run {
+    vx_catalog *cat;
+    const vx_clip *model;
+    const vx_index_options *o;
+    const char *data_dir;
+    vx_index_summary *sum;
+    int P, S;
+    file_job *jobs;
+    int n_jobs;
+    vx_meta meta;
+    double t0;
+    int done_files, total_files;
+} run;
+
+static void add_item(vx_index_summary *s, const char *path, uint8_t outcome, const char *message) {
+    vx_job_item *items = realloc(s->items, (size_t)(s->n_items + 1) * sizeof *items);
+    if (!items) return;
+    s->items = items;
+    items[s->n_items].path = strdup(path);
+    items[s->n_items].outcome = outcome;
+    items[s->n_items].message = strdup(message ? message : "");
+    s->n_items++;
+    switch (outcome) {
+    case VX_ITEM_INDEXED: s->indexed++; break;
+    case VX_ITEM_UNCHANGED: s->unchanged++; break;
+    case VX_ITEM_DUPLICATE: s->duplicates++; break;
+    case VX_ITEM_FAILED: s->failed++; break;
+    case VX_ITEM_REMOVED: s->removed++; break;
+    default: break;
+    }
+}
+
+static int is_media_name(const char *path) {
+    static const char *const exts[] = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg",
+                                       ".ts",  ".m2ts", ".flv", ".wmv", ".ogv", ".3gp", ".mts", ".vob", ".mxf", NULL};
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return 0;
+    for (int i = 0; exts[i]; i++)
+        if (strcasecmp(dot, exts[i]) == 0) return 1;
+    return 0;
+}
+
+/* Collected paths of a walk (nftw has no context pointer). */
+static __thread char **walk_paths;
+static __thread int walk_n, walk_cap;
+
+static int push_path(char ***paths, int *n, int *cap, const char *p) {
+    if (*n == *cap) {
+        int c = *cap ? 2 * *cap : 64;
+        char **np = realloc(*paths, (size_t)c * sizeof *np);
+        if (!np) return -1;
+        *paths = np;
+        *cap = c;
+    }
+    if (!((*paths)[*n] = strdup(p))) return -1;
+    (*n)++;
+    return 0;
+}
+
+static int walk_visit(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(sb->st_mode) && is_media_name(path)) push_path(&walk_paths, &walk_n, &walk_cap, path);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Absolute form of a path that may no longer exist (no symlink resolution). */
+static void absolute(const char *p, char *out, size_t size) {
+    if (p[0] == '/') { snprintf(out, size, "%s", p); return; }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) cwd[0] = '\0';
+    snprintf(out, size, "%s/%s", cwd, p);
+}
+
+/* ---- removals ------------------------------------------------------------------------ */
+
+typedef struct removal_scan {
+    char **roots;
+    int n_roots;
+    vx_video *gone;
+    int n_gone, cap_gone;
+} removal_scan;
+
+static int find_gone(void *ctx, const vx_video *v) {
+    removal_scan *r = ctx;
+    if (v->status == VX_VIDEO_REMOVED) return 0;
+    for (int i = 0; i < r->n_roots; i++) {
+        size_t n = strlen(r->roots[i]);
+        int under = strncmp(v->path, r->roots[i], n) == 0 && (v->path[n] == '/' || v->path[n] == '\0');
+        struct stat sb;
+        if (!under || stat(v->path, &sb) == 0) continue;
+        if (r->n_gone == r->cap_gone) {
+            r->cap_gone = r->cap_gone ? 2 * r->cap_gone : 16;
+            vx_video *g = realloc(r->gone, (size_t)r->cap_gone * sizeof *g);
+            if (!g) return 1;
+            r->gone = g;
+        }
+        vx_video *c = &r->gone[r->n_gone++];
+        *c = *v;
+        c->path = strdup(v->path);
+        c->title = strdup(v->title);
+        c->failure = strdup(v->failure);
+        break;
+    }
+    return 0;
+}
+
+static int mark_removed(run *R, vx_video *v, vx_error *err) {
+    vx_batch *b = vx_batch_new();
+    if (!b) return vx_fail(err, "out of memory");
+    vx_batch_delete_segments(b, v->id, 0, v->n_segments);
+    vx_batch_delete_embedding(b, v->id);
+    vx_batch_delete_content(b, v->content_hash, v->id);
+    v->status = VX_VIDEO_REMOVED;
+    v->n_segments = 0;
+    v->updated_at = (int64_t)time(NULL);
+    vx_batch_put_video(b, v); /* kept so events about it stay meaningful */
+    R->meta.index_generation++;
+    vx_batch_put_meta(b, &R->meta);
+    int r = vx_catalog_write(R->cat, b, err);
+    vx_batch_free(b);
+    if (r == 0) add_item(R->sum, v->path, VX_ITEM_REMOVED, "");
+    return r;
+}
+
+/* ---- classification ------------------------------------------------------------------ */
+
+struct first_id { uint64_t id; };
+
+static int pick_original(void *ctx, uint64_t id) {
+    struct first_id *f = ctx;
+    f->id = id;
+    return 1;
+}
+
+/* An indexed original (not itself a duplicate, file still there) with this content. */
+static uint64_t find_original(run *R, uint64_t hash, uint64_t except) {
+    struct first_id f = {0};
+    vx_error err;
+    if (vx_catalog_scan_content(R->cat, hash, pick_original, &f, &err) || !f.id || f.id == except) return 0;
+    vx_video v;
+    if (vx_catalog_get_video(R->cat, f.id, &v, &err) != 0) return 0;
+    struct stat sb;
+    uint64_t id = (v.status == VX_VIDEO_INDEXED && !v.duplicate_of && stat(v.path, &sb) == 0) ? v.id : 0;
+    vx_video_clear(&v);
+    return id;
+}
+
+/* Decides what to do with one file. Returns 1 when it needs work (added to jobs), 0
+ * when it is settled (unchanged, recorded in the summary), -1 on catalog errors. */
+static int classify(run *R, const char *path, vx_error *err) {
+    file_job j;
+    memset(&j, 0, sizeof j);
+    j.dup_of_job = -1;
+    if (stat(path, &j.st) != 0 || !S_ISREG(j.st.st_mode)) {
+        add_item(R->sum, path, VX_ITEM_FAILED, "not a readable regular file");
+        return 0;
+    }
+    if (access(path, R_OK) != 0) {
+        add_item(R->sum, path, VX_ITEM_FAILED, "permission denied");
+        return 0;
+    }
+    j.id = vx_video_id_for_path(path);
+    int r = vx_catalog_get_video(R->cat, j.id, &j.old, err);
+    if (r < 0) {
+        /* A corrupt record is replaced by indexing the file again. */
+        vx_warn("%s; indexing %s again", err->msg, path);
+        r = 1;
+    }
+    j.had_record = r == 0;
+    const int64_t mtime = (int64_t)j.st.st_mtim.tv_sec * 1000000000 + j.st.st_mtim.tv_nsec;
+    int orig_ok = 1;
+    if (j.had_record && j.old.duplicate_of) {
+        vx_video o;
+        orig_ok = vx_catalog_get_video(R->cat, j.old.duplicate_of, &o, err) == 0 && o.status == VX_VIDEO_INDEXED;
+        if (orig_ok) vx_video_clear(&o);
+    }
+    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
+        j.old.mtime_ns == mtime) {
+        add_item(R->sum, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
+        vx_video_clear(&j.old);
+        return 0;
+    }
+    vx_error herr;
+    if (vx_hash_file(path, &j.hash, &herr)) {
+        add_item(R->sum, path, VX_ITEM_FAILED, herr.msg);
+        vx_video_clear(&j.old);
+        return 0;
+    }
+    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.content_hash == j.hash &&
+        j.old.size == (uint64_t)j.st.st_size) {
+        /* Touched, not changed: note the new mtime, keep everything else. */
+        j.old.mtime_ns = mtime;
+        j.old.updated_at = (int64_t)time(NULL);
+        vx_batch *b = vx_batch_new();
+        vx_batch_put_video(b, &j.old);
+        r = vx_catalog_write(R->cat, b, err);
+        vx_batch_free(b);
+        add_item(R->sum, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
+        vx_video_clear(&j.old);
+        return r;
+    }
+    j.path = strdup(path);
+    j.kind = TODO_DECODE;
+    if ((j.dup_of = find_original(R, j.hash, j.id))) j.kind = TODO_DUPLICATE;
+    else
+        for (int i = 0; i < R->n_jobs; i++)
+            if (R->jobs[i].kind == TODO_DECODE && R->jobs[i].hash == j.hash) {
+                j.kind = TODO_DUPLICATE;
+                j.dup_of_job = i;
+                break;
+            }
+    file_job *jobs = realloc(R->jobs, (size_t)(R->n_jobs + 1) * sizeof *jobs);
+    if (!jobs || !j.path) return vx_fail(err, "out of memory");
+    R->jobs = jobs;
+    R->jobs[R->n_jobs++] = j;
+    return 1;
+}
+
+/* ---- decoding thread ----------------------------------------------------------------- */
+
+typedef struct frame_item {
+    int job;        /* index into jobs; -1 marks the end of everything */
+    int end_of_file;
+    double t;
+    float *pixels;  /* [3 * S * S], owned */
+    vx_rgb_image thumb;
+} frame_item;
+
+typedef struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+    frame_item items[QUEUE_CAP];
+    int head, count;
+} queue;
+
+static void q_push(queue *q, frame_item it) {
+    pthread_mutex_lock(&q->mu);
+    while (q->count == QUEUE_CAP) pthread_cond_wait(&q->not_full, &q->mu);
+    q->items[(q->head + q->count) % QUEUE_CAP] = it;
+    q->count++;
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Pops one item; with wait unset returns 0 when the queue is empty. */
+static int q_pop(queue *q, frame_item *out, int wait) {
+    pthread_mutex_lock(&q->mu);
+    while (wait && q->count == 0) pthread_cond_wait(&q->not_empty, &q->mu);
+    int got = q->count > 0;
+    if (got) {
+        *out = q->items[q->head];
+        q->head = (q->head + 1) % QUEUE_CAP;
+        q->count--;
+        pthread_cond_signal(&q->not_full);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return got;
+}
+
+typedef struct decoder {
+    run *R;
+    queue *q;
+    int job;
+    double busy;
+    vx_error frame_err;
+    int frame_failed;
+} decoder;
+
+static int on_frame(void *ctx, const vx_rgb_image *frame, double t) {
+    decoder *d = ctx;
+    frame_item it = {.job = d->job, .t = t};
+    it.pixels = malloc((size_t)3 * d->R->S * d->R->S * sizeof(float));
+    if (!it.pixels || vx_image_preprocess(frame, d->R->S, it.pixels, &d->frame_err) ||
+        vx_thumb_from_frame(frame, &it.thumb, &d->frame_err)) {
+        free(it.pixels);
+        d->frame_failed = 1;
+        return 1;
+    }
+    /* Time spent blocked on a full queue is the encoder's, not decoding. */
+    d->busy += now_s();
+    q_push(d->q, it);
+    d->busy -= now_s();
+    return 0;
+}
+
+static void *decode_all(void *p) {
+    decoder *d = p;
+    run *R = d->R;
+    for (int i = 0; i < R->n_jobs; i++) {
+        file_job *j = &R->jobs[i];
+        if (j->kind != TODO_DECODE) continue;
+        d->job = i;
+        d->frame_failed = 0;
+        vx_error err;
+        double t0 = now_s();
+        d->busy -= t0;
+        int r = vx_sample_video(j->path, &R->o->sample, &j->info, on_frame, d, NULL, &err);
+        d->busy += now_s();
+        j->decode_s = now_s() - t0;
+        /* The encoder thread reads failed/failure only after the end-of-file item. */
+        if (d->frame_failed) { j->failed = 1; snprintf(j->failure, sizeof j->failure, "%s", d->frame_err.msg); }
+        else if (r) {
+            j->failed = 1;
+            /* Messages start with the path; the summary names the file already. */
+            const char *msg = err.msg;
+            size_t n = strlen(j->path);
+            if (strncmp(msg, j->path, n) == 0 && msg[n] == ':') msg += n + 2;
+            snprintf(j->failure, sizeof j->failure, "%s", msg);
+        }
+        q_push(d->q, (frame_item){.job = i, .end_of_file = 1});
+    }
+    q_push(d->q, (frame_item){.job = -1});
+    return NULL;
+}
+
+/* ---- encoding and committing --------------------------------------------------------- */
+
+static void normalize(float *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
+    float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0;
+    for (int i = 0; i < n; i++) v[i] *= inv;
+}
+
+static float dotf(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+static void free_frames(file_job *j) {
+    for (int i = 0; i < j->n_frames; i++) vx_rgb_free(&j->thumbs[i]);
+    free(j->thumbs);
+    free(j->times);
+    free(j->emb);
+    j->thumbs = NULL;
+    j->times = NULL;
+    j->emb = NULL;
+    j->n_frames = j->cap_frames = 0;
+}
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Writes the catalog records of a failed file. */
+static int commit_failure(run *R, file_job *j, vx_error *err) {
+    vx_batch *b = vx_batch_new();
+    vx_video v = {0};
+    int64_t now = (int64_t)time(NULL);
+    if (j->had_record) {
+        vx_batch_delete_segments(b, j->id, 0, j->old.n_segments);
+        vx_batch_delete_embedding(b, j->id);
+        vx_batch_delete_content(b, j->old.content_hash, j->id);
+    }
+    v.id = j->id;
+    v.content_hash = j->hash;
+    v.size = (uint64_t)j->st.st_size;
+    v.mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+    v.status = VX_VIDEO_FAILED;
+    v.created_at = j->had_record ? j->old.created_at : now;
+    v.updated_at = now;
+    v.path = j->path;
+    v.title = (char *)base_name(j->path);
+    v.failure = j->failure;
+    vx_batch_put_video(b, &v);
+    if (j->had_record) {
+        R->meta.index_generation++;
+        vx_batch_put_meta(b, &R->meta);
+    }
+    int r = vx_catalog_write(R->cat, b, err);
+    vx_batch_free(b);
+    add_item(R->sum, j->path, VX_ITEM_FAILED, j->failure);
+    return r;
+}
+
+/* Segments, pooled embeddings, thumbnails and one atomic catalog write for a file whose
+ * frames are all encoded. */
+static int commit_video(run *R, file_job *j, vx_error *err) {
+    const int P = R->P, n = j->n_frames;
+    const double duration = j->info.duration;
+    /* Windows at least as long as the sampling interval, so each holds a frame. */
+    double interval = j->n_frames > 1 ? (j->times[n - 1] - j->times[0]) / (n - 1) : 0;
+    double L = R->o->segment_seconds > interval ? R->o->segment_seconds : interval * 1.0001;
+    if (L <= 0) L = 5;
+    int rc = -1, n_seg = 0;
+    float *mean = calloc((size_t)P, sizeof *mean), *seg = calloc((size_t)P, sizeof *seg);
+    vx_batch *b = vx_batch_new();
+    char path[4300];
+    if (!mean || !seg || !b) { vx_fail(err, "out of memory"); goto done; }
+    snprintf(path, sizeof path, "%s/thumbs", R->data_dir);
+    if (mkdir(path, 0755) && errno != EEXIST) { vx_fail(err, "cannot create %s: %s", path, strerror(errno)); goto done; }
+    for (int f = 0; f < n; f++)
+        for (int i = 0; i < P; i++) mean[i] += j->emb[(size_t)f * P + i];
+    normalize(mean, P);
+    for (int f = 0; f < n;) {
+        /* The window that holds frame f, and every later frame inside it. */
+        const long w = (long)floor(j->times[f] / L);
+        int g = f;
+        memset(seg, 0, (size_t)P * sizeof *seg);
+        while (g < n && (long)floor(j->times[g] / L) == w) {
+            for (int i = 0; i < P; i++) seg[i] += j->emb[(size_t)g * P + i];
+            g++;
+        }
+        normalize(seg, P);
+        int best = f;
+        for (int k = f + 1; k < g; k++)
+            if (dotf(j->emb + (size_t)k * P, seg, P) > dotf(j->emb + (size_t)best * P, seg, P)) best = k;
+        vx_thumb_path(R->data_dir, j->id, n_seg, path, sizeof path);
+        if (vx_write_jpeg(&j->thumbs[best], path, err)) goto done;
+        double start = (double)w * L, end = start + L;
+        if (duration > 0 && end > duration) end = duration;
+        if (duration <= 0) start = end = 0; /* a single picture */
+        if (end < start) end = start;
+        vx_segment s = {.start = start, .end = end, .n_frames = (uint32_t)(g - f), .dim = (uint32_t)P, .embedding = seg};
+        vx_batch_put_segment(b, j->id, (uint32_t)n_seg, &s);
+        n_seg++;
+        f = g;
+    }
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (dotf(j->emb + (size_t)k * P, mean, P) > dotf(j->emb + (size_t)best * P, mean, P)) best = k;
+    vx_thumb_path(R->data_dir, j->id, -1, path, sizeof path);
+    if (vx_write_jpeg(&j->thumbs[best], path, err)) goto done;
+
+    if (j->had_record) {
+        if (j->old.n_segments > (uint32_t)n_seg) vx_batch_delete_segments(b, j->id, (uint32_t)n_seg, j->old.n_segments);
+        if (j->old.content_hash != j->hash) vx_batch_delete_content(b, j->old.content_hash, j->id);
+    }
+    vx_embedding e = {.dim = (uint32_t)P, .v = mean};
+    vx_batch_put_embedding(b, j->id, &e);
+    int64_t now = (int64_t)time(NULL);
+    vx_video v = {
+        .id = j->id, .content_hash = j->hash, .size = (uint64_t)j->st.st_size,
+        .mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec,
+        .duration = duration, .fps = j->info.fps, .width = (uint32_t)j->info.width, .height = (uint32_t)j->info.height,
+        .status = VX_VIDEO_INDEXED, .n_segments = (uint32_t)n_seg, .duplicate_of = 0,
+        .created_at = j->had_record ? j->old.created_at : now, .updated_at = now,
+        .path = j->path, .title = j->info.title[0] ? j->info.title : (char *)base_name(j->path), .failure = "",
+    };
+    vx_batch_put_video(b, &v);
+    R->meta.index_generation++;
+    vx_batch_put_meta(b, &R->meta);
+    if (vx_catalog_write(R->cat, b, err)) goto done;
+    R->sum->video_seconds += duration;
+    add_item(R->sum, j->path, VX_ITEM_INDEXED, "");
+    rc = 0;
+done:
+    vx_batch_free(b);
+    free(mean);
+    free(seg);
+    return rc;
+}
+
+static void progress(run *R, const char *current) {
+    if (!R->o->progress) return;
+    double el = now_s() - R->t0;
+    double fps = el > 0 ? (double)R->sum->frames / el : 0;
+    int left = R->total_files - R->done_files;
+    double eta = R->done_files > 0 ? el / R->done_files * left : 0;
+    fprintf(stderr, "\r\033[K[%d/%d] %5.1f frames/s  ETA %d:%02d  %.60s", R->done_files, R->total_files, fps,
+            (int)eta / 60, (int)eta % 60, current ? base_name(current) : "");
+    fflush(stderr);
+}
+
+/* Encodes the pending frames and commits every file that is complete. */
+typedef struct pending {
+    float *pixels;     /* [batch * 3 * S * S] */
+    int *job, *slot;   /* [batch] */
+    int n;
+    float *out;        /* [batch * P] */
+} pending;
+
+static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
+    if (pd->n > 0) {
+        double t0 = now_s();
+        if (vx_clip_encode_images(ctx, pd->pixels, pd->n, pd->out, err)) return -1;
+        R->sum->encode_seconds += now_s() - t0;
+        R->sum->frames += pd->n;
+        for (int i = 0; i < pd->n; i++) {
+            file_job *j = &R->jobs[pd->job[i]];
+            memcpy(j->emb + (size_t)pd->slot[i] * R->P, pd->out + (size_t)i * R->P, (size_t)R->P * sizeof(float));
+            j->n_encoded++;
+        }
+        pd->n = 0;
+    }
+    for (int i = 0; i < R->n_jobs; i++) {
+        file_job *j = &R->jobs[i];
+        if (j->kind != TODO_DECODE || !j->decoded || j->finalized || j->n_encoded < j->n_frames) continue;
+        j->finalized = 1;
+        R->done_files++;
+        int r = j->failed ? commit_failure(R, j, err) : commit_video(R, j, err);
+        if (r && !j->failed) {
+            /* A commit that fails (disk full...) fails this file, not the run. */
+            j->failed = 1;
+            snprintf(j->failure, sizeof j->failure, "%s", err->msg);
+            r = commit_failure(R, j, err);
+        }
+        if (R->o->log_files)
+            vx_info("%s %s%s%s (%d frames, %.1f s decoding)", j->failed ? "failed" : "indexed", j->path,
+                    j->failed ? ": " : "", j->failed ? j->failure : "", j->n_frames, j->decode_s);
+        free_frames(j);
+        progress(R, j->path);
+        if (r) return -1;
+    }
+    return 0;
+}
+
+static int add_frame(run *R, file_job *j, frame_item *it, pending *pd, vx_clip_ctx *ctx, vx_error *err) {
+    if (j->n_frames == j->cap_frames) {
+        int cap = j->cap_frames ? 2 * j->cap_frames : 16;
+        double *t = realloc(j->times, (size_t)cap * sizeof *t);
+        if (t) j->times = t;
+        float *e = realloc(j->emb, (size_t)cap * R->P * sizeof *e);
+        if (e) j->emb = e;
+        vx_rgb_image *th = realloc(j->thumbs, (size_t)cap * sizeof *th);
+        if (th) j->thumbs = th;
+        if (!t || !e || !th) return vx_fail(err, "out of memory");
+        j->cap_frames = cap;
+    }
+    const size_t image = (size_t)3 * R->S * R->S;
+    j->times[j->n_frames] = it->t;
+    j->thumbs[j->n_frames] = it->thumb;
+    memcpy(pd->pixels + (size_t)pd->n * image, it->pixels, image * sizeof(float));
+    free(it->pixels);
+    pd->job[pd->n] = (int)(j - R->jobs);
+    pd->slot[pd->n] = j->n_frames++;
+    pd->n++;
+    return pd->n == R->o->batch ? flush(R, ctx, pd, err) : 0;
+}
+
+static int run_pipeline(run *R, vx_error *err) {
+    const int B = R->o->batch > 0 ? R->o->batch : 16;
+    const size_t image = (size_t)3 * R->S * R->S;
+    pending pd = {0};
+    queue q;
+    memset(&q, 0, sizeof q);
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.not_empty, NULL);
+    pthread_cond_init(&q.not_full, NULL);
+    decoder d = {.R = R, .q = &q};
+    vx_clip_ctx *ctx = vx_clip_ctx_new(R->model, B, 77, err);
+    pd.pixels = malloc((size_t)B * image * sizeof(float));
+    pd.job = malloc((size_t)B * sizeof(int));
+    pd.slot = malloc((size_t)B * sizeof(int));
+    pd.out = malloc((size_t)B * R->P * sizeof(float));
+    int rc = -1;
+    if (!ctx || !pd.pixels || !pd.job || !pd.slot || !pd.out) {
+        if (ctx) vx_fail(err, "out of memory");
+        goto done;
+    }
+    pthread_t th;
+    if (pthread_create(&th, NULL, decode_all, &d)) { vx_fail(err, "cannot start the decoding thread"); goto done; }
+    rc = 0;
+    for (;;) {
+        frame_item it;
+        /* With frames pending and nothing new, encode now rather than wait. */
+        if (!q_pop(&q, &it, pd.n == 0)) {
+            if (rc == 0 && flush(R, ctx, &pd, err)) rc = -1;
+            continue;
+        }
+        if (it.job < 0) break;
+        file_job *j = &R->jobs[it.job];
+        if (it.end_of_file) {
+            j->decoded = 1;
+            if (rc == 0 && flush(R, ctx, &pd, err)) rc = -1;
+            continue;
+        }
+        if (rc != 0) { free(it.pixels); vx_rgb_free(&it.thumb); continue; } /* drain */
+        if (add_frame(R, j, &it, &pd, ctx, err)) rc = -1;
+    }
+    pthread_join(th, NULL);
+    if (rc == 0 && flush(R, ctx, &pd, err)) rc = -1;
+    R->sum->decode_seconds += d.busy;
+done:
+    for (int i = 0; i < R->n_jobs; i++) free_frames(&R->jobs[i]);
+    vx_clip_ctx_free(ctx);
+    free(pd.pixels);
+    free(pd.job);
+    free(pd.slot);
+    free(pd.out);
+    pthread_mutex_destroy(&q.mu);
+    pthread_cond_destroy(&q.not_empty);
+    pthread_cond_destroy(&q.not_full);
+    return rc;
+}
+
+/* Links duplicates to their originals once those are committed. */
+static int commit_duplicates(run *R, vx_error *err) {
+    for (int i = 0; i < R->n_jobs; i++) {
+        file_job *j = &R->jobs[i];
+        if (j->kind != TODO_DUPLICATE) continue;
+        uint64_t orig = j->dup_of;
+        if (j->dup_of_job >= 0) {
+            file_job *o = &R->jobs[j->dup_of_job];
+            if (o->failed) {
+                char why[2 * VX_ERROR_MAX + PATH_MAX];
+                snprintf(why, sizeof why, "same content as %s, which failed: %s", o->path, o->failure);
+                snprintf(j->failure, sizeof j->failure, "%.*s", (int)sizeof j->failure - 1, why);
+                if (commit_failure(R, j, err)) return -1;
+                continue;
+            }
+            orig = o->id;
+        }
+        vx_video o;
+        if (vx_catalog_get_video(R->cat, orig, &o, err) != 0) return -1;
+        vx_batch *b = vx_batch_new();
+        if (j->had_record) {
+            vx_batch_delete_segments(b, j->id, 0, j->old.n_segments);
+            vx_batch_delete_embedding(b, j->id);
+            if (j->old.content_hash != j->hash) vx_batch_delete_content(b, j->old.content_hash, j->id);
+        }
+        int64_t now = (int64_t)time(NULL);
+        vx_video v = o; /* same content: same duration, rate and size */
+        v.id = j->id;
+        v.size = (uint64_t)j->st.st_size;
+        v.mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+        v.n_segments = 0;
+        v.duplicate_of = orig;
+        v.created_at = j->had_record ? j->old.created_at : now;
+        v.updated_at = now;
+        v.path = j->path;
+        v.title = (char *)base_name(j->path);
+        v.failure = "";
+        vx_batch_put_video(b, &v);
+        R->meta.index_generation++;
+        vx_batch_put_meta(b, &R->meta);
+        int r = vx_catalog_write(R->cat, b, err);
+        vx_batch_free(b);
+        char msg[VX_ERROR_MAX];
+        snprintf(msg, sizeof msg, "same content as %s", o.path);
+        vx_video_clear(&o);
+        if (r) return -1;
+        add_item(R->sum, j->path, VX_ITEM_DUPLICATE, msg);
+    }
+    return 0;
+}
+
+int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, const char *const *paths, int n_paths,
+                   const vx_index_options *o, vx_index_summary *sum, vx_error *err) {
+    run R = {.cat = cat, .model = model, .o = o, .data_dir = data_dir, .sum = sum, .t0 = now_s()};
+    const vx_clip_config *c = vx_clip_get_config(model);
+    R.P = c->proj_dim;
+    R.S = c->image_size;
+    memset(sum, 0, sizeof *sum);
+    char **files = NULL, **roots = NULL;
+    int n_files = 0, cap_files = 0, n_roots = 0, cap_roots = 0, rc = -1;
+    removal_scan rs = {0};
+
+    /* One model per database: its vectors live in one space. */
+    if (vx_catalog_get_meta(cat, &R.meta, err) != 0) return -1;
+    const uint64_t fp = vx_clip_fingerprint(model);
+    if (R.meta.model_fingerprint && R.meta.model_fingerprint != fp) {
+        char a[VX_ID_HEX_LEN], b2[VX_ID_HEX_LEN];
+        vx_id_to_hex(R.meta.model_fingerprint, a);
+        vx_id_to_hex(fp, b2);
+        vx_fail(err, "the database was indexed with another model (%s, fingerprint %s; this one is %s): use a new --db, "
+                     "or that model", R.meta.model, a, b2);
+        vx_meta_clear(&R.meta);
+        return -1;
+    }
+    if (!R.meta.model_fingerprint) {
+        R.meta.model_fingerprint = fp;
+        R.meta.embed_dim = (uint32_t)R.P;
+        free(R.meta.model);
+        R.meta.model = strdup(o->model_dir ? o->model_dir : vx_clip_dir(model));
+        vx_batch *b = vx_batch_new();
+        vx_batch_put_meta(b, &R.meta);
+        int r = vx_catalog_write(cat, b, err);
+        vx_batch_free(b);
+        if (r) goto done;
+    }
+
+    /* Gather files; remember walked folders and vanished explicit files. */
+    for (int i = 0; i < n_paths; i++) {
+        char real[PATH_MAX], abs[PATH_MAX];
+        struct stat sb;
+        if (stat(paths[i], &sb) != 0 || !realpath(paths[i], real)) {
+            absolute(paths[i], abs, sizeof abs);
+            uint64_t id;
+            vx_video v;
+            vx_error e2;
+            if (vx_catalog_find_path(cat, abs, &id, &e2) == 0 && vx_catalog_get_video(cat, id, &v, &e2) == 0) {
+                if (v.status != VX_VIDEO_REMOVED) { if (mark_removed(&R, &v, err)) { vx_video_clear(&v); goto done; } }
+                else add_item(sum, abs, VX_ITEM_UNCHANGED, "removed earlier");
+                vx_video_clear(&v);
+            } else {
+                add_item(sum, paths[i], VX_ITEM_FAILED, strerror(errno ? errno : ENOENT));
+            }
+            continue;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            if (push_path(&roots, &n_roots, &cap_roots, real)) { vx_fail(err, "out of memory"); goto done; }
+            walk_paths = files;
+            walk_n = n_files;
+            walk_cap = cap_files;
+            nftw(real, walk_visit, 32, FTW_PHYS);
+            files = walk_paths;
+            n_files = walk_n;
+            cap_files = walk_cap;
+        } else if (push_path(&files, &n_files, &cap_files, real)) {
+            vx_fail(err, "out of memory");
+            goto done;
+        }
+    }
+    qsort(files, (size_t)n_files, sizeof *files, cmp_str);
+
+    /* Videos under walked folders whose files are gone. */
+    rs.roots = roots;
+    rs.n_roots = n_roots;
+    if (n_roots && vx_catalog_scan_videos(cat, find_gone, &rs, NULL, err)) goto done;
+    for (int i = 0; i < rs.n_gone; i++)
+        if (mark_removed(&R, &rs.gone[i], err)) goto done;
+
+    for (int i = 0; i < n_files; i++) {
+        if (i > 0 && strcmp(files[i], files[i - 1]) == 0) continue;
+        if (classify(&R, files[i], err) < 0) goto done;
+    }
+    for (int i = 0; i < R.n_jobs; i++) R.total_files += R.jobs[i].kind == TODO_DECODE;
+    if (R.total_files && run_pipeline(&R, err)) goto done;
+    if (commit_duplicates(&R, err)) goto done;
+    rc = 0;
+done:
+    if (o->progress) fprintf(stderr, "\r\033[K");
+    sum->wall_seconds = now_s() - R.t0;
+    for (int i = 0; i < R.n_jobs; i++) {
+        free(R.jobs[i].path);
+        if (R.jobs[i].had_record) vx_video_clear(&R.jobs[i].old);
+    }
+    free(R.jobs);
+    for (int i = 0; i < n_files; i++) free(files[i]);
+    free(files);
+    for (int i = 0; i < n_roots; i++) free(roots[i]);
+    free(roots);
+    for (int i = 0; i < rs.n_gone; i++) vx_video_clear(&rs.gone[i]);
+    free(rs.gone);
+    vx_meta_clear(&R.meta);
+    return rc;
+}

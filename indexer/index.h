@@ -1,0 +1,50 @@
+/* vidx indexer: the indexing job behind `vidx index` and POST /v1/index.
+ *
+ * For each path (files, or folders walked for media files): unchanged files (same size
+ * and mtime, or same content hash) are skipped without decoding; exact duplicates of an
+ * indexed video are linked to it; new and changed files are decoded (one thread),
+ * sampled, encoded in batches (the calling thread) and cut into fixed-length segments;
+ * files gone from a walked folder or named explicitly are marked removed.
+ *
+ * Every video is committed in one synced LevelDB batch (record, segments, embedding,
+ * path and content entries, meta), after its thumbnails are on disk: a crash at any
+ * moment leaves each video either fully indexed or as it was before.
+ *
+ * Conventions: returns 0 when the job ran (individual files may have failed: see the
+ * summary), -1 with err when it could not run at all (model mismatch, catalog error).
+ */
+#ifndef VX_INDEX_H
+#define VX_INDEX_H
+
+#include "../encoder/clip.h"
+#include "../schemas/catalog.h"
+#include "decode.h"
+
+typedef struct vx_index_options {
+    vx_sample_options sample; /* frame sampling (rate, cap, timeout, skipping) */
+    double segment_seconds;   /* length of the fixed segment windows (default 5) */
+    int batch;                /* frames per encoder call (default 16) */
+    int progress;             /* redraw a progress line on stderr (for terminals) */
+    int log_files;            /* one log line per file (when not a terminal) */
+    const char *model_dir;    /* recorded in the database's meta */
+} vx_index_options;
+
+void vx_index_options_default(vx_index_options *o);
+
+typedef struct vx_index_summary {
+    int indexed, unchanged, duplicates, failed, removed;
+    long frames;              /* frames encoded */
+    double video_seconds;     /* duration of the videos decoded */
+    double wall_seconds;
+    double decode_seconds;    /* busy time of the decoding thread */
+    double encode_seconds;    /* busy time of the encoder */
+    int n_items;
+    vx_job_item *items;       /* per-file outcome, in the order handled */
+} vx_index_summary;
+
+void vx_index_summary_clear(vx_index_summary *s);
+
+int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, const char *const *paths, int n_paths,
+                   const vx_index_options *o, vx_index_summary *summary, vx_error *err);
+
+#endif

@@ -1,0 +1,87 @@
+#include "thumbs.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+
+int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *err) {
+    int w = frame->width, h = frame->height;
+    if (w > VX_THUMB_WIDTH) {
+        h = (int)((long long)h * VX_THUMB_WIDTH / w);
+        w = VX_THUMB_WIDTH;
+    }
+    if (h < 1) h = 1;
+    return vx_rgb_resize_bicubic(frame, w, h, dst, err);
+}
+
+void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *out, size_t size) {
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(video_id, hex);
+    if (segment < 0) snprintf(out, size, "%s/thumbs/%s.jpg", data_dir, hex);
+    else snprintf(out, size, "%s/thumbs/%s-%d.jpg", data_dir, hex, segment);
+}
+
+int vx_write_jpeg(const vx_rgb_image *img, const char *path, vx_error *err) {
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    AVCodecContext *enc = NULL;
+    AVFrame *frame = NULL;
+    AVPacket *pkt = NULL;
+    struct SwsContext *sws = NULL;
+    FILE *f = NULL;
+    char tmp[4200];
+    int rc = -1;
+    /* JPEG wants even sizes for 4:2:0 chroma; pad by repeating the last row/column. */
+    const int w = img->width, h = img->height;
+    if (!codec) return vx_fail(err, "FFmpeg has no JPEG encoder");
+    if (!(enc = avcodec_alloc_context3(codec)) || !(frame = av_frame_alloc()) || !(pkt = av_packet_alloc())) {
+        vx_fail(err, "out of memory");
+        goto done;
+    }
+    enc->width = w;
+    enc->height = h;
+    enc->pix_fmt = AV_PIX_FMT_YUVJ420P;
+    enc->time_base = (AVRational){1, 25};
+    enc->flags |= AV_CODEC_FLAG_QSCALE;
+    enc->global_quality = FF_QP2LAMBDA * 4; /* good quality, small files */
+    if (avcodec_open2(enc, codec, NULL) < 0) { vx_fail(err, "cannot open the JPEG encoder for %dx%d", w, h); goto done; }
+    frame->format = AV_PIX_FMT_YUVJ420P;
+    frame->width = w;
+    frame->height = h;
+    frame->quality = enc->global_quality;
+    if (av_frame_get_buffer(frame, 0) < 0) { vx_fail(err, "out of memory"); goto done; }
+    sws = sws_getContext(w, h, AV_PIX_FMT_RGB24, w, h, AV_PIX_FMT_YUVJ420P, SWS_BICUBIC, NULL, NULL, NULL);
+    if (!sws) { vx_fail(err, "cannot convert to JPEG colours"); goto done; }
+    const uint8_t *src[4] = {img->data, NULL, NULL, NULL};
+    const int src_stride[4] = {img->stride, 0, 0, 0};
+    sws_scale(sws, src, src_stride, 0, h, frame->data, frame->linesize);
+    if (avcodec_send_frame(enc, frame) < 0 || avcodec_send_frame(enc, NULL) < 0 || avcodec_receive_packet(enc, pkt) < 0) {
+        vx_fail(err, "JPEG encoding failed");
+        goto done;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    f = fopen(tmp, "wb");
+    if (!f) { vx_fail(err, "%s: cannot write", tmp); goto done; }
+    int ok = fwrite(pkt->data, 1, (size_t)pkt->size, f) == (size_t)pkt->size;
+    ok = fflush(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    f = NULL;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        vx_fail(err, "%s: cannot write", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (f) fclose(f);
+    sws_freeContext(sws);
+    av_packet_free(&pkt);
+    av_frame_free(&frame);
+    avcodec_free_context(&enc);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/* vidx indexer: JPEG thumbnails.
+ *
+ * Thumbnails live in DATA/thumbs/: VIDEOID.jpg for a video, VIDEOID-SEGMENT.jpg for a
+ * segment (ids as 16 hex digits). Written to a temporary file and renamed, so a crash
+ * never leaves half a JPEG under the final name.
+ */
+#ifndef VX_THUMBS_H
+#define VX_THUMBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "../encoder/image.h"
+
+#define VX_THUMB_WIDTH 320 /* pixels; height keeps the aspect ratio */
+
+/* Downscales (never enlarges) a frame to thumbnail size; dst allocated here. */
+int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *err);
+/* Encodes img as a JPEG file at path, atomically. */
+int vx_write_jpeg(const vx_rgb_image *img, const char *path, vx_error *err);
+/* DATA/thumbs/ID.jpg (segment < 0) or DATA/thumbs/ID-SEGMENT.jpg. */
+void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *out, size_t size);
+
+#endif
