@@ -39,9 +39,28 @@ static int collect(vx_catalog *cat, vx_meta *meta, info_counts *c, vx_error *err
     return 0;
 }
 
+static void print_problem(void *ctx, const char *problem) {
+    (void)ctx;
+    printf("problem: %s\n", problem);
+}
+
+/* --check: the catalog's invariants, one line per problem; exit 1 if any. */
+static int run_check(const cli_command *cmd, const char *db) {
+    vx_error err;
+    uint64_t problems = 0;
+    vx_catalog *cat = vx_catalog_open(db, 0, &err);
+    if (!cat) return cli_fail(cmd, "%s", err.msg);
+    int r = vx_catalog_check(cat, print_problem, NULL, &problems, &err);
+    vx_catalog_close(cat);
+    if (r) return cli_fail(cmd, "%s", err.msg);
+    printf("%s: %llu problems\n", db, (unsigned long long)problems);
+    return problems ? CLI_SOME_FAILED : CLI_OK;
+}
+
 static int run_info(const cli_command *cmd, cli_args *args) {
     const char *db = vx_resolve_db(cli_get(cmd, args, "db"));
     int json = cli_has(cmd, args, "json");
+    if (cli_has(cmd, args, "check")) return run_check(cmd, db);
     vx_error err = {{0}};
     vx_meta meta = {0};
     info_counts c = {0};
@@ -107,10 +126,11 @@ static int run_info(const cli_command *cmd, cli_args *args) {
 
 const cli_command cmd_info = {
     .name = "info",
-    .synopsis = "[--db DIR] [--json]",
+    .synopsis = "[--db DIR] [--json] [--check]",
     .summary = "show what the database holds: videos, segments, users, events, model, index",
     .opts = {CLI_DB_OPT,
-             {"json", 0, NULL, "print JSON"}},
+             {"json", 0, NULL, "print JSON"},
+             {"check", 0, NULL, "verify the catalog's consistency; exit 1 on any problem"}},
     .min_pos = 0,
     .max_pos = 0,
     .run = run_info,

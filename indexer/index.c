@@ -241,8 +241,9 @@ static int classify(run *R, const char *path, vx_error *err) {
     int orig_ok = 1;
     if (j.had_record && j.old.duplicate_of) {
         vx_video o;
-        orig_ok = vx_catalog_get_video(R->cat, j.old.duplicate_of, &o, err) == 0 && o.status == VX_VIDEO_INDEXED;
-        if (orig_ok) vx_video_clear(&o);
+        int found = vx_catalog_get_video(R->cat, j.old.duplicate_of, &o, err) == 0;
+        orig_ok = found && o.status == VX_VIDEO_INDEXED;
+        if (found) vx_video_clear(&o);
     }
     if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
         j.old.mtime_ns == mtime) {
@@ -774,7 +775,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
             goto done;
         }
     }
-    qsort(files, (size_t)n_files, sizeof *files, cmp_str);
+    if (n_files) qsort(files, (size_t)n_files, sizeof *files, cmp_str);
 
     /* Videos under walked folders whose files are gone. */
     rs.roots = roots;

@@ -99,4 +99,12 @@ void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);
  * any record in the batch could not be encoded. The batch is left as it was. */
 int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err);
 
+/* ---- consistency ---------------------------------------------------------------------- */
+typedef void (*vx_check_fn)(void *ctx, const char *problem);
+/* Checks the invariants the indexer keeps (each indexed original has its embedding and
+ * exactly its segments; failed, removed and duplicate videos have none; duplicates
+ * point at indexed originals; paths lead back to their videos; dimensions agree). Each
+ * problem goes to report; *problems_out counts them. */
+int vx_catalog_check(vx_catalog *cat, vx_check_fn report, void *ctx, uint64_t *problems_out, vx_error *err);
+
 #endif

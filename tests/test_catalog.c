@@ -607,6 +607,50 @@ static void test_batch_atomic_under_kill(void) {
     free(dir);
 }
 
+static void count_problem(void *ctx, const char *problem) {
+    (void)problem;
+    (*(int *)ctx)++;
+}
+
+/* vidx info --check finds what a torn write would leave. */
+static void test_consistency_check(void) {
+    char *dir;
+    vx_catalog *cat = open_fresh(&dir);
+    REQUIRE(cat);
+    vx_error err;
+    uint64_t problems = 99;
+    int reported = 0;
+    vx_batch *b = vx_batch_new();
+    vx_meta meta = {.schema_version = VX_SCHEMA_VERSION, .embed_dim = 8, .model = ""};
+    vx_batch_put_meta(b, &meta);
+    vx_video v = sample_video(10, "/v/ok.mp4");
+    v.n_segments = 2;
+    vx_batch_put_video(b, &v);
+    vx_segment s = {.start = 0, .end = 1, .n_frames = 1, .dim = 8, .embedding = sample_vec};
+    vx_batch_put_segment(b, 10, 0, &s);
+    vx_batch_put_segment(b, 10, 1, &s);
+    vx_embedding e = {.dim = 8, .v = sample_vec};
+    vx_batch_put_embedding(b, 10, &e);
+    CHECK(vx_catalog_write(cat, b, &err) == 0);
+    CHECK(vx_catalog_check(cat, count_problem, &reported, &problems, &err) == 0 && problems == 0 && reported == 0);
+    /* A missing segment, an orphan segment, a failed video with an embedding. */
+    vx_batch_clear(b);
+    vx_batch_delete_segments(b, 10, 1, 2);
+    vx_batch_put_segment(b, 11, 0, &s);
+    vx_video f = sample_video(12, "/v/bad.mp4");
+    f.status = VX_VIDEO_FAILED;
+    f.n_segments = 0;
+    vx_batch_put_video(b, &f);
+    vx_batch_put_embedding(b, 12, &e);
+    CHECK(vx_catalog_write(cat, b, &err) == 0);
+    CHECK(vx_catalog_check(cat, count_problem, &reported, &problems, &err) == 0);
+    CHECK_MSG(problems == 3 && reported == 3, "%llu problems", (unsigned long long)problems);
+    vx_batch_free(b);
+    vx_catalog_close(cat);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     RUN(test_varints);
     RUN(test_ids);
@@ -617,5 +661,6 @@ int main(void) {
     RUN(test_second_writer_refused);
     RUN(test_iteration_order);
     RUN(test_batch_atomic_under_kill);
+    RUN(test_consistency_check);
     CHECK_EXIT();
 }

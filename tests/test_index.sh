@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# vidx index as a user runs it, on clips made with FFmpeg's lavfi sources, bad files of
+# every kind, and the 33 real shared clips: what gets indexed, failed, skipped,
+# linked, re-indexed and removed; and kill -9 at random moments of a run.
+set -u
+vidx="$1"
+dump="$2"
+shared="$3"
+model="$shared/clip-golden/tiny"
+export VIDX_MODEL="$model"
+work=$(mktemp -d)
+[ -n "${KEEP:-}" ] || trap 'chmod -R u+rw "$work" 2>/dev/null; rm -rf "$work"' EXIT
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ff() { ffmpeg -v error -nostdin -y "$@" || { echo "ffmpeg failed: $*" >&2; exit 1; }; }
+
+# ---- clips made here ------------------------------------------------------------------
+mkdir clips bad
+ff -f lavfi -i testsrc=duration=6:size=320x240:rate=25 -c:v libx264 -pix_fmt yuv420p clips/a.mp4
+ff -i clips/a.mp4 -c copy -metadata:s:v:0 rotate=90 clips/rotated.mp4
+ff -f lavfi -i mandelbrot=size=160x120:rate=10 -t 3 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 clips/b.webm
+ff -f lavfi -i testsrc=duration=2:size=96x64:rate=10 clips/anim.gif
+ff -f lavfi -i "testsrc=duration=8:size=160x120:rate=25,setpts='if(lt(N,100),N,N*3)/25/TB'" -vsync vfr -c:v libx264 clips/vfr.mkv
+ff -f lavfi -i color=c=red:size=64x48:rate=25 -t 60 -c:v libx264 -g 250 clips/long.mp4
+ff -f lavfi -i testsrc=size=128x96:rate=25 -frames:v 1 -c:v libx264 clips/one-frame.mp4
+ff -f lavfi -i testsrc=duration=1:size=16x2048:rate=5 -c:v libx264 clips/thin.mp4
+ff -f lavfi -i testsrc=size=320x240 -frames:v 1 still.png
+echo "not a video" >clips/README.txt  # not a media name: never looked at
+: >bad/zero.mp4
+head -c 65536 /dev/urandom >bad/random.mp4
+head -c 3000 clips/a.mp4 >bad/truncated.mp4
+ff -f lavfi -i sine=duration=2 -c:a aac bad/audio-only.m4a
+mv bad/audio-only.m4a bad/audio-only.mp4
+
+"$vidx" index --db db clips bad still.png "$shared/videos" >out 2>err
+rc=$?
+[ "$rc" -eq 1 ] || fail "first run exited $rc, expected 1 (bad files); stderr: $(tail -5 err)"
+grep -q "^indexed 42, unchanged 0, duplicates 0, failed 4, removed 0" out || fail "first run summary: $(head -1 out)"
+for f in zero random truncated audio-only; do grep -q "failed: .*bad/$f.mp4: " out || fail "no reason for $f.mp4: $(cat out)"; done
+grep -q "audio-only.mp4: no video stream" out || fail "audio-only reason: $(grep audio-only out)"
+"$dump" db >videos.txt
+grep -q "^indexed 240x320 .*clips/rotated.mp4" videos.txt || fail "rotation not applied: $(grep rotated videos.txt)"
+grep -q "^indexed 0x0\|^indexed 320x240 1 - 0.00 1 .*still.png" videos.txt || fail "still image: $(grep still videos.txt)"
+grep -q "^indexed 128x96 1 - .* 1 .*one-frame.mp4" videos.txt || fail "one-frame clip: $(grep one-frame videos.txt)"
+grep -q "^indexed .*video_with_failing_audio.mp4" videos.txt || fail "the clip with broken audio was not indexed"
+# 60 s at 1 frame/s in 5 s segments: 12 segments, 60 frames.
+grep -q "^indexed 64x48 12 - 60.00 60 .*long.mp4" videos.txt || fail "long clip: $(grep long.mp4 videos.txt)"
+# Variable frame rate: 4 s at 25 fps then 4 s of frames every 3/25 s: about 4 + 12 s.
+grep -q "^indexed 160x120 .*vfr.mkv" videos.txt || fail "vfr clip: $(grep vfr videos.txt)"
+grep -q "README" videos.txt && fail "a non-media file was indexed"
+[ "$(ls db/thumbs | grep -c -- '-0.jpg')" -ge 42 ] || fail "segment thumbnails missing"
+"$vidx" info --check --db db >check.txt || fail "consistency: $(cat check.txt)"
+
+# ---- a second run does nothing ----------------------------------------------------------
+"$vidx" index --db db clips still.png "$shared/videos" >out 2>err || fail "second run failed: $(cat out)"
+grep -q "^indexed 0, unchanged 42," out || fail "second run: $(head -1 out)"
+
+# ---- touched, changed, copied, deleted ----------------------------------------------------
+touch clips/a.mp4
+ff -f lavfi -i testsrc2=duration=3:size=160x120:rate=25 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 b2.webm
+mv b2.webm clips/b.webm
+cp clips/anim.gif clips/copy-of-anim.gif
+"$vidx" index --db db clips >out 2>err || fail "third run failed: $(cat out)"
+# a.mp4 touched (same bytes: not decoded), b.webm changed (re-indexed), the copy linked.
+grep -q "^indexed 1, unchanged 7, duplicates 1, failed 0, removed 0" out || fail "after changes: $(head -1 out)"
+grep -q "indexed .*clips/b.webm" err || fail "b.webm was not the one re-indexed: $(cat err)"
+rm clips/anim.gif
+"$vidx" index --db db clips >out 2>err || fail "fourth run failed: $(cat out)"
+# The original of the copy is gone: it is removed, the copy now indexed on its own.
+grep -q "^indexed 1, unchanged 7, duplicates 0, failed 0, removed 1" out || fail "after delete: $(head -1 out)"
+"$dump" db >videos.txt
+grep -q "^removed .*clips/anim.gif" videos.txt || fail "anim.gif not marked removed"
+grep -q "^indexed .* - .*copy-of-anim.gif" videos.txt || fail "copy not promoted: $(grep copy-of videos.txt)"
+rm clips/one-frame.mp4
+"$vidx" index --db db clips/one-frame.mp4 >out 2>err || fail "explicit missing file: $(cat out)"
+grep -q "removed 1" out || fail "explicitly named deleted file not removed: $(head -1 out)"
+"$vidx" info --check --db db >check.txt || fail "consistency after changes: $(cat check.txt)"
+
+# ---- unreadable files (only meaningful when not root) ------------------------------------
+if [ "$(id -u)" -ne 0 ]; then
+  cp clips/a.mp4 secret.mp4 && chmod 000 secret.mp4
+  "$vidx" index --db db secret.mp4 >out 2>err
+  grep -q "secret.mp4: permission denied" out || fail "unreadable file: $(cat out)"
+fi
+
+# ---- kill -9 at random moments ---------------------------------------------------------------
+for round in 1 2 3 4 5; do
+  "$vidx" index --db killdb "$shared/videos" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$((RANDOM % 5)).$((RANDOM % 10))"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [ -d killdb/catalog ]; then
+    "$vidx" info --check --db killdb >check.txt 2>&1 || fail "round $round: inconsistent after kill -9: $(cat check.txt)"
+  fi
+done
+"$vidx" index --db killdb "$shared/videos" >out 2>err || fail "run after kills failed: $(cat out) $(tail -3 err)"
+"$dump" killdb | grep -c '^indexed' | grep -q '^33$' || fail "after kills and a full run, not all 33 indexed"
+"$vidx" info --check --db killdb >check.txt || fail "final consistency: $(cat check.txt)"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failures" >&2
+  exit 1
+fi
+echo "index ok"
