@@ -159,6 +159,10 @@ static int crop_offset(int extra) {
 }
 
 int vx_image_preprocess(const vx_rgb_image *src, int size, float *out, vx_error *err) {
+    return vx_image_preprocess_keep(src, size, out, NULL, err);
+}
+
+int vx_image_preprocess_keep(const vx_rgb_image *src, int size, float *out, vx_rgb_image *keep, vx_error *err) {
     int w, h;
     vx_rgb_image resized;
     if (src->width < 1 || src->height < 1) return vx_fail(err, "empty image");
@@ -176,6 +180,7 @@ int vx_image_preprocess(const vx_rgb_image *src, int size, float *out, vx_error 
                 out[c * plane + (size_t)y * size + x] = (v - CLIP_MEAN[c]) / CLIP_STD[c];
             }
     }
-    vx_rgb_free(&resized);
+    if (keep) *keep = resized;
+    else vx_rgb_free(&resized);
     return 0;
 }

@@ -30,7 +30,10 @@ void vx_rgb_free(vx_rgb_image *img);
 /* Output size of the short-side resize to `size`. */
 void vx_clip_resize_dims(int width, int height, int size, int *out_w, int *out_h);
 
-/* CLIP preprocessing of src into out[3 * size * size]. Returns 0 or -1. */
+/* CLIP preprocessing of src into out[3 * size * size]. Returns 0 or -1. With resized
+ * not NULL, the short-side-resized image (before the crop) is handed over too, for
+ * callers that want a small copy of the frame (free with vx_rgb_free). */
 int vx_image_preprocess(const vx_rgb_image *src, int size, float *out, vx_error *err);
+int vx_image_preprocess_keep(const vx_rgb_image *src, int size, float *out, vx_rgb_image *resized, vx_error *err);
 
 #endif

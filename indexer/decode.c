@@ -248,6 +248,7 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     const int can_seek = !single_picture && o->seek_gap > 0 && duration > 0 && !(fmt->iformat->flags & AVFMT_NOBINSEARCH) &&
                          (fmt->pb && (fmt->pb->seekable & AVIO_SEEKABLE_NORMAL));
     long k = 0;            /* next target index */
+    long seeked_for = -1;  /* the target we last seeked towards: never twice for one */
     double last_t = -1, max_t = 0;
     int eof = 0, stop = 0;
     while (!stop && k < n_targets) {
@@ -307,7 +308,8 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
             if (stop || k >= n_targets) break;
             /* Far from the next target: jump to the keyframe before it. */
             const double next = first + (double)k * interval;
-            if (can_seek && !eof && next - t > o->seek_gap) {
+            if (can_seek && !eof && next - t > o->seek_gap && seeked_for != k) {
+                seeked_for = k;
                 int64_t ts = (int64_t)((next + start) / tb);
                 if (av_seek_frame(fmt, si, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
                     avcodec_flush_buffers(dec);

@@ -332,7 +332,8 @@ typedef struct decoder {
     run *R;
     queue *q;
     int job;
-    double busy;
+    double busy;      /* wall seconds working (not waiting on the queue) */
+    double cpu;       /* CPU seconds of the thread */
     vx_error frame_err;
     int frame_failed;
 } decoder;
@@ -340,9 +341,14 @@ typedef struct decoder {
 static int on_frame(void *ctx, const vx_rgb_image *frame, double t) {
     decoder *d = ctx;
     frame_item it = {.job = d->job, .t = t};
+    vx_rgb_image resized = {0};
     it.pixels = malloc((size_t)3 * d->R->S * d->R->S * sizeof(float));
-    if (!it.pixels || vx_image_preprocess(frame, d->R->S, it.pixels, &d->frame_err) ||
-        vx_thumb_from_frame(frame, &it.thumb, &d->frame_err)) {
+    /* The thumbnail comes from the model-sized copy: a small resize, not a second one
+     * from the full frame. */
+    int bad = !it.pixels || vx_image_preprocess_keep(frame, d->R->S, it.pixels, &resized, &d->frame_err) ||
+              vx_thumb_from_frame(&resized, &it.thumb, &d->frame_err);
+    vx_rgb_free(&resized);
+    if (bad) {
         free(it.pixels);
         d->frame_failed = 1;
         return 1;
@@ -381,6 +387,9 @@ static void *decode_all(void *p) {
         q_push(d->q, (frame_item){.job = i, .end_of_file = 1});
     }
     q_push(d->q, (frame_item){.job = -1});
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    d->cpu = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     return NULL;
 }
 
@@ -644,6 +653,7 @@ static int run_pipeline(run *R, vx_error *err) {
     pthread_join(th, NULL);
     if (rc == 0 && flush(R, ctx, &pd, err)) rc = -1;
     R->sum->decode_seconds += d.busy;
+    R->sum->decode_cpu_seconds += d.cpu;
 done:
     for (int i = 0; i < R->n_jobs; i++) free_frames(&R->jobs[i]);
     vx_clip_ctx_free(ctx);

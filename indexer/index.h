@@ -36,8 +36,9 @@ typedef struct vx_index_summary {
     long frames;              /* frames encoded */
     double video_seconds;     /* duration of the videos decoded */
     double wall_seconds;
-    double decode_seconds;    /* busy time of the decoding thread */
-    double encode_seconds;    /* busy time of the encoder */
+    double decode_seconds;    /* wall time the decoding thread worked (slowed by sharing cores) */
+    double encode_seconds;    /* wall time the encoder worked */
+    double decode_cpu_seconds;/* CPU time of the decoding thread: decode, convert, resize, thumbnails */
     int n_items;
     vx_job_item *items;       /* per-file outcome, in the order handled */
 } vx_index_summary;

@@ -14,4 +14,6 @@ if [ ! -f "$model/model.safetensors" ]; then
   echo "bench: generating random ViT-B/32 weights in $model"
   build-bench/make_random_clip --preset b32 --bpe "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$model"
 fi
-build-bench/bench/bench_encoder "$model" "$@"
+build-bench/bench/bench_encoder "$model"
+echo
+build-bench/bench/bench_indexer "$model" "$shared/videos"

@@ -52,6 +52,10 @@ grep -q "README" videos.txt && fail "a non-media file was indexed"
 [ "$(ls db/thumbs | grep -c -- '-0.jpg')" -ge 42 ] || fail "segment thumbnails missing"
 "$vidx" info --check --db db >check.txt || fail "consistency: $(cat check.txt)"
 
+# Sparse sampling of a long clip (keyframes every 10 s): seeks, and ends.
+timeout 120 "$vidx" index --db sparse --max-frames 4 clips/long.mp4 >out 2>err || fail "sparse sampling: $(cat out err)"
+"$dump" sparse | grep -q "^indexed 64x48 4 - 60.00 4 " || fail "sparse sampling: $("$dump" sparse)"
+
 # ---- a second run does nothing ----------------------------------------------------------
 "$vidx" index --db db clips still.png "$shared/videos" >out 2>err || fail "second run failed: $(cat out)"
 grep -q "^indexed 0, unchanged 42," out || fail "second run: $(head -1 out)"
