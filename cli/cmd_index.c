@@ -6,6 +6,8 @@
 
 #include "../common/config.h"
 #include "../common/log.h"
+#include "../ann/ann.h"
+#include "../common/hash.h"
 #include "../indexer/index.h"
 #include "cli.h"
 
@@ -54,9 +56,23 @@ static int run_index(const cli_command *cmd, cli_args *args) {
         return cli_fail(cmd, "%s", err.msg);
     }
     o.model_dir = model_dir;
+    /* The vector indexes as of before this run, updated with what it changed. */
+    vx_ann *ann = vx_ann_open(cat, db, NULL, vx_clip_get_config(model)->proj_dim, &err);
+    if (!ann) {
+        vx_clip_free(model);
+        vx_catalog_close(cat);
+        return cli_fail(cmd, "%s", err.msg);
+    }
     vx_index_summary sum;
     r = vx_index_paths(cat, model, db, (const char *const *)args->pos, args->n_pos, &o, &sum, &err);
     vx_clip_free(model);
+    for (int i = 0; r == 0 && i < sum.n_items; i++) {
+        if (sum.items[i].outcome == VX_ITEM_UNCHANGED) continue;
+        if (vx_ann_update_video(ann, cat, vx_video_id_for_path(sum.items[i].path), &err)) r = -1;
+    }
+    /* Saved even when indexing stopped early: what was committed is searchable. */
+    if (vx_ann_save(ann, cat, r ? NULL : &err)) r = -1;
+    vx_ann_close(ann);
     vx_catalog_close(cat);
     if (r) {
         vx_index_summary_clear(&sum);

@@ -14,21 +14,7 @@ static int not_built(const cli_command *cmd, cli_args *args) {
     return cli_fail(cmd, "not implemented in this build yet");
 }
 
-const cli_command cmd_search = {
-    .name = "search",
-    .synopsis = "[--db DIR] [-k N] [--json] TEXT",
-    .summary = "find the videos (and the moment in them) that match a text",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, K_OPT("10"), JSON_OPT},
-    .min_pos = 1, .max_pos = 1, .run = not_built,
-};
 
-const cli_command cmd_similar = {
-    .name = "similar",
-    .synopsis = "[--db DIR] [-k N] [--json] VIDEO",
-    .summary = "videos like a given one (VIDEO is an id or a path)",
-    .opts = {CLI_DB_OPT, K_OPT("10"), JSON_OPT},
-    .min_pos = 1, .max_pos = 1, .run = not_built,
-};
 
 const cli_command cmd_event = {
     .name = "event",

@@ -11,7 +11,8 @@ uint64_t vx_hash64(const void *data, size_t len) { return XXH3_64bits(data, len)
 
 uint64_t vx_video_id_for_path(const char *canonical_path) {
     uint64_t id = XXH3_64bits_withSeed(canonical_path, strlen(canonical_path), VX_VIDEO_ID_SEED);
-    return id ? id : 1;
+    /* 0 means "no video" in records; all ones is FAISS's "no result" label. */
+    return id == 0 ? 1 : id == UINT64_MAX ? UINT64_MAX - 1 : id;
 }
 
 int vx_hash_file(const char *path, uint64_t *hash_out, vx_error *err) {

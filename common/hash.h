@@ -2,8 +2,9 @@
  *
  * Video ids: XXH3-64 of the file's canonical absolute path (realpath), seeded with
  * VX_VIDEO_ID_SEED. The id stays the same when a file's content changes (so events and
- * links keep pointing at it) and changes when the file moves. 0 is never used as an id:
- * a path that hashes to 0 takes id 1.
+ * links keep pointing at it) and changes when the file moves. 0 and 2^64-1 are never ids
+ * (they mean "none" to the catalog and to FAISS): paths hashing to them take 1 and
+ * 2^64-2.
  *
  * Content hashes: XXH3-64 of the full file bytes, streamed. They detect changed files
  * (together with size and mtime) and link exact duplicates.

@@ -52,6 +52,19 @@ grep -q "README" videos.txt && fail "a non-media file was indexed"
 [ "$(ls db/thumbs | grep -c -- '-0.jpg')" -ge 42 ] || fail "segment thumbnails missing"
 "$vidx" info --check --db db >check.txt || fail "consistency: $(cat check.txt)"
 
+# Search and similar through the command line.
+"$vidx" search --db db --json -k 3 "a test pattern" >out 2>err || fail "search: $(cat err)"
+[ "$(grep -o '"video_id"' out | wc -l)" -eq 3 ] || fail "search --json: $(cat out)"
+grep -q '"total":42' out || fail "search total: $(cat out)"
+"$vidx" similar --db db --json -k 50 clips/a.mp4 >out 2>err || fail "similar: $(cat err)"
+grep -q 'clips/a.mp4' out && fail "similar returned the query video"
+[ "$(grep -o '"video_id"' out | wc -l)" -eq 41 ] || fail "similar count: $(cat out)"
+printf 'garbage' | dd of=db/index/segments.faiss bs=1 seek=64 conv=notrunc 2>/dev/null
+"$vidx" search --db db -k 1 "a test pattern" >out 2>err || fail "search after corruption: $(cat err)"
+grep -q "rebuilding the vector index from the catalog: segments.faiss is missing or corrupt" err || fail "no rebuild line: $(cat err)"
+"$vidx" similar --db db 0000000000000001 >out 2>err && fail "similar of an unknown id succeeded"
+grep -q "no video 0000000000000001" err || fail "unknown id message: $(cat err)"
+
 # Sparse sampling of a long clip (keyframes every 10 s): seeks, and ends.
 timeout 120 "$vidx" index --db sparse --max-frames 4 clips/long.mp4 >out 2>err || fail "sparse sampling: $(cat out err)"
 "$dump" sparse | grep -q "^indexed 64x48 4 - 60.00 4 " || fail "sparse sampling: $("$dump" sparse)"

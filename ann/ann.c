@@ -1,0 +1,373 @@
+#include "ann.h"
+
+#include <errno.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/MetaIndexes_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/impl/AuxIndexStructures_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "../common/coding.h"
+#include "../common/log.h"
+
+#define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
+#define META_MAGIC "vidxann1"
+
+typedef struct prefix_entry {
+    uint64_t prefix, video_id; /* video_id 0: empty slot */
+} prefix_entry;
+
+struct vx_ann {
+    int dim;
+    char dir[4096];
+    char factory[64];
+    FaissIndex *segments, *videos;
+    prefix_entry *prefixes; /* open addressing, power-of-two size */
+    size_t cap, used;
+    char origin[256];
+};
+
+static int faiss_fail(vx_error *err, const char *what) {
+    const char *m = faiss_get_last_error();
+    return vx_fail(err, "%s: %s", what, m ? m : "FAISS error");
+}
+
+/* ---- prefix table -------------------------------------------------------------------- */
+
+static int prefix_put(vx_ann *a, uint64_t video_id) {
+    if ((a->used + 1) * 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 1024;
+        prefix_entry *t = calloc(cap, sizeof *t);
+        if (!t) return -1;
+        for (size_t i = 0; i < a->cap; i++) {
+            if (!a->prefixes[i].video_id) continue;
+            size_t j = (size_t)(a->prefixes[i].prefix * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+            while (t[j].video_id) j = (j + 1) & (cap - 1);
+            t[j] = a->prefixes[i];
+        }
+        free(a->prefixes);
+        a->prefixes = t;
+        a->cap = cap;
+    }
+    uint64_t p = video_id & PREFIX_MASK;
+    size_t j = (size_t)(p * 0x9E3779B97F4A7C15ULL >> 20) & (a->cap - 1);
+    while (a->prefixes[j].video_id && a->prefixes[j].prefix != p) j = (j + 1) & (a->cap - 1);
+    if (a->prefixes[j].video_id && a->prefixes[j].video_id != video_id) return 1; /* another video shares it */
+    if (!a->prefixes[j].video_id) a->used++;
+    a->prefixes[j] = (prefix_entry){p, video_id};
+    return 0;
+}
+
+static uint64_t prefix_get(const vx_ann *a, uint64_t prefix) {
+    if (!a->cap) return 0;
+    size_t j = (size_t)(prefix * 0x9E3779B97F4A7C15ULL >> 20) & (a->cap - 1);
+    while (a->prefixes[j].video_id) {
+        if (a->prefixes[j].prefix == prefix) return a->prefixes[j].video_id;
+        j = (j + 1) & (a->cap - 1);
+    }
+    return 0;
+}
+
+/* ---- building ------------------------------------------------------------------------ */
+
+static int new_index(vx_ann *a, FaissIndex **out, vx_error *err) {
+    char desc[96];
+    /* IDMap2 keeps the id -> vector mapping, so removals work on every index type. */
+    snprintf(desc, sizeof desc, "IDMap2,%s", a->factory);
+    if (faiss_index_factory(out, a->dim, desc, METRIC_INNER_PRODUCT)) return faiss_fail(err, desc);
+    return 0;
+}
+
+typedef struct adder {
+    vx_ann *a;
+    vx_catalog *cat;
+    int rc;
+    vx_error *err;
+} adder;
+
+static int add_segment_vec(vx_ann *a, uint64_t video_id, uint32_t index, const float *v, vx_error *err) {
+    idx_t label = (idx_t)((video_id & PREFIX_MASK) | index);
+    if (faiss_Index_add_with_ids(a->segments, 1, v, &label)) return faiss_fail(err, "adding a segment");
+    return 0;
+}
+
+static int add_video_vectors(vx_ann *a, vx_catalog *cat, const vx_video *v, vx_error *err) {
+    if (v->status != VX_VIDEO_INDEXED || v->duplicate_of) return 0;
+    vx_embedding e;
+    int r = vx_catalog_get_embedding(cat, v->id, &e, err);
+    if (r) return r < 0 ? -1 : 0;
+    if ((int)e.dim != a->dim) {
+        uint32_t dim = e.dim;
+        vx_embedding_clear(&e);
+        return vx_fail(err, "video %016llx has %u dimensions, the index %d", (unsigned long long)v->id, dim, a->dim);
+    }
+    idx_t label = (idx_t)v->id;
+    r = faiss_Index_add_with_ids(a->videos, 1, e.v, &label) ? faiss_fail(err, "adding a video") : 0;
+    vx_embedding_clear(&e);
+    if (r) return -1;
+    if (v->n_segments >= (1u << VX_ANN_SEGMENT_BITS)) return 0;
+    if (prefix_put(a, v->id) == 1) {
+        vx_warn("video %016llx shares its high bits with another video; its segments are not searchable",
+                (unsigned long long)v->id);
+        return 0;
+    }
+    for (uint32_t i = 0; i < v->n_segments; i++) {
+        vx_segment s;
+        r = vx_catalog_get_segment(cat, v->id, i, &s, err);
+        if (r < 0) return -1;
+        if (r) continue;
+        r = (int)s.dim == a->dim ? add_segment_vec(a, v->id, i, s.embedding, err) : 0;
+        vx_segment_clear(&s);
+        if (r) return -1;
+    }
+    return 0;
+}
+
+static int add_each(void *ctx, const vx_video *v) {
+    adder *ad = ctx;
+    if (add_video_vectors(ad->a, ad->cat, v, ad->err)) {
+        ad->rc = -1;
+        return 1;
+    }
+    return 0;
+}
+
+static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
+    faiss_Index_free(a->segments);
+    faiss_Index_free(a->videos);
+    a->segments = a->videos = NULL;
+    free(a->prefixes);
+    a->prefixes = NULL;
+    a->cap = a->used = 0;
+    if (new_index(a, &a->segments, err) || new_index(a, &a->videos, err)) return -1;
+    adder ad = {a, cat, 0, err};
+    if (vx_catalog_scan_videos(cat, add_each, &ad, NULL, err) || ad.rc) return -1;
+    return 0;
+}
+
+/* ---- files --------------------------------------------------------------------------- */
+
+static void paths(const vx_ann *a, const char *name, char *index, char *meta, size_t size) {
+    snprintf(index, size, "%s/%s.faiss", a->dir, name);
+    snprintf(meta, size, "%s/%s.meta", a->dir, name);
+}
+
+static int hash_file(const char *path, uint64_t *h) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    XXH3_state_t *st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) XXH3_64bits_update(st, buf, n);
+    *h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    fclose(f);
+    return 0;
+}
+
+static int fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+/* The index file, then its meta (generation, dim, checksum): each written to a
+ * temporary name, synced and renamed, so a crash leaves the old pair or a pair whose
+ * checksum does not match (rebuilt at the next open). */
+static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t generation, vx_error *err) {
+    char index[4200], meta[4200], tmp[4300];
+    paths(a, name, index, meta, sizeof index);
+    snprintf(tmp, sizeof tmp, "%s.tmp", index);
+    if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
+    uint64_t h;
+    if (fsync_path(tmp) || hash_file(tmp, &h) || rename(tmp, index))
+        return vx_fail(err, "%s: cannot write: %s", index, strerror(errno));
+    vx_buf b = {0};
+    vx_put_bytes(&b, META_MAGIC, 8);
+    vx_put_u64le(&b, generation);
+    vx_put_u32le(&b, (uint32_t)a->dim);
+    vx_put_u64le(&b, h);
+    snprintf(tmp, sizeof tmp, "%s.tmp", meta);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
+    if (f) ok = (fclose(f) == 0) && ok;
+    vx_buf_free(&b);
+    if (!ok || fsync_path(tmp) || rename(tmp, meta)) return vx_fail(err, "%s: cannot write", meta);
+    return 0;
+}
+
+/* Loads one index if its meta matches the generation and its checksum; else returns 1
+ * with why. */
+static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex **out, char *why, size_t why_size) {
+    char index[4200], meta[4200];
+    paths(a, name, index, meta, sizeof index);
+    uint8_t m[28];
+    FILE *f = fopen(meta, "rb");
+    size_t n = f ? fread(m, 1, sizeof m, f) : 0;
+    if (f) fclose(f);
+    if (!f) { snprintf(why, why_size, "%s.meta missing", name); return 1; }
+    vx_cursor c = vx_cursor_make(m, n);
+    const uint8_t *magic = vx_get_bytes(&c, 8);
+    uint64_t gen = vx_get_u64le(&c);
+    uint32_t dim = vx_get_u32le(&c);
+    uint64_t sum = vx_get_u64le(&c), h;
+    if (!vx_cursor_done(&c) || memcmp(magic, META_MAGIC, 8) != 0) { snprintf(why, why_size, "%s.meta is corrupt", name); return 1; }
+    if (gen != generation) {
+        snprintf(why, why_size, "%s.faiss reflects generation %llu, the catalog is at %llu", name, (unsigned long long)gen,
+                 (unsigned long long)generation);
+        return 1;
+    }
+    if ((int)dim != a->dim) { snprintf(why, why_size, "%s.faiss has %u dimensions", name, dim); return 1; }
+    if (hash_file(index, &h) || h != sum) { snprintf(why, why_size, "%s.faiss is missing or corrupt (checksum)", name); return 1; }
+    if (faiss_read_index_fname(index, 0, out)) { snprintf(why, why_size, "%s.faiss does not load", name); return 1; }
+    if (faiss_Index_d(*out) != a->dim) {
+        faiss_Index_free(*out);
+        *out = NULL;
+        snprintf(why, why_size, "%s.faiss has the wrong dimension", name);
+        return 1;
+    }
+    return 0;
+}
+
+static int fill_prefixes(void *ctx, const vx_video *v) {
+    vx_ann *a = ctx;
+    if (v->status == VX_VIDEO_INDEXED && !v->duplicate_of) prefix_put(a, v->id);
+    return 0;
+}
+
+vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err) {
+    vx_ann *a = calloc(1, sizeof *a);
+    vx_meta meta;
+    if (!a) { vx_fail(err, "out of memory"); return NULL; }
+    if (vx_catalog_get_meta(cat, &meta, err)) { free(a); return NULL; }
+    a->dim = meta.embed_dim ? (int)meta.embed_dim : dim;
+    uint64_t generation = meta.index_generation;
+    vx_meta_clear(&meta);
+    if (a->dim <= 0) a->dim = 512; /* nothing indexed yet and no model named: empty indexes */
+    snprintf(a->factory, sizeof a->factory, "%s", factory ? factory : "Flat");
+    snprintf(a->dir, sizeof a->dir, "%s/index", data_dir);
+    if (mkdir(a->dir, 0755) && errno != EEXIST) {
+        vx_fail(err, "cannot create %s: %s", a->dir, strerror(errno));
+        free(a);
+        return NULL;
+    }
+    char why[512] = "";
+    if (load_one(a, "segments", generation, &a->segments, why, sizeof why) == 0 &&
+        load_one(a, "videos", generation, &a->videos, why, sizeof why) == 0) {
+        if (vx_catalog_scan_videos(cat, fill_prefixes, a, NULL, err)) { vx_ann_close(a); return NULL; }
+        snprintf(a->origin, sizeof a->origin, "loaded");
+        return a;
+    }
+    vx_info("rebuilding the vector index from the catalog: %s", why);
+    snprintf(a->origin, sizeof a->origin, "rebuilt (%.200s)", why);
+    if (rebuild(a, cat, err) || vx_ann_save(a, cat, err)) {
+        vx_ann_close(a);
+        return NULL;
+    }
+    return a;
+}
+
+void vx_ann_close(vx_ann *a) {
+    if (!a) return;
+    faiss_Index_free(a->segments);
+    faiss_Index_free(a->videos);
+    free(a->prefixes);
+    free(a);
+}
+
+int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err) {
+    vx_meta meta;
+    if (vx_catalog_get_meta(cat, &meta, err)) return -1;
+    uint64_t g = meta.index_generation;
+    vx_meta_clear(&meta);
+    return save_one(a, a->segments, "segments", g, err) || save_one(a, a->videos, "videos", g, err) ? -1 : 0;
+}
+
+/* ---- updates and searches ------------------------------------------------------------ */
+
+static int remove_labels(FaissIndex *idx, const idx_t *labels, size_t n, vx_error *err) {
+    FaissIDSelectorBatch *sel = NULL;
+    size_t removed;
+    if (faiss_IDSelectorBatch_new(&sel, n, labels)) return faiss_fail(err, "selecting vectors");
+    int r = faiss_Index_remove_ids(idx, (FaissIDSelector *)sel, &removed);
+    faiss_IDSelector_free((FaissIDSelector *)sel);
+    return r ? faiss_fail(err, "removing vectors") : 0;
+}
+
+int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error *err) {
+    /* Everything the video might have had: its id, and every segment label it could use.
+     * Removal scans the index, so it is skipped for videos not in it (new ones). */
+    idx_t vid = (idx_t)video_id;
+    float *probe = malloc((size_t)a->dim * sizeof *probe);
+    int present = probe && faiss_Index_reconstruct(a->videos, vid, probe) == 0;
+    free(probe);
+    if (present && remove_labels(a->videos, &vid, 1, err)) return -1;
+    if (present && prefix_get(a, video_id & PREFIX_MASK) == video_id) {
+        idx_t *labels = malloc(sizeof(idx_t) << VX_ANN_SEGMENT_BITS);
+        if (!labels) return vx_fail(err, "out of memory");
+        for (uint32_t i = 0; i < (1u << VX_ANN_SEGMENT_BITS); i++) labels[i] = (idx_t)((video_id & PREFIX_MASK) | i);
+        int r = remove_labels(a->segments, labels, (size_t)1 << VX_ANN_SEGMENT_BITS, err);
+        free(labels);
+        if (r) return -1;
+    }
+    vx_video v;
+    int r = vx_catalog_get_video(cat, video_id, &v, err);
+    if (r) return r < 0 ? -1 : 0;
+    r = add_video_vectors(a, cat, &v, err);
+    vx_video_clear(&v);
+    return r;
+}
+
+static int search(FaissIndex *idx, const float *q, int k, idx_t *labels, float *scores, vx_error *err) {
+    idx_t n = faiss_Index_ntotal(idx);
+    if (k > n) k = (int)n;
+    if (k <= 0) return 0;
+    if (faiss_Index_search(idx, 1, q, k, scores, labels)) return faiss_fail(err, "searching");
+    /* Labels are 64-bit ids, negative as int64 when their top bit is set; FAISS marks
+     * "no result" with -1, an id vidx never gives out. */
+    int found = 0;
+    while (found < k && labels[found] != -1) found++;
+    return found;
+}
+
+int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err) {
+    idx_t *labels = malloc((size_t)(k > 0 ? k : 1) * sizeof *labels);
+    float *scores = malloc((size_t)(k > 0 ? k : 1) * sizeof *scores);
+    if (!labels || !scores) { free(labels); free(scores); return vx_fail(err, "out of memory"); }
+    int n = search(a->segments, q, k, labels, scores, err), out = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t l = (uint64_t)labels[i], vid = prefix_get(a, l & PREFIX_MASK);
+        if (!vid) continue;
+        hits[out++] = (vx_ann_hit){vid, (int)(l & ~PREFIX_MASK), scores[i]};
+    }
+    free(labels);
+    free(scores);
+    return n < 0 ? -1 : out;
+}
+
+int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err) {
+    idx_t *labels = malloc((size_t)(k > 0 ? k : 1) * sizeof *labels);
+    float *scores = malloc((size_t)(k > 0 ? k : 1) * sizeof *scores);
+    if (!labels || !scores) { free(labels); free(scores); return vx_fail(err, "out of memory"); }
+    int n = search(a->videos, q, k, labels, scores, err);
+    for (int i = 0; i < n; i++) hits[i] = (vx_ann_hit){(uint64_t)labels[i], -1, scores[i]};
+    free(labels);
+    free(scores);
+    return n;
+}
+
+int64_t vx_ann_count_segments(const vx_ann *a) { return faiss_Index_ntotal(a->segments); }
+int64_t vx_ann_count_videos(const vx_ann *a) { return faiss_Index_ntotal(a->videos); }
+int vx_ann_dim(const vx_ann *a) { return a->dim; }
+const char *vx_ann_origin(const vx_ann *a) { return a->origin; }

@@ -1,0 +1,57 @@
+/* vidx ann: vector indexes over the catalog's embeddings, on FAISS's C API.
+ *
+ * Two inner-product indexes (vectors are L2-normalised, so scores are cosines): one of
+ * segment embeddings, one of whole-video embeddings. FAISS labels are 64-bit:
+ *   video index:   label = the video id
+ *   segment index: label = (video id with its low 12 bits cleared) | segment number
+ * (segments per video are capped well below 4096); a table from the cleared id back to
+ * the video id is kept in memory.
+ *
+ * The indexes are derived data: files under DATA/index/ record the catalog generation
+ * they reflect and a checksum; a missing, stale or corrupt file is rebuilt from the
+ * catalog at open, with a log line. Saving is atomic (temporary file, fsync, rename).
+ *
+ * Only indexed originals are in the indexes; duplicates share their original's vectors
+ * and are never returned themselves. Not thread-safe: callers serialise.
+ */
+#ifndef VX_ANN_H
+#define VX_ANN_H
+
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "../schemas/catalog.h"
+
+#define VX_ANN_SEGMENT_BITS 12
+
+typedef struct vx_ann vx_ann;
+
+typedef struct vx_ann_hit {
+    uint64_t video_id;
+    int segment;   /* -1 for video-index hits */
+    float score;
+} vx_ann_hit;
+
+/* Opens (or rebuilds) the indexes of a data folder. `factory` is a FAISS index_factory
+ * description for the vectors (NULL: "Flat", exact search). `dim` is the vector size
+ * when the database has none recorded yet (0 if unknown). */
+vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err);
+void vx_ann_close(vx_ann *a);
+
+/* Brings one video's vectors in line with the catalog: removes what it had, adds what
+ * the catalog holds now (nothing for failed, removed or duplicate videos). */
+int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error *err);
+/* Writes both indexes with the catalog's current generation. */
+int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err);
+
+/* Nearest segments / videos to q (dim floats). hits[k]; returns the number found. */
+int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err);
+int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err);
+
+int64_t vx_ann_count_segments(const vx_ann *a);
+int64_t vx_ann_count_videos(const vx_ann *a);
+int vx_ann_dim(const vx_ann *a);
+/* How the indexes came to be at open: "loaded" or "rebuilt (reason)". */
+const char *vx_ann_origin(const vx_ann *a);
+
+#endif

