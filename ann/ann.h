@@ -23,6 +23,8 @@
 #include "../schemas/catalog.h"
 
 #define VX_ANN_SEGMENT_BITS 12
+#define VX_ANN_EXACT_MAX 100000 /* vectors searched exactly; above, an inverted file (env VIDX_ANN_EXACT_MAX) */
+#define VX_ANN_NPROBE 16        /* inverted lists visited per query */
 
 typedef struct vx_ann vx_ann;
 
@@ -51,6 +53,8 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
 int64_t vx_ann_count_segments(const vx_ann *a);
 int64_t vx_ann_count_videos(const vx_ann *a);
 int vx_ann_dim(const vx_ann *a);
+/* "Flat" (exact) or "IVF" (inverted file), for the segment index. */
+const char *vx_ann_kind(const vx_ann *a);
 /* How the indexes came to be at open: "loaded" or "rebuilt (reason)". */
 const char *vx_ann_origin(const vx_ann *a);
 

