@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the benchmarks on an optimised build and prints their tables.
 # Random ViT-B/32-shaped weights are generated once into the cache (VIDX_CACHE).
+#
+#   scripts/bench.sh          encoder and indexer (a few minutes)
+#   scripts/bench.sh ann      vector indexes on 1,000,000 vectors (about 20 minutes;
+#                             extra arguments go to bench_ann, e.g. --n 200000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,6 +13,10 @@ cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
 shared=$(./scripts/shared_data.sh)
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DVIDX_BUILD_TESTS=OFF >/dev/null
 cmake --build build-bench -j "$(nproc)" >/dev/null
+if [ "${1:-}" = "ann" ]; then
+  shift
+  exec build-bench/bench/bench_ann "$@"
+fi
 model="$cache/bench-b32"
 if [ ! -f "$model/model.safetensors" ]; then
   echo "bench: generating random ViT-B/32 weights in $model"
