@@ -120,6 +120,11 @@ int vx_clip_config_load(const char *path, vx_clip_config *cfg, vx_error *err) {
     if (!json_is_object(text)) text = json_object_get(root, "text_config_dict");
     if (!json_is_object(vision)) vision = json_object_get(root, "vision_config_dict");
     if (!json_is_object(root)) { vx_fail(err, "%s: not a JSON object", path); goto done; }
+    json_t *type = json_object_get(root, "model_type");
+    if (json_is_string(type) && strcmp(json_string_value(type), "clip") != 0) {
+        vx_fail(err, "%s describes a \"%s\" model, not CLIP (model_type \"clip\")", path, json_string_value(type));
+        goto done;
+    }
     if (!json_is_object(text) || !json_is_object(vision)) {
         vx_fail(err, "%s: text_config and vision_config objects are required", path);
         goto done;

@@ -162,6 +162,14 @@ static void test_tokenizer_cleanup(void) {
     n = vx_tokenize(t, longtext, ids, 77, &err);
     CHECK(n == 77 && ids[0] == 49406 && ids[76] == 49407 && ids[75] != 49407);
     CHECK(vx_tokenize(t, "", ids, 77, &err) == 2);
+    /* A 10 MB text costs a pass over its bytes, not a BPE of all of it. */
+    size_t big = 10u << 20;
+    char *huge = malloc(big + 1);
+    for (size_t i = 0; i < big; i++) huge[i] = "ab cd&amp; "[i % 11];
+    huge[big] = '\0';
+    n = vx_tokenize(t, huge, ids, 77, &err);
+    CHECK(n == 77 && ids[76] == 49407);
+    free(huge);
     CHECK(vx_tokenize(t, "   ", ids, 77, &err) == 2);
     /* Invalid UTF-8 is refused with a message. */
     err.msg[0] = '\0';
@@ -508,6 +516,7 @@ static void expect_load_error(const char *dir, const char *needle1, const char *
 }
 
 static void test_broken_models(void) {
+    vx_error err;
     char *tmp = test_tmpdir("models");
     char dir[4300], file[4400], src[4300];
     snprintf(dir, sizeof dir, "%s/nothing-here", tmp);
@@ -555,6 +564,17 @@ static void test_broken_models(void) {
     expect_load_error(dir, "config.json", NULL);
     write_text(file, "{\"text_config\": {\"hidden_act\": \"relu\"}, \"vision_config\": {}}");
     expect_load_error(dir, "hidden_act", "relu");
+    write_text(file, "{\"model_type\": \"bert\", \"hidden_size\": 768, \"num_hidden_layers\": 12}");
+    expect_load_error(dir, "\"bert\" model, not CLIP", NULL);
+    write_text(file, "{\"architectures\": [\"BertModel\"], \"hidden_size\": 768}");
+    expect_load_error(dir, "text_config and vision_config", NULL);
+
+    /* An image that is not an image. */
+    vx_rgb_image img;
+    snprintf(file, sizeof file, "%s/not-an-image.png", tmp);
+    write_text(file, "this is text, not pixels");
+    err.msg[0] = '\0';
+    CHECK(vx_decode_image_file(file, &img, &err) == -1 && strstr(err.msg, "not-an-image.png"));
 
     /* Tokenizer files missing. */
     snprintf(dir, sizeof dir, "%s/no-tokenizer", tmp);
