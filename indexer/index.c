@@ -563,6 +563,8 @@ static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
             memcpy(j->emb + (size_t)pd->slot[i] * R->P, pd->out + (size_t)i * R->P, (size_t)R->P * sizeof(float));
             j->n_encoded++;
         }
+        /* Redrawn per batch too, so a long video shows frames/s while it runs. */
+        progress(R, R->jobs[pd->job[pd->n - 1]].path);
         pd->n = 0;
     }
     for (int i = 0; i < R->n_jobs; i++) {
