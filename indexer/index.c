@@ -538,9 +538,13 @@ static void progress(run *R, const char *current) {
     double el = now_s() - R->t0;
     double fps = el > 0 ? (double)R->sum->frames / el : 0;
     int left = R->total_files - R->done_files;
-    double eta = R->done_files > 0 ? el / R->done_files * left : 0;
-    fprintf(stderr, "\r\033[K[%d/%d] %5.1f frames/s  ETA %d:%02d  %.60s", R->done_files, R->total_files, fps,
-            (int)eta / 60, (int)eta % 60, current ? base_name(current) : "");
+    char eta[32] = "--:--"; /* unknown until a file is done */
+    if (R->done_files > 0) {
+        double e = el / R->done_files * left;
+        snprintf(eta, sizeof eta, "%d:%02d", (int)e / 60, (int)e % 60);
+    }
+    fprintf(stderr, "\r\033[K[%d/%d] %5.1f frames/s  ETA %s  %.60s", R->done_files, R->total_files, fps, eta,
+            current ? base_name(current) : "");
     fflush(stderr);
 }
 
