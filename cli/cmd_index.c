@@ -70,8 +70,9 @@ static int run_index(const cli_command *cmd, cli_args *args) {
         if (sum.items[i].outcome == VX_ITEM_UNCHANGED) continue;
         if (vx_ann_update_video(ann, cat, vx_video_id_for_path(sum.items[i].path), &err)) r = -1;
     }
-    /* Saved even when indexing stopped early: what was committed is searchable. */
-    if (vx_ann_save(ann, cat, r ? NULL : &err)) r = -1;
+    /* Not saved when the run stopped on an error: the files then keep their older
+     * generation and the next open rebuilds them from what was committed. */
+    if (r == 0 && vx_ann_save(ann, cat, &err)) r = -1;
     vx_ann_close(ann);
     vx_catalog_close(cat);
     if (r) {
