@@ -81,6 +81,10 @@ int vx_clip_encode_texts(vx_clip_ctx *ctx, const char *const *texts, int n, floa
  * products with cblas_sgemm alone to measure the hardware limit. */
 typedef void (*vx_gemm_observer)(void *ctx, int m, int n, int k, int lda, int ldb, int b_transposed, int ldc);
 void vx_clip_set_gemm_observer(vx_gemm_observer fn, void *ctx);
+/* The BLAS call behind every product of the forward passes (sgemm, or sgemv row by row
+ * for a few rows against a large matrix), for benchmarks to replay the same calls. */
+void vx_clip_blas(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, int b_transposed,
+                  float beta, float *C, int ldc);
 
 /* The message every command prints when no model is at `dir`. */
 void vx_clip_missing_hint(const char *dir, char *out, size_t size);

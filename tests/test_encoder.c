@@ -410,6 +410,18 @@ static void test_model_sizes(void) {
         float *t = malloc((size_t)c->proj_dim * sizeof *t), *im = malloc((size_t)c->proj_dim * sizeof *im);
         embed_probe(m, t, im);
         CHECK(fabsf(dot(t, t, c->proj_dim) - 1) < 1e-5f && fabsf(dot(im, im, c->proj_dim) - 1) < 1e-5f);
+        /* A short text alone goes through matrix-vector products (few rows, wide weights);
+         * in a batch of more rows through sgemm: the same embedding either way. */
+        vx_error err;
+        vx_clip_ctx *ctx = vx_clip_ctx_new(m, 1, 200, &err);
+        const char *texts[2] = {"a red car on a bridge", "a much longer caption about a dog that runs along the "
+                                                         "beach at sunset while people watch from the sand"};
+        float *both = malloc(2 * (size_t)c->proj_dim * sizeof *both);
+        CHECK(ctx && vx_clip_encode_texts(ctx, texts, 2, both, &err) == 0);
+        CHECK_MSG(max_abs_diff(both, t, (size_t)c->proj_dim) < 1e-5f, "%s: alone vs batched differ by %g", sizes[i].name,
+                  (double)max_abs_diff(both, t, (size_t)c->proj_dim));
+        free(both);
+        vx_clip_ctx_free(ctx);
         free(t);
         free(im);
         vx_clip_free(m);
