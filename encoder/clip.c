@@ -440,7 +440,7 @@ void vx_clip_blas(int m, int n, int k, float alpha, const float *A, int lda, con
 
 static void gemm(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, int b_transposed,
                  float beta, float *C, int ldc) {
-    if (gemm_observer) gemm_observer(gemm_observer_ctx, m, n, k, lda, ldb, b_transposed, ldc);
+    if (gemm_observer) gemm_observer(gemm_observer_ctx, m, n, k, A, lda, B, ldb, b_transposed, C, ldc);
     vx_clip_blas(m, n, k, alpha, A, lda, B, ldb, b_transposed, beta, C, ldc);
 }
 
