@@ -51,60 +51,6 @@ static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, struct SwsContext *
     return 0;
 }
 
-static void quiet_ffmpeg(void);
-
-int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
-    AVFormatContext *fmt = NULL;
-    AVCodecContext *dec = NULL;
-    AVPacket *pkt = av_packet_alloc();
-    AVFrame *frame = av_frame_alloc();
-    char e[128];
-    int rc = -1, r;
-    memset(out, 0, sizeof *out);
-    quiet_ffmpeg();
-    if (!pkt || !frame) { vx_fail(err, "%s: out of memory", path); goto done; }
-    if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
-        vx_fail(err, "%s: cannot open: %s", path, av_err(r, e, sizeof e));
-        goto done;
-    }
-    if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
-        vx_fail(err, "%s: cannot read stream info: %s", path, av_err(r, e, sizeof e));
-        goto done;
-    }
-    const AVCodec *codec = NULL;
-    int stream = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-    if (stream < 0 || !codec) { vx_fail(err, "%s: no picture or video stream", path); goto done; }
-    dec = avcodec_alloc_context3(codec);
-    if (!dec || avcodec_parameters_to_context(dec, fmt->streams[stream]->codecpar) < 0 ||
-        (r = avcodec_open2(dec, codec, NULL)) < 0) {
-        vx_fail(err, "%s: cannot open the %s decoder", path, codec->name);
-        goto done;
-    }
-    int got = 0, flushing = 0;
-    while (!got) {
-        if (!flushing) {
-            r = av_read_frame(fmt, pkt);
-            if (r < 0) { flushing = 1; avcodec_send_packet(dec, NULL); }
-            else if (pkt->stream_index != stream) { av_packet_unref(pkt); continue; }
-            else { avcodec_send_packet(dec, pkt); av_packet_unref(pkt); }
-        }
-        r = avcodec_receive_frame(dec, frame);
-        if (r == 0) got = 1;
-        else if (r == AVERROR(EAGAIN) && !flushing) continue;
-        else break;
-    }
-    if (!got) { vx_fail(err, "%s: no picture could be decoded", path); goto done; }
-    struct SwsContext *sws = NULL;
-    rc = frame_to_rgb(frame, out, &sws, path, err);
-    sws_freeContext(sws);
-done:
-    av_frame_free(&frame);
-    av_packet_free(&pkt);
-    avcodec_free_context(&dec);
-    avformat_close_input(&fmt);
-    return rc;
-}
-
 /* ---- video sampling ------------------------------------------------------------------ */
 
 #include <libavutil/display.h>
@@ -336,4 +282,43 @@ done:
     avcodec_free_context(&dec);
     avformat_close_input(&fmt);
     return rc;
+}
+
+/* ---- single pictures ----------------------------------------------------------------- */
+
+typedef struct first_frame {
+    vx_rgb_image *out;
+    int got;
+} first_frame;
+
+static int keep_first(void *ctx, const vx_rgb_image *f, double t) {
+    (void)t;
+    first_frame *ff = ctx;
+    ff->out->width = f->width;
+    ff->out->height = f->height;
+    ff->out->stride = f->width * 3;
+    ff->out->data = malloc((size_t)ff->out->stride * f->height);
+    if (ff->out->data) {
+        for (int y = 0; y < f->height; y++)
+            memcpy(ff->out->data + (size_t)y * ff->out->stride, f->data + (size_t)y * f->stride, (size_t)f->width * 3);
+        ff->got = 1;
+    }
+    return 1; /* one is enough */
+}
+
+/* A picture is the first frame of whatever FFmpeg reads: the same opening, checks,
+ * time bound and colour conversion as video frames. */
+int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
+    vx_sample_options o;
+    vx_sample_options_default(&o);
+    o.max_frames = 1;
+    o.timeout_s = 60;
+    o.skip_nonref = 0;
+    o.seek_gap = 0;
+    vx_video_info info;
+    first_frame ff = {out, 0};
+    memset(out, 0, sizeof *out);
+    if (vx_sample_video(path, &o, &info, keep_first, &ff, NULL, err)) return -1;
+    if (!ff.got) return vx_fail(err, "%s: out of memory", path);
+    return 0;
 }
