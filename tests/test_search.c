@@ -54,6 +54,22 @@ static int index_all(vx_catalog *cat, vx_ann *ann, const char *dir, const char *
     return vx_ann_save(ann, cat, &err) ? -1 : indexed;
 }
 
+/* Marks a video removed in the catalog, as vidx index does, and updates the index. */
+static int remove_video(vx_catalog *cat, vx_ann *ann, uint64_t id) {
+    vx_error err;
+    vx_video v;
+    if (vx_catalog_get_video(cat, id, &v, &err) != 0) return -1;
+    vx_batch *b = vx_batch_new();
+    vx_batch_delete_segments(b, v.id, 0, v.n_segments);
+    vx_batch_delete_embedding(b, v.id);
+    v.status = VX_VIDEO_REMOVED;
+    vx_batch_put_video(b, &v);
+    int r = vx_catalog_write(cat, b, &err);
+    vx_batch_free(b);
+    vx_video_clear(&v);
+    return r ? -1 : vx_ann_update_video(ann, cat, id, &err);
+}
+
 static void test_search(void) {
     char *dir = test_tmpdir("search"), videos[4200], copy[4300];
     vx_error err;
@@ -132,17 +148,7 @@ static void test_search(void) {
     }
 
     /* Removed: gone from results at once. Re-indexed: back. */
-    vx_video v;
-    REQUIRE(vx_catalog_get_video(cat, fire_id, &v, &err) == 0);
-    vx_batch *b = vx_batch_new();
-    vx_batch_delete_segments(b, v.id, 0, v.n_segments);
-    vx_batch_delete_embedding(b, v.id);
-    v.status = VX_VIDEO_REMOVED;
-    vx_batch_put_video(b, &v);
-    CHECK(vx_catalog_write(cat, b, &err) == 0);
-    vx_batch_free(b);
-    vx_video_clear(&v);
-    CHECK(vx_ann_update_video(ann, cat, fire_id, &err) == 0);
+    CHECK(remove_video(cat, ann, fire_id) == 0);
     CHECK(vx_ann_count_videos(ann) == 32);
     CHECK(vx_search_vector(ann, cat, q, 40, 0, NULL, &r, &err) == 0);
     for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id);
@@ -197,16 +203,7 @@ static void test_search(void) {
     CHECK(vx_search_vector(ann, cat, q, 3, 0, NULL, &r, &err) == 0);
     CHECK(r.n == 3 && r.items[0].video_id == vx_video_id_for_path(bikes));
     vx_results_free(&r);
-    REQUIRE(vx_catalog_get_video(cat, vx_video_id_for_path(bikes), &v, &err) == 0);
-    b = vx_batch_new();
-    vx_batch_delete_segments(b, v.id, 0, v.n_segments);
-    vx_batch_delete_embedding(b, v.id);
-    v.status = VX_VIDEO_REMOVED;
-    vx_batch_put_video(b, &v);
-    CHECK(vx_catalog_write(cat, b, &err) == 0);
-    vx_batch_free(b);
-    vx_video_clear(&v);
-    CHECK(vx_ann_update_video(ann, cat, vx_video_id_for_path(bikes), &err) == 0);
+    CHECK(remove_video(cat, ann, vx_video_id_for_path(bikes)) == 0);
     CHECK(vx_ann_count_videos(ann) == 31);
     CHECK(vx_ann_save(ann, cat, &err) == 0);
     vx_ann_close(ann);
