@@ -72,9 +72,9 @@ void cli_print_help(const cli_command *cmd);
     {"model", 0, "DIR", "CLIP model folder (default $VIDX_MODEL, the database's model, then "   \
                         "~/.local/share/vidx/models/clip-vit-base-patch32)"}
 
-/* Resolves the model folder (--model, VIDX_MODEL, the database's, the default) into
- * out. Returns 0, or CLI_SOME_FAILED after printing why. */
-int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size);
+/* Resolves the model folder (--model, VIDX_MODEL, the database's `from_db` (may be
+ * NULL), the default) into out. Returns 0, or CLI_SOME_FAILED after printing why. */
+int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from_db, char *out, size_t size);
 
 /* The subcommands, in the order `vidx --help` lists them. */
 extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_serve, cmd_embed,

@@ -132,9 +132,8 @@ int cli_int_option(const cli_command *cmd, const char *name, const char *text, l
     return 0;
 }
 
-int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size) {
-    /* The database's recorded model joins this chain once indexing records it. */
-    if (vx_resolve_model(cli_get(cmd, args, "model"), NULL, out, size))
+int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from_db, char *out, size_t size) {
+    if (vx_resolve_model(cli_get(cmd, args, "model"), from_db, out, size))
         return cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");
     return 0;
 }

@@ -42,7 +42,7 @@ static int run_tokenize(const cli_command *cmd, cli_args *args) {
     char dir[4096], hint[1024];
     vx_error err;
     int rc = CLI_OK;
-    if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
+    if (cli_model_dir(cmd, args, NULL, dir, sizeof dir)) return CLI_SOME_FAILED;
     vx_tokenizer *tok = vx_tokenizer_load(dir, &err);
     if (!tok) {
         vx_clip_missing_hint(dir, hint, sizeof hint);
@@ -181,7 +181,7 @@ static int run_embed(const cli_command *cmd, cli_args *args) {
     for (int i = 0; i < args->n_occ; i++)
         inputs += args->occ[i].opt == text_opt || args->occ[i].opt == image_opt || args->occ[i].opt == pixels_opt;
     if (!inputs) return cli_usage_error(cmd, "give at least one --text, --image or --pixels");
-    if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
+    if (cli_model_dir(cmd, args, NULL, dir, sizeof dir)) return CLI_SOME_FAILED;
     vx_clip *m = vx_clip_load(dir, &err);
     if (!m) return cli_fail(cmd, "%s", err.msg);
     const vx_clip_config *c = vx_clip_get_config(m);

@@ -44,11 +44,11 @@ static int run_index(const cli_command *cmd, cli_args *args) {
     vx_meta meta = {0};
     char model_dir[4096];
     vx_catalog_get_meta(cat, &meta, &err);
-    int r = vx_resolve_model(cli_get(cmd, args, "model"), meta.model, model_dir, sizeof model_dir);
+    int r = cli_model_dir(cmd, args, meta.model, model_dir, sizeof model_dir);
     vx_meta_clear(&meta);
     if (r) {
         vx_catalog_close(cat);
-        return cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");
+        return r;
     }
     vx_clip *model = vx_clip_load(model_dir, &err);
     if (!model) {

@@ -111,10 +111,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
     vx_clip *m = NULL;
     vx_clip_ctx *ctx = NULL;
     vx_results r = {0};
-    if (vx_resolve_model(cli_get(cmd, args, "model"), o.meta.model, model_dir, sizeof model_dir)) {
-        rc = cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");
-        goto done;
-    }
+    if ((rc = cli_model_dir(cmd, args, o.meta.model, model_dir, sizeof model_dir))) goto done;
     if (!(m = vx_clip_load(model_dir, &err))) { rc = cli_fail(cmd, "%s", err.msg); goto done; }
     if (o.meta.model_fingerprint && vx_clip_fingerprint(m) != o.meta.model_fingerprint) {
         rc = cli_fail(cmd, "%s is not the model this database was indexed with (%s)", model_dir, o.meta.model);
