@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "../common/vecmath.h"
 #include "../encoder/clip.h"
 
 typedef struct gemm_call {
@@ -42,12 +43,6 @@ static void record(void *ctx, int m, int n, int k, const float *A, int lda, cons
     r->flops += 2.0 * m * n * k;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -61,12 +56,12 @@ static double median(double *v, int n) {
 /* Runs the recorded products alone, on the very operands the forward pass used (the
  * activations they write are recomputed by the next forward run anyway). */
 static double replay(const recorder *r) {
-    double t0 = now();
+    double t0 = vx_now();
     for (int i = 0; i < r->n; i++) {
         const gemm_call *c = &r->calls[i];
         vx_clip_blas(c->m, c->n, c->k, 1.0f, c->A, c->lda, c->B, c->ldb, c->bt, 0.0f, c->C, c->ldc);
     }
-    return now() - t0;
+    return vx_now() - t0;
 }
 
 typedef struct result {
@@ -86,9 +81,9 @@ static result measure(forward_fn fn, void *arg, int runs) {
     replay(&r);
     /* Interleave the two so machine noise hits both alike. */
     for (int i = 0; i < runs; i++) {
-        double t0 = now();
+        double t0 = vx_now();
         fn(arg);
-        tf[i] = now() - t0;
+        tf[i] = vx_now() - t0;
         tl[i] = replay(&r);
     }
     result res = {median(tf, runs), median(tl, runs), 0};
@@ -139,13 +134,13 @@ int main(int argc, char **argv) {
     for (int i = 2; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--runs")) runs = atoi(argv[++i]);
     vx_error err;
-    double t0 = now();
+    double t0 = vx_now();
     vx_clip *m = vx_clip_load(argv[1], &err);
     if (!m) {
         fprintf(stderr, "bench_encoder: %s\n", err.msg);
         return 1;
     }
-    double load_s = now() - t0;
+    double load_s = vx_now() - t0;
     const vx_clip_config *c = vx_clip_get_config(m);
     vx_clip_ctx *ctx = vx_clip_ctx_new(m, 16, 64 * c->context, &err);
     if (!ctx) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/vecmath.h"
 #include "../indexer/index.h"
 
 static char *files[1024];
@@ -32,12 +33,6 @@ static int collect(const char *path, const struct stat *sb, int flag, struct FTW
     return 0;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int count_frame(void *ctx, const vx_rgb_image *f, double t) {
     (void)f;
     (void)t;
@@ -47,7 +42,7 @@ static int count_frame(void *ctx, const vx_rgb_image *f, double t) {
 
 static void decode_pass(const char *label, const vx_sample_options *o) {
     long decoded = 0, sampled = 0, seeks = 0;
-    double seconds = 0, t0 = now();
+    double seconds = 0, t0 = vx_now();
     for (int i = 0; i < n_files; i++) {
         vx_sample_stats st;
         vx_video_info info;
@@ -60,7 +55,7 @@ static void decode_pass(const char *label, const vx_sample_options *o) {
             seconds += info.duration;
         }
     }
-    double t = now() - t0;
+    double t = vx_now() - t0;
     printf("| %-34s | %8ld | %7ld | %5ld | %7.2f s | %7.1f x |\n", label, decoded, sampled, seeks, t, seconds / t);
 }
 

@@ -11,17 +11,12 @@
 #include "../api/results_json.h"
 #include "../common/config.h"
 #include "../common/hash.h"
+#include "../common/vecmath.h"
 #include "../encoder/clip.h"
 #include "cli.h"
 
 #define MAX_K 1000
 #define MAX_OFFSET 10000
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static int page_options(const cli_command *cmd, cli_args *args, int *k, int *offset) {
     long long v;
@@ -118,7 +113,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         goto done;
     }
     if (!(ctx = vx_clip_ctx_new(m, 1, 77, &err))) { rc = cli_fail(cmd, "%s", err.msg); goto done; }
-    double t0 = now_ms();
+    double t0 = (vx_now() * 1e3);
     float *q = malloc((size_t)vx_clip_get_config(m)->proj_dim * sizeof *q);
     if (!q || vx_clip_encode_texts(ctx, &text, 1, q, &err) ||
         vx_search_vector(o.ann, o.cat, q, k, offset, &f, &r, &err)) {
@@ -127,7 +122,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         goto done;
     }
     free(q);
-    print_results(text, now_ms() - t0, &r, cli_has(cmd, args, "json"), offset);
+    print_results(text, (vx_now() * 1e3) - t0, &r, cli_has(cmd, args, "json"), offset);
 done:
     vx_results_free(&r);
     vx_clip_ctx_free(ctx);
@@ -166,13 +161,13 @@ static int run_similar(const cli_command *cmd, cli_args *args) {
     vx_error err;
     uint64_t id;
     vx_results r = {0};
-    double t0 = now_ms();
+    double t0 = (vx_now() * 1e3);
     if (resolve_video(o.cat, args->pos[0], &id, &err) || vx_search_similar(o.ann, o.cat, id, k, offset, &r, &err)) {
         rc = cli_fail(cmd, "%s", err.msg);
     } else {
         char hex[VX_ID_HEX_LEN];
         vx_id_to_hex(id, hex);
-        print_results(hex, now_ms() - t0, &r, cli_has(cmd, args, "json"), offset);
+        print_results(hex, (vx_now() * 1e3) - t0, &r, cli_has(cmd, args, "json"), offset);
     }
     vx_results_free(&r);
     close_db(&o);

@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "../common/log.h"
+#include "../common/vecmath.h"
 #include "safetensors.h"
 
 /* ---- weights ------------------------------------------------------------------------- */
@@ -536,13 +537,7 @@ static void block(const layer_weights *L, const vx_tower_config *c, run_state *s
 }
 
 static void normalize_rows(float *x, int rows, int dim) {
-    for (int r = 0; r < rows; r++) {
-        float *v = x + (size_t)r * dim;
-        double ss = 0;
-        for (int i = 0; i < dim; i++) ss += (double)v[i] * v[i];
-        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-        for (int i = 0; i < dim; i++) v[i] *= inv;
-    }
+    for (int r = 0; r < rows; r++) vx_normalize(x + (size_t)r * dim, (size_t)dim);
 }
 
 /* ---- vision tower -------------------------------------------------------------------- */

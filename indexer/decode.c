@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/vecmath.h"
 
 #define MAX_SIDE 16384
 
@@ -65,13 +66,7 @@ void vx_sample_options_default(vx_sample_options *o) {
     o->seek_gap = 4.0;
 }
 
-static double monotonic(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int interrupt_cb(void *p) { return *(const double *)p > 0 && monotonic() > *(const double *)p; }
+static int interrupt_cb(void *p) { return *(const double *)p > 0 && vx_now() > *(const double *)p; }
 
 /* Rotates a packed RGB image clockwise by 90, 180 or 270 degrees into dst (allocated). */
 static int rotate_rgb(const vx_rgb_image *src, int degrees, vx_rgb_image *dst) {
@@ -117,7 +112,7 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     struct SwsContext *sws = NULL;
     char e[128];
     int rc = -1, r;
-    double deadline = o->timeout_s > 0 ? monotonic() + o->timeout_s : 0;
+    double deadline = o->timeout_s > 0 ? vx_now() + o->timeout_s : 0;
     vx_sample_stats local = {0};
     quiet_ffmpeg();
     if (!stats) stats = &local;

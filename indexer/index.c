@@ -14,6 +14,7 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/vecmath.h"
 #include "thumbs.h"
 
 #define QUEUE_CAP 32
@@ -32,12 +33,6 @@ void vx_index_summary_clear(vx_index_summary *s) {
     }
     free(s->items);
     memset(s, 0, sizeof *s);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- the files of one run ------------------------------------------------------------ */
@@ -354,9 +349,9 @@ static int on_frame(void *ctx, const vx_rgb_image *frame, double t) {
         return 1;
     }
     /* Time spent blocked on a full queue is the encoder's, not decoding. */
-    d->busy += now_s();
+    d->busy += vx_now();
     q_push(d->q, it);
-    d->busy -= now_s();
+    d->busy -= vx_now();
     return 0;
 }
 
@@ -369,11 +364,11 @@ static void *decode_all(void *p) {
         d->job = i;
         d->frame_failed = 0;
         vx_error err;
-        double t0 = now_s();
+        double t0 = vx_now();
         d->busy -= t0;
         int r = vx_sample_video(j->path, &R->o->sample, &j->info, on_frame, d, NULL, &err);
-        d->busy += now_s();
-        j->decode_s = now_s() - t0;
+        d->busy += vx_now();
+        j->decode_s = vx_now() - t0;
         /* The encoder thread reads failed/failure only after the end-of-file item. */
         if (d->frame_failed) { j->failed = 1; snprintf(j->failure, sizeof j->failure, "%s", d->frame_err.msg); }
         else if (r) {
@@ -394,19 +389,6 @@ static void *decode_all(void *p) {
 }
 
 /* ---- encoding and committing --------------------------------------------------------- */
-
-static void normalize(float *v, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
-    float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0;
-    for (int i = 0; i < n; i++) v[i] *= inv;
-}
-
-static float dotf(const float *a, const float *b, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return (float)s;
-}
 
 static void free_frames(file_job *j) {
     for (int i = 0; i < j->n_frames; i++) vx_rgb_free(&j->thumbs[i]);
@@ -473,7 +455,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     if (mkdir(path, 0755) && errno != EEXIST) { vx_fail(err, "cannot create %s: %s", path, strerror(errno)); goto done; }
     for (int f = 0; f < n; f++)
         for (int i = 0; i < P; i++) mean[i] += j->emb[(size_t)f * P + i];
-    normalize(mean, P);
+    vx_normalize(mean, (size_t)P);
     for (int f = 0; f < n;) {
         /* The window that holds frame f, and every later frame inside it. */
         const long w = (long)floor(j->times[f] / L);
@@ -483,10 +465,13 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
             for (int i = 0; i < P; i++) seg[i] += j->emb[(size_t)g * P + i];
             g++;
         }
-        normalize(seg, P);
+        vx_normalize(seg, (size_t)P);
         int best = f;
-        for (int k = f + 1; k < g; k++)
-            if (dotf(j->emb + (size_t)k * P, seg, P) > dotf(j->emb + (size_t)best * P, seg, P)) best = k;
+        float best_score = vx_dot(j->emb + (size_t)f * P, seg, (size_t)P);
+        for (int k = f + 1; k < g; k++) {
+            float score = vx_dot(j->emb + (size_t)k * P, seg, (size_t)P);
+            if (score > best_score) { best = k; best_score = score; }
+        }
         vx_thumb_path(R->data_dir, j->id, n_seg, path, sizeof path);
         if (vx_write_jpeg(&j->thumbs[best], path, err)) goto done;
         double start = (double)w * L, end = start + L;
@@ -499,8 +484,11 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         f = g;
     }
     int best = 0;
-    for (int k = 1; k < n; k++)
-        if (dotf(j->emb + (size_t)k * P, mean, P) > dotf(j->emb + (size_t)best * P, mean, P)) best = k;
+    float best_score = vx_dot(j->emb, mean, (size_t)P);
+    for (int k = 1; k < n; k++) {
+        float score = vx_dot(j->emb + (size_t)k * P, mean, (size_t)P);
+        if (score > best_score) { best = k; best_score = score; }
+    }
     vx_thumb_path(R->data_dir, j->id, -1, path, sizeof path);
     if (vx_write_jpeg(&j->thumbs[best], path, err)) goto done;
 
@@ -535,7 +523,7 @@ done:
 
 static void progress(run *R, const char *current) {
     if (!R->o->progress) return;
-    double el = now_s() - R->t0;
+    double el = vx_now() - R->t0;
     double fps = el > 0 ? (double)R->sum->frames / el : 0;
     int left = R->total_files - R->done_files;
     char eta[32] = "--:--"; /* unknown until a file is done */
@@ -558,9 +546,9 @@ typedef struct pending {
 
 static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
     if (pd->n > 0) {
-        double t0 = now_s();
+        double t0 = vx_now();
         if (vx_clip_encode_images(ctx, pd->pixels, pd->n, pd->out, err)) return -1;
-        R->sum->encode_seconds += now_s() - t0;
+        R->sum->encode_seconds += vx_now() - t0;
         R->sum->frames += pd->n;
         for (int i = 0; i < pd->n; i++) {
             file_job *j = &R->jobs[pd->job[i]];
@@ -726,7 +714,7 @@ static int commit_duplicates(run *R, vx_error *err) {
 
 int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, const char *const *paths, int n_paths,
                    const vx_index_options *o, vx_index_summary *sum, vx_error *err) {
-    run R = {.cat = cat, .model = model, .o = o, .data_dir = data_dir, .sum = sum, .t0 = now_s()};
+    run R = {.cat = cat, .model = model, .o = o, .data_dir = data_dir, .sum = sum, .t0 = vx_now()};
     const vx_clip_config *c = vx_clip_get_config(model);
     R.P = c->proj_dim;
     R.S = c->image_size;
@@ -810,7 +798,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
     rc = 0;
 done:
     if (o->progress) fprintf(stderr, "\r\033[K");
-    sum->wall_seconds = now_s() - R.t0;
+    sum->wall_seconds = vx_now() - R.t0;
     for (int i = 0; i < R.n_jobs; i++) {
         free(R.jobs[i].path);
         if (R.jobs[i].had_record) vx_video_clear(&R.jobs[i].old);
