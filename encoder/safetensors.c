@@ -224,7 +224,7 @@ int vx_st_check(const vx_safetensors *st, const char *name, int ndim, const int6
     return 0;
 }
 
-static float f16_to_f32(uint16_t h) {
+float vx_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
     if (exp == 0) {
         if (mant == 0) bits = sign;
@@ -244,6 +244,13 @@ static float f16_to_f32(uint16_t h) {
     return f;
 }
 
+float vx_bf16_to_f32(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 void vx_st_to_f32(const vx_st_tensor *t, float *dst) {
     const uint8_t *p = t->data;
     switch (t->dtype) {
@@ -251,13 +258,10 @@ void vx_st_to_f32(const vx_st_tensor *t, float *dst) {
         memcpy(dst, p, t->numel * 4); /* safetensors is little-endian, as is every target here */
         break;
     case VX_DT_F16:
-        for (uint64_t i = 0; i < t->numel; i++) dst[i] = f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (uint64_t i = 0; i < t->numel; i++) dst[i] = vx_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     case VX_DT_BF16:
-        for (uint64_t i = 0; i < t->numel; i++) {
-            uint32_t bits = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
-            memcpy(&dst[i], &bits, 4);
-        }
+        for (uint64_t i = 0; i < t->numel; i++) dst[i] = vx_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     default:
         break;

@@ -57,6 +57,10 @@ int vx_st_check(const vx_safetensors *st, const char *name, int ndim, const int6
 /* Copies a float tensor into dst as float32 (converting F16/BF16). vx_st_check first. */
 void vx_st_to_f32(const vx_st_tensor *t, float *dst);
 
+/* IEEE half and bfloat16 (bit patterns) to float32, exactly. */
+float vx_f16_to_f32(uint16_t h);
+float vx_bf16_to_f32(uint16_t b);
+
 /* Parses a header alone (for the fuzz target): data_len is the size of the data section. */
 int vx_st_parse_header(const char *json, size_t len, size_t data_len, const uint8_t *data,
                        vx_st_tensor **tensors_out, int *n_out, vx_error *err);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../safetensors.h"
 #include "../tokenizer.h"
 
 typedef struct preset {
@@ -76,25 +77,6 @@ static uint16_t to_bf16(float f) {
     memcpy(&x, &f, 4);
     x += 0x7fff + ((x >> 16) & 1); /* round to nearest even */
     return (uint16_t)(x >> 16);
-}
-
-static float from_f16(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (!mant) bits = sign;
-        else { exp = 113; while (!(mant & 0x400)) { mant <<= 1; exp--; } bits = sign | (exp << 23) | ((mant & 0x3ff) << 13); }
-    } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
-    else bits = sign | ((exp + 112) << 23) | (mant << 13);
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float from_bf16(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
 }
 
 /* ---- tensors ------------------------------------------------------------------------- */
@@ -211,8 +193,8 @@ static int write_safetensors(const char *path, int dtype, int round_to) {
                 for (int b = 0; b < 8; b++) buf[used++] = (uint8_t)((uint64_t)id >> (8 * b));
                 continue;
             }
-            if (round_to == DT_F16) v = from_f16(to_f16(v));
-            if (round_to == DT_BF16) v = from_bf16(to_bf16(v));
+            if (round_to == DT_F16) v = vx_f16_to_f32(to_f16(v));
+            if (round_to == DT_BF16) v = vx_bf16_to_f32(to_bf16(v));
             uint32_t bits;
             uint16_t half;
             switch (dtype) {
