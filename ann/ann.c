@@ -15,9 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "../common/coding.h"
+#include "../common/hash.h"
 #include "../common/log.h"
 
 #define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
@@ -255,20 +255,6 @@ static void paths(const vx_ann *a, const char *name, char *index, char *meta, si
     snprintf(meta, size, "%s/%s.meta", a->dir, name);
 }
 
-static int hash_file(const char *path, uint64_t *h) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    XXH3_state_t *st = XXH3_createState();
-    XXH3_64bits_reset(st);
-    char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) XXH3_64bits_update(st, buf, n);
-    *h = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    fclose(f);
-    return 0;
-}
-
 static int fsync_path(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -286,7 +272,7 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
     snprintf(tmp, sizeof tmp, "%s.tmp", index);
     if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
     uint64_t h;
-    if (fsync_path(tmp) || hash_file(tmp, &h) || rename(tmp, index))
+    if (fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
         return vx_fail(err, "%s: cannot write: %s", index, strerror(errno));
     vx_buf b = {0};
     vx_put_bytes(&b, META_MAGIC, 8);
@@ -324,7 +310,7 @@ static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex
         return 1;
     }
     if ((int)dim != a->dim) { snprintf(why, why_size, "%s.faiss has %u dimensions", name, dim); return 1; }
-    if (hash_file(index, &h) || h != sum) { snprintf(why, why_size, "%s.faiss is missing or corrupt (checksum)", name); return 1; }
+    if (vx_hash_file(index, &h, NULL) || h != sum) { snprintf(why, why_size, "%s.faiss is missing or corrupt (checksum)", name); return 1; }
     if (faiss_read_index_fname(index, 0, out)) { snprintf(why, why_size, "%s.faiss does not load", name); return 1; }
     if (faiss_Index_d(*out) != a->dim) {
         faiss_Index_free(*out);
