@@ -76,6 +76,11 @@ void cli_print_help(const cli_command *cmd);
  * NULL), the default) into out. Returns 0, or CLI_SOME_FAILED after printing why. */
 int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from_db, char *out, size_t size);
 
+/* VIDEO arguments: 16 hex digits, or the path of an indexed file. */
+typedef struct vx_catalog vx_catalog;
+typedef struct vx_error vx_error;
+int cli_resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *err);
+
 /* The subcommands, in the order `vidx --help` lists them. */
 extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_serve, cmd_embed,
     cmd_tokenize, cmd_info;

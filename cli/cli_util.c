@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+
 #include "../common/config.h"
+#include "../common/hash.h"
+#include "../schemas/catalog.h"
 #include "cli.h"
 
 int cli_opt_index(const cli_command *cmd, const char *name) {
@@ -136,4 +140,11 @@ int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from
     if (vx_resolve_model(cli_get(cmd, args, "model"), from_db, out, size))
         return cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");
     return 0;
+}
+
+int cli_resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *err) {
+    if (strlen(arg) == 16 && vx_id_from_hex(arg, id) == 0) return 0;
+    char real[PATH_MAX];
+    if (realpath(arg, real) && vx_catalog_find_path(cat, real, id, err) == 0) return 0;
+    return vx_fail(err, "no indexed video '%s' (give a 16-digit id or the path of an indexed file)", arg);
 }

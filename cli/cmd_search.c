@@ -145,14 +145,6 @@ const cli_command cmd_search = {
     .min_pos = 1, .max_pos = 1, .run = run_search,
 };
 
-/* VIDEO is 16 hex digits or a path of an indexed file. */
-static int resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *err) {
-    if (strlen(arg) == 16 && vx_id_from_hex(arg, id) == 0) return 0;
-    char real[PATH_MAX];
-    if (realpath(arg, real) && vx_catalog_find_path(cat, real, id, err) == 0) return 0;
-    return vx_fail(err, "no indexed video '%s' (give a 16-digit id or the path of an indexed file)", arg);
-}
-
 static int run_similar(const cli_command *cmd, cli_args *args) {
     int k, offset, rc = CLI_OK;
     if (page_options(cmd, args, &k, &offset)) return CLI_USAGE;
@@ -162,7 +154,7 @@ static int run_similar(const cli_command *cmd, cli_args *args) {
     uint64_t id;
     vx_results r = {0};
     double t0 = (vx_now() * 1e3);
-    if (resolve_video(o.cat, args->pos[0], &id, &err) || vx_search_similar(o.ann, o.cat, id, k, offset, &r, &err)) {
+    if (cli_resolve_video(o.cat, args->pos[0], &id, &err) || vx_search_similar(o.ann, o.cat, id, k, offset, &r, &err)) {
         rc = cli_fail(cmd, "%s", err.msg);
     } else {
         char hex[VX_ID_HEX_LEN];

@@ -18,6 +18,7 @@ void vx_cograph_params_default(vx_cograph_params *p) {
     p->alpha = 0.8f; /* tuned on ml-100k: bench/bench_recommend.c */
     p->beta = 0.6f;
     p->max_fanout = 2000;
+    p->max_history = 256;
 }
 
 vx_cograph *vx_cograph_new(void) { return calloc(1, sizeof(vx_cograph)); }
@@ -137,9 +138,10 @@ int vx_cograph_score(const vx_cograph *g, uint32_t user, const vx_cograph_params
     if (reserve(s, g->n_items)) return -1;
     if (user >= g->n_users || g->users[user].n == 0) return 0;
     const adj *mine = &g->users[user];
-    const float pu = step(mine->n, p->alpha);
+    const uint32_t start = p->max_history > 0 && mine->n > (uint32_t)p->max_history ? mine->n - (uint32_t)p->max_history : 0;
+    const float pu = step(mine->n - start, p->alpha);
     const uint32_t fanout = p->max_fanout > 0 ? (uint32_t)p->max_fanout : UINT32_MAX;
-    for (uint32_t a = 0; a < mine->n; a++) {
+    for (uint32_t a = start; a < mine->n; a++) {
         const uint32_t i = mine->v[a];
         const adj *viewers = &g->items[i];
         const float pi = pu * step(viewers->n, p->alpha);

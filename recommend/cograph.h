@@ -13,8 +13,8 @@
  * with p the uniform transition probability of each step (1/degree) and popularity the
  * item's degree. a > 1 sharpens towards strong links, b > 0 takes the bias towards
  * popular items back out. Updates are O(1) (add or remove one edge); scoring one user
- * costs the number of paths, bounded by looking at no more than `max_fanout` users per
- * item (the most recent ones).
+ * costs the number of paths, bounded by starting from the user's `max_history` latest
+ * items and following no more than `max_fanout` users per item (the latest ones).
  *
  * The same code serves the live feeds and the offline MovieLens evaluation. Not
  * thread-safe: callers serialise writers against readers.
@@ -30,6 +30,7 @@ typedef struct vx_cograph_params {
     float alpha;    /* exponent of the transition probabilities (default 0.8) */
     float beta;     /* popularity penalty (default 0.6) */
     int max_fanout; /* users followed per item, the most recent (default 2000) */
+    int max_history;/* the user's items the walk starts from, the most recent (default 256) */
 } vx_cograph_params;
 
 void vx_cograph_params_default(vx_cograph_params *p);

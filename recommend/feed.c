@@ -1,0 +1,608 @@
+#include "feed.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/hash.h"
+#include "../common/idmap.h"
+#include "../common/log.h"
+#include "../common/vecmath.h"
+#include "cograph.h"
+#include "events.h"
+
+/* Blend weights of the sources (recommend/README.md explains them). */
+#define W_CONTENT 0.35f
+#define W_NEIGHBOURS 0.20f
+#define W_COENGAGED 0.30f
+#define W_FRESH 0.075f
+#define W_POPULAR 0.075f
+
+#define N_CONTENT 100       /* nearest videos to the profile */
+#define N_RECENT 3          /* latest positives whose neighbours are candidates */
+#define N_NEIGHBOURS 30     /* neighbours of each */
+#define N_COENGAGED 100
+#define N_FRESH 50
+#define N_POPULAR 50
+#define FRESH_HALF_LIFE_DAYS 7.0
+#define POPULAR_HALF_LIFE_DAYS 7.0
+
+typedef struct rec_video {
+    uint64_t id;
+    int64_t created_at; /* unix seconds */
+    double duration;
+    double pop;         /* sum of positive weights * 2^((t - pop_t0) / half-life) */
+    uint8_t live;       /* an indexed original: recommendable */
+} rec_video;
+
+typedef struct seen {
+    uint32_t item;
+    uint8_t positive, disliked, last_type;
+    int64_t last_ms;
+} seen;
+
+typedef struct rec_user {
+    uint64_t key;
+    seen *s;
+    uint32_t n, cap;
+} rec_user;
+
+struct vx_recommender {
+    pthread_rwlock_t lock;
+    rec_video *videos;
+    uint32_t n_videos, cap_videos;
+    vx_idmap video_idx;
+    rec_user *users;
+    uint32_t n_users, cap_users;
+    vx_idmap user_idx;
+    vx_cograph *g;
+    vx_cograph_params gp;
+    int64_t pop_t0_ms;
+    uint64_t n_edges;
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t user_key(const char *name) {
+    uint64_t k = vx_hash64(name, strlen(name));
+    return k == 0 || k == UINT64_MAX ? 1 : k; /* 0 marks empty idmap slots */
+}
+
+/* Index of a video, created (not live) when new; -1 when out of memory. */
+static int64_t video_slot(vx_recommender *r, uint64_t id) {
+    int64_t i = vx_idmap_get(&r->video_idx, id);
+    if (i >= 0) return i;
+    if (r->n_videos == r->cap_videos) {
+        uint32_t cap = r->cap_videos ? 2 * r->cap_videos : 1024;
+        rec_video *v = realloc(r->videos, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        r->videos = v;
+        r->cap_videos = cap;
+    }
+    if (vx_idmap_put(&r->video_idx, id, r->n_videos)) return -1;
+    r->videos[r->n_videos] = (rec_video){.id = id};
+    return r->n_videos++;
+}
+
+static int64_t user_slot(vx_recommender *r, const char *name, int create) {
+    uint64_t key = user_key(name);
+    int64_t i = vx_idmap_get(&r->user_idx, key);
+    if (i >= 0 || !create) return i;
+    if (r->n_users == r->cap_users) {
+        uint32_t cap = r->cap_users ? 2 * r->cap_users : 256;
+        rec_user *u = realloc(r->users, (size_t)cap * sizeof *u);
+        if (!u) return -1;
+        r->users = u;
+        r->cap_users = cap;
+    }
+    if (vx_idmap_put(&r->user_idx, key, r->n_users)) return -1;
+    r->users[r->n_users] = (rec_user){.key = key};
+    return r->n_users++;
+}
+
+static void set_video(vx_recommender *r, uint32_t i, const vx_video *v) {
+    rec_video *x = &r->videos[i];
+    x->created_at = v->created_at;
+    x->duration = v->duration;
+    x->live = v->status == VX_VIDEO_INDEXED && !v->duplicate_of;
+}
+
+static int load_video(void *ctx, const vx_video *v) {
+    vx_recommender *r = ctx;
+    int64_t i = video_slot(r, v->id);
+    if (i < 0) return 1;
+    set_video(r, (uint32_t)i, v);
+    return 0;
+}
+
+/* The in-memory part of an event: seen set, graph edge, popularity. */
+static int apply(vx_recommender *r, const char *user, const vx_event *e, float fraction) {
+    int64_t u = user_slot(r, user, 1), v = video_slot(r, e->video_id);
+    if (u < 0 || v < 0) return -1;
+    rec_user *x = &r->users[u];
+    seen *s = NULL;
+    for (uint32_t i = 0; i < x->n; i++)
+        if (x->s[i].item == (uint32_t)v) { s = &x->s[i]; break; }
+    if (!s) {
+        if (x->n == x->cap) {
+            uint32_t cap = x->cap ? 2 * x->cap : 8;
+            seen *n = realloc(x->s, (size_t)cap * sizeof *n);
+            if (!n) return -1;
+            x->s = n;
+            x->cap = cap;
+        }
+        s = &x->s[x->n++];
+        *s = (seen){.item = (uint32_t)v};
+    }
+    if (e->ts_ms >= s->last_ms) {
+        s->last_ms = e->ts_ms;
+        s->last_type = e->type;
+    }
+    if (vx_event_is_positive(e->type, fraction, e->seconds)) {
+        if (!s->positive) {
+            if (vx_cograph_add(r->g, (uint32_t)u, (uint32_t)v)) return -1;
+            r->n_edges++;
+        }
+        s->positive = 1;
+        s->disliked = 0;
+    } else if (vx_event_is_negative(e->type)) {
+        if (s->positive) {
+            vx_cograph_remove(r->g, (uint32_t)u, (uint32_t)v);
+            r->n_edges--;
+        }
+        s->positive = 0;
+        s->disliked = 1;
+    }
+    float w = vx_event_weight(e->type, fraction);
+    if (w > 0)
+        r->videos[v].pop += w * exp2((double)(e->ts_ms - r->pop_t0_ms) / (POPULAR_HALF_LIFE_DAYS * 86400e3));
+    return 0;
+}
+
+typedef struct load_events {
+    vx_recommender *r;
+    int failed;
+} load_events;
+
+static int load_event(void *ctx, const char *user, uint32_t seq, const vx_event *e) {
+    (void)seq;
+    load_events *l = ctx;
+    int64_t v = vx_idmap_get(&l->r->video_idx, e->video_id);
+    double d = v >= 0 ? l->r->videos[v].duration : 0;
+    float fraction = d > 0 ? (float)fmin(1.0, e->seconds / d) : -1.0f;
+    if (apply(l->r, user, e, fraction)) { l->failed = 1; return 1; }
+    return 0;
+}
+
+vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
+    vx_recommender *r = calloc(1, sizeof *r);
+    if (!r || !(r->g = vx_cograph_new())) {
+        free(r);
+        vx_fail(err, "out of memory");
+        return NULL;
+    }
+    pthread_rwlock_init(&r->lock, NULL);
+    vx_cograph_params_default(&r->gp);
+    r->pop_t0_ms = now_ms();
+    load_events l = {r, 0};
+    double t0 = vx_now();
+    if (vx_catalog_scan_videos(cat, load_video, r, NULL, err) ||
+        vx_catalog_scan_events(cat, NULL, load_event, &l, NULL, err)) {
+        vx_rec_close(r);
+        return NULL;
+    }
+    if (l.failed || r->n_videos == UINT32_MAX) {
+        vx_rec_close(r);
+        vx_fail(err, "out of memory loading the recommender");
+        return NULL;
+    }
+    vx_debug("recommender: %u videos, %u users, %llu engagements loaded in %.2f s", r->n_videos, r->n_users,
+                 (unsigned long long)r->n_edges, vx_now() - t0);
+    return r;
+}
+
+void vx_rec_close(vx_recommender *r) {
+    if (!r) return;
+    for (uint32_t i = 0; i < r->n_users; i++) free(r->users[i].s);
+    free(r->users);
+    free(r->videos);
+    vx_idmap_free(&r->video_idx);
+    vx_idmap_free(&r->user_idx);
+    vx_cograph_free(r->g);
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+}
+
+int vx_rec_observe(vx_recommender *r, const char *user, const vx_event *e, float fraction, vx_error *err) {
+    pthread_rwlock_wrlock(&r->lock);
+    int rc = apply(r, user, e, fraction);
+    pthread_rwlock_unlock(&r->lock);
+    return rc ? vx_fail(err, "out of memory") : 0;
+}
+
+int vx_rec_video_changed(vx_recommender *r, vx_catalog *cat, uint64_t video_id, vx_error *err) {
+    vx_video v;
+    int found = vx_catalog_get_video(cat, video_id, &v, err);
+    if (found < 0) return -1;
+    pthread_rwlock_wrlock(&r->lock);
+    int64_t i = video_slot(r, video_id);
+    if (i >= 0) {
+        if (found == 0) set_video(r, (uint32_t)i, &v);
+        else r->videos[i].live = 0;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    if (found == 0) vx_video_clear(&v);
+    return i < 0 ? vx_fail(err, "out of memory") : 0;
+}
+
+void vx_rec_stats(vx_recommender *r, uint64_t *users, uint64_t *videos, uint64_t *edges) {
+    pthread_rwlock_rdlock(&r->lock);
+    *users = r->n_users;
+    uint64_t live = 0;
+    for (uint32_t i = 0; i < r->n_videos; i++) live += r->videos[i].live;
+    *videos = live;
+    *edges = r->n_edges;
+    pthread_rwlock_unlock(&r->lock);
+}
+
+void vx_feed_options_default(vx_feed_options *o) {
+    o->k = 20;
+    o->diversity = 0.3f;
+    o->now_ms = 0;
+}
+
+void vx_feed_free(vx_feed *f) {
+    for (int i = 0; i < f->n; i++) {
+        free(f->items[i].reason);
+        free(f->items[i].title);
+        free(f->items[i].path);
+    }
+    free(f->items);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---- the feed ---------------------------------------------------------------------------- */
+
+enum { SRC_CONTENT, SRC_NEIGHBOURS, SRC_COENGAGED, SRC_FRESH, SRC_POPULAR, N_SOURCES };
+static const char *const source_names[N_SOURCES] = {"content", "neighbours", "co-engaged", "fresh", "popular"};
+static const float source_weights[N_SOURCES] = {W_CONTENT, W_NEIGHBOURS, W_COENGAGED, W_FRESH, W_POPULAR};
+
+typedef struct cand {
+    uint32_t item;
+    float s[N_SOURCES];    /* raw source scores, 0 = not from that source */
+    uint32_t via[N_SOURCES];/* the user's video a personal source came from */
+    float blend;
+    int best_source;
+    float *emb;            /* for diversification */
+} cand;
+
+typedef struct cands {
+    cand *c;
+    int n, cap;
+    vx_idmap slot;
+} cands;
+
+static cand *cand_get(cands *cs, uint32_t item) {
+    int64_t i = vx_idmap_get(&cs->slot, (uint64_t)item + 1);
+    if (i >= 0) return &cs->c[i];
+    if (cs->n == cs->cap) {
+        int cap = cs->cap ? 2 * cs->cap : 256;
+        cand *c = realloc(cs->c, (size_t)cap * sizeof *c);
+        if (!c) return NULL;
+        cs->c = c;
+        cs->cap = cap;
+    }
+    if (vx_idmap_put(&cs->slot, (uint64_t)item + 1, (uint32_t)cs->n)) return NULL;
+    cand *c = &cs->c[cs->n++];
+    memset(c, 0, sizeof *c);
+    c->item = item;
+    return c;
+}
+
+/* Keeps the n best (item, score) pairs seen, in a small array (n is small). */
+typedef struct topn {
+    uint32_t *item;
+    float *score;
+    int n, cap;
+} topn;
+
+static void top_push(topn *t, uint32_t item, float score) {
+    if (t->n < t->cap) {
+        t->item[t->n] = item;
+        t->score[t->n++] = score;
+        return;
+    }
+    int worst = 0;
+    for (int i = 1; i < t->n; i++)
+        if (t->score[i] < t->score[worst]) worst = i;
+    if (score > t->score[worst]) {
+        t->item[worst] = item;
+        t->score[worst] = score;
+    }
+}
+
+typedef struct feed_run {
+    vx_recommender *r;
+    vx_catalog *cat;
+    vx_ann *ann;
+    const char *user;
+    const rec_user *u;  /* NULL for a user without events */
+    int64_t user_idx;
+    cands cs;
+    uint8_t *excluded; /* [n_videos] */
+    vx_error *err;
+} feed_run;
+
+/* Adds the nearest videos to q as candidates of source src. */
+static int from_ann(feed_run *F, const float *q, int k, int src, uint32_t via) {
+    vx_ann_hit hits[N_CONTENT];
+    int n = vx_ann_search_videos(F->ann, q, k, hits, F->err);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        int64_t item = vx_idmap_get(&F->r->video_idx, hits[i].video_id);
+        if (item < 0 || F->excluded[item] || hits[i].score <= 0) continue;
+        cand *c = cand_get(&F->cs, (uint32_t)item);
+        if (!c) return vx_fail(F->err, "out of memory");
+        if (hits[i].score > c->s[src]) {
+            c->s[src] = hits[i].score;
+            c->via[src] = via;
+        }
+    }
+    return 0;
+}
+
+/* content, neighbours and co-engaged: the sources that need the user's history. */
+static int personal_sources(feed_run *F) {
+    vx_recommender *r = F->r;
+    const rec_user *u = F->u;
+    const int dim = vx_ann_dim(F->ann);
+    /* content: nearest videos to the profile vector */
+    vx_user rec = {0};
+    int got = vx_catalog_get_user(F->cat, F->user, &rec, F->err);
+    if (got < 0) return -1;
+    if (got == 0 && (int)rec.dim == dim && dim > 0) {
+        vx_normalize(rec.profile, rec.dim);
+        if (vx_dot(rec.profile, rec.profile, rec.dim) > 0.5f) { /* not all zero */
+            if (from_ann(F, rec.profile, N_CONTENT, SRC_CONTENT, UINT32_MAX)) { vx_user_clear(&rec); return -1; }
+        }
+    }
+    vx_user_clear(&rec);
+    /* neighbours: of the latest positives */
+    uint32_t recent[N_RECENT];
+    int n_recent = 0;
+    for (int pick = 0; pick < N_RECENT; pick++) {
+        int best = -1;
+        for (uint32_t i = 0; i < u->n; i++) {
+            if (!u->s[i].positive) continue;
+            int taken = 0;
+            for (int j = 0; j < n_recent; j++) taken |= recent[j] == u->s[i].item;
+            if (!taken && (best < 0 || u->s[i].last_ms > u->s[best].last_ms)) best = (int)i;
+        }
+        if (best < 0) break;
+        recent[n_recent++] = u->s[best].item;
+    }
+    for (int i = 0; i < n_recent; i++) {
+        vx_embedding e;
+        int rr = vx_catalog_get_embedding(F->cat, r->videos[recent[i]].id, &e, F->err);
+        if (rr < 0) return -1;
+        if (rr > 0) continue;
+        rr = (int)e.dim == dim ? from_ann(F, e.v, N_NEIGHBOURS, SRC_NEIGHBOURS, recent[i]) : 0;
+        vx_embedding_clear(&e);
+        if (rr) return -1;
+    }
+    /* co-engaged: the walk */
+    vx_coscores sc = {0};
+    vx_cograph_params gp = r->gp;
+    if (vx_cograph_score(r->g, (uint32_t)F->user_idx, &gp, &sc)) {
+        vx_coscores_free(&sc);
+        return vx_fail(F->err, "out of memory");
+    }
+    uint32_t items[N_COENGAGED];
+    float scores[N_COENGAGED];
+    topn t = {items, scores, 0, N_COENGAGED};
+    for (uint32_t i = 0; i < sc.n_touched; i++) {
+        uint32_t j = sc.touched[i];
+        if (j < r->n_videos && !F->excluded[j] && sc.score[j] > 0) top_push(&t, j, sc.score[j]);
+    }
+    int rc = 0;
+    for (int i = 0; i < t.n && rc == 0; i++) {
+        cand *c = cand_get(&F->cs, t.item[i]);
+        if (!c) { rc = vx_fail(F->err, "out of memory"); break; }
+        c->s[SRC_COENGAGED] = t.score[i];
+        c->via[SRC_COENGAGED] = sc.via[t.item[i]];
+    }
+    vx_coscores_free(&sc);
+    return rc;
+}
+
+static double freshness(const rec_video *v, int64_t now) {
+    double age_days = (double)(now / 1000 - v->created_at) / 86400.0;
+    return exp2(-(age_days > 0 ? age_days : 0) / FRESH_HALF_LIFE_DAYS);
+}
+
+/* fresh and popular, for everyone; also gives every candidate its fresh and popular scores. */
+static int global_sources(feed_run *F, int64_t now, double *max_pop) {
+    vx_recommender *r = F->r;
+    uint32_t fi[N_FRESH], pi[N_POPULAR];
+    float fs[N_FRESH], ps[N_POPULAR];
+    topn fresh = {fi, fs, 0, N_FRESH}, pop = {pi, ps, 0, N_POPULAR};
+    *max_pop = 0;
+    for (uint32_t i = 0; i < r->n_videos; i++) {
+        const rec_video *v = &r->videos[i];
+        if (!v->live) continue;
+        if (v->pop > *max_pop) *max_pop = v->pop;
+        if (F->excluded[i]) continue;
+        /* Ties (same second) broken by position: later loaded, later indexed. */
+        top_push(&fresh, i, (float)(v->created_at - now / 1000) + (float)i * 1e-6f);
+        if (v->pop > 0) top_push(&pop, i, (float)v->pop);
+    }
+    for (int i = 0; i < fresh.n; i++)
+        if (!cand_get(&F->cs, fresh.item[i])) return vx_fail(F->err, "out of memory");
+    for (int i = 0; i < pop.n; i++)
+        if (!cand_get(&F->cs, pop.item[i])) return vx_fail(F->err, "out of memory");
+    for (int i = 0; i < F->cs.n; i++) {
+        cand *c = &F->cs.c[i];
+        const rec_video *v = &r->videos[c->item];
+        c->s[SRC_FRESH] = (float)freshness(v, now);
+        c->s[SRC_POPULAR] = *max_pop > 0 ? (float)(log1p(v->pop / *max_pop * 100) / log1p(100)) : 0;
+    }
+    return 0;
+}
+
+/* Normalises the personal sources to [0, 1] and blends. */
+static void blend(feed_run *F) {
+    float max[N_SOURCES] = {0};
+    for (int i = 0; i < F->cs.n; i++)
+        for (int s = 0; s < N_SOURCES; s++)
+            if (F->cs.c[i].s[s] > max[s]) max[s] = F->cs.c[i].s[s];
+    max[SRC_FRESH] = max[SRC_POPULAR] = 1; /* absolute scales */
+    float total = 0;
+    for (int s = 0; s < N_SOURCES; s++)
+        if (max[s] > 0) total += source_weights[s];
+    for (int i = 0; i < F->cs.n; i++) {
+        cand *c = &F->cs.c[i];
+        c->blend = 0;
+        float best = -1;
+        for (int s = 0; s < N_SOURCES; s++) {
+            if (max[s] <= 0) continue;
+            float term = source_weights[s] * c->s[s] / max[s];
+            c->blend += term;
+            if (term > best) { best = term; c->best_source = s; }
+        }
+        if (total > 0) c->blend /= total;
+    }
+}
+
+static int by_blend(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    return x->blend < y->blend ? 1 : x->blend > y->blend ? -1 : (x->item > y->item) - (x->item < y->item);
+}
+
+static char *title_of(vx_catalog *cat, uint64_t id) {
+    vx_video v;
+    vx_error e;
+    if (vx_catalog_get_video(cat, id, &v, &e) != 0) return strdup("a video");
+    char *t = strdup(v.title);
+    vx_video_clear(&v);
+    return t;
+}
+
+static char *reason_for(feed_run *F, const cand *c) {
+    char buf[600];
+    const uint32_t via = c->via[c->best_source];
+    switch (c->best_source) {
+    case SRC_CONTENT: return strdup("matches what you watch");
+    case SRC_NEIGHBOURS:
+    case SRC_COENGAGED: {
+        char *t = title_of(F->cat, F->r->videos[via].id);
+        const char *did = "watched";
+        for (uint32_t i = 0; F->u && i < F->u->n; i++)
+            if (F->u->s[i].item == via && F->u->s[i].last_type == VX_EVENT_LIKE) did = "liked";
+        if (c->best_source == SRC_NEIGHBOURS) snprintf(buf, sizeof buf, "like %.256s, which you %s", t ? t : "?", did);
+        else snprintf(buf, sizeof buf, "people who watched %.256s also watched this", t ? t : "?");
+        free(t);
+        return strdup(buf);
+    }
+    case SRC_FRESH: return strdup("new");
+    default: return strdup("popular");
+    }
+}
+
+int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *user, const vx_feed_options *o,
+                vx_feed *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!vx_user_name_valid(user))
+        return vx_fail(err, "user: must be 1 to %d characters of letters, digits, '_', '.', '@' or '-'", VX_MAX_USER);
+    const int k = o->k < 1 ? 1 : o->k > VX_FEED_MAX_K ? VX_FEED_MAX_K : o->k;
+    const float d = o->diversity < 0 ? 0 : o->diversity > 1 ? 1 : o->diversity;
+    const int64_t now = o->now_ms ? o->now_ms : now_ms();
+    int rc = -1;
+    pthread_rwlock_rdlock(&r->lock);
+    feed_run F = {.r = r, .cat = cat, .ann = ann, .user = user, .err = err};
+    F.excluded = calloc(r->n_videos ? r->n_videos : 1, 1);
+    if (!F.excluded || vx_idmap_init(&F.cs.slot, 512)) { vx_fail(err, "out of memory"); goto done; }
+    F.user_idx = user_slot(r, user, 0);
+    if (F.user_idx >= 0) {
+        F.u = &r->users[F.user_idx];
+        out->known_user = 1;
+        for (uint32_t i = 0; i < F.u->n; i++) F.excluded[F.u->s[i].item] = 1; /* seen or disliked */
+        if (personal_sources(&F)) goto done;
+    }
+    double max_pop;
+    if (global_sources(&F, now, &max_pop)) goto done;
+    /* Only recommendable videos (the ANN holds only those, the graph may not). */
+    int n = 0;
+    for (int i = 0; i < F.cs.n; i++)
+        if (r->videos[F.cs.c[i].item].live && !F.excluded[F.cs.c[i].item]) F.cs.c[n++] = F.cs.c[i];
+    F.cs.n = n;
+    blend(&F);
+    qsort(F.cs.c, (size_t)F.cs.n, sizeof *F.cs.c, by_blend);
+    /* Diversify the best of the pool by maximal marginal relevance. */
+    int pool = F.cs.n < 4 * k + 20 ? F.cs.n : 4 * k + 20;
+    for (int i = 0; i < pool; i++) {
+        vx_embedding e;
+        int g = vx_catalog_get_embedding(cat, r->videos[F.cs.c[i].item].id, &e, err);
+        if (g < 0) goto done;
+        F.cs.c[i].emb = g == 0 ? e.v : NULL; /* taken over */
+    }
+    out->items = calloc((size_t)k, sizeof *out->items);
+    if (!out->items) { vx_fail(err, "out of memory"); goto done; }
+    uint8_t *taken = calloc((size_t)pool + 1, 1);
+    float *max_sim = calloc((size_t)pool + 1, sizeof *max_sim);
+    if (!taken || !max_sim) { free(taken); free(max_sim); vx_fail(err, "out of memory"); goto done; }
+    int dim = vx_ann_dim(ann);
+    while (out->n < k && out->n < pool) {
+        int best = -1;
+        float best_v = -INFINITY;
+        for (int i = 0; i < pool; i++) {
+            if (taken[i]) continue;
+            float v = (1 - d) * F.cs.c[i].blend - d * max_sim[i];
+            if (v > best_v) { best_v = v; best = i; }
+        }
+        if (best < 0) break;
+        taken[best] = 1;
+        cand *c = &F.cs.c[best];
+        for (int i = 0; i < pool; i++) {
+            if (taken[i] || !c->emb || !F.cs.c[i].emb) continue;
+            float s = vx_dot(c->emb, F.cs.c[i].emb, (size_t)dim);
+            if (s > max_sim[i]) max_sim[i] = s;
+        }
+        vx_feed_item *it = &out->items[out->n++];
+        it->video_id = r->videos[c->item].id;
+        it->score = c->blend;
+        it->source = source_names[c->best_source];
+        it->reason = reason_for(&F, c);
+        vx_video v;
+        if (vx_catalog_get_video(cat, it->video_id, &v, err) == 0) {
+            it->title = strdup(v.title);
+            it->path = strdup(v.path);
+            vx_video_clear(&v);
+        }
+        if (!it->reason || !it->title || !it->path) {
+            free(taken);
+            free(max_sim);
+            vx_fail(err, "video %016llx: cannot read its record", (unsigned long long)it->video_id);
+            goto done;
+        }
+    }
+    free(taken);
+    free(max_sim);
+    out->n_events = 0;
+    if (F.u) out->n_events = F.u->n;
+    rc = 0;
+done:
+    pthread_rwlock_unlock(&r->lock);
+    for (int i = 0; i < F.cs.n; i++) free(F.cs.c[i].emb);
+    free(F.cs.c);
+    vx_idmap_free(&F.cs.slot);
+    free(F.excluded);
+    if (rc) vx_feed_free(out);
+    return rc;
+}
