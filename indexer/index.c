@@ -58,6 +58,7 @@ typedef struct file_job {
     float *emb;          /* [n_frames * P] */
     vx_rgb_image *thumbs;/* [n_frames] */
     int finalized;
+    int cancelled;       /* left undone: the run was cancelled before its decoding */
     double decode_s;
 } file_job;
 
@@ -75,7 +76,8 @@ typedef struct run {
     int done_files, total_files;
 } run;
 
-static void add_item(vx_index_summary *s, const char *path, uint8_t outcome, const char *message) {
+static void add_item(run *R, const char *path, uint8_t outcome, const char *message) {
+    vx_index_summary *s = R->sum;
     vx_job_item *items = realloc(s->items, (size_t)(s->n_items + 1) * sizeof *items);
     if (!items) return;
     s->items = items;
@@ -91,7 +93,11 @@ static void add_item(vx_index_summary *s, const char *path, uint8_t outcome, con
     case VX_ITEM_REMOVED: s->removed++; break;
     default: break;
     }
+    if (R->o->on_item && items[s->n_items - 1].path)
+        R->o->on_item(R->o->on_item_ctx, &items[s->n_items - 1], vx_video_id_for_path(path));
 }
+
+static int cancelled(const run *R) { return R->o->cancel && atomic_load(R->o->cancel); }
 
 static int is_media_name(const char *path) {
     static const char *const exts[] = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg",
@@ -183,7 +189,7 @@ static int mark_removed(run *R, vx_video *v, vx_error *err) {
     vx_batch_put_meta(b, &R->meta);
     int r = vx_catalog_write(R->cat, b, err);
     vx_batch_free(b);
-    if (r == 0) add_item(R->sum, v->path, VX_ITEM_REMOVED, "");
+    if (r == 0) add_item(R, v->path, VX_ITEM_REMOVED, "");
     return r;
 }
 
@@ -217,11 +223,11 @@ static int classify(run *R, const char *path, vx_error *err) {
     memset(&j, 0, sizeof j);
     j.dup_of_job = -1;
     if (stat(path, &j.st) != 0 || !S_ISREG(j.st.st_mode)) {
-        add_item(R->sum, path, VX_ITEM_FAILED, "not a readable regular file");
+        add_item(R, path, VX_ITEM_FAILED, "not a readable regular file");
         return 0;
     }
     if (access(path, R_OK) != 0) {
-        add_item(R->sum, path, VX_ITEM_FAILED, "permission denied");
+        add_item(R, path, VX_ITEM_FAILED, "permission denied");
         return 0;
     }
     j.id = vx_video_id_for_path(path);
@@ -242,13 +248,13 @@ static int classify(run *R, const char *path, vx_error *err) {
     }
     if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
         j.old.mtime_ns == mtime) {
-        add_item(R->sum, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
+        add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
         vx_video_clear(&j.old);
         return 0;
     }
     vx_error herr;
     if (vx_hash_file(path, &j.hash, &herr)) {
-        add_item(R->sum, path, VX_ITEM_FAILED, herr.msg);
+        add_item(R, path, VX_ITEM_FAILED, herr.msg);
         vx_video_clear(&j.old);
         return 0;
     }
@@ -261,7 +267,7 @@ static int classify(run *R, const char *path, vx_error *err) {
         vx_batch_put_video(b, &j.old);
         r = vx_catalog_write(R->cat, b, err);
         vx_batch_free(b);
-        add_item(R->sum, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
+        add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
         vx_video_clear(&j.old);
         return r;
     }
@@ -361,6 +367,11 @@ static void *decode_all(void *p) {
     for (int i = 0; i < R->n_jobs; i++) {
         file_job *j = &R->jobs[i];
         if (j->kind != TODO_DECODE) continue;
+        if (cancelled(R)) {
+            j->cancelled = 1;
+            q_push(d->q, (frame_item){.job = i, .end_of_file = 1});
+            continue;
+        }
         d->job = i;
         d->frame_failed = 0;
         vx_error err;
@@ -433,7 +444,7 @@ static int commit_failure(run *R, file_job *j, vx_error *err) {
     }
     int r = vx_catalog_write(R->cat, b, err);
     vx_batch_free(b);
-    add_item(R->sum, j->path, VX_ITEM_FAILED, j->failure);
+    add_item(R, j->path, VX_ITEM_FAILED, j->failure);
     return r;
 }
 
@@ -512,7 +523,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     vx_batch_put_meta(b, &R->meta);
     if (vx_catalog_write(R->cat, b, err)) goto done;
     R->sum->video_seconds += duration;
-    add_item(R->sum, j->path, VX_ITEM_INDEXED, "");
+    add_item(R, j->path, VX_ITEM_INDEXED, "");
     rc = 0;
 done:
     vx_batch_free(b);
@@ -564,6 +575,10 @@ static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
         if (j->kind != TODO_DECODE || !j->decoded || j->finalized || j->n_encoded < j->n_frames) continue;
         j->finalized = 1;
         R->done_files++;
+        if (j->cancelled) {
+            R->sum->cancelled++;
+            continue;
+        }
         int r = j->failed ? commit_failure(R, j, err) : commit_video(R, j, err);
         if (r && !j->failed) {
             /* A commit that fails (disk full...) fails this file, not the run. */
@@ -669,6 +684,10 @@ static int commit_duplicates(run *R, vx_error *err) {
         uint64_t orig = j->dup_of;
         if (j->dup_of_job >= 0) {
             file_job *o = &R->jobs[j->dup_of_job];
+            if (o->cancelled) {
+                R->sum->cancelled++;
+                continue;
+            }
             if (o->failed) {
                 char why[2 * VX_ERROR_MAX + PATH_MAX];
                 snprintf(why, sizeof why, "same content as %s, which failed: %s", o->path, o->failure);
@@ -707,7 +726,7 @@ static int commit_duplicates(run *R, vx_error *err) {
         snprintf(msg, sizeof msg, "same content as %s", o.path);
         vx_video_clear(&o);
         if (r) return -1;
-        add_item(R->sum, j->path, VX_ITEM_DUPLICATE, msg);
+        add_item(R, j->path, VX_ITEM_DUPLICATE, msg);
     }
     return 0;
 }
@@ -758,10 +777,10 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
             vx_error e2;
             if (vx_catalog_find_path(cat, abs, &id, &e2) == 0 && vx_catalog_get_video(cat, id, &v, &e2) == 0) {
                 if (v.status != VX_VIDEO_REMOVED) { if (mark_removed(&R, &v, err)) { vx_video_clear(&v); goto done; } }
-                else add_item(sum, abs, VX_ITEM_UNCHANGED, "removed earlier");
+                else add_item(&R, abs, VX_ITEM_UNCHANGED, "removed earlier");
                 vx_video_clear(&v);
             } else {
-                add_item(sum, paths[i], VX_ITEM_FAILED, strerror(errno ? errno : ENOENT));
+                add_item(&R, paths[i], VX_ITEM_FAILED, strerror(errno ? errno : ENOENT));
             }
             continue;
         }
@@ -789,6 +808,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
         if (mark_removed(&R, &rs.gone[i], err)) goto done;
 
     for (int i = 0; i < n_files; i++) {
+        if (cancelled(&R)) { sum->cancelled += n_files - i; break; }
         if (i > 0 && strcmp(files[i], files[i - 1]) == 0) continue;
         if (classify(&R, files[i], err) < 0) goto done;
     }

@@ -16,6 +16,8 @@
 #ifndef VX_INDEX_H
 #define VX_INDEX_H
 
+#include <stdatomic.h>
+
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
 #include "decode.h"
@@ -27,6 +29,13 @@ typedef struct vx_index_options {
     int progress;             /* redraw a progress line on stderr (for terminals) */
     int log_files;            /* one log line per file (when not a terminal) */
     const char *model_dir;    /* recorded in the database's meta */
+    /* Called on the calling thread after each file's outcome is committed (video_id is
+     * the file's id), so callers can make it searchable at once. */
+    void (*on_item)(void *ctx, const vx_job_item *item, uint64_t video_id);
+    void *on_item_ctx;
+    /* When another thread sets it, files not yet decoded are left as they were (not in
+     * the summary); the run ends after the file being decoded. */
+    const atomic_int *cancel;
 } vx_index_options;
 
 void vx_index_options_default(vx_index_options *o);
@@ -41,6 +50,7 @@ typedef struct vx_index_summary {
     double decode_cpu_seconds;/* CPU time of the decoding thread: decode, convert, resize, thumbnails */
     int n_items;
     vx_job_item *items;       /* per-file outcome, in the order handled */
+    int cancelled;            /* files left undone because options.cancel was set */
 } vx_index_summary;
 
 void vx_index_summary_clear(vx_index_summary *s);
