@@ -50,3 +50,26 @@ int vx_idmap_put(vx_idmap *m, uint64_t key, uint32_t val) {
     m->vals[i] = val;
     return 0;
 }
+
+void vx_idmap_del(vx_idmap *m, uint64_t key) {
+    if (!m->keys) return;
+    size_t i = slot_of(key, m->mask);
+    while (m->keys[i] != key) {
+        if (m->keys[i] == 0) return;
+        i = (i + 1) & m->mask;
+    }
+    /* Backward-shift deletion: move later entries of the probe run into the gap. */
+    size_t gap = i;
+    for (size_t j = (gap + 1) & m->mask; m->keys[j]; j = (j + 1) & m->mask) {
+        size_t home = slot_of(m->keys[j], m->mask);
+        /* j's entry may fill the gap when its home is not within (gap, j]. */
+        int between = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
+        if (!between) {
+            m->keys[gap] = m->keys[j];
+            m->vals[gap] = m->vals[j];
+            gap = j;
+        }
+    }
+    m->keys[gap] = 0;
+    m->n--;
+}

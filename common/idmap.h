@@ -19,5 +19,7 @@ void vx_idmap_free(vx_idmap *m);
 int64_t vx_idmap_get(const vx_idmap *m, uint64_t key);
 /* Sets key to val (insert or overwrite). Returns 0, or -1 when out of memory. */
 int vx_idmap_put(vx_idmap *m, uint64_t key, uint32_t val);
+/* Removes key if present. */
+void vx_idmap_del(vx_idmap *m, uint64_t key);
 
 #endif

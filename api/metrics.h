@@ -1,0 +1,35 @@
+/* vidx api: request counters and latency histograms for /metrics (Prometheus text
+ * format 0.0.4). Lock-free: every update is a relaxed atomic add, from any thread. */
+#ifndef VX_METRICS_H
+#define VX_METRICS_H
+
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
+/* Routes, as labelled in the metrics and the access log. */
+typedef enum {
+    VX_ROUTE_SEARCH, VX_ROUTE_VIDEO, VX_ROUTE_SIMILAR, VX_ROUTE_MEDIA, VX_ROUTE_EVENTS, VX_ROUTE_FEED,
+    VX_ROUTE_USER, VX_ROUTE_INDEX, VX_ROUTE_JOB, VX_ROUTE_HEALTHZ, VX_ROUTE_METRICS, VX_ROUTE_THUMB,
+    VX_ROUTE_PAGE, VX_ROUTE_OTHER, VX_N_ROUTES
+} vx_route;
+
+const char *vx_route_name(vx_route r);
+
+typedef struct vx_metrics vx_metrics;
+
+vx_metrics *vx_metrics_new(void);
+void vx_metrics_free(vx_metrics *m);
+void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double seconds);
+void vx_metrics_cache(vx_metrics *m, int hit);
+
+/* Gauges the service adds at render time. */
+typedef struct vx_gauges {
+    int64_t videos, segments, users, engagements, connections;
+    int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
+    int64_t cache_entries;
+} vx_gauges;
+
+void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out);
+
+#endif

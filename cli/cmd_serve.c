@@ -1,0 +1,114 @@
+/* vidx serve: the HTTP service. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../api/server.h"
+#include "../common/config.h"
+#include "../schemas/catalog.h"
+#include "cli.h"
+
+/* HOST:PORT, [IPv6]:PORT or PORT. */
+static int parse_listen(const char *s, char *host, size_t hsize, int *port) {
+    const char *colon = strrchr(s, ':');
+    const char *p = colon ? colon + 1 : s;
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (!*p || *end || v < 0 || v > 65535) return -1;
+    *port = (int)v;
+    if (!colon) {
+        snprintf(host, hsize, "127.0.0.1");
+        return 0;
+    }
+    size_t n = (size_t)(colon - s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') { s++; n -= 2; }
+    if (n == 0 || n >= hsize) return -1;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    return 0;
+}
+
+/* The token from VIDX_ADMIN_TOKEN or the first line of a file. */
+static int read_token(const cli_command *cmd, const char *file, char *out, size_t size) {
+    FILE *f = fopen(file, "r");
+    if (!f) return cli_fail(cmd, "--admin-token-file %s: %s", file, strerror(errno));
+    if (!fgets(out, (int)size, f)) out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    if (strlen(out) < 16) return cli_fail(cmd, "--admin-token-file %s: the token must be at least 16 characters", file);
+    return 0;
+}
+
+static int run_serve(const cli_command *cmd, cli_args *args) {
+    vx_server_options o;
+    vx_server_options_default(&o);
+    char host[256];
+    const char *s;
+    long long v;
+    if ((s = cli_get(cmd, args, "listen"))) {
+        if (parse_listen(s, host, sizeof host, &o.port))
+            return cli_usage_error(cmd, "--listen must be HOST:PORT (port 0 to 65535), not '%s'", s);
+        o.host = host;
+    }
+    if ((s = cli_get(cmd, args, "loops"))) {
+        if (cli_int_option(cmd, "loops", s, 1, 64, &v)) return CLI_USAGE;
+        o.loops = (int)v;
+    }
+    if ((s = cli_get(cmd, args, "max-connections"))) {
+        if (cli_int_option(cmd, "max-connections", s, 1, 100000, &v)) return CLI_USAGE;
+        o.max_connections = (int)v;
+    }
+    if ((s = cli_get(cmd, args, "timeout"))) {
+        if (cli_int_option(cmd, "timeout", s, 1, 3600, &v)) return CLI_USAGE;
+        o.timeout_s = (int)v;
+    }
+    o.ready_file = cli_get(cmd, args, "ready-file");
+    char token[512] = "";
+    if ((s = cli_get(cmd, args, "admin-token-file"))) {
+        if (read_token(cmd, s, token, sizeof token)) return CLI_SOME_FAILED;
+    } else if ((s = getenv("VIDX_ADMIN_TOKEN")) && *s) {
+        if (strlen(s) < 16) return cli_fail(cmd, "VIDX_ADMIN_TOKEN must be at least 16 characters");
+        snprintf(token, sizeof token, "%s", s);
+    }
+    o.admin_token = token[0] ? token : NULL;
+    o.data_dir = vx_resolve_db(cli_get(cmd, args, "db"));
+
+    /* The model: flag, environment, the database's, the default. The database is read
+     * and closed again: the service opens it for itself. */
+    vx_error err;
+    char model_dir[4096];
+    vx_meta meta = {0};
+    vx_catalog *cat = vx_catalog_open(o.data_dir, 1, &err);
+    if (!cat) return cli_fail(cmd, "%s", err.msg);
+    vx_catalog_get_meta(cat, &meta, &err);
+    vx_catalog_close(cat);
+    int r = cli_model_dir(cmd, args, meta.model, model_dir, sizeof model_dir);
+    vx_meta_clear(&meta);
+    if (r) return r;
+    o.model_dir = model_dir;
+    if (!o.admin_token)
+        fprintf(stderr, "vidx serve: no admin token (VIDX_ADMIN_TOKEN or --admin-token-file): POST /v1/index is off\n");
+    if (vx_serve(&o, &err)) return cli_fail(cmd, "%s", err.msg);
+    return CLI_OK;
+}
+
+const cli_command cmd_serve = {
+    .name = "serve",
+    .synopsis = "[--db DIR] [--model DIR] [--listen HOST:PORT]",
+    .summary = "run the HTTP service (search, similar, feeds, indexing jobs, web page)",
+    .details = "Listens on 127.0.0.1:8080 unless told otherwise. Indexing jobs (POST /v1/index) need an\n"
+               "admin token: set VIDX_ADMIN_TOKEN or pass --admin-token-file (at least 16 characters),\n"
+               "then send `Authorization: Bearer TOKEN`. Without the model, text search and indexing\n"
+               "answer 503 saying what is missing; everything else works. SIGTERM or SIGINT stop it\n"
+               "gracefully: requests in flight finish, an indexing job stops after its current file\n"
+               "and resumes at the next start.",
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
+             {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks a free one)"},
+             {"loops", 0, "N", "event loop threads (default: one per core, at least 2)"},
+             {"max-connections", 0, "N", "open connections at most (default 1024)"},
+             {"timeout", 0, "SECONDS", "close connections idle or slow for this long (default 30)"},
+             {"admin-token-file", 0, "FILE", "file whose first line is the admin token"},
+             {"ready-file", 0, "FILE", "write HOST:PORT here once listening"}},
+    .min_pos = 0, .max_pos = 0, .run = run_serve,
+};

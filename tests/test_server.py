@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""vidx serve, started for real on 127.0.0.1: every endpoint, every error the API
+promises, the admin token, path traversal, a background indexing job that adds videos
+while searches keep running, metrics, and a graceful shutdown.
+
+usage: test_server.py VIDX SHARED_DATA
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+VIDX, SHARED = sys.argv[1], sys.argv[2]
+TOKEN = "test-admin-token-0123456789"
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+class Server:
+    def __init__(self, db, env, extra=()):
+        self.ready = os.path.join(db + "-ready")
+        if os.path.exists(self.ready):
+            os.unlink(self.ready)
+        self.log = open(db + "-server.log", "w")
+        self.proc = subprocess.Popen([VIDX, "serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file",
+                                      self.ready, *extra], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while not os.path.exists(self.ready):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("the server did not start: " + open(db + "-server.log").read()[-2000:])
+            time.sleep(0.05)
+        host, port = open(self.ready).read().strip().rsplit(":", 1)
+        self.host, self.port = host, int(port)
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        h = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        doc = None
+        if r.getheader("Content-Type", "").startswith("application/json"):
+            doc = json.loads(data)
+        return r.status, doc, data, r
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def raw(self, data, timeout=10):
+        """Sends raw bytes, returns what comes back (until close or timeout)."""
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if b"\r\n\r\n" in out and len(out) > 12:
+                    head = out.split(b"\r\n\r\n", 1)[0]
+                    length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                    if length and len(out.split(b"\r\n\r\n", 1)[1]) >= int(length[0].split(b":")[1]):
+                        break
+            return out
+        except (ConnectionResetError, BrokenPipeError):
+            return b""
+        finally:
+            s.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = "killed after 60 s"
+        self.log.close()
+        return rc
+
+
+def error_code(doc):
+    return doc and doc.get("error", {}).get("code")
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="vidx-server-")
+    try:
+        run(work)
+    finally:
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("kept", work)
+    if failures:
+        print(f"{len(failures)} failures", file=sys.stderr)
+        sys.exit(1)
+    print("all server checks passed")
+
+
+def run(work):
+    env = dict(os.environ, VIDX_MODEL=os.path.join(SHARED, "clip-golden", "tiny"), VIDX_ADMIN_TOKEN=TOKEN)
+    db = os.path.join(work, "db")
+    videos = os.path.join(SHARED, "videos")
+    first = os.path.join(videos, "moviepy")
+    later = os.path.join(work, "later")
+    shutil.copytree(os.path.join(videos, "asl"), later)
+    subprocess.run([VIDX, "index", "--db", db, "-q", first], env=env, check=True, stdout=subprocess.DEVNULL)
+
+    S = Server(db, env)
+    admin = {"Authorization": "Bearer " + TOKEN}
+
+    # ---- health and metrics
+    st, doc, _, _ = S.get("/healthz")
+    check(st == 200 and doc["status"] == "ok" and doc["videos"] > 0, f"healthz: {st} {doc}")
+    n_first = doc["videos"]
+
+    # ---- search
+    st, doc, _, _ = S.get("/v1/search?q=a+burning+fire&k=3")
+    check(st == 200 and len(doc["results"]) == 3 and doc["query"] == "a burning fire", f"search: {st} {doc}")
+    r0 = doc["results"][0]
+    for key in ("video_id", "title", "path", "score", "moment", "thumbnail"):
+        check(key in r0, f"search result lacks {key}: {r0}")
+    check(len(r0["video_id"]) == 16 and r0["moment"]["start"] <= r0["moment"]["end"], f"result shape: {r0}")
+    st2, doc2, _, _ = S.get("/v1/search?q=A%20%20Burning%20FIRE&k=3")  # same tokens: from the cache
+    check(st2 == 200 and [r["video_id"] for r in doc2["results"]] == [r["video_id"] for r in doc["results"]],
+          "a query differing only in case and spaces ranks the same")
+    st, page2, _, _ = S.get("/v1/search?q=a+burning+fire&k=2&offset=2")
+    check(st == 200 and page2["results"][0]["video_id"] == doc["results"][2]["video_id"], "offset pages")
+    for q, what in (("/v1/search", "missing q"), ("/v1/search?q=", "empty q"), ("/v1/search?q=x&k=0", "k=0"),
+                    ("/v1/search?q=x&k=1001", "k too large"), ("/v1/search?q=x&k=abc", "k not a number"),
+                    ("/v1/search?q=x&offset=-1", "negative offset"), ("/v1/search?q=" + "a" * 1001, "long q"),
+                    ("/v1/search?q=%ff%fe", "invalid UTF-8"), ("/v1/search?q=x&min_duration=nan", "nan duration")):
+        st, doc, _, _ = S.get(q)
+        check(st == 400 and error_code(doc) in ("bad_parameter", "bad_query"), f"{what}: expected 400, got {st} {doc}")
+    st, doc, _, _ = S.get("/v1/search?q=x&k=0")
+    check("k" in doc["error"]["message"], f"the 400 names the parameter: {doc}")
+
+    # ---- videos and similar
+    vid = r0["video_id"]
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}")
+    check(st == 200 and doc["video_id"] == vid and doc["status"] == "indexed" and doc["segments"], f"video: {st} {doc}")
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/similar?k=3")
+    check(st == 200 and doc["results"] and all(r["video_id"] != vid for r in doc["results"]), f"similar: {doc}")
+    for path in ("/v1/videos/0123456789abcdef", "/v1/videos/0123456789abcdef/similar", "/v1/videos/xyz",
+                 "/v1/videos/" + "0" * 17):
+        st, doc, _, _ = S.get(path)
+        check(st == 404 and error_code(doc) == "unknown_video", f"{path}: expected 404 unknown_video, got {st} {doc}")
+
+    # ---- thumbnails and traversal
+    st, _, data, r = S.get(f"/thumbs/{vid}.jpg")
+    check(st == 200 and r.getheader("Content-Type") == "image/jpeg" and data[:2] == b"\xff\xd8", "thumbnail is a JPEG")
+    st, _, data, _ = S.get(f"/thumbs/{vid}-0.jpg")
+    check(st == 200 and data[:2] == b"\xff\xd8", "segment thumbnail")
+    for path in ("/thumbs/../catalog/CURRENT", "/thumbs/..%2fcatalog%2fCURRENT", "/thumbs/%2e%2e/LOCK",
+                 "/thumbs/..%2F..%2F..%2Fetc%2Fpasswd", f"/thumbs/{vid}.jpg%00.txt", f"/thumbs/{vid}-99999.jpg",
+                 "/thumbs/" + vid.upper() + "/../x.jpg", "/thumbs/%2fetc%2fpasswd"):
+        st, doc, data, _ = S.get(path)
+        check(st in (400, 404) and b"root:" not in data and b"manifest" not in data.lower(),
+              f"traversal {path}: got {st} {data[:80]!r}")
+    out = S.raw(b"GET /thumbs/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(b"root:" not in out and (b" 404 " in out or b" 400 " in out), f"raw traversal: {out[:80]!r}")
+
+    # ---- routes and methods
+    st, doc, _, _ = S.get("/v1/nothing")
+    check(st == 404 and error_code(doc) == "not_found", f"unknown route: {st} {doc}")
+    st, doc, _, r = S.request("POST", "/v1/search?q=x", body="{}")
+    check(st == 405 and r.getheader("Allow") == "GET" and error_code(doc) == "method_not_allowed", f"405: {st} {doc}")
+    st, doc, _, _ = S.request("DELETE", f"/v1/videos/{vid}")
+    check(st == 405, f"DELETE video: {st}")
+    st, doc, _, _ = S.get("/v1/users/alice/events")
+    check(st == 405, f"GET events: {st}")
+
+    # ---- users, events, feed
+    st, doc, _, _ = S.get("/v1/users/alice")
+    check(st == 404 and error_code(doc) == "unknown_user", f"unknown user: {st} {doc}")
+    st, cold, _, _ = S.get("/v1/users/alice/feed?k=5")
+    check(st == 200 and cold["new_user"] and len(cold["items"]) == 5 and all(i["reason"] for i in cold["items"]),
+          f"cold-start feed: {st} {cold}")
+    ev = {"video_id": vid, "type": "like"}
+    st, doc, _, _ = S.request("POST", "/v1/users/alice/events", body=ev)
+    check(st == 201 and doc["type"] == "like" and doc["video_id"] == vid, f"event: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/users/alice")
+    check(st == 200 and doc["events"] == 1, f"user after one event: {st} {doc}")
+    st, warm, _, _ = S.get("/v1/users/alice/feed?k=5")
+    check(st == 200 and not warm["new_user"] and vid not in [i["video_id"] for i in warm["items"]],
+          f"feed after a like leaves the liked video out: {warm}")
+    check([i["video_id"] for i in warm["items"]] != [i["video_id"] for i in cold["items"]] or
+          any(i["source"] != "fresh" for i in warm["items"]), "the feed changes after a like")
+    now = time.time()
+    bad_events = [
+        ("not json", "{nope", 400), ("array", "[1]", 400), ("no video", {"type": "like"}, 400),
+        ("bad type", {"video_id": vid, "type": "love"}, 400),
+        ("negative seconds", {"video_id": vid, "type": "view", "seconds": -3}, 400),
+        ("seconds as text", {"video_id": vid, "type": "view", "seconds": "10"}, 400),
+        ("future", {"video_id": vid, "type": "view", "ts": now + 86400}, 400),
+        ("ancient", {"video_id": vid, "type": "view", "ts": 1000}, 400),
+        ("unknown video", {"video_id": "0123456789abcdef", "type": "like"}, 404),
+        ("duplicate keys", '{"video_id": "%s", "type": "like", "type": "skip"}' % vid, 400),
+        ("invalid UTF-8", b'{"video_id": "\xff\xfe", "type": "like"}', 400),
+        ("empty body", "", 400),
+    ]
+    for what, body, want in bad_events:
+        st, doc, _, _ = S.request("POST", "/v1/users/alice/events", body=body,
+                                  headers={"Content-Type": "application/json"})
+        check(st == want and "error" in (doc or {}), f"event {what}: expected {want}, got {st} {doc}")
+    st, doc, _, _ = S.request("POST", "/v1/users/bad%20user/events", body=ev)
+    check(st == 400 and error_code(doc) == "bad_user", f"bad user name: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/users/" + "u" * 65 + "/feed")
+    check(st == 400, f"user name too long: {st}")
+    st, doc, _, _ = S.get("/v1/users/alice/feed?k=0")
+    check(st == 400, f"feed k=0: {st}")
+    st, doc, _, _ = S.get("/v1/users/alice")
+    check(doc["events"] == 1, "rejected events stored nothing")
+
+    # ---- limits
+    out = S.raw(b"POST /v1/users/alice/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n{\"x\": \"aaaa" % (2 << 20))
+    check(out.startswith(b"HTTP/1.1 413 "), f"oversized body: {out[:40]!r}")
+    out = S.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n")
+    check(out == b"" or out.split(b" ")[1] in (b"400", b"413", b"431"), f"huge header: {out[:40]!r}")
+
+    # ---- admin token and jobs
+    st, doc, _, r = S.request("POST", "/v1/index", body={"paths": [later]})
+    check(st == 401 and r.getheader("WWW-Authenticate") == "Bearer", f"index without token: {st} {doc}")
+    st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [later]}, headers={"Authorization": "Bearer nope"})
+    check(st == 403, f"index with a wrong token: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/jobs/0123456789abcdef")
+    check(st == 401, f"job without token: {st}")
+    for body in ({}, {"paths": []}, {"paths": "x"}, {"paths": [1]}, {"paths": [""]}):
+        st, doc, _, _ = S.request("POST", "/v1/index", body=body, headers=admin)
+        check(st == 400, f"index body {body}: {st} {doc}")
+
+    # searches keep being answered while the job runs
+    search_errors, searches = [], [0]
+    stop = threading.Event()
+
+    def searcher():
+        while not stop.is_set():
+            try:
+                st, doc, _, _ = S.get("/v1/search?q=someone+signing&k=5", timeout=30)
+                if st != 200:
+                    search_errors.append(st)
+                searches[0] += 1
+            except Exception as e:  # noqa: BLE001 - any failure is a test failure
+                search_errors.append(repr(e))
+
+    t = threading.Thread(target=searcher)
+    t.start()
+    st, doc, _, r = S.request("POST", "/v1/index", body={"paths": [later, os.path.join(work, "missing.mp4")]},
+                              headers=admin)
+    check(st == 202 and doc["job_id"] and r.getheader("Location") == "/v1/jobs/" + doc["job_id"], f"index: {st} {doc}")
+    job = doc["job_id"]
+    deadline = time.time() + 300
+    states = set()
+    while time.time() < deadline:
+        st, doc, _, _ = S.get("/v1/jobs/" + job, headers=admin)
+        states.add(doc["state"])
+        if doc["state"] in ("done", "failed"):
+            break
+        time.sleep(0.2)
+    stop.set()
+    t.join()
+    check(doc["state"] == "done", f"job finished: {doc}")
+    outcomes = {i["outcome"] for i in doc["items"]}
+    check("indexed" in outcomes and "failed" in outcomes, f"per-file outcomes: {doc['items']}")
+    check(doc["summary"]["indexed"] == len(os.listdir(later)), f"summary: {doc['summary']}")
+    check(not search_errors and searches[0] > 0, f"searches during the job: {searches[0]} ok, errors {search_errors[:5]}")
+    st, doc, _, _ = S.get("/healthz")
+    check(doc["videos"] == n_first + len(os.listdir(later)), f"new videos searchable without a restart: {doc}")
+    st, doc, _, _ = S.get("/v1/search?q=someone+signing&k=50")
+    check(any(r["path"].startswith(later) for r in doc["results"]), "new videos appear in search results")
+
+    # ---- metrics
+    st, _, data, r = S.get("/metrics")
+    text = data.decode()
+    check(st == 200 and r.getheader("Content-Type").startswith("text/plain"), "metrics content type")
+    for needle in ('vidx_http_requests_total{route="search",status="200"}', 'status="404"',
+                   'vidx_http_request_duration_seconds_bucket{route="search",le="+Inf"}', "vidx_index_videos",
+                   'vidx_jobs{state="done"} 1', 'vidx_query_cache_requests_total{result="hit"}'):
+        check(needle in text, f"metrics lack {needle}")
+
+    # ---- graceful shutdown: requests in flight finish, the database closes cleanly
+    results = []
+    slow = threading.Thread(target=lambda: results.append(S.get("/v1/search?q=a+new+question+nobody+asked&k=3")[0]))
+    slow.start()
+    time.sleep(0.05)
+    rc = S.stop()
+    slow.join()
+    check(rc == 0, f"server exit status after SIGTERM: {rc}")
+    check(results == [200], f"request in flight at shutdown: {results}")
+    log = open(db + "-server.log").read()
+    check("stopped cleanly" in log, "log says stopped cleanly")
+    check(" access 127.0.0.1 \"GET /healthz\" 200 " in log, "access log line per request")
+    info = subprocess.run([VIDX, "info", "--db", db, "--check"], env=env, capture_output=True, text=True)
+    check(info.returncode == 0, f"database consistent after shutdown: {info.stdout} {info.stderr}")
+
+    # ---- no model: everything but text search and indexing works, and says why
+    env2 = dict(env, VIDX_MODEL=os.path.join(work, "no-model"))
+    S = Server(db, env2)
+    st, doc, _, _ = S.get("/v1/search?q=x")
+    check(st == 503 and error_code(doc) == "model_missing" and "no-model" in doc["error"]["message"],
+          f"search without the model: {st} {doc}")
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/similar")
+    check(st == 200, f"similar works without the model: {st}")
+    st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [later]}, headers=admin)
+    check(st == 503, f"indexing without the model: {st}")
+    check(S.stop() == 0, "second server stops cleanly")
+
+    # ---- admin endpoints are off without a token
+    env3 = {k: v for k, v in env.items() if k != "VIDX_ADMIN_TOKEN"}
+    S = Server(db, env3)
+    st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [later]}, headers=admin)
+    check(st == 403 and error_code(doc) == "admin_disabled", f"no token configured: {st} {doc}")
+    check(S.stop() == 0, "third server stops cleanly")
+
+
+if __name__ == "__main__":
+    main()
