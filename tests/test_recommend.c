@@ -1,0 +1,309 @@
+/* Recommendations: event validation, decayed profiles, the co-engagement walk, feeds
+ * (cold start, exclusions, sources, diversity, new videos) on a synthetic catalog whose
+ * videos sit in known clusters; and the query cache and id map they lean on. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ann/ann.h"
+#include "../api/query_cache.h"
+#include "../common/hash.h"
+#include "../common/idmap.h"
+#include "../common/vecmath.h"
+#include "../recommend/cograph.h"
+#include "../recommend/events.h"
+#include "../recommend/feed.h"
+#include "check.h"
+
+char *test_tmpdir(const char *tag);
+void test_rmtree(const char *path);
+
+#define DIM 8
+#define CLUSTERS 4
+#define PER_CLUSTER 6
+#define NOW_MS 1800000000000LL /* a fixed "now": 2027-01-15 */
+
+static uint64_t ids[CLUSTERS * PER_CLUSTER + 8];
+static int n_videos;
+
+/* Video i of cluster c: the cluster's axis plus a little of its own. */
+static void embedding_of(int c, int i, float *v) {
+    for (int d = 0; d < DIM; d++) v[d] = 0;
+    v[c] = 1.0f;
+    v[CLUSTERS + (i % (DIM - CLUSTERS))] = 0.15f + 0.02f * (float)i;
+    vx_normalize(v, DIM);
+}
+
+static uint64_t add_video(vx_catalog *cat, int c, int i, int64_t created_at, uint8_t status, uint64_t dup_of) {
+    char path[64];
+    snprintf(path, sizeof path, "/videos/c%d-%d-%lld.mp4", c, i, (long long)created_at);
+    float v[DIM];
+    embedding_of(c, i, v);
+    vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = vx_hash64(path, strlen(path)), .size = 1,
+                    .duration = 100, .status = status, .n_segments = status == VX_VIDEO_INDEXED && !dup_of ? 1 : 0,
+                    .duplicate_of = dup_of, .created_at = created_at, .updated_at = created_at, .path = path,
+                    .title = path + 8, .failure = status == VX_VIDEO_FAILED ? "broken" : ""};
+    vx_batch *b = vx_batch_new();
+    vx_batch_put_video(b, &rec);
+    if (rec.n_segments) {
+        vx_segment s = {.start = 0, .end = 5, .n_frames = 1, .dim = DIM, .embedding = v};
+        vx_batch_put_segment(b, rec.id, 0, &s);
+        vx_embedding e = {.dim = DIM, .v = v};
+        vx_batch_put_embedding(b, rec.id, &e);
+    }
+    vx_meta m;
+    vx_error err;
+    vx_catalog_get_meta(cat, &m, &err);
+    m.embed_dim = DIM;
+    m.index_generation++;
+    vx_batch_put_meta(b, &m);
+    vx_meta_clear(&m);
+    int r = vx_catalog_write(cat, b, &err);
+    vx_batch_free(b);
+    CHECK_MSG(r == 0, "%s", err.msg);
+    return rec.id;
+}
+
+static int cluster_of(uint64_t id) {
+    for (int i = 0; i < CLUSTERS * PER_CLUSTER; i++)
+        if (ids[i] == id) return i / PER_CLUSTER;
+    return -1;
+}
+
+static int record(vx_catalog *cat, vx_recommender *rec, const char *user, uint64_t video, uint8_t type, double secs,
+                  int64_t ts_ms, vx_error *err) {
+    vx_event_request q = {.user = user, .video_id = video, .type = type, .seconds = secs, .ts_ms = ts_ms};
+    vx_event_stored st;
+    int r = vx_event_record(cat, &q, NOW_MS, &st, err);
+    if (r == 0 && rec) CHECK(vx_rec_observe(rec, user, &st.event, st.fraction, err) == 0);
+    return r;
+}
+
+static void test_events(vx_catalog *cat) {
+    vx_error err;
+    CHECK(record(cat, NULL, "bad name", ids[0], VX_EVENT_LIKE, -1, 0, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(strstr(err.msg, "user") != NULL);
+    CHECK(record(cat, NULL, "ev", ids[0], 9, -1, 0, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, NAN, 0, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 1e9, 0, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 5, NOW_MS + 3600 * 1000, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(strstr(err.msg, "future") != NULL);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 5, 1000, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", 0x0123456789abcdefULL, VX_EVENT_LIKE, -1, 0, &err) == VX_EVENT_UNKNOWN_VIDEO);
+    vx_user u;
+    CHECK(vx_catalog_get_user(cat, "ev", &u, &err) == 1); /* nothing stored by rejected events */
+
+    /* The profile moves towards what is liked and away from what is disliked. */
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_LIKE, -1, NOW_MS - 1000, &err) == 0);
+    REQUIRE(vx_catalog_get_user(cat, "ev", &u, &err) == 0);
+    float e0[DIM];
+    embedding_of(0, 0, e0);
+    vx_normalize(u.profile, u.dim);
+    CHECK(u.n_events == 1 && u.dim == DIM && vx_dot(u.profile, e0, DIM) > 0.999f);
+    vx_user_clear(&u);
+    CHECK(record(cat, NULL, "ev", ids[PER_CLUSTER], VX_EVENT_DISLIKE, -1, NOW_MS - 500, &err) == 0);
+    REQUIRE(vx_catalog_get_user(cat, "ev", &u, &err) == 0);
+    float e1[DIM];
+    embedding_of(1, 0, e1);
+    CHECK(u.n_events == 2 && vx_dot(u.profile, e1, DIM) < 0);
+    vx_user_clear(&u);
+
+    /* Decay: the same events in either order give the same profile; 30 days halve. */
+    int64_t t0 = NOW_MS - 40LL * 86400 * 1000, t1 = t0 + 30LL * 86400 * 1000;
+    CHECK(record(cat, NULL, "order1", ids[1], VX_EVENT_LIKE, -1, t0, &err) == 0);
+    CHECK(record(cat, NULL, "order1", ids[PER_CLUSTER + 1], VX_EVENT_LIKE, -1, t1, &err) == 0);
+    CHECK(record(cat, NULL, "order2", ids[PER_CLUSTER + 1], VX_EVENT_LIKE, -1, t1, &err) == 0);
+    CHECK(record(cat, NULL, "order2", ids[1], VX_EVENT_LIKE, -1, t0, &err) == 0);
+    vx_user a, b;
+    REQUIRE(vx_catalog_get_user(cat, "order1", &a, &err) == 0);
+    REQUIRE(vx_catalog_get_user(cat, "order2", &b, &err) == 0);
+    float ea[DIM], eb[DIM], expect[DIM];
+    embedding_of(0, 1, ea);
+    embedding_of(1, 1, eb);
+    for (int d = 0; d < DIM; d++) expect[d] = 2.0f * 0.5f * ea[d] + 2.0f * eb[d]; /* like = 2, one half-life */
+    for (int d = 0; d < DIM; d++) {
+        CHECK_MSG(fabsf(a.profile[d] - b.profile[d]) < 1e-5f, "order matters at %d: %g %g", d, a.profile[d], b.profile[d]);
+        CHECK_MSG(fabsf(a.profile[d] - expect[d]) < 1e-4f, "decay at %d: %g, expected %g", d, a.profile[d], expect[d]);
+    }
+    CHECK(a.last_event_ms == t1 && b.last_event_ms == t1);
+    vx_user_clear(&a);
+    vx_user_clear(&b);
+}
+
+static int in_feed(const vx_feed *f, uint64_t id) {
+    for (int i = 0; i < f->n; i++)
+        if (f->items[i].video_id == id) return i;
+    return -1;
+}
+
+static void test_feeds(vx_catalog *cat, const char *dir) {
+    vx_error err;
+    vx_ann *ann = vx_ann_open(cat, dir, NULL, DIM, &err);
+    REQUIRE(ann);
+    vx_recommender *rec = vx_rec_open(cat, &err);
+    REQUIRE(rec);
+    vx_feed_options o;
+    vx_feed_options_default(&o);
+    o.now_ms = NOW_MS;
+    o.k = 8;
+    vx_feed f;
+
+    /* Cold start: k items, each with a reason, several clusters (diversity). */
+    REQUIRE(vx_rec_feed(rec, cat, ann, "newcomer", &o, &f, &err) == 0);
+    CHECK(f.n == 8 && !f.known_user);
+    int seen_cluster[CLUSTERS] = {0}, n_clusters = 0;
+    for (int i = 0; i < f.n; i++) {
+        CHECK(f.items[i].reason && *f.items[i].reason);
+        int c = cluster_of(f.items[i].video_id);
+        CHECK(c >= 0); /* failed, removed and duplicate videos never appear */
+        if (c >= 0 && !seen_cluster[c]++) n_clusters++;
+    }
+    CHECK_MSG(n_clusters >= 3, "a new user's feed spans %d clusters", n_clusters);
+    vx_feed_free(&f);
+
+    /* Likes in cluster 2: the feed leans there, never shows what was seen or disliked. */
+    for (int i = 0; i < 2; i++) CHECK(record(cat, rec, "fan", ids[2 * PER_CLUSTER + i], VX_EVENT_LIKE, -1, NOW_MS - 10000 + i, &err) == 0);
+    CHECK(record(cat, rec, "fan", ids[2 * PER_CLUSTER + 2], VX_EVENT_DISLIKE, -1, NOW_MS - 5000, &err) == 0);
+    CHECK(record(cat, rec, "fan", ids[3], VX_EVENT_SKIP, 1, NOW_MS - 4000, &err) == 0);
+    o.diversity = 0;
+    REQUIRE(vx_rec_feed(rec, cat, ann, "fan", &o, &f, &err) == 0);
+    CHECK(f.known_user && f.n > 0);
+    for (int i = 0; i < 3; i++) CHECK(in_feed(&f, ids[2 * PER_CLUSTER + i]) < 0);
+    CHECK(in_feed(&f, ids[3]) < 0);
+    int in_cluster = 0;
+    for (int i = 0; i < 3 && i < f.n; i++) in_cluster += cluster_of(f.items[i].video_id) == 2;
+    CHECK_MSG(in_cluster == 3, "top 3 of a cluster-2 fan: %d from cluster 2 (first: %s, %s)", in_cluster,
+              f.n ? f.items[0].title : "-", f.n ? f.items[0].reason : "-");
+    CHECK(f.n && (strstr(f.items[0].reason, "like ") || strstr(f.items[0].reason, "matches")));
+    vx_feed_free(&f);
+    /* With diversity, other clusters come in sooner. */
+    o.diversity = 0.7f;
+    REQUIRE(vx_rec_feed(rec, cat, ann, "fan", &o, &f, &err) == 0);
+    int first_other = -1;
+    for (int i = 0; i < f.n && first_other < 0; i++)
+        if (cluster_of(f.items[i].video_id) != 2) first_other = i;
+    CHECK_MSG(first_other >= 0 && first_other <= 2, "diversified feed: first other cluster at %d", first_other);
+    vx_feed_free(&f);
+    o.diversity = 0.3f;
+
+    /* Co-engagement: people who liked X (cluster 0) also liked Y (cluster 3). */
+    uint64_t X = ids[0 * PER_CLUSTER + 5], Y = ids[3 * PER_CLUSTER + 5];
+    for (int u = 0; u < 5; u++) {
+        char name[16];
+        snprintf(name, sizeof name, "crowd%d", u);
+        CHECK(record(cat, rec, name, X, VX_EVENT_COMPLETE, -1, NOW_MS - 20000, &err) == 0);
+        CHECK(record(cat, rec, name, Y, VX_EVENT_LIKE, -1, NOW_MS - 19000, &err) == 0);
+    }
+    CHECK(record(cat, rec, "follower", X, VX_EVENT_LIKE, -1, NOW_MS - 1000, &err) == 0);
+    REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f, &err) == 0);
+    int y = in_feed(&f, Y);
+    CHECK_MSG(y >= 0 && y < 3, "co-engaged video at %d", y);
+    if (y >= 0) CHECK_MSG(strcmp(f.items[y].source, "co-engaged") == 0 || strcmp(f.items[y].source, "popular") == 0,
+                          "Y comes as %s: %s", f.items[y].source, f.items[y].reason);
+    vx_feed_free(&f);
+    /* ...and Y is now popular for everyone. */
+    REQUIRE(vx_rec_feed(rec, cat, ann, "newcomer2", &o, &f, &err) == 0);
+    CHECK(in_feed(&f, Y) >= 0);
+    vx_feed_free(&f);
+
+    /* A new video is recommendable at once, through its content. */
+    uint64_t fresh = add_video(cat, 2, 40, NOW_MS / 1000 - 60, VX_VIDEO_INDEXED, 0);
+    CHECK(vx_ann_update_video(ann, cat, fresh, &err) == 0);
+    CHECK(vx_rec_video_changed(rec, cat, fresh, &err) == 0);
+    o.diversity = 0;
+    REQUIRE(vx_rec_feed(rec, cat, ann, "fan", &o, &f, &err) == 0);
+    int at = in_feed(&f, fresh);
+    CHECK_MSG(at >= 0 && at < 4, "new cluster-2 video at %d in the fan's feed", at);
+    vx_feed_free(&f);
+
+    /* The recommender reloaded from the catalog ranks the same. */
+    vx_feed f1, f2;
+    REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f1, &err) == 0);
+    vx_rec_close(rec);
+    rec = vx_rec_open(cat, &err);
+    REQUIRE(rec);
+    REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f2, &err) == 0);
+    CHECK(f1.n == f2.n);
+    for (int i = 0; i < f1.n && i < f2.n; i++) CHECK(f1.items[i].video_id == f2.items[i].video_id);
+    vx_feed_free(&f1);
+    vx_feed_free(&f2);
+    CHECK(vx_rec_feed(rec, cat, ann, "bad name", &o, &f, &err) == -1);
+    vx_rec_close(rec);
+    vx_ann_close(ann);
+}
+
+static void test_cograph(void) {
+    /* users 0,1,2; items 0..3.  0:{0,1}  1:{0,2}  2:{0,2,3} */
+    vx_cograph *g = vx_cograph_new();
+    uint32_t edges[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 2}, {2, 0}, {2, 2}, {2, 3}, {2, 3}};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) CHECK(vx_cograph_add(g, edges[i][0], edges[i][1]) == 0);
+    CHECK(vx_cograph_item_degree(g, 0) == 3 && vx_cograph_item_degree(g, 3) == 1 && vx_cograph_user_degree(g, 2) == 3);
+    vx_cograph_params p = {.alpha = 1, .beta = 0, .max_fanout = 0, .max_history = 0};
+    vx_coscores s = {0};
+    REQUIRE(vx_cograph_score(g, 0, &p, &s) == 0);
+    /* user 0 -> item 0 (1/2) -> users 0,1,2 (1/3 each) -> their items; -> item 1 (1/2) -> user 0 */
+    float want2 = 0.5f * (1.0f / 3) * (0.5f + 1.0f / 3), want3 = 0.5f * (1.0f / 3) * (1.0f / 3);
+    CHECK(fabsf(s.score[2] - want2) < 1e-6f && fabsf(s.score[3] - want3) < 1e-6f);
+    CHECK(s.via[2] == 0 && s.via[3] == 0);
+    p.beta = 1; /* the popularity penalty divides by the degree */
+    REQUIRE(vx_cograph_score(g, 0, &p, &s) == 0);
+    CHECK(fabsf(s.score[2] - want2 / 2) < 1e-6f && fabsf(s.score[3] - want3) < 1e-6f);
+    vx_cograph_remove(g, 2, 3);
+    REQUIRE(vx_cograph_score(g, 0, &p, &s) == 0);
+    CHECK(s.score[3] == 0 && vx_cograph_item_degree(g, 3) == 0);
+    REQUIRE(vx_cograph_score(g, 99, &p, &s) == 0); /* unknown user: nothing */
+    CHECK(s.n_touched == 0);
+    vx_coscores_free(&s);
+    vx_cograph_free(g);
+}
+
+static void test_idmap_and_cache(void) {
+    vx_idmap m = {0};
+    for (uint64_t k = 1; k <= 5000; k++) CHECK(vx_idmap_put(&m, k * 7919, (uint32_t)k) == 0);
+    for (uint64_t k = 1; k <= 5000; k += 2) vx_idmap_del(&m, k * 7919);
+    int ok = 1;
+    for (uint64_t k = 1; k <= 5000; k++) ok &= vx_idmap_get(&m, k * 7919) == (k % 2 ? -1 : (int64_t)k);
+    CHECK(ok && m.n == 2500);
+    vx_idmap_free(&m);
+
+    vx_query_cache *c = vx_query_cache_new(2, 3);
+    REQUIRE(c);
+    int32_t a[] = {49406, 320, 49407}, b[] = {49406, 321, 49407}, d[] = {49406, 322, 49407};
+    float ea[3] = {1, 0, 0}, eb[3] = {0, 1, 0}, ed[3] = {0, 0, 1}, out[3];
+    CHECK(!vx_query_cache_get(c, a, 3, out));
+    vx_query_cache_put(c, a, 3, ea);
+    vx_query_cache_put(c, b, 3, eb);
+    CHECK(vx_query_cache_get(c, a, 3, out) && out[0] == 1); /* a is now the most recent */
+    vx_query_cache_put(c, d, 3, ed);                          /* evicts b */
+    CHECK(!vx_query_cache_get(c, b, 3, out));
+    CHECK(vx_query_cache_get(c, d, 3, out) && out[2] == 1);
+    CHECK(vx_query_cache_get(c, a, 2, out) == 0); /* a prefix is another query */
+    CHECK(vx_query_cache_size(c) == 2);
+    vx_query_cache_free(c);
+}
+
+int main(void) {
+    test_cograph();
+    test_idmap_and_cache();
+    char *dir = test_tmpdir("recommend");
+    vx_error err;
+    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
+    if (!cat) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    /* Clusters of videos; the older ones first, so freshness does not follow clusters. */
+    for (int c = 0; c < CLUSTERS; c++)
+        for (int i = 0; i < PER_CLUSTER; i++)
+            ids[n_videos++] = add_video(cat, c, i, NOW_MS / 1000 - 86400 * (10 + (i * CLUSTERS + c) % 7), VX_VIDEO_INDEXED, 0);
+    add_video(cat, 1, 90, NOW_MS / 1000, VX_VIDEO_FAILED, 0);
+    add_video(cat, 1, 91, NOW_MS / 1000, VX_VIDEO_REMOVED, 0);
+    uint64_t dup = add_video(cat, 0, 92, NOW_MS / 1000, VX_VIDEO_INDEXED, ids[4]);
+    vx_event_stored st;
+    vx_event_request q = {.user = "copycat", .video_id = dup, .type = VX_EVENT_LIKE, .seconds = -1};
+    CHECK(vx_event_record(cat, &q, NOW_MS, &st, &err) == 0 && st.event.video_id == ids[4]); /* counts for the original */
+    test_events(cat);
+    test_feeds(cat, dir);
+    vx_catalog_close(cat);
+    test_rmtree(dir);
+    free(dir);
+    return check_failures ? 1 : 0;
+}
