@@ -23,7 +23,7 @@
 #include "../schemas/catalog.h"
 
 #define VX_ANN_SEGMENT_BITS 12
-#define VX_ANN_EXACT_MAX 100000 /* vectors searched exactly; above, an inverted file (env VIDX_ANN_EXACT_MAX) */
+#define VX_ANN_EXACT_MAX 20000 /* vectors searched exactly; above, an inverted file (env VIDX_ANN_EXACT_MAX) */
 #define VX_ANN_NPROBE 16        /* inverted lists visited per query */
 
 typedef struct vx_ann vx_ann;

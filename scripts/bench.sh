@@ -5,6 +5,9 @@
 #   scripts/bench.sh          encoder and indexer (a few minutes)
 #   scripts/bench.sh ann      vector indexes on 1,000,000 vectors (about 20 minutes;
 #                             extra arguments go to bench_ann, e.g. --n 200000)
+#   scripts/bench.sh http     HTTP load with wrk on 100,000 synthetic videos (a few
+#                             minutes; the first run builds the database and index)
+#   scripts/bench.sh recommend   offline evaluation on MovieLens 100K (u.data)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,10 +20,18 @@ if [ "${1:-}" = "ann" ]; then
   shift
   exec build-bench/bench/bench_ann "$@"
 fi
+if [ "${1:-}" = "recommend" ]; then
+  shift
+  exec build-bench/bench/bench_recommend --data "$shared/movielens/ml-100k/u.data" "$@"
+fi
 model="$cache/bench-b32"
 if [ ! -f "$model/model.safetensors" ]; then
   echo "bench: generating random ViT-B/32 weights in $model"
   build-bench/make_random_clip --preset b32 --bpe "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$model"
+fi
+if [ "${1:-}" = "http" ]; then
+  shift
+  exec bench/bench_http.sh build-bench "$model" "$@"
 fi
 build-bench/bench/bench_encoder "$model"
 echo

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The main job: set up, build an optimised vidx, get the model, index a folder of
-# videos and show the database.
+# videos, then serve it over HTTP until Ctrl-C.
 #
 #   scripts/run.sh [VIDEO_DIR]      (default: the shared videos, ../shared/data/videos)
 #
 # The model comes from --model's usual places (VIDX_MODEL, the default folder); when it
 # is missing, scripts/download_model.sh fetches it where there is internet, and
-# otherwise this says exactly what to place where. Serving joins when it lands.
+# otherwise this says exactly what to place where. The database is $VIDX_DB (default
+# ./vidx-data); the service listens on $VIDX_LISTEN (default 127.0.0.1:8080). The admin
+# token for POST /v1/index is $VIDX_ADMIN_TOKEN, or one generated into DATA/admin-token.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,5 +32,19 @@ MSG
 fi
 videos="${1:-}"
 if [ -z "$videos" ]; then videos="$(./scripts/shared_data.sh)/videos"; fi
-VIDX_MODEL="$model" ./build/vidx index "$videos" || echo "run: some files failed (listed above)"
+export VIDX_MODEL="$model"
+./build/vidx index "$videos" || echo "run: some files failed (listed above)"
 ./build/vidx info
+
+db="${VIDX_DB:-vidx-data}"
+token_args=()
+if [ -z "${VIDX_ADMIN_TOKEN:-}" ]; then
+  if [ ! -s "$db/admin-token" ]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$db/admin-token")
+  fi
+  token_args=(--admin-token-file "$db/admin-token")
+  echo "run: admin token for POST /v1/index is in $db/admin-token"
+fi
+listen="${VIDX_LISTEN:-127.0.0.1:8080}"
+echo "run: serving on http://$listen/ (Ctrl-C stops it cleanly)"
+exec ./build/vidx serve --listen "$listen" "${token_args[@]}"

@@ -13,7 +13,7 @@ packages=(
   libfaiss-dev libopenblas-dev liblapack-dev
   libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
-  clang libclang-rt-14-dev libomp-dev python3
+  clang libclang-rt-14-dev libomp-dev python3 wrk
 )
 
 sudo_cmd=()

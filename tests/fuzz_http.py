@@ -158,6 +158,7 @@ def main():
         if "ERROR: AddressSanitizer" in log or "runtime error:" in log:
             problems.append("sanitizer report:\n" + log[-4000:])
     finally:
+        Server.kill_all()
         if problems:
             print("\n".join(problems), file=sys.stderr)
             print(open(db + "-server.log", errors="replace").read()[-3000:], file=sys.stderr)

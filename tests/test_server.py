@@ -29,6 +29,8 @@ def check(cond, what):
 
 
 class Server:
+    running = []  # killed at exit if a test stops half-way
+
     def __init__(self, db, env, extra=()):
         self.ready = os.path.join(db + "-ready")
         if os.path.exists(self.ready):
@@ -36,6 +38,7 @@ class Server:
         self.log = open(db + "-server.log", "w")
         self.proc = subprocess.Popen([VIDX, "serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file",
                                       self.ready, *extra], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        Server.running.append(self.proc)
         deadline = time.time() + 60
         while not os.path.exists(self.ready):
             if self.proc.poll() is not None or time.time() > deadline:
@@ -87,6 +90,13 @@ class Server:
         finally:
             s.close()
 
+    @staticmethod
+    def kill_all():
+        for p in Server.running:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -107,6 +117,7 @@ def main():
     try:
         run(work)
     finally:
+        Server.kill_all()
         if not os.environ.get("KEEP"):
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# HTTP load benchmark: vidx serve on loopback over a synthetic database (100,000 videos
+# by default), driven by wrk. Prints requests/s, p50 and p99 latency and errors for
+# similar-video, feed, and text search with cached and uncached queries, each beside
+# /healthz measured in the same run (the cost of HTTP alone on this machine), and the
+# server's memory before and after. Run through scripts/bench.sh http.
+#
+#   bench_http.sh BUILD_DIR MODEL_DIR [SECONDS]        (default 20 s per workload)
+#   VIDX_BENCH_LONG=600 ...    then runs similar-video for 600 s more, memory every 60 s
+set -euo pipefail
+build="$1"
+model="$2"
+secs="${3:-20}"
+here=$(cd "$(dirname "$0")" && pwd)
+cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
+videos="${VIDX_BENCH_VIDEOS:-100000}"
+users=100
+db="$cache/bench-http-$videos"
+if [ ! -f "$db/ids.txt" ]; then
+  echo "bench_http: writing $videos synthetic videos, $users users x 1000 events to $db"
+  rm -rf "$db"
+  "$build/bench/make_synthetic_db" "$db" --videos "$videos" --users "$users" --events 1000 --ids "$db/ids.txt.tmp"
+  mv "$db/ids.txt.tmp" "$db/ids.txt"
+fi
+ready="$db/ready"
+log="$db/server.log"
+rm -f "$ready"
+VIDX_LOG=warn "$build/vidx" serve --db "$db" --model "$model" --listen 127.0.0.1:0 --ready-file "$ready" \
+  >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+echo "bench_http: starting the server (the first start builds the vector index: minutes)"
+while [ ! -f "$ready" ]; do
+  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
+  sleep 1
+done
+addr=$(cat "$ready")
+rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }
+export VIDX_IDS="$db/ids.txt" VIDX_USERS="$users"
+
+# wrk's summary -> "rps p50_ms p99_ms errors"
+run() {
+  local script="$1" path="$2" s="$3"
+  local out
+  if [ -n "$script" ]; then out=$(wrk -t2 -c32 -d"${s}s" --latency -s "$here/wrk/$script" "http://$addr$path")
+  else out=$(wrk -t2 -c32 -d"${s}s" --latency "http://$addr$path"); fi
+  echo "$out" | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ {rps = $2}
+    $1 == "50%" {p50 = ms($2)}
+    $1 == "99%" {p99 = ms($2)}
+    /Non-2xx/ {err += $NF}
+    /Socket errors/ {gsub(",", ""); err += $4 + $6 + $8 + $10}
+    END {printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err}'
+}
+
+printf '\n%s videos, %s s per workload, wrk -t2 -c32 on the same 2 cores as the server\n\n' "$videos" "$secs"
+printf '| workload | requests/s | p50 ms | p99 ms | errors | of /healthz rps | RSS MiB after |\n'
+printf '|---|---|---|---|---|---|---|\n'
+rss0=$(rss)
+read -r hrps hp50 hp99 herr < <(run "" /healthz "$secs")
+printf '| /healthz (baseline) | %s | %s | %s | %s | 1.00 | %s |\n' "$hrps" "$hp50" "$hp99" "$herr" "$(rss)"
+for w in "similar.lua|/|similar video" "feed.lua|/|feed (users with 1000 events)" \
+         "search.lua|/|search, cached queries" "search.lua|/|search, uncached queries"; do
+  IFS='|' read -r script path name <<<"$w"
+  case "$name" in *uncached*) export VIDX_QUERIES=uncached ;; *) export VIDX_QUERIES=cached ;; esac
+  read -r rps p50 p99 err < <(run "$script" "$path" "$secs")
+  printf '| %s | %s | %s | %s | %s | %.2f | %s |\n' "$name" "$rps" "$p50" "$p99" "$err" \
+    "$(awk -v a="$rps" -v b="$hrps" 'BEGIN {print b > 0 ? a / b : 0}')" "$(rss)"
+done
+printf '\nserver RSS: %s MiB at start of the runs, %s MiB at the end\n' "$rss0" "$(rss)"
+
+if [ -n "${VIDX_BENCH_LONG:-}" ]; then
+  printf '\nlong run: similar video for %s s; RSS every 60 s\n' "$VIDX_BENCH_LONG"
+  wrk -t2 -c32 -d"${VIDX_BENCH_LONG}s" --latency -s "$here/wrk/similar.lua" "http://$addr/" >"$db/long.txt" &
+  wpid=$!
+  while kill -0 $wpid 2>/dev/null; do printf '  t=%ss RSS %s MiB\n' "$SECONDS" "$(rss)"; sleep 60; done
+  wait $wpid || true
+  grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors" "$db/long.txt" | sed 's/^/  /'
+  printf '  RSS at the end %s MiB\n' "$(rss)"
+fi
