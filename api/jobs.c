@@ -77,6 +77,7 @@ static void on_item(void *ctx, const vx_job_item *it, uint64_t video_id) {
     if (it->outcome != VX_ITEM_UNCHANGED && it->outcome != VX_ITEM_PENDING) {
         pthread_rwlock_wrlock(&S->ann_lock);
         int r = vx_ann_update_video(S->ann, S->cat, video_id, &err);
+        atomic_fetch_add(&S->ann_version, 1); /* cached similar-video answers are stale */
         pthread_rwlock_unlock(&S->ann_lock);
         if (r) vx_warn("job: vector index update for %s: %s", it->path, err.msg);
         if (vx_rec_video_changed(S->rec, S->cat, video_id, &err)) vx_warn("job: recommender: %s", err.msg);

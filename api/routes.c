@@ -18,6 +18,7 @@
 #include "../ann/search.h"
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/lru.h"
 #include "../common/utf8.h"
 #include "../common/vecmath.h"
 #include "../encoder/tokenizer.h"
@@ -310,14 +311,43 @@ static void do_similar(vx_request *rq, uint64_t id) {
         return;
     }
     vx_service *S = rq->S;
+    /* Answers stay valid until the index changes: cached by (video, k, offset). */
+    const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
+    const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&S->ann_version);
+    size_t len;
+    char *tail = vx_lru_get(S->similar_cache, key, version, &len);
+    struct evbuffer *b = tail ? evbuffer_new() : NULL;
+    if (b) {
+        evbuffer_add_printf(b, "{\"query\":\"%s\",\"took_ms\":%.1f,", hex, (vx_now() - rq->t0) * 1e3);
+        evbuffer_add(b, tail, len);
+        free(tail);
+        vx_reply_buffer(rq, 200, "application/json", b);
+        evbuffer_free(b);
+        return;
+    }
+    free(tail);
     vx_results r = {0};
     vx_error err;
     pthread_rwlock_rdlock(&S->ann_lock);
     int rc = vx_search_similar(S->ann, S->cat, id, (int)k, (int)offset, &r, &err);
     pthread_rwlock_unlock(&S->ann_lock);
-    if (rc) vx_reply_error(rq, 500, "internal", "%s", err.msg);
-    else vx_reply_json(rq, 200, vx_results_json(hex, (vx_now() - rq->t0) * 1e3, &r));
+    json_t *o = rc ? NULL : vx_results_json(hex, (vx_now() - rq->t0) * 1e3, &r);
     vx_results_free(&r);
+    if (rc) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
+    char *s = o ? json_dumps(o, VX_JSON_FLAGS) : NULL;
+    const char *total = s ? strstr(s, "\"total\":") : NULL; /* keys keep their order */
+    if (total) {
+        size_t n = strlen(total);
+        char *with_nl = malloc(n + 1);
+        if (with_nl) {
+            memcpy(with_nl, total, n);
+            with_nl[n] = '\n';
+            vx_lru_put(S->similar_cache, key, version, with_nl, n + 1);
+            free(with_nl);
+        }
+    }
+    free(s);
+    vx_reply_json(rq, 200, o);
 }
 
 /* ---- users ----------------------------------------------------------------------------------- */

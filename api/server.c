@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
@@ -23,6 +25,7 @@
 
 #include "../common/idmap.h"
 #include "../common/log.h"
+#include "../common/lru.h"
 #include "../common/vecmath.h"
 #include "results_json.h"
 #include "service.h"
@@ -281,6 +284,9 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 static void *run_loop(void *arg) {
     loop *L = arg;
+    /* One request, one thread: FAISS would otherwise start an OpenMP team per search,
+     * whose spinning threads fight the other loop for the two cores. */
+    omp_set_num_threads(1);
     event_base_dispatch(L->base);
     return NULL;
 }
@@ -421,6 +427,7 @@ static void service_close(vx_service *S) {
     vx_rec_close(S->rec);
     vx_ann_close(S->ann);
     vx_query_cache_free(S->qcache);
+    vx_lru_free(S->similar_cache);
     vx_clip_free(S->model);
     vx_catalog_close(S->cat);
     vx_metrics_free(S->metrics);
@@ -439,6 +446,7 @@ static int service_open(vx_service *S, const vx_server_options *o, vx_error *err
     int dim = S->model ? vx_clip_get_config(S->model)->proj_dim : 0;
     if (!(S->ann = vx_ann_open(S->cat, o->data_dir, NULL, dim, err))) return -1;
     if (!(S->rec = vx_rec_open(S->cat, err))) return -1;
+    if (!(S->similar_cache = vx_lru_new(65536))) return vx_fail(err, "out of memory");
     if (S->model) {
         if (!(S->qcache = vx_query_cache_new(o->query_cache > 0 ? o->query_cache : 1, dim)))
             return vx_fail(err, "out of memory");

@@ -39,6 +39,8 @@ typedef struct vx_service {
     char model_problem[1024];   /* why, and how to get it */
     vx_encoder *encoder;
     vx_query_cache *qcache;
+    struct vx_lru *similar_cache;  /* similar-video answers, valid while ann_version holds */
+    atomic_uint_least64_t ann_version; /* bumped by every change to the vector index */
     vx_metrics *metrics;
     vx_jobs *jobs;
     atomic_int connections;

@@ -65,8 +65,8 @@ for w in "similar.lua|/|similar video" "feed.lua|/|feed (users with 1000 events)
   IFS='|' read -r script path name <<<"$w"
   case "$name" in *uncached*) export VIDX_QUERIES=uncached ;; *) export VIDX_QUERIES=cached ;; esac
   read -r rps p50 p99 err < <(run "$script" "$path" "$secs")
-  printf '| %s | %s | %s | %s | %s | %.2f | %s |\n' "$name" "$rps" "$p50" "$p99" "$err" \
-    "$(awk -v a="$rps" -v b="$hrps" 'BEGIN {print b > 0 ? a / b : 0}')" "$(rss)"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$err" \
+    "$(awk -v a="$rps" -v b="$hrps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')" "$(rss)"
 done
 printf '\nserver RSS: %s MiB at start of the runs, %s MiB at the end\n' "$rss0" "$(rss)"
 

@@ -306,26 +306,27 @@ static cand *cand_get(cands *cs, uint32_t item) {
     return c;
 }
 
-/* Keeps the n best (item, score) pairs seen, in a small array (n is small). */
+/* Keeps the n best (item, score) pairs seen, in a small array; the worst is tracked so
+ * that most offers cost one comparison (a feed offers every video to two of these). */
 typedef struct topn {
     uint32_t *item;
     float *score;
-    int n, cap;
+    int n, cap, worst;
 } topn;
 
 static void top_push(topn *t, uint32_t item, float score) {
     if (t->n < t->cap) {
         t->item[t->n] = item;
-        t->score[t->n++] = score;
+        t->score[t->n] = score;
+        if (t->n == 0 || score < t->score[t->worst]) t->worst = t->n;
+        t->n++;
         return;
     }
-    int worst = 0;
-    for (int i = 1; i < t->n; i++)
-        if (t->score[i] < t->score[worst]) worst = i;
-    if (score > t->score[worst]) {
-        t->item[worst] = item;
-        t->score[worst] = score;
-    }
+    if (!(score > t->score[t->worst])) return;
+    t->item[t->worst] = item;
+    t->score[t->worst] = score;
+    for (int i = 0; i < t->n; i++)
+        if (t->score[i] < t->score[t->worst]) t->worst = i;
 }
 
 typedef struct feed_run {
@@ -406,7 +407,7 @@ static int personal_sources(feed_run *F) {
     }
     uint32_t items[N_COENGAGED];
     float scores[N_COENGAGED];
-    topn t = {items, scores, 0, N_COENGAGED};
+    topn t = {items, scores, 0, N_COENGAGED, 0};
     for (uint32_t i = 0; i < sc.n_touched; i++) {
         uint32_t j = sc.touched[i];
         if (j < r->n_videos && !F->excluded[j] && sc.score[j] > 0) top_push(&t, j, sc.score[j]);
@@ -432,7 +433,7 @@ static int global_sources(feed_run *F, int64_t now, double *max_pop) {
     vx_recommender *r = F->r;
     uint32_t fi[N_FRESH], pi[N_POPULAR];
     float fs[N_FRESH], ps[N_POPULAR];
-    topn fresh = {fi, fs, 0, N_FRESH}, pop = {pi, ps, 0, N_POPULAR};
+    topn fresh = {fi, fs, 0, N_FRESH, 0}, pop = {pi, ps, 0, N_POPULAR, 0};
     *max_pop = 0;
     for (uint32_t i = 0; i < r->n_videos; i++) {
         const rec_video *v = &r->videos[i];

@@ -172,6 +172,9 @@ def run(work):
     check(st == 200 and doc["video_id"] == vid and doc["status"] == "indexed" and doc["segments"], f"video: {st} {doc}")
     st, doc, _, _ = S.get(f"/v1/videos/{vid}/similar?k=3")
     check(st == 200 and doc["results"] and all(r["video_id"] != vid for r in doc["results"]), f"similar: {doc}")
+    st, again, _, _ = S.get(f"/v1/videos/{vid}/similar?k=3")  # from the answer cache: the same
+    check(st == 200 and again["results"] == doc["results"] and again["total"] == doc["total"], "similar, cached")
+    st, before, _, _ = S.get(f"/v1/videos/{vid}/similar?k=100")
     for path in ("/v1/videos/0123456789abcdef", "/v1/videos/0123456789abcdef/similar", "/v1/videos/xyz",
                  "/v1/videos/" + "0" * 17):
         st, doc, _, _ = S.get(path)
@@ -300,6 +303,10 @@ def run(work):
     check(doc["videos"] == n_first + len(os.listdir(later)), f"new videos searchable without a restart: {doc}")
     st, doc, _, _ = S.get("/v1/search?q=someone+signing&k=50")
     check(any(r["path"].startswith(later) for r in doc["results"]), "new videos appear in search results")
+    st, after, _, _ = S.get(f"/v1/videos/{vid}/similar?k=100")
+    check(not any(r["path"].startswith(later) for r in before["results"]) and
+          any(r["path"].startswith(later) for r in after["results"]) and after["total"] > before["total"],
+          "cached similar-video answers are dropped when the index changes")
 
     # ---- metrics
     st, _, data, r = S.get("/metrics")
