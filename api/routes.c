@@ -403,6 +403,7 @@ static void do_feed(vx_request *rq, const char *user) {
     if (int_param(rq, "k", 20, 1, VX_FEED_MAX_K, &k) || num_param(rq, "diversity", fo.diversity, 0, 1, &d)) return;
     fo.k = (int)k;
     fo.diversity = (float)d;
+    fo.ann_version = atomic_load(&rq->S->ann_version) + 1; /* + 1: never 0 (no caching) */
     vx_service *S = rq->S;
     vx_feed f;
     vx_error err;

@@ -6,7 +6,8 @@
 # server's memory before and after. Run through scripts/bench.sh http.
 #
 #   bench_http.sh BUILD_DIR MODEL_DIR [SECONDS]        (default 20 s per workload)
-#   VIDX_BENCH_LONG=600 ...    then runs similar-video for 600 s more, memory every 60 s
+#   VIDX_BENCH_LONG=600 ...    then runs similar-video (popular set) for 600 s more, memory
+#                              every 60 s
 set -euo pipefail
 build="$1"
 model="$2"
@@ -60,19 +61,33 @@ printf '|---|---|---|---|---|---|---|\n'
 rss0=$(rss)
 read -r hrps hp50 hp99 herr < <(run "" /healthz "$secs")
 printf '| /healthz (baseline) | %s | %s | %s | %s | 1.00 | %s |\n' "$hrps" "$hp50" "$hp99" "$herr" "$(rss)"
-for w in "similar.lua|/|similar video" "feed.lua|/|feed (users with 1000 events)" \
+# Steady service: the popular set's answers and the common queries are cached first.
+VIDX_SIMILAR=hot wrk -t2 -c32 -d5s -s "$here/wrk/similar.lua" "http://$addr/" >/dev/null
+VIDX_QUERIES=cached wrk -t1 -c1 -d2s -s "$here/wrk/search.lua" "http://$addr/" >/dev/null
+for w in "similar.lua|/|similar video, never asked before" "similar.lua|/|similar video, 5,000 popular ones" \
+         "feed.lua|/|feed (users with 1000 events)" \
          "search.lua|/|search, cached queries" "search.lua|/|search, uncached queries"; do
   IFS='|' read -r script path name <<<"$w"
   case "$name" in *uncached*) export VIDX_QUERIES=uncached ;; *) export VIDX_QUERIES=cached ;; esac
+  case "$name" in *popular*) export VIDX_SIMILAR=hot ;; *) export VIDX_SIMILAR=cold ;; esac
   read -r rps p50 p99 err < <(run "$script" "$path" "$secs")
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$err" \
     "$(awk -v a="$rps" -v b="$hrps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')" "$(rss)"
+done
+# Latency without queueing: one client at a time.
+for w in "feed.lua|feed, one client at a time" "similar.lua|similar (never asked before), one client at a time"; do
+  IFS='|' read -r script name <<<"$w"
+  export VIDX_SIMILAR=cold
+  out=$(wrk -t1 -c1 -d"${secs}s" --latency -s "$here/wrk/$script" "http://$addr/")
+  printf '| %s | %s |\n' "$name" "$(echo "$out" | awk '/Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+    END {printf "%.0f req/s, p50 %s, p99 %s", r, p50, p99}')"
 done
 printf '\nserver RSS: %s MiB at start of the runs, %s MiB at the end\n' "$rss0" "$(rss)"
 
 if [ -n "${VIDX_BENCH_LONG:-}" ]; then
   printf '\nlong run: similar video for %s s; RSS every 60 s\n' "$VIDX_BENCH_LONG"
-  wrk -t2 -c32 -d"${VIDX_BENCH_LONG}s" --latency -s "$here/wrk/similar.lua" "http://$addr/" >"$db/long.txt" &
+  VIDX_SIMILAR=hot wrk -t2 -c32 -d"${VIDX_BENCH_LONG}s" --latency -s "$here/wrk/similar.lua" "http://$addr/" \
+    >"$db/long.txt" &
   wpid=$!
   while kill -0 $wpid 2>/dev/null; do printf '  t=%ss RSS %s MiB\n' "$SECONDS" "$(rss)"; sleep 60; done
   wait $wpid || true

@@ -64,8 +64,9 @@ typedef struct vx_coscores {
 
 void vx_coscores_free(vx_coscores *s);
 
-/* Scores every item reachable from user. Returns 0, or -1 when out of memory. Items
- * the user already has are scored like any other: callers exclude what they must. */
+/* Scores every item reachable from user. Returns 0, or -1 when out of memory. Paths
+ * back through the user are skipped: they only reach the user's own items, which
+ * callers exclude (their scores here are partial). */
 int vx_cograph_score(const vx_cograph *g, uint32_t user, const vx_cograph_params *p, vx_coscores *s);
 
 #endif

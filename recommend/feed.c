@@ -10,6 +10,7 @@
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/log.h"
+#include "../common/lru.h"
 #include "../common/vecmath.h"
 #include "cograph.h"
 #include "events.h"
@@ -27,6 +28,7 @@
 #define N_COENGAGED 100
 #define N_FRESH 50
 #define N_POPULAR 50
+#define GLOBAL_KEEP 256      /* newest / most popular kept for everyone, before exclusions */
 #define FRESH_HALF_LIFE_DAYS 7.0
 #define POPULAR_HALF_LIFE_DAYS 7.0
 
@@ -62,6 +64,16 @@ struct vx_recommender {
     vx_cograph_params gp;
     int64_t pop_t0_ms;
     uint64_t n_edges;
+    vx_lru *neighbours; /* video id -> its nearest videos (vx_ann_hit[]), per index version */
+    uint64_t changes;   /* bumped by every update */
+    /* The newest and most popular videos, the same for everyone: recomputed at most
+     * once a second or after a change, instead of a pass over every video per feed. */
+    pthread_mutex_t global_mu;
+    uint64_t global_changes;
+    int64_t global_at_ms;
+    uint32_t global_fresh[GLOBAL_KEEP], global_pop[GLOBAL_KEEP];
+    int n_global_fresh, n_global_pop;
+    double max_pop;
 };
 
 static int64_t now_ms(void) {
@@ -189,7 +201,14 @@ vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
         return NULL;
     }
     pthread_rwlock_init(&r->lock, NULL);
+    pthread_mutex_init(&r->global_mu, NULL);
+    r->global_changes = UINT64_MAX;
     vx_cograph_params_default(&r->gp);
+    if (!(r->neighbours = vx_lru_new(16384))) {
+        vx_rec_close(r);
+        vx_fail(err, "out of memory");
+        return NULL;
+    }
     r->pop_t0_ms = now_ms();
     load_events l = {r, 0};
     double t0 = vx_now();
@@ -216,6 +235,8 @@ void vx_rec_close(vx_recommender *r) {
     vx_idmap_free(&r->video_idx);
     vx_idmap_free(&r->user_idx);
     vx_cograph_free(r->g);
+    vx_lru_free(r->neighbours);
+    pthread_mutex_destroy(&r->global_mu);
     pthread_rwlock_destroy(&r->lock);
     free(r);
 }
@@ -223,6 +244,7 @@ void vx_rec_close(vx_recommender *r) {
 int vx_rec_observe(vx_recommender *r, const char *user, const vx_event *e, float fraction, vx_error *err) {
     pthread_rwlock_wrlock(&r->lock);
     int rc = apply(r, user, e, fraction);
+    r->changes++;
     pthread_rwlock_unlock(&r->lock);
     return rc ? vx_fail(err, "out of memory") : 0;
 }
@@ -237,6 +259,7 @@ int vx_rec_video_changed(vx_recommender *r, vx_catalog *cat, uint64_t video_id, 
         if (found == 0) set_video(r, (uint32_t)i, &v);
         else r->videos[i].live = 0;
     }
+    r->changes++;
     pthread_rwlock_unlock(&r->lock);
     if (found == 0) vx_video_clear(&v);
     return i < 0 ? vx_fail(err, "out of memory") : 0;
@@ -341,11 +364,8 @@ typedef struct feed_run {
     vx_error *err;
 } feed_run;
 
-/* Adds the nearest videos to q as candidates of source src. */
-static int from_ann(feed_run *F, const float *q, int k, int src, uint32_t via) {
-    vx_ann_hit hits[N_CONTENT];
-    int n = vx_ann_search_videos(F->ann, q, k, hits, F->err);
-    if (n < 0) return -1;
+/* Adds hits as candidates of source src. */
+static int add_hits(feed_run *F, const vx_ann_hit *hits, int n, int src, uint32_t via) {
     for (int i = 0; i < n; i++) {
         int64_t item = vx_idmap_get(&F->r->video_idx, hits[i].video_id);
         if (item < 0 || F->excluded[item] || hits[i].score <= 0) continue;
@@ -359,8 +379,37 @@ static int from_ann(feed_run *F, const float *q, int k, int src, uint32_t via) {
     return 0;
 }
 
+/* Adds the nearest videos to q as candidates of source src. */
+static int from_ann(feed_run *F, const float *q, int k, int src, uint32_t via) {
+    vx_ann_hit hits[N_CONTENT];
+    int n = vx_ann_search_videos(F->ann, q, k, hits, F->err);
+    return n < 0 ? -1 : add_hits(F, hits, n, src, via);
+}
+
+/* The nearest videos to one of the user's videos: the same for every user, so cached
+ * until the index changes. */
+static int from_neighbours(feed_run *F, uint32_t item, const vx_feed_options *o) {
+    const uint64_t id = F->r->videos[item].id;
+    size_t len = 0;
+    vx_ann_hit *hits = o->ann_version ? vx_lru_get(F->r->neighbours, id, o->ann_version, &len) : NULL;
+    if (hits) {
+        int rc = add_hits(F, hits, (int)(len / sizeof *hits), SRC_NEIGHBOURS, item);
+        free(hits);
+        return rc;
+    }
+    vx_embedding e;
+    int r = vx_catalog_get_embedding(F->cat, id, &e, F->err);
+    if (r) return r < 0 ? -1 : 0;
+    vx_ann_hit found[N_NEIGHBOURS];
+    int n = (int)e.dim == vx_ann_dim(F->ann) ? vx_ann_search_videos(F->ann, e.v, N_NEIGHBOURS, found, F->err) : 0;
+    vx_embedding_clear(&e);
+    if (n < 0) return -1;
+    if (o->ann_version) vx_lru_put(F->r->neighbours, id, o->ann_version, found, (size_t)n * sizeof *found);
+    return add_hits(F, found, n, SRC_NEIGHBOURS, item);
+}
+
 /* content, neighbours and co-engaged: the sources that need the user's history. */
-static int personal_sources(feed_run *F) {
+static int personal_sources(feed_run *F, const vx_feed_options *o) {
     vx_recommender *r = F->r;
     const rec_user *u = F->u;
     const int dim = vx_ann_dim(F->ann);
@@ -389,15 +438,8 @@ static int personal_sources(feed_run *F) {
         if (best < 0) break;
         recent[n_recent++] = u->s[best].item;
     }
-    for (int i = 0; i < n_recent; i++) {
-        vx_embedding e;
-        int rr = vx_catalog_get_embedding(F->cat, r->videos[recent[i]].id, &e, F->err);
-        if (rr < 0) return -1;
-        if (rr > 0) continue;
-        rr = (int)e.dim == dim ? from_ann(F, e.v, N_NEIGHBOURS, SRC_NEIGHBOURS, recent[i]) : 0;
-        vx_embedding_clear(&e);
-        if (rr) return -1;
-    }
+    for (int i = 0; i < n_recent; i++)
+        if (from_neighbours(F, recent[i], o)) return -1;
     /* co-engaged: the walk */
     vx_coscores sc = {0};
     vx_cograph_params gp = r->gp;
@@ -429,25 +471,67 @@ static double freshness(const rec_video *v, int64_t now) {
 }
 
 /* fresh and popular, for everyone; also gives every candidate its fresh and popular scores. */
-static int global_sources(feed_run *F, int64_t now, double *max_pop) {
-    vx_recommender *r = F->r;
-    uint32_t fi[N_FRESH], pi[N_POPULAR];
-    float fs[N_FRESH], ps[N_POPULAR];
-    topn fresh = {fi, fs, 0, N_FRESH, 0}, pop = {pi, ps, 0, N_POPULAR, 0};
-    *max_pop = 0;
+static int by_score_desc(const void *a, const void *b) {
+    const float *x = a, *y = b;
+    return (x[1] < y[1]) - (x[1] > y[1]);
+}
+
+/* Sorts a topn's items best first into out. */
+static int sorted_items(const topn *t, uint32_t *out) {
+    float pairs[GLOBAL_KEEP][2];
+    for (int i = 0; i < t->n; i++) {
+        memcpy(&pairs[i][0], &t->item[i], sizeof(float)); /* the item's bits ride along */
+        pairs[i][1] = t->score[i];
+    }
+    qsort(pairs, (size_t)t->n, sizeof pairs[0], by_score_desc);
+    for (int i = 0; i < t->n; i++) memcpy(&out[i], &pairs[i][0], sizeof(uint32_t));
+    return t->n;
+}
+
+/* The shared newest and most popular lists, recomputed when stale. Called under the
+ * recommender's read lock. */
+static void refresh_global(vx_recommender *r, int64_t now) {
+    if (r->global_changes == r->changes && now >= r->global_at_ms && now - r->global_at_ms < 1000) return;
+    uint32_t fi[GLOBAL_KEEP], pi[GLOBAL_KEEP];
+    float fs[GLOBAL_KEEP], ps[GLOBAL_KEEP];
+    topn fresh = {fi, fs, 0, GLOBAL_KEEP, 0}, pop = {pi, ps, 0, GLOBAL_KEEP, 0};
+    double max_pop = 0;
     for (uint32_t i = 0; i < r->n_videos; i++) {
         const rec_video *v = &r->videos[i];
         if (!v->live) continue;
-        if (v->pop > *max_pop) *max_pop = v->pop;
-        if (F->excluded[i]) continue;
+        if (v->pop > max_pop) max_pop = v->pop;
         /* Ties (same second) broken by position: later loaded, later indexed. */
         top_push(&fresh, i, (float)(v->created_at - now / 1000) + (float)i * 1e-6f);
         if (v->pop > 0) top_push(&pop, i, (float)v->pop);
     }
-    for (int i = 0; i < fresh.n; i++)
-        if (!cand_get(&F->cs, fresh.item[i])) return vx_fail(F->err, "out of memory");
-    for (int i = 0; i < pop.n; i++)
-        if (!cand_get(&F->cs, pop.item[i])) return vx_fail(F->err, "out of memory");
+    r->n_global_fresh = sorted_items(&fresh, r->global_fresh);
+    r->n_global_pop = sorted_items(&pop, r->global_pop);
+    r->max_pop = max_pop;
+    r->global_changes = r->changes;
+    r->global_at_ms = now;
+}
+
+/* fresh and popular, for everyone; also gives every candidate its fresh and popular scores. */
+static int global_sources(feed_run *F, int64_t now, double *max_pop) {
+    vx_recommender *r = F->r;
+    uint32_t fresh[GLOBAL_KEEP], pop[GLOBAL_KEEP];
+    pthread_mutex_lock(&r->global_mu);
+    refresh_global(r, now);
+    int n_fresh = r->n_global_fresh, n_pop = r->n_global_pop;
+    memcpy(fresh, r->global_fresh, (size_t)n_fresh * sizeof *fresh);
+    memcpy(pop, r->global_pop, (size_t)n_pop * sizeof *pop);
+    *max_pop = r->max_pop;
+    pthread_mutex_unlock(&r->global_mu);
+    for (int i = 0, taken = 0; i < n_fresh && taken < N_FRESH; i++) {
+        if (F->excluded[fresh[i]]) continue;
+        if (!cand_get(&F->cs, fresh[i])) return vx_fail(F->err, "out of memory");
+        taken++;
+    }
+    for (int i = 0, taken = 0; i < n_pop && taken < N_POPULAR; i++) {
+        if (F->excluded[pop[i]]) continue;
+        if (!cand_get(&F->cs, pop[i])) return vx_fail(F->err, "out of memory");
+        taken++;
+    }
     for (int i = 0; i < F->cs.n; i++) {
         cand *c = &F->cs.c[i];
         const rec_video *v = &r->videos[c->item];
@@ -534,7 +618,7 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
         F.u = &r->users[F.user_idx];
         out->known_user = 1;
         for (uint32_t i = 0; i < F.u->n; i++) F.excluded[F.u->s[i].item] = 1; /* seen or disliked */
-        if (personal_sources(&F)) goto done;
+        if (personal_sources(&F, o)) goto done;
     }
     double max_pop;
     if (global_sources(&F, now, &max_pop)) goto done;

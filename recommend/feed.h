@@ -45,6 +45,8 @@ typedef struct vx_feed_options {
     int k;            /* items (1..VX_FEED_MAX_K) */
     float diversity;  /* 0 = by relevance only .. 1 = most diverse; default 0.3 */
     int64_t now_ms;   /* clock for freshness and decay; 0 = now */
+    uint64_t ann_version; /* changes whenever the vector index does: neighbour lists of
+                             videos are cached until then (0 = do not cache) */
 } vx_feed_options;
 
 void vx_feed_options_default(vx_feed_options *o);

@@ -147,6 +147,7 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     vx_feed_options_default(&o);
     o.now_ms = NOW_MS;
     o.k = 8;
+    o.ann_version = 1; /* neighbour lists cached, as the service does */
     vx_feed f;
 
     /* Cold start: k items, each with a reason, several clusters (diversity). */
@@ -211,6 +212,7 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     uint64_t fresh = add_video(cat, 2, 40, NOW_MS / 1000 - 60, VX_VIDEO_INDEXED, 0);
     CHECK(vx_ann_update_video(ann, cat, fresh, &err) == 0);
     CHECK(vx_rec_video_changed(rec, cat, fresh, &err) == 0);
+    o.ann_version = 2;
     o.diversity = 0;
     REQUIRE(vx_rec_feed(rec, cat, ann, "fan", &o, &f, &err) == 0);
     int at = in_feed(&f, fresh);

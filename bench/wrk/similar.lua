@@ -1,7 +1,26 @@
--- GET /v1/videos/{random id}/similar?k=10, ids from the file in VIDX_IDS.
+-- GET /v1/videos/{id}/similar?k=10, ids from the file in VIDX_IDS.
+-- VIDX_SIMILAR=cold: every request a video not asked for before (each thread walks its
+-- own stretch of the ids), so no answer comes from the cache;
+-- =hot: a popular set of 5,000 videos asked again and again (answers cached).
 local ids = {}
 for line in io.lines(os.getenv("VIDX_IDS")) do ids[#ids + 1] = line end
-math.randomseed(os.time())
+local mode = os.getenv("VIDX_SIMILAR") or "cold"
+local threads, tid, next_i = {}, 0, 0
+setup = function(thread)
+  thread:set("tid", #threads)
+  threads[#threads + 1] = thread
+end
+init = function(args)
+  math.randomseed(os.time() + tid)
+  next_i = tid * math.floor(#ids / 2) + math.random(1000)
+end
 request = function()
-  return wrk.format("GET", "/v1/videos/" .. ids[math.random(#ids)] .. "/similar?k=10")
+  local id
+  if mode == "hot" then
+    id = ids[math.random(math.min(5000, #ids))]
+  else
+    next_i = next_i % #ids + 1
+    id = ids[next_i]
+  end
+  return wrk.format("GET", "/v1/videos/" .. id .. "/similar?k=10")
 end
