@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -350,6 +351,109 @@ static void do_similar(vx_request *rq, uint64_t id) {
     vx_reply_json(rq, 200, o);
 }
 
+/* ---- media ----------------------------------------------------------------------------------- */
+
+static const char *media_type(const char *path) {
+    static const char *const types[][2] = {
+        {".mp4", "video/mp4"},  {".m4v", "video/mp4"},         {".mov", "video/quicktime"}, {".webm", "video/webm"},
+        {".mkv", "video/x-matroska"}, {".avi", "video/x-msvideo"}, {".gif", "image/gif"},  {".ts", "video/mp2t"},
+        {".mpg", "video/mpeg"}, {".mpeg", "video/mpeg"},       {".ogv", "video/ogg"},       {".flv", "video/x-flv"},
+        {".wmv", "video/x-ms-wmv"}, {".3gp", "video/3gpp"},    {".png", "image/png"},       {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcasecmp(dot, types[i][0]) == 0) return types[i][1];
+    return "application/octet-stream";
+}
+
+/* One "bytes=" range of a file of `size` bytes: 1 and [*from, *to] when satisfiable,
+ * 0 when there is no usable Range header (serve it all), -1 when unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to) {
+    if (!h) return 0;
+    while (*h == ' ') h++;
+    if (strncmp(h, "bytes=", 6) != 0) return 0; /* another unit: ignored, as RFC 9110 allows */
+    h += 6;
+    if (strchr(h, ',')) return 0;               /* several ranges: the whole file instead */
+    char *end;
+    if (*h == '-') {                            /* the last N bytes */
+        if (h[1] < '0' || h[1] > '9') return -1;
+        errno = 0;
+        unsigned long long n = strtoull(h + 1, &end, 10);
+        if (errno || *end || n == 0 || size == 0) return -1;
+        *from = n >= size ? 0 : size - n;
+        *to = size - 1;
+        return 1;
+    }
+    if (*h < '0' || *h > '9') return -1;
+    errno = 0;
+    unsigned long long a = strtoull(h, &end, 10);
+    if (errno || *end != '-') return -1;
+    unsigned long long b = size ? size - 1 : 0;
+    if (end[1]) {
+        if (end[1] < '0' || end[1] > '9') return -1;
+        b = strtoull(end + 1, &end, 10);
+        if (errno || *end || b < a) return -1;
+        if (b >= size) b = size - 1;
+    }
+    if (a >= size) return -1;
+    *from = a;
+    *to = b;
+    return 1;
+}
+
+/* The indexed video's file, whole or one byte range (206), for the web page's player. */
+static void do_media(vx_request *rq, uint64_t id) {
+    vx_video v;
+    if (get_video(rq, id, &v)) return;
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    if (v.status != VX_VIDEO_INDEXED) {
+        vx_video_clear(&v);
+        vx_reply_error(rq, 404, "unknown_video", "video %s is not indexed", hex);
+        return;
+    }
+    int fd = open(v.path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    const char *type = media_type(v.path);
+    vx_video_clear(&v);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        vx_reply_error(rq, 404, "unknown_video", "the file of video %s is gone (index its folder again)", hex);
+        return;
+    }
+    const uint64_t size = (uint64_t)st.st_size;
+    uint64_t from = 0, to = size ? size - 1 : 0;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(rq->req);
+    evhttp_add_header(out, "Accept-Ranges", "bytes");
+    int r = parse_range(evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Range"), size, &from, &to);
+    char buf[96];
+    if (r < 0) {
+        close(fd);
+        snprintf(buf, sizeof buf, "bytes */%llu", (unsigned long long)size);
+        evhttp_add_header(out, "Content-Range", buf);
+        vx_reply_error(rq, 416, "bad_range", "the Range does not fit the %llu bytes of the file",
+                       (unsigned long long)size);
+        return;
+    }
+    if (r > 0) {
+        snprintf(buf, sizeof buf, "bytes %llu-%llu/%llu", (unsigned long long)from, (unsigned long long)to,
+                 (unsigned long long)size);
+        evhttp_add_header(out, "Content-Range", buf);
+    }
+    struct evbuffer *b = evbuffer_new();
+    const uint64_t len = size ? to - from + 1 : 0;
+    if (!b || (len && evbuffer_add_file(b, fd, (ev_off_t)from, (ev_off_t)len) != 0)) {
+        if (b) evbuffer_free(b);
+        else close(fd);
+        vx_reply_error(rq, 500, "internal", "cannot read the file of video %s", hex);
+        return;
+    }
+    if (!len) close(fd);
+    vx_reply_buffer(rq, r > 0 ? 206 : 200, type, b);
+    evbuffer_free(b);
+}
+
 /* ---- users ----------------------------------------------------------------------------------- */
 
 static int64_t wall_ms(void) {
@@ -628,12 +732,15 @@ void vx_route_request(vx_request *rq) {
     if (strncmp(p, "/v1/videos/", 11) == 0 && (n = split(p + 11, seg, len, 3)) >= 1 && n <= 2) {
         const char *what = n == 2 ? seg[1] : "";
         size_t wl = n == 2 ? len[1] : 0;
-        rq->route = n == 1 ? VX_ROUTE_VIDEO : wl == 7 && !strncmp(what, "similar", 7) ? VX_ROUTE_SIMILAR : VX_ROUTE_OTHER;
+        rq->route = n == 1 ? VX_ROUTE_VIDEO
+                    : wl == 7 && !strncmp(what, "similar", 7) ? VX_ROUTE_SIMILAR
+                    : wl == 5 && !strncmp(what, "media", 5) ? VX_ROUTE_MEDIA : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
         if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
         if (parse_id(seg[0], len[0], &id))
             { vx_reply_error(rq, 404, "unknown_video", "video ids are 16 hex digits, not '%.*s'", (int)len[0], seg[0]); return; }
         if (rq->route == VX_ROUTE_VIDEO) do_video(rq, id);
+        else if (rq->route == VX_ROUTE_MEDIA) do_media(rq, id);
         else do_similar(rq, id);
         return;
     }

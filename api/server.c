@@ -97,7 +97,8 @@ void vx_reply_buffer(vx_request *rq, int status, const char *content_type, struc
     struct evkeyvalq *h = evhttp_request_get_output_headers(rq->req);
     if (content_type) evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "Cache-Control", status == 200 && rq->route == VX_ROUTE_THUMB ? "max-age=300" : "no-store");
+    const int cacheable = (status == 200 || status == 206) && (rq->route == VX_ROUTE_THUMB || rq->route == VX_ROUTE_MEDIA);
+    evhttp_add_header(h, "Cache-Control", cacheable ? "max-age=300" : rq->route == VX_ROUTE_PAGE ? "no-cache" : "no-store");
     if (rq->token) ((conn_token *)rq->token)->rq = NULL;
     evhttp_send_reply(rq->req, status, reason_phrase(status), body);
     finish(rq, status, bytes);

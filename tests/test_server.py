@@ -180,6 +180,28 @@ def run(work):
         st, doc, _, _ = S.get(path)
         check(st == 404 and error_code(doc) == "unknown_video", f"{path}: expected 404 unknown_video, got {st} {doc}")
 
+    # ---- media, with byte ranges
+    vpath = r0["path"]
+    data_all = open(vpath, "rb").read()
+    size = len(data_all)
+    ctype = {"mp4": "video/mp4", "webm": "video/webm", "mkv": "video/x-matroska", "gif": "image/gif",
+             "mov": "video/quicktime"}.get(vpath.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    st, _, data, r = S.get(f"/v1/videos/{vid}/media")
+    check(st == 200 and data == data_all and r.getheader("Accept-Ranges") == "bytes" and
+          r.getheader("Content-Type") == ctype, f"whole media: {st} {len(data)} of {size}, {r.getheader('Content-Type')}")
+    for rng, lo, hi in (("bytes=0-99", 0, 99), ("bytes=1000-1999", 1000, 1999), ("bytes=-500", size - 500, size - 1),
+                        (f"bytes={size - 10}-", size - 10, size - 1), (f"bytes=5-{size + 100}", 5, size - 1)):
+        st, _, data, r = S.get(f"/v1/videos/{vid}/media", headers={"Range": rng})
+        check(st == 206 and data == data_all[lo:hi + 1] and r.getheader("Content-Range") == f"bytes {lo}-{hi}/{size}"
+              and r.getheader("Content-Type") == ctype, f"range {rng}: {st} {len(data)} {r.getheader('Content-Range')}")
+    for rng in (f"bytes={size}-", f"bytes={size + 5}-{size + 10}", "bytes=abc", "bytes=9-3", "bytes=-0", "bytes=--5"):
+        st, doc, _, r = S.get(f"/v1/videos/{vid}/media", headers={"Range": rng})
+        check(st == 416 and r.getheader("Content-Range") == f"bytes */{size}", f"range {rng}: expected 416, got {st}")
+    st, _, data, _ = S.get(f"/v1/videos/{vid}/media", headers={"Range": "bytes=0-1,5-9"})
+    check(st == 200 and len(data) == size, "several ranges: the whole file")
+    st, doc, _, _ = S.get("/v1/videos/0123456789abcdef/media")
+    check(st == 404, f"media of an unknown video: {st}")
+
     # ---- thumbnails and traversal
     st, _, data, r = S.get(f"/thumbs/{vid}.jpg")
     check(st == 200 and r.getheader("Content-Type") == "image/jpeg" and data[:2] == b"\xff\xd8", "thumbnail is a JPEG")
