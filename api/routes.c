@@ -26,6 +26,7 @@
 #include "../indexer/thumbs.h"
 #include "../recommend/events.h"
 #include "results_json.h"
+#include "web_assets.h"
 #include "service.h"
 
 /* ---- parameters ----------------------------------------------------------------------------- */
@@ -588,6 +589,35 @@ static void do_job(vx_request *rq, uint64_t id) {
 
 /* ---- service ----------------------------------------------------------------------------------- */
 
+static int is_get(const vx_request *rq) { return rq->method == EVHTTP_REQ_GET || rq->method == EVHTTP_REQ_HEAD; }
+
+/* The web page: files compiled in from api/web/. */
+static int do_page(vx_request *rq, const char *path) {
+    for (const vx_web_asset *a = vx_web_assets; a->path; a++) {
+        if (strcmp(a->path, path) != 0) continue;
+        rq->route = VX_ROUTE_PAGE;
+        if (!is_get(rq)) {
+            method_not_allowed(rq, "GET");
+            return 1;
+        }
+        struct evbuffer *b = evbuffer_new();
+        if (!b || evbuffer_add_reference(b, a->data, a->len, NULL, NULL)) {
+            if (b) evbuffer_free(b);
+            vx_reply_error(rq, 503, "overloaded", "out of memory");
+            return 1;
+        }
+        struct evkeyvalq *h = evhttp_request_get_output_headers(rq->req);
+        /* Nothing from elsewhere, no framing: the page needs neither. */
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'self'; img-src 'self'; media-src 'self'; frame-ancestors 'none'");
+        evhttp_add_header(h, "X-Frame-Options", "DENY");
+        vx_reply_buffer(rq, 200, a->type, b);
+        evbuffer_free(b);
+        return 1;
+    }
+    return 0;
+}
+
 static void do_healthz(vx_request *rq) {
     vx_service *S = rq->S;
     pthread_rwlock_rdlock(&S->ann_lock);
@@ -653,8 +683,6 @@ static void do_thumb(vx_request *rq, const char *name) {
 
 /* ---- routing ------------------------------------------------------------------------------------- */
 
-static int is_get(const vx_request *rq) { return rq->method == EVHTTP_REQ_GET || rq->method == EVHTTP_REQ_HEAD; }
-
 /* The path's segments after a prefix: "/v1/videos/X/similar" -> "X", "similar". */
 static int split(const char *rest, const char **seg, size_t *len, int max) {
     int n = 0;
@@ -690,6 +718,7 @@ void vx_route_request(vx_request *rq) {
     const char *p = rq->path;
     const char *seg[4];
     size_t len[4];
+    if (do_page(rq, p)) return;
     if (strcmp(p, "/healthz") == 0) {
         rq->route = VX_ROUTE_HEALTHZ;
         if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }

@@ -14,6 +14,7 @@ packages=(
   libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
   clang libclang-rt-14-dev libomp-dev python3 wrk
+  chromium   # the web page's browser test (driven by playwright-core from npm)
 )
 
 sudo_cmd=()
@@ -33,6 +34,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 else
   say "Debian packages present"
+fi
+
+# --- Node.js and playwright-core (browser test of the web page) ----------------------------
+# Debian's nodejs + npm unless a Node.js with npm is already installed (another nodejs
+# package, e.g. NodeSource's, bundles npm and conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  say "installing nodejs npm"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm >/dev/null
+fi
+playwright_version=1.49.1 # drives Debian's Chromium over CDP; works on Node 18 (Debian 12) and later
+node_dir="$cache/node"
+if [ "$(cat "$node_dir/node_modules/playwright-core/package.json" 2>/dev/null |
+        sed -n 's/^  "version": "\(.*\)",$/\1/p')" != "$playwright_version" ]; then
+  say "installing playwright-core $playwright_version into $node_dir"
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && npm install --no-audit --no-fund --silent --no-save "playwright-core@$playwright_version" >/dev/null)
+else
+  say "playwright-core $playwright_version present in $node_dir"
 fi
 
 # --- FAISS C API ------------------------------------------------------------------------

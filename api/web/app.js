@@ -1,0 +1,183 @@
+// vidx web page: search, watch at the matching moment, more like this, personal feed.
+// Plain JavaScript against the service's own /v1 API; nothing loaded from elsewhere.
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+const PAGE = 12;
+const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null };
+
+function showStatus(message, kind) {
+  const el = $('#status');
+  el.textContent = message;
+  el.className = kind || '';
+  el.hidden = !message;
+}
+
+// Fetches JSON from the API; throws an Error whose message is fit to show.
+async function api(path, options) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (e) {
+    throw new Error('The vidx service cannot be reached. Is `vidx serve` running?');
+  }
+  let body = null;
+  try { body = await response.json(); } catch (e) { /* not JSON */ }
+  if (!response.ok) {
+    const message = body && body.error ? body.error.message : `the service answered ${response.status}`;
+    const err = new Error(message);
+    err.code = body && body.error ? body.error.code : String(response.status);
+    throw err;
+  }
+  return body;
+}
+
+function clock(seconds) {
+  const s = Math.max(0, seconds || 0);
+  const m = Math.floor(s / 60);
+  return `${m}:${(s - 60 * m).toFixed(0).padStart(2, '0')}`;
+}
+
+// A result or feed card; opens the player at `start` seconds when clicked.
+function card(item, start, detail) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'card';
+  b.dataset.id = item.video_id;
+  b.dataset.start = String(start);
+  const img = document.createElement('img');
+  img.loading = 'lazy';
+  img.alt = '';
+  img.src = item.moment_thumbnail || item.thumbnail;
+  img.onerror = () => { img.removeAttribute('src'); };
+  const body = document.createElement('div');
+  body.className = 'body';
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = item.title || item.video_id;
+  title.title = item.path || '';
+  const meta = document.createElement('div');
+  meta.className = detail && detail.reason ? 'reason' : 'meta';
+  meta.textContent = detail && detail.reason ? item.reason
+    : `score ${Number(item.score).toFixed(3)}` + (item.moment ? ` · ${clock(item.moment.start)}–${clock(item.moment.end)}` : '');
+  body.append(title, meta);
+  b.append(img, body);
+  b.addEventListener('click', () => openWatch(item, start));
+  return b;
+}
+
+async function search(offset) {
+  const q = $('#q').value.trim();
+  if (!q) return;
+  state.q = q;
+  state.offset = offset;
+  showStatus('');
+  const section = $('#results-section');
+  try {
+    const r = await api(`/v1/search?k=${PAGE}&offset=${offset}&q=${encodeURIComponent(q)}`);
+    state.total = r.total;
+    const grid = $('#results');
+    grid.replaceChildren(...r.results.map((x) => card(x, x.moment ? x.moment.start : 0)));
+    $('#results-title').textContent = `Results for “${q}”`;
+    $('#page-info').textContent = r.results.length
+      ? `${offset + 1}–${offset + r.results.length} of ${r.total} · ${r.took_ms} ms` : '';
+    $('#prev').disabled = offset === 0;
+    $('#next').disabled = offset + r.results.length >= r.total || r.results.length < PAGE;
+    section.hidden = false;
+    $('#welcome').hidden = true;
+    if (!r.results.length) showStatus(`No videos match “${q}”${offset ? ' on this page' : ''}.`, 'info');
+  } catch (e) {
+    section.hidden = true;
+    showStatus(e.code === 'model_missing' ? `Text search is off: ${e.message}` : `Search failed: ${e.message}`);
+  }
+}
+
+async function loadFeed() {
+  const user = $('#user').value.trim();
+  if (!user) { showStatus('Enter a name to see your feed.', 'info'); return; }
+  state.user = user;
+  localStorage.setItem('vidx.user', user);
+  try {
+    const f = await api(`/v1/users/${encodeURIComponent(user)}/feed?k=${PAGE}`);
+    const grid = $('#feed');
+    grid.replaceChildren(...f.items.map((x) => card(x, 0, { reason: true })));
+    grid.dataset.newUser = String(f.new_user);
+    grid.dataset.events = String(f.events);
+    $('#feed-title').textContent = f.new_user ? `Popular and new, for ${user}` : `Your feed, ${user}`;
+    $('#feed-section').hidden = false;
+    $('#welcome').hidden = true;
+    if (!f.items.length) showStatus('Nothing to recommend yet: index some videos first.', 'info');
+  } catch (e) {
+    showStatus(`Feed failed: ${e.message}`);
+  }
+}
+
+async function openWatch(item, start) {
+  const video = $('#player');
+  state.watching = { id: item.video_id, reported: false };
+  video.dataset.id = item.video_id;
+  video.dataset.start = String(start);
+  video.src = `/v1/videos/${item.video_id}/media`;
+  video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
+  $('#watch-title').textContent = item.title || item.video_id;
+  $('#watch-moment').textContent = start > 0 ? `from the matching moment at ${clock(start)}` : '';
+  $('#watch').hidden = false;
+  $('#welcome').hidden = true;
+  window.scrollTo({ top: 0, behavior: 'smooth' });
+  video.play().catch(() => { /* autoplay refused: the controls are there */ });
+  const list = $('#similar');
+  list.replaceChildren();
+  try {
+    const r = await api(`/v1/videos/${item.video_id}/similar?k=6`);
+    list.replaceChildren(...r.results.map((x) => card(x, 0)));
+  } catch (e) {
+    list.textContent = `No similar videos: ${e.message}`;
+  }
+}
+
+// Sends what the user did with the video being watched, then refreshes the feed.
+async function sendEvent(type) {
+  const video = $('#player');
+  if (!state.watching) return;
+  const user = $('#user').value.trim();
+  if (!user) {
+    if (type !== 'view') showStatus('Enter your name (top right) so vidx can learn what you like.', 'info');
+    return;
+  }
+  try {
+    await api(`/v1/users/${encodeURIComponent(user)}/events`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ video_id: state.watching.id, type, seconds: Number(video.currentTime.toFixed(2)) }),
+    });
+    if (type !== 'view') showStatus(type === 'like' ? 'Liked: your feed now leans this way.'
+      : type === 'dislike' ? 'Noted: fewer like this.' : type === 'skip' ? 'Skipped.' : '', 'info');
+    await loadFeed();
+  } catch (e) {
+    showStatus(`Could not record that: ${e.message}`);
+  }
+}
+
+function closeWatch() {
+  const video = $('#player');
+  if (state.watching && !state.watching.reported && video.currentTime > 1) sendEvent('view');
+  video.pause();
+  video.removeAttribute('src');
+  video.load();
+  state.watching = null;
+  $('#watch').hidden = true;
+}
+
+$('#search-form').addEventListener('submit', (e) => { e.preventDefault(); search(0); });
+$('#user-form').addEventListener('submit', (e) => { e.preventDefault(); loadFeed(); });
+$('#prev').addEventListener('click', () => search(Math.max(0, state.offset - PAGE)));
+$('#next').addEventListener('click', () => search(state.offset + PAGE));
+$('#like').addEventListener('click', () => sendEvent('like'));
+$('#dislike').addEventListener('click', () => sendEvent('dislike'));
+$('#skip').addEventListener('click', () => { sendEvent('skip'); closeWatch(); });
+$('#close').addEventListener('click', closeWatch);
+$('#player').addEventListener('ended', () => {
+  if (state.watching) { state.watching.reported = true; sendEvent('complete'); }
+});
+$('#user').value = state.user;
+if (state.user) loadFeed();
