@@ -4,6 +4,7 @@
  *
  * Environment: VIDX_SHARED_DATA (the shared data folder), VIDX_TEST_MODELS (models made
  * by make_random_clip in the CTest fixture). */
+#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -598,6 +599,39 @@ static void test_broken_models(void) {
     free(tmp);
 }
 
+/* The few-rows product (short text queries) against sgemm on the text tower's shapes,
+ * with odd sizes, strides and accumulation. */
+static void test_small_row_products(void) {
+    const int shapes[][3] = {{10, 1536, 512}, {10, 512, 2048}, {1, 2048, 512}, {16, 513, 515}, {7, 129, 1031}, {3, 64, 1024}};
+    unsigned seed = 7;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], lda = k + 3, ldc = n + 5;
+        float *A = malloc(sizeof(float) * (size_t)m * lda), *B = malloc(sizeof(float) * (size_t)n * k);
+        float *C = malloc(sizeof(float) * (size_t)m * ldc), *R = malloc(sizeof(float) * (size_t)m * ldc);
+        REQUIRE(A && B && C && R);
+        for (size_t i = 0; i < (size_t)m * lda; i++) A[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (size_t i = 0; i < (size_t)n * k; i++) B[i] = (float)(rand_r(&seed) % 2001 - 1000) / 5000.0f;
+        for (int pass = 0; pass < 2; pass++) {
+            const float beta = pass ? 1.0f : 0.0f;
+            for (size_t i = 0; i < (size_t)m * ldc; i++) C[i] = R[i] = (float)(i % 7) - 3.0f;
+            vx_clip_blas(m, n, k, 0.5f, A, lda, B, k, 1, beta, C, ldc);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 0.5f, A, lda, B, k, beta, R, ldc);
+            double worst = 0;
+            for (int r = 0; r < m; r++)
+                for (int j = 0; j < ldc; j++) {
+                    double d = fabs((double)C[(size_t)r * ldc + j] - R[(size_t)r * ldc + j]);
+                    if (j >= n) d = C[(size_t)r * ldc + j] != R[(size_t)r * ldc + j] ? 1 : 0; /* padding untouched */
+                    if (d > worst) worst = d;
+                }
+            CHECK_MSG(worst < 1e-4, "%dx%dx%d beta %g: max difference %g", m, n, k, (double)beta, worst);
+        }
+        free(A);
+        free(B);
+        free(C);
+        free(R);
+    }
+}
+
 int main(void) {
     const char *s = getenv("VIDX_SHARED_DATA"), *g = getenv("VIDX_TEST_MODELS");
     snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
@@ -619,5 +653,6 @@ int main(void) {
     RUN(test_model_sizes);
     RUN(test_generated_models_match_torch);
     RUN(test_broken_models);
+    RUN(test_small_row_products);
     CHECK_EXIT();
 }

@@ -1,0 +1,18 @@
+/* vidx encoder: products of a few rows against a large weight matrix (a short text
+ * query through the text tower), C[m,n] = alpha * A[m,k] * B[n,k]^T + beta * C.
+ *
+ * Such products are memory-bound: each weight is used only m times. BLAS either packs
+ * the whole matrix (sgemm) or reads it m times (sgemv per row, from cache after the
+ * first). This kernel reads every weight row once, uses it for all m rows while it is
+ * in L1, and splits the output columns over the cores (OpenMP), so a 10-token query
+ * runs near the machine's memory bandwidth. AVX2 and FMA are required at run time;
+ * vx_small_gemm_available() says whether they are there.
+ */
+#ifndef VX_SMALL_GEMM_H
+#define VX_SMALL_GEMM_H
+
+int vx_small_gemm_available(void);
+void vx_small_gemm(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc);
+
+#endif
