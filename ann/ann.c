@@ -97,16 +97,17 @@ static void choose(const vx_ann *a, long n, char *desc, size_t size) {
     snprintf(desc, size, "IVF%ld,Flat", lists);
 }
 
-static void set_nprobe(FaissIndex *idx) {
+static void set_nprobe(FaissIndex *idx, int nprobe) {
     FaissParameterSpace *ps = NULL;
     if (faiss_ParameterSpace_new(&ps)) return;
     /* Measured (bench_ann): 16 lists give recall@10 1.0 on CLIP-like data. Not an IVF: no-op. */
-    faiss_ParameterSpace_set_index_parameter(ps, idx, "nprobe", VX_ANN_NPROBE);
+    faiss_ParameterSpace_set_index_parameter(ps, idx, "nprobe", nprobe);
     faiss_ParameterSpace_free(ps);
 }
 
 /* A new empty index for n vectors, trained on `train` (n_train vectors) if it needs it. */
-static int new_index(vx_ann *a, long n, const float *train, long n_train, FaissIndex **out, vx_error *err) {
+static int new_index(vx_ann *a, long n, const float *train, long n_train, int nprobe, FaissIndex **out,
+                     vx_error *err) {
     char inner[64], desc[96];
     choose(a, n, inner, sizeof inner);
     /* IDMap2 keeps the id -> vector mapping, so removals work on every index type. */
@@ -120,7 +121,7 @@ static int new_index(vx_ann *a, long n, const float *train, long n_train, FaissI
         }
         if (faiss_Index_train(*out, n_train, train)) return faiss_fail(err, "training the index");
     }
-    set_nprobe(*out);
+    set_nprobe(*out, nprobe);
     return 0;
 }
 
@@ -236,11 +237,11 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     if (need && !(sp.v = malloc((size_t)TRAIN_MAX * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
     sp.max = TRAIN_MAX;
     if (need && vx_catalog_scan_segments(cat, 0, sample_segment, &sp, NULL, err)) { free(sp.v); return -1; }
-    int r = new_index(a, (long)n_seg, sp.v, sp.n, &a->segments, err);
+    int r = new_index(a, (long)n_seg, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
     sp.n = 0;
     emb_sampler es = {cat, &sp};
     if (r == 0 && need && vx_catalog_scan_videos(cat, sample_video, &es, NULL, err)) r = -1;
-    if (r == 0) r = new_index(a, (long)n_vid, sp.v, sp.n, &a->videos, err);
+    if (r == 0) r = new_index(a, (long)n_vid, sp.v, sp.n, VX_ANN_NPROBE_VIDEOS, &a->videos, err);
     free(sp.v);
     if (r) return -1;
     adder ad = {a, cat, 0, err};
@@ -347,8 +348,8 @@ vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, 
     if (load_one(a, "segments", generation, &a->segments, why, sizeof why) == 0 &&
         load_one(a, "videos", generation, &a->videos, why, sizeof why) == 0) {
         if (vx_catalog_scan_videos(cat, fill_prefixes, a, NULL, err)) { vx_ann_close(a); return NULL; }
-        set_nprobe(a->segments);
-        set_nprobe(a->videos);
+        set_nprobe(a->segments, VX_ANN_NPROBE_SEGMENTS);
+        set_nprobe(a->videos, VX_ANN_NPROBE_VIDEOS);
         snprintf(a->origin, sizeof a->origin, "loaded");
         return a;
     }

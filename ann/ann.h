@@ -24,7 +24,8 @@
 
 #define VX_ANN_SEGMENT_BITS 12
 #define VX_ANN_EXACT_MAX 20000 /* vectors searched exactly; above, an inverted file (env VIDX_ANN_EXACT_MAX) */
-#define VX_ANN_NPROBE 16        /* inverted lists visited per query */
+#define VX_ANN_NPROBE_SEGMENTS 16 /* inverted lists visited per text search */
+#define VX_ANN_NPROBE_VIDEOS 8     /* ... per similar-video or feed lookup (ann/README.md) */
 
 typedef struct vx_ann vx_ann;
 

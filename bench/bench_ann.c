@@ -6,7 +6,7 @@
  * queries per second with 1 and 2 threads (1,000 queries as one batch, best of 3),
  * build time (2 threads) and memory per vector (resident memory growth while building).
  *
- * usage: bench_ann [--n N] [--queries Q] [--only random|clustered] [--skip-hnsw]
+ * usage: bench_ann [--n N] [--queries Q] [--only random|clustered] [--skip-hnsw] [--ivf IVF4096,Flat]
  * (HNSW takes minutes to build at a million vectors on two cores.)
  */
 #include <faiss/c_api/AutoTune_c.h>
@@ -131,7 +131,7 @@ static void run(const char *data, const char *factory, const char *param, const 
 int main(int argc, char **argv) {
     long n = 1000000;
     int nq = 1000;
-    const char *only = NULL;
+    const char *only = NULL, *ivf = "IVF4096,Flat";
     int skip_hnsw = 0;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--skip-hnsw")) skip_hnsw = 1;
@@ -139,6 +139,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--n")) n = atol(argv[++i]);
         else if (!strcmp(argv[i], "--queries")) nq = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only")) only = argv[++i];
+        else if (!strcmp(argv[i], "--ivf")) ivf = argv[++i];
     }
     float *x = malloc((size_t)n * DIM * sizeof *x), *q = malloc((size_t)nq * DIM * sizeof *q);
     float *centers = malloc((size_t)1000 * DIM * sizeof *centers);
@@ -148,7 +149,7 @@ int main(int argc, char **argv) {
     printf("vidx vector index benchmark: %ld vectors x %d dims, %d queries, top %d, inner product\n\n", n, DIM, nq, K);
     printf("| data      | index            | setting      | R@10   | qps 1 thr | qps 2 thr | build      | mem/vec   |\n");
     printf("|-----------|------------------|--------------|--------|-----------|-----------|------------|-----------|\n");
-    static const int ef[] = {16, 32, 64, 128}, probe[] = {8, 16, 32, 64};
+    static const int ef[] = {16, 32, 64, 128}, probe[] = {4, 8, 16, 32, 64};
     for (int clustered = 1; clustered >= 0; clustered--) {
         const char *name = clustered ? "clustered" : "random";
         if (only && strcmp(only, name)) continue;
@@ -167,7 +168,7 @@ int main(int argc, char **argv) {
         faiss_Index_free(flat);
         run(name, "Flat", NULL, NULL, 0, x, n, q, nq, NULL);
         if (!skip_hnsw) run(name, "HNSW32", "efSearch", ef, 4, x, n, q, nq, truth);
-        run(name, "IVF4096,Flat", "nprobe", probe, 4, x, n, q, nq, truth);
+        run(name, ivf, "nprobe", probe, 5, x, n, q, nq, truth);
         /* IVF4096,PQ64 was measured too at 50,000 vectors: recall@10 0.57 at any nprobe
          * and minutes of training, so it is left out. */
     }
