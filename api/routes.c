@@ -244,7 +244,11 @@ static void do_search(vx_request *rq) {
         vx_reply_error(rq, 503, "overloaded", "out of memory");
         return;
     }
-    vx_encoder_submit(S->encoder, &s->t);
+    if (vx_encoder_submit(S->encoder, &s->t)) {
+        search_free(s);
+        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", "1");
+        vx_reply_error(rq, 503, "overloaded", "too many new queries waiting to be encoded; try again shortly");
+    }
 }
 
 /* ---- videos ---------------------------------------------------------------------------------- */

@@ -338,7 +338,7 @@ struct vx_encoder {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     vx_encode_task *head, *tail;
-    int stop;
+    int queued, stop;
 };
 
 static void *encode_loop(void *arg) {
@@ -350,6 +350,7 @@ static void *encode_loop(void *arg) {
         if (t) {
             e->head = t->next;
             if (!e->head) e->tail = NULL;
+            e->queued--;
         }
         pthread_mutex_unlock(&e->mu);
         if (!t) return NULL; /* stopping and drained */
@@ -375,13 +376,19 @@ static vx_encoder *encoder_start(const vx_clip *model, vx_error *err) {
     return e;
 }
 
-void vx_encoder_submit(vx_encoder *e, vx_encode_task *t) {
+int vx_encoder_submit(vx_encoder *e, vx_encode_task *t) {
     t->next = NULL;
     pthread_mutex_lock(&e->mu);
+    if (e->queued >= VX_ENCODER_MAX_QUEUE) {
+        pthread_mutex_unlock(&e->mu);
+        return -1;
+    }
     if (e->tail) e->tail->next = t; else e->head = t;
     e->tail = t;
+    e->queued++;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    return 0;
 }
 
 static void encoder_stop(vx_encoder *e) {

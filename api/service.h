@@ -85,7 +85,9 @@ typedef struct vx_encode_task {
     void *arg;
     struct vx_encode_task *next;
 } vx_encode_task;
-void vx_encoder_submit(vx_encoder *e, vx_encode_task *t);
+/* Returns -1 (and does nothing) when VX_ENCODER_MAX_QUEUE queries already wait. */
+int vx_encoder_submit(vx_encoder *e, vx_encode_task *t);
+#define VX_ENCODER_MAX_QUEUE 256 /* ~2.5 s of encoding: beyond, new queries get 503 */
 
 /* Jobs (api/jobs.c). */
 vx_jobs *vx_jobs_start(vx_service *S, vx_error *err);
