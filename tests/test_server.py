@@ -366,6 +366,30 @@ def run(work):
     check(st == 503, f"indexing without the model: {st}")
     check(S.stop() == 0, "second server stops cleanly")
 
+    # ---- connection limit and slow clients
+    S = Server(db, env, extra=("--max-connections", "4", "--loops", "2", "--timeout", "3"))
+    opened = time.time()
+    idle = [socket.create_connection((S.host, S.port)) for _ in range(4)]
+    time.sleep(0.3)
+    waiting = socket.create_connection((S.host, S.port), timeout=1.5)  # the kernel's backlog holds it
+    waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    try:
+        early = waiting.recv(100)
+    except socket.timeout:
+        early = None
+    check(early is None, f"a fifth connection is not served while four are open: {early!r}")
+    # Idle clients are dropped after the timeout; then the waiting one is served.
+    idle[0].settimeout(10)
+    gone = idle[0].recv(100)
+    took = time.time() - opened
+    check(gone == b"" and 2.5 < took < 8, f"idle connection closed after the 3 s timeout: {gone!r} after {took:.1f} s")
+    waiting.settimeout(10)
+    answer = waiting.recv(4096)
+    check(answer.startswith(b"HTTP/1.1 200"), f"the waiting connection is served once others close: {answer[:40]!r}")
+    for c in idle + [waiting]:
+        c.close()
+    check(S.stop() == 0, "limited server stops cleanly")
+
     # ---- admin endpoints are off without a token
     env3 = {k: v for k, v in env.items() if k != "VIDX_ADMIN_TOKEN"}
     S = Server(db, env3)
