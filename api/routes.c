@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +24,7 @@
 #include "../encoder/tokenizer.h"
 #include "../indexer/thumbs.h"
 #include "../recommend/events.h"
+#include "http_parse.h"
 #include "results_json.h"
 #include "web_assets.h"
 #include "service.h"
@@ -63,15 +63,6 @@ static int num_param(vx_request *rq, const char *name, double def, double min, d
     }
     *out = v;
     return 0;
-}
-
-/* 16 lowercase or uppercase hex digits. */
-static int parse_id(const char *s, size_t len, uint64_t *id) {
-    char buf[17];
-    if (len != 16) return -1;
-    memcpy(buf, s, 16);
-    buf[16] = '\0';
-    return vx_id_from_hex(buf, id);
 }
 
 static void method_not_allowed(vx_request *rq, const char *allow) {
@@ -358,55 +349,6 @@ static void do_similar(vx_request *rq, uint64_t id) {
 
 /* ---- media ----------------------------------------------------------------------------------- */
 
-static const char *media_type(const char *path) {
-    static const char *const types[][2] = {
-        {".mp4", "video/mp4"},  {".m4v", "video/mp4"},         {".mov", "video/quicktime"}, {".webm", "video/webm"},
-        {".mkv", "video/x-matroska"}, {".avi", "video/x-msvideo"}, {".gif", "image/gif"},  {".ts", "video/mp2t"},
-        {".mpg", "video/mpeg"}, {".mpeg", "video/mpeg"},       {".ogv", "video/ogg"},       {".flv", "video/x-flv"},
-        {".wmv", "video/x-ms-wmv"}, {".3gp", "video/3gpp"},    {".png", "image/png"},       {".jpg", "image/jpeg"},
-        {".jpeg", "image/jpeg"},
-    };
-    const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
-        if (strcasecmp(dot, types[i][0]) == 0) return types[i][1];
-    return "application/octet-stream";
-}
-
-/* One "bytes=" range of a file of `size` bytes: 1 and [*from, *to] when satisfiable,
- * 0 when there is no usable Range header (serve it all), -1 when unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to) {
-    if (!h) return 0;
-    while (*h == ' ') h++;
-    if (strncmp(h, "bytes=", 6) != 0) return 0; /* another unit: ignored, as RFC 9110 allows */
-    h += 6;
-    if (strchr(h, ',')) return 0;               /* several ranges: the whole file instead */
-    char *end;
-    if (*h == '-') {                            /* the last N bytes */
-        if (h[1] < '0' || h[1] > '9') return -1;
-        errno = 0;
-        unsigned long long n = strtoull(h + 1, &end, 10);
-        if (errno || *end || n == 0 || size == 0) return -1;
-        *from = n >= size ? 0 : size - n;
-        *to = size - 1;
-        return 1;
-    }
-    if (*h < '0' || *h > '9') return -1;
-    errno = 0;
-    unsigned long long a = strtoull(h, &end, 10);
-    if (errno || *end != '-') return -1;
-    unsigned long long b = size ? size - 1 : 0;
-    if (end[1]) {
-        if (end[1] < '0' || end[1] > '9') return -1;
-        b = strtoull(end + 1, &end, 10);
-        if (errno || *end || b < a) return -1;
-        if (b >= size) b = size - 1;
-    }
-    if (a >= size) return -1;
-    *from = a;
-    *to = b;
-    return 1;
-}
-
 /* The indexed video's file, whole or one byte range (206), for the web page's player. */
 static void do_media(vx_request *rq, uint64_t id) {
     vx_video v;
@@ -420,7 +362,7 @@ static void do_media(vx_request *rq, uint64_t id) {
     }
     int fd = open(v.path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    const char *type = media_type(v.path);
+    const char *type = vx_http_media_type(v.path);
     vx_video_clear(&v);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);
@@ -431,7 +373,7 @@ static void do_media(vx_request *rq, uint64_t id) {
     uint64_t from = 0, to = size ? size - 1 : 0;
     struct evkeyvalq *out = evhttp_request_get_output_headers(rq->req);
     evhttp_add_header(out, "Accept-Ranges", "bytes");
-    int r = parse_range(evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Range"), size, &from, &to);
+    int r = vx_http_parse_range(evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Range"), size, &from, &to);
     char buf[96];
     if (r < 0) {
         close(fd);
@@ -470,29 +412,14 @@ static int64_t wall_ms(void) {
 static void do_event(vx_request *rq, const char *user) {
     json_t *b = json_body(rq);
     if (!b) return;
-    vx_event_request req = {.user = user, .seconds = -1};
-    const char *why = NULL;
-    json_t *vid = json_object_get(b, "video_id"), *type = json_object_get(b, "type"),
-           *secs = json_object_get(b, "seconds"), *ts = json_object_get(b, "ts");
-    if (!json_is_string(vid) || parse_id(json_string_value(vid), json_string_length(vid), &req.video_id))
-        why = "video_id: must be a video id, 16 hex digits in a string";
-    else if (!json_is_string(type) || vx_event_type_parse(json_string_value(type), &req.type))
-        why = "type: must be one of view, complete, like, dislike, skip";
-    else if (secs && !json_is_null(secs) && (!json_is_number(secs) || json_number_value(secs) < 0))
-        why = "seconds: must be a number >= 0";
-    else if (ts && !json_is_null(ts) && (!json_is_number(ts) || !(json_number_value(ts) > 0)))
-        why = "ts: must be unix seconds";
-    if (why) {
-        json_decref(b);
+    char why[200];
+    vx_event_request req;
+    int bad = vx_http_event_from_json(b, user, &req, why, sizeof why);
+    json_decref(b);
+    if (bad) {
         vx_reply_error(rq, 400, "bad_event", "%s", why);
         return;
     }
-    if (secs && json_is_number(secs)) req.seconds = json_number_value(secs);
-    if (ts && json_is_number(ts)) {
-        double t = json_number_value(ts);
-        req.ts_ms = t > 1e11 ? INT64_MAX / 2 : (int64_t)llround(t * 1000); /* absurd values fail validation */
-    }
-    json_decref(b);
     vx_service *S = rq->S;
     vx_event_stored st;
     vx_error err;
@@ -655,15 +582,9 @@ static void do_metrics(vx_request *rq) {
 
 /* /thumbs/ID.jpg or /thumbs/ID-SEGMENT.jpg: names are parsed, never used as paths. */
 static void do_thumb(vx_request *rq, const char *name) {
-    size_t n = strlen(name);
     uint64_t id;
-    long seg = -1;
-    int ok = n >= 20 && strcmp(name + n - 4, ".jpg") == 0 && parse_id(name, 16, &id) == 0;
-    if (ok && n > 20) {
-        ok = name[16] == '-' && n - 21 >= 1 && n - 21 <= 4;
-        for (size_t i = 17; ok && i < n - 4; i++) ok = name[i] >= '0' && name[i] <= '9';
-        if (ok) seg = strtol(name + 17, NULL, 10);
-    }
+    long seg;
+    int ok = vx_http_parse_thumb_name(name, &id, &seg) == 0;
     if (!ok) { vx_reply_error(rq, 404, "not_found", "no such thumbnail"); return; }
     char path[PATH_MAX + 64];
     vx_thumb_path(rq->S->data_dir, id, (int)seg, path, sizeof path);
@@ -758,7 +679,7 @@ void vx_route_request(vx_request *rq) {
     if (strncmp(p, "/v1/jobs/", 9) == 0 && (n = split(p + 9, seg, len, 2)) == 1) {
         rq->route = VX_ROUTE_JOB;
         if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
-        if (parse_id(seg[0], len[0], &id)) { vx_reply_error(rq, 404, "unknown_job", "job ids are 16 hex digits"); return; }
+        if (vx_http_parse_id(seg[0], len[0], &id)) { vx_reply_error(rq, 404, "unknown_job", "job ids are 16 hex digits"); return; }
         do_job(rq, id);
         return;
     }
@@ -770,7 +691,7 @@ void vx_route_request(vx_request *rq) {
                     : wl == 5 && !strncmp(what, "media", 5) ? VX_ROUTE_MEDIA : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
         if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
-        if (parse_id(seg[0], len[0], &id))
+        if (vx_http_parse_id(seg[0], len[0], &id))
             { vx_reply_error(rq, 404, "unknown_video", "video ids are 16 hex digits, not '%.*s'", (int)len[0], seg[0]); return; }
         if (rq->route == VX_ROUTE_VIDEO) do_video(rq, id);
         else if (rq->route == VX_ROUTE_MEDIA) do_media(rq, id);
