@@ -77,7 +77,7 @@ done
 # Latency without queueing: one client at a time.
 for w in "feed.lua|feed, one client at a time" "similar.lua|similar (never asked before), one client at a time"; do
   IFS='|' read -r script name <<<"$w"
-  export VIDX_SIMILAR=cold
+  export VIDX_SIMILAR=cold VIDX_SIMILAR_K=9 # another k: nothing cached by the runs above
   out=$(wrk -t1 -c1 -d"${secs}s" --latency -s "$here/wrk/$script" "http://$addr/")
   printf '| %s | %s |\n' "$name" "$(echo "$out" | awk '/Requests\/sec/ {r = $2} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
     END {printf "%.0f req/s, p50 %s, p99 %s", r, p50, p99}')"

@@ -2,9 +2,12 @@
 -- VIDX_SIMILAR=cold: every request a video not asked for before (each thread walks its
 -- own stretch of the ids), so no answer comes from the cache;
 -- =hot: a popular set of 5,000 videos asked again and again (answers cached).
+-- VIDX_SIMILAR_K (default 10) is part of the cache key: a run with another k finds
+-- nothing cached by earlier runs.
 local ids = {}
 for line in io.lines(os.getenv("VIDX_IDS")) do ids[#ids + 1] = line end
 local mode = os.getenv("VIDX_SIMILAR") or "cold"
+local k = os.getenv("VIDX_SIMILAR_K") or "10"
 local threads, tid, next_i = {}, 0, 0
 setup = function(thread)
   thread:set("tid", #threads)
@@ -12,7 +15,8 @@ setup = function(thread)
 end
 init = function(args)
   math.randomseed(os.time() + tid)
-  next_i = tid * math.floor(#ids / 2) + math.random(1000)
+  -- cold walks start past the popular set
+  next_i = 5000 + tid * math.floor((#ids - 5000) / 2) + math.random(1000)
 end
 request = function()
   local id
@@ -22,5 +26,5 @@ request = function()
     next_i = next_i % #ids + 1
     id = ids[next_i]
   end
-  return wrk.format("GET", "/v1/videos/" .. id .. "/similar?k=10")
+  return wrk.format("GET", "/v1/videos/" .. id .. "/similar?k=" .. k)
 end
