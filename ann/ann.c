@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,7 +22,8 @@
 #include "../common/log.h"
 
 #define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
-#define META_MAGIC "vidxann1"
+#define META_MAGIC "vidxann2"    /* v2 adds the time of saving */
+#define META_MAGIC_V1 "vidxann1"
 
 typedef struct prefix_entry {
     uint64_t prefix, video_id; /* video_id 0: empty slot */
@@ -110,8 +112,13 @@ static int new_index(vx_ann *a, long n, const float *train, long n_train, int np
                      vx_error *err) {
     char inner[64], desc[96];
     choose(a, n, inner, sizeof inner);
-    /* IDMap2 keeps the id -> vector mapping, so removals work on every index type. */
-    snprintf(desc, sizeof desc, "IDMap2,%s", inner);
+    /* Inverted files store the 64-bit labels in their lists and remove by label. Other
+     * types get an IDMap2 for the labels. Never IDMap over an inverted file: in FAISS
+     * 1.7.3 its remove_ids compacts the id map while the lists keep their internal ids,
+     * so after one removal labels point at the wrong vectors and the next removal
+     * aborts (found by test_search; the files of such indexes are rebuilt, see open). */
+    if (strncmp(inner, "IVF", 3) == 0) snprintf(desc, sizeof desc, "%s", inner);
+    else snprintf(desc, sizeof desc, "IDMap2,%s", inner);
     if (faiss_index_factory(out, a->dim, desc, METRIC_INNER_PRODUCT)) return faiss_fail(err, desc);
     if (!faiss_Index_is_trained(*out)) {
         if (n_train < 1) {
@@ -280,6 +287,7 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
     vx_put_u64le(&b, generation);
     vx_put_u32le(&b, (uint32_t)a->dim);
     vx_put_u64le(&b, h);
+    vx_put_u64le(&b, (uint64_t)time(NULL));
     snprintf(tmp, sizeof tmp, "%s.tmp", meta);
     FILE *f = fopen(tmp, "wb");
     int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
@@ -289,23 +297,31 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
     return 0;
 }
 
-/* Loads one index if its meta matches the generation and its checksum; else returns 1
- * with why. */
-static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex **out, char *why, size_t why_size) {
+/* Loads one index if its meta and checksum hold; else returns 1 with why. An index of
+ * an older generation (the process stopped between catalog writes and the next save)
+ * loads with *stale set and *saved_at the time it was saved, when its meta records it. */
+static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex **out, int *stale, int64_t *saved_at,
+                    char *why, size_t why_size) {
     char index[4200], meta[4200];
     paths(a, name, index, meta, sizeof index);
-    uint8_t m[28];
+    uint8_t m[37];
     FILE *f = fopen(meta, "rb");
     size_t n = f ? fread(m, 1, sizeof m, f) : 0;
     if (f) fclose(f);
     if (!f) { snprintf(why, why_size, "%s.meta missing", name); return 1; }
     vx_cursor c = vx_cursor_make(m, n);
     const uint8_t *magic = vx_get_bytes(&c, 8);
+    const int v2 = !c.bad && memcmp(magic, META_MAGIC, 8) == 0;
     uint64_t gen = vx_get_u64le(&c);
     uint32_t dim = vx_get_u32le(&c);
     uint64_t sum = vx_get_u64le(&c), h;
-    if (!vx_cursor_done(&c) || memcmp(magic, META_MAGIC, 8) != 0) { snprintf(why, why_size, "%s.meta is corrupt", name); return 1; }
-    if (gen != generation) {
+    *saved_at = v2 ? (int64_t)vx_get_u64le(&c) : 0;
+    if (!vx_cursor_done(&c) || (!v2 && memcmp(magic, META_MAGIC_V1, 8) != 0)) {
+        snprintf(why, why_size, "%s.meta is corrupt", name);
+        return 1;
+    }
+    *stale = gen != generation;
+    if (*stale && !v2) {
         snprintf(why, why_size, "%s.faiss reflects generation %llu, the catalog is at %llu", name, (unsigned long long)gen,
                  (unsigned long long)generation);
         return 1;
@@ -319,7 +335,79 @@ static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex
         snprintf(why, why_size, "%s.faiss has the wrong dimension", name);
         return 1;
     }
+    FaissIndexIDMap2 *map = faiss_IndexIDMap2_cast(*out);
+    if (map && faiss_IndexIVF_cast(faiss_IndexIDMap2_sub_index(map))) {
+        /* Written by an earlier vidx: an id map over an inverted file mislabels vectors
+         * after removals (see new_index). */
+        faiss_Index_free(*out);
+        *out = NULL;
+        snprintf(why, why_size, "%s.faiss wraps an inverted file in an id map (older layout)", name);
+        return 1;
+    }
     return 0;
+}
+
+static int remove_labels(FaissIndex *idx, const idx_t *labels, size_t n, vx_error *err);
+
+/* Catching up a stale index: the videos whose records changed since it was saved (by
+ * updated_at, with a margin for clock steps) are removed whatever the index holds of
+ * them and added again as the catalog has them. Above a tenth of the catalog a rebuild
+ * is cheaper: then -1. */
+#define CATCH_UP_MARGIN_S 120
+
+typedef struct catch_up_scan {
+    int64_t since;
+    uint64_t *ids;
+    size_t n, cap, total;
+    int oom;
+} catch_up_scan;
+
+static int find_changed(void *ctx, const vx_video *v) {
+    catch_up_scan *c = ctx;
+    c->total++;
+    if (v->updated_at < c->since) return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        uint64_t *ids = realloc(c->ids, cap * sizeof *ids);
+        if (!ids) { c->oom = 1; return 1; }
+        c->ids = ids;
+        c->cap = cap;
+    }
+    c->ids[c->n++] = v->id;
+    return 0;
+}
+
+static int catch_up(vx_ann *a, vx_catalog *cat, int64_t since, char *why, size_t why_size) {
+    catch_up_scan c = {.since = since};
+    vx_error err;
+    idx_t *labels = malloc(sizeof(idx_t) << VX_ANN_SEGMENT_BITS);
+    int rc = labels ? 0 : -1;
+    if (rc == 0 && vx_catalog_scan_videos(cat, find_changed, &c, NULL, &err)) rc = -1;
+    if (rc == 0 && c.oom) { vx_fail(&err, "out of memory"); rc = -1; }
+    if (rc == 0 && c.n > 1000 && c.n * 10 > c.total) {
+        snprintf(why, why_size, "%zu of %zu videos changed since the index was saved", c.n, c.total);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < c.n; i++) {
+        const uint64_t id = c.ids[i];
+        idx_t vid = (idx_t)id;
+        for (uint32_t s = 0; s < (1u << VX_ANN_SEGMENT_BITS); s++) labels[s] = (idx_t)((id & PREFIX_MASK) | s);
+        vx_video v;
+        int r = remove_labels(a->videos, &vid, 1, &err) ||
+                        remove_labels(a->segments, labels, (size_t)1 << VX_ANN_SEGMENT_BITS, &err)
+                    ? -1
+                    : vx_catalog_get_video(cat, id, &v, &err);
+        if (r < 0) { rc = -1; break; }
+        if (r == 0) {
+            r = add_video_vectors(a, cat, &v, &err);
+            vx_video_clear(&v);
+            if (r) rc = -1;
+        }
+    }
+    if (rc && !why[0]) snprintf(why, why_size, "catching up failed: %.400s", labels ? err.msg : "out of memory");
+    free(labels);
+    free(c.ids);
+    return rc ? -1 : (int)c.n;
 }
 
 static int fill_prefixes(void *ctx, const vx_video *v) {
@@ -345,13 +433,24 @@ vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, 
         return NULL;
     }
     char why[512] = "";
-    if (load_one(a, "segments", generation, &a->segments, why, sizeof why) == 0 &&
-        load_one(a, "videos", generation, &a->videos, why, sizeof why) == 0) {
+    int stale_s = 0, stale_v = 0;
+    int64_t saved_s = 0, saved_v = 0;
+    if (load_one(a, "segments", generation, &a->segments, &stale_s, &saved_s, why, sizeof why) == 0 &&
+        load_one(a, "videos", generation, &a->videos, &stale_v, &saved_v, why, sizeof why) == 0) {
         if (vx_catalog_scan_videos(cat, fill_prefixes, a, NULL, err)) { vx_ann_close(a); return NULL; }
         set_nprobe(a->segments, VX_ANN_NPROBE_SEGMENTS);
         set_nprobe(a->videos, VX_ANN_NPROBE_VIDEOS);
-        snprintf(a->origin, sizeof a->origin, "loaded");
-        return a;
+        if (!stale_s && !stale_v) {
+            snprintf(a->origin, sizeof a->origin, "loaded");
+            return a;
+        }
+        int changed = catch_up(a, cat, (saved_s < saved_v ? saved_s : saved_v) - CATCH_UP_MARGIN_S, why, sizeof why);
+        if (changed >= 0 && vx_ann_save(a, cat, err) == 0) {
+            vx_info("vector index: caught up %d videos changed since it was last saved", changed);
+            snprintf(a->origin, sizeof a->origin, "caught up (%d videos changed since the last save)", changed);
+            return a;
+        }
+        if (changed >= 0) snprintf(why, sizeof why, "saving after catching up: %.400s", err->msg);
     }
     vx_info("rebuilding the vector index from the catalog: %s", why);
     snprintf(a->origin, sizeof a->origin, "rebuilt (%.200s)", why);
@@ -464,8 +563,5 @@ int vx_ann_dim(const vx_ann *a) { return a->dim; }
 const char *vx_ann_origin(const vx_ann *a) { return a->origin; }
 
 const char *vx_ann_kind(const vx_ann *a) {
-    /* The inner index of the segment IDMap2, by its class. */
-    FaissIndexIDMap2 *map = faiss_IndexIDMap2_cast(a->segments);
-    FaissIndex *inner = map ? faiss_IndexIDMap2_sub_index(map) : NULL;
-    return inner && faiss_IndexIVF_cast(inner) ? "IVF" : "Flat";
+    return faiss_IndexIVF_cast(a->segments) ? "IVF" : "Flat";
 }
