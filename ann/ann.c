@@ -416,13 +416,15 @@ static int fill_prefixes(void *ctx, const vx_video *v) {
     return 0;
 }
 
-vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err) {
+/* An empty vx_ann for a data folder (no indexes yet). */
+static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const char *factory, int dim, uint64_t *generation,
+                       vx_error *err) {
     vx_ann *a = calloc(1, sizeof *a);
     vx_meta meta;
     if (!a) { vx_fail(err, "out of memory"); return NULL; }
     if (vx_catalog_get_meta(cat, &meta, err)) { free(a); return NULL; }
     a->dim = meta.embed_dim ? (int)meta.embed_dim : dim;
-    uint64_t generation = meta.index_generation;
+    *generation = meta.index_generation;
     vx_meta_clear(&meta);
     if (a->dim <= 0) a->dim = 512; /* nothing indexed yet and no model named: empty indexes */
     snprintf(a->factory, sizeof a->factory, "%s", factory ? factory : "");
@@ -432,6 +434,30 @@ vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, 
         free(a);
         return NULL;
     }
+    return a;
+}
+
+int vx_ann_outgrown(const vx_ann *a) {
+    return !a->factory[0] && (vx_ann_count_segments(a) > exact_max() || vx_ann_count_videos(a) > exact_max()) &&
+           strcmp(vx_ann_kind(a), "Flat") == 0;
+}
+
+vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err) {
+    uint64_t generation;
+    vx_ann *a = ann_new(cat, data_dir, factory, dim, &generation, err);
+    if (!a) return NULL;
+    snprintf(a->origin, sizeof a->origin, "rebuilt (outgrew exact search)");
+    if (rebuild(a, cat, err)) {
+        vx_ann_close(a);
+        return NULL;
+    }
+    return a;
+}
+
+vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err) {
+    uint64_t generation;
+    vx_ann *a = ann_new(cat, data_dir, factory, dim, &generation, err);
+    if (!a) return NULL;
     char why[512] = "";
     int stale_s = 0, stale_v = 0;
     int64_t saved_s = 0, saved_v = 0;
@@ -471,8 +497,7 @@ void vx_ann_close(vx_ann *a) {
 
 int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err) {
     /* An exact index that outgrew its limit is rebuilt as an inverted file first. */
-    if (!a->factory[0] && (vx_ann_count_segments(a) > exact_max() || vx_ann_count_videos(a) > exact_max()) &&
-        strcmp(vx_ann_kind(a), "Flat") == 0) {
+    if (vx_ann_outgrown(a)) {
         vx_info("the vector index outgrew exact search (%lld segments): rebuilding it as an inverted file",
                 (long long)vx_ann_count_segments(a));
         if (rebuild(a, cat, err)) return -1;

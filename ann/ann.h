@@ -44,8 +44,13 @@ void vx_ann_close(vx_ann *a);
 /* Brings one video's vectors in line with the catalog: removes what it had, adds what
  * the catalog holds now (nothing for failed, removed or duplicate videos). */
 int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error *err);
-/* Writes both indexes with the catalog's current generation. */
+/* Writes both indexes with the catalog's current generation. An exact index that has
+ * outgrown VX_ANN_EXACT_MAX is first rebuilt as an inverted file, in place: callers that
+ * serve searches meanwhile check vx_ann_outgrown and swap in vx_ann_rebuilt instead. */
 int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err);
+int vx_ann_outgrown(const vx_ann *a);
+/* New indexes built from the catalog (no files read or written). */
+vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err);
 
 /* Nearest segments / videos to q (dim floats). hits[k]; returns the number found. */
 int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err);

@@ -151,17 +151,33 @@ static void run_job(vx_jobs *J, uint64_t id) {
         job.finished_at = now_s();
         vx_error werr;
         if (write_job(S, &job, &werr)) vx_warn("job %s: %s", hex, werr.msg);
-        pthread_rwlock_rdlock(&S->ann_lock);
+        pthread_mutex_lock(&J->mu); /* counted as soon as the record says so */
+        if (job.state == VX_JOB_DONE) J->n_done++;
+        else J->n_failed++;
+        pthread_mutex_unlock(&J->mu);
+        if (vx_ann_outgrown(S->ann)) {
+            /* Built aside while searches go on with the old one, then swapped in. Only
+             * this thread writes the index, so nothing changes in between. */
+            vx_info("job %s: the vector index outgrew exact search; rebuilding it as an inverted file", hex);
+            vx_ann *fresh = vx_ann_rebuilt(S->cat, S->data_dir, NULL, vx_ann_dim(S->ann), &werr);
+            if (!fresh) {
+                vx_warn("job %s: rebuilding the vector index: %s", hex, werr.msg);
+            } else {
+                pthread_rwlock_wrlock(&S->ann_lock);
+                vx_ann *old = S->ann;
+                S->ann = fresh;
+                atomic_fetch_add(&S->ann_version, 1);
+                pthread_rwlock_unlock(&S->ann_lock);
+                vx_ann_close(old);
+            }
+        }
+        pthread_rwlock_rdlock(&S->ann_lock); /* saving reads the index: searches may share it */
         if (vx_ann_save(S->ann, S->cat, &werr)) vx_warn("job %s: saving the vector index: %s", hex, werr.msg);
         pthread_rwlock_unlock(&S->ann_lock);
         vx_info("job %s: %s (indexed %d, unchanged %d, duplicates %d, failed %d, removed %d)", hex,
                 vx_job_state_name(job.state), sum.indexed, sum.unchanged, sum.duplicates, sum.failed, sum.removed);
     }
     pthread_mutex_lock(&J->mu);
-    if (!sum.cancelled) {
-        if (job.state == VX_JOB_DONE) J->n_done++;
-        else J->n_failed++;
-    }
     J->running = 0;
     vx_index_summary_clear(&J->live);
     pthread_mutex_unlock(&J->mu);

@@ -136,8 +136,12 @@ def run(work):
     later = os.path.join(work, "later")
     shutil.copytree(os.path.join(videos, "asl"), later)
     subprocess.run([VIDX, "index", "--db", db, "-q", first], env=env, check=True, stdout=subprocess.DEVNULL)
+    videos_first = json.loads(subprocess.run([VIDX, "info", "--db", db, "--json"], env=env, check=True,
+                                             capture_output=True, text=True).stdout)["videos"]["indexed"]
 
-    S = Server(db, env)
+    # A low exact-search limit, so the job below grows the video index past it: the
+    # service then swaps in an inverted file built aside while searches go on.
+    S = Server(db, dict(env, VIDX_ANN_EXACT_MAX=str(videos_first + 1)))
     admin = {"Authorization": "Bearer " + TOKEN}
 
     # ---- health and metrics
@@ -350,6 +354,7 @@ def run(work):
     check(results == [200], f"request in flight at shutdown: {results}")
     log = open(db + "-server.log").read()
     check("stopped cleanly" in log, "log says stopped cleanly")
+    check("outgrew exact search" in log, "the job grew the index past exact search")
     check(" access 127.0.0.1 \"GET /healthz\" 200 " in log, "access log line per request")
     info = subprocess.run([VIDX, "info", "--db", db, "--check"], env=env, capture_output=True, text=True)
     check(info.returncode == 0, f"database consistent after shutdown: {info.stdout} {info.stderr}")
