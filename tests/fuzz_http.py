@@ -154,14 +154,14 @@ def main():
             rc = S.stop()
             if rc != 0:
                 problems.append(f"exit status after SIGTERM: {rc}")
-        log = open(db + "-server.log", errors="replace").read()
+        log = open(S.log_path, errors="replace").read()
         if "ERROR: AddressSanitizer" in log or "runtime error:" in log:
             problems.append("sanitizer report:\n" + log[-4000:])
     finally:
         Server.kill_all()
         if problems:
             print("\n".join(problems), file=sys.stderr)
-            print(open(db + "-server.log", errors="replace").read()[-3000:], file=sys.stderr)
+            print(open(S.log_path, errors="replace").read()[-3000:], file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if problems else 0)
 

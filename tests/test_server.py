@@ -35,14 +35,16 @@ class Server:
         self.ready = os.path.join(db + "-ready")
         if os.path.exists(self.ready):
             os.unlink(self.ready)
-        self.log = open(db + "-server.log", "w")
+        Server.count = getattr(Server, "count", 0) + 1
+        self.log_path = f"{db}-server{Server.count}.log"  # one log per server started
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([VIDX, "serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file",
                                       self.ready, *extra], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         Server.running.append(self.proc)
         deadline = time.time() + 60
         while not os.path.exists(self.ready):
             if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit("the server did not start: " + open(db + "-server.log").read()[-2000:])
+                raise SystemExit("the server did not start: " + open(self.log_path).read()[-2000:])
             time.sleep(0.05)
         host, port = open(self.ready).read().strip().rsplit(":", 1)
         self.host, self.port = host, int(port)
@@ -105,6 +107,9 @@ class Server:
             self.proc.kill()
             rc = "killed after 60 s"
         self.log.close()
+        if rc != 0:
+            print(f"server exit status {rc}; its log ends:\n" + open(self.log_path, errors="replace").read()[-3000:],
+                  file=sys.stderr)
         return rc
 
 
@@ -352,7 +357,7 @@ def run(work):
     slow.join()
     check(rc == 0, f"server exit status after SIGTERM: {rc}")
     check(results == [200], f"request in flight at shutdown: {results}")
-    log = open(db + "-server.log").read()
+    log = open(S.log_path).read()
     check("stopped cleanly" in log, "log says stopped cleanly")
     check("outgrew exact search" in log, "the job grew the index past exact search")
     check(" access 127.0.0.1 \"GET /healthz\" 200 " in log, "access log line per request")
