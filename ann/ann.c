@@ -1,7 +1,9 @@
 #include "ann.h"
 
 #include <errno.h>
+#include <math.h>
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/MetaIndexes_c.h>
@@ -20,6 +22,7 @@
 #include "../common/coding.h"
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/small_gemm.h"
 
 #define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
 #define META_MAGIC "vidxann2"    /* v2 adds the time of saving */
@@ -544,11 +547,61 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
     return r;
 }
 
+/* Inverted files: FAISS scores the query against every centroid with scalar code
+ * (Debian's generic build), a fifth to a half of a lookup. The centroids are read in
+ * place and scored with the AVX2 kernel; FAISS then scans the chosen lists
+ * (search_preassigned). Same lists, same results. 0 when done, 1 when not applicable. */
+static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t *labels, float *scores, int *rc,
+                      vx_error *err) {
+    FaissIndexFlat *centroids = faiss_IndexFlat_cast(faiss_IndexIVF_quantizer(ivf));
+    static int kernel = -1; /* VIDX_ANN_FAISS_QUANTIZER=1 leaves it all to FAISS (comparisons) */
+    if (kernel < 0) kernel = vx_small_gemm_available() && !getenv("VIDX_ANN_FAISS_QUANTIZER");
+    if (!centroids || !kernel || faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT) return 1;
+    float *xb;
+    size_t floats;
+    faiss_IndexFlat_xb(centroids, &xb, &floats);
+    const size_t nlist = faiss_IndexIVF_nlist(ivf);
+    size_t nprobe = faiss_IndexIVF_nprobe(ivf);
+    if (floats != nlist * (size_t)dim || nprobe == 0) return 1;
+    if (nprobe > nlist) nprobe = nlist;
+    float *cs = malloc(nlist * sizeof *cs), *dis = malloc(faiss_IndexIVF_nprobe(ivf) * sizeof *dis);
+    idx_t *assign = malloc(faiss_IndexIVF_nprobe(ivf) * sizeof *assign);
+    if (!cs || !dis || !assign) {
+        free(cs); free(dis); free(assign);
+        *rc = vx_fail(err, "out of memory");
+        return 0;
+    }
+    vx_small_gemm(1, (int)nlist, dim, 1.0f, q, dim, xb, dim, 0.0f, cs, (int)nlist);
+    /* The nprobe best centroids, best first (nprobe is small). */
+    for (size_t p = 0; p < nprobe; p++) {
+        size_t best = 0;
+        float bv = -INFINITY;
+        for (size_t c = 0; c < nlist; c++)
+            if (cs[c] > bv) { bv = cs[c]; best = c; }
+        assign[p] = (idx_t)best;
+        dis[p] = bv;
+        cs[best] = -INFINITY;
+    }
+    for (size_t p = nprobe; p < faiss_IndexIVF_nprobe(ivf); p++) { assign[p] = -1; dis[p] = -INFINITY; }
+    *rc = faiss_IndexIVF_search_preassigned(ivf, 1, q, k, assign, dis, scores, labels, 0) ? faiss_fail(err, "searching")
+                                                                                         : 0;
+    free(cs);
+    free(dis);
+    free(assign);
+    return 0;
+}
+
 static int search(FaissIndex *idx, const float *q, int k, idx_t *labels, float *scores, vx_error *err) {
     idx_t n = faiss_Index_ntotal(idx);
     if (k > n) k = (int)n;
     if (k <= 0) return 0;
-    if (faiss_Index_search(idx, 1, q, k, scores, labels)) return faiss_fail(err, "searching");
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
+    int rc = 0;
+    if (!ivf || search_ivf(ivf, q, faiss_Index_d(idx), k, labels, scores, &rc, err)) {
+        if (faiss_Index_search(idx, 1, q, k, scores, labels)) return faiss_fail(err, "searching");
+    } else if (rc) {
+        return -1;
+    }
     /* Labels are 64-bit ids, negative as int64 when their top bit is set; FAISS marks
      * "no result" with -1, an id vidx never gives out. */
     int found = 0;

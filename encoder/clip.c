@@ -11,9 +11,9 @@
 #include <xxhash.h>
 
 #include "../common/log.h"
+#include "../common/small_gemm.h"
 #include "../common/vecmath.h"
 #include "safetensors.h"
-#include "small_gemm.h"
 
 /* ---- weights ------------------------------------------------------------------------- */
 

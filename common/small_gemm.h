@@ -1,5 +1,6 @@
-/* vidx encoder: products of a few rows against a large weight matrix (a short text
- * query through the text tower), C[m,n] = alpha * A[m,k] * B[n,k]^T + beta * C.
+/* vidx common: products of a few rows against a large matrix (a short text query
+ * through the text tower; a query against the inverted file's centroids),
+ * C[m,n] = alpha * A[m,k] * B[n,k]^T + beta * C.
  *
  * Such products are memory-bound: each weight is used only m times. BLAS either packs
  * the whole matrix (sgemm) or reads it m times (sgemv per row, from cache after the
