@@ -554,9 +554,10 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
 static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t *labels, float *scores, int *rc,
                       vx_error *err) {
     FaissIndexFlat *centroids = faiss_IndexFlat_cast(faiss_IndexIVF_quantizer(ivf));
-    static int kernel = -1; /* VIDX_ANN_FAISS_QUANTIZER=1 leaves it all to FAISS (comparisons) */
-    if (kernel < 0) kernel = vx_small_gemm_available() && !getenv("VIDX_ANN_FAISS_QUANTIZER");
-    if (!centroids || !kernel || faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT) return 1;
+    static int kernel = -1;
+    if (kernel < 0) kernel = vx_small_gemm_available();
+    /* VIDX_ANN_FAISS_QUANTIZER set: FAISS does it all (tests and benchmarks compare). */
+    if (!centroids || !kernel || getenv("VIDX_ANN_FAISS_QUANTIZER") || faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT) return 1;
     float *xb;
     size_t floats;
     faiss_IndexFlat_xb(centroids, &xb, &floats);
