@@ -562,11 +562,11 @@ static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t 
     size_t floats;
     faiss_IndexFlat_xb(centroids, &xb, &floats);
     const size_t nlist = faiss_IndexIVF_nlist(ivf);
-    size_t nprobe = faiss_IndexIVF_nprobe(ivf);
-    if (floats != nlist * (size_t)dim || nprobe == 0) return 1;
-    if (nprobe > nlist) nprobe = nlist;
-    float *cs = malloc(nlist * sizeof *cs), *dis = malloc(faiss_IndexIVF_nprobe(ivf) * sizeof *dis);
-    idx_t *assign = malloc(faiss_IndexIVF_nprobe(ivf) * sizeof *assign);
+    const size_t slots = faiss_IndexIVF_nprobe(ivf);   /* FAISS reads this many assignments */
+    const size_t nprobe = slots < nlist ? slots : nlist; /* ... of which this many are lists */
+    if (floats != nlist * (size_t)dim || slots == 0) return 1;
+    float *cs = malloc(nlist * sizeof *cs), *dis = malloc(slots * sizeof *dis);
+    idx_t *assign = malloc(slots * sizeof *assign);
     if (!cs || !dis || !assign) {
         free(cs); free(dis); free(assign);
         *rc = vx_fail(err, "out of memory");
@@ -583,7 +583,7 @@ static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t 
         dis[p] = bv;
         cs[best] = -INFINITY;
     }
-    for (size_t p = nprobe; p < faiss_IndexIVF_nprobe(ivf); p++) { assign[p] = -1; dis[p] = -INFINITY; }
+    for (size_t p = nprobe; p < slots; p++) { assign[p] = -1; dis[p] = -INFINITY; }
     *rc = faiss_IndexIVF_search_preassigned(ivf, 1, q, k, assign, dis, scores, labels, 0) ? faiss_fail(err, "searching")
                                                                                          : 0;
     free(cs);

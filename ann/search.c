@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/idmap.h"
+
 void vx_results_free(vx_results *r) {
     for (int i = 0; i < r->n; i++) {
         free(r->items[i].title);
@@ -31,32 +33,6 @@ static int push(vx_results *out, const vx_video *v, float score, double start, d
     return 0;
 }
 
-/* Video ids already ranked, as an open-addressing set: pools grow to tens of thousands
- * of hits for deep pages, where a linear scan per hit would be quadratic. */
-typedef struct id_set {
-    uint64_t *slots; /* 0 = empty (never a video id) */
-    size_t mask;
-} id_set;
-
-static int id_set_init(id_set *s, size_t n) {
-    size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    s->mask = cap - 1;
-    s->slots = calloc(cap, sizeof *s->slots);
-    return s->slots ? 0 : -1;
-}
-
-/* Adds id; returns 1 if it was new. */
-static int id_set_add(id_set *s, uint64_t id) {
-    size_t i = (size_t)(id * 0x9E3779B97F4A7C15ULL >> 20) & s->mask;
-    while (s->slots[i]) {
-        if (s->slots[i] == id) return 0;
-        i = (i + 1) & s->mask;
-    }
-    s->slots[i] = id;
-    return 1;
-}
-
 int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offset, const vx_search_filters *f,
                      vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
@@ -71,10 +47,13 @@ int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offs
         if (n < 0) { free(hits); return -1; }
         vx_results_free(out);
         /* Hits come best first, so a video's first hit is its best segment. */
-        id_set seen;
-        int matched = 0, rc = id_set_init(&seen, (size_t)n) ? vx_fail(err, "out of memory") : 0;
+        /* Videos already ranked: pools grow to tens of thousands of hits for deep pages,
+         * where a linear scan per hit would be quadratic. */
+        vx_idmap seen;
+        int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) ? vx_fail(err, "out of memory") : 0;
         for (int i = 0; i < n && rc == 0; i++) {
-            if (!id_set_add(&seen, hits[i].video_id)) continue;
+            if (vx_idmap_get(&seen, hits[i].video_id) >= 0) continue;
+            vx_idmap_put(&seen, hits[i].video_id, 1); /* sized for n: never grows, never fails */
             vx_video v;
             int r = vx_catalog_get_video(cat, hits[i].video_id, &v, err);
             if (r < 0) { rc = -1; break; }
@@ -94,7 +73,7 @@ int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offs
             }
             vx_video_clear(&v);
         }
-        free(seen.slots);
+        vx_idmap_free(&seen);
         free(hits);
         if (rc) { vx_results_free(out); return -1; }
         /* Without filters every indexed video ranks somewhere; with them, count what

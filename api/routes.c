@@ -403,12 +403,6 @@ static void do_media(vx_request *rq, uint64_t id) {
 
 /* ---- users ----------------------------------------------------------------------------------- */
 
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void do_event(vx_request *rq, const char *user) {
     json_t *b = json_body(rq);
     if (!b) return;
@@ -423,7 +417,7 @@ static void do_event(vx_request *rq, const char *user) {
     vx_service *S = rq->S;
     vx_event_stored st;
     vx_error err;
-    int r = vx_event_record(S->cat, &req, wall_ms(), &st, &err);
+    int r = vx_event_record(S->cat, &req, vx_wall_ms(), &st, &err);
     if (r == VX_EVENT_BAD_INPUT) { vx_reply_error(rq, 400, "bad_event", "%s", err.msg); return; }
     if (r == VX_EVENT_UNKNOWN_VIDEO) { vx_reply_error(rq, 404, "unknown_video", "%s", err.msg); return; }
     if (r) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
@@ -711,8 +705,7 @@ void vx_route_request(vx_request *rq) {
         if (len[0] > 0 && len[0] <= VX_MAX_USER) memcpy(user, seg[0], len[0]);
         user[len[0] <= VX_MAX_USER ? len[0] : 0] = '\0';
         if (!vx_user_name_valid(user))
-            { vx_reply_error(rq, 400, "bad_user", "user names are 1 to %d letters, digits, '_', '.', '@' or '-'",
-                                  VX_MAX_USER); return; }
+            { vx_reply_error(rq, 400, "bad_user", "user names are " VX_USER_NAME_RULE); return; }
         if (rq->route == VX_ROUTE_EVENTS) do_event(rq, user);
         else if (rq->route == VX_ROUTE_FEED) do_feed(rq, user);
         else do_user(rq, user);

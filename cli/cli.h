@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
 
 #define CLI_MAX_OPTS 16
@@ -80,6 +82,9 @@ int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from
 typedef struct vx_catalog vx_catalog;
 typedef struct vx_error vx_error;
 int cli_resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *err);
+
+/* Prints a JSON document on one line, as the HTTP API sends it, and releases it. */
+void cli_print_json(json_t *doc);
 
 /* The subcommands, in the order `vidx --help` lists them. */
 extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_serve, cmd_embed,

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 
+#include "../api/results_json.h"
 #include "../common/config.h"
 #include "../common/hash.h"
 #include "../schemas/catalog.h"
@@ -147,4 +148,11 @@ int cli_resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *
     char real[PATH_MAX];
     if (realpath(arg, real) && vx_catalog_find_path(cat, real, id, err) == 0) return 0;
     return vx_fail(err, "no indexed video '%s' (give a 16-digit id or the path of an indexed file)", arg);
+}
+
+void cli_print_json(json_t *doc) {
+    char *s = doc ? json_dumps(doc, VX_JSON_FLAGS) : NULL;
+    if (s) puts(s);
+    free(s);
+    json_decref(doc);
 }

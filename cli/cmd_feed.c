@@ -15,19 +15,6 @@
 #include "../recommend/feed.h"
 #include "cli.h"
 
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void print_json(json_t *o) {
-    char *s = o ? json_dumps(o, VX_JSON_FLAGS) : NULL;
-    if (s) puts(s);
-    free(s);
-    json_decref(o);
-}
-
 static int run_event(const cli_command *cmd, cli_args *args) {
     const char *user = cli_get(cmd, args, "user"), *video = cli_get(cmd, args, "video"),
                *type = cli_get(cmd, args, "type"), *s;
@@ -50,10 +37,10 @@ static int run_event(const cli_command *cmd, cli_args *args) {
     int rc = CLI_OK;
     vx_event_stored st;
     int r = cli_resolve_video(cat, video, &req.video_id, &err);
-    if (r == 0) r = vx_event_record(cat, &req, wall_ms(), &st, &err);
+    if (r == 0) r = vx_event_record(cat, &req, vx_wall_ms(), &st, &err);
     if (r == VX_EVENT_BAD_INPUT) rc = cli_usage_error(cmd, "%s", err.msg);
     else if (r) rc = cli_fail(cmd, "%s", err.msg);
-    else if (cli_has(cmd, args, "json")) print_json(vx_event_json(user, &st));
+    else if (cli_has(cmd, args, "json")) cli_print_json(vx_event_json(user, &st));
     else {
         char id[VX_ID_HEX_LEN];
         vx_id_to_hex(st.event.video_id, id);
@@ -97,7 +84,7 @@ static int run_feed(const cli_command *cmd, cli_args *args) {
     }
     const char *user = args->pos[0];
     if (!vx_user_name_valid(user))
-        return cli_usage_error(cmd, "user names are 1 to %d letters, digits, '_', '.', '@' or '-'", VX_MAX_USER);
+        return cli_usage_error(cmd, "user names are " VX_USER_NAME_RULE);
     const char *db = vx_resolve_db(cli_get(cmd, args, "db"));
     vx_error err;
     vx_catalog *cat = vx_catalog_open(db, 0, &err);
@@ -110,7 +97,7 @@ static int run_feed(const cli_command *cmd, cli_args *args) {
     if (!rec || vx_rec_feed(rec, cat, ann, user, &fo, &f, &err)) {
         rc = cli_fail(cmd, "%s", err.msg);
     } else if (cli_has(cmd, args, "json")) {
-        print_json(vx_feed_json(user, (vx_now() - t0) * 1e3, &f));
+        cli_print_json(vx_feed_json(user, (vx_now() - t0) * 1e3, &f));
     } else if (f.n == 0) {
         printf("nothing to recommend yet (index some videos first)\n");
     } else {

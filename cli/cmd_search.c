@@ -36,11 +36,7 @@ static int page_options(const cli_command *cmd, cli_args *args, int *k, int *off
 
 static void print_results(const char *query, double took, const vx_results *r, int json, int offset) {
     if (json) {
-        json_t *o = vx_results_json(query, took, r);
-        char *s = o ? json_dumps(o, VX_JSON_FLAGS) : NULL;
-        if (s) puts(s);
-        free(s);
-        json_decref(o);
+        cli_print_json(vx_results_json(query, took, r));
         return;
     }
     if (r->n == 0) {

@@ -1,11 +1,12 @@
 /* vidx common: small vector helpers shared by the encoder, the indexer and the tests'
- * callers: dot products and L2 normalisation with double accumulators, and a
- * monotonic clock. Header-only. */
+ * callers: dot products and L2 normalisation with double accumulators, the monotonic
+ * clock and the wall clock in milliseconds. Header-only. */
 #ifndef VX_VECMATH_H
 #define VX_VECMATH_H
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 static inline float vx_dot(const float *a, const float *b, size_t n) {
@@ -20,6 +21,13 @@ static inline void vx_normalize(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) s += (double)v[i] * v[i];
     float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
     for (size_t i = 0; i < n; i++) v[i] *= inv;
+}
+
+/* Unix time in milliseconds (events, freshness). */
+static inline int64_t vx_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Seconds on the monotonic clock. */

@@ -43,7 +43,7 @@ int vx_event_record(vx_catalog *cat, const vx_event_request *req, int64_t now_ms
                     vx_error *err) {
     memset(out, 0, sizeof *out);
     if (!req->user || !vx_user_name_valid(req->user)) {
-        vx_fail(err, "user: must be 1 to %d characters of letters, digits, '_', '.', '@' or '-'", VX_MAX_USER);
+        vx_fail(err, "user: must be " VX_USER_NAME_RULE);
         return VX_EVENT_BAD_INPUT;
     }
     if (req->type < VX_EVENT_VIEW || req->type > VX_EVENT_SKIP) {

@@ -76,12 +76,6 @@ struct vx_recommender {
     double max_pop;
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t user_key(const char *name) {
     uint64_t k = vx_hash64(name, strlen(name));
     return k == 0 || k == UINT64_MAX ? 1 : k; /* 0 marks empty idmap slots */
@@ -209,7 +203,7 @@ vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
         vx_fail(err, "out of memory");
         return NULL;
     }
-    r->pop_t0_ms = now_ms();
+    r->pop_t0_ms = vx_wall_ms();
     load_events l = {r, 0};
     double t0 = vx_now();
     if (vx_catalog_scan_videos(cat, load_video, r, NULL, err) ||
@@ -604,10 +598,10 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
                 vx_feed *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     if (!vx_user_name_valid(user))
-        return vx_fail(err, "user: must be 1 to %d characters of letters, digits, '_', '.', '@' or '-'", VX_MAX_USER);
+        return vx_fail(err, "user: must be " VX_USER_NAME_RULE);
     const int k = o->k < 1 ? 1 : o->k > VX_FEED_MAX_K ? VX_FEED_MAX_K : o->k;
     const float d = o->diversity < 0 ? 0 : o->diversity > 1 ? 1 : o->diversity;
-    const int64_t now = o->now_ms ? o->now_ms : now_ms();
+    const int64_t now = o->now_ms ? o->now_ms : vx_wall_ms();
     int rc = -1;
     pthread_rwlock_rdlock(&r->lock);
     feed_run F = {.r = r, .cat = cat, .ann = ann, .user = user, .err = err};

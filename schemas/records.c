@@ -489,3 +489,4 @@ const char *vx_item_outcome_name(uint8_t outcome) {
     default: return "unknown";
     }
 }
+_Static_assert(VX_MAX_USER == 64, "VX_USER_NAME_RULE spells the limit out");

@@ -190,7 +190,9 @@ size_t vx_key_event(uint8_t out[VX_KEY_EVENT_MAX], const char *user, int64_t ts_
  * 9f2c04a1b3d4e5f6/3", "user alice", ...) for error messages. */
 void vx_key_describe(const void *key, size_t len, char *out, size_t out_size);
 
-/* Validates a user name: 1..VX_MAX_USER bytes of [A-Za-z0-9_.@-]. */
+/* Validates a user name: 1..VX_MAX_USER bytes of [A-Za-z0-9_.@-]. VX_USER_NAME_RULE says
+ * so in error messages. */
+#define VX_USER_NAME_RULE "1 to 64 letters, digits, '_', '.', '@' or '-'"
 int vx_user_name_valid(const char *name);
 
 const char *vx_video_status_name(uint8_t status);
