@@ -23,6 +23,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/small_gemm.h"
+#include "ivf_lists.h"
 
 #define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
 #define META_MAGIC "vidxann2"    /* v2 adds the time of saving */
@@ -547,49 +548,113 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
     return r;
 }
 
-/* Inverted files: FAISS scores the query against every centroid with scalar code
- * (Debian's generic build), a fifth to a half of a lookup. The centroids are read in
- * place and scored with the AVX2 kernel; FAISS then scans the chosen lists
- * (search_preassigned). Same lists, same results. 0 when done, 1 when not applicable. */
-static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t *labels, float *scores, int *rc,
+/* The k best (score, label) pairs seen so far: a min-heap on score, its root the worst
+ * kept. A candidate replaces the root only when strictly better, as in FAISS. */
+typedef struct top_k {
+    float *score;
+    idx_t *label;
+    int n, k;
+} top_k;
+
+static void top_k_sift_down(top_k *t, int i) {
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= t->n) return;
+        if (c + 1 < t->n && t->score[c + 1] < t->score[c]) c++;
+        if (t->score[i] <= t->score[c]) return;
+        float s = t->score[i]; t->score[i] = t->score[c]; t->score[c] = s;
+        idx_t l = t->label[i]; t->label[i] = t->label[c]; t->label[c] = l;
+        i = c;
+    }
+}
+
+static void top_k_push(top_k *t, float score, idx_t label) {
+    if (t->n < t->k) {
+        int i = t->n++;
+        while (i > 0 && t->score[(i - 1) / 2] > score) {
+            t->score[i] = t->score[(i - 1) / 2];
+            t->label[i] = t->label[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        t->score[i] = score;
+        t->label[i] = label;
+    } else if (score > t->score[0]) {
+        t->score[0] = score;
+        t->label[0] = label;
+        top_k_sift_down(t, 0);
+    }
+}
+
+/* Sorts the kept pairs best first, in place (heap sort: the worst goes last). */
+static int top_k_finish(top_k *t) {
+    const int n = t->n;
+    while (t->n > 1) {
+        int last = --t->n;
+        float s = t->score[0]; t->score[0] = t->score[last]; t->score[last] = s;
+        idx_t l = t->label[0]; t->label[0] = t->label[last]; t->label[last] = l;
+        top_k_sift_down(t, 0);
+    }
+    return n;
+}
+
+/* Inverted files. Debian's FAISS is a generic build whose inner products are scalar
+ * code: scoring the query against the centroids and scanning the probed lists took 80%
+ * of an uncached similar-video lookup. vidx does both with its AVX2 kernel, reading the
+ * centroids and the lists in place (ann/ivf_lists.cpp); same lists, same hits (tested
+ * against FAISS). Returns the number found, or -2 when not applicable (FAISS searches:
+ * another index type, no AVX2, or VIDX_ANN_FAISS_SEARCH set, which tests and benchmarks
+ * use to compare). */
+static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t *labels, float *scores,
                       vx_error *err) {
     FaissIndexFlat *centroids = faiss_IndexFlat_cast(faiss_IndexIVF_quantizer(ivf));
     static int kernel = -1;
     if (kernel < 0) kernel = vx_small_gemm_available();
-    /* VIDX_ANN_FAISS_QUANTIZER set: FAISS does it all (tests and benchmarks compare). */
-    if (!centroids || !kernel || getenv("VIDX_ANN_FAISS_QUANTIZER") || faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT) return 1;
+    const float *probe_vectors;
+    const int64_t *probe_labels;
+    size_t probe_size;
+    if (!centroids || !kernel || getenv("VIDX_ANN_FAISS_SEARCH") ||
+        faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT ||
+        faiss_Index_metric_type((FaissIndex *)ivf) != METRIC_INNER_PRODUCT ||
+        vx_ivf_flat_list(ivf, 0, &probe_vectors, &probe_labels, &probe_size))
+        return -2;
     float *xb;
     size_t floats;
     faiss_IndexFlat_xb(centroids, &xb, &floats);
-    const size_t nlist = faiss_IndexIVF_nlist(ivf);
-    const size_t slots = faiss_IndexIVF_nprobe(ivf);   /* FAISS reads this many assignments */
-    const size_t nprobe = slots < nlist ? slots : nlist; /* ... of which this many are lists */
-    if (floats != nlist * (size_t)dim || slots == 0) return 1;
-    float *cs = malloc(nlist * sizeof *cs), *dis = malloc(slots * sizeof *dis);
-    idx_t *assign = malloc(slots * sizeof *assign);
-    if (!cs || !dis || !assign) {
-        free(cs); free(dis); free(assign);
-        *rc = vx_fail(err, "out of memory");
-        return 0;
+    const size_t nlist = faiss_IndexIVF_nlist(ivf), nprobe_set = faiss_IndexIVF_nprobe(ivf);
+    const size_t nprobe = nprobe_set < nlist ? nprobe_set : nlist;
+    if (floats != nlist * (size_t)dim || nprobe == 0) return -2;
+    size_t *probe = malloc(nprobe * sizeof *probe), longest = 0;
+    float *cs = malloc(nlist * sizeof *cs);
+    if (!probe || !cs) {
+        free(probe); free(cs);
+        return vx_fail(err, "out of memory");
     }
-    vx_small_gemm(1, (int)nlist, dim, 1.0f, q, dim, xb, dim, 0.0f, cs, (int)nlist);
-    /* The nprobe best centroids, best first (nprobe is small). */
+    vx_dot_rows(q, xb, (long)nlist, dim, cs);
+    /* The nprobe best centroids (nprobe is small). */
     for (size_t p = 0; p < nprobe; p++) {
         size_t best = 0;
         float bv = -INFINITY;
         for (size_t c = 0; c < nlist; c++)
             if (cs[c] > bv) { bv = cs[c]; best = c; }
-        assign[p] = (idx_t)best;
-        dis[p] = bv;
+        probe[p] = best;
         cs[best] = -INFINITY;
+        if (faiss_IndexIVF_get_list_size(ivf, best) > longest) longest = faiss_IndexIVF_get_list_size(ivf, best);
     }
-    for (size_t p = nprobe; p < slots; p++) { assign[p] = -1; dis[p] = -INFINITY; }
-    *rc = faiss_IndexIVF_search_preassigned(ivf, 1, q, k, assign, dis, scores, labels, 0) ? faiss_fail(err, "searching")
-                                                                                         : 0;
+    float *dots = longest > nlist ? malloc(longest * sizeof *dots) : cs;
+    if (!dots) { free(probe); free(cs); return vx_fail(err, "out of memory"); }
+    top_k best = {scores, labels, 0, k};
+    for (size_t p = 0; p < nprobe; p++) {
+        const float *v;
+        const int64_t *l;
+        size_t n;
+        if (vx_ivf_flat_list(ivf, probe[p], &v, &l, &n) || n > longest) continue; /* cannot happen: checked above */
+        vx_dot_rows(q, v, (long)n, dim, dots);
+        for (size_t i = 0; i < n; i++) top_k_push(&best, dots[i], (idx_t)l[i]);
+    }
+    if (dots != cs) free(dots);
     free(cs);
-    free(dis);
-    free(assign);
-    return 0;
+    free(probe);
+    return top_k_finish(&best);
 }
 
 static int search(FaissIndex *idx, const float *q, int k, idx_t *labels, float *scores, vx_error *err) {
@@ -597,12 +662,9 @@ static int search(FaissIndex *idx, const float *q, int k, idx_t *labels, float *
     if (k > n) k = (int)n;
     if (k <= 0) return 0;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
-    int rc = 0;
-    if (!ivf || search_ivf(ivf, q, faiss_Index_d(idx), k, labels, scores, &rc, err)) {
-        if (faiss_Index_search(idx, 1, q, k, scores, labels)) return faiss_fail(err, "searching");
-    } else if (rc) {
-        return -1;
-    }
+    const int scanned = ivf ? search_ivf(ivf, q, faiss_Index_d(idx), k, labels, scores, err) : -2;
+    if (scanned != -2) return scanned;
+    if (faiss_Index_search(idx, 1, q, k, scores, labels)) return faiss_fail(err, "searching");
     /* Labels are 64-bit ids, negative as int64 when their top bit is set; FAISS marks
      * "no result" with -1, an id vidx never gives out. */
     int found = 0;

@@ -74,3 +74,37 @@ void vx_small_gemm(int m, int n, int k, float alpha, const float *A, int lda, co
         }
     }
 }
+
+/* Four rows at a time, two accumulators each: eight independent chains of FMAs, enough
+ * to keep up with the memory the rows stream from. */
+__attribute__((target("avx2,fma"))) void vx_dot_rows(const float *q, const float *B, long n, int k, float *out) {
+    long j = 0;
+    const int k16 = k & ~15;
+    for (; j + 4 <= n; j += 4) {
+        const float *b[4] = {B + j * k, B + (j + 1) * k, B + (j + 2) * k, B + (j + 3) * k};
+        __m256 acc[4][2];
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (int t = 0; t < k16; t += 16) {
+            const __m256 q0 = _mm256_loadu_ps(q + t), q1 = _mm256_loadu_ps(q + t + 8);
+            for (int r = 0; r < 4; r++) {
+                _mm_prefetch((const char *)(b[r] + t) + 4 * 2048, _MM_HINT_T0);
+                acc[r][0] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(b[r] + t), acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(b[r] + t + 8), acc[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            float s = hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+            for (int t = k16; t < k; t++) s += q[t] * b[r][t];
+            out[j + r] = s;
+        }
+    }
+    for (; j < n; j++) {
+        const float *b = B + j * k;
+        __m256 acc = _mm256_setzero_ps();
+        int t = 0;
+        for (; t + 8 <= k; t += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + t), _mm256_loadu_ps(b + t), acc);
+        float s = hsum(acc);
+        for (; t < k; t++) s += q[t] * b[t];
+        out[j] = s;
+    }
+}
