@@ -17,6 +17,7 @@
 struct vx_catalog {
     leveldb_t *db;
     leveldb_options_t *options;
+    leveldb_cache_t *block_cache;
     leveldb_readoptions_t *read;
     leveldb_writeoptions_t *write; /* synced: a batch is durable once written */
     int lock_fd;
@@ -80,6 +81,7 @@ void vx_catalog_close(vx_catalog *cat) {
     if (!cat) return;
     if (cat->db) leveldb_close(cat->db);
     if (cat->options) leveldb_options_destroy(cat->options);
+    if (cat->block_cache) leveldb_cache_destroy(cat->block_cache);
     if (cat->read) leveldb_readoptions_destroy(cat->read);
     if (cat->write) leveldb_writeoptions_destroy(cat->write);
     if (cat->lock_fd >= 0) {
@@ -136,6 +138,13 @@ vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err) {
     leveldb_options_set_create_if_missing(cat->options, (unsigned char)create);
     leveldb_options_set_paranoid_checks(cat->options, 1);
     leveldb_options_set_compression(cat->options, leveldb_snappy_compression);
+    /* LevelDB's default block cache (8 MiB) is smaller than the video records of a
+     * 100,000-video catalog, which every search and similar-video answer reads (one per
+     * result): a miss costs a read, a checksum and a decompression. */
+    const char *mb = getenv("VIDX_DB_CACHE_MB");
+    const long cache_mb = mb && atol(mb) > 0 ? atol(mb) : VX_CATALOG_CACHE_MB;
+    cat->block_cache = leveldb_cache_create_lru((size_t)cache_mb << 20);
+    leveldb_options_set_cache(cat->options, cat->block_cache);
     cat->read = leveldb_readoptions_create();
     leveldb_readoptions_set_verify_checksums(cat->read, 1);
     cat->write = leveldb_writeoptions_create();

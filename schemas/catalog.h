@@ -33,6 +33,9 @@ typedef struct vx_scan_stats {
     uint64_t corrupt; /* records skipped because they did not decode */
 } vx_scan_stats;
 
+/* LevelDB's block cache, MiB (environment VIDX_DB_CACHE_MB overrides). */
+#define VX_CATALOG_CACHE_MB 64
+
 /* Opens DATA_DIR/catalog. With create set, makes DATA_DIR and an empty database (with
  * a meta record) when missing; otherwise a missing database is an error. */
 vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err);
