@@ -41,6 +41,7 @@ struct vx_ann {
     prefix_entry *prefixes; /* open addressing, power-of-two size */
     size_t cap, used;
     char origin[256];
+    int faiss_search; /* inverted files searched by FAISS alone (vx_ann_use_faiss_search) */
 };
 
 static int faiss_fail(vx_error *err, const char *what) {
@@ -433,6 +434,7 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const char *factor
     if (a->dim <= 0) a->dim = 512; /* nothing indexed yet and no model named: empty indexes */
     snprintf(a->factory, sizeof a->factory, "%s", factory ? factory : "");
     snprintf(a->dir, sizeof a->dir, "%s/index", data_dir);
+    a->faiss_search = getenv("VIDX_ANN_FAISS_SEARCH") != NULL;
     if (mkdir(a->dir, 0755) && errno != EEXIST) {
         vx_fail(err, "cannot create %s: %s", a->dir, strerror(errno));
         free(a);
@@ -602,8 +604,7 @@ static int top_k_finish(top_k *t) {
  * of an uncached similar-video lookup. vidx does both with its AVX2 kernel, reading the
  * centroids and the lists in place (ann/ivf_lists.cpp); same lists, same hits (tested
  * against FAISS). Returns the number found, or -2 when not applicable (FAISS searches:
- * another index type, no AVX2, or VIDX_ANN_FAISS_SEARCH set, which tests and benchmarks
- * use to compare). */
+ * another index type, no AVX2, or vx_ann_use_faiss_search). */
 static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t *labels, float *scores,
                       vx_error *err) {
     FaissIndexFlat *centroids = faiss_IndexFlat_cast(faiss_IndexIVF_quantizer(ivf));
@@ -612,7 +613,7 @@ static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t 
     const float *probe_vectors;
     const int64_t *probe_labels;
     size_t probe_size;
-    if (!centroids || !kernel || getenv("VIDX_ANN_FAISS_SEARCH") ||
+    if (!centroids || !kernel ||
         faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT ||
         faiss_Index_metric_type((FaissIndex *)ivf) != METRIC_INNER_PRODUCT ||
         vx_ivf_flat_list(ivf, 0, &probe_vectors, &probe_labels, &probe_size))
@@ -657,12 +658,13 @@ static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t 
     return top_k_finish(&best);
 }
 
-static int search(FaissIndex *idx, const float *q, int k, idx_t *labels, float *scores, vx_error *err) {
+static int search(const vx_ann *a, FaissIndex *idx, const float *q, int k, idx_t *labels, float *scores,
+                  vx_error *err) {
     idx_t n = faiss_Index_ntotal(idx);
     if (k > n) k = (int)n;
     if (k <= 0) return 0;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
-    const int scanned = ivf ? search_ivf(ivf, q, faiss_Index_d(idx), k, labels, scores, err) : -2;
+    const int scanned = ivf && !a->faiss_search ? search_ivf(ivf, q, faiss_Index_d(idx), k, labels, scores, err) : -2;
     if (scanned != -2) return scanned;
     if (faiss_Index_search(idx, 1, q, k, scores, labels)) return faiss_fail(err, "searching");
     /* Labels are 64-bit ids, negative as int64 when their top bit is set; FAISS marks
@@ -676,7 +678,7 @@ int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, v
     idx_t *labels = malloc((size_t)(k > 0 ? k : 1) * sizeof *labels);
     float *scores = malloc((size_t)(k > 0 ? k : 1) * sizeof *scores);
     if (!labels || !scores) { free(labels); free(scores); return vx_fail(err, "out of memory"); }
-    int n = search(a->segments, q, k, labels, scores, err), out = 0;
+    int n = search(a, a->segments, q, k, labels, scores, err), out = 0;
     for (int i = 0; i < n; i++) {
         uint64_t l = (uint64_t)labels[i], vid = prefix_get(a, l & PREFIX_MASK);
         if (!vid) continue;
@@ -691,7 +693,7 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
     idx_t *labels = malloc((size_t)(k > 0 ? k : 1) * sizeof *labels);
     float *scores = malloc((size_t)(k > 0 ? k : 1) * sizeof *scores);
     if (!labels || !scores) { free(labels); free(scores); return vx_fail(err, "out of memory"); }
-    int n = search(a->videos, q, k, labels, scores, err);
+    int n = search(a, a->videos, q, k, labels, scores, err);
     for (int i = 0; i < n; i++) hits[i] = (vx_ann_hit){(uint64_t)labels[i], -1, scores[i]};
     free(labels);
     free(scores);
@@ -701,6 +703,7 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
 int64_t vx_ann_count_segments(const vx_ann *a) { return faiss_Index_ntotal(a->segments); }
 int64_t vx_ann_count_videos(const vx_ann *a) { return faiss_Index_ntotal(a->videos); }
 int vx_ann_dim(const vx_ann *a) { return a->dim; }
+void vx_ann_use_faiss_search(vx_ann *a, int on) { a->faiss_search = on; }
 const char *vx_ann_origin(const vx_ann *a) { return a->origin; }
 
 const char *vx_ann_kind(const vx_ann *a) {

@@ -59,6 +59,9 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
 int64_t vx_ann_count_segments(const vx_ann *a);
 int64_t vx_ann_count_videos(const vx_ann *a);
 int vx_ann_dim(const vx_ann *a);
+/* Inverted files searched by FAISS alone instead of vidx's AVX2 scan (same hits; for
+ * comparisons). Also set at open by the environment variable VIDX_ANN_FAISS_SEARCH. */
+void vx_ann_use_faiss_search(vx_ann *a, int on);
 /* "Flat" (exact) or "IVF" (inverted file), for the segment index. */
 const char *vx_ann_kind(const vx_ann *a);
 /* How the indexes came to be at open: "loaded" or "rebuilt (reason)". */

@@ -1,6 +1,7 @@
-/* vidx common: products of a few rows against a large matrix (a short text query
- * through the text tower; a query against the inverted file's centroids),
- * C[m,n] = alpha * A[m,k] * B[n,k]^T + beta * C.
+/* vidx common: products of a few rows against a large matrix,
+ * C[m,n] = alpha * A[m,k] * B[n,k]^T + beta * C (a short text query through the text
+ * tower), and of one row against many (vx_dot_rows: a query against an inverted file's
+ * centroids and lists).
  *
  * Such products are memory-bound: each weight is used only m times. BLAS either packs
  * the whole matrix (sgemm) or reads it m times (sgemv per row, from cache after the

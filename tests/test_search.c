@@ -11,6 +11,7 @@
 #include "../ann/search.h"
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/small_gemm.h"
 #include "../indexer/index.h"
 #include "../common/vecmath.h"
 #include "check.h"
@@ -269,6 +270,40 @@ static void test_search(void) {
     free(dir);
 }
 
+/* vx_dot_rows (the inverted-file scan's kernel) against a double-precision reference,
+ * on row counts and lengths that leave every tail: rows not a multiple of 4, lengths
+ * not a multiple of 16 or 8. */
+static void test_dot_rows(void) {
+    if (!vx_small_gemm_available()) return;
+    static const int rows[] = {0, 1, 3, 4, 5, 17};
+    static const int lens[] = {1, 7, 8, 15, 16, 17, 33, 512};
+    unsigned seed = 5;
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int k = lens[li];
+        for (size_t ri = 0; ri < sizeof rows / sizeof *rows; ri++) {
+            const int n = rows[ri];
+            float *q = malloc((size_t)k * sizeof *q), *b = malloc((size_t)(n ? n : 1) * k * sizeof *b);
+            float *out = malloc((size_t)(n + 1) * sizeof *out);
+            REQUIRE(q && b && out);
+            for (int t = 0; t < k; t++) q[t] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+            for (long t = 0; t < (long)n * k; t++) b[t] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+            out[n] = 12345.0f; /* must stay untouched */
+            vx_dot_rows(q, b, n, k, out);
+            for (int j = 0; j < n; j++) {
+                double ref = 0;
+                for (int t = 0; t < k; t++) ref += (double)q[t] * b[(long)j * k + t];
+                if (fabs(out[j] - ref) > 1e-4 * (1 + fabs(ref))) bad++;
+            }
+            if (out[n] != 12345.0f) bad++;
+            free(q);
+            free(b);
+            free(out);
+        }
+    }
+    CHECK_MSG(bad == 0, "%d dot products differ from the reference", bad);
+}
+
 /* Compares one lookup's hits from vidx's own inverted-file scan with FAISS's: the same
  * number, the same scores position by position, and the same videos except where two
  * scores are so close that the order of summation can swap them. Returns the mismatches. */
@@ -288,20 +323,19 @@ static int compare_hits(const vx_ann_hit *mine, int a, const vx_ann_hit *theirs,
     return differ;
 }
 
-/* One query through both inverted-file searches (VIDX_ANN_FAISS_SEARCH switches to
- * FAISS's); the mismatches between them. */
+/* One query through both inverted-file searches; the mismatches between them. */
 static int compare_with_faiss(vx_ann *ann, const float *q, int k, int *found) {
     vx_error err;
     vx_ann_hit *mine = calloc((size_t)k, sizeof *mine), *theirs = calloc((size_t)k, sizeof *theirs);
     int a = vx_ann_search_videos(ann, q, k, mine, &err);
-    setenv("VIDX_ANN_FAISS_SEARCH", "1", 1);
+    vx_ann_use_faiss_search(ann, 1);
     int b = vx_ann_search_videos(ann, q, k, theirs, &err);
-    unsetenv("VIDX_ANN_FAISS_SEARCH");
+    vx_ann_use_faiss_search(ann, 0);
     int differ = a < 0 || b < 0 ? 1 : compare_hits(mine, a, theirs, b);
     a = vx_ann_search_segments(ann, q, k, mine, &err);
-    setenv("VIDX_ANN_FAISS_SEARCH", "1", 1);
+    vx_ann_use_faiss_search(ann, 1);
     b = vx_ann_search_segments(ann, q, k, theirs, &err);
-    unsetenv("VIDX_ANN_FAISS_SEARCH");
+    vx_ann_use_faiss_search(ann, 0);
     differ += a < 0 || b < 0 ? 1 : compare_hits(mine, a, theirs, b);
     *found = a;
     free(mine);
@@ -401,6 +435,7 @@ int main(void) {
         return 1;
     }
     RUN(test_search);
+    RUN(test_dot_rows);
     RUN(test_ivf_search_equals_faiss);
     vx_clip_free(model);
     CHECK_EXIT();
