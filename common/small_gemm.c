@@ -77,7 +77,8 @@ void vx_small_gemm(int m, int n, int k, float alpha, const float *A, int lda, co
 
 /* Four rows at a time, two accumulators each: eight independent chains of FMAs, enough
  * to keep up with the memory the rows stream from. */
-__attribute__((target("avx2,fma"))) void vx_dot_rows(const float *q, const float *B, long n, int k, float *out) {
+__attribute__((target("avx2,fma"))) static void dot_rows_avx2(const float *q, const float *B, long n, int k,
+                                                              float *out) {
     long j = 0;
     const int k16 = k & ~15;
     for (; j + 4 <= n; j += 4) {
@@ -105,6 +106,20 @@ __attribute__((target("avx2,fma"))) void vx_dot_rows(const float *q, const float
         for (; t + 8 <= k; t += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + t), _mm256_loadu_ps(b + t), acc);
         float s = hsum(acc);
         for (; t < k; t++) s += q[t] * b[t];
+        out[j] = s;
+    }
+}
+
+void vx_dot_rows(const float *q, const float *B, long n, int k, float *out) {
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = vx_small_gemm_available();
+    if (avx2) {
+        dot_rows_avx2(q, B, n, k, out);
+        return;
+    }
+    for (long j = 0; j < n; j++) {
+        float s = 0;
+        for (int t = 0; t < k; t++) s += q[t] * B[j * k + t];
         out[j] = s;
     }
 }

@@ -17,8 +17,8 @@ int vx_small_gemm_available(void);
 void vx_small_gemm(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc);
 /* out[j] = q . B[j] for the n rows of B (k floats each, row-major): one query against a
- * block of stored vectors, on the calling thread. Streams B once with prefetching; the
- * same AVX2 requirement. */
+ * block of stored vectors, on the calling thread. With AVX2, streams B once with
+ * prefetching; without, a plain loop. */
 void vx_dot_rows(const float *q, const float *B, long n, int k, float *out);
 
 #endif

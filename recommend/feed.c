@@ -10,6 +10,7 @@
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/log.h"
+#include "../common/small_gemm.h"
 #include "../common/lru.h"
 #include "../common/vecmath.h"
 #include "cograph.h"
@@ -297,7 +298,6 @@ typedef struct cand {
     uint32_t via[N_SOURCES];/* the user's video a personal source came from */
     float blend;
     int best_source;
-    float *emb;            /* for diversification */
 } cand;
 
 typedef struct cands {
@@ -623,20 +623,29 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
     F.cs.n = n;
     blend(&F);
     qsort(F.cs.c, (size_t)F.cs.n, sizeof *F.cs.c, by_blend);
-    /* Diversify the best of the pool by maximal marginal relevance. */
-    int pool = F.cs.n < 4 * k + 20 ? F.cs.n : 4 * k + 20;
+    /* Diversify the best of the pool by maximal marginal relevance. The pool's vectors
+     * go in one matrix so that each pick scores against all of them in one pass of the
+     * AVX2 kernel (scalar dot products were a third of a feed). */
+    const int pool = F.cs.n < 4 * k + 20 ? F.cs.n : 4 * k + 20;
+    const int dim = vx_ann_dim(ann);
+    out->items = calloc((size_t)k, sizeof *out->items);
+    uint8_t *taken = calloc((size_t)pool + 1, 1), *has_emb = calloc((size_t)pool + 1, 1);
+    float *max_sim = calloc((size_t)pool + 1, sizeof *max_sim), *sim = malloc(((size_t)pool + 1) * sizeof *sim);
+    float *embs = calloc((size_t)(pool ? pool : 1) * (size_t)dim, sizeof *embs);
+    if (!out->items || !taken || !has_emb || !max_sim || !sim || !embs) {
+        vx_fail(err, "out of memory");
+        goto mmr_done;
+    }
     for (int i = 0; i < pool; i++) {
         vx_embedding e;
         int g = vx_catalog_get_embedding(cat, r->videos[F.cs.c[i].item].id, &e, err);
-        if (g < 0) goto done;
-        F.cs.c[i].emb = g == 0 ? e.v : NULL; /* taken over */
+        if (g < 0) goto mmr_done;
+        if (g == 0 && (int)e.dim == dim) {
+            memcpy(embs + (size_t)i * dim, e.v, (size_t)dim * sizeof *embs);
+            has_emb[i] = 1;
+        }
+        if (g == 0) vx_embedding_clear(&e);
     }
-    out->items = calloc((size_t)k, sizeof *out->items);
-    if (!out->items) { vx_fail(err, "out of memory"); goto done; }
-    uint8_t *taken = calloc((size_t)pool + 1, 1);
-    float *max_sim = calloc((size_t)pool + 1, sizeof *max_sim);
-    if (!taken || !max_sim) { free(taken); free(max_sim); vx_fail(err, "out of memory"); goto done; }
-    int dim = vx_ann_dim(ann);
     while (out->n < k && out->n < pool) {
         int best = -1;
         float best_v = -INFINITY;
@@ -648,10 +657,10 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
         if (best < 0) break;
         taken[best] = 1;
         cand *c = &F.cs.c[best];
-        for (int i = 0; i < pool; i++) {
-            if (taken[i] || !c->emb || !F.cs.c[i].emb) continue;
-            float s = vx_dot(c->emb, F.cs.c[i].emb, (size_t)dim);
-            if (s > max_sim[i]) max_sim[i] = s;
+        if (has_emb[best]) {
+            vx_dot_rows(embs + (size_t)best * dim, embs, pool, dim, sim);
+            for (int i = 0; i < pool; i++)
+                if (!taken[i] && has_emb[i] && sim[i] > max_sim[i]) max_sim[i] = sim[i];
         }
         vx_feed_item *it = &out->items[out->n++];
         it->video_id = r->videos[c->item].id;
@@ -665,20 +674,20 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
             vx_video_clear(&v);
         }
         if (!it->reason || !it->title || !it->path) {
-            free(taken);
-            free(max_sim);
             vx_fail(err, "video %016llx: cannot read its record", (unsigned long long)it->video_id);
-            goto done;
+            goto mmr_done;
         }
     }
-    free(taken);
-    free(max_sim);
-    out->n_events = 0;
-    if (F.u) out->n_events = F.u->n;
+    out->n_events = F.u ? F.u->n : 0;
     rc = 0;
+mmr_done:
+    free(taken);
+    free(has_emb);
+    free(max_sim);
+    free(sim);
+    free(embs);
 done:
     pthread_rwlock_unlock(&r->lock);
-    for (int i = 0; i < F.cs.n; i++) free(F.cs.c[i].emb);
     free(F.cs.c);
     vx_idmap_free(&F.cs.slot);
     free(F.excluded);

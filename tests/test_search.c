@@ -274,7 +274,6 @@ static void test_search(void) {
  * on row counts and lengths that leave every tail: rows not a multiple of 4, lengths
  * not a multiple of 16 or 8. */
 static void test_dot_rows(void) {
-    if (!vx_small_gemm_available()) return;
     static const int rows[] = {0, 1, 3, 4, 5, 17};
     static const int lens[] = {1, 7, 8, 15, 16, 17, 33, 512};
     unsigned seed = 5;
