@@ -32,6 +32,7 @@
 #define GLOBAL_KEEP 256      /* newest / most popular kept for everyone, before exclusions */
 #define FRESH_HALF_LIFE_DAYS 7.0
 #define POPULAR_HALF_LIFE_DAYS 7.0
+#define SCRATCH_KEEP 8       /* walk scratch areas kept for reuse */
 
 typedef struct rec_video {
     uint64_t id;
@@ -75,7 +76,32 @@ struct vx_recommender {
     uint32_t global_fresh[GLOBAL_KEEP], global_pop[GLOBAL_KEEP];
     int n_global_fresh, n_global_pop;
     double max_pop;
+    /* Scratch of the co-engagement walk (six arrays over every video), kept between
+     * feeds instead of allocated and zeroed for each: one per feed in flight. */
+    pthread_mutex_t scratch_mu;
+    vx_coscores *scratch[SCRATCH_KEEP];
+    int n_scratch;
 };
+
+static vx_coscores *take_scratch(vx_recommender *r) {
+    pthread_mutex_lock(&r->scratch_mu);
+    vx_coscores *s = r->n_scratch ? r->scratch[--r->n_scratch] : NULL;
+    pthread_mutex_unlock(&r->scratch_mu);
+    return s ? s : calloc(1, sizeof *s);
+}
+
+static void give_scratch(vx_recommender *r, vx_coscores *s) {
+    pthread_mutex_lock(&r->scratch_mu);
+    if (r->n_scratch < SCRATCH_KEEP) {
+        r->scratch[r->n_scratch++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&r->scratch_mu);
+    if (s) {
+        vx_coscores_free(s);
+        free(s);
+    }
+}
 
 static uint64_t user_key(const char *name) {
     uint64_t k = vx_hash64(name, strlen(name));
@@ -197,6 +223,7 @@ vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
     }
     pthread_rwlock_init(&r->lock, NULL);
     pthread_mutex_init(&r->global_mu, NULL);
+    pthread_mutex_init(&r->scratch_mu, NULL);
     r->global_changes = UINT64_MAX;
     vx_cograph_params_default(&r->gp);
     if (!(r->neighbours = vx_lru_new(16384))) {
@@ -232,6 +259,11 @@ void vx_rec_close(vx_recommender *r) {
     vx_cograph_free(r->g);
     vx_lru_free(r->neighbours);
     pthread_mutex_destroy(&r->global_mu);
+    for (int i = 0; i < r->n_scratch; i++) {
+        vx_coscores_free(r->scratch[i]);
+        free(r->scratch[i]);
+    }
+    pthread_mutex_destroy(&r->scratch_mu);
     pthread_rwlock_destroy(&r->lock);
     free(r);
 }
@@ -435,27 +467,27 @@ static int personal_sources(feed_run *F, const vx_feed_options *o) {
     for (int i = 0; i < n_recent; i++)
         if (from_neighbours(F, recent[i], o)) return -1;
     /* co-engaged: the walk */
-    vx_coscores sc = {0};
+    vx_coscores *sc = take_scratch(r);
     vx_cograph_params gp = r->gp;
-    if (vx_cograph_score(r->g, (uint32_t)F->user_idx, &gp, &sc)) {
-        vx_coscores_free(&sc);
+    if (!sc || vx_cograph_score(r->g, (uint32_t)F->user_idx, &gp, sc)) {
+        if (sc) give_scratch(r, sc);
         return vx_fail(F->err, "out of memory");
     }
     uint32_t items[N_COENGAGED];
     float scores[N_COENGAGED];
     topn t = {items, scores, 0, N_COENGAGED, 0};
-    for (uint32_t i = 0; i < sc.n_touched; i++) {
-        uint32_t j = sc.touched[i];
-        if (j < r->n_videos && !F->excluded[j] && sc.score[j] > 0) top_push(&t, j, sc.score[j]);
+    for (uint32_t i = 0; i < sc->n_touched; i++) {
+        uint32_t j = sc->touched[i];
+        if (j < r->n_videos && !F->excluded[j] && sc->score[j] > 0) top_push(&t, j, sc->score[j]);
     }
     int rc = 0;
     for (int i = 0; i < t.n && rc == 0; i++) {
         cand *c = cand_get(&F->cs, t.item[i]);
         if (!c) { rc = vx_fail(F->err, "out of memory"); break; }
         c->s[SRC_COENGAGED] = t.score[i];
-        c->via[SRC_COENGAGED] = sc.via[t.item[i]];
+        c->via[SRC_COENGAGED] = sc->via[t.item[i]];
     }
-    vx_coscores_free(&sc);
+    give_scratch(r, sc);
     return rc;
 }
 
