@@ -24,10 +24,21 @@ static float *get_vector(vx_cursor *c, uint32_t *dim_out, const char **why) {
     if (dim == 0) return NULL;
     float *v = malloc(dim * sizeof *v);
     if (!v) { *why = "out of memory"; c->bad = 1; return NULL; }
+    /* One copy of the little-endian floats, then one check pass (an embedding is read
+     * for every similar-video answer and 60 times per feed). */
+    const uint8_t *p = vx_get_bytes(c, dim * 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(v, p, dim * 4);
+#else
     for (uint64_t i = 0; i < dim; i++) {
-        v[i] = vx_get_f32le(c);
-        if (!isfinite(v[i])) { *why = "vector holds a non-finite value"; c->bad = 1; free(v); return NULL; }
+        uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+                     (uint32_t)p[4 * i + 3] << 24;
+        memcpy(&v[i], &u, 4);
     }
+#endif
+    int finite = 1;
+    for (uint64_t i = 0; i < dim; i++) finite &= isfinite(v[i]) != 0;
+    if (!finite) { *why = "vector holds a non-finite value"; c->bad = 1; free(v); return NULL; }
     *dim_out = (uint32_t)dim;
     return v;
 }
