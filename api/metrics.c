@@ -23,6 +23,7 @@ struct vx_metrics {
     atomic_uint_least64_t latency[VX_N_ROUTES][N_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     atomic_uint_least64_t latency_sum_us[VX_N_ROUTES];
     atomic_uint_least64_t cache_hits, cache_misses;
+    atomic_uint_least64_t encoder_batches, encoder_queries;
 };
 
 vx_metrics *vx_metrics_new(void) { return calloc(1, sizeof(vx_metrics)); }
@@ -46,6 +47,11 @@ void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double second
 
 void vx_metrics_cache(vx_metrics *m, int hit) {
     atomic_fetch_add_explicit(hit ? &m->cache_hits : &m->cache_misses, 1, memory_order_relaxed);
+}
+
+void vx_metrics_encoded(vx_metrics *m, int queries) {
+    atomic_fetch_add_explicit(&m->encoder_batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->encoder_queries, (uint64_t)queries, memory_order_relaxed);
 }
 
 static uint64_t get(atomic_uint_least64_t *v) { return atomic_load_explicit(v, memory_order_relaxed); }
@@ -91,6 +97,14 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "vidx_query_cache_entries %lld\n",
                         (unsigned long long)get(&m->cache_hits), (unsigned long long)get(&m->cache_misses),
                         (long long)g->cache_entries);
+    evbuffer_add_printf(out,
+                        "# HELP vidx_text_encoder_queries_total Queries run through the text tower.\n"
+                        "# TYPE vidx_text_encoder_queries_total counter\n"
+                        "vidx_text_encoder_queries_total %llu\n"
+                        "# HELP vidx_text_encoder_batches_total Text tower runs (queries waiting together are "
+                        "encoded together).\n# TYPE vidx_text_encoder_batches_total counter\n"
+                        "vidx_text_encoder_batches_total %llu\n",
+                        (unsigned long long)get(&m->encoder_queries), (unsigned long long)get(&m->encoder_batches));
     evbuffer_add_printf(out,
                         "# HELP vidx_index_videos Videos searchable.\n# TYPE vidx_index_videos gauge\nvidx_index_videos %lld\n"
                         "# HELP vidx_index_segments Segments searchable.\n# TYPE vidx_index_segments gauge\n"

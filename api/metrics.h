@@ -22,6 +22,8 @@ vx_metrics *vx_metrics_new(void);
 void vx_metrics_free(vx_metrics *m);
 void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double seconds);
 void vx_metrics_cache(vx_metrics *m, int hit);
+/* One run of the text tower over `queries` queries. */
+void vx_metrics_encoded(vx_metrics *m, int queries);
 
 /* Gauges the service adds at render time. */
 typedef struct vx_gauges {

@@ -331,9 +331,18 @@ static int listen_on(const char *host, int port, int *port_out, vx_error *err) {
 
 /* ---- the text encoder thread ---------------------------------------------------------- */
 
+/* Queries waiting when the encoder comes free are encoded together, up to this many:
+ * the text tower reads its 151 MB of weights once per batch instead of once per query
+ * (B/32 on this machine: 112 queries/s one at a time, 263/s in batches of 64). A query
+ * that arrives alone is encoded alone, so nothing waits for a batch to fill. */
+#define ENCODE_BATCH 16
+
 struct vx_encoder {
     const vx_clip *model;
     vx_clip_ctx *ctx;
+    vx_metrics *metrics;
+    float *out;   /* [ENCODE_BATCH][proj_dim] */
+    int proj_dim;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -344,31 +353,59 @@ struct vx_encoder {
 static void *encode_loop(void *arg) {
     vx_encoder *e = arg;
     for (;;) {
+        vx_encode_task *batch[ENCODE_BATCH];
+        int n = 0;
         pthread_mutex_lock(&e->mu);
         while (!e->head && !e->stop) pthread_cond_wait(&e->cv, &e->mu);
-        vx_encode_task *t = e->head;
-        if (t) {
-            e->head = t->next;
-            if (!e->head) e->tail = NULL;
+        while (e->head && n < ENCODE_BATCH) {
+            batch[n++] = e->head;
+            e->head = e->head->next;
             e->queued--;
         }
+        if (!e->head) e->tail = NULL;
         pthread_mutex_unlock(&e->mu);
-        if (!t) return NULL; /* stopping and drained */
-        const int32_t *ids = t->ids;
-        t->rc = vx_clip_encode_tokens(e->ctx, &ids, &t->n, 1, t->out, &t->err);
-        t->done(t);
+        if (!n) return NULL; /* stopping and drained */
+        const int32_t *ids[ENCODE_BATCH];
+        int lens[ENCODE_BATCH];
+        for (int i = 0; i < n; i++) {
+            ids[i] = batch[i]->ids;
+            lens[i] = batch[i]->n;
+        }
+        vx_error err;
+        vx_metrics_encoded(e->metrics, n);
+        if (vx_clip_encode_tokens(e->ctx, ids, lens, n, e->out, &err) == 0) {
+            for (int i = 0; i < n; i++) {
+                memcpy(batch[i]->out, e->out + (size_t)i * e->proj_dim, (size_t)e->proj_dim * sizeof *e->out);
+                batch[i]->rc = 0;
+            }
+        } else {
+            /* One bad query must not fail the others: each on its own, with its own error. */
+            for (int i = 0; i < n; i++)
+                batch[i]->rc = vx_clip_encode_tokens(e->ctx, &ids[i], &lens[i], 1, batch[i]->out, &batch[i]->err);
+        }
+        for (int i = 0; i < n; i++) batch[i]->done(batch[i]);
     }
 }
 
-static vx_encoder *encoder_start(const vx_clip *model, vx_error *err) {
+static vx_encoder *encoder_start(const vx_clip *model, vx_metrics *metrics, vx_error *err) {
     vx_encoder *e = calloc(1, sizeof *e);
     if (!e) { vx_fail(err, "out of memory"); return NULL; }
+    const vx_clip_config *c = vx_clip_get_config(model);
     e->model = model;
-    if (!(e->ctx = vx_clip_ctx_new(model, 1, vx_clip_get_config(model)->context, err))) { free(e); return NULL; }
+    e->metrics = metrics;
+    e->proj_dim = c->proj_dim;
+    e->out = malloc((size_t)ENCODE_BATCH * (size_t)c->proj_dim * sizeof *e->out);
+    if (!e->out || !(e->ctx = vx_clip_ctx_new(model, 1, ENCODE_BATCH * c->context, err))) {
+        if (!e->out) vx_fail(err, "out of memory");
+        free(e->out);
+        free(e);
+        return NULL;
+    }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     if (pthread_create(&e->thread, NULL, encode_loop, e)) {
         vx_clip_ctx_free(e->ctx);
+        free(e->out);
         free(e);
         vx_fail(err, "cannot start the encoder thread");
         return NULL;
@@ -399,6 +436,7 @@ static void encoder_stop(vx_encoder *e) {
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thread, NULL);
     vx_clip_ctx_free(e->ctx);
+    free(e->out);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -458,7 +496,7 @@ static int service_open(vx_service *S, const vx_server_options *o, vx_error *err
     if (S->model) {
         if (!(S->qcache = vx_query_cache_new(o->query_cache > 0 ? o->query_cache : 1, dim)))
             return vx_fail(err, "out of memory");
-        if (!(S->encoder = encoder_start(S->model, err))) return -1;
+        if (!(S->encoder = encoder_start(S->model, S->metrics, err))) return -1;
     }
     if (!(S->jobs = vx_jobs_start(S, err))) return -1;
     return 0;

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 import time
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
@@ -399,6 +400,38 @@ def run(work):
     for c in idle + [waiting]:
         c.close()
     check(S.stop() == 0, "limited server stops cleanly")
+
+    # ---- new queries arriving together are encoded together (batches), each answered
+    # as if it had come alone: the same videos and scores as one at a time.
+    words = ["fire", "hands", "sign", "language", "water", "road", "face", "text", "smoke", "night", "red", "people"]
+    queries = [f"{words[i % 12]} {words[(i * 5 + 1) % 12]} number {i}" for i in range(40)]
+    def ranked(server, q):
+        st, doc, _, _ = server.get("/v1/search?k=5&q=" + urllib.parse.quote(q))
+        return st, [(r["video_id"], r["score"]) for r in doc.get("results", [])] if st == 200 else doc
+    def same(a, b):  # batched products may round differently in the last bits
+        return (a is not None and a[0] == b[0] == 200 and [v for v, _ in a[1]] == [v for v, _ in b[1]] and
+                all(abs(x - y) <= 1e-4 for (_, x), (_, y) in zip(a[1], b[1])))
+    S = Server(db, env)
+    alone = {q: ranked(S, q) for q in queries}
+    check(S.stop() == 0, "sequential-query server stops cleanly")
+    S = Server(db, env, extra=("--loops", "4"))
+    together = {}
+    def ask(q):
+        together[q] = ranked(S, q)
+    threads = [threading.Thread(target=ask, args=(q,)) for q in queries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    differ = [q for q in queries if not same(together.get(q), alone[q])]
+    check(not differ,
+          f"queries answered together differ from alone: {differ[:3]} {[(alone[q], together.get(q)) for q in differ[:1]]}")
+    _, _, data, _ = S.get("/metrics")
+    m = dict(line.split(" ", 1) for line in data.decode().splitlines() if line.startswith("vidx_text_encoder"))
+    encoded, batches = int(m["vidx_text_encoder_queries_total"]), int(m["vidx_text_encoder_batches_total"])
+    check(encoded == len(queries) and 1 <= batches <= encoded, f"encoder counters: {encoded} queries in {batches} runs")
+    print(f"  {encoded} concurrent new queries encoded in {batches} text tower runs")
+    check(S.stop() == 0, "concurrent-query server stops cleanly")
 
     # ---- admin endpoints are off without a token
     env3 = {k: v for k, v in env.items() if k != "VIDX_ADMIN_TOKEN"}
