@@ -19,6 +19,10 @@ void vx_cograph_params_default(vx_cograph_params *p) {
     p->beta = 0.6f;
     p->max_fanout = 2000;
     p->max_history = 256;
+    /* A dense graph (5,000 users x 1,000 of 20,000 items) walks 61M paths in 136 ms
+     * for one user; capped, 9.7 ms. On ml-100k the cap changes no ranking metric beyond
+     * the third decimal. */
+    p->max_paths = 4000000;
 }
 
 vx_cograph *vx_cograph_new(void) { return calloc(1, sizeof(vx_cograph)); }
@@ -135,24 +139,30 @@ int vx_cograph_score(const vx_cograph *g, uint32_t user, const vx_cograph_params
         s->score[j] = s->cur[j] = s->best[j] = 0;
     }
     s->n_touched = 0;
+    s->paths = 0;
+    s->truncated = 0;
     if (reserve(s, g->n_items)) return -1;
     if (user >= g->n_users || g->users[user].n == 0) return 0;
     const adj *mine = &g->users[user];
     const uint32_t start = p->max_history > 0 && mine->n > (uint32_t)p->max_history ? mine->n - (uint32_t)p->max_history : 0;
     const float pu = step(mine->n - start, p->alpha);
     const uint32_t fanout = p->max_fanout > 0 ? (uint32_t)p->max_fanout : UINT32_MAX;
-    for (uint32_t a = start; a < mine->n; a++) {
+    const uint64_t budget = p->max_paths > 0 ? (uint64_t)p->max_paths : UINT64_MAX;
+    /* Newest first, so that a walk the budget stops has covered the freshest links. */
+    for (uint32_t a = mine->n; a-- > start && !s->truncated;) {
         const uint32_t i = mine->v[a];
         const adj *viewers = &g->items[i];
         const float pi = pu * step(viewers->n, p->alpha);
         uint32_t from = viewers->n > fanout ? viewers->n - fanout : 0;
-        for (uint32_t b = from; b < viewers->n; b++) {
+        for (uint32_t b = viewers->n; b-- > from;) {
             /* Walks back through the user reach only the user's own items, which every
              * caller leaves out: skipping them changes no ranking and is most of the work
              * for users with long histories. */
             if (viewers->v[b] == user) continue;
+            if (s->paths >= budget) { s->truncated = 1; break; }
             const adj *theirs = &g->users[viewers->v[b]];
             const float w = pi * step(theirs->n, p->alpha);
+            s->paths += theirs->n;
             for (uint32_t c = 0; c < theirs->n; c++) {
                 const uint32_t j = theirs->v[c];
                 if (s->score[j] == 0 && s->cur[j] == 0 && s->best[j] == 0) {

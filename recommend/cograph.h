@@ -14,7 +14,9 @@
  * item's degree. a > 1 sharpens towards strong links, b > 0 takes the bias towards
  * popular items back out. Updates are O(1) (add or remove one edge); scoring one user
  * costs the number of paths, bounded by starting from the user's `max_history` latest
- * items and following no more than `max_fanout` users per item (the latest ones).
+ * items, following no more than `max_fanout` users per item (the latest ones), and
+ * stopping after about `max_paths` paths: the newest items and users are walked first,
+ * so on a dense graph the budget cuts the oldest links, never the freshest.
  *
  * The same code serves the live feeds and the offline MovieLens evaluation. Not
  * thread-safe: callers serialise writers against readers.
@@ -31,6 +33,7 @@ typedef struct vx_cograph_params {
     float beta;     /* popularity penalty (default 0.6) */
     int max_fanout; /* users followed per item, the most recent (default 2000) */
     int max_history;/* the user's items the walk starts from, the most recent (default 256) */
+    int max_paths;  /* paths walked per user, about (default 4,000,000: ~10 ms); 0 = all */
 } vx_cograph_params;
 
 void vx_cograph_params_default(vx_cograph_params *p);
@@ -56,6 +59,8 @@ typedef struct vx_coscores {
     uint32_t *via;     /* [n_items] the user's item that contributed most to each score */
     uint32_t *touched; /* items with a non-zero score, n_touched of them */
     uint32_t n_touched;
+    uint64_t paths;    /* paths walked */
+    int truncated;     /* 1 when max_paths stopped the walk */
     /* private */
     float *cur, *best;
     uint32_t *last;

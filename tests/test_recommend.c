@@ -258,6 +258,27 @@ static void test_cograph(void) {
     CHECK(s.n_touched == 0);
     vx_coscores_free(&s);
     vx_cograph_free(g);
+
+    /* The path budget: user 0 engaged with items 0..9 in order; co-viewer 1+i shares
+     * item i and also has item 100+i (two paths each). A budget of 6 paths covers the
+     * three newest items only, and says it stopped. */
+    g = vx_cograph_new();
+    for (uint32_t i = 0; i < 10; i++) {
+        REQUIRE(vx_cograph_add(g, 0, i) == 0);
+        REQUIRE(vx_cograph_add(g, 1 + i, i) == 0);
+        REQUIRE(vx_cograph_add(g, 1 + i, 100 + i) == 0);
+    }
+    memset(&s, 0, sizeof s);
+    p = (vx_cograph_params){.alpha = 1, .beta = 0, .max_fanout = 0, .max_history = 0, .max_paths = 6};
+    REQUIRE(vx_cograph_score(g, 0, &p, &s) == 0);
+    CHECK(s.truncated && s.paths == 6);
+    CHECK(s.score[109] > 0 && s.score[108] > 0 && s.score[107] > 0 && s.score[106] == 0 && s.score[100] == 0);
+    p.max_paths = 0; /* no budget: every path, the same scores for the items reached before */
+    const float s109 = s.score[109];
+    REQUIRE(vx_cograph_score(g, 0, &p, &s) == 0);
+    CHECK(!s.truncated && s.paths == 20 && s.score[100] > 0 && s.score[109] == s109);
+    vx_coscores_free(&s);
+    vx_cograph_free(g);
 }
 
 static void test_idmap_and_cache(void) {
