@@ -631,20 +631,35 @@ static int search_ivf(FaissIndexIVF *ivf, const float *q, int dim, int k, idx_t 
         return vx_fail(err, "out of memory");
     }
     vx_dot_rows(q, xb, (long)nlist, dim, cs);
-    /* The nprobe best centroids (nprobe is small). */
-    for (size_t p = 0; p < nprobe; p++) {
-        size_t best = 0;
-        float bv = -INFINITY;
-        for (size_t c = 0; c < nlist; c++)
-            if (cs[c] > bv) { bv = cs[c]; best = c; }
-        probe[p] = best;
-        cs[best] = -INFINITY;
-        if (faiss_IndexIVF_get_list_size(ivf, best) > longest) longest = faiss_IndexIVF_get_list_size(ivf, best);
+    /* The nprobe best centroids, best first, in one pass: a short sorted list that most
+     * centroids fail to enter at its last place (equal scores: the lower list first). */
+    float *probe_score = malloc(nprobe * sizeof *probe_score);
+    if (!probe_score) {
+        free(probe); free(cs);
+        return vx_fail(err, "out of memory");
+    }
+    size_t kept = 0;
+    for (size_t c = 0; c < nlist; c++) {
+        const float v = cs[c];
+        if (kept == nprobe && !(v > probe_score[kept - 1])) continue;
+        size_t at = kept < nprobe ? kept++ : nprobe - 1;
+        while (at > 0 && v > probe_score[at - 1]) {
+            probe_score[at] = probe_score[at - 1];
+            probe[at] = probe[at - 1];
+            at--;
+        }
+        probe_score[at] = v;
+        probe[at] = c;
+    }
+    free(probe_score);
+    for (size_t p = 0; p < kept; p++) {
+        const size_t size = faiss_IndexIVF_get_list_size(ivf, probe[p]);
+        if (size > longest) longest = size;
     }
     float *dots = longest > nlist ? malloc(longest * sizeof *dots) : cs;
     if (!dots) { free(probe); free(cs); return vx_fail(err, "out of memory"); }
     top_k best = {scores, labels, 0, k};
-    for (size_t p = 0; p < nprobe; p++) {
+    for (size_t p = 0; p < kept; p++) {
         const float *v;
         const int64_t *l;
         size_t n;

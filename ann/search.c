@@ -38,6 +38,7 @@ int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offs
     memset(out, 0, sizeof *out);
     const int64_t total_segments = vx_ann_count_segments(a);
     const int want = offset + k;
+    const int filtered = f && (f->path_prefix || f->min_duration > 0 || f->max_duration > 0);
     int64_t pool = (int64_t)want * 8 + 32;
     for (;;) {
         if (pool > total_segments) pool = total_segments;
@@ -51,7 +52,9 @@ int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offs
          * where a linear scan per hit would be quadratic. */
         vx_idmap seen;
         int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) ? vx_fail(err, "out of memory") : 0;
-        for (int i = 0; i < n && rc == 0; i++) {
+        /* Without filters the page is all that is needed (total is the index's count);
+         * with them, every candidate is counted. */
+        for (int i = 0; i < n && rc == 0 && (filtered || matched < want); i++) {
             if (vx_idmap_get(&seen, hits[i].video_id) >= 0) continue;
             vx_idmap_put(&seen, hits[i].video_id, 1); /* sized for n: never grows, never fails */
             vx_video v;
@@ -78,7 +81,6 @@ int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offs
         if (rc) { vx_results_free(out); return -1; }
         /* Without filters every indexed video ranks somewhere; with them, count what
          * the candidates held. */
-        const int filtered = f && (f->path_prefix || f->min_duration > 0 || f->max_duration > 0);
         out->total = filtered ? matched : (int)vx_ann_count_videos(a);
         if (matched >= want || pool >= total_segments) return 0;
         pool *= 4;
