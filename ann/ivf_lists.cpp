@@ -12,7 +12,8 @@
 extern "C" int vx_ivf_flat_list(const FaissIndexIVF *index, size_t list_no, const float **vectors,
                                 const int64_t **labels, size_t *size) {
     try {
-        auto *ivf = dynamic_cast<const faiss::IndexIVFFlat *>(reinterpret_cast<const faiss::Index *>(index));
+        /* The C API hands out an IndexIVF* as FaissIndexIVF* (faiss_IndexIVF_cast). */
+        auto *ivf = dynamic_cast<const faiss::IndexIVFFlat *>(reinterpret_cast<const faiss::IndexIVF *>(index));
         if (!ivf || list_no >= ivf->nlist || ivf->code_size != sizeof(float) * ivf->d) return -1;
         auto *lists = dynamic_cast<const faiss::ArrayInvertedLists *>(ivf->invlists);
         if (!lists) return -1;
