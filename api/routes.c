@@ -297,18 +297,12 @@ static void do_similar(vx_request *rq, uint64_t id) {
     long k, offset;
     if (int_param(rq, "k", 10, 1, VX_API_MAX_K, &k) || int_param(rq, "offset", 0, 0, VX_API_MAX_OFFSET, &offset))
         return;
-    vx_video v;
-    if (get_video(rq, id, &v)) return;
-    int indexed = v.status == VX_VIDEO_INDEXED;
-    vx_video_clear(&v);
+    vx_service *S = rq->S;
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    if (!indexed) {
-        vx_reply_error(rq, 404, "unknown_video", "video %s could not be indexed, so it has no neighbours", hex);
-        return;
-    }
-    vx_service *S = rq->S;
-    /* Answers stay valid until the index changes: cached by (video, k, offset). */
+    /* Answers stay valid until the index changes: cached by (video, k, offset). An
+     * answer cached at this index version is for a video still indexed, so a hit needs
+     * no record read. */
     const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
     const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&S->ann_version);
     size_t len;
@@ -322,7 +316,15 @@ static void do_similar(vx_request *rq, uint64_t id) {
         evbuffer_free(b);
         return;
     }
-    free(tail);
+    free(tail); /* a hit but no buffer for it: answered afresh */
+    vx_video v;
+    if (get_video(rq, id, &v)) return;
+    int indexed = v.status == VX_VIDEO_INDEXED;
+    vx_video_clear(&v);
+    if (!indexed) {
+        vx_reply_error(rq, 404, "unknown_video", "video %s could not be indexed, so it has no neighbours", hex);
+        return;
+    }
     vx_results r = {0};
     vx_error err;
     pthread_rwlock_rdlock(&S->ann_lock);
