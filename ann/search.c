@@ -93,10 +93,19 @@ int vx_search_similar(vx_ann *a, vx_catalog *cat, uint64_t video_id, int k, int 
     vx_video self;
     int r = vx_catalog_get_video(cat, video_id, &self, err);
     if (r) return r < 0 ? -1 : vx_fail(err, "no video %016llx", (unsigned long long)video_id);
-    /* A duplicate stands for its original: same vectors, same neighbours. */
-    const uint64_t source = self.duplicate_of ? self.duplicate_of : self.id;
-    const uint64_t hash = self.content_hash;
+    r = vx_search_similar_to(a, cat, &self, k, offset, out, err);
     vx_video_clear(&self);
+    return r;
+}
+
+int vx_search_similar_to(vx_ann *a, vx_catalog *cat, const vx_video *self, int k, int offset, vx_results *out,
+                         vx_error *err) {
+    memset(out, 0, sizeof *out);
+    const uint64_t video_id = self->id;
+    /* A duplicate stands for its original: same vectors, same neighbours. */
+    const uint64_t source = self->duplicate_of ? self->duplicate_of : self->id;
+    const uint64_t hash = self->content_hash;
+    int r;
     /* The query is the video's own vector, from the index (in memory) when it is there. */
     vx_embedding e = {0};
     float *q = malloc((size_t)vx_ann_dim(a) * sizeof *q);

@@ -35,6 +35,9 @@ typedef struct vx_search_filters {
 int vx_search_vector(vx_ann *a, vx_catalog *cat, const float *q, int k, int offset, const vx_search_filters *f,
                      vx_results *out, vx_error *err);
 int vx_search_similar(vx_ann *a, vx_catalog *cat, uint64_t video_id, int k, int offset, vx_results *out, vx_error *err);
+/* The same for a video record the caller has already read. */
+int vx_search_similar_to(vx_ann *a, vx_catalog *cat, const vx_video *self, int k, int offset, vx_results *out,
+                         vx_error *err);
 void vx_results_free(vx_results *r);
 
 #endif

@@ -319,17 +319,17 @@ static void do_similar(vx_request *rq, uint64_t id) {
     free(tail); /* a hit but no buffer for it: answered afresh */
     vx_video v;
     if (get_video(rq, id, &v)) return;
-    int indexed = v.status == VX_VIDEO_INDEXED;
-    vx_video_clear(&v);
-    if (!indexed) {
+    if (v.status != VX_VIDEO_INDEXED) {
+        vx_video_clear(&v);
         vx_reply_error(rq, 404, "unknown_video", "video %s could not be indexed, so it has no neighbours", hex);
         return;
     }
     vx_results r = {0};
     vx_error err;
     pthread_rwlock_rdlock(&S->ann_lock);
-    int rc = vx_search_similar(S->ann, S->cat, id, (int)k, (int)offset, &r, &err);
+    int rc = vx_search_similar_to(S->ann, S->cat, &v, (int)k, (int)offset, &r, &err); /* no second read */
     pthread_rwlock_unlock(&S->ann_lock);
+    vx_video_clear(&v);
     json_t *o = rc ? NULL : vx_results_json(hex, (vx_now() - rq->t0) * 1e3, &r);
     vx_results_free(&r);
     if (rc) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
