@@ -640,34 +640,31 @@ void vx_route_request(vx_request *rq) {
     const char *seg[4];
     size_t len[4];
     if (do_page(rq, p)) return;
-    if (strcmp(p, "/healthz") == 0) {
-        rq->route = VX_ROUTE_HEALTHZ;
-        if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
-        do_healthz(rq);
-        return;
-    }
-    if (strcmp(p, "/metrics") == 0) {
-        rq->route = VX_ROUTE_METRICS;
-        if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
-        do_metrics(rq);
+    /* Routes at fixed paths, each answering one method (GET includes HEAD). */
+    static const struct {
+        const char *path;
+        vx_route route;
+        int post;
+        void (*handle)(vx_request *rq);
+    } fixed[] = {
+        {"/healthz", VX_ROUTE_HEALTHZ, 0, do_healthz},
+        {"/metrics", VX_ROUTE_METRICS, 0, do_metrics},
+        {"/v1/search", VX_ROUTE_SEARCH, 0, do_search},
+        {"/v1/index", VX_ROUTE_INDEX, 1, do_index},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        if (strcmp(p, fixed[i].path) != 0) continue;
+        rq->route = fixed[i].route;
+        if (fixed[i].post ? rq->method != EVHTTP_REQ_POST : !is_get(rq))
+            method_not_allowed(rq, fixed[i].post ? "POST" : "GET");
+        else
+            fixed[i].handle(rq);
         return;
     }
     if (strncmp(p, "/thumbs/", 8) == 0) {
         rq->route = VX_ROUTE_THUMB;
         if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
         do_thumb(rq, p + 8);
-        return;
-    }
-    if (strcmp(p, "/v1/search") == 0) {
-        rq->route = VX_ROUTE_SEARCH;
-        if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
-        do_search(rq);
-        return;
-    }
-    if (strcmp(p, "/v1/index") == 0) {
-        rq->route = VX_ROUTE_INDEX;
-        if (rq->method != EVHTTP_REQ_POST) { method_not_allowed(rq, "POST"); return; }
-        do_index(rq);
         return;
     }
     int n;
