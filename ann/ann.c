@@ -620,6 +620,17 @@ int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err)
     return faiss_Index_reconstruct(a->videos, (idx_t)video_id, out) ? 1 : 0;
 }
 
+int vx_ann_video_vector_or_stored(vx_ann *a, vx_catalog *cat, uint64_t video_id, float *out, vx_error *err) {
+    int r = vx_ann_video_vector(a, video_id, out, err);
+    if (r != 1) return r;
+    vx_embedding e;
+    if ((r = vx_catalog_get_embedding(cat, video_id, &e, err)) != 0) return r;
+    r = (int)e.dim == a->dim ? 0 : 1; /* of another dimension: unusable with this index */
+    if (r == 0) memcpy(out, e.v, (size_t)a->dim * sizeof *out);
+    vx_embedding_clear(&e);
+    return r;
+}
+
 int64_t vx_ann_count_segments(const vx_ann *a) { return faiss_Index_ntotal(a->segments); }
 int64_t vx_ann_count_videos(const vx_ann *a) { return faiss_Index_ntotal(a->videos); }
 int vx_ann_dim(const vx_ann *a) { return a->dim; }

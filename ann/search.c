@@ -105,23 +105,10 @@ int vx_search_similar_to(vx_ann *a, vx_catalog *cat, const vx_video *self, int k
     /* A duplicate stands for its original: same vectors, same neighbours. */
     const uint64_t source = self->duplicate_of ? self->duplicate_of : self->id;
     const uint64_t hash = self->content_hash;
-    int r;
     /* The query is the video's own vector, from the index (in memory) when it is there. */
-    vx_embedding e = {0};
     float *q = malloc((size_t)vx_ann_dim(a) * sizeof *q);
     if (!q) return vx_fail(err, "out of memory");
-    r = vx_ann_video_vector(a, source, q, err);
-    if (r == 1) {
-        free(q);
-        q = NULL;
-        r = vx_catalog_get_embedding(cat, source, &e, err);
-        if (r == 0 && (int)e.dim != vx_ann_dim(a)) {
-            const unsigned dim = e.dim;
-            vx_embedding_clear(&e);
-            return vx_fail(err, "video %016llx: its embedding has %u dimensions, the index %d",
-                           (unsigned long long)video_id, dim, vx_ann_dim(a));
-        }
-    }
+    int r = vx_ann_video_vector_or_stored(a, cat, source, q, err);
     if (r) {
         free(q);
         return r < 0 ? -1 : vx_fail(err, "video %016llx is not indexed (no embedding)", (unsigned long long)video_id);
@@ -130,9 +117,8 @@ int vx_search_similar_to(vx_ann *a, vx_catalog *cat, const vx_video *self, int k
     int pool = offset + k + 8;
     if (pool > all) pool = (int)all;
     vx_ann_hit *hits = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *hits);
-    int n = hits ? vx_ann_search_videos(a, q ? q : e.v, pool, hits, err) : -1;
+    int n = hits ? vx_ann_search_videos(a, q, pool, hits, err) : -1;
     free(q);
-    vx_embedding_clear(&e);
     if (n < 0) { free(hits); return -1; }
     int matched = 0;
     for (int i = 0; i < n; i++) {

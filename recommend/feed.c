@@ -426,7 +426,7 @@ static int from_neighbours(feed_run *F, uint32_t item, const vx_feed_options *o)
     const int dim = vx_ann_dim(F->ann);
     float *q = malloc((size_t)(dim > 0 ? dim : 1) * sizeof *q);
     if (!q) return vx_fail(F->err, "out of memory");
-    int r = vx_ann_video_vector(F->ann, id, q, F->err); /* not in the index: no neighbours */
+    int r = vx_ann_video_vector_or_stored(F->ann, F->cat, id, q, F->err); /* none: no neighbours */
     vx_ann_hit found[N_NEIGHBOURS];
     int n = r == 0 ? vx_ann_search_videos(F->ann, q, N_NEIGHBOURS, found, F->err) : r < 0 ? -1 : 0;
     free(q);
@@ -671,19 +671,9 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
         goto mmr_done;
     }
     for (int i = 0; i < pool; i++) {
-        /* From the vector index (in memory); the catalog only if the index lacks it. */
-        const uint64_t id = r->videos[F.cs.c[i].item].id;
-        int g = vx_ann_video_vector(ann, id, embs + (size_t)i * dim, err);
+        int g = vx_ann_video_vector_or_stored(ann, cat, r->videos[F.cs.c[i].item].id, embs + (size_t)i * dim, err);
         if (g < 0) goto mmr_done;
-        if (g == 0) { has_emb[i] = 1; continue; }
-        vx_embedding e;
-        g = vx_catalog_get_embedding(cat, id, &e, err);
-        if (g < 0) goto mmr_done;
-        if (g == 0 && (int)e.dim == dim) {
-            memcpy(embs + (size_t)i * dim, e.v, (size_t)dim * sizeof *embs);
-            has_emb[i] = 1;
-        }
-        if (g == 0) vx_embedding_clear(&e);
+        has_emb[i] = g == 0;
     }
     while (out->n < k && out->n < pool) {
         int best = -1;
