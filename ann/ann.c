@@ -36,6 +36,7 @@ struct vx_ann {
     int dim;
     char dir[4096];
     char factory[64];  /* forced type, or "" to choose by size */
+    long exact_max;    /* vectors searched exactly before an inverted file */
     FaissIndex *segments, *videos;
     prefix_entry *prefixes; /* open addressing, power-of-two size */
     size_t cap, used;
@@ -86,18 +87,11 @@ static uint64_t prefix_get(const vx_ann *a, uint64_t prefix) {
 
 /* ---- building ------------------------------------------------------------------------ */
 
-/* Exact search up to this many vectors, an inverted file above (see README.md). */
-static long exact_max(void) {
-    const char *e = getenv("VIDX_ANN_EXACT_MAX");
-    long v = e ? atol(e) : 0;
-    return v > 0 ? v : VX_ANN_EXACT_MAX;
-}
-
 /* The index description for n vectors: "Flat", or "IVF<lists>,Flat" with about 256
  * vectors per list (4096 lists at a million). */
 static void choose(const vx_ann *a, long n, char *desc, size_t size) {
     if (a->factory[0]) { snprintf(desc, size, "%s", a->factory); return; }
-    if (n <= exact_max()) { snprintf(desc, size, "Flat"); return; }
+    if (n <= a->exact_max) { snprintf(desc, size, "Flat"); return; }
     long lists = 1;
     while (lists * 256 < n && lists < 65536) lists *= 2;
     snprintf(desc, size, "IVF%ld,Flat", lists);
@@ -243,11 +237,12 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     free(a->prefixes);
     a->prefixes = NULL;
     a->cap = a->used = 0;
+    if (a->dim == 0) return 0; /* no vectors of any size yet */
     uint64_t n_seg = 0, n_vid = 0;
     if (vx_catalog_count(cat, VX_KEY_SEGMENT, &n_seg, err) || vx_catalog_count(cat, VX_KEY_EMBEDDING, &n_vid, err))
         return -1;
     sampler sp = {NULL, 0, 0, a->dim};
-    int need = (long)n_seg > exact_max() || (long)n_vid > exact_max();
+    int need = (long)n_seg > a->exact_max || (long)n_vid > a->exact_max;
     if (need && !(sp.v = malloc((size_t)TRAIN_MAX * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
     sp.max = TRAIN_MAX;
     if (need && vx_catalog_scan_segments(cat, 0, sample_segment, &sp, NULL, err)) { free(sp.v); return -1; }
@@ -433,7 +428,7 @@ static int fill_prefixes(void *ctx, const vx_video *v) {
 }
 
 /* An empty vx_ann for a data folder (no indexes yet). */
-static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const char *factory, int dim, uint64_t *generation,
+static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, uint64_t *generation,
                        vx_error *err) {
     vx_ann *a = calloc(1, sizeof *a);
     vx_meta meta;
@@ -442,10 +437,12 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const char *factor
     a->dim = meta.embed_dim ? (int)meta.embed_dim : dim;
     *generation = meta.index_generation;
     vx_meta_clear(&meta);
-    if (a->dim <= 0) a->dim = 512; /* nothing indexed yet and no model named: empty indexes */
-    snprintf(a->factory, sizeof a->factory, "%s", factory ? factory : "");
+    if (a->dim < 0) a->dim = 0; /* 0: nothing indexed and no model yet; indexes made with the first vectors */
+    snprintf(a->factory, sizeof a->factory, "%s", o && o->factory ? o->factory : "");
     snprintf(a->dir, sizeof a->dir, "%s/index", data_dir);
-    a->faiss_search = getenv("VIDX_ANN_FAISS_SEARCH") != NULL;
+    /* Exact search up to this many vectors, an inverted file above (see README.md). */
+    a->exact_max = o && o->exact_max > 0 ? o->exact_max : VX_ANN_EXACT_MAX;
+    a->faiss_search = o && o->faiss_search;
     if (mkdir(a->dir, 0755) && errno != EEXIST) {
         vx_fail(err, "cannot create %s: %s", a->dir, strerror(errno));
         free(a);
@@ -455,13 +452,13 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const char *factor
 }
 
 int vx_ann_outgrown(const vx_ann *a) {
-    return !a->factory[0] && (vx_ann_count_segments(a) > exact_max() || vx_ann_count_videos(a) > exact_max()) &&
+    return !a->factory[0] && (vx_ann_count_segments(a) > a->exact_max || vx_ann_count_videos(a) > a->exact_max) &&
            strcmp(vx_ann_kind(a), "Flat") == 0;
 }
 
-vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err) {
+vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, vx_error *err) {
     uint64_t generation;
-    vx_ann *a = ann_new(cat, data_dir, factory, dim, &generation, err);
+    vx_ann *a = ann_new(cat, data_dir, o, dim, &generation, err);
     if (!a) return NULL;
     snprintf(a->origin, sizeof a->origin, "rebuilt (outgrew exact search)");
     if (rebuild(a, cat, err)) {
@@ -471,10 +468,14 @@ vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const char *factor
     return a;
 }
 
-vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err) {
+vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, vx_error *err) {
     uint64_t generation;
-    vx_ann *a = ann_new(cat, data_dir, factory, dim, &generation, err);
+    vx_ann *a = ann_new(cat, data_dir, o, dim, &generation, err);
     if (!a) return NULL;
+    if (a->dim == 0) { /* nothing indexed yet: no files, no indexes */
+        snprintf(a->origin, sizeof a->origin, "empty");
+        return a;
+    }
     char why[512] = "";
     int stale_s = 0, stale_v = 0;
     int64_t saved_s = 0, saved_v = 0;
@@ -513,12 +514,7 @@ void vx_ann_close(vx_ann *a) {
 }
 
 int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err) {
-    /* An exact index that outgrew its limit is rebuilt as an inverted file first. */
-    if (vx_ann_outgrown(a)) {
-        vx_info("the vector index outgrew exact search (%lld segments): rebuilding it as an inverted file",
-                (long long)vx_ann_count_segments(a));
-        if (rebuild(a, cat, err)) return -1;
-    }
+    if (!a->segments) return 0; /* nothing to save before the first vectors */
     vx_meta meta;
     if (vx_catalog_get_meta(cat, &meta, err)) return -1;
     uint64_t g = meta.index_generation;
@@ -540,7 +536,23 @@ static int remove_labels(FaissIndex *idx, const idx_t *labels, size_t n, vx_erro
     return r ? faiss_fail(err, "removing vectors") : 0;
 }
 
+/* Indexes of the database's dimension once it has one (its first indexed video). */
+static int ensure_indexes(vx_ann *a, vx_catalog *cat, vx_error *err) {
+    if (a->segments) return 0;
+    vx_meta meta;
+    if (vx_catalog_get_meta(cat, &meta, err)) return -1;
+    a->dim = (int)meta.embed_dim;
+    vx_meta_clear(&meta);
+    if (a->dim == 0) return 0;
+    return new_index(a, 0, NULL, 0, VX_ANN_NPROBE_SEGMENTS, &a->segments, err) ||
+                   new_index(a, 0, NULL, 0, VX_ANN_NPROBE_VIDEOS, &a->videos, err)
+               ? -1
+               : 0;
+}
+
 int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error *err) {
+    if (ensure_indexes(a, cat, err)) return -1;
+    if (!a->segments) return 0; /* no vectors yet */
     /* Everything the video might have had: its id, and every segment label it could use.
      * Removal scans the index, so it is skipped for videos not in it (new ones). */
     idx_t vid = (idx_t)video_id;
@@ -566,7 +578,7 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
 
 static int search(const vx_ann *a, FaissIndex *idx, const float *q, int k, idx_t *labels, float *scores,
                   vx_error *err) {
-    idx_t n = faiss_Index_ntotal(idx);
+    idx_t n = idx ? faiss_Index_ntotal(idx) : 0;
     if (k > n) k = (int)n;
     if (k <= 0) return 0;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
@@ -607,7 +619,7 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
 }
 
 int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err) {
-    if (prefix_get(a, video_id & PREFIX_MASK) != video_id) return 1;
+    if (!a->videos || prefix_get(a, video_id & PREFIX_MASK) != video_id) return 1;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(a->videos);
     if (ivf) {
         const float *v;
@@ -625,18 +637,18 @@ int vx_ann_video_vector_or_stored(vx_ann *a, vx_catalog *cat, uint64_t video_id,
     if (r != 1) return r;
     vx_embedding e;
     if ((r = vx_catalog_get_embedding(cat, video_id, &e, err)) != 0) return r;
-    r = (int)e.dim == a->dim ? 0 : 1; /* of another dimension: unusable with this index */
+    r = a->dim && (int)e.dim == a->dim ? 0 : 1; /* of another dimension: unusable with this index */
     if (r == 0) memcpy(out, e.v, (size_t)a->dim * sizeof *out);
     vx_embedding_clear(&e);
     return r;
 }
 
-int64_t vx_ann_count_segments(const vx_ann *a) { return faiss_Index_ntotal(a->segments); }
-int64_t vx_ann_count_videos(const vx_ann *a) { return faiss_Index_ntotal(a->videos); }
+int64_t vx_ann_count_segments(const vx_ann *a) { return a->segments ? faiss_Index_ntotal(a->segments) : 0; }
+int64_t vx_ann_count_videos(const vx_ann *a) { return a->videos ? faiss_Index_ntotal(a->videos) : 0; }
 int vx_ann_dim(const vx_ann *a) { return a->dim; }
-void vx_ann_use_faiss_search(vx_ann *a, int on) { a->faiss_search = on; }
 const char *vx_ann_origin(const vx_ann *a) { return a->origin; }
+void vx_ann_use_faiss_search(vx_ann *a, int on) { a->faiss_search = on; }
 
 const char *vx_ann_kind(const vx_ann *a) {
-    return faiss_IndexIVF_cast(a->segments) ? "IVF" : "Flat";
+    return a->segments && faiss_IndexIVF_cast(a->segments) ? "IVF" : "Flat";
 }

@@ -23,7 +23,7 @@
 #include "../schemas/catalog.h"
 
 #define VX_ANN_SEGMENT_BITS 12
-#define VX_ANN_EXACT_MAX 20000 /* vectors searched exactly; above, an inverted file (env VIDX_ANN_EXACT_MAX) */
+#define VX_ANN_EXACT_MAX 20000 /* vectors searched exactly; above, an inverted file */
 #define VX_ANN_NPROBE_SEGMENTS 16 /* inverted lists visited per text search */
 #define VX_ANN_NPROBE_VIDEOS 8     /* ... per similar-video or feed lookup (ann/README.md) */
 
@@ -35,22 +35,28 @@ typedef struct vx_ann_hit {
     float score;
 } vx_ann_hit;
 
-/* Opens (or rebuilds) the indexes of a data folder. `factory` is a FAISS index_factory
- * description for the vectors (NULL: "Flat", exact search). `dim` is the vector size
- * when the database has none recorded yet (0 if unknown). */
-vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err);
+typedef struct vx_ann_options {
+    const char *factory; /* a FAISS index_factory description forced for both indexes; NULL: by size */
+    long exact_max;      /* vectors searched exactly before an inverted file; 0: VX_ANN_EXACT_MAX */
+    int faiss_search;    /* inverted files searched by FAISS alone instead of vidx's AVX2 scan (same hits) */
+} vx_ann_options;
+
+/* Opens (or rebuilds) the indexes of a data folder. `o` may be NULL (defaults). `dim`
+ * is the vector size when the database has none recorded yet (0 if unknown). */
+vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, vx_error *err);
 void vx_ann_close(vx_ann *a);
 
 /* Brings one video's vectors in line with the catalog: removes what it had, adds what
  * the catalog holds now (nothing for failed, removed or duplicate videos). */
 int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error *err);
-/* Writes both indexes with the catalog's current generation. An exact index that has
- * outgrown VX_ANN_EXACT_MAX is first rebuilt as an inverted file, in place: callers that
- * serve searches meanwhile check vx_ann_outgrown and swap in vx_ann_rebuilt instead. */
+/* Writes both indexes with the catalog's current generation. Saving only reads the
+ * index: callers may let searches share it meanwhile. */
 int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err);
+/* An exact index that has outgrown its limit: callers build vx_ann_rebuilt aside and
+ * swap it in. */
 int vx_ann_outgrown(const vx_ann *a);
 /* New indexes built from the catalog (no files read or written). */
-vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const char *factory, int dim, vx_error *err);
+vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, vx_error *err);
 
 /* Nearest segments / videos to q (dim floats). hits[k]; returns the number found. */
 int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_error *err);
@@ -66,7 +72,7 @@ int64_t vx_ann_count_segments(const vx_ann *a);
 int64_t vx_ann_count_videos(const vx_ann *a);
 int vx_ann_dim(const vx_ann *a);
 /* Inverted files searched by FAISS alone instead of vidx's AVX2 scan (same hits; for
- * comparisons). Also set at open by the environment variable VIDX_ANN_FAISS_SEARCH. */
+ * comparisons; also vx_ann_options.faiss_search). */
 void vx_ann_use_faiss_search(vx_ann *a, int on);
 /* "Flat" (exact) or "IVF" (inverted file), for the segment index. */
 const char *vx_ann_kind(const vx_ann *a);

@@ -5,7 +5,7 @@
 
 static const char *const route_names[VX_N_ROUTES] = {
     "search", "video", "similar", "media", "events", "feed", "user",
-    "index", "job", "healthz", "metrics", "thumbnail", "page", "other",
+    "index", "job", "healthz", "metrics", "thumbnail", "page", "info", "other",
 };
 
 const char *vx_route_name(vx_route r) { return r < VX_N_ROUTES ? route_names[r] : "other"; }
@@ -22,8 +22,7 @@ struct vx_metrics {
     atomic_uint_least64_t requests[VX_N_ROUTES][N_STATUS_SLOTS];
     atomic_uint_least64_t latency[VX_N_ROUTES][N_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     atomic_uint_least64_t latency_sum_us[VX_N_ROUTES];
-    atomic_uint_least64_t cache_hits, cache_misses;
-    atomic_uint_least64_t encoder_batches, encoder_queries;
+    atomic_int connections;
 };
 
 vx_metrics *vx_metrics_new(void) { return calloc(1, sizeof(vx_metrics)); }
@@ -45,14 +44,10 @@ void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double second
     atomic_fetch_add_explicit(&m->latency_sum_us[route], (uint64_t)(seconds * 1e6), memory_order_relaxed);
 }
 
-void vx_metrics_cache(vx_metrics *m, int hit) {
-    atomic_fetch_add_explicit(hit ? &m->cache_hits : &m->cache_misses, 1, memory_order_relaxed);
+void vx_metrics_connections(vx_metrics *m, int delta) {
+    atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
 }
 
-void vx_metrics_encoded(vx_metrics *m, int queries) {
-    atomic_fetch_add_explicit(&m->encoder_batches, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->encoder_queries, (uint64_t)queries, memory_order_relaxed);
-}
 
 static uint64_t get(atomic_uint_least64_t *v) { return atomic_load_explicit(v, memory_order_relaxed); }
 
@@ -95,7 +90,7 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "vidx_query_cache_requests_total{result=\"miss\"} %llu\n"
                         "# HELP vidx_query_cache_entries Query embeddings held.\n# TYPE vidx_query_cache_entries gauge\n"
                         "vidx_query_cache_entries %lld\n",
-                        (unsigned long long)get(&m->cache_hits), (unsigned long long)get(&m->cache_misses),
+                        (unsigned long long)g->cache_hits, (unsigned long long)g->cache_misses,
                         (long long)g->cache_entries);
     evbuffer_add_printf(out,
                         "# HELP vidx_text_encoder_queries_total Queries run through the text tower.\n"
@@ -104,7 +99,7 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "# HELP vidx_text_encoder_batches_total Text tower runs (queries waiting together are "
                         "encoded together).\n# TYPE vidx_text_encoder_batches_total counter\n"
                         "vidx_text_encoder_batches_total %llu\n",
-                        (unsigned long long)get(&m->encoder_queries), (unsigned long long)get(&m->encoder_batches));
+                        (unsigned long long)g->encoder_queries, (unsigned long long)g->encoder_runs);
     evbuffer_add_printf(out,
                         "# HELP vidx_index_videos Videos searchable.\n# TYPE vidx_index_videos gauge\nvidx_index_videos %lld\n"
                         "# HELP vidx_index_segments Segments searchable.\n# TYPE vidx_index_segments gauge\n"
@@ -115,7 +110,7 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "# HELP vidx_http_connections Open client connections.\n# TYPE vidx_http_connections gauge\n"
                         "vidx_http_connections %lld\n",
                         (long long)g->videos, (long long)g->segments, (long long)g->users, (long long)g->engagements,
-                        (long long)g->connections);
+                        (long long)atomic_load(&m->connections));
     evbuffer_add_printf(out,
                         "# HELP vidx_jobs Indexing jobs by state.\n# TYPE vidx_jobs gauge\n"
                         "vidx_jobs{state=\"queued\"} %lld\nvidx_jobs{state=\"running\"} %lld\n"

@@ -11,7 +11,7 @@
 typedef enum {
     VX_ROUTE_SEARCH, VX_ROUTE_VIDEO, VX_ROUTE_SIMILAR, VX_ROUTE_MEDIA, VX_ROUTE_EVENTS, VX_ROUTE_FEED,
     VX_ROUTE_USER, VX_ROUTE_INDEX, VX_ROUTE_JOB, VX_ROUTE_HEALTHZ, VX_ROUTE_METRICS, VX_ROUTE_THUMB,
-    VX_ROUTE_PAGE, VX_ROUTE_OTHER, VX_N_ROUTES
+    VX_ROUTE_PAGE, VX_ROUTE_INFO, VX_ROUTE_OTHER, VX_N_ROUTES
 } vx_route;
 
 const char *vx_route_name(vx_route r);
@@ -21,15 +21,16 @@ typedef struct vx_metrics vx_metrics;
 vx_metrics *vx_metrics_new(void);
 void vx_metrics_free(vx_metrics *m);
 void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double seconds);
-void vx_metrics_cache(vx_metrics *m, int hit);
-/* One run of the text tower over `queries` queries. */
-void vx_metrics_encoded(vx_metrics *m, int queries);
+/* Open connections: +1 at accept, -1 at close. */
+void vx_metrics_connections(vx_metrics *m, int delta);
 
 /* Gauges the service adds at render time. */
 typedef struct vx_gauges {
-    int64_t videos, segments, users, engagements, connections;
+    int64_t videos, segments, users, engagements;
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     int64_t cache_entries;
+    uint64_t cache_hits, cache_misses;     /* text queries answered from the cache or not */
+    uint64_t encoder_runs, encoder_queries;/* text tower runs and the queries they encoded */
 } vx_gauges;
 
 void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out);

@@ -1,8 +1,10 @@
-/* vidx api: the endpoints of DESIGN.md's HTTP API, each validating what it is given
- * and answering through the helpers of service.h. */
-#include <errno.h>
+/* vidx api: the endpoints of DESIGN.md's HTTP API. Each parses what it is given, calls
+ * one engine operation and answers with the engine's serialiser (engine/json.h), so
+ * `vidx ... --json` prints exactly the same documents. */
+#include "routes.h"
+
 #include <fcntl.h>
-#include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,357 +17,171 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "../ann/search.h"
 #include "../common/hash.h"
 #include "../common/log.h"
-#include "../common/lru.h"
 #include "../common/utf8.h"
 #include "../common/vecmath.h"
-#include "../encoder/tokenizer.h"
+#include "../engine/json.h"
 #include "../indexer/thumbs.h"
-#include "../recommend/events.h"
 #include "http_parse.h"
-#include "results_json.h"
 #include "web_assets.h"
-#include "service.h"
 
-/* ---- parameters ----------------------------------------------------------------------------- */
+static vx_api *api(vx_request *rq) { return rq->ctx; }
+static double took_ms(const vx_request *rq) { return (vx_now() - rq->t0) * 1e3; }
 
-static const char *param(vx_request *rq, const char *name) {
-    return rq->have_query ? evhttp_find_header(&rq->query, name) : NULL;
-}
-
-/* Integer parameter within [min, max]; replies 400 and returns -1 when malformed. */
-static int int_param(vx_request *rq, const char *name, long def, long min, long max, long *out) {
-    const char *s = param(rq, name);
-    *out = def;
-    if (!s) return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < min || v > max) {
-        vx_reply_error(rq, 400, "bad_parameter", "%s: must be a whole number from %ld to %ld", name, min, max);
-        return -1;
+/* An engine status as an HTTP answer; `not_found` is the code for VX_E_NOT_FOUND. */
+static void reply_status(vx_request *rq, int status, const char *not_found, const vx_error *err) {
+    switch (status) {
+    case VX_E_BAD_INPUT: vx_reply_error(rq, 400, "bad_parameter", "%s", err->msg); break;
+    case VX_E_NOT_FOUND: vx_reply_error(rq, 404, not_found, "%s", err->msg); break;
+    case VX_E_UNAVAILABLE: vx_reply_error(rq, 503, "model_missing", "%s", err->msg); break;
+    case VX_E_BUSY:
+        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", "1");
+        vx_reply_error(rq, 503, "overloaded", "%s", err->msg);
+        break;
+    default: vx_reply_error(rq, 500, "internal", "%s", err->msg);
     }
-    *out = v;
-    return 0;
 }
 
-static int num_param(vx_request *rq, const char *name, double def, double min, double max, double *out) {
-    const char *s = param(rq, name);
-    *out = def;
-    if (!s) return 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !isfinite(v) || v < min || v > max) {
-        vx_reply_error(rq, 400, "bad_parameter", "%s: must be a number from %g to %g", name, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
+/* Admin endpoints: "Authorization: Bearer TOKEN", the admin token or the local one
+ * (the commands of this machine's user, read from the data folder), compared in
+ * constant time. */
+static int token_equal(const char *got, const char *want) {
+    size_t gl = strlen(got), wl = strlen(want);
+    unsigned diff = (unsigned)(gl ^ wl);
+    for (size_t i = 0; i < wl; i++) diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
+    return diff == 0;
 }
 
-static void method_not_allowed(vx_request *rq, const char *allow) {
-    evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Allow", allow);
-    vx_reply_error(rq, 405, "method_not_allowed", "%s takes %s", rq->path, allow);
-}
-
-/* Admin endpoints: "Authorization: Bearer TOKEN", compared in constant time. */
 static int admin_ok(vx_request *rq) {
-    const char *want = rq->S->opt.admin_token;
-    if (!want || !*want) {
+    const char *admin = api(rq)->admin_token, *local = api(rq)->local_token;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
+    const int bearer = h && strncmp(h, "Bearer ", 7) == 0;
+    if (bearer && local && *local && token_equal(h + 7, local)) return 1;
+    if (!admin || !*admin) {
         vx_reply_error(rq, 403, "admin_disabled",
                        "admin endpoints are off: start the service with VIDX_ADMIN_TOKEN set (or --admin-token-file)");
         return 0;
     }
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0) {
+    if (!bearer) {
         evhttp_add_header(evhttp_request_get_output_headers(rq->req), "WWW-Authenticate", "Bearer");
         vx_reply_error(rq, 401, "unauthorized", "this endpoint needs the admin token: Authorization: Bearer TOKEN");
         return 0;
     }
-    const char *got = h + 7;
-    size_t gl = strlen(got), wl = strlen(want);
-    unsigned diff = (unsigned)(gl ^ wl);
-    for (size_t i = 0; i < wl; i++) diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
-    if (diff) {
+    if (!token_equal(h + 7, admin)) {
         vx_reply_error(rq, 403, "forbidden", "wrong admin token");
         return 0;
     }
     return 1;
 }
 
-/* The request body as JSON (object); replies and returns NULL when it is not. */
-static json_t *json_body(vx_request *rq) {
-    struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
-    size_t n = evbuffer_get_length(in);
-    if (n == 0) {
-        vx_reply_error(rq, 400, "bad_body", "the request needs a JSON object body");
-        return NULL;
-    }
-    if (n > rq->S->opt.max_body) {
-        vx_reply_error(rq, 413, "body_too_large", "the body is larger than %zu bytes", rq->S->opt.max_body);
-        return NULL;
-    }
-    const char *data = (const char *)evbuffer_pullup(in, -1);
-    json_error_t je;
-    json_t *j = data ? json_loadb(data, n, JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (!j) {
-        vx_reply_error(rq, 400, "bad_json", "the body is not valid JSON: %s (at byte %d)", je.text, je.position);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        vx_reply_error(rq, 400, "bad_json", "the body must be a JSON object");
-        return NULL;
-    }
-    return j;
-}
-
 /* ---- search ------------------------------------------------------------------------------- */
 
-typedef struct search_task {
-    vx_encode_task t;
+/* A text search whose query is being encoded: finished back on its own loop. */
+typedef struct search_wait {
     vx_request *rq;
+    vx_text_query *q;
     struct event *ev;
-    char *q;
-    long k, offset;
-    vx_search_filters f;
-    char *prefix;
-    double t0;
-    float emb[];
-} search_task;
+} search_wait;
 
-static void search_free(search_task *s) {
-    if (s->ev) event_free(s->ev);
-    free(s->q);
-    free(s->prefix);
-    free(s);
-}
-
-static void answer_search(search_task *s, const float *q) {
-    vx_request *rq = s->rq;
-    vx_service *S = rq->S;
-    vx_results r = {0};
+static void answer_search(vx_request *rq, vx_text_query *q, const char *text) {
+    vx_results r;
     vx_error err;
-    pthread_rwlock_rdlock(&S->ann_lock);
-    int rc = vx_search_vector(S->ann, S->cat, q, (int)s->k, (int)s->offset, &s->f, &r, &err);
-    pthread_rwlock_unlock(&S->ann_lock);
-    if (rc) vx_reply_error(rq, 500, "internal", "search failed: %s", err.msg);
-    else vx_reply_json(rq, 200, vx_results_json(s->q, (vx_now() - s->t0) * 1e3, &r));
+    int st = vx_engine_search_finish(api(rq)->engine, q, &r, &err);
+    if (st) reply_status(rq, st, "not_found", &err);
+    else vx_reply_json(rq, 200, vx_results_json(text, took_ms(rq), &r));
     vx_results_free(&r);
 }
 
-/* Back on the request's loop after the encoder thread. */
 static void on_encoded(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    search_task *s = arg;
-    if (s->t.rc) {
-        vx_reply_error(s->rq, 500, "internal", "encoding the query failed: %s", s->t.err.msg);
-    } else {
-        vx_query_cache_put(s->rq->S->qcache, s->t.ids, s->t.n, s->emb);
-        answer_search(s, s->emb);
-    }
-    search_free(s);
+    search_wait *w = arg;
+    answer_search(w->rq, w->q, vx_param(w->rq, "q"));
+    vx_text_query_free(w->q);
+    event_free(w->ev);
+    free(w);
 }
 
 /* On the encoder thread. */
-static void encoded(vx_encode_task *t) {
-    search_task *s = t->arg;
-    event_active(s->ev, EV_READ, 1);
-}
+static void encoded(void *arg) { event_active(((search_wait *)arg)->ev, EV_READ, 1); }
 
 static void do_search(vx_request *rq) {
-    vx_service *S = rq->S;
-    if (!S->model) {
-        vx_reply_error(rq, 503, "model_missing", "text search needs the CLIP model: %s", S->model_problem);
-        return;
-    }
-    const char *q = param(rq, "q");
-    if (!q || !*q) { vx_reply_error(rq, 400, "bad_parameter", "q: the query text is missing"); return; }
-    size_t ql = strlen(q);
-    if (ql > VX_API_MAX_QUERY) {
-        vx_reply_error(rq, 400, "bad_parameter", "q: longer than %d bytes", VX_API_MAX_QUERY);
-        return;
-    }
-    if (!vx_utf8_valid(q, ql)) { vx_reply_error(rq, 400, "bad_parameter", "q: not valid UTF-8"); return; }
+    vx_search_params p;
+    vx_search_params_default(&p);
     long k, offset;
-    double mind, maxd;
-    if (int_param(rq, "k", 10, 1, VX_API_MAX_K, &k) || int_param(rq, "offset", 0, 0, VX_API_MAX_OFFSET, &offset) ||
-        num_param(rq, "min_duration", 0, 0, 1e9, &mind) || num_param(rq, "max_duration", 0, 0, 1e9, &maxd))
+    if (vx_param_int(rq, "k", 10, 1, VX_MAX_K, &k) || vx_param_int(rq, "offset", 0, 0, VX_MAX_OFFSET, &offset) ||
+        vx_param_num(rq, "min_duration", 0, 0, 1e9, &p.min_duration) ||
+        vx_param_num(rq, "max_duration", 0, 0, 1e9, &p.max_duration))
         return;
-    const char *prefix = param(rq, "path");
-    if (prefix && (strlen(prefix) > VX_MAX_PATH || !vx_utf8_valid(prefix, strlen(prefix)))) {
-        vx_reply_error(rq, 400, "bad_parameter", "path: longer than %d bytes or not UTF-8", VX_MAX_PATH);
-        return;
-    }
-    const int dim = vx_clip_get_config(S->model)->proj_dim;
-    search_task *s = calloc(1, sizeof *s + (size_t)dim * sizeof(float));
-    if (!s || !(s->q = strdup(q)) || (prefix && !(s->prefix = strdup(prefix)))) {
-        if (s) search_free(s);
+    p.text = vx_param(rq, "q");
+    p.k = (int)k;
+    p.offset = (int)offset;
+    p.path_prefix = vx_param(rq, "path");
+    search_wait *w = calloc(1, sizeof *w);
+    if (!w || !(w->ev = event_new(rq->base, -1, 0, on_encoded, w))) {
+        free(w);
         vx_reply_error(rq, 503, "overloaded", "out of memory");
         return;
     }
-    s->rq = rq;
-    s->k = k;
-    s->offset = offset;
-    s->f = (vx_search_filters){.min_duration = mind, .max_duration = maxd, .path_prefix = s->prefix};
-    s->t0 = rq->t0;
+    w->rq = rq;
     vx_error err;
-    int ctxlen = vx_clip_get_config(S->model)->context;
-    s->t.n = vx_tokenize(vx_clip_tokenizer(S->model), q, s->t.ids, ctxlen < 80 ? ctxlen : 80, &err);
-    if (s->t.n < 0) {
-        search_free(s);
-        vx_reply_error(rq, 400, "bad_parameter", "q: %s", err.msg);
+    int r = vx_engine_search_start(api(rq)->engine, &p, encoded, w, &w->q, &err);
+    if (r == 0) return; /* answered in on_encoded */
+    vx_text_query *q = w->q;
+    event_free(w->ev);
+    free(w);
+    if (r < 0) {
+        reply_status(rq, r, "not_found", &err);
         return;
     }
-    if (vx_query_cache_get(S->qcache, s->t.ids, s->t.n, s->emb)) {
-        vx_metrics_cache(S->metrics, 1);
-        answer_search(s, s->emb);
-        search_free(s);
-        return;
-    }
-    vx_metrics_cache(S->metrics, 0);
-    s->t.out = s->emb;
-    s->t.done = encoded;
-    s->t.arg = s;
-    if (!(s->ev = event_new(rq->base, -1, 0, on_encoded, s))) {
-        search_free(s);
-        vx_reply_error(rq, 503, "overloaded", "out of memory");
-        return;
-    }
-    if (vx_encoder_submit(S->encoder, &s->t)) {
-        search_free(s);
-        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", "1");
-        vx_reply_error(rq, 503, "overloaded", "too many new queries waiting to be encoded; try again shortly");
-    }
+    answer_search(rq, q, p.text); /* the embedding was cached: answered now */
+    vx_text_query_free(q);
 }
 
 /* ---- videos ---------------------------------------------------------------------------------- */
 
-/* Fetches an indexed (or failed) video; replies 404 and returns 1 when there is none. */
-static int get_video(vx_request *rq, uint64_t id, vx_video *v) {
-    vx_error err;
-    char hex[VX_ID_HEX_LEN];
-    vx_id_to_hex(id, hex);
-    int r = vx_catalog_get_video(rq->S->cat, id, v, &err);
-    if (r < 0) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return 1; }
-    if (r > 0 || v->status == VX_VIDEO_REMOVED) {
-        if (r == 0) vx_video_clear(v);
-        vx_reply_error(rq, 404, "unknown_video", "no video %s%s", hex, r ? "" : " (its file was removed)");
-        return 1;
-    }
-    return 0;
-}
-
-static int add_segment_json(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
-    json_t *arr = ctx;
-    char hex[VX_ID_HEX_LEN], thumb[64];
-    vx_id_to_hex(video_id, hex);
-    snprintf(thumb, sizeof thumb, "/thumbs/%s-%u.jpg", hex, index);
-    json_array_append_new(arr, json_pack("{s:i, s:f, s:f, s:s}", "index", (int)index, "start", s->start, "end", s->end,
-                                         "thumbnail", thumb));
-    return 0;
-}
-
 static void do_video(vx_request *rq, uint64_t id) {
-    vx_video v;
-    if (get_video(rq, id, &v)) return;
-    char hex[VX_ID_HEX_LEN], thumb[64], dup[VX_ID_HEX_LEN];
-    vx_id_to_hex(v.id, hex);
-    snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", hex);
-    json_t *segs = json_array();
+    vx_video_view v;
     vx_error err;
-    uint64_t seg_owner = v.duplicate_of ? v.duplicate_of : v.id;
-    if (v.status == VX_VIDEO_INDEXED) vx_catalog_scan_segments(rq->S->cat, seg_owner, add_segment_json, segs, NULL, &err);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:s, s:I, s:I, s:s, s:o}", "video_id", hex, "title",
-                          v.title, "path", v.path, "duration", v.duration, "fps", v.fps, "width", (int)v.width, "height",
-                          (int)v.height, "status", vx_video_status_name(v.status), "created_at",
-                          (json_int_t)v.created_at, "updated_at", (json_int_t)v.updated_at, "thumbnail", thumb,
-                          "segments", segs);
-    if (o && v.failure && *v.failure) json_object_set_new(o, "failure", json_string(v.failure));
-    if (o && v.duplicate_of) {
-        vx_id_to_hex(v.duplicate_of, dup);
-        json_object_set_new(o, "duplicate_of", json_string(dup));
-    }
-    vx_video_clear(&v);
-    vx_reply_json(rq, 200, o);
+    int r = vx_engine_video(api(rq)->engine, id, &v, &err);
+    if (r) { reply_status(rq, r, "unknown_video", &err); return; }
+    vx_reply_json(rq, 200, vx_video_json(&v));
+    vx_video_view_free(&v);
 }
 
 static void do_similar(vx_request *rq, uint64_t id) {
     long k, offset;
-    if (int_param(rq, "k", 10, 1, VX_API_MAX_K, &k) || int_param(rq, "offset", 0, 0, VX_API_MAX_OFFSET, &offset))
-        return;
-    vx_service *S = rq->S;
+    if (vx_param_int(rq, "k", 10, 1, VX_MAX_K, &k) || vx_param_int(rq, "offset", 0, 0, VX_MAX_OFFSET, &offset)) return;
+    vx_results r;
+    vx_error err;
+    int st = vx_engine_similar(api(rq)->engine, id, (int)k, (int)offset, &r, &err);
+    if (st) { reply_status(rq, st, "unknown_video", &err); return; }
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    /* Answers stay valid until the index changes: cached by (video, k, offset). An
-     * answer cached at this index version is for a video still indexed, so a hit needs
-     * no record read. */
-    const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
-    const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&S->ann_version);
-    size_t len;
-    char *tail = vx_lru_get(S->similar_cache, key, version, &len);
-    struct evbuffer *b = tail ? evbuffer_new() : NULL;
-    if (b) {
-        evbuffer_add_printf(b, "{\"query\":\"%s\",\"took_ms\":%.1f,", hex, (vx_now() - rq->t0) * 1e3);
-        evbuffer_add(b, tail, len);
-        free(tail);
-        vx_reply_buffer(rq, 200, "application/json", b);
-        evbuffer_free(b);
-        return;
-    }
-    free(tail); /* a hit but no buffer for it: answered afresh */
-    vx_video v;
-    if (get_video(rq, id, &v)) return;
-    if (v.status != VX_VIDEO_INDEXED) {
-        vx_video_clear(&v);
-        vx_reply_error(rq, 404, "unknown_video", "video %s could not be indexed, so it has no neighbours", hex);
-        return;
-    }
-    vx_results r = {0};
-    vx_error err;
-    pthread_rwlock_rdlock(&S->ann_lock);
-    int rc = vx_search_similar_to(S->ann, S->cat, &v, (int)k, (int)offset, &r, &err); /* no second read */
-    pthread_rwlock_unlock(&S->ann_lock);
-    vx_video_clear(&v);
-    json_t *o = rc ? NULL : vx_results_json(hex, (vx_now() - rq->t0) * 1e3, &r);
+    vx_reply_json(rq, 200, vx_results_json(hex, took_ms(rq), &r));
     vx_results_free(&r);
-    if (rc) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
-    char *s = o ? json_dumps(o, VX_JSON_FLAGS) : NULL;
-    const char *total = s ? strstr(s, "\"total\":") : NULL; /* keys keep their order */
-    if (total) {
-        size_t n = strlen(total);
-        char *with_nl = malloc(n + 1);
-        if (with_nl) {
-            memcpy(with_nl, total, n);
-            with_nl[n] = '\n';
-            vx_lru_put(S->similar_cache, key, version, with_nl, n + 1);
-            free(with_nl);
-        }
-    }
-    free(s);
-    vx_reply_json(rq, 200, o);
 }
 
 /* ---- media ----------------------------------------------------------------------------------- */
 
 /* The indexed video's file, whole or one byte range (206), for the web page's player. */
 static void do_media(vx_request *rq, uint64_t id) {
-    vx_video v;
-    if (get_video(rq, id, &v)) return;
+    vx_video_view v;
+    vx_error err;
+    int r = vx_engine_video(api(rq)->engine, id, &v, &err);
+    if (r) { reply_status(rq, r, "unknown_video", &err); return; }
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    if (v.status != VX_VIDEO_INDEXED) {
-        vx_video_clear(&v);
+    if (v.video.status != VX_VIDEO_INDEXED) {
+        vx_video_view_free(&v);
         vx_reply_error(rq, 404, "unknown_video", "video %s is not indexed", hex);
         return;
     }
-    int fd = open(v.path, O_RDONLY | O_CLOEXEC);
+    int fd = open(v.video.path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    const char *type = vx_http_media_type(v.path);
-    vx_video_clear(&v);
+    const char *type = vx_http_media_type(v.video.path);
+    vx_video_view_free(&v);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);
         vx_reply_error(rq, 404, "unknown_video", "the file of video %s is gone (index its folder again)", hex);
@@ -375,7 +191,7 @@ static void do_media(vx_request *rq, uint64_t id) {
     uint64_t from = 0, to = size ? size - 1 : 0;
     struct evkeyvalq *out = evhttp_request_get_output_headers(rq->req);
     evhttp_add_header(out, "Accept-Ranges", "bytes");
-    int r = vx_http_parse_range(evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Range"), size, &from, &to);
+    r = vx_http_parse_range(evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Range"), size, &from, &to);
     char buf[96];
     if (r < 0) {
         close(fd);
@@ -405,26 +221,59 @@ static void do_media(vx_request *rq, uint64_t id) {
 
 /* ---- users ----------------------------------------------------------------------------------- */
 
+/* An event being written: answered back on its own loop once it is durable. */
+typedef struct event_wait {
+    vx_request *rq;
+    struct event *ev;
+    char user[VX_MAX_USER + 1];
+    int status;
+    vx_event_stored stored;
+    vx_error err;
+} event_wait;
+
+static void on_written(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    event_wait *w = arg;
+    if (w->status) reply_status(w->rq, w->status, "unknown_video", &w->err);
+    else vx_reply_json(w->rq, 201, vx_event_json(w->user, &w->stored));
+    event_free(w->ev);
+    free(w);
+}
+
+/* On the event writer thread. */
+static void written(void *arg, int status, const vx_event_stored *stored, const vx_error *err) {
+    event_wait *w = arg;
+    w->status = status;
+    if (stored) w->stored = *stored;
+    if (err) w->err = *err;
+    event_active(w->ev, EV_READ, 1);
+}
+
 static void do_event(vx_request *rq, const char *user) {
-    json_t *b = json_body(rq);
+    json_t *b = vx_json_body(rq, api(rq)->max_body);
     if (!b) return;
     char why[200];
     vx_event_request req;
     int bad = vx_http_event_from_json(b, user, &req, why, sizeof why);
     json_decref(b);
-    if (bad) {
-        vx_reply_error(rq, 400, "bad_event", "%s", why);
+    if (bad) { vx_reply_error(rq, 400, "bad_event", "%s", why); return; }
+    event_wait *w = calloc(1, sizeof *w);
+    if (!w || !(w->ev = event_new(rq->base, -1, 0, on_written, w))) {
+        free(w);
+        vx_reply_error(rq, 503, "overloaded", "out of memory");
         return;
     }
-    vx_service *S = rq->S;
-    vx_event_stored st;
+    w->rq = rq;
+    snprintf(w->user, sizeof w->user, "%s", user);
+    req.user = w->user;
     vx_error err;
-    int r = vx_event_record(S->cat, &req, vx_wall_ms(), &st, &err);
-    if (r == VX_EVENT_BAD_INPUT) { vx_reply_error(rq, 400, "bad_event", "%s", err.msg); return; }
-    if (r == VX_EVENT_UNKNOWN_VIDEO) { vx_reply_error(rq, 404, "unknown_video", "%s", err.msg); return; }
-    if (r) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
-    if (vx_rec_observe(S->rec, user, &st.event, st.fraction, &err)) vx_warn("recommender: %s", err.msg);
-    vx_reply_json(rq, 201, vx_event_json(user, &st));
+    int r = vx_engine_record_event_async(api(rq)->engine, &req, written, w, &err);
+    if (r == 0) return; /* answered in on_written */
+    event_free(w->ev);
+    free(w);
+    if (r == VX_E_BAD_INPUT) vx_reply_error(rq, 400, "bad_event", "%s", err.msg);
+    else reply_status(rq, r, "unknown_video", &err);
 }
 
 static void do_feed(vx_request *rq, const char *user) {
@@ -432,43 +281,31 @@ static void do_feed(vx_request *rq, const char *user) {
     double d;
     vx_feed_options fo;
     vx_feed_options_default(&fo);
-    if (int_param(rq, "k", 20, 1, VX_FEED_MAX_K, &k) || num_param(rq, "diversity", fo.diversity, 0, 1, &d)) return;
+    if (vx_param_int(rq, "k", 20, 1, VX_FEED_MAX_K, &k) || vx_param_num(rq, "diversity", fo.diversity, 0, 1, &d)) return;
     fo.k = (int)k;
     fo.diversity = (float)d;
-    fo.ann_version = atomic_load(&rq->S->ann_version) + 1; /* + 1: never 0 (no caching) */
-    vx_service *S = rq->S;
     vx_feed f;
     vx_error err;
-    pthread_rwlock_rdlock(&S->ann_lock);
-    int rc = vx_rec_feed(S->rec, S->cat, S->ann, user, &fo, &f, &err);
-    pthread_rwlock_unlock(&S->ann_lock);
-    if (rc) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
-    vx_reply_json(rq, 200, vx_feed_json(user, (vx_now() - rq->t0) * 1e3, &f));
+    int r = vx_engine_feed(api(rq)->engine, user, &fo, &f, &err);
+    if (r) { reply_status(rq, r, "unknown_user", &err); return; }
+    vx_reply_json(rq, 200, vx_feed_json(user, took_ms(rq), &f));
     vx_feed_free(&f);
 }
 
 static void do_user(vx_request *rq, const char *user) {
     vx_user u;
     vx_error err;
-    int r = vx_catalog_get_user(rq->S->cat, user, &u, &err);
-    if (r < 0) { vx_reply_error(rq, 500, "internal", "%s", err.msg); return; }
-    if (r > 0) { vx_reply_error(rq, 404, "unknown_user", "no user '%s' (users appear with their first event)", user); return; }
-    json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:s}", "user", u.name, "created_at", (json_int_t)u.created_at, "events",
-                          (json_int_t)u.n_events, "last_event", (double)u.last_event_ms / 1e3, "feed", "");
-    char feed[128];
-    snprintf(feed, sizeof feed, "/v1/users/%s/feed", u.name);
-    if (o) json_object_set_new(o, "feed", json_string(feed));
+    int r = vx_engine_user(api(rq)->engine, user, &u, &err);
+    if (r) { reply_status(rq, r, "unknown_user", &err); return; }
+    vx_reply_json(rq, 200, vx_user_json(&u));
     vx_user_clear(&u);
-    vx_reply_json(rq, 200, o);
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
 
 static void do_index(vx_request *rq) {
     if (!admin_ok(rq)) return;
-    vx_service *S = rq->S;
-    if (!S->model) { vx_reply_error(rq, 503, "model_missing", "indexing needs the CLIP model: %s", S->model_problem); return; }
-    json_t *b = json_body(rq);
+    json_t *b = vx_json_body(rq, api(rq)->max_body);
     if (!b) return;
     json_t *paths = json_object_get(b, "paths");
     size_t n = json_is_array(paths) ? json_array_size(paths) : 0;
@@ -491,10 +328,15 @@ static void do_index(vx_request *rq) {
         list[i] = s;
     }
     vx_error err;
-    uint64_t id = list ? vx_jobs_submit(S->jobs, list, (int)n, &err) : 0;
+    uint64_t id = 0;
+    int r = list ? vx_engine_job_submit(api(rq)->engine, list, (int)n, &id, &err) : vx_fail(&err, "out of memory");
     free(list);
     json_decref(b);
-    if (!id) { vx_reply_error(rq, 500, "internal", "%s", list ? err.msg : "out of memory"); return; }
+    if (r) {
+        if (r == VX_E_BAD_INPUT) vx_reply_error(rq, 400, "bad_paths", "%s", err.msg);
+        else reply_status(rq, r, "not_found", &err);
+        return;
+    }
     char hex[VX_ID_HEX_LEN], url[64];
     vx_id_to_hex(id, hex);
     snprintf(url, sizeof url, "/v1/jobs/%s", hex);
@@ -504,19 +346,65 @@ static void do_index(vx_request *rq) {
 
 static void do_job(vx_request *rq, uint64_t id) {
     if (!admin_ok(rq)) return;
-    int found = 0;
+    vx_job_status s;
     vx_error err;
-    json_t *o = vx_jobs_describe(rq->S->jobs, id, &found, &err);
-    char hex[VX_ID_HEX_LEN];
-    vx_id_to_hex(id, hex);
-    if (!o && found) vx_reply_error(rq, 500, "internal", "%s", err.msg);
-    else if (!o) vx_reply_error(rq, 404, "unknown_job", "no job %s", hex);
-    else vx_reply_json(rq, 200, o);
+    int r = vx_engine_job(api(rq)->engine, id, &s, &err);
+    if (r) { reply_status(rq, r, "unknown_job", &err); return; }
+    vx_reply_json(rq, 200, vx_job_json(&s));
+    vx_job_status_free(&s);
 }
 
-/* ---- service ----------------------------------------------------------------------------------- */
+/* ---- the whole ------------------------------------------------------------------------------- */
 
 static int is_get(const vx_request *rq) { return rq->method == EVHTTP_REQ_GET || rq->method == EVHTTP_REQ_HEAD; }
+
+static void add_problem(void *ctx, const char *problem) { json_array_append_new(ctx, json_string(problem)); }
+
+/* What the data folder holds (vidx info), or with check=1 its problems (vidx info --check). */
+static void do_info(vx_request *rq) {
+    if (!admin_ok(rq)) return;
+    vx_engine *e = api(rq)->engine;
+    vx_error err;
+    const char *check = vx_param(rq, "check");
+    if (check && strcmp(check, "1") == 0) {
+        json_t *list = json_array();
+        uint64_t problems = 0;
+        int r = list ? vx_engine_check(e, add_problem, list, &problems, &err) : vx_fail(&err, "out of memory");
+        if (r) { json_decref(list); reply_status(rq, r, "not_found", &err); return; }
+        vx_reply_json(rq, 200, json_pack("{s:s, s:I, s:o}", "database", vx_engine_data_dir(e), "count",
+                                         (json_int_t)problems, "problems", list));
+        return;
+    }
+    vx_engine_stats st;
+    int r = vx_engine_info(e, &st, &err);
+    if (r) { reply_status(rq, r, "not_found", &err); return; }
+    vx_reply_json(rq, 200, vx_info_json(vx_engine_data_dir(e), 1, &st));
+    vx_engine_stats_free(&st);
+}
+
+static void do_healthz(vx_request *rq) {
+    vx_engine_stats g;
+    vx_engine_gauges(api(rq)->engine, &g);
+    vx_reply_json(rq, 200, json_pack("{s:s, s:I, s:I, s:b, s:I}", "status", "ok", "videos", (json_int_t)g.index_videos,
+                                     "segments", (json_int_t)g.index_segments, "text_search", g.text_search,
+                                     "uptime_s", (json_int_t)((int64_t)time(NULL) - api(rq)->started_at)));
+}
+
+static void do_metrics(vx_request *rq) {
+    vx_engine_stats s;
+    vx_engine_gauges(api(rq)->engine, &s);
+    vx_gauges g = {.videos = s.index_videos, .segments = s.index_segments, .users = (int64_t)s.rec_users,
+                   .engagements = (int64_t)s.rec_engagements, .jobs_queued = s.jobs_queued,
+                   .jobs_running = s.jobs_running, .jobs_done = s.jobs_done, .jobs_failed = s.jobs_failed,
+                   .cache_entries = s.query_cache_entries, .cache_hits = s.query_cache_hits,
+                   .cache_misses = s.query_cache_misses, .encoder_runs = s.encoder_runs,
+                   .encoder_queries = s.encoder_queries};
+    struct evbuffer *b = evbuffer_new();
+    if (!b) { vx_reply_error(rq, 503, "overloaded", "out of memory"); return; }
+    vx_metrics_render(api(rq)->metrics, &g, b);
+    vx_reply_buffer(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}
 
 /* The web page: files compiled in from api/web/. */
 static int do_page(vx_request *rq, const char *path) {
@@ -524,7 +412,7 @@ static int do_page(vx_request *rq, const char *path) {
         if (strcmp(a->path, path) != 0) continue;
         rq->route = VX_ROUTE_PAGE;
         if (!is_get(rq)) {
-            method_not_allowed(rq, "GET");
+            vx_reply_method_not_allowed(rq, "GET");
             return 1;
         }
         struct evbuffer *b = evbuffer_new();
@@ -544,46 +432,13 @@ static int do_page(vx_request *rq, const char *path) {
     }
     return 0;
 }
-
-static void do_healthz(vx_request *rq) {
-    vx_service *S = rq->S;
-    pthread_rwlock_rdlock(&S->ann_lock);
-    json_int_t videos = vx_ann_count_videos(S->ann), segments = vx_ann_count_segments(S->ann);
-    pthread_rwlock_unlock(&S->ann_lock);
-    vx_reply_json(rq, 200, json_pack("{s:s, s:I, s:I, s:b, s:I}", "status", "ok", "videos", videos, "segments", segments,
-                                     "text_search", S->model != NULL, "uptime_s",
-                                     (json_int_t)((int64_t)time(NULL) - S->started_at)));
-}
-
-static void do_metrics(vx_request *rq) {
-    vx_service *S = rq->S;
-    vx_gauges g = {0};
-    pthread_rwlock_rdlock(&S->ann_lock);
-    g.videos = vx_ann_count_videos(S->ann);
-    g.segments = vx_ann_count_segments(S->ann);
-    pthread_rwlock_unlock(&S->ann_lock);
-    uint64_t users, vids, edges;
-    vx_rec_stats(S->rec, &users, &vids, &edges);
-    g.users = (int64_t)users;
-    g.engagements = (int64_t)edges;
-    g.connections = atomic_load(&S->connections);
-    g.cache_entries = S->qcache ? (int64_t)vx_query_cache_size(S->qcache) : 0;
-    vx_jobs_counts(S->jobs, &g.jobs_queued, &g.jobs_running, &g.jobs_done, &g.jobs_failed);
-    struct evbuffer *b = evbuffer_new();
-    if (!b) { vx_reply_error(rq, 503, "overloaded", "out of memory"); return; }
-    vx_metrics_render(S->metrics, &g, b);
-    vx_reply_buffer(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b);
-    evbuffer_free(b);
-}
-
-/* /thumbs/ID.jpg or /thumbs/ID-SEGMENT.jpg: names are parsed, never used as paths. */
 static void do_thumb(vx_request *rq, const char *name) {
     uint64_t id;
     long seg;
     int ok = vx_http_parse_thumb_name(name, &id, &seg) == 0;
     if (!ok) { vx_reply_error(rq, 404, "not_found", "no such thumbnail"); return; }
     char path[PATH_MAX + 64];
-    vx_thumb_path(rq->S->data_dir, id, (int)seg, path, sizeof path);
+    vx_thumb_path(vx_engine_data_dir(api(rq)->engine), id, (int)seg, path, sizeof path);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -601,10 +456,6 @@ static void do_thumb(vx_request *rq, const char *name) {
     vx_reply_buffer(rq, 200, "image/jpeg", b);
     evbuffer_free(b);
 }
-
-/* ---- routing ------------------------------------------------------------------------------------- */
-
-/* The path's segments after a prefix: "/v1/videos/X/similar" -> "X", "similar". */
 static int split(const char *rest, const char **seg, size_t *len, int max) {
     int n = 0;
     while (*rest && n < max) {
@@ -619,7 +470,9 @@ static int split(const char *rest, const char **seg, size_t *len, int max) {
     return *rest ? -1 : n;
 }
 
-void vx_route_request(vx_request *rq) {
+/* ---- routing ------------------------------------------------------------------------------------- */
+
+void vx_api_handle(vx_request *rq) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(rq->req);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     size_t dl = 0;
@@ -651,19 +504,20 @@ void vx_route_request(vx_request *rq) {
         {"/metrics", VX_ROUTE_METRICS, 0, do_metrics},
         {"/v1/search", VX_ROUTE_SEARCH, 0, do_search},
         {"/v1/index", VX_ROUTE_INDEX, 1, do_index},
+        {"/v1/info", VX_ROUTE_INFO, 0, do_info},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (strcmp(p, fixed[i].path) != 0) continue;
         rq->route = fixed[i].route;
         if (fixed[i].post ? rq->method != EVHTTP_REQ_POST : !is_get(rq))
-            method_not_allowed(rq, fixed[i].post ? "POST" : "GET");
+            vx_reply_method_not_allowed(rq, fixed[i].post ? "POST" : "GET");
         else
             fixed[i].handle(rq);
         return;
     }
     if (strncmp(p, "/thumbs/", 8) == 0) {
         rq->route = VX_ROUTE_THUMB;
-        if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
+        if (!is_get(rq)) { vx_reply_method_not_allowed(rq, "GET"); return; }
         do_thumb(rq, p + 8);
         return;
     }
@@ -671,7 +525,7 @@ void vx_route_request(vx_request *rq) {
     uint64_t id;
     if (strncmp(p, "/v1/jobs/", 9) == 0 && (n = split(p + 9, seg, len, 2)) == 1) {
         rq->route = VX_ROUTE_JOB;
-        if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
+        if (!is_get(rq)) { vx_reply_method_not_allowed(rq, "GET"); return; }
         if (vx_http_parse_id(seg[0], len[0], &id)) { vx_reply_error(rq, 404, "unknown_job", "job ids are 16 hex digits"); return; }
         do_job(rq, id);
         return;
@@ -683,7 +537,7 @@ void vx_route_request(vx_request *rq) {
                     : wl == 7 && !strncmp(what, "similar", 7) ? VX_ROUTE_SIMILAR
                     : wl == 5 && !strncmp(what, "media", 5) ? VX_ROUTE_MEDIA : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
-        if (!is_get(rq)) { method_not_allowed(rq, "GET"); return; }
+        if (!is_get(rq)) { vx_reply_method_not_allowed(rq, "GET"); return; }
         if (vx_http_parse_id(seg[0], len[0], &id))
             { vx_reply_error(rq, 404, "unknown_video", "video ids are 16 hex digits, not '%.*s'", (int)len[0], seg[0]); return; }
         if (rq->route == VX_ROUTE_VIDEO) do_video(rq, id);
@@ -700,7 +554,7 @@ void vx_route_request(vx_request *rq) {
                     : wl == 4 && !strncmp(what, "feed", 4) ? VX_ROUTE_FEED : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
         if (rq->route == VX_ROUTE_EVENTS ? rq->method != EVHTTP_REQ_POST : !is_get(rq))
-            { method_not_allowed(rq, rq->route == VX_ROUTE_EVENTS ? "POST" : "GET"); return; }
+            { vx_reply_method_not_allowed(rq, rq->route == VX_ROUTE_EVENTS ? "POST" : "GET"); return; }
         if (len[0] > 0 && len[0] <= VX_MAX_USER) memcpy(user, seg[0], len[0]);
         user[len[0] <= VX_MAX_USER ? len[0] : 0] = '\0';
         if (!vx_user_name_valid(user))

@@ -1,11 +1,12 @@
-/* vidx api: event loops, connection limits, replies, the text encoder thread, start-up
- * and shutdown. The endpoints are in routes.c, indexing jobs in jobs.c. */
+/* vidx api: event loops, connection limits, start and stop of the HTTP server. What a
+ * request gets is the handler's business (routes.c); answering is http.c's. */
 #include "server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <omp.h>
+#include <stdatomic.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -24,13 +26,9 @@
 #include <event2/thread.h>
 
 #include "../common/idmap.h"
-#include "../common/log.h"
-#include "../common/lru.h"
 #include "../common/vecmath.h"
-#include "results_json.h"
-#include "service.h"
 
-void vx_server_options_default(vx_server_options *o) {
+void vx_http_options_default(vx_http_options *o) {
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1";
     o->port = 8080;
@@ -40,7 +38,6 @@ void vx_server_options_default(vx_server_options *o) {
     o->max_headers = 16 << 10;
     o->max_connections = 1024;
     o->timeout_s = 30;
-    o->query_cache = 4096;
 }
 
 /* One per open connection, from accept to close (evhttp's close callback). */
@@ -52,92 +49,11 @@ typedef struct conn_token {
     uint32_t slot;
 } conn_token;
 
-/* ---- replies -------------------------------------------------------------------------- */
-
-static void finish(vx_request *rq, int status, size_t bytes) {
-    vx_service *S = rq->S;
-    double dt = vx_now() - rq->t0;
-    vx_metrics_observe(S->metrics, rq->route, status, dt);
-    atomic_fetch_sub(&S->inflight, 1);
-    if (vx_log_threshold <= VX_LOG_INFO)
-        vx_info("access %s \"%s %s\" %d %zu %.2fms", rq->peer,
-                rq->method == EVHTTP_REQ_GET ? "GET" : rq->method == EVHTTP_REQ_POST ? "POST"
-                : rq->method == EVHTTP_REQ_HEAD ? "HEAD" : "OTHER",
-                rq->uri, status, bytes, dt * 1e3);
-    if (rq->have_query) evhttp_clear_headers(&rq->query);
-    free(rq->path);
-    free(rq);
-}
-
-static const char *reason_phrase(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 206: return "Partial Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "";
-    }
-}
-
-void vx_reply_buffer(vx_request *rq, int status, const char *content_type, struct evbuffer *body) {
-    size_t bytes = body ? evbuffer_get_length(body) : 0;
-    if (rq->closed) { /* nobody to answer: the connection is gone */
-        finish(rq, 499, 0);
-        return;
-    }
-    struct evkeyvalq *h = evhttp_request_get_output_headers(rq->req);
-    if (content_type) evhttp_add_header(h, "Content-Type", content_type);
-    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    const int cacheable = (status == 200 || status == 206) && (rq->route == VX_ROUTE_THUMB || rq->route == VX_ROUTE_MEDIA);
-    evhttp_add_header(h, "Cache-Control", cacheable ? "max-age=300" : rq->route == VX_ROUTE_PAGE ? "no-cache" : "no-store");
-    if (rq->token) ((conn_token *)rq->token)->rq = NULL;
-    evhttp_send_reply(rq->req, status, reason_phrase(status), body);
-    finish(rq, status, bytes);
-}
-
-void vx_reply_json(vx_request *rq, int status, json_t *body) {
-    struct evbuffer *b = evbuffer_new();
-    char *s = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
-    json_decref(body);
-    if (!b || !s) {
-        free(s);
-        if (b) evbuffer_free(b);
-        vx_reply_buffer(rq, 500, NULL, NULL);
-        return;
-    }
-    evbuffer_add(b, s, strlen(s));
-    evbuffer_add(b, "\n", 1);
-    free(s);
-    vx_reply_buffer(rq, status, "application/json", b);
-    evbuffer_free(b);
-}
-
-void vx_reply_error(vx_request *rq, int status, const char *code, const char *fmt, ...) {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* Messages may quote the client's bytes: jansson needs valid UTF-8. */
-    json_t *m = json_string(msg);
-    if (!m) m = json_string("(message not printable)");
-    vx_reply_json(rq, status, json_pack("{s:{s:s, s:o}}", "error", "code", code, "message", m));
-}
-
 /* ---- event loops ------------------------------------------------------------------------- */
 
 
 typedef struct loop {
-    vx_service *S;
+    vx_http_server *server;
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
@@ -152,6 +68,15 @@ typedef struct loop {
     int n_fresh, cap_fresh;
     struct event *adopt;
 } loop;
+
+struct vx_http_server {
+    vx_http_handler handler;
+    void *ctx;
+    vx_metrics *metrics;
+    struct loop *loops;
+    int n, started;
+    atomic_int inflight; /* requests received and not yet answered */
+};
 
 static void pause_or_resume(loop *L) {
     struct evconnlistener *l = L->bound ? evhttp_bound_socket_get_listener(L->bound) : NULL;
@@ -171,7 +96,7 @@ static void token_release(loop *L, conn_token *t) {
     }
     free(t);
     L->connections--;
-    atomic_fetch_sub(&L->S->connections, 1);
+    vx_metrics_connections(L->server->metrics, -1);
     pause_or_resume(L);
 }
 
@@ -242,10 +167,16 @@ static struct bufferevent *new_connection(struct event_base *base, void *arg) {
     t->bev = bev;
     L->fresh[L->n_fresh++] = t;
     L->connections++;
-    atomic_fetch_add(&L->S->connections, 1);
+    vx_metrics_connections(L->server->metrics, 1);
     event_active(L->adopt, EV_TIMEOUT, 1);
     pause_or_resume(L);
     return bev;
+}
+
+/* Answered: the connection no longer waits on it, and one fewer is in flight. */
+static void request_finished(vx_request *rq) {
+    if (rq->token) ((conn_token *)rq->token)->rq = NULL;
+    atomic_fetch_sub(&((loop *)rq->loop)->server->inflight, 1);
 }
 
 /* Every request enters here. */
@@ -257,12 +188,15 @@ static void on_request(struct evhttp_request *req, void *arg) {
         return;
     }
     rq->req = req;
-    rq->S = L->S;
+    rq->ctx = L->server->ctx;
+    rq->metrics = L->server->metrics;
     rq->base = L->base;
+    rq->loop = L;
+    rq->on_finish = request_finished;
     rq->t0 = vx_now();
     rq->route = VX_ROUTE_OTHER;
     rq->method = evhttp_request_get_command(req);
-    atomic_fetch_add(&L->S->inflight, 1);
+    atomic_fetch_add(&L->server->inflight, 1);
     struct evhttp_connection *c = evhttp_request_get_connection(req);
     char *peer = NULL;
     ev_uint16_t port = 0;
@@ -280,7 +214,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
         t->rq = rq;
         rq->token = t;
     }
-    vx_route_request(rq);
+    L->server->handler(rq);
 }
 
 static void *run_loop(void *arg) {
@@ -329,178 +263,7 @@ static int listen_on(const char *host, int port, int *port_out, vx_error *err) {
     return fd;
 }
 
-/* ---- the text encoder thread ---------------------------------------------------------- */
-
-/* Queries waiting when the encoder comes free are encoded together, up to this many:
- * the text tower reads its 151 MB of weights once per batch instead of once per query
- * (B/32 on this machine: 112 queries/s one at a time, 263/s in batches of 64). A query
- * that arrives alone is encoded alone, so nothing waits for a batch to fill. */
-#define ENCODE_BATCH 16
-
-struct vx_encoder {
-    const vx_clip *model;
-    vx_clip_ctx *ctx;
-    vx_metrics *metrics;
-    float *out;   /* [ENCODE_BATCH][proj_dim] */
-    int proj_dim;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    vx_encode_task *head, *tail;
-    int queued, stop;
-};
-
-static void *encode_loop(void *arg) {
-    vx_encoder *e = arg;
-    for (;;) {
-        vx_encode_task *batch[ENCODE_BATCH];
-        int n = 0;
-        pthread_mutex_lock(&e->mu);
-        while (!e->head && !e->stop) pthread_cond_wait(&e->cv, &e->mu);
-        while (e->head && n < ENCODE_BATCH) {
-            batch[n++] = e->head;
-            e->head = e->head->next;
-            e->queued--;
-        }
-        if (!e->head) e->tail = NULL;
-        pthread_mutex_unlock(&e->mu);
-        if (!n) return NULL; /* stopping and drained */
-        const int32_t *ids[ENCODE_BATCH];
-        int lens[ENCODE_BATCH];
-        for (int i = 0; i < n; i++) {
-            ids[i] = batch[i]->ids;
-            lens[i] = batch[i]->n;
-        }
-        vx_error err;
-        vx_metrics_encoded(e->metrics, n);
-        if (vx_clip_encode_tokens(e->ctx, ids, lens, n, e->out, &err) == 0) {
-            for (int i = 0; i < n; i++) {
-                memcpy(batch[i]->out, e->out + (size_t)i * e->proj_dim, (size_t)e->proj_dim * sizeof *e->out);
-                batch[i]->rc = 0;
-            }
-        } else {
-            /* One bad query must not fail the others: each on its own, with its own error. */
-            for (int i = 0; i < n; i++)
-                batch[i]->rc = vx_clip_encode_tokens(e->ctx, &ids[i], &lens[i], 1, batch[i]->out, &batch[i]->err);
-        }
-        for (int i = 0; i < n; i++) batch[i]->done(batch[i]);
-    }
-}
-
-static vx_encoder *encoder_start(const vx_clip *model, vx_metrics *metrics, vx_error *err) {
-    vx_encoder *e = calloc(1, sizeof *e);
-    if (!e) { vx_fail(err, "out of memory"); return NULL; }
-    const vx_clip_config *c = vx_clip_get_config(model);
-    e->model = model;
-    e->metrics = metrics;
-    e->proj_dim = c->proj_dim;
-    e->out = malloc((size_t)ENCODE_BATCH * (size_t)c->proj_dim * sizeof *e->out);
-    if (!e->out || !(e->ctx = vx_clip_ctx_new(model, 1, ENCODE_BATCH * c->context, err))) {
-        if (!e->out) vx_fail(err, "out of memory");
-        free(e->out);
-        free(e);
-        return NULL;
-    }
-    pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
-    if (pthread_create(&e->thread, NULL, encode_loop, e)) {
-        vx_clip_ctx_free(e->ctx);
-        free(e->out);
-        free(e);
-        vx_fail(err, "cannot start the encoder thread");
-        return NULL;
-    }
-    return e;
-}
-
-int vx_encoder_submit(vx_encoder *e, vx_encode_task *t) {
-    t->next = NULL;
-    pthread_mutex_lock(&e->mu);
-    if (e->queued >= VX_ENCODER_MAX_QUEUE) {
-        pthread_mutex_unlock(&e->mu);
-        return -1;
-    }
-    if (e->tail) e->tail->next = t; else e->head = t;
-    e->tail = t;
-    e->queued++;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
-    return 0;
-}
-
-static void encoder_stop(vx_encoder *e) {
-    if (!e) return;
-    pthread_mutex_lock(&e->mu);
-    e->stop = 1;
-    pthread_cond_signal(&e->cv);
-    pthread_mutex_unlock(&e->mu);
-    pthread_join(e->thread, NULL);
-    vx_clip_ctx_free(e->ctx);
-    free(e->out);
-    pthread_mutex_destroy(&e->mu);
-    pthread_cond_destroy(&e->cv);
-    free(e);
-}
-
-/* ---- start and stop ------------------------------------------------------------------- */
-
-static void load_model(vx_service *S) {
-    vx_error err;
-    vx_meta meta = {0};
-    if (vx_catalog_get_meta(S->cat, &meta, &err) != 0) meta.model_fingerprint = 0;
-    if (!S->opt.model_dir) {
-        snprintf(S->model_problem, sizeof S->model_problem, "no model folder configured");
-    } else if (!(S->model = vx_clip_load(S->opt.model_dir, &err))) {
-        snprintf(S->model_problem, sizeof S->model_problem, "%s", err.msg);
-    } else if (meta.model_fingerprint && vx_clip_fingerprint(S->model) != meta.model_fingerprint) {
-        snprintf(S->model_problem, sizeof S->model_problem,
-                 "%s is not the model this database was indexed with (%s): start with --model pointing at that one",
-                 S->opt.model_dir, meta.model ? meta.model : "?");
-        vx_clip_free(S->model);
-        S->model = NULL;
-    }
-    vx_meta_clear(&meta);
-    if (!S->model) vx_warn("text search and indexing are off: %s", S->model_problem);
-}
-
-static void service_close(vx_service *S) {
-    if (S->jobs) vx_jobs_stop(S->jobs);
-    encoder_stop(S->encoder);
-    if (S->ann && S->cat) {
-        vx_error err;
-        if (vx_ann_save(S->ann, S->cat, &err)) vx_warn("could not save the vector index: %s", err.msg);
-    }
-    vx_rec_close(S->rec);
-    vx_ann_close(S->ann);
-    vx_query_cache_free(S->qcache);
-    vx_lru_free(S->similar_cache);
-    vx_clip_free(S->model);
-    vx_catalog_close(S->cat);
-    vx_metrics_free(S->metrics);
-    pthread_rwlock_destroy(&S->ann_lock);
-}
-
-static int service_open(vx_service *S, const vx_server_options *o, vx_error *err) {
-    memset(S, 0, sizeof *S);
-    S->opt = *o;
-    snprintf(S->data_dir, sizeof S->data_dir, "%s", o->data_dir);
-    pthread_rwlock_init(&S->ann_lock, NULL);
-    S->started_at = (int64_t)time(NULL);
-    if (!(S->metrics = vx_metrics_new())) return vx_fail(err, "out of memory");
-    if (!(S->cat = vx_catalog_open(o->data_dir, 1, err))) return -1;
-    load_model(S);
-    int dim = S->model ? vx_clip_get_config(S->model)->proj_dim : 0;
-    if (!(S->ann = vx_ann_open(S->cat, o->data_dir, NULL, dim, err))) return -1;
-    if (!(S->rec = vx_rec_open(S->cat, err))) return -1;
-    if (!(S->similar_cache = vx_lru_new(65536))) return vx_fail(err, "out of memory");
-    if (S->model) {
-        if (!(S->qcache = vx_query_cache_new(o->query_cache > 0 ? o->query_cache : 1, dim)))
-            return vx_fail(err, "out of memory");
-        if (!(S->encoder = encoder_start(S->model, S->metrics, err))) return -1;
-    }
-    if (!(S->jobs = vx_jobs_start(S, err))) return -1;
-    return 0;
-}
+/* ---- start and stop ---------------------------------------------------------------------- */
 
 static void stop_accepting(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
@@ -510,31 +273,28 @@ static void stop_accepting(evutil_socket_t fd, short what, void *arg) {
     L->bound = NULL;
 }
 
-int vx_serve(const vx_server_options *o, vx_error *err) {
-    if (evthread_use_pthreads()) return vx_fail(err, "libevent has no thread support");
-    /* The main thread takes the signals; every thread started from here inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+vx_http_server *vx_http_start(const vx_http_options *o, vx_http_handler handler, void *ctx, vx_metrics *metrics,
+                              int *port_out, vx_error *err) {
+    if (evthread_use_pthreads()) { vx_fail(err, "libevent has no thread support"); return NULL; }
     int port = 0;
     int fd = listen_on(o->host, o->port, &port, err);
-    if (fd < 0) return -1;
-    vx_service S;
-    if (service_open(&S, o, err)) {
-        service_close(&S);
-        close(fd);
-        return -1;
-    }
+    if (fd < 0) return NULL;
+    vx_http_server *S = calloc(1, sizeof *S);
     const int n = o->loops > 0 ? o->loops : 2;
-    loop *loops = calloc((size_t)n, sizeof *loops);
-    int started = 0, rc = 0;
-    for (int i = 0; loops && i < n; i++) {
-        loop *L = &loops[i];
-        L->S = &S;
+    if (!S || !(S->loops = calloc((size_t)n, sizeof *S->loops))) {
+        free(S);
+        close(fd);
+        vx_fail(err, "out of memory");
+        return NULL;
+    }
+    S->handler = handler;
+    S->ctx = ctx;
+    S->metrics = metrics;
+    S->n = n;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        loop *L = &S->loops[i];
+        L->server = S;
         L->max_connections = (o->max_connections + n - 1) / n;
         int dfd = dup(fd); /* each loop closes its own when it stops accepting */
         if (dfd < 0 || !(L->base = event_base_new()) || !(L->http = evhttp_new(L->base))) {
@@ -560,50 +320,46 @@ int vx_serve(const vx_server_options *o, vx_error *err) {
             break;
         }
         if (pthread_create(&L->thread, NULL, run_loop, L)) { rc = vx_fail(err, "cannot start a loop thread"); break; }
-        started++;
+        S->started++;
     }
     close(fd);
-    if (!loops) rc = vx_fail(err, "out of memory");
-    if (rc == 0) {
-        vx_info("serving %s on http://%s:%d/ (%d loops, %s)", S.data_dir, o->host, port, n,
-                S.model ? "text search on" : "text search off: no model");
-        if (o->ready_file) {
-            char tmp[PATH_MAX];
-            snprintf(tmp, sizeof tmp, "%s.tmp", o->ready_file);
-            FILE *f = fopen(tmp, "w");
-            if (f) {
-                fprintf(f, "%s:%d\n", o->host, port);
-                fclose(f);
-                rename(tmp, o->ready_file);
-            }
-        }
-        int sig = 0;
-        sigwait(&sigs, &sig);
-        vx_info("%s: shutting down (no new connections; finishing %d requests in flight)",
-                sig == SIGINT ? "SIGINT" : "SIGTERM", atomic_load(&S.inflight));
+    if (rc) {
+        vx_http_free(S);
+        return NULL;
     }
-    /* Graceful: stop accepting on every loop, wait for answers in flight (bounded). */
-    for (int i = 0; i < started; i++) event_base_once(loops[i].base, -1, EV_TIMEOUT, stop_accepting, &loops[i], NULL);
-    double deadline = vx_now() + 10;
-    while (atomic_load(&S.inflight) > 0 && vx_now() < deadline) usleep(10000);
-    if (S.jobs) {
-        vx_jobs_stop(S.jobs); /* the current file finishes; queued work resumes at the next start */
-        S.jobs = NULL;
+    *port_out = port;
+    return S;
+}
+
+int vx_http_drain(vx_http_server *S, double seconds) {
+    for (int i = 0; i < S->started; i++) event_base_once(S->loops[i].base, -1, EV_TIMEOUT, stop_accepting, &S->loops[i], NULL);
+    int left = atomic_load(&S->inflight);
+    double deadline = vx_now() + seconds;
+    while (atomic_load(&S->inflight) > 0 && vx_now() < deadline) usleep(10000);
+    return left;
+}
+
+void vx_http_stop(vx_http_server *S) {
+    if (!S) return;
+    for (int i = 0; i < S->started; i++) event_base_loopexit(S->loops[i].base, NULL);
+    for (int i = 0; i < S->started; i++) pthread_join(S->loops[i].thread, NULL);
+    S->started = 0;
+}
+
+void vx_http_free(vx_http_server *S) {
+    if (!S) return;
+    vx_http_stop(S);
+    for (int i = 0; i < S->n; i++) {
+        loop *L = &S->loops[i];
+        if (L->http) evhttp_free(L->http); /* closes connections: tokens released */
+        for (int f = 0; f < L->n_fresh; f++) free(L->fresh[f]);
+        if (L->adopt) event_free(L->adopt);
+        if (L->base) event_base_free(L->base);
+        vx_idmap_free(&L->by_evcon);
+        free(L->slots);
+        free(L->free_slots);
+        free(L->fresh);
     }
-    for (int i = 0; i < started; i++) event_base_loopexit(loops[i].base, NULL);
-    for (int i = 0; i < started; i++) pthread_join(loops[i].thread, NULL);
-    for (int i = 0; loops && i < n; i++) {
-        if (loops[i].http) evhttp_free(loops[i].http); /* closes connections: tokens released */
-        for (int f = 0; f < loops[i].n_fresh; f++) free(loops[i].fresh[f]);
-        if (loops[i].adopt) event_free(loops[i].adopt);
-        if (loops[i].base) event_base_free(loops[i].base);
-        vx_idmap_free(&loops[i].by_evcon);
-        free(loops[i].slots);
-        free(loops[i].free_slots);
-        free(loops[i].fresh);
-    }
-    free(loops);
-    service_close(&S);
-    if (rc == 0) vx_info("stopped cleanly");
-    return rc;
+    free(S->loops);
+    free(S);
 }

@@ -74,20 +74,48 @@ void cli_print_help(const cli_command *cmd);
     {"model", 0, "DIR", "CLIP model folder (default $VIDX_MODEL, the database's model, then "   \
                         "~/.local/share/vidx/models/clip-vit-base-patch32)"}
 
-/* Resolves the model folder (--model, VIDX_MODEL, the database's `from_db` (may be
- * NULL), the default) into out. Returns 0, or CLI_SOME_FAILED after printing why. */
-int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from_db, char *out, size_t size);
+/* The engine's options from the command line and the environment (the edge: nothing
+ * below reads the environment): --db, $VIDX_DB, ./vidx-data; --model, $VIDX_MODEL, the
+ * default model folder; $VIDX_DB_CACHE_MB, $VIDX_ANN_EXACT_MAX, $VIDX_ANN_FAISS_SEARCH.
+ * Returns 0, or CLI_USAGE after printing what is wrong. */
+struct vx_engine_options;
+int cli_engine_options(const cli_command *cmd, const cli_args *args, struct vx_engine_options *o);
 
-/* VIDEO arguments: 16 hex digits, or the path of an indexed file. */
-typedef struct vx_catalog vx_catalog;
-typedef struct vx_error vx_error;
-int cli_resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *err);
+/* Where a command's answer comes from: the service running on the data folder, or the
+ * engine opened here. */
+struct vx_engine;
+struct cli_remote;
+typedef struct cli_target {
+    struct cli_remote *remote;
+    struct vx_engine *engine;
+    const char *db;
+} cli_target;
+/* Opens the target (the service first). Returns 0, or CLI_SOME_FAILED after printing why. */
+int cli_open(const cli_command *cmd, const struct vx_engine_options *o, cli_target *t);
+void cli_close(cli_target *t);
+/* A request to the service; *doc is its 2xx answer. Errors are printed: CLI_USAGE for
+ * 400 (the input), CLI_SOME_FAILED otherwise. */
+int cli_call(const cli_command *cmd, cli_target *t, const char *method, const char *uri, const char *body,
+             json_t **doc);
+/* An engine status as an exit code, the message printed. */
+int cli_status(const cli_command *cmd, int status, const char *msg);
+
+/* The model folder for commands without a database (embed, tokenize): --model,
+ * $VIDX_MODEL, then the default. Returns 0, or CLI_SOME_FAILED after printing why. */
+int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size);
 
 /* Prints a JSON document on one line, as the HTTP API sends it, and releases it. */
 void cli_print_json(json_t *doc);
 
+/* Human-readable forms of the API's documents (cli/print.c). */
+void cli_print_results(const json_t *doc, int offset);
+void cli_print_feed(const json_t *doc);
+void cli_print_event(const json_t *doc);
+void cli_print_video(const json_t *doc);
+void cli_print_info(const json_t *doc);
+
 /* The subcommands, in the order `vidx --help` lists them. */
-extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_serve, cmd_embed,
+extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_video, cmd_serve, cmd_embed,
     cmd_tokenize, cmd_info;
 
 #endif

@@ -6,11 +6,12 @@
 
 #include <limits.h>
 
-#include "../api/results_json.h"
-#include "../common/config.h"
 #include "../common/hash.h"
-#include "../schemas/catalog.h"
+#include "../engine/engine.h"
+#include "../engine/json.h"
 #include "cli.h"
+#include "config.h"
+#include "remote.h"
 
 int cli_opt_index(const cli_command *cmd, const char *name) {
     for (int i = 0; i < CLI_MAX_OPTS && cmd->opts[i].name; i++)
@@ -137,17 +138,76 @@ int cli_int_option(const cli_command *cmd, const char *name, const char *text, l
     return 0;
 }
 
-int cli_model_dir(const cli_command *cmd, const cli_args *args, const char *from_db, char *out, size_t size) {
-    if (vx_resolve_model(cli_get(cmd, args, "model"), from_db, out, size))
+static int env_int(const cli_command *cmd, const char *name, long long min, long long max, long long *out) {
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return cli_usage_error(cmd, "%s must be a whole number from %lld to %lld, not '%s'", name, min, max, s);
+    *out = v;
+    return 0;
+}
+
+int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_options *o) {
+    static char default_model[4096];
+    vx_engine_options_default(o);
+    o->data_dir = vx_resolve_db(cli_get(cmd, args, "db"));
+    const char *flag = cli_opt_index(cmd, "model") >= 0 ? cli_get(cmd, args, "model") : NULL;
+    const char *env = getenv("VIDX_MODEL");
+    o->model_dir = flag && *flag ? flag : env && *env ? env : NULL;
+    o->default_model_dir = vx_default_model_dir(default_model, sizeof default_model) == 0 ? default_model : NULL;
+    long long v = o->db_cache_mb;
+    if (env_int(cmd, "VIDX_DB_CACHE_MB", 1, 1 << 20, &v)) return CLI_USAGE;
+    o->db_cache_mb = (int)v;
+    v = o->ann_exact_max;
+    if (env_int(cmd, "VIDX_ANN_EXACT_MAX", 1, 1LL << 40, &v)) return CLI_USAGE;
+    o->ann_exact_max = (long)v;
+    o->ann_faiss_search = getenv("VIDX_ANN_FAISS_SEARCH") != NULL;
+    return 0;
+}
+
+int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size) {
+    vx_engine_options o;
+    if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
+    const char *dir = o.model_dir ? o.model_dir : o.default_model_dir;
+    if (!dir || (size_t)snprintf(out, size, "%s", dir) >= size)
         return cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");
     return 0;
 }
 
-int cli_resolve_video(vx_catalog *cat, const char *arg, uint64_t *id, vx_error *err) {
-    if (strlen(arg) == 16 && vx_id_from_hex(arg, id) == 0) return 0;
-    char real[PATH_MAX];
-    if (realpath(arg, real) && vx_catalog_find_path(cat, real, id, err) == 0) return 0;
-    return vx_fail(err, "no indexed video '%s' (give a 16-digit id or the path of an indexed file)", arg);
+int cli_open(const cli_command *cmd, const vx_engine_options *o, cli_target *t) {
+    memset(t, 0, sizeof *t);
+    t->db = o->data_dir;
+    if ((t->remote = cli_remote_find(o->data_dir))) return 0;
+    vx_error err;
+    if (!(t->engine = vx_engine_open(o, &err))) return cli_fail(cmd, "%s", err.msg);
+    return 0;
+}
+
+void cli_close(cli_target *t) {
+    cli_remote_free(t->remote);
+    vx_engine_close(t->engine);
+    memset(t, 0, sizeof *t);
+}
+
+int cli_call(const cli_command *cmd, cli_target *t, const char *method, const char *uri, const char *body,
+             json_t **doc) {
+    int status;
+    vx_error err;
+    if (cli_remote_call(t->remote, method, uri, body, &status, doc, &err)) return cli_fail(cmd, "%s", err.msg);
+    if (status >= 200 && status < 300) return CLI_OK;
+    int rc = status == 400 ? cli_usage_error(cmd, "%s", cli_remote_error(*doc))
+                           : cli_fail(cmd, "%s", cli_remote_error(*doc));
+    json_decref(*doc);
+    *doc = NULL;
+    return rc;
+}
+
+int cli_status(const cli_command *cmd, int status, const char *msg) {
+    if (status == VX_OK) return CLI_OK;
+    return status == VX_E_BAD_INPUT ? cli_usage_error(cmd, "%s", msg) : cli_fail(cmd, "%s", msg);
 }
 
 void cli_print_json(json_t *doc) {

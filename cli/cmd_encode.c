@@ -22,7 +22,7 @@ static long read_line(FILE *f, char **buf, size_t *cap) {
     return n;
 }
 
-/* Context length from config.json when the folder has one, else CLIP's 77. */
+/* Context length from config.json when the folder has one, else Hugging Face's default. */
 static int context_length(const char *dir) {
     char path[4096 + 32];
     vx_clip_config cfg;
@@ -30,7 +30,7 @@ static int context_length(const char *dir) {
     struct stat sb;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (stat(path, &sb) == 0 && vx_clip_config_load(path, &cfg, &err) == 0) return cfg.context;
-    return 77;
+    return VX_CLIP_DEFAULT_CONTEXT;
 }
 
 static void print_ids(const int32_t *ids, int n) {
@@ -42,7 +42,7 @@ static int run_tokenize(const cli_command *cmd, cli_args *args) {
     char dir[4096], hint[1024];
     vx_error err;
     int rc = CLI_OK;
-    if (cli_model_dir(cmd, args, NULL, dir, sizeof dir)) return CLI_SOME_FAILED;
+    if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
     vx_tokenizer *tok = vx_tokenizer_load(dir, &err);
     if (!tok) {
         vx_clip_missing_hint(dir, hint, sizeof hint);
@@ -82,7 +82,7 @@ const cli_command cmd_tokenize = {
     .synopsis = "[--model DIR] TEXT",
     .summary = "print CLIP token ids of a text ('-' reads one text per line)",
     .details = "Prints the ids separated by spaces, start and end tokens included, cut to the model's\n"
-               "context length (77) with the end token kept. Only the tokenizer files are needed.",
+               "context length with the end token kept. Only the tokenizer files are needed.",
     .opts = {CLI_MODEL_OPT},
     .min_pos = 1,
     .max_pos = 1,
@@ -181,7 +181,7 @@ static int run_embed(const cli_command *cmd, cli_args *args) {
     for (int i = 0; i < args->n_occ; i++)
         inputs += args->occ[i].opt == text_opt || args->occ[i].opt == image_opt || args->occ[i].opt == pixels_opt;
     if (!inputs) return cli_usage_error(cmd, "give at least one --text, --image or --pixels");
-    if (cli_model_dir(cmd, args, NULL, dir, sizeof dir)) return CLI_SOME_FAILED;
+    if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
     vx_clip *m = vx_clip_load(dir, &err);
     if (!m) return cli_fail(cmd, "%s", err.msg);
     const vx_clip_config *c = vx_clip_get_config(m);

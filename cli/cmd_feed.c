@@ -4,16 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "../ann/ann.h"
-#include "../api/results_json.h"
-#include "../common/config.h"
 #include "../common/hash.h"
 #include "../common/vecmath.h"
-#include "../recommend/events.h"
-#include "../recommend/feed.h"
+#include "../engine/engine.h"
+#include "../engine/json.h"
 #include "cli.h"
+#include "remote.h"
 
 static int run_event(const cli_command *cmd, cli_args *args) {
     const char *user = cli_get(cmd, args, "user"), *video = cli_get(cmd, args, "video"),
@@ -31,24 +28,41 @@ static int run_event(const cli_command *cmd, cli_args *args) {
             return cli_usage_error(cmd, "--ts must be unix seconds, not '%s'", s);
         req.ts_ms = (int64_t)llround(t * 1000);
     }
+    if (!vx_user_name_valid(user)) return cli_usage_error(cmd, "user names are " VX_USER_NAME_RULE);
     vx_error err;
-    vx_catalog *cat = vx_catalog_open(vx_resolve_db(cli_get(cmd, args, "db")), 0, &err);
-    if (!cat) return cli_fail(cmd, "%s", err.msg);
+    if (vx_video_arg_id(video, &req.video_id, &err)) return cli_fail(cmd, "%s", err.msg);
+    vx_engine_options o;
+    if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
+    cli_target t;
+    if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
+    json_t *doc = NULL;
     int rc = CLI_OK;
-    vx_event_stored st;
-    int r = cli_resolve_video(cat, video, &req.video_id, &err);
-    if (r == 0) r = vx_event_record(cat, &req, vx_wall_ms(), &st, &err);
-    if (r == VX_EVENT_BAD_INPUT) rc = cli_usage_error(cmd, "%s", err.msg);
-    else if (r) rc = cli_fail(cmd, "%s", err.msg);
-    else if (cli_has(cmd, args, "json")) cli_print_json(vx_event_json(user, &st));
-    else {
-        char id[VX_ID_HEX_LEN];
-        vx_id_to_hex(st.event.video_id, id);
-        printf("recorded %s of %s by %s (%llu events)\n", vx_event_type_name(st.event.type), id, user,
-               (unsigned long long)st.n_events);
+    if (t.remote) {
+        char hex[VX_ID_HEX_LEN], uri[160];
+        vx_id_to_hex(req.video_id, hex);
+        json_t *body = json_pack("{s:s, s:s}", "video_id", hex, "type", vx_event_type_name(req.type));
+        if (body && req.seconds >= 0) json_object_set_new(body, "seconds", json_real(req.seconds));
+        if (body && req.ts_ms) json_object_set_new(body, "ts", json_real((double)req.ts_ms / 1e3));
+        char *text = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
+        json_decref(body);
+        snprintf(uri, sizeof uri, "/v1/users/%s/events", user); /* names need no escaping */
+        rc = text ? cli_call(cmd, &t, "POST", uri, text, &doc) : cli_fail(cmd, "out of memory");
+        free(text);
+    } else {
+        vx_event_stored st;
+        int r = vx_engine_record_event(t.engine, &req, &st, &err);
+        if (r) rc = cli_status(cmd, r, err.msg);
+        else doc = vx_event_json(user, &st);
     }
-    vx_catalog_close(cat);
-    return rc;
+    cli_close(&t);
+    if (rc) return rc;
+    if (!doc) return cli_fail(cmd, "out of memory");
+    if (cli_has(cmd, args, "json")) cli_print_json(doc);
+    else {
+        cli_print_event(doc);
+        json_decref(doc);
+    }
+    return CLI_OK;
 }
 
 const cli_command cmd_event = {
@@ -79,42 +93,39 @@ static int run_feed(const cli_command *cmd, cli_args *args) {
     if ((s = cli_get(cmd, args, "diversity"))) {
         char *end;
         double d = strtod(s, &end);
-        if (*end || !(d >= 0 && d <= 1)) return cli_usage_error(cmd, "--diversity must be from 0 to 1, not '%s'", s);
+        if (!*s || *end || !(d >= 0 && d <= 1)) return cli_usage_error(cmd, "--diversity must be from 0 to 1, not '%s'", s);
         fo.diversity = (float)d;
     }
     const char *user = args->pos[0];
-    if (!vx_user_name_valid(user))
-        return cli_usage_error(cmd, "user names are " VX_USER_NAME_RULE);
-    const char *db = vx_resolve_db(cli_get(cmd, args, "db"));
-    vx_error err;
-    vx_catalog *cat = vx_catalog_open(db, 0, &err);
-    if (!cat) return cli_fail(cmd, "%s", err.msg);
+    if (!vx_user_name_valid(user)) return cli_usage_error(cmd, "user names are " VX_USER_NAME_RULE);
+    vx_engine_options o;
+    if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
+    cli_target t;
+    if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
+    json_t *doc = NULL;
     int rc = CLI_OK;
-    vx_ann *ann = vx_ann_open(cat, db, NULL, 0, &err);
-    vx_recommender *rec = ann ? vx_rec_open(cat, &err) : NULL;
-    vx_feed f = {0};
-    double t0 = vx_now();
-    if (!rec || vx_rec_feed(rec, cat, ann, user, &fo, &f, &err)) {
-        rc = cli_fail(cmd, "%s", err.msg);
-    } else if (cli_has(cmd, args, "json")) {
-        cli_print_json(vx_feed_json(user, (vx_now() - t0) * 1e3, &f));
-    } else if (f.n == 0) {
-        printf("nothing to recommend yet (index some videos first)\n");
+    if (t.remote) {
+        char uri[200];
+        snprintf(uri, sizeof uri, "/v1/users/%s/feed?k=%d&diversity=%.9g", user, fo.k, (double)fo.diversity);
+        rc = cli_call(cmd, &t, "GET", uri, NULL, &doc);
     } else {
-        printf("%-4s %-7s %-16s %-40s %s\n", "#", "score", "video", "title", "why");
-        for (int i = 0; i < f.n; i++) {
-            char id[VX_ID_HEX_LEN];
-            vx_id_to_hex(f.items[i].video_id, id);
-            printf("%-4d %-7.4f %-16s %-40.40s %s\n", i + 1, (double)f.items[i].score, id, f.items[i].title,
-                   f.items[i].reason);
-        }
-        printf("(%s: %s)\n", user, f.known_user ? "personal feed" : "new user: popular, new and varied videos");
+        vx_feed f;
+        vx_error err;
+        double t0 = vx_now();
+        int r = vx_engine_feed(t.engine, user, &fo, &f, &err);
+        if (r) rc = cli_status(cmd, r, err.msg);
+        else doc = vx_feed_json(user, (vx_now() - t0) * 1e3, &f);
+        if (!r) vx_feed_free(&f);
     }
-    vx_feed_free(&f);
-    vx_rec_close(rec);
-    vx_ann_close(ann);
-    vx_catalog_close(cat);
-    return rc;
+    cli_close(&t);
+    if (rc) return rc;
+    if (!doc) return cli_fail(cmd, "out of memory");
+    if (cli_has(cmd, args, "json")) cli_print_json(doc);
+    else {
+        cli_print_feed(doc);
+        json_decref(doc);
+    }
+    return CLI_OK;
 }
 
 const cli_command cmd_feed = {

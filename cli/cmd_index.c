@@ -1,86 +1,130 @@
 /* vidx index: index new or changed videos, skip unchanged ones, note removed ones. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "../common/config.h"
 #include "../common/log.h"
-#include "../ann/ann.h"
-#include "../common/hash.h"
-#include "../indexer/index.h"
+#include "../engine/engine.h"
+#include "../engine/json.h"
 #include "cli.h"
+#include "remote.h"
+
+static void print_summary(int indexed, int unchanged, int duplicates, int failed, int removed) {
+    printf("indexed %d, unchanged %d, duplicates %d, failed %d, removed %d", indexed, unchanged, duplicates, failed,
+           removed);
+}
+
+/* Through the running service: a job, followed until it ends. */
+static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, int log_files) {
+    json_t *paths = json_array();
+    for (int i = 0; paths && i < args->n_pos; i++) {
+        /* The service has its own working folder: paths go absolute. */
+        char real[PATH_MAX], abs[PATH_MAX + 1];
+        const char *p = args->pos[i];
+        if (realpath(p, real)) p = real;
+        else if (p[0] != '/' && getcwd(real, sizeof real)) {
+            snprintf(abs, sizeof abs, "%.*s/%s", PATH_MAX / 2, real, p);
+            p = abs;
+        }
+        json_array_append_new(paths, json_string(p));
+    }
+    json_t *body = paths ? json_pack("{s:o}", "paths", paths) : NULL;
+    char *text = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
+    json_decref(body);
+    json_t *doc = NULL;
+    int rc = text ? cli_call(cmd, t, "POST", "/v1/index", text, &doc) : cli_fail(cmd, "out of memory");
+    free(text);
+    if (rc) return rc;
+    char uri[64];
+    snprintf(uri, sizeof uri, "/v1/jobs/%s", json_string_value(json_object_get(doc, "job_id")));
+    json_decref(doc);
+    size_t shown = 0;
+    for (;;) {
+        if ((rc = cli_call(cmd, t, "GET", uri, NULL, &doc))) return rc;
+        const char *state = json_string_value(json_object_get(doc, "state"));
+        const json_t *items = json_object_get(doc, "items");
+        const int finished = state && (strcmp(state, "done") == 0 || strcmp(state, "failed") == 0);
+        for (; log_files && (finished || strcmp(state ? state : "", "running") == 0) && shown < json_array_size(items);
+             shown++) {
+            const json_t *it = json_array_get(items, shown);
+            const char *msg = json_string_value(json_object_get(it, "message"));
+            vx_info("%s %s%s%s", json_string_value(json_object_get(it, "outcome")),
+                    json_string_value(json_object_get(it, "path")), msg ? ": " : "", msg ? msg : "");
+        }
+        if (finished) break;
+        json_decref(doc);
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    const json_t *s = json_object_get(doc, "summary"), *items = json_object_get(doc, "items");
+    int failed = (int)json_integer_value(json_object_get(s, "failed"));
+    print_summary((int)json_integer_value(json_object_get(s, "indexed")),
+                  (int)json_integer_value(json_object_get(s, "unchanged")),
+                  (int)json_integer_value(json_object_get(s, "duplicates")), failed,
+                  (int)json_integer_value(json_object_get(s, "removed")));
+    putchar('\n');
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const json_t *it = json_array_get(items, i);
+        if (strcmp(json_string_value(json_object_get(it, "outcome")) ?: "", "failed") == 0)
+            printf("  failed: %s: %s\n", json_string_value(json_object_get(it, "path")),
+                   json_string_value(json_object_get(it, "message")) ?: "");
+    }
+    const int job_failed = strcmp(json_string_value(json_object_get(doc, "state")), "failed") == 0;
+    json_decref(doc);
+    return failed || job_failed ? CLI_SOME_FAILED : CLI_OK;
+}
 
 static int run_index(const cli_command *cmd, cli_args *args) {
-    const char *db = vx_resolve_db(cli_get(cmd, args, "db"));
-    vx_index_options o;
-    vx_index_options_default(&o);
+    vx_engine_options o;
+    if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
+    vx_index_options *io = &o.index;
     long long v;
     const char *s;
+    int tuned = 0;
     if ((s = cli_get(cmd, args, "max-frames")) && cli_int_option(cmd, "max-frames", s, 1, 100000, &v)) return CLI_USAGE;
-    if (s) o.sample.max_frames = (int)v;
+    if (s) io->sample.max_frames = (int)v, tuned = 1;
     if ((s = cli_get(cmd, args, "timeout")) && cli_int_option(cmd, "timeout", s, 1, 86400, &v)) return CLI_USAGE;
-    if (s) o.sample.timeout_s = (double)v;
+    if (s) io->sample.timeout_s = (double)v, tuned = 1;
     if ((s = cli_get(cmd, args, "rate"))) {
         char *end;
-        o.sample.rate = strtod(s, &end);
-        if (*end || !(o.sample.rate >= 0.01 && o.sample.rate <= 60))
+        io->sample.rate = strtod(s, &end);
+        if (!*s || *end || !(io->sample.rate >= 0.01 && io->sample.rate <= 60))
             return cli_usage_error(cmd, "--rate must be a number of frames per second from 0.01 to 60, not '%s'", s);
+        tuned = 1;
     }
     if ((s = cli_get(cmd, args, "segment"))) {
         char *end;
-        o.segment_seconds = strtod(s, &end);
-        if (*end || !(o.segment_seconds >= 0.5 && o.segment_seconds <= 3600))
+        io->segment_seconds = strtod(s, &end);
+        if (!*s || *end || !(io->segment_seconds >= 0.5 && io->segment_seconds <= 3600))
             return cli_usage_error(cmd, "--segment must be seconds from 0.5 to 3600, not '%s'", s);
+        tuned = 1;
     }
     const int quiet = cli_has(cmd, args, "quiet");
-    o.progress = !quiet && isatty(STDERR_FILENO);
-    o.log_files = !quiet && !o.progress;
-
-    vx_error err;
-    vx_catalog *cat = vx_catalog_open(db, 1, &err);
-    if (!cat) return cli_fail(cmd, "%s", err.msg);
-    /* The model: --model, VIDX_MODEL, the one the database was indexed with, the default. */
-    vx_meta meta = {0};
-    char model_dir[4096];
-    vx_catalog_get_meta(cat, &meta, &err);
-    int r = cli_model_dir(cmd, args, meta.model, model_dir, sizeof model_dir);
-    vx_meta_clear(&meta);
-    if (r) {
-        vx_catalog_close(cat);
-        return r;
-    }
-    vx_clip *model = vx_clip_load(model_dir, &err);
-    if (!model) {
-        vx_catalog_close(cat);
-        return cli_fail(cmd, "%s", err.msg);
-    }
-    o.model_dir = model_dir;
-    /* The vector indexes as of before this run, updated with what it changed. */
-    vx_ann *ann = vx_ann_open(cat, db, NULL, vx_clip_get_config(model)->proj_dim, &err);
-    if (!ann) {
-        vx_clip_free(model);
-        vx_catalog_close(cat);
-        return cli_fail(cmd, "%s", err.msg);
+    io->progress = !quiet && isatty(STDERR_FILENO);
+    io->log_files = !quiet && !io->progress;
+    o.create = 1;
+    o.model = VX_MODEL_REQUIRE;
+    cli_target t;
+    if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
+    if (t.remote) {
+        int rc = tuned ? cli_fail(cmd, "the service running on %s indexes with its own settings: leave out --rate, "
+                                       "--max-frames, --segment and --timeout, or stop it first", t.db)
+                       : index_remote(cmd, &t, args, !quiet);
+        cli_close(&t);
+        return rc;
     }
     vx_index_summary sum;
-    r = vx_index_paths(cat, model, db, (const char *const *)args->pos, args->n_pos, &o, &sum, &err);
-    vx_clip_free(model);
-    for (int i = 0; r == 0 && i < sum.n_items; i++) {
-        if (sum.items[i].outcome == VX_ITEM_UNCHANGED) continue;
-        if (vx_ann_update_video(ann, cat, vx_video_id_for_path(sum.items[i].path), &err)) r = -1;
-    }
-    /* Not saved when the run stopped on an error: the files then keep their older
-     * generation and the next open rebuilds them from what was committed. */
-    if (r == 0 && vx_ann_save(ann, cat, &err)) r = -1;
-    vx_ann_close(ann);
-    vx_catalog_close(cat);
+    vx_error err;
+    int r = vx_engine_index(t.engine, (const char *const *)args->pos, args->n_pos, &sum, &err);
+    cli_close(&t); /* saves the vector indexes */
     if (r) {
         vx_index_summary_clear(&sum);
         return cli_fail(cmd, "%s", err.msg);
     }
-    printf("indexed %d, unchanged %d, duplicates %d, failed %d, removed %d", sum.indexed, sum.unchanged,
-           sum.duplicates, sum.failed, sum.removed);
+    print_summary(sum.indexed, sum.unchanged, sum.duplicates, sum.failed, sum.removed);
     if (sum.frames)
         printf(" (%ld frames, %.1f s of video in %.1f s: %.1f x real time)", sum.frames, sum.video_seconds,
                sum.wall_seconds, sum.wall_seconds > 0 ? sum.video_seconds / sum.wall_seconds : 0);
@@ -99,7 +143,8 @@ const cli_command cmd_index = {
     .details = "PATHs are video files or folders (walked for video files). Unchanged files are skipped\n"
                "without decoding, exact duplicates are linked to the video they copy, files gone from a\n"
                "folder (or named but missing) are marked removed. Ends with a summary; exit code 1 when\n"
-               "any file failed (each listed with its reason).",
+               "any file failed (each listed with its reason). While `vidx serve` runs on the database,\n"
+               "the work goes to the service as a job and this command follows it to the end.",
     .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
              {"rate", 0, "FPS", "frames sampled per second of video (default 1)"},
              {"max-frames", 0, "N", "at most N frames per video, spread over long ones (default 256)"},

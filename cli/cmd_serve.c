@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/server.h"
-#include "../common/config.h"
-#include "../schemas/catalog.h"
+#include "../api/serve.h"
+#include "config.h"
 #include "cli.h"
 
 /* HOST:PORT, [IPv6]:PORT or PORT. */
@@ -41,27 +40,27 @@ static int read_token(const cli_command *cmd, const char *file, char *out, size_
 }
 
 static int run_serve(const cli_command *cmd, cli_args *args) {
-    vx_server_options o;
-    vx_server_options_default(&o);
+    vx_serve_options o;
+    vx_serve_options_default(&o);
     char host[256];
     const char *s;
     long long v;
     if ((s = cli_get(cmd, args, "listen"))) {
-        if (parse_listen(s, host, sizeof host, &o.port))
+        if (parse_listen(s, host, sizeof host, &o.http.port))
             return cli_usage_error(cmd, "--listen must be HOST:PORT (port 0 to 65535), not '%s'", s);
-        o.host = host;
+        o.http.host = host;
     }
     if ((s = cli_get(cmd, args, "loops"))) {
         if (cli_int_option(cmd, "loops", s, 1, 64, &v)) return CLI_USAGE;
-        o.loops = (int)v;
+        o.http.loops = (int)v;
     }
     if ((s = cli_get(cmd, args, "max-connections"))) {
         if (cli_int_option(cmd, "max-connections", s, 1, 100000, &v)) return CLI_USAGE;
-        o.max_connections = (int)v;
+        o.http.max_connections = (int)v;
     }
     if ((s = cli_get(cmd, args, "timeout"))) {
         if (cli_int_option(cmd, "timeout", s, 1, 3600, &v)) return CLI_USAGE;
-        o.timeout_s = (int)v;
+        o.http.timeout_s = (int)v;
     }
     o.ready_file = cli_get(cmd, args, "ready-file");
     char token[512] = "";
@@ -72,23 +71,18 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         snprintf(token, sizeof token, "%s", s);
     }
     o.admin_token = token[0] ? token : NULL;
-    o.data_dir = vx_resolve_db(cli_get(cmd, args, "db"));
-
-    /* The model: flag, environment, the database's, the default. The database is read
-     * and closed again: the service opens it for itself. */
-    vx_error err;
-    char model_dir[4096];
-    vx_meta meta = {0};
-    vx_catalog *cat = vx_catalog_open(o.data_dir, 1, &err);
-    if (!cat) return cli_fail(cmd, "%s", err.msg);
-    vx_catalog_get_meta(cat, &meta, &err);
-    vx_catalog_close(cat);
-    int r = cli_model_dir(cmd, args, meta.model, model_dir, sizeof model_dir);
-    vx_meta_clear(&meta);
-    if (r) return r;
-    o.model_dir = model_dir;
+    vx_engine_options eo;
+    if (cli_engine_options(cmd, args, &eo)) return CLI_USAGE;
+    o.engine.data_dir = eo.data_dir;
+    o.engine.model_dir = eo.model_dir;
+    o.engine.default_model_dir = eo.default_model_dir;
+    o.engine.db_cache_mb = eo.db_cache_mb;
+    o.engine.ann_exact_max = eo.ann_exact_max;
+    o.engine.ann_faiss_search = eo.ann_faiss_search;
     if (!o.admin_token)
-        fprintf(stderr, "vidx serve: no admin token (VIDX_ADMIN_TOKEN or --admin-token-file): POST /v1/index is off\n");
+        fprintf(stderr, "vidx serve: no admin token (VIDX_ADMIN_TOKEN or --admin-token-file): POST /v1/index is off "
+                        "(local `vidx index` still goes through)\n");
+    vx_error err;
     if (vx_serve(&o, &err)) return cli_fail(cmd, "%s", err.msg);
     return CLI_OK;
 }

@@ -133,7 +133,7 @@ int vx_clip_config_load(const char *path, vx_clip_config *cfg, vx_error *err) {
     }
     if (get_tower(text, "text_config", &tdef, &cfg->text, err) ||
         get_tower(vision, "vision_config", &vdef, &cfg->vision, err) ||
-        get_int(text, "max_position_embeddings", 77, 2, 4096, "text_config", &cfg->context, err) ||
+        get_int(text, "max_position_embeddings", VX_CLIP_DEFAULT_CONTEXT, 2, 4096, "text_config", &cfg->context, err) ||
         get_int(text, "vocab_size", 49408, 3, 1 << 22, "text_config", &cfg->vocab, err) ||
         get_int(vision, "image_size", 224, 1, 4096, "vision_config", &cfg->image_size, err) ||
         get_int(vision, "patch_size", 32, 1, 4096, "vision_config", &cfg->patch_size, err) ||

@@ -40,10 +40,14 @@ typedef struct vx_clip_config {
     int patch_size;
     int grid;          /* image_size / patch_size */
     int vision_tokens; /* grid * grid + 1 (class token) */
-    int context;       /* text positions (77) */
+    int context;       /* text positions (max_position_embeddings) */
     int vocab;
     int proj_dim;      /* joint embedding size */
 } vx_clip_config;
+
+/* Hugging Face's CLIPTextConfig default for max_position_embeddings, for tokenizer
+ * folders without a config.json. */
+#define VX_CLIP_DEFAULT_CONTEXT 77
 
 typedef struct vx_clip vx_clip;
 typedef struct vx_clip_ctx vx_clip_ctx;

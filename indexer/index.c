@@ -176,19 +176,11 @@ static int find_gone(void *ctx, const vx_video *v) {
 }
 
 static int mark_removed(run *R, vx_video *v, vx_error *err) {
-    vx_batch *b = vx_batch_new();
-    if (!b) return vx_fail(err, "out of memory");
-    vx_batch_delete_segments(b, v->id, 0, v->n_segments);
-    vx_batch_delete_embedding(b, v->id);
-    vx_batch_delete_content(b, v->content_hash, v->id);
-    v->status = VX_VIDEO_REMOVED;
-    v->n_segments = 0;
-    v->updated_at = (int64_t)time(NULL);
-    vx_batch_put_video(b, v); /* kept so events about it stay meaningful */
-    R->meta.index_generation++;
-    vx_batch_put_meta(b, &R->meta);
-    int r = vx_catalog_write(R->cat, b, err);
-    vx_batch_free(b);
+    vx_op op = {.kind = VX_OP_VIDEO_REMOVED, .video = *v};
+    op.video.status = VX_VIDEO_REMOVED; /* kept so events about it stay meaningful */
+    op.video.n_segments = 0;
+    op.video.updated_at = (int64_t)time(NULL);
+    int r = R->o->apply(R->o->apply_ctx, &op, err);
     if (r == 0) add_item(R, v->path, VX_ITEM_REMOVED, "");
     return r;
 }
@@ -263,10 +255,8 @@ static int classify(run *R, const char *path, vx_error *err) {
         /* Touched, not changed: note the new mtime, keep everything else. */
         j.old.mtime_ns = mtime;
         j.old.updated_at = (int64_t)time(NULL);
-        vx_batch *b = vx_batch_new();
-        vx_batch_put_video(b, &j.old);
-        r = vx_catalog_write(R->cat, b, err);
-        vx_batch_free(b);
+        vx_op op = {.kind = VX_OP_VIDEO_TOUCHED, .video = j.old};
+        r = R->o->apply(R->o->apply_ctx, &op, err);
         add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
         vx_video_clear(&j.old);
         return r;
@@ -417,39 +407,37 @@ static const char *base_name(const char *path) {
     return s ? s + 1 : path;
 }
 
-/* Writes the catalog records of a failed file. */
+/* A failed file: its record says why, and whatever it had before goes. */
 static int commit_failure(run *R, file_job *j, vx_error *err) {
-    vx_batch *b = vx_batch_new();
-    vx_video v = {0};
     int64_t now = (int64_t)time(NULL);
-    if (j->had_record) {
-        vx_batch_delete_segments(b, j->id, 0, j->old.n_segments);
-        vx_batch_delete_embedding(b, j->id);
-        vx_batch_delete_content(b, j->old.content_hash, j->id);
-    }
-    v.id = j->id;
-    v.content_hash = j->hash;
-    v.size = (uint64_t)j->st.st_size;
-    v.mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
-    v.status = VX_VIDEO_FAILED;
-    v.created_at = j->had_record ? j->old.created_at : now;
-    v.updated_at = now;
-    v.path = j->path;
-    v.title = (char *)base_name(j->path);
-    v.failure = j->failure;
-    vx_batch_put_video(b, &v);
-    if (j->had_record) {
-        R->meta.index_generation++;
-        vx_batch_put_meta(b, &R->meta);
-    }
-    int r = vx_catalog_write(R->cat, b, err);
-    vx_batch_free(b);
+    vx_op op = {.kind = VX_OP_VIDEO};
+    vx_video *v = &op.video;
+    v->id = j->id;
+    v->content_hash = j->hash;
+    v->size = (uint64_t)j->st.st_size;
+    v->mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+    v->status = VX_VIDEO_FAILED;
+    v->created_at = j->had_record ? j->old.created_at : now;
+    v->updated_at = now;
+    v->path = j->path;
+    v->title = (char *)base_name(j->path);
+    v->failure = j->failure;
+    int r = R->o->apply(R->o->apply_ctx, &op, err);
     add_item(R, j->path, VX_ITEM_FAILED, j->failure);
     return r;
 }
 
-/* Segments, pooled embeddings, thumbnails and one atomic catalog write for a file whose
- * frames are all encoded. */
+/* Adds a thumbnail (JPEG bytes) to the op. */
+static int add_thumb(vx_op *op, const vx_rgb_image *img, int segment, vx_error *err) {
+    uint8_t *jpeg;
+    size_t len;
+    if (vx_encode_jpeg(img, &jpeg, &len, err)) return -1;
+    op->thumbs[op->n_thumbs++] = (vx_op_thumb){.segment = segment, .len = (uint32_t)len, .jpeg = jpeg};
+    return 0;
+}
+
+/* Segments, pooled embeddings and thumbnails of a file whose frames are all encoded,
+ * applied as one op (one atomic catalog write after the thumbnails are on disk). */
 static int commit_video(run *R, file_job *j, vx_error *err) {
     const int P = R->P, n = j->n_frames;
     const double duration = j->info.duration;
@@ -458,20 +446,23 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     double L = R->o->segment_seconds > interval ? R->o->segment_seconds : interval * 1.0001;
     if (L <= 0) L = 5;
     int rc = -1, n_seg = 0;
-    float *mean = calloc((size_t)P, sizeof *mean), *seg = calloc((size_t)P, sizeof *seg);
-    vx_batch *b = vx_batch_new();
-    char path[4300];
-    if (!mean || !seg || !b) { vx_fail(err, "out of memory"); goto done; }
-    snprintf(path, sizeof path, "%s/thumbs", R->data_dir);
-    if (mkdir(path, 0755) && errno != EEXIST) { vx_fail(err, "cannot create %s: %s", path, strerror(errno)); goto done; }
+    vx_op op = {.kind = VX_OP_VIDEO};
+    float *mean = calloc((size_t)P, sizeof *mean);
+    /* At most one segment per frame, and one thumbnail per segment plus the video's. */
+    vx_segment *segs = calloc((size_t)n, sizeof *segs);
+    op.thumbs = calloc((size_t)n + 1, sizeof *op.thumbs);
+    if (!mean || !segs || !op.thumbs) { vx_fail(err, "out of memory"); goto done; }
     for (int f = 0; f < n; f++)
         for (int i = 0; i < P; i++) mean[i] += j->emb[(size_t)f * P + i];
     vx_normalize(mean, (size_t)P);
     for (int f = 0; f < n;) {
+        if (n_seg == VX_OP_MAX_SEGMENTS) { vx_fail(err, "more than %d segments", VX_OP_MAX_SEGMENTS); goto done; }
         /* The window that holds frame f, and every later frame inside it. */
         const long w = (long)floor(j->times[f] / L);
         int g = f;
-        memset(seg, 0, (size_t)P * sizeof *seg);
+        float *seg = calloc((size_t)P, sizeof *seg);
+        if (!seg) { vx_fail(err, "out of memory"); goto done; }
+        segs[n_seg].embedding = seg;
         while (g < n && (long)floor(j->times[g] / L) == w) {
             for (int i = 0; i < P; i++) seg[i] += j->emb[(size_t)g * P + i];
             g++;
@@ -483,14 +474,15 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
             float score = vx_dot(j->emb + (size_t)k * P, seg, (size_t)P);
             if (score > best_score) { best = k; best_score = score; }
         }
-        vx_thumb_path(R->data_dir, j->id, n_seg, path, sizeof path);
-        if (vx_write_jpeg(&j->thumbs[best], path, err)) goto done;
+        if (add_thumb(&op, &j->thumbs[best], n_seg, err)) goto done;
         double start = (double)w * L, end = start + L;
         if (duration > 0 && end > duration) end = duration;
         if (duration <= 0) start = end = 0; /* a single picture */
         if (end < start) end = start;
-        vx_segment s = {.start = start, .end = end, .n_frames = (uint32_t)(g - f), .dim = (uint32_t)P, .embedding = seg};
-        vx_batch_put_segment(b, j->id, (uint32_t)n_seg, &s);
+        segs[n_seg].start = start;
+        segs[n_seg].end = end;
+        segs[n_seg].n_frames = (uint32_t)(g - f);
+        segs[n_seg].dim = (uint32_t)P;
         n_seg++;
         f = g;
     }
@@ -500,17 +492,10 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         float score = vx_dot(j->emb + (size_t)k * P, mean, (size_t)P);
         if (score > best_score) { best = k; best_score = score; }
     }
-    vx_thumb_path(R->data_dir, j->id, -1, path, sizeof path);
-    if (vx_write_jpeg(&j->thumbs[best], path, err)) goto done;
+    if (add_thumb(&op, &j->thumbs[best], -1, err)) goto done;
 
-    if (j->had_record) {
-        if (j->old.n_segments > (uint32_t)n_seg) vx_batch_delete_segments(b, j->id, (uint32_t)n_seg, j->old.n_segments);
-        if (j->old.content_hash != j->hash) vx_batch_delete_content(b, j->old.content_hash, j->id);
-    }
-    vx_embedding e = {.dim = (uint32_t)P, .v = mean};
-    vx_batch_put_embedding(b, j->id, &e);
     int64_t now = (int64_t)time(NULL);
-    vx_video v = {
+    op.video = (vx_video){
         .id = j->id, .content_hash = j->hash, .size = (uint64_t)j->st.st_size,
         .mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec,
         .duration = duration, .fps = j->info.fps, .width = (uint32_t)j->info.width, .height = (uint32_t)j->info.height,
@@ -518,17 +503,18 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         .created_at = j->had_record ? j->old.created_at : now, .updated_at = now,
         .path = j->path, .title = j->info.title[0] ? j->info.title : (char *)base_name(j->path), .failure = "",
     };
-    vx_batch_put_video(b, &v);
-    R->meta.index_generation++;
-    vx_batch_put_meta(b, &R->meta);
-    if (vx_catalog_write(R->cat, b, err)) goto done;
+    op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
+    op.segments = segs;
+    if (R->o->apply(R->o->apply_ctx, &op, err)) goto done;
     R->sum->video_seconds += duration;
     add_item(R, j->path, VX_ITEM_INDEXED, "");
     rc = 0;
 done:
-    vx_batch_free(b);
+    for (uint32_t i = 0; op.thumbs && i < op.n_thumbs; i++) free(op.thumbs[i].jpeg);
+    free(op.thumbs);
+    for (int i = 0; segs && i < n; i++) free(segs[i].embedding);
+    free(segs);
     free(mean);
-    free(seg);
     return rc;
 }
 
@@ -629,7 +615,7 @@ static int run_pipeline(run *R, vx_error *err) {
     pthread_cond_init(&q.not_empty, NULL);
     pthread_cond_init(&q.not_full, NULL);
     decoder d = {.R = R, .q = &q};
-    vx_clip_ctx *ctx = vx_clip_ctx_new(R->model, B, 77, err);
+    vx_clip_ctx *ctx = vx_clip_ctx_new(R->model, B, 0, err); /* 0: the smallest text state */
     pd.pixels = malloc((size_t)B * image * sizeof(float));
     pd.job = malloc((size_t)B * sizeof(int));
     pd.slot = malloc((size_t)B * sizeof(int));
@@ -699,29 +685,20 @@ static int commit_duplicates(run *R, vx_error *err) {
         }
         vx_video o;
         if (vx_catalog_get_video(R->cat, orig, &o, err) != 0) return -1;
-        vx_batch *b = vx_batch_new();
-        if (j->had_record) {
-            vx_batch_delete_segments(b, j->id, 0, j->old.n_segments);
-            vx_batch_delete_embedding(b, j->id);
-            if (j->old.content_hash != j->hash) vx_batch_delete_content(b, j->old.content_hash, j->id);
-        }
         int64_t now = (int64_t)time(NULL);
-        vx_video v = o; /* same content: same duration, rate and size */
-        v.id = j->id;
-        v.size = (uint64_t)j->st.st_size;
-        v.mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
-        v.n_segments = 0;
-        v.duplicate_of = orig;
-        v.created_at = j->had_record ? j->old.created_at : now;
-        v.updated_at = now;
-        v.path = j->path;
-        v.title = (char *)base_name(j->path);
-        v.failure = "";
-        vx_batch_put_video(b, &v);
-        R->meta.index_generation++;
-        vx_batch_put_meta(b, &R->meta);
-        int r = vx_catalog_write(R->cat, b, err);
-        vx_batch_free(b);
+        vx_op op = {.kind = VX_OP_VIDEO, .video = o}; /* same content: same duration, rate and size */
+        vx_video *v = &op.video;
+        v->id = j->id;
+        v->size = (uint64_t)j->st.st_size;
+        v->mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+        v->n_segments = 0;
+        v->duplicate_of = orig;
+        v->created_at = j->had_record ? j->old.created_at : now;
+        v->updated_at = now;
+        v->path = j->path;
+        v->title = (char *)base_name(j->path);
+        v->failure = "";
+        int r = R->o->apply(R->o->apply_ctx, &op, err);
         char msg[VX_ERROR_MAX];
         snprintf(msg, sizeof msg, "same content as %s", o.path);
         vx_video_clear(&o);
@@ -755,15 +732,9 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
         return -1;
     }
     if (!R.meta.model_fingerprint) {
-        R.meta.model_fingerprint = fp;
-        R.meta.embed_dim = (uint32_t)R.P;
-        free(R.meta.model);
-        R.meta.model = strdup(o->model_dir ? o->model_dir : vx_clip_dir(model));
-        vx_batch *b = vx_batch_new();
-        vx_batch_put_meta(b, &R.meta);
-        int r = vx_catalog_write(cat, b, err);
-        vx_batch_free(b);
-        if (r) goto done;
+        vx_op op = {.kind = VX_OP_MODEL, .model_fingerprint = fp, .embed_dim = (uint32_t)R.P,
+                    .model = (char *)(o->model_dir ? o->model_dir : vx_clip_dir(model))};
+        if (o->apply(o->apply_ctx, &op, err)) goto done;
     }
 
     /* Gather files; remember walked folders and vanished explicit files. */

@@ -6,9 +6,10 @@
  * sampled, encoded in batches (the calling thread) and cut into fixed-length segments;
  * files gone from a walked folder or named explicitly are marked removed.
  *
- * Every video is committed in one synced LevelDB batch (record, segments, embedding,
- * path and content entries, meta), after its thumbnails are on disk: a crash at any
- * moment leaves each video either fully indexed or as it was before.
+ * Every outcome is one op (schemas/ops.h: the video's record, segments, embedding and
+ * thumbnails) handed to options.apply, which the engine applies in one synced batch
+ * after the thumbnails are on disk: a crash at any moment leaves each video either
+ * fully indexed or as it was before.
  *
  * Conventions: returns 0 when the job ran (individual files may have failed: see the
  * summary), -1 with err when it could not run at all (model mismatch, catalog error).
@@ -20,6 +21,7 @@
 
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
+#include "../schemas/ops.h"
 #include "decode.h"
 
 typedef struct vx_index_options {
@@ -29,8 +31,12 @@ typedef struct vx_index_options {
     int progress;             /* redraw a progress line on stderr (for terminals) */
     int log_files;            /* one log line per file (when not a terminal) */
     const char *model_dir;    /* recorded in the database's meta */
-    /* Called on the calling thread after each file's outcome is committed (video_id is
-     * the file's id), so callers can make it searchable at once. */
+    /* Every change the run makes (schemas/ops.h), in order: the indexer reads the
+     * catalog but never writes it. Returns 0, or -1 with err (the file fails). */
+    int (*apply)(void *ctx, const vx_op *op, vx_error *err);
+    void *apply_ctx;
+    /* Called on the calling thread after each file's outcome is applied (video_id is
+     * the file's id), for progress. */
     void (*on_item)(void *ctx, const vx_job_item *item, uint64_t video_id);
     void *on_item_ctx;
     /* When another thread sets it, files not yet decoded are left as they were (not in

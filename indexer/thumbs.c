@@ -3,6 +3,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,15 @@ void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *o
     else snprintf(out, size, "%s/thumbs/%s-%d.jpg", data_dir, hex, segment);
 }
 
-int vx_write_jpeg(const vx_rgb_image *img, const char *path, vx_error *err) {
+int vx_encode_jpeg(const vx_rgb_image *img, uint8_t **data, size_t *len, vx_error *err) {
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
     AVCodecContext *enc = NULL;
     AVFrame *frame = NULL;
     AVPacket *pkt = NULL;
     struct SwsContext *sws = NULL;
-    FILE *f = NULL;
-    char tmp[4200];
     int rc = -1;
+    *data = NULL;
+    *len = 0;
     /* JPEG wants even sizes for 4:2:0 chroma; pad by repeating the last row/column. */
     const int w = img->width, h = img->height;
     if (!codec) return vx_fail(err, "FFmpeg has no JPEG encoder");
@@ -64,24 +65,29 @@ int vx_write_jpeg(const vx_rgb_image *img, const char *path, vx_error *err) {
         vx_fail(err, "JPEG encoding failed");
         goto done;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) { vx_fail(err, "%s: cannot write", tmp); goto done; }
-    int ok = fwrite(pkt->data, 1, (size_t)pkt->size, f) == (size_t)pkt->size;
-    ok = fflush(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    f = NULL;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        vx_fail(err, "%s: cannot write", path);
-        goto done;
-    }
+    if (!(*data = malloc((size_t)pkt->size))) { vx_fail(err, "out of memory"); goto done; }
+    memcpy(*data, pkt->data, (size_t)pkt->size);
+    *len = (size_t)pkt->size;
     rc = 0;
 done:
-    if (f) fclose(f);
     sws_freeContext(sws);
     av_packet_free(&pkt);
     av_frame_free(&frame);
     avcodec_free_context(&enc);
     return rc;
+}
+
+int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+    int ok = fwrite(data, 1, len, f) == len;
+    ok = fflush(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return vx_fail(err, "%s: cannot write", path);
+    }
+    return 0;
 }

@@ -1,13 +1,10 @@
 #include "events.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/hash.h"
-
-static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
 
 float vx_event_weight(uint8_t type, float fraction) {
     const float f = fraction < 0 ? 0.0f : fraction;
@@ -39,8 +36,7 @@ double vx_event_parse_seconds(const char *s) {
     return *end || !isfinite(v) || v < 0 ? -1 : v;
 }
 
-int vx_event_record(vx_catalog *cat, const vx_event_request *req, int64_t now_ms, vx_event_stored *out,
-                    vx_error *err) {
+int vx_event_validate(vx_catalog *cat, const vx_event_request *req, int64_t now_ms, vx_event *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     if (!req->user || !vx_user_name_valid(req->user)) {
         vx_fail(err, "user: must be " VX_USER_NAME_RULE);
@@ -77,70 +73,87 @@ int vx_event_record(vx_catalog *cat, const vx_event_request *req, int64_t now_ms
         if (!r) vx_video_clear(&v);
         return VX_EVENT_UNKNOWN_VIDEO;
     }
-    vx_embedding emb;
-    r = vx_catalog_get_embedding(cat, v.id, &emb, err);
-    if (r) {
-        if (r > 0) vx_fail(err, "video %s has no embedding (run `vidx info --check`)", hex);
-        vx_video_clear(&v);
-        return -1;
-    }
-    const float fraction =
-        req->seconds < 0 || v.duration <= 0 ? -1.0f : (float)fmin(1.0, req->seconds / v.duration);
-    const uint64_t video_id = v.id;
+    *out = (vx_event){.video_id = v.id, .type = req->type, .seconds = req->seconds < 0 ? 0.0f : (float)req->seconds,
+                      .ts_ms = ts};
     vx_video_clear(&v);
+    return 0;
+}
 
-    pthread_mutex_lock(&record_lock);
-    vx_user u = {0};
-    vx_batch *b = NULL;
-    int rc = -1;
-    r = vx_catalog_get_user(cat, req->user, &u, err);
-    if (r < 0) goto unlock;
-    if (r > 0) {
-        memset(&u, 0, sizeof u);
-        u.name = strdup(req->user);
-        u.created_at = now_ms / 1000;
-        if (!u.name) { vx_fail(err, "out of memory"); goto unlock; }
-    }
-    if (u.dim && u.dim != emb.dim) {
+int vx_event_stage(vx_catalog *cat, vx_user *u, const vx_event *ev, int64_t now_ms, vx_batch *b, vx_event_stored *out,
+                   vx_error *err) {
+    memset(out, 0, sizeof *out);
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(ev->video_id, hex);
+    vx_video v;
+    int r = vx_catalog_get_video(cat, ev->video_id, &v, err);
+    if (r) return r < 0 ? -1 : vx_fail(err, "video %s: no such video", hex);
+    const double duration = v.duration;
+    vx_video_clear(&v);
+    vx_embedding emb;
+    r = vx_catalog_get_embedding(cat, ev->video_id, &emb, err);
+    if (r) return r < 0 ? -1 : vx_fail(err, "video %s has no embedding (run `vidx info --check`)", hex);
+    /* Derived from what is stored, so replaying the event gives the same profile. No
+     * seconds (0) and "not given" weigh alike (vx_event_weight, vx_event_is_positive). */
+    const float fraction = ev->seconds <= 0 || duration <= 0 ? -1.0f : (float)fmin(1.0, ev->seconds / duration);
+    if (!u->created_at) u->created_at = now_ms / 1000;
+    if (u->dim && u->dim != emb.dim) {
         /* The database's model changed dimensions: start the profile afresh. */
-        free(u.profile);
-        u.profile = NULL;
-        u.dim = 0;
+        free(u->profile);
+        u->profile = NULL;
+        u->dim = 0;
     }
-    if (!u.dim) {
-        u.profile = calloc(emb.dim, sizeof *u.profile);
-        if (!u.profile) { vx_fail(err, "out of memory"); goto unlock; }
-        u.dim = emb.dim;
+    if (!u->dim) {
+        if (!(u->profile = calloc(emb.dim, sizeof *u->profile))) {
+            vx_embedding_clear(&emb);
+            return vx_fail(err, "out of memory");
+        }
+        u->dim = emb.dim;
     }
     /* Decay to the newer of the two times, add the event at its own age. */
     const double half_life_ms = VX_EVENT_HALF_LIFE_DAYS * 86400e3;
-    float w = vx_event_weight(req->type, fraction);
-    if (ts >= u.last_event_ms) {
-        float decay = u.last_event_ms ? (float)exp2(-(double)(ts - u.last_event_ms) / half_life_ms) : 1.0f;
-        for (uint32_t i = 0; i < u.dim; i++) u.profile[i] *= decay;
-        u.last_event_ms = ts;
+    float w = vx_event_weight(ev->type, fraction);
+    if (ev->ts_ms >= u->last_event_ms) {
+        float decay = u->last_event_ms ? (float)exp2(-(double)(ev->ts_ms - u->last_event_ms) / half_life_ms) : 1.0f;
+        for (uint32_t i = 0; i < u->dim; i++) u->profile[i] *= decay;
+        u->last_event_ms = ev->ts_ms;
     } else {
-        w *= (float)exp2(-(double)(u.last_event_ms - ts) / half_life_ms);
+        w *= (float)exp2(-(double)(u->last_event_ms - ev->ts_ms) / half_life_ms);
     }
-    for (uint32_t i = 0; i < u.dim; i++) u.profile[i] += w * emb.v[i];
-    for (uint32_t i = 0; i < u.dim; i++)
-        if (!isfinite(u.profile[i])) u.profile[i] = 0; /* never store what the decoder rejects */
-
-    out->event = (vx_event){.video_id = video_id, .type = req->type,
-                            .seconds = req->seconds < 0 ? 0.0f : (float)req->seconds, .ts_ms = ts};
-    out->seq = (uint32_t)u.n_events; /* (ts, seq) is unique per user */
-    out->fraction = fraction;
-    u.n_events++;
-    out->n_events = u.n_events;
-    b = vx_batch_new();
-    if (!b) { vx_fail(err, "out of memory"); goto unlock; }
-    vx_batch_put_event(b, req->user, out->seq, &out->event);
-    vx_batch_put_user(b, &u);
-    rc = vx_catalog_write(cat, b, err);
-unlock:
-    pthread_mutex_unlock(&record_lock);
-    vx_batch_free(b);
-    vx_user_clear(&u);
+    for (uint32_t i = 0; i < u->dim; i++) u->profile[i] += w * emb.v[i];
+    for (uint32_t i = 0; i < u->dim; i++)
+        if (!isfinite(u->profile[i])) u->profile[i] = 0; /* never store what the decoder rejects */
     vx_embedding_clear(&emb);
-    return rc;
+    out->event = *ev;
+    out->seq = (uint32_t)u->n_events; /* (ts, seq) is unique per user */
+    out->fraction = fraction;
+    u->n_events++;
+    out->n_events = u->n_events;
+    vx_batch_put_event(b, u->name, out->seq, &out->event);
+    vx_batch_put_user(b, u);
+    return 0;
+}
+
+int vx_event_load_user(vx_catalog *cat, const char *name, vx_user *u, vx_error *err) {
+    int r = vx_catalog_get_user(cat, name, u, err);
+    if (r <= 0) return r;
+    memset(u, 0, sizeof *u);
+    if (!(u->name = strdup(name))) return vx_fail(err, "out of memory");
+    return 0;
+}
+
+int vx_event_record(vx_catalog *cat, const vx_event_request *req, int64_t now_ms, vx_event_stored *out,
+                    vx_error *err) {
+    vx_event ev;
+    memset(out, 0, sizeof *out);
+    int r = vx_event_validate(cat, req, now_ms, &ev, err);
+    if (r) return r;
+    vx_user u;
+    vx_batch *b = vx_batch_new();
+    if (!b) return vx_fail(err, "out of memory");
+    r = vx_event_load_user(cat, req->user, &u, err);
+    if (r == 0) r = vx_event_stage(cat, &u, &ev, now_ms, b, out, err);
+    if (r == 0) r = vx_catalog_write(cat, b, err);
+    vx_user_clear(&u);
+    vx_batch_free(b);
+    return r;
 }

@@ -11,7 +11,8 @@
  * arriving out of order count as if they had come in order.
  *
  * Writers must be serialised per database (a user's record is read, changed and
- * written back): vx_event_record takes a process-wide lock.
+ * written back): the engine stages events on its one writer thread; vx_event_record
+ * is for single writers (tests, tools).
  */
 #ifndef VX_EVENTS_H
 #define VX_EVENTS_H
@@ -46,6 +47,16 @@ typedef struct vx_event_stored {
     uint64_t n_events;  /* the user's events, this one included */
 } vx_event_stored;
 
+/* Checks a request (fields, an indexed video; a copy counts for its original) and
+ * resolves it to the event to store. 0, VX_EVENT_BAD_INPUT, VX_EVENT_UNKNOWN_VIDEO, -1. */
+int vx_event_validate(vx_catalog *cat, const vx_event_request *req, int64_t now_ms, vx_event *out, vx_error *err);
+/* The user's record, or a fresh one with only the name set when they have none yet. */
+int vx_event_load_user(vx_catalog *cat, const char *name, vx_user *u, vx_error *err);
+/* Applies a validated event to the user's record in memory (profile, count) and puts
+ * the event and the record in b. Several events of one user may be staged in turn. */
+int vx_event_stage(vx_catalog *cat, vx_user *u, const vx_event *ev, int64_t now_ms, vx_batch *b, vx_event_stored *out,
+                   vx_error *err);
+/* validate + stage + one synced write. */
 int vx_event_record(vx_catalog *cat, const vx_event_request *req, int64_t now_ms, vx_event_stored *out,
                     vx_error *err);
 

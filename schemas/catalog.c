@@ -91,8 +91,6 @@ void vx_catalog_close(vx_catalog *cat) {
     free(cat);
 }
 
-const char *vx_catalog_dir(const vx_catalog *cat) { return cat->dir; }
-
 static int check_or_init_meta(vx_catalog *cat, vx_error *err) {
     vx_meta meta;
     int r = vx_catalog_get_meta(cat, &meta, err);
@@ -116,6 +114,10 @@ static int check_or_init_meta(vx_catalog *cat, vx_error *err) {
 }
 
 vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err) {
+    return vx_catalog_open_cached(data_dir, create, 0, err);
+}
+
+vx_catalog *vx_catalog_open_cached(const char *data_dir, int create, int cache_mb, vx_error *err) {
     vx_catalog *cat = calloc(1, sizeof *cat);
     char *lerr = NULL;
     char path[PATH_MAX];
@@ -141,9 +143,7 @@ vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err) {
     /* LevelDB's default block cache (8 MiB) is smaller than the video records of a
      * 100,000-video catalog, which every search and similar-video answer reads (one per
      * result): a miss costs a read, a checksum and a decompression. */
-    const char *mb = getenv("VIDX_DB_CACHE_MB");
-    const long cache_mb = mb && atol(mb) > 0 ? atol(mb) : VX_CATALOG_CACHE_MB;
-    cat->block_cache = leveldb_cache_create_lru((size_t)cache_mb << 20);
+    cat->block_cache = leveldb_cache_create_lru((size_t)(cache_mb > 0 ? cache_mb : VX_CATALOG_CACHE_MB) << 20);
     leveldb_options_set_cache(cat->options, cat->block_cache);
     cat->read = leveldb_readoptions_create();
     leveldb_readoptions_set_verify_checksums(cat->read, 1);
@@ -364,31 +364,6 @@ int vx_catalog_scan_segments(vx_catalog *cat, uint64_t video_id, vx_segment_fn f
     vx_key_id(prefix, VX_KEY_SEGMENT, video_id);
     struct typed_scan s = {stats, (void *)fn, ctx};
     return scan_prefix(cat, prefix, video_id ? VX_KEY_ID_LEN : 1, visit_segment, &s, err);
-}
-
-static int visit_user(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
-    (void)err;
-    struct typed_scan *s = p;
-    vx_user u;
-    vx_error why;
-    if (vx_user_decode(val, vlen, &u, &why) == 0) {
-        if (strlen(u.name) == klen - 1 && memcmp(u.name, key + 1, klen - 1) == 0) {
-            if (s->stats) s->stats->ok++;
-            int r = ((vx_user_fn)s->fn)(s->ctx, &u);
-            vx_user_clear(&u);
-            return r;
-        }
-        vx_user_clear(&u);
-        vx_fail(&why, "holds another user's name");
-    }
-    report_corrupt(key, klen, &why, s->stats);
-    return 0;
-}
-
-int vx_catalog_scan_users(vx_catalog *cat, vx_user_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err) {
-    uint8_t prefix = VX_KEY_USER;
-    struct typed_scan s = {stats, (void *)fn, ctx};
-    return scan_prefix(cat, &prefix, 1, visit_user, &s, err);
 }
 
 static int visit_event(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {

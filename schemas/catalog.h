@@ -33,14 +33,15 @@ typedef struct vx_scan_stats {
     uint64_t corrupt; /* records skipped because they did not decode */
 } vx_scan_stats;
 
-/* LevelDB's block cache, MiB (environment VIDX_DB_CACHE_MB overrides). */
+/* LevelDB's block cache, MiB, by default. */
 #define VX_CATALOG_CACHE_MB 64
 
 /* Opens DATA_DIR/catalog. With create set, makes DATA_DIR and an empty database (with
- * a meta record) when missing; otherwise a missing database is an error. */
+ * a meta record) when missing; otherwise a missing database is an error. cache_mb is
+ * LevelDB's block cache (0: VX_CATALOG_CACHE_MB). */
+vx_catalog *vx_catalog_open_cached(const char *data_dir, int create, int cache_mb, vx_error *err);
 vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err);
 void vx_catalog_close(vx_catalog *cat);
-const char *vx_catalog_dir(const vx_catalog *cat);
 
 /* ---- reads --------------------------------------------------------------------------- */
 int vx_catalog_get_meta(vx_catalog *cat, vx_meta *out, vx_error *err);
@@ -55,7 +56,6 @@ int vx_catalog_get_job(vx_catalog *cat, uint64_t id, vx_job *out, vx_error *err)
 /* ---- scans --------------------------------------------------------------------------- */
 typedef int (*vx_video_fn)(void *ctx, const vx_video *v);
 typedef int (*vx_segment_fn)(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s);
-typedef int (*vx_user_fn)(void *ctx, const vx_user *u);
 typedef int (*vx_event_fn)(void *ctx, const char *user, uint32_t seq, const vx_event *e);
 typedef int (*vx_job_fn)(void *ctx, const vx_job *j);
 typedef int (*vx_id_fn)(void *ctx, uint64_t id);
@@ -64,7 +64,6 @@ int vx_catalog_scan_videos(vx_catalog *cat, vx_video_fn fn, void *ctx, vx_scan_s
 /* video_id 0 scans the segments of every video. */
 int vx_catalog_scan_segments(vx_catalog *cat, uint64_t video_id, vx_segment_fn fn, void *ctx,
                              vx_scan_stats *stats, vx_error *err);
-int vx_catalog_scan_users(vx_catalog *cat, vx_user_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err);
 /* user NULL scans the events of every user. Events of one user come in time order. */
 int vx_catalog_scan_events(vx_catalog *cat, const char *user, vx_event_fn fn, void *ctx,
                            vx_scan_stats *stats, vx_error *err);

@@ -1,10 +1,12 @@
-/* vidx api: background indexing jobs (POST /v1/index, GET /v1/jobs/{id}).
+/* vidx engine: indexing, now (vx_engine_index) or as background jobs (POST /v1/index,
+ * GET /v1/jobs/{id}).
  *
- * Jobs are records in the catalog ("j" id), so they outlive the process: a job queued
- * or running when the service stopped (or crashed) runs again at the next start, which
- * is safe because indexing skips what is already done. One runner thread takes jobs in
- * order; each video it commits is put in the vector index and the recommender at once,
- * under the index's write lock, so searches see it without a restart.
+ * Both run the indexer with vx_engine_apply as its way to change anything, so each
+ * video it commits is in the vector index and the recommender at once and searches see
+ * it without a restart. Jobs are records in the catalog ("j" id, written as job ops),
+ * so they outlive the process: a job queued or running when the engine closed (or
+ * crashed) runs again at the next open, which is safe because indexing skips what is
+ * already done. One runner thread takes jobs in order.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +15,10 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../indexer/index.h"
-#include "service.h"
+#include "engine_internal.h"
 
 struct vx_jobs {
-    vx_service *S;
+    vx_engine *e;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -45,13 +47,20 @@ static int push(vx_jobs *J, uint64_t id) {
     return 0;
 }
 
-static int write_job(vx_service *S, const vx_job *j, vx_error *err) {
-    vx_batch *b = vx_batch_new();
-    if (!b) return vx_fail(err, "out of memory");
-    vx_batch_put_job(b, j);
-    int r = vx_catalog_write(S->cat, b, err);
-    vx_batch_free(b);
-    return r;
+static int write_job(vx_engine *e, const vx_job *j, vx_error *err) {
+    vx_op op = {.kind = VX_OP_JOB, .job = *j};
+    return vx_engine_apply(e, &op, err);
+}
+
+static int apply_op(void *ctx, const vx_op *op, vx_error *err) { return vx_engine_apply(ctx, op, err); }
+
+int vx_engine_run_index(vx_engine *e, const char *const *paths, int n, const vx_index_options *o,
+                        vx_index_summary *sum, vx_error *err) {
+    vx_index_options io = *o;
+    io.model_dir = e->model_dir;
+    io.apply = apply_op;
+    io.apply_ctx = e;
+    return vx_index_paths(e->cat, e->model, e->data_dir, paths, n, &io, sum, err);
 }
 
 static void copy_item(vx_index_summary *s, const vx_job_item *it) {
@@ -69,52 +78,41 @@ static void copy_item(vx_index_summary *s, const vx_job_item *it) {
     s->n_items++;
 }
 
-/* Each committed file: searchable and recommendable now. */
+/* Each file's outcome, for live progress (the op is applied already). */
 static void on_item(void *ctx, const vx_job_item *it, uint64_t video_id) {
+    (void)video_id;
     vx_jobs *J = ctx;
-    vx_service *S = J->S;
-    vx_error err;
-    if (it->outcome != VX_ITEM_UNCHANGED && it->outcome != VX_ITEM_PENDING) {
-        pthread_rwlock_wrlock(&S->ann_lock);
-        int r = vx_ann_update_video(S->ann, S->cat, video_id, &err);
-        atomic_fetch_add(&S->ann_version, 1); /* cached similar-video answers are stale */
-        pthread_rwlock_unlock(&S->ann_lock);
-        if (r) vx_warn("job: vector index update for %s: %s", it->path, err.msg);
-        if (vx_rec_video_changed(S->rec, S->cat, video_id, &err)) vx_warn("job: recommender: %s", err.msg);
-    }
     pthread_mutex_lock(&J->mu);
     copy_item(&J->live, it);
     pthread_mutex_unlock(&J->mu);
 }
 
 static void run_job(vx_jobs *J, uint64_t id) {
-    vx_service *S = J->S;
+    vx_engine *e = J->e;
     vx_error err;
     vx_job job;
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    if (vx_catalog_get_job(S->cat, id, &job, &err) != 0) {
+    if (vx_catalog_get_job(e->cat, id, &job, &err) != 0) {
         vx_warn("job %s: cannot read it: %s", hex, err.msg);
         return;
     }
     job.state = VX_JOB_RUNNING;
     job.started_at = now_s();
-    if (write_job(S, &job, &err)) vx_warn("job %s: %s", hex, err.msg);
+    if (write_job(e, &job, &err)) vx_warn("job %s: %s", hex, err.msg);
     const char **paths = malloc((size_t)(job.n_items ? job.n_items : 1) * sizeof *paths);
     for (uint32_t i = 0; paths && i < job.n_items; i++) paths[i] = job.items[i].path;
     vx_info("job %s: indexing %u paths", hex, job.n_items);
 
-    vx_index_options o;
-    vx_index_options_default(&o);
-    o.model_dir = S->opt.model_dir;
+    vx_index_options o = e->opt.index;
     o.on_item = on_item;
     o.on_item_ctx = J;
     o.cancel = &J->cancel;
+    o.progress = 0;
     o.log_files = 1;
     vx_index_summary sum;
     memset(&sum, 0, sizeof sum);
-    int r = paths ? vx_index_paths(S->cat, S->model, S->data_dir, paths, (int)job.n_items, &o, &sum, &err)
-                  : vx_fail(&err, "out of memory");
+    int r = paths ? vx_engine_run_index(e, paths, (int)job.n_items, &o, &sum, &err) : vx_fail(&err, "out of memory");
     free(paths);
     if (sum.cancelled) {
         /* Stopped by shutdown: the record stays "running" and the job runs again at the
@@ -150,30 +148,12 @@ static void run_job(vx_jobs *J, uint64_t id) {
         }
         job.finished_at = now_s();
         vx_error werr;
-        if (write_job(S, &job, &werr)) vx_warn("job %s: %s", hex, werr.msg);
+        if (write_job(e, &job, &werr)) vx_warn("job %s: %s", hex, werr.msg);
         pthread_mutex_lock(&J->mu); /* counted as soon as the record says so */
         if (job.state == VX_JOB_DONE) J->n_done++;
         else J->n_failed++;
         pthread_mutex_unlock(&J->mu);
-        if (vx_ann_outgrown(S->ann)) {
-            /* Built aside while searches go on with the old one, then swapped in. Only
-             * this thread writes the index, so nothing changes in between. */
-            vx_info("job %s: the vector index outgrew exact search; rebuilding it as an inverted file", hex);
-            vx_ann *fresh = vx_ann_rebuilt(S->cat, S->data_dir, NULL, vx_ann_dim(S->ann), &werr);
-            if (!fresh) {
-                vx_warn("job %s: rebuilding the vector index: %s", hex, werr.msg);
-            } else {
-                pthread_rwlock_wrlock(&S->ann_lock);
-                vx_ann *old = S->ann;
-                S->ann = fresh;
-                atomic_fetch_add(&S->ann_version, 1);
-                pthread_rwlock_unlock(&S->ann_lock);
-                vx_ann_close(old);
-            }
-        }
-        pthread_rwlock_rdlock(&S->ann_lock); /* saving reads the index: searches may share it */
-        if (vx_ann_save(S->ann, S->cat, &werr)) vx_warn("job %s: saving the vector index: %s", hex, werr.msg);
-        pthread_rwlock_unlock(&S->ann_lock);
+        vx_engine_settle_index(e, "job");
         vx_info("job %s: %s (indexed %d, unchanged %d, duplicates %d, failed %d, removed %d)", hex,
                 vx_job_state_name(job.state), sum.indexed, sum.unchanged, sum.duplicates, sum.failed, sum.removed);
     }
@@ -225,23 +205,23 @@ static int by_created(const void *a, const void *b) {
     return x->created_at < y->created_at ? -1 : x->created_at > y->created_at ? 1 : (x->id > y->id) - (x->id < y->id);
 }
 
-vx_jobs *vx_jobs_start(vx_service *S, vx_error *err) {
+vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err) {
     vx_jobs *J = calloc(1, sizeof *J);
     if (!J) { vx_fail(err, "out of memory"); return NULL; }
-    J->S = S;
+    J->e = e;
     pthread_mutex_init(&J->mu, NULL);
     pthread_cond_init(&J->cv, NULL);
     resume r = {J, NULL, 0, 0};
-    if (vx_catalog_scan_jobs(S->cat, find_unfinished, &r, NULL, err)) {
+    if (vx_catalog_scan_jobs(e->cat, find_unfinished, &r, NULL, err)) {
         free(r.pending);
         free(J);
         return NULL;
     }
     if (r.n) qsort(r.pending, (size_t)r.n, sizeof *r.pending, by_created);
     for (int i = 0; i < r.n; i++) push(J, r.pending[i].id);
-    if (r.n && S->model) vx_info("resuming %d unfinished indexing jobs", r.n);
+    if (r.n && e->model) vx_info("resuming %d unfinished indexing jobs", r.n);
     free(r.pending);
-    if (!S->model) J->qn = 0; /* nothing can run without the model; they stay queued in the catalog */
+    if (!e->model) J->qn = 0; /* nothing can run without the model; they stay queued in the catalog */
     if (pthread_create(&J->thread, NULL, runner, J)) {
         free(J->queue);
         free(J);
@@ -276,14 +256,14 @@ uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, vx_error *e
     if (id == 0 || id == UINT64_MAX) id = 1;
     vx_job job = {.id = id, .state = VX_JOB_QUEUED, .created_at = now_s(), .n_items = (uint32_t)n};
     job.items = calloc((size_t)n, sizeof *job.items);
-    if (!job.items) { vx_fail(err, "out of memory"); return 0; }
-    for (int i = 0; i < n; i++) {
-        job.items[i].path = (char *)paths[i];
+    int r = job.items ? 0 : vx_fail(err, "out of memory");
+    for (int i = 0; r == 0 && i < n; i++) {
         job.items[i].outcome = VX_ITEM_PENDING;
-        job.items[i].message = "";
+        if (!(job.items[i].path = strdup(paths[i])) || !(job.items[i].message = strdup("")))
+            r = vx_fail(err, "out of memory");
     }
-    int r = write_job(J->S, &job, err);
-    free(job.items);
+    if (r == 0) r = write_job(J->e, &job, err);
+    vx_job_clear(&job);
     if (r) return 0;
     pthread_mutex_lock(&J->mu);
     r = push(J, id);
@@ -293,53 +273,14 @@ uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, vx_error *e
     return id;
 }
 
-static json_t *items_json(const vx_job_item *items, int n) {
-    json_t *a = json_array();
-    for (int i = 0; a && i < n; i++) {
-        json_t *it = json_pack("{s:s, s:s}", "path", items[i].path, "outcome", vx_item_outcome_name(items[i].outcome));
-        if (it && items[i].message && *items[i].message) json_object_set_new(it, "message", json_string(items[i].message));
-        if (it) json_array_append_new(a, it);
-    }
-    return a;
-}
-
-static json_t *summary_json(const vx_job_item *items, int n) {
-    int c[6] = {0};
-    for (int i = 0; i < n; i++)
-        if (items[i].outcome < 6) c[items[i].outcome]++;
-    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "pending", c[VX_ITEM_PENDING], "indexed", c[VX_ITEM_INDEXED],
-                     "unchanged", c[VX_ITEM_UNCHANGED], "duplicates", c[VX_ITEM_DUPLICATE], "failed", c[VX_ITEM_FAILED],
-                     "removed", c[VX_ITEM_REMOVED]);
-}
-
-json_t *vx_jobs_describe(vx_jobs *J, uint64_t id, int *found, vx_error *err) {
-    vx_job job;
-    int r = vx_catalog_get_job(J->S->cat, id, &job, err);
-    *found = r == 0 || r < 0;
-    if (r) return NULL;
-    char hex[VX_ID_HEX_LEN];
-    vx_id_to_hex(id, hex);
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "job_id", hex, "state", vx_job_state_name(job.state),
-                          "created_at", (json_int_t)job.created_at, "started_at", (json_int_t)job.started_at,
-                          "finished_at", (json_int_t)job.finished_at);
+/* A copy of the running job's outcomes so far; 0 when it is not the one running. */
+int vx_jobs_live(vx_jobs *J, uint64_t id, vx_index_summary *live) {
+    memset(live, 0, sizeof *live);
     pthread_mutex_lock(&J->mu);
-    int live = J->running == id && job.state == VX_JOB_RUNNING;
-    if (o && live) {
-        /* In progress: the files done so far; the record still holds the paths asked for. */
-        json_object_set_new(o, "requested", items_json(job.items, (int)job.n_items));
-        json_object_set_new(o, "files_done", json_integer(J->live.n_items));
-        json_object_set_new(o, "summary", summary_json(J->live.items, J->live.n_items));
-        json_object_set_new(o, "items", items_json(J->live.items, J->live.n_items));
-    }
+    int running = J->running == id;
+    for (int i = 0; running && i < J->live.n_items; i++) copy_item(live, &J->live.items[i]);
     pthread_mutex_unlock(&J->mu);
-    if (o && !live) {
-        json_object_set_new(o, "files_done", json_integer(job.state == VX_JOB_DONE ? (json_int_t)job.n_items : 0));
-        json_object_set_new(o, "summary", summary_json(job.items, (int)job.n_items));
-        json_object_set_new(o, "items", items_json(job.items, (int)job.n_items));
-    }
-    vx_job_clear(&job);
-    if (!o) { *found = 1; vx_fail(err, "out of memory"); }
-    return o;
+    return running;
 }
 
 void vx_jobs_counts(vx_jobs *J, int64_t *queued, int64_t *running, int64_t *done, int64_t *failed) {

@@ -22,11 +22,3 @@ int vx_default_model_dir(char *out, size_t out_size) {
     }
     return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
 }
-
-int vx_resolve_model(const char *flag, const char *from_db, char *out, size_t out_size) {
-    const char *env = getenv("VIDX_MODEL");
-    const char *pick = (flag && *flag) ? flag : (env && *env) ? env : (from_db && *from_db) ? from_db : NULL;
-    if (!pick) return vx_default_model_dir(out, out_size);
-    int n = snprintf(out, out_size, "%s", pick);
-    return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
-}

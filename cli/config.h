@@ -1,10 +1,10 @@
-/* vidx common: where things live.
+/* vidx command line: where things live (the edge: environment variables are read here).
  *
  * Resolution order (DESIGN.md):
  *   database: --db flag, then $VIDX_DB, then ./vidx-data
- *   model:    --model flag, then $VIDX_MODEL, then the model recorded in the database,
- *             then the default model folder ($XDG_DATA_HOME or ~/.local/share, under
- *             vidx/models/clip-vit-base-patch32)
+ *   model:    --model flag, then $VIDX_MODEL, then the model recorded in the database
+ *             (the engine knows it), then the default model folder ($XDG_DATA_HOME or
+ *             ~/.local/share, under vidx/models/clip-vit-base-patch32)
  * Returned strings are static or the caller's own; nothing to free.
  */
 #ifndef VX_CONFIG_H
@@ -20,9 +20,5 @@ const char *vx_resolve_db(const char *flag);
 /* Writes the default model folder into out. Returns 0, or -1 if it does not fit or no
  * home folder is known. */
 int vx_default_model_dir(char *out, size_t out_size);
-
-/* Model folder from the flag, the environment, the database's record (may be NULL),
- * then the default; written into out. Returns 0 or -1. */
-int vx_resolve_model(const char *flag, const char *from_db, char *out, size_t out_size);
 
 #endif

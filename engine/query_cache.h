@@ -1,4 +1,4 @@
-/* vidx api: the query encoder cache. Text embeddings keyed by the query's token ids,
+/* vidx engine: the query embedding cache. Text embeddings keyed by the query's token ids,
  * so texts that normalise alike ("A  Dog", "a dog") share one entry and the key is
  * exactly what decides the embedding. Least recently used entries go first.
  * Thread-safe (one mutex; lookups are a hash probe and a copy). */

@@ -1,0 +1,23 @@
+/* vidx api: the endpoints (DESIGN.md, "HTTP API"; every field and error in
+ * schemas/api.md). vx_api_handle is the server's handler: rq->ctx is a vx_api. */
+#ifndef VX_ROUTES_H
+#define VX_ROUTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/engine.h"
+#include "http.h"
+
+typedef struct vx_api {
+    vx_engine *engine;
+    vx_metrics *metrics;
+    const char *admin_token;   /* NULL: admin endpoints answer 403 (except to local_token) */
+    const char *local_token;   /* what `vidx` commands of this machine send (serve.c) */
+    size_t max_body;
+    int64_t started_at;        /* unix seconds */
+} vx_api;
+
+void vx_api_handle(vx_request *rq);
+
+#endif

@@ -1,0 +1,110 @@
+#include "serve.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "routes.h"
+
+void vx_serve_options_default(vx_serve_options *o) {
+    memset(o, 0, sizeof *o);
+    vx_engine_options_default(&o->engine);
+    vx_http_options_default(&o->http);
+    o->engine.create = 1;
+    o->engine.model = VX_MODEL_TRY;
+    o->engine.text_encoder = 1;
+    o->engine.jobs = 1;
+}
+
+/* A fresh random token, 32 hex digits. */
+static int random_token(char out[33]) {
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
+    if (fd >= 0) close(fd);
+    if (n != (ssize_t)sizeof b) return -1;
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+/* Writes path atomically with the given mode. */
+static int write_small_file(const char *path, const char *text, mode_t mode) {
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return -1;
+    size_t n = strlen(text);
+    int ok = write(fd, text, n) == (ssize_t)n;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The address local commands reach: the listening one, loopback for the wildcards. */
+static void local_url(const char *host, int port, char *out, size_t size) {
+    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+    if (strcmp(host, "::") == 0) host = "::1";
+    snprintf(out, size, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, port);
+}
+
+int vx_serve(const vx_serve_options *o, vx_error *err) {
+    /* The main thread takes the signals; every thread started from here inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char token[33], service_file[PATH_MAX + 16];
+    if (random_token(token)) return vx_fail(err, "cannot read /dev/urandom for the local token");
+    vx_metrics *metrics = vx_metrics_new();
+    if (!metrics) return vx_fail(err, "out of memory");
+    vx_engine *e = vx_engine_open(&o->engine, err);
+    if (!e) {
+        vx_metrics_free(metrics);
+        return -1;
+    }
+    vx_api api = {.engine = e, .metrics = metrics, .admin_token = o->admin_token, .local_token = token,
+                  .max_body = o->http.max_body, .started_at = (int64_t)time(NULL)};
+    int port = 0;
+    vx_http_server *http = vx_http_start(&o->http, vx_api_handle, &api, metrics, &port, err);
+    if (!http) {
+        vx_engine_close(e);
+        vx_metrics_free(metrics);
+        return -1;
+    }
+    vx_info("serving %s on http://%s:%d/ (%d loops, %s)", vx_engine_data_dir(e), o->http.host, port, o->http.loops,
+            vx_engine_model_problem(e) ? "text search off: no model" : "text search on");
+    char line[512], url[300];
+    local_url(o->http.host, port, url, sizeof url);
+    snprintf(line, sizeof line, "%s\n%s\n", url, token);
+    snprintf(service_file, sizeof service_file, "%s/%s", vx_engine_data_dir(e), VX_SERVICE_FILE);
+    if (write_small_file(service_file, line, 0600))
+        vx_warn("cannot write %s: `vidx` commands cannot reach this service", service_file);
+    if (o->ready_file) {
+        snprintf(line, sizeof line, "%s:%d\n", o->http.host, port);
+        if (write_small_file(o->ready_file, line, 0644)) vx_warn("cannot write %s", o->ready_file);
+    }
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    unlink(service_file); /* commands from now on wait for the folder, not for us */
+    int left = vx_http_drain(http, 10);
+    vx_info("%s: shutting down (no new connections; finished %d requests in flight)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", left);
+    vx_http_stop(http);
+    vx_engine_close(e); /* the current job file finishes; queued work resumes at the next start */
+    vx_http_free(http);
+    vx_metrics_free(metrics);
+    vx_info("stopped cleanly");
+    return 0;
+}

@@ -1,0 +1,34 @@
+/* vidx api: `vidx serve`, the service over one data folder.
+ *
+ * Threads: the HTTP server's event loops (server.h), the engine's text encoder, event
+ * writer and job runner (engine/), and the main thread waiting for SIGTERM or SIGINT.
+ * While it runs the service owns the data folder, and every `vidx` command that needs
+ * the folder goes through it: the service writes DATA/service (mode 0600) with its
+ * loopback address and a token of its own that admin endpoints accept, so only users
+ * who can read the data folder can use it (cli/remote.c).
+ * Shutdown: stop accepting, let in-flight requests finish (bounded wait), stop the
+ * loops, then the engine (a running job stops after its current file and resumes at
+ * the next start; the indexes are saved), and remove DATA/service.
+ */
+#ifndef VX_SERVE_H
+#define VX_SERVE_H
+
+#include "../engine/engine.h"
+#include "server.h"
+
+#define VX_SERVICE_FILE "service" /* in the data folder: "URL\nTOKEN\n" */
+
+typedef struct vx_serve_options {
+    vx_engine_options engine; /* data folder, model, caches, indexing */
+    vx_http_options http;
+    const char *admin_token;  /* NULL: admin endpoints answer 403 to others than local commands */
+    const char *ready_file;   /* written with "HOST:PORT\n" once listening (tests, scripts) */
+} vx_serve_options;
+
+void vx_serve_options_default(vx_serve_options *o);
+
+/* Runs until SIGTERM or SIGINT. Returns 0 after a clean shutdown, -1 with err when the
+ * service could not start. */
+int vx_serve(const vx_serve_options *o, vx_error *err);
+
+#endif

@@ -1,0 +1,103 @@
+/* vidx command line: the API's documents in human form (the JSON form is the document
+ * itself, engine/json.h). Fields are read defensively: a document from a service of
+ * another version prints what it has. */
+#include <jansson.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *str(const json_t *o, const char *key) {
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+static double real(const json_t *o, const char *key) { return json_number_value(json_object_get(o, key)); }
+static long long whole(const json_t *o, const char *key) { return (long long)json_integer_value(json_object_get(o, key)); }
+
+static void clock_time(double t, char *out, size_t size) {
+    snprintf(out, size, "%d:%04.1f", (int)t / 60, t - 60 * (int)(t / 60));
+}
+
+void cli_print_results(const json_t *doc, int offset) {
+    const json_t *results = json_object_get(doc, "results");
+    const size_t n = json_array_size(results);
+    if (n == 0) {
+        printf("no results (%lld videos indexed)\n", whole(doc, "total"));
+        return;
+    }
+    printf("%-4s %-7s %-15s %-16s %s\n", "#", "score", "moment", "video", "title");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(results, i), *m = json_object_get(x, "moment");
+        char start[16], end[16], moment[40];
+        clock_time(real(m, "start"), start, sizeof start);
+        clock_time(real(m, "end"), end, sizeof end);
+        snprintf(moment, sizeof moment, "%s-%s", start, end);
+        printf("%-4d %-7.4f %-15s %-16s %s\n", offset + (int)i + 1, real(x, "score"), moment, str(x, "video_id"),
+               str(x, "title"));
+    }
+    printf("(%zu of %lld, %.1f ms)\n", n, whole(doc, "total"), real(doc, "took_ms"));
+}
+
+void cli_print_feed(const json_t *doc) {
+    const json_t *items = json_object_get(doc, "items");
+    const size_t n = json_array_size(items);
+    if (n == 0) {
+        printf("nothing to recommend yet (index some videos first)\n");
+        return;
+    }
+    printf("%-4s %-7s %-16s %-40s %s\n", "#", "score", "video", "title", "why");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(items, i);
+        printf("%-4zu %-7.4f %-16s %-40.40s %s\n", i + 1, real(x, "score"), str(x, "video_id"), str(x, "title"),
+               str(x, "reason"));
+    }
+    printf("(%s: %s)\n", str(doc, "user"),
+           json_is_true(json_object_get(doc, "new_user")) ? "new user: popular, new and varied videos" : "personal feed");
+}
+
+void cli_print_event(const json_t *doc) {
+    printf("recorded %s of %s by %s (%lld events)\n", str(doc, "type"), str(doc, "video_id"), str(doc, "user"),
+           whole(doc, "events"));
+}
+
+void cli_print_video(const json_t *doc) {
+    printf("video      %s\n", str(doc, "video_id"));
+    printf("title      %s\n", str(doc, "title"));
+    printf("path       %s\n", str(doc, "path"));
+    printf("status     %s%s%s\n", str(doc, "status"), *str(doc, "failure") ? ": " : "", str(doc, "failure"));
+    if (*str(doc, "duplicate_of")) printf("copy of    %s\n", str(doc, "duplicate_of"));
+    printf("duration   %.1f s, %lldx%lld, %.2f fps\n", real(doc, "duration"), whole(doc, "width"), whole(doc, "height"),
+           real(doc, "fps"));
+    const json_t *segs = json_object_get(doc, "segments");
+    printf("segments   %zu\n", json_array_size(segs));
+    for (size_t i = 0; i < json_array_size(segs); i++) {
+        const json_t *s = json_array_get(segs, i);
+        char start[16], end[16];
+        clock_time(real(s, "start"), start, sizeof start);
+        clock_time(real(s, "end"), end, sizeof end);
+        printf("  %-4lld %s-%s  %s\n", whole(s, "index"), start, end, str(s, "thumbnail"));
+    }
+}
+
+void cli_print_info(const json_t *doc) {
+    const json_t *v = json_object_get(doc, "videos"), *idx = json_object_get(doc, "index");
+    if (!json_is_true(json_object_get(doc, "exists"))) {
+        printf("database   %s (empty: nothing indexed yet)\n", str(doc, "database"));
+    } else {
+        char when[32] = "?";
+        time_t t = (time_t)whole(doc, "created_at");
+        struct tm tm;
+        if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+        printf("database   %s (schema %lld, created %s)\n", str(doc, "database"), whole(doc, "schema"), when);
+    }
+    const char *model = str(doc, "model"), *fp = str(doc, "model_fingerprint");
+    printf("model      %s%s%s%s\n", *model ? model : "(none yet)", *fp ? " (fingerprint " : "", fp, *fp ? ")" : "");
+    printf("videos     %lld indexed (%lld duplicates), %lld failed, %lld removed\n", whole(v, "indexed"),
+           whole(v, "duplicates"), whole(v, "failed"), whole(v, "removed"));
+    printf("segments   %lld\n", whole(doc, "segments"));
+    printf("users      %lld (%lld events)\n", whole(doc, "users"), whole(doc, "events"));
+    printf("jobs       %lld\n", whole(doc, "jobs"));
+    printf("index      generation %lld, %lld dimensions\n", whole(idx, "generation"), whole(idx, "dim"));
+    if (whole(doc, "corrupt_records"))
+        printf("corrupt    %lld records skipped (see the warnings above)\n", whole(doc, "corrupt_records"));
+}

@@ -1,0 +1,366 @@
+/* vidx engine: opening a data folder, and the operations that read one record or
+ * count them (videos, users, feeds, info, check). Searches are in search.c, changes in
+ * apply.c, background work in encoder.c, jobs.c and writer.c. */
+#include "engine_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+#include "../common/log.h"
+#include "../common/vecmath.h"
+
+void vx_engine_options_default(vx_engine_options *o) {
+    memset(o, 0, sizeof *o);
+    o->model = VX_MODEL_NONE;
+    o->query_cache = 4096;
+    o->similar_cache = 65536;
+    o->db_cache_mb = VX_CATALOG_CACHE_MB;
+    o->ann_exact_max = VX_ANN_EXACT_MAX;
+    vx_index_options_default(&o->index);
+}
+
+/* The model: --model / $VIDX_MODEL, else the one the database was indexed with, else
+ * the default folder. One model per database: its vectors live in one space. */
+static void load_model(vx_engine *e, const vx_meta *meta) {
+    vx_error err;
+    const char *dir = e->opt.model_dir && *e->opt.model_dir ? e->opt.model_dir
+                      : meta->model && *meta->model         ? meta->model
+                                                            : e->opt.default_model_dir;
+    if (!dir || !*dir) {
+        snprintf(e->model_problem, sizeof e->model_problem,
+                 "no model folder is known: pass --model DIR or set VIDX_MODEL (scripts/download_model.sh gets it)");
+        return;
+    }
+    snprintf(e->model_dir, sizeof e->model_dir, "%s", dir);
+    if (!(e->model = vx_clip_load(dir, &err))) {
+        snprintf(e->model_problem, sizeof e->model_problem, "%s", err.msg);
+    } else if (meta->model_fingerprint && vx_clip_fingerprint(e->model) != meta->model_fingerprint) {
+        snprintf(e->model_problem, sizeof e->model_problem,
+                 "%s is not the model this database was indexed with (%s): pass --model pointing at that one", dir,
+                 meta->model ? meta->model : "?");
+        vx_clip_free(e->model);
+        e->model = NULL;
+    }
+}
+
+vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
+    vx_engine *e = calloc(1, sizeof *e);
+    if (!e) { vx_fail(err, "out of memory"); return NULL; }
+    e->opt = *o;
+    e->opt.index.model_dir = NULL;
+    snprintf(e->data_dir, sizeof e->data_dir, "%s", o->data_dir);
+    pthread_rwlock_init(&e->ann_lock, NULL);
+    pthread_mutex_init(&e->apply_lock, NULL);
+    e->ann_opt = (vx_ann_options){.exact_max = o->ann_exact_max, .faiss_search = o->ann_faiss_search};
+    vx_meta meta = {0};
+    if (!(e->cat = vx_catalog_open_cached(o->data_dir, o->create, o->db_cache_mb, err))) goto fail;
+    if (vx_catalog_get_meta(e->cat, &meta, err)) goto fail;
+    if (o->model != VX_MODEL_NONE) {
+        load_model(e, &meta);
+        if (!e->model && o->model == VX_MODEL_REQUIRE) {
+            vx_fail(err, "%s", e->model_problem);
+            goto fail;
+        }
+        if (!e->model) vx_warn("text search and indexing are off: %s", e->model_problem);
+    }
+    if (o->catalog_only) {
+        vx_meta_clear(&meta);
+        return e;
+    }
+    const int dim = e->model ? vx_clip_get_config(e->model)->proj_dim : 0;
+    if (!(e->ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
+    if (!(e->rec = vx_rec_open(e->cat, err))) goto fail;
+    if (!(e->similar_cache = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
+        vx_fail(err, "out of memory");
+        goto fail;
+    }
+    if (e->model) {
+        if (!(e->qcache = vx_query_cache_new(o->query_cache > 0 ? o->query_cache : 1, dim))) {
+            vx_fail(err, "out of memory");
+            goto fail;
+        }
+        if (o->text_encoder && !(e->encoder = vx_text_encoder_start(e, err))) goto fail;
+    }
+    if (!(e->events = vx_event_writer_start(e, err))) goto fail;
+    if (o->jobs && !(e->jobs = vx_jobs_start(e, err))) goto fail;
+    vx_meta_clear(&meta);
+    return e;
+fail:
+    vx_meta_clear(&meta);
+    vx_engine_close(e);
+    return NULL;
+}
+
+void vx_engine_close(vx_engine *e) {
+    if (!e) return;
+    vx_jobs_stop(e->jobs);
+    vx_event_writer_stop(e->events);
+    vx_text_encoder_stop(e->encoder);
+    if (e->ann && e->cat) vx_engine_settle_index(e, "closing");
+    vx_rec_close(e->rec);
+    vx_ann_close(e->ann);
+    vx_query_cache_free(e->qcache);
+    vx_lru_free(e->similar_cache);
+    vx_clip_free(e->model);
+    vx_catalog_close(e->cat);
+    pthread_rwlock_destroy(&e->ann_lock);
+    pthread_mutex_destroy(&e->apply_lock);
+    free(e);
+}
+
+const char *vx_engine_model_problem(const vx_engine *e) { return e->model ? NULL : e->model_problem; }
+const char *vx_engine_data_dir(const vx_engine *e) { return e->data_dir; }
+
+/* ---- users -------------------------------------------------------------------------------- */
+
+int vx_engine_feed(vx_engine *e, const char *user, const vx_feed_options *o, vx_feed *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!vx_user_name_valid(user)) {
+        vx_fail(err, "user: must be " VX_USER_NAME_RULE);
+        return VX_E_BAD_INPUT;
+    }
+    if (o->k < 1 || o->k > VX_FEED_MAX_K) {
+        vx_fail(err, "k: must be a whole number from 1 to %d", VX_FEED_MAX_K);
+        return VX_E_BAD_INPUT;
+    }
+    if (!(o->diversity >= 0 && o->diversity <= 1)) {
+        vx_fail(err, "diversity: must be a number from 0 to 1");
+        return VX_E_BAD_INPUT;
+    }
+    vx_feed_options fo = *o;
+    fo.ann_version = atomic_load(&e->ann_version) + 1; /* + 1: never 0 (no caching) */
+    pthread_rwlock_rdlock(&e->ann_lock);
+    int rc = vx_rec_feed(e->rec, e->cat, e->ann, user, &fo, out, err);
+    pthread_rwlock_unlock(&e->ann_lock);
+    return rc ? VX_E_INTERNAL : VX_OK;
+}
+
+int vx_engine_user(vx_engine *e, const char *user, vx_user *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!vx_user_name_valid(user)) {
+        vx_fail(err, "user: must be " VX_USER_NAME_RULE);
+        return VX_E_BAD_INPUT;
+    }
+    int r = vx_catalog_get_user(e->cat, user, out, err);
+    if (r > 0) vx_fail(err, "no user '%s' (users appear with their first event)", user);
+    return r < 0 ? VX_E_INTERNAL : r > 0 ? VX_E_NOT_FOUND : VX_OK;
+}
+
+static int event_status(int r) {
+    return r == VX_EVENT_BAD_INPUT ? VX_E_BAD_INPUT : r == VX_EVENT_UNKNOWN_VIDEO ? VX_E_NOT_FOUND : VX_E_INTERNAL;
+}
+
+int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_event_done done, void *arg,
+                                 vx_error *err) {
+    vx_op op = {.kind = VX_OP_EVENT, .user = (char *)req->user};
+    int r = vx_event_validate(e->cat, req, vx_wall_ms(), &op.event, err);
+    if (r) return event_status(r);
+    return vx_event_writer_submit(e->events, &op, done, arg, err);
+}
+
+typedef struct event_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished, status;
+    vx_event_stored stored;
+    vx_error err;
+} event_wait;
+
+static void event_waited(void *arg, int status, const vx_event_stored *stored, const vx_error *err) {
+    event_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    if (stored) w->stored = *stored;
+    if (err) w->err = *err;
+    w->finished = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int vx_engine_record_event(vx_engine *e, const vx_event_request *req, vx_event_stored *stored, vx_error *err) {
+    event_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    int r = vx_engine_record_event_async(e, req, event_waited, &w, err);
+    if (r) return r;
+    pthread_mutex_lock(&w.mu);
+    while (!w.finished) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    *stored = w.stored;
+    if (w.status) *err = w.err;
+    return w.status;
+}
+
+/* ---- videos ------------------------------------------------------------------------------- */
+
+int vx_video_arg_id(const char *arg, uint64_t *id, vx_error *err) {
+    if (strlen(arg) == 16 && vx_id_from_hex(arg, id) == 0) return 0;
+    char real[PATH_MAX];
+    if (realpath(arg, real)) {
+        *id = vx_video_id_for_path(real);
+        return 0;
+    }
+    vx_fail(err, "no video '%s' (give a 16-digit id or the path of an indexed file)", arg);
+    return VX_E_BAD_INPUT;
+}
+
+typedef struct segment_list {
+    vx_segment *v;
+    uint32_t n, cap;
+} segment_list;
+
+static int collect_segment(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
+    (void)video_id;
+    (void)index;
+    segment_list *l = ctx;
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? 2 * l->cap : 16;
+        vx_segment *v = realloc(l->v, cap * sizeof *v);
+        if (!v) return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (vx_segment){.start = s->start, .end = s->end, .n_frames = s->n_frames};
+    return 0;
+}
+
+int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    int r = vx_catalog_get_video(e->cat, id, &out->video, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0 || out->video.status == VX_VIDEO_REMOVED) {
+        vx_fail(err, "no video %s%s", hex, r ? "" : " (its file was removed)");
+        vx_video_view_free(out);
+        return VX_E_NOT_FOUND;
+    }
+    if (out->video.status != VX_VIDEO_INDEXED) return VX_OK;
+    /* A copy shows its original's segments: it shares them. */
+    const uint64_t owner = out->video.duplicate_of ? out->video.duplicate_of : id;
+    segment_list l = {0};
+    if (vx_catalog_scan_segments(e->cat, owner, collect_segment, &l, NULL, err)) {
+        free(l.v);
+        vx_video_view_free(out);
+        return VX_E_INTERNAL;
+    }
+    out->segments = l.v;
+    out->n_segments = l.n;
+    return VX_OK;
+}
+
+void vx_video_view_free(vx_video_view *v) {
+    vx_video_clear(&v->video);
+    free(v->segments);
+    memset(v, 0, sizeof *v);
+}
+
+/* ---- indexing ----------------------------------------------------------------------------- */
+
+int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summary *summary, vx_error *err) {
+    memset(summary, 0, sizeof *summary);
+    if (!e->model) {
+        vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
+        return VX_E_UNAVAILABLE;
+    }
+    int r = vx_engine_run_index(e, paths, n, &e->opt.index, summary, err);
+    /* Not saved when the run stopped on an error: the files then keep their older
+     * generation and the next open catches them up from what was committed. */
+    if (r == 0) vx_engine_settle_index(e, "index");
+    return r ? VX_E_INTERNAL : VX_OK;
+}
+
+int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, uint64_t *job_id, vx_error *err) {
+    if (!e->model) {
+        vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
+        return VX_E_UNAVAILABLE;
+    }
+    if (!e->jobs) {
+        vx_fail(err, "this engine runs no background jobs");
+        return VX_E_UNAVAILABLE;
+    }
+    if (n < 1 || n > VX_MAX_JOB_ITEMS) {
+        vx_fail(err, "paths: must be an array of 1 to %d file or folder paths", VX_MAX_JOB_ITEMS);
+        return VX_E_BAD_INPUT;
+    }
+    for (int i = 0; i < n; i++)
+        if (!paths[i] || !*paths[i] || strlen(paths[i]) > VX_MAX_PATH) {
+            vx_fail(err, "paths[%d]: must be a non-empty path of at most %d bytes", i, VX_MAX_PATH);
+            return VX_E_BAD_INPUT;
+        }
+    *job_id = vx_jobs_submit(e->jobs, paths, n, err);
+    return *job_id ? VX_OK : VX_E_INTERNAL;
+}
+
+int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    int r = vx_catalog_get_job(e->cat, id, &out->job, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0) {
+        char hex[VX_ID_HEX_LEN];
+        vx_id_to_hex(id, hex);
+        vx_fail(err, "no job %s", hex);
+        return VX_E_NOT_FOUND;
+    }
+    out->running = out->job.state == VX_JOB_RUNNING && e->jobs && vx_jobs_live(e->jobs, id, &out->live);
+    return VX_OK;
+}
+
+void vx_job_status_free(vx_job_status *s) {
+    vx_job_clear(&s->job);
+    vx_index_summary_clear(&s->live);
+}
+
+/* ---- the whole ---------------------------------------------------------------------------- */
+
+static int count_video(void *ctx, const vx_video *v) {
+    vx_engine_stats *c = ctx;
+    if (v->status == VX_VIDEO_INDEXED) c->indexed++;
+    else if (v->status == VX_VIDEO_FAILED) c->failed++;
+    else if (v->status == VX_VIDEO_REMOVED) c->removed++;
+    if (v->status == VX_VIDEO_INDEXED && v->duplicate_of) c->duplicates++;
+    return 0;
+}
+
+void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (e->ann) {
+        pthread_rwlock_rdlock(&e->ann_lock);
+        out->index_videos = vx_ann_count_videos(e->ann);
+        out->index_segments = vx_ann_count_segments(e->ann);
+        out->index_kind = vx_ann_kind(e->ann);
+        pthread_rwlock_unlock(&e->ann_lock);
+    }
+    out->text_search = e->model != NULL;
+    if (e->jobs) vx_jobs_counts(e->jobs, &out->jobs_queued, &out->jobs_running, &out->jobs_done, &out->jobs_failed);
+    uint64_t rec_videos;
+    if (e->rec) vx_rec_stats(e->rec, &out->rec_users, &rec_videos, &out->rec_engagements);
+    out->query_cache_entries = e->qcache ? (int64_t)vx_query_cache_size(e->qcache) : 0;
+    out->query_cache_hits = atomic_load(&e->cache_hits);
+    out->query_cache_misses = atomic_load(&e->cache_misses);
+    out->encoder_runs = atomic_load(&e->encoder_runs);
+    out->encoder_queries = atomic_load(&e->encoder_queries);
+}
+
+int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err) {
+    vx_engine_gauges(e, out);
+    vx_scan_stats stats = {0};
+    if (vx_catalog_get_meta(e->cat, &out->meta, err) || vx_catalog_scan_videos(e->cat, count_video, out, &stats, err) ||
+        vx_catalog_count(e->cat, VX_KEY_SEGMENT, &out->segments, err) ||
+        vx_catalog_count(e->cat, VX_KEY_USER, &out->users, err) ||
+        vx_catalog_count(e->cat, VX_KEY_EVENT, &out->events, err) ||
+        vx_catalog_count(e->cat, VX_KEY_JOB, &out->jobs, err)) {
+        vx_engine_stats_free(out);
+        return VX_E_INTERNAL;
+    }
+    out->corrupt = stats.corrupt;
+    return VX_OK;
+}
+
+void vx_engine_stats_free(vx_engine_stats *i) { vx_meta_clear(&i->meta); }
+
+int vx_engine_check(vx_engine *e, void (*report)(void *ctx, const char *problem), void *ctx, uint64_t *problems,
+                    vx_error *err) {
+    return vx_catalog_check(e->cat, report, ctx, problems, err) ? VX_E_INTERNAL : VX_OK;
+}

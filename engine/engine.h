@@ -1,0 +1,209 @@
+/* vidx engine: the application layer.
+ *
+ * Every operation a user or operator can ask for lives here once: search by text,
+ * similar videos, a user's feed, recording an event, indexing paths, describing a
+ * video, info and check. `vidx` commands (cli/) and the HTTP service (api/) are thin
+ * faces over it: they parse, call one operation, and print its answer with the one
+ * serialiser (engine/json.h), so both print exactly the same documents.
+ *
+ * A vx_engine owns a data folder: the catalog (LevelDB, the source of truth), the two
+ * vector indexes (derived, behind a read-write lock with a version that every change
+ * bumps), the recommender, the CLIP model with the text encoder thread and its query
+ * cache, and the background work (indexing jobs, grouped event writes). Every change
+ * of state is one explicit operation value (engine/ops.h) applied by one function,
+ * vx_engine_apply; that is the seam a cluster replicates.
+ *
+ * Conventions:
+ *   - vx_engine_open returns NULL and fills err; vx_engine_close accepts NULL.
+ *   - Operations return 0, or a negative vx_status with err filled: VX_E_BAD_INPUT
+ *     names the parameter at fault, VX_E_NOT_FOUND the missing thing, VX_E_UNAVAILABLE
+ *     says what is missing and how to get it (the model), VX_E_BUSY asks to try again
+ *     shortly, VX_E_INTERNAL is anything else (a database error, out of memory).
+ *   - Results belong to the caller and are released with their _free function.
+ *   - Every operation may be called from any thread at any time. Asynchronous ones
+ *     call their callback exactly once, from an engine thread; callers hop back to
+ *     their own thread from there.
+ *   - Configuration comes in vx_engine_options, filled by the caller (command line,
+ *     environment): nothing under engine/ reads the environment.
+ */
+#ifndef VX_ENGINE_H
+#define VX_ENGINE_H
+
+#include <stdint.h>
+
+#include "../common/error.h"
+#include "../indexer/index.h"
+#include "../recommend/events.h"
+#include "../recommend/feed.h"
+#include "../schemas/records.h"
+
+/* Limits of the operations, the same for the command line and HTTP. */
+#define VX_MAX_K 1000       /* results per page */
+#define VX_MAX_OFFSET 10000 /* results skipped (pages) */
+#define VX_MAX_QUERY 1000   /* bytes of query text */
+
+typedef enum vx_status {
+    VX_OK = 0,
+    VX_E_INTERNAL = -1,
+    VX_E_BAD_INPUT = -2,
+    VX_E_NOT_FOUND = -3,
+    VX_E_UNAVAILABLE = -4,
+    VX_E_BUSY = -5,
+} vx_status;
+
+typedef enum vx_model_need {
+    VX_MODEL_NONE,    /* never loaded (similar, feed, events, info) */
+    VX_MODEL_TRY,     /* loaded when it can be; text search and indexing say why not */
+    VX_MODEL_REQUIRE, /* open fails without it */
+} vx_model_need;
+
+typedef struct vx_engine_options {
+    const char *data_dir;         /* the data folder (DESIGN.md "Data folder") */
+    const char *model_dir;        /* --model or $VIDX_MODEL; NULL: the database's, then default_model_dir */
+    const char *default_model_dir;/* where the model is looked for last (may be NULL) */
+    int create;                   /* make the data folder and catalog when missing */
+    int catalog_only;             /* only the catalog: info, check and video records (no indexes) */
+    vx_model_need model;
+    int text_encoder;             /* run the text encoder thread (async text search) */
+    int jobs;                     /* run background indexing jobs and resume unfinished ones */
+    int query_cache;              /* query embeddings kept (default 4096) */
+    int similar_cache;            /* similar-video answers kept (default 65536) */
+    int db_cache_mb;              /* LevelDB block cache (default VX_CATALOG_CACHE_MB) */
+    long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
+    int ann_faiss_search;         /* inverted files searched by FAISS alone (A/B runs) */
+    vx_index_options index;       /* sampling and segments of indexing (jobs and vx_engine_index) */
+} vx_engine_options;
+
+void vx_engine_options_default(vx_engine_options *o);
+
+typedef struct vx_engine vx_engine;
+
+vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err);
+/* Stops background work (a running job stops after its current file and resumes at
+ * the next open), saves the vector indexes, closes the database. */
+void vx_engine_close(vx_engine *e);
+
+/* The model's state: NULL when loaded, else why not and how to get it. */
+const char *vx_engine_model_problem(const vx_engine *e);
+const char *vx_engine_data_dir(const vx_engine *e);
+
+/* ---- search ----------------------------------------------------------------------------- */
+
+typedef struct vx_search_params {
+    const char *text;              /* the query */
+    int k, offset;                 /* page: 1..VX_MAX_K results after `offset` */
+    double min_duration, max_duration; /* seconds; max 0 = no limit */
+    const char *path_prefix;       /* only videos under it; NULL = any */
+} vx_search_params;
+
+void vx_search_params_default(vx_search_params *p);
+
+typedef struct vx_result {
+    uint64_t video_id;
+    float score;
+    double start, end; /* the moment; for similar, the whole video */
+    int segment;       /* the moment's segment, -1 for similar */
+    char *title, *path;
+    double duration;
+} vx_result;
+
+typedef struct vx_results {
+    vx_result *items;
+    int n;
+    int total; /* videos that matched (all indexed videos passing the filters, as far as looked) */
+} vx_results;
+
+void vx_results_free(vx_results *r);
+
+/* Text search, blocking. */
+int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, vx_error *err);
+
+/* Text search in two steps, for callers that must not block (the service's loops):
+ * vx_engine_search_start validates and tokenizes; if the query's embedding is cached it
+ * returns 1 and the search can be finished at once, else it queues the query on the
+ * text encoder thread, returns 0, and calls ready(arg) from that thread once the
+ * embedding is known (or failed). vx_engine_search_finish then ranks the videos on the
+ * caller's thread. A negative return is an error (the query is freed). */
+typedef struct vx_text_query vx_text_query;
+int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
+                           vx_text_query **q, vx_error *err);
+int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err);
+void vx_text_query_free(vx_text_query *q);
+
+/* Videos like a given one (its whole-video embedding), leaving out the video itself and
+ * exact copies of it. VX_E_NOT_FOUND for unknown, removed or failed videos. */
+int vx_engine_similar(vx_engine *e, uint64_t video_id, int k, int offset, vx_results *out, vx_error *err);
+
+/* ---- users -------------------------------------------------------------------------------- */
+
+/* Validates, stores (durably) and applies one event. `stored` says what was stored. */
+int vx_engine_record_event(vx_engine *e, const vx_event_request *req, vx_event_stored *stored, vx_error *err);
+/* The same without blocking: done(arg, status, stored, err) from the event writer
+ * thread, which writes the events that wait together in one synced batch. Returns a
+ * negative status (and never calls done) when the request is refused at once. */
+typedef void (*vx_event_done)(void *arg, int status, const vx_event_stored *stored, const vx_error *err);
+int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_event_done done, void *arg,
+                                 vx_error *err);
+
+int vx_engine_feed(vx_engine *e, const char *user, const vx_feed_options *o, vx_feed *out, vx_error *err);
+/* The user's record (vx_user_clear); VX_E_NOT_FOUND before their first event. */
+int vx_engine_user(vx_engine *e, const char *user, vx_user *out, vx_error *err);
+
+/* ---- videos ------------------------------------------------------------------------------- */
+
+/* A video as GET /v1/videos/{id} shows it: its record and its segments. */
+typedef struct vx_video_view {
+    vx_video video;
+    vx_segment *segments; /* [n_segments], embeddings not kept */
+    uint32_t n_segments;
+} vx_video_view;
+int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err);
+void vx_video_view_free(vx_video_view *v);
+
+/* The id of a video argument: 16 hex digits, or the path of a file (indexed or not:
+ * ids are derived from canonical paths). VX_E_BAD_INPUT when neither. */
+int vx_video_arg_id(const char *arg, uint64_t *id, vx_error *err);
+
+/* ---- indexing ----------------------------------------------------------------------------- */
+
+/* Indexes paths now, on the calling thread, with progress as the options say; each
+ * committed video is searchable at once. The summary lists every file's outcome. */
+int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summary *summary, vx_error *err);
+
+/* Background jobs (options.jobs): queued and run in order by one thread. */
+int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, uint64_t *job_id, vx_error *err);
+/* A job's record; while it runs, `live` holds the outcomes so far (vx_index_summary_clear). */
+typedef struct vx_job_status {
+    vx_job job;
+    int running;              /* the runner is on it now: `live` is current */
+    vx_index_summary live;
+} vx_job_status;
+int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err);
+void vx_job_status_free(vx_job_status *s);
+
+/* ---- the whole ---------------------------------------------------------------------------- */
+
+typedef struct vx_engine_stats {
+    vx_meta meta;                 /* vx_meta_clear */
+    uint64_t indexed, failed, removed, duplicates;
+    uint64_t segments, users, events, jobs, corrupt;
+    int64_t index_videos, index_segments; /* vectors in the indexes */
+    const char *index_kind;       /* "Flat" or "IVF" (static) */
+    int text_search;              /* the model is loaded */
+    int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
+    uint64_t rec_users, rec_engagements;
+    int64_t query_cache_entries;
+    uint64_t query_cache_hits, query_cache_misses; /* text queries answered from the cache or not */
+    uint64_t encoder_runs, encoder_queries;        /* text tower runs and the queries they encoded */
+} vx_engine_stats;
+int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err);
+/* Cheap counts for /healthz and /metrics (no database scan): the index sizes, jobs,
+ * recommender and cache figures of vx_engine_info; meta and record counts stay zero. */
+void vx_engine_gauges(vx_engine *e, vx_engine_stats *out);
+void vx_engine_stats_free(vx_engine_stats *i);
+
+/* The catalog's invariants (vidx info --check): each problem to report(ctx, text). */
+int vx_engine_check(vx_engine *e, void (*report)(void *ctx, const char *problem), void *ctx, uint64_t *problems,
+                    vx_error *err);
+
+#endif

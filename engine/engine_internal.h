@@ -1,0 +1,84 @@
+/* vidx engine, internal: the state the engine's files share. Only engine/ includes it. */
+#ifndef VX_ENGINE_INTERNAL_H
+#define VX_ENGINE_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../ann/ann.h"
+#include "../common/lru.h"
+#include "../encoder/clip.h"
+#include "../schemas/catalog.h"
+#include "../schemas/ops.h"
+#include "engine.h"
+#include "query_cache.h"
+
+typedef struct vx_text_encoder vx_text_encoder;
+typedef struct vx_jobs vx_jobs;
+typedef struct vx_event_writer vx_event_writer;
+
+struct vx_engine {
+    vx_engine_options opt;
+    char data_dir[PATH_MAX];
+    char model_dir[PATH_MAX];         /* the model folder in use or looked for */
+    vx_catalog *cat;
+    vx_clip *model;                   /* NULL when missing */
+    char model_problem[1024];         /* why, and how to get it */
+
+    vx_ann_options ann_opt;
+    vx_ann *ann;                      /* swapped whole only under the write lock */
+    pthread_rwlock_t ann_lock;        /* searches read; applying ops writes */
+    atomic_uint_least64_t ann_version;/* bumped by every change of the vector indexes */
+    vx_recommender *rec;              /* its own lock */
+
+    vx_query_cache *qcache;           /* text embeddings by token ids */
+    vx_lru *similar_cache;            /* similar-video answers, valid while ann_version holds */
+    vx_text_encoder *encoder;         /* opt.text_encoder */
+    vx_jobs *jobs;                    /* opt.jobs */
+    vx_event_writer *events;          /* grouped event writes */
+
+    pthread_mutex_t apply_lock;       /* ops are applied one at a time, in order */
+    atomic_uint_least64_t cache_hits, cache_misses, encoder_runs, encoder_queries;
+};
+
+/* engine/apply.c: applies one op (catalog, thumbnails, vector indexes, recommender). */
+int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err);
+/* Applies event ops together in one synced write; stored[i] and status[i] per op. */
+int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
+                           vx_error *errs);
+/* Swaps in an inverted file when the exact index outgrew its limit, then saves. */
+void vx_engine_settle_index(vx_engine *e, const char *who);
+
+/* engine/encoder.c: the text encoder thread. */
+typedef struct vx_encode_task {
+    int32_t *ids;               /* [n], token ids with start and end */
+    int n;
+    float *out;                 /* [proj_dim] */
+    int rc;
+    vx_error err;
+    void (*done)(struct vx_encode_task *t); /* on the encoder thread */
+    struct vx_encode_task *next;
+} vx_encode_task;
+#define VX_ENCODER_MAX_QUEUE 256 /* ~2.5 s of encoding: beyond, new queries are refused (busy) */
+vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err);
+/* -1 (and nothing done) when VX_ENCODER_MAX_QUEUE queries already wait. */
+int vx_text_encoder_submit(vx_text_encoder *enc, vx_encode_task *t);
+void vx_text_encoder_stop(vx_text_encoder *enc);
+
+/* engine/jobs.c */
+vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err);
+void vx_jobs_stop(vx_jobs *j);
+uint64_t vx_jobs_submit(vx_jobs *j, const char *const *paths, int n, vx_error *err);
+int vx_jobs_live(vx_jobs *j, uint64_t id, vx_index_summary *live);
+void vx_jobs_counts(vx_jobs *j, int64_t *queued, int64_t *running, int64_t *done, int64_t *failed);
+/* The index run behind vx_engine_index and jobs: every change through vx_engine_apply. */
+int vx_engine_run_index(vx_engine *e, const char *const *paths, int n, const vx_index_options *o,
+                        vx_index_summary *sum, vx_error *err);
+
+/* engine/writer.c: the event writer thread. */
+vx_event_writer *vx_event_writer_start(vx_engine *e, vx_error *err);
+void vx_event_writer_stop(vx_event_writer *w);
+int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done done, void *arg, vx_error *err);
+
+#endif

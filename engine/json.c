@@ -1,0 +1,156 @@
+#include "json.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "../common/hash.h"
+
+/* Scores and times with a sensible number of digits. */
+static json_t *num(double v, double scale) { return json_real(round(v * scale) / scale); }
+
+json_t *vx_results_json(const char *query, double took_ms, const vx_results *r) {
+    json_t *results = json_array();
+    for (int i = 0; results && i < r->n; i++) {
+        const vx_result *x = &r->items[i];
+        char id[VX_ID_HEX_LEN], thumb[64];
+        vx_id_to_hex(x->video_id, id);
+        snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", id);
+        json_t *item = json_pack("{s:s, s:s?, s:s?, s:o, s:{s:o, s:o}, s:s, s:o}", "video_id", id, "title", x->title,
+                                 "path", x->path, "score", num(x->score, 1e4), "moment", "start", num(x->start, 1e3),
+                                 "end", num(x->end, 1e3), "thumbnail", thumb, "duration", num(x->duration, 1e3));
+        if (item && x->segment >= 0) {
+            snprintf(thumb, sizeof thumb, "/thumbs/%s-%d.jpg", id, x->segment);
+            json_object_set_new(item, "moment_thumbnail", json_string(thumb));
+        }
+        if (!item || json_array_append_new(results, item)) {
+            json_decref(results);
+            return NULL;
+        }
+    }
+    if (!results) return NULL;
+    return json_pack("{s:s, s:o, s:i, s:o}", "query", query, "took_ms", num(took_ms, 10), "total", r->total,
+                     "results", results);
+}
+
+json_t *vx_feed_json(const char *user, double took_ms, const vx_feed *f) {
+    json_t *items = json_array();
+    for (int i = 0; items && i < f->n; i++) {
+        const vx_feed_item *x = &f->items[i];
+        char id[VX_ID_HEX_LEN], thumb[64];
+        vx_id_to_hex(x->video_id, id);
+        snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", id);
+        json_t *item = json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:s, s:s}", "video_id", id, "title", x->title, "path",
+                                 x->path, "score", num(x->score, 1e4), "reason", x->reason, "source", x->source,
+                                 "thumbnail", thumb);
+        if (!item || json_array_append_new(items, item)) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    if (!items) return NULL;
+    return json_pack("{s:s, s:o, s:b, s:I, s:o}", "user", user, "took_ms", num(took_ms, 10), "new_user",
+                     !f->known_user, "events", (json_int_t)f->n_events, "items", items);
+}
+
+json_t *vx_event_json(const char *user, const vx_event_stored *e) {
+    char id[VX_ID_HEX_LEN];
+    vx_id_to_hex(e->event.video_id, id);
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "user", user, "video_id", id, "type",
+                     vx_event_type_name(e->event.type), "seconds", num(e->event.seconds, 1e3), "ts",
+                     num((double)e->event.ts_ms / 1e3, 1e3), "seq", (json_int_t)e->seq, "events",
+                     (json_int_t)e->n_events);
+}
+
+json_t *vx_video_json(const vx_video_view *vv) {
+    const vx_video *v = &vv->video;
+    char hex[VX_ID_HEX_LEN], thumb[64];
+    vx_id_to_hex(v->id, hex);
+    snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", hex);
+    json_t *segs = json_array();
+    /* A copy's segments are its original's, with the original's thumbnails. */
+    char owner[VX_ID_HEX_LEN];
+    vx_id_to_hex(v->duplicate_of ? v->duplicate_of : v->id, owner);
+    for (uint32_t i = 0; segs && i < vv->n_segments; i++) {
+        char st[64];
+        snprintf(st, sizeof st, "/thumbs/%s-%u.jpg", owner, i);
+        if (json_array_append_new(segs, json_pack("{s:i, s:o, s:o, s:s}", "index", (int)i, "start",
+                                                  num(vv->segments[i].start, 1e3), "end",
+                                                  num(vv->segments[i].end, 1e3), "thumbnail", st))) {
+            json_decref(segs);
+            return NULL;
+        }
+    }
+    json_t *o = segs ? json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:s, s:I, s:I, s:s, s:o}", "video_id", hex,
+                                 "title", v->title, "path", v->path, "duration", num(v->duration, 1e3), "fps",
+                                 num(v->fps, 1e3), "width", (int)v->width, "height", (int)v->height, "status",
+                                 vx_video_status_name(v->status), "created_at", (json_int_t)v->created_at,
+                                 "updated_at", (json_int_t)v->updated_at, "thumbnail", thumb, "segments", segs)
+                     : NULL;
+    if (o && v->failure && *v->failure) json_object_set_new(o, "failure", json_string(v->failure));
+    if (o && v->duplicate_of) json_object_set_new(o, "duplicate_of", json_string(owner));
+    return o;
+}
+
+json_t *vx_user_json(const vx_user *u) {
+    char feed[128];
+    snprintf(feed, sizeof feed, "/v1/users/%s/feed", u->name);
+    return json_pack("{s:s, s:I, s:I, s:o, s:s}", "user", u->name, "created_at", (json_int_t)u->created_at, "events",
+                     (json_int_t)u->n_events, "last_event", num((double)u->last_event_ms / 1e3, 1e3), "feed", feed);
+}
+
+static json_t *items_json(const vx_job_item *items, int n) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++) {
+        json_t *it = json_pack("{s:s, s:s}", "path", items[i].path, "outcome", vx_item_outcome_name(items[i].outcome));
+        if (it && items[i].message && *items[i].message) json_object_set_new(it, "message", json_string(items[i].message));
+        if (!it || json_array_append_new(a, it)) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *summary_json(const vx_job_item *items, int n) {
+    int c[6] = {0};
+    for (int i = 0; i < n; i++)
+        if (items[i].outcome < 6) c[items[i].outcome]++;
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "pending", c[VX_ITEM_PENDING], "indexed", c[VX_ITEM_INDEXED],
+                     "unchanged", c[VX_ITEM_UNCHANGED], "duplicates", c[VX_ITEM_DUPLICATE], "failed", c[VX_ITEM_FAILED],
+                     "removed", c[VX_ITEM_REMOVED]);
+}
+
+json_t *vx_job_json(const vx_job_status *s) {
+    const vx_job *job = &s->job;
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(job->id, hex);
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "job_id", hex, "state", vx_job_state_name(job->state),
+                          "created_at", (json_int_t)job->created_at, "started_at", (json_int_t)job->started_at,
+                          "finished_at", (json_int_t)job->finished_at);
+    if (!o) return NULL;
+    if (s->running) {
+        /* In progress: the files done so far; the record still holds the paths asked for. */
+        json_object_set_new(o, "requested", items_json(job->items, (int)job->n_items));
+        json_object_set_new(o, "files_done", json_integer(s->live.n_items));
+        json_object_set_new(o, "summary", summary_json(s->live.items, s->live.n_items));
+        json_object_set_new(o, "items", items_json(s->live.items, s->live.n_items));
+    } else {
+        json_object_set_new(o, "files_done", json_integer(job->state == VX_JOB_DONE ? (json_int_t)job->n_items : 0));
+        json_object_set_new(o, "summary", summary_json(job->items, (int)job->n_items));
+        json_object_set_new(o, "items", items_json(job->items, (int)job->n_items));
+    }
+    return o;
+}
+
+json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c) {
+    char fingerprint[VX_ID_HEX_LEN] = "";
+    if (c->meta.model_fingerprint) vx_id_to_hex(c->meta.model_fingerprint, fingerprint);
+    return json_pack("{s:s, s:b, s:i, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:s, s:s, s:{s:I, s:i}, s:I}",
+                     "database", database, "exists", exists, "schema", (int)c->meta.schema_version, "created_at",
+                     (json_int_t)c->meta.created_at, "videos", "indexed", (json_int_t)c->indexed, "failed",
+                     (json_int_t)c->failed, "removed", (json_int_t)c->removed, "duplicates", (json_int_t)c->duplicates,
+                     "segments", (json_int_t)c->segments, "users", (json_int_t)c->users, "events",
+                     (json_int_t)c->events, "jobs", (json_int_t)c->jobs, "model", c->meta.model ? c->meta.model : "",
+                     "model_fingerprint", fingerprint, "index", "generation", (json_int_t)c->meta.index_generation,
+                     "dim", (int)c->meta.embed_dim, "corrupt_records", (json_int_t)c->corrupt);
+}

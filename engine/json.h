@@ -1,0 +1,32 @@
+/* vidx engine: the one serialiser. Every JSON document vidx prints, over HTTP and on
+ * the command line (`--json`), is made here from the engine's results, so both faces
+ * print exactly the same (DESIGN.md; every field in schemas/api.md).
+ * Each returns a new reference (json_decref) or NULL when out of memory. */
+#ifndef VX_ENGINE_JSON_H
+#define VX_ENGINE_JSON_H
+
+#include <jansson.h>
+
+#include "engine.h"
+
+/* How every vidx JSON document is printed (compact, shortest round-trip reals). */
+#define VX_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
+
+/* search, similar: {"query", "took_ms", "total", "results": [{"video_id", "title", "path",
+ * "score", "moment": {"start", "end"}, "thumbnail", "duration", "moment_thumbnail"?}]} */
+json_t *vx_results_json(const char *query, double took_ms, const vx_results *r);
+/* {"user", "took_ms", "new_user", "events", "items": [{"video_id", "title", "path", "score",
+ * "reason", "source", "thumbnail"}]} */
+json_t *vx_feed_json(const char *user, double took_ms, const vx_feed *f);
+/* The stored event: {"user", "video_id", "type", "seconds", "ts", "seq", "events"}. */
+json_t *vx_event_json(const char *user, const vx_event_stored *e);
+/* GET /v1/videos/{id}: the record and its segments. */
+json_t *vx_video_json(const vx_video_view *v);
+/* GET /v1/users/{user} */
+json_t *vx_user_json(const vx_user *u);
+/* GET /v1/jobs/{id}: state, times, per-file outcomes (live while it runs). */
+json_t *vx_job_json(const vx_job_status *s);
+/* vidx info --json, GET /v1/info: what the data folder holds. */
+json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *i);
+
+#endif

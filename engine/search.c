@@ -1,0 +1,382 @@
+/* vidx engine: how a search is answered, top to bottom.
+ *
+ * Text search
+ *   1. vx_engine_search_start checks the parameters and tokenizes the text (the model's
+ *      context length); the query cache, keyed by token ids, may hold its embedding.
+ *   2. If not, the text encoder thread (encoder.c) encodes it, together with the other
+ *      queries waiting, puts it in the cache and calls the caller's ready().
+ *   3. vx_engine_search_finish ranks: the nearest segments (ann/), each video's best
+ *      segment (its score and time range are the video's score and "moment"), videos
+ *      that fail the filters dropped, the page cut with offset and k, and the page's
+ *      video records read from the catalog.
+ * Similar videos
+ *   The video's own whole-video vector is the query against the video index; the video
+ *   itself and exact copies of it are left out. Answers are cached as values (the
+ *   results) until the vector index changes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/hash.h"
+#include "../common/idmap.h"
+#include "../common/utf8.h"
+#include "engine_internal.h"
+
+void vx_search_params_default(vx_search_params *p) {
+    memset(p, 0, sizeof *p);
+    p->k = 10;
+}
+
+void vx_results_free(vx_results *r) {
+    for (int i = 0; i < r->n; i++) {
+        free(r->items[i].title);
+        free(r->items[i].path);
+    }
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}
+
+static int check_page(int k, int offset, vx_error *err) {
+    if (k < 1 || k > VX_MAX_K) return vx_fail(err, "k: must be a whole number from 1 to %d", VX_MAX_K);
+    if (offset < 0 || offset > VX_MAX_OFFSET)
+        return vx_fail(err, "offset: must be a whole number from 0 to %d", VX_MAX_OFFSET);
+    return 0;
+}
+
+/* ---- 1. the query -------------------------------------------------------------------------- */
+
+struct vx_text_query {
+    vx_engine *e;
+    vx_search_params p;       /* strings owned */
+    vx_encode_task task;      /* ids, n, out, rc, err */
+    void (*ready)(void *arg);
+    void *arg;
+};
+
+void vx_text_query_free(vx_text_query *q) {
+    if (!q) return;
+    free((char *)q->p.text);
+    free((char *)q->p.path_prefix);
+    free(q->task.ids);
+    free(q->task.out);
+    free(q);
+}
+
+static int check_search(const vx_search_params *p, vx_error *err) {
+    if (!p->text || !*p->text) return vx_fail(err, "q: the query text is missing");
+    size_t n = strlen(p->text);
+    if (n > VX_MAX_QUERY) return vx_fail(err, "q: longer than %d bytes", VX_MAX_QUERY);
+    if (!vx_utf8_valid(p->text, n)) return vx_fail(err, "q: not valid UTF-8");
+    if (check_page(p->k, p->offset, err)) return -1;
+    if (!(p->min_duration >= 0 && p->min_duration <= 1e9))
+        return vx_fail(err, "min_duration: must be a number of seconds from 0 to 1e9");
+    if (!(p->max_duration >= 0 && p->max_duration <= 1e9))
+        return vx_fail(err, "max_duration: must be a number of seconds from 0 to 1e9 (0: no limit)");
+    if (p->path_prefix && (strlen(p->path_prefix) > VX_MAX_PATH || !vx_utf8_valid(p->path_prefix, strlen(p->path_prefix))))
+        return vx_fail(err, "path: longer than %d bytes or not UTF-8", VX_MAX_PATH);
+    return 0;
+}
+
+/* On the encoder thread: the embedding is known (or failed). */
+static void encoded(vx_encode_task *t) {
+    vx_text_query *q = (vx_text_query *)((char *)t - offsetof(vx_text_query, task));
+    if (t->rc == 0) vx_query_cache_put(q->e->qcache, t->ids, t->n, t->out);
+    q->ready(q->arg);
+}
+
+int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
+                           vx_text_query **out, vx_error *err) {
+    *out = NULL;
+    if (!e->model) {
+        vx_fail(err, "text search needs the CLIP model: %s", e->model_problem);
+        return VX_E_UNAVAILABLE;
+    }
+    if (check_search(p, err)) return VX_E_BAD_INPUT;
+    const vx_clip_config *c = vx_clip_get_config(e->model);
+    vx_text_query *q = calloc(1, sizeof *q);
+    if (!q || !(q->task.ids = malloc((size_t)c->context * sizeof *q->task.ids)) ||
+        !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out)) || !(q->p.text = strdup(p->text)) ||
+        (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix)))) {
+        vx_text_query_free(q);
+        vx_fail(err, "out of memory");
+        return VX_E_INTERNAL;
+    }
+    q->e = e;
+    q->p.k = p->k;
+    q->p.offset = p->offset;
+    q->p.min_duration = p->min_duration;
+    q->p.max_duration = p->max_duration;
+    q->ready = ready;
+    q->arg = arg;
+    q->task.n = vx_tokenize(vx_clip_tokenizer(e->model), p->text, q->task.ids, c->context, err);
+    if (q->task.n < 0) {
+        vx_fail_prefix(err, "q");
+        vx_text_query_free(q);
+        return VX_E_BAD_INPUT;
+    }
+    if (vx_query_cache_get(e->qcache, q->task.ids, q->task.n, q->task.out)) {
+        atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
+        *out = q;
+        return 1;
+    }
+    atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
+    q->task.done = encoded;
+    *out = q; /* before submitting: ready() may come at once */
+    if (!e->encoder) {
+        /* No encoder thread (the command line): encode here. */
+        vx_clip_ctx *ctx = vx_clip_ctx_new(e->model, 1, 0, err);
+        const int32_t *ids = q->task.ids;
+        q->task.rc = ctx ? vx_clip_encode_tokens(ctx, &ids, &q->task.n, 1, q->task.out, &q->task.err) : -1;
+        if (!ctx) q->task.err = *err;
+        vx_clip_ctx_free(ctx);
+        encoded(&q->task);
+        return 0;
+    }
+    if (vx_text_encoder_submit(e->encoder, &q->task)) {
+        *out = NULL;
+        vx_text_query_free(q);
+        vx_fail(err, "too many new queries waiting to be encoded; try again shortly");
+        return VX_E_BUSY;
+    }
+    return 0;
+}
+
+/* ---- 3. ranking ---------------------------------------------------------------------------- */
+
+static int passes(const vx_video *v, const vx_search_params *f) {
+    if (v->status != VX_VIDEO_INDEXED) return 0;
+    if (v->duration < f->min_duration) return 0;
+    if (f->max_duration > 0 && v->duration > f->max_duration) return 0;
+    if (f->path_prefix && strncmp(v->path, f->path_prefix, strlen(f->path_prefix)) != 0) return 0;
+    return 1;
+}
+
+/* Appends a result for v. */
+static int push(vx_results *out, const vx_video *v, float score, double start, double end, int segment) {
+    vx_result *items = realloc(out->items, (size_t)(out->n + 1) * sizeof *items);
+    if (!items) return -1;
+    out->items = items;
+    items[out->n] = (vx_result){v->id, score, start, end, segment, strdup(v->title), strdup(v->path), v->duration};
+    if (!items[out->n].title || !items[out->n].path) {
+        free(items[out->n].title);
+        free(items[out->n].path);
+        return -1;
+    }
+    out->n++;
+    return 0;
+}
+
+/* Nearest segments, best per video, filtered, paged. Under the index's read lock. */
+static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f, vx_results *out, vx_error *err) {
+    vx_ann *a = e->ann;
+    const int64_t total_segments = vx_ann_count_segments(a);
+    const int want = f->offset + f->k;
+    const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0;
+    int64_t pool = (int64_t)want * 8 + 32;
+    for (;;) {
+        if (pool > total_segments) pool = total_segments;
+        vx_ann_hit *hits = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *hits);
+        if (!hits) return vx_fail(err, "out of memory");
+        int n = pool > 0 ? vx_ann_search_segments(a, q, (int)pool, hits, err) : 0;
+        if (n < 0) { free(hits); return -1; }
+        vx_results_free(out);
+        /* Hits come best first, so a video's first hit is its best segment. Videos
+         * already ranked: pools grow to tens of thousands of hits for deep pages, where
+         * a linear scan per hit would be quadratic. */
+        vx_idmap seen;
+        int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) ? vx_fail(err, "out of memory") : 0;
+        /* Without filters the page is all that is needed (total is the index's count);
+         * with them, every candidate is counted. */
+        for (int i = 0; i < n && rc == 0 && (filtered || matched < want); i++) {
+            if (vx_idmap_get(&seen, hits[i].video_id) >= 0) continue;
+            vx_idmap_put(&seen, hits[i].video_id, 1); /* sized for n: never grows, never fails */
+            vx_video v;
+            int r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);
+            if (r < 0) { rc = -1; break; }
+            if (r) continue;
+            if (passes(&v, f)) {
+                matched++;
+                if (matched > f->offset && matched <= want) {
+                    vx_segment seg;
+                    double start = 0, end = v.duration;
+                    if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)hits[i].segment, &seg, err) == 0) {
+                        start = seg.start;
+                        end = seg.end;
+                        vx_segment_clear(&seg);
+                    }
+                    if (push(out, &v, hits[i].score, start, end, hits[i].segment)) rc = vx_fail(err, "out of memory");
+                }
+            }
+            vx_video_clear(&v);
+        }
+        vx_idmap_free(&seen);
+        free(hits);
+        if (rc) { vx_results_free(out); return -1; }
+        out->total = filtered ? matched : (int)vx_ann_count_videos(a);
+        if (matched >= want || pool >= total_segments) return 0;
+        pool *= 4;
+    }
+}
+
+int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (q->task.rc) {
+        *err = q->task.err;
+        vx_fail_prefix(err, "encoding the query failed");
+        return VX_E_INTERNAL;
+    }
+    pthread_rwlock_rdlock(&e->ann_lock);
+    int rc = rank_segments(e, q->task.out, &q->p, out, err);
+    pthread_rwlock_unlock(&e->ann_lock);
+    return rc ? VX_E_INTERNAL : VX_OK;
+}
+
+typedef struct query_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ready;
+} query_wait;
+
+static void query_ready(void *arg) {
+    query_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->ready = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    query_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    vx_text_query *q;
+    int r = vx_engine_search_start(e, p, query_ready, &w, &q, err);
+    if (r < 0) return r;
+    if (r == 0) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.ready) pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+    }
+    r = vx_engine_search_finish(e, q, out, err);
+    vx_text_query_free(q);
+    return r;
+}
+
+/* ---- similar videos ------------------------------------------------------------------------ */
+
+/* Cached answers: the results as values (schemas-style explicit encoding). */
+static void encode_results(vx_buf *b, const vx_results *r) {
+    vx_put_varint(b, (uint64_t)r->total);
+    vx_put_varint(b, (uint64_t)r->n);
+    for (int i = 0; i < r->n; i++) {
+        const vx_result *x = &r->items[i];
+        vx_put_u64le(b, x->video_id);
+        vx_put_f32le(b, x->score);
+        vx_put_f64le(b, x->start);
+        vx_put_f64le(b, x->end);
+        vx_put_f64le(b, x->duration);
+        vx_put_string(b, x->title);
+        vx_put_string(b, x->path);
+    }
+}
+
+static int decode_results(const void *data, size_t len, vx_results *r) {
+    memset(r, 0, sizeof *r);
+    vx_cursor c = vx_cursor_make(data, len);
+    r->total = (int)vx_get_varint(&c);
+    uint64_t n = vx_get_varint(&c);
+    if (c.bad || n > VX_MAX_K || !(r->items = calloc(n ? n : 1, sizeof *r->items))) return -1;
+    for (uint64_t i = 0; i < n && !c.bad; i++) {
+        vx_result *x = &r->items[i];
+        x->video_id = vx_get_u64le(&c);
+        x->score = vx_get_f32le(&c);
+        x->start = vx_get_f64le(&c);
+        x->end = vx_get_f64le(&c);
+        x->duration = vx_get_f64le(&c);
+        x->segment = -1;
+        x->title = vx_get_string(&c, VX_MAX_TEXT);
+        x->path = vx_get_string(&c, VX_MAX_PATH);
+        r->n = (int)i + 1;
+    }
+    if (!vx_cursor_done(&c)) {
+        vx_results_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+static int rank_similar(vx_engine *e, const vx_video *self, int k, int offset, vx_results *out, vx_error *err) {
+    vx_ann *a = e->ann;
+    /* A copy stands for its original: same vectors, same neighbours. */
+    const uint64_t source = self->duplicate_of ? self->duplicate_of : self->id;
+    /* The query is the video's own vector, from the index (in memory) when it is there. */
+    float *q = malloc((size_t)(vx_ann_dim(a) > 0 ? vx_ann_dim(a) : 1) * sizeof *q);
+    if (!q) return vx_fail(err, "out of memory");
+    int r = vx_ann_video_vector_or_stored(a, e->cat, source, q, err);
+    if (r) {
+        free(q);
+        return r < 0 ? -1 : vx_fail(err, "video %016llx is not indexed (no embedding)", (unsigned long long)self->id);
+    }
+    const int64_t all = vx_ann_count_videos(a);
+    int pool = offset + k + 8;
+    if (pool > all) pool = (int)all;
+    vx_ann_hit *hits = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *hits);
+    int n = hits ? vx_ann_search_videos(a, q, pool, hits, err) : vx_fail(err, "out of memory");
+    free(q);
+    int matched = 0, rc = n < 0 ? -1 : 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (hits[i].video_id == source || hits[i].video_id == self->id) continue;
+        vx_video v;
+        r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);
+        if (r < 0) { rc = -1; break; }
+        if (r) continue;
+        /* Exact copies (same bytes) are not "similar", they are the same video. */
+        if (v.status == VX_VIDEO_INDEXED && v.content_hash != self->content_hash) {
+            matched++;
+            if (matched > offset && matched <= offset + k && push(out, &v, hits[i].score, 0, v.duration, -1))
+                rc = vx_fail(err, "out of memory");
+        }
+        vx_video_clear(&v);
+    }
+    free(hits);
+    if (rc) { vx_results_free(out); return -1; }
+    out->total = (int)(all > 1 ? all - 1 : 0);
+    return 0;
+}
+
+int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (check_page(k, offset, err)) return VX_E_BAD_INPUT;
+    /* Valid until the index changes. An answer cached at this index version is for a
+     * video still indexed, so a hit needs no record read. */
+    const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
+    const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->ann_version);
+    size_t len;
+    void *cached = vx_lru_get(e->similar_cache, key, version, &len);
+    int hit = cached && decode_results(cached, len, out) == 0;
+    free(cached);
+    if (hit) return VX_OK;
+
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    vx_video self;
+    int r = vx_catalog_get_video(e->cat, id, &self, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0 || self.status != VX_VIDEO_INDEXED) {
+        vx_fail(err, "no video %s%s", hex,
+                r                                   ? ""
+                : self.status == VX_VIDEO_REMOVED ? " (its file was removed)"
+                                                    : ": it could not be indexed, so it has no neighbours");
+        if (r == 0) vx_video_clear(&self);
+        return VX_E_NOT_FOUND;
+    }
+    pthread_rwlock_rdlock(&e->ann_lock);
+    r = rank_similar(e, &self, k, offset, out, err);
+    pthread_rwlock_unlock(&e->ann_lock);
+    vx_video_clear(&self);
+    if (r) return VX_E_INTERNAL;
+    vx_buf b = {0};
+    encode_results(&b, out);
+    if (!b.oom) vx_lru_put(e->similar_cache, key, version, b.data, b.len);
+    vx_buf_free(&b);
+    return VX_OK;
+}

@@ -1,0 +1,181 @@
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int vx_op_has_vectors(const vx_op *op) {
+    return op->kind == VX_OP_VIDEO && op->video.status == VX_VIDEO_INDEXED && !op->video.duplicate_of;
+}
+
+const char *vx_op_kind_name(uint8_t kind) {
+    switch (kind) {
+    case VX_OP_MODEL: return "model";
+    case VX_OP_VIDEO: return "video";
+    case VX_OP_VIDEO_REMOVED: return "video removed";
+    case VX_OP_VIDEO_TOUCHED: return "video touched";
+    case VX_OP_EVENT: return "event";
+    case VX_OP_JOB: return "job";
+    default: return "unknown";
+    }
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+/* A record as a varint-length blob: encoded into scratch, then copied. */
+#define PUT_BLOB(b, scratch, encode, rec)                                                          \
+    do {                                                                                           \
+        vx_buf_reset(scratch);                                                                     \
+        encode(scratch, rec);                                                                      \
+        if ((scratch)->oom) (b)->oom = 1;                                                          \
+        vx_put_varint(b, (scratch)->len);                                                          \
+        vx_put_bytes(b, (scratch)->data, (scratch)->len);                                          \
+    } while (0)
+
+void vx_op_encode(vx_buf *b, const vx_op *op) {
+    vx_buf s = {0};
+    vx_put_u8(b, VX_OP_V1);
+    vx_put_u8(b, op->kind);
+    switch (op->kind) {
+    case VX_OP_MODEL:
+        vx_put_string(b, op->model ? op->model : "");
+        vx_put_u64le(b, op->model_fingerprint);
+        vx_put_u32le(b, op->embed_dim);
+        break;
+    case VX_OP_VIDEO:
+        PUT_BLOB(b, &s, vx_video_encode, &op->video);
+        vx_put_varint(b, op->n_thumbs);
+        for (uint32_t i = 0; i < op->n_thumbs; i++) {
+            vx_put_u32le(b, (uint32_t)op->thumbs[i].segment);
+            vx_put_varint(b, op->thumbs[i].len);
+            vx_put_bytes(b, op->thumbs[i].jpeg, op->thumbs[i].len);
+        }
+        if (vx_op_has_vectors(op)) {
+            PUT_BLOB(b, &s, vx_embedding_encode, &op->embedding);
+            for (uint32_t i = 0; i < op->video.n_segments; i++) PUT_BLOB(b, &s, vx_segment_encode, &op->segments[i]);
+        }
+        break;
+    case VX_OP_VIDEO_REMOVED:
+    case VX_OP_VIDEO_TOUCHED:
+        PUT_BLOB(b, &s, vx_video_encode, &op->video);
+        break;
+    case VX_OP_EVENT:
+        vx_put_string(b, op->user ? op->user : "");
+        PUT_BLOB(b, &s, vx_event_encode, &op->event);
+        break;
+    case VX_OP_JOB:
+        PUT_BLOB(b, &s, vx_job_encode, &op->job);
+        break;
+    default:
+        b->oom = 1; /* nothing valid to write */
+    }
+    vx_buf_free(&s);
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+typedef int (*blob_decoder)(const void *data, size_t len, void *out, vx_error *err);
+
+#define DECODER(name, type)                                                                        \
+    static int dec_##name(const void *data, size_t len, void *out, vx_error *err) {                \
+        return vx_##name##_decode(data, len, (type *)out, err);                                    \
+    }
+DECODER(video, vx_video)
+DECODER(embedding, vx_embedding)
+DECODER(segment, vx_segment)
+DECODER(event, vx_event)
+DECODER(job, vx_job)
+
+static int get_blob(vx_cursor *c, blob_decoder dec, void *out, const char *what, vx_error *err) {
+    uint64_t n = vx_get_varint(c);
+    if (c->bad || n > vx_cursor_left(c)) return vx_fail(err, "op: %s runs past the end", what);
+    const uint8_t *p = vx_get_bytes(c, (size_t)n);
+    if (dec(p, (size_t)n, out, err)) return vx_fail_prefix(err, "op: %s", what);
+    return 0;
+}
+
+int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
+    memset(op, 0, sizeof *op);
+    vx_cursor c = vx_cursor_make(data, len);
+    uint8_t version = vx_get_u8(&c);
+    if (c.bad) return vx_fail(err, "op: empty");
+    if (version != VX_OP_V1) return vx_fail(err, "op: unknown version %u (this vidx reads %u)", version, VX_OP_V1);
+    op->kind = vx_get_u8(&c);
+    int rc = 0;
+    switch (op->kind) {
+    case VX_OP_MODEL:
+        op->model = vx_get_string(&c, VX_MAX_TEXT);
+        op->model_fingerprint = vx_get_u64le(&c);
+        op->embed_dim = vx_get_u32le(&c);
+        if (!c.bad && (op->embed_dim == 0 || op->embed_dim > VX_MAX_DIM || !op->model_fingerprint))
+            rc = vx_fail(err, "op: model with dimension %u or fingerprint 0", op->embed_dim);
+        break;
+    case VX_OP_VIDEO: {
+        if ((rc = get_blob(&c, dec_video, &op->video, "video record", err))) break;
+        uint64_t n = vx_get_varint(&c);
+        if (c.bad || n > VX_OP_MAX_THUMBS || n > vx_cursor_left(&c)) { rc = vx_fail(err, "op: bad thumbnail count"); break; }
+        if (n && !(op->thumbs = calloc((size_t)n, sizeof *op->thumbs))) { rc = vx_fail(err, "out of memory"); break; }
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            vx_op_thumb *t = &op->thumbs[i];
+            t->segment = (int32_t)vx_get_u32le(&c);
+            uint64_t l = vx_get_varint(&c);
+            if (c.bad || l == 0 || l > VX_OP_MAX_JPEG || l > vx_cursor_left(&c) || t->segment < -1 ||
+                t->segment >= VX_OP_MAX_SEGMENTS) {
+                rc = vx_fail(err, "op: thumbnail %u is malformed", i);
+                break;
+            }
+            if (!(t->jpeg = malloc((size_t)l))) { rc = vx_fail(err, "out of memory"); break; }
+            memcpy(t->jpeg, vx_get_bytes(&c, (size_t)l), (size_t)l);
+            t->len = (uint32_t)l;
+            op->n_thumbs = i + 1;
+        }
+        if (rc || !vx_op_has_vectors(op)) break;
+        if (op->video.n_segments > VX_OP_MAX_SEGMENTS) { rc = vx_fail(err, "op: too many segments"); break; }
+        if ((rc = get_blob(&c, dec_embedding, &op->embedding, "embedding", err))) break;
+        if (op->video.n_segments && !(op->segments = calloc(op->video.n_segments, sizeof *op->segments))) {
+            rc = vx_fail(err, "out of memory");
+            break;
+        }
+        for (uint32_t i = 0; i < op->video.n_segments && rc == 0; i++) {
+            rc = get_blob(&c, dec_segment, &op->segments[i], "segment", err);
+            if (rc == 0 && op->segments[i].dim != op->embedding.dim)
+                rc = vx_fail(err, "op: segment %u has %u dimensions, the video %u", i, op->segments[i].dim,
+                             op->embedding.dim);
+        }
+        break;
+    }
+    case VX_OP_VIDEO_REMOVED:
+    case VX_OP_VIDEO_TOUCHED:
+        rc = get_blob(&c, dec_video, &op->video, "video record", err);
+        break;
+    case VX_OP_EVENT:
+        op->user = vx_get_string(&c, VX_MAX_USER);
+        if (c.bad || !vx_user_name_valid(op->user)) { rc = vx_fail(err, "op: event without a valid user name"); break; }
+        rc = get_blob(&c, dec_event, &op->event, "event", err);
+        break;
+    case VX_OP_JOB:
+        rc = get_blob(&c, dec_job, &op->job, "job record", err);
+        break;
+    default:
+        rc = vx_fail(err, "op: unknown kind %u", op->kind);
+    }
+    if (rc == 0 && c.bad) rc = vx_fail(err, "op (%s) is truncated", vx_op_kind_name(op->kind));
+    if (rc == 0 && !vx_cursor_done(&c))
+        rc = vx_fail(err, "op (%s) has %zu unexpected trailing bytes", vx_op_kind_name(op->kind), vx_cursor_left(&c));
+    if (rc) vx_op_clear(op);
+    return rc ? -1 : 0;
+}
+
+void vx_op_clear(vx_op *op) {
+    /* Segments first: their count is the video record's. Decoding fills segments in
+     * order from a zeroed array, so clearing all of them is safe when it stopped early. */
+    for (uint32_t i = 0; op->segments && i < op->video.n_segments; i++) vx_segment_clear(&op->segments[i]);
+    free(op->segments);
+    free(op->model);
+    vx_video_clear(&op->video);
+    for (uint32_t i = 0; i < op->n_thumbs; i++) free(op->thumbs[i].jpeg);
+    free(op->thumbs);
+    vx_embedding_clear(&op->embedding);
+    free(op->user);
+    vx_job_clear(&op->job);
+    memset(op, 0, sizeof *op);
+}

@@ -1,0 +1,87 @@
+/* vidx schemas: every change of state as one explicit operation value.
+ *
+ * Whatever changes a data folder (a video indexed, changed, failed, copied, touched or
+ * removed; the database's model set; a user event; a job's progress) is first made
+ * into a vx_op, then applied by one function, vx_engine_apply (engine/apply.c), to the
+ * catalog, the thumbnails, the vector indexes and the recommender. On one machine the
+ * engine applies ops as they are made; a cluster makes them durable in its log first
+ * and every node applies the log in order (DESIGN.md, "Data flow"). Applying reads the
+ * node's current records (a video's previous segments, a user's profile), so the same
+ * ops in the same order give every node the same state.
+ *
+ * Encoding, version VX_OP_V1 (all integers little-endian, lengths varints):
+ *   u8 version, u8 kind, then by kind
+ *     MODEL           string model, u64 fingerprint, u32 embed_dim
+ *     VIDEO           blob video record (schemas/records.h), varint n_thumbs,
+ *                     n_thumbs x (i32 segment (-1 = the video's), blob jpeg),
+ *                     and for an indexed original: blob embedding, then
+ *                     video.n_segments x blob segment
+ *     VIDEO_REMOVED   blob video record (status removed)
+ *     VIDEO_TOUCHED   blob video record (new mtime, same content)
+ *     EVENT           string user, blob event record
+ *     JOB             blob job record
+ * Decoding validates everything (counts against VX_OP_MAX_*, every record with its own
+ * decoder, no trailing bytes) and never reads out of bounds.
+ *
+ * Memory: an op filled by vx_op_decode owns everything it points to (vx_op_clear); an
+ * op a producer builds may point at its own memory for the duration of one apply.
+ */
+#ifndef VX_OPS_H
+#define VX_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/coding.h"
+#include "../common/error.h"
+#include "records.h"
+
+#define VX_OP_V1 1
+#define VX_OP_MAX_SEGMENTS 4095    /* segments per video (the vector index's label space) */
+#define VX_OP_MAX_THUMBS (VX_OP_MAX_SEGMENTS + 1)
+#define VX_OP_MAX_JPEG (8u << 20)  /* bytes per thumbnail */
+
+typedef enum vx_op_kind {
+    VX_OP_MODEL = 1,         /* the database's model (first indexing) */
+    VX_OP_VIDEO = 2,         /* a video indexed, changed, failed or linked as a copy: replaces what it had */
+    VX_OP_VIDEO_REMOVED = 3, /* its file is gone: record kept as removed, segments and vectors dropped */
+    VX_OP_VIDEO_TOUCHED = 4, /* same content, new modification time: the record only */
+    VX_OP_EVENT = 5,         /* a validated user event, about an indexed original */
+    VX_OP_JOB = 6,           /* an indexing job's record: queued, running, its outcomes */
+} vx_op_kind;
+
+typedef struct vx_op_thumb {
+    int32_t segment;   /* -1: the video's thumbnail */
+    uint32_t len;
+    uint8_t *jpeg;     /* [len] */
+} vx_op_thumb;
+
+typedef struct vx_op {
+    uint8_t kind;            /* vx_op_kind */
+    /* MODEL */
+    char *model;             /* model folder recorded for the database */
+    uint64_t model_fingerprint;
+    uint32_t embed_dim;
+    /* VIDEO, VIDEO_REMOVED, VIDEO_TOUCHED */
+    vx_video video;          /* the record as it is to be */
+    vx_op_thumb *thumbs;     /* VIDEO: [n_thumbs] */
+    uint32_t n_thumbs;
+    vx_embedding embedding;  /* VIDEO, indexed original: the whole-video embedding */
+    vx_segment *segments;    /* VIDEO, indexed original: [video.n_segments] */
+    /* EVENT */
+    char *user;
+    vx_event event;
+    /* JOB */
+    vx_job job;
+} vx_op;
+
+/* 1 when the op carries vectors (an indexed video that is not a copy). */
+int vx_op_has_vectors(const vx_op *op);
+const char *vx_op_kind_name(uint8_t kind);
+
+void vx_op_encode(vx_buf *b, const vx_op *op);
+int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err);
+/* Releases a decoded op (safe on a zeroed or half-decoded one). */
+void vx_op_clear(vx_op *op);
+
+#endif
