@@ -18,6 +18,7 @@
 
 #include "../common/log.h"
 #include "../common/vecmath.h"
+#include "../engine/engine.h"
 #include "../indexer/index.h"
 
 static char *files[1024];
@@ -95,20 +96,25 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/vidx-bench-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
-    if (!cat) {
+    /* The whole path a user's `vidx index` takes: the engine applies what the indexer makes. */
+    vx_engine_options eo;
+    vx_engine_options_default(&eo);
+    eo.data_dir = dir;
+    eo.model_dir = argv[1];
+    eo.create = 1;
+    eo.model = VX_MODEL_REQUIRE;
+    eo.index.sample = o;
+    vx_engine *engine = vx_engine_open(&eo, &err);
+    if (!engine) {
         fprintf(stderr, "bench_indexer: %s\n", err.msg);
         return 1;
     }
-    vx_index_options io;
-    vx_index_options_default(&io);
-    io.sample = o;
     vx_index_summary s;
     const char *paths[1] = {argv[2]};
     struct timespec ts0;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts0);
     const double cpu0 = (double)ts0.tv_sec + (double)ts0.tv_nsec * 1e-9;
-    if (vx_index_paths(cat, m, dir, paths, 1, &io, &s, &err)) {
+    if (vx_engine_index(engine, paths, 1, &s, &err)) {
         fprintf(stderr, "bench_indexer: %s\n", err.msg);
         return 1;
     }
@@ -125,7 +131,7 @@ int main(int argc, char **argv) {
            s.decode_seconds, 100 * s.decode_seconds / busy, s.encode_seconds, 100 * s.encode_seconds / busy,
            s.frames / s.encode_seconds);
     vx_index_summary_clear(&s);
-    vx_catalog_close(cat);
+    vx_engine_close(engine);
     vx_clip_free(m);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -130,6 +130,10 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
 int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err);
 void vx_text_query_free(vx_text_query *q);
 
+/* Search by a query vector (proj_dim floats, L2-normalised) in place of text: an image's
+ * embedding, a frame's. p->text is ignored. */
+int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err);
+
 /* Videos like a given one (its whole-video embedding), leaving out the video itself and
  * exact copies of it. VX_E_NOT_FOUND for unknown, removed or failed videos. */
 int vx_engine_similar(vx_engine *e, uint64_t video_id, int k, int offset, vx_results *out, vx_error *err);

@@ -231,6 +231,17 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
     return rc ? VX_E_INTERNAL : VX_OK;
 }
 
+int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    vx_search_params f = *p;
+    f.text = "vector";
+    if (check_search(&f, err)) return VX_E_BAD_INPUT;
+    pthread_rwlock_rdlock(&e->ann_lock);
+    int rc = rank_segments(e, q, p, out, err);
+    pthread_rwlock_unlock(&e->ann_lock);
+    return rc ? VX_E_INTERNAL : VX_OK;
+}
+
 typedef struct query_wait {
     pthread_mutex_t mu;
     pthread_cond_t cv;

