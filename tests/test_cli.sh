@@ -28,7 +28,7 @@ expect 2 "$vidx" frobnicate
 grep -q "unknown command 'frobnicate'" err || fail "unknown command message: $(cat err)"
 [ "$(wc -l <err)" -eq 1 ] || fail "unknown command error is not one line"
 
-for cmd in index search similar event feed serve embed tokenize info; do
+for cmd in index search similar event feed video serve embed tokenize info; do
   expect 0 "$vidx" "$cmd" --help
   grep -q "usage: vidx $cmd" out || fail "$cmd --help has no usage line"
   expect 2 "$vidx" "$cmd" --no-such-flag

@@ -440,6 +440,81 @@ def run(work):
     check(st == 403 and error_code(doc) == "admin_disabled", f"no token configured: {st} {doc}")
     check(S.stop() == 0, "third server stops cleanly")
 
+    commands_and_api(work, db, env)
+
+
+def cli(db, env, *args):
+    return subprocess.run([VIDX, *args, "--db", db], env=env, capture_output=True, text=True, timeout=120)
+
+
+def without_took(doc):
+    return {k: v for k, v in doc.items() if k != "took_ms"}
+
+
+def commands_and_api(work, db, env):
+    """Every command that needs the data folder works while the service runs (through
+    it), and `vidx search|similar|feed|video --json` print exactly what the API returns,
+    with the service and without it."""
+    S = Server(db, env)
+    st, doc, _, _ = S.get("/v1/search?q=a+red+car&k=4")
+    vid = doc["results"][0]["video_id"]
+    asked = {
+        "search": (["search", "-k", "4", "--json", "a red car"], "/v1/search?q=a+red+car&k=4"),
+        "search page": (["search", "-k", "2", "--offset", "1", "--json", "a red car"],
+                        "/v1/search?q=a+red+car&k=2&offset=1"),
+        "similar": (["similar", "-k", "5", "--json", vid], f"/v1/videos/{vid}/similar?k=5"),
+        "feed": (["feed", "-k", "5", "--json", "cli-user"], "/v1/users/cli-user/feed?k=5"),
+        "video": (["video", "--json", vid], f"/v1/videos/{vid}"),
+    }
+    r = cli(db, env, "event", "--user", "cli-user", "--video", vid, "--type", "like", "--json")
+    check(r.returncode == 0 and json.loads(r.stdout)["events"] == 1, f"event while serving: {r.stdout} {r.stderr}")
+    api = {}
+    for name, (args, path) in asked.items():
+        st, doc, _, _ = S.get(path)
+        check(st == 200, f"{name}: API {st} {doc}")
+        api[name] = without_took(doc)
+        r = cli(db, env, *args)
+        check(r.returncode == 0, f"{name} while serving: exit {r.returncode}: {r.stderr}")
+        if r.returncode == 0:
+            check(without_took(json.loads(r.stdout)) == api[name], f"{name} --json through the service differs:\n"
+                  f"{r.stdout}\n{doc}")
+    r = cli(db, env, "info")
+    check(r.returncode == 0 and "indexed" in r.stdout, f"info while serving: {r.stdout} {r.stderr}")
+    r = cli(db, env, "info", "--check")
+    check(r.returncode == 0 and "0 problems" in r.stdout, f"info --check while serving: {r.stdout} {r.stderr}")
+    r = cli(db, env, "search", "-k", "0", "x")
+    check(r.returncode == 2, f"a bad -k is a usage error while serving too: {r.returncode}")
+    extra = os.path.join(work, "extra")
+    os.makedirs(extra)
+    shutil.copy(os.path.join(SHARED, "videos", "moviepy", "fire2.mp4"), os.path.join(extra, "fire-again.mp4"))
+    r = cli(db, env, "index", extra)
+    check(r.returncode == 0 and "duplicates 1" in r.stdout, f"index while serving: {r.stdout} {r.stderr}")
+    check(S.stop() == 0, "server stops after the commands")
+    check(not os.path.exists(os.path.join(db, "service")), "the service file goes with the service")
+
+    # The same commands alone print the same documents (the index moved on: the copy is
+    # new, so similar is asked again of the API's answer only where nothing changed).
+    for name in ("search", "search page", "video", "feed"):
+        args, _ = asked[name]
+        r = cli(db, env, *args)
+        check(r.returncode == 0, f"{name} alone: exit {r.returncode}: {r.stderr}")
+        if r.returncode == 0 and name != "feed":
+            check(without_took(json.loads(r.stdout)) == api[name], f"{name} --json alone differs:\n{r.stdout}\n"
+                  f"{api[name]}")
+    r = cli(db, env, "similar", "-k", "5", "--json", vid)
+    alone = without_took(json.loads(r.stdout)) if r.returncode == 0 else None
+    S = Server(db, env)
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/similar?k=5")
+    check(st == 200 and alone == without_took(doc), f"similar --json alone differs from the API:\n{alone}\n{doc}")
+    st, doc, _, _ = S.get("/v1/users/cli-user/feed?k=5")
+    r = cli(db, env, "feed", "-k", "5", "--json", "cli-user")
+    check(st == 200 and r.returncode == 0 and without_took(json.loads(r.stdout)) == without_took(doc),
+          f"feed through the service differs from the API")
+    check(S.stop() == 0, "server stops")
+    r = cli(db, env, "feed", "-k", "5", "--json", "cli-user")
+    check(r.returncode == 0 and without_took(json.loads(r.stdout)) == without_took(doc),
+          f"feed --json alone differs from the API:\n{r.stdout}\n{doc}")
+
 
 if __name__ == "__main__":
     main()
