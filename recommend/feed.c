@@ -306,6 +306,7 @@ void vx_feed_options_default(vx_feed_options *o) {
     o->k = 20;
     o->diversity = 0.3f;
     o->now_ms = 0;
+    o->ann_version = 0; /* no caching unless the caller knows the index's version */
 }
 
 void vx_feed_free(vx_feed *f) {

@@ -21,6 +21,7 @@ typedef struct checker {
     vx_check_fn report;
     void *ctx;
     uint64_t problems;
+    int oom;         /* the check could not finish: out of memory */
 } checker;
 
 static void problem(checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -50,7 +51,10 @@ static int collect(void *ctx, const vx_video *v) {
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 256;
         vinfo *nv = realloc(c->v, c->cap * sizeof *nv);
-        if (!nv) return 1;
+        if (!nv) {
+            c->oom = 1; /* stops the scan: reported, never a quiet "no problems" */
+            return 1;
+        }
         c->v = nv;
     }
     c->v[c->n++] = (vinfo){.id = v->id, .dup_of = v->duplicate_of, .hash = v->content_hash,
@@ -82,6 +86,10 @@ int vx_catalog_check(vx_catalog *cat, vx_check_fn report, void *ctx, uint64_t *p
     c.dim = meta.embed_dim;
     vx_meta_clear(&meta);
     if (vx_catalog_scan_videos(cat, collect, &c, &stats, err)) goto done;
+    if (c.oom) {
+        vx_fail(err, "out of memory after %zu videos: the check did not finish", c.n);
+        goto done;
+    }
     if (stats.corrupt) problem(&c, "%llu video records are corrupt", (unsigned long long)stats.corrupt);
     if (c.n) qsort(c.v, c.n, sizeof *c.v, cmp_vinfo);
     memset(&stats, 0, sizeof stats);

@@ -521,16 +521,19 @@ static void test_iteration_order(void) {
 
 #define SEGS_PER_VIDEO 40
 
-/* Writes videos forever, each with its segments and embedding in one batch. */
-static void writer_forever(const char *dir) {
+/* Writes videos forever after those already there, each with its segments and
+ * embedding in one batch, and a byte to `progress` after each write. */
+static void writer_forever(const char *dir, int progress) {
     vx_error err;
     vx_catalog *cat = vx_catalog_open(dir, 1, &err);
-    if (!cat) _exit(3);
+    uint64_t have = 0;
+    if (!cat || vx_catalog_count(cat, VX_KEY_VIDEO, &have, &err)) _exit(3);
     vx_batch *b = vx_batch_new();
+    if (!b) _exit(3);
     float vec[64];
     for (int i = 0; i < 64; i++) vec[i] = (float)i / 64;
     char path[64];
-    for (uint64_t id = 1;; id++) {
+    for (uint64_t id = have + 1;; id++) {
         vx_batch_clear(b);
         snprintf(path, sizeof path, "/v/%llu.mp4", (unsigned long long)id);
         vx_video v = sample_video(id, path);
@@ -543,6 +546,7 @@ static void writer_forever(const char *dir) {
         vx_embedding e = {.dim = 64, .v = vec};
         vx_batch_put_embedding(b, id, &e);
         if (vx_catalog_write(cat, b, &err)) _exit(4);
+        if (write(progress, "w", 1) != 1) _exit(5);
     }
 }
 
@@ -572,15 +576,25 @@ static int check_video_complete(void *ctx, const vx_video *v) {
 
 static void test_batch_atomic_under_kill(void) {
     char *dir = test_tmpdir("kill");
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    unsigned seed = 20261201; /* fixed: a failure can be rerun as it was */
     uint64_t last_videos = 0;
     for (int round = 0; round < 6; round++) {
+        int pipefd[2];
+        REQUIRE(pipe(pipefd) == 0);
         pid_t child = fork();
-        if (child == 0) writer_forever(dir);
-        /* Kill at a random moment between 20 and 170 ms. */
-        struct timespec ts = {0, (20 + rand() % 150) * 1000000L};
+        if (child == 0) {
+            close(pipefd[0]);
+            writer_forever(dir, pipefd[1]);
+        }
+        close(pipefd[1]);
+        /* Once the writer has written (so every round tests something), kill it at a
+         * moment from 0 to 50 ms later, most likely in the middle of another batch. */
+        char byte;
+        CHECK_MSG(read(pipefd[0], &byte, 1) == 1, "the writer wrote nothing in round %d", round);
+        struct timespec ts = {0, (long)(rand_r(&seed) % 50) * 1000000L};
         nanosleep(&ts, NULL);
         kill(child, SIGKILL);
+        close(pipefd[0]);
         int status;
         waitpid(child, &status, 0);
         CHECK(WIFSIGNALED(status));
@@ -598,7 +612,9 @@ static void test_batch_atomic_under_kill(void) {
         vx_catalog_count(cat, VX_KEY_EMBEDDING, &embeddings, &err);
         CHECK_MSG(c.ok, "a video is only partly written after kill -9 in round %d", round);
         CHECK(segments == c.videos * SEGS_PER_VIDEO && embeddings == c.videos);
-        CHECK(c.videos >= last_videos); /* synced writes survive */
+        /* Synced writes survive, and this round added some. */
+        CHECK_MSG(c.videos > last_videos, "round %d: %llu videos after %llu", round, (unsigned long long)c.videos,
+                  (unsigned long long)last_videos);
         last_videos = c.videos;
         vx_catalog_close(cat);
     }

@@ -306,8 +306,18 @@ static void test_idmap_and_cache(void) {
     vx_query_cache_free(c);
 }
 
+/* Defaults leave nothing undefined: a feed asked with them caches nothing by mistake. */
+static void test_feed_options_default(void) {
+    vx_feed_options o;
+    memset(&o, 0xa5, sizeof o);
+    vx_feed_options_default(&o);
+    CHECK(o.k == 20 && o.now_ms == 0);
+    CHECK_MSG(o.ann_version == 0, "ann_version left as %llu", (unsigned long long)o.ann_version);
+}
+
 int main(void) {
     test_cograph();
+    test_feed_options_default();
     test_idmap_and_cache();
     char *dir = test_tmpdir("recommend");
     vx_error err;

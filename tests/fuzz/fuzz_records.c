@@ -1,4 +1,5 @@
-/* Fuzz target: every catalog record decoder and the key describer, on arbitrary bytes.
+/* Fuzz target: every catalog record decoder, the op decoder and the key describer, on
+ * arbitrary bytes.
  * The first byte picks the decoder; the rest is the record. A decoder must either
  * reject the bytes with a message or accept them, and an accepted record must encode
  * back to exactly the same bytes (the encoding is canonical). */
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../schemas/ops.h"
 #include "../../schemas/records.h"
 
 static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
@@ -15,7 +17,7 @@ static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    uint8_t which = data[0] % 8;
+    uint8_t which = data[0] % 9;
     data++;
     size--;
     vx_error err;
@@ -60,6 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 6: {
         vx_job j;
         if (vx_job_decode(data, size, &j, &err) == 0) { vx_job_encode(&b, &j); same_bytes(&b, data, size); vx_job_clear(&j); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 7: {
+        vx_op op;
+        if (vx_op_decode(data, size, &op, &err) == 0) { vx_op_encode(&b, &op); same_bytes(&b, data, size); vx_op_clear(&op); }
         else if (!err.msg[0]) abort();
         break;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../../schemas/records.h"
+#include "../../schemas/ops.h"
 #include "fuzz_seeds.h"
 
 int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
@@ -17,8 +18,16 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_event ev = {.video_id = 9, .type = VX_EVENT_LIKE, .seconds = 1, .ts_ms = 5};
     vx_job_item item = {"/a.mp4", VX_ITEM_FAILED, "why"};
     vx_job j = {.id = 1, .state = VX_JOB_DONE, .n_items = 1, .items = &item};
-    if (max_seeds < 8) return -1;
-    for (int i = 0; i < 8; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], (uint8_t)i); }
+    /* Ops (selector 7): an indexed video with its thumbnail, vectors and segments; an event. */
+    static uint8_t jpeg[3] = {0xff, 0xd8, 0xff};
+    vx_op_thumb th = {.segment = -1, .len = 3, .jpeg = jpeg};
+    vx_segment segs[2] = {s, s};
+    vx_op video_op = {.kind = VX_OP_VIDEO, .video = v, .thumbs = &th, .n_thumbs = 1, .embedding = e, .segments = segs};
+    vx_op event_op = {.kind = VX_OP_EVENT, .user = "bob", .event = ev};
+    if (max_seeds < 10) return -1;
+    for (int i = 0; i < 10; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], (uint8_t)(i < 8 ? i : 7)); }
+    vx_op_encode(&seeds[8], &video_op);
+    vx_op_encode(&seeds[9], &event_op);
     vx_meta_encode(&seeds[0], &m);
     vx_video_encode(&seeds[1], &v);
     vx_segment_encode(&seeds[2], &s);
@@ -29,6 +38,7 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     uint8_t key[VX_KEY_SEGMENT_LEN];
     vx_key_segment(key, 9, 1);
     vx_put_bytes(&seeds[7], key, sizeof key);
-    *n_seeds = 8;
+    seeds[7].data[0] = 8; /* the key describer's selector */
+    *n_seeds = 10;
     return 0;
 }
