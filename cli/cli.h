@@ -107,6 +107,10 @@ int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_
 /* Prints a JSON document on one line, as the HTTP API sends it, and releases it. */
 void cli_print_json(json_t *doc);
 
+/* Prints a command's document, as JSON or with `human`, and releases it. NULL (out of
+ * memory) fails. Returns the exit code. */
+int cli_print_doc(const cli_command *cmd, json_t *doc, int json, void (*human)(const json_t *doc));
+
 /* Human-readable forms of the API's documents (cli/print.c). */
 void cli_print_results(const json_t *doc, int offset);
 void cli_print_feed(const json_t *doc);

@@ -210,6 +210,17 @@ int cli_status(const cli_command *cmd, int status, const char *msg) {
     return status == VX_E_BAD_INPUT ? cli_usage_error(cmd, "%s", msg) : cli_fail(cmd, "%s", msg);
 }
 
+int cli_print_doc(const cli_command *cmd, json_t *doc, int json, void (*human)(const json_t *doc)) {
+    if (!doc) return cli_fail(cmd, "out of memory");
+    if (json) {
+        cli_print_json(doc);
+    } else {
+        human(doc);
+        json_decref(doc);
+    }
+    return CLI_OK;
+}
+
 void cli_print_json(json_t *doc) {
     char *s = doc ? json_dumps(doc, VX_JSON_FLAGS) : NULL;
     if (s) puts(s);

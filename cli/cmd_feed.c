@@ -56,13 +56,7 @@ static int run_event(const cli_command *cmd, cli_args *args) {
     }
     cli_close(&t);
     if (rc) return rc;
-    if (!doc) return cli_fail(cmd, "out of memory");
-    if (cli_has(cmd, args, "json")) cli_print_json(doc);
-    else {
-        cli_print_event(doc);
-        json_decref(doc);
-    }
-    return CLI_OK;
+    return cli_print_doc(cmd, doc, cli_has(cmd, args, "json"), cli_print_event);
 }
 
 const cli_command cmd_event = {
@@ -119,13 +113,7 @@ static int run_feed(const cli_command *cmd, cli_args *args) {
     }
     cli_close(&t);
     if (rc) return rc;
-    if (!doc) return cli_fail(cmd, "out of memory");
-    if (cli_has(cmd, args, "json")) cli_print_json(doc);
-    else {
-        cli_print_feed(doc);
-        json_decref(doc);
-    }
-    return CLI_OK;
+    return cli_print_doc(cmd, doc, cli_has(cmd, args, "json"), cli_print_feed);
 }
 
 const cli_command cmd_feed = {

@@ -78,13 +78,7 @@ static int run_info(const cli_command *cmd, cli_args *args) {
         cli_close(&t);
     }
     if (rc) return rc;
-    if (!doc) return cli_fail(cmd, "out of memory");
-    if (cli_has(cmd, args, "json")) cli_print_json(doc);
-    else {
-        cli_print_info(doc);
-        json_decref(doc);
-    }
-    return CLI_OK;
+    return cli_print_doc(cmd, doc, cli_has(cmd, args, "json"), cli_print_info);
 }
 
 const cli_command cmd_info = {
@@ -124,13 +118,7 @@ static int run_video(const cli_command *cmd, cli_args *args) {
     }
     cli_close(&t);
     if (rc) return rc;
-    if (!doc) return cli_fail(cmd, "out of memory");
-    if (cli_has(cmd, args, "json")) cli_print_json(doc);
-    else {
-        cli_print_video(doc);
-        json_decref(doc);
-    }
-    return CLI_OK;
+    return cli_print_doc(cmd, doc, cli_has(cmd, args, "json"), cli_print_video);
 }
 
 const cli_command cmd_video = {
