@@ -20,6 +20,7 @@
 
 #include "../common/coding.h"
 #include "../common/hash.h"
+#include "../common/idmap.h"
 #include "../common/log.h"
 #include "ivf_lists.h"
 #include "ivf_search.h"
@@ -28,18 +29,13 @@
 #define META_MAGIC "vidxann2"    /* v2 adds the time of saving */
 #define META_MAGIC_V1 "vidxann1"
 
-typedef struct prefix_entry {
-    uint64_t prefix, video_id; /* video_id 0: empty slot */
-} prefix_entry;
-
 struct vx_ann {
     int dim;
     char dir[4096];
     char factory[64];  /* forced type, or "" to choose by size */
     long exact_max;    /* vectors searched exactly before an inverted file */
     FaissIndex *segments, *videos;
-    prefix_entry *prefixes; /* open addressing, power-of-two size */
-    size_t cap, used;
+    vx_idmap prefixes; /* segment-label prefix (see prefix_key) -> video id */
     char origin[256];
     int faiss_search; /* inverted files searched by FAISS alone (vx_ann_use_faiss_search) */
 };
@@ -51,38 +47,22 @@ static int faiss_fail(vx_error *err, const char *what) {
 
 /* ---- prefix table -------------------------------------------------------------------- */
 
+/* A segment label is its video id's high bits with the segment number in the low
+ * VX_ANN_SEGMENT_BITS; the table maps those high bits back to the video. Setting bit 0
+ * keeps the key clear of the map's reserved 0 and 2^64-1. */
+static uint64_t prefix_key(uint64_t label) { return (label & PREFIX_MASK) | 1; }
+
+/* 0, 1 when another video already holds the prefix, -1 when out of memory. */
 static int prefix_put(vx_ann *a, uint64_t video_id) {
-    if ((a->used + 1) * 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 1024;
-        prefix_entry *t = calloc(cap, sizeof *t);
-        if (!t) return -1;
-        for (size_t i = 0; i < a->cap; i++) {
-            if (!a->prefixes[i].video_id) continue;
-            size_t j = (size_t)(a->prefixes[i].prefix * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
-            while (t[j].video_id) j = (j + 1) & (cap - 1);
-            t[j] = a->prefixes[i];
-        }
-        free(a->prefixes);
-        a->prefixes = t;
-        a->cap = cap;
-    }
-    uint64_t p = video_id & PREFIX_MASK;
-    size_t j = (size_t)(p * 0x9E3779B97F4A7C15ULL >> 20) & (a->cap - 1);
-    while (a->prefixes[j].video_id && a->prefixes[j].prefix != p) j = (j + 1) & (a->cap - 1);
-    if (a->prefixes[j].video_id && a->prefixes[j].video_id != video_id) return 1; /* another video shares it */
-    if (!a->prefixes[j].video_id) a->used++;
-    a->prefixes[j] = (prefix_entry){p, video_id};
-    return 0;
+    uint64_t holder;
+    if (vx_idmap_get(&a->prefixes, prefix_key(video_id), &holder)) return holder == video_id ? 0 : 1;
+    return vx_idmap_put(&a->prefixes, prefix_key(video_id), video_id);
 }
 
-static uint64_t prefix_get(const vx_ann *a, uint64_t prefix) {
-    if (!a->cap) return 0;
-    size_t j = (size_t)(prefix * 0x9E3779B97F4A7C15ULL >> 20) & (a->cap - 1);
-    while (a->prefixes[j].video_id) {
-        if (a->prefixes[j].prefix == prefix) return a->prefixes[j].video_id;
-        j = (j + 1) & (a->cap - 1);
-    }
-    return 0;
+/* The video whose segment carries this label, or 0. */
+static uint64_t prefix_get(const vx_ann *a, uint64_t label) {
+    uint64_t video_id;
+    return vx_idmap_get(&a->prefixes, prefix_key(label), &video_id) ? video_id : 0;
 }
 
 /* ---- building ------------------------------------------------------------------------ */
@@ -234,9 +214,7 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     faiss_Index_free(a->segments);
     faiss_Index_free(a->videos);
     a->segments = a->videos = NULL;
-    free(a->prefixes);
-    a->prefixes = NULL;
-    a->cap = a->used = 0;
+    vx_idmap_free(&a->prefixes);
     if (a->dim == 0) return 0; /* no vectors of any size yet */
     uint64_t n_seg = 0, n_vid = 0;
     if (vx_catalog_count(cat, VX_KEY_SEGMENT, &n_seg, err) || vx_catalog_count(cat, VX_KEY_EMBEDDING, &n_vid, err))
@@ -509,7 +487,7 @@ void vx_ann_close(vx_ann *a) {
     if (!a) return;
     faiss_Index_free(a->segments);
     faiss_Index_free(a->videos);
-    free(a->prefixes);
+    vx_idmap_free(&a->prefixes);
     free(a);
 }
 
@@ -558,7 +536,7 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
     idx_t vid = (idx_t)video_id;
     /* Every video added got its prefix entry (the table is the membership test: inverted
      * files cannot look an id up). */
-    int present = prefix_get(a, video_id & PREFIX_MASK) == video_id;
+    int present = prefix_get(a, video_id) == video_id;
     if (present && remove_labels(a->videos, &vid, 1, err)) return -1;
     if (present) {
         idx_t *labels = malloc(sizeof(idx_t) << VX_ANN_SEGMENT_BITS);
@@ -598,7 +576,7 @@ int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, v
     if (!labels || !scores) { free(labels); free(scores); return vx_fail(err, "out of memory"); }
     int n = search(a, a->segments, q, k, labels, scores, err), out = 0;
     for (int i = 0; i < n; i++) {
-        uint64_t l = (uint64_t)labels[i], vid = prefix_get(a, l & PREFIX_MASK);
+        uint64_t l = (uint64_t)labels[i], vid = prefix_get(a, l);
         if (!vid) continue;
         hits[out++] = (vx_ann_hit){vid, (int)(l & ~PREFIX_MASK), scores[i]};
     }
@@ -619,7 +597,7 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
 }
 
 int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err) {
-    if (!a->videos || prefix_get(a, video_id & PREFIX_MASK) != video_id) return 1;
+    if (!a->videos || prefix_get(a, video_id) != video_id) return 1;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(a->videos);
     if (ivf) {
         const float *v;

@@ -108,8 +108,8 @@ static void on_closed(struct evhttp_connection *c, void *arg) {
 }
 
 static conn_token *token_of(loop *L, struct evhttp_connection *evcon) {
-    int64_t i = vx_idmap_get(&L->by_evcon, (uint64_t)(uintptr_t)evcon);
-    return i >= 0 ? L->slots[i] : NULL;
+    uint64_t i;
+    return vx_idmap_get(&L->by_evcon, (uint64_t)(uintptr_t)evcon, &i) ? L->slots[i] : NULL;
 }
 
 /* Connection accounting. evhttp asks us for each new connection's bufferevent, then

@@ -71,7 +71,8 @@ void vx_put_varint(vx_buf *b, uint64_t v) {
 }
 
 void vx_put_u32be(vx_buf *b, uint32_t v) {
-    uint8_t t[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    uint8_t t[4];
+    vx_store_u32be(t, v);
     vx_put_bytes(b, t, 4);
 }
 
@@ -151,8 +152,7 @@ uint64_t vx_get_varint(vx_cursor *c) {
 
 uint32_t vx_get_u32be(vx_cursor *c) {
     const uint8_t *p = vx_get_bytes(c, 4);
-    if (!p) return 0;
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return p ? vx_load_u32be(p) : 0;
 }
 
 uint64_t vx_get_u64be(vx_cursor *c) {

@@ -72,5 +72,11 @@ static inline uint64_t vx_load_u64be(const uint8_t *p) {
     for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
     return v;
 }
+static inline void vx_store_u32be(uint8_t *p, uint32_t v) {
+    for (int i = 3; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+static inline uint32_t vx_load_u32be(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
 
 #endif

@@ -23,11 +23,14 @@ void vx_idmap_free(vx_idmap *m) {
     m->mask = m->n = 0;
 }
 
-int64_t vx_idmap_get(const vx_idmap *m, uint64_t key) {
-    if (!m->keys) return -1;
+int vx_idmap_get(const vx_idmap *m, uint64_t key, uint64_t *val) {
+    if (!m->keys) return 0;
     for (size_t i = slot_of(key, m->mask);; i = (i + 1) & m->mask) {
-        if (m->keys[i] == key) return m->vals[i];
-        if (m->keys[i] == 0) return -1;
+        if (m->keys[i] == key) {
+            if (val) *val = m->vals[i];
+            return 1;
+        }
+        if (m->keys[i] == 0) return 0;
     }
 }
 
@@ -41,7 +44,7 @@ static int grow(vx_idmap *m) {
     return 0;
 }
 
-int vx_idmap_put(vx_idmap *m, uint64_t key, uint32_t val) {
+int vx_idmap_put(vx_idmap *m, uint64_t key, uint64_t val) {
     if (!m->keys && vx_idmap_init(m, 16)) return -1;
     if (2 * (m->n + 1) > m->mask + 1 && grow(m)) return -1;
     size_t i = slot_of(key, m->mask);

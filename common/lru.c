@@ -64,8 +64,8 @@ static void push_front(vx_lru *c, int i) {
 void *vx_lru_get(vx_lru *c, uint64_t key, uint64_t version, size_t *len) {
     void *out = NULL;
     pthread_mutex_lock(&c->mu);
-    int64_t i = vx_idmap_get(&c->map, map_key(key));
-    if (i >= 0 && c->e[i].key == key && c->e[i].version == version && (out = malloc(c->e[i].len ? c->e[i].len : 1))) {
+    uint64_t i;
+    if (vx_idmap_get(&c->map, map_key(key), &i) && c->e[i].key == key && c->e[i].version == version && (out = malloc(c->e[i].len ? c->e[i].len : 1))) {
         memcpy(out, c->e[i].value, c->e[i].len);
         *len = c->e[i].len;
         unlink_entry(c, (int)i);
@@ -80,8 +80,8 @@ void vx_lru_put(vx_lru *c, uint64_t key, uint64_t version, const void *value, si
     if (!copy) return;
     memcpy(copy, value, len);
     pthread_mutex_lock(&c->mu);
-    int64_t i = vx_idmap_get(&c->map, map_key(key));
-    if (i >= 0) {
+    uint64_t i;
+    if (vx_idmap_get(&c->map, map_key(key), &i)) {
         unlink_entry(c, (int)i);
     } else if (c->used < c->cap) {
         i = c->used++;
@@ -93,7 +93,7 @@ void vx_lru_put(vx_lru *c, uint64_t key, uint64_t version, const void *value, si
     entry *x = &c->e[i];
     free(x->value);
     *x = (entry){.key = key, .version = version, .value = copy, .len = len};
-    vx_idmap_put(&c->map, map_key(key), (uint32_t)i); /* never grows: sized for the capacity */
+    vx_idmap_put(&c->map, map_key(key), i); /* never grows: sized for the capacity */
     push_front(c, (int)i);
     pthread_mutex_unlock(&c->mu);
 }

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 #include <zlib.h>
 
+#include "../common/idmap.h"
 #include "../common/utf8.h"
 
 #define SOT_TEXT "<|startoftext|>"
@@ -24,30 +25,13 @@
 static const char PATTERN[] =
     "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
-/* ---- hash maps ----------------------------------------------------------------------- */
-
-typedef struct str_map { /* token string -> id, open addressing */
-    uint32_t mask;
-    int32_t *slots; /* id or -1 */
-} str_map;
-
-typedef struct pair_entry {
-    uint64_t key; /* (a << 32) | b; 0 never occurs since merges never start with id 0 twice */
-    int32_t rank, merged;
-} pair_entry;
-
-typedef struct pair_map {
-    uint32_t mask;
-    pair_entry *slots; /* rank < 0: empty */
-} pair_map;
-
 struct vx_tokenizer {
     int n_tokens;
     char **tokens; /* [n_tokens] id -> string */
-    str_map vocab;
+    vx_idmap vocab; /* token_key(string) -> id */
     int n_merges;
     int32_t (*merges)[2]; /* [n_merges] (a, b) in rank order, for saving */
-    pair_map pairs;
+    vx_idmap pairs; /* pair_key(a, b) -> rank << 32 | merged id */
     char byte_chars[256][3]; /* byte -> its UTF-8 character in CLIP's byte alphabet */
     int32_t byte_id[256], byte_end_id[256]; /* id of that character, and with "</w>" */
     int32_t sot, eot;
@@ -55,51 +39,23 @@ struct vx_tokenizer {
     locale_t utf8_locale;
 };
 
-static uint32_t round_pow2(uint32_t n) {
-    uint32_t p = 16;
-    while (p < n) p <<= 1;
-    return p;
+/* ---- maps ---------------------------------------------------------------------------- */
+
+/* Token strings are keyed by their 64-bit hash, kept clear of the map's reserved keys;
+ * lookups compare the string itself, so a colliding word is simply not found. */
+static uint64_t token_key(const char *s, size_t len) {
+    uint64_t h = XXH3_64bits(s, len);
+    return h == 0 || h == UINT64_MAX ? 1 : h;
 }
 
-static int str_map_init(str_map *m, int n) {
-    m->mask = round_pow2((uint32_t)n * 2) - 1;
-    m->slots = malloc((m->mask + 1) * sizeof *m->slots);
-    if (!m->slots) return -1;
-    memset(m->slots, 0xff, (m->mask + 1) * sizeof *m->slots);
-    return 0;
+static int32_t vocab_get(const vx_tokenizer *t, const char *s, size_t len) {
+    uint64_t id;
+    if (!vx_idmap_get(&t->vocab, token_key(s, len), &id)) return -1;
+    return strlen(t->tokens[id]) == len && memcmp(t->tokens[id], s, len) == 0 ? (int32_t)id : -1;
 }
 
-static int32_t str_map_get(const vx_tokenizer *t, const char *s, size_t len) {
-    uint32_t i = (uint32_t)XXH3_64bits(s, len) & t->vocab.mask;
-    for (;; i = (i + 1) & t->vocab.mask) {
-        int32_t id = t->vocab.slots[i];
-        if (id < 0) return -1;
-        if (strlen(t->tokens[id]) == len && memcmp(t->tokens[id], s, len) == 0) return id;
-    }
-}
-
-/* Adds tokens[id]; returns -1 if the string is already present. */
-static int str_map_put(vx_tokenizer *t, int32_t id) {
-    const char *s = t->tokens[id];
-    size_t len = strlen(s);
-    uint32_t i = (uint32_t)XXH3_64bits(s, len) & t->vocab.mask;
-    for (;; i = (i + 1) & t->vocab.mask) {
-        int32_t other = t->vocab.slots[i];
-        if (other < 0) { t->vocab.slots[i] = id; return 0; }
-        if (strcmp(t->tokens[other], s) == 0) return -1;
-    }
-}
-
-static uint32_t pair_hash(uint64_t key) { return (uint32_t)(key * 0x9E3779B97F4A7C15ULL >> 32); }
-
-static const pair_entry *pair_get(const pair_map *m, int32_t a, int32_t b) {
-    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    for (uint32_t i = pair_hash(key) & m->mask;; i = (i + 1) & m->mask) {
-        const pair_entry *e = &m->slots[i];
-        if (e->rank < 0) return NULL;
-        if (e->key == key) return e;
-    }
-}
+/* Ids are below 2^31, so the packed pair is never 0 once shifted by one. */
+static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1; }
 
 /* ---- building ------------------------------------------------------------------------ */
 
@@ -126,9 +82,9 @@ void vx_tokenizer_free(vx_tokenizer *t) {
     if (!t) return;
     for (int i = 0; t->tokens && i < t->n_tokens; i++) free(t->tokens[i]);
     free(t->tokens);
-    free(t->vocab.slots);
+    vx_idmap_free(&t->vocab);
     free(t->merges);
-    free(t->pairs.slots);
+    vx_idmap_free(&t->pairs);
     if (t->re) pcre2_code_free(t->re);
     if (t->utf8_locale) freelocale(t->utf8_locale);
     free(t);
@@ -144,14 +100,19 @@ static vx_tokenizer *tokenizer_new(int order[256]) {
 /* Finishes loading once tokens[] and the merge strings are known: builds the maps,
  * resolves merges to ids, finds the special tokens, compiles the pattern. */
 static int finish(vx_tokenizer *t, char **merge_lines, const char *source, vx_error *err) {
-    if (str_map_init(&t->vocab, t->n_tokens)) return vx_fail(err, "out of memory");
-    for (int32_t id = 0; id < t->n_tokens; id++)
-        if (str_map_put(t, id)) return vx_fail(err, "%s: token \"%s\" appears twice", source, t->tokens[id]);
+    if (vx_idmap_init(&t->vocab, (size_t)t->n_tokens)) return vx_fail(err, "out of memory");
+    for (int32_t id = 0; id < t->n_tokens; id++) {
+        const char *s = t->tokens[id];
+        uint64_t key = token_key(s, strlen(s)), other;
+        if (vx_idmap_get(&t->vocab, key, &other))
+            return strcmp(t->tokens[other], s) == 0
+                       ? vx_fail(err, "%s: token \"%s\" appears twice", source, s)
+                       : vx_fail(err, "%s: tokens \"%s\" and \"%s\" have the same 64-bit hash", source, s,
+                                 t->tokens[other]);
+        vx_idmap_put(&t->vocab, key, (uint64_t)id); /* sized for n_tokens: never grows */
+    }
     t->merges = malloc((size_t)(t->n_merges ? t->n_merges : 1) * sizeof *t->merges);
-    t->pairs.mask = round_pow2((uint32_t)t->n_merges * 2) - 1;
-    t->pairs.slots = malloc((t->pairs.mask + 1) * sizeof *t->pairs.slots);
-    if (!t->merges || !t->pairs.slots) return vx_fail(err, "out of memory");
-    for (uint32_t i = 0; i <= t->pairs.mask; i++) t->pairs.slots[i].rank = -1;
+    if (!t->merges || vx_idmap_init(&t->pairs, (size_t)t->n_merges)) return vx_fail(err, "out of memory");
     char joined[1024];
     for (int r = 0; r < t->n_merges; r++) {
         char *line = merge_lines[r], *sp = strchr(line, ' ');
@@ -159,29 +120,27 @@ static int finish(vx_tokenizer *t, char **merge_lines, const char *source, vx_er
             return vx_fail(err, "%s: merge %d \"%s\" is not two tokens separated by one space", source, r + 1, line);
         size_t la = (size_t)(sp - line), lb = strlen(sp + 1);
         if (la + lb >= sizeof joined) return vx_fail(err, "%s: merge %d is too long", source, r + 1);
-        int32_t a = str_map_get(t, line, la), b = str_map_get(t, sp + 1, lb);
+        int32_t a = vocab_get(t, line, la), b = vocab_get(t, sp + 1, lb);
         memcpy(joined, line, la);
         memcpy(joined + la, sp + 1, lb);
-        int32_t m = str_map_get(t, joined, la + lb);
+        int32_t m = vocab_get(t, joined, la + lb);
         if (a < 0 || b < 0 || m < 0)
             return vx_fail(err, "%s: merge %d \"%s\" uses or makes a token missing from the vocabulary", source, r + 1, line);
         t->merges[r][0] = a;
         t->merges[r][1] = b;
-        uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-        uint32_t i = pair_hash(key) & t->pairs.mask;
-        while (t->pairs.slots[i].rank >= 0 && t->pairs.slots[i].key != key) i = (i + 1) & t->pairs.mask;
-        if (t->pairs.slots[i].rank < 0) t->pairs.slots[i] = (pair_entry){key, r, m}; /* first (best) rank wins */
+        if (!vx_idmap_get(&t->pairs, pair_key(a, b), NULL)) /* first (best) rank wins */
+            vx_idmap_put(&t->pairs, pair_key(a, b), (uint64_t)r << 32 | (uint32_t)m);
     }
     for (int b = 0; b < 256; b++) {
         char with_end[16];
         snprintf(with_end, sizeof with_end, "%s</w>", t->byte_chars[b]);
-        t->byte_id[b] = str_map_get(t, t->byte_chars[b], strlen(t->byte_chars[b]));
-        t->byte_end_id[b] = str_map_get(t, with_end, strlen(with_end));
+        t->byte_id[b] = vocab_get(t, t->byte_chars[b], strlen(t->byte_chars[b]));
+        t->byte_end_id[b] = vocab_get(t, with_end, strlen(with_end));
         if (t->byte_id[b] < 0 || t->byte_end_id[b] < 0)
             return vx_fail(err, "%s: the vocabulary lacks the byte token for 0x%02x", source, b);
     }
-    t->sot = str_map_get(t, SOT_TEXT, strlen(SOT_TEXT));
-    t->eot = str_map_get(t, EOT_TEXT, strlen(EOT_TEXT));
+    t->sot = vocab_get(t, SOT_TEXT, strlen(SOT_TEXT));
+    t->eot = vocab_get(t, EOT_TEXT, strlen(EOT_TEXT));
     if (t->sot < 0 || t->eot < 0) return vx_fail(err, "%s: the vocabulary lacks %s or %s", source, SOT_TEXT, EOT_TEXT);
     int code;
     PCRE2_SIZE off;
@@ -482,8 +441,10 @@ static int bpe(const vx_tokenizer *t, const uint8_t *s, size_t len, int32_t *wor
         int best_rank = -1;
         int32_t a = 0, b = 0, merged = 0;
         for (int i = 0; i + 1 < m; i++) {
-            const pair_entry *e = pair_get(&t->pairs, work[i], work[i + 1]);
-            if (e && (best_rank < 0 || e->rank < best_rank)) { best_rank = e->rank; a = work[i]; b = work[i + 1]; merged = e->merged; }
+            uint64_t e;
+            if (!vx_idmap_get(&t->pairs, pair_key(work[i], work[i + 1]), &e)) continue;
+            int rank = (int)(e >> 32);
+            if (best_rank < 0 || rank < best_rank) { best_rank = rank; a = work[i]; b = work[i + 1]; merged = (int32_t)(uint32_t)e; }
         }
         if (best_rank < 0) break;
         /* Merge every occurrence of the best pair, left to right. */

@@ -188,7 +188,7 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
         /* Without filters the page is all that is needed (total is the index's count);
          * with them, every candidate is counted. */
         for (int i = 0; i < n && rc == 0 && (filtered || matched < want); i++) {
-            if (vx_idmap_get(&seen, hits[i].video_id) >= 0) continue;
+            if (vx_idmap_get(&seen, hits[i].video_id, NULL)) continue;
             vx_idmap_put(&seen, hits[i].video_id, 1); /* sized for n: never grows, never fails */
             vx_video v;
             int r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);

@@ -110,7 +110,7 @@ static uint64_t user_key(const char *name) {
 
 /* Index of a video, created (not live) when new; -1 when out of memory. */
 static int64_t video_slot(vx_recommender *r, uint64_t id) {
-    int64_t i = vx_idmap_get(&r->video_idx, id);
+    int64_t i = vx_idmap_index(&r->video_idx, id);
     if (i >= 0) return i;
     if (r->n_videos == r->cap_videos) {
         uint32_t cap = r->cap_videos ? 2 * r->cap_videos : 1024;
@@ -126,7 +126,7 @@ static int64_t video_slot(vx_recommender *r, uint64_t id) {
 
 static int64_t user_slot(vx_recommender *r, const char *name, int create) {
     uint64_t key = user_key(name);
-    int64_t i = vx_idmap_get(&r->user_idx, key);
+    int64_t i = vx_idmap_index(&r->user_idx, key);
     if (i >= 0 || !create) return i;
     if (r->n_users == r->cap_users) {
         uint32_t cap = r->cap_users ? 2 * r->cap_users : 256;
@@ -207,7 +207,7 @@ typedef struct load_events {
 static int load_event(void *ctx, const char *user, uint32_t seq, const vx_event *e) {
     (void)seq;
     load_events *l = ctx;
-    int64_t v = vx_idmap_get(&l->r->video_idx, e->video_id);
+    int64_t v = vx_idmap_index(&l->r->video_idx, e->video_id);
     double d = v >= 0 ? l->r->videos[v].duration : 0;
     float fraction = d > 0 ? (float)fmin(1.0, e->seconds / d) : -1.0f;
     if (apply(l->r, user, e, fraction)) { l->failed = 1; return 1; }
@@ -340,7 +340,7 @@ typedef struct cands {
 } cands;
 
 static cand *cand_get(cands *cs, uint32_t item) {
-    int64_t i = vx_idmap_get(&cs->slot, (uint64_t)item + 1);
+    int64_t i = vx_idmap_index(&cs->slot, (uint64_t)item + 1);
     if (i >= 0) return &cs->c[i];
     if (cs->n == cs->cap) {
         int cap = cs->cap ? 2 * cs->cap : 256;
@@ -394,7 +394,7 @@ typedef struct feed_run {
 /* Adds hits as candidates of source src. */
 static int add_hits(feed_run *F, const vx_ann_hit *hits, int n, int src, uint32_t via) {
     for (int i = 0; i < n; i++) {
-        int64_t item = vx_idmap_get(&F->r->video_idx, hits[i].video_id);
+        int64_t item = vx_idmap_index(&F->r->video_idx, hits[i].video_id);
         if (item < 0 || F->excluded[item] || hits[i].score <= 0) continue;
         cand *c = cand_get(&F->cs, (uint32_t)item);
         if (!c) return vx_fail(F->err, "out of memory");

@@ -349,8 +349,7 @@ static int visit_segment(void *p, const uint8_t *key, size_t klen, const char *v
         vx_fail(&why, "key has the wrong length");
     } else if (vx_segment_decode(val, vlen, &seg, &why) == 0) {
         if (s->stats) s->stats->ok++;
-        uint32_t index = (uint32_t)key[9] << 24 | (uint32_t)key[10] << 16 | (uint32_t)key[11] << 8 | key[12];
-        int r = ((vx_segment_fn)s->fn)(s->ctx, vx_load_u64be(key + 1), index, &seg);
+        int r = ((vx_segment_fn)s->fn)(s->ctx, vx_load_u64be(key + 1), vx_load_u32be(key + 9), &seg);
         vx_segment_clear(&seg);
         return r;
     }
@@ -382,8 +381,7 @@ static int visit_event(void *p, const uint8_t *key, size_t klen, const char *val
             vx_fail(&why, "timestamp differs from its key");
         } else {
             if (s->stats) s->stats->ok++;
-            uint32_t seq = (uint32_t)t[8] << 24 | (uint32_t)t[9] << 16 | (uint32_t)t[10] << 8 | t[11];
-            return ((vx_event_fn)s->fn)(s->ctx, user, seq, &e);
+            return ((vx_event_fn)s->fn)(s->ctx, user, vx_load_u32be(t + 8), &e);
         }
     }
     report_corrupt(key, klen, &why, s->stats);

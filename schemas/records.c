@@ -353,10 +353,7 @@ void vx_key_id(uint8_t out[VX_KEY_ID_LEN], uint8_t family, uint64_t id) {
 void vx_key_segment(uint8_t out[VX_KEY_SEGMENT_LEN], uint64_t video_id, uint32_t index) {
     out[0] = VX_KEY_SEGMENT;
     vx_store_u64be(out + 1, video_id);
-    out[9] = (uint8_t)(index >> 24);
-    out[10] = (uint8_t)(index >> 16);
-    out[11] = (uint8_t)(index >> 8);
-    out[12] = (uint8_t)index;
+    vx_store_u32be(out + 9, index);
 }
 
 void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id) {
@@ -379,11 +376,7 @@ size_t vx_key_event(uint8_t out[VX_KEY_EVENT_MAX], const char *user, int64_t ts_
     memcpy(out + 2, user, n);
     if (prefix_only) return 2 + n;
     vx_store_u64be(out + 2 + n, (uint64_t)ts_ms);
-    uint8_t *p = out + 10 + n;
-    p[0] = (uint8_t)(seq >> 24);
-    p[1] = (uint8_t)(seq >> 16);
-    p[2] = (uint8_t)(seq >> 8);
-    p[3] = (uint8_t)seq;
+    vx_store_u32be(out + 10 + n, seq);
     return 14 + n;
 }
 
@@ -418,8 +411,7 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
     case VX_KEY_SEGMENT:
         if (len == VX_KEY_SEGMENT_LEN) {
             vx_id_to_hex(vx_load_u64be(k + 1), hex);
-            unsigned idx = (unsigned)k[9] << 24 | (unsigned)k[10] << 16 | (unsigned)k[11] << 8 | k[12];
-            snprintf(out, out_size, "segment %s/%u", hex, idx);
+            snprintf(out, out_size, "segment %s/%u", hex, (unsigned)vx_load_u32be(k + 9));
             return;
         }
         break;
@@ -440,8 +432,8 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
         if (len >= 2 && len == (size_t)k[1] + 14) {
             printable(k + 2, k[1], text, sizeof text);
             const uint8_t *p = k + 2 + k[1];
-            unsigned seq = (unsigned)p[8] << 24 | (unsigned)p[9] << 16 | (unsigned)p[10] << 8 | p[11];
-            snprintf(out, out_size, "event %s/%llu/%u", text, (unsigned long long)vx_load_u64be(p), seq);
+            snprintf(out, out_size, "event %s/%llu/%u", text, (unsigned long long)vx_load_u64be(p),
+                     (unsigned)vx_load_u32be(p + 8));
             return;
         }
         break;

@@ -283,10 +283,13 @@ static void test_cograph(void) {
 
 static void test_idmap_and_cache(void) {
     vx_idmap m = {0};
-    for (uint64_t k = 1; k <= 5000; k++) CHECK(vx_idmap_put(&m, k * 7919, (uint32_t)k) == 0);
+    for (uint64_t k = 1; k <= 5000; k++) CHECK(vx_idmap_put(&m, k * 7919, k << 32 | k) == 0);
     for (uint64_t k = 1; k <= 5000; k += 2) vx_idmap_del(&m, k * 7919);
     int ok = 1;
-    for (uint64_t k = 1; k <= 5000; k++) ok &= vx_idmap_get(&m, k * 7919) == (k % 2 ? -1 : (int64_t)k);
+    for (uint64_t k = 1; k <= 5000; k++) {
+        uint64_t v = 0;
+        ok &= vx_idmap_get(&m, k * 7919, &v) == !(k % 2) && (k % 2 || v == (k << 32 | k));
+    }
     CHECK(ok && m.n == 2500);
     vx_idmap_free(&m);
 
