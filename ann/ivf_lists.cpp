@@ -45,10 +45,6 @@ extern "C" int vx_ivf_use_label_table(FaissIndexIVF *index) {
     }
 }
 
-extern "C" int vx_ivf_has_label_table(const FaissIndexIVF *index) {
-    return reinterpret_cast<const faiss::IndexIVF *>(index)->direct_map.type == faiss::DirectMap::Hashtable;
-}
-
 extern "C" int vx_ivf_flat_vector(const FaissIndexIVF *index, int64_t label, const float **vector) {
     try {
         auto *ivf = ivf_flat(index);

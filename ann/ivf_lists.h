@@ -22,7 +22,6 @@ int vx_ivf_flat_list(const FaissIndexIVF *index, size_t list_no, const float **v
 /* Keeps FAISS's label table (DirectMap::Hashtable) from now on, building it from the
  * lists; saved with the index. 0, or -1 when FAISS refuses. */
 int vx_ivf_use_label_table(FaissIndexIVF *index);
-int vx_ivf_has_label_table(const FaissIndexIVF *index);
 /* The stored vector (d floats) of `label`, in place, valid until the index next
  * changes: 0 found, 1 not in the index, -1 when the index keeps no label table or is
  * not an IVF-Flat in memory. */

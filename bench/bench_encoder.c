@@ -19,6 +19,7 @@
 
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
+#include "../encoder/clip_gemm.h"
 
 typedef struct gemm_call {
     int m, n, k, lda, ldb, bt, ldc;

@@ -29,7 +29,3 @@ int vx_fail_prefix(vx_error *err, const char *fmt, ...) {
     err->msg[n] = '\0';
     return -1;
 }
-
-void vx_error_clear(vx_error *err) {
-    if (err) err->msg[0] = '\0';
-}

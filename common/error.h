@@ -22,7 +22,4 @@ int vx_fail(vx_error *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* Prepends "prefix: " to the message already in err. Returns -1. */
 int vx_fail_prefix(vx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Clears err (empty message). */
-void vx_error_clear(vx_error *err);
-
 #endif

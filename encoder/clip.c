@@ -1,4 +1,5 @@
 #include "clip.h"
+#include "clip_gemm.h"
 
 #include <cblas.h>
 #include <errno.h>

@@ -80,17 +80,6 @@ int vx_clip_encode_tokens(vx_clip_ctx *ctx, const int32_t *const *ids, const int
 /* Tokenizes and encodes n texts. */
 int vx_clip_encode_texts(vx_clip_ctx *ctx, const char *const *texts, int n, float *out, vx_error *err);
 
-/* Benchmarks: an observer called with every matrix product the forward passes make
- * (shapes and operands; process-wide; NULL to stop). Lets a benchmark replay exactly
- * those products, on the same memory, with the BLAS calls alone: the hardware limit. */
-typedef void (*vx_gemm_observer)(void *ctx, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
-                                 int b_transposed, float *C, int ldc);
-void vx_clip_set_gemm_observer(vx_gemm_observer fn, void *ctx);
-/* The BLAS call behind every product of the forward passes (sgemm, or sgemv row by row
- * for a few rows against a large matrix), for benchmarks to replay the same calls. */
-void vx_clip_blas(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, int b_transposed,
-                  float beta, float *C, int ldc);
-
 /* The message every command prints when no model is at `dir`. */
 void vx_clip_missing_hint(const char *dir, char *out, size_t size);
 

@@ -23,13 +23,14 @@ const char *vx_dtype_name(vx_dtype dt) {
     return "?";
 }
 
-void vx_st_free_tensors(vx_st_tensor *tensors, int n) {
+static void free_tensors(vx_st_tensor *tensors, int n) {
     for (int i = 0; tensors && i < n; i++) free(tensors[i].name);
     free(tensors);
 }
 
-int vx_st_parse_header(const char *json, size_t len, size_t data_len, const uint8_t *data,
-                       vx_st_tensor **tensors_out, int *n_out, vx_error *err) {
+/* Parses the JSON header; data_len is the size of the data section that follows it. */
+static int parse_header(const char *json, size_t len, size_t data_len, const uint8_t *data,
+                        vx_st_tensor **tensors_out, int *n_out, vx_error *err) {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     vx_st_tensor *t = NULL;
@@ -115,7 +116,7 @@ int vx_st_parse_header(const char *json, size_t len, size_t data_len, const uint
     t = NULL;
     rc = 0;
 done:
-    vx_st_free_tensors(t, n);
+    free_tensors(t, n);
     json_decref(root);
     return rc;
 }
@@ -130,7 +131,7 @@ static int parse_file(vx_safetensors *st, const uint8_t *p, size_t size, vx_erro
                        (unsigned long long)hlen, size);
     st->header = (const char *)p + 8;
     st->header_len = (size_t)hlen;
-    if (vx_st_parse_header(st->header, st->header_len, size - 8 - (size_t)hlen, p + 8 + hlen, &st->tensors,
+    if (parse_header(st->header, st->header_len, size - 8 - (size_t)hlen, p + 8 + hlen, &st->tensors,
                            &st->n_tensors, err))
         return vx_fail_prefix(err, "%s", st->path);
     return 0;
@@ -190,7 +191,7 @@ fail:
 void vx_st_close(vx_safetensors *st) {
     if (!st) return;
     if (st->map && st->map != MAP_FAILED && st->map_size) munmap(st->map, st->map_size);
-    vx_st_free_tensors(st->tensors, st->n_tensors);
+    free_tensors(st->tensors, st->n_tensors);
     free(st->path);
     free(st);
 }

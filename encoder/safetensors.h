@@ -61,9 +61,4 @@ void vx_st_to_f32(const vx_st_tensor *t, float *dst);
 float vx_f16_to_f32(uint16_t h);
 float vx_bf16_to_f32(uint16_t b);
 
-/* Parses a header alone (for the fuzz target): data_len is the size of the data section. */
-int vx_st_parse_header(const char *json, size_t len, size_t data_len, const uint8_t *data,
-                       vx_st_tensor **tensors_out, int *n_out, vx_error *err);
-void vx_st_free_tensors(vx_st_tensor *tensors, int n);
-
 #endif

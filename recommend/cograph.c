@@ -95,7 +95,6 @@ void vx_cograph_remove(vx_cograph *g, uint32_t user, uint32_t item) {
     drop(&g->items[item], user);
 }
 
-uint32_t vx_cograph_n_items(const vx_cograph *g) { return g->n_items; }
 uint32_t vx_cograph_item_degree(const vx_cograph *g, uint32_t item) { return item < g->n_items ? g->items[item].n : 0; }
 uint32_t vx_cograph_user_degree(const vx_cograph *g, uint32_t user) { return user < g->n_users ? g->users[user].n : 0; }
 const uint32_t *vx_cograph_user_items(const vx_cograph *g, uint32_t user) {

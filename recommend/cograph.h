@@ -47,7 +47,6 @@ int vx_cograph_add(vx_cograph *g, uint32_t user, uint32_t item);
 /* Removes the edge when present. */
 void vx_cograph_remove(vx_cograph *g, uint32_t user, uint32_t item);
 
-uint32_t vx_cograph_n_items(const vx_cograph *g);
 uint32_t vx_cograph_item_degree(const vx_cograph *g, uint32_t item);
 uint32_t vx_cograph_user_degree(const vx_cograph *g, uint32_t user);
 /* The user's items, oldest edge first. */

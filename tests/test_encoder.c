@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "../encoder/clip.h"
+#include "../encoder/clip_gemm.h"
 #include "../encoder/image.h"
 #include "../encoder/safetensors.h"
 #include "../encoder/tokenizer.h"
