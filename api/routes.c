@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,33 +304,59 @@ static void do_user(vx_request *rq, const char *user) {
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
 
+/* One optional number of the index request; a present value must be positive (0 is
+ * how the record says "the service's own"). Returns 0, or -1 having replied. */
+static int job_setting(vx_request *rq, const json_t *body, const char *key, double *out) {
+    const json_t *v = json_object_get(body, key);
+    if (!v) return 0;
+    if (!json_is_number(v) || !(json_number_value(v) > 0)) {
+        vx_reply_error(rq, 400, "bad_settings", "%s: must be a positive number", key);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* {"paths": [...], "rate": 2, "max_frames": 300, "timeout": 600, "segment": 5}: the
+ * four settings are optional, as `vidx index` takes them. */
 static void do_index(vx_request *rq) {
     if (!admin_ok(rq)) return;
     json_t *b = vx_json_body(rq, api(rq)->max_body);
     if (!b) return;
-    json_t *paths = json_object_get(b, "paths");
-    size_t n = json_is_array(paths) ? json_array_size(paths) : 0;
-    if (n == 0 || n > VX_MAX_JOB_ITEMS) {
+    vx_job_settings settings = {0};
+    double max_frames = 0;
+    if (job_setting(rq, b, "rate", &settings.rate) || job_setting(rq, b, "max_frames", &max_frames) ||
+        job_setting(rq, b, "timeout", &settings.timeout_s) || job_setting(rq, b, "segment", &settings.segment_seconds)) {
         json_decref(b);
-        vx_reply_error(rq, 400, "bad_paths", "paths: must be an array of 1 to %d file or folder paths", VX_MAX_JOB_ITEMS);
         return;
     }
-    const char **list = malloc(n * sizeof *list);
+    /* Out of range stays out of range (for the message) without overflowing the field. */
+    settings.max_frames = max_frames > VX_JOB_MAX_FRAMES_MAX ? VX_JOB_MAX_FRAMES_MAX + 1 : (uint32_t)max_frames;
+    const char *problem = max_frames != floor(max_frames) ? "max_frames: must be a whole number of frames"
+                                                          : vx_job_settings_problem(&settings);
+    if (problem) {
+        json_decref(b);
+        vx_reply_error(rq, 400, "bad_settings", "%s", problem);
+        return;
+    }
+    json_t *paths = json_object_get(b, "paths");
+    size_t n = json_array_size(paths); /* 0 when not an array: the engine says what is allowed */
+    const char **list = malloc((n ? n : 1) * sizeof *list);
     for (size_t i = 0; list && i < n; i++) {
         json_t *p = json_array_get(paths, i);
         const char *s = json_string_value(p);
-        if (!s || !*s || json_string_length(p) != strlen(s) || strlen(s) > VX_MAX_PATH) {
+        if (!s || json_string_length(p) != strlen(s)) {
             free(list);
             json_decref(b);
-            vx_reply_error(rq, 400, "bad_paths", "paths[%zu]: must be a non-empty path of at most %d bytes", i,
-                           VX_MAX_PATH);
+            vx_reply_error(rq, 400, "bad_paths", "paths[%zu]: must be a path (a string without NUL bytes)", i);
             return;
         }
         list[i] = s;
     }
     vx_error err;
     uint64_t id = 0;
-    int r = list ? vx_engine_job_submit(api(rq)->engine, list, (int)n, &id, &err) : vx_fail(&err, "out of memory");
+    int r = list ? vx_engine_job_submit(api(rq)->engine, list, (int)n, &settings, &id, &err)
+                 : vx_fail(&err, "out of memory");
     free(list);
     json_decref(b);
     if (r) {

@@ -18,7 +18,8 @@ static void print_summary(int indexed, int unchanged, int duplicates, int failed
 }
 
 /* Through the running service: a job, followed until it ends. */
-static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, int log_files) {
+static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, const vx_job_settings *js,
+                        int log_files) {
     json_t *paths = json_array();
     for (int i = 0; paths && i < args->n_pos; i++) {
         /* The service has its own working folder: paths go absolute. */
@@ -32,6 +33,10 @@ static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, i
         json_array_append_new(paths, json_string(p));
     }
     json_t *body = paths ? json_pack("{s:o}", "paths", paths) : NULL;
+    if (body && js->rate) json_object_set_new(body, "rate", json_real(js->rate));
+    if (body && js->max_frames) json_object_set_new(body, "max_frames", json_integer(js->max_frames));
+    if (body && js->timeout_s) json_object_set_new(body, "timeout", json_real(js->timeout_s));
+    if (body && js->segment_seconds) json_object_set_new(body, "segment", json_real(js->segment_seconds));
     char *text = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
     json_decref(body);
     json_t *doc = NULL;
@@ -77,31 +82,38 @@ static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, i
     return failed || job_failed ? CLI_SOME_FAILED : CLI_OK;
 }
 
+/* A number of the option `name` within [lo, hi]. Returns 0, or CLI_USAGE having said why. */
+static int number_option(const cli_command *cmd, cli_args *args, const char *name, const char *what, double lo,
+                         double hi, double *out) {
+    const char *s = cli_get(cmd, args, name);
+    if (!s) return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi))
+        return cli_usage_error(cmd, "--%s must be %s from %g to %g, not '%s'", name, what, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
 static int run_index(const cli_command *cmd, cli_args *args) {
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
-    vx_index_options *io = &o.index;
+    /* The settings go to the engine here, or with the job to the running service. */
+    vx_job_settings js = {0};
     long long v;
     const char *s;
-    int tuned = 0;
-    if ((s = cli_get(cmd, args, "max-frames")) && cli_int_option(cmd, "max-frames", s, 1, 100000, &v)) return CLI_USAGE;
-    if (s) io->sample.max_frames = (int)v, tuned = 1;
-    if ((s = cli_get(cmd, args, "timeout")) && cli_int_option(cmd, "timeout", s, 1, 86400, &v)) return CLI_USAGE;
-    if (s) io->sample.timeout_s = (double)v, tuned = 1;
-    if ((s = cli_get(cmd, args, "rate"))) {
-        char *end;
-        io->sample.rate = strtod(s, &end);
-        if (!*s || *end || !(io->sample.rate >= 0.01 && io->sample.rate <= 60))
-            return cli_usage_error(cmd, "--rate must be a number of frames per second from 0.01 to 60, not '%s'", s);
-        tuned = 1;
-    }
-    if ((s = cli_get(cmd, args, "segment"))) {
-        char *end;
-        io->segment_seconds = strtod(s, &end);
-        if (!*s || *end || !(io->segment_seconds >= 0.5 && io->segment_seconds <= 3600))
-            return cli_usage_error(cmd, "--segment must be seconds from 0.5 to 3600, not '%s'", s);
-        tuned = 1;
-    }
+    if ((s = cli_get(cmd, args, "max-frames")) &&
+        cli_int_option(cmd, "max-frames", s, 1, VX_JOB_MAX_FRAMES_MAX, &v))
+        return CLI_USAGE;
+    if (s) js.max_frames = (uint32_t)v;
+    if ((s = cli_get(cmd, args, "timeout")) && cli_int_option(cmd, "timeout", s, 1, (long long)VX_JOB_TIMEOUT_MAX, &v))
+        return CLI_USAGE;
+    if (s) js.timeout_s = (double)v;
+    if (number_option(cmd, args, "rate", "a number of frames per second", VX_JOB_RATE_MIN, VX_JOB_RATE_MAX, &js.rate) ||
+        number_option(cmd, args, "segment", "seconds", VX_JOB_SEGMENT_MIN, VX_JOB_SEGMENT_MAX, &js.segment_seconds))
+        return CLI_USAGE;
+    vx_index_options *io = &o.index;
+    vx_index_options_set(io, &js);
     const int quiet = cli_has(cmd, args, "quiet");
     io->progress = !quiet && isatty(STDERR_FILENO);
     io->log_files = !quiet && !io->progress;
@@ -110,9 +122,7 @@ static int run_index(const cli_command *cmd, cli_args *args) {
     cli_target t;
     if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
     if (t.remote) {
-        int rc = tuned ? cli_fail(cmd, "the service running on %s indexes with its own settings: leave out --rate, "
-                                       "--max-frames, --segment and --timeout, or stop it first", t.db)
-                       : index_remote(cmd, &t, args, !quiet);
+        int rc = index_remote(cmd, &t, args, &js, !quiet);
         cli_close(&t);
         return rc;
     }

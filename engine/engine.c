@@ -271,7 +271,8 @@ int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summ
     return r ? VX_E_INTERNAL : VX_OK;
 }
 
-int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, uint64_t *job_id, vx_error *err) {
+int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
+                         uint64_t *job_id, vx_error *err) {
     if (!e->model) {
         vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
         return VX_E_UNAVAILABLE;
@@ -289,7 +290,14 @@ int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, uint64_t
             vx_fail(err, "paths[%d]: must be a non-empty path of at most %d bytes", i, VX_MAX_PATH);
             return VX_E_BAD_INPUT;
         }
-    *job_id = vx_jobs_submit(e->jobs, paths, n, err);
+    const vx_job_settings none = {0};
+    if (!settings) settings = &none;
+    const char *problem = vx_job_settings_problem(settings);
+    if (problem) {
+        vx_fail(err, "%s", problem);
+        return VX_E_BAD_INPUT;
+    }
+    *job_id = vx_jobs_submit(e->jobs, paths, n, settings, err);
     return *job_id ? VX_OK : VX_E_INTERNAL;
 }
 

@@ -174,8 +174,10 @@ int vx_video_arg_id(const char *arg, uint64_t *id, vx_error *err);
  * committed video is searchable at once. The summary lists every file's outcome. */
 int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summary *summary, vx_error *err);
 
-/* Background jobs (options.jobs): queued and run in order by one thread. */
-int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, uint64_t *job_id, vx_error *err);
+/* Background jobs (options.jobs): queued and run in order by one thread. settings: how
+ * this job samples and cuts (NULL or 0 fields: the engine's options.index). */
+int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
+                         uint64_t *job_id, vx_error *err);
 /* A job's record; while it runs, `live` holds the outcomes so far (vx_index_summary_clear). */
 typedef struct vx_job_status {
     vx_job job;

@@ -69,7 +69,8 @@ void vx_text_encoder_stop(vx_text_encoder *enc);
 /* engine/jobs.c */
 vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err);
 void vx_jobs_stop(vx_jobs *j);
-uint64_t vx_jobs_submit(vx_jobs *j, const char *const *paths, int n, vx_error *err);
+uint64_t vx_jobs_submit(vx_jobs *j, const char *const *paths, int n, const vx_job_settings *settings,
+                        vx_error *err);
 int vx_jobs_live(vx_jobs *j, uint64_t id, vx_index_summary *live);
 void vx_jobs_counts(vx_jobs *j, int64_t *queued, int64_t *running, int64_t *done, int64_t *failed);
 /* The index run behind vx_engine_index and jobs: every change through vx_engine_apply. */

@@ -105,6 +105,7 @@ static void run_job(vx_jobs *J, uint64_t id) {
     vx_info("job %s: indexing %u paths", hex, job.n_items);
 
     vx_index_options o = e->opt.index;
+    vx_index_options_set(&o, &job.settings);
     o.on_item = on_item;
     o.on_item_ctx = J;
     o.cancel = &J->cancel;
@@ -246,7 +247,8 @@ void vx_jobs_stop(vx_jobs *J) {
     free(J);
 }
 
-uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, vx_error *err) {
+uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, const vx_job_settings *settings,
+                        vx_error *err) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     pthread_mutex_lock(&J->mu);
@@ -254,7 +256,7 @@ uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, vx_error *e
     pthread_mutex_unlock(&J->mu);
     uint64_t id = vx_hash64(seed, sizeof seed);
     if (id == 0 || id == UINT64_MAX) id = 1;
-    vx_job job = {.id = id, .state = VX_JOB_QUEUED, .created_at = now_s(), .n_items = (uint32_t)n};
+    vx_job job = {.id = id, .state = VX_JOB_QUEUED, .created_at = now_s(), .settings = *settings, .n_items = (uint32_t)n};
     job.items = calloc((size_t)n, sizeof *job.items);
     int r = job.items ? 0 : vx_fail(err, "out of memory");
     for (int i = 0; r == 0 && i < n; i++) {

@@ -128,6 +128,15 @@ json_t *vx_job_json(const vx_job_status *s) {
                           "created_at", (json_int_t)job->created_at, "started_at", (json_int_t)job->started_at,
                           "finished_at", (json_int_t)job->finished_at);
     if (!o) return NULL;
+    /* The settings it was asked to use, when any (0: the service's own). */
+    const vx_job_settings *js = &job->settings;
+    json_t *settings = json_object();
+    if (js->rate) json_object_set_new(settings, "rate", json_real(js->rate));
+    if (js->max_frames) json_object_set_new(settings, "max_frames", json_integer(js->max_frames));
+    if (js->timeout_s) json_object_set_new(settings, "timeout", json_real(js->timeout_s));
+    if (js->segment_seconds) json_object_set_new(settings, "segment", json_real(js->segment_seconds));
+    if (json_object_size(settings)) json_object_set_new(o, "settings", settings);
+    else json_decref(settings);
     if (s->running) {
         /* In progress: the files done so far; the record still holds the paths asked for. */
         json_object_set_new(o, "requested", items_json(job->items, (int)job->n_items));

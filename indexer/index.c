@@ -26,6 +26,13 @@ void vx_index_options_default(vx_index_options *o) {
     o->batch = 16;
 }
 
+void vx_index_options_set(vx_index_options *o, const vx_job_settings *s) {
+    if (s->rate) o->sample.rate = s->rate;
+    if (s->max_frames) o->sample.max_frames = (int)s->max_frames;
+    if (s->timeout_s) o->sample.timeout_s = s->timeout_s;
+    if (s->segment_seconds) o->segment_seconds = s->segment_seconds;
+}
+
 void vx_index_summary_clear(vx_index_summary *s) {
     for (int i = 0; i < s->n_items; i++) {
         free(s->items[i].path);

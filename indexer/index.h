@@ -45,6 +45,8 @@ typedef struct vx_index_options {
 } vx_index_options;
 
 void vx_index_options_default(vx_index_options *o);
+/* Overrides o's sampling and segments with the settings' non-zero fields. */
+void vx_index_options_set(vx_index_options *o, const vx_job_settings *s);
 
 typedef struct vx_index_summary {
     int indexed, unchanged, duplicates, failed, removed;

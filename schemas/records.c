@@ -44,12 +44,17 @@ static float *get_vector(vx_cursor *c, uint32_t *dim_out, const char **why) {
 }
 
 /* Starts decoding: checks the version byte. */
-static int begin(vx_cursor *c, const char *what, vx_error *err) {
+/* Reads the version byte: 1 up to `newest` are known. Returns the version, or -1. */
+static int begin_versions(vx_cursor *c, const char *what, int newest, vx_error *err) {
     if (vx_cursor_left(c) == 0) return vx_fail(err, "empty %s record", what);
     uint8_t version = vx_get_u8(c);
-    if (version != VX_RECORD_V1)
-        return vx_fail(err, "%s record has unknown version %u (this vidx reads %u)", what, version, VX_RECORD_V1);
-    return 0;
+    if (version < VX_RECORD_V1 || version > newest)
+        return vx_fail(err, "%s record has unknown version %u (this vidx reads 1 to %d)", what, version, newest);
+    return version;
+}
+
+static int begin(vx_cursor *c, const char *what, vx_error *err) {
+    return begin_versions(c, what, VX_RECORD_V1, err) < 0 ? -1 : 0;
 }
 
 /* Ends decoding: everything read, nothing left over. */
@@ -288,13 +293,38 @@ int vx_event_decode(const void *data, size_t len, vx_event *e, vx_error *err) {
 
 /* ---- jobs ---------------------------------------------------------------------------- */
 
+static int in_range_or_zero(double x, double lo, double hi) { return x == 0 || (x >= lo && x <= hi); }
+
+const char *vx_job_settings_problem(const vx_job_settings *s) {
+    if (!in_range_or_zero(s->rate, VX_JOB_RATE_MIN, VX_JOB_RATE_MAX))
+        return "rate: must be frames per second from 0.01 to 60";
+    if (s->max_frames > VX_JOB_MAX_FRAMES_MAX) return "max_frames: must be from 1 to 100000";
+    if (!in_range_or_zero(s->timeout_s, 1, VX_JOB_TIMEOUT_MAX)) return "timeout: must be seconds from 1 to 86400";
+    if (!in_range_or_zero(s->segment_seconds, VX_JOB_SEGMENT_MIN, VX_JOB_SEGMENT_MAX))
+        return "segment: must be seconds from 0.5 to 3600";
+    return NULL;
+}
+
+static int any_setting(const vx_job_settings *s) {
+    return s->rate != 0 || s->max_frames || s->timeout_s != 0 || s->segment_seconds != 0;
+}
+
+/* Version 2 adds the settings after the times, written only when a job has any: one
+ * encoding per job, and a vidx that reads version 1 still reads jobs without them. */
 void vx_job_encode(vx_buf *b, const vx_job *j) {
-    vx_put_u8(b, VX_RECORD_V1);
+    const int with_settings = any_setting(&j->settings);
+    vx_put_u8(b, with_settings ? VX_RECORD_V2 : VX_RECORD_V1);
     vx_put_u64le(b, j->id);
     vx_put_u8(b, j->state);
     vx_put_u64le(b, (uint64_t)j->created_at);
     vx_put_u64le(b, (uint64_t)j->started_at);
     vx_put_u64le(b, (uint64_t)j->finished_at);
+    if (with_settings) {
+        vx_put_f64le(b, j->settings.rate);
+        vx_put_u32le(b, j->settings.max_frames);
+        vx_put_f64le(b, j->settings.timeout_s);
+        vx_put_f64le(b, j->settings.segment_seconds);
+    }
     vx_put_varint(b, j->n_items);
     for (uint32_t i = 0; i < j->n_items; i++) {
         vx_put_string(b, j->items[i].path);
@@ -307,15 +337,24 @@ int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err) {
     memset(j, 0, sizeof *j);
     vx_cursor c = vx_cursor_make(data, len);
     const char *why = NULL;
-    if (begin(&c, "job", err)) return -1;
+    const int version = begin_versions(&c, "job", VX_RECORD_V2, err);
+    if (version < 0) return -1;
     j->id = vx_get_u64le(&c);
     j->state = vx_get_u8(&c);
     j->created_at = (int64_t)vx_get_u64le(&c);
     j->started_at = (int64_t)vx_get_u64le(&c);
     j->finished_at = (int64_t)vx_get_u64le(&c);
+    if (version >= VX_RECORD_V2) {
+        j->settings.rate = vx_get_f64le(&c);
+        j->settings.max_frames = vx_get_u32le(&c);
+        j->settings.timeout_s = vx_get_f64le(&c);
+        j->settings.segment_seconds = vx_get_f64le(&c);
+    }
     uint64_t n = vx_get_varint(&c);
     if (!c.bad) {
         if (j->state < VX_JOB_QUEUED || j->state > VX_JOB_FAILED) why = "unknown job state";
+        else if (vx_job_settings_problem(&j->settings)) why = vx_job_settings_problem(&j->settings);
+        else if (version >= VX_RECORD_V2 && !any_setting(&j->settings)) why = "version 2 without settings";
         /* Each item takes at least 3 bytes: never allocate for more than could be there. */
         else if (n > VX_MAX_JOB_ITEMS || n > vx_cursor_left(&c) / 3) why = "item count out of range";
     }

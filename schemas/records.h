@@ -23,6 +23,7 @@
 
 #define VX_SCHEMA_VERSION 1 /* layout of the whole database, kept in the meta record */
 #define VX_RECORD_V1 1      /* version byte of every value */
+#define VX_RECORD_V2 2      /* job records that carry their settings */
 
 /* Bounds on untrusted sizes. */
 #define VX_MAX_DIM 4096       /* embedding dimensions */
@@ -135,10 +136,31 @@ typedef struct vx_job_item {
     char *message;    /* failure reason or "" */
 } vx_job_item;
 
+/* How a job samples and cuts its videos, as asked for when it was submitted. 0 in a
+ * field: the setting of the engine that runs it. */
+typedef struct vx_job_settings {
+    double rate;             /* frames sampled per second of video */
+    uint32_t max_frames;     /* frames per video at most */
+    double timeout_s;        /* wall-clock bound for one file */
+    double segment_seconds;  /* length of the segment windows */
+} vx_job_settings;
+
+#define VX_JOB_RATE_MIN 0.01
+#define VX_JOB_RATE_MAX 60.0
+#define VX_JOB_MAX_FRAMES_MAX 100000
+#define VX_JOB_TIMEOUT_MAX 86400.0
+#define VX_JOB_SEGMENT_MIN 0.5
+#define VX_JOB_SEGMENT_MAX 3600.0
+
+/* NULL when every field is 0 or within its range, else a sentence naming the field
+ * (static text). Checked by the decoder, the engine and the command line alike. */
+const char *vx_job_settings_problem(const vx_job_settings *s);
+
 typedef struct vx_job {
     uint64_t id;
     uint8_t state;    /* vx_job_state */
     int64_t created_at, started_at, finished_at; /* unix seconds, 0 = not yet */
+    vx_job_settings settings;
     uint32_t n_items;
     vx_job_item *items; /* [n_items] */
 } vx_job;

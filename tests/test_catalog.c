@@ -129,6 +129,51 @@ static void test_codecs_reject_damage(void) {
     vx_job j = {.id = 77, .state = VX_JOB_DONE, .created_at = 1, .started_at = 2, .finished_at = 3, .n_items = 2, .items = items};
     vx_job_encode(&b, &j);
     check_rejects_damage("job", &b, dec_job, clear_job);
+    vx_buf_reset(&b);
+    j.settings = (vx_job_settings){.rate = 2, .max_frames = 30, .timeout_s = 60, .segment_seconds = 2.5};
+    vx_job_encode(&b, &j);
+    check_rejects_damage("job with settings", &b, dec_job, clear_job);
+    vx_buf_free(&b);
+}
+
+/* A job's settings travel with it; a job without any keeps the version 1 layout. */
+static void test_job_settings(void) {
+    vx_buf b = {0};
+    vx_error err;
+    vx_job_item items[1] = {{"/a.mp4", VX_ITEM_PENDING, ""}};
+    vx_job j = {.id = 5, .state = VX_JOB_QUEUED, .created_at = 1, .n_items = 1, .items = items}, out;
+    vx_job_encode(&b, &j);
+    CHECK(b.data[0] == VX_RECORD_V1);
+    CHECK(vx_job_decode(b.data, b.len, &out, &err) == 0 && out.settings.rate == 0 && out.settings.max_frames == 0);
+    vx_job_clear(&out);
+    vx_buf_reset(&b);
+    j.settings = (vx_job_settings){.rate = 0.5, .max_frames = 7, .segment_seconds = 2};
+    vx_job_encode(&b, &j);
+    CHECK(b.data[0] == VX_RECORD_V2);
+    CHECK(vx_job_decode(b.data, b.len, &out, &err) == 0 && out.settings.rate == 0.5 && out.settings.max_frames == 7 &&
+          out.settings.timeout_s == 0 && out.settings.segment_seconds == 2 && out.n_items == 1);
+    vx_job_clear(&out);
+    /* Out of range, and version 2 with nothing set (not the one encoding of such a job). */
+    vx_job_settings bad[] = {{.rate = 100}, {.rate = NAN}, {.max_frames = 100001}, {.timeout_s = 0.5},
+                             {.segment_seconds = 0.1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(vx_job_settings_problem(&bad[i]) != NULL);
+        vx_buf_reset(&b);
+        j.settings = bad[i];
+        vx_job_encode(&b, &j);
+        CHECK(vx_job_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "must be"));
+    }
+    vx_buf_reset(&b);
+    j.settings = (vx_job_settings){0};
+    vx_job_encode(&b, &j);
+    vx_buf v2 = {0};
+    vx_put_u8(&v2, VX_RECORD_V2);
+    vx_put_bytes(&v2, b.data + 1, 33); /* id, state, three times */
+    for (int i = 0; i < 3; i++) vx_put_u64le(&v2, 0);
+    vx_put_u32le(&v2, 0);
+    vx_put_bytes(&v2, b.data + 34, b.len - 34);
+    CHECK(vx_job_decode(v2.data, v2.len, &out, &err) == -1 && strstr(err.msg, "without settings"));
+    vx_buf_free(&v2);
     vx_buf_free(&b);
 }
 
@@ -671,6 +716,7 @@ int main(void) {
     RUN(test_varints);
     RUN(test_ids);
     RUN(test_codecs_reject_damage);
+    RUN(test_job_settings);
     RUN(test_codecs_reject_bad_values);
     RUN(test_round_trips);
     RUN(test_corrupt_records_are_reported_not_fatal);

@@ -294,7 +294,13 @@ def run(work):
     check(st == 401, f"job without token: {st}")
     for body in ({}, {"paths": []}, {"paths": "x"}, {"paths": [1]}, {"paths": [""]}):
         st, doc, _, _ = S.request("POST", "/v1/index", body=body, headers=admin)
-        check(st == 400, f"index body {body}: {st} {doc}")
+        check(st == 400 and error_code(doc) == "bad_paths", f"index body {body}: {st} {doc}")
+    for settings in ({"rate": 0}, {"rate": "2"}, {"rate": 61}, {"max_frames": 2.5}, {"max_frames": 1e12},
+                     {"timeout": -1}, {"segment": 0.1}):
+        st, doc, _, _ = S.request("POST", "/v1/index", body=dict(settings, paths=[later]), headers=admin)
+        key = next(iter(settings))
+        check(st == 400 and error_code(doc) == "bad_settings" and doc["error"]["message"].startswith(key),
+              f"index settings {settings}: {st} {doc}")
 
     # searches keep being answered while the job runs
     search_errors, searches = [], [0]
@@ -514,6 +520,21 @@ def commands_and_api(work, db, env):
     r = cli(db, env, "feed", "-k", "5", "--json", "cli-user")
     check(r.returncode == 0 and without_took(json.loads(r.stdout)) == without_took(doc),
           f"feed --json alone differs from the API:\n{r.stdout}\n{doc}")
+
+    S = Server(db, env)
+    # Sampling and segment settings go with the job: a 7 s clip cut into 2 s windows
+    # (the service's own default is 5 s).
+    tuned = os.path.join(work, "tuned")
+    os.makedirs(tuned)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=7:size=96x64:rate=10",
+                    "-pix_fmt", "yuv420p", os.path.join(tuned, "bars.mp4")], check=True)
+    r = cli(db, env, "index", "--segment", "2", "--max-frames", "4", tuned)
+    check(r.returncode == 0 and "indexed 1" in r.stdout, f"index with settings while serving: {r.stdout} {r.stderr}")
+    r = cli(db, env, "video", "--json", os.path.join(tuned, "bars.mp4"))
+    segs = json.loads(r.stdout)["segments"] if r.returncode == 0 else []
+    check(len(segs) >= 3 and all(s["end"] - s["start"] <= 2.0 for s in segs),
+          f"the job used --segment 2: {segs} {r.stderr}")
+    check(S.stop() == 0, "server stops after indexing with settings")
 
 
 if __name__ == "__main__":

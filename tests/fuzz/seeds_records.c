@@ -24,8 +24,11 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_segment segs[2] = {s, s};
     vx_op video_op = {.kind = VX_OP_VIDEO, .video = v, .thumbs = &th, .n_thumbs = 1, .embedding = e, .segments = segs};
     vx_op event_op = {.kind = VX_OP_EVENT, .user = "bob", .event = ev};
-    if (max_seeds < 10) return -1;
-    for (int i = 0; i < 10; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], (uint8_t)(i < 8 ? i : 7)); }
+    vx_job tuned = j;
+    tuned.settings = (vx_job_settings){.rate = 2, .max_frames = 30, .segment_seconds = 2};
+    if (max_seeds < 11) return -1;
+    const uint8_t selector[11] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6};
+    for (int i = 0; i < 11; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
     vx_op_encode(&seeds[8], &video_op);
     vx_op_encode(&seeds[9], &event_op);
     vx_meta_encode(&seeds[0], &m);
@@ -39,6 +42,7 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_key_segment(key, 9, 1);
     vx_put_bytes(&seeds[7], key, sizeof key);
     seeds[7].data[0] = 8; /* the key describer's selector */
-    *n_seeds = 10;
+    vx_job_encode(&seeds[10], &tuned); /* a job with its settings (record version 2) */
+    *n_seeds = 11;
     return 0;
 }
