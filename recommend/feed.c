@@ -58,6 +58,7 @@ struct vx_recommender {
     pthread_rwlock_t lock;
     rec_video *videos;
     uint32_t n_videos, cap_videos;
+    uint32_t n_live; /* videos with live set, kept as they change (stats are read per request) */
     vx_idmap video_idx;
     rec_user *users;
     uint32_t n_users, cap_users;
@@ -144,7 +145,12 @@ static void set_video(vx_recommender *r, uint32_t i, const vx_video *v) {
     rec_video *x = &r->videos[i];
     x->created_at = v->created_at;
     x->duration = v->duration;
-    x->live = v->status == VX_VIDEO_INDEXED && !v->duplicate_of;
+    const uint8_t live = v->status == VX_VIDEO_INDEXED && !v->duplicate_of;
+    if (live != x->live) {
+        if (live) r->n_live++;
+        else r->n_live--;
+    }
+    x->live = live;
 }
 
 static int load_video(void *ctx, const vx_video *v) {
@@ -284,7 +290,10 @@ int vx_rec_video_changed(vx_recommender *r, vx_catalog *cat, uint64_t video_id, 
     int64_t i = video_slot(r, video_id);
     if (i >= 0) {
         if (found == 0) set_video(r, (uint32_t)i, &v);
-        else r->videos[i].live = 0;
+        else {
+            r->n_live -= r->videos[i].live;
+            r->videos[i].live = 0;
+        }
     }
     r->changes++;
     pthread_rwlock_unlock(&r->lock);
@@ -295,9 +304,7 @@ int vx_rec_video_changed(vx_recommender *r, vx_catalog *cat, uint64_t video_id, 
 void vx_rec_stats(vx_recommender *r, uint64_t *users, uint64_t *videos, uint64_t *edges) {
     pthread_rwlock_rdlock(&r->lock);
     *users = r->n_users;
-    uint64_t live = 0;
-    for (uint32_t i = 0; i < r->n_videos; i++) live += r->videos[i].live;
-    *videos = live;
+    *videos = r->n_live;
     *edges = r->n_edges;
     pthread_rwlock_unlock(&r->lock);
 }

@@ -208,10 +208,15 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     CHECK(in_feed(&f, Y) >= 0);
     vx_feed_free(&f);
 
-    /* A new video is recommendable at once, through its content. */
+    /* A new video is recommendable at once, through its content (and counted). */
+    uint64_t users0, live0, edges0, users1, live1, edges1;
+    vx_rec_stats(rec, &users0, &live0, &edges0);
     uint64_t fresh = add_video(cat, 2, 40, NOW_MS / 1000 - 60, VX_VIDEO_INDEXED, 0);
     CHECK(vx_ann_update_video(ann, cat, fresh, &err) == 0);
     CHECK(vx_rec_video_changed(rec, cat, fresh, &err) == 0);
+    CHECK(vx_rec_video_changed(rec, cat, fresh, &err) == 0); /* told twice: counted once */
+    vx_rec_stats(rec, &users1, &live1, &edges1);
+    CHECK(live1 == live0 + 1 && users1 == users0);
     o.ann_version = 2;
     o.diversity = 0;
     REQUIRE(vx_rec_feed(rec, cat, ann, "fan", &o, &f, &err) == 0);
