@@ -79,6 +79,17 @@ void vx_reply_json(vx_request *rq, int status, json_t *body) {
     evbuffer_free(b);
 }
 
+void vx_reply_json_text(vx_request *rq, int status, const vx_buf *text) {
+    struct evbuffer *b = text->oom ? NULL : evbuffer_new();
+    if (!b || evbuffer_add(b, text->data, text->len) || evbuffer_add(b, "\n", 1)) {
+        if (b) evbuffer_free(b);
+        vx_reply_buffer(rq, 500, NULL, NULL);
+        return;
+    }
+    vx_reply_buffer(rq, status, "application/json", b);
+    evbuffer_free(b);
+}
+
 void vx_reply_error(vx_request *rq, int status, const char *code, const char *fmt, ...) {
     char msg[1024];
     va_list ap;

@@ -85,12 +85,19 @@ typedef struct search_wait {
     struct event *ev;
 } search_wait;
 
+static void reply_results(vx_request *rq, const char *query, const vx_results *r) {
+    vx_buf b = {0};
+    vx_results_write(&b, query, took_ms(rq), r);
+    vx_reply_json_text(rq, 200, &b);
+    vx_buf_free(&b);
+}
+
 static void answer_search(vx_request *rq, vx_text_query *q, const char *text) {
     vx_results r;
     vx_error err;
     int st = vx_engine_search_finish(api(rq)->engine, q, &r, &err);
     if (st) reply_status(rq, st, "not_found", &err);
-    else vx_reply_json(rq, 200, vx_results_json(text, took_ms(rq), &r));
+    else reply_results(rq, text, &r);
     vx_results_free(&r);
 }
 
@@ -160,7 +167,7 @@ static void do_similar(vx_request *rq, uint64_t id) {
     if (st) { reply_status(rq, st, "unknown_video", &err); return; }
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    vx_reply_json(rq, 200, vx_results_json(hex, took_ms(rq), &r));
+    reply_results(rq, hex, &r);
     vx_results_free(&r);
 }
 

@@ -40,6 +40,16 @@ static int seconds_option(const cli_command *cmd, cli_args *args, const char *na
     return 0;
 }
 
+/* The engine's answer as the document the service would send (parsed back from the
+ * one writer of results, so both print the same). */
+static json_t *results_doc(const char *query, double took_ms, const vx_results *r) {
+    vx_buf b = {0};
+    vx_results_write(&b, query, took_ms, r);
+    json_t *doc = b.oom ? NULL : json_loadb((const char *)b.data, b.len, 0, NULL);
+    vx_buf_free(&b);
+    return doc;
+}
+
 static int print_doc(json_t *doc, int json, int offset) {
     if (!doc) return CLI_SOME_FAILED;
     if (json) cli_print_json(doc);
@@ -84,7 +94,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         double t0 = vx_now();
         int st = vx_engine_search(t.engine, &p, &r, &err);
         if (st) rc = cli_status(cmd, st, err.msg);
-        else doc = vx_results_json(p.text, (vx_now() - t0) * 1e3, &r);
+        else doc = results_doc(p.text, (vx_now() - t0) * 1e3, &r);
         vx_results_free(&r);
     }
     cli_close(&t);
@@ -127,7 +137,7 @@ static int run_similar(const cli_command *cmd, cli_args *args) {
         double t0 = vx_now();
         int st = vx_engine_similar(t.engine, id, k, offset, &r, &err);
         if (st) rc = cli_status(cmd, st, err.msg);
-        else doc = vx_results_json(hex, (vx_now() - t0) * 1e3, &r);
+        else doc = results_doc(hex, (vx_now() - t0) * 1e3, &r);
         vx_results_free(&r);
     }
     cli_close(&t);

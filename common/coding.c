@@ -15,7 +15,7 @@ void vx_buf_reset(vx_buf *b) {
     b->oom = 0;
 }
 
-static int reserve(vx_buf *b, size_t n) {
+int vx_buf_reserve(vx_buf *b, size_t n) {
     if (b->oom) return -1;
     if (n <= b->cap - b->len) return 0;
     size_t cap = b->cap ? b->cap : 64;
@@ -31,7 +31,7 @@ static int reserve(vx_buf *b, size_t n) {
 }
 
 void vx_put_bytes(vx_buf *b, const void *p, size_t n) {
-    if (n == 0 || reserve(b, n)) return;
+    if (n == 0 || vx_buf_reserve(b, n)) return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
 }

@@ -24,6 +24,9 @@ typedef struct vx_buf {
 
 void vx_buf_free(vx_buf *b);
 void vx_buf_reset(vx_buf *b); /* len = 0, memory kept */
+/* Room for n more bytes without growing again (one allocation for a known size).
+ * Returns 0, or -1 (and oom) when out of memory. */
+int vx_buf_reserve(vx_buf *b, size_t n);
 void vx_put_bytes(vx_buf *b, const void *p, size_t n);
 void vx_put_u8(vx_buf *b, uint8_t v);
 void vx_put_u32le(vx_buf *b, uint32_t v);

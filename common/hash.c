@@ -46,7 +46,12 @@ done:
 }
 
 void vx_id_to_hex(uint64_t id, char out[VX_ID_HEX_LEN]) {
-    snprintf(out, VX_ID_HEX_LEN, "%016llx", (unsigned long long)id);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        out[i] = digits[id & 15];
+        id >>= 4;
+    }
+    out[16] = '\0';
 }
 
 int vx_id_from_hex(const char *s, uint64_t *id_out) {

@@ -2,34 +2,131 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../common/hash.h"
+#include "../common/utf8.h"
 
 /* Scores and times with a sensible number of digits. */
 static json_t *num(double v, double scale) { return json_real(round(v * scale) / scale); }
 
-json_t *vx_results_json(const char *query, double took_ms, const vx_results *r) {
-    json_t *results = json_array();
-    for (int i = 0; results && i < r->n; i++) {
-        const vx_result *x = &r->items[i];
-        char id[VX_ID_HEX_LEN], thumb[64];
-        vx_id_to_hex(x->video_id, id);
-        snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", id);
-        json_t *item = json_pack("{s:s, s:s?, s:s?, s:o, s:{s:o, s:o}, s:s, s:o}", "video_id", id, "title", x->title,
-                                 "path", x->path, "score", num(x->score, 1e4), "moment", "start", num(x->start, 1e3),
-                                 "end", num(x->end, 1e3), "thumbnail", thumb, "duration", num(x->duration, 1e3));
-        if (item && x->segment >= 0) {
-            snprintf(thumb, sizeof thumb, "/thumbs/%s-%d.jpg", id, x->segment);
-            json_object_set_new(item, "moment_thumbnail", json_string(thumb));
-        }
-        if (!item || json_array_append_new(results, item)) {
-            json_decref(results);
-            return NULL;
-        }
+/* ---- search and similar, straight to text ---------------------------------------------- */
+
+/* A JSON string: quotes, backslashes and control characters escaped; bytes that are not
+ * UTF-8 (a file name may hold any) become U+FFFD, so the document always parses. */
+static void put_json_string(vx_buf *b, const char *s) {
+    if (!s) {
+        vx_put_bytes(b, "null", 4);
+        return;
     }
-    if (!results) return NULL;
-    return json_pack("{s:s, s:o, s:i, s:o}", "query", query, "took_ms", num(took_ms, 10), "total", r->total,
-                     "results", results);
+    vx_put_u8(b, '"');
+    const char *run = s; /* bytes copied as they are, up to p */
+    const char *p = s;
+    while (*p) {
+        const unsigned char c = (unsigned char)*p;
+        size_t len = 1;
+        if (c >= 0x80) {
+            len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (strnlen(p, len) != len || !vx_utf8_valid(p, len)) len = 0; /* not UTF-8 */
+        }
+        if (len && c >= 0x20 && c != '"' && c != '\\') {
+            p += len;
+            continue;
+        }
+        vx_put_bytes(b, run, (size_t)(p - run));
+        char esc[8];
+        if (c == '"' || c == '\\') vx_put_bytes(b, (char[]){'\\', (char)c}, 2);
+        else if (c < 0x20) vx_put_bytes(b, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));
+        else vx_put_bytes(b, "\xEF\xBF\xBD", 3); /* one invalid byte, one replacement */
+        run = ++p;
+    }
+    vx_put_bytes(b, run, (size_t)(p - run));
+    vx_put_u8(b, '"');
+}
+
+/* Literal text, its length known at compile time. */
+#define PUT_LIT(b, text) vx_put_bytes((b), (text), sizeof(text) - 1)
+
+/* Decimal digits of v, at least `width` of them (zero-padded). No printf: this runs a
+ * dozen times per result on the service's hottest path. */
+static void put_digits(vx_buf *b, unsigned long long v, int width) {
+    char t[24];
+    int n = 0;
+    do {
+        t[sizeof t - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < width);
+    vx_put_bytes(b, t + sizeof t - n, (size_t)n);
+}
+
+/* v rounded to `decimals` places (1 to 4), printed without trailing zeros but with at
+ * least one decimal, as jansson prints reals: 5.0, 0.31, -0.0824. */
+static void put_fixed(vx_buf *b, double v, int decimals) {
+    static const long long pow10[] = {1, 10, 100, 1000, 10000};
+    const double scaled = round(v * (double)pow10[decimals]);
+    if (!(fabs(scaled) < 9e15)) { /* beyond exact integers (or not finite: never stored) */
+        char t[48];
+        int n = snprintf(t, sizeof t, "%.17g", isfinite(v) ? v : 0.0);
+        vx_put_bytes(b, t, (size_t)n);
+        if (!strpbrk(t, ".e")) PUT_LIT(b, ".0");
+        return;
+    }
+    long long q = (long long)scaled;
+    if (q < 0) {
+        vx_put_u8(b, '-');
+        q = -q;
+    }
+    long long frac = q % pow10[decimals];
+    int places = decimals;
+    while (places > 1 && frac % 10 == 0) {
+        frac /= 10;
+        places--;
+    }
+    put_digits(b, (unsigned long long)(q / pow10[decimals]), 1);
+    vx_put_u8(b, '.');
+    put_digits(b, (unsigned long long)frac, places);
+}
+
+void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_results *r) {
+    vx_buf_reserve(b, 256 + (size_t)r->n * 320); /* a typical answer in one allocation */
+    PUT_LIT(b, "{\"query\":");
+    put_json_string(b, query);
+    PUT_LIT(b, ",\"took_ms\":");
+    put_fixed(b, took_ms, 1);
+    PUT_LIT(b, ",\"total\":");
+    put_digits(b, (unsigned long long)(r->total > 0 ? r->total : 0), 1);
+    PUT_LIT(b, ",\"results\":[");
+    for (int i = 0; i < r->n; i++) {
+        const vx_result *x = &r->items[i];
+        char id[VX_ID_HEX_LEN];
+        vx_id_to_hex(x->video_id, id);
+        if (i) vx_put_u8(b, ',');
+        PUT_LIT(b, "{\"video_id\":\"");
+        vx_put_bytes(b, id, 16);
+        PUT_LIT(b, "\",\"title\":");
+        put_json_string(b, x->title);
+        PUT_LIT(b, ",\"path\":");
+        put_json_string(b, x->path);
+        PUT_LIT(b, ",\"score\":");
+        put_fixed(b, x->score, 4);
+        PUT_LIT(b, ",\"moment\":{\"start\":");
+        put_fixed(b, x->start, 3);
+        PUT_LIT(b, ",\"end\":");
+        put_fixed(b, x->end, 3);
+        PUT_LIT(b, "},\"thumbnail\":\"/thumbs/");
+        vx_put_bytes(b, id, 16);
+        PUT_LIT(b, ".jpg\",\"duration\":");
+        put_fixed(b, x->duration, 3);
+        if (x->segment >= 0) {
+            PUT_LIT(b, ",\"moment_thumbnail\":\"/thumbs/");
+            vx_put_bytes(b, id, 16);
+            vx_put_u8(b, '-');
+            put_digits(b, (unsigned long long)x->segment, 1);
+            PUT_LIT(b, ".jpg\"");
+        }
+        vx_put_u8(b, '}');
+    }
+    PUT_LIT(b, "]}");
 }
 
 json_t *vx_feed_json(const char *user, double took_ms, const vx_feed *f) {

@@ -28,10 +28,11 @@ void vx_search_params_default(vx_search_params *p) {
 }
 
 void vx_results_free(vx_results *r) {
-    for (int i = 0; i < r->n; i++) {
+    for (int i = 0; !r->strings && i < r->n; i++) {
         free(r->items[i].title);
         free(r->items[i].path);
     }
+    free(r->strings);
     free(r->items);
     memset(r, 0, sizeof *r);
 }
@@ -274,7 +275,19 @@ int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, v
 
 /* ---- similar videos ------------------------------------------------------------------------ */
 
-/* Cached answers: the results as values (schemas-style explicit encoding). */
+/* Cached answers: the results as values (explicit encoding). Strings are kept with
+ * their NUL, so a decoded answer points into the cached bytes instead of copying each. */
+static void put_cstring(vx_buf *b, const char *s) { vx_put_bytes(b, s, strlen(s) + 1); }
+
+static const char *get_cstring(vx_cursor *c) {
+    const uint8_t *nul = c->bad ? NULL : memchr(c->p, 0, vx_cursor_left(c));
+    if (!nul) {
+        c->bad = 1;
+        return NULL;
+    }
+    return (const char *)vx_get_bytes(c, (size_t)(nul - c->p) + 1);
+}
+
 static void encode_results(vx_buf *b, const vx_results *r) {
     vx_put_varint(b, (uint64_t)r->total);
     vx_put_varint(b, (uint64_t)r->n);
@@ -285,17 +298,22 @@ static void encode_results(vx_buf *b, const vx_results *r) {
         vx_put_f64le(b, x->start);
         vx_put_f64le(b, x->end);
         vx_put_f64le(b, x->duration);
-        vx_put_string(b, x->title);
-        vx_put_string(b, x->path);
+        put_cstring(b, x->title);
+        put_cstring(b, x->path);
     }
 }
 
-static int decode_results(const void *data, size_t len, vx_results *r) {
+/* Takes `data` (malloc'd): the results' strings stay in it. */
+static int decode_results(void *data, size_t len, vx_results *r) {
     memset(r, 0, sizeof *r);
+    r->strings = data;
     vx_cursor c = vx_cursor_make(data, len);
     r->total = (int)vx_get_varint(&c);
     uint64_t n = vx_get_varint(&c);
-    if (c.bad || n > VX_MAX_K || !(r->items = calloc(n ? n : 1, sizeof *r->items))) return -1;
+    if (c.bad || n > VX_MAX_K || !(r->items = calloc(n ? n : 1, sizeof *r->items))) {
+        vx_results_free(r);
+        return -1;
+    }
     for (uint64_t i = 0; i < n && !c.bad; i++) {
         vx_result *x = &r->items[i];
         x->video_id = vx_get_u64le(&c);
@@ -304,8 +322,8 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
         x->end = vx_get_f64le(&c);
         x->duration = vx_get_f64le(&c);
         x->segment = -1;
-        x->title = vx_get_string(&c, VX_MAX_TEXT);
-        x->path = vx_get_string(&c, VX_MAX_PATH);
+        x->title = (char *)get_cstring(&c);
+        x->path = (char *)get_cstring(&c);
         r->n = (int)i + 1;
     }
     if (!vx_cursor_done(&c)) {
@@ -363,9 +381,7 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->ann_version);
     size_t len;
     void *cached = vx_lru_get(e->similar_cache, key, version, &len);
-    int hit = cached && decode_results(cached, len, out) == 0;
-    free(cached);
-    if (hit) return VX_OK;
+    if (cached && decode_results(cached, len, out) == 0) return VX_OK;
 
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);

@@ -2,6 +2,7 @@
  * first, similar never returns the query video or its copies, removals and re-indexing
  * show at once, a corrupt or stale index file is rebuilt. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "../common/small_gemm.h"
 #include "../indexer/index.h"
 #include "../common/vecmath.h"
+#include "../engine/json.h"
 #include "check.h"
 
 static char shared[4096], model_dir[4200];
@@ -97,6 +99,25 @@ static int remove_from_index(vx_catalog *cat, vx_ann *ann, uint64_t id) {
     return r ? -1 : vx_ann_update_video(ann, cat, id, &err);
 }
 
+/* Every field of two answers agrees, and so does the JSON both interfaces print. */
+static int same_results(const vx_results *a, const vx_results *b) {
+    if (a->n != b->n || a->total != b->total) return 0;
+    for (int i = 0; i < a->n; i++) {
+        const vx_result *x = &a->items[i], *y = &b->items[i];
+        if (x->video_id != y->video_id || x->score != y->score || x->start != y->start || x->end != y->end ||
+            x->segment != y->segment || x->duration != y->duration || strcmp(x->title, y->title) ||
+            strcmp(x->path, y->path))
+            return 0;
+    }
+    vx_buf ta = {0}, tb = {0};
+    vx_results_write(&ta, "q", 0, a);
+    vx_results_write(&tb, "q", 0, b);
+    int same = !ta.oom && !tb.oom && ta.len == tb.len && memcmp(ta.data, tb.data, ta.len) == 0;
+    vx_buf_free(&ta);
+    vx_buf_free(&tb);
+    return same;
+}
+
 static int search_q(vx_engine *e, const float *q, int k, int offset, const char *prefix, double min_duration,
                     vx_results *r) {
     vx_search_params p;
@@ -107,6 +128,109 @@ static int search_q(vx_engine *e, const float *q, int k, int offset, const char 
     p.min_duration = min_duration;
     vx_error err;
     return vx_engine_search_vector(e, q, &p, r, &err);
+}
+
+/* ---- events from many threads at once -------------------------------------------------- */
+
+#define EV_THREADS 4
+#define EV_EACH 50
+
+typedef struct ev_thread {
+    vx_engine *e;
+    uint64_t video_id;
+    int64_t ts_ms;
+    int index, async;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered, failed;
+    uint32_t seqs[EV_EACH]; /* answers come in the order asked: event i's sequence number */
+} ev_thread;
+
+static void ev_done(void *arg, int status, const vx_event_stored *stored, const vx_error *err) {
+    (void)err;
+    ev_thread *t = arg;
+    pthread_mutex_lock(&t->mu);
+    if (status) t->failed++;
+    else t->seqs[t->answered] = stored->seq;
+    t->answered++;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void *ev_run(void *arg) {
+    ev_thread *t = arg;
+    for (int i = 0; i < EV_EACH; i++) {
+        /* Two users, every event in the same millisecond: only the sequence number keeps
+         * them apart, so it must be handed out once per user across all threads. */
+        vx_event_request rq = {.user = (t->index + i) % 2 ? "alice" : "bob", .video_id = t->video_id,
+                               .type = VX_EVENT_VIEW, .seconds = 1, .ts_ms = t->ts_ms};
+        vx_error err;
+        if (t->async) {
+            if (vx_engine_record_event_async(t->e, &rq, ev_done, t, &err)) {
+                pthread_mutex_lock(&t->mu);
+                t->failed++;
+                t->answered++;
+                pthread_mutex_unlock(&t->mu);
+            }
+        } else {
+            vx_event_stored st;
+            if (vx_engine_record_event(t->e, &rq, &st, &err)) t->failed++;
+            else t->seqs[i] = st.seq;
+            t->answered++;
+        }
+    }
+    pthread_mutex_lock(&t->mu);
+    while (t->answered < EV_EACH) pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* Events recorded from several threads, blocking and not, all land: every one durable
+ * and counted once, none overwriting another of the same user and millisecond. */
+static void check_concurrent_events(vx_engine *e, uint64_t video_id) {
+    static ev_thread t[EV_THREADS];
+    pthread_t th[EV_THREADS];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t ts = (int64_t)now.tv_sec * 1000 - 1000;
+    for (int i = 0; i < EV_THREADS; i++) {
+        t[i] = (ev_thread){.e = e, .video_id = video_id, .ts_ms = ts, .index = i, .async = i % 2};
+        pthread_mutex_init(&t[i].mu, NULL);
+        pthread_cond_init(&t[i].cv, NULL);
+    }
+    for (int i = 0; i < EV_THREADS; i++) REQUIRE(pthread_create(&th[i], NULL, ev_run, &t[i]) == 0);
+    for (int i = 0; i < EV_THREADS; i++) pthread_join(th[i], NULL);
+    int failed = 0;
+    for (int i = 0; i < EV_THREADS; i++) failed += t[i].failed;
+    CHECK_MSG(failed == 0, "%d events failed", failed);
+    /* (user, sequence number) pairs are all different: the event keys did not collide. */
+    static uint8_t seen[2][EV_THREADS * EV_EACH];
+    memset(seen, 0, sizeof seen);
+    int repeated = 0;
+    for (int i = 0; i < EV_THREADS; i++)
+        for (int j = 0; j < EV_EACH; j++) {
+            uint32_t q = t[i].seqs[j];
+            int u = (i + j) % 2;
+            if (q >= EV_THREADS * EV_EACH || seen[u][q]++) repeated++;
+        }
+    CHECK_MSG(repeated == 0, "%d events share a key with another", repeated);
+    const char *users[2] = {"bob", "alice"};
+    for (int u = 0; u < 2; u++) {
+        vx_user rec;
+        vx_error err;
+        CHECK(vx_engine_user(e, users[u], &rec, &err) == 0);
+        CHECK_MSG(rec.n_events == EV_THREADS * EV_EACH / 2, "%s: %llu events", users[u],
+                  (unsigned long long)rec.n_events);
+        vx_user_clear(&rec);
+    }
+    vx_engine_stats st;
+    vx_error err;
+    CHECK(vx_engine_info(e, &st, &err) == 0 && st.events == EV_THREADS * EV_EACH);
+    vx_engine_stats_free(&st);
+    for (int i = 0; i < EV_THREADS; i++) {
+        pthread_mutex_destroy(&t[i].mu);
+        pthread_cond_destroy(&t[i].cv);
+    }
 }
 
 static void test_search(void) {
@@ -198,6 +322,25 @@ static void test_search(void) {
         for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id && r.items[i].video_id != copy_id);
         vx_results_free(&r);
     }
+    /* A cached answer is the answer: asked again, every field comes back the same; and
+     * a page of it is that slice of the whole. */
+    {
+        vx_results first, again, whole;
+        const size_t cached = vx_lru_size(e->similar_cache);
+        CHECK(vx_engine_similar(e, fire_id, 7, 3, &first, &err) == 0);
+        CHECK(vx_lru_size(e->similar_cache) == cached + 1);
+        CHECK(vx_engine_similar(e, fire_id, 7, 3, &again, &err) == 0);
+        CHECK(vx_lru_size(e->similar_cache) == cached + 1);
+        CHECK(first.n == 7 && first.items[0].title && first.items[0].duration > 0 && same_results(&first, &again));
+        CHECK(vx_engine_similar(e, fire_id, 40, 0, &whole, &err) == 0); /* cached above */
+        vx_results slice = {.items = whole.items + 3, .n = 7, .total = whole.total};
+        CHECK(whole.n == 32 && same_results(&first, &slice));
+        vx_results_free(&first);
+        vx_results_free(&again);
+        vx_results_free(&whole);
+    }
+
+    check_concurrent_events(e, fire_id);
 
     /* Removed: gone from results at once, and from similar (its cached answers too). */
     CHECK(remove_video(e, fire_id) == 0);
@@ -331,6 +474,53 @@ static void test_search(void) {
 /* vx_dot_rows (the inverted-file scan's kernel) against a double-precision reference,
  * on row counts and lengths that leave every tail: rows not a multiple of 4, lengths
  * not a multiple of 16 or 8. */
+/* The results writer: what it writes parses, with every value as given (rounded as
+ * documented), strings escaped, and bytes that are not UTF-8 replaced, not dropped. */
+static void test_results_writer(void) {
+    vx_result items[3] = {
+        {.video_id = 0x9f2c04a1b3d4e5f6ULL, .score = -0.08237f, .start = 12, .end = 16.0004, .segment = 3,
+         .title = "a \"quoted\"\\ title\n\x01", .path = "/v/caf\xc3\xa9 \xe2\x98\x95.mp4", .duration = 123.4567},
+        {.video_id = 1, .score = 1, .start = 0, .end = 5, .segment = -1, .title = NULL, .path = "/v/\xff\xfe.mp4",
+         .duration = 0},
+        {.video_id = 2, .score = 0.31f, .start = 1e12, .end = 1e12, .segment = 0, .title = "", .path = "/\xe2\x98",
+         .duration = 7},
+    };
+    vx_results r = {.items = items, .n = 3, .total = 57};
+    vx_buf b = {0};
+    vx_results_write(&b, "caf\xc3\xa9 \"x\"", 3.14159, &r);
+    REQUIRE(!b.oom);
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
+    CHECK_MSG(doc, "does not parse: %s: %.*s", jerr.text, (int)b.len, (const char *)b.data);
+    if (!doc) { vx_buf_free(&b); return; }
+    CHECK(strcmp(json_string_value(json_object_get(doc, "query")), "caf\xc3\xa9 \"x\"") == 0);
+    CHECK(json_real_value(json_object_get(doc, "took_ms")) == 3.1);
+    CHECK(json_integer_value(json_object_get(doc, "total")) == 57);
+    json_t *res = json_object_get(doc, "results");
+    CHECK(json_array_size(res) == 3);
+    json_t *a = json_array_get(res, 0), *m = json_object_get(a, "moment");
+    CHECK(strcmp(json_string_value(json_object_get(a, "video_id")), "9f2c04a1b3d4e5f6") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(a, "title")), "a \"quoted\"\\ title\n\x01") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(a, "path")), "/v/caf\xc3\xa9 \xe2\x98\x95.mp4") == 0);
+    CHECK(json_real_value(json_object_get(a, "score")) == -0.0824);
+    CHECK(json_real_value(json_object_get(m, "start")) == 12.0 && json_real_value(json_object_get(m, "end")) == 16.0);
+    CHECK(json_real_value(json_object_get(a, "duration")) == 123.457);
+    CHECK(strcmp(json_string_value(json_object_get(a, "thumbnail")), "/thumbs/9f2c04a1b3d4e5f6.jpg") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(a, "moment_thumbnail")), "/thumbs/9f2c04a1b3d4e5f6-3.jpg") == 0);
+    json_t *c = json_array_get(res, 1);
+    CHECK(json_is_null(json_object_get(c, "title")) && !json_object_get(c, "moment_thumbnail"));
+    CHECK(strcmp(json_string_value(json_object_get(c, "path")), "/v/\xef\xbf\xbd\xef\xbf\xbd.mp4") == 0);
+    CHECK(json_is_real(json_object_get(c, "score")) && json_real_value(json_object_get(c, "score")) == 1.0);
+    json_t *d = json_array_get(res, 2);
+    CHECK(strcmp(json_string_value(json_object_get(d, "path")), "/\xef\xbf\xbd\xef\xbf\xbd") == 0);
+    CHECK(json_real_value(json_object_get(d, "score")) == 0.31);
+    CHECK(json_real_value(json_object_get(json_object_get(d, "moment"), "start")) == 1e12);
+    /* Integral values stay reals, as jansson writes them ("5.0", not "5"). */
+    CHECK(memmem(b.data, b.len, "\"end\":5.0}", 10) != NULL);
+    json_decref(doc);
+    vx_buf_free(&b);
+}
+
 static void test_dot_rows(void) {
     static const int rows[] = {0, 1, 3, 4, 5, 17};
     static const int lens[] = {1, 7, 8, 15, 16, 17, 33, 512};
@@ -515,6 +705,7 @@ int main(void) {
         return 1;
     }
     RUN(test_search);
+    RUN(test_results_writer);
     RUN(test_dot_rows);
     RUN(test_ivf_search_equals_faiss);
     vx_clip_free(model);
