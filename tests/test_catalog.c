@@ -674,6 +674,11 @@ static void count_problem(void *ctx, const char *problem) {
 }
 
 /* vidx info --check finds what a torn write would leave. */
+/* Linked with --wrap=realloc: growing a block to more than this many bytes fails. */
+static size_t realloc_limit = SIZE_MAX;
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n) { return n > realloc_limit ? NULL : __real_realloc(p, n); }
+
 static void test_consistency_check(void) {
     char *dir;
     vx_catalog *cat = open_fresh(&dir);
@@ -706,6 +711,11 @@ static void test_consistency_check(void) {
     CHECK(vx_catalog_write(cat, b, &err) == 0);
     CHECK(vx_catalog_check(cat, count_problem, &reported, &problems, &err) == 0);
     CHECK_MSG(problems == 3 && reported == 3, "%llu problems", (unsigned long long)problems);
+    /* Out of memory while checking: an error that says so, never "no problems". */
+    realloc_limit = 1024;
+    int r = vx_catalog_check(cat, count_problem, &reported, &problems, &err);
+    realloc_limit = SIZE_MAX;
+    CHECK_MSG(r == -1 && strstr(err.msg, "out of memory") && strstr(err.msg, "did not finish"), "%d: %s", r, err.msg);
     vx_batch_free(b);
     vx_catalog_close(cat);
     test_rmtree(dir);
