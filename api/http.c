@@ -62,32 +62,39 @@ void vx_reply_buffer(vx_request *rq, int status, const char *content_type, struc
     finish(rq, status, bytes);
 }
 
-void vx_reply_json(vx_request *rq, int status, json_t *body) {
-    struct evbuffer *b = evbuffer_new();
-    char *s = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
-    json_decref(body);
-    if (!b || !s) {
-        free(s);
+static void free_data(const void *data, size_t len, void *arg) {
+    (void)data;
+    (void)len;
+    free(arg);
+}
+
+/* Sends `data` (malloc'd, len bytes, taken) and a newline without copying it: the
+ * connection's buffer frees it once written. */
+static void reply_owned_json(vx_request *rq, int status, char *data, size_t len) {
+    struct evbuffer *b = data ? evbuffer_new() : NULL;
+    if (!b || evbuffer_add_reference(b, data, len, free_data, data)) {
+        free(data);
         if (b) evbuffer_free(b);
         vx_reply_buffer(rq, 500, NULL, NULL);
         return;
     }
-    evbuffer_add(b, s, strlen(s));
     evbuffer_add(b, "\n", 1);
-    free(s);
     vx_reply_buffer(rq, status, "application/json", b);
     evbuffer_free(b);
 }
 
-void vx_reply_json_text(vx_request *rq, int status, const vx_buf *text) {
-    struct evbuffer *b = text->oom ? NULL : evbuffer_new();
-    if (!b || evbuffer_add(b, text->data, text->len) || evbuffer_add(b, "\n", 1)) {
-        if (b) evbuffer_free(b);
-        vx_reply_buffer(rq, 500, NULL, NULL);
-        return;
-    }
-    vx_reply_buffer(rq, status, "application/json", b);
-    evbuffer_free(b);
+void vx_reply_json(vx_request *rq, int status, json_t *body) {
+    char *s = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
+    json_decref(body);
+    reply_owned_json(rq, status, s, s ? strlen(s) : 0);
+}
+
+void vx_reply_json_text(vx_request *rq, int status, vx_buf *text) {
+    char *data = text->oom ? NULL : (char *)text->data;
+    const size_t len = text->len;
+    if (data) text->data = NULL; /* the reply owns it now */
+    vx_buf_free(text);
+    reply_owned_json(rq, status, data, len);
 }
 
 void vx_reply_error(vx_request *rq, int status, const char *code, const char *fmt, ...) {

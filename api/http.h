@@ -44,8 +44,9 @@ void vx_reply_json(vx_request *rq, int status, json_t *body); /* steals body */
 void vx_reply_error(vx_request *rq, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void vx_reply_buffer(vx_request *rq, int status, const char *content_type, struct evbuffer *body);
-/* A JSON document already written as text (vx_results_write); 500 when b ran out of memory. */
-void vx_reply_json_text(vx_request *rq, int status, const vx_buf *b);
+/* A JSON document already written as text (vx_results_write), sent without a copy:
+ * takes b's memory (b is left empty). 500 when b ran out of memory. */
+void vx_reply_json_text(vx_request *rq, int status, vx_buf *b);
 
 /* Query parameters. NULL when absent. */
 const char *vx_param(vx_request *rq, const char *name);

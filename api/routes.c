@@ -89,7 +89,6 @@ static void reply_results(vx_request *rq, const char *query, const vx_results *r
     vx_buf b = {0};
     vx_results_write(&b, query, took_ms(rq), r);
     vx_reply_json_text(rq, 200, &b);
-    vx_buf_free(&b);
 }
 
 static void answer_search(vx_request *rq, vx_text_query *q, const char *text) {

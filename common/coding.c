@@ -30,13 +30,12 @@ int vx_buf_reserve(vx_buf *b, size_t n) {
     return 0;
 }
 
-void vx_put_bytes(vx_buf *b, const void *p, size_t n) {
+void vx_put_bytes_grow(vx_buf *b, const void *p, size_t n) {
     if (n == 0 || vx_buf_reserve(b, n)) return;
     memcpy(b->data + b->len, p, n);
     b->len += n;
 }
 
-void vx_put_u8(vx_buf *b, uint8_t v) { vx_put_bytes(b, &v, 1); }
 
 void vx_put_u32le(vx_buf *b, uint32_t v) {
     uint8_t t[4];

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct vx_buf {
     uint8_t *data;
@@ -27,8 +28,17 @@ void vx_buf_reset(vx_buf *b); /* len = 0, memory kept */
 /* Room for n more bytes without growing again (one allocation for a known size).
  * Returns 0, or -1 (and oom) when out of memory. */
 int vx_buf_reserve(vx_buf *b, size_t n);
-void vx_put_bytes(vx_buf *b, const void *p, size_t n);
-void vx_put_u8(vx_buf *b, uint8_t v);
+void vx_put_bytes_grow(vx_buf *b, const void *p, size_t n);
+/* Inline when the bytes fit (serialisers append many short pieces). */
+static inline void vx_put_bytes(vx_buf *b, const void *p, size_t n) {
+    if (n && !b->oom && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else {
+        vx_put_bytes_grow(b, p, n);
+    }
+}
+static inline void vx_put_u8(vx_buf *b, uint8_t v) { vx_put_bytes(b, &v, 1); }
 void vx_put_u32le(vx_buf *b, uint32_t v);
 void vx_put_u64le(vx_buf *b, uint64_t v);
 void vx_put_f32le(vx_buf *b, float v);

@@ -22,16 +22,17 @@ static void put_json_string(vx_buf *b, const char *s) {
     vx_put_u8(b, '"');
     const char *run = s; /* bytes copied as they are, up to p */
     const char *p = s;
-    while (*p) {
+    for (;;) {
+        /* Printable ASCII, the usual case, in one run. */
+        while ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' && *p != '\\') p++;
+        if (!*p) break;
         const unsigned char c = (unsigned char)*p;
-        size_t len = 1;
         if (c >= 0x80) {
-            len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-            if (strnlen(p, len) != len || !vx_utf8_valid(p, len)) len = 0; /* not UTF-8 */
-        }
-        if (len && c >= 0x20 && c != '"' && c != '\\') {
-            p += len;
-            continue;
+            const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (strnlen(p, len) == len && vx_utf8_valid(p, len)) {
+                p += len;
+                continue;
+            }
         }
         vx_put_bytes(b, run, (size_t)(p - run));
         char esc[8];
