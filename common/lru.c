@@ -1,15 +1,29 @@
 #include "lru.h"
 
 #include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "idmap.h"
 
+/* A value, reference counted: the cache holds one reference, each borrower another, so
+ * a value lent out outlives its eviction. */
+typedef struct stored {
+    atomic_int refs;
+    size_t len;
+    alignas(max_align_t) unsigned char data[];
+} stored;
+
+static void release(stored *v) {
+    if (v && atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) free(v);
+}
+
 typedef struct entry {
     uint64_t key, version;
-    void *value;
-    size_t len;
+    stored *value;
     int prev, next; /* -1 = none */
 } entry;
 
@@ -40,7 +54,7 @@ vx_lru *vx_lru_new(int capacity) {
 
 void vx_lru_free(vx_lru *c) {
     if (!c) return;
-    for (int i = 0; i < c->used; i++) free(c->e[i].value);
+    for (int i = 0; i < c->used; i++) release(c->e[i].value);
     free(c->e);
     vx_idmap_free(&c->map);
     pthread_mutex_destroy(&c->mu);
@@ -61,24 +75,48 @@ static void push_front(vx_lru *c, int i) {
     if (c->tail < 0) c->tail = i;
 }
 
+/* The entry for key at version, moved to the front, or NULL. Under mu. */
+static stored *find(vx_lru *c, uint64_t key, uint64_t version) {
+    uint64_t i;
+    if (!vx_idmap_get(&c->map, map_key(key), &i) || c->e[i].key != key || c->e[i].version != version) return NULL;
+    unlink_entry(c, (int)i);
+    push_front(c, (int)i);
+    return c->e[i].value;
+}
+
 void *vx_lru_get(vx_lru *c, uint64_t key, uint64_t version, size_t *len) {
     void *out = NULL;
     pthread_mutex_lock(&c->mu);
-    uint64_t i;
-    if (vx_idmap_get(&c->map, map_key(key), &i) && c->e[i].key == key && c->e[i].version == version && (out = malloc(c->e[i].len ? c->e[i].len : 1))) {
-        memcpy(out, c->e[i].value, c->e[i].len);
-        *len = c->e[i].len;
-        unlink_entry(c, (int)i);
-        push_front(c, (int)i);
+    stored *v = find(c, key, version);
+    if (v && (out = malloc(v->len ? v->len : 1))) {
+        memcpy(out, v->data, v->len);
+        *len = v->len;
     }
     pthread_mutex_unlock(&c->mu);
     return out;
 }
 
+const void *vx_lru_borrow(vx_lru *c, uint64_t key, uint64_t version, size_t *len) {
+    pthread_mutex_lock(&c->mu);
+    stored *v = find(c, key, version);
+    if (v) {
+        atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+        *len = v->len;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return v ? v->data : NULL;
+}
+
+void vx_lru_release(const void *value) {
+    if (value) release((stored *)((const unsigned char *)value - offsetof(stored, data)));
+}
+
 void vx_lru_put(vx_lru *c, uint64_t key, uint64_t version, const void *value, size_t len) {
-    void *copy = malloc(len ? len : 1);
+    stored *copy = malloc(sizeof *copy + len);
     if (!copy) return;
-    memcpy(copy, value, len);
+    atomic_init(&copy->refs, 1);
+    copy->len = len;
+    memcpy(copy->data, value, len);
     pthread_mutex_lock(&c->mu);
     uint64_t i;
     if (vx_idmap_get(&c->map, map_key(key), &i)) {
@@ -91,8 +129,8 @@ void vx_lru_put(vx_lru *c, uint64_t key, uint64_t version, const void *value, si
         vx_idmap_del(&c->map, map_key(c->e[i].key));
     }
     entry *x = &c->e[i];
-    free(x->value);
-    *x = (entry){.key = key, .version = version, .value = copy, .len = len};
+    release(x->value);
+    *x = (entry){.key = key, .version = version, .value = copy};
     vx_idmap_put(&c->map, map_key(key), i); /* never grows: sized for the capacity */
     push_front(c, (int)i);
     pthread_mutex_unlock(&c->mu);

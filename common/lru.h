@@ -2,7 +2,7 @@
  * keys (hash what you key by; callers that cannot afford a collision store the full key
  * in the value and compare). Each entry carries a version: a lookup with another
  * version misses, so a whole cache is invalidated by bumping the version it is asked
- * with. Values are copied in and out under one mutex. */
+ * with. Values are copied in under one mutex, and copied or lent out. */
 #ifndef VX_LRU_H
 #define VX_LRU_H
 
@@ -16,6 +16,10 @@ void vx_lru_free(vx_lru *c);
 /* A malloc'd copy of the value (caller frees) and its length; NULL when absent, stale
  * or out of memory. */
 void *vx_lru_get(vx_lru *c, uint64_t key, uint64_t version, size_t *len);
+/* The value itself, lent without a copy (and its length); valid until vx_lru_release,
+ * even if the cache drops it meanwhile. NULL when absent or stale. */
+const void *vx_lru_borrow(vx_lru *c, uint64_t key, uint64_t version, size_t *len);
+void vx_lru_release(const void *value);
 void vx_lru_put(vx_lru *c, uint64_t key, uint64_t version, const void *value, size_t len);
 size_t vx_lru_size(vx_lru *c);
 

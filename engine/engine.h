@@ -111,7 +111,7 @@ typedef struct vx_results {
     vx_result *items;
     int n;
     int total; /* videos that matched (all indexed videos passing the filters, as far as looked) */
-    void *strings; /* when set, every title and path lies in it (an answer from a cache) */
+    const void *lent; /* when set, every title and path lies in this cached answer (lent by the cache) */
 } vx_results;
 
 void vx_results_free(vx_results *r);

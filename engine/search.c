@@ -28,11 +28,11 @@ void vx_search_params_default(vx_search_params *p) {
 }
 
 void vx_results_free(vx_results *r) {
-    for (int i = 0; !r->strings && i < r->n; i++) {
+    for (int i = 0; !r->lent && i < r->n; i++) {
         free(r->items[i].title);
         free(r->items[i].path);
     }
-    free(r->strings);
+    vx_lru_release(r->lent);
     free(r->items);
     memset(r, 0, sizeof *r);
 }
@@ -303,10 +303,10 @@ static void encode_results(vx_buf *b, const vx_results *r) {
     }
 }
 
-/* Takes `data` (malloc'd): the results' strings stay in it. */
-static int decode_results(void *data, size_t len, vx_results *r) {
+/* Takes `data` (lent by the cache): the results' strings stay in it. */
+static int decode_results(const void *data, size_t len, vx_results *r) {
     memset(r, 0, sizeof *r);
-    r->strings = data;
+    r->lent = data;
     vx_cursor c = vx_cursor_make(data, len);
     r->total = (int)vx_get_varint(&c);
     uint64_t n = vx_get_varint(&c);
@@ -380,7 +380,7 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
     const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->ann_version);
     size_t len;
-    void *cached = vx_lru_get(e->similar_cache, key, version, &len);
+    const void *cached = vx_lru_borrow(e->similar_cache, key, version, &len);
     if (cached && decode_results(cached, len, out) == 0) return VX_OK;
 
     char hex[VX_ID_HEX_LEN];

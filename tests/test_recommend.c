@@ -10,6 +10,7 @@
 #include "../engine/query_cache.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
+#include "../common/lru.h"
 #include "../common/vecmath.h"
 #include "../recommend/cograph.h"
 #include "../recommend/events.h"
@@ -312,6 +313,24 @@ static void test_idmap_and_cache(void) {
     CHECK(vx_query_cache_get(c, a, 2, out) == 0); /* a prefix is another query */
     CHECK(vx_query_cache_size(c) == 2);
     vx_query_cache_free(c);
+
+    /* A lent value outlives its eviction and its replacement; stale versions miss. */
+    vx_lru *l = vx_lru_new(1);
+    REQUIRE(l);
+    size_t len = 0;
+    vx_lru_put(l, 7, 1, "seven", 6);
+    CHECK(vx_lru_borrow(l, 7, 2, &len) == NULL);
+    const char *lent = vx_lru_borrow(l, 7, 1, &len);
+    CHECK(lent && len == 6);
+    vx_lru_put(l, 7, 1, "SEVEN", 6); /* replaced while lent */
+    vx_lru_put(l, 8, 1, "eight", 6); /* and evicted */
+    CHECK(lent && strcmp(lent, "seven") == 0);
+    vx_lru_release(lent);
+    CHECK(vx_lru_borrow(l, 7, 1, &len) == NULL);
+    const char *other = vx_lru_borrow(l, 8, 1, &len);
+    vx_lru_free(l); /* the cache goes; the borrower's reference stays good */
+    CHECK(other && strcmp(other, "eight") == 0);
+    vx_lru_release(other);
 }
 
 /* Defaults leave nothing undefined: a feed asked with them caches nothing by mistake. */
