@@ -33,10 +33,10 @@ static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, c
         json_array_append_new(paths, json_string(p));
     }
     json_t *body = paths ? json_pack("{s:o}", "paths", paths) : NULL;
-    if (body && js->rate) json_object_set_new(body, "rate", json_real(js->rate));
-    if (body && js->max_frames) json_object_set_new(body, "max_frames", json_integer(js->max_frames));
-    if (body && js->timeout_s) json_object_set_new(body, "timeout", json_real(js->timeout_s));
-    if (body && js->segment_seconds) json_object_set_new(body, "segment", json_real(js->segment_seconds));
+    if (body && vx_job_settings_json(body, js)) {
+        json_decref(body);
+        body = NULL;
+    }
     char *text = body ? json_dumps(body, VX_JSON_FLAGS) : NULL;
     json_decref(body);
     json_t *doc = NULL;

@@ -20,27 +20,17 @@ struct vx_text_encoder {
     float *out;   /* [ENCODE_BATCH][proj_dim] */
     int proj_dim;
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    vx_encode_task *head, *tail;
-    int queued, stop;
+    vx_batch_queue queue;
 };
 
 static void *encode_loop(void *arg) {
     vx_text_encoder *enc = arg;
     for (;;) {
-        vx_encode_task *batch[ENCODE_BATCH];
-        int n = 0;
-        pthread_mutex_lock(&enc->mu);
-        while (!enc->head && !enc->stop) pthread_cond_wait(&enc->cv, &enc->mu);
-        while (enc->head && n < ENCODE_BATCH) {
-            batch[n++] = enc->head;
-            enc->head = enc->head->next;
-            enc->queued--;
-        }
-        if (!enc->head) enc->tail = NULL;
-        pthread_mutex_unlock(&enc->mu);
+        vx_queue_node *taken[ENCODE_BATCH];
+        const int n = vx_batch_queue_take(&enc->queue, taken, ENCODE_BATCH);
         if (!n) return NULL; /* stopping and drained */
+        vx_encode_task *batch[ENCODE_BATCH];
+        for (int i = 0; i < n; i++) batch[i] = (vx_encode_task *)taken[i];
         const int32_t *ids[ENCODE_BATCH];
         int lens[ENCODE_BATCH];
         for (int i = 0; i < n; i++) {
@@ -77,9 +67,9 @@ vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err) {
         free(enc);
         return NULL;
     }
-    pthread_mutex_init(&enc->mu, NULL);
-    pthread_cond_init(&enc->cv, NULL);
+    vx_batch_queue_init(&enc->queue, VX_ENCODER_MAX_QUEUE);
     if (pthread_create(&enc->thread, NULL, encode_loop, enc)) {
+        vx_batch_queue_destroy(&enc->queue);
         vx_clip_ctx_free(enc->ctx);
         free(enc->out);
         free(enc);
@@ -90,31 +80,15 @@ vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err) {
 }
 
 int vx_text_encoder_submit(vx_text_encoder *enc, vx_encode_task *t) {
-    t->next = NULL;
-    pthread_mutex_lock(&enc->mu);
-    if (enc->queued >= VX_ENCODER_MAX_QUEUE) {
-        pthread_mutex_unlock(&enc->mu);
-        return -1;
-    }
-    if (enc->tail) enc->tail->next = t;
-    else enc->head = t;
-    enc->tail = t;
-    enc->queued++;
-    pthread_cond_signal(&enc->cv);
-    pthread_mutex_unlock(&enc->mu);
-    return 0;
+    return vx_batch_queue_push(&enc->queue, &t->link);
 }
 
 void vx_text_encoder_stop(vx_text_encoder *enc) {
     if (!enc) return;
-    pthread_mutex_lock(&enc->mu);
-    enc->stop = 1;
-    pthread_cond_signal(&enc->cv);
-    pthread_mutex_unlock(&enc->mu);
+    vx_batch_queue_stop(&enc->queue);
     pthread_join(enc->thread, NULL);
+    vx_batch_queue_destroy(&enc->queue);
     vx_clip_ctx_free(enc->ctx);
     free(enc->out);
-    pthread_mutex_destroy(&enc->mu);
-    pthread_cond_destroy(&enc->cv);
     free(enc);
 }

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "../ann/ann.h"
+#include "../common/batch_queue.h"
 #include "../common/lru.h"
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
@@ -52,13 +53,13 @@ void vx_engine_settle_index(vx_engine *e, const char *who);
 
 /* engine/encoder.c: the text encoder thread. */
 typedef struct vx_encode_task {
+    vx_queue_node link;         /* first: queued by it (common/batch_queue.h) */
     int32_t *ids;               /* [n], token ids with start and end */
     int n;
     float *out;                 /* [proj_dim] */
     int rc;
     vx_error err;
     void (*done)(struct vx_encode_task *t); /* on the encoder thread */
-    struct vx_encode_task *next;
 } vx_encode_task;
 #define VX_ENCODER_MAX_QUEUE 256 /* ~2.5 s of encoding: beyond, new queries are refused (busy) */
 vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err);

@@ -218,6 +218,15 @@ static json_t *summary_json(const vx_job_item *items, int n) {
                      "removed", c[VX_ITEM_REMOVED]);
 }
 
+int vx_job_settings_json(json_t *o, const vx_job_settings *js) {
+    int r = 0;
+    if (js->rate) r |= json_object_set_new(o, "rate", json_real(js->rate));
+    if (js->max_frames) r |= json_object_set_new(o, "max_frames", json_integer(js->max_frames));
+    if (js->timeout_s) r |= json_object_set_new(o, "timeout", json_real(js->timeout_s));
+    if (js->segment_seconds) r |= json_object_set_new(o, "segment", json_real(js->segment_seconds));
+    return r ? -1 : 0;
+}
+
 json_t *vx_job_json(const vx_job_status *s) {
     const vx_job *job = &s->job;
     char hex[VX_ID_HEX_LEN];
@@ -227,13 +236,9 @@ json_t *vx_job_json(const vx_job_status *s) {
                           "finished_at", (json_int_t)job->finished_at);
     if (!o) return NULL;
     /* The settings it was asked to use, when any (0: the service's own). */
-    const vx_job_settings *js = &job->settings;
     json_t *settings = json_object();
-    if (js->rate) json_object_set_new(settings, "rate", json_real(js->rate));
-    if (js->max_frames) json_object_set_new(settings, "max_frames", json_integer(js->max_frames));
-    if (js->timeout_s) json_object_set_new(settings, "timeout", json_real(js->timeout_s));
-    if (js->segment_seconds) json_object_set_new(settings, "segment", json_real(js->segment_seconds));
-    if (json_object_size(settings)) json_object_set_new(o, "settings", settings);
+    if (settings && vx_job_settings_json(settings, &job->settings) == 0 && json_object_size(settings))
+        json_object_set_new(o, "settings", settings);
     else json_decref(settings);
     if (s->running) {
         /* In progress: the files done so far; the record still holds the paths asked for. */

@@ -29,6 +29,9 @@ json_t *vx_event_json(const char *user, const vx_event_stored *e);
 json_t *vx_video_json(const vx_video_view *v);
 /* GET /v1/users/{user} */
 json_t *vx_user_json(const vx_user *u);
+/* A job's settings as POST /v1/index takes them ("rate", "max_frames", "timeout",
+ * "segment"; those set only), added to o. 0, or -1 when out of memory. */
+int vx_job_settings_json(json_t *o, const vx_job_settings *js);
 /* GET /v1/jobs/{id}: state, times, per-file outcomes (live while it runs). */
 json_t *vx_job_json(const vx_job_status *s);
 /* vidx info --json, GET /v1/info: what the data folder holds. */

@@ -17,46 +17,35 @@
 #define QUEUE_MAX 4096 /* events waiting; beyond, new ones are refused (busy) */
 
 typedef struct pending_event {
+    vx_queue_node link;     /* first: queued by it */
     vx_op op;               /* user owned */
     vx_event_done done;
     void *arg;
-    struct pending_event *next;
 } pending_event;
 
 struct vx_event_writer {
     vx_engine *e;
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pending_event *head, *tail;
-    int queued, stop;
+    vx_batch_queue queue;
 };
 
 static void *write_loop(void *arg) {
     vx_event_writer *w = arg;
-    pending_event *group[GROUP_MAX];
+    vx_queue_node *group[GROUP_MAX];
     vx_op ops[GROUP_MAX];
     vx_event_stored stored[GROUP_MAX];
     int status[GROUP_MAX];
     vx_error errs[GROUP_MAX];
     for (;;) {
-        int n = 0;
-        pthread_mutex_lock(&w->mu);
-        while (!w->head && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
-        while (w->head && n < GROUP_MAX) {
-            group[n++] = w->head;
-            w->head = w->head->next;
-            w->queued--;
-        }
-        if (!w->head) w->tail = NULL;
-        pthread_mutex_unlock(&w->mu);
+        const int n = vx_batch_queue_take(&w->queue, group, GROUP_MAX);
         if (!n) return NULL; /* stopping and drained */
-        for (int i = 0; i < n; i++) ops[i] = group[i]->op;
+        for (int i = 0; i < n; i++) ops[i] = ((pending_event *)group[i])->op;
         vx_engine_apply_events(w->e, ops, n, stored, status, errs);
         for (int i = 0; i < n; i++) {
-            group[i]->done(group[i]->arg, status[i], status[i] ? NULL : &stored[i], status[i] ? &errs[i] : NULL);
-            free(group[i]->op.user);
-            free(group[i]);
+            pending_event *p = (pending_event *)group[i];
+            p->done(p->arg, status[i], status[i] ? NULL : &stored[i], status[i] ? &errs[i] : NULL);
+            free(p->op.user);
+            free(p);
         }
     }
 }
@@ -65,9 +54,9 @@ vx_event_writer *vx_event_writer_start(vx_engine *e, vx_error *err) {
     vx_event_writer *w = calloc(1, sizeof *w);
     if (!w) { vx_fail(err, "out of memory"); return NULL; }
     w->e = e;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    vx_batch_queue_init(&w->queue, QUEUE_MAX);
     if (pthread_create(&w->thread, NULL, write_loop, w)) {
+        vx_batch_queue_destroy(&w->queue);
         free(w);
         vx_fail(err, "cannot start the event writer thread");
         return NULL;
@@ -86,31 +75,19 @@ int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done do
     p->op.event = op->event;
     p->done = done;
     p->arg = arg;
-    pthread_mutex_lock(&w->mu);
-    if (w->queued >= QUEUE_MAX || w->stop) {
-        pthread_mutex_unlock(&w->mu);
+    if (vx_batch_queue_push(&w->queue, &p->link)) {
         free(p->op.user);
         free(p);
         vx_fail(err, "too many events waiting to be written; try again shortly");
         return VX_E_BUSY;
     }
-    if (w->tail) w->tail->next = p;
-    else w->head = p;
-    w->tail = p;
-    w->queued++;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
     return VX_OK;
 }
 
 void vx_event_writer_stop(vx_event_writer *w) {
     if (!w) return;
-    pthread_mutex_lock(&w->mu);
-    w->stop = 1; /* what is queued is still written */
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    vx_batch_queue_stop(&w->queue); /* what is queued is still written */
     pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    vx_batch_queue_destroy(&w->queue);
     free(w);
 }
