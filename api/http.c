@@ -21,7 +21,7 @@ static void finish(vx_request *rq, int status, size_t bytes) {
     if (vx_log_threshold <= VX_LOG_INFO)
         vx_info("access %s \"%s %s\" %d %zu %.2fms", rq->peer,
                 rq->method == EVHTTP_REQ_GET ? "GET" : rq->method == EVHTTP_REQ_POST ? "POST"
-                : rq->method == EVHTTP_REQ_HEAD ? "HEAD" : "OTHER",
+                : rq->method == EVHTTP_REQ_HEAD ? "HEAD" : rq->method == EVHTTP_REQ_DELETE ? "DELETE" : "OTHER",
                 rq->uri, status, bytes, dt * 1e3);
     if (rq->have_query) evhttp_clear_headers(&rq->query);
     free(rq->path);

@@ -36,6 +36,7 @@ static void reply_status(vx_request *rq, int status, const char *not_found, cons
     case VX_E_BAD_INPUT: vx_reply_error(rq, 400, "bad_parameter", "%s", err->msg); break;
     case VX_E_NOT_FOUND: vx_reply_error(rq, 404, not_found, "%s", err->msg); break;
     case VX_E_UNAVAILABLE: vx_reply_error(rq, 503, "model_missing", "%s", err->msg); break;
+    case VX_E_LOG_UNAVAILABLE: vx_reply_error(rq, 503, "log_unavailable", "%s", err->msg); break;
     case VX_E_BUSY:
         evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", "1");
         vx_reply_error(rq, 503, "overloaded", "%s", err->msg);
@@ -74,6 +75,23 @@ static int admin_ok(vx_request *rq) {
         return 0;
     }
     return 1;
+}
+
+/* User endpoints (events, feeds, user records): open unless the service has an API key;
+ * then "X-API-Key: KEY", or an admin token (operators), compared in constant time. */
+static int user_ok(vx_request *rq) {
+    const char *key = api(rq)->api_key;
+    if (!key) return 1;
+    const char *got = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "X-API-Key");
+    if (got && token_equal(got, key)) return 1;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
+    const char *admin = api(rq)->admin_token, *local = api(rq)->local_token;
+    if (h && strncmp(h, "Bearer ", 7) == 0 &&
+        ((admin && *admin && token_equal(h + 7, admin)) || (local && *local && token_equal(h + 7, local))))
+        return 1;
+    vx_reply_error(rq, got ? 403 : 401, got ? "forbidden" : "unauthorized",
+                   got ? "wrong API key" : "user endpoints need the API key: X-API-Key: KEY");
+    return 0;
 }
 
 /* ---- search ------------------------------------------------------------------------------- */
@@ -308,6 +326,14 @@ static void do_user(vx_request *rq, const char *user) {
     vx_user_clear(&u);
 }
 
+static void do_delete_user(vx_request *rq, const char *user) {
+    if (!admin_ok(rq)) return;
+    vx_error err;
+    int r = vx_engine_delete_user(api(rq)->engine, user, &err);
+    if (r) { reply_status(rq, r, "unknown_user", &err); return; }
+    vx_reply_json(rq, 200, json_pack("{s:s, s:b}", "user", user, "deleted", 1));
+}
+
 /* ---- jobs ------------------------------------------------------------------------------------ */
 
 /* One optional number of the index request; a present value must be positive (0 is
@@ -415,12 +441,34 @@ static void do_info(vx_request *rq) {
     vx_engine_stats_free(&st);
 }
 
+/* Liveness and, in a cluster, readiness: 503 until the node caught up with the log. */
 static void do_healthz(vx_request *rq) {
     vx_engine_stats g;
     vx_engine_gauges(api(rq)->engine, &g);
-    vx_reply_json(rq, 200, json_pack("{s:s, s:I, s:I, s:b, s:I}", "status", "ok", "videos", (json_int_t)g.index_videos,
-                                     "segments", (json_int_t)g.index_segments, "text_search", g.text_search,
-                                     "uptime_s", (json_int_t)((int64_t)time(NULL) - api(rq)->started_at)));
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:b, s:I}", "status", "ok", "videos", (json_int_t)g.index_videos,
+                            "segments", (json_int_t)g.index_segments, "text_search", g.text_search, "uptime_s",
+                            (json_int_t)((int64_t)time(NULL) - api(rq)->started_at));
+    int code = 200;
+    if (!api(rq)->cluster) {
+        json_object_set_new(doc, "role", json_string("single"));
+    } else {
+        vx_cluster_status st;
+        vx_cluster_status_of(api(rq)->cluster, &st);
+        json_t *servers = json_array();
+        char *save = NULL;
+        for (char *t = strtok_r(st.servers, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            json_array_append_new(servers, json_string(t));
+        json_object_set_new(doc, "role", json_string(st.role));
+        json_object_set_new(doc, "cluster", json_pack("{s:b, s:b, s:I, s:I, s:I, s:o}", "ready", st.ready, "connected",
+                                                      st.connected, "applied", (json_int_t)st.applied, "lag",
+                                                      (json_int_t)st.lag, "skipped", (json_int_t)st.skipped,
+                                                      "servers", servers));
+        if (!st.ready) {
+            json_object_set_new(doc, "status", json_string("catching_up"));
+            code = 503;
+        }
+    }
+    vx_reply_json(rq, code, doc);
 }
 
 static void do_metrics(vx_request *rq) {
@@ -586,12 +634,15 @@ void vx_api_handle(vx_request *rq) {
                     : wl == 6 && !strncmp(what, "events", 6) ? VX_ROUTE_EVENTS
                     : wl == 4 && !strncmp(what, "feed", 4) ? VX_ROUTE_FEED : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
-        if (rq->route == VX_ROUTE_EVENTS ? rq->method != EVHTTP_REQ_POST : !is_get(rq))
-            { vx_reply_method_not_allowed(rq, rq->route == VX_ROUTE_EVENTS ? "POST" : "GET"); return; }
+        const int deleting = rq->route == VX_ROUTE_USER && rq->method == EVHTTP_REQ_DELETE;
+        if (!deleting && (rq->route == VX_ROUTE_EVENTS ? rq->method != EVHTTP_REQ_POST : !is_get(rq)))
+            { vx_reply_method_not_allowed(rq, rq->route == VX_ROUTE_EVENTS ? "POST" : rq->route == VX_ROUTE_USER ? "GET, DELETE" : "GET"); return; }
         if (len[0] > 0 && len[0] <= VX_MAX_USER) memcpy(user, seg[0], len[0]);
         user[len[0] <= VX_MAX_USER ? len[0] : 0] = '\0';
         if (!vx_user_name_valid(user))
             { vx_reply_error(rq, 400, "bad_user", "user names are " VX_USER_NAME_RULE); return; }
+        if (deleting) { do_delete_user(rq, user); return; }
+        if (!user_ok(rq)) return;
         if (rq->route == VX_ROUTE_EVENTS) do_event(rq, user);
         else if (rq->route == VX_ROUTE_FEED) do_feed(rq, user);
         else do_user(rq, user);

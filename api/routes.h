@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../cluster/cluster.h"
 #include "../engine/engine.h"
 #include "http.h"
 
@@ -14,6 +15,8 @@ typedef struct vx_api {
     vx_metrics *metrics;
     const char *admin_token;   /* NULL: admin endpoints answer 403 (except to local_token) */
     const char *local_token;   /* what `vidx` commands of this machine send (serve.c) */
+    const char *api_key;       /* NULL: user endpoints are open; else they need X-API-Key (or an admin token) */
+    vx_cluster *cluster;       /* NULL on one machine */
     size_t max_body;
     int64_t started_at;        /* unix seconds */
 } vx_api;

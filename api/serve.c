@@ -56,6 +56,33 @@ static void local_url(const char *host, int port, char *out, size_t size) {
     snprintf(out, size, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, port);
 }
 
+static int loopback_host(const char *h) {
+    return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
+}
+
+/* Waits for a signal while watching the cluster: returns the signal, or 0 when the node
+ * must stop serving (why in err). */
+static int wait_for_signal(const sigset_t *sigs, vx_cluster *cluster, vx_engine *e, vx_error *err) {
+    int was_ready = 0;
+    for (;;) {
+        struct timespec tick = {0, 500 * 1000000L};
+        int sig = sigtimedwait(sigs, NULL, cluster ? &tick : NULL);
+        if (sig > 0) return sig;
+        if (!cluster) continue;
+        vx_cluster_status st;
+        vx_cluster_status_of(cluster, &st);
+        if (!st.ready) continue;
+        if (!was_ready) vx_info("cluster: caught up with the log (op %llu): ready", (unsigned long long)st.applied);
+        was_ready = 1;
+        char buf[1024];
+        const char *conflict = vx_engine_model_conflict(e, buf, sizeof buf);
+        if (conflict) {
+            vx_fail(err, "refusing to serve: %s", conflict);
+            return 0;
+        }
+    }
+}
+
 int vx_serve(const vx_serve_options *o, vx_error *err) {
     /* The main thread takes the signals; every thread started from here inherits the mask. */
     sigset_t sigs;
@@ -65,20 +92,37 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (!(o->api_key && *o->api_key) && !o->public_user_endpoints && !loopback_host(o->http.host))
+        return vx_fail(err, "listening on %s needs VIDX_API_KEY for the user endpoints (events, feeds, user records "
+                            "are private), or --public-user-endpoints to serve them to anyone", o->http.host);
     char token[33], service_file[PATH_MAX + 16];
     if (random_token(token)) return vx_fail(err, "cannot read /dev/urandom for the local token");
     vx_metrics *metrics = vx_metrics_new();
     if (!metrics) return vx_fail(err, "out of memory");
-    vx_engine *e = vx_engine_open(&o->engine, err);
-    if (!e) {
+    vx_cluster *cluster = NULL;
+    vx_engine_options eo = o->engine;
+    if (o->cluster) {
+        if (!(cluster = vx_cluster_connect(o->cluster, err))) {
+            vx_metrics_free(metrics);
+            return -1;
+        }
+        eo.cluster = vx_cluster_hooks_of(cluster);
+        eo.jobs = 0; /* the cluster's workers index */
+    }
+    vx_engine *e = vx_engine_open(&eo, err);
+    if (!e || (cluster && vx_cluster_follow(cluster, e, err))) {
+        vx_cluster_close(cluster);
+        vx_engine_close(e);
         vx_metrics_free(metrics);
         return -1;
     }
     vx_api api = {.engine = e, .metrics = metrics, .admin_token = o->admin_token, .local_token = token,
+                  .api_key = o->api_key && *o->api_key ? o->api_key : NULL, .cluster = cluster,
                   .max_body = o->http.max_body, .started_at = (int64_t)time(NULL)};
     int port = 0;
     vx_http_server *http = vx_http_start(&o->http, vx_api_handle, &api, metrics, &port, err);
     if (!http) {
+        vx_cluster_close(cluster);
         vx_engine_close(e);
         vx_metrics_free(metrics);
         return -1;
@@ -95,16 +139,22 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
         snprintf(line, sizeof line, "%s:%d\n", o->http.host, port);
         if (write_small_file(o->ready_file, line, 0644)) vx_warn("cannot write %s", o->ready_file);
     }
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    vx_error why;
+    int sig = wait_for_signal(&sigs, cluster, e, &why);
     unlink(service_file); /* commands from now on wait for the folder, not for us */
     int left = vx_http_drain(http, 10);
     vx_info("%s: shutting down (no new connections; finished %d requests in flight)",
-            sig == SIGINT ? "SIGINT" : "SIGTERM", left);
+            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : why.msg, left);
     vx_http_stop(http);
+    vx_cluster_unfollow(cluster); /* no op is applied while the engine closes */
     vx_engine_close(e); /* the current job file finishes; queued work resumes at the next start */
+    vx_cluster_close(cluster);
     vx_http_free(http);
     vx_metrics_free(metrics);
+    if (!sig) {
+        *err = why;
+        return -1;
+    }
     vx_info("stopped cleanly");
     return 0;
 }

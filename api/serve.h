@@ -6,6 +6,10 @@
  * the folder goes through it: the service writes DATA/service (mode 0600) with its
  * loopback address and a token of its own that admin endpoints accept, so only users
  * who can read the data folder can use it (cli/remote.c).
+ * With a cluster (o->cluster) the node connects first, follows the cluster's log into
+ * its data folder, sends every change to the log (engine hooks), and answers /healthz
+ * as ready once caught up; it stops, refusing to serve, if its model is not the one
+ * the cluster's videos were indexed with.
  * Shutdown: stop accepting, let in-flight requests finish (bounded wait), stop the
  * loops, then the engine (a running job stops after its current file and resumes at
  * the next start; the indexes are saved), and remove DATA/service.
@@ -13,6 +17,7 @@
 #ifndef VX_SERVE_H
 #define VX_SERVE_H
 
+#include "../cluster/cluster.h"
 #include "../engine/engine.h"
 #include "server.h"
 
@@ -23,6 +28,9 @@ typedef struct vx_serve_options {
     vx_http_options http;
     const char *admin_token;  /* NULL: admin endpoints answer 403 to others than local commands */
     const char *ready_file;   /* written with "HOST:PORT\n" once listening (tests, scripts) */
+    const char *api_key;      /* required by the user endpoints (events, feeds, user records) when set */
+    int public_user_endpoints;/* listening beyond loopback without api_key: explicitly allowed */
+    const vx_cluster_options *cluster; /* a node of a cluster (NULL: one machine, no NATS) */
 } vx_serve_options;
 
 void vx_serve_options_default(vx_serve_options *o);

@@ -81,6 +81,14 @@ void cli_print_help(const cli_command *cmd);
 struct vx_engine_options;
 int cli_engine_options(const cli_command *cmd, const cli_args *args, struct vx_engine_options *o);
 
+/* A cluster's options: --cluster or $VIDX_CLUSTER (URLs), $VIDX_CLUSTER_CREDS,
+ * $VIDX_CLUSTER_REPLICAS, $VIDX_CLUSTER_ACK_WAIT (seconds), $VIDX_CLUSTER_ATTEMPTS.
+ * *on is 0 when no cluster is named. Returns 0, or CLI_USAGE after printing why. */
+struct vx_cluster_options;
+int cli_cluster_options(const cli_command *cmd, const cli_args *args, const char *role, struct vx_cluster_options *o,
+                        int *on);
+#define CLI_CLUSTER_OPT {"cluster", 0, "URLS", "join a cluster: its NATS servers, nats://HOST:4222,... ($VIDX_CLUSTER)"}
+
 /* Where a command's answer comes from: the service running on the data folder, or the
  * engine opened here. */
 struct vx_engine;
@@ -120,6 +128,6 @@ void cli_print_info(const json_t *doc);
 
 /* The subcommands, in the order `vidx --help` lists them. */
 extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_video, cmd_serve, cmd_embed,
-    cmd_tokenize, cmd_info;
+    cmd_tokenize, cmd_info, cmd_worker;
 
 #endif

@@ -9,6 +9,7 @@
 #include "../common/hash.h"
 #include "../engine/engine.h"
 #include "../engine/json.h"
+#include "../cluster/cluster.h"
 #include "cli.h"
 #include "config.h"
 #include "remote.h"
@@ -165,6 +166,26 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     if (env_int(cmd, "VIDX_ANN_EXACT_MAX", 1, 1LL << 40, &v)) return CLI_USAGE;
     o->ann_exact_max = (long)v;
     o->ann_faiss_search = getenv("VIDX_ANN_FAISS_SEARCH") != NULL;
+    return 0;
+}
+
+int cli_cluster_options(const cli_command *cmd, const cli_args *args, const char *role, vx_cluster_options *o,
+                        int *on) {
+    vx_cluster_options_default(o);
+    o->role = role;
+    const char *flag = cli_get(cmd, args, "cluster"), *env = getenv("VIDX_CLUSTER");
+    o->urls = flag && *flag ? flag : env && *env ? env : NULL;
+    *on = o->urls != NULL;
+    o->creds = getenv("VIDX_CLUSTER_CREDS");
+    long long v = o->replicas;
+    if (env_int(cmd, "VIDX_CLUSTER_REPLICAS", 1, 5, &v)) return CLI_USAGE;
+    o->replicas = (int)v;
+    v = o->ack_wait_s;
+    if (env_int(cmd, "VIDX_CLUSTER_ACK_WAIT", 1, 3600, &v)) return CLI_USAGE;
+    o->ack_wait_s = (int)v;
+    v = o->max_attempts;
+    if (env_int(cmd, "VIDX_CLUSTER_ATTEMPTS", 1, 100, &v)) return CLI_USAGE;
+    o->max_attempts = (int)v;
     return 0;
 }
 

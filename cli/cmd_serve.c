@@ -71,6 +71,15 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         snprintf(token, sizeof token, "%s", s);
     }
     o.admin_token = token[0] ? token : NULL;
+    if ((s = getenv("VIDX_API_KEY")) && *s) {
+        if (strlen(s) < 16) return cli_fail(cmd, "VIDX_API_KEY must be at least 16 characters");
+        o.api_key = s;
+    }
+    o.public_user_endpoints = cli_has(cmd, args, "public-user-endpoints");
+    vx_cluster_options co;
+    int clustered;
+    if (cli_cluster_options(cmd, args, "serve", &co, &clustered)) return CLI_USAGE;
+    if (clustered) o.cluster = &co;
     vx_engine_options eo;
     if (cli_engine_options(cmd, args, &eo)) return CLI_USAGE;
     o.engine.data_dir = eo.data_dir;
@@ -89,20 +98,29 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
 
 const cli_command cmd_serve = {
     .name = "serve",
-    .synopsis = "[--db DIR] [--model DIR] [--listen HOST:PORT]",
+    .synopsis = "[--db DIR] [--model DIR] [--listen HOST:PORT] [--cluster URLS]",
     .summary = "run the HTTP service (search, similar, feeds, indexing jobs, web page)",
     .details = "Listens on 127.0.0.1:8080 unless told otherwise. Indexing jobs (POST /v1/index) need an\n"
                "admin token: set VIDX_ADMIN_TOKEN or pass --admin-token-file (at least 16 characters),\n"
                "then send `Authorization: Bearer TOKEN`. Without the model, text search and indexing\n"
                "answer 503 saying what is missing; everything else works. SIGTERM or SIGINT stop it\n"
                "gracefully: requests in flight finish, an indexing job stops after its current file\n"
-               "and resumes at the next start.",
+               "and resumes at the next start.\n"
+               "User endpoints (events, feeds, user records) are private: with VIDX_API_KEY set they need\n"
+               "`X-API-Key: KEY`; listening beyond loopback without a key is refused unless\n"
+               "--public-user-endpoints says they are public.\n"
+               "With --cluster (or VIDX_CLUSTER) this is a node of a cluster on NATS JetStream: it follows\n"
+               "the cluster's log into its data folder, sends every change to the log, and queues\n"
+               "POST /v1/index for the workers (`vidx worker`). VIDX_CLUSTER_CREDS gives the servers'\n"
+               "user:password or token (needed unless every server is on loopback).",
     .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
              {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks a free one)"},
              {"loops", 0, "N", "event loop threads (default: one per core, at least 2)"},
              {"max-connections", 0, "N", "open connections at most (default 1024)"},
              {"timeout", 0, "SECONDS", "close connections idle or slow for this long (default 30)"},
              {"admin-token-file", 0, "FILE", "file whose first line is the admin token"},
-             {"ready-file", 0, "FILE", "write HOST:PORT here once listening"}},
+             {"ready-file", 0, "FILE", "write HOST:PORT here once listening"},
+             {"public-user-endpoints", 0, NULL, "serve events and feeds beyond loopback without VIDX_API_KEY"},
+             CLI_CLUSTER_OPT},
     .min_pos = 0, .max_pos = 0, .run = run_serve,
 };

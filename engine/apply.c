@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/vecmath.h"
 #include "../indexer/thumbs.h"
@@ -58,7 +59,16 @@ static int bump_generation(vx_engine *e, vx_batch *b, vx_error *err) {
 static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_changed, vx_error *err) {
     const vx_video *v = &op->video;
     if (op->kind == VX_OP_VIDEO_TOUCHED) {
-        vx_batch_put_video(b, v);
+        /* Only the record it touches: a cluster's log may hand a node the touch of a
+         * video whose indexing op it has not applied yet (or that changed since). */
+        vx_video old;
+        int r = vx_catalog_get_video(e->cat, v->id, &old, err);
+        if (r < 0) return -1;
+        if (r == 0) {
+            if (old.content_hash == v->content_hash && old.status == v->status && old.n_segments == v->n_segments)
+                vx_batch_put_video(b, v);
+            vx_video_clear(&old);
+        }
         return 0;
     }
     vx_video old;
@@ -112,6 +122,7 @@ static int stage_model(vx_engine *e, const vx_op *op, vx_batch *b, vx_error *err
 /* The vector indexes and the recommender follow a committed video op. */
 static void follow_video(vx_engine *e, uint64_t id) {
     vx_error err;
+    if (!e->ann) return; /* a catalog-only engine (a cluster's worker) keeps no indexes */
     pthread_rwlock_wrlock(&e->ann_lock);
     int r = vx_ann_update_video(e->ann, e->cat, id, &err);
     atomic_fetch_add(&e->ann_version, 1); /* cached similar-video answers are stale */
@@ -120,12 +131,64 @@ static void follow_video(vx_engine *e, uint64_t id) {
     if (e->rec && vx_rec_video_changed(e->rec, e->cat, id, &err)) vx_warn("recommender: %s", err.msg);
 }
 
-int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err) {
-    if (op->kind == VX_OP_EVENT) {
-        vx_event_stored st;
-        int status;
-        return vx_engine_apply_events(e, op, 1, &st, &status, err);
+/* One job item's outcome (a cluster's workers report files one by one): the job runs
+ * from its first outcome and is done at its last, at the times the ops carry, so every
+ * node derives the same record. */
+static int stage_job_item(vx_engine *e, const vx_op *op, vx_batch *b, vx_error *err) {
+    vx_job job;
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(op->job_id, hex);
+    int r = vx_catalog_get_job(e->cat, op->job_id, &job, err);
+    if (r) return r < 0 ? -1 : vx_fail(err, "job item for unknown job %s", hex);
+    if (op->item_index >= job.n_items) {
+        vx_job_clear(&job);
+        return vx_fail(err, "job %s has %u items, not item %u", hex, job.n_items, op->item_index);
     }
+    vx_job_item *it = &job.items[op->item_index];
+    char *path = strdup(op->item.path), *message = strdup(op->item.message ? op->item.message : "");
+    if (!path || !message) {
+        free(path);
+        free(message);
+        vx_job_clear(&job);
+        return vx_fail(err, "out of memory");
+    }
+    free(it->path);
+    free(it->message);
+    it->path = path;
+    it->message = message;
+    it->outcome = op->item.outcome;
+    uint32_t pending = 0;
+    for (uint32_t i = 0; i < job.n_items; i++) pending += job.items[i].outcome == VX_ITEM_PENDING;
+    if (!job.started_at) job.started_at = op->at;
+    job.state = pending ? VX_JOB_RUNNING : VX_JOB_DONE;
+    if (!pending) job.finished_at = op->at;
+    vx_batch_put_job(b, &job);
+    vx_job_clear(&job);
+    return 0;
+}
+
+/* The recommender forgets a deleted user: rebuilt from the catalog (deletions are rare;
+ * its structures are built for adding). Under apply_lock and the index's write lock, so
+ * no feed or event sees the swap half done. */
+static void rebuild_recommender(vx_engine *e) {
+    if (!e->rec) return;
+    vx_error err;
+    vx_recommender *fresh = vx_rec_open(e->cat, &err);
+    if (!fresh) {
+        vx_warn("recommender rebuild after a user deletion: %s", err.msg);
+        return;
+    }
+    pthread_rwlock_wrlock(&e->ann_lock);
+    vx_recommender *old = e->rec;
+    e->rec = fresh;
+    pthread_rwlock_unlock(&e->ann_lock);
+    vx_rec_close(old);
+}
+
+/* Every op but events: staged into one batch, with the log position when the op comes
+ * from a cluster's log (then written without a sync: the log is the durable copy). An
+ * op that cannot apply still moves the position, so a node never stops on it. */
+static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_error *err) {
     vx_batch *b = vx_batch_new();
     if (!b) return vx_fail(err, "out of memory");
     int rc = 0, vectors_changed = 0;
@@ -139,19 +202,53 @@ int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err) {
     case VX_OP_VIDEO_REMOVED:
     case VX_OP_VIDEO_TOUCHED: rc = stage_video(e, op, b, &vectors_changed, err); break;
     case VX_OP_JOB: vx_batch_put_job(b, &op->job); break;
+    case VX_OP_JOB_ITEM: rc = stage_job_item(e, op, b, err); break;
+    case VX_OP_USER_DELETED: rc = vx_batch_delete_user(e->cat, b, op->user, err); break;
     default: rc = vx_fail(err, "cannot apply an op of kind %u", op->kind);
     }
-    if (rc == 0) rc = vx_catalog_write(e->cat, b, err);
+    int wrc = 0;
+    vx_error werr;
+    if (rc && pos) {
+        vx_batch_clear(b); /* nothing of the op, only the position */
+        vectors_changed = 0;
+    }
+    if (pos) vx_batch_put_log_position(b, pos);
+    if (rc == 0 || pos) {
+        wrc = pos ? vx_catalog_write_unsynced(e->cat, b, &werr) : vx_catalog_write(e->cat, b, &werr);
+        if (wrc && rc == 0) { *err = werr; rc = -1; }
+    }
     if (rc == 0 && vectors_changed) follow_video(e, op->video.id);
+    if (rc == 0 && op->kind == VX_OP_USER_DELETED) rebuild_recommender(e);
     pthread_mutex_unlock(&e->apply_lock);
     vx_batch_free(b);
-    return rc;
+    return wrc ? -2 : rc; /* -2: not even the position was written */
 }
 
-/* Several events in one synced write: users' records are read once and staged in turn,
- * so two events of one user in a group see each other. */
-int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
-                           vx_error *errs) {
+int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err) {
+    if (op->kind == VX_OP_EVENT) {
+        vx_event_stored st;
+        int status;
+        return vx_engine_apply_events(e, op, 1, NULL, &st, &status, err);
+    }
+    return apply_one(e, op, NULL, err) ? -1 : 0;
+}
+
+int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
+                           vx_error *err) {
+    if (op->kind == VX_OP_EVENT) {
+        int status;
+        int r = vx_engine_apply_events(e, op, 1, pos, stored, &status, err);
+        return r == -2 ? -2 : status ? -1 : 0;
+    }
+    return apply_one(e, op, pos, err);
+}
+
+/* Several events in one write (synced, or with the log position when they come from a
+ * cluster's log): users' records are read once and staged in turn, so two events of one
+ * user in a group see each other. A logged event is applied as of its own time, so every
+ * node derives the same user record. */
+int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_position *pos, vx_event_stored *stored,
+                           int *status, vx_error *errs) {
     vx_user *users = calloc((size_t)n, sizeof *users);
     vx_batch *b = vx_batch_new();
     int n_users = 0, staged = 0, rc = 0;
@@ -161,7 +258,7 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, vx_event_store
         for (int i = 0; i < n; i++) { status[i] = VX_E_INTERNAL; vx_fail(&errs[i], "out of memory"); }
         return -1;
     }
-    const int64_t now = vx_wall_ms();
+    const int64_t wall = vx_wall_ms();
     pthread_mutex_lock(&e->apply_lock);
     for (int i = 0; i < n; i++) {
         int u = 0;
@@ -171,22 +268,24 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, vx_event_store
             if (vx_event_load_user(e->cat, ops[i].user, &users[u], &errs[i])) { status[i] = VX_E_INTERNAL; continue; }
             n_users++;
         }
+        const int64_t now = pos ? ops[i].event.ts_ms : wall;
         if (vx_event_stage(e->cat, &users[u], &ops[i].event, now, b, &stored[i], &errs[i])) status[i] = VX_E_INTERNAL;
         else staged++;
     }
     vx_error werr;
-    if (staged && vx_catalog_write(e->cat, b, &werr)) {
-        rc = -1;
+    if (pos) vx_batch_put_log_position(b, pos);
+    if ((staged || pos) && (pos ? vx_catalog_write_unsynced(e->cat, b, &werr) : vx_catalog_write(e->cat, b, &werr))) {
+        rc = -2;
         for (int i = 0; i < n; i++)
             if (status[i] == VX_OK) { status[i] = VX_E_INTERNAL; errs[i] = werr; }
     }
-    pthread_mutex_unlock(&e->apply_lock);
     for (int i = 0; i < n; i++) {
-        if (status[i] != VX_OK) { rc = -1; continue; }
+        if (status[i] != VX_OK) { if (rc == 0) rc = -1; continue; }
         vx_error oerr;
         if (e->rec && vx_rec_observe(e->rec, ops[i].user, &stored[i].event, stored[i].fraction, &oerr))
             vx_warn("recommender: %s", oerr.msg);
     }
+    pthread_mutex_unlock(&e->apply_lock);
     for (int i = 0; i < n_users; i++) vx_user_clear(&users[i]);
     free(users);
     vx_batch_free(b);
@@ -195,6 +294,7 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, vx_event_store
 
 void vx_engine_settle_index(vx_engine *e, const char *who) {
     vx_error err;
+    if (!e->ann) return;
     if (vx_ann_outgrown(e->ann)) {
         /* Built aside while searches go on with the old one, then swapped in. Only the
          * holder of apply_lock changes the index, so nothing changes in between. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/hash.h"
@@ -149,6 +150,18 @@ int vx_engine_user(vx_engine *e, const char *user, vx_user *out, vx_error *err) 
     return r < 0 ? VX_E_INTERNAL : r > 0 ? VX_E_NOT_FOUND : VX_OK;
 }
 
+/* What a failed commit means to the caller. */
+static int commit_failed(const vx_engine *e) { return e->opt.cluster ? VX_E_LOG_UNAVAILABLE : VX_E_INTERNAL; }
+
+int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err) {
+    if (!vx_user_name_valid(user)) {
+        vx_fail(err, "user: must be " VX_USER_NAME_RULE);
+        return VX_E_BAD_INPUT;
+    }
+    vx_op op = {.kind = VX_OP_USER_DELETED, .user = (char *)user};
+    return vx_engine_commit(e, &op, err) ? commit_failed(e) : VX_OK;
+}
+
 static int event_status(int r) {
     return r == VX_EVENT_BAD_INPUT ? VX_E_BAD_INPUT : r == VX_EVENT_UNKNOWN_VIDEO ? VX_E_NOT_FOUND : VX_E_INTERNAL;
 }
@@ -271,13 +284,105 @@ int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summ
     return r ? VX_E_INTERNAL : VX_OK;
 }
 
+/* ---- changes: applied here, or committed to a cluster's log ------------------------------------ */
+
+int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err) {
+    if (!e->opt.cluster) return vx_engine_apply(e, op, err);
+    vx_event_stored stored;
+    int status = 0;
+    if (e->opt.cluster->commit(e->opt.cluster->ctx, op, 1, &stored, &status, err)) return -1;
+    return status ? -1 : 0;
+}
+
+void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
+                             vx_error *errs) {
+    if (e->opt.cluster) e->opt.cluster->commit(e->opt.cluster->ctx, ops, n, stored, status, errs);
+    else vx_engine_apply_events(e, ops, n, NULL, stored, status, errs);
+}
+
+int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err) {
+    return vx_catalog_get_log_position(e->cat, out, err) < 0 ? VX_E_INTERNAL : VX_OK;
+}
+
+const char *vx_engine_model_conflict(vx_engine *e, char *buf, size_t size) {
+    vx_meta meta;
+    vx_error err;
+    if (vx_catalog_get_meta(e->cat, &meta, &err)) {
+        snprintf(buf, size, "%s", err.msg);
+        return buf;
+    }
+    const char *problem = NULL;
+    if (e->model && meta.model_fingerprint && vx_clip_fingerprint(e->model) != meta.model_fingerprint) {
+        char a[VX_ID_HEX_LEN], b[VX_ID_HEX_LEN];
+        vx_id_to_hex(meta.model_fingerprint, a);
+        vx_id_to_hex(vx_clip_fingerprint(e->model), b);
+        snprintf(buf, size,
+                 "the cluster's videos were indexed with model %s (fingerprint %s), this node loaded %s (fingerprint "
+                 "%s): start it with --model pointing at the cluster's model",
+                 meta.model ? meta.model : "?", a, e->model_dir, b);
+        problem = buf;
+    }
+    vx_meta_clear(&meta);
+    return problem;
+}
+
+/* A cluster's job: the request's paths expanded into files here, the job's record
+ * committed, then one work item per file queued for the workers. */
+static int submit_to_cluster(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
+                             uint64_t *job_id, vx_error *err) {
+    char **files = NULL;
+    int n_files = 0;
+    if (vx_index_expand(e->cat, paths, n, &files, &n_files, err)) return VX_E_INTERNAL;
+    int rc = VX_OK;
+    if (n_files > VX_MAX_JOB_ITEMS) {
+        vx_fail(err, "paths: %d files; a job takes at most %d (split the request)", n_files, VX_MAX_JOB_ITEMS);
+        rc = VX_E_BAD_INPUT;
+    }
+    vx_job job = {.id = vx_jobs_new_id(), .state = n_files ? VX_JOB_QUEUED : VX_JOB_DONE, .created_at = time(NULL),
+                  .settings = *settings};
+    if (rc == 0 && n_files) {
+        job.items = calloc((size_t)n_files, sizeof *job.items);
+        if (!job.items) rc = vx_fail(err, "out of memory");
+        for (int i = 0; rc == 0 && i < n_files; i++) {
+            job.items[i].path = files[i];
+            files[i] = NULL;
+            job.items[i].outcome = VX_ITEM_PENDING;
+            if (!(job.items[i].message = strdup(""))) rc = vx_fail(err, "out of memory");
+            job.n_items = (uint32_t)i + 1;
+        }
+        if (rc) rc = VX_E_INTERNAL;
+    }
+    if (!n_files) job.started_at = job.finished_at = job.created_at;
+    for (int i = 0; i < n_files; i++) free(files[i]);
+    free(files);
+    vx_op op = {.kind = VX_OP_JOB, .job = job};
+    if (rc == 0 && vx_engine_commit(e, &op, err)) rc = VX_E_LOG_UNAVAILABLE;
+    if (rc == 0 && job.n_items && e->opt.cluster->enqueue(e->opt.cluster->ctx, &job, err)) {
+        /* The record says so rather than waiting forever for items never queued. */
+        vx_error why = *err, ignored;
+        for (uint32_t i = 0; i < job.n_items; i++) {
+            job.items[i].outcome = VX_ITEM_FAILED;
+            free(job.items[i].message);
+            job.items[i].message = strdup(why.msg);
+        }
+        job.state = VX_JOB_FAILED;
+        job.finished_at = time(NULL);
+        op.job = job;
+        if (vx_engine_commit(e, &op, &ignored)) vx_warn("job: %s", ignored.msg);
+        rc = VX_E_LOG_UNAVAILABLE;
+    }
+    *job_id = job.id;
+    vx_job_clear(&job);
+    return rc;
+}
+
 int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
                          uint64_t *job_id, vx_error *err) {
     if (!e->model) {
         vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
         return VX_E_UNAVAILABLE;
     }
-    if (!e->jobs) {
+    if (!e->jobs && !e->opt.cluster) {
         vx_fail(err, "this engine runs no background jobs");
         return VX_E_UNAVAILABLE;
     }
@@ -297,8 +402,58 @@ int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx
         vx_fail(err, "%s", problem);
         return VX_E_BAD_INPUT;
     }
+    if (e->opt.cluster) return submit_to_cluster(e, paths, n, settings, job_id, err);
     *job_id = vx_jobs_submit(e->jobs, paths, n, settings, err);
     return *job_id ? VX_OK : VX_E_INTERNAL;
+}
+
+/* One item's outcome from what indexing its path reported: the file's own, or for a
+ * folder that only the worker could see, the counts of what was under it. */
+static void item_outcome(const vx_index_summary *sum, vx_job_item *out, char *buf, size_t size) {
+    if (sum->n_items == 1) {
+        out->outcome = sum->items[0].outcome;
+        out->message = sum->items[0].message ? sum->items[0].message : "";
+        return;
+    }
+    out->outcome = sum->indexed ? VX_ITEM_INDEXED : sum->failed ? VX_ITEM_FAILED : VX_ITEM_UNCHANGED;
+    snprintf(buf, size, "%d files: %d indexed, %d unchanged, %d duplicates, %d failed, %d removed", sum->n_items,
+             sum->indexed, sum->unchanged, sum->duplicates, sum->failed, sum->removed);
+    out->message = buf;
+}
+
+int vx_engine_index_item(vx_engine *e, const vx_work_item *w, const atomic_int *cancel, vx_error *err) {
+    if (!e->model) {
+        vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
+        return VX_E_UNAVAILABLE;
+    }
+    vx_index_options o = e->opt.index;
+    vx_index_options_set(&o, &w->settings);
+    o.progress = 0;
+    o.log_files = 1;
+    o.cancel = cancel;
+    vx_index_summary sum;
+    const char *path = w->path;
+    int r = vx_engine_run_index(e, &path, 1, &o, &sum, err);
+    if (r == 0 && sum.cancelled) {
+        vx_index_summary_clear(&sum);
+        vx_fail(err, "interrupted before %s was indexed", w->path);
+        return VX_E_BUSY;
+    }
+    if (r == 0) {
+        char buf[256];
+        vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = w->job_id, .item_index = w->index, .at = time(NULL)};
+        op.item.path = w->path;
+        item_outcome(&sum, &op.item, buf, sizeof buf);
+        r = vx_engine_commit(e, &op, err);
+    }
+    vx_index_summary_clear(&sum);
+    return r ? commit_failed(e) : VX_OK;
+}
+
+int vx_engine_fail_item(vx_engine *e, const vx_work_item *w, const char *reason, vx_error *err) {
+    vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = w->job_id, .item_index = w->index, .at = time(NULL)};
+    op.item = (vx_job_item){.path = w->path, .outcome = VX_ITEM_FAILED, .message = (char *)reason};
+    return vx_engine_commit(e, &op, err) ? commit_failed(e) : VX_OK;
 }
 
 int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err) {

@@ -18,7 +18,8 @@
  *   - Operations return 0, or a negative vx_status with err filled: VX_E_BAD_INPUT
  *     names the parameter at fault, VX_E_NOT_FOUND the missing thing, VX_E_UNAVAILABLE
  *     says what is missing and how to get it (the model), VX_E_BUSY asks to try again
- *     shortly, VX_E_INTERNAL is anything else (a database error, out of memory).
+ *     shortly, VX_E_LOG_UNAVAILABLE says a cluster's log refused a change (and why),
+ *     VX_E_INTERNAL is anything else (a database error, out of memory).
  *   - Results belong to the caller and are released with their _free function.
  *   - Every operation may be called from any thread at any time. Asynchronous ones
  *     call their callback exactly once, from an engine thread; callers hop back to
@@ -49,6 +50,7 @@ typedef enum vx_status {
     VX_E_NOT_FOUND = -3,
     VX_E_UNAVAILABLE = -4,
     VX_E_BUSY = -5,
+    VX_E_LOG_UNAVAILABLE = -6, /* a cluster's log does not take writes now (servers down, no quorum) */
 } vx_status;
 
 typedef enum vx_model_need {
@@ -56,6 +58,19 @@ typedef enum vx_model_need {
     VX_MODEL_TRY,     /* loaded when it can be; text search and indexing say why not */
     VX_MODEL_REQUIRE, /* open fails without it */
 } vx_model_need;
+
+/* A cluster's side of the engine (cluster/cluster.h fills it). With it, every change the
+ * engine would apply is committed to the cluster's log instead and applied here when
+ * the log delivers it back (vx_engine_apply_logged), like on every other node. */
+typedef struct vx_cluster_hooks {
+    void *ctx;
+    /* Makes ops durable in the log, in order, and returns once this node has applied
+     * them (or a bounded wait passed): status[i] per op (0, or a vx_status with errs[i]),
+     * and for events what was stored (stored[i]). Returns 0 when every op is in the log. */
+    int (*commit)(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs);
+    /* Puts one work item per path of a committed job into the cluster's queue. */
+    int (*enqueue)(void *ctx, const vx_job *job, vx_error *err);
+} vx_cluster_hooks;
 
 typedef struct vx_engine_options {
     const char *data_dir;         /* the data folder (DESIGN.md "Data folder") */
@@ -72,6 +87,7 @@ typedef struct vx_engine_options {
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
     int ann_faiss_search;         /* inverted files searched by FAISS alone (A/B runs) */
     vx_index_options index;       /* sampling and segments of indexing (jobs and vx_engine_index) */
+    const vx_cluster_hooks *cluster; /* a cluster node: changes go through its log (NULL: one machine) */
 } vx_engine_options;
 
 void vx_engine_options_default(vx_engine_options *o);
@@ -153,6 +169,9 @@ int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_e
 int vx_engine_feed(vx_engine *e, const char *user, const vx_feed_options *o, vx_feed *out, vx_error *err);
 /* The user's record (vx_user_clear); VX_E_NOT_FOUND before their first event. */
 int vx_engine_user(vx_engine *e, const char *user, vx_user *out, vx_error *err);
+/* Erases a user's events and profile (and, in a cluster, their events from the log).
+ * Deleting a user who has none is not an error. */
+int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err);
 
 /* ---- videos ------------------------------------------------------------------------------- */
 
@@ -187,6 +206,28 @@ typedef struct vx_job_status {
 } vx_job_status;
 int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err);
 void vx_job_status_free(vx_job_status *s);
+
+/* ---- a cluster's node -------------------------------------------------------------------- */
+
+/* Applies one op the cluster's log delivered, at log position pos: the op's changes and
+ * the position go in one write, so a restart resumes after the last op applied and
+ * applying an op twice is harmless. Returns 0; -1 with err when the op could not apply
+ * (it is skipped: the position still moves); -2 when nothing could be written. For
+ * events, stored says what was stored. */
+int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
+                           vx_error *err);
+/* The last log position applied (zero before the first). */
+int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err);
+/* NULL when this node may serve the database's vectors, else why not: the model loaded
+ * here is not the one the log's videos were indexed with. */
+const char *vx_engine_model_conflict(vx_engine *e, char *buf, size_t size);
+
+/* A worker's part of a job: indexes one work item's path like vx_engine_index (every
+ * change committed through the cluster's log) and commits the item's outcome. When
+ * cancel is set meanwhile, the item is left unfinished (VX_E_BUSY) for another try. */
+int vx_engine_index_item(vx_engine *e, const vx_work_item *w, const atomic_int *cancel, vx_error *err);
+/* Records a work item that could not be finished as failed, with the reason. */
+int vx_engine_fail_item(vx_engine *e, const vx_work_item *w, const char *reason, vx_error *err);
 
 /* ---- the whole ---------------------------------------------------------------------------- */
 

@@ -45,9 +45,14 @@ struct vx_engine {
 
 /* engine/apply.c: applies one op (catalog, thumbnails, vector indexes, recommender). */
 int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err);
-/* Applies event ops together in one synced write; stored[i] and status[i] per op. */
-int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
-                           vx_error *errs);
+/* Applies event ops together in one write (synced, or at log position pos); stored[i]
+ * and status[i] per op. Returns 0, -1 when some failed, -2 when nothing was written. */
+int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_position *pos, vx_event_stored *stored,
+                           int *status, vx_error *errs);
+/* A change made here: applied now on one machine, committed to the log in a cluster. */
+int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err);
+void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
+                             vx_error *errs);
 /* Swaps in an inverted file when the exact index outgrew its limit, then saves. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
 
@@ -73,6 +78,8 @@ void vx_jobs_stop(vx_jobs *j);
 uint64_t vx_jobs_submit(vx_jobs *j, const char *const *paths, int n, const vx_job_settings *settings,
                         vx_error *err);
 int vx_jobs_live(vx_jobs *j, uint64_t id, vx_index_summary *live);
+/* A fresh job id (never 0): time, process and a counter hashed. */
+uint64_t vx_jobs_new_id(void);
 void vx_jobs_counts(vx_jobs *j, int64_t *queued, int64_t *running, int64_t *done, int64_t *failed);
 /* The index run behind vx_engine_index and jobs: every change through vx_engine_apply. */
 int vx_engine_run_index(vx_engine *e, const char *const *paths, int n, const vx_index_options *o,

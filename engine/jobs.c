@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/hash.h"
 #include "../common/log.h"
@@ -30,7 +31,6 @@ struct vx_jobs {
     uint64_t running;
     vx_index_summary live;
     int64_t n_done, n_failed;
-    uint64_t counter;
 };
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
@@ -49,10 +49,10 @@ static int push(vx_jobs *J, uint64_t id) {
 
 static int write_job(vx_engine *e, const vx_job *j, vx_error *err) {
     vx_op op = {.kind = VX_OP_JOB, .job = *j};
-    return vx_engine_apply(e, &op, err);
+    return vx_engine_commit(e, &op, err);
 }
 
-static int apply_op(void *ctx, const vx_op *op, vx_error *err) { return vx_engine_apply(ctx, op, err); }
+static int apply_op(void *ctx, const vx_op *op, vx_error *err) { return vx_engine_commit(ctx, op, err); }
 
 int vx_engine_run_index(vx_engine *e, const char *const *paths, int n, const vx_index_options *o,
                         vx_index_summary *sum, vx_error *err) {
@@ -247,15 +247,18 @@ void vx_jobs_stop(vx_jobs *J) {
     free(J);
 }
 
-uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, const vx_job_settings *settings,
-                        vx_error *err) {
+uint64_t vx_jobs_new_id(void) {
+    static atomic_uint_least64_t counter;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    pthread_mutex_lock(&J->mu);
-    uint64_t seed[3] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, ++J->counter};
-    pthread_mutex_unlock(&J->mu);
+    uint64_t seed[4] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, atomic_fetch_add(&counter, 1), (uint64_t)getpid()};
     uint64_t id = vx_hash64(seed, sizeof seed);
-    if (id == 0 || id == UINT64_MAX) id = 1;
+    return id == 0 || id == UINT64_MAX ? 1 : id;
+}
+
+uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, const vx_job_settings *settings,
+                        vx_error *err) {
+    uint64_t id = vx_jobs_new_id();
     vx_job job = {.id = id, .state = VX_JOB_QUEUED, .created_at = now_s(), .settings = *settings, .n_items = (uint32_t)n};
     job.items = calloc((size_t)n, sizeof *job.items);
     int r = job.items ? 0 : vx_fail(err, "out of memory");

@@ -40,7 +40,7 @@ static void *write_loop(void *arg) {
         const int n = vx_batch_queue_take(&w->queue, group, GROUP_MAX);
         if (!n) return NULL; /* stopping and drained */
         for (int i = 0; i < n; i++) ops[i] = ((pending_event *)group[i])->op;
-        vx_engine_apply_events(w->e, ops, n, stored, status, errs);
+        vx_engine_commit_events(w->e, ops, n, stored, status, errs);
         for (int i = 0; i < n; i++) {
             pending_event *p = (pending_event *)group[i];
             p->done(p->arg, status[i], status[i] ? NULL : &stored[i], status[i] ? &errs[i] : NULL);

@@ -149,6 +149,40 @@ static void absolute(const char *p, char *out, size_t size) {
     snprintf(out, size, "%s/%s", cwd, p);
 }
 
+static void free_paths(char **p, int n) {
+    for (int i = 0; i < n; i++) free(p[i]);
+    free(p);
+}
+
+/* The files that paths name: files as they are, media files under folders (walked);
+ * the folders walked (roots) and the absolute paths that do not exist (missing). Paths
+ * are canonical (symbolic links resolved). */
+static int gather(const char *const *paths, int n_paths, char ***files, int *n_files, int *cap_files, char ***roots,
+                  int *n_roots, int *cap_roots, char ***missing, int *n_missing, int *cap_missing, vx_error *err) {
+    for (int i = 0; i < n_paths; i++) {
+        char real[PATH_MAX], abs[PATH_MAX];
+        struct stat sb;
+        if (stat(paths[i], &sb) != 0 || !realpath(paths[i], real)) {
+            absolute(paths[i], abs, sizeof abs);
+            if (push_path(missing, n_missing, cap_missing, abs)) return vx_fail(err, "out of memory");
+            continue;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            if (push_path(roots, n_roots, cap_roots, real)) return vx_fail(err, "out of memory");
+            walk_paths = *files;
+            walk_n = *n_files;
+            walk_cap = *cap_files;
+            nftw(real, walk_visit, 32, FTW_PHYS);
+            *files = walk_paths;
+            *n_files = walk_n;
+            *cap_files = walk_cap;
+        } else if (push_path(files, n_files, cap_files, real)) {
+            return vx_fail(err, "out of memory");
+        }
+    }
+    return 0;
+}
+
 /* ---- removals ------------------------------------------------------------------------ */
 
 typedef struct removal_scan {
@@ -745,37 +779,26 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
     }
 
     /* Gather files; remember walked folders and vanished explicit files. */
-    for (int i = 0; i < n_paths; i++) {
-        char real[PATH_MAX], abs[PATH_MAX];
-        struct stat sb;
-        if (stat(paths[i], &sb) != 0 || !realpath(paths[i], real)) {
-            absolute(paths[i], abs, sizeof abs);
-            uint64_t id;
-            vx_video v;
-            vx_error e2;
-            if (vx_catalog_find_path(cat, abs, &id, &e2) == 0 && vx_catalog_get_video(cat, id, &v, &e2) == 0) {
-                if (v.status != VX_VIDEO_REMOVED) { if (mark_removed(&R, &v, err)) { vx_video_clear(&v); goto done; } }
-                else add_item(&R, abs, VX_ITEM_UNCHANGED, "removed earlier");
-                vx_video_clear(&v);
-            } else {
-                add_item(&R, paths[i], VX_ITEM_FAILED, strerror(errno ? errno : ENOENT));
-            }
-            continue;
-        }
-        if (S_ISDIR(sb.st_mode)) {
-            if (push_path(&roots, &n_roots, &cap_roots, real)) { vx_fail(err, "out of memory"); goto done; }
-            walk_paths = files;
-            walk_n = n_files;
-            walk_cap = cap_files;
-            nftw(real, walk_visit, 32, FTW_PHYS);
-            files = walk_paths;
-            n_files = walk_n;
-            cap_files = walk_cap;
-        } else if (push_path(&files, &n_files, &cap_files, real)) {
-            vx_fail(err, "out of memory");
-            goto done;
+    char **missing = NULL;
+    int n_missing = 0, cap_missing = 0;
+    if (gather(paths, n_paths, &files, &n_files, &cap_files, &roots, &n_roots, &cap_roots, &missing, &n_missing,
+               &cap_missing, err))
+        goto done;
+    for (int i = 0; i < n_missing; i++) {
+        uint64_t id;
+        vx_video v;
+        vx_error e2;
+        if (vx_catalog_find_path(cat, missing[i], &id, &e2) == 0 && vx_catalog_get_video(cat, id, &v, &e2) == 0) {
+            int r = 0;
+            if (v.status != VX_VIDEO_REMOVED) r = mark_removed(&R, &v, err);
+            else add_item(&R, missing[i], VX_ITEM_UNCHANGED, "removed earlier");
+            vx_video_clear(&v);
+            if (r) { free_paths(missing, n_missing); goto done; }
+        } else {
+            add_item(&R, missing[i], VX_ITEM_FAILED, strerror(ENOENT));
         }
     }
+    free_paths(missing, n_missing);
     if (n_files) qsort(files, (size_t)n_files, sizeof *files, cmp_str);
 
     /* Videos under walked folders whose files are gone. */
@@ -809,5 +832,41 @@ done:
     for (int i = 0; i < rs.n_gone; i++) vx_video_clear(&rs.gone[i]);
     free(rs.gone);
     vx_meta_clear(&R.meta);
+    return rc;
+}
+
+int vx_index_expand(vx_catalog *cat, const char *const *paths, int n_paths, char ***out, int *n_out, vx_error *err) {
+    char **files = NULL, **roots = NULL, **missing = NULL;
+    int n_files = 0, cap_files = 0, n_roots = 0, cap_roots = 0, n_missing = 0, cap_missing = 0, rc = -1;
+    removal_scan rs = {0};
+    *out = NULL;
+    *n_out = 0;
+    if (gather(paths, n_paths, &files, &n_files, &cap_files, &roots, &n_roots, &cap_roots, &missing, &n_missing,
+               &cap_missing, err))
+        goto done;
+    rs.roots = roots;
+    rs.n_roots = n_roots;
+    if (n_roots && vx_catalog_scan_videos(cat, find_gone, &rs, NULL, err)) goto done;
+    for (int i = 0; i < rs.n_gone; i++)
+        if (push_path(&files, &n_files, &cap_files, rs.gone[i].path)) { vx_fail(err, "out of memory"); goto done; }
+    for (int i = 0; i < n_missing; i++)
+        if (push_path(&files, &n_files, &cap_files, missing[i])) { vx_fail(err, "out of memory"); goto done; }
+    if (n_files) qsort(files, (size_t)n_files, sizeof *files, cmp_str);
+    int w = 0;
+    for (int i = 0; i < n_files; i++) {
+        if (w > 0 && strcmp(files[i], files[w - 1]) == 0) { free(files[i]); continue; }
+        files[w++] = files[i];
+    }
+    *out = files;
+    *n_out = w;
+    files = NULL;
+    n_files = 0;
+    rc = 0;
+done:
+    free_paths(files, n_files);
+    free_paths(roots, n_roots);
+    free_paths(missing, n_missing);
+    for (int i = 0; i < rs.n_gone; i++) vx_video_clear(&rs.gone[i]);
+    free(rs.gone);
     return rc;
 }

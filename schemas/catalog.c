@@ -20,6 +20,7 @@ struct vx_catalog {
     leveldb_cache_t *block_cache;
     leveldb_readoptions_t *read;
     leveldb_writeoptions_t *write; /* synced: a batch is durable once written */
+    leveldb_writeoptions_t *write_unsynced;
     int lock_fd;
     char dir[PATH_MAX];
 };
@@ -84,6 +85,7 @@ void vx_catalog_close(vx_catalog *cat) {
     if (cat->block_cache) leveldb_cache_destroy(cat->block_cache);
     if (cat->read) leveldb_readoptions_destroy(cat->read);
     if (cat->write) leveldb_writeoptions_destroy(cat->write);
+    if (cat->write_unsynced) leveldb_writeoptions_destroy(cat->write_unsynced);
     if (cat->lock_fd >= 0) {
         if (ftruncate(cat->lock_fd, 0) != 0) vx_debug("could not clear the lock file");
         close(cat->lock_fd); /* releases the flock */
@@ -149,6 +151,7 @@ vx_catalog *vx_catalog_open_cached(const char *data_dir, int create, int cache_m
     leveldb_readoptions_set_verify_checksums(cat->read, 1);
     cat->write = leveldb_writeoptions_create();
     leveldb_writeoptions_set_sync(cat->write, 1);
+    cat->write_unsynced = leveldb_writeoptions_create();
     cat->db = leveldb_open(cat->options, path, &lerr);
     if (lerr) {
         vx_fail(err, "cannot open catalog %s: %s", path, lerr);
@@ -604,14 +607,59 @@ void vx_batch_put_job(vx_batch *b, const vx_job *j) {
     else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
 }
 
-int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err) {
+static int write_batch(vx_catalog *cat, leveldb_writeoptions_t *how, vx_batch *b, vx_error *err) {
     if (b->oom) return vx_fail(err, "out of memory while preparing a catalog write; nothing written");
     char *lerr = NULL;
-    leveldb_write(cat->db, cat->write, b->wb, &lerr);
+    leveldb_write(cat->db, how, b->wb, &lerr);
     if (lerr) {
         vx_fail(err, "writing to the catalog in %s: %s", cat->dir, lerr);
         leveldb_free(lerr);
         return -1;
     }
+    return 0;
+}
+
+int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err) { return write_batch(cat, cat->write, b, err); }
+
+int vx_catalog_write_unsynced(vx_catalog *cat, vx_batch *b, vx_error *err) {
+    return write_batch(cat, cat->write_unsynced, b, err);
+}
+
+static int decode_log_position(const void *data, size_t len, void *out, vx_error *err) {
+    return vx_log_position_decode(data, len, out, err);
+}
+
+int vx_catalog_get_log_position(vx_catalog *cat, vx_log_position *out, vx_error *err) {
+    const uint8_t key = VX_KEY_LOG;
+    memset(out, 0, sizeof *out);
+    return get_record(cat, &key, 1, decode_log_position, out, err);
+}
+
+void vx_batch_put_log_position(vx_batch *b, const vx_log_position *p) {
+    const uint8_t key = VX_KEY_LOG;
+    vx_buf_reset(&b->val);
+    vx_log_position_encode(&b->val, p);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, &key, 1, b->val.data, b->val.len);
+}
+
+static int stage_delete(void *ctx, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)val;
+    (void)vlen;
+    (void)err;
+    vx_batch_delete_raw(ctx, key, klen);
+    return 0;
+}
+
+int vx_batch_delete_user(vx_catalog *cat, vx_batch *b, const char *user, vx_error *err) {
+    if (!vx_user_name_valid(user)) return vx_fail(err, "invalid user name");
+    uint8_t prefix[VX_KEY_EVENT_MAX];
+    size_t plen = vx_key_event(prefix, user, 0, 0, 1);
+    if (scan_prefix(cat, prefix, plen, stage_delete, b, err)) return -1;
+    vx_buf key = {0};
+    vx_key_string(&key, VX_KEY_USER, user);
+    if (key.oom) b->oom = 1;
+    else vx_batch_delete_raw(b, key.data, key.len);
+    vx_buf_free(&key);
     return 0;
 }

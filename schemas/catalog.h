@@ -100,6 +100,16 @@ void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);
 /* Applies the batch atomically with a synced write. Fails without writing anything if
  * any record in the batch could not be encoded. The batch is left as it was. */
 int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err);
+/* The same without waiting for the disk: for changes that are durable elsewhere (a
+ * cluster's log) and carry their log position, so a crash loses a tail that is then
+ * applied again, never half a batch. */
+int vx_catalog_write_unsynced(vx_catalog *cat, vx_batch *b, vx_error *err);
+
+/* The cluster log position (records.h); 1 when none is stored. */
+int vx_catalog_get_log_position(vx_catalog *cat, vx_log_position *out, vx_error *err);
+void vx_batch_put_log_position(vx_batch *b, const vx_log_position *p);
+/* Stages the deletion of a user's record and every event of theirs. */
+int vx_batch_delete_user(vx_catalog *cat, vx_batch *b, const char *user, vx_error *err);
 
 /* ---- consistency ---------------------------------------------------------------------- */
 typedef void (*vx_check_fn)(void *ctx, const char *problem);

@@ -15,6 +15,8 @@ const char *vx_op_kind_name(uint8_t kind) {
     case VX_OP_VIDEO_TOUCHED: return "video touched";
     case VX_OP_EVENT: return "event";
     case VX_OP_JOB: return "job";
+    case VX_OP_JOB_ITEM: return "job item";
+    case VX_OP_USER_DELETED: return "user deleted";
     default: return "unknown";
     }
 }
@@ -64,6 +66,17 @@ void vx_op_encode(vx_buf *b, const vx_op *op) {
         break;
     case VX_OP_JOB:
         PUT_BLOB(b, &s, vx_job_encode, &op->job);
+        break;
+    case VX_OP_JOB_ITEM:
+        vx_put_u64le(b, op->job_id);
+        vx_put_u32le(b, op->item_index);
+        vx_put_u8(b, op->item.outcome);
+        vx_put_string(b, op->item.path ? op->item.path : "");
+        vx_put_string(b, op->item.message ? op->item.message : "");
+        vx_put_u64le(b, (uint64_t)op->at);
+        break;
+    case VX_OP_USER_DELETED:
+        vx_put_string(b, op->user ? op->user : "");
         break;
     default:
         b->oom = 1; /* nothing valid to write */
@@ -155,6 +168,22 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
     case VX_OP_JOB:
         rc = get_blob(&c, dec_job, &op->job, "job record", err);
         break;
+    case VX_OP_JOB_ITEM:
+        op->job_id = vx_get_u64le(&c);
+        op->item_index = vx_get_u32le(&c);
+        op->item.outcome = vx_get_u8(&c);
+        op->item.path = vx_get_string(&c, VX_MAX_PATH);
+        op->item.message = vx_get_string(&c, VX_MAX_TEXT);
+        op->at = (int64_t)vx_get_u64le(&c);
+        if (!c.bad && (!op->job_id || op->item_index >= VX_MAX_JOB_ITEMS || op->item.outcome == VX_ITEM_PENDING ||
+                       op->item.outcome > VX_ITEM_REMOVED || !*op->item.path || op->at < 0))
+            rc = vx_fail(err, "op: job item with job 0, index %u, outcome %u or an empty path", op->item_index,
+                         op->item.outcome);
+        break;
+    case VX_OP_USER_DELETED:
+        op->user = vx_get_string(&c, VX_MAX_USER);
+        if (c.bad || !vx_user_name_valid(op->user)) rc = vx_fail(err, "op: user deletion without a valid user name");
+        break;
     default:
         rc = vx_fail(err, "op: unknown kind %u", op->kind);
     }
@@ -177,5 +206,48 @@ void vx_op_clear(vx_op *op) {
     vx_embedding_clear(&op->embedding);
     free(op->user);
     vx_job_clear(&op->job);
+    free(op->item.path);
+    free(op->item.message);
     memset(op, 0, sizeof *op);
+}
+
+/* ---- work items -------------------------------------------------------------------------- */
+
+void vx_work_item_encode(vx_buf *b, const vx_work_item *w) {
+    vx_put_u8(b, VX_OP_V1);
+    vx_put_u64le(b, w->job_id);
+    vx_put_u32le(b, w->index);
+    vx_put_string(b, w->path ? w->path : "");
+    vx_put_f64le(b, w->settings.rate);
+    vx_put_u32le(b, w->settings.max_frames);
+    vx_put_f64le(b, w->settings.timeout_s);
+    vx_put_f64le(b, w->settings.segment_seconds);
+}
+
+int vx_work_item_decode(const void *data, size_t len, vx_work_item *w, vx_error *err) {
+    memset(w, 0, sizeof *w);
+    vx_cursor c = vx_cursor_make(data, len);
+    uint8_t version = vx_get_u8(&c);
+    w->job_id = vx_get_u64le(&c);
+    w->index = vx_get_u32le(&c);
+    w->path = vx_get_string(&c, VX_MAX_PATH);
+    w->settings.rate = vx_get_f64le(&c);
+    w->settings.max_frames = vx_get_u32le(&c);
+    w->settings.timeout_s = vx_get_f64le(&c);
+    w->settings.segment_seconds = vx_get_f64le(&c);
+    const char *problem = NULL;
+    if (!c.bad && version != VX_OP_V1) problem = "unknown version";
+    else if (!vx_cursor_done(&c)) problem = "truncated or with trailing bytes";
+    else if (!w->job_id || w->index >= VX_MAX_JOB_ITEMS || !*w->path) problem = "job 0, index out of range or empty path";
+    else problem = vx_job_settings_problem(&w->settings);
+    if (problem) {
+        vx_work_item_clear(w);
+        return vx_fail(err, "work item: %s", problem);
+    }
+    return 0;
+}
+
+void vx_work_item_clear(vx_work_item *w) {
+    free(w->path);
+    memset(w, 0, sizeof *w);
 }

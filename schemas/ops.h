@@ -20,6 +20,9 @@
  *     VIDEO_TOUCHED   blob video record (new mtime, same content)
  *     EVENT           string user, blob event record
  *     JOB             blob job record
+ *     JOB_ITEM        u64 job id, u32 item index, u8 outcome, string path, string message,
+ *                     i64 at (unix seconds)
+ *     USER_DELETED    string user
  * Decoding validates everything (counts against VX_OP_MAX_*, every record with its own
  * decoder, no trailing bytes) and never reads out of bounds.
  *
@@ -48,6 +51,8 @@ typedef enum vx_op_kind {
     VX_OP_VIDEO_TOUCHED = 4, /* same content, new modification time: the record only */
     VX_OP_EVENT = 5,         /* a validated user event, about an indexed original */
     VX_OP_JOB = 6,           /* an indexing job's record: queued, running, its outcomes */
+    VX_OP_JOB_ITEM = 7,      /* one file's outcome in a job (a cluster's workers report them one by one) */
+    VX_OP_USER_DELETED = 8,  /* a user's events and profile erased */
 } vx_op_kind;
 
 typedef struct vx_op_thumb {
@@ -73,6 +78,12 @@ typedef struct vx_op {
     vx_event event;
     /* JOB */
     vx_job job;
+    /* JOB_ITEM: item (path, outcome, message) is item number item_index of job job_id */
+    uint64_t job_id;
+    uint32_t item_index;
+    vx_job_item item;
+    int64_t at;              /* unix seconds */
+    /* USER_DELETED: user */
 } vx_op;
 
 /* 1 when the op carries vectors (an indexed video that is not a copy). */
@@ -83,5 +94,21 @@ void vx_op_encode(vx_buf *b, const vx_op *op);
 int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err);
 /* Releases a decoded op (safe on a zeroed or half-decoded one). */
 void vx_op_clear(vx_op *op);
+
+/* ---- work items ----------------------------------------------------------------------------
+ * A cluster's unit of indexing work (cluster/: the work queue): one path of a job, taken
+ * by any worker. Encoding, version VX_OP_V1: u8 version, u64 job id, u32 index, string
+ * path, f64 rate, u32 max_frames, f64 timeout, f64 segment (the job's settings, 0 = the
+ * worker's own). Decoding validates like vx_op_decode. */
+typedef struct vx_work_item {
+    uint64_t job_id;
+    uint32_t index;          /* the item's place in the job's list */
+    char *path;
+    vx_job_settings settings;
+} vx_work_item;
+
+void vx_work_item_encode(vx_buf *b, const vx_work_item *w);
+int vx_work_item_decode(const void *data, size_t len, vx_work_item *w, vx_error *err);
+void vx_work_item_clear(vx_work_item *w);
 
 #endif

@@ -437,6 +437,9 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
     case VX_KEY_META:
         if (len == 1) { snprintf(out, out_size, "meta"); return; }
         break;
+    case VX_KEY_LOG:
+        if (len == 1) { snprintf(out, out_size, "cluster log position"); return; }
+        break;
     case VX_KEY_VIDEO:
     case VX_KEY_EMBEDDING:
     case VX_KEY_JOB:
@@ -532,3 +535,20 @@ const char *vx_item_outcome_name(uint8_t outcome) {
     }
 }
 _Static_assert(VX_MAX_USER == 64, "VX_USER_NAME_RULE spells the limit out");
+
+/* ---- cluster log position ------------------------------------------------------------ */
+
+void vx_log_position_encode(vx_buf *b, const vx_log_position *p) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, p->seq);
+    vx_put_u64le(b, (uint64_t)p->stream_created);
+}
+
+int vx_log_position_decode(const void *data, size_t len, vx_log_position *p, vx_error *err) {
+    vx_cursor c = vx_cursor_make(data, len);
+    uint8_t v = vx_get_u8(&c);
+    p->seq = vx_get_u64le(&c);
+    p->stream_created = (int64_t)vx_get_u64le(&c);
+    if (c.bad || v != VX_RECORD_V1 || !vx_cursor_done(&c)) return vx_fail(err, "log position: malformed");
+    return 0;
+}

@@ -43,7 +43,19 @@ enum {
     VX_KEY_USER = 'u',      /* "u" name bytes                    -> vx_user            */
     VX_KEY_EVENT = 'i',     /* "i" len:u8 name ts_ms:u64be seq:u32be -> vx_event      */
     VX_KEY_JOB = 'j',       /* "j" id:u64be                      -> vx_job             */
+    VX_KEY_LOG = 'l',       /* "l"                               -> vx_log_position    */
 };
+
+/* ---- cluster log position ------------------------------------------------------------ */
+/* Where a cluster node stands in the cluster's log (cluster/): the last op applied, in
+ * the same write batch as the op's changes, and which log that was (the stream's
+ * creation time), so a data folder never follows a log that was replaced. */
+typedef struct vx_log_position {
+    uint64_t seq;            /* last applied stream sequence; 0 = none yet */
+    int64_t stream_created;  /* the stream's creation time, ns since the epoch */
+} vx_log_position;
+void vx_log_position_encode(vx_buf *b, const vx_log_position *p);
+int vx_log_position_decode(const void *data, size_t len, vx_log_position *p, vx_error *err);
 
 /* ---- meta ---------------------------------------------------------------------------- */
 typedef struct vx_meta {

@@ -1,0 +1,549 @@
+/* vidx cluster: the connection, the two streams, the catalog log's publisher and its
+ * follower (cluster.h says what each stream holds). The work loop is in worker.c. */
+#include "cluster.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+#include "../common/log.h"
+#include "../common/vecmath.h"
+#include "cluster_internal.h"
+
+#define APPLIED_RING 1024 /* results of recent applies, for the commits waiting on them */
+#define MAX_SERVERS 32
+#define COMMIT_MAX 64      /* ops per commit call (more are split) */
+
+void vx_cluster_options_default(vx_cluster_options *o) {
+    memset(o, 0, sizeof *o);
+    o->role = "serve";
+    o->replicas = 3;
+    o->ack_wait_s = 60;
+    o->max_attempts = 3;
+    o->commit_wait_s = 10;
+}
+
+int vx_cluster_nats_fail(vx_error *err, natsStatus s, jsErrCode jerr, const char *what) {
+    const char *detail = nats_GetLastError(NULL);
+    if (jerr) return vx_fail(err, "%s: %s (JetStream error %d%s%s)", what, natsStatus_GetText(s), (int)jerr,
+                             detail ? ": " : "", detail ? detail : "");
+    return vx_fail(err, "%s: %s%s%s", what, natsStatus_GetText(s), detail ? ": " : "", detail ? detail : "");
+}
+
+/* ---- connecting ---------------------------------------------------------------------------- */
+
+/* The host of nats://host:port, host:port, [v6]:port. */
+static void url_host(const char *url, char *host, size_t size) {
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strchr(p, '@'); /* user:pass@host */
+    if (at) p = at + 1;
+    size_t n;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        p++;
+        n = close ? (size_t)(close - p) : strlen(p);
+    } else {
+        n = strcspn(p, ":/");
+    }
+    if (n >= size) n = size - 1;
+    memcpy(host, p, n);
+    host[n] = '\0';
+}
+
+static int is_loopback(const char *host) {
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
+}
+
+static void on_disconnected(natsConnection *nc, void *closure) {
+    (void)nc;
+    vx_warn("cluster: lost the connection to the NATS servers; reads go on from the local copy, writes answer 503 "
+            "until it is back (%s)", ((vx_cluster *)closure)->o.urls);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure) {
+    (void)closure;
+    char url[256] = "";
+    natsConnection_GetConnectedUrl(nc, url, sizeof url);
+    vx_info("cluster: connected again, to %s", url);
+}
+
+static int ensure_stream(vx_cluster *c, const char *name, const char *subjects, int work_queue, vx_error *err) {
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, c->js, name, NULL, &jerr);
+    if (s == NATS_OK) {
+        if (!work_queue) c->log_created = si->Created;
+        jsStreamInfo_Destroy(si);
+        return 0;
+    }
+    if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+        return vx_cluster_nats_fail(err, s, jerr, "cluster: reading the stream's state");
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subj[1] = {subjects};
+    cfg.Name = name;
+    cfg.Subjects = subj;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = c->o.replicas;
+    cfg.MaxMsgSize = VX_CLUSTER_MAX_MESSAGE;
+    if (work_queue) {
+        cfg.Retention = js_WorkQueuePolicy;
+    } else {
+        cfg.MaxMsgsPerSubject = 1; /* the latest op per video, job item, user; every event has its own subject */
+        cfg.AllowRollup = false;
+    }
+    jerr = 0;
+    s = js_AddStream(&si, c->js, &cfg, NULL, &jerr);
+    if (s != NATS_OK) {
+        char what[256];
+        snprintf(what, sizeof what, "cluster: creating stream %s with %d replicas (VIDX_CLUSTER_REPLICAS sets how many; "
+                 "a single server needs 1)", name, c->o.replicas);
+        return vx_cluster_nats_fail(err, s, jerr, what);
+    }
+    if (!work_queue) c->log_created = si->Created;
+    vx_info("cluster: created stream %s (%d replicas)", name, c->o.replicas);
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+static uint64_t random_u64(void) {
+    uint64_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &v, sizeof v) != (ssize_t)sizeof v) v = 0;
+        close(fd);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed[3] = {v, (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec, (uint64_t)getpid()};
+    return vx_hash64(seed, sizeof seed);
+}
+
+vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
+    if (!o->urls || !*o->urls) {
+        vx_fail(err, "cluster: no server URLs (pass --cluster nats://HOST:4222,... or set VIDX_CLUSTER)");
+        return NULL;
+    }
+    vx_cluster *c = calloc(1, sizeof *c);
+    if (!c) { vx_fail(err, "out of memory"); return NULL; }
+    c->o = *o;
+    snprintf(c->urls, sizeof c->urls, "%s", o->urls);
+    c->o.urls = c->urls;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->nonce = random_u64();
+    c->ring = calloc(APPLIED_RING, sizeof *c->ring);
+    const char *servers[MAX_SERVERS];
+    int n = 0;
+    char *save = NULL, *list = strdup(o->urls);
+    for (char *t = list ? strtok_r(list, ",", &save) : NULL; t && n < MAX_SERVERS; t = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*t)) t++;
+        if (*t) servers[n++] = t;
+    }
+    int rc = -1;
+    natsOptions *opts = NULL;
+    if (!c->ring || !list) { vx_fail(err, "out of memory"); goto done; }
+    if (!n) { vx_fail(err, "cluster: no server URLs in '%s'", o->urls); goto done; }
+    const int has_creds = o->creds && *o->creds;
+    for (int i = 0; i < n && !has_creds; i++) {
+        char host[256];
+        url_host(servers[i], host, sizeof host);
+        if (!is_loopback(host)) {
+            vx_fail(err, "cluster: %s is not on loopback: set VIDX_CLUSTER_CREDS (user:password or a token) to "
+                         "join a cluster beyond this machine", servers[i]);
+            goto done;
+        }
+    }
+    char name[64];
+    snprintf(name, sizeof name, "vidx-%s", o->role ? o->role : "node");
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, servers, n);
+    if (s == NATS_OK) s = natsOptions_SetName(opts, name);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 500);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 5000);
+    if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 3);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, c);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, c);
+    if (s == NATS_OK && has_creds) {
+        char user[256];
+        const char *colon = strchr(o->creds, ':');
+        if (colon && (size_t)(colon - o->creds) < sizeof user) {
+            memcpy(user, o->creds, (size_t)(colon - o->creds));
+            user[colon - o->creds] = '\0';
+            s = natsOptions_SetUserInfo(opts, user, colon + 1);
+        } else {
+            s = natsOptions_SetToken(opts, o->creds);
+        }
+    }
+    if (s != NATS_OK) { vx_cluster_nats_fail(err, s, 0, "cluster: connection options"); goto done; }
+    s = natsConnection_Connect(&c->nc, opts);
+    if (s != NATS_OK) {
+        char what[1200];
+        snprintf(what, sizeof what, "cluster: cannot connect to %s", o->urls);
+        vx_cluster_nats_fail(err, s, 0, what);
+        goto done;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    s = natsConnection_JetStream(&c->js, c->nc, &jo);
+    if (s != NATS_OK) { vx_cluster_nats_fail(err, s, 0, "cluster: JetStream"); goto done; }
+    if (ensure_stream(c, VX_CLUSTER_LOG_STREAM, "vidx.log.>", 0, err) ||
+        ensure_stream(c, VX_CLUSTER_WORK_STREAM, "vidx.work.>", 1, err))
+        goto done;
+    c->hooks = (vx_cluster_hooks){.ctx = c, .commit = vx_cluster_commit, .enqueue = vx_cluster_enqueue};
+    vx_info("cluster: connected to %s as a %s node", o->urls, o->role ? o->role : "serve");
+    rc = 0;
+done:
+    free(list);
+    natsOptions_Destroy(opts);
+    if (rc) {
+        vx_cluster_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+const vx_cluster_hooks *vx_cluster_hooks_of(vx_cluster *c) { return &c->hooks; }
+
+void vx_cluster_unfollow(vx_cluster *c) {
+    if (!c || !c->following) return;
+    atomic_store(&c->stop, 1);
+    pthread_join(c->follower, NULL);
+    c->following = 0;
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void vx_cluster_close(vx_cluster *c) {
+    if (!c) return;
+    vx_cluster_unfollow(c);
+    if (c->sub) natsSubscription_Destroy(c->sub);
+    if (c->js) jsCtx_Destroy(c->js);
+    if (c->nc) {
+        natsConnection_Close(c->nc);
+        natsConnection_Destroy(c->nc);
+    }
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->ring);
+    free(c);
+}
+
+/* ---- subjects -------------------------------------------------------------------------------- */
+
+static void user_hex(const char *user, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)user; *p && n < 2 * VX_MAX_USER; p++) {
+        out[n++] = digits[*p >> 4];
+        out[n++] = digits[*p & 15];
+    }
+    out[n] = '\0';
+}
+
+void vx_cluster_op_subject(const vx_op *op, uint64_t unique_event, char *out, size_t size) {
+    char a[VX_ID_HEX_LEN], b[VX_ID_HEX_LEN], u[2 * VX_MAX_USER + 1];
+    switch (op->kind) {
+    case VX_OP_MODEL: snprintf(out, size, "vidx.log.model"); break;
+    case VX_OP_VIDEO:
+    case VX_OP_VIDEO_REMOVED:
+        vx_id_to_hex(op->video.id, a);
+        snprintf(out, size, "vidx.log.video.%s", a);
+        break;
+    case VX_OP_VIDEO_TOUCHED:
+        vx_id_to_hex(op->video.id, a);
+        snprintf(out, size, "vidx.log.touch.%s", a);
+        break;
+    case VX_OP_EVENT:
+        user_hex(op->user, u);
+        vx_id_to_hex(unique_event, b);
+        snprintf(out, size, "vidx.log.event.%s.%s", u, b);
+        break;
+    case VX_OP_USER_DELETED:
+        user_hex(op->user, u);
+        snprintf(out, size, "vidx.log.user.%s", u);
+        break;
+    case VX_OP_JOB:
+        vx_id_to_hex(op->job.id, a);
+        snprintf(out, size, "vidx.log.job.%s", a);
+        break;
+    case VX_OP_JOB_ITEM:
+        vx_id_to_hex(op->job_id, a);
+        snprintf(out, size, "vidx.log.item.%s.%u", a, op->item_index);
+        break;
+    default: snprintf(out, size, "vidx.log.unknown"); break;
+    }
+}
+
+/* ---- committing ------------------------------------------------------------------------------ */
+
+/* A user's events before their deletion leave the log too (the deletion op stays, so a
+ * node rebuilding from the log erases what it had). */
+static void purge_user_events(vx_cluster *c, const vx_op *op, uint64_t deletion_seq) {
+    char u[2 * VX_MAX_USER + 1], subject[2 * VX_MAX_USER + 64];
+    user_hex(op->user, u);
+    snprintf(subject, sizeof subject, "vidx.log.event.%s.>", u);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Stream.Purge.Subject = subject;
+    jo.Stream.Purge.Sequence = deletion_seq;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PurgeStream(c->js, VX_CLUSTER_LOG_STREAM, &jo, &jerr);
+    if (s != NATS_OK) {
+        vx_error err;
+        vx_cluster_nats_fail(&err, s, jerr, "purging the user's events from the log");
+        vx_warn("cluster: user %s: %s (their record is erased; the next deletion purges again)", op->user, err.msg);
+    }
+}
+
+/* Waits until this node applied seq or the deadline passed; 1 when applied. */
+static int wait_applied(vx_cluster *c, uint64_t seq, double seconds) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)seconds;
+    until.tv_nsec += (long)((seconds - (double)(long)seconds) * 1e9);
+    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&c->mu);
+    while (c->applied < seq && !atomic_load(&c->stop))
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &until)) break;
+    int ok = c->applied >= seq;
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
+
+int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs) {
+    vx_cluster *c = ctx;
+    if (n > COMMIT_MAX) {
+        int a = vx_cluster_commit(ctx, ops, COMMIT_MAX, stored, status, errs);
+        int b = vx_cluster_commit(ctx, ops + COMMIT_MAX, n - COMMIT_MAX, stored + COMMIT_MAX, status + COMMIT_MAX,
+                                  errs + COMMIT_MAX);
+        return a || b ? -1 : 0;
+    }
+    uint64_t seqs[COMMIT_MAX], last = 0;
+    vx_buf b = {0};
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        status[i] = VX_OK;
+        seqs[i] = 0;
+        vx_buf_reset(&b);
+        vx_op_encode(&b, &ops[i]);
+        if (b.oom || b.len > VX_CLUSTER_MAX_MESSAGE) {
+            status[i] = VX_E_INTERNAL;
+            vx_fail(&errs[i], b.oom ? "out of memory" : "the change is %zu bytes; the cluster's log takes at most %d",
+                    b.len, VX_CLUSTER_MAX_MESSAGE);
+            rc = -1;
+            continue;
+        }
+        char subject[384];
+        uint64_t seed[2] = {c->nonce, atomic_fetch_add(&c->event_counter, 1)}; /* an event's own subject */
+        vx_cluster_op_subject(&ops[i], vx_hash64(seed, sizeof seed), subject, sizeof subject);
+        jsPubAck *ack = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_Publish(&ack, c->js, subject, b.data, (int)b.len, NULL, &jerr);
+        if (s != NATS_OK) {
+            status[i] = VX_E_LOG_UNAVAILABLE;
+            vx_cluster_nats_fail(&errs[i], s, jerr, "the cluster's log did not take the change (is a majority of "
+                                                   "the NATS servers up?)");
+            vx_warn("cluster: %s", errs[i].msg);
+            rc = -1;
+            continue;
+        }
+        seqs[i] = ack->Sequence;
+        if (ack->Sequence > last) last = ack->Sequence;
+        jsPubAck_Destroy(ack);
+        if (ops[i].kind == VX_OP_USER_DELETED) purge_user_events(c, &ops[i], seqs[i]);
+    }
+    vx_buf_free(&b);
+    if (!last) return rc;
+    /* Read your writes: answered once this node applied them (bounded: they are durable). */
+    int applied = c->following && wait_applied(c, last, c->o.commit_wait_s);
+    if (!applied && c->following)
+        vx_warn("cluster: this node has not applied log op %llu after %.0f s; answering anyway (it is in the log)",
+                (unsigned long long)last, c->o.commit_wait_s);
+    pthread_mutex_lock(&c->mu);
+    for (int i = 0; i < n; i++) {
+        if (status[i] != VX_OK || !seqs[i]) continue;
+        const applied_result *a = &c->ring[seqs[i] % APPLIED_RING];
+        if (applied && a->seq == seqs[i]) {
+            status[i] = a->status;
+            if (a->status) errs[i] = a->err;
+            if (ops[i].kind == VX_OP_EVENT) stored[i] = a->stored;
+        } else if (ops[i].kind == VX_OP_EVENT) {
+            memset(&stored[i], 0, sizeof stored[i]);
+            stored[i].event = ops[i].event;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int vx_cluster_enqueue(void *ctx, const vx_job *job, vx_error *err) {
+    vx_cluster *c = ctx;
+    char hex[VX_ID_HEX_LEN], subject[64], msg_id[64];
+    vx_id_to_hex(job->id, hex);
+    snprintf(subject, sizeof subject, "vidx.work.%s", hex);
+    vx_buf b = {0};
+    int rc = 0;
+    for (uint32_t i = 0; i < job->n_items && rc == 0; i++) {
+        vx_work_item w = {.job_id = job->id, .index = i, .path = job->items[i].path, .settings = job->settings};
+        vx_buf_reset(&b);
+        vx_work_item_encode(&b, &w);
+        if (b.oom) { rc = vx_fail(err, "out of memory"); break; }
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        snprintf(msg_id, sizeof msg_id, "%s-%u", hex, i); /* a repeated publish of an item is dropped */
+        po.MsgId = msg_id;
+        jsErrCode jerr = 0;
+        natsStatus s = js_Publish(NULL, c->js, subject, b.data, (int)b.len, &po, &jerr);
+        if (s != NATS_OK) rc = vx_cluster_nats_fail(err, s, jerr, "cluster: queueing the job's work");
+    }
+    vx_buf_free(&b);
+    return rc;
+}
+
+/* ---- following the log ----------------------------------------------------------------------- */
+
+static void *follow_loop(void *arg) {
+    vx_cluster *c = arg;
+    vx_log_position pos = {.seq = 0, .stream_created = c->log_created};
+    while (!atomic_load(&c->stop)) {
+        natsMsg *msg = NULL;
+        natsStatus s = natsSubscription_NextMsg(&msg, c->sub, 500);
+        if (s == NATS_TIMEOUT) continue;
+        if (s != NATS_OK) {
+            if (s != NATS_CONNECTION_CLOSED) vx_debug("cluster: waiting for the log: %s", natsStatus_GetText(s));
+            usleep(200000);
+            continue;
+        }
+        jsMsgMetaData *meta = NULL;
+        if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+            natsMsg_Destroy(msg);
+            continue;
+        }
+        pos.seq = meta->Sequence.Stream;
+        const uint64_t pending = meta->NumPending;
+        jsMsgMetaData_Destroy(meta);
+        vx_op op;
+        vx_error err;
+        applied_result res = {.seq = pos.seq};
+        int r;
+        if (vx_op_decode(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &op, &err)) {
+            vx_warn("cluster: log message %llu on %s is not a valid op (%s); skipped", (unsigned long long)pos.seq,
+                    natsMsg_GetSubject(msg), err.msg);
+            atomic_fetch_add(&c->skipped, 1);
+            vx_op nothing = {0}; /* applies nothing: only the position moves past it */
+            r = vx_engine_apply_logged(c->engine, &nothing, &pos, &res.stored, &err);
+            r = r == -2 ? -2 : 0;
+            res.status = VX_E_BAD_INPUT;
+            res.err = err;
+        } else {
+            r = vx_engine_apply_logged(c->engine, &op, &pos, &res.stored, &err);
+            if (r == -1) {
+                vx_warn("cluster: log op %llu (%s) skipped: %s", (unsigned long long)pos.seq, vx_op_kind_name(op.kind),
+                        err.msg);
+                res.status = VX_E_NOT_FOUND;
+                res.err = err;
+            }
+            vx_op_clear(&op);
+        }
+        natsMsg_Destroy(msg);
+        if (r == -2) {
+            /* The data folder takes no writes (disk full?): stop here rather than skip
+             * ops; the node stays behind and says so in /healthz. */
+            vx_warn("cluster: cannot write log op %llu to the data folder: %s; following stops",
+                    (unsigned long long)pos.seq, err.msg);
+            break;
+        }
+        pthread_mutex_lock(&c->mu);
+        c->applied = pos.seq;
+        c->lag = pending;
+        c->ring[pos.seq % APPLIED_RING] = res;
+        if (pending == 0 || pos.seq >= c->target) c->ready = 1;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return NULL;
+}
+
+int vx_cluster_follow(vx_cluster *c, vx_engine *e, vx_error *err) {
+    vx_log_position pos;
+    if (vx_engine_log_position(e, &pos, err)) return -1;
+    if (pos.seq && pos.stream_created != c->log_created)
+        return vx_fail(err, "cluster: this data folder follows another cluster log (stream %s was created anew): "
+                            "move it away and start again to rebuild it from this cluster", VX_CLUSTER_LOG_STREAM);
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, c->js, VX_CLUSTER_LOG_STREAM, NULL, &jerr);
+    if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: reading the log's state");
+    const uint64_t last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = VX_CLUSTER_LOG_STREAM;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = pos.seq ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = pos.seq ? pos.seq + 1 : 0;
+    jerr = 0;
+    s = js_SubscribeSync(&c->sub, c->js, "vidx.log.>", NULL, &so, &jerr);
+    if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: following the log");
+    c->engine = e;
+    pthread_mutex_lock(&c->mu);
+    c->applied = pos.seq;
+    c->target = last;
+    c->lag = last > pos.seq ? last - pos.seq : 0;
+    c->ready = pos.seq >= last;
+    pthread_mutex_unlock(&c->mu);
+    if (pthread_create(&c->follower, NULL, follow_loop, c)) return vx_fail(err, "cannot start the log follower");
+    c->following = 1;
+    vx_info("cluster: following the log from op %llu (%llu in the log)", (unsigned long long)pos.seq + 1,
+            (unsigned long long)last);
+    return 0;
+}
+
+int vx_cluster_wait_ready(vx_cluster *c, double timeout_s, const atomic_int *stop) {
+    const double t_end = vx_now() + timeout_s;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        int ready = c->ready;
+        pthread_mutex_unlock(&c->mu);
+        if (ready) return 1;
+        if (vx_now() > t_end || (stop && atomic_load(stop))) return 0;
+        usleep(50000);
+    }
+}
+
+void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out) {
+    memset(out, 0, sizeof *out);
+    out->role = c->o.role ? c->o.role : "serve";
+    out->connected = natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
+    pthread_mutex_lock(&c->mu);
+    out->ready = c->ready;
+    out->applied = c->applied;
+    out->lag = c->lag;
+    pthread_mutex_unlock(&c->mu);
+    out->skipped = atomic_load(&c->skipped);
+    char **servers = NULL;
+    int n = 0;
+    if (natsConnection_GetServers(c->nc, &servers, &n) == NATS_OK) {
+        size_t len = 0;
+        for (int i = 0; i < n; i++) {
+            int w = snprintf(out->servers + len, sizeof out->servers - len, "%s%s", i ? "," : "", servers[i]);
+            if (w > 0 && (size_t)w < sizeof out->servers - len) len += (size_t)w;
+            free(servers[i]);
+        }
+        free(servers);
+    }
+}

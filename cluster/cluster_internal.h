@@ -1,0 +1,48 @@
+/* vidx cluster, internal: the state cluster.c and worker.c share. */
+#ifndef VX_CLUSTER_INTERNAL_H
+#define VX_CLUSTER_INTERNAL_H
+
+#include <limits.h>
+#include <nats/nats.h>
+#include <pthread.h>
+
+#include "cluster.h"
+
+#define VX_CLUSTER_MAX_MESSAGE (8 << 20) /* an op with its thumbnails; servers need max_payload >= this */
+
+typedef struct applied_result {
+    uint64_t seq;
+    int status;               /* 0, or why the op did not apply here */
+    vx_error err;
+    vx_event_stored stored;   /* events */
+} applied_result;
+
+struct vx_cluster {
+    vx_cluster_options o;
+    char urls[1024];
+    natsConnection *nc;
+    jsCtx *js;
+    int64_t log_created;      /* the log stream's creation time: which log a data folder follows */
+    vx_cluster_hooks hooks;
+    uint64_t nonce;           /* this process's, in event subjects */
+    atomic_uint_least64_t event_counter, skipped;
+
+    /* following the log */
+    vx_engine *engine;
+    natsSubscription *sub;
+    pthread_t follower;
+    int following;
+    atomic_int stop;
+    pthread_mutex_t mu;       /* guards what follows; cv signals every applied op */
+    pthread_cond_t cv;
+    uint64_t applied, lag, target; /* target: the log's last op when following began */
+    int ready;
+    applied_result *ring;     /* [APPLIED_RING] by sequence */
+};
+
+int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs);
+int vx_cluster_enqueue(void *ctx, const vx_job *job, vx_error *err);
+/* err from a NATS status (and JetStream error code, 0 if none): "what: text". Returns -1. */
+int vx_cluster_nats_fail(vx_error *err, natsStatus s, jsErrCode jerr, const char *what);
+
+#endif

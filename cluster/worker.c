@@ -1,0 +1,197 @@
+/* vidx cluster: a worker's loop over the work queue.
+ *
+ * Items come from one durable pull consumer that every worker shares, one at a time.
+ * While a worker is on an item it tells the server so (in progress) every third of the
+ * ack deadline, so a long file is not handed to another worker; a worker that dies
+ * stops telling, and the item is delivered again once the deadline passes. An item is
+ * acknowledged only after its outcome is in the catalog log. An item delivered more
+ * than max_attempts times is recorded as failed with the reason, never tried again.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+#include "../common/log.h"
+#include "cluster_internal.h"
+
+typedef struct heartbeat {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    natsMsg *current; /* the item being worked on, or NULL */
+    int stopping;
+    int every_ms;
+} heartbeat;
+
+static void *beat(void *arg) {
+    heartbeat *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += h->every_ms / 1000;
+        until.tv_nsec += (long)(h->every_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&h->cv, &h->mu, &until);
+        if (h->current && !h->stopping) natsMsg_InProgress(h->current, NULL);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void set_current(heartbeat *h, natsMsg *m) {
+    pthread_mutex_lock(&h->mu);
+    h->current = m;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* One delivered item: indexed, or recorded as failed after too many deliveries. */
+static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const atomic_int *stop) {
+    jsMsgMetaData *meta = NULL;
+    uint64_t delivered = 1;
+    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+        delivered = meta->NumDelivered;
+        jsMsgMetaData_Destroy(meta);
+    }
+    vx_work_item w;
+    vx_error err;
+    if (vx_work_item_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &w, &err)) {
+        vx_warn("cluster: work message on %s is not a valid item (%s); dropped", natsMsg_GetSubject(m), err.msg);
+        natsMsg_Term(m, NULL);
+        return;
+    }
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(w.job_id, hex);
+    if (delivered > (uint64_t)c->o.max_attempts) {
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "gave up after %d attempts: each worker that took it stopped or failed before finishing it",
+                 c->o.max_attempts);
+        vx_warn("cluster: job %s: %s: %s", hex, w.path, reason);
+        if (vx_engine_fail_item(e, &w, reason, &err) == 0) natsMsg_AckSync(m, NULL, NULL);
+        else vx_warn("cluster: job %s: %s (the item comes back)", hex, err.msg);
+        vx_work_item_clear(&w);
+        return;
+    }
+    if (delivered > 1) vx_info("cluster: job %s: %s, attempt %llu", hex, w.path, (unsigned long long)delivered);
+    set_current(h, m);
+    int r = vx_engine_index_item(e, &w, stop, &err);
+    set_current(h, NULL);
+    if (r == 0) {
+        jsErrCode jerr = 0;
+        natsStatus s = natsMsg_AckSync(m, NULL, &jerr);
+        if (s != NATS_OK) {
+            /* Delivered again later: its outcome is in the log, so the file is unchanged then. */
+            vx_cluster_nats_fail(&err, s, jerr, "acknowledging");
+            vx_warn("cluster: job %s: %s: %s", hex, w.path, err.msg);
+        }
+    } else {
+        vx_warn("cluster: job %s: %s: %s; it is tried again", hex, w.path, err.msg);
+        natsMsg_NakWithDelay(m, r == VX_E_BUSY ? 0 : 2000, NULL);
+    }
+    vx_work_item_clear(&w);
+}
+
+int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_error *err) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = VX_CLUSTER_WORK_STREAM;
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.AckWait = (int64_t)c->o.ack_wait_s * 1000000000LL;
+    so.Config.MaxDeliver = c->o.max_attempts + 1; /* the last delivery records the failure */
+    so.Config.MaxAckPending = 1000;
+    natsSubscription *sub = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&sub, c->js, "vidx.work.>", VX_CLUSTER_WORKERS, NULL, &so, &jerr);
+    if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: taking work from the queue");
+    heartbeat h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+                   .every_ms = c->o.ack_wait_s * 1000 / 3};
+    if (h.every_ms < 100) h.every_ms = 100;
+    pthread_t beater;
+    if (pthread_create(&beater, NULL, beat, &h)) {
+        natsSubscription_Destroy(sub);
+        return vx_fail(err, "cannot start the worker's heartbeat");
+    }
+    vx_info("cluster: worker ready: taking indexing work (ack deadline %d s, %d attempts per file)", c->o.ack_wait_s,
+            c->o.max_attempts);
+    int quiet = 0;
+    while (!atomic_load(stop)) {
+        natsMsgList list = {0};
+        jerr = 0;
+        s = natsSubscription_Fetch(&list, sub, 1, 1000, &jerr);
+        if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
+            natsMsgList_Destroy(&list);
+            continue;
+        }
+        if (s != NATS_OK) {
+            if (!quiet++) {
+                vx_error e2;
+                vx_cluster_nats_fail(&e2, s, jerr, "cluster: fetching work");
+                vx_warn("%s; trying again", e2.msg);
+            }
+            natsMsgList_Destroy(&list);
+            usleep(500000);
+            continue;
+        }
+        quiet = 0;
+        for (int i = 0; i < list.Count; i++) handle(c, e, list.Msgs[i], &h, stop);
+        natsMsgList_Destroy(&list);
+    }
+    pthread_mutex_lock(&h.mu);
+    h.stopping = 1;
+    pthread_cond_signal(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(beater, NULL);
+    natsSubscription_Destroy(sub);
+    return 0;
+}
+
+/* ---- the worker process ---------------------------------------------------------------------- */
+
+static atomic_int worker_stop;
+static void on_stop_signal(int sig) {
+    (void)sig;
+    atomic_store(&worker_stop, 1);
+}
+
+int vx_worker_run(const vx_engine_options *eo_in, const vx_cluster_options *co, vx_error *err) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    vx_cluster *c = vx_cluster_connect(co, err);
+    if (!c) return -1;
+    vx_engine_options eo = *eo_in;
+    eo.create = 1;
+    eo.catalog_only = 1; /* classification reads the catalog; searches are the serve nodes' */
+    eo.model = VX_MODEL_TRY;
+    eo.cluster = vx_cluster_hooks_of(c);
+    vx_engine *e = vx_engine_open(&eo, err);
+    int rc = -1;
+    if (!e) goto done;
+    if (vx_engine_model_problem(e)) {
+        vx_fail(err, "this worker has no model, so it takes no work: %s", vx_engine_model_problem(e));
+        goto done;
+    }
+    if (vx_cluster_follow(c, e, err)) goto done;
+    vx_info("cluster: catching up with the log before taking work");
+    while (!vx_cluster_wait_ready(c, 5, &worker_stop))
+        if (atomic_load(&worker_stop)) { rc = 0; goto done; }
+    char buf[1024];
+    const char *conflict = vx_engine_model_conflict(e, buf, sizeof buf);
+    if (conflict) {
+        vx_fail(err, "this worker takes no work: %s", conflict);
+        goto done;
+    }
+    rc = vx_cluster_work(c, e, &worker_stop, err);
+    if (rc == 0) vx_info("worker stopped cleanly");
+done:
+    vx_cluster_unfollow(c);
+    vx_engine_close(e);
+    vx_cluster_close(c);
+    return rc;
+}
