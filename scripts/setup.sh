@@ -14,6 +14,7 @@ packages=(
   libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
   clang libclang-rt-14-dev libomp-dev python3 wrk
+  nats-server libnats-dev   # cluster mode (NATS JetStream) and its tests
   chromium   # the web page's browser test (driven by playwright-core from npm)
 )
 
