@@ -191,7 +191,7 @@ static void rebuild_recommender(vx_engine *e) {
 static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_error *err) {
     vx_batch *b = vx_batch_new();
     if (!b) return vx_fail(err, "out of memory");
-    int rc = 0, vectors_changed = 0;
+    int rc = 0, vectors_changed = 0, had_user = 0;
     pthread_mutex_lock(&e->apply_lock);
     switch (op->kind) {
     case VX_OP_MODEL: rc = stage_model(e, op, b, err); break;
@@ -203,7 +203,13 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     case VX_OP_VIDEO_TOUCHED: rc = stage_video(e, op, b, &vectors_changed, err); break;
     case VX_OP_JOB: vx_batch_put_job(b, &op->job); break;
     case VX_OP_JOB_ITEM: rc = stage_job_item(e, op, b, err); break;
-    case VX_OP_USER_DELETED: rc = vx_batch_delete_user(e->cat, b, op->user, err); break;
+    case VX_OP_USER_DELETED: { /* the recommender is rebuilt only when the user was known here */
+        vx_user u;
+        int r = vx_catalog_get_user(e->cat, op->user, &u, err);
+        if (r == 0) { had_user = 1; vx_user_clear(&u); }
+        rc = r < 0 ? -1 : vx_batch_delete_user(e->cat, b, op->user, err);
+        break;
+    }
     default: rc = vx_fail(err, "cannot apply an op of kind %u", op->kind);
     }
     int wrc = 0;
@@ -218,7 +224,7 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
         if (wrc && rc == 0) { *err = werr; rc = -1; }
     }
     if (rc == 0 && vectors_changed) follow_video(e, op->video.id);
-    if (rc == 0 && op->kind == VX_OP_USER_DELETED) rebuild_recommender(e);
+    if (rc == 0 && had_user) rebuild_recommender(e);
     pthread_mutex_unlock(&e->apply_lock);
     vx_batch_free(b);
     return wrc ? -2 : rc; /* -2: not even the position was written */
@@ -235,6 +241,13 @@ int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err) {
 
 int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
                            vx_error *err) {
+    /* An op at or before the stored position was applied already (the position is
+     * written with each op's changes): applying it again changes nothing. Only the
+     * follower thread applies logged ops, so nothing moves the position in between. */
+    vx_log_position at;
+    if (vx_catalog_get_log_position(e->cat, &at, err) < 0) return -2;
+    memset(stored, 0, sizeof *stored);
+    if (at.seq && pos->seq <= at.seq && at.stream_created == pos->stream_created) return 0;
     if (op->kind == VX_OP_EVENT) {
         int status;
         int r = vx_engine_apply_events(e, op, 1, pos, stored, &status, err);

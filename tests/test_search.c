@@ -693,6 +693,76 @@ static void test_ivf_search_equals_faiss(void) {
     free(dir);
 }
 
+/* Ops from a cluster's log (vx_engine_apply_logged): the position goes with each op,
+ * applying one again changes nothing, a job's items settle it, ops that cannot apply
+ * still move the position, and a user's deletion erases them. */
+static void test_logged_ops(void) {
+    char *dir = test_tmpdir("logged"), clip[4300], real[4300];
+    vx_error err;
+    vx_engine *e = open_engine(dir, 0);
+    REQUIRE(e);
+    const int64_t created = 1700000000000000000LL;
+    vx_log_position pos = {.seq = 0, .stream_created = created}, at;
+    vx_event_stored st;
+#define LOGGED(op_, seq_) (pos.seq = (seq_), vx_engine_apply_logged(e, (op_), &pos, &st, &err))
+    vx_op model_op = {.kind = VX_OP_MODEL, .model = model_dir, .model_fingerprint = vx_clip_fingerprint(model),
+                      .embed_dim = (uint32_t)vx_clip_get_config(model)->proj_dim};
+    CHECK(LOGGED(&model_op, 1) == 0);
+    vx_job_item items[2] = {{"/x/a.mp4", VX_ITEM_PENDING, ""}, {"/x/b.mp4", VX_ITEM_PENDING, ""}};
+    vx_op job_op = {.kind = VX_OP_JOB, .job = {.id = 77, .state = VX_JOB_QUEUED, .created_at = 100, .n_items = 2,
+                                                .items = items}};
+    CHECK(LOGGED(&job_op, 2) == 0);
+    vx_op item_op = {.kind = VX_OP_JOB_ITEM, .job_id = 77, .item_index = 1, .at = 200,
+                     .item = {"/x/b.mp4", VX_ITEM_INDEXED, ""}};
+    CHECK(LOGGED(&item_op, 3) == 0);
+    CHECK(LOGGED(&item_op, 3) == 0); /* again: nothing changes */
+    vx_job_status js;
+    CHECK(vx_engine_job(e, 77, &js, &err) == 0 && js.job.state == VX_JOB_RUNNING && js.job.started_at == 200 &&
+          js.job.items[1].outcome == VX_ITEM_INDEXED && js.job.items[0].outcome == VX_ITEM_PENDING);
+    vx_job_status_free(&js);
+    item_op.item_index = 0;
+    item_op.at = 300;
+    item_op.item = (vx_job_item){"/x/a.mp4", VX_ITEM_FAILED, "bad file"};
+    CHECK(LOGGED(&item_op, 5) == 0);
+    CHECK(vx_engine_job(e, 77, &js, &err) == 0 && js.job.state == VX_JOB_DONE && js.job.finished_at == 300 &&
+          strcmp(js.job.items[0].message, "bad file") == 0);
+    vx_job_status_free(&js);
+    /* Ops that cannot apply here: skipped, the position moves on. */
+    item_op.job_id = 78;
+    CHECK(LOGGED(&item_op, 6) == -1);
+    vx_op nothing = {0};
+    CHECK(LOGGED(&nothing, 7) == -1);
+    CHECK(vx_engine_log_position(e, &at, &err) == 0 && at.seq == 7 && at.stream_created == created);
+    /* A touch of a video this node never saw creates nothing. */
+    vx_op touch = {.kind = VX_OP_VIDEO_TOUCHED, .video = {.id = 5, .status = VX_VIDEO_INDEXED, .path = "/x/c.mp4",
+                                                          .title = "c", .failure = ""}};
+    CHECK(LOGGED(&touch, 8) == 0);
+    vx_video_view vv;
+    CHECK(vx_engine_video(e, 5, &vv, &err) == VX_E_NOT_FOUND);
+    /* Events: once per log op, then erased with their user. */
+    snprintf(clip, sizeof clip, "%s/videos/moviepy/fire2.mp4", shared);
+    REQUIRE(realpath(clip, real));
+    const char *paths[1] = {real};
+    CHECK(index_all(e, paths, 1) == 1);
+    vx_op ev = {.kind = VX_OP_EVENT, .user = "carol",
+                .event = {.video_id = vx_video_id_for_path(real), .type = VX_EVENT_LIKE, .ts_ms = vx_wall_ms()}};
+    CHECK(LOGGED(&ev, 9) == 0 && st.n_events == 1);
+    CHECK(LOGGED(&ev, 9) == 0);
+    vx_user u;
+    CHECK(vx_engine_user(e, "carol", &u, &err) == 0 && u.n_events == 1);
+    vx_user_clear(&u);
+    vx_op gone = {.kind = VX_OP_USER_DELETED, .user = "carol"};
+    CHECK(LOGGED(&gone, 10) == 0);
+    CHECK(vx_engine_user(e, "carol", &u, &err) == VX_E_NOT_FOUND);
+    uint64_t events = 1;
+    CHECK(vx_catalog_count(e->cat, VX_KEY_EVENT, &events, &err) == 0 && events == 0);
+    CHECK(vx_engine_log_position(e, &at, &err) == 0 && at.seq == 10);
+#undef LOGGED
+    vx_engine_close(e);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const char *s = getenv("VIDX_SHARED_DATA");
     snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
@@ -708,6 +778,7 @@ int main(void) {
     RUN(test_results_writer);
     RUN(test_dot_rows);
     RUN(test_ivf_search_equals_faiss);
+    RUN(test_logged_ops);
     vx_clip_free(model);
     CHECK_EXIT();
 }

@@ -1,5 +1,5 @@
-/* Fuzz target: every catalog record decoder, the op decoder and the key describer, on
- * arbitrary bytes.
+/* Fuzz target: every catalog record decoder, the op and work item decoders (what a
+ * cluster's streams carry) and the key describer, on arbitrary bytes.
  * The first byte picks the decoder; the rest is the record. A decoder must either
  * reject the bytes with a message or accept them, and an accepted record must encode
  * back to exactly the same bytes (the encoding is canonical). */
@@ -17,7 +17,7 @@ static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    uint8_t which = data[0] % 9;
+    uint8_t which = data[0] % 11;
     data++;
     size--;
     vx_error err;
@@ -68,6 +68,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 7: {
         vx_op op;
         if (vx_op_decode(data, size, &op, &err) == 0) { vx_op_encode(&b, &op); same_bytes(&b, data, size); vx_op_clear(&op); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 9: {
+        vx_work_item w;
+        if (vx_work_item_decode(data, size, &w, &err) == 0) { vx_work_item_encode(&b, &w); same_bytes(&b, data, size); vx_work_item_clear(&w); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 10: {
+        vx_log_position p;
+        if (vx_log_position_decode(data, size, &p, &err) == 0) { vx_log_position_encode(&b, &p); same_bytes(&b, data, size); }
         else if (!err.msg[0]) abort();
         break;
     }

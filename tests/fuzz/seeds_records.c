@@ -26,9 +26,18 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_op event_op = {.kind = VX_OP_EVENT, .user = "bob", .event = ev};
     vx_job tuned = j;
     tuned.settings = (vx_job_settings){.rate = 2, .max_frames = 30, .segment_seconds = 2};
-    if (max_seeds < 11) return -1;
-    const uint8_t selector[11] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6};
-    for (int i = 0; i < 11; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    /* What a cluster adds: a job item's outcome, a user's deletion, a work item, a log position. */
+    vx_op item_op = {.kind = VX_OP_JOB_ITEM, .job_id = 7, .item_index = 3, .item = item, .at = 1700000000};
+    vx_op deletion_op = {.kind = VX_OP_USER_DELETED, .user = "bob"};
+    vx_work_item work = {.job_id = 7, .index = 3, .path = "/a.mp4", .settings = tuned.settings};
+    vx_log_position pos = {.seq = 42, .stream_created = 1700000000000000000LL};
+    if (max_seeds < 15) return -1;
+    const uint8_t selector[15] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10};
+    for (int i = 0; i < 15; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    vx_op_encode(&seeds[11], &item_op);
+    vx_op_encode(&seeds[12], &deletion_op);
+    vx_work_item_encode(&seeds[13], &work);
+    vx_log_position_encode(&seeds[14], &pos);
     vx_op_encode(&seeds[8], &video_op);
     vx_op_encode(&seeds[9], &event_op);
     vx_meta_encode(&seeds[0], &m);
@@ -43,6 +52,6 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_put_bytes(&seeds[7], key, sizeof key);
     seeds[7].data[0] = 8; /* the key describer's selector */
     vx_job_encode(&seeds[10], &tuned); /* a job with its settings (record version 2) */
-    *n_seeds = 11;
+    *n_seeds = 15;
     return 0;
 }
