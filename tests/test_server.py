@@ -536,6 +536,35 @@ def commands_and_api(work, db, env):
           f"the job used --segment 2: {segs} {r.stderr}")
     check(S.stop() == 0, "server stops after indexing with settings")
 
+    # ---- a user's history is private: an API key guards the user endpoints; beyond
+    # loopback a key is required unless told the endpoints are public
+    r = subprocess.run([VIDX, "serve", "--db", db, "--listen", "0.0.0.0:0"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    check(r.returncode == 1 and "VIDX_API_KEY" in r.stderr, f"beyond loopback without a key: {r.stderr}")
+    key = "test-api-key-0123456789"
+    S = Server(db, dict(env, VIDX_API_KEY=key))
+    st, doc, _, _ = S.get("/v1/users/keyed/feed?k=3")
+    check(st == 401 and error_code(doc) == "unauthorized", f"feed without the key: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/users/keyed/feed?k=3", headers={"X-API-Key": "wrong-key-0123456789"})
+    check(st == 403, f"feed with a wrong key: {st} {doc}")
+    st, doc, _, _ = S.request("POST", "/v1/users/keyed/events", {"video_id": vid, "type": "like"},
+                              headers={"X-API-Key": key})
+    check(st == 201, f"event with the key: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/users/keyed", headers={"X-API-Key": key})
+    check(st == 200 and doc["events"] == 1, f"user record with the key: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/search?q=fire&k=1")
+    check(st in (200, 503), f"search stays open with a key set: {st}")
+    # ---- DELETE /v1/users/{u} (admin) erases the user's events and profile
+    st, doc, _, _ = S.request("DELETE", "/v1/users/keyed", headers={"X-API-Key": key})
+    check(st in (401, 403), f"deleting a user needs the admin token: {st} {doc}")
+    st, doc, _, _ = S.request("DELETE", "/v1/users/keyed", headers={"Authorization": "Bearer " + TOKEN})
+    check(st == 200 and doc["deleted"], f"DELETE /v1/users/keyed: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/users/keyed", headers={"X-API-Key": key})
+    check(st == 404, f"the deleted user is gone: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/users/keyed/feed?k=3", headers={"X-API-Key": key})
+    check(st == 200 and doc["events"] == 0 and doc["new_user"], f"the deleted user's feed starts afresh: {doc}")
+    check(S.stop() == 0, "keyed server stops")
+
 
 if __name__ == "__main__":
     main()

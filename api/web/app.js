@@ -13,9 +13,20 @@ function showStatus(message, kind) {
   el.hidden = !message;
 }
 
+// The service's API key for the user endpoints, when it has one: given to the page as
+// http://HOST/#key=KEY (a fragment never reaches the server or its logs), then kept.
+const fragmentKey = new URLSearchParams(location.hash.slice(1)).get('key');
+if (fragmentKey) {
+  localStorage.setItem('vidx.key', fragmentKey);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+const apiKey = localStorage.getItem('vidx.key') || '';
+
 // Fetches JSON from the API; throws an Error whose message is fit to show.
 async function api(path, options) {
   let response;
+  options = options || {};
+  if (apiKey && path.startsWith('/v1/users/')) options.headers = { ...(options.headers || {}), 'X-API-Key': apiKey };
   try {
     response = await fetch(path, options);
   } catch (e) {
@@ -24,7 +35,10 @@ async function api(path, options) {
   let body = null;
   try { body = await response.json(); } catch (e) { /* not JSON */ }
   if (!response.ok) {
-    const message = body && body.error ? body.error.message : `the service answered ${response.status}`;
+    let message = body && body.error ? body.error.message : `the service answered ${response.status}`;
+    if (response.status === 401 && path.startsWith('/v1/users/')) {
+      message = 'this service keeps feeds private: open the page as /#key=YOUR_API_KEY';
+    }
     const err = new Error(message);
     err.code = body && body.error ? body.error.code : String(response.status);
     throw err;
