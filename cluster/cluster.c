@@ -32,6 +32,7 @@ void vx_cluster_options_default(vx_cluster_options *o) {
 
 int vx_cluster_nats_fail(vx_error *err, natsStatus s, jsErrCode jerr, const char *what) {
     const char *detail = nats_GetLastError(NULL);
+    if (detail && !*detail) detail = NULL;
     if (jerr) return vx_fail(err, "%s: %s (JetStream error %d%s%s)", what, natsStatus_GetText(s), (int)jerr,
                              detail ? ": " : "", detail ? detail : "");
     return vx_fail(err, "%s: %s%s%s", what, natsStatus_GetText(s), detail ? ": " : "", detail ? detail : "");
@@ -62,14 +63,21 @@ static int is_loopback(const char *host) {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
 }
 
+/* Set while a connection closes on purpose: its callbacks (on a libnats thread, maybe
+ * after the vx_cluster is gone) then say nothing and touch nothing of it. */
+static atomic_int closing;
+
 static void on_disconnected(natsConnection *nc, void *closure) {
     (void)nc;
+    (void)closure;
+    if (atomic_load(&closing)) return;
     vx_warn("cluster: lost the connection to the NATS servers; reads go on from the local copy, writes answer 503 "
-            "until it is back (%s)", ((vx_cluster *)closure)->o.urls);
+            "until it is back");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure) {
     (void)closure;
+    if (atomic_load(&closing)) return;
     char url[256] = "";
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     vx_info("cluster: connected again, to %s", url);
@@ -173,8 +181,8 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 5000);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts, 2000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 3);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, c);
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, c);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
     if (s == NATS_OK && has_creds) {
         char user[256];
         const char *colon = strchr(o->creds, ':');
@@ -202,6 +210,16 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     if (ensure_stream(c, VX_CLUSTER_LOG_STREAM, "vidx.log.>", 0, err) ||
         ensure_stream(c, VX_CLUSTER_WORK_STREAM, "vidx.work.>", 1, err))
         goto done;
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = VX_CLUSTER_ATTEMPTS_BUCKET;
+    kc.History = 1;
+    kc.Replicas = o->replicas;
+    kc.StorageType = js_FileStorage;
+    kc.TTL = 7LL * 86400 * 1000000000LL; /* counts of items long gone expire */
+    s = js_KeyValue(&c->attempts, c->js, VX_CLUSTER_ATTEMPTS_BUCKET);
+    if (s != NATS_OK) s = js_CreateKeyValue(&c->attempts, c->js, &kc);
+    if (s != NATS_OK) { vx_cluster_nats_fail(err, s, 0, "cluster: the work items' attempts bucket"); goto done; }
     c->hooks = (vx_cluster_hooks){.ctx = c, .commit = vx_cluster_commit, .enqueue = vx_cluster_enqueue};
     vx_info("cluster: connected to %s as a %s node", o->urls, o->role ? o->role : "serve");
     rc = 0;
@@ -231,8 +249,10 @@ void vx_cluster_close(vx_cluster *c) {
     if (!c) return;
     vx_cluster_unfollow(c);
     if (c->sub) natsSubscription_Destroy(c->sub);
+    if (c->attempts) kvStore_Destroy(c->attempts);
     if (c->js) jsCtx_Destroy(c->js);
     if (c->nc) {
+        atomic_fetch_add(&closing, 1);
         natsConnection_Close(c->nc);
         natsConnection_Destroy(c->nc);
     }

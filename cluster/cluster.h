@@ -8,8 +8,10 @@
  *              each video's current state plus every event, and a node that joins late
  *              or lost its data folder rebuilds from it alone.
  *   VIDX_WORK  the work queue: one item per file of an indexing job, taken by workers
- *              through one durable pull consumer with an ack deadline and a bounded
- *              number of deliveries.
+ *              through one durable pull consumer with an ack deadline. How often an
+ *              item was really taken is counted in a key-value bucket (VIDX_ATTEMPTS):
+ *              the server's delivery count also counts deliveries that never reached
+ *              a worker (a pull request that expired, a consumer leader that moved).
  * Every node (serve or worker) follows the log: one thread applies each op in order to
  * the node's own data folder (vx_engine_apply_logged), with the op's stream sequence in
  * the same write, and resumes after it at the next start. A change made on a node
@@ -31,6 +33,7 @@
 #define VX_CLUSTER_LOG_STREAM "VIDX_LOG"
 #define VX_CLUSTER_WORK_STREAM "VIDX_WORK"
 #define VX_CLUSTER_WORKERS "vidx-workers" /* the durable consumer every worker shares */
+#define VX_CLUSTER_ATTEMPTS_BUCKET "VIDX_ATTEMPTS" /* key-value: tries of each work item (JOB.INDEX) */
 
 typedef struct vx_cluster_options {
     const char *urls;      /* nats://h1:4222,nats://h2:4222 (--cluster, $VIDX_CLUSTER) */

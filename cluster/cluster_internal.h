@@ -22,6 +22,7 @@ struct vx_cluster {
     char urls[1024];
     natsConnection *nc;
     jsCtx *js;
+    kvStore *attempts;        /* VIDX_ATTEMPTS: how many times each work item was taken */
     int64_t log_created;      /* the log stream's creation time: which log a data folder follows */
     vx_cluster_hooks hooks;
     uint64_t nonce;           /* this process's, in event subjects */

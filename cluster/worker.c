@@ -9,6 +9,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,32 @@ static void set_current(heartbeat *h, natsMsg *m) {
     pthread_mutex_unlock(&h->mu);
 }
 
-/* One delivered item: indexed, or recorded as failed after too many deliveries. */
+/* Counts one more try of an item in the attempts bucket; returns the count, or the
+ * server's delivery count when the bucket cannot be reached. */
+static uint64_t count_attempt(vx_cluster *c, const char *key, uint64_t delivered) {
+    for (int tries = 0; tries < 3; tries++) {
+        kvEntry *entry = NULL;
+        uint64_t n = 0, rev = 0, newrev;
+        natsStatus s = kvStore_Get(&entry, c->attempts, key);
+        if (s == NATS_OK) {
+            n = strtoull(kvEntry_ValueString(entry), NULL, 10);
+            rev = kvEntry_Revision(entry);
+            kvEntry_Destroy(entry);
+        } else if (s != NATS_NOT_FOUND) {
+            break;
+        }
+        char text[32];
+        snprintf(text, sizeof text, "%llu", (unsigned long long)(n + 1));
+        s = rev ? kvStore_UpdateString(&newrev, c->attempts, key, text, rev)
+                : kvStore_CreateString(&newrev, c->attempts, key, text);
+        if (s == NATS_OK) return n + 1;
+    }
+    vx_warn("cluster: cannot count the tries of work item %s; going by the deliveries (%llu)", key,
+            (unsigned long long)delivered);
+    return delivered;
+}
+
+/* One delivered item: indexed, or recorded as failed after too many tries. */
 static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const atomic_int *stop) {
     jsMsgMetaData *meta = NULL;
     uint64_t delivered = 1;
@@ -62,26 +88,32 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
         natsMsg_Term(m, NULL);
         return;
     }
-    char hex[VX_ID_HEX_LEN];
+    char hex[VX_ID_HEX_LEN], key[VX_ID_HEX_LEN + 16];
     vx_id_to_hex(w.job_id, hex);
-    if (delivered > (uint64_t)c->o.max_attempts) {
+    snprintf(key, sizeof key, "%s.%u", hex, w.index);
+    const uint64_t attempt = count_attempt(c, key, delivered);
+    if (attempt > (uint64_t)c->o.max_attempts) {
         char reason[512];
         snprintf(reason, sizeof reason,
                  "gave up after %d attempts: each worker that took it stopped or failed before finishing it",
                  c->o.max_attempts);
         vx_warn("cluster: job %s: %s: %s", hex, w.path, reason);
-        if (vx_engine_fail_item(e, &w, reason, &err) == 0) natsMsg_AckSync(m, NULL, NULL);
+        if (vx_engine_fail_item(e, &w, reason, &err) == 0) {
+            natsMsg_AckSync(m, NULL, NULL);
+            kvStore_Delete(c->attempts, key);
+        }
         else vx_warn("cluster: job %s: %s (the item comes back)", hex, err.msg);
         vx_work_item_clear(&w);
         return;
     }
-    vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)delivered);
+    vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)attempt);
     set_current(h, m);
     int r = vx_engine_index_item(e, &w, stop, &err);
     set_current(h, NULL);
     if (r == 0) {
         jsErrCode jerr = 0;
         natsStatus s = natsMsg_AckSync(m, NULL, &jerr);
+        kvStore_Delete(c->attempts, key);
         if (s != NATS_OK) {
             /* Delivered again later: its outcome is in the log, so the file is unchanged then. */
             vx_cluster_nats_fail(&err, s, jerr, "acknowledging");
@@ -100,7 +132,7 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
     so.Stream = VX_CLUSTER_WORK_STREAM;
     so.Config.AckPolicy = js_AckExplicit;
     so.Config.AckWait = (int64_t)c->o.ack_wait_s * 1000000000LL;
-    so.Config.MaxDeliver = c->o.max_attempts + 1; /* the last delivery records the failure */
+    so.Config.MaxDeliver = -1; /* bounded by the tries counted (count_attempt), not by deliveries */
     so.Config.MaxAckPending = 1000;
     natsSubscription *sub = NULL;
     jsErrCode jerr = 0;
