@@ -19,6 +19,8 @@
 
 #define APPLIED_RING 1024 /* results of recent applies, for the commits waiting on them */
 #define MAX_SERVERS 32
+#define SETTLE_EVERY 50000 /* ops applied between saves of the vector indexes while busy */
+#define FOLLOW_CHECK_S 5.0  /* a quiet log is checked for ops this node missed this often */
 #define COMMIT_MAX 64      /* ops per commit call (more are split) */
 
 void vx_cluster_options_default(vx_cluster_options *o) {
@@ -436,18 +438,80 @@ int vx_cluster_enqueue(void *ctx, const vx_job *job, vx_error *err) {
 
 /* ---- following the log ----------------------------------------------------------------------- */
 
+/* An ordered consumer of the log from the op after `after` (c->sub). */
+static int subscribe_after(vx_cluster *c, uint64_t after, vx_error *err) {
+    if (c->sub) {
+        natsSubscription_Destroy(c->sub);
+        c->sub = NULL;
+    }
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = VX_CLUSTER_LOG_STREAM;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = after ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = after ? after + 1 : 0;
+    jsErrCode jerr = 0;
+    natsStatus s = js_SubscribeSync(&c->sub, c->js, "vidx.log.>", NULL, &so, &jerr);
+    return s == NATS_OK ? 0 : vx_cluster_nats_fail(err, s, jerr, "cluster: following the log");
+}
+
+/* The log's last sequence, or 0 when the servers cannot say now. */
+static uint64_t log_last_seq(vx_cluster *c) {
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetStreamInfo(&si, c->js, VX_CLUSTER_LOG_STREAM, NULL, &jerr) != NATS_OK) return 0;
+    const uint64_t last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return last;
+}
+
+/* Called when the log is quiet or the subscription failed: the consumer lives on the
+ * servers and can be lost with them (a leader that died, quorum lost and regained).
+ * When the log has ops this node has not seen for a while, follow it afresh from the
+ * last op applied. */
+static void check_following(vx_cluster *c, int failed, double *last_check, double last_msg) {
+    const double now = vx_now();
+    if (!failed && now - *last_check < FOLLOW_CHECK_S) return;
+    *last_check = now;
+    const uint64_t last = log_last_seq(c);
+    pthread_mutex_lock(&c->mu);
+    const uint64_t applied = c->applied;
+    if (last > applied) c->lag = last - applied;
+    pthread_mutex_unlock(&c->mu);
+    if (!failed && (last <= applied || now - last_msg < FOLLOW_CHECK_S)) return;
+    vx_error err;
+    if (subscribe_after(c, applied, &err)) {
+        vx_warn("%s; trying again", err.msg);
+        usleep(500000);
+    } else {
+        vx_info("cluster: following the log again from op %llu (the servers' consumer was lost)",
+                (unsigned long long)applied + 1);
+    }
+}
+
 static void *follow_loop(void *arg) {
     vx_cluster *c = arg;
     vx_log_position pos = {.seq = 0, .stream_created = c->log_created};
+    uint64_t unsaved = 0; /* ops applied since the vector indexes were saved */
+    double last_check = vx_now(), last_msg = vx_now();
     while (!atomic_load(&c->stop)) {
         natsMsg *msg = NULL;
-        natsStatus s = natsSubscription_NextMsg(&msg, c->sub, 500);
-        if (s == NATS_TIMEOUT) continue;
-        if (s != NATS_OK) {
-            if (s != NATS_CONNECTION_CLOSED) vx_debug("cluster: waiting for the log: %s", natsStatus_GetText(s));
-            usleep(200000);
+        natsStatus s = c->sub ? natsSubscription_NextMsg(&msg, c->sub, 500) : NATS_INVALID_SUBSCRIPTION;
+        if (s == NATS_TIMEOUT) {
+            if (unsaved) { /* the log went quiet */
+                vx_engine_settle(c->engine);
+                unsaved = 0;
+            }
+            check_following(c, 0, &last_check, last_msg);
             continue;
         }
+        if (s != NATS_OK) {
+            vx_debug("cluster: following the log: %s", natsStatus_GetText(s));
+            usleep(200000);
+            check_following(c, 1, &last_check, last_msg);
+            continue;
+        }
+        last_msg = vx_now();
         jsMsgMetaData *meta = NULL;
         if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
             natsMsg_Destroy(msg);
@@ -487,6 +551,10 @@ static void *follow_loop(void *arg) {
                     (unsigned long long)pos.seq, err.msg);
             break;
         }
+        if (++unsaved >= SETTLE_EVERY) {
+            vx_engine_settle(c->engine);
+            unsaved = 0;
+        }
         pthread_mutex_lock(&c->mu);
         c->applied = pos.seq;
         c->lag = pending;
@@ -510,15 +578,7 @@ int vx_cluster_follow(vx_cluster *c, vx_engine *e, vx_error *err) {
     if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: reading the log's state");
     const uint64_t last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = VX_CLUSTER_LOG_STREAM;
-    so.Ordered = true;
-    so.Config.DeliverPolicy = pos.seq ? js_DeliverByStartSequence : js_DeliverAll;
-    so.Config.OptStartSeq = pos.seq ? pos.seq + 1 : 0;
-    jerr = 0;
-    s = js_SubscribeSync(&c->sub, c->js, "vidx.log.>", NULL, &so, &jerr);
-    if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: following the log");
+    if (subscribe_after(c, pos.seq, err)) return -1;
     c->engine = e;
     pthread_mutex_lock(&c->mu);
     c->applied = pos.seq;

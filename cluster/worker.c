@@ -1,11 +1,12 @@
 /* vidx cluster: a worker's loop over the work queue.
  *
  * Items come from one durable pull consumer that every worker shares, one at a time.
- * While a worker is on an item it tells the server so (in progress) every third of the
+ * While a worker is on an item it tells the server so (in progress) every quarter of the
  * ack deadline, so a long file is not handed to another worker; a worker that dies
  * stops telling, and the item is delivered again once the deadline passes. An item is
- * acknowledged only after its outcome is in the catalog log. An item delivered more
- * than max_attempts times is recorded as failed with the reason, never tried again.
+ * acknowledged only after its outcome is in the catalog log. An item taken more than
+ * max_attempts times (counted in the attempts bucket, see count_attempt) is recorded as
+ * failed with the reason, never tried again.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -42,35 +43,48 @@ static void *beat(void *arg) {
     return NULL;
 }
 
+/* From now on m's deadline is extended (at once: it may have waited in a buffer). */
 static void set_current(heartbeat *h, natsMsg *m) {
+    if (m) natsMsg_InProgress(m, NULL);
     pthread_mutex_lock(&h->mu);
     h->current = m;
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Counts one more try of an item in the attempts bucket; returns the count, or the
- * server's delivery count when the bucket cannot be reached. */
-static uint64_t count_attempt(vx_cluster *c, const char *key, uint64_t delivered) {
-    for (int tries = 0; tries < 3; tries++) {
+/* Counts one more try of an item in the attempts bucket: the value is "TRIES DELIVERY",
+ * the tries so far and the server's delivery number of the last one. A copy of the
+ * message older than the last try (a delivery that sat in a buffer or a pull request
+ * that expired while the server sent it) is no new try: *stale is set and it must be
+ * dropped. Returns the tries, or 0 when the bucket cannot be reached now (a leader
+ * election): the item is then worked on without counting, never failed on the
+ * server's delivery count, which counts deliveries that never reached a worker. */
+static uint64_t count_attempt(vx_cluster *c, const char *key, uint64_t delivered, int *stale) {
+    *stale = 0;
+    for (int tries = 0; tries < 5; tries++) {
         kvEntry *entry = NULL;
-        uint64_t n = 0, rev = 0, newrev;
+        unsigned long long n = 0, last = 0;
+        uint64_t rev = 0, newrev;
         natsStatus s = kvStore_Get(&entry, c->attempts, key);
         if (s == NATS_OK) {
-            n = strtoull(kvEntry_ValueString(entry), NULL, 10);
+            if (sscanf(kvEntry_ValueString(entry), "%llu %llu", &n, &last) != 2) n = last = 0;
             rev = kvEntry_Revision(entry);
             kvEntry_Destroy(entry);
         } else if (s != NATS_NOT_FOUND) {
             break;
         }
-        char text[32];
-        snprintf(text, sizeof text, "%llu", (unsigned long long)(n + 1));
+        if (rev && delivered <= last) {
+            *stale = 1;
+            return n;
+        }
+        char text[48];
+        snprintf(text, sizeof text, "%llu %llu", n + 1, (unsigned long long)delivered);
         s = rev ? kvStore_UpdateString(&newrev, c->attempts, key, text, rev)
                 : kvStore_CreateString(&newrev, c->attempts, key, text);
         if (s == NATS_OK) return n + 1;
     }
-    vx_warn("cluster: cannot count the tries of work item %s; going by the deliveries (%llu)", key,
+    vx_warn("cluster: cannot count the tries of work item %s now (delivery %llu); taking it uncounted", key,
             (unsigned long long)delivered);
-    return delivered;
+    return 0;
 }
 
 /* One delivered item: indexed, or recorded as failed after too many tries. */
@@ -91,8 +105,18 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
     char hex[VX_ID_HEX_LEN], key[VX_ID_HEX_LEN + 16];
     vx_id_to_hex(w.job_id, hex);
     snprintf(key, sizeof key, "%s.%u", hex, w.index);
-    const uint64_t attempt = count_attempt(c, key, delivered);
+    set_current(h, m); /* the deadline is extended from now on, counting included */
+    int stale;
+    const uint64_t attempt = count_attempt(c, key, delivered, &stale);
+    if (stale) {
+        set_current(h, NULL);
+        vx_debug("cluster: job %s: %s: an old copy of a delivery (%llu); dropped", hex, w.path,
+                 (unsigned long long)delivered);
+        vx_work_item_clear(&w);
+        return;
+    }
     if (attempt > (uint64_t)c->o.max_attempts) {
+        set_current(h, NULL);
         char reason[512];
         snprintf(reason, sizeof reason,
                  "gave up after %d attempts: each worker that took it stopped or failed before finishing it",
@@ -106,8 +130,8 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
         vx_work_item_clear(&w);
         return;
     }
-    vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)attempt);
-    set_current(h, m);
+    if (attempt) vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)attempt);
+    else vx_info("cluster: job %s: taking %s (attempt not counted)", hex, w.path);
     int r = vx_engine_index_item(e, &w, stop, &err);
     set_current(h, NULL);
     if (r == 0) {
@@ -150,7 +174,7 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
         sleep(1);
     }
     heartbeat h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
-                   .every_ms = c->o.ack_wait_s * 1000 / 3};
+                   .every_ms = c->o.ack_wait_s * 1000 / 4};
     if (h.every_ms < 100) h.every_ms = 100;
     pthread_t beater;
     if (pthread_create(&beater, NULL, beat, &h)) {

@@ -300,6 +300,8 @@ void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_sto
     else vx_engine_apply_events(e, ops, n, NULL, stored, status, errs);
 }
 
+void vx_engine_settle(vx_engine *e) { vx_engine_settle_index(e, "cluster"); }
+
 int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err) {
     return vx_catalog_get_log_position(e->cat, out, err) < 0 ? VX_E_INTERNAL : VX_OK;
 }

@@ -216,6 +216,10 @@ void vx_job_status_free(vx_job_status *s);
  * events, stored says what was stored. */
 int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
                            vx_error *err);
+/* Saves the vector indexes, rebuilding an exact index that outgrew its limit as an
+ * inverted file (what a job does when it ends); a cluster node does it when its log
+ * goes quiet, so a restart loads them instead of rebuilding. */
+void vx_engine_settle(vx_engine *e);
 /* The last log position applied (zero before the first). */
 int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err);
 /* NULL when this node may serve the database's vectors, else why not: the model loaded

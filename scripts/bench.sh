@@ -8,6 +8,10 @@
 #   scripts/bench.sh http     HTTP load with wrk on 100,000 synthetic videos (a few
 #                             minutes; the first run builds the database and index)
 #   scripts/bench.sh recommend   offline evaluation on MovieLens 100K (u.data)
+#   scripts/bench.sh cluster  NATS JetStream cluster: queue, 1/2/4 workers, events across
+#                             nodes, catch-up of a new node from 100,000 synthetic videos
+#                             (about 15 minutes; extra arguments go to bench_cluster.py,
+#                             e.g. --videos 20000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,6 +36,10 @@ fi
 if [ "${1:-}" = "http" ]; then
   shift
   exec bench/bench_http.sh build-bench "$model" "$@"
+fi
+if [ "${1:-}" = "cluster" ]; then
+  shift
+  exec python3 bench/bench_cluster.py build-bench/vidx build-bench/bench/cluster_load "$shared" "$model" "$@"
 fi
 build-bench/bench/bench_encoder "$model"
 echo

