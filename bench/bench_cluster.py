@@ -47,6 +47,8 @@ def req(port, method, path, body=None, headers=None):
 
 def start(vidx, kind, db, urls, env, extra=()):
     ready = db + "-ready"
+    if os.path.exists(ready):
+        os.unlink(ready)
     cmd = [vidx, kind, "--db", db, "--cluster", urls, *extra]
     if kind == "serve":
         cmd += ["--listen", "127.0.0.1:0", "--ready-file", ready]
@@ -58,6 +60,19 @@ def start(vidx, kind, db, urls, env, extra=()):
             raise SystemExit(open(db + f"-{kind}.log").read()[-3000:])
         p.port = int(open(ready).read().strip().rsplit(":", 1)[1])
     return p
+
+
+def healthy(port):
+    try:
+        return req(port, "GET", "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=300)
+    procs.remove(p)
 
 
 def stop_all():
@@ -168,17 +183,17 @@ def catch_up(args, work, env):
     e["VIDX_MODEL"] = os.path.join(d, "no-model")
     t0 = time.time()
     node = start(args.vidx, "serve", os.path.join(d, "new"), urls, e)
-    wait_for("the new node ready", lambda: req(node.port, "GET", "/healthz")[0] == 200, 7200, 0.5)
+    wait_for("the new node ready", lambda: healthy(node.port), 7200, 0.5)
     dt = time.time() - t0
     st, h = req(node.port, "GET", "/healthz")
     print(f"new node ready after {dt:.1f} s: {args.videos / dt:.0f} ops applied per second; "
           f"{h['videos']} videos, {h['segments']} segments in its index; RSS {rss_mb(node.pid):.0f} MB")
-    stop_all()
+    stop(node)
     du = subprocess.run(["du", "-sm", os.path.join(d, "new")], capture_output=True, text=True).stdout.split()[0]
     print(f"its data folder: {du} MB")
     t0 = time.time()
     node = start(args.vidx, "serve", os.path.join(d, "new"), urls, e)
-    wait_for("the restarted node ready", lambda: req(node.port, "GET", "/healthz")[0] == 200, 3600, 0.2)
+    wait_for("the restarted node ready", lambda: healthy(node.port), 3600, 0.2)
     print(f"restarted with its data folder: ready after {time.time() - t0:.1f} s")
     stop_all()
 
