@@ -120,9 +120,19 @@ typedef struct adder {
     vx_error *err;
 } adder;
 
+/* Adds one vector. For an inverted file the list is picked here with the AVX2 kernel:
+ * FAISS's generic build scores every centroid with scalar code for each single add
+ * (and wakes its OpenMP team), which was most of a cluster node's catch-up. */
+static int add_one(FaissIndex *index, const float *v, idx_t label) {
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(index);
+    int64_t list;
+    if (ivf && vx_ivf_assign(ivf, v, &list) == 0) return vx_ivf_add_assigned(ivf, 1, v, &label, &list);
+    return faiss_Index_add_with_ids(index, 1, v, &label);
+}
+
 static int add_segment_vec(vx_ann *a, uint64_t video_id, uint32_t index, const float *v, vx_error *err) {
     idx_t label = (idx_t)((video_id & PREFIX_MASK) | index);
-    if (faiss_Index_add_with_ids(a->segments, 1, v, &label)) return faiss_fail(err, "adding a segment");
+    if (add_one(a->segments, v, label)) return faiss_fail(err, "adding a segment");
     return 0;
 }
 
@@ -148,7 +158,7 @@ static int add_video_vectors(vx_ann *a, vx_catalog *cat, const vx_video *v, vx_e
                 "searchable", (unsigned long long)v->id);
         return 0;
     }
-    r = faiss_Index_add_with_ids(a->videos, 1, e.v, &label) ? faiss_fail(err, "adding a video") : 0;
+    r = add_one(a->videos, e.v, label) ? faiss_fail(err, "adding a video") : 0;
     vx_embedding_clear(&e);
     if (r) return -1;
     for (uint32_t i = 0; i < v->n_segments; i++) {

@@ -9,6 +9,8 @@
  *   then removes only through an IDSelectorArray, which the C API cannot make. */
 #include "ivf_lists.h"
 
+#include <omp.h>
+
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -67,6 +69,26 @@ extern "C" int vx_ivf_remove_labels(FaissIndexIVF *index, const int64_t *labels,
         auto *ivf = reinterpret_cast<faiss::IndexIVF *>(index);
         faiss::IDSelectorArray sel(n, labels);
         *removed = ivf->remove_ids(sel);
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" int vx_ivf_add_assigned(FaissIndexIVF *index, size_t n, const float *x, const int64_t *labels,
+                                   const int64_t *lists) {
+    /* A few vectors: waking FAISS's OpenMP team for them costs more than the work (the
+     * team spins), so the calling thread adds them alone; its setting comes back after. */
+    struct one_thread {
+        int saved = omp_get_max_threads();
+        one_thread() { omp_set_num_threads(1); }
+        ~one_thread() { omp_set_num_threads(saved); }
+    } guard;
+    try {
+        auto *ivf = reinterpret_cast<faiss::IndexIVF *>(index);
+        for (size_t i = 0; i < n; i++)
+            if (lists[i] < 0 || (size_t)lists[i] >= ivf->nlist) return -1;
+        ivf->add_core((faiss::Index::idx_t)n, x, labels, lists);
         return 0;
     } catch (...) {
         return -1;

@@ -26,6 +26,9 @@ int vx_ivf_use_label_table(FaissIndexIVF *index);
  * changes: 0 found, 1 not in the index, -1 when the index keeps no label table or is
  * not an IVF-Flat in memory. */
 int vx_ivf_flat_vector(const FaissIndexIVF *index, int64_t label, const float **vector);
+/* Adds n vectors with their labels to the given lists (the coarse assignment done by
+ * the caller: vx_ivf_assign), on the calling thread alone. */
+int vx_ivf_add_assigned(FaissIndexIVF *index, size_t n, const float *x, const int64_t *labels, const int64_t *lists);
 /* Removes the labels (an index with a label table removes only this way). */
 int vx_ivf_remove_labels(FaissIndexIVF *index, const int64_t *labels, size_t n, size_t *removed);
 

@@ -126,3 +126,25 @@ int vx_ivf_search(FaissIndexIVF *ivf, const float *q, int k, int64_t *labels, fl
     return top_k_finish(&best);
 }
 
+
+int vx_ivf_assign(FaissIndexIVF *ivf, const float *x, int64_t *list) {
+    const int dim = faiss_Index_d((FaissIndex *)ivf);
+    FaissIndexFlat *centroids = faiss_IndexFlat_cast(faiss_IndexIVF_quantizer(ivf));
+    static int kernel = -1;
+    if (kernel < 0) kernel = vx_small_gemm_available();
+    if (!centroids || !kernel || faiss_Index_metric_type((FaissIndex *)centroids) != METRIC_INNER_PRODUCT) return -2;
+    float *xb;
+    size_t floats;
+    faiss_IndexFlat_xb(centroids, &xb, &floats);
+    const size_t nlist = faiss_IndexIVF_nlist(ivf);
+    if (nlist == 0 || floats != nlist * (size_t)dim) return -2;
+    float *cs = malloc(nlist * sizeof *cs);
+    if (!cs) return -1;
+    vx_dot_rows(x, xb, (long)nlist, dim, cs);
+    size_t best = 0;
+    for (size_t c = 1; c < nlist; c++)
+        if (cs[c] > cs[best]) best = c;
+    free(cs);
+    *list = (int64_t)best;
+    return 0;
+}

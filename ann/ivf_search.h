@@ -23,4 +23,9 @@
  * AVX2): then FAISS must search. */
 int vx_ivf_search(FaissIndexIVF *ivf, const float *q, int k, int64_t *labels, float *scores, vx_error *err);
 
+/* The list a vector belongs to (the centroid of largest inner product, the lower list
+ * on ties), scored with vx_dot_rows; -2 when this does not apply (as vx_ivf_search),
+ * -1 when out of memory. */
+int vx_ivf_assign(FaissIndexIVF *ivf, const float *x, int64_t *list);
+
 #endif

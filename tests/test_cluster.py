@@ -186,6 +186,12 @@ def main():
         nats, urls = start_nats(work, 3, procs)
         ports = [(n.port,) for n in nats]
 
+        # ---- a worker without a model says so and takes no work
+        r = subprocess.run([VIDX, "worker", "--db", os.path.join(work, "nomodel"), "--cluster", urls, "--model",
+                            os.path.join(work, "no-such-model")], env=env, capture_output=True, text=True, timeout=60)
+        check(r.returncode == 1 and "no model" in r.stderr and "no-such-model" in r.stderr,
+              f"a worker without its model: {r.returncode} {r.stderr[-800:]}")
+
         a = Node("serve", os.path.join(work, "a"), urls, env)
         b = Node("serve", os.path.join(work, "b"), urls, env)
         workers = [Node("worker", os.path.join(work, f"w{i}"), urls, env) for i in range(2)]
