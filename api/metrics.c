@@ -117,4 +117,16 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "vidx_jobs{state=\"done\"} %lld\nvidx_jobs{state=\"failed\"} %lld\n",
                         (long long)g->jobs_queued, (long long)g->jobs_running, (long long)g->jobs_done,
                         (long long)g->jobs_failed);
+    if (!g->cluster) return;
+    evbuffer_add_printf(out,
+                        "# HELP vidx_cluster_connected 1 while connected to a NATS server.\n"
+                        "# TYPE vidx_cluster_connected gauge\nvidx_cluster_connected %d\n"
+                        "# HELP vidx_log_applied_seq The last cluster log op applied here.\n"
+                        "# TYPE vidx_log_applied_seq gauge\nvidx_log_applied_seq %llu\n"
+                        "# HELP vidx_log_lag Cluster log ops not applied here yet.\n"
+                        "# TYPE vidx_log_lag gauge\nvidx_log_lag %llu\n"
+                        "# HELP vidx_log_skipped_total Log messages that were not valid ops.\n"
+                        "# TYPE vidx_log_skipped_total counter\nvidx_log_skipped_total %llu\n",
+                        g->cluster_connected, (unsigned long long)g->log_applied, (unsigned long long)g->log_lag,
+                        (unsigned long long)g->log_skipped);
 }

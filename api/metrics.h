@@ -31,6 +31,9 @@ typedef struct vx_gauges {
     int64_t cache_entries;
     uint64_t cache_hits, cache_misses;     /* text queries answered from the cache or not */
     uint64_t encoder_runs, encoder_queries;/* text tower runs and the queries they encoded */
+    int cluster;                           /* a cluster node: the four below are set */
+    int cluster_connected;
+    uint64_t log_applied, log_lag, log_skipped;
 } vx_gauges;
 
 void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out);

@@ -480,6 +480,15 @@ static void do_metrics(vx_request *rq) {
                    .cache_entries = s.query_cache_entries, .cache_hits = s.query_cache_hits,
                    .cache_misses = s.query_cache_misses, .encoder_runs = s.encoder_runs,
                    .encoder_queries = s.encoder_queries};
+    if (api(rq)->cluster) {
+        vx_cluster_status st;
+        vx_cluster_status_of(api(rq)->cluster, &st);
+        g.cluster = 1;
+        g.cluster_connected = st.connected;
+        g.log_applied = st.applied;
+        g.log_lag = st.lag;
+        g.log_skipped = st.skipped;
+    }
     struct evbuffer *b = evbuffer_new();
     if (!b) { vx_reply_error(rq, 503, "overloaded", "out of memory"); return; }
     vx_metrics_render(api(rq)->metrics, &g, b);

@@ -357,6 +357,7 @@ int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *store
     uint64_t seqs[COMMIT_MAX], last = 0;
     vx_buf b = {0};
     int rc = 0;
+    const vx_error *down = NULL; /* why the log refused an op of this group, when it is down */
     for (int i = 0; i < n; i++) {
         status[i] = VX_OK;
         seqs[i] = 0;
@@ -372,6 +373,11 @@ int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *store
         char subject[384];
         uint64_t seed[2] = {c->nonce, atomic_fetch_add(&c->event_counter, 1)}; /* an event's own subject */
         vx_cluster_op_subject(&ops[i], vx_hash64(seed, sizeof seed), subject, sizeof subject);
+        if (down) { /* the log refused the group's first op: the others are not tried for 5 s each */
+            status[i] = VX_E_LOG_UNAVAILABLE;
+            errs[i] = *down;
+            continue;
+        }
         jsPubAck *ack = NULL;
         jsErrCode jerr = 0;
         natsStatus s = js_Publish(&ack, c->js, subject, b.data, (int)b.len, NULL, &jerr);
@@ -381,6 +387,7 @@ int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *store
                                                    "the NATS servers up?)");
             vx_warn("cluster: %s", errs[i].msg);
             rc = -1;
+            if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED) down = &errs[i];
             continue;
         }
         seqs[i] = ack->Sequence;

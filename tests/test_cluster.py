@@ -271,6 +271,12 @@ def main():
                               ("vidx.log.item.0000000000000001.0", bytes(range(256)))]:
             check(nats_publish(ports[0][0], subj, payload), f"raw publish on {subj}")
         wait_for("the garbage skipped on B", lambda: b.healthz()[1]["cluster"]["skipped"] >= 4, 30)
+        c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=10)
+        c.request("GET", "/metrics")
+        metrics = c.getresponse().read().decode()
+        c.close()
+        check("vidx_log_skipped_total 4" in metrics and "vidx_cluster_connected 1" in metrics and
+              "vidx_log_lag 0" in metrics, "cluster figures in /metrics")
         check(a.healthz()[0] == 200, "A still serves after garbage")
         check(node_answers(b, ids) == got_b, "B's answers unchanged by garbage")
 
