@@ -58,8 +58,9 @@ static void set_current(heartbeat *h, natsMsg *m) {
  * dropped. Returns the tries, or 0 when the bucket cannot be reached now (a leader
  * election): the item is then worked on without counting, never failed on the
  * server's delivery count, which counts deliveries that never reached a worker. */
-static uint64_t count_attempt(vx_cluster *c, const char *key, uint64_t delivered, int *stale) {
+static uint64_t count_attempt(vx_cluster *c, const char *key, uint64_t delivered, int *stale, uint64_t *rev_out) {
     *stale = 0;
+    *rev_out = 0;
     for (int tries = 0; tries < 5; tries++) {
         kvEntry *entry = NULL;
         unsigned long long n = 0, last = 0;
@@ -80,15 +81,44 @@ static uint64_t count_attempt(vx_cluster *c, const char *key, uint64_t delivered
         snprintf(text, sizeof text, "%llu %llu", n + 1, (unsigned long long)delivered);
         s = rev ? kvStore_UpdateString(&newrev, c->attempts, key, text, rev)
                 : kvStore_CreateString(&newrev, c->attempts, key, text);
-        if (s == NATS_OK) return n + 1;
+        if (s == NATS_OK) {
+            *rev_out = newrev;
+            return n + 1;
+        }
     }
     vx_warn("cluster: cannot count the tries of work item %s now (delivery %llu); taking it uncounted", key,
             (unsigned long long)delivered);
     return 0;
 }
 
-/* One delivered item: indexed, or recorded as failed after too many tries. */
-static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const atomic_int *stop) {
+/* A try that the cluster, not the file, cut short is given back (best effort: the
+ * bucket may be as unreachable as the log). */
+static void uncount_attempt(vx_cluster *c, const char *key, uint64_t attempt, uint64_t delivered, uint64_t rev) {
+    if (!attempt || !rev) return;
+    char text[48];
+    uint64_t newrev;
+    snprintf(text, sizeof text, "%llu %llu", (unsigned long long)attempt - 1, (unsigned long long)delivered);
+    kvStore_UpdateString(&newrev, c->attempts, key, text, rev);
+}
+
+/* Waits until the cluster takes writes again (a write to the attempts bucket, which is
+ * replicated like the log, goes through), so that a worker does not burn through the
+ * queue while the cluster cannot take results. */
+static void wait_for_log(vx_cluster *c, const atomic_int *stop) {
+    for (int waited = 0; !atomic_load(stop); waited++) {
+        uint64_t rev;
+        if (kvStore_PutString(&rev, c->attempts, "probe", "1") == NATS_OK) {
+            if (waited) vx_info("cluster: the cluster takes writes again; taking work again");
+            return;
+        }
+        if (!waited) vx_warn("cluster: the cluster does not take writes; no work is taken until it does");
+        sleep(1);
+    }
+}
+
+/* One delivered item: indexed, or recorded as failed after too many tries. Returns
+ * VX_E_LOG_UNAVAILABLE when the cluster cut it short. */
+static int handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const atomic_int *stop) {
     jsMsgMetaData *meta = NULL;
     uint64_t delivered = 1;
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
@@ -100,20 +130,21 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
     if (vx_work_item_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &w, &err)) {
         vx_warn("cluster: work message on %s is not a valid item (%s); dropped", natsMsg_GetSubject(m), err.msg);
         natsMsg_Term(m, NULL);
-        return;
+        return 0;
     }
     char hex[VX_ID_HEX_LEN], key[VX_ID_HEX_LEN + 16];
     vx_id_to_hex(w.job_id, hex);
     snprintf(key, sizeof key, "%s.%u", hex, w.index);
     set_current(h, m); /* the deadline is extended from now on, counting included */
     int stale;
-    const uint64_t attempt = count_attempt(c, key, delivered, &stale);
+    uint64_t rev;
+    const uint64_t attempt = count_attempt(c, key, delivered, &stale, &rev);
     if (stale) {
         set_current(h, NULL);
         vx_debug("cluster: job %s: %s: an old copy of a delivery (%llu); dropped", hex, w.path,
                  (unsigned long long)delivered);
         vx_work_item_clear(&w);
-        return;
+        return 0;
     }
     if (attempt > (uint64_t)c->o.max_attempts) {
         set_current(h, NULL);
@@ -128,7 +159,7 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
         }
         else vx_warn("cluster: job %s: %s (the item comes back)", hex, err.msg);
         vx_work_item_clear(&w);
-        return;
+        return 0;
     }
     if (attempt) vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)attempt);
     else vx_info("cluster: job %s: taking %s (attempt not counted)", hex, w.path);
@@ -145,9 +176,11 @@ static void handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const 
         }
     } else {
         vx_warn("cluster: job %s: %s: %s; it is tried again", hex, w.path, err.msg);
+        if (r == VX_E_LOG_UNAVAILABLE || r == VX_E_BUSY) uncount_attempt(c, key, attempt, delivered, rev);
         natsMsg_NakWithDelay(m, r == VX_E_BUSY ? 0 : 2000, NULL);
     }
     vx_work_item_clear(&w);
+    return r == VX_E_LOG_UNAVAILABLE ? r : 0;
 }
 
 int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_error *err) {
@@ -203,8 +236,10 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
             continue;
         }
         quiet = 0;
-        for (int i = 0; i < list.Count; i++) handle(c, e, list.Msgs[i], &h, stop);
+        int log_down = 0;
+        for (int i = 0; i < list.Count; i++) log_down |= handle(c, e, list.Msgs[i], &h, stop) == VX_E_LOG_UNAVAILABLE;
         natsMsgList_Destroy(&list);
+        if (log_down) wait_for_log(c, stop);
     }
     pthread_mutex_lock(&h.mu);
     h.stopping = 1;

@@ -290,8 +290,9 @@ int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err) {
     if (!e->opt.cluster) return vx_engine_apply(e, op, err);
     vx_event_stored stored;
     int status = 0;
-    if (e->opt.cluster->commit(e->opt.cluster->ctx, op, 1, &stored, &status, err)) return -1;
-    return status ? -1 : 0;
+    int r = e->opt.cluster->commit(e->opt.cluster->ctx, op, 1, &stored, &status, err);
+    if (status == VX_E_LOG_UNAVAILABLE) return VX_APPLY_UNAVAILABLE;
+    return r || status ? -1 : 0;
 }
 
 void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,

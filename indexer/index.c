@@ -546,7 +546,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     };
     op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
     op.segments = segs;
-    if (R->o->apply(R->o->apply_ctx, &op, err)) goto done;
+    if ((rc = R->o->apply(R->o->apply_ctx, &op, err)) != 0) goto done; /* VX_APPLY_UNAVAILABLE passes up */
     R->sum->video_seconds += duration;
     add_item(R, j->path, VX_ITEM_INDEXED, "");
     rc = 0;
@@ -607,6 +607,11 @@ static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
             continue;
         }
         int r = j->failed ? commit_failure(R, j, err) : commit_video(R, j, err);
+        if (r == VX_APPLY_UNAVAILABLE) { /* not the file's fault: nothing is recorded, the run stops */
+            vx_info("not indexed %s: %s", j->path, err->msg);
+            free_frames(j);
+            return -1;
+        }
         if (r && !j->failed) {
             /* A commit that fails (disk full...) fails this file, not the run. */
             j->failed = 1;

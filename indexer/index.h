@@ -24,6 +24,8 @@
 #include "../schemas/ops.h"
 #include "decode.h"
 
+#define VX_APPLY_UNAVAILABLE (-2)
+
 typedef struct vx_index_options {
     vx_sample_options sample; /* frame sampling (rate, cap, timeout, skipping) */
     double segment_seconds;   /* length of the fixed segment windows (default 5) */
@@ -32,7 +34,9 @@ typedef struct vx_index_options {
     int log_files;            /* one log line per file (when not a terminal) */
     const char *model_dir;    /* recorded in the database's meta */
     /* Every change the run makes (schemas/ops.h), in order: the indexer reads the
-     * catalog but never writes it. Returns 0, or -1 with err (the file fails). */
+     * catalog but never writes it. Returns 0, or -1 with err (the file fails), or
+     * VX_APPLY_UNAVAILABLE with err when the store refuses changes for now (a cluster's
+     * log without quorum): the run then stops and records no failure. */
     int (*apply)(void *ctx, const vx_op *op, vx_error *err);
     void *apply_ctx;
     /* Called on the calling thread after each file's outcome is applied (video_id is

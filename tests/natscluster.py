@@ -4,6 +4,7 @@ caller can kill what is left at exit."""
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -31,8 +32,8 @@ def wait_for(what, cond, timeout=60, every=0.1):
 class Nats:
     """One nats-server; with routes, a member of a cluster."""
 
-    def __init__(self, work, i, routes, procs):
-        self.i, self.procs = i, procs
+    def __init__(self, work, i, routes, procs, auth=""):
+        self.i, self.procs, self.auth = i, procs, auth
         self.port, self.cport, self.mport = free_port(), free_port(), free_port()
         self.conf = os.path.join(work, f"nats{i}.conf")
         self.log = os.path.join(work, f"nats{i}.log")
@@ -47,6 +48,7 @@ class Nats:
 listen: 127.0.0.1:{self.port}
 http: 127.0.0.1:{self.mport}
 max_payload: 8MB
+{self.auth}
 jetstream {{ store_dir: "{self.store}", max_memory_store: 64MB, max_file_store: 8GB }}
 {cluster}
 """)
@@ -60,6 +62,13 @@ jetstream {{ store_dir: "{self.store}", max_memory_store: 64MB, max_file_store: 
         self.proc.kill()
         self.proc.wait()
 
+    def pause(self):
+        """SIGSTOP: a server that hangs or is cut off, with its data intact."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def jsz(self):
         try:
             c = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=2)
@@ -69,10 +78,11 @@ jetstream {{ store_dir: "{self.store}", max_memory_store: 64MB, max_file_store: 
             return None
 
 
-def start_nats(work, n, procs):
+def start_nats(work, n, procs, auth=""):
     """n servers (a cluster when n > 1) with JetStream; returns them and the client URLs
-    once JetStream answers (a meta leader elected)."""
-    servers = [Nats(work, i, None, procs) for i in range(n)]
+    once JetStream answers (a meta leader elected). auth: an authorization block."""
+    os.makedirs(work, exist_ok=True)
+    servers = [Nats(work, i, None, procs, auth) for i in range(n)]
     routes = ", ".join(f"nats-route://127.0.0.1:{s.cport}" for s in servers) if n > 1 else None
     for s in servers:
         s.write_conf(routes)

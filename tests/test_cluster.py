@@ -182,8 +182,26 @@ def main():
                            timeout=30)
         check(r.returncode == 2 and "--cluster" in r.stderr, f"worker without a cluster: {r.returncode} {r.stderr}")
 
+        # ---- credentials: a server that wants them refuses vidx without, takes it with them
+        secured, secured_url = start_nats(os.path.join(work, "auth"), 1, procs,
+                                          'authorization { user: vidx, password: "s3cret-pass" }')
+        for creds, ok in (("", False), ("vidx:wrong", False), ("vidx:s3cret-pass", True)):
+            r = subprocess.run([VIDX, "serve", "--db", os.path.join(work, "auth-node"), "--cluster", secured_url,
+                                "--listen", "127.0.0.1:0", "--ready-file", os.path.join(work, "auth-ready")],
+                               env=dict(env, VIDX_CLUSTER_CREDS=creds, VIDX_CLUSTER_REPLICAS="1"),
+                               capture_output=True, text=True, timeout=20) if not ok else None
+            if not ok:
+                check(r.returncode == 1 and "cannot connect" in r.stderr and "uthoriz" in r.stderr,
+                      f"credentials {creds!r} refused: {r.stderr[-600:]}")
+            else:
+                n = Node("serve", os.path.join(work, "auth-node"), secured_url,
+                         dict(env, VIDX_CLUSTER_CREDS=creds, VIDX_CLUSTER_REPLICAS="1"))
+                check(n.wait_ready()[1]["cluster"]["connected"], "connected with credentials")
+                check(n.stop() == 0, "the node with credentials stops cleanly")
+        secured[0].kill()
+
         # ---- three NATS servers
-        nats, urls = start_nats(work, 3, procs)
+        nats, urls = start_nats(os.path.join(work, "nats"), 3, procs)
         ports = [(n.port,) for n in nats]
 
         # ---- a worker without a model says so and takes no work
@@ -285,9 +303,24 @@ def main():
         check(st == 200, f"DELETE /v1/users/user2: {st}")
         wait_for("user2 gone from B", lambda: b.get("/v1/users/user2")[0] == 404, 10)
 
-        # ---- the cluster loses quorum: writes answer 503 with the reason, reads go on; then it heals
-        nats[1].kill()
-        nats[2].kill()
+        # ---- the cluster loses quorum while a worker is on a file: writes answer 503 with the
+        # reason, reads go on; the worker's result is refused, which is not the file's fault:
+        # once the cluster heals the file is indexed, not recorded as failed
+        slow = os.path.join(work, "slow.mp4")  # long to decode: 750 frames of 720p
+        steady = os.path.join(work, "steady.mp4")
+        for src, out in (("testsrc2", slow), ("testsrc", steady)):
+            subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{src}=size=1280x720:rate=25:duration=30",
+                            "-c:v", "mpeg4", "-q:v", "31", out], check=True, timeout=180)
+        st, doc = http_req(a.port, "POST", "/v1/index", {"paths": [steady], "rate": 25, "max_frames": 1500}, ADMIN)
+        check(st == 202, f"POST /v1/index of the steady clip: {st} {doc}")
+        steady_job = doc["job_id"]
+        wait_for("a worker taking the steady clip", lambda: any(f"taking {steady}" in w.logtext() for w in workers),
+                 60, 0.01)
+        # Two of three servers stop answering (paused: as if cut off). Not killed: NATS 2.9
+        # writes JetStream data to disk lazily, so killing a majority at once can lose
+        # acknowledged writes (cluster/README.md); one server killed loses nothing.
+        nats[1].pause()
+        nats[2].pause()
         t0 = time.time()
         st, doc = http_req(a.port, "POST", "/v1/users/user0/events", {"video_id": ids[0], "type": "view"}, timeout=60)
         check(st == 503 and doc["error"]["code"] == "log_unavailable", f"an event without quorum: {st} {doc}")
@@ -295,30 +328,42 @@ def main():
         st, doc = a.get("/v1/search?q=fire&k=3")
         check(st == 200 and doc["results"], f"search without quorum: {st}")
         check(b.get("/v1/users/user0")[0] == 200, "user records without quorum")
-        nats[1].start()
-        nats[2].start()
+        wait_for("the worker to find the log refusing its result",
+                 lambda: any("does not take writes" in w.logtext() for w in workers), 60, 0.2)
+        nats[1].resume()
+        nats[2].resume()
         wait_for("writes again", lambda: http_req(a.port, "POST", "/v1/users/user0/events",
                                                   {"video_id": ids[0], "type": "view"}, timeout=60)[0] == 201, 90, 1)
+        wait_for("the steady clip's job", lambda: b.get(f"/v1/jobs/{steady_job}", headers=ADMIN)[1].get("state")
+                 == "done", 120, 0.5)
+        item = b.get(f"/v1/jobs/{steady_job}", headers=ADMIN)[1]["items"][0]
+        check(item["outcome"] == "indexed", f"a file whose result the cluster refused for a while: {item}")
 
         # ---- a worker that dies with every try: recorded as failed after the attempts
-        slow = os.path.join(work, "slow.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=60",
-                        "-c:v", "mpeg4", "-q:v", "31", slow], check=True, timeout=180)
         # (the queue's stream may still be electing its leader after the servers came back: 503 until then)
         poison = wait_for("the poison job queued", lambda: (lambda r: r[0] == 202 and r[1]["job_id"])(
             http_req(a.port, "POST", "/v1/index", {"paths": [slow], "rate": 25, "max_frames": 1500}, ADMIN)), 60, 1)
         workers[0].start()
-        for attempt in range(2):
-            taker = wait_for("a worker taking the file", lambda: next(
-                (w for w in workers if w.proc.poll() is None and f"taking {slow}" in w.logtext()), None), 60, 0.01)
+        # Every worker that takes it dies (kill -9), until the job says the file failed. A take
+        # the attempts bucket could not count (it may still be electing its leader after the
+        # outage above) is not a try, so there may be more kills than tries.
+        def poison_done():
+            return b.get(f"/v1/jobs/{poison}", headers=ADMIN)[1].get("state") == "done"
+        kills = 0
+        while kills < 8:
+            taker = wait_for("a worker taking the file, or the job done", lambda: poison_done() or next(
+                (w for w in workers if w.proc.poll() is None and f"taking {slow}" in w.logtext()), None), 90, 0.01)
+            if taker is True:
+                break
             taker.stop(signal.SIGKILL)
             taker.start()
-        wait_for("the poison job to finish", lambda: b.get(f"/v1/jobs/{poison}", headers=ADMIN)[1]["state"] == "done",
-                 120, 0.5)
+            kills += 1
+        wait_for("the poison job to finish", poison_done, 120, 0.5)
         item = b.get(f"/v1/jobs/{poison}", headers=ADMIN)[1]["items"][0]
         check(item["outcome"] == "failed" and "attempts" in item.get("message", ""), f"dead letter: {item}")
 
         # ---- restart B: it catches up; wipe B: it rebuilds from the log and answers the same
+        answers_b = node_answers(b, ids)  # now with the clips indexed since
         users_b = {u: b.get(f"/v1/users/{u}")[1] for u in ("user0", "user1")}
         feeds_b = {u: b.get(f"/v1/users/{u}/feed?k=5")[1]["items"] for u in ("user0", "user1")}
         check(b.stop() == 0, "B stops cleanly")
@@ -326,7 +371,7 @@ def main():
         b.start()
         b.wait_ready()
         wait_for("B caught up", lambda: b.get("/v1/users/user0")[1]["events"] == users_b["user0"]["events"] + 1, 30)
-        check(node_answers(b, ids) == got_b, "B after a restart")
+        check(node_answers(b, ids) == answers_b, "B after a restart")
         users_b["user0"] = b.get("/v1/users/user0")[1]
         feeds_b["user0"] = b.get("/v1/users/user0/feed?k=5")[1]["items"]
         b.stop()
@@ -335,7 +380,7 @@ def main():
         shutil.rmtree(b.db)
         b.start()
         b.wait_ready()
-        check(node_answers(b, ids) == got_b, "B rebuilt from the log answers identically")
+        check(node_answers(b, ids) == answers_b, "B rebuilt from the log answers identically")
         for u in users_b:
             got = b.get(f"/v1/users/{u}")[1]
             check(got == users_b[u], f"{u} rebuilt: {got} != {users_b[u]}")
