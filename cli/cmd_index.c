@@ -12,9 +12,10 @@
 #include "cli.h"
 #include "remote.h"
 
-static void print_summary(int indexed, int unchanged, int duplicates, int failed, int removed) {
+static void print_summary(int indexed, int unchanged, int duplicates, int failed, int removed, int skipped) {
     printf("indexed %d, unchanged %d, duplicates %d, failed %d, removed %d", indexed, unchanged, duplicates, failed,
            removed);
+    if (skipped) printf(", skipped %d (not videos)", skipped);
 }
 
 /* Through the running service: a job, followed until it ends. */
@@ -69,12 +70,14 @@ static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, c
     print_summary((int)json_integer_value(json_object_get(s, "indexed")),
                   (int)json_integer_value(json_object_get(s, "unchanged")),
                   (int)json_integer_value(json_object_get(s, "duplicates")), failed,
-                  (int)json_integer_value(json_object_get(s, "removed")));
+                  (int)json_integer_value(json_object_get(s, "removed")),
+                  (int)json_integer_value(json_object_get(s, "skipped")));
     putchar('\n');
     for (size_t i = 0; i < json_array_size(items); i++) {
         const json_t *it = json_array_get(items, i);
-        if (strcmp(json_string_value(json_object_get(it, "outcome")) ?: "", "failed") == 0)
-            printf("  failed: %s: %s\n", json_string_value(json_object_get(it, "path")),
+        const char *outcome = json_string_value(json_object_get(it, "outcome")) ?: "";
+        if (strcmp(outcome, "failed") == 0 || strcmp(outcome, "skipped") == 0)
+            printf("  %s: %s: %s\n", outcome, json_string_value(json_object_get(it, "path")),
                    json_string_value(json_object_get(it, "message")) ?: "");
     }
     const int job_failed = strcmp(json_string_value(json_object_get(doc, "state")), "failed") == 0;
@@ -134,13 +137,15 @@ static int run_index(const cli_command *cmd, cli_args *args) {
         vx_index_summary_clear(&sum);
         return cli_fail(cmd, "%s", err.msg);
     }
-    print_summary(sum.indexed, sum.unchanged, sum.duplicates, sum.failed, sum.removed);
+    print_summary(sum.indexed, sum.unchanged, sum.duplicates, sum.failed, sum.removed, sum.skipped);
     if (sum.frames)
         printf(" (%ld frames, %.1f s of video in %.1f s: %.1f x real time)", sum.frames, sum.video_seconds,
                sum.wall_seconds, sum.wall_seconds > 0 ? sum.video_seconds / sum.wall_seconds : 0);
     putchar('\n');
     for (int i = 0; i < sum.n_items; i++)
-        if (sum.items[i].outcome == VX_ITEM_FAILED) printf("  failed: %s: %s\n", sum.items[i].path, sum.items[i].message);
+        if (sum.items[i].outcome == VX_ITEM_FAILED || sum.items[i].outcome == VX_ITEM_SKIPPED)
+            printf("  %s: %s: %s\n", vx_item_outcome_name(sum.items[i].outcome), sum.items[i].path,
+                   sum.items[i].message);
     int rc = sum.failed ? CLI_SOME_FAILED : CLI_OK;
     vx_index_summary_clear(&sum);
     return rc;
@@ -152,9 +157,11 @@ const cli_command cmd_index = {
     .summary = "index new or changed videos, skip unchanged ones, note removed ones",
     .details = "PATHs are video files or folders (walked for video files). Unchanged files are skipped\n"
                "without decoding, exact duplicates are linked to the video they copy, files gone from a\n"
-               "folder (or named but missing) are marked removed. Ends with a summary; exit code 1 when\n"
-               "any file failed (each listed with its reason). While `vidx serve` runs on the database,\n"
-               "the work goes to the service as a job and this command follows it to the end.",
+               "folder (or named but missing) are marked removed. Whether a file is a video is read from\n"
+               "its streams: audio-only files (.ogg, .mp3, audio-only WebM...) are listed as skipped with\n"
+               "the reason. Ends with a summary; exit code 1 when any file failed (each listed with its\n"
+               "reason). While `vidx serve` runs on the database, the work goes to the service as a job\n"
+               "and this command follows it to the end.",
     .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
              {"rate", 0, "FPS", "frames sampled per second of video (default 1)"},
              {"max-frames", 0, "N", "at most N frames per video, spread over long ones (default 256)"},

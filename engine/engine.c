@@ -419,8 +419,8 @@ static void item_outcome(const vx_index_summary *sum, vx_job_item *out, char *bu
         return;
     }
     out->outcome = sum->indexed ? VX_ITEM_INDEXED : sum->failed ? VX_ITEM_FAILED : VX_ITEM_UNCHANGED;
-    snprintf(buf, size, "%d files: %d indexed, %d unchanged, %d duplicates, %d failed, %d removed", sum->n_items,
-             sum->indexed, sum->unchanged, sum->duplicates, sum->failed, sum->removed);
+    snprintf(buf, size, "%d files: %d indexed, %d unchanged, %d duplicates, %d failed, %d removed, %d skipped",
+             sum->n_items, sum->indexed, sum->unchanged, sum->duplicates, sum->failed, sum->removed, sum->skipped);
     out->message = buf;
 }
 

@@ -210,12 +210,12 @@ static json_t *items_json(const vx_job_item *items, int n) {
 }
 
 static json_t *summary_json(const vx_job_item *items, int n) {
-    int c[6] = {0};
+    int c[VX_ITEM_SKIPPED + 1] = {0};
     for (int i = 0; i < n; i++)
-        if (items[i].outcome < 6) c[items[i].outcome]++;
-    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "pending", c[VX_ITEM_PENDING], "indexed", c[VX_ITEM_INDEXED],
-                     "unchanged", c[VX_ITEM_UNCHANGED], "duplicates", c[VX_ITEM_DUPLICATE], "failed", c[VX_ITEM_FAILED],
-                     "removed", c[VX_ITEM_REMOVED]);
+        if (items[i].outcome <= VX_ITEM_SKIPPED) c[items[i].outcome]++;
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "pending", c[VX_ITEM_PENDING], "indexed",
+                     c[VX_ITEM_INDEXED], "unchanged", c[VX_ITEM_UNCHANGED], "duplicates", c[VX_ITEM_DUPLICATE],
+                     "failed", c[VX_ITEM_FAILED], "removed", c[VX_ITEM_REMOVED], "skipped", c[VX_ITEM_SKIPPED]);
 }
 
 int vx_job_settings_json(json_t *o, const vx_job_settings *js) {

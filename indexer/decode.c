@@ -102,6 +102,33 @@ static void quiet_ffmpeg(void) {
     if (vx_log_threshold > VX_LOG_DEBUG) av_log_set_level(AV_LOG_QUIET);
 }
 
+int vx_probe_video(const char *path, vx_error *err) {
+    AVFormatContext *fmt = NULL;
+    char e[128];
+    quiet_ffmpeg();
+    int r = avformat_open_input(&fmt, path, NULL, NULL);
+    if (r < 0) return vx_fail(err, "not a readable media file: %s", av_err(r, e, sizeof e));
+    /* Ogg and friends announce their streams' codecs only in the first packets. */
+    if (fmt->nb_streams == 0 || fmt->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_UNKNOWN)
+        avformat_find_stream_info(fmt, NULL);
+    int video = 0, audio = 0, pictures = 0;
+    for (unsigned i = 0; i < fmt->nb_streams; i++) {
+        const AVStream *st = fmt->streams[i];
+        if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
+            if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) pictures++;
+            else video++;
+        } else if (st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) {
+            audio++;
+        }
+    }
+    avformat_close_input(&fmt);
+    if (video) return 1;
+    vx_fail(err, "%s", audio && pictures ? "audio only (with cover art): no video stream"
+                       : audio           ? "audio only: no video stream"
+                                         : "no video stream");
+    return 0;
+}
+
 int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info *info, vx_frame_fn fn, void *ctx,
                     vx_sample_stats *stats, vx_error *err) {
     AVFormatContext *fmt = NULL;

@@ -14,6 +14,12 @@
  * are refused. */
 int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err);
 
+/* Whether a file holds a moving picture, from its streams rather than its name: 1 when
+ * it has a video stream that is not an attached picture (cover art), 0 when it is
+ * media without one (err says what it holds: "audio only"), -1 when FFmpeg cannot
+ * open it as media (err says why). Reads only the container's headers. */
+int vx_probe_video(const char *path, vx_error *err);
+
 /* What a video file holds, as far as indexing cares. */
 typedef struct vx_video_info {
     double duration;   /* seconds; 0 for a single picture */

@@ -98,6 +98,7 @@ static void add_item(run *R, const char *path, uint8_t outcome, const char *mess
     case VX_ITEM_DUPLICATE: s->duplicates++; break;
     case VX_ITEM_FAILED: s->failed++; break;
     case VX_ITEM_REMOVED: s->removed++; break;
+    case VX_ITEM_SKIPPED: s->skipped++; break;
     default: break;
     }
     if (R->o->on_item && items[s->n_items - 1].path)
@@ -106,9 +107,15 @@ static void add_item(run *R, const char *path, uint8_t outcome, const char *mess
 
 static int cancelled(const run *R) { return R->o->cancel && atomic_load(R->o->cancel); }
 
+/* Names a folder walk takes: video containers, and containers that hold video or only
+ * audio (.ogg, .mka, ...) or usually audio, whose streams then decide (classify):
+ * audio-only files are counted as skipped with the reason, never dropped silently. */
 static int is_media_name(const char *path) {
-    static const char *const exts[] = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg",
-                                       ".ts",  ".m2ts", ".flv", ".wmv", ".ogv", ".3gp", ".mts", ".vob", ".mxf", NULL};
+    static const char *const exts[] = {".mp4", ".m4v", ".mov", ".mkv",  ".webm", ".avi", ".gif", ".mpg",  ".mpeg",
+                                       ".ts",  ".m2ts", ".flv", ".wmv", ".ogv",  ".3gp", ".mts", ".vob",  ".mxf",
+                                       ".ogg", ".ogx", ".ogm", ".oga",  ".mka",  ".mp3", ".m4a", ".opus", ".flac",
+                                       ".wav", ".aac", ".wma", ".asf",  ".rm",   ".rmvb", ".divx", ".f4v", ".3g2",
+                                       NULL};
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     if (!dot || (slash && dot < slash)) return 0;
     for (int i = 0; exts[i]; i++)
@@ -284,6 +291,21 @@ static int classify(run *R, const char *path, vx_error *err) {
         add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
         vx_video_clear(&j.old);
         return 0;
+    }
+    /* New or changed: is it a video at all? (Read from its streams, before hashing it.)
+     * Media without a video stream is skipped; what FFmpeg cannot open goes on to fail
+     * in the decoder, with its reason, like any broken video. */
+    vx_error perr;
+    if (vx_probe_video(path, &perr) == 0) {
+        if (j.had_record && j.old.status != VX_VIDEO_REMOVED) {
+            /* It was a video and is not any more: what it had goes. */
+            r = mark_removed(R, &j.old, err);
+        } else {
+            add_item(R, path, VX_ITEM_SKIPPED, perr.msg);
+            r = 0;
+        }
+        if (j.had_record) vx_video_clear(&j.old);
+        return r;
     }
     vx_error herr;
     if (vx_hash_file(path, &j.hash, &herr)) {

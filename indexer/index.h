@@ -53,7 +53,7 @@ void vx_index_options_default(vx_index_options *o);
 void vx_index_options_set(vx_index_options *o, const vx_job_settings *s);
 
 typedef struct vx_index_summary {
-    int indexed, unchanged, duplicates, failed, removed;
+    int indexed, unchanged, duplicates, failed, removed, skipped;
     long frames;              /* frames encoded */
     double video_seconds;     /* duration of the videos decoded */
     double wall_seconds;

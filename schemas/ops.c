@@ -176,7 +176,7 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
         op->item.message = vx_get_string(&c, VX_MAX_TEXT);
         op->at = (int64_t)vx_get_u64le(&c);
         if (!c.bad && (!op->job_id || op->item_index >= VX_MAX_JOB_ITEMS || op->item.outcome == VX_ITEM_PENDING ||
-                       op->item.outcome > VX_ITEM_REMOVED || !*op->item.path || op->at < 0))
+                       op->item.outcome > VX_ITEM_SKIPPED || !*op->item.path || op->at < 0))
             rc = vx_fail(err, "op: job item with job 0, index %u, outcome %u or an empty path", op->item_index,
                          op->item.outcome);
         break;

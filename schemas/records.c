@@ -366,7 +366,7 @@ int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err) {
             j->items[i].path = vx_get_string(&c, VX_MAX_PATH);
             j->items[i].outcome = vx_get_u8(&c);
             j->items[i].message = vx_get_string(&c, VX_MAX_TEXT);
-            if (!c.bad && j->items[i].outcome > VX_ITEM_REMOVED) why = "unknown item outcome";
+            if (!c.bad && j->items[i].outcome > VX_ITEM_SKIPPED) why = "unknown item outcome";
         }
     }
     if (finish(&c, "job", why, err)) { vx_job_clear(j); return -1; }
@@ -531,6 +531,7 @@ const char *vx_item_outcome_name(uint8_t outcome) {
     case VX_ITEM_DUPLICATE: return "duplicate";
     case VX_ITEM_FAILED: return "failed";
     case VX_ITEM_REMOVED: return "removed";
+    case VX_ITEM_SKIPPED: return "skipped";
     default: return "unknown";
     }
 }

@@ -140,6 +140,7 @@ typedef enum {
     VX_ITEM_DUPLICATE = 3,
     VX_ITEM_FAILED = 4,
     VX_ITEM_REMOVED = 5,
+    VX_ITEM_SKIPPED = 6, /* not a video (audio only): nothing stored, the message says why */
 } vx_item_outcome;
 
 typedef struct vx_job_item {

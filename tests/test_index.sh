@@ -36,9 +36,11 @@ mv bad/audio-only.m4a bad/audio-only.mp4
 "$vidx" index --db db clips bad still.png "$shared/videos" >out 2>err
 rc=$?
 [ "$rc" -eq 1 ] || fail "first run exited $rc, expected 1 (bad files); stderr: $(tail -5 err)"
-grep -q "^indexed 42, unchanged 0, duplicates 0, failed 4, removed 0" out || fail "first run summary: $(head -1 out)"
-for f in zero random truncated audio-only; do grep -q "failed: .*bad/$f.mp4: " out || fail "no reason for $f.mp4: $(cat out)"; done
-grep -q "audio-only.mp4: no video stream" out || fail "audio-only reason: $(grep audio-only out)"
+grep -q "^indexed 42, unchanged 0, duplicates 0, failed 3, removed 0, skipped 1 (not videos)" out ||
+  fail "first run summary: $(head -1 out)"
+for f in zero random truncated; do grep -q "failed: .*bad/$f.mp4: " out || fail "no reason for $f.mp4: $(cat out)"; done
+# Audio without video is no video, whatever its name says: skipped, with the reason.
+grep -q "skipped: .*bad/audio-only.mp4: audio only: no video stream" out || fail "audio-only reason: $(cat out)"
 "$dump" db >videos.txt
 grep -q "^indexed 240x320 .*clips/rotated.mp4" videos.txt || fail "rotation not applied: $(grep rotated videos.txt)"
 grep -q "^indexed 0x0\|^indexed 320x240 1 - 0.00 1 .*still.png" videos.txt || fail "still image: $(grep still videos.txt)"
@@ -68,6 +70,26 @@ grep -q "no video 0000000000000001" err || fail "unknown id message: $(cat err)"
 # Sparse sampling of a long clip (keyframes every 10 s): seeks, and ends.
 timeout 120 "$vidx" index --db sparse --max-frames 4 clips/long.mp4 >out 2>err || fail "sparse sampling: $(cat out err)"
 "$dump" sparse | grep -q "^indexed 64x48 4 - 60.00 4 " || fail "sparse sampling: $("$dump" sparse)"
+
+# ---- folders are walked by content ------------------------------------------------------
+# .ogg and friends hold video or only audio: the streams decide; audio files (cover art
+# included) and audio-only WebM are counted as skipped with the reason, never silently.
+mkdir ogg
+ff -f lavfi -i testsrc=duration=3:size=160x120:rate=10 -f lavfi -i sine=duration=3 -c:v libtheora -c:a libvorbis \
+  ogg/theora.ogg
+ff -f lavfi -i sine=duration=3 -c:a libvorbis ogg/voice.ogg
+ff -f lavfi -i sine=duration=3 -i still.png -map 0 -map 1 -c:a libmp3lame -c:v mjpeg -disposition:v attached_pic \
+  ogg/song.mp3
+ff -f lavfi -i sine=duration=3 -c:a libopus ogg/talk.webm
+"$vidx" index --db oggdb ogg >out 2>err || fail "walk by content: $(cat out err)"
+grep -q "^indexed 1, unchanged 0, duplicates 0, failed 0, removed 0, skipped 3 (not videos)" out ||
+  fail "walk by content: $(cat out)"
+grep -q "skipped: .*ogg/voice.ogg: audio only: no video stream" out || fail "voice.ogg: $(cat out)"
+grep -q "skipped: .*ogg/song.mp3: audio only (with cover art): no video stream" out || fail "song.mp3: $(cat out)"
+grep -q "skipped: .*ogg/talk.webm: audio only" out || fail "talk.webm: $(cat out)"
+"$dump" oggdb | grep -q "^indexed 160x120 .*ogg/theora.ogg" || fail "theora in ogg: $("$dump" oggdb)"
+"$vidx" index --db oggdb ogg >out 2>err || fail "walk by content, again: $(cat out err)"
+grep -q "^indexed 0, unchanged 1, duplicates 0, failed 0, removed 0, skipped 3" out || fail "again: $(cat out)"
 
 # ---- a second run does nothing ----------------------------------------------------------
 "$vidx" index --db db clips still.png "$shared/videos" >out 2>err || fail "second run failed: $(cat out)"
