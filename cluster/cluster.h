@@ -76,7 +76,7 @@ typedef struct vx_cluster_status {
 void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out);
 
 /* A worker: takes work items until stop is set, each indexed by the engine
- * (vx_engine_index_item) and acknowledged once its outcome is in the log. */
+ * (vx_engine_index_items) and acknowledged once its outcome is in the log. */
 int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_error *err);
 
 /* `vidx worker`: connects, catches up with the log into its own data folder (the

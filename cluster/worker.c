@@ -1,6 +1,8 @@
 /* vidx cluster: a worker's loop over the work queue.
  *
- * Items come from one durable pull consumer that every worker shares, one at a time.
+ * Items come from one durable pull consumer that every worker shares, up to TAKE_MAX at
+ * a time when that many wait: they are indexed in one run, so the next file decodes
+ * while this one encodes, as `vidx index` does over a folder.
  * While a worker is on an item it tells the server so (in progress) every quarter of the
  * ack deadline, so a long file is not handed to another worker; a worker that dies
  * stops telling, and the item is delivered again once the deadline passes. An item is
@@ -11,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,10 +22,13 @@
 #include "../common/log.h"
 #include "cluster_internal.h"
 
+#define TAKE_MAX 3 /* items a worker holds at once: one run decodes the next file while encoding this one */
+
 typedef struct heartbeat {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    natsMsg *current; /* the item being worked on, or NULL */
+    natsMsg *current[TAKE_MAX]; /* the items in hand */
+    int n_current;
     int stopping;
     int every_ms;
 } heartbeat;
@@ -37,17 +43,19 @@ static void *beat(void *arg) {
         until.tv_nsec += (long)(h->every_ms % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
         pthread_cond_timedwait(&h->cv, &h->mu, &until);
-        if (h->current && !h->stopping) natsMsg_InProgress(h->current, NULL);
+        for (int i = 0; i < h->n_current && !h->stopping; i++) natsMsg_InProgress(h->current[i], NULL);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
 }
 
-/* From now on m's deadline is extended (at once: it may have waited in a buffer). */
-static void set_current(heartbeat *h, natsMsg *m) {
-    if (m) natsMsg_InProgress(m, NULL);
+/* From now on the deadlines of these n messages are extended (at once: they may have
+ * waited in a buffer); n = 0 stops. */
+static void set_current(heartbeat *h, natsMsg **m, int n) {
+    for (int i = 0; i < n; i++) natsMsg_InProgress(m[i], NULL);
     pthread_mutex_lock(&h->mu);
-    h->current = m;
+    for (int i = 0; i < n; i++) h->current[i] = m[i];
+    h->n_current = n;
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -116,71 +124,128 @@ static void wait_for_log(vx_cluster *c, const atomic_int *stop) {
     }
 }
 
-/* One delivered item: indexed, or recorded as failed after too many tries. Returns
- * VX_E_LOG_UNAVAILABLE when the cluster cut it short. */
-static int handle(vx_cluster *c, vx_engine *e, natsMsg *m, heartbeat *h, const atomic_int *stop) {
+/* An item in hand. */
+typedef struct taken {
+    natsMsg *msg;
+    vx_work_item w;
+    char hex[VX_ID_HEX_LEN], key[VX_ID_HEX_LEN + 16];
+    uint64_t delivered, attempt, rev;
+} taken;
+
+/* Decodes and counts a delivered item: 1 when it is to be worked on (t filled), 0 when
+ * it was settled here (not an item, an old copy, or recorded as failed after too many
+ * tries). */
+static int take(vx_cluster *c, vx_engine *e, natsMsg *m, taken *t) {
     jsMsgMetaData *meta = NULL;
-    uint64_t delivered = 1;
+    t->msg = m;
+    t->delivered = 1;
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-        delivered = meta->NumDelivered;
+        t->delivered = meta->NumDelivered;
         jsMsgMetaData_Destroy(meta);
     }
-    vx_work_item w;
     vx_error err;
-    if (vx_work_item_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &w, &err)) {
+    if (vx_work_item_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &t->w, &err)) {
         vx_warn("cluster: work message on %s is not a valid item (%s); dropped", natsMsg_GetSubject(m), err.msg);
         natsMsg_Term(m, NULL);
         return 0;
     }
-    char hex[VX_ID_HEX_LEN], key[VX_ID_HEX_LEN + 16];
-    vx_id_to_hex(w.job_id, hex);
-    snprintf(key, sizeof key, "%s.%u", hex, w.index);
-    set_current(h, m); /* the deadline is extended from now on, counting included */
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(t->w.job_id, hex);
+    memcpy(t->hex, hex, sizeof hex);
+    snprintf(t->key, sizeof t->key, "%s.%u", hex, t->w.index);
     int stale;
-    uint64_t rev;
-    const uint64_t attempt = count_attempt(c, key, delivered, &stale, &rev);
+    t->attempt = count_attempt(c, t->key, t->delivered, &stale, &t->rev);
     if (stale) {
-        set_current(h, NULL);
-        vx_debug("cluster: job %s: %s: an old copy of a delivery (%llu); dropped", hex, w.path,
-                 (unsigned long long)delivered);
-        vx_work_item_clear(&w);
+        vx_debug("cluster: job %s: %s: an old copy of a delivery (%llu); dropped", t->hex, t->w.path,
+                 (unsigned long long)t->delivered);
+        vx_work_item_clear(&t->w);
         return 0;
     }
-    if (attempt > (uint64_t)c->o.max_attempts) {
-        set_current(h, NULL);
+    if (t->attempt > (uint64_t)c->o.max_attempts) {
         char reason[512];
         snprintf(reason, sizeof reason,
                  "gave up after %d attempts: each worker that took it stopped or failed before finishing it",
                  c->o.max_attempts);
-        vx_warn("cluster: job %s: %s: %s", hex, w.path, reason);
-        if (vx_engine_fail_item(e, &w, reason, &err) == 0) {
+        vx_warn("cluster: job %s: %s: %s", t->hex, t->w.path, reason);
+        if (vx_engine_fail_item(e, &t->w, reason, &err) == 0) {
             natsMsg_AckSync(m, NULL, NULL);
-            kvStore_Delete(c->attempts, key);
+            kvStore_Delete(c->attempts, t->key);
+        } else {
+            vx_warn("cluster: job %s: %s (the item comes back)", t->hex, err.msg);
         }
-        else vx_warn("cluster: job %s: %s (the item comes back)", hex, err.msg);
-        vx_work_item_clear(&w);
+        vx_work_item_clear(&t->w);
         return 0;
     }
-    if (attempt) vx_info("cluster: job %s: taking %s (attempt %llu)", hex, w.path, (unsigned long long)attempt);
-    else vx_info("cluster: job %s: taking %s (attempt not counted)", hex, w.path);
-    int r = vx_engine_index_item(e, &w, stop, &err);
-    set_current(h, NULL);
+    if (t->attempt)
+        vx_info("cluster: job %s: taking %s (attempt %llu)", t->hex, t->w.path, (unsigned long long)t->attempt);
+    else
+        vx_info("cluster: job %s: taking %s (attempt not counted)", t->hex, t->w.path);
+    return 1;
+}
+
+/* After the work: acknowledged once its outcome is in the log, else back to the queue
+ * (the try given back when the cluster, not the file, cut it short). */
+static void finish(vx_cluster *c, taken *t, int r, const vx_error *why) {
     if (r == 0) {
         jsErrCode jerr = 0;
-        natsStatus s = natsMsg_AckSync(m, NULL, &jerr);
-        kvStore_Delete(c->attempts, key);
+        natsStatus s = natsMsg_AckSync(t->msg, NULL, &jerr);
+        kvStore_Delete(c->attempts, t->key);
         if (s != NATS_OK) {
             /* Delivered again later: its outcome is in the log, so the file is unchanged then. */
+            vx_error err;
             vx_cluster_nats_fail(&err, s, jerr, "acknowledging");
-            vx_warn("cluster: job %s: %s: %s", hex, w.path, err.msg);
+            vx_warn("cluster: job %s: %s: %s", t->hex, t->w.path, err.msg);
         }
     } else {
-        vx_warn("cluster: job %s: %s: %s; it is tried again", hex, w.path, err.msg);
-        if (r == VX_E_LOG_UNAVAILABLE || r == VX_E_BUSY) uncount_attempt(c, key, attempt, delivered, rev);
-        natsMsg_NakWithDelay(m, r == VX_E_BUSY ? 0 : 2000, NULL);
+        vx_warn("cluster: job %s: %s: %s; it is tried again", t->hex, t->w.path, why->msg);
+        if (r == VX_E_LOG_UNAVAILABLE || r == VX_E_BUSY) uncount_attempt(c, t->key, t->attempt, t->delivered, t->rev);
+        natsMsg_NakWithDelay(t->msg, r == VX_E_BUSY ? 0 : 2000, NULL);
     }
-    vx_work_item_clear(&w);
-    return r == VX_E_LOG_UNAVAILABLE ? r : 0;
+    vx_work_item_clear(&t->w);
+}
+
+static int same_settings(const vx_job_settings *a, const vx_job_settings *b) {
+    return a->rate == b->rate && a->max_frames == b->max_frames && a->timeout_s == b->timeout_s &&
+           a->segment_seconds == b->segment_seconds;
+}
+
+static int is_folder(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The items in hand, in runs of files with the same settings (a folder alone). Returns
+ * VX_E_LOG_UNAVAILABLE when the cluster refused results. */
+static int work(vx_cluster *c, vx_engine *e, taken *ts, int n, const atomic_int *stop) {
+    int down = 0;
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        if (!is_folder(ts[i].w.path))
+            while (j < n && same_settings(&ts[j].w.settings, &ts[i].w.settings) && !is_folder(ts[j].w.path)) j++;
+        vx_work_item items[TAKE_MAX];
+        int status[TAKE_MAX];
+        vx_error errs[TAKE_MAX];
+        for (int k = i; k < j; k++) items[k - i] = ts[k].w;
+        vx_engine_index_items(e, items, j - i, stop, status, errs);
+        for (int k = i; k < j; k++) {
+            down |= status[k - i] == VX_E_LOG_UNAVAILABLE;
+            finish(c, &ts[k], status[k - i], &errs[k - i]);
+        }
+        i = j;
+    }
+    return down ? VX_E_LOG_UNAVAILABLE : 0;
+}
+
+/* Up to TAKE_MAX items waiting now, else one within a second. */
+static natsStatus fetch(natsSubscription *sub, natsMsgList *list, jsErrCode *jerr) {
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = TAKE_MAX;
+    req.NoWait = true;
+    natsStatus s = natsSubscription_FetchRequest(list, sub, &req);
+    if (s == NATS_OK && list->Count > 0) return s;
+    natsMsgList_Destroy(list);
+    return natsSubscription_Fetch(list, sub, 1, 1000, jerr);
 }
 
 int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_error *err) {
@@ -220,7 +285,7 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
     while (!atomic_load(stop)) {
         natsMsgList list = {0};
         jerr = 0;
-        s = natsSubscription_Fetch(&list, sub, 1, 1000, &jerr);
+        s = fetch(sub, &list, &jerr);
         if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
             natsMsgList_Destroy(&list);
             continue;
@@ -236,8 +301,12 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
             continue;
         }
         quiet = 0;
-        int log_down = 0;
-        for (int i = 0; i < list.Count; i++) log_down |= handle(c, e, list.Msgs[i], &h, stop) == VX_E_LOG_UNAVAILABLE;
+        set_current(&h, list.Msgs, list.Count < TAKE_MAX ? list.Count : TAKE_MAX);
+        taken ts[TAKE_MAX];
+        int n = 0;
+        for (int i = 0; i < list.Count && i < TAKE_MAX; i++) n += take(c, e, list.Msgs[i], &ts[n]);
+        const int log_down = n && work(c, e, ts, n, stop) == VX_E_LOG_UNAVAILABLE;
+        set_current(&h, NULL, 0);
         natsMsgList_Destroy(&list);
         if (log_down) wait_for_log(c, stop);
     }

@@ -414,43 +414,66 @@ int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx
  * folder that only the worker could see, the counts of what was under it. */
 static void item_outcome(const vx_index_summary *sum, vx_job_item *out, char *buf, size_t size) {
     if (sum->n_items == 1) {
-        out->outcome = sum->items[0].outcome;
-        out->message = sum->items[0].message ? sum->items[0].message : "";
+        *out = sum->items[0];
         return;
     }
+    out->path = "";
     out->outcome = sum->indexed ? VX_ITEM_INDEXED : sum->failed ? VX_ITEM_FAILED : VX_ITEM_UNCHANGED;
     snprintf(buf, size, "%d files: %d indexed, %d unchanged, %d duplicates, %d failed, %d removed, %d skipped",
              sum->n_items, sum->indexed, sum->unchanged, sum->duplicates, sum->failed, sum->removed, sum->skipped);
     out->message = buf;
 }
 
-int vx_engine_index_item(vx_engine *e, const vx_work_item *w, const atomic_int *cancel, vx_error *err) {
+int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const atomic_int *cancel, int *status,
+                          vx_error *errs) {
+    vx_error err;
+    int rc = VX_OK;
     if (!e->model) {
-        vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
-        return VX_E_UNAVAILABLE;
+        vx_fail(&err, "indexing needs the CLIP model: %s", e->model_problem);
+        rc = VX_E_UNAVAILABLE;
     }
-    vx_index_options o = e->opt.index;
-    vx_index_options_set(&o, &w->settings);
-    o.progress = 0;
-    o.log_files = 1;
-    o.cancel = cancel;
+    const char **paths = rc ? NULL : malloc((size_t)n * sizeof *paths);
+    if (!rc && !paths) {
+        vx_fail(&err, "out of memory");
+        rc = VX_E_INTERNAL;
+    }
     vx_index_summary sum;
-    const char *path = w->path;
-    int r = vx_engine_run_index(e, &path, 1, &o, &sum, err);
-    if (r == 0 && sum.cancelled) {
-        vx_index_summary_clear(&sum);
-        vx_fail(err, "interrupted before %s was indexed", w->path);
-        return VX_E_BUSY;
+    memset(&sum, 0, sizeof sum);
+    if (!rc) {
+        for (int i = 0; i < n; i++) paths[i] = items[i].path;
+        vx_index_options o = e->opt.index;
+        vx_index_options_set(&o, &items[0].settings); /* the caller groups items by settings */
+        o.progress = 0;
+        o.log_files = 1;
+        o.cancel = cancel;
+        if (vx_engine_run_index(e, paths, n, &o, &sum, &err)) rc = commit_failed(e);
     }
-    if (r == 0) {
+    free(paths);
+    for (int i = 0; i < n; i++) {
+        status[i] = rc;
+        errs[i] = err;
+        if (rc) continue;
+        /* This item's outcome: its file's, found by path (a folder that only workers see
+         * is indexed alone: its outcome is the counts of what was under it). */
+        vx_job_item outcome = {0};
         char buf[256];
-        vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = w->job_id, .item_index = w->index, .at = time(NULL)};
-        op.item.path = w->path;
-        item_outcome(&sum, &op.item, buf, sizeof buf);
-        r = vx_engine_commit(e, &op, err);
+        for (int k = 0; k < sum.n_items && !outcome.path; k++)
+            if (strcmp(sum.items[k].path, items[i].path) == 0) outcome = sum.items[k];
+        if (!outcome.path && n == 1 && sum.n_items) item_outcome(&sum, &outcome, buf, sizeof buf);
+        if (!outcome.path && !outcome.outcome) {
+            status[i] = VX_E_BUSY;
+            vx_fail(&errs[i], "%s", sum.cancelled ? "interrupted before it was indexed" : "no outcome for it in the run");
+            continue;
+        }
+        vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = items[i].job_id, .item_index = items[i].index, .at = time(NULL)};
+        op.item = (vx_job_item){.path = items[i].path, .outcome = outcome.outcome,
+                                .message = outcome.message ? outcome.message : ""};
+        if (vx_engine_commit(e, &op, &errs[i])) status[i] = commit_failed(e);
     }
     vx_index_summary_clear(&sum);
-    return r ? commit_failed(e) : VX_OK;
+    for (int i = 0; i < n; i++)
+        if (status[i]) return status[i];
+    return VX_OK;
 }
 
 int vx_engine_fail_item(vx_engine *e, const vx_work_item *w, const char *reason, vx_error *err) {

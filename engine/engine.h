@@ -226,10 +226,14 @@ int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err);
  * here is not the one the log's videos were indexed with. */
 const char *vx_engine_model_conflict(vx_engine *e, char *buf, size_t size);
 
-/* A worker's part of a job: indexes one work item's path like vx_engine_index (every
- * change committed through the cluster's log) and commits the item's outcome. When
- * cancel is set meanwhile, the item is left unfinished (VX_E_BUSY) for another try. */
-int vx_engine_index_item(vx_engine *e, const vx_work_item *w, const atomic_int *cancel, vx_error *err);
+/* A worker's part of jobs: indexes the items' paths in one run like vx_engine_index
+ * (decoding the next file while encoding this one; every change committed through the
+ * cluster's log) and commits each item's outcome. The items must share their settings,
+ * and a folder comes alone. status[i] and errs[i] per item: 0, VX_E_LOG_UNAVAILABLE
+ * when the log refused (nothing recorded for it), VX_E_BUSY when cancel was set before
+ * the item was done; returns the first non-zero status. */
+int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const atomic_int *cancel, int *status,
+                          vx_error *errs);
 /* Records a work item that could not be finished as failed, with the reason. */
 int vx_engine_fail_item(vx_engine *e, const vx_work_item *w, const char *reason, vx_error *err);
 
