@@ -120,13 +120,27 @@ async function main() {
     check(external.length === 0, `nothing loaded from elsewhere: ${external}`);
     check(consoleErrors.length === 0, `no script errors: ${consoleErrors}`);
 
+    // A file this browser cannot play (MPEG-1 video in an MPEG program stream): the page
+    // says why and offers the file, instead of a black box.
+    const old = path.join(work, 'old.mpg');
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '4', '-c:v', 'mpeg1video', old]);
+    execFileSync(vidx, ['index', '--db', db, '-q', old], { env, stdio: 'inherit' });
+    const oldId = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', old], { env })).video_id;
+    await page.evaluate((id) => openWatch({ video_id: id, title: 'old.mpg' }, 0), oldId);
+    const problem = await waitFor(() => page.$eval('#watch-problem', (p) => (!p.hidden && p.textContent) || null),
+      'the playback problem');
+    check(/does not play in this browser/.test(problem) && (await page.$('#watch-problem a[download]')) !== null,
+      `a video the browser cannot play says so: ${problem}`);
+    check(/\/thumbs\//.test(await page.$eval('#player', (v) => v.poster)), 'the player shows the thumbnail');
+    await page.screenshot({ path: path.join(shots, '4-cannot-play.png') });
+
     // The service gone: the page says so.
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     await page.fill('#q', 'anything');
     await page.press('#q', 'Enter');
     await waitFor(async () => /cannot be reached/.test(await page.textContent('#status')), 'the unreachable message');
-    await page.screenshot({ path: path.join(shots, '4-service-down.png') });
+    await page.screenshot({ path: path.join(shots, '5-service-down.png') });
   } finally {
     if (browser) await browser.close();
     if (server.exitCode === null) { server.kill('SIGKILL'); }

@@ -126,11 +126,34 @@ async function loadFeed() {
   }
 }
 
+// Says why the video does not play, instead of leaving a black box, with a link to the
+// file for a player that reads it.
+function showPlaybackProblem(why) {
+  const el = $('#watch-problem');
+  const link = document.createElement('a');
+  link.href = `/v1/videos/${state.watching.id}/media?original=1`;
+  link.download = '';
+  link.textContent = 'download the file';
+  el.replaceChildren(`This video does not play in this browser: ${why}. You can `, link,
+    ' to watch it in a player that reads it.');
+  el.hidden = false;
+}
+
+const MEDIA_ERRORS = {
+  1: 'loading was stopped',
+  2: 'a network error interrupted it',
+  3: 'the browser could not decode it',
+  4: "the browser does not read this file's format or codec",
+};
+
 async function openWatch(item, start) {
   const video = $('#player');
   state.watching = { id: item.video_id, reported: false };
   video.dataset.id = item.video_id;
   video.dataset.start = String(start);
+  $('#watch-problem').hidden = true;
+  // The moment's picture shows while the video loads (and if it cannot play).
+  video.poster = item.moment_thumbnail || item.thumbnail || `/thumbs/${item.video_id}.jpg`;
   video.src = `/v1/videos/${item.video_id}/media`;
   video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
   $('#watch-title').textContent = item.title || item.video_id;
@@ -190,6 +213,15 @@ $('#like').addEventListener('click', () => sendEvent('like'));
 $('#dislike').addEventListener('click', () => sendEvent('dislike'));
 $('#skip').addEventListener('click', () => { sendEvent('skip'); closeWatch(); });
 $('#close').addEventListener('click', closeWatch);
+$('#player').addEventListener('error', () => {
+  const v = $('#player');
+  if (state.watching && v.error) showPlaybackProblem(MEDIA_ERRORS[v.error.code] || 'an unknown error');
+});
+$('#player').addEventListener('loadeddata', () => {
+  const v = $('#player');
+  // A file whose sound plays but whose pictures the browser cannot decode.
+  if (state.watching && v.videoWidth === 0) showPlaybackProblem('only its sound plays: the browser cannot decode its pictures');
+});
 $('#player').addEventListener('ended', () => {
   if (state.watching) { state.watching.reported = true; sendEvent('complete'); }
 });
