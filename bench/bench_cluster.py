@@ -49,7 +49,7 @@ def start(vidx, kind, db, urls, env, extra=()):
     ready = db + "-ready"
     if os.path.exists(ready):
         os.unlink(ready)
-    cmd = [vidx, kind, "--db", db, "--cluster", urls, *extra]
+    cmd = [vidx, kind, "--db", db, *(["--cluster", urls] if urls else []), *extra]  # urls None: one machine
     if kind == "serve":
         cmd += ["--listen", "127.0.0.1:0", "--ready-file", ready]
     p = subprocess.Popen(cmd, env=env, stdout=open(db + f"-{kind}.log", "a"), stderr=subprocess.STDOUT)
@@ -119,7 +119,8 @@ def workers(args, work, env, clips):
     print("\n| workers | wall (s) | frames/s | vs one machine | queue overhead per file (ms) |")
     print("|---|---|---|---|---|")
     results = {}
-    for n in (1, 2, 4):
+    counts = [int(x) for x in args.workers.split(",")]
+    for n in counts:
         d = os.path.join(work, f"w{n}")
         os.makedirs(d)
         servers, urls = start_nats(d, 3, procs)
@@ -137,7 +138,7 @@ def workers(args, work, env, clips):
         results[n] = wall
         print(f"| {n} | {wall:.1f} | {frames / wall:.1f} | {base / wall:.2f} | "
               f"{(wall - base) / files * 1e3 if n == 1 else float('nan'):.0f} |")
-        if n == 4:
+        if n == counts[-1]:
             events(args, node, urls, d, env)
         stop_all()
     return results
@@ -166,6 +167,26 @@ def events(args, a, urls, d, env):
     print(f"POST event on A until 201 (in the log, applied on A): p50 {w[49] * 1e3:.2f} ms, p99 {w[98] * 1e3:.2f} ms")
     print(f"then visible on B: p50 {q[49] * 1e3:.2f} ms, p99 {q[98] * 1e3:.2f} ms "
           f"(one GET to B is ~0.3 ms of that)")
+    ids_file = os.path.join(d, "ids.txt")
+    with open(ids_file, "w") as f:
+        f.write("\n".join(ids) + "\n")
+    cluster_rate = event_load(a.port, ids_file)
+    single = start(args.vidx, "serve", os.path.join(os.path.dirname(d), "ref"), None, env)
+    single_rate = event_load(single.port, ids_file)
+    stop(single)
+    print(f"events under load (wrk, 2 threads, 32 connections, 10 s): {cluster_rate:.0f}/s on a cluster node, "
+          f"{single_rate:.0f}/s on one machine (`vidx serve` alone, same clips): {cluster_rate / single_rate:.2f}")
+
+
+def event_load(port, ids_file):
+    """Events per second that wrk gets answered on this node (bench/wrk/events.lua)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk", "events.lua")
+    out = subprocess.run(["wrk", "-t2", "-c32", "-d10s", "-s", script, f"http://127.0.0.1:{port}"],
+                         env=dict(os.environ, VIDX_IDS=ids_file), capture_output=True, text=True, timeout=120).stdout
+    bad = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
+    if bad:
+        print("  wrk:", "; ".join(bad))
+    return float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
 
 
 def catch_up(args, work, env):
@@ -206,6 +227,7 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--videos", type=int, default=100000)
     ap.add_argument("--replicas", type=int, default=3)
+    ap.add_argument("--workers", default="1,2,4", help="worker counts to run (events are measured with the last)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: queue,workers,catchup")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="vidx-bench-cluster-")

@@ -125,6 +125,8 @@ static int ensure_stream(vx_cluster *c, const char *name, const char *subjects, 
     return 0;
 }
 
+static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+
 static uint64_t random_u64(void) {
     uint64_t v = 0;
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -150,6 +152,8 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     c->o.urls = c->urls;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->pub_mu, NULL);
+    pthread_cond_init(&c->pub_cv, NULL);
     c->nonce = random_u64();
     c->ring = calloc(APPLIED_RING, sizeof *c->ring);
     const char *servers[MAX_SERVERS];
@@ -209,6 +213,14 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     jo.Wait = 5000;
     s = natsConnection_JetStream(&c->js, c->nc, &jo);
     if (s != NATS_OK) { vx_cluster_nats_fail(err, s, 0, "cluster: JetStream"); goto done; }
+    jsOptions ja; /* commits: publishes answered asynchronously (on_published) */
+    jsOptions_Init(&ja);
+    ja.Wait = 5000;
+    ja.PublishAsync.AckHandler = on_published;
+    ja.PublishAsync.AckHandlerClosure = c;
+    ja.PublishAsync.MaxPending = 4 * COMMIT_MAX;
+    s = natsConnection_JetStream(&c->js_async, c->nc, &ja);
+    if (s != NATS_OK) { vx_cluster_nats_fail(err, s, 0, "cluster: JetStream"); goto done; }
     if (ensure_stream(c, VX_CLUSTER_LOG_STREAM, "vidx.log.>", 0, err) ||
         ensure_stream(c, VX_CLUSTER_WORK_STREAM, "vidx.work.>", 1, err))
         goto done;
@@ -253,6 +265,7 @@ void vx_cluster_close(vx_cluster *c) {
     if (c->sub) natsSubscription_Destroy(c->sub);
     if (c->attempts) kvStore_Destroy(c->attempts);
     if (c->js) jsCtx_Destroy(c->js);
+    if (c->js_async) jsCtx_Destroy(c->js_async);
     if (c->nc) {
         atomic_fetch_add(&closing, 1);
         natsConnection_Close(c->nc);
@@ -260,6 +273,8 @@ void vx_cluster_close(vx_cluster *c) {
     }
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->pub_mu);
+    pthread_cond_destroy(&c->pub_cv);
     free(c->ring);
     free(c);
 }
@@ -346,6 +361,108 @@ static int wait_applied(vx_cluster *c, uint64_t seq, double seconds) {
     return ok;
 }
 
+/* One commit's publishes, answered by the server asynchronously (on_published). Each
+ * message carries the commit's number and its place in a header, so an answer that
+ * comes after its commit gave up matches nothing. */
+typedef struct pub_wait {
+    uint64_t id;
+    int n, left;
+    uint64_t seq[COMMIT_MAX];   /* 0 until answered well */
+    int failed[COMMIT_MAX];
+    vx_error err[COMMIT_MAX];
+    struct pub_wait *next;
+} pub_wait;
+
+#define COMMIT_HEADER "Vidx-Commit"
+
+static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
+    (void)js;
+    vx_cluster *c = closure;
+    const char *tag = NULL;
+    unsigned long long id = 0;
+    int at = -1;
+    if (natsMsgHeader_Get(msg, COMMIT_HEADER, &tag) == NATS_OK && tag) sscanf(tag, "%llu.%d", &id, &at);
+    pthread_mutex_lock(&c->pub_mu);
+    for (pub_wait *w = c->pub_waits; w; w = w->next) {
+        if (w->id != id || at < 0 || at >= w->n || w->seq[at] || w->failed[at]) continue;
+        if (pa) {
+            w->seq[at] = pa->Sequence;
+        } else {
+            w->failed[at] = 1;
+            vx_cluster_nats_fail(&w->err[at], pae ? pae->Err : NATS_ERR, pae ? pae->ErrCode : 0,
+                                 "the cluster's log did not take the change (is a majority of the NATS servers up?)");
+        }
+        w->left--;
+        pthread_cond_broadcast(&c->pub_cv);
+        break;
+    }
+    pthread_mutex_unlock(&c->pub_mu);
+    natsMsg_Destroy(msg);
+}
+
+/* Publishes ops[0..n) together and waits for the server's answers (at most the
+ * context's wait): status[i] and errs[i] say which got in, seqs[i] where. */
+static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, int *status, vx_error *errs) {
+    pub_wait w = {.id = atomic_fetch_add(&c->commit_counter, 1) + 1, .n = n};
+    pthread_mutex_lock(&c->pub_mu);
+    w.next = c->pub_waits;
+    c->pub_waits = &w;
+    pthread_mutex_unlock(&c->pub_mu);
+    vx_buf b = {0};
+    for (int i = 0; i < n; i++) {
+        seqs[i] = 0;
+        status[i] = VX_OK;
+        vx_buf_reset(&b);
+        vx_op_encode(&b, &ops[i]);
+        if (b.oom || b.len > VX_CLUSTER_MAX_MESSAGE) {
+            status[i] = VX_E_INTERNAL;
+            vx_fail(&errs[i], b.oom ? "out of memory" : "the change is %zu bytes; the cluster's log takes at most %d",
+                    b.len, VX_CLUSTER_MAX_MESSAGE);
+            continue;
+        }
+        char subject[384], tag[48];
+        uint64_t seed[2] = {c->nonce, atomic_fetch_add(&c->event_counter, 1)}; /* an event's own subject */
+        vx_cluster_op_subject(&ops[i], vx_hash64(seed, sizeof seed), subject, sizeof subject);
+        snprintf(tag, sizeof tag, "%llu.%d", (unsigned long long)w.id, i);
+        natsMsg *m = NULL;
+        natsStatus s = natsMsg_Create(&m, subject, NULL, (const char *)b.data, (int)b.len);
+        if (s == NATS_OK) s = natsMsgHeader_Set(m, COMMIT_HEADER, tag);
+        if (s == NATS_OK) s = js_PublishMsgAsync(c->js_async, &m, NULL);
+        natsMsg_Destroy(m); /* NULL when the library took it */
+        if (s != NATS_OK) {
+            status[i] = VX_E_LOG_UNAVAILABLE;
+            vx_cluster_nats_fail(&errs[i], s, 0, "the cluster's log did not take the change");
+        }
+    }
+    vx_buf_free(&b);
+    /* The answers, or the context's wait (5 s) for those that never come. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 6;
+    pthread_mutex_lock(&c->pub_mu);
+    int sent = 0;
+    for (int i = 0; i < n; i++) sent += status[i] == VX_OK;
+    w.left += sent;
+    while (w.left > 0)
+        if (pthread_cond_timedwait(&c->pub_cv, &c->pub_mu, &until)) break;
+    for (pub_wait **p = &c->pub_waits; *p; p = &(*p)->next)
+        if (*p == &w) {
+            *p = w.next;
+            break;
+        }
+    pthread_mutex_unlock(&c->pub_mu);
+    for (int i = 0; i < n; i++) {
+        if (status[i] != VX_OK) continue;
+        if (w.seq[i]) {
+            seqs[i] = w.seq[i];
+        } else {
+            status[i] = VX_E_LOG_UNAVAILABLE;
+            if (w.failed[i]) errs[i] = w.err[i];
+            else vx_fail(&errs[i], "the cluster's log did not answer within 6 s (is a majority of the NATS servers up?)");
+        }
+    }
+}
+
 int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs) {
     vx_cluster *c = ctx;
     if (n > COMMIT_MAX) {
@@ -355,47 +472,17 @@ int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *store
         return a || b ? -1 : 0;
     }
     uint64_t seqs[COMMIT_MAX], last = 0;
-    vx_buf b = {0};
-    int rc = 0;
-    const vx_error *down = NULL; /* why the log refused an op of this group, when it is down */
+    int rc = 0, warned = 0;
+    publish_all(c, ops, n, seqs, status, errs);
     for (int i = 0; i < n; i++) {
-        status[i] = VX_OK;
-        seqs[i] = 0;
-        vx_buf_reset(&b);
-        vx_op_encode(&b, &ops[i]);
-        if (b.oom || b.len > VX_CLUSTER_MAX_MESSAGE) {
-            status[i] = VX_E_INTERNAL;
-            vx_fail(&errs[i], b.oom ? "out of memory" : "the change is %zu bytes; the cluster's log takes at most %d",
-                    b.len, VX_CLUSTER_MAX_MESSAGE);
+        if (status[i] != VX_OK) {
+            if (!warned++) vx_warn("cluster: %s", errs[i].msg);
             rc = -1;
             continue;
         }
-        char subject[384];
-        uint64_t seed[2] = {c->nonce, atomic_fetch_add(&c->event_counter, 1)}; /* an event's own subject */
-        vx_cluster_op_subject(&ops[i], vx_hash64(seed, sizeof seed), subject, sizeof subject);
-        if (down) { /* the log refused the group's first op: the others are not tried for 5 s each */
-            status[i] = VX_E_LOG_UNAVAILABLE;
-            errs[i] = *down;
-            continue;
-        }
-        jsPubAck *ack = NULL;
-        jsErrCode jerr = 0;
-        natsStatus s = js_Publish(&ack, c->js, subject, b.data, (int)b.len, NULL, &jerr);
-        if (s != NATS_OK) {
-            status[i] = VX_E_LOG_UNAVAILABLE;
-            vx_cluster_nats_fail(&errs[i], s, jerr, "the cluster's log did not take the change (is a majority of "
-                                                   "the NATS servers up?)");
-            vx_warn("cluster: %s", errs[i].msg);
-            rc = -1;
-            if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED) down = &errs[i];
-            continue;
-        }
-        seqs[i] = ack->Sequence;
-        if (ack->Sequence > last) last = ack->Sequence;
-        jsPubAck_Destroy(ack);
+        if (seqs[i] > last) last = seqs[i];
         if (ops[i].kind == VX_OP_USER_DELETED) purge_user_events(c, &ops[i], seqs[i]);
     }
-    vx_buf_free(&b);
     if (!last) return rc;
     /* Read your writes: answered once this node applied them (bounded: they are durable). */
     int applied = c->following && wait_applied(c, last, c->o.commit_wait_s);

@@ -22,6 +22,11 @@ struct vx_cluster {
     char urls[1024];
     natsConnection *nc;
     jsCtx *js;
+    jsCtx *js_async;          /* commits: publishes answered asynchronously */
+    pthread_mutex_t pub_mu;   /* guards pub_waits; pub_cv signals every answer */
+    pthread_cond_t pub_cv;
+    struct pub_wait *pub_waits;
+    atomic_uint_least64_t commit_counter;
     kvStore *attempts;        /* VIDX_ATTEMPTS: how many times each work item was taken */
     int64_t log_created;      /* the log stream's creation time: which log a data folder follows */
     vx_cluster_hooks hooks;

@@ -424,6 +424,23 @@ static void item_outcome(const vx_index_summary *sum, vx_job_item *out, char *bu
     out->message = buf;
 }
 
+/* An item's file found unchanged was indexed since its job began: by an earlier try
+ * whose result the log took although the worker was told otherwise (a publish that
+ * timed out and still landed), or that died after publishing. For the job it was
+ * indexed. */
+static int indexed_for_job(vx_engine *e, const vx_work_item *w) {
+    vx_job job;
+    vx_video v;
+    vx_error err;
+    if (vx_catalog_get_job(e->cat, w->job_id, &job, &err) != 0) return 0;
+    const int64_t since = job.created_at;
+    vx_job_clear(&job);
+    if (vx_catalog_get_video(e->cat, vx_video_id_for_path(w->path), &v, &err) != 0) return 0;
+    const int yes = v.status == VX_VIDEO_INDEXED && !v.duplicate_of && v.updated_at >= since;
+    vx_video_clear(&v);
+    return yes;
+}
+
 int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const atomic_int *cancel, int *status,
                           vx_error *errs) {
     vx_error err;
@@ -464,6 +481,10 @@ int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const 
             status[i] = VX_E_BUSY;
             vx_fail(&errs[i], "%s", sum.cancelled ? "interrupted before it was indexed" : "no outcome for it in the run");
             continue;
+        }
+        if (outcome.outcome == VX_ITEM_UNCHANGED && indexed_for_job(e, &items[i])) {
+            outcome.outcome = VX_ITEM_INDEXED;
+            outcome.message = "indexed by an earlier try";
         }
         vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = items[i].job_id, .item_index = items[i].index, .at = time(NULL)};
         op.item = (vx_job_item){.path = items[i].path, .outcome = outcome.outcome,
