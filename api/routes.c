@@ -292,6 +292,7 @@ static void do_event(vx_request *rq, const char *user) {
     w->rq = rq;
     snprintf(w->user, sizeof w->user, "%s", user);
     req.user = w->user;
+    req.idempotency_key = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Idempotency-Key");
     vx_error err;
     int r = vx_engine_record_event_async(api(rq)->engine, &req, written, w, &err);
     if (r == 0) return; /* answered in on_written */

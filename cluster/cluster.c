@@ -427,6 +427,13 @@ static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, 
         natsMsg *m = NULL;
         natsStatus s = natsMsg_Create(&m, subject, NULL, (const char *)b.data, (int)b.len);
         if (s == NATS_OK) s = natsMsgHeader_Set(m, COMMIT_HEADER, tag);
+        if (s == NATS_OK && ops[i].dedup_key && ops[i].user) {
+            /* JetStream keeps one message per id for its duplicate window (2 minutes): a
+             * retry is answered with the first one's sequence. */
+            char id[2 * VX_MAX_USER + VX_IDEMPOTENCY_KEY_MAX + 8];
+            snprintf(id, sizeof id, "%s/%s", ops[i].user, ops[i].dedup_key);
+            s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+        }
         if (s == NATS_OK) s = js_PublishMsgAsync(c->js_async, &m, NULL);
         natsMsg_Destroy(m); /* NULL when the library took it */
         if (s != NATS_OK) {

@@ -3,6 +3,7 @@
  * apply.c, background work in encoder.c, jobs.c and writer.c. */
 #include "engine_internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,19 @@ static int event_status(int r) {
 int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_event_done done, void *arg,
                                  vx_error *err) {
     vx_op op = {.kind = VX_OP_EVENT, .user = (char *)req->user};
+    if (req->idempotency_key) {
+        size_t n = strlen(req->idempotency_key);
+        int ok = n >= 1 && n <= VX_IDEMPOTENCY_KEY_MAX;
+        for (size_t i = 0; ok && i < n; i++) {
+            const char ch = req->idempotency_key[i];
+            ok = isalnum((unsigned char)ch) || ch == '_' || ch == '.' || ch == '-';
+        }
+        if (!ok) {
+            vx_fail(err, "Idempotency-Key: must be " VX_IDEMPOTENCY_KEY_RULE);
+            return VX_E_BAD_INPUT;
+        }
+        op.dedup_key = req->idempotency_key;
+    }
     int r = vx_event_validate(e->cat, req, vx_wall_ms(), &op.event, err);
     if (r) return event_status(r);
     return vx_event_writer_submit(e->events, &op, done, arg, err);

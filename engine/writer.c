@@ -18,7 +18,7 @@
 
 typedef struct pending_event {
     vx_queue_node link;     /* first: queued by it */
-    vx_op op;               /* user owned */
+    vx_op op;               /* user and dedup_key owned */
     vx_event_done done;
     void *arg;
 } pending_event;
@@ -45,6 +45,7 @@ static void *write_loop(void *arg) {
             pending_event *p = (pending_event *)group[i];
             p->done(p->arg, status[i], status[i] ? NULL : &stored[i], status[i] ? &errs[i] : NULL);
             free(p->op.user);
+            free((char *)p->op.dedup_key);
             free(p);
         }
     }
@@ -73,10 +74,17 @@ int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done do
     }
     p->op.kind = VX_OP_EVENT;
     p->op.event = op->event;
+    if (op->dedup_key && !(p->op.dedup_key = strdup(op->dedup_key))) {
+        free(p->op.user);
+        free(p);
+        vx_fail(err, "out of memory");
+        return VX_E_INTERNAL;
+    }
     p->done = done;
     p->arg = arg;
     if (vx_batch_queue_push(&w->queue, &p->link)) {
         free(p->op.user);
+        free((char *)p->op.dedup_key);
         free(p);
         vx_fail(err, "too many events waiting to be written; try again shortly");
         return VX_E_BUSY;

@@ -37,7 +37,12 @@ typedef struct vx_event_request {
     uint8_t type;       /* vx_event_type */
     double seconds;     /* watched; < 0 = not given */
     int64_t ts_ms;      /* unix milliseconds; 0 = now */
+    const char *idempotency_key; /* the client's, for retries (cluster: the log keeps one event per key
+                                    for 2 minutes); NULL = none. VX_IDEMPOTENCY_KEY_RULE */
 } vx_event_request;
+
+#define VX_IDEMPOTENCY_KEY_MAX 64
+#define VX_IDEMPOTENCY_KEY_RULE "1 to 64 letters, digits, '_', '.' or '-'"
 
 /* What was stored, for the caller to update in-memory state. */
 typedef struct vx_event_stored {

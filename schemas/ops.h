@@ -84,6 +84,9 @@ typedef struct vx_op {
     vx_job_item item;
     int64_t at;              /* unix seconds */
     /* USER_DELETED: user */
+    /* Not encoded: a key a cluster's log keeps one op per (its duplicate window), so a
+     * client's retry is recorded once. NULL = none. */
+    const char *dedup_key;
 } vx_op;
 
 /* 1 when the op carries vectors (an indexed video that is not a copy). */

@@ -277,6 +277,16 @@ def main():
             delays.append(time.time() - t0)
         delays.sort()
         print(f"event to B: p50 {delays[len(delays) // 2] * 1e3:.1f} ms, max {delays[-1] * 1e3:.1f} ms", flush=True)
+        # A client's retry with the same Idempotency-Key is recorded once (and a bad key refused).
+        before = a.get("/v1/users/user1")[1]["events"]
+        for _ in range(2):
+            st, ev = http_req(a.port, "POST", "/v1/users/user1/events", {"video_id": ids[0], "type": "view"},
+                              {"Idempotency-Key": "retry-1.a"})
+            check(st == 201, f"event with an idempotency key: {st} {ev}")
+        check(a.get("/v1/users/user1")[1]["events"] == before + 1, "a retried event is recorded once")
+        st, ev = http_req(a.port, "POST", "/v1/users/user1/events", {"video_id": ids[0], "type": "view"},
+                          {"Idempotency-Key": "no spaces allowed"})
+        check(st == 400 and "Idempotency-Key" in ev["error"]["message"], f"a bad idempotency key: {st} {ev}")
         feed_a = a.get("/v1/users/user1/feed?k=5")[1]
         feed_b = b.get("/v1/users/user1/feed?k=5")[1]
         check([x["video_id"] for x in feed_a["items"]] == [x["video_id"] for x in feed_b["items"]],
