@@ -55,26 +55,33 @@ static int token_equal(const char *got, const char *want) {
     return diff == 0;
 }
 
-static int admin_ok(vx_request *rq) {
-    const char *admin = api(rq)->admin_token, *local = api(rq)->local_token;
+/* The token of "Authorization: Bearer TOKEN", or NULL. */
+static const char *bearer_token(vx_request *rq) {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
-    const int bearer = h && strncmp(h, "Bearer ", 7) == 0;
-    if (bearer && local && *local && token_equal(h + 7, local)) return 1;
+    return h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+}
+
+/* The admin token or the local one. */
+static int is_admin_token(vx_request *rq, const char *token) {
+    const char *admin = api(rq)->admin_token, *local = api(rq)->local_token;
+    return (local && *local && token_equal(token, local)) || (admin && *admin && token_equal(token, admin));
+}
+
+static int admin_ok(vx_request *rq) {
+    const char *admin = api(rq)->admin_token, *token = bearer_token(rq);
+    if (token && is_admin_token(rq, token)) return 1;
     if (!admin || !*admin) {
         vx_reply_error(rq, 403, "admin_disabled",
                        "admin endpoints are off: start the service with VIDX_ADMIN_TOKEN set (or --admin-token-file)");
         return 0;
     }
-    if (!bearer) {
+    if (!token) {
         evhttp_add_header(evhttp_request_get_output_headers(rq->req), "WWW-Authenticate", "Bearer");
         vx_reply_error(rq, 401, "unauthorized", "this endpoint needs the admin token: Authorization: Bearer TOKEN");
         return 0;
     }
-    if (!token_equal(h + 7, admin)) {
-        vx_reply_error(rq, 403, "forbidden", "wrong admin token");
-        return 0;
-    }
-    return 1;
+    vx_reply_error(rq, 403, "forbidden", "wrong admin token");
+    return 0;
 }
 
 /* User endpoints (events, feeds, user records): open unless the service has an API key;
@@ -84,11 +91,8 @@ static int user_ok(vx_request *rq) {
     if (!key) return 1;
     const char *got = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "X-API-Key");
     if (got && token_equal(got, key)) return 1;
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
-    const char *admin = api(rq)->admin_token, *local = api(rq)->local_token;
-    if (h && strncmp(h, "Bearer ", 7) == 0 &&
-        ((admin && *admin && token_equal(h + 7, admin)) || (local && *local && token_equal(h + 7, local))))
-        return 1;
+    const char *token = bearer_token(rq);
+    if (token && is_admin_token(rq, token)) return 1;
     vx_reply_error(rq, got ? 403 : 401, got ? "forbidden" : "unauthorized",
                    got ? "wrong API key" : "user endpoints need the API key: X-API-Key: KEY");
     return 0;

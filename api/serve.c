@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/system.h"
 #include "routes.h"
 
 void vx_serve_options_default(vx_serve_options *o) {
@@ -25,10 +26,7 @@ void vx_serve_options_default(vx_serve_options *o) {
 /* A fresh random token, 32 hex digits. */
 static int random_token(char out[33]) {
     unsigned char b[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
-    if (fd >= 0) close(fd);
-    if (n != (ssize_t)sizeof b) return -1;
+    if (vx_random_bytes(b, sizeof b)) return -1;
     for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
     return 0;
 }
@@ -54,10 +52,6 @@ static void local_url(const char *host, int port, char *out, size_t size) {
     if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
     if (strcmp(host, "::") == 0) host = "::1";
     snprintf(out, size, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, port);
-}
-
-static int loopback_host(const char *h) {
-    return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
 }
 
 /* Waits for a signal while watching the cluster: returns the signal, or 0 when the node
@@ -92,7 +86,7 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!(o->api_key && *o->api_key) && !o->public_user_endpoints && !loopback_host(o->http.host))
+    if (!(o->api_key && *o->api_key) && !o->public_user_endpoints && !vx_host_is_loopback(o->http.host))
         return vx_fail(err, "listening on %s needs VIDX_API_KEY for the user endpoints (events, feeds, user records "
                             "are private), or --public-user-endpoints to serve them to anyone", o->http.host);
     char token[33], service_file[PATH_MAX + 16];

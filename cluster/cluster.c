@@ -3,7 +3,6 @@
 #include "cluster.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/system.h"
 #include "../common/vecmath.h"
 #include "cluster_internal.h"
 
@@ -59,10 +59,6 @@ static void url_host(const char *url, char *host, size_t size) {
     if (n >= size) n = size - 1;
     memcpy(host, p, n);
     host[n] = '\0';
-}
-
-static int is_loopback(const char *host) {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
 }
 
 /* Set while a connection closes on purpose: its callbacks (on a libnats thread, maybe
@@ -129,11 +125,7 @@ static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae
 
 static uint64_t random_u64(void) {
     uint64_t v = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (read(fd, &v, sizeof v) != (ssize_t)sizeof v) v = 0;
-        close(fd);
-    }
+    if (vx_random_bytes(&v, sizeof v)) v = 0; /* then time and process alone */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t seed[3] = {v, (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec, (uint64_t)getpid()};
@@ -171,7 +163,7 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     for (int i = 0; i < n && !has_creds; i++) {
         char host[256];
         url_host(servers[i], host, sizeof host);
-        if (!is_loopback(host)) {
+        if (!vx_host_is_loopback(host)) {
             vx_fail(err, "cluster: %s is not on loopback: set VIDX_CLUSTER_CREDS (user:password or a token) to "
                          "join a cluster beyond this machine", servers[i]);
             goto done;
@@ -348,11 +340,7 @@ static void purge_user_events(vx_cluster *c, const vx_op *op, uint64_t deletion_
 
 /* Waits until this node applied seq or the deadline passed; 1 when applied. */
 static int wait_applied(vx_cluster *c, uint64_t seq, double seconds) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)seconds;
-    until.tv_nsec += (long)((seconds - (double)(long)seconds) * 1e9);
-    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    const struct timespec until = vx_deadline_in(seconds);
     pthread_mutex_lock(&c->mu);
     while (c->applied < seq && !atomic_load(&c->stop))
         if (pthread_cond_timedwait(&c->cv, &c->mu, &until)) break;
@@ -442,10 +430,8 @@ static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, 
         }
     }
     vx_buf_free(&b);
-    /* The answers, or the context's wait (5 s) for those that never come. */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 6;
+    /* The answers, or a little more than the context's wait (5 s) for those that never come. */
+    const struct timespec until = vx_deadline_in(6);
     pthread_mutex_lock(&c->pub_mu);
     int sent = 0;
     for (int i = 0; i < n; i++) sent += status[i] == VX_OK;

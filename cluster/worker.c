@@ -20,6 +20,7 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/system.h"
 #include "cluster_internal.h"
 
 #define TAKE_MAX 3 /* items a worker holds at once: one run decodes the next file while encoding this one */
@@ -37,11 +38,7 @@ static void *beat(void *arg) {
     heartbeat *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += h->every_ms / 1000;
-        until.tv_nsec += (long)(h->every_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+        const struct timespec until = vx_deadline_in(h->every_ms / 1e3);
         pthread_cond_timedwait(&h->cv, &h->mu, &until);
         for (int i = 0; i < h->n_current && !h->stopping; i++) natsMsg_InProgress(h->current[i], NULL);
     }

@@ -185,6 +185,15 @@ static void rebuild_recommender(vx_engine *e) {
     vx_rec_close(old);
 }
 
+/* Writes what was staged: synced; or, for an op from a cluster's log, with the op's log
+ * position and without a sync (the log is the durable copy: a crash loses a tail that
+ * is applied again, never half a batch). */
+static int write_staged(vx_engine *e, vx_batch *b, const vx_log_position *pos, vx_error *err) {
+    if (!pos) return vx_catalog_write(e->cat, b, err);
+    vx_batch_put_log_position(b, pos);
+    return vx_catalog_write_unsynced(e->cat, b, err);
+}
+
 /* Every op but events: staged into one batch, with the log position when the op comes
  * from a cluster's log (then written without a sync: the log is the durable copy). An
  * op that cannot apply still moves the position, so a node never stops on it. */
@@ -218,9 +227,8 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
         vx_batch_clear(b); /* nothing of the op, only the position */
         vectors_changed = 0;
     }
-    if (pos) vx_batch_put_log_position(b, pos);
     if (rc == 0 || pos) {
-        wrc = pos ? vx_catalog_write_unsynced(e->cat, b, &werr) : vx_catalog_write(e->cat, b, &werr);
+        wrc = write_staged(e, b, pos, &werr);
         if (wrc && rc == 0) { *err = werr; rc = -1; }
     }
     if (rc == 0 && vectors_changed) follow_video(e, op->video.id);
@@ -286,8 +294,7 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
         else staged++;
     }
     vx_error werr;
-    if (pos) vx_batch_put_log_position(b, pos);
-    if ((staged || pos) && (pos ? vx_catalog_write_unsynced(e->cat, b, &werr) : vx_catalog_write(e->cat, b, &werr))) {
+    if ((staged || pos) && write_staged(e, b, pos, &werr)) {
         rc = -2;
         for (int i = 0; i < n; i++)
             if (status[i] == VX_OK) { status[i] = VX_E_INTERNAL; errs[i] = werr; }

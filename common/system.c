@@ -1,0 +1,30 @@
+#include "system.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+int vx_random_bytes(void *out, size_t n) {
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t got = read(fd, out, n);
+    close(fd);
+    return got == (ssize_t)n ? 0 : -1;
+}
+
+struct timespec vx_deadline_in(double seconds) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    const long whole = (long)seconds;
+    t.tv_sec += (time_t)whole;
+    t.tv_nsec += (long)((seconds - (double)whole) * 1e9);
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+int vx_host_is_loopback(const char *host) {
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+}
