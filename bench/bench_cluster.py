@@ -13,8 +13,6 @@ usage: bench_cluster.py VIDX CLUSTER_LOAD SHARED_DATA MODEL [--videos N] [--repl
 (scripts/bench.sh passes the ViT-B/32-shaped random model it makes.)
 """
 import argparse
-import http.client
-import json
 import os
 import shutil
 import signal
@@ -25,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from natscluster import start_nats, wait_for  # noqa: E402
+from natscluster import Node, http_req, start_nats, wait_for  # noqa: E402
 
 TOKEN = "bench-admin-token-0123456789"
 ADMIN = {"Authorization": "Bearer " + TOKEN}
@@ -33,46 +31,12 @@ procs = []
 
 
 def req(port, method, path, body=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    h = dict(headers or {})
-    if body is not None:
-        body = json.dumps(body)
-        h["Content-Type"] = "application/json"
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, (json.loads(data) if data[:1] in (b"{", b"[") else None)
+    return http_req(port, method, path, body, headers, timeout=120)
 
 
-def start(vidx, kind, db, urls, env, extra=()):
-    ready = db + "-ready"
-    if os.path.exists(ready):
-        os.unlink(ready)
-    cmd = [vidx, kind, "--db", db, *(["--cluster", urls] if urls else []), *extra]  # urls None: one machine
-    if kind == "serve":
-        cmd += ["--listen", "127.0.0.1:0", "--ready-file", ready]
-    p = subprocess.Popen(cmd, env=env, stdout=open(db + f"-{kind}.log", "a"), stderr=subprocess.STDOUT)
-    procs.append(p)
-    if kind == "serve":
-        wait_for("the node to listen", lambda: os.path.exists(ready) or p.poll() is not None, 120)
-        if p.poll() is not None:
-            raise SystemExit(open(db + f"-{kind}.log").read()[-3000:])
-        p.port = int(open(ready).read().strip().rsplit(":", 1)[1])
-    return p
-
-
-def healthy(port):
-    try:
-        return req(port, "GET", "/healthz")[0] == 200
-    except OSError:
-        return False
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    p.wait(timeout=300)
-    procs.remove(p)
+def start(vidx, kind, db, urls, env):
+    """A vidx node (urls None: one machine), as the cluster test starts them."""
+    return Node(vidx, kind, db, urls, env, procs)
 
 
 def stop_all():
@@ -126,9 +90,8 @@ def workers(args, work, env, clips):
         servers, urls = start_nats(d, 3, procs)
         node = start(args.vidx, "serve", os.path.join(d, "a"), urls, env)
         ws = [start(args.vidx, "worker", os.path.join(d, f"worker{i}"), urls, env) for i in range(n)]
-        wait_for("the node ready", lambda: req(node.port, "GET", "/healthz")[0] == 200, 120, 0.2)
-        wait_for("workers ready", lambda: all("worker ready" in open(os.path.join(d, f"worker{i}-worker.log")).read()
-                                              for i in range(n)), 120, 0.2)
+        node.wait_ready(120)
+        wait_for("workers ready", lambda: all("worker ready" in w.logtext() for w in ws), 120, 0.2)
         t0 = time.time()
         st, doc = req(node.port, "POST", "/v1/index", {"paths": clips}, ADMIN)
         job = doc["job_id"]
@@ -146,7 +109,7 @@ def workers(args, work, env, clips):
 
 def events(args, a, urls, d, env):
     b = start(args.vidx, "serve", os.path.join(d, "b"), urls, env)
-    wait_for("node B ready", lambda: req(b.port, "GET", "/healthz")[0] == 200, 300, 0.2)
+    b.wait_ready(300)
     st, doc = req(a.port, "GET", "/v1/search?q=a+dog&k=20")
     ids = [r["video_id"] for r in doc["results"]]
     delays, writes = [], []
@@ -173,7 +136,7 @@ def events(args, a, urls, d, env):
     cluster_rate = event_load(a.port, ids_file)
     single = start(args.vidx, "serve", os.path.join(os.path.dirname(d), "ref"), None, env)
     single_rate = event_load(single.port, ids_file)
-    stop(single)
+    single.stop()
     print(f"events under load (wrk, 2 threads, 32 connections, 10 s): {cluster_rate:.0f}/s on a cluster node, "
           f"{single_rate:.0f}/s on one machine (`vidx serve` alone, same clips): {cluster_rate / single_rate:.2f}")
 
@@ -204,17 +167,17 @@ def catch_up(args, work, env):
     e["VIDX_MODEL"] = os.path.join(d, "no-model")
     t0 = time.time()
     node = start(args.vidx, "serve", os.path.join(d, "new"), urls, e)
-    wait_for("the new node ready", lambda: healthy(node.port), 7200, 0.5)
+    node.wait_ready(7200)
     dt = time.time() - t0
     st, h = req(node.port, "GET", "/healthz")
     print(f"new node ready after {dt:.1f} s: {args.videos / dt:.0f} ops applied per second; "
-          f"{h['videos']} videos, {h['segments']} segments in its index; RSS {rss_mb(node.pid):.0f} MB")
-    stop(node)
+          f"{h['videos']} videos, {h['segments']} segments in its index; RSS {rss_mb(node.proc.pid):.0f} MB")
+    node.stop()
     du = subprocess.run(["du", "-sm", os.path.join(d, "new")], capture_output=True, text=True).stdout.split()[0]
     print(f"its data folder: {du} MB")
     t0 = time.time()
     node = start(args.vidx, "serve", os.path.join(d, "new"), urls, e)
-    wait_for("the restarted node ready", lambda: healthy(node.port), 3600, 0.2)
+    node.wait_ready(3600)
     print(f"restarted with its data folder: ready after {time.time() - t0:.1f} s")
     stop_all()
 

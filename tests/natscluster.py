@@ -1,6 +1,6 @@
-"""A JetStream cluster of nats-server processes on 127.0.0.1, for tests and benchmarks
-(test_cluster.py, bench/bench_cluster.py). Every process is appended to `procs` so the
-caller can kill what is left at exit."""
+"""Clusters on 127.0.0.1 for tests and benchmarks (test_cluster.py, bench/bench_cluster.py):
+nats-server processes with JetStream, vidx nodes, and requests to them. Every process
+is appended to the caller's `procs` so that it can kill what is left at exit."""
 import http.client
 import json
 import os
@@ -93,3 +93,69 @@ def start_nats(work, n, procs, auth=""):
     else:
         wait_for("JetStream", lambda: servers[0].jsz(), 30, 0.1)
     return servers, ",".join(f"nats://127.0.0.1:{s.port}" for s in servers)
+
+
+def http_req(port, method, path, body=None, headers=None, timeout=30):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = dict(headers or {})
+    if body is not None:
+        body = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    doc = json.loads(data) if r.getheader("Content-Type", "").startswith("application/json") else None
+    return r.status, doc
+
+
+class Node:
+    """vidx serve or vidx worker, with its own data folder and log; urls None: one
+    machine, no cluster."""
+    count = 0
+
+    def __init__(self, vidx, kind, db, urls, env, procs, extra=()):
+        self.vidx, self.kind, self.db, self.urls, self.env = vidx, kind, db, urls, env
+        self.procs, self.extra = procs, list(extra)
+        self.start()
+
+    def start(self):
+        Node.count += 1
+        self.log = f"{self.db}-{self.kind}{Node.count}.log"
+        cmd = [self.vidx, self.kind, "--db", self.db, *(["--cluster", self.urls] if self.urls else []), *self.extra]
+        if self.kind == "serve":
+            self.ready = self.db + "-ready"
+            if os.path.exists(self.ready):
+                os.unlink(self.ready)
+            cmd += ["--listen", "127.0.0.1:0", "--ready-file", self.ready]
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.procs.append(self.proc)
+        if self.kind == "serve":
+            wait_for(f"{self.db} to listen", lambda: os.path.exists(self.ready) or self.proc.poll() is not None, 60)
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve did not start: {open(self.log).read()[-3000:]}")
+            self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
+
+    def logtext(self):
+        return open(self.log).read()
+
+    def get(self, path, **kw):
+        return http_req(self.port, "GET", path, **kw)
+
+    def healthz(self):
+        try:
+            return self.get("/healthz", timeout=5)
+        except OSError:
+            return 0, None
+
+    def wait_ready(self, timeout=120):
+        wait_for(f"{self.db} ready", lambda: self.healthz()[0] == 200, timeout, 0.2)
+        return self.healthz()
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()

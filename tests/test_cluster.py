@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.parse
 
-from natscluster import start_nats, wait_for
+from natscluster import Node, http_req, start_nats, wait_for
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
 OTHER_MODEL = sys.argv[3] if len(sys.argv) > 3 else None
@@ -41,20 +41,6 @@ def check(cond, what):
     if not cond:
         failures.append(what)
         print("FAIL:", what, file=sys.stderr, flush=True)
-
-
-def http_req(port, method, path, body=None, headers=None, timeout=30):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    h = dict(headers or {})
-    if body is not None:
-        body = json.dumps(body)
-        h["Content-Type"] = "application/json"
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    doc = json.loads(data) if r.getheader("Content-Type", "").startswith("application/json") else None
-    return r.status, doc
 
 
 ADMIN = {"Authorization": "Bearer " + TOKEN}
@@ -72,54 +58,9 @@ def nats_publish(port, subject, payload):
     return line.strip() == b"PONG"
 
 
-class Node:
-    """vidx serve --cluster or vidx worker, with its own data folder and log."""
-    count = 0
-
-    def __init__(self, kind, db, urls, env, extra=()):
-        self.kind, self.db, self.urls, self.env, self.extra = kind, db, urls, env, list(extra)
-        self.start()
-
-    def start(self):
-        Node.count += 1
-        self.log = f"{self.db}-{self.kind}{Node.count}.log"
-        cmd = [VIDX, self.kind, "--db", self.db, "--cluster", self.urls, *self.extra]
-        if self.kind == "serve":
-            self.ready = self.db + "-ready"
-            if os.path.exists(self.ready):
-                os.unlink(self.ready)
-            cmd += ["--listen", "127.0.0.1:0", "--ready-file", self.ready]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
-        procs.append(self.proc)
-        if self.kind == "serve":
-            wait_for(f"{self.db} to listen", lambda: os.path.exists(self.ready) or self.proc.poll() is not None, 60)
-            if self.proc.poll() is not None:
-                raise SystemExit(f"serve did not start: {open(self.log).read()[-3000:]}")
-            self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
-
-    def logtext(self):
-        return open(self.log).read()
-
-    def get(self, path, **kw):
-        return http_req(self.port, "GET", path, **kw)
-
-    def healthz(self):
-        try:
-            return self.get("/healthz", timeout=5)
-        except OSError:
-            return 0, None
-
-    def wait_ready(self, timeout=120):
-        wait_for(f"{self.db} ready", lambda: self.healthz()[0] == 200, timeout, 0.2)
-        return self.healthz()
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+def node(kind, db, urls, env, extra=()):
+    """vidx serve --cluster or vidx worker, started here."""
+    return Node(VIDX, kind, db, urls, env, procs, extra)
 
 
 QUERIES = ["a person signing with their hands", "fire", "a cartoon rabbit", "colour bars", "a man talking"]
@@ -194,7 +135,7 @@ def main():
                 check(r.returncode == 1 and "cannot connect" in r.stderr and "uthoriz" in r.stderr,
                       f"credentials {creds!r} refused: {r.stderr[-600:]}")
             else:
-                n = Node("serve", os.path.join(work, "auth-node"), secured_url,
+                n = node("serve", os.path.join(work, "auth-node"), secured_url,
                          dict(env, VIDX_CLUSTER_CREDS=creds, VIDX_CLUSTER_REPLICAS="1"))
                 check(n.wait_ready()[1]["cluster"]["connected"], "connected with credentials")
                 check(n.stop() == 0, "the node with credentials stops cleanly")
@@ -210,9 +151,9 @@ def main():
         check(r.returncode == 1 and "no model" in r.stderr and "no-such-model" in r.stderr,
               f"a worker without its model: {r.returncode} {r.stderr[-800:]}")
 
-        a = Node("serve", os.path.join(work, "a"), urls, env)
-        b = Node("serve", os.path.join(work, "b"), urls, env)
-        workers = [Node("worker", os.path.join(work, f"w{i}"), urls, env) for i in range(2)]
+        a = node("serve", os.path.join(work, "a"), urls, env)
+        b = node("serve", os.path.join(work, "b"), urls, env)
+        workers = [node("worker", os.path.join(work, f"w{i}"), urls, env) for i in range(2)]
         for n in (a, b):
             st, doc = n.wait_ready()
             check(doc["role"] == "serve" and doc["cluster"]["ready"] and len(doc["cluster"]["servers"]) == 3,
