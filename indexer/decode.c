@@ -10,6 +10,7 @@
 
 #include "../common/log.h"
 #include "../common/vecmath.h"
+#include "rendition.h"
 
 #define MAX_SIDE 16384
 
@@ -87,7 +88,7 @@ static int rotate_rgb(const vx_rgb_image *src, int degrees, vx_rgb_image *dst) {
     return 0;
 }
 
-static int stream_rotation(const AVStream *st) {
+int vx_stream_rotation(const AVStream *st) {
     const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
     if (!m) return 0;
     double r = -av_display_rotation_get((const int32_t *)m); /* degrees clockwise */
@@ -187,7 +188,8 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     AVRational fr = st->avg_frame_rate.num && st->avg_frame_rate.den ? st->avg_frame_rate : st->r_frame_rate;
     info->fps = fr.num && fr.den ? av_q2d(fr) : 0;
     if (!isfinite(info->fps) || info->fps < 0 || info->fps > 10000) info->fps = 0;
-    info->rotation = stream_rotation(st);
+    info->rotation = vx_stream_rotation(st);
+    info->playback = vx_playback_of(fmt, path, info->playback_note, sizeof info->playback_note);
     info->width = info->rotation % 180 ? st->codecpar->height : st->codecpar->width;
     info->height = info->rotation % 180 ? st->codecpar->width : st->codecpar->height;
     snprintf(info->codec, sizeof info->codec, "%s", codec->name);

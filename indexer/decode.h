@@ -8,6 +8,13 @@
 
 #include "../common/error.h"
 #include "../encoder/image.h"
+#include "rendition.h"
+
+struct AVStream;
+
+/* Degrees clockwise a stream's pictures are turned to be upright (its display matrix):
+ * 0, 90, 180 or 270. */
+int vx_stream_rotation(const struct AVStream *st);
 
 /* Decodes the first picture of any file FFmpeg reads (PNG, JPEG, WebP, BMP, GIF, or
  * the first frame of a video) into 8-bit RGB. Pictures larger than 16384 pixels a side
@@ -28,6 +35,8 @@ typedef struct vx_video_info {
     int rotation;      /* degrees clockwise applied to the frames: 0, 90, 180, 270 */
     char title[512];   /* container title, or "" */
     char codec[32];
+    int playback;      /* vx_playback: whether browsers play the file as it is */
+    char playback_note[VX_PLAYBACK_NOTE_MAX]; /* why not, or "" */
 } vx_video_info;
 
 typedef struct vx_sample_options {

@@ -12,7 +12,7 @@ packages=(
   build-essential cmake pkg-config dpkg-dev git ca-certificates curl
   libfaiss-dev libopenblas-dev liblapack-dev
   libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
-  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavfilter-dev ffmpeg
   clang libclang-rt-14-dev libomp-dev python3 wrk
   nats-server libnats-dev   # cluster mode (NATS JetStream) and its tests
   chromium   # the web page's browser test (driven by playwright-core from npm)
