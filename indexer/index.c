@@ -218,6 +218,7 @@ static int find_gone(void *ctx, const vx_video *v) {
         c->path = strdup(v->path);
         c->title = strdup(v->title);
         c->failure = strdup(v->failure);
+        c->playback_note = strdup(v->playback_note ? v->playback_note : "");
         break;
     }
     return 0;
@@ -565,6 +566,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         .status = VX_VIDEO_INDEXED, .n_segments = (uint32_t)n_seg, .duplicate_of = 0,
         .created_at = j->had_record ? j->old.created_at : now, .updated_at = now,
         .path = j->path, .title = j->info.title[0] ? j->info.title : (char *)base_name(j->path), .failure = "",
+        .playback = (uint8_t)j->info.playback, .playback_note = j->info.playback_note,
     };
     op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
     op.segments = segs;

@@ -20,14 +20,9 @@
 #include <stddef.h>
 
 #include "../common/error.h"
+#include "../schemas/records.h" /* vx_playback */
 
 struct AVFormatContext;
-
-typedef enum vx_playback {
-    VX_PLAYBACK_UNKNOWN = 0, /* not decided (a record from before vidx decided) */
-    VX_PLAYBACK_DIRECT = 1,  /* browsers play the file as it is */
-    VX_PLAYBACK_CONVERT = 2, /* browsers need a rendition */
-} vx_playback;
 
 #define VX_PLAYBACK_NOTE_MAX 160
 

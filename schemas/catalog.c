@@ -195,6 +195,7 @@ DECODE_ADAPTER(segment, vx_segment)
 DECODE_ADAPTER(embedding, vx_embedding)
 DECODE_ADAPTER(user, vx_user)
 DECODE_ADAPTER(job, vx_job)
+DECODE_ADAPTER(rendition, vx_rendition)
 
 /* Fetches and decodes one record; a decode failure names the key. */
 static int get_record(vx_catalog *cat, const void *key, size_t klen, decode_fn decode, void *out, vx_error *err) {
@@ -276,6 +277,12 @@ int vx_catalog_get_job(vx_catalog *cat, uint64_t id, vx_job *out, vx_error *err)
     uint8_t key[VX_KEY_ID_LEN];
     vx_key_id(key, VX_KEY_JOB, id);
     return get_record(cat, key, sizeof key, decode_job, out, err);
+}
+
+int vx_catalog_get_rendition(vx_catalog *cat, uint64_t content_hash, vx_rendition *out, vx_error *err) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_RENDITION, content_hash);
+    return get_record(cat, key, sizeof key, decode_rendition, out, err);
 }
 
 /* ---- scans --------------------------------------------------------------------------- */
@@ -429,6 +436,33 @@ int vx_catalog_scan_jobs(vx_catalog *cat, vx_job_fn fn, void *ctx, vx_scan_stats
     uint8_t prefix = VX_KEY_JOB;
     struct typed_scan s = {stats, (void *)fn, ctx};
     return scan_prefix(cat, &prefix, 1, visit_job, &s, err);
+}
+
+static int visit_rendition(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)err;
+    struct typed_scan *s = p;
+    vx_rendition r;
+    vx_error why;
+    if (klen != VX_KEY_ID_LEN) {
+        vx_fail(&why, "key has the wrong length");
+    } else if (vx_rendition_decode(val, vlen, &r, &why) == 0) {
+        if (r.content_hash == vx_load_u64be(key + 1)) {
+            if (s->stats) s->stats->ok++;
+            int rc = ((vx_rendition_fn)s->fn)(s->ctx, &r);
+            vx_rendition_clear(&r);
+            return rc;
+        }
+        vx_rendition_clear(&r);
+        vx_fail(&why, "holds another content's hash");
+    }
+    report_corrupt(key, klen, &why, s->stats);
+    return 0;
+}
+
+int vx_catalog_scan_renditions(vx_catalog *cat, vx_rendition_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err) {
+    uint8_t prefix = VX_KEY_RENDITION;
+    struct typed_scan s = {stats, (void *)fn, ctx};
+    return scan_prefix(cat, &prefix, 1, visit_rendition, &s, err);
 }
 
 static int visit_content(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
@@ -605,6 +639,21 @@ void vx_batch_put_job(vx_batch *b, const vx_job *j) {
     vx_job_encode(&b->val, j);
     if (b->val.oom) b->oom = 1;
     else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+}
+
+void vx_batch_put_rendition(vx_batch *b, const vx_rendition *r) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_RENDITION, r->content_hash);
+    vx_buf_reset(&b->val);
+    vx_rendition_encode(&b->val, r);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+}
+
+void vx_batch_delete_rendition(vx_batch *b, uint64_t content_hash) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_RENDITION, content_hash);
+    vx_batch_delete_raw(b, key, sizeof key);
 }
 
 static int write_batch(vx_catalog *cat, leveldb_writeoptions_t *how, vx_batch *b, vx_error *err) {

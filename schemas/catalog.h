@@ -52,6 +52,7 @@ int vx_catalog_get_segment(vx_catalog *cat, uint64_t video_id, uint32_t index, v
 int vx_catalog_get_embedding(vx_catalog *cat, uint64_t video_id, vx_embedding *out, vx_error *err);
 int vx_catalog_get_user(vx_catalog *cat, const char *name, vx_user *out, vx_error *err);
 int vx_catalog_get_job(vx_catalog *cat, uint64_t id, vx_job *out, vx_error *err);
+int vx_catalog_get_rendition(vx_catalog *cat, uint64_t content_hash, vx_rendition *out, vx_error *err);
 
 /* ---- scans --------------------------------------------------------------------------- */
 typedef int (*vx_video_fn)(void *ctx, const vx_video *v);
@@ -68,6 +69,8 @@ int vx_catalog_scan_segments(vx_catalog *cat, uint64_t video_id, vx_segment_fn f
 int vx_catalog_scan_events(vx_catalog *cat, const char *user, vx_event_fn fn, void *ctx,
                            vx_scan_stats *stats, vx_error *err);
 int vx_catalog_scan_jobs(vx_catalog *cat, vx_job_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err);
+typedef int (*vx_rendition_fn)(void *ctx, const vx_rendition *r);
+int vx_catalog_scan_renditions(vx_catalog *cat, vx_rendition_fn fn, void *ctx, vx_scan_stats *stats, vx_error *err);
 /* Number of keys of one family (VX_KEY_*), without decoding them. */
 int vx_catalog_count(vx_catalog *cat, uint8_t family, uint64_t *count_out, vx_error *err);
 /* Ids of the videos whose content hash is `hash`. */
@@ -93,6 +96,8 @@ void vx_batch_delete_content(vx_batch *b, uint64_t hash, uint64_t video_id);
 void vx_batch_put_user(vx_batch *b, const vx_user *u);
 void vx_batch_put_event(vx_batch *b, const char *user, uint32_t seq, const vx_event *e);
 void vx_batch_put_job(vx_batch *b, const vx_job *j);
+void vx_batch_put_rendition(vx_batch *b, const vx_rendition *r);
+void vx_batch_delete_rendition(vx_batch *b, uint64_t content_hash);
 /* Raw access, for tests and repair tools. */
 void vx_batch_put_raw(vx_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
 void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);

@@ -102,8 +102,11 @@ void vx_meta_clear(vx_meta *m) {
 
 /* ---- videos -------------------------------------------------------------------------- */
 
+/* Version 1 when how it plays is not decided (failed videos, older vidx), so that
+ * every record has exactly one encoding. */
 void vx_video_encode(vx_buf *b, const vx_video *v) {
-    vx_put_u8(b, VX_RECORD_V1);
+    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED;
+    vx_put_u8(b, with_playback ? VX_RECORD_V2 : VX_RECORD_V1);
     vx_put_u64le(b, v->id);
     vx_put_u64le(b, v->content_hash);
     vx_put_u64le(b, v->size);
@@ -120,13 +123,18 @@ void vx_video_encode(vx_buf *b, const vx_video *v) {
     vx_put_string(b, v->path);
     vx_put_string(b, v->title);
     vx_put_string(b, v->failure);
+    if (with_playback) {
+        vx_put_u8(b, v->playback);
+        vx_put_string(b, v->playback_note ? v->playback_note : "");
+    }
 }
 
 int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     memset(v, 0, sizeof *v);
     vx_cursor c = vx_cursor_make(data, len);
     const char *why = NULL;
-    if (begin(&c, "video", err)) return -1;
+    const int version = begin_versions(&c, "video", VX_RECORD_V2, err);
+    if (version < 0) return -1;
     v->id = vx_get_u64le(&c);
     v->content_hash = vx_get_u64le(&c);
     v->size = vx_get_u64le(&c);
@@ -143,8 +151,17 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     v->path = vx_get_string(&c, VX_MAX_PATH);
     v->title = vx_get_string(&c, VX_MAX_TEXT);
     v->failure = vx_get_string(&c, VX_MAX_TEXT);
-    if (!c.bad) {
+    if (version >= VX_RECORD_V2) {
+        v->playback = vx_get_u8(&c);
+        v->playback_note = vx_get_string(&c, VX_MAX_TEXT);
+    } else {
+        v->playback_note = strdup("");
+        if (!v->playback_note) why = "out of memory";
+    }
+    if (!c.bad && !why) {
         if (v->id == 0) why = "video id is 0";
+        else if (v->playback > 2) why = "unknown playback";
+        else if (version >= VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
         else if (v->status < VX_VIDEO_INDEXED || v->status > VX_VIDEO_REMOVED) why = "unknown status";
         else if (!finite_nonneg(v->duration)) why = "duration is negative or not finite";
         else if (!finite_nonneg(v->fps)) why = "frame rate is negative or not finite";
@@ -160,7 +177,61 @@ void vx_video_clear(vx_video *v) {
     free(v->path);
     free(v->title);
     free(v->failure);
+    free(v->playback_note);
     memset(v, 0, sizeof *v);
+}
+
+/* ---- renditions ---------------------------------------------------------------------- */
+
+void vx_rendition_encode(vx_buf *b, const vx_rendition *r) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, r->content_hash);
+    vx_put_u8(b, r->state);
+    vx_put_u64le(b, r->bytes);
+    vx_put_u32le(b, r->width);
+    vx_put_u32le(b, r->height);
+    vx_put_f64le(b, r->duration);
+    vx_put_f64le(b, r->work_seconds);
+    vx_put_u64le(b, (uint64_t)r->made_at);
+    vx_put_string(b, r->failure ? r->failure : "");
+}
+
+int vx_rendition_decode(const void *data, size_t len, vx_rendition *r, vx_error *err) {
+    memset(r, 0, sizeof *r);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "rendition", err)) return -1;
+    r->content_hash = vx_get_u64le(&c);
+    r->state = vx_get_u8(&c);
+    r->bytes = vx_get_u64le(&c);
+    r->width = vx_get_u32le(&c);
+    r->height = vx_get_u32le(&c);
+    r->duration = vx_get_f64le(&c);
+    r->work_seconds = vx_get_f64le(&c);
+    r->made_at = (int64_t)vx_get_u64le(&c);
+    r->failure = vx_get_string(&c, VX_MAX_TEXT);
+    if (!c.bad) {
+        if (r->state < VX_RENDITION_READY || r->state > VX_RENDITION_NOT_NEEDED) why = "unknown rendition state";
+        else if (!finite_nonneg(r->duration) || !finite_nonneg(r->work_seconds)) why = "negative or not finite time";
+        else if (r->state == VX_RENDITION_READY && (r->width == 0 || r->height == 0 || r->width > 16384 || r->height > 16384))
+            why = "picture size out of range";
+    }
+    if (finish(&c, "rendition", why, err)) { vx_rendition_clear(r); return -1; }
+    return 0;
+}
+
+void vx_rendition_clear(vx_rendition *r) {
+    free(r->failure);
+    memset(r, 0, sizeof *r);
+}
+
+const char *vx_rendition_state_name(uint8_t state) {
+    switch (state) {
+    case VX_RENDITION_READY: return "ready";
+    case VX_RENDITION_FAILED: return "failed";
+    case VX_RENDITION_NOT_NEEDED: return "not needed";
+    default: return "unknown";
+    }
 }
 
 /* ---- segments and embeddings --------------------------------------------------------- */
@@ -443,10 +514,12 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
     case VX_KEY_VIDEO:
     case VX_KEY_EMBEDDING:
     case VX_KEY_JOB:
+    case VX_KEY_RENDITION:
         if (len == VX_KEY_ID_LEN) {
             vx_id_to_hex(vx_load_u64be(k + 1), hex);
             snprintf(out, out_size, "%s %s",
-                     k[0] == VX_KEY_VIDEO ? "video" : k[0] == VX_KEY_JOB ? "job" : "embedding", hex);
+                     k[0] == VX_KEY_VIDEO ? "video" : k[0] == VX_KEY_JOB ? "job"
+                     : k[0] == VX_KEY_RENDITION ? "rendition of content" : "embedding", hex);
             return;
         }
         break;

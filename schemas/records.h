@@ -23,7 +23,7 @@
 
 #define VX_SCHEMA_VERSION 1 /* layout of the whole database, kept in the meta record */
 #define VX_RECORD_V1 1      /* version byte of every value */
-#define VX_RECORD_V2 2      /* job records that carry their settings */
+#define VX_RECORD_V2 2      /* job records that carry their settings; videos that say how they play */
 
 /* Bounds on untrusted sizes. */
 #define VX_MAX_DIM 4096       /* embedding dimensions */
@@ -44,6 +44,7 @@ enum {
     VX_KEY_EVENT = 'i',     /* "i" len:u8 name ts_ms:u64be seq:u32be -> vx_event      */
     VX_KEY_JOB = 'j',       /* "j" id:u64be                      -> vx_job             */
     VX_KEY_LOG = 'l',       /* "l"                               -> vx_log_position    */
+    VX_KEY_RENDITION = 'r', /* "r" hash:u64be                    -> vx_rendition       */
 };
 
 /* ---- cluster log position ------------------------------------------------------------ */
@@ -91,7 +92,38 @@ typedef struct vx_video {
     char *path;            /* canonical absolute path */
     char *title;           /* from container metadata, else the file name */
     char *failure;         /* reason when status == VX_VIDEO_FAILED, else "" */
+    uint8_t playback;      /* VX_PLAYBACK_*: how it plays in browsers */
+    char *playback_note;   /* why it needs a rendition, or "" */
 } vx_video;
+
+/* Whether browsers play a video's file as it is, decided when it is indexed
+ * (indexer/rendition.h says how). */
+typedef enum vx_playback {
+    VX_PLAYBACK_UNDECIDED = 0, /* failed videos, and records of an older vidx (version 1) */
+    VX_PLAYBACK_DIRECT = 1,    /* browsers play the file as it is */
+    VX_PLAYBACK_CONVERT = 2,   /* browsers need a rendition */
+} vx_playback;
+
+/* ---- renditions ---------------------------------------------------------------------- */
+/* The web-playable rendition of some content (engine/media.c), shared by every video
+ * with that content hash, in DATA/media/HASH.mp4. Derived, like the vector indexes:
+ * made by each serving node from the original file. */
+typedef enum {
+    VX_RENDITION_READY = 1,      /* the file is in place */
+    VX_RENDITION_FAILED = 2,     /* could not be made; `failure` says why */
+    VX_RENDITION_NOT_NEEDED = 3, /* probed later (a version 1 video record): browsers play the original */
+} vx_rendition_state;
+
+typedef struct vx_rendition {
+    uint64_t content_hash;
+    uint8_t state;              /* vx_rendition_state */
+    uint64_t bytes;             /* of the file */
+    uint32_t width, height;
+    double duration;            /* seconds */
+    double work_seconds;        /* wall-clock time it took to make */
+    int64_t made_at;            /* unix seconds */
+    char *failure;              /* why it failed, or a note on what was left out, or "" */
+} vx_rendition;
 
 /* ---- segments and embeddings --------------------------------------------------------- */
 typedef struct vx_segment {
@@ -201,6 +233,11 @@ void vx_user_clear(vx_user *u);
 
 void vx_event_encode(vx_buf *b, const vx_event *e);
 int vx_event_decode(const void *data, size_t len, vx_event *e, vx_error *err);
+
+void vx_rendition_encode(vx_buf *b, const vx_rendition *r);
+int vx_rendition_decode(const void *data, size_t len, vx_rendition *r, vx_error *err);
+void vx_rendition_clear(vx_rendition *r);
+const char *vx_rendition_state_name(uint8_t state);
 
 void vx_job_encode(vx_buf *b, const vx_job *j);
 int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err);

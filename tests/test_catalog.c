@@ -22,6 +22,7 @@ static vx_video sample_video(uint64_t id, const char *path) {
         .duration = 12.5, .fps = 29.97, .width = 1920, .height = 1080, .status = VX_VIDEO_INDEXED,
         .n_segments = 3, .duplicate_of = 0, .created_at = 1700000000, .updated_at = 1700000100,
         .path = (char *)path, .title = "A title with ünïcode", .failure = "",
+        .playback = 2, .playback_note = "browsers do not play mpeg1video video in mpeg files",
     };
     return v;
 }
@@ -41,6 +42,7 @@ static void check_video_equal(const vx_video *a, const vx_video *b) {
     CHECK(strcmp(a->path, b->path) == 0);
     CHECK(strcmp(a->title, b->title) == 0);
     CHECK(strcmp(a->failure, b->failure) == 0);
+    CHECK(a->playback == b->playback && strcmp(a->playback_note, b->playback_note) == 0);
 }
 
 static vx_catalog *open_fresh(char **dir_out) {
@@ -174,6 +176,48 @@ static void test_job_settings(void) {
     vx_put_bytes(&v2, b.data + 34, b.len - 34);
     CHECK(vx_job_decode(v2.data, v2.len, &out, &err) == -1 && strstr(err.msg, "without settings"));
     vx_buf_free(&v2);
+    vx_buf_free(&b);
+}
+
+/* Video records written before renditions (version 1) still read, as "not decided";
+ * rendition records round-trip and refuse nonsense. */
+static void test_old_videos_and_renditions(void) {
+    vx_buf b = {0};
+    vx_error err;
+    vx_video v = sample_video(42, "/videos/a.mp4"), out;
+    v.playback = VX_PLAYBACK_UNDECIDED;
+    v.playback_note = "";
+    vx_video_encode(&b, &v);
+    CHECK(b.data[0] == VX_RECORD_V1);
+    REQUIRE(vx_video_decode(b.data, b.len, &out, &err) == 0);
+    CHECK(out.playback == 0 && strcmp(out.playback_note, "") == 0 && strcmp(out.path, "/videos/a.mp4") == 0);
+    vx_video_clear(&out);
+    vx_buf_reset(&b);
+    v.playback = 7;
+    vx_video_encode(&b, &v);
+    CHECK(vx_video_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "playback"));
+    b.data[b.len - 2] = 0; /* version 2 must say how it plays */
+    CHECK(vx_video_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "without playback"));
+
+    vx_rendition r = {.content_hash = 0xabc, .state = VX_RENDITION_READY, .bytes = 1234, .width = 640, .height = 360,
+                      .duration = 12.5, .work_seconds = 3.25, .made_at = 1700000000, .failure = "the mp3 audio: left out"},
+                 ro;
+    vx_buf_reset(&b);
+    vx_rendition_encode(&b, &r);
+    REQUIRE(vx_rendition_decode(b.data, b.len, &ro, &err) == 0);
+    CHECK(ro.content_hash == 0xabc && ro.state == VX_RENDITION_READY && ro.bytes == 1234 && ro.width == 640 &&
+          ro.height == 360 && ro.duration == 12.5 && ro.work_seconds == 3.25 && ro.made_at == 1700000000 &&
+          strcmp(ro.failure, r.failure) == 0);
+    vx_rendition_clear(&ro);
+    for (size_t cut = 1; cut < b.len; cut++) CHECK(vx_rendition_decode(b.data, cut, &ro, &err) == -1);
+    r.width = 0;
+    vx_buf_reset(&b);
+    vx_rendition_encode(&b, &r);
+    CHECK(vx_rendition_decode(b.data, b.len, &ro, &err) == -1 && strstr(err.msg, "size"));
+    r.state = 9;
+    vx_buf_reset(&b);
+    vx_rendition_encode(&b, &r);
+    CHECK(vx_rendition_decode(b.data, b.len, &ro, &err) == -1 && strstr(err.msg, "state"));
     vx_buf_free(&b);
 }
 
@@ -381,11 +425,11 @@ static void test_corrupt_records_are_reported_not_fatal(void) {
     vx_video_encode(&enc, &mid);
     vx_key_id(key, VX_KEY_VIDEO, 250);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len - 3);
-    enc.data[0] = 2;
+    enc.data[0] = 3;
     vx_key_id(key, VX_KEY_VIDEO, 260);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len);
     /* A record copied under the wrong key. */
-    enc.data[0] = VX_RECORD_V1;
+    enc.data[0] = VX_RECORD_V2;
     vx_key_id(key, VX_KEY_VIDEO, 270);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len);
     CHECK(vx_catalog_write(cat, b, &err) == 0);
@@ -396,7 +440,7 @@ static void test_corrupt_records_are_reported_not_fatal(void) {
     CHECK(vx_catalog_get_video(cat, 200, &v, &err) == -1);
     CHECK_MSG(strstr(err.msg, "video 00000000000000c8") != NULL, "message: %s", err.msg);
     CHECK(vx_catalog_get_video(cat, 250, &v, &err) == -1 && strstr(err.msg, "corrupt"));
-    CHECK(vx_catalog_get_video(cat, 260, &v, &err) == -1 && strstr(err.msg, "unknown version 2"));
+    CHECK(vx_catalog_get_video(cat, 260, &v, &err) == -1 && strstr(err.msg, "unknown version 3"));
     CHECK(vx_catalog_get_video(cat, 270, &v, &err) == -1 && strstr(err.msg, "another video"));
     CHECK(vx_catalog_get_video(cat, 100, &v, &err) == 0);
     vx_video_clear(&v);
@@ -728,6 +772,7 @@ int main(void) {
     RUN(test_codecs_reject_damage);
     RUN(test_job_settings);
     RUN(test_codecs_reject_bad_values);
+    RUN(test_old_videos_and_renditions);
     RUN(test_round_trips);
     RUN(test_corrupt_records_are_reported_not_fatal);
     RUN(test_second_writer_refused);
