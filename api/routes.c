@@ -194,26 +194,24 @@ static void do_similar(vx_request *rq, uint64_t id) {
 
 /* ---- media ----------------------------------------------------------------------------------- */
 
-/* The indexed video's file, whole or one byte range (206), for the web page's player. */
+/* The video for the web page's player, whole or one byte range (206): its rendition
+ * when one is ready, else (or with ?original=1) the file as it is. */
 static void do_media(vx_request *rq, uint64_t id) {
-    vx_video_view v;
+    long original;
+    if (vx_param_int(rq, "original", 0, 0, 1, &original)) return;
+    vx_media_file mf;
     vx_error err;
-    int r = vx_engine_video(api(rq)->engine, id, &v, &err);
+    int r = vx_engine_media_file(api(rq)->engine, id, (int)original, &mf, &err);
     if (r) { reply_status(rq, r, "unknown_video", &err); return; }
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    if (v.video.status != VX_VIDEO_INDEXED) {
-        vx_video_view_free(&v);
-        vx_reply_error(rq, 404, "unknown_video", "video %s is not indexed", hex);
-        return;
-    }
-    int fd = open(v.video.path, O_RDONLY | O_CLOEXEC);
+    int fd = open(mf.path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    const char *type = vx_http_media_type(v.video.path);
-    vx_video_view_free(&v);
+    const char *type = mf.content_type ? mf.content_type : vx_http_media_type(mf.path);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);
-        vx_reply_error(rq, 404, "unknown_video", "the file of video %s is gone (index its folder again)", hex);
+        if (mf.rendition) vx_reply_error(rq, 404, "unknown_video", "the rendition of video %s is gone; it is made again", hex);
+        else vx_reply_error(rq, 404, "unknown_video", "the file of video %s is gone (index its folder again)", hex);
         return;
     }
     const uint64_t size = (uint64_t)st.st_size;

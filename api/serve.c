@@ -21,6 +21,7 @@ void vx_serve_options_default(vx_serve_options *o) {
     o->engine.model = VX_MODEL_TRY;
     o->engine.text_encoder = 1;
     o->engine.jobs = 1;
+    o->engine.renditions = 1; /* videos browsers cannot play get a rendition in the background */
 }
 
 /* A fresh random token, 32 hex digits. */

@@ -76,6 +76,11 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         o.api_key = s;
     }
     o.public_user_endpoints = cli_has(cmd, args, "public-user-endpoints");
+    if (cli_has(cmd, args, "no-renditions")) o.engine.renditions = 0;
+    if ((s = cli_get(cmd, args, "rendition-height")) || ((s = getenv("VIDX_RENDITION_HEIGHT")) && *s)) {
+        if (cli_int_option(cmd, "rendition-height", s, 144, 4320, &v)) return CLI_USAGE;
+        o.engine.rendition_max_height = (int)v;
+    }
     vx_cluster_options co;
     int clustered;
     if (cli_cluster_options(cmd, args, "serve", &co, &clustered)) return CLI_USAGE;
@@ -106,6 +111,9 @@ const cli_command cmd_serve = {
                "answer 503 saying what is missing; everything else works. SIGTERM or SIGINT stop it\n"
                "gracefully: requests in flight finish, an indexing job stops after its current file\n"
                "and resumes at the next start.\n"
+               "Videos browsers cannot play as they are (MPEG-1/2, MPEG-4 part 2, Theora, FLV, H.264 in\n"
+               "Matroska, ...) get a web-playable rendition (H.264 + AAC in MP4, DATA/media/) in the\n"
+               "background at the lowest priority, after they are indexed; /v1/videos/ID/media serves it.\n"
                "User endpoints (events, feeds, user records) are private: with VIDX_API_KEY set they need\n"
                "`X-API-Key: KEY`; listening beyond loopback without a key is refused unless\n"
                "--public-user-endpoints says they are public.\n"
@@ -121,6 +129,8 @@ const cli_command cmd_serve = {
              {"admin-token-file", 0, "FILE", "file whose first line is the admin token"},
              {"ready-file", 0, "FILE", "write HOST:PORT here once listening"},
              {"public-user-endpoints", 0, NULL, "serve events and feeds beyond loopback without VIDX_API_KEY"},
+             {"no-renditions", 0, NULL, "make no web-playable renditions (the originals are served as they are)"},
+             {"rendition-height", 0, "LINES", "renditions' short side at most (default 1080; $VIDX_RENDITION_HEIGHT)"},
              CLI_CLUSTER_OPT},
     .min_pos = 0, .max_pos = 0, .run = run_serve,
 };

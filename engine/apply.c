@@ -56,7 +56,15 @@ static int bump_generation(vx_engine *e, vx_batch *b, vx_error *err) {
     return 0;
 }
 
-static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_changed, vx_error *err) {
+/* Content whose rendition may be owed or no longer needed after a video op (media.c). */
+typedef struct media_change {
+    uint64_t needs; /* the video now has this content and may need a rendition */
+    uint64_t left;  /* the video no longer has this content */
+    int has_needs, has_left;
+} media_change;
+
+static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_changed, media_change *mc,
+                       vx_error *err) {
     const vx_video *v = &op->video;
     if (op->kind == VX_OP_VIDEO_TOUCHED) {
         /* Only the record it touches: a cluster's log may hand a node the touch of a
@@ -80,7 +88,15 @@ static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_
     }
     if (had == 0) {
         stage_replacement(b, &old, op);
+        if (old.status == VX_VIDEO_INDEXED && (old.content_hash != v->content_hash || v->status != VX_VIDEO_INDEXED)) {
+            mc->left = old.content_hash;
+            mc->has_left = 1;
+        }
         vx_video_clear(&old);
+    }
+    if (op->kind == VX_OP_VIDEO && v->status == VX_VIDEO_INDEXED && v->playback != VX_PLAYBACK_DIRECT) {
+        mc->needs = v->content_hash;
+        mc->has_needs = 1;
     }
     if (op->kind == VX_OP_VIDEO_REMOVED) {
         vx_video removed = *v;
@@ -201,15 +217,16 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     vx_batch *b = vx_batch_new();
     if (!b) return vx_fail(err, "out of memory");
     int rc = 0, vectors_changed = 0, had_user = 0;
+    media_change mc = {0};
     pthread_mutex_lock(&e->apply_lock);
     switch (op->kind) {
     case VX_OP_MODEL: rc = stage_model(e, op, b, err); break;
     case VX_OP_VIDEO:
         rc = write_thumbs(e, op, err);
-        if (rc == 0) rc = stage_video(e, op, b, &vectors_changed, err);
+        if (rc == 0) rc = stage_video(e, op, b, &vectors_changed, &mc, err);
         break;
     case VX_OP_VIDEO_REMOVED:
-    case VX_OP_VIDEO_TOUCHED: rc = stage_video(e, op, b, &vectors_changed, err); break;
+    case VX_OP_VIDEO_TOUCHED: rc = stage_video(e, op, b, &vectors_changed, &mc, err); break;
     case VX_OP_JOB: vx_batch_put_job(b, &op->job); break;
     case VX_OP_JOB_ITEM: rc = stage_job_item(e, op, b, err); break;
     case VX_OP_USER_DELETED: { /* the recommender is rebuilt only when the user was known here */
@@ -233,6 +250,8 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     }
     if (rc == 0 && vectors_changed) follow_video(e, op->video.id);
     if (rc == 0 && had_user) rebuild_recommender(e);
+    if (rc == 0 && mc.has_left) vx_media_forget(e->media, mc.left);
+    if (rc == 0 && mc.has_needs) vx_media_notice(e->media, mc.needs);
     pthread_mutex_unlock(&e->apply_lock);
     vx_batch_free(b);
     return wrc ? -2 : rc; /* -2: not even the position was written */

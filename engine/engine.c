@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +89,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     }
     if (!(e->events = vx_event_writer_start(e, err))) goto fail;
     if (o->jobs && !(e->jobs = vx_jobs_start(e, err))) goto fail;
+    if (o->renditions && !(e->media = vx_media_start(e, err))) goto fail;
     vx_meta_clear(&meta);
     return e;
 fail:
@@ -98,6 +100,7 @@ fail:
 
 void vx_engine_close(vx_engine *e) {
     if (!e) return;
+    vx_media_stop(e->media);
     vx_jobs_stop(e->jobs);
     vx_event_writer_stop(e->events);
     vx_text_encoder_stop(e->encoder);
@@ -274,6 +277,58 @@ int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err
     }
     out->segments = l.v;
     out->n_segments = l.n;
+    vx_engine_playback(e, &out->video, &out->playback);
+    return VX_OK;
+}
+
+void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out) {
+    memset(out, 0, sizeof *out);
+    out->progress = -1;
+    if (v->status != VX_VIDEO_INDEXED) return;
+    if (v->playback == VX_PLAYBACK_DIRECT) {
+        out->state = "direct";
+        return;
+    }
+    vx_rendition r;
+    vx_error err;
+    char path[PATH_MAX + 64];
+    struct stat sb;
+    int have = vx_catalog_get_rendition(e->cat, v->content_hash, &r, &err);
+    vx_media_path(e, v->content_hash, path, sizeof path);
+    if (have == 0 && r.state == VX_RENDITION_NOT_NEEDED) out->state = "direct";
+    else if (have == 0 && r.state == VX_RENDITION_FAILED) out->state = "failed";
+    else if (have == 0 && r.state == VX_RENDITION_READY && stat(path, &sb) == 0) out->state = "rendition";
+    else out->state = "pending";
+    if (have == 0 && r.state == VX_RENDITION_READY && *out->state == 'p') vx_media_notice(e->media, v->content_hash); /* its file went */
+    if (have == 0 && r.failure[0]) snprintf(out->reason, sizeof out->reason, "%s", r.failure);
+    else if (v->playback_note && *out->state == 'p') snprintf(out->reason, sizeof out->reason, "%s", v->playback_note);
+    if (have == 0) vx_rendition_clear(&r);
+    if (*out->state == 'p') out->progress = vx_media_progress(e->media, v->content_hash);
+}
+
+int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    vx_video v;
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    int r = vx_catalog_get_video(e->cat, id, &v, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0 || v.status != VX_VIDEO_INDEXED) {
+        vx_fail(err, "video %s is not indexed", hex);
+        if (r == 0) vx_video_clear(&v);
+        return VX_E_NOT_FOUND;
+    }
+    if (!original && v.playback != VX_PLAYBACK_DIRECT) {
+        vx_playback_view pv;
+        vx_engine_playback(e, &v, &pv);
+        if (pv.state && strcmp(pv.state, "rendition") == 0) {
+            vx_media_path(e, v.content_hash, out->path, sizeof out->path);
+            out->content_type = "video/mp4";
+            out->rendition = 1;
+        }
+    }
+    if (!out->rendition) snprintf(out->path, sizeof out->path, "%s", v.path);
+    vx_video_clear(&v);
     return VX_OK;
 }
 
@@ -528,12 +583,30 @@ int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err) 
         return VX_E_NOT_FOUND;
     }
     out->running = out->job.state == VX_JOB_RUNNING && e->jobs && vx_jobs_live(e->jobs, id, &out->live);
+    /* How the listed items' videos play. */
+    const vx_job_item *items = out->running ? out->live.items : out->job.items;
+    const int n = out->running ? out->live.n_items : (int)out->job.n_items;
+    if (n > 0 && (out->playback = calloc((size_t)n, sizeof *out->playback))) {
+        out->n_playback = n;
+        for (int i = 0; i < n; i++) {
+            const uint8_t oc = items[i].outcome;
+            if (oc != VX_ITEM_INDEXED && oc != VX_ITEM_UNCHANGED && oc != VX_ITEM_DUPLICATE) continue;
+            vx_video v;
+            vx_error verr;
+            if (vx_catalog_get_video(e->cat, vx_video_id_for_path(items[i].path), &v, &verr) != 0) continue;
+            vx_engine_playback(e, &v, &out->playback[i]);
+            vx_video_clear(&v);
+        }
+    }
     return VX_OK;
 }
 
 void vx_job_status_free(vx_job_status *s) {
     vx_job_clear(&s->job);
     vx_index_summary_clear(&s->live);
+    free(s->playback);
+    s->playback = NULL;
+    s->n_playback = 0;
 }
 
 /* ---- the whole ---------------------------------------------------------------------------- */
@@ -565,6 +638,7 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     out->query_cache_misses = atomic_load(&e->cache_misses);
     out->encoder_runs = atomic_load(&e->encoder_runs);
     out->encoder_queries = atomic_load(&e->encoder_queries);
+    vx_media_counts(e->media, &out->renditions_pending, &out->renditions_made, &out->renditions_failed);
 }
 
 int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err) {

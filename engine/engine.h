@@ -87,6 +87,8 @@ typedef struct vx_engine_options {
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
     int ann_faiss_search;         /* inverted files searched by FAISS alone (A/B runs) */
     vx_index_options index;       /* sampling and segments of indexing (jobs and vx_engine_index) */
+    int renditions;               /* make web-playable renditions in the background (engine/media.c) */
+    int rendition_max_height;     /* their lines at most (the short side); 0: 1080 */
     const vx_cluster_hooks *cluster; /* a cluster node: changes go through its log (NULL: one machine) */
 } vx_engine_options;
 
@@ -175,14 +177,33 @@ int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err);
 
 /* ---- videos ------------------------------------------------------------------------------- */
 
-/* A video as GET /v1/videos/{id} shows it: its record and its segments. */
+/* How a video plays in browsers: as it is, from its rendition, or not yet. */
+typedef struct vx_playback_view {
+    const char *state;    /* "direct", "rendition", "pending" or "failed" (static); NULL
+                             for videos that are not indexed */
+    char reason[512];     /* why a rendition (pending), why it failed, what a rendition left
+                             out; or "" */
+    double progress;      /* 0..1 while it is being made, else -1 */
+} vx_playback_view;
+
+/* A video as GET /v1/videos/{id} shows it: its record, its segments, how it plays. */
 typedef struct vx_video_view {
     vx_video video;
     vx_segment *segments; /* [n_segments], embeddings not kept */
     uint32_t n_segments;
+    vx_playback_view playback;
 } vx_video_view;
 int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err);
 void vx_video_view_free(vx_video_view *v);
+
+/* The file a browser gets for a video (GET /v1/videos/{id}/media): its rendition when
+ * one is ready, else the original; with `original` set, always the original. */
+typedef struct vx_media_file {
+    char path[4096 + 64];
+    const char *content_type; /* for a rendition "video/mp4"; NULL: from the original's name */
+    int rendition;            /* path is the rendition */
+} vx_media_file;
+int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err);
 
 /* The id of a video argument: 16 hex digits, or the path of a file (indexed or not:
  * ids are derived from canonical paths). VX_E_BAD_INPUT when neither. */
@@ -203,6 +224,10 @@ typedef struct vx_job_status {
     vx_job job;
     int running;              /* the runner is on it now: `live` is current */
     vx_index_summary live;
+    /* How each listed item's video plays (the live items while running, else the job's):
+     * state NULL for items without an indexed video. */
+    vx_playback_view *playback;
+    int n_playback;
 } vx_job_status;
 int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err);
 void vx_job_status_free(vx_job_status *s);
@@ -251,6 +276,8 @@ typedef struct vx_engine_stats {
     int64_t query_cache_entries;
     uint64_t query_cache_hits, query_cache_misses; /* text queries answered from the cache or not */
     uint64_t encoder_runs, encoder_queries;        /* text tower runs and the queries they encoded */
+    int64_t renditions_pending;                    /* queued or being made (this run) */
+    uint64_t renditions_made, renditions_failed;   /* since the engine opened */
 } vx_engine_stats;
 int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err);
 /* Cheap counts for /healthz and /metrics (no database scan): the index sizes, jobs,

@@ -18,6 +18,7 @@
 typedef struct vx_text_encoder vx_text_encoder;
 typedef struct vx_jobs vx_jobs;
 typedef struct vx_event_writer vx_event_writer;
+typedef struct vx_media vx_media;
 
 struct vx_engine {
     vx_engine_options opt;
@@ -38,6 +39,7 @@ struct vx_engine {
     vx_text_encoder *encoder;         /* opt.text_encoder */
     vx_jobs *jobs;                    /* opt.jobs */
     vx_event_writer *events;          /* grouped event writes */
+    vx_media *media;                  /* opt.renditions: the rendition maker */
 
     pthread_mutex_t apply_lock;       /* ops are applied one at a time, in order */
     atomic_uint_least64_t cache_hits, cache_misses, encoder_runs, encoder_queries;
@@ -90,5 +92,20 @@ int vx_engine_run_index(vx_engine *e, const char *const *paths, int n, const vx_
 vx_event_writer *vx_event_writer_start(vx_engine *e, vx_error *err);
 void vx_event_writer_stop(vx_event_writer *w);
 int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done done, void *arg, vx_error *err);
+
+/* engine/media.c: renditions in the background. */
+vx_media *vx_media_start(vx_engine *e, vx_error *err);
+void vx_media_stop(vx_media *m);
+/* A video with this content was indexed (it may need a rendition). NULL m: ignored. */
+void vx_media_notice(vx_media *m, uint64_t content_hash);
+/* A video with this content went (its rendition goes with the last one). */
+void vx_media_forget(vx_media *m, uint64_t content_hash);
+/* 0..1 while this content's rendition is being made, else -1. */
+double vx_media_progress(vx_media *m, uint64_t content_hash);
+void vx_media_counts(vx_media *m, int64_t *pending, uint64_t *made, uint64_t *failed);
+/* DATA/media/HASH.mp4 */
+void vx_media_path(const vx_engine *e, uint64_t content_hash, char *out, size_t size);
+/* How a video plays (vx_engine_video, jobs). */
+void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out);
 
 #endif

@@ -159,6 +159,14 @@ json_t *vx_event_json(const char *user, const vx_event_stored *e) {
                      (json_int_t)e->n_events);
 }
 
+/* "playback": direct|rendition|pending|failed, with the reason and progress when any. */
+static void playback_json(json_t *o, const vx_playback_view *p) {
+    if (!p->state) return;
+    json_object_set_new(o, "playback", json_string(p->state));
+    if (p->reason[0]) json_object_set_new(o, "playback_reason", json_string(p->reason));
+    if (p->progress >= 0) json_object_set_new(o, "rendition_progress", num(p->progress, 1e3));
+}
+
 json_t *vx_video_json(const vx_video_view *vv) {
     const vx_video *v = &vv->video;
     char hex[VX_ID_HEX_LEN], thumb[64];
@@ -186,6 +194,7 @@ json_t *vx_video_json(const vx_video_view *vv) {
                      : NULL;
     if (o && v->failure && *v->failure) json_object_set_new(o, "failure", json_string(v->failure));
     if (o && v->duplicate_of) json_object_set_new(o, "duplicate_of", json_string(owner));
+    if (o) playback_json(o, &vv->playback);
     return o;
 }
 
@@ -196,11 +205,12 @@ json_t *vx_user_json(const vx_user *u) {
                      (json_int_t)u->n_events, "last_event", num((double)u->last_event_ms / 1e3, 1e3), "feed", feed);
 }
 
-static json_t *items_json(const vx_job_item *items, int n) {
+static json_t *items_json(const vx_job_item *items, int n, const vx_playback_view *playback) {
     json_t *a = json_array();
     for (int i = 0; a && i < n; i++) {
         json_t *it = json_pack("{s:s, s:s}", "path", items[i].path, "outcome", vx_item_outcome_name(items[i].outcome));
         if (it && items[i].message && *items[i].message) json_object_set_new(it, "message", json_string(items[i].message));
+        if (it && playback) playback_json(it, &playback[i]);
         if (!it || json_array_append_new(a, it)) {
             json_decref(a);
             return NULL;
@@ -242,15 +252,27 @@ json_t *vx_job_json(const vx_job_status *s) {
     else json_decref(settings);
     if (s->running) {
         /* In progress: the files done so far; the record still holds the paths asked for. */
-        json_object_set_new(o, "requested", items_json(job->items, (int)job->n_items));
+        json_object_set_new(o, "requested", items_json(job->items, (int)job->n_items, NULL));
         json_object_set_new(o, "files_done", json_integer(s->live.n_items));
         json_object_set_new(o, "summary", summary_json(s->live.items, s->live.n_items));
-        json_object_set_new(o, "items", items_json(s->live.items, s->live.n_items));
+        json_object_set_new(o, "items", items_json(s->live.items, s->live.n_items, s->playback));
     } else {
         json_object_set_new(o, "files_done", json_integer(job->state == VX_JOB_DONE ? (json_int_t)job->n_items : 0));
         json_object_set_new(o, "summary", summary_json(job->items, (int)job->n_items));
-        json_object_set_new(o, "items", items_json(job->items, (int)job->n_items));
+        json_object_set_new(o, "items", items_json(job->items, (int)job->n_items, s->playback));
     }
+    /* Renditions follow indexing: how many of this job's videos play how. */
+    int direct = 0, ready = 0, pending = 0, failed = 0;
+    for (int i = 0; i < s->n_playback; i++) {
+        const char *st = s->playback[i].state;
+        if (!st) continue;
+        direct += !strcmp(st, "direct");
+        ready += !strcmp(st, "rendition");
+        pending += !strcmp(st, "pending");
+        failed += !strcmp(st, "failed");
+    }
+    json_object_set_new(o, "playback", json_pack("{s:i, s:i, s:i, s:i}", "direct", direct, "rendition", ready,
+                                                 "pending", pending, "failed", failed));
     return o;
 }
 

@@ -36,6 +36,50 @@ async function waitFor(fn, what, ms = 20000) {
   }
 }
 
+// Each file (indexed) plays in the page from a moment past its start, once its rendition
+// is ready where it needs one: pictures decoded, the player at the moment, time moving.
+async function playsAtMoment(page, base, db, files, shots, tag) {
+  const played = { direct: 0, rendition: 0 };
+  for (const file of files) {
+    const id = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', file]).toString()).video_id;
+    let info;
+    try {
+      info = await waitFor(async () => {
+        const r = await (await fetch(`${base}/v1/videos/${id}`)).json();
+        return r.playback && r.playback !== 'pending' ? r : null;
+      }, `${file} to have a rendition`, 90000);
+    } catch (e) {
+      check(false, `${path.basename(file)}: ${e.message}`);
+      continue;
+    }
+    check(info.playback === 'direct' || info.playback === 'rendition', `${path.basename(file)} plays ${info.playback}: ${info.playback_reason || ''}`);
+    if (info.playback !== 'direct' && info.playback !== 'rendition') continue;
+    const seg = info.segments.length > 1 ? info.segments[1] : info.segments[0];
+    const start = info.duration > 1.5 ? seg.start : 0;
+    await page.evaluate(([vid, t, title]) => openWatch({ video_id: vid, title }, t), [id, start, path.basename(file)]);
+    let at;
+    try {
+      at = await waitFor(() => page.$eval('#player', (v) => (v.readyState >= 2 && !v.seeking && v.getAttribute('src') ?
+        { t: v.currentTime, w: v.videoWidth, src: v.currentSrc } : null)), `${path.basename(file)} to load`, 20000);
+    } catch (e) {
+      const problem = await page.$eval('#watch-problem', (p) => p.textContent);
+      check(false, `${path.basename(file)} (${info.playback}) does not load: ${problem}`);
+      continue;
+    }
+    check(at.w > 0, `${path.basename(file)}: pictures decoded`);
+    check(Math.abs(at.t - start) < 0.6, `${path.basename(file)}: starts at the moment ${start}, currentTime ${at.t}`);
+    check(await page.$eval('#watch-problem', (p) => p.hidden), `${path.basename(file)}: no playback problem`);
+    if (info.duration > 1.5) {
+      const moved = await waitFor(() => page.$eval('#player', (v, t0) => v.currentTime > t0 + 0.2 || v.ended, at.t),
+        `${path.basename(file)} to play on`, 10000).catch(() => false);
+      check(moved, `${path.basename(file)}: playing moves on from the moment`);
+    }
+    if (file === files[0]) await page.screenshot({ path: path.join(shots, `4-plays-${tag}.png`) });
+    played[info.playback]++;
+  }
+  console.log(`${tag}: ${files.length} files; played as they are ${played.direct}, from a rendition ${played.rendition}`);
+}
+
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vidx-web-'));
   fs.mkdirSync(shots, { recursive: true });
@@ -51,12 +95,12 @@ async function main() {
 
   const ready = path.join(work, 'ready');
   const log = fs.openSync(path.join(work, 'server.log'), 'w');
-  const server = spawn(vidx, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--ready-file', ready],
+  let server = spawn(vidx, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--ready-file', ready],
     { env, stdio: ['ignore', log, log] });
   let browser;
   try {
     await waitFor(() => fs.existsSync(ready), 'the server to listen');
-    const base = 'http://' + fs.readFileSync(ready, 'utf8').trim();
+    let base = 'http://' + fs.readFileSync(ready, 'utf8').trim();
     browser = await chromium.launch({ executablePath: browserPath, headless: true,
       args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'] });
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
@@ -120,19 +164,55 @@ async function main() {
     check(external.length === 0, `nothing loaded from elsewhere: ${external}`);
     check(consoleErrors.length === 0, `no script errors: ${consoleErrors}`);
 
-    // A file this browser cannot play (MPEG-1 video in an MPEG program stream): the page
-    // says why and offers the file, instead of a black box.
-    const old = path.join(work, 'old.mpg');
-    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '4', '-c:v', 'mpeg1video', old]);
-    execFileSync(vidx, ['index', '--db', db, '-q', old], { env, stdio: 'inherit' });
-    const oldId = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', old], { env })).video_id;
-    await page.evaluate((id) => openWatch({ video_id: id, title: 'old.mpg' }, 0), oldId);
-    const problem = await waitFor(() => page.$eval('#watch-problem', (p) => (!p.hidden && p.textContent) || null),
-      'the playback problem');
-    check(/does not play in this browser/.test(problem) && (await page.$('#watch-problem a[download]')) !== null,
-      `a video the browser cannot play says so: ${problem}`);
-    check(/\/thumbs\//.test(await page.$eval('#player', (v) => v.poster)), 'the player shows the thumbnail');
-    await page.screenshot({ path: path.join(shots, '4-cannot-play.png') });
+    // Formats this browser refuses: each is indexed, gets a rendition in the background,
+    // and plays from the web page at its moment.
+    const refused = path.join(work, 'refused');
+    fs.mkdirSync(refused);
+    const src = ['-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '8'];
+    ffmpeg([...src, '-c:v', 'mpeg1video', '-c:a', 'mp2', path.join(refused, 'old.mpg')]);
+    ffmpeg([...src, '-c:v', 'mpeg4', '-c:a', 'libmp3lame', path.join(refused, 'part2.avi')]);
+    ffmpeg([...src, '-c:v', 'libtheora', '-c:a', 'libvorbis', path.join(refused, 'theora.ogv')]);
+    ffmpeg(['-f', 'lavfi', '-i', 'mandelbrot=size=320x240:rate=25', '-t', '8', '-c:v', 'libtheora', path.join(refused, 'theora.ogg')]);
+    ffmpeg([...src, '-c:v', 'flv1', '-c:a', 'libmp3lame', '-ar', '44100', path.join(refused, 'old.flv')]);
+    ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=220', '-t', '3', '-c:a', 'libvorbis', path.join(refused, 'song.ogg')]);
+    const summary = execFileSync(vidx, ['index', '--db', db, refused], { env }).toString();
+    check(/skipped 1/.test(summary), `the audio-only ogg is skipped, and said so: ${summary}`);
+    const refusedFiles = ['old.mpg', 'part2.avi', 'theora.ogv', 'theora.ogg', 'old.flv'];
+    await playsAtMoment(page, base, db, refusedFiles.map((f) => path.join(refused, f)), shots, 'refused');
+
+    // Every clip of the shared data plays.
+    const sharedVideos = path.join(shared, 'videos');
+    execFileSync(vidx, ['index', '--db', db, '-q', sharedVideos], { env, stdio: 'inherit' });
+    const sharedFiles = execFileSync('find', [sharedVideos, '-type', 'f', '!', '-name', '*.tsv']).toString().trim().split('\n').sort();
+    check(sharedFiles.length >= 30, `shared clips found: ${sharedFiles.length}`);
+    await playsAtMoment(page, base, db, sharedFiles, shots, 'shared');
+    check(consoleErrors.length === 0, `no script errors: ${consoleErrors}`);
+
+    // A rendition not made yet (a service that makes none): the page says so and shows
+    // the moment's pictures instead of a black box.
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    fs.rmSync(ready);
+    server = spawn(vidx, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--ready-file', ready, '--no-renditions'],
+      { env, stdio: ['ignore', log, log] });
+    await waitFor(() => fs.existsSync(ready), 'the server to listen again');
+    base = 'http://' + fs.readFileSync(ready, 'utf8').trim();
+    await page.goto(base + '/');
+    const later = path.join(work, 'later.mpg');
+    ffmpeg(['-f', 'lavfi', '-i', 'smptebars=size=320x240:rate=25', '-t', '12', '-c:v', 'mpeg1video', later]);
+    execFileSync(vidx, ['index', '--db', db, '-q', later], { env, stdio: 'inherit' });
+    const laterInfo = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', later], { env }));
+    check(laterInfo.playback === 'pending' && /mpeg1video/.test(laterInfo.playback_reason || ''),
+      `pending, with the reason: ${laterInfo.playback} ${laterInfo.playback_reason}`);
+    await page.evaluate((id) => openWatch({ video_id: id, title: 'later.mpg' }, 6), laterInfo.video_id);
+    const pending = await waitFor(() => page.$eval('#watch-pending', (p) => (!p.hidden && p.textContent) || null),
+      'the pending message');
+    check(/being converted/.test(pending), `a pending rendition says so: ${pending}`);
+    await waitFor(() => page.$$eval('#moment-strip img', (is) => is.length >= 2 && is.every((i) => i.complete && i.naturalWidth > 0)),
+      "the moment's pictures");
+    check(await page.$eval('#watch-problem', (p) => p.hidden), 'no playback problem while pending');
+    check(await page.$eval('#player', (v) => !v.getAttribute('src')), 'no player source while pending');
+    await page.screenshot({ path: path.join(shots, '5-rendition-pending.png') });
 
     // The service gone: the page says so.
     server.kill('SIGTERM');
@@ -140,7 +220,7 @@ async function main() {
     await page.fill('#q', 'anything');
     await page.press('#q', 'Enter');
     await waitFor(async () => /cannot be reached/.test(await page.textContent('#status')), 'the unreachable message');
-    await page.screenshot({ path: path.join(shots, '5-service-down.png') });
+    await page.screenshot({ path: path.join(shots, '6-service-down.png') });
   } finally {
     if (browser) await browser.close();
     if (server.exitCode === null) { server.kill('SIGKILL'); }

@@ -146,22 +146,68 @@ const MEDIA_ERRORS = {
   4: "the browser does not read this file's format or codec",
 };
 
+// The pictures of the segments around the moment, while the video cannot play yet.
+function showMomentPictures(video, start) {
+  const segs = (video.segments || []).slice();
+  segs.sort((a, b) => Math.abs(a.start - start) - Math.abs(b.start - start));
+  const near = segs.slice(0, 5).sort((a, b) => a.start - b.start);
+  $('#moment-strip').replaceChildren(...near.map((s) => {
+    const f = document.createElement('figure');
+    const img = document.createElement('img');
+    img.src = s.thumbnail;
+    img.alt = `at ${clock(s.start)}`;
+    f.append(img, clock(s.start));
+    return f;
+  }));
+}
+
+// Starts the player at the moment: the original when browsers play it, else its
+// rendition; while the rendition is being made the page says so, shows the moment's
+// pictures and checks back until it is ready.
+async function loadPlayer(item, start) {
+  const video = $('#player');
+  const id = item.video_id;
+  let info = null;
+  try { info = await api(`/v1/videos/${id}`); } catch (e) { /* try the media anyway */ }
+  if (!state.watching || state.watching.id !== id) return;
+  const playback = info && info.playback;
+  if (playback === 'pending') {
+    const progress = info.rendition_progress >= 0 ? ` (${Math.round(100 * info.rendition_progress)}% done)` : '';
+    $('#watch-pending-text').textContent = 'This video is being converted to a format browsers play' + progress +
+      (info.playback_reason ? ` (${info.playback_reason})` : '') + '. It starts here when ready. The moment meanwhile:';
+    showMomentPictures(info, start);
+    $('#watch-pending').hidden = false;
+    state.watching.retry = setTimeout(() => loadPlayer(item, start), 2000);
+    return;
+  }
+  $('#watch-pending').hidden = true;
+  if (playback === 'failed') {
+    showPlaybackProblem(`no browser-playable copy could be made (${info.playback_reason || 'no reason given'})`);
+    return;
+  }
+  video.src = `/v1/videos/${id}/media`;
+  video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
+  video.play().catch(() => { /* autoplay refused: the controls are there */ });
+}
+
 async function openWatch(item, start) {
   const video = $('#player');
+  if (state.watching && state.watching.retry) clearTimeout(state.watching.retry);
   state.watching = { id: item.video_id, reported: false };
   video.dataset.id = item.video_id;
   video.dataset.start = String(start);
   $('#watch-problem').hidden = true;
+  $('#watch-pending').hidden = true;
   // The moment's picture shows while the video loads (and if it cannot play).
   video.poster = item.moment_thumbnail || item.thumbnail || `/thumbs/${item.video_id}.jpg`;
-  video.src = `/v1/videos/${item.video_id}/media`;
-  video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
+  video.removeAttribute('src');
+  video.load();
   $('#watch-title').textContent = item.title || item.video_id;
   $('#watch-moment').textContent = start > 0 ? `from the matching moment at ${clock(start)}` : '';
   $('#watch').hidden = false;
   $('#welcome').hidden = true;
   window.scrollTo({ top: 0, behavior: 'smooth' });
-  video.play().catch(() => { /* autoplay refused: the controls are there */ });
+  loadPlayer(item, start);
   const list = $('#similar');
   list.replaceChildren();
   try {
@@ -197,6 +243,7 @@ async function sendEvent(type) {
 
 function closeWatch() {
   const video = $('#player');
+  if (state.watching && state.watching.retry) clearTimeout(state.watching.retry);
   if (state.watching && !state.watching.reported && video.currentTime > 1) sendEvent('view');
   video.pause();
   video.removeAttribute('src');
@@ -215,7 +262,7 @@ $('#skip').addEventListener('click', () => { sendEvent('skip'); closeWatch(); })
 $('#close').addEventListener('click', closeWatch);
 $('#player').addEventListener('error', () => {
   const v = $('#player');
-  if (state.watching && v.error) showPlaybackProblem(MEDIA_ERRORS[v.error.code] || 'an unknown error');
+  if (state.watching && v.error && v.getAttribute('src')) showPlaybackProblem(MEDIA_ERRORS[v.error.code] || 'an unknown error');
 });
 $('#player').addEventListener('loadeddata', () => {
   const v = $('#player');

@@ -17,7 +17,7 @@ static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    uint8_t which = data[0] % 11;
+    uint8_t which = data[0] % 12;
     data++;
     size--;
     vx_error err;
@@ -80,6 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 10: {
         vx_log_position p;
         if (vx_log_position_decode(data, size, &p, &err) == 0) { vx_log_position_encode(&b, &p); same_bytes(&b, data, size); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 11: {
+        vx_rendition r;
+        if (vx_rendition_decode(data, size, &r, &err) == 0) { vx_rendition_encode(&b, &r); same_bytes(&b, data, size); vx_rendition_clear(&r); }
         else if (!err.msg[0]) abort();
         break;
     }

@@ -31,9 +31,15 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_op deletion_op = {.kind = VX_OP_USER_DELETED, .user = "bob"};
     vx_work_item work = {.job_id = 7, .index = 3, .path = "/a.mp4", .settings = tuned.settings};
     vx_log_position pos = {.seq = 42, .stream_created = 1700000000000000000LL};
-    if (max_seeds < 15) return -1;
-    const uint8_t selector[15] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10};
-    for (int i = 0; i < 15; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    /* A rendition record, and a video that says how it plays (version 2 records). */
+    vx_rendition rend = {.content_hash = 5, .state = VX_RENDITION_READY, .bytes = 9, .width = 2, .height = 2,
+                         .duration = 1, .failure = ""};
+    vx_video playable = v;
+    playable.playback = VX_PLAYBACK_CONVERT;
+    playable.playback_note = "why";
+    if (max_seeds < 17) return -1;
+    const uint8_t selector[17] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1};
+    for (int i = 0; i < 17; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
     vx_op_encode(&seeds[11], &item_op);
     vx_op_encode(&seeds[12], &deletion_op);
     vx_work_item_encode(&seeds[13], &work);
@@ -52,6 +58,8 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_put_bytes(&seeds[7], key, sizeof key);
     seeds[7].data[0] = 8; /* the key describer's selector */
     vx_job_encode(&seeds[10], &tuned); /* a job with its settings (record version 2) */
-    *n_seeds = 15;
+    vx_rendition_encode(&seeds[15], &rend);
+    vx_video_encode(&seeds[16], &playable);
+    *n_seeds = 17;
     return 0;
 }

@@ -1,0 +1,414 @@
+/* vidx engine: web-playable renditions, made in the background (indexer/rendition.h).
+ *
+ * A video that browsers cannot play as it is (its record says VX_PLAYBACK_CONVERT, or
+ * an older record that says nothing is probed here) gets a rendition after it is
+ * indexed: DATA/media/HASH.mp4, one per content hash, so copies of a file share it.
+ * Its state is a rendition record (catalog "r"): ready, failed (with the reason) or not
+ * needed; no record means pending. Renditions are derived data like the vector
+ * indexes: each serving node makes its own from the original file, and nothing about
+ * them goes through a cluster's log.
+ *
+ * One thread does the work, at the lowest CPU and I/O priority (SCHED_IDLE, nice 19,
+ * idle I/O class; the encoder's own threads inherit them), so searches never wait for
+ * it. It learns of work from the ops applied (vx_media_notice) and, at start, from a
+ * scan of the catalog, which also resumes what a crash or stop interrupted and clears
+ * what is no longer needed: a file whose content no live video has, and temporary
+ * files. A rendition is written aside and renamed into place before its record says
+ * ready, so a half-made file is never served.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+#include "../common/idmap.h"
+#include "../common/log.h"
+#include "../common/system.h"
+#include "../common/vecmath.h"
+#include "../indexer/rendition.h"
+#include "engine_internal.h"
+
+typedef enum { TASK_MAKE = 1, TASK_FORGET = 2 } task_kind;
+
+typedef struct task {
+    uint64_t hash;
+    uint8_t kind;
+} task;
+
+struct vx_media {
+    vx_engine *e;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    task *queue;              /* FIFO ring */
+    size_t head, n, cap;
+    vx_idmap queued;          /* hash -> task kinds queued (bit mask) */
+    atomic_int stop;
+    /* What the thread is on now (under lock). */
+    uint64_t current;
+    double done_s, total_s;
+    uint64_t made, failed;
+};
+
+void vx_media_path(const vx_engine *e, uint64_t hash, char *out, size_t size) {
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(hash, hex);
+    snprintf(out, size, "%s/media/%s.mp4", e->data_dir, hex);
+}
+
+/* Content hashes of 0 and UINT64_MAX cannot be idmap keys; they are mapped away. */
+static uint64_t map_key(uint64_t hash) { return hash == 0 ? 1 : hash == UINT64_MAX ? UINT64_MAX - 1 : hash; }
+
+static int push_locked(vx_media *m, uint64_t hash, uint8_t kind) {
+    uint64_t mask = 0;
+    vx_idmap_get(&m->queued, map_key(hash), &mask);
+    if (mask & kind) return 0;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        task *q = malloc(cap * sizeof *q);
+        if (!q) return -1;
+        for (size_t i = 0; i < m->n; i++) q[i] = m->queue[(m->head + i) % m->cap];
+        free(m->queue);
+        m->queue = q;
+        m->head = 0;
+        m->cap = cap;
+    }
+    if (vx_idmap_put(&m->queued, map_key(hash), mask | kind)) return -1;
+    m->queue[(m->head + m->n++) % m->cap] = (task){hash, kind};
+    pthread_cond_signal(&m->wake);
+    return 0;
+}
+
+static void push(vx_media *m, uint64_t hash, uint8_t kind) {
+    if (!m) return;
+    pthread_mutex_lock(&m->lock);
+    if (push_locked(m, hash, kind)) vx_warn("renditions: out of memory; one is left for the next start");
+    pthread_mutex_unlock(&m->lock);
+}
+
+void vx_media_notice(vx_media *m, uint64_t content_hash) { push(m, content_hash, TASK_MAKE); }
+void vx_media_forget(vx_media *m, uint64_t content_hash) { push(m, content_hash, TASK_FORGET); }
+
+/* ---- one content's rendition ---------------------------------------------------------- */
+
+typedef struct live_pick {
+    vx_engine *e;
+    vx_video video; /* the first live video with the content (vx_video_clear) */
+    int found;
+} live_pick;
+
+static int pick_live(void *ctx, uint64_t id) {
+    live_pick *p = ctx;
+    vx_error err;
+    vx_video v;
+    if (vx_catalog_get_video(p->e->cat, id, &v, &err) != 0) return 0;
+    struct stat sb;
+    if (v.status == VX_VIDEO_INDEXED && stat(v.path, &sb) == 0) {
+        p->video = v;
+        p->found = 1;
+        return 1;
+    }
+    vx_video_clear(&v);
+    return 0;
+}
+
+/* A live video with this content whose file is there, or 0. */
+static int find_live(vx_engine *e, uint64_t hash, vx_video *out) {
+    live_pick p = {.e = e};
+    vx_error err;
+    if (vx_catalog_scan_content(e->cat, hash, pick_live, &p, &err)) return 0;
+    if (p.found) *out = p.video;
+    return p.found;
+}
+
+static int put_record(vx_engine *e, const vx_rendition *r) {
+    vx_batch *b = vx_batch_new();
+    vx_error err;
+    if (!b) return -1;
+    vx_batch_put_rendition(b, r);
+    int rc = vx_catalog_write(e->cat, b, &err);
+    if (rc) vx_warn("renditions: cannot record %016llx: %s", (unsigned long long)r->content_hash, err.msg);
+    vx_batch_free(b);
+    return rc;
+}
+
+static void forget(vx_media *m, uint64_t hash) {
+    vx_engine *e = m->e;
+    vx_video v;
+    if (find_live(e, hash, &v)) { /* another copy of the content still needs it */
+        vx_video_clear(&v);
+        return;
+    }
+    char path[PATH_MAX + 64];
+    vx_media_path(e, hash, path, sizeof path);
+    if (unlink(path) == 0) vx_debug("renditions: removed %s (its video is gone)", path);
+    vx_batch *b = vx_batch_new();
+    vx_error err;
+    if (!b) return;
+    vx_batch_delete_rendition(b, hash);
+    if (vx_catalog_write(e->cat, b, &err)) vx_warn("renditions: %s", err.msg);
+    vx_batch_free(b);
+}
+
+static void on_progress(void *ctx, double done_s, double total_s) {
+    vx_media *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    m->done_s = done_s;
+    m->total_s = total_s;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void make(vx_media *m, uint64_t hash) {
+    vx_engine *e = m->e;
+    vx_error err;
+    vx_video v;
+    if (!find_live(e, hash, &v)) return; /* gone since: nothing to make */
+    vx_rendition have;
+    int r = vx_catalog_get_rendition(e->cat, hash, &have, &err);
+    char path[PATH_MAX + 64];
+    vx_media_path(e, hash, path, sizeof path);
+    struct stat sb;
+    if (r == 0) {
+        const int done = have.state != VX_RENDITION_READY || stat(path, &sb) == 0;
+        vx_rendition_clear(&have);
+        if (done) { vx_video_clear(&v); return; }
+    }
+    vx_rendition rec = {.content_hash = hash, .made_at = (int64_t)time(NULL), .failure = ""};
+    char note[VX_PLAYBACK_NOTE_MAX];
+    int playback = v.playback;
+    if (playback == VX_PLAYBACK_UNDECIDED) playback = vx_probe_playback(v.path, note, sizeof note, &err);
+    if (playback == VX_PLAYBACK_DIRECT) {
+        rec.state = VX_RENDITION_NOT_NEEDED;
+        put_record(e, &rec);
+        vx_video_clear(&v);
+        return;
+    }
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/media", e->data_dir);
+    if (playback < 0) {
+        rec.state = VX_RENDITION_FAILED;
+        rec.failure = err.msg;
+    } else if (mkdir(dir, 0755) && errno != EEXIST) {
+        vx_warn("renditions: cannot create %s: %s", dir, strerror(errno));
+        vx_video_clear(&v);
+        return;
+    } else {
+        pthread_mutex_lock(&m->lock);
+        m->current = hash;
+        m->done_s = 0;
+        m->total_s = v.duration;
+        pthread_mutex_unlock(&m->lock);
+        vx_rendition_options o;
+        vx_rendition_options_default(&o);
+        if (e->opt.rendition_max_height) o.max_height = e->opt.rendition_max_height;
+        o.cancel = &m->stop;
+        o.timeout_s = 3600 + 20 * v.duration; /* a bound, generous at idle priority */
+        o.progress = on_progress;
+        o.progress_ctx = m;
+        vx_rendition_result res;
+        const double t0 = vx_now();
+        vx_info("renditions: making one of %s", v.path);
+        if (vx_make_rendition(v.path, path, &o, &res, &err) == 0) {
+            rec.state = VX_RENDITION_READY;
+            rec.width = (uint32_t)res.width;
+            rec.height = (uint32_t)res.height;
+            rec.duration = res.duration;
+            rec.bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+            snprintf(note, sizeof note, "%s", res.note);
+            rec.failure = note;
+        } else {
+            rec.state = VX_RENDITION_FAILED;
+            rec.failure = err.msg;
+        }
+        rec.work_seconds = vx_now() - t0;
+        pthread_mutex_lock(&m->lock);
+        m->current = 0;
+        pthread_mutex_unlock(&m->lock);
+        if (atomic_load(&m->stop)) { vx_video_clear(&v); return; } /* cancelled: made at the next start */
+        if (rec.state == VX_RENDITION_READY)
+            vx_info("renditions: %s done in %.1f s (%ux%u, %.1f MB)", v.path, rec.work_seconds, rec.width, rec.height,
+                    rec.bytes / 1e6);
+    }
+    if (rec.state == VX_RENDITION_FAILED) vx_warn("renditions: %s: %s", v.path, rec.failure);
+    put_record(e, &rec);
+    pthread_mutex_lock(&m->lock);
+    if (rec.state == VX_RENDITION_READY) m->made++;
+    else if (rec.state == VX_RENDITION_FAILED) m->failed++;
+    pthread_mutex_unlock(&m->lock);
+    vx_video_clear(&v);
+    /* Its video may have gone while it was being made. */
+    vx_video still;
+    if (find_live(e, hash, &still)) vx_video_clear(&still);
+    else forget(m, hash);
+}
+
+/* ---- the start: what is owed, what is left over ---------------------------------------- */
+
+typedef struct start_scan {
+    vx_media *m;
+    vx_idmap wanted; /* content hashes that need a rendition (or a probe) */
+    uint64_t owed;
+} start_scan;
+
+static int scan_video(void *ctx, const vx_video *v) {
+    start_scan *s = ctx;
+    if (atomic_load(&s->m->stop)) return 1;
+    if (v->status != VX_VIDEO_INDEXED || v->playback == VX_PLAYBACK_DIRECT) return 0;
+    if (vx_idmap_get(&s->wanted, map_key(v->content_hash), NULL)) return 0;
+    if (vx_idmap_put(&s->wanted, map_key(v->content_hash), 1)) return 1;
+    vx_rendition r;
+    vx_error err;
+    char path[PATH_MAX + 64];
+    struct stat sb;
+    int have = vx_catalog_get_rendition(s->m->e->cat, v->content_hash, &r, &err);
+    int owed = have != 0;
+    if (have == 0) {
+        vx_media_path(s->m->e, v->content_hash, path, sizeof path);
+        owed = r.state == VX_RENDITION_READY && stat(path, &sb) != 0; /* the file went: made again */
+        vx_rendition_clear(&r);
+    }
+    if (owed) {
+        s->owed++;
+        vx_media_notice(s->m, v->content_hash);
+    }
+    return 0;
+}
+
+static int scan_record(void *ctx, const vx_rendition *r) {
+    start_scan *s = ctx;
+    if (!vx_idmap_get(&s->wanted, map_key(r->content_hash), NULL)) vx_media_forget(s->m, r->content_hash);
+    return 0;
+}
+
+static void start_scan_run(vx_media *m) {
+    vx_engine *e = m->e;
+    start_scan s = {.m = m};
+    vx_error err;
+    if (vx_idmap_init(&s.wanted, 1024)) return;
+    vx_scan_stats stats = {0};
+    if (vx_catalog_scan_videos(e->cat, scan_video, &s, &stats, &err)) vx_warn("renditions: %s", err.msg);
+    else if (!atomic_load(&m->stop)) vx_catalog_scan_renditions(e->cat, scan_record, &s, NULL, &err);
+    /* Files: temporary ones from an interrupted run, and renditions nobody needs. */
+    char dir[PATH_MAX + 16], path[2 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/media", e->data_dir);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        uint64_t hash;
+        char hex[VX_ID_HEX_LEN];
+        const int ours = strlen(de->d_name) == 20 && strcmp(de->d_name + 16, ".mp4") == 0 &&
+                         (memcpy(hex, de->d_name, 16), hex[16] = '\0', vx_id_from_hex(hex, &hash) == 0);
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (vx_rendition_is_partial(de->d_name)) {
+            if (unlink(path) == 0) vx_info("renditions: removed the unfinished %s", path);
+        } else if (ours && !vx_idmap_get(&s.wanted, map_key(hash), NULL)) {
+            vx_media_forget(m, hash);
+        }
+    }
+    if (d) closedir(d);
+    if (s.owed) vx_info("renditions: %llu to make", (unsigned long long)s.owed);
+    vx_idmap_free(&s.wanted);
+}
+
+/* ---- the thread -------------------------------------------------------------------------- */
+
+/* The lowest priorities Linux has, for this thread and the threads it starts. */
+static void lowest_priority(void) {
+    const pid_t tid = (pid_t)syscall(SYS_gettid);
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0) vx_debug("renditions: SCHED_IDLE: %s", strerror(errno));
+    setpriority(PRIO_PROCESS, (id_t)tid, 19);
+#ifdef SYS_ioprio_set
+    /* IOPRIO_WHO_PROCESS = 1 (a thread id), class IOPRIO_CLASS_IDLE = 3 in the top bits. */
+    syscall(SYS_ioprio_set, 1, tid, 3 << 13);
+#endif
+}
+
+static void *run(void *arg) {
+    vx_media *m = arg;
+    lowest_priority();
+    start_scan_run(m);
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        while (m->n == 0 && !atomic_load(&m->stop)) pthread_cond_wait(&m->wake, &m->lock);
+        if (atomic_load(&m->stop)) {
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
+        task t = m->queue[m->head];
+        m->head = (m->head + 1) % m->cap;
+        m->n--;
+        uint64_t mask = 0;
+        vx_idmap_get(&m->queued, map_key(t.hash), &mask);
+        if (mask & ~(uint64_t)t.kind) vx_idmap_put(&m->queued, map_key(t.hash), mask & ~(uint64_t)t.kind);
+        else vx_idmap_del(&m->queued, map_key(t.hash));
+        pthread_mutex_unlock(&m->lock);
+        if (t.kind == TASK_MAKE) make(m, t.hash);
+        else forget(m, t.hash);
+    }
+    return NULL;
+}
+
+vx_media *vx_media_start(vx_engine *e, vx_error *err) {
+    vx_media *m = calloc(1, sizeof *m);
+    if (!m || vx_idmap_init(&m->queued, 64)) {
+        free(m);
+        vx_fail(err, "out of memory");
+        return NULL;
+    }
+    m->e = e;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    if (pthread_create(&m->thread, NULL, run, m) != 0) {
+        vx_fail(err, "cannot start the rendition thread");
+        vx_media_stop(m);
+        return NULL;
+    }
+    m->started = 1;
+    return m;
+}
+
+void vx_media_stop(vx_media *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->lock);
+    atomic_store(&m->stop, 1); /* a rendition being made stops soon and is made at the next start */
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+    if (m->started) pthread_join(m->thread, NULL);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
+    vx_idmap_free(&m->queued);
+    free(m->queue);
+    free(m);
+}
+
+double vx_media_progress(vx_media *m, uint64_t content_hash) {
+    if (!m) return -1;
+    pthread_mutex_lock(&m->lock);
+    double p = m->current == content_hash && content_hash
+                   ? (m->total_s > 0 ? (m->done_s < m->total_s ? m->done_s / m->total_s : 1) : 0)
+                   : -1;
+    pthread_mutex_unlock(&m->lock);
+    return p;
+}
+
+void vx_media_counts(vx_media *m, int64_t *pending, uint64_t *made, uint64_t *failed) {
+    *pending = 0;
+    *made = *failed = 0;
+    if (!m) return;
+    pthread_mutex_lock(&m->lock);
+    *pending = (int64_t)m->n + (m->current != 0);
+    *made = m->made;
+    *failed = m->failed;
+    pthread_mutex_unlock(&m->lock);
+}
