@@ -447,6 +447,7 @@ def run(work):
     check(S.stop() == 0, "third server stops cleanly")
 
     commands_and_api(work, db, env)
+    renditions(work, env)
 
 
 def cli(db, env, *args):
@@ -564,6 +565,124 @@ def commands_and_api(work, db, env):
     st, doc, _, _ = S.get("/v1/users/keyed/feed?k=3", headers={"X-API-Key": key})
     check(st == 200 and doc["events"] == 0 and doc["new_user"], f"the deleted user's feed starts afresh: {doc}")
     check(S.stop() == 0, "keyed server stops")
+
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
+
+
+def probe(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,codec_type:format=duration", "-of",
+                        "json", path], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def wait_until(what, fn, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    check(False, "timed out waiting for " + what)
+    return None
+
+
+def renditions(work, env):
+    """Renditions in the background: made after indexing at the lowest priority, the
+    original served meanwhile, never a half-made file (kill -9 in the middle, then a
+    restart that makes it again), shared by copies, gone with their video."""
+    db = os.path.join(work, "rdb")
+    media = os.path.join(db, "media")
+    clips = os.path.join(work, "rclips")
+    os.makedirs(clips)
+    big = os.path.join(clips, "big.avi")  # big enough that its rendition takes seconds
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine", "-t", "40", "-c:v",
+           "mpeg4", "-q:v", "6", "-c:a", "libmp3lame", big)
+    subprocess.run([VIDX, "index", "--db", db, "-q", clips], env=env, check=True)
+    info = json.loads(cli(db, env, "video", "--json", big).stdout)
+    vid = info["video_id"]
+    check(info["playback"] == "pending" and "mpeg4" in info.get("playback_reason", ""),
+          f"indexed, searchable, its rendition pending: {info.get('playback')} {info.get('playback_reason')}")
+
+    def partials():
+        return [f for f in os.listdir(media) if f.endswith(".partial")] if os.path.isdir(media) else []
+
+    def finals():
+        return sorted(f for f in os.listdir(media) if f.endswith(".mp4")) if os.path.isdir(media) else []
+
+    S = Server(db, env)
+    wait_until("the rendition to start", partials, 60)
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}")
+    check(st == 200 and doc["playback"] == "pending" and 0 <= doc.get("rendition_progress", -1) <= 1,
+          f"pending with its progress while it is made: {doc and doc.get('playback')} {doc and doc.get('rendition_progress')}")
+    st, _, data, r = S.get(f"/v1/videos/{vid}/media", headers={"Range": "bytes=0-99"})
+    check(st == 206 and r.getheader("Content-Type") == "video/x-msvideo",
+          f"meanwhile the original is served, never the half-made file: {st} {r.getheader('Content-Type')}")
+    # The maker runs at the lowest priority Linux has, so searches never wait for it.
+    policies = set()
+    for tid in os.listdir(f"/proc/{S.proc.pid}/task"):
+        try:
+            policies.add(os.sched_getscheduler(int(tid)))
+        except OSError:
+            pass
+    check(os.SCHED_IDLE in policies, f"a SCHED_IDLE thread makes renditions: policies {policies}")
+    st, doc, _, _ = S.get("/v1/search?q=test+pattern&k=1")
+    check(st == 200 and doc["results"], f"search answers while a rendition is made: {st}")
+    # kill -9 in the middle: nothing half-made is in place, and a restart makes it again.
+    S.proc.kill()
+    S.proc.wait()
+    S.log.close()
+    check(finals() == [], f"no rendition in place after a kill in the middle: {finals()}")
+    S = Server(db, env)
+    doc = wait_until("the rendition to be ready", lambda: (lambda d: d if d["playback"] != "pending" else None)(
+        S.get(f"/v1/videos/{vid}")[1]), 180)
+    check(doc and doc["playback"] == "rendition", f"made after the restart: {doc and doc['playback']}")
+    check(partials() == [], f"no temporary file left: {partials()}")
+    made = finals()
+    check(len(made) == 1, f"one rendition: {made}")
+    if made:
+        path = os.path.join(media, made[0])
+        p = probe(path)
+        kinds = {s["codec_type"]: s["codec_name"] for s in p["streams"]} if p else {}
+        check(kinds == {"video": "h264", "audio": "aac"}, f"H.264 and AAC: {kinds}")
+        check(p and abs(float(p["format"]["duration"]) - 40) < 0.5, f"whole length: {p and p['format']['duration']}")
+        st, _, data, r = S.get(f"/v1/videos/{vid}/media", headers={"Range": "bytes=0-1023"})
+        check(st == 206 and r.getheader("Content-Type") == "video/mp4" and len(data) == 1024 and data[4:8] == b"ftyp"
+              and r.getheader("Content-Range") == f"bytes 0-1023/{os.path.getsize(path)}",
+              f"/media serves the rendition by ranges: {st} {r.getheader('Content-Type')} {r.getheader('Content-Range')}")
+        st, _, data, r = S.get(f"/v1/videos/{vid}/media?original=1", headers={"Range": "bytes=0-3"})
+        check(st == 206 and data == b"RIFF" and r.getheader("Content-Range", "").endswith(f"/{os.path.getsize(big)}"),
+              f"?original=1 serves the file as it is: {st} {data[:4]}")
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/media?original=2")
+    check(st == 400, f"original must be 0 or 1: {st}")
+
+    # A copy and a new file through a job: the copy shares the rendition; the job shows
+    # how its videos play.
+    shutil.copy(big, os.path.join(clips, "copy.avi"))
+    ffmpeg("-f", "lavfi", "-i", "smptebars=size=320x240:rate=25", "-t", "4", "-c:v", "mpeg1video",
+           os.path.join(clips, "small.mpg"))
+    admin = {"Authorization": "Bearer " + TOKEN}
+    st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [clips]}, headers=admin)
+    job = doc and doc.get("job_id")
+    jdoc = wait_until("the job's renditions", lambda: (lambda d: d if d.get("state") == "done" and
+                      d.get("playback", {}).get("pending") == 0 else None)(S.get("/v1/jobs/" + job, headers=admin)[1]))
+    check(jdoc and jdoc["playback"] == {"direct": 0, "rendition": 3, "pending": 0, "failed": 0},
+          f"the job says how its videos play: {jdoc and jdoc.get('playback')}")
+    check(jdoc and all(it.get("playback") == "rendition" for it in jdoc["items"]), f"and each item: {jdoc and jdoc['items']}")
+    check(len(finals()) == 2, f"copies share one rendition: {finals()}")
+    # A rendition goes with the last video of its content.
+    os.unlink(big)
+    S.request("POST", "/v1/index", body={"paths": [clips]}, headers=admin)
+    time.sleep(1)
+    check(len(finals()) == 2, f"kept while a copy remains: {finals()}")
+    os.unlink(os.path.join(clips, "copy.avi"))
+    S.request("POST", "/v1/index", body={"paths": [clips]}, headers=admin)
+    wait_until("the rendition to go with its video", lambda: len(finals()) == 1, 60)
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
+    check(st == 404, f"a removed video's media is gone: {st}")
+    check(S.stop() == 0, "rendition server stops")
 
 
 if __name__ == "__main__":
