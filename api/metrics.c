@@ -117,6 +117,14 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "vidx_jobs{state=\"done\"} %lld\nvidx_jobs{state=\"failed\"} %lld\n",
                         (long long)g->jobs_queued, (long long)g->jobs_running, (long long)g->jobs_done,
                         (long long)g->jobs_failed);
+    evbuffer_add_printf(out,
+                        "# HELP vidx_renditions_pending Web-playable renditions queued or being made.\n"
+                        "# TYPE vidx_renditions_pending gauge\nvidx_renditions_pending %lld\n"
+                        "# HELP vidx_renditions_total Web-playable renditions finished since the start, by outcome.\n"
+                        "# TYPE vidx_renditions_total counter\n"
+                        "vidx_renditions_total{outcome=\"made\"} %llu\nvidx_renditions_total{outcome=\"failed\"} %llu\n",
+                        (long long)g->renditions_pending, (unsigned long long)g->renditions_made,
+                        (unsigned long long)g->renditions_failed);
     if (!g->cluster) return;
     evbuffer_add_printf(out,
                         "# HELP vidx_cluster_connected 1 while connected to a NATS server.\n"

@@ -31,6 +31,8 @@ typedef struct vx_gauges {
     int64_t cache_entries;
     uint64_t cache_hits, cache_misses;     /* text queries answered from the cache or not */
     uint64_t encoder_runs, encoder_queries;/* text tower runs and the queries they encoded */
+    int64_t renditions_pending;            /* web-playable renditions queued or being made */
+    uint64_t renditions_made, renditions_failed;
     int cluster;                           /* a cluster node: the four below are set */
     int cluster_connected;
     uint64_t log_applied, log_lag, log_skipped;

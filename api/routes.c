@@ -451,6 +451,7 @@ static void do_healthz(vx_request *rq) {
     json_t *doc = json_pack("{s:s, s:I, s:I, s:b, s:I}", "status", "ok", "videos", (json_int_t)g.index_videos,
                             "segments", (json_int_t)g.index_segments, "text_search", g.text_search, "uptime_s",
                             (json_int_t)((int64_t)time(NULL) - api(rq)->started_at));
+    json_object_set_new(doc, "renditions_pending", json_integer(g.renditions_pending));
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));
@@ -482,7 +483,8 @@ static void do_metrics(vx_request *rq) {
                    .jobs_running = s.jobs_running, .jobs_done = s.jobs_done, .jobs_failed = s.jobs_failed,
                    .cache_entries = s.query_cache_entries, .cache_hits = s.query_cache_hits,
                    .cache_misses = s.query_cache_misses, .encoder_runs = s.encoder_runs,
-                   .encoder_queries = s.encoder_queries};
+                   .encoder_queries = s.encoder_queries, .renditions_pending = s.renditions_pending,
+                   .renditions_made = s.renditions_made, .renditions_failed = s.renditions_failed};
     if (api(rq)->cluster) {
         vx_cluster_status st;
         vx_cluster_status_of(api(rq)->cluster, &st);

@@ -640,6 +640,9 @@ def renditions(work, env):
         S.get(f"/v1/videos/{vid}")[1]), 180)
     check(doc and doc["playback"] == "rendition", f"made after the restart: {doc and doc['playback']}")
     check(partials() == [], f"no temporary file left: {partials()}")
+    text = S.get("/metrics")[2].decode()
+    check('vidx_renditions_total{outcome="made"} 1' in text and "vidx_renditions_pending 0" in text,
+          "metrics count renditions")
     made = finals()
     check(len(made) == 1, f"one rendition: {made}")
     if made:
