@@ -8,6 +8,8 @@
 #   scripts/bench.sh http     HTTP load with wrk on 100,000 synthetic videos (a few
 #                             minutes; the first run builds the database and index)
 #   scripts/bench.sh recommend   offline evaluation on MovieLens 100K (u.data)
+#   scripts/bench.sh media    renditions: time per minute of video beside indexing, disk,
+#                             search latency while they run (about 10 minutes)
 #   scripts/bench.sh cluster  NATS JetStream cluster: queue, 1/2/4 workers, events across
 #                             nodes, catch-up of a new node from 100,000 synthetic videos
 #                             (about 15 minutes; extra arguments go to bench_cluster.py,
@@ -36,6 +38,10 @@ fi
 if [ "${1:-}" = "http" ]; then
   shift
   exec bench/bench_http.sh build-bench "$model" "$@"
+fi
+if [ "${1:-}" = "media" ]; then
+  shift
+  exec python3 bench/bench_media.py build-bench "$shared" "$model" "$@"
 fi
 if [ "${1:-}" = "cluster" ]; then
   shift
