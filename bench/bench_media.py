@@ -154,8 +154,8 @@ def main():
         left = time.time() - t0
         idle = wrk(addr, a.seconds)
         node.stop()
-        print(f"\nUncached text search (wrk -t1 -c4, {a.seconds} s each) while renditions run at SCHED_IDLE, "
-              f"and on the same server after they finished ({pending_after} still pending after the first run; "
+        print(f"\nUncached text search (wrk -t1 -c4, {a.seconds} s each) while renditions are owed (the maker runs "
+              f"at SCHED_IDLE and pauses while searches run), and on the same server after they finished ({pending_after} still pending after the first run; "
               f"the rest took {left:.0f} s more)\n")
         print("| search | requests/s | p50 ms | p99 ms |")
         print("|---|---|---|---|")

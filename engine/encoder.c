@@ -39,6 +39,7 @@ static void *encode_loop(void *arg) {
         }
         vx_error err;
         atomic_fetch_add_explicit(&enc->e->encoder_runs, 1, memory_order_relaxed);
+        vx_engine_foreground(enc->e);
         atomic_fetch_add_explicit(&enc->e->encoder_queries, (uint64_t)n, memory_order_relaxed);
         if (vx_clip_encode_tokens(enc->ctx, ids, lens, n, enc->out, &err) == 0) {
             for (int i = 0; i < n; i++) {

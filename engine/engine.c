@@ -123,6 +123,7 @@ const char *vx_engine_data_dir(const vx_engine *e) { return e->data_dir; }
 
 int vx_engine_feed(vx_engine *e, const char *user, const vx_feed_options *o, vx_feed *out, vx_error *err) {
     memset(out, 0, sizeof *out);
+    vx_engine_foreground(e);
     if (!vx_user_name_valid(user)) {
         vx_fail(err, "user: must be " VX_USER_NAME_RULE);
         return VX_E_BAD_INPUT;

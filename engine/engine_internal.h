@@ -9,6 +9,7 @@
 #include "../ann/ann.h"
 #include "../common/batch_queue.h"
 #include "../common/lru.h"
+#include "../common/vecmath.h"
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
 #include "../schemas/ops.h"
@@ -42,8 +43,15 @@ struct vx_engine {
     vx_media *media;                  /* opt.renditions: the rendition maker */
 
     pthread_mutex_t apply_lock;       /* ops are applied one at a time, in order */
+    atomic_int_least64_t foreground_us; /* when a search, similar or feed last ran (monotonic
+                                           microseconds): background work yields to them */
     atomic_uint_least64_t cache_hits, cache_misses, encoder_runs, encoder_queries;
 };
+
+/* Notes that serving work runs now (renditions pause while it does: engine/media.c). */
+static inline void vx_engine_foreground(vx_engine *e) {
+    atomic_store_explicit(&e->foreground_us, (int_least64_t)(vx_now() * 1e6), memory_order_relaxed);
+}
 
 /* engine/apply.c: applies one op (catalog, thumbnails, vector indexes, recommender). */
 int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err);

@@ -88,6 +88,7 @@ static void encoded(vx_encode_task *t) {
 int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
                            vx_text_query **out, vx_error *err) {
     *out = NULL;
+    vx_engine_foreground(e);
     if (!e->model) {
         vx_fail(err, "text search needs the CLIP model: %s", e->model_problem);
         return VX_E_UNAVAILABLE;
@@ -234,6 +235,7 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
 
 int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
+    vx_engine_foreground(e);
     vx_search_params f = *p;
     f.text = "vector";
     if (check_search(&f, err)) return VX_E_BAD_INPUT;
@@ -259,6 +261,7 @@ static void query_ready(void *arg) {
 
 int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
+    vx_engine_foreground(e);
     query_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     vx_text_query *q;
     int r = vx_engine_search_start(e, p, query_ready, &w, &q, err);
@@ -374,6 +377,7 @@ static int rank_similar(vx_engine *e, const vx_video *self, int k, int offset, v
 
 int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
+    vx_engine_foreground(e);
     if (check_page(k, offset, err)) return VX_E_BAD_INPUT;
     /* Valid until the index changes. An answer cached at this index version is for a
      * video still indexed, so a hit needs no record read. */

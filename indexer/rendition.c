@@ -531,6 +531,7 @@ static int transcode(tx *t, const char *tmp, stop_check *stop) {
     if (r < 0) return av_fail(t, r, "cannot write the rendition");
 
     for (;;) {
+        if (t->opt->throttle) t->opt->throttle(t->opt->throttle_ctx);
         if (should_stop(stop))
             return vx_fail(t->err, "%s", stop->cancel && atomic_load(stop->cancel) ? "cancelled" : "took too long; stopped");
         r = av_read_frame(t->in, t->pkt);

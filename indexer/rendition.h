@@ -45,6 +45,10 @@ typedef struct vx_rendition_options {
     /* Called now and then with the seconds of video done and the total (0 if unknown). */
     void (*progress)(void *ctx, double done_s, double total_s);
     void *progress_ctx;
+    /* Called between packets; may block for as long as the work should wait (the
+     * service pauses renditions while it serves searches). */
+    void (*throttle)(void *ctx);
+    void *throttle_ctx;
 } vx_rendition_options;
 
 void vx_rendition_options_default(vx_rendition_options *o);
