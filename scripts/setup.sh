@@ -56,18 +56,21 @@ else
   say "playwright-core $playwright_version present in $node_dir"
 fi
 
-# --- FAISS C API ------------------------------------------------------------------------
-# Debian's libfaiss-dev ships the C API headers but not the library. Build it from
-# Debian's own source package, against the installed static libfaiss, once per version.
+# --- FAISS --------------------------------------------------------------------------------
+# Debian's libfaiss-dev ships the C API headers but not the library, and its libfaiss is a
+# generic build (scalar distances). Build both from Debian's own source package, once per
+# version: libfaiss_avx2 (FAISS_OPT_LEVEL=avx2: FAISS's SIMD distance kernels) and the C API
+# (libfaiss_c). ann/README.md says what the SIMD build changed.
 faiss_version=$(dpkg-query -W -f='${Version}' libfaiss-dev)
 faiss_c="$cache/faiss-c"
 stamp="$faiss_c/VERSION"
-if [ -f "$faiss_c/lib/libfaiss_c.a" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$faiss_version" ]; then
-  say "FAISS C API $faiss_version cached in $faiss_c"
+want="$faiss_version avx2"
+if [ -f "$faiss_c/lib/libfaiss_c.a" ] && [ -f "$faiss_c/lib/libfaiss_avx2.a" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  say "FAISS $faiss_version (AVX2 build and C API) cached in $faiss_c"
   exit 0
 fi
 
-say "building FAISS C API $faiss_version into $faiss_c"
+say "building FAISS $faiss_version (AVX2) and its C API into $faiss_c (a few minutes)"
 if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null &&
    ! grep -qs '^deb-src' /etc/apt/sources.list 2>/dev/null; then
   say "enabling Debian source packages (deb-src)"
@@ -83,25 +86,15 @@ trap 'rm -rf "$work"' EXIT
 dsc=$(ls "$work"/faiss_*.dsc | head -n 1)
 dpkg-source -x "$dsc" "$work/src" >/dev/null 2>&1
 
-# A wrapper project: the upstream c_api/CMakeLists.txt expects a `faiss` target, which
-# the installed faiss-config.cmake provides.
-mkdir -p "$work/wrap"
-cat > "$work/wrap/CMakeLists.txt" <<CMAKE
-cmake_minimum_required(VERSION 3.17)
-project(faiss_c_wrap C CXX)
-set(CMAKE_POSITION_INDEPENDENT_CODE ON)
-set(CMAKE_CXX_STANDARD 11)
-find_package(OpenMP REQUIRED)
-find_package(faiss REQUIRED)
-add_subdirectory($work/src/c_api c_api)
-CMAKE
-cmake -S "$work/wrap" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$work/build" --target faiss_c -j "$(nproc)" >/dev/null
+cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DFAISS_OPT_LEVEL=avx2 -DFAISS_ENABLE_GPU=OFF \
+  -DFAISS_ENABLE_PYTHON=OFF -DFAISS_ENABLE_C_API=ON -DBUILD_TESTING=OFF -DBUILD_SHARED_LIBS=OFF \
+  -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null
+cmake --build "$work/build" --target faiss_avx2 faiss_c -j "$(nproc)" >/dev/null
 
 rm -rf "$faiss_c.tmp"
 mkdir -p "$faiss_c.tmp/lib"
-cp "$work/build/c_api/libfaiss_c.a" "$faiss_c.tmp/lib/"
-echo "$faiss_version" > "$faiss_c.tmp/VERSION"
+cp "$work/build/c_api/libfaiss_c.a" "$work/build/faiss/libfaiss_avx2.a" "$faiss_c.tmp/lib/"
+echo "$want" > "$faiss_c.tmp/VERSION"
 rm -rf "$faiss_c"
 mv "$faiss_c.tmp" "$faiss_c"
-say "FAISS C API ready: $faiss_c/lib/libfaiss_c.a"
+say "FAISS ready: $faiss_c/lib/libfaiss_avx2.a, $faiss_c/lib/libfaiss_c.a"
