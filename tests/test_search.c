@@ -15,6 +15,7 @@
 #include "../common/small_gemm.h"
 #include "../indexer/index.h"
 #include "../common/vecmath.h"
+#include "../ann/compressed.h"
 #include "../engine/json.h"
 #include "check.h"
 
@@ -717,6 +718,119 @@ static void test_ivf_search_equals_faiss(void) {
 /* Ops from a cluster's log (vx_engine_apply_logged): the position goes with each op,
  * applying one again changes nothing, a job's items settle it, ops that cannot apply
  * still move the position, and a user's deletion erases them. */
+/* The compressed index with exact re-ranking: its hits are the exact top k of its
+ * candidates, removals and replacements hold, a save opens back the same, and files
+ * that do not go together are refused. */
+static void test_compressed_index(void) {
+    char *dir = test_tmpdir("cindex");
+    enum { N = 10000, D = 64, TOPICS = 60, K = 10 };
+    float *x = malloc((size_t)N * D * sizeof *x);
+    uint64_t *labels = malloc((size_t)N * sizeof *labels);
+    REQUIRE(x && labels);
+    static float centers[TOPICS][D];
+    unsigned seed = 5;
+    for (int t = 0; t < TOPICS; t++) {
+        for (int d = 0; d < D; d++) centers[t][d] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        vx_normalize(centers[t], D);
+    }
+    for (int i = 0; i < N; i++) {
+        for (int d = 0; d < D; d++)
+            x[i * D + d] = centers[i % TOPICS][d] + 0.25f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        vx_normalize(x + i * D, D);
+        labels[i] = 0x1000u * (uint64_t)(i + 1) + 7;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/segments", dir);
+    vx_error err;
+    vx_log_level saved = vx_log_threshold;
+    vx_log_threshold = VX_LOG_ERROR;
+    vx_cindex *c = vx_cindex_create(path, D, "IVF16,PQ16", x, N, &err);
+    vx_log_threshold = saved;
+    REQUIRE(c);
+    vx_cindex_set_nprobe(c, 16);
+    REQUIRE(vx_cindex_add(c, N, x, labels, &err) == 0);
+    CHECK(vx_cindex_count(c) == N);
+    /* Exact top K by brute force; the index's hits carry exact scores. */
+    long hits = 0, total = 0;
+    int bad_scores = 0;
+    uint64_t got[K];
+    float sc[K];
+    for (int qi = 0; qi < 50; qi++) {
+        const float *q = x + (size_t)(qi * 97 % N) * D;
+        float best[K];
+        uint64_t best_l[K];
+        int nb = 0;
+        for (int i = 0; i < N; i++) {
+            float s = vx_dot(q, x + (size_t)i * D, D);
+            if (nb == K && s <= best[K - 1]) continue;
+            int j = nb < K ? nb++ : K - 1;
+            while (j > 0 && best[j - 1] < s) { best[j] = best[j - 1]; best_l[j] = best_l[j - 1]; j--; }
+            best[j] = s;
+            best_l[j] = labels[i];
+        }
+        int n = vx_cindex_search(c, q, K, 200, got, sc, &err);
+        CHECK(n == K);
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < K; j++) hits += got[i] == best_l[j];
+            float exact[D];
+            if (vx_cindex_get(c, got[i], exact) == 0 && fabsf(vx_dot(q, exact, D) - sc[i]) > 1e-5f) bad_scores++;
+            if (i && sc[i] > sc[i - 1]) bad_scores++;
+        }
+        total += K;
+    }
+    CHECK_MSG((double)hits / total >= 0.95, "recall@10 with re-ranking %.3f", (double)hits / total);
+    CHECK(bad_scores == 0);
+    /* Removal, replacement, reserved labels. */
+    REQUIRE(vx_cindex_remove(c, 100, labels, &err) == 0);
+    CHECK(vx_cindex_count(c) == N - 100);
+    float v[D];
+    CHECK(vx_cindex_get(c, labels[0], v) == 1);
+    int n = vx_cindex_search(c, x, K, 200, got, sc, &err);
+    for (int i = 0; i < n; i++) CHECK(got[i] != labels[0]);
+    REQUIRE(vx_cindex_add(c, 1, x + (size_t)5 * D, &labels[200], &err) == 0); /* label 200 now holds vector 5 */
+    CHECK(vx_cindex_count(c) == N - 100 && vx_cindex_slots(c) == N + 1);
+    CHECK(vx_cindex_get(c, labels[200], v) == 0 && memcmp(v, x + (size_t)5 * D, sizeof v) == 0);
+    uint64_t reserved = 0;
+    CHECK(vx_cindex_add(c, 1, x, &reserved, &err) == -1 && strstr(err.msg, "reserved"));
+    /* Saved and opened back: the same answers. */
+    REQUIRE(vx_cindex_save(c, &err) == 0);
+    uint64_t before[K];
+    int nbefore = vx_cindex_search(c, x + (size_t)333 * D, K, 200, before, sc, &err);
+    vx_cindex_free(c);
+    c = vx_cindex_open(path, D, &err);
+    REQUIRE(c);
+    vx_cindex_set_nprobe(c, 16);
+    CHECK(vx_cindex_count(c) == N - 100);
+    CHECK(vx_cindex_search(c, x + (size_t)333 * D, K, 200, got, sc, &err) == nbefore &&
+          memcmp(got, before, sizeof before) == 0);
+    CHECK(vx_cindex_get(c, labels[200], v) == 0 && memcmp(v, x + (size_t)5 * D, sizeof v) == 0);
+    CHECK(vx_cindex_ram_bytes(c) < (double)N * D * sizeof(float)); /* the vectors are not in RAM */
+    /* Adds after opening land in the file too. */
+    REQUIRE(vx_cindex_add(c, 1, x + (size_t)7 * D, &labels[0], &err) == 0);
+    CHECK(vx_cindex_get(c, labels[0], v) == 0 && memcmp(v, x + (size_t)7 * D, sizeof v) == 0);
+    REQUIRE(vx_cindex_save(c, &err) == 0);
+    vx_cindex_free(c);
+    /* An index file from another save than the labels: refused. */
+    char f[1100], g[1100];
+    snprintf(f, sizeof f, "%s.faiss", path);
+    FILE *fp = fopen(f, "r+b");
+    REQUIRE(fp);
+    fseek(fp, -1, SEEK_END);
+    int ch = fgetc(fp);
+    fseek(fp, -1, SEEK_END);
+    fputc(ch ^ 0x55, fp);
+    fclose(fp);
+    CHECK(vx_cindex_open(path, D, &err) == NULL && strstr(err.msg, "does not go with"));
+    snprintf(g, sizeof g, "%s.labels", path);
+    unlink(g);
+    CHECK(vx_cindex_open(path, D, &err) == NULL && strstr(err.msg, "labels"));
+    CHECK(vx_cindex_open(path, D + 1, &err) == NULL);
+    free(x);
+    free(labels);
+    test_rmtree(dir);
+    free(dir);
+}
+
 static void test_logged_ops(void) {
     char *dir = test_tmpdir("logged"), clip[4300], real[4300];
     vx_error err;
@@ -799,6 +913,7 @@ int main(void) {
     RUN(test_results_writer);
     RUN(test_dot_rows);
     RUN(test_ivf_search_equals_faiss);
+    RUN(test_compressed_index);
     RUN(test_logged_ops);
     vx_clip_free(model);
     CHECK_EXIT();
