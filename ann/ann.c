@@ -10,6 +10,7 @@
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/log.h"
+#include "../common/system.h"
+#include "compressed.h"
 #include "ivf_lists.h"
 #include "ivf_search.h"
 
@@ -34,7 +37,10 @@ struct vx_ann {
     char dir[4096];
     char factory[64];  /* forced type, or "" to choose by size */
     long exact_max;    /* vectors searched exactly before an inverted file */
-    FaissIndex *segments, *videos;
+    long compress_min; /* segments above which their index is compressed */
+    FaissIndex *segments, *videos; /* segments NULL when seg_c holds them */
+    vx_cindex *seg_c;  /* the compressed segment index, or NULL */
+    char seg_c_name[64]; /* its files' name in dir ("segments-c-HEX") */
     vx_idmap prefixes; /* segment-label prefix (see prefix_key) -> video id */
     char origin[256];
     int faiss_search; /* inverted files searched by FAISS alone (vx_ann_use_faiss_search) */
@@ -132,6 +138,10 @@ static int add_one(FaissIndex *index, const float *v, idx_t label) {
 
 static int add_segment_vec(vx_ann *a, uint64_t video_id, uint32_t index, const float *v, vx_error *err) {
     idx_t label = (idx_t)((video_id & PREFIX_MASK) | index);
+    if (a->seg_c) {
+        uint64_t l = (uint64_t)label;
+        return vx_cindex_add(a->seg_c, 1, v, &l, err);
+    }
     if (add_one(a->segments, v, label)) return faiss_fail(err, "adding a segment");
     return 0;
 }
@@ -161,16 +171,31 @@ static int add_video_vectors(vx_ann *a, vx_catalog *cat, const vx_video *v, vx_e
     r = add_one(a->videos, e.v, label) ? faiss_fail(err, "adding a video") : 0;
     vx_embedding_clear(&e);
     if (r) return -1;
+    /* A compressed index takes the video's segments in one call (FAISS's adds have a
+     * fixed cost each: its OpenMP team wakes). */
+    float *batch = a->seg_c && v->n_segments ? malloc((size_t)v->n_segments * a->dim * sizeof *batch) : NULL;
+    uint64_t *batch_labels = batch ? malloc((size_t)v->n_segments * sizeof *batch_labels) : NULL;
+    long nb = 0;
     for (uint32_t i = 0; i < v->n_segments; i++) {
         vx_segment s;
         r = vx_catalog_get_segment(cat, v->id, i, &s, err);
-        if (r < 0) return -1;
-        if (r) continue;
-        r = (int)s.dim == a->dim ? add_segment_vec(a, v->id, i, s.embedding, err) : 0;
+        if (r < 0) break;
+        if (r) { r = 0; continue; }
+        if ((int)s.dim == a->dim) {
+            if (batch_labels) {
+                memcpy(batch + (size_t)nb * a->dim, s.embedding, (size_t)a->dim * sizeof *batch);
+                batch_labels[nb++] = (v->id & PREFIX_MASK) | i;
+            } else {
+                r = add_segment_vec(a, v->id, i, s.embedding, err);
+            }
+        }
         vx_segment_clear(&s);
-        if (r) return -1;
+        if (r) break;
     }
-    return 0;
+    if (r == 0 && nb) r = vx_cindex_add(a->seg_c, nb, batch, batch_labels, err);
+    free(batch);
+    free(batch_labels);
+    return r ? -1 : 0;
 }
 
 static int add_each(void *ctx, const vx_video *v) {
@@ -220,10 +245,31 @@ static int sample_video(void *ctx, const vx_video *v) {
 
 #define TRAIN_MAX 100000
 
+/* A fresh compressed segment index under a name of its own (a rebuild never touches
+ * the files an index being replaced still maps), trained on the sample. */
+static int new_compressed(vx_ann *a, long n, const float *train, long n_train, vx_error *err) {
+    uint64_t tag;
+    if (vx_random_bytes(&tag, sizeof tag)) tag = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+    char hex[VX_ID_HEX_LEN], path[4200], desc[64];
+    vx_id_to_hex(tag, hex);
+    snprintf(a->seg_c_name, sizeof a->seg_c_name, "segments-c-%s", hex);
+    snprintf(path, sizeof path, "%s/%s", a->dir, a->seg_c_name);
+    long lists = 1;
+    while (lists * 1024 < n && lists < 65536) lists *= 2; /* ~1,000 codes per list */
+    /* PQ64: 8 dimensions per byte of code; "np": no polysemous training (not used). */
+    snprintf(desc, sizeof desc, "IVF%ld,PQ%dnp", lists, a->dim % 64 == 0 ? 64 : a->dim % 32 == 0 ? 32 : 16);
+    if (n_train < 1) return vx_fail(err, "the compressed index needs training vectors");
+    if (!(a->seg_c = vx_cindex_create(path, a->dim, desc, train, n_train, err))) return -1;
+    vx_cindex_set_nprobe(a->seg_c, VX_ANN_NPROBE_SEGMENTS);
+    return 0;
+}
+
 static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     faiss_Index_free(a->segments);
     faiss_Index_free(a->videos);
     a->segments = a->videos = NULL;
+    vx_cindex_free(a->seg_c);
+    a->seg_c = NULL;
     vx_idmap_free(&a->prefixes);
     if (a->dim == 0) return 0; /* no vectors of any size yet */
     uint64_t n_seg = 0, n_vid = 0;
@@ -234,7 +280,9 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     if (need && !(sp.v = malloc((size_t)TRAIN_MAX * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
     sp.max = TRAIN_MAX;
     if (need && vx_catalog_scan_segments(cat, 0, sample_segment, &sp, NULL, err)) { free(sp.v); return -1; }
-    int r = new_index(a, (long)n_seg, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
+    int r = (long)n_seg > a->compress_min && !a->factory[0]
+                ? new_compressed(a, (long)n_seg, sp.v, sp.n, err)
+                : new_index(a, (long)n_seg, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
     sp.n = 0;
     emb_sampler es = {cat, &sp};
     if (r == 0 && need && vx_catalog_scan_videos(cat, sample_video, &es, NULL, err)) r = -1;
@@ -264,19 +312,15 @@ static int fsync_path(const char *path) {
 /* The index file, then its meta (generation, dim, checksum): each written to a
  * temporary name, synced and renamed, so a crash leaves the old pair or a pair whose
  * checksum does not match (rebuilt at the next open). */
-static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t generation, vx_error *err) {
-    char index[4200], meta[4200], tmp[4300];
-    paths(a, name, index, meta, sizeof index);
-    snprintf(tmp, sizeof tmp, "%s.tmp", index);
-    if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
-    uint64_t h;
-    if (fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
-        return vx_fail(err, "%s: cannot write: %s", index, strerror(errno));
+/* NAME.meta: magic, generation, dimension, the index file's checksum, when; written
+ * aside, synced, renamed. */
+static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, uint64_t checksum, vx_error *err) {
+    char tmp[4400];
     vx_buf b = {0};
     vx_put_bytes(&b, META_MAGIC, 8);
     vx_put_u64le(&b, generation);
     vx_put_u32le(&b, (uint32_t)a->dim);
-    vx_put_u64le(&b, h);
+    vx_put_u64le(&b, checksum);
     vx_put_u64le(&b, (uint64_t)time(NULL));
     snprintf(tmp, sizeof tmp, "%s.tmp", meta);
     FILE *f = fopen(tmp, "wb");
@@ -287,11 +331,21 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
     return 0;
 }
 
-/* Loads one index if its meta and checksum hold; else returns 1 with why. An index of
- * an older generation (the process stopped between catalog writes and the next save)
- * loads with *stale set and *saved_at the time it was saved, when its meta records it. */
-static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex **out, int *stale, int64_t *saved_at,
-                    char *why, size_t why_size) {
+static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t generation, vx_error *err) {
+    char index[4200], meta[4200], tmp[4300];
+    paths(a, name, index, meta, sizeof index);
+    snprintf(tmp, sizeof tmp, "%s.tmp", index);
+    if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
+    uint64_t h;
+    if (fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
+        return vx_fail(err, "%s: cannot write: %s", index, strerror(errno));
+    return write_meta(a, meta, generation, h, err);
+}
+
+/* Reads NAME.meta and checks NAME.faiss against it (dimension, checksum); 1 with why
+ * when it does not hold. */
+static int check_meta(vx_ann *a, const char *name, uint64_t generation, int *stale, int64_t *saved_at, char *why,
+                      size_t why_size) {
     char index[4200], meta[4200];
     paths(a, name, index, meta, sizeof index);
     uint8_t m[37];
@@ -318,6 +372,44 @@ static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex
     }
     if ((int)dim != a->dim) { snprintf(why, why_size, "%s.faiss has %u dimensions", name, dim); return 1; }
     if (vx_hash_file(index, &h, NULL) || h != sum) { snprintf(why, why_size, "%s.faiss is missing or corrupt (checksum)", name); return 1; }
+    return 0;
+}
+
+/* The compressed segment index the pointer file names, if there is one: 0 loaded, 1
+ * none (or unusable: why says so, and a->seg_c stays NULL). */
+static int load_compressed(vx_ann *a, uint64_t generation, int *stale, int64_t *saved_at, char *why, size_t why_size) {
+    char pointer[4200], name[64] = "";
+    snprintf(pointer, sizeof pointer, "%s/segments-c.name", a->dir);
+    FILE *f = fopen(pointer, "r");
+    if (!f) return 1;
+    int ok = fgets(name, sizeof name, f) != NULL;
+    fclose(f);
+    name[strcspn(name, "\n")] = '\0';
+    if (!ok || strncmp(name, "segments-c-", 11) != 0 || strchr(name, '/')) {
+        snprintf(why, why_size, "segments-c.name is corrupt");
+        return 1;
+    }
+    if (check_meta(a, name, generation, stale, saved_at, why, why_size)) return 1;
+    char path[4300];
+    vx_error err;
+    snprintf(path, sizeof path, "%s/%s", a->dir, name);
+    if (!(a->seg_c = vx_cindex_open(path, a->dim, &err))) {
+        snprintf(why, why_size, "%.400s", err.msg);
+        return 1;
+    }
+    snprintf(a->seg_c_name, sizeof a->seg_c_name, "%s", name);
+    vx_cindex_set_nprobe(a->seg_c, VX_ANN_NPROBE_SEGMENTS);
+    return 0;
+}
+
+/* Loads one index if its meta and checksum hold; else returns 1 with why. An index of
+ * an older generation (the process stopped between catalog writes and the next save)
+ * loads with *stale set and *saved_at the time it was saved, when its meta records it. */
+static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex **out, int *stale, int64_t *saved_at,
+                    char *why, size_t why_size) {
+    char index[4200], meta[4200];
+    paths(a, name, index, meta, sizeof index);
+    if (check_meta(a, name, generation, stale, saved_at, why, why_size)) return 1;
     if (faiss_read_index_fname(index, 0, out)) { snprintf(why, why_size, "%s.faiss does not load", name); return 1; }
     if (faiss_Index_d(*out) != a->dim) {
         faiss_Index_free(*out);
@@ -347,6 +439,11 @@ static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex
 }
 
 static int remove_labels(FaissIndex *idx, const idx_t *labels, size_t n, vx_error *err);
+
+static int remove_segments(vx_ann *a, const idx_t *labels, size_t n, vx_error *err) {
+    if (a->seg_c) return vx_cindex_remove(a->seg_c, (long)n, (const uint64_t *)labels, err);
+    return remove_labels(a->segments, labels, n, err);
+}
 
 /* Catching up a stale index: the videos whose records changed since it was saved (by
  * updated_at, with a margin for clock steps) are removed whatever the index holds of
@@ -393,7 +490,7 @@ static int catch_up(vx_ann *a, vx_catalog *cat, int64_t since, char *why, size_t
         for (uint32_t s = 0; s < (1u << VX_ANN_SEGMENT_BITS); s++) labels[s] = (idx_t)((id & PREFIX_MASK) | s);
         vx_video v;
         int r = remove_labels(a->videos, &vid, 1, &err) ||
-                        remove_labels(a->segments, labels, (size_t)1 << VX_ANN_SEGMENT_BITS, &err)
+                        remove_segments(a, labels, (size_t)1 << VX_ANN_SEGMENT_BITS, &err)
                     ? -1
                     : vx_catalog_get_video(cat, id, &v, &err);
         if (r < 0) { rc = -1; break; }
@@ -430,6 +527,7 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const vx_ann_optio
     snprintf(a->dir, sizeof a->dir, "%s/index", data_dir);
     /* Exact search up to this many vectors, an inverted file above (see README.md). */
     a->exact_max = o && o->exact_max > 0 ? o->exact_max : VX_ANN_EXACT_MAX;
+    a->compress_min = o && o->compress_min > 0 ? o->compress_min : VX_ANN_COMPRESS_MIN;
     a->faiss_search = o && o->faiss_search;
     if (mkdir(a->dir, 0755) && errno != EEXIST) {
         vx_fail(err, "cannot create %s: %s", a->dir, strerror(errno));
@@ -440,8 +538,10 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const vx_ann_optio
 }
 
 int vx_ann_outgrown(const vx_ann *a) {
-    return !a->factory[0] && (vx_ann_count_segments(a) > a->exact_max || vx_ann_count_videos(a) > a->exact_max) &&
-           strcmp(vx_ann_kind(a), "Flat") == 0;
+    if (a->factory[0]) return 0;
+    const int exact = a->segments && !faiss_IndexIVF_cast(a->segments);
+    return (exact && (vx_ann_count_segments(a) > a->exact_max || vx_ann_count_videos(a) > a->exact_max)) ||
+           (!a->seg_c && vx_ann_count_segments(a) > a->compress_min);
 }
 
 vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, vx_error *err) {
@@ -467,10 +567,12 @@ vx_ann *vx_ann_open(vx_catalog *cat, const char *data_dir, const vx_ann_options 
     char why[512] = "";
     int stale_s = 0, stale_v = 0;
     int64_t saved_s = 0, saved_v = 0;
-    if (load_one(a, "segments", generation, &a->segments, &stale_s, &saved_s, why, sizeof why) == 0 &&
+    const int compressed = load_compressed(a, generation, &stale_s, &saved_s, why, sizeof why) == 0;
+    if ((compressed || (!why[0] && load_one(a, "segments", generation, &a->segments, &stale_s, &saved_s, why,
+                                            sizeof why) == 0)) &&
         load_one(a, "videos", generation, &a->videos, &stale_v, &saved_v, why, sizeof why) == 0) {
         if (vx_catalog_scan_videos(cat, fill_prefixes, a, NULL, err)) { vx_ann_close(a); return NULL; }
-        set_nprobe(a->segments, VX_ANN_NPROBE_SEGMENTS);
+        if (a->segments) set_nprobe(a->segments, VX_ANN_NPROBE_SEGMENTS);
         set_nprobe(a->videos, VX_ANN_NPROBE_VIDEOS);
         if (!stale_s && !stale_v) {
             snprintf(a->origin, sizeof a->origin, "loaded");
@@ -497,17 +599,54 @@ void vx_ann_close(vx_ann *a) {
     if (!a) return;
     faiss_Index_free(a->segments);
     faiss_Index_free(a->videos);
+    vx_cindex_free(a->seg_c);
     vx_idmap_free(&a->prefixes);
     free(a);
 }
 
+/* The compressed segment index: its three files (vx_cindex_save), then a meta file
+ * like the others' whose checksum is its .faiss file's, and a pointer file naming it;
+ * the files of earlier compressed indexes go (an index still mapping them keeps them
+ * until it is closed). Without a compressed index, a stale pointer goes instead. */
+static int save_compressed(vx_ann *a, uint64_t generation, vx_error *err) {
+    char pointer[4200], tmp[4600];
+    snprintf(pointer, sizeof pointer, "%s/segments-c.name", a->dir);
+    if (!a->seg_c) {
+        unlink(pointer);
+        return 0;
+    }
+    if (vx_cindex_save(a->seg_c, err)) return -1;
+    char index[4300], meta[4300];
+    snprintf(index, sizeof index, "%s/%s.faiss", a->dir, a->seg_c_name);
+    snprintf(meta, sizeof meta, "%s/%s.meta", a->dir, a->seg_c_name);
+    uint64_t h;
+    if (vx_hash_file(index, &h, err) || write_meta(a, meta, generation, h, err)) return -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", pointer);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "%s\n", a->seg_c_name) > 0;
+    if (f) ok = (fclose(f) == 0) && ok;
+    if (!ok || fsync_path(tmp) || rename(tmp, pointer)) return vx_fail(err, "%s: cannot write", pointer);
+    DIR *d = opendir(a->dir);
+    struct dirent *de;
+    const size_t nl = strlen(a->seg_c_name);
+    while (d && (de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, "segments-c-", 11) == 0 && strncmp(de->d_name, a->seg_c_name, nl) != 0) {
+            snprintf(tmp, sizeof tmp, "%s/%s", a->dir, de->d_name);
+            unlink(tmp);
+        }
+    if (d) closedir(d);
+    return 0;
+}
+
 int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err) {
-    if (!a->segments) return 0; /* nothing to save before the first vectors */
+    if (!a->segments && !a->seg_c) return 0; /* nothing to save before the first vectors */
     vx_meta meta;
     if (vx_catalog_get_meta(cat, &meta, err)) return -1;
     uint64_t g = meta.index_generation;
     vx_meta_clear(&meta);
-    return save_one(a, a->segments, "segments", g, err) || save_one(a, a->videos, "videos", g, err) ? -1 : 0;
+    if (a->seg_c ? save_compressed(a, g, err) : save_one(a, a->segments, "segments", g, err) || save_compressed(a, g, err))
+        return -1;
+    return save_one(a, a->videos, "videos", g, err) ? -1 : 0;
 }
 
 /* ---- updates and searches ------------------------------------------------------------ */
@@ -526,7 +665,7 @@ static int remove_labels(FaissIndex *idx, const idx_t *labels, size_t n, vx_erro
 
 /* Indexes of the database's dimension once it has one (its first indexed video). */
 static int ensure_indexes(vx_ann *a, vx_catalog *cat, vx_error *err) {
-    if (a->segments) return 0;
+    if (a->segments || a->seg_c) return 0;
     vx_meta meta;
     if (vx_catalog_get_meta(cat, &meta, err)) return -1;
     a->dim = (int)meta.embed_dim;
@@ -540,7 +679,7 @@ static int ensure_indexes(vx_ann *a, vx_catalog *cat, vx_error *err) {
 
 int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error *err) {
     if (ensure_indexes(a, cat, err)) return -1;
-    if (!a->segments) return 0; /* no vectors yet */
+    if (!a->segments && !a->seg_c) return 0; /* no vectors yet */
     /* Everything the video might have had: its id, and every segment label it could use.
      * Removal scans the index, so it is skipped for videos not in it (new ones). */
     idx_t vid = (idx_t)video_id;
@@ -552,7 +691,7 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
         idx_t *labels = malloc(sizeof(idx_t) << VX_ANN_SEGMENT_BITS);
         if (!labels) return vx_fail(err, "out of memory");
         for (uint32_t i = 0; i < (1u << VX_ANN_SEGMENT_BITS); i++) labels[i] = (idx_t)((video_id & PREFIX_MASK) | i);
-        int r = remove_labels(a->segments, labels, (size_t)1 << VX_ANN_SEGMENT_BITS, err);
+        int r = remove_segments(a, labels, (size_t)1 << VX_ANN_SEGMENT_BITS, err);
         free(labels);
         if (r) return -1;
     }
@@ -584,7 +723,12 @@ int vx_ann_search_segments(vx_ann *a, const float *q, int k, vx_ann_hit *hits, v
     idx_t *labels = malloc((size_t)(k > 0 ? k : 1) * sizeof *labels);
     float *scores = malloc((size_t)(k > 0 ? k : 1) * sizeof *scores);
     if (!labels || !scores) { free(labels); free(scores); return vx_fail(err, "out of memory"); }
-    int n = search(a, a->segments, q, k, labels, scores, err), out = 0;
+    int n;
+    if (a->seg_c)
+        n = vx_cindex_search(a->seg_c, q, k, k * 4 > VX_ANN_RERANK ? k * 4 : VX_ANN_RERANK, (uint64_t *)labels, scores, err);
+    else
+        n = search(a, a->segments, q, k, labels, scores, err);
+    int out = 0;
     for (int i = 0; i < n; i++) {
         uint64_t l = (uint64_t)labels[i], vid = prefix_get(a, l);
         if (!vid) continue;
@@ -631,12 +775,15 @@ int vx_ann_video_vector_or_stored(vx_ann *a, vx_catalog *cat, uint64_t video_id,
     return r;
 }
 
-int64_t vx_ann_count_segments(const vx_ann *a) { return a->segments ? faiss_Index_ntotal(a->segments) : 0; }
+int64_t vx_ann_count_segments(const vx_ann *a) {
+    return a->seg_c ? vx_cindex_count(a->seg_c) : a->segments ? faiss_Index_ntotal(a->segments) : 0;
+}
 int64_t vx_ann_count_videos(const vx_ann *a) { return a->videos ? faiss_Index_ntotal(a->videos) : 0; }
 int vx_ann_dim(const vx_ann *a) { return a->dim; }
 const char *vx_ann_origin(const vx_ann *a) { return a->origin; }
 void vx_ann_use_faiss_search(vx_ann *a, int on) { a->faiss_search = on; }
 
 const char *vx_ann_kind(const vx_ann *a) {
+    if (a->seg_c) return "IVF-PQ";
     return a->segments && faiss_IndexIVF_cast(a->segments) ? "IVF" : "Flat";
 }

@@ -26,6 +26,8 @@
 #define VX_ANN_EXACT_MAX 20000 /* vectors searched exactly; above, an inverted file */
 #define VX_ANN_NPROBE_SEGMENTS 16 /* inverted lists visited per text search */
 #define VX_ANN_NPROBE_VIDEOS 8     /* ... per similar-video or feed lookup (ann/README.md) */
+#define VX_ANN_COMPRESS_MIN 2000000 /* segments kept as full vectors in RAM; above, compressed */
+#define VX_ANN_RERANK 400          /* candidates of the compressed index re-ranked exactly */
 
 typedef struct vx_ann vx_ann;
 
@@ -39,6 +41,7 @@ typedef struct vx_ann_options {
     const char *factory; /* a FAISS index_factory description forced for both indexes; NULL: by size */
     long exact_max;      /* vectors searched exactly before an inverted file; 0: VX_ANN_EXACT_MAX */
     int faiss_search;    /* inverted files searched by FAISS alone instead of vidx's AVX2 scan (same hits) */
+    long compress_min;   /* segments above which their index is compressed (ann/compressed.h); 0: VX_ANN_COMPRESS_MIN */
 } vx_ann_options;
 
 /* Opens (or rebuilds) the indexes of a data folder. `o` may be NULL (defaults). `dim`
@@ -74,7 +77,8 @@ int vx_ann_dim(const vx_ann *a);
 /* Inverted files searched by FAISS alone instead of vidx's AVX2 scan (same hits; for
  * comparisons; also vx_ann_options.faiss_search). */
 void vx_ann_use_faiss_search(vx_ann *a, int on);
-/* "Flat" (exact) or "IVF" (inverted file), for the segment index. */
+/* "Flat" (exact), "IVF" (inverted file) or "IVF-PQ" (compressed, re-ranked), for the
+ * segment index. */
 const char *vx_ann_kind(const vx_ann *a);
 /* How the indexes came to be at open: "loaded" or "rebuilt (reason)". */
 const char *vx_ann_origin(const vx_ann *a);

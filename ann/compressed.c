@@ -9,6 +9,7 @@
 #include <faiss/c_api/index_io_c.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,16 @@ struct vx_cindex {
     vx_idmap slot_of;      /* label -> slot */
     double index_bytes;    /* the .faiss file's size at the last save or open */
 };
+
+/* FAISS's training and adds run with one OpenMP thread on the calling thread (the
+ * setting is per thread, and restored): their matrix products already use OpenBLAS's
+ * threads, and OpenMP's spinning team beside those fought them for the two cores
+ * (test_search's compressed index: 21 s -> see ann/README.md). */
+static int omp_one(void) {
+    int before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    return before;
+}
 
 static int faiss_fail(vx_error *err, const char *what) {
     const char *m = faiss_get_last_error();
@@ -119,7 +130,10 @@ vx_cindex *vx_cindex_create(const char *path, int dim, const char *factory, cons
             vx_fail(err, "%s needs training vectors", factory);
             goto fail;
         }
-        if (faiss_Index_train(c->index, n_train, train)) {
+        const int threads = omp_one();
+        const int r = faiss_Index_train(c->index, n_train, train);
+        omp_set_num_threads(threads);
+        if (r) {
             faiss_fail(err, "training the compressed index");
             goto fail;
         }
@@ -189,7 +203,10 @@ int vx_cindex_add(vx_cindex *c, long n, const float *x, const uint64_t *labels, 
         ids[i] = first + i;
         memcpy(slot_vec(c, first + i), x + (size_t)i * c->dim, (size_t)c->dim * sizeof(float));
     }
-    if (faiss_Index_add_with_ids(c->index, n, x, ids)) {
+    const int threads = omp_one();
+    const int r = faiss_Index_add_with_ids(c->index, n, x, ids);
+    omp_set_num_threads(threads);
+    if (r) {
         free(ids);
         return faiss_fail(err, "adding vectors");
     }

@@ -14,6 +14,8 @@
  *
  * usage: bench_ann [--n N] [--queries Q] [--only video|clustered|random] [--skip-hnsw] [--ivf IVF4096,Flat]
  *                  [--also FACTORY]...   (more inverted files, e.g. --also IVF4096,SQ8 --also IVF4096,PQ64)
+ *                  [--compressed FACTORY]... (vidx's compressed index with re-ranking, e.g. IVF4096,PQ64np)
+ *                  [--skip flat,ivf]
  * (HNSW takes minutes to build at a million vectors on two cores.)
  */
 #include <faiss/c_api/AutoTune_c.h>
@@ -31,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../ann/compressed.h"
 #include "../ann/ivf_search.h"
 
 #define DIM 512
@@ -260,13 +263,78 @@ static void run(const char *data, const char *factory, const char *param, const 
     faiss_Index_free(idx);
 }
 
+/* vidx's compressed index (ann/compressed.h): PQ or SQ codes in an inverted file, the
+ * candidates re-ranked with the full vectors from a memory-mapped file. One query at a
+ * time on one thread, as the service asks; bytes per vector are what it keeps in RAM
+ * (codes, ids, labels, label table); the vectors themselves are on disk. */
+static void run_compressed(const char *data, const char *factory, const float *x, long n, const float *q, int nq,
+                           const idx_t *truth) {
+    char path[] = "/tmp/bench_ann_cindex_XXXXXX";
+    if (!mkdtemp(path)) return;
+    char base[64];
+    snprintf(base, sizeof base, "%s/segments", path);
+    omp_set_num_threads(2);
+    vx_error err;
+    const double t0 = now();
+    long nt = n < 100000 ? n : 100000;
+    vx_cindex *c = vx_cindex_create(base, DIM, factory, x, nt, &err);
+    if (!c) {
+        printf("| %-9s | %-16s | cannot build: %s\n", data, factory, err.msg);
+        return;
+    }
+    uint64_t *labels = malloc(65536 * sizeof *labels);
+    for (long i = 0; i < n; i += 65536) {
+        long m = n - i < 65536 ? n - i : 65536;
+        for (long j = 0; j < m; j++) labels[j] = (uint64_t)(i + j + 1);
+        if (vx_cindex_add(c, m, x + (size_t)i * DIM, labels, &err)) { printf("add: %s\n", err.msg); break; }
+    }
+    vx_cindex_save(c, &err);
+    const double build = now() - t0, bytes = vx_cindex_ram_bytes(c) / (double)n;
+    free(labels);
+    omp_set_num_threads(1);
+    static const int probes[] = {8, 16, 32}, cands[] = {50, 100, 200, 400};
+    uint64_t got[K];
+    float sc[K];
+    idx_t *l = malloc((size_t)nq * K * sizeof *l);
+    for (int p = 0; p < 3; p++)
+        for (int ci = 0; ci < 4; ci++) {
+            vx_cindex_set_nprobe(c, probes[p]);
+            double best = 1e30;
+            for (int rep = 0; rep < 2; rep++) {
+                double s0 = now();
+                for (int i = 0; i < nq; i++) {
+                    int f = vx_cindex_search(c, q + (size_t)i * DIM, K, cands[ci], got, sc, &err);
+                    for (int j = 0; j < K; j++) l[i * K + j] = j < f ? (idx_t)got[j] - 1 : -1;
+                }
+                double t = now() - s0;
+                best = t < best ? t : best;
+            }
+            char setting[64];
+            snprintf(setting, sizeof setting, "nprobe=%d,rerank=%d", probes[p], cands[ci]);
+            const double r10 = recall(l, truth, nq);
+            printf("| %-9s | %-16s | %-12s | %6.3f | %9.0f | %9s | %8.1f s | %7.0f B |\n", data, factory, setting, r10,
+                   nq / best, "-", build, bytes);
+            snprintf(summaries + strlen(summaries), sizeof summaries - strlen(summaries),
+                     "summary data=%s index=vidx:%s/%s n=%ld recall@10=%.3f qps1=%.0f bytes_per_vector=%.0f build_s=%.1f "
+                     "disk_bytes_per_vector=%d\n",
+                     data, factory, setting, n, r10, nq / best, bytes, build, DIM * 4 + 8);
+            fflush(stdout);
+        }
+    free(l);
+    vx_cindex_free(c);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", path);
+    if (system(cmd)) {}
+}
+
 int main(int argc, char **argv) {
     long n = 1000000;
     int nq = 1000;
     const char *only = NULL, *ivf = "IVF4096,Flat";
     int skip_hnsw = 0;
-    const char *extra[8];
-    int n_extra = 0;
+    const char *skip = "";
+    const char *extra[8], *compressed[8];
+    int n_extra = 0, n_compressed = 0;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--skip-hnsw")) skip_hnsw = 1;
     for (int i = 1; i + 1 < argc; i++) {
@@ -275,6 +343,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--only")) only = argv[++i];
         else if (!strcmp(argv[i], "--ivf")) ivf = argv[++i];
         else if (!strcmp(argv[i], "--also") && n_extra < 8) extra[n_extra++] = argv[++i];
+        else if (!strcmp(argv[i], "--compressed") && n_compressed < 8) compressed[n_compressed++] = argv[++i];
+        else if (!strcmp(argv[i], "--skip")) skip = argv[++i];
     }
     float *x = malloc((size_t)n * DIM * sizeof *x), *q = malloc((size_t)nq * DIM * sizeof *q);
     float *centers = malloc((size_t)1000 * DIM * sizeof *centers);
@@ -312,10 +382,11 @@ int main(int argc, char **argv) {
         omp_set_num_threads(2);
         faiss_Index_search(flat, nq, q, K, td, truth);
         faiss_Index_free(flat);
-        run(name, "Flat", NULL, NULL, 0, x, n, q, nq, NULL);
+        if (!strstr(skip, "flat")) run(name, "Flat", NULL, NULL, 0, x, n, q, nq, NULL);
         if (!skip_hnsw) run(name, "HNSW32", "efSearch", ef, 4, x, n, q, nq, truth);
-        run(name, ivf, "nprobe", probe, 5, x, n, q, nq, truth);
+        if (!strstr(skip, "ivf")) run(name, ivf, "nprobe", probe, 5, x, n, q, nq, truth);
         for (int e = 0; e < n_extra; e++) run(name, extra[e], "nprobe", probe, 5, x, n, q, nq, truth);
+        for (int e = 0; e < n_compressed; e++) run_compressed(name, compressed[e], x, n, q, nq, truth);
         if (one_at_a_time[0]) {
             printf("\none query at a time, one thread: FAISS's search and vidx's (AVX2 list scan)\n\n"
                    "| data      | index            | setting      | FAISS q/s | vidx q/s  | ratio | vidx R@10 |\n"

@@ -76,7 +76,8 @@ void cli_print_help(const cli_command *cmd);
 
 /* The engine's options from the command line and the environment (the edge: nothing
  * below reads the environment): --db, $VIDX_DB, ./vidx-data; --model, $VIDX_MODEL, the
- * default model folder; $VIDX_DB_CACHE_MB, $VIDX_ANN_EXACT_MAX, $VIDX_ANN_FAISS_SEARCH.
+ * default model folder; $VIDX_DB_CACHE_MB, $VIDX_ANN_EXACT_MAX, $VIDX_ANN_COMPRESS_MIN,
+ * $VIDX_ANN_FAISS_SEARCH.
  * Returns 0, or CLI_USAGE after printing what is wrong. */
 struct vx_engine_options;
 int cli_engine_options(const cli_command *cmd, const cli_args *args, struct vx_engine_options *o);

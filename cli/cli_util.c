@@ -165,6 +165,9 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     v = o->ann_exact_max;
     if (env_int(cmd, "VIDX_ANN_EXACT_MAX", 1, 1LL << 40, &v)) return CLI_USAGE;
     o->ann_exact_max = (long)v;
+    v = o->ann_compress_min;
+    if (env_int(cmd, "VIDX_ANN_COMPRESS_MIN", 1, 1LL << 40, &v)) return CLI_USAGE;
+    o->ann_compress_min = (long)v;
     o->ann_faiss_search = getenv("VIDX_ANN_FAISS_SEARCH") != NULL;
     return 0;
 }

@@ -92,6 +92,7 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
     o.engine.default_model_dir = eo.default_model_dir;
     o.engine.db_cache_mb = eo.db_cache_mb;
     o.engine.ann_exact_max = eo.ann_exact_max;
+    o.engine.ann_compress_min = eo.ann_compress_min;
     o.engine.ann_faiss_search = eo.ann_faiss_search;
     if (!o.admin_token)
         fprintf(stderr, "vidx serve: no admin token (VIDX_ADMIN_TOKEN or --admin-token-file): POST /v1/index is off "

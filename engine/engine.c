@@ -22,6 +22,7 @@ void vx_engine_options_default(vx_engine_options *o) {
     o->similar_cache = 65536;
     o->db_cache_mb = VX_CATALOG_CACHE_MB;
     o->ann_exact_max = VX_ANN_EXACT_MAX;
+    o->ann_compress_min = VX_ANN_COMPRESS_MIN;
     vx_index_options_default(&o->index);
 }
 
@@ -57,7 +58,8 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     snprintf(e->data_dir, sizeof e->data_dir, "%s", o->data_dir);
     pthread_rwlock_init(&e->ann_lock, NULL);
     pthread_mutex_init(&e->apply_lock, NULL);
-    e->ann_opt = (vx_ann_options){.exact_max = o->ann_exact_max, .faiss_search = o->ann_faiss_search};
+    e->ann_opt = (vx_ann_options){.exact_max = o->ann_exact_max, .faiss_search = o->ann_faiss_search,
+                                  .compress_min = o->ann_compress_min};
     vx_meta meta = {0};
     if (!(e->cat = vx_catalog_open_cached(o->data_dir, o->create, o->db_cache_mb, err))) goto fail;
     if (vx_catalog_get_meta(e->cat, &meta, err)) goto fail;

@@ -85,6 +85,7 @@ typedef struct vx_engine_options {
     int similar_cache;            /* similar-video answers kept (default 65536) */
     int db_cache_mb;              /* LevelDB block cache (default VX_CATALOG_CACHE_MB) */
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
+    long ann_compress_min;        /* segments above which their index is compressed (VX_ANN_COMPRESS_MIN) */
     int ann_faiss_search;         /* inverted files searched by FAISS alone (A/B runs) */
     vx_index_options index;       /* sampling and segments of indexing (jobs and vx_engine_index) */
     int renditions;               /* make web-playable renditions in the background (engine/media.c) */

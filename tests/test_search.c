@@ -715,9 +715,6 @@ static void test_ivf_search_equals_faiss(void) {
     free(dir);
 }
 
-/* Ops from a cluster's log (vx_engine_apply_logged): the position goes with each op,
- * applying one again changes nothing, a job's items settle it, ops that cannot apply
- * still move the position, and a user's deletion erases them. */
 /* The compressed index with exact re-ranking: its hits are the exact top k of its
  * candidates, removals and replacements hold, a save opens back the same, and files
  * that do not go together are refused. */
@@ -744,7 +741,7 @@ static void test_compressed_index(void) {
     vx_error err;
     vx_log_level saved = vx_log_threshold;
     vx_log_threshold = VX_LOG_ERROR;
-    vx_cindex *c = vx_cindex_create(path, D, "IVF16,PQ16", x, N, &err);
+    vx_cindex *c = vx_cindex_create(path, D, "IVF16,PQ16np", x, N, &err);
     vx_log_threshold = saved;
     REQUIRE(c);
     vx_cindex_set_nprobe(c, 16);
@@ -831,6 +828,116 @@ static void test_compressed_index(void) {
     free(dir);
 }
 
+/* Segment indexes above compress_min are compressed (IVF-PQ, re-ranked): chosen at a
+ * rebuild, found with the hits of an exact index, updated per video, saved, loaded
+ * back, and rebuilt when their files are damaged. */
+static void test_compressed_segments(void) {
+    char *dir = test_tmpdir("cseg");
+    vx_error err;
+    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
+    REQUIRE(cat);
+    enum { VIDEOS = 600, SEGS = 12, D = 64, TOPICS = 50 };
+    static float centers[TOPICS][D];
+    unsigned seed = 21;
+    for (int t = 0; t < TOPICS; t++) {
+        for (int d = 0; d < D; d++) centers[t][d] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        vx_normalize(centers[t], D);
+    }
+    vx_batch *b = vx_batch_new();
+    float v[D];
+    for (int i = 0; i < VIDEOS; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/c/%d.mp4", i);
+        vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1, .duration = 60,
+                        .status = VX_VIDEO_INDEXED, .n_segments = SEGS, .path = path, .title = path, .failure = ""};
+        for (int sgi = 0; sgi < SEGS; sgi++) {
+            for (int d = 0; d < D; d++)
+                v[d] = centers[i % TOPICS][d] + 0.35f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+            vx_normalize(v, D);
+            vx_segment sg = {.start = 5.0 * sgi, .end = 5.0 * sgi + 5, .n_frames = 1, .dim = D, .embedding = v};
+            vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
+        }
+        vx_embedding e = {.dim = D, .v = v};
+        vx_batch_put_video(b, &rec);
+        vx_batch_put_embedding(b, rec.id, &e);
+    }
+    vx_meta m;
+    REQUIRE(vx_catalog_get_meta(cat, &m, &err) == 0);
+    m.embed_dim = D;
+    m.index_generation++;
+    vx_batch_put_meta(b, &m);
+    vx_meta_clear(&m);
+    REQUIRE(vx_catalog_write(cat, b, &err) == 0);
+    vx_batch_free(b);
+    vx_log_level saved = vx_log_threshold;
+    vx_log_threshold = VX_LOG_ERROR;
+    const vx_ann_options small = {.exact_max = 100, .compress_min = 5000};
+    vx_ann *ann = vx_ann_open(cat, dir, &small, D, &err);
+    vx_ann *exact = vx_ann_rebuilt(cat, dir, &(vx_ann_options){.factory = "Flat"}, D, &err);
+    vx_log_threshold = saved;
+    REQUIRE(ann && exact);
+    CHECK(strcmp(vx_ann_kind(ann), "IVF-PQ") == 0 && vx_ann_count_segments(ann) == VIDEOS * SEGS);
+    CHECK(!vx_ann_outgrown(ann));
+    long same = 0, total = 0;
+    vx_ann_hit hc[10], he[10];
+    for (int qi = 0; qi < 40; qi++) {
+        for (int d = 0; d < D; d++) v[d] = centers[qi % TOPICS][d] + 0.35f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        vx_normalize(v, D);
+        int nc = vx_ann_search_segments(ann, v, 10, hc, &err), ne = vx_ann_search_segments(exact, v, 10, he, &err);
+        CHECK(nc == 10 && ne == 10);
+        for (int i = 0; i < nc; i++)
+            for (int j = 0; j < ne; j++) same += hc[i].video_id == he[j].video_id && hc[i].segment == he[j].segment;
+        total += 10;
+    }
+    CHECK_MSG((double)same / total >= 0.9, "compressed segments against exact: recall@10 %.3f", (double)same / total);
+    /* A video removed from the catalog leaves the compressed index. */
+    char path[64];
+    snprintf(path, sizeof path, "/c/%d.mp4", 3);
+    const uint64_t gone = vx_video_id_for_path(path);
+    REQUIRE(remove_from_index(cat, ann, gone) == 0);
+    CHECK(vx_ann_count_segments(ann) == (VIDEOS - 1) * SEGS);
+    int seen = 0;
+    for (int qi = 0; qi < 10; qi++) {
+        int n = vx_ann_search_segments(ann, centers[3 % TOPICS], 10, hc, &err);
+        for (int i = 0; i < n; i++) seen += hc[i].video_id == gone;
+    }
+    CHECK(seen == 0);
+    /* Saved, loaded back as it was; damaged, rebuilt. */
+    REQUIRE(vx_ann_save(ann, cat, &err) == 0);
+    int nbefore = vx_ann_search_segments(ann, centers[7], 10, he, &err);
+    vx_ann_close(ann);
+    ann = vx_ann_open(cat, dir, &small, D, &err);
+    REQUIRE(ann);
+    CHECK(strcmp(vx_ann_origin(ann), "loaded") == 0 && strcmp(vx_ann_kind(ann), "IVF-PQ") == 0);
+    CHECK(vx_ann_search_segments(ann, centers[7], 10, hc, &err) == nbefore && memcmp(hc, he, sizeof hc) == 0);
+    vx_ann_close(ann);
+    char name[128] = "", f[1200];
+    snprintf(f, sizeof f, "%s/index/segments-c.name", dir);
+    FILE *fp = fopen(f, "r");
+    REQUIRE(fp && fgets(name, sizeof name, fp));
+    fclose(fp);
+    name[strcspn(name, "\n")] = '\0';
+    snprintf(f, sizeof f, "%s/index/%s.labels", dir, name);
+    REQUIRE(truncate(f, 40) == 0);
+    vx_log_threshold = VX_LOG_ERROR;
+    ann = vx_ann_open(cat, dir, &small, D, &err);
+    vx_log_threshold = saved;
+    REQUIRE(ann);
+    CHECK(strncmp(vx_ann_origin(ann), "rebuilt", 7) == 0 && strcmp(vx_ann_kind(ann), "IVF-PQ") == 0);
+    CHECK(vx_ann_count_segments(ann) == (VIDEOS - 1) * SEGS);
+    /* The rebuild saved new files and the old ones went. */
+    REQUIRE(vx_ann_save(ann, cat, &err) == 0);
+    CHECK(access(f, F_OK) != 0);
+    vx_ann_close(ann);
+    vx_ann_close(exact);
+    vx_catalog_close(cat);
+    test_rmtree(dir);
+    free(dir);
+}
+
+/* Ops from a cluster's log (vx_engine_apply_logged): the position goes with each op,
+ * applying one again changes nothing, a job's items settle it, ops that cannot apply
+ * still move the position, and a user's deletion erases them. */
 static void test_logged_ops(void) {
     char *dir = test_tmpdir("logged"), clip[4300], real[4300];
     vx_error err;
@@ -914,6 +1021,7 @@ int main(void) {
     RUN(test_dot_rows);
     RUN(test_ivf_search_equals_faiss);
     RUN(test_compressed_index);
+    RUN(test_compressed_segments);
     RUN(test_logged_ops);
     vx_clip_free(model);
     CHECK_EXIT();
