@@ -256,8 +256,11 @@ static int new_compressed(vx_ann *a, long n, const float *train, long n_train, v
     snprintf(path, sizeof path, "%s/%s", a->dir, a->seg_c_name);
     long lists = 1;
     while (lists * 1024 < n && lists < 65536) lists *= 2; /* ~1,000 codes per list */
-    /* PQ64: 8 dimensions per byte of code; "np": no polysemous training (not used). */
-    snprintf(desc, sizeof desc, "IVF%ld,PQ%dnp", lists, a->dim % 64 == 0 ? 64 : a->dim % 32 == 0 ? 32 : 16);
+    /* PQ with a byte per 4 dimensions (PQ128 for 512): at 200,000 video-shaped vectors
+     * it keeps recall@10 at 0.966-0.996 re-ranking 100-200 candidates, where PQ64 needs
+     * 400 for 0.963 (bench_ann). "np": no polysemous training (not used, and slow). */
+    int m = a->dim % 4 == 0 ? a->dim / 4 : a->dim;
+    snprintf(desc, sizeof desc, "IVF%ld,PQ%dnp", lists, m);
     if (n_train < 1) return vx_fail(err, "the compressed index needs training vectors");
     if (!(a->seg_c = vx_cindex_create(path, a->dim, desc, train, n_train, err))) return -1;
     vx_cindex_set_nprobe(a->seg_c, VX_ANN_NPROBE_SEGMENTS);

@@ -27,7 +27,7 @@
 #define VX_ANN_NPROBE_SEGMENTS 16 /* inverted lists visited per text search */
 #define VX_ANN_NPROBE_VIDEOS 8     /* ... per similar-video or feed lookup (ann/README.md) */
 #define VX_ANN_COMPRESS_MIN 2000000 /* segments kept as full vectors in RAM; above, compressed */
-#define VX_ANN_RERANK 400          /* candidates of the compressed index re-ranked exactly */
+#define VX_ANN_RERANK 200          /* candidates of the compressed index re-ranked exactly */
 
 typedef struct vx_ann vx_ann;
 
