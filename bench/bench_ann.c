@@ -15,7 +15,8 @@
  * usage: bench_ann [--n N] [--queries Q] [--only video|clustered|random] [--skip-hnsw] [--ivf IVF4096,Flat]
  *                  [--also FACTORY]...   (more inverted files, e.g. --also IVF4096,SQ8 --also IVF4096,PQ64)
  *                  [--compressed FACTORY]... (vidx's compressed index with re-ranking, e.g. IVF4096,PQ64np)
- *                  [--skip flat,ivf]
+ *                  [--skip flat,ivf] [--stream]  (--stream: generated chunk by chunk, compressed indexes
+ *                  only, for N beyond memory: --n 10000000 --stream --compressed IVF16384,PQ128np)
  * (HNSW takes minutes to build at a million vectors on two cores.)
  */
 #include <faiss/c_api/AutoTune_c.h>
@@ -263,11 +264,34 @@ static void run(const char *data, const char *factory, const char *param, const 
     faiss_Index_free(idx);
 }
 
+/* Where run_compressed reads the vectors: an array, or the video generator replayed
+ * chunk by chunk (--stream: 10 million vectors are 20 GB, more than this machine
+ * should hold beside the index). Chunks are whole videos. */
+#define CHUNK (1024L * VIDEO_SEGMENTS)
+typedef struct source {
+    const float *x;      /* in memory, or NULL */
+    const video_gen *g;  /* else generated */
+    uint64_t rng0;       /* the generator's state at vector 0 */
+    long pos;
+} source;
+
+static void source_rewind(source *s) {
+    s->pos = 0;
+    if (!s->x) rng = s->rng0;
+}
+
+/* The next m vectors (m a multiple of VIDEO_SEGMENTS unless it is the last chunk). */
+static const float *source_next(source *s, long m, float *buf) {
+    const float *r = s->x ? s->x + (size_t)s->pos * DIM : (make_videos(s->g, buf, m), buf);
+    s->pos += m;
+    return r;
+}
+
 /* vidx's compressed index (ann/compressed.h): PQ or SQ codes in an inverted file, the
  * candidates re-ranked with the full vectors from a memory-mapped file. One query at a
  * time on one thread, as the service asks; bytes per vector are what it keeps in RAM
  * (codes, ids, labels, label table); the vectors themselves are on disk. */
-static void run_compressed(const char *data, const char *factory, const float *x, long n, const float *q, int nq,
+static void run_compressed(const char *data, const char *factory, source *src, long n, const float *q, int nq,
                            const idx_t *truth) {
     char path[] = "/tmp/bench_ann_cindex_XXXXXX";
     if (!mkdtemp(path)) return;
@@ -276,21 +300,29 @@ static void run_compressed(const char *data, const char *factory, const float *x
     omp_set_num_threads(2);
     vx_error err;
     const double t0 = now();
-    long nt = n < 100000 ? n : 100000;
-    vx_cindex *c = vx_cindex_create(base, DIM, factory, x, nt, &err);
+    /* Training vectors: 100,000, or 40 a list for big inverted files (FAISS's advice). */
+    long nt = n > 2000000 ? 262144 : 100000;
+    if (nt > n) nt = n;
+    float *buf = src->x ? NULL : malloc((size_t)(nt > CHUNK ? nt : CHUNK) * DIM * sizeof *buf);
+    source_rewind(src);
+    vx_cindex *c = vx_cindex_create(base, DIM, factory, source_next(src, nt, buf), nt, &err);
     if (!c) {
         printf("| %-9s | %-16s | cannot build: %s\n", data, factory, err.msg);
+        free(buf);
         return;
     }
-    uint64_t *labels = malloc(65536 * sizeof *labels);
-    for (long i = 0; i < n; i += 65536) {
-        long m = n - i < 65536 ? n - i : 65536;
+    source_rewind(src);
+    uint64_t *labels = malloc(CHUNK * sizeof *labels);
+    for (long i = 0; i < n; i += CHUNK) {
+        long m = n - i < CHUNK ? n - i : CHUNK;
+        const float *x = source_next(src, m, buf);
         for (long j = 0; j < m; j++) labels[j] = (uint64_t)(i + j + 1);
-        if (vx_cindex_add(c, m, x + (size_t)i * DIM, labels, &err)) { printf("add: %s\n", err.msg); break; }
+        if (vx_cindex_add(c, m, x, labels, &err)) { printf("add: %s\n", err.msg); break; }
     }
     vx_cindex_save(c, &err);
     const double build = now() - t0, bytes = vx_cindex_ram_bytes(c) / (double)n;
     free(labels);
+    free(buf);
     omp_set_num_threads(1);
     static const int probes[] = {8, 16, 32}, cands[] = {50, 100, 200, 400};
     uint64_t got[K];
@@ -327,12 +359,66 @@ static void run_compressed(const char *data, const char *factory, const float *x
     if (system(cmd)) {}
 }
 
+/* --stream: video-shaped vectors never held whole; exact ground truth by scanning them
+ * chunk by chunk with FAISS's flat search; then the compressed indexes. */
+static int run_stream(long n, int nq, const char *const *compressed, int n_compressed) {
+    float *q = malloc((size_t)nq * DIM * sizeof *q), *buf = malloc((size_t)CHUNK * DIM * sizeof *buf);
+    idx_t *truth = malloc((size_t)nq * K * sizeof *truth), *l = malloc((size_t)nq * K * sizeof *l);
+    float *best = malloc((size_t)nq * K * sizeof *best), *d = malloc((size_t)nq * K * sizeof *d);
+    if (!q || !buf || !truth || !l || !best || !d) { fprintf(stderr, "out of memory\n"); return 1; }
+    video_gen g;
+    video_gen_init(&g, n);
+    make_videos(&g, q, nq);
+    source src = {.g = &g, .rng0 = rng};
+    printf("vidx vector index benchmark, streamed: %ld video-shaped vectors x %d dims, %d queries, top %d\n\n", n, DIM,
+           nq, K);
+    const double t0 = now();
+    for (long i = 0; i < (long)nq * K; i++) { best[i] = -1e30f; truth[i] = -1; }
+    omp_set_num_threads(2);
+    source_rewind(&src);
+    for (long i = 0; i < n; i += CHUNK) {
+        long m = n - i < CHUNK ? n - i : CHUNK;
+        const float *x = source_next(&src, m, buf);
+        if (i == 0) { /* its sampling draws from the generator: put its state back */
+            const uint64_t keep = rng;
+            video_stats(x, m);
+            rng = keep;
+        }
+        FaissIndex *flat;
+        faiss_index_factory(&flat, DIM, "Flat", METRIC_INNER_PRODUCT);
+        faiss_Index_add(flat, m, x);
+        faiss_Index_search(flat, nq, q, K, d, l);
+        faiss_Index_free(flat);
+        for (int qi = 0; qi < nq; qi++) /* merge into the running top K */
+            for (int j = 0; j < K; j++) {
+                const float s = d[qi * K + j];
+                float *b = best + (size_t)qi * K;
+                idx_t *t = truth + (size_t)qi * K;
+                if (l[qi * K + j] < 0 || s <= b[K - 1]) continue;
+                int p = K - 1;
+                while (p > 0 && b[p - 1] < s) { b[p] = b[p - 1]; t[p] = t[p - 1]; p--; }
+                b[p] = s;
+                t[p] = i + l[qi * K + j];
+            }
+    }
+    printf("exact ground truth over %ld vectors: %.0f s\n\n", n, now() - t0);
+    printf("| data      | index            | setting      | R@10   | qps 1 thr | qps 2 thr | build      | mem/vec   |\n");
+    printf("|-----------|------------------|--------------|--------|-----------|-----------|------------|-----------|\n");
+    for (int e = 0; e < n_compressed; e++) run_compressed("video", compressed[e], &src, n, q, nq, truth);
+    fputs(summaries, stdout);
+    free(q); free(buf); free(truth); free(l); free(best); free(d);
+    free(g.mean);
+    free(g.topics);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     long n = 1000000;
     int nq = 1000;
     const char *only = NULL, *ivf = "IVF4096,Flat";
     int skip_hnsw = 0;
     const char *skip = "";
+    int stream = 0;
     const char *extra[8], *compressed[8];
     int n_extra = 0, n_compressed = 0;
     for (int i = 1; i < argc; i++)
@@ -345,7 +431,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--also") && n_extra < 8) extra[n_extra++] = argv[++i];
         else if (!strcmp(argv[i], "--compressed") && n_compressed < 8) compressed[n_compressed++] = argv[++i];
         else if (!strcmp(argv[i], "--skip")) skip = argv[++i];
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--stream")) stream = 1;
     }
+    if (stream) return run_stream(n, nq, (const char *const *)compressed, n_compressed);
     float *x = malloc((size_t)n * DIM * sizeof *x), *q = malloc((size_t)nq * DIM * sizeof *q);
     float *centers = malloc((size_t)1000 * DIM * sizeof *centers);
     idx_t *truth = malloc((size_t)nq * K * sizeof *truth);
@@ -386,7 +475,8 @@ int main(int argc, char **argv) {
         if (!skip_hnsw) run(name, "HNSW32", "efSearch", ef, 4, x, n, q, nq, truth);
         if (!strstr(skip, "ivf")) run(name, ivf, "nprobe", probe, 5, x, n, q, nq, truth);
         for (int e = 0; e < n_extra; e++) run(name, extra[e], "nprobe", probe, 5, x, n, q, nq, truth);
-        for (int e = 0; e < n_compressed; e++) run_compressed(name, compressed[e], x, n, q, nq, truth);
+        source src = {.x = x};
+        for (int e = 0; e < n_compressed; e++) run_compressed(name, compressed[e], &src, n, q, nq, truth);
         if (one_at_a_time[0]) {
             printf("\none query at a time, one thread: FAISS's search and vidx's (AVX2 list scan)\n\n"
                    "| data      | index            | setting      | FAISS q/s | vidx q/s  | ratio | vidx R@10 |\n"
