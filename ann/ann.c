@@ -551,7 +551,7 @@ vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const vx_ann_optio
     uint64_t generation;
     vx_ann *a = ann_new(cat, data_dir, o, dim, &generation, err);
     if (!a) return NULL;
-    snprintf(a->origin, sizeof a->origin, "rebuilt (outgrew exact search)");
+    snprintf(a->origin, sizeof a->origin, "rebuilt (outgrew its type)");
     if (rebuild(a, cat, err)) {
         vx_ann_close(a);
         return NULL;

@@ -55,7 +55,8 @@ int vx_ann_update_video(vx_ann *a, vx_catalog *cat, uint64_t video_id, vx_error 
 /* Writes both indexes with the catalog's current generation. Saving only reads the
  * index: callers may let searches share it meanwhile. */
 int vx_ann_save(vx_ann *a, vx_catalog *cat, vx_error *err);
-/* An exact index that has outgrown its limit: callers build vx_ann_rebuilt aside and
+/* An index that has outgrown its type (an exact one beyond exact_max, or a segment
+ * index of whole vectors beyond compress_min): callers build vx_ann_rebuilt aside and
  * swap it in. */
 int vx_ann_outgrown(const vx_ann *a);
 /* New indexes built from the catalog (no files read or written). */

@@ -337,7 +337,8 @@ void vx_engine_settle_index(vx_engine *e, const char *who) {
     if (vx_ann_outgrown(e->ann)) {
         /* Built aside while searches go on with the old one, then swapped in. Only the
          * holder of apply_lock changes the index, so nothing changes in between. */
-        vx_info("%s: the vector index outgrew exact search; rebuilding it as an inverted file", who);
+        vx_info("%s: the vector index outgrew its type (exact search, or whole vectors in memory); rebuilding it",
+                who);
         pthread_mutex_lock(&e->apply_lock);
         vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, vx_ann_dim(e->ann), &err);
         if (!fresh) {

@@ -366,7 +366,7 @@ def run(work):
     check(results == [200], f"request in flight at shutdown: {results}")
     log = open(S.log_path).read()
     check("stopped cleanly" in log, "log says stopped cleanly")
-    check("outgrew exact search" in log, "the job grew the index past exact search")
+    check("outgrew its type" in log, "the job grew the index past exact search")
     check(" access 127.0.0.1 \"GET /healthz\" 200 " in log, "access log line per request")
     info = subprocess.run([VIDX, "info", "--db", db, "--check"], env=env, capture_output=True, text=True)
     check(info.returncode == 0, f"database consistent after shutdown: {info.stdout} {info.stderr}")
