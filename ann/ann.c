@@ -283,7 +283,9 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     if (need && !(sp.v = malloc((size_t)TRAIN_MAX * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
     sp.max = TRAIN_MAX;
     if (need && vx_catalog_scan_segments(cat, 0, sample_segment, &sp, NULL, err)) { free(sp.v); return -1; }
-    int r = (long)n_seg > a->compress_min && !a->factory[0]
+    /* Compressed when big (and with enough training vectors for PQ's 256 centroids a
+     * sub-space: only a very low compress_min could ask with fewer). */
+    int r = (long)n_seg > a->compress_min && !a->factory[0] && sp.n >= 4096
                 ? new_compressed(a, (long)n_seg, sp.v, sp.n, err)
                 : new_index(a, (long)n_seg, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
     sp.n = 0;
