@@ -59,11 +59,14 @@ async function playsAtMoment(page, base, db, files, shots, tag) {
     await page.evaluate(([vid, t, title]) => openWatch({ video_id: vid, title }, t), [id, start, path.basename(file)]);
     let at;
     try {
-      at = await waitFor(() => page.$eval('#player', (v) => (v.readyState >= 2 && !v.seeking && v.getAttribute('src') ?
-        { t: v.currentTime, w: v.videoWidth, src: v.currentSrc } : null)), `${path.basename(file)} to load`, 20000);
+      // Loaded, and at the moment (the seek may land a moment after the data).
+      at = await waitFor(() => page.$eval('#player', (v, t0) => (v.readyState >= 2 && !v.seeking && v.getAttribute('src') &&
+        Math.abs(v.currentTime - t0) < 0.6 ? { t: v.currentTime, w: v.videoWidth, src: v.currentSrc } : null), start),
+        `${path.basename(file)} to load at its moment`, 20000);
     } catch (e) {
       const problem = await page.$eval('#watch-problem', (p) => p.textContent);
-      check(false, `${path.basename(file)} (${info.playback}) does not load: ${problem}`);
+      const state = await page.$eval('#player', (v) => `readyState ${v.readyState}, currentTime ${v.currentTime}`);
+      check(false, `${path.basename(file)} (${info.playback}) does not load at its moment ${start}: ${state} ${problem}`);
       continue;
     }
     check(at.w > 0, `${path.basename(file)}: pictures decoded`);
@@ -133,8 +136,11 @@ async function main() {
     const pick = results.find((r) => r.start > 0) || results[0];
     await page.click(`#results .card[data-id="${pick.id}"]`);
     await page.waitForSelector('#watch:not([hidden])');
-    const at = await waitFor(() => page.$eval('#player', (v) => (v.readyState >= 1 && !v.seeking ?
-      { t: v.currentTime, start: Number(v.dataset.start), duration: v.duration } : null)), 'the video to load');
+    // Loaded and at the moment; if it never gets there, what it shows instead is reported.
+    const at = await waitFor(() => page.$eval('#player', (v, t0) => (v.readyState >= 1 && !v.seeking &&
+      Math.abs(v.currentTime - t0) < 0.6 ? { t: v.currentTime, start: Number(v.dataset.start), duration: v.duration } : null),
+      pick.start), 'the video to load at its moment').catch(() => page.$eval('#player', (v) =>
+      ({ t: v.currentTime, start: Number(v.dataset.start), duration: v.duration })));
     check(Math.abs(at.t - pick.start) < 0.6 && at.start === pick.start,
       `the player starts at the moment: currentTime ${at.t}, moment ${pick.start}`);
     check(at.duration > 19 && at.duration < 21, `media served whole (duration ${at.duration})`);

@@ -185,8 +185,11 @@ async function loadPlayer(item, start) {
     showPlaybackProblem(`no browser-playable copy could be made (${info.playback_reason || 'no reason given'})`);
     return;
   }
-  video.src = `/v1/videos/${id}/media`;
-  video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
+  // The media fragment starts the player at the moment by itself; the seek on
+  // loadedmetadata is for players that ignore it.
+  video.src = `/v1/videos/${id}/media` + (start > 0 ? `#t=${start}` : '');
+  video.addEventListener('loadedmetadata', () => { if (Math.abs(video.currentTime - start) > 0.5) video.currentTime = start; },
+    { once: true });
   video.play().catch(() => { /* autoplay refused: the controls are there */ });
 }
 
