@@ -306,14 +306,6 @@ static void paths(const vx_ann *a, const char *name, char *index, char *meta, si
     snprintf(meta, size, "%s/%s.meta", a->dir, name);
 }
 
-static int fsync_path(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
 /* The index file, then its meta (generation, dim, checksum): each written to a
  * temporary name, synced and renamed, so a crash leaves the old pair or a pair whose
  * checksum does not match (rebuilt at the next open). */
@@ -332,7 +324,7 @@ static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, ui
     int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
     if (f) ok = (fclose(f) == 0) && ok;
     vx_buf_free(&b);
-    if (!ok || fsync_path(tmp) || rename(tmp, meta)) return vx_fail(err, "%s: cannot write", meta);
+    if (!ok || vx_fsync_path(tmp) || rename(tmp, meta)) return vx_fail(err, "%s: cannot write", meta);
     return 0;
 }
 
@@ -342,7 +334,7 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
     snprintf(tmp, sizeof tmp, "%s.tmp", index);
     if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
     uint64_t h;
-    if (fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
+    if (vx_fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
         return vx_fail(err, "%s: cannot write: %s", index, strerror(errno));
     return write_meta(a, meta, generation, h, err);
 }
@@ -630,7 +622,7 @@ static int save_compressed(vx_ann *a, uint64_t generation, vx_error *err) {
     FILE *f = fopen(tmp, "w");
     int ok = f && fprintf(f, "%s\n", a->seg_c_name) > 0;
     if (f) ok = (fclose(f) == 0) && ok;
-    if (!ok || fsync_path(tmp) || rename(tmp, pointer)) return vx_fail(err, "%s: cannot write", pointer);
+    if (!ok || vx_fsync_path(tmp) || rename(tmp, pointer)) return vx_fail(err, "%s: cannot write", pointer);
     DIR *d = opendir(a->dir);
     struct dirent *de;
     const size_t nl = strlen(a->seg_c_name);

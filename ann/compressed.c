@@ -8,7 +8,6 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "../common/hash.h"
 #include "../common/idmap.h"
+#include "../common/system.h"
 #include "../common/vecmath.h"
 
 #define VEC_MAGIC "vidxvec1"
@@ -275,24 +275,6 @@ void vx_cindex_set_nprobe(vx_cindex *c, int nprobe) {
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-static uint64_t hash_file(const char *path, int *ok) {
-    *ok = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    struct stat st;
-    uint64_t h = 0;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            h = vx_hash64(m, (size_t)st.st_size);
-            munmap(m, (size_t)st.st_size);
-            *ok = 1;
-        }
-    }
-    close(fd);
-    return h;
-}
-
 static int write_sync(const char *path, const void *a, size_t na, const void *b, size_t nb, vx_error *err) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return vx_fail(err, "%s: %s", path, strerror(errno));
@@ -312,16 +294,6 @@ static int write_sync(const char *path, const void *a, size_t na, const void *b,
     return r ? vx_fail(err, "%s: %s", path, strerror(errno)) : 0;
 }
 
-static void sync_dir(const char *path) {
-    char d[4400];
-    snprintf(d, sizeof d, "%s", path);
-    int fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* The vectors first (the index and labels name slots that must be there), then the
  * index and the labels, each beside its final name, then both renamed. The labels file
  * carries the index file's hash: a crash between the two renames leaves a pair that
@@ -336,14 +308,9 @@ int vx_cindex_save(vx_cindex *c, vx_error *err) {
         fsync(c->vec_fd) != 0)
         return vx_fail(err, "%s.vec: cannot sync: %s", c->path, strerror(errno));
     if (faiss_write_index_fname(c->index, faiss_tmp)) return faiss_fail(err, faiss_tmp);
-    int fd = open(faiss_tmp, O_RDONLY | O_CLOEXEC), ok;
-    if (fd < 0 || fsync(fd) != 0) {
-        if (fd >= 0) close(fd);
-        return vx_fail(err, "%s: cannot sync", faiss_tmp);
-    }
-    close(fd);
-    const uint64_t h = hash_file(faiss_tmp, &ok);
-    if (!ok) return vx_fail(err, "%s: cannot read back", faiss_tmp);
+    uint64_t h;
+    if (vx_fsync_path(faiss_tmp) != 0) return vx_fail(err, "%s: cannot sync: %s", faiss_tmp, strerror(errno));
+    if (vx_hash_file(faiss_tmp, &h, err)) return -1;
     uint8_t header[LAB_HEADER] = {0};
     memcpy(header, LAB_MAGIC, 8);
     st64(header + 8, (uint64_t)c->n_slots);
@@ -352,7 +319,7 @@ int vx_cindex_save(vx_cindex *c, vx_error *err) {
     if (write_sync(lab_tmp, header, sizeof header, c->labels, (size_t)c->n_slots * sizeof *c->labels, err)) return -1;
     if (rename(faiss_tmp, faiss_path) != 0 || rename(lab_tmp, lab_path) != 0)
         return vx_fail(err, "%s: cannot rename into place: %s", c->path, strerror(errno));
-    sync_dir(faiss_path);
+    vx_fsync_parent(faiss_path);
     struct stat st;
     if (stat(faiss_path, &st) == 0) c->index_bytes = (double)st.st_size;
     return 0;
@@ -363,11 +330,10 @@ vx_cindex *vx_cindex_open(const char *path, int dim, vx_error *err) {
     if (!c) return NULL;
     char file[4300];
     uint8_t header[LAB_HEADER];
-    int ok;
     snprintf(file, sizeof file, "%s.faiss", path);
-    const uint64_t h = hash_file(file, &ok);
+    uint64_t h;
     struct stat st;
-    if (!ok || stat(file, &st) != 0) {
+    if (vx_hash_file(file, &h, NULL) || stat(file, &st) != 0) {
         vx_fail(err, "%s is missing or unreadable", file);
         goto fail;
     }

@@ -1,5 +1,6 @@
 /* vidx common: what the operating system gives, in the forms vidx uses: random bytes,
- * deadlines for timed condition waits, and whether a host name is this machine. */
+ * deadlines for timed condition waits, whether a host name is this machine, and syncing
+ * files and folders. */
 #ifndef VX_SYSTEM_H
 #define VX_SYSTEM_H
 
@@ -14,5 +15,11 @@ struct timespec vx_deadline_in(double seconds);
 
 /* 1 for loopback hosts: 127.x.y.z, ::1, localhost. */
 int vx_host_is_loopback(const char *host);
+
+/* Makes a file's bytes durable: 0, or -1 with errno. */
+int vx_fsync_path(const char *path);
+/* Makes the names in the folder holding path durable (after a rename into it); best
+ * effort: a folder that cannot be opened or synced is left as it is. */
+void vx_fsync_parent(const char *path);
 
 #endif

@@ -19,7 +19,6 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/system.h"
 #include "../common/vecmath.h"
 #include "decode.h"
 
@@ -480,20 +480,9 @@ static void tx_free(tx *t) {
 
 /* Puts a finished temporary file in place durably: its bytes, then its name. */
 static int commit_file(const char *tmp, const char *dst, vx_error *err) {
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        if (fd >= 0) close(fd);
-        return vx_fail(err, "cannot sync %s: %s", tmp, strerror(errno));
-    }
-    close(fd);
+    if (vx_fsync_path(tmp) != 0) return vx_fail(err, "cannot sync %s: %s", tmp, strerror(errno));
     if (rename(tmp, dst) != 0) return vx_fail(err, "cannot rename %s into place: %s", tmp, strerror(errno));
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", dst);
-    fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    vx_fsync_parent(dst);
     return 0;
 }
 
