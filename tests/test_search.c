@@ -84,6 +84,34 @@ static int remove_video(vx_engine *e, uint64_t id) {
 }
 
 /* The same at the level of the vector index alone (catalog and index, no engine). */
+/* A uniform number in [-1, 1] (three decimals), from the test's own seed. */
+static float jitter(unsigned *seed) { return (float)(rand_r(seed) % 2001 - 1000) / 1000.0f; }
+
+/* Unit topic centres, topics x dim. */
+static void random_centers(float *centers, int topics, int dim, unsigned *seed) {
+    for (int t = 0; t < topics; t++) {
+        for (int d = 0; d < dim; d++) centers[t * dim + d] = jitter(seed);
+        vx_normalize(centers + t * dim, dim);
+    }
+}
+
+/* Writes a batch of synthetic records with the meta record saying their dimension (and
+ * a new generation, so the indexes are rebuilt from them), then frees the batch. */
+static int commit_synthetic(vx_catalog *cat, vx_batch *b, int dim) {
+    vx_error err;
+    vx_meta m;
+    int r = vx_catalog_get_meta(cat, &m, &err);
+    if (r == 0) {
+        m.embed_dim = (uint32_t)dim;
+        m.index_generation++;
+        vx_batch_put_meta(b, &m);
+        vx_meta_clear(&m);
+        r = vx_catalog_write(cat, b, &err);
+    }
+    vx_batch_free(b);
+    return r;
+}
+
 static int remove_from_index(vx_catalog *cat, vx_ann *ann, uint64_t id) {
     vx_error err;
     vx_video v;
@@ -534,8 +562,8 @@ static void test_dot_rows(void) {
             float *q = malloc((size_t)k * sizeof *q), *b = malloc((size_t)(n ? n : 1) * k * sizeof *b);
             float *out = malloc((size_t)(n + 1) * sizeof *out);
             REQUIRE(q && b && out);
-            for (int t = 0; t < k; t++) q[t] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
-            for (long t = 0; t < (long)n * k; t++) b[t] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+            for (int t = 0; t < k; t++) q[t] = jitter(&seed);
+            for (long t = 0; t < (long)n * k; t++) b[t] = jitter(&seed);
             out[n] = 12345.0f; /* must stay untouched */
             vx_dot_rows(q, b, n, k, out);
             for (int j = 0; j < n; j++) {
@@ -604,17 +632,14 @@ static void test_ivf_search_equals_faiss(void) {
     enum { N = 3000, D = 32, TOPICS = 40 };
     static float centers[TOPICS][D];
     unsigned seed = 11;
-    for (int t = 0; t < TOPICS; t++) {
-        for (int d = 0; d < D; d++) centers[t][d] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
-        vx_normalize(centers[t], D);
-    }
+    random_centers(&centers[0][0], TOPICS, D, &seed);
     vx_batch *b = vx_batch_new();
     float v[D];
     for (int i = 0; i < N; i++) {
         char path[64];
         snprintf(path, sizeof path, "/synthetic/%d.mp4", i);
         const int t = i % TOPICS;
-        for (int d = 0; d < D; d++) v[d] = centers[t][d] + 0.3f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (int d = 0; d < D; d++) v[d] = centers[t][d] + 0.3f * jitter(&seed);
         vx_normalize(v, D);
         vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1, .duration = 5,
                         .status = VX_VIDEO_INDEXED, .n_segments = 1, .path = path, .title = path, .failure = ""};
@@ -624,14 +649,7 @@ static void test_ivf_search_equals_faiss(void) {
         vx_batch_put_segment(b, rec.id, 0, &sg);
         vx_batch_put_embedding(b, rec.id, &e);
     }
-    vx_meta m;
-    REQUIRE(vx_catalog_get_meta(cat, &m, &err) == 0);
-    m.embed_dim = D;
-    m.index_generation++;
-    vx_batch_put_meta(b, &m);
-    vx_meta_clear(&m);
-    REQUIRE(vx_catalog_write(cat, b, &err) == 0);
-    vx_batch_free(b);
+    REQUIRE(commit_synthetic(cat, b, D) == 0);
     vx_log_level saved = vx_log_threshold;
     vx_log_threshold = VX_LOG_ERROR;
     vx_ann *ann = vx_ann_open(cat, dir, &(vx_ann_options){.exact_max = 100}, D, &err);
@@ -641,7 +659,7 @@ static void test_ivf_search_equals_faiss(void) {
     int differ = 0, found;
     for (int qi = 0; qi < 50; qi++) {
         const int t = (qi * 7) % TOPICS;
-        for (int d = 0; d < D; d++) v[d] = centers[t][d] + 0.5f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (int d = 0; d < D; d++) v[d] = centers[t][d] + 0.5f * jitter(&seed);
         vx_normalize(v, D);
         differ += compare_with_faiss(ann, v, 20, &found);
         CHECK(found == 20);
@@ -658,7 +676,7 @@ static void test_ivf_search_equals_faiss(void) {
     }
     CHECK(vx_ann_count_videos(ann) == N - (N + 6) / 7);
     for (int qi = 0; qi < 20; qi++) {
-        for (int d = 0; d < D; d++) v[d] = centers[qi][d] + 0.5f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (int d = 0; d < D; d++) v[d] = centers[qi][d] + 0.5f * jitter(&seed);
         vx_normalize(v, D);
         differ += compare_with_faiss(ann, v, 50, &found);
     }
@@ -669,7 +687,7 @@ static void test_ivf_search_equals_faiss(void) {
     for (int i = 0; i < 100; i++) {
         char path[64];
         snprintf(path, sizeof path, "/synthetic/new-%d.mp4", i);
-        for (int d = 0; d < D; d++) v[d] = centers[i % TOPICS][d] + 0.3f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (int d = 0; d < D; d++) v[d] = centers[i % TOPICS][d] + 0.3f * jitter(&seed);
         vx_normalize(v, D);
         vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)(N + i + 1), .size = 1,
                         .duration = 5, .status = VX_VIDEO_INDEXED, .path = path, .title = path, .failure = ""};
@@ -726,13 +744,10 @@ static void test_compressed_index(void) {
     REQUIRE(x && labels);
     static float centers[TOPICS][D];
     unsigned seed = 5;
-    for (int t = 0; t < TOPICS; t++) {
-        for (int d = 0; d < D; d++) centers[t][d] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
-        vx_normalize(centers[t], D);
-    }
+    random_centers(&centers[0][0], TOPICS, D, &seed);
     for (int i = 0; i < N; i++) {
         for (int d = 0; d < D; d++)
-            x[i * D + d] = centers[i % TOPICS][d] + 0.25f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+            x[i * D + d] = centers[i % TOPICS][d] + 0.25f * jitter(&seed);
         vx_normalize(x + i * D, D);
         labels[i] = 0x1000u * (uint64_t)(i + 1) + 7;
     }
@@ -839,10 +854,7 @@ static void test_compressed_segments(void) {
     enum { VIDEOS = 600, SEGS = 12, D = 64, TOPICS = 50 };
     static float centers[TOPICS][D];
     unsigned seed = 21;
-    for (int t = 0; t < TOPICS; t++) {
-        for (int d = 0; d < D; d++) centers[t][d] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
-        vx_normalize(centers[t], D);
-    }
+    random_centers(&centers[0][0], TOPICS, D, &seed);
     vx_batch *b = vx_batch_new();
     float v[D];
     for (int i = 0; i < VIDEOS; i++) {
@@ -852,7 +864,7 @@ static void test_compressed_segments(void) {
                         .status = VX_VIDEO_INDEXED, .n_segments = SEGS, .path = path, .title = path, .failure = ""};
         for (int sgi = 0; sgi < SEGS; sgi++) {
             for (int d = 0; d < D; d++)
-                v[d] = centers[i % TOPICS][d] + 0.35f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+                v[d] = centers[i % TOPICS][d] + 0.35f * jitter(&seed);
             vx_normalize(v, D);
             vx_segment sg = {.start = 5.0 * sgi, .end = 5.0 * sgi + 5, .n_frames = 1, .dim = D, .embedding = v};
             vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
@@ -861,14 +873,7 @@ static void test_compressed_segments(void) {
         vx_batch_put_video(b, &rec);
         vx_batch_put_embedding(b, rec.id, &e);
     }
-    vx_meta m;
-    REQUIRE(vx_catalog_get_meta(cat, &m, &err) == 0);
-    m.embed_dim = D;
-    m.index_generation++;
-    vx_batch_put_meta(b, &m);
-    vx_meta_clear(&m);
-    REQUIRE(vx_catalog_write(cat, b, &err) == 0);
-    vx_batch_free(b);
+    REQUIRE(commit_synthetic(cat, b, D) == 0);
     vx_log_level saved = vx_log_threshold;
     vx_log_threshold = VX_LOG_ERROR;
     const vx_ann_options small = {.exact_max = 100, .compress_min = 5000};
@@ -881,7 +886,7 @@ static void test_compressed_segments(void) {
     long same = 0, total = 0;
     vx_ann_hit hc[10], he[10];
     for (int qi = 0; qi < 40; qi++) {
-        for (int d = 0; d < D; d++) v[d] = centers[qi % TOPICS][d] + 0.35f * (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (int d = 0; d < D; d++) v[d] = centers[qi % TOPICS][d] + 0.35f * jitter(&seed);
         vx_normalize(v, D);
         int nc = vx_ann_search_segments(ann, v, 10, hc, &err), ne = vx_ann_search_segments(exact, v, 10, he, &err);
         CHECK(nc == 10 && ne == 10);

@@ -18,6 +18,8 @@ import threading
 import urllib.parse
 import time
 
+from natscluster import wait_for  # the tests' one poll-until helper
+
 VIDX, SHARED = sys.argv[1], sys.argv[2]
 TOKEN = "test-admin-token-0123456789"
 failures = []
@@ -578,17 +580,6 @@ def probe(path):
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
-def wait_until(what, fn, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    check(False, "timed out waiting for " + what)
-    return None
-
-
 def renditions(work, env):
     """Renditions in the background: made after indexing at the lowest priority, the
     original served meanwhile, never a half-made file (kill -9 in the middle, then a
@@ -613,7 +604,7 @@ def renditions(work, env):
         return sorted(f for f in os.listdir(media) if f.endswith(".mp4")) if os.path.isdir(media) else []
 
     S = Server(db, env)
-    wait_until("the rendition to start", partials, 60)
+    wait_for("the rendition to start", partials, 60)
     st, doc, _, _ = S.get(f"/v1/videos/{vid}")
     check(st == 200 and doc["playback"] == "pending" and 0 <= doc.get("rendition_progress", -1) <= 1,
           f"pending with its progress while it is made: {doc and doc.get('playback')} {doc and doc.get('rendition_progress')}")
@@ -636,7 +627,7 @@ def renditions(work, env):
     S.log.close()
     check(finals() == [], f"no rendition in place after a kill in the middle: {finals()}")
     S = Server(db, env)
-    doc = wait_until("the rendition to be ready", lambda: (lambda d: d if d["playback"] != "pending" else None)(
+    doc = wait_for("the rendition to be ready", lambda: (lambda d: d if d["playback"] != "pending" else None)(
         S.get(f"/v1/videos/{vid}")[1]), 180)
     check(doc and doc["playback"] == "rendition", f"made after the restart: {doc and doc['playback']}")
     check(partials() == [], f"no temporary file left: {partials()}")
@@ -669,8 +660,9 @@ def renditions(work, env):
     admin = {"Authorization": "Bearer " + TOKEN}
     st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [clips]}, headers=admin)
     job = doc and doc.get("job_id")
-    jdoc = wait_until("the job's renditions", lambda: (lambda d: d if d.get("state") == "done" and
-                      d.get("playback", {}).get("pending") == 0 else None)(S.get("/v1/jobs/" + job, headers=admin)[1]))
+    jdoc = wait_for("the job's renditions", lambda: (lambda d: d if d.get("state") == "done" and
+                      d.get("playback", {}).get("pending") == 0 else None)(S.get("/v1/jobs/" + job, headers=admin)[1]),
+                    120)
     check(jdoc and jdoc["playback"] == {"direct": 0, "rendition": 3, "pending": 0, "failed": 0},
           f"the job says how its videos play: {jdoc and jdoc.get('playback')}")
     check(jdoc and all(it.get("playback") == "rendition" for it in jdoc["items"]), f"and each item: {jdoc and jdoc['items']}")
@@ -682,7 +674,7 @@ def renditions(work, env):
     check(len(finals()) == 2, f"kept while a copy remains: {finals()}")
     os.unlink(os.path.join(clips, "copy.avi"))
     S.request("POST", "/v1/index", body={"paths": [clips]}, headers=admin)
-    wait_until("the rendition to go with its video", lambda: len(finals()) == 1, 60)
+    wait_for("the rendition to go with its video", lambda: len(finals()) == 1, 60)
     st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 404, f"a removed video's media is gone: {st}")
     check(S.stop() == 0, "rendition server stops")
