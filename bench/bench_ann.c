@@ -200,6 +200,16 @@ static double recall(const idx_t *got, const idx_t *truth, int nq) {
 static char one_at_a_time[4096]; /* rows of the second table */
 static char summaries[16384];    /* one machine-readable line per index and setting */
 
+/* "summary index=<factory>[/setting] n= recall@10= qps1= bytes_per_vector= build_s=" (the
+ * issue's form), then the data set and any extra fields. */
+static void add_summary(const char *index, long n, double r10, double qps1, double bytes, double build,
+                        const char *data, const char *extra) {
+    const size_t used = strlen(summaries);
+    snprintf(summaries + used, sizeof summaries - used,
+             "summary index=%s n=%ld recall@10=%.3f qps1=%.0f bytes_per_vector=%.0f build_s=%.1f data=%s%s\n", index, n,
+             r10, qps1, bytes, build, data, extra);
+}
+
 static void run(const char *data, const char *factory, const char *param, const int *values, int n_values,
                 const float *x, long n, const float *q, int nq, const idx_t *truth) {
     FaissIndex *idx;
@@ -240,9 +250,9 @@ static void run(const char *data, const char *factory, const char *param, const 
         const double r10 = truth ? recall(l, truth, nq) : 1.0;
         printf("| %-9s | %-16s | %-12s | %6.3f | %9.0f | %9.0f | %8.1f s | %7.0f B |\n", data, factory, setting,
                r10, qps[0], qps[1], build, mem);
-        snprintf(summaries + strlen(summaries), sizeof summaries - strlen(summaries),
-                 "summary data=%s index=%s%s%s n=%ld recall@10=%.3f qps1=%.0f bytes_per_vector=%.0f build_s=%.1f\n",
-                 data, factory, n_values ? "/" : "", n_values ? setting : "", n, r10, qps[0], mem, build);
+        char index[160];
+        snprintf(index, sizeof index, "%s%s%s", factory, n_values ? "/" : "", n_values ? setting : "");
+        add_summary(index, n, r10, qps[0], mem, build, data, "");
         fflush(stdout);
         FaissIndexIVF *ivf = faiss_IndexIVF_cast(idx);
         if (ivf && truth) {
@@ -359,10 +369,10 @@ static void run_compressed(const char *data, const char *factory, source *src, l
             const double r10 = recall(l, truth, nq);
             printf("| %-9s | %-16s | %-12s | %6.3f | %9.0f | %9s | %8.1f s | %7.0f B |\n", data, factory, setting, r10,
                    nq / best, "-", build, bytes);
-            snprintf(summaries + strlen(summaries), sizeof summaries - strlen(summaries),
-                     "summary data=%s index=vidx:%s/%s n=%ld recall@10=%.3f qps1=%.0f bytes_per_vector=%.0f build_s=%.1f "
-                     "disk_bytes_per_vector=%d\n",
-                     data, factory, setting, n, r10, nq / best, bytes, build, DIM * 4 + 8);
+            char index[160], disk[64];
+            snprintf(index, sizeof index, "vidx:%s/%s", factory, setting);
+            snprintf(disk, sizeof disk, " disk_bytes_per_vector=%d", DIM * 4 + 8); /* the re-ranking vectors */
+            add_summary(index, n, r10, nq / best, bytes, build, data, disk);
             fflush(stdout);
         }
     free(l);
