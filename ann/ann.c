@@ -38,6 +38,7 @@ struct vx_ann {
     char factory[64];  /* forced type, or "" to choose by size */
     long exact_max;    /* vectors searched exactly before an inverted file */
     long compress_min; /* segments above which their index is compressed */
+    long train_max;    /* segments sampled to train an inverted file; 0: by size */
     FaissIndex *segments, *videos; /* segments NULL when seg_c holds them */
     vx_cindex *seg_c;  /* the compressed segment index, or NULL */
     char seg_c_name[64]; /* its files' name in dir ("segments-c-HEX") */
@@ -207,12 +208,17 @@ static int add_each(void *ctx, const vx_video *v) {
     return 0;
 }
 
-/* Training samples: the first vectors of each family in key order (ids are hashes, so
- * that order is as good as random). */
+/* Training samples. Videos: the first in key order (ids are hashes, so that order is as
+ * good as random). Segments: every stride-th in key order, so that the sample spreads
+ * over all videos; the first ones would be every segment of a few videos, and k-means
+ * trained on them leaves all other videos to the few centroids nearest the direction
+ * every frame embedding shares: lists of very uneven length, and queries that read far
+ * more than nprobe/nlist of the vectors (bench_ann, ann/README.md). */
 typedef struct sampler {
     float *v;
     long n, max;
     int dim;
+    long stride, seen;
 } sampler;
 
 static int sample_segment(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
@@ -220,6 +226,7 @@ static int sample_segment(void *ctx, uint64_t video_id, uint32_t index, const vx
     (void)index;
     sampler *sp = ctx;
     if (sp->n >= sp->max) return 1;
+    if (sp->seen++ % sp->stride) return 0;
     if ((int)s->dim == sp->dim) memcpy(sp->v + (size_t)sp->n++ * sp->dim, s->embedding, (size_t)sp->dim * sizeof(float));
     return 0;
 }
@@ -245,6 +252,13 @@ static int sample_video(void *ctx, const vx_video *v) {
 
 #define TRAIN_MAX 100000
 
+/* Inverted lists of the compressed index for n vectors: ~1,000 codes a list. */
+static long compressed_lists(long n) {
+    long lists = 1;
+    while (lists * 1024 < n && lists < 65536) lists *= 2;
+    return lists;
+}
+
 /* A fresh compressed segment index under a name of its own (a rebuild never touches
  * the files an index being replaced still maps), trained on the sample. */
 static int new_compressed(vx_ann *a, long n, const float *train, long n_train, vx_error *err) {
@@ -254,8 +268,7 @@ static int new_compressed(vx_ann *a, long n, const float *train, long n_train, v
     vx_id_to_hex(tag, hex);
     snprintf(a->seg_c_name, sizeof a->seg_c_name, "segments-c-%s", hex);
     snprintf(path, sizeof path, "%s/%s", a->dir, a->seg_c_name);
-    long lists = 1;
-    while (lists * 1024 < n && lists < 65536) lists *= 2; /* ~1,000 codes per list */
+    const long lists = compressed_lists(n);
     /* PQ with a byte per 4 dimensions (PQ128 for 512): at 200,000 video-shaped vectors
      * it keeps recall@10 at 0.966-0.996 re-ranking 100-200 candidates, where PQ64 needs
      * 400 for 0.963 (bench_ann). "np": no polysemous training (not used, and slow). */
@@ -278,17 +291,22 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     uint64_t n_seg = 0, n_vid = 0;
     if (vx_catalog_count(cat, VX_KEY_SEGMENT, &n_seg, err) || vx_catalog_count(cat, VX_KEY_EMBEDDING, &n_vid, err))
         return -1;
-    sampler sp = {NULL, 0, 0, a->dim};
-    int need = (long)n_seg > a->exact_max || (long)n_vid > a->exact_max;
-    if (need && !(sp.v = malloc((size_t)TRAIN_MAX * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
-    sp.max = TRAIN_MAX;
+    const int need = (long)n_seg > a->exact_max || (long)n_vid > a->exact_max;
+    const int compress = (long)n_seg > a->compress_min && !a->factory[0];
+    /* FAISS asks for ~40 training vectors a list; the compressed index has many lists. */
+    long max = a->train_max > 0 ? a->train_max : TRAIN_MAX;
+    if (!a->train_max && compress && 40 * compressed_lists((long)n_seg) > max) max = 40 * compressed_lists((long)n_seg);
+    sampler sp = {NULL, 0, max, a->dim, 1, 0};
+    if ((long)n_seg > max) sp.stride = ((long)n_seg + max - 1) / max;
+    if (need && !(sp.v = malloc((size_t)max * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
     if (need && vx_catalog_scan_segments(cat, 0, sample_segment, &sp, NULL, err)) { free(sp.v); return -1; }
     /* Compressed when big (and with enough training vectors for PQ's 256 centroids a
      * sub-space: only a very low compress_min could ask with fewer). */
-    int r = (long)n_seg > a->compress_min && !a->factory[0] && sp.n >= 4096
+    int r = compress && sp.n >= 4096
                 ? new_compressed(a, (long)n_seg, sp.v, sp.n, err)
                 : new_index(a, (long)n_seg, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
     sp.n = 0;
+    sp.max = TRAIN_MAX;
     emb_sampler es = {cat, &sp};
     if (r == 0 && need && vx_catalog_scan_videos(cat, sample_video, &es, NULL, err)) r = -1;
     if (r == 0) r = new_index(a, (long)n_vid, sp.v, sp.n, VX_ANN_NPROBE_VIDEOS, &a->videos, err);
@@ -525,6 +543,7 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const vx_ann_optio
     /* Exact search up to this many vectors, an inverted file above (see README.md). */
     a->exact_max = o && o->exact_max > 0 ? o->exact_max : VX_ANN_EXACT_MAX;
     a->compress_min = o && o->compress_min > 0 ? o->compress_min : VX_ANN_COMPRESS_MIN;
+    a->train_max = o && o->train_max > 0 ? o->train_max : 0;
     a->faiss_search = o && o->faiss_search;
     if (mkdir(a->dir, 0755) && errno != EEXIST) {
         vx_fail(err, "cannot create %s: %s", a->dir, strerror(errno));
@@ -779,6 +798,12 @@ int64_t vx_ann_count_videos(const vx_ann *a) { return a->videos ? faiss_Index_nt
 int vx_ann_dim(const vx_ann *a) { return a->dim; }
 const char *vx_ann_origin(const vx_ann *a) { return a->origin; }
 void vx_ann_use_faiss_search(vx_ann *a, int on) { a->faiss_search = on; }
+
+double vx_ann_list_imbalance(const vx_ann *a) {
+    if (a->seg_c) return vx_cindex_list_imbalance(a->seg_c);
+    FaissIndexIVF *ivf = a->segments ? faiss_IndexIVF_cast(a->segments) : NULL;
+    return ivf ? faiss_IndexIVF_imbalance_factor(ivf) : 0;
+}
 
 const char *vx_ann_kind(const vx_ann *a) {
     if (a->seg_c) return "IVF-PQ";

@@ -42,6 +42,8 @@ typedef struct vx_ann_options {
     long exact_max;      /* vectors searched exactly before an inverted file; 0: VX_ANN_EXACT_MAX */
     int faiss_search;    /* inverted files searched by FAISS alone instead of vidx's AVX2 scan (same hits) */
     long compress_min;   /* segments above which their index is compressed (ann/compressed.h); 0: VX_ANN_COMPRESS_MIN */
+    long train_max;      /* segments an inverted file is trained on, spread over all videos; 0: 100,000 (or
+                          * 40 a list for a compressed index) */
 } vx_ann_options;
 
 /* Opens (or rebuilds) the indexes of a data folder. `o` may be NULL (defaults). `dim`
@@ -81,6 +83,10 @@ void vx_ann_use_faiss_search(vx_ann *a, int on);
 /* "Flat" (exact), "IVF" (inverted file) or "IVF-PQ" (compressed, re-ranked), for the
  * segment index. */
 const char *vx_ann_kind(const vx_ann *a);
+/* How unevenly the segment index's inverted lists are filled: FAISS's imbalance factor
+ * (1 when even; a query then reads about nprobe/lists of the vectors, k when it reads k
+ * times that). 0 for an exact index. */
+double vx_ann_list_imbalance(const vx_ann *a);
 /* How the indexes came to be at open: "loaded" or "rebuilt (reason)". */
 const char *vx_ann_origin(const vx_ann *a);
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexIVF_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
@@ -419,4 +420,9 @@ int64_t vx_cindex_slots(const vx_cindex *c) { return c->n_slots; }
 double vx_cindex_ram_bytes(const vx_cindex *c) {
     return c->index_bytes + (double)c->cap_slots * sizeof *c->labels +
            (double)(c->slot_of.mask + 1) * 2 * sizeof(uint64_t);
+}
+
+double vx_cindex_list_imbalance(const vx_cindex *c) {
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(c->index);
+    return ivf ? faiss_IndexIVF_imbalance_factor(ivf) : 0;
 }

@@ -59,5 +59,7 @@ int64_t vx_cindex_count(const vx_cindex *c);   /* live vectors */
 int64_t vx_cindex_slots(const vx_cindex *c);   /* slots in the files, removed ones included */
 /* Bytes of process memory the index holds (codes, ids, labels, table): not the vectors. */
 double vx_cindex_ram_bytes(const vx_cindex *c);
+/* FAISS's imbalance factor of the inverted lists (1 when even). */
+double vx_cindex_list_imbalance(const vx_cindex *c);
 
 #endif

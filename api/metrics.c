@@ -104,12 +104,16 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "# HELP vidx_index_videos Videos searchable.\n# TYPE vidx_index_videos gauge\nvidx_index_videos %lld\n"
                         "# HELP vidx_index_segments Segments searchable.\n# TYPE vidx_index_segments gauge\n"
                         "vidx_index_segments %lld\n"
+                        "# HELP vidx_index_list_imbalance How unevenly the segment index's inverted lists are filled "
+                        "(1: even; a text search reads that many times its share of vectors; 0: exact index).\n"
+                        "# TYPE vidx_index_list_imbalance gauge\nvidx_index_list_imbalance %.3f\n"
                         "# HELP vidx_users Users with events.\n# TYPE vidx_users gauge\nvidx_users %lld\n"
                         "# HELP vidx_engagements Positive user-video engagements.\n# TYPE vidx_engagements gauge\n"
                         "vidx_engagements %lld\n"
                         "# HELP vidx_http_connections Open client connections.\n# TYPE vidx_http_connections gauge\n"
                         "vidx_http_connections %lld\n",
-                        (long long)g->videos, (long long)g->segments, (long long)g->users, (long long)g->engagements,
+                        (long long)g->videos, (long long)g->segments, g->list_imbalance, (long long)g->users,
+                        (long long)g->engagements,
                         (long long)atomic_load(&m->connections));
     evbuffer_add_printf(out,
                         "# HELP vidx_jobs Indexing jobs by state.\n# TYPE vidx_jobs gauge\n"

@@ -27,6 +27,7 @@ void vx_metrics_connections(vx_metrics *m, int delta);
 /* Gauges the service adds at render time. */
 typedef struct vx_gauges {
     int64_t videos, segments, users, engagements;
+    double list_imbalance;                 /* the segment index's inverted lists, 1 when even (0: exact) */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     int64_t cache_entries;
     uint64_t cache_hits, cache_misses;     /* text queries answered from the cache or not */

@@ -478,7 +478,8 @@ static void do_healthz(vx_request *rq) {
 static void do_metrics(vx_request *rq) {
     vx_engine_stats s;
     vx_engine_gauges(api(rq)->engine, &s);
-    vx_gauges g = {.videos = s.index_videos, .segments = s.index_segments, .users = (int64_t)s.rec_users,
+    vx_gauges g = {.videos = s.index_videos, .segments = s.index_segments, .list_imbalance = s.index_list_imbalance,
+                   .users = (int64_t)s.rec_users,
                    .engagements = (int64_t)s.rec_engagements, .jobs_queued = s.jobs_queued,
                    .jobs_running = s.jobs_running, .jobs_done = s.jobs_done, .jobs_failed = s.jobs_failed,
                    .cache_entries = s.query_cache_entries, .cache_hits = s.query_cache_hits,

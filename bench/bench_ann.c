@@ -210,6 +210,48 @@ static void add_summary(const char *index, long n, double r10, double qps1, doub
              r10, qps1, bytes, build, data, extra);
 }
 
+/* Where run_compressed reads the vectors: an array, or the video generator replayed
+ * chunk by chunk (--stream: 10 million vectors are 20 GB, more than this machine
+ * should hold beside the index). Chunks are whole videos. */
+#define CHUNK (1024L * VIDEO_SEGMENTS)
+typedef struct source {
+    const float *x;      /* in memory, or NULL */
+    const video_gen *g;  /* else generated */
+    uint64_t rng0;       /* the generator's state at vector 0 */
+    long pos;
+} source;
+
+static void source_rewind(source *s) {
+    s->pos = 0;
+    if (!s->x) rng = s->rng0;
+}
+
+/* The next m vectors (m a multiple of VIDEO_SEGMENTS unless it is the last chunk). */
+static const float *source_next(source *s, long m, float *buf) {
+    const float *r = s->x ? s->x + (size_t)s->pos * DIM : (make_videos(s->g, buf, m), buf);
+    s->pos += m;
+    return r;
+}
+
+/* nt training vectors spread evenly over all n (every n/nt-th), as vidx's indexes sample
+ * them: the first nt vectors would be a few whole videos, and k-means trained on them
+ * leaves every other video to the few centroids nearest the common mean direction
+ * (lists of very uneven length). A copy, in a new array. */
+static float *training_sample(source *s, long n, long nt) {
+    float *t = malloc((size_t)nt * DIM * sizeof *t), *buf = s->x ? NULL : malloc((size_t)CHUNK * DIM * sizeof *buf);
+    if (!t || (!s->x && !buf)) { free(t); free(buf); return NULL; }
+    source_rewind(s);
+    long next = 0;
+    for (long i = 0; i < n && next < nt; i += CHUNK) {
+        const long m = n - i < CHUNK ? n - i : CHUNK;
+        const float *x = source_next(s, m, buf);
+        for (long pos; next < nt && (pos = (long)((double)next * n / nt)) < i + m; next++)
+            memcpy(t + (size_t)next * DIM, x + (size_t)(pos - i) * DIM, DIM * sizeof *t);
+    }
+    free(buf);
+    return t;
+}
+
 static void run(const char *data, const char *factory, const char *param, const int *values, int n_values,
                 const float *x, long n, const float *q, int nq, const idx_t *truth) {
     FaissIndex *idx;
@@ -221,7 +263,10 @@ static void run(const char *data, const char *factory, const char *param, const 
     double t0 = now();
     if (!faiss_Index_is_trained(idx)) {
         long nt = n < 100000 ? n : 100000;
-        faiss_Index_train(idx, nt, x);
+        source src = {.x = x};
+        float *train = training_sample(&src, n, nt);
+        faiss_Index_train(idx, nt, train);
+        free(train);
     }
     faiss_Index_add(idx, n, x);
     double build = now() - t0, mem = bytes_per_vector(idx, n);
@@ -287,29 +332,6 @@ static void run(const char *data, const char *factory, const char *param, const 
     faiss_Index_free(idx);
 }
 
-/* Where run_compressed reads the vectors: an array, or the video generator replayed
- * chunk by chunk (--stream: 10 million vectors are 20 GB, more than this machine
- * should hold beside the index). Chunks are whole videos. */
-#define CHUNK (1024L * VIDEO_SEGMENTS)
-typedef struct source {
-    const float *x;      /* in memory, or NULL */
-    const video_gen *g;  /* else generated */
-    uint64_t rng0;       /* the generator's state at vector 0 */
-    long pos;
-} source;
-
-static void source_rewind(source *s) {
-    s->pos = 0;
-    if (!s->x) rng = s->rng0;
-}
-
-/* The next m vectors (m a multiple of VIDEO_SEGMENTS unless it is the last chunk). */
-static const float *source_next(source *s, long m, float *buf) {
-    const float *r = s->x ? s->x + (size_t)s->pos * DIM : (make_videos(s->g, buf, m), buf);
-    s->pos += m;
-    return r;
-}
-
 /* vidx's compressed index (ann/compressed.h): PQ or SQ codes in an inverted file, the
  * candidates re-ranked with the full vectors from a memory-mapped file. One query at a
  * time on one thread, as the service asks; bytes per vector are what it keeps in RAM
@@ -324,11 +346,13 @@ static void run_compressed(const char *data, const char *factory, source *src, l
     vx_error err;
     const double t0 = now();
     /* Training vectors: 100,000, or 40 a list for big inverted files (FAISS's advice). */
-    long nt = n > 2000000 ? 262144 : 100000;
+    long lists = factory[0] == 'I' && factory[1] == 'V' && factory[2] == 'F' ? atol(factory + 3) : 0;
+    long nt = 40 * lists > 100000 ? 40 * lists : 100000;
     if (nt > n) nt = n;
-    float *buf = src->x ? NULL : malloc((size_t)(nt > CHUNK ? nt : CHUNK) * DIM * sizeof *buf);
-    source_rewind(src);
-    vx_cindex *c = vx_cindex_create(base, DIM, factory, source_next(src, nt, buf), nt, &err);
+    float *train = training_sample(src, n, nt);
+    vx_cindex *c = train ? vx_cindex_create(base, DIM, factory, train, nt, &err) : NULL;
+    free(train);
+    float *buf = src->x ? NULL : malloc((size_t)CHUNK * DIM * sizeof *buf);
     if (!c) {
         printf("| %-9s | %-16s | cannot build: %s\n", data, factory, err.msg);
         free(buf);

@@ -630,6 +630,7 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
         out->index_videos = vx_ann_count_videos(e->ann);
         out->index_segments = vx_ann_count_segments(e->ann);
         out->index_kind = vx_ann_kind(e->ann);
+        out->index_list_imbalance = vx_ann_list_imbalance(e->ann);
         pthread_rwlock_unlock(&e->ann_lock);
     }
     out->text_search = e->model != NULL;

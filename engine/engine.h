@@ -270,7 +270,8 @@ typedef struct vx_engine_stats {
     uint64_t indexed, failed, removed, duplicates;
     uint64_t segments, users, events, jobs, corrupt;
     int64_t index_videos, index_segments; /* vectors in the indexes */
-    const char *index_kind;       /* "Flat" or "IVF" (static) */
+    const char *index_kind;       /* "Flat", "IVF" or "IVF-PQ" (static) */
+    double index_list_imbalance;  /* of the segment index's inverted lists (vx_ann_list_imbalance) */
     int text_search;              /* the model is loaded */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     uint64_t rec_users, rec_engagements;
