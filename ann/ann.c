@@ -29,7 +29,8 @@
 #include "ivf_search.h"
 
 #define PREFIX_MASK (~(uint64_t)((1u << VX_ANN_SEGMENT_BITS) - 1))
-#define META_MAGIC "vidxann2"    /* v2 adds the time of saving */
+#define META_MAGIC "vidxann3"    /* v3 adds the shard held (v1, v2: all) */
+#define META_MAGIC_V2 "vidxann2" /* v2 adds the time of saving */
 #define META_MAGIC_V1 "vidxann1"
 
 struct vx_ann {
@@ -39,6 +40,7 @@ struct vx_ann {
     long exact_max;    /* vectors searched exactly before an inverted file */
     long compress_min; /* segments above which their index is compressed */
     long train_max;    /* segments sampled to train an inverted file; 0: by size */
+    uint32_t shard, shards; /* segments of videos with id % shards == shard only */
     FaissIndex *segments, *videos; /* segments NULL when seg_c holds them */
     vx_cindex *seg_c;  /* the compressed segment index, or NULL */
     char seg_c_name[64]; /* its files' name in dir ("segments-c-HEX") */
@@ -172,6 +174,7 @@ static int add_video_vectors(vx_ann *a, vx_catalog *cat, const vx_video *v, vx_e
     r = add_one(a->videos, e.v, label) ? faiss_fail(err, "adding a video") : 0;
     vx_embedding_clear(&e);
     if (r) return -1;
+    if (v->id % a->shards != a->shard) return 0; /* another shard's segments */
     /* A compressed index takes the video's segments in one call (FAISS's adds have a
      * fixed cost each: its OpenMP team wakes). */
     float *batch = a->seg_c && v->n_segments ? malloc((size_t)v->n_segments * a->dim * sizeof *batch) : NULL;
@@ -291,11 +294,14 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     uint64_t n_seg = 0, n_vid = 0;
     if (vx_catalog_count(cat, VX_KEY_SEGMENT, &n_seg, err) || vx_catalog_count(cat, VX_KEY_EMBEDDING, &n_vid, err))
         return -1;
-    const int need = (long)n_seg > a->exact_max || (long)n_vid > a->exact_max;
-    const int compress = (long)n_seg > a->compress_min && !a->factory[0];
+    /* A shard holds its share of the segments (ids are hashes): sized for that; trained
+     * on a sample of all of them (the same distribution). */
+    const long held = (long)(n_seg / a->shards);
+    const int need = held > a->exact_max || (long)n_vid > a->exact_max;
+    const int compress = held > a->compress_min && !a->factory[0];
     /* FAISS asks for ~40 training vectors a list; the compressed index has many lists. */
     long max = a->train_max > 0 ? a->train_max : TRAIN_MAX;
-    if (!a->train_max && compress && 40 * compressed_lists((long)n_seg) > max) max = 40 * compressed_lists((long)n_seg);
+    if (!a->train_max && compress && 40 * compressed_lists(held) > max) max = 40 * compressed_lists(held);
     sampler sp = {NULL, 0, max, a->dim, 1, 0};
     if ((long)n_seg > max) sp.stride = ((long)n_seg + max - 1) / max;
     if (need && !(sp.v = malloc((size_t)max * a->dim * sizeof(float)))) return vx_fail(err, "out of memory");
@@ -303,8 +309,8 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
     /* Compressed when big (and with enough training vectors for PQ's 256 centroids a
      * sub-space: only a very low compress_min could ask with fewer). */
     int r = compress && sp.n >= 4096
-                ? new_compressed(a, (long)n_seg, sp.v, sp.n, err)
-                : new_index(a, (long)n_seg, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
+                ? new_compressed(a, held, sp.v, sp.n, err)
+                : new_index(a, held, sp.v, sp.n, VX_ANN_NPROBE_SEGMENTS, &a->segments, err);
     sp.n = 0;
     sp.max = TRAIN_MAX;
     emb_sampler es = {cat, &sp};
@@ -337,6 +343,8 @@ static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, ui
     vx_put_u32le(&b, (uint32_t)a->dim);
     vx_put_u64le(&b, checksum);
     vx_put_u64le(&b, (uint64_t)time(NULL));
+    vx_put_u32le(&b, a->shard);
+    vx_put_u32le(&b, a->shards);
     snprintf(tmp, sizeof tmp, "%s.tmp", meta);
     FILE *f = fopen(tmp, "wb");
     int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
@@ -363,20 +371,27 @@ static int check_meta(vx_ann *a, const char *name, uint64_t generation, int *sta
                       size_t why_size) {
     char index[4200], meta[4200];
     paths(a, name, index, meta, sizeof index);
-    uint8_t m[37];
+    uint8_t m[45];
     FILE *f = fopen(meta, "rb");
     size_t n = f ? fread(m, 1, sizeof m, f) : 0;
     if (f) fclose(f);
     if (!f) { snprintf(why, why_size, "%s.meta missing", name); return 1; }
     vx_cursor c = vx_cursor_make(m, n);
     const uint8_t *magic = vx_get_bytes(&c, 8);
-    const int v2 = !c.bad && memcmp(magic, META_MAGIC, 8) == 0;
+    const int v3 = !c.bad && memcmp(magic, META_MAGIC, 8) == 0;
+    const int v2 = v3 || (!c.bad && memcmp(magic, META_MAGIC_V2, 8) == 0);
     uint64_t gen = vx_get_u64le(&c);
     uint32_t dim = vx_get_u32le(&c);
     uint64_t sum = vx_get_u64le(&c), h;
     *saved_at = v2 ? (int64_t)vx_get_u64le(&c) : 0;
+    uint32_t shard = v3 ? vx_get_u32le(&c) : 0, shards = v3 ? vx_get_u32le(&c) : 1;
     if (!vx_cursor_done(&c) || (!v2 && memcmp(magic, META_MAGIC_V1, 8) != 0)) {
         snprintf(why, why_size, "%s.meta is corrupt", name);
+        return 1;
+    }
+    if (shard != a->shard || shards != a->shards) {
+        snprintf(why, why_size, "%s.faiss holds shard %u of %u, this node serves shard %u of %u", name, shard, shards,
+                 a->shard, a->shards);
         return 1;
     }
     *stale = gen != generation;
@@ -544,6 +559,8 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const vx_ann_optio
     a->exact_max = o && o->exact_max > 0 ? o->exact_max : VX_ANN_EXACT_MAX;
     a->compress_min = o && o->compress_min > 0 ? o->compress_min : VX_ANN_COMPRESS_MIN;
     a->train_max = o && o->train_max > 0 ? o->train_max : 0;
+    a->shards = o && o->shards > 1 ? o->shards : 1;
+    a->shard = a->shards > 1 ? o->shard % a->shards : 0;
     a->faiss_search = o && o->faiss_search;
     if (mkdir(a->dir, 0755) && errno != EEXIST) {
         vx_fail(err, "cannot create %s: %s", a->dir, strerror(errno));
@@ -798,6 +815,11 @@ int64_t vx_ann_count_videos(const vx_ann *a) { return a->videos ? faiss_Index_nt
 int vx_ann_dim(const vx_ann *a) { return a->dim; }
 const char *vx_ann_origin(const vx_ann *a) { return a->origin; }
 void vx_ann_use_faiss_search(vx_ann *a, int on) { a->faiss_search = on; }
+
+void vx_ann_shard(const vx_ann *a, uint32_t *shard, uint32_t *shards) {
+    *shard = a->shard;
+    *shards = a->shards;
+}
 
 double vx_ann_list_imbalance(const vx_ann *a) {
     if (a->seg_c) return vx_cindex_list_imbalance(a->seg_c);

@@ -44,6 +44,8 @@ typedef struct vx_ann_options {
     long compress_min;   /* segments above which their index is compressed (ann/compressed.h); 0: VX_ANN_COMPRESS_MIN */
     long train_max;      /* segments an inverted file is trained on, spread over all videos; 0: 100,000 (or
                           * 40 a list for a compressed index) */
+    uint32_t shard, shards; /* sharded search (cluster/README.md): the segment index holds only the videos
+                             * whose id % shards == shard; 0 shards: all (the video index always does) */
 } vx_ann_options;
 
 /* Opens (or rebuilds) the indexes of a data folder. `o` may be NULL (defaults). `dim`
@@ -83,6 +85,8 @@ void vx_ann_use_faiss_search(vx_ann *a, int on);
 /* "Flat" (exact), "IVF" (inverted file) or "IVF-PQ" (compressed, re-ranked), for the
  * segment index. */
 const char *vx_ann_kind(const vx_ann *a);
+/* The segment shard this index holds (0 of 1: all videos). */
+void vx_ann_shard(const vx_ann *a, uint32_t *shard, uint32_t *shards);
 /* How unevenly the segment index's inverted lists are filled: FAISS's imbalance factor
  * (1 when even; a query then reads about nprobe/lists of the vectors, k when it reads k
  * times that). 0 for an exact index. */

@@ -455,9 +455,14 @@ static void do_healthz(vx_request *rq) {
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));
+        json_object_set_new(doc, "shards", json_pack("{s:i, s:[i], s:b}", "count", 1, "held", 0, "serving", 1));
     } else {
         vx_cluster_status st;
         vx_cluster_status_of(api(rq)->cluster, &st);
+        /* Sharded search: the shard this node holds and answers for (once caught up). */
+        json_object_set_new(doc, "shards",
+                            json_pack("{s:i, s:[i], s:b}", "count", st.shards ? (int)st.shards : 1, "held",
+                                      (int)st.shard, "serving", st.shards ? st.shard_serving : st.ready));
         json_t *servers = json_array();
         char *save = NULL;
         for (char *t = strtok_r(st.servers, ",", &save); t; t = strtok_r(NULL, ",", &save))

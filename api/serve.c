@@ -103,6 +103,8 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
         }
         eo.cluster = vx_cluster_hooks_of(cluster);
         eo.jobs = 0; /* the cluster's workers index */
+        eo.shard = o->cluster->shard;
+        eo.shards = o->cluster->shards;
     }
     vx_engine *e = vx_engine_open(&eo, err);
     if (!e || (cluster && vx_cluster_follow(cluster, e, err))) {

@@ -85,6 +85,20 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
     int clustered;
     if (cli_cluster_options(cmd, args, "serve", &co, &clustered)) return CLI_USAGE;
     if (clustered) o.cluster = &co;
+    if ((s = cli_get(cmd, args, "shard")) || ((s = getenv("VIDX_SHARD")) && *s)) {
+        unsigned i, n;
+        char tail;
+        if (sscanf(s, "%u/%u%c", &i, &n, &tail) != 2 || n < 1 || n > VX_SHARD_MAX || i >= n)
+            return cli_usage_error(cmd, "--shard must be I/N, this node's shard I from 0 to N-1 of N (at most %d), "
+                                        "not '%s'", VX_SHARD_MAX, s);
+        if (!clustered && n > 1) return cli_usage_error(cmd, "--shard %s needs --cluster: the other shards are other nodes", s);
+        co.shard = i;
+        co.shards = n > 1 ? n : 0;
+    }
+    if ((s = getenv("VIDX_SHARD_TIMEOUT_MS")) && *s) {
+        if (cli_int_option(cmd, "VIDX_SHARD_TIMEOUT_MS", s, 1, 60000, &v)) return CLI_USAGE;
+        co.shard_timeout_ms = (int)v;
+    }
     vx_engine_options eo;
     if (cli_engine_options(cmd, args, &eo)) return CLI_USAGE;
     o.engine.data_dir = eo.data_dir;
@@ -121,7 +135,11 @@ const cli_command cmd_serve = {
                "With --cluster (or VIDX_CLUSTER) this is a node of a cluster on NATS JetStream: it follows\n"
                "the cluster's log into its data folder, sends every change to the log, and queues\n"
                "POST /v1/index for the workers (`vidx worker`). VIDX_CLUSTER_CREDS gives the servers'\n"
-               "user:password or token (needed unless every server is on loopback).",
+               "user:password or token (needed unless every server is on loopback).\n"
+               "With --shard I/N (or VIDX_SHARD) the node's segment index holds one shard of N (the videos\n"
+               "whose id % N is I); nodes started with the same I/N are its replicas. A search on any node\n"
+               "asks one replica of every other shard and merges; a shard that does not answer within\n"
+               "VIDX_SHARD_TIMEOUT_MS (default 250) is left out and the answer says \"partial\": true.",
     .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
              {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks a free one)"},
              {"loops", 0, "N", "event loop threads (default: one per core, at least 2)"},
@@ -132,6 +150,7 @@ const cli_command cmd_serve = {
              {"public-user-endpoints", 0, NULL, "serve events and feeds beyond loopback without VIDX_API_KEY"},
              {"no-renditions", 0, NULL, "make no web-playable renditions (the originals are served as they are)"},
              {"rendition-height", 0, "LINES", "renditions' short side at most (default 1080; $VIDX_RENDITION_HEIGHT)"},
-             CLI_CLUSTER_OPT},
+             CLI_CLUSTER_OPT,
+             {"shard", 0, "I/N", "hold shard I of N of the segment index (a cluster node; $VIDX_SHARD)"}},
     .min_pos = 0, .max_pos = 0, .run = run_serve,
 };

@@ -30,6 +30,7 @@ void vx_cluster_options_default(vx_cluster_options *o) {
     o->ack_wait_s = 60;
     o->max_attempts = 3;
     o->commit_wait_s = 10;
+    o->shard_timeout_ms = 250;
 }
 
 int vx_cluster_nats_fail(vx_error *err, natsStatus s, jsErrCode jerr, const char *what) {
@@ -226,7 +227,8 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     s = js_KeyValue(&c->attempts, c->js, VX_CLUSTER_ATTEMPTS_BUCKET);
     if (s != NATS_OK) s = js_CreateKeyValue(&c->attempts, c->js, &kc);
     if (s != NATS_OK) { vx_cluster_nats_fail(err, s, 0, "cluster: the work items' attempts bucket"); goto done; }
-    c->hooks = (vx_cluster_hooks){.ctx = c, .commit = vx_cluster_commit, .enqueue = vx_cluster_enqueue};
+    c->hooks = (vx_cluster_hooks){.ctx = c, .commit = vx_cluster_commit, .enqueue = vx_cluster_enqueue,
+                                  .ask_shards = o->shards > 1 ? vx_cluster_ask_shards : NULL};
     vx_info("cluster: connected to %s as a %s node", o->urls, o->role ? o->role : "serve");
     rc = 0;
 done:
@@ -242,13 +244,16 @@ done:
 const vx_cluster_hooks *vx_cluster_hooks_of(vx_cluster *c) { return &c->hooks; }
 
 void vx_cluster_unfollow(vx_cluster *c) {
-    if (!c || !c->following) return;
-    atomic_store(&c->stop, 1);
-    pthread_join(c->follower, NULL);
-    c->following = 0;
-    pthread_mutex_lock(&c->mu);
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    if (!c) return;
+    if (c->following) {
+        atomic_store(&c->stop, 1);
+        pthread_join(c->follower, NULL);
+        c->following = 0;
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    vx_cluster_unserve_shard(c); /* after the follower, which starts it */
 }
 
 void vx_cluster_close(vx_cluster *c) {
@@ -582,6 +587,10 @@ static void *follow_loop(void *arg) {
     uint64_t unsaved = 0; /* ops applied since the vector indexes were saved */
     double last_check = vx_now(), last_msg = vx_now();
     while (!atomic_load(&c->stop)) {
+        pthread_mutex_lock(&c->mu);
+        const int ready = c->ready;
+        pthread_mutex_unlock(&c->mu);
+        if (ready && !c->shard_sub) vx_cluster_serve_shard(c); /* a shard answers once caught up */
         natsMsg *msg = NULL;
         natsStatus s = c->sub ? natsSubscription_NextMsg(&msg, c->sub, 500) : NATS_INVALID_SUBSCRIPTION;
         if (s == NATS_TIMEOUT) {
@@ -702,6 +711,9 @@ void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out) {
     out->lag = c->lag;
     pthread_mutex_unlock(&c->mu);
     out->skipped = atomic_load(&c->skipped);
+    out->shard = c->o.shard;
+    out->shards = c->o.shards > 1 ? c->o.shards : 0;
+    out->shard_serving = atomic_load(&c->shard_serving);
     char **servers = NULL;
     int n = 0;
     if (natsConnection_GetServers(c->nc, &servers, &n) == NATS_OK) {

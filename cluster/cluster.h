@@ -43,6 +43,9 @@ typedef struct vx_cluster_options {
     int ack_wait_s;        /* a work item's ack deadline (default 60; workers extend it while busy) */
     int max_attempts;      /* tries of a work item before it is recorded as failed (default 3) */
     double commit_wait_s;  /* a commit waits this long for this node to apply it (default 10) */
+    uint32_t shard, shards;/* sharded search: the segment shard this serving node holds, of how many
+                            * (--shard I/N; 0 shards: not sharded). Pass the same to the engine. */
+    int shard_timeout_ms;  /* a search waits this long for the other shards (default 250) */
 } vx_cluster_options;
 
 void vx_cluster_options_default(vx_cluster_options *o);
@@ -72,6 +75,8 @@ typedef struct vx_cluster_status {
     uint64_t lag;           /* ops in the log not applied yet */
     uint64_t skipped;       /* log messages that were not valid ops (logged and skipped) */
     char servers[1024];     /* the servers known, comma-separated */
+    uint32_t shard, shards; /* sharded search: this node's shard (0 shards: not sharded) */
+    int shard_serving;      /* answering its shard's queries (once caught up) */
 } vx_cluster_status;
 void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out);
 

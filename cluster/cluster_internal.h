@@ -44,7 +44,17 @@ struct vx_cluster {
     uint64_t applied, lag, target; /* target: the log's last op when following began */
     int ready;
     applied_result *ring;     /* [APPLIED_RING] by sequence */
+
+    /* sharded search (shards.c) */
+    natsSubscription *shard_sub; /* this node's shard's queries, once caught up */
+    atomic_int shard_serving;
 };
+
+/* shards.c: answering this node's shard's queries (from when it is caught up), and
+ * asking the other shards (the engine's ask_shards hook). */
+void vx_cluster_serve_shard(vx_cluster *c);
+void vx_cluster_unserve_shard(vx_cluster *c);
+void vx_cluster_ask_shards(void *ctx, const vx_shard_query *q, vx_shard_answer *answers, int *answered);
 
 int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs);
 int vx_cluster_enqueue(void *ctx, const vx_job *job, vx_error *err);

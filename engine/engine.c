@@ -51,6 +51,11 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
 }
 
 vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
+    if (o->shards > VX_SHARD_MAX || (o->shards > 1 && o->shard >= o->shards)) {
+        vx_fail(err, "shard %u/%u: a node serves one shard from 0 to the count - 1, of at most %d", o->shard, o->shards,
+                VX_SHARD_MAX);
+        return NULL;
+    }
     vx_engine *e = calloc(1, sizeof *e);
     if (!e) { vx_fail(err, "out of memory"); return NULL; }
     e->opt = *o;
@@ -59,7 +64,8 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     pthread_rwlock_init(&e->ann_lock, NULL);
     pthread_mutex_init(&e->apply_lock, NULL);
     e->ann_opt = (vx_ann_options){.exact_max = o->ann_exact_max, .faiss_search = o->ann_faiss_search,
-                                  .compress_min = o->ann_compress_min};
+                                  .compress_min = o->ann_compress_min, .shard = o->shard, .shards = o->shards};
+
     vx_meta meta = {0};
     if (!(e->cat = vx_catalog_open_cached(o->data_dir, o->create, o->db_cache_mb, err))) goto fail;
     if (vx_catalog_get_meta(e->cat, &meta, err)) goto fail;

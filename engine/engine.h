@@ -36,6 +36,7 @@
 #include "../indexer/index.h"
 #include "../recommend/events.h"
 #include "../recommend/feed.h"
+#include "../schemas/ops.h"
 #include "../schemas/records.h"
 
 /* Limits of the operations, the same for the command line and HTTP. */
@@ -70,6 +71,11 @@ typedef struct vx_cluster_hooks {
     int (*commit)(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs);
     /* Puts one work item per path of a committed job into the cluster's queue. */
     int (*enqueue)(void *ctx, const vx_job *job, vx_error *err);
+    /* Sharded search: asks one replica of every shard but q->shard (this node's) for its
+     * q->pool nearest segments, waiting at most the cluster's shard deadline.
+     * answers[i] and answered[i] per shard (q->shards of them); a shard that did not
+     * answer in time has answered[i] 0. NULL on a node that is not sharded. */
+    void (*ask_shards)(void *ctx, const vx_shard_query *q, vx_shard_answer *answers, int *answered);
 } vx_cluster_hooks;
 
 typedef struct vx_engine_options {
@@ -91,6 +97,9 @@ typedef struct vx_engine_options {
     int renditions;               /* make web-playable renditions in the background (engine/media.c) */
     int rendition_max_height;     /* their lines at most (the short side); 0: 1080 */
     const vx_cluster_hooks *cluster; /* a cluster node: changes go through its log (NULL: one machine) */
+    uint32_t shard, shards;       /* sharded search (a cluster node): this node's segment index holds the
+                                   * videos with id % shards == shard; searches ask the other shards
+                                   * (cluster->ask_shards). 0 shards: not sharded */
 } vx_engine_options;
 
 void vx_engine_options_default(vx_engine_options *o);
@@ -130,6 +139,8 @@ typedef struct vx_results {
     vx_result *items;
     int n;
     int total; /* videos that matched (all indexed videos passing the filters, as far as looked) */
+    int sharded;        /* the answer merges the shards of a sharded cluster */
+    int shards_missing; /* ... of which this many did not answer in time: the answer is partial */
     const void *lent; /* when set, every title and path lies in this cached answer (lent by the cache) */
 } vx_results;
 
@@ -157,6 +168,10 @@ int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params
 /* Videos like a given one (its whole-video embedding), leaving out the video itself and
  * exact copies of it. VX_E_NOT_FOUND for unknown, removed or failed videos. */
 int vx_engine_similar(vx_engine *e, uint64_t video_id, int k, int offset, vx_results *out, vx_error *err);
+
+/* Sharded search, a shard's side: this node's q->pool nearest segments for a query
+ * another node took (q->shard and q->shards must be this node's), best first. */
+int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answer *out, vx_error *err);
 
 /* ---- users -------------------------------------------------------------------------------- */
 

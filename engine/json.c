@@ -96,6 +96,14 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
     put_fixed(b, took_ms, 1);
     PUT_LIT(b, ",\"total\":");
     put_digits(b, (unsigned long long)(r->total > 0 ? r->total : 0), 1);
+    if (r->sharded) { /* a shard that did not answer in time leaves its videos out, said here */
+        if (r->shards_missing) {
+            PUT_LIT(b, ",\"partial\":true,\"shards_missing\":");
+            put_digits(b, (unsigned long long)r->shards_missing, 1);
+        } else {
+            PUT_LIT(b, ",\"partial\":false");
+        }
+    }
     PUT_LIT(b, ",\"results\":[");
     for (int i = 0; i < r->n; i++) {
         const vx_result *x = &r->items[i];

@@ -168,20 +168,88 @@ static int push(vx_results *out, const vx_video *v, float score, double start, d
     return 0;
 }
 
-/* Nearest segments, best per video, filtered, paged. Under the index's read lock. */
+/* Best first; equal scores by video and segment, so that every node, sharded or not,
+ * orders the same hits the same way. */
+static int hit_order(const void *pa, const void *pb) {
+    const vx_ann_hit *a = pa, *b = pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    if (a->video_id != b->video_id) return a->video_id < b->video_id ? -1 : 1;
+    return (a->segment > b->segment) - (a->segment < b->segment);
+}
+
+/* This node's `pool` nearest segments (its shard's when sharded), best first; *held: the
+ * segments its index holds. Under the index's read lock. */
+static int local_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_hit *hits, int64_t *held, int *dim,
+                          vx_error *err) {
+    pthread_rwlock_rdlock(&e->ann_lock);
+    *held = vx_ann_count_segments(e->ann);
+    *dim = vx_ann_dim(e->ann);
+    if (pool > *held) pool = *held;
+    int n = pool > 0 ? vx_ann_search_segments(e->ann, q, (int)pool, hits, err) : 0;
+    pthread_rwlock_unlock(&e->ann_lock);
+    if (n > 1) qsort(hits, (size_t)n, sizeof *hits, hit_order);
+    return n;
+}
+
+/* The pool nearest segments to q over the whole catalog: this node's, merged with one
+ * replica of every other shard's when the index is sharded (asked without holding the
+ * index's lock; a shard that does not answer in time is counted in out->shards_missing).
+ * With exact indexes the merge is the single index's answer: each shard's `pool` best
+ * hold every hit of the overall `pool` best that lives in it. *total: segments searched. */
+static int nearest_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_hit **hits, int64_t *total,
+                            vx_results *out, vx_error *err) {
+    const uint32_t shards = e->opt.shards > 1 ? e->opt.shards : 1;
+    int dim;
+    if (!(*hits = malloc((size_t)(pool > 0 ? pool : 1) * sizeof **hits))) return vx_fail(err, "out of memory");
+    int n = local_segments(e, q, pool, *hits, total, &dim, err);
+    out->sharded = shards > 1;
+    out->shards_missing = 0;
+    if (n < 0 || shards == 1) return n;
+    vx_shard_answer *answers = calloc(shards, sizeof *answers);
+    int *answered = calloc(shards, sizeof *answered);
+    if (!answers || !answered) {
+        free(answers);
+        free(answered);
+        return vx_fail(err, "out of memory");
+    }
+    const vx_shard_query sq = {.shard = e->opt.shard, .shards = shards, .dim = (uint32_t)dim, .v = (float *)q,
+                               .pool = (uint32_t)(pool < VX_SHARD_MAX_POOL ? pool : VX_SHARD_MAX_POOL)};
+    if (e->opt.cluster && e->opt.cluster->ask_shards && dim > 0) e->opt.cluster->ask_shards(e->opt.cluster->ctx, &sq, answers, answered);
+    int64_t all = n;
+    for (uint32_t s = 0; s < shards; s++)
+        if (s != e->opt.shard) {
+            if (!answered[s]) out->shards_missing++;
+            else all += answers[s].n, *total += (int64_t)answers[s].segments;
+        }
+    vx_ann_hit *merged = realloc(*hits, (size_t)(all > 0 ? all : 1) * sizeof *merged);
+    if (!merged) {
+        n = vx_fail(err, "out of memory");
+    } else {
+        *hits = merged;
+        for (uint32_t s = 0; s < shards; s++)
+            for (uint32_t i = 0; answered[s] && i < answers[s].n; i++)
+                merged[n++] = (vx_ann_hit){answers[s].hits[i].video_id, (int)answers[s].hits[i].segment,
+                                           answers[s].hits[i].score};
+        qsort(merged, (size_t)n, sizeof *merged, hit_order);
+        if (n > pool) n = (int)pool;
+    }
+    for (uint32_t s = 0; s < shards; s++) vx_shard_answer_clear(&answers[s]);
+    free(answers);
+    free(answered);
+    return n;
+}
+
+/* Nearest segments, best per video, filtered, paged. */
 static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f, vx_results *out, vx_error *err) {
-    vx_ann *a = e->ann;
-    const int64_t total_segments = vx_ann_count_segments(a);
     const int want = f->offset + f->k;
     const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0;
     int64_t pool = (int64_t)want * 8 + 32;
     for (;;) {
-        if (pool > total_segments) pool = total_segments;
-        vx_ann_hit *hits = malloc((size_t)(pool > 0 ? pool : 1) * sizeof *hits);
-        if (!hits) return vx_fail(err, "out of memory");
-        int n = pool > 0 ? vx_ann_search_segments(a, q, (int)pool, hits, err) : 0;
-        if (n < 0) { free(hits); return -1; }
+        vx_ann_hit *hits = NULL;
+        int64_t total_segments;
         vx_results_free(out);
+        int n = nearest_segments(e, q, pool, &hits, &total_segments, out, err);
+        if (n < 0) { free(hits); return -1; }
         /* Hits come best first, so a video's first hit is its best segment. Videos
          * already ranked: pools grow to tens of thousands of hits for deep pages, where
          * a linear scan per hit would be quadratic. */
@@ -214,10 +282,43 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
         vx_idmap_free(&seen);
         free(hits);
         if (rc) { vx_results_free(out); return -1; }
-        out->total = filtered ? matched : (int)vx_ann_count_videos(a);
+        if (filtered) {
+            out->total = matched;
+        } else {
+            pthread_rwlock_rdlock(&e->ann_lock);
+            out->total = (int)vx_ann_count_videos(e->ann); /* every node's video index holds them all */
+            pthread_rwlock_unlock(&e->ann_lock);
+        }
         if (matched >= want || pool >= total_segments) return 0;
         pool *= 4;
     }
+}
+
+int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answer *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    vx_engine_foreground(e);
+    const uint32_t shards = e->opt.shards > 1 ? e->opt.shards : 1;
+    if (q->shards != shards || q->shard != e->opt.shard)
+        return vx_fail(err, "asked for shard %u of %u; this node serves shard %u of %u", q->shard, q->shards,
+                       e->opt.shard, shards);
+    vx_ann_hit *hits = malloc((size_t)q->pool * sizeof *hits);
+    if (!hits) return vx_fail(err, "out of memory");
+    int64_t held;
+    int dim;
+    int n = local_segments(e, q->v, q->pool, hits, &held, &dim, err);
+    if (n >= 0 && held > 0 && (uint32_t)dim != q->dim) n = vx_fail(err, "the query has %u dimensions, the index %d", q->dim, dim);
+    if (n >= 0 && n > 0 && !(out->hits = malloc((size_t)n * sizeof *out->hits))) n = vx_fail(err, "out of memory");
+    if (n < 0) {
+        free(hits);
+        return -1;
+    }
+    out->shard = q->shard;
+    out->shards = shards;
+    out->segments = (uint64_t)held;
+    out->n = (uint32_t)n;
+    for (int i = 0; i < n; i++) out->hits[i] = (vx_shard_hit){hits[i].video_id, (uint32_t)hits[i].segment, hits[i].score};
+    free(hits);
+    return 0;
 }
 
 int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
@@ -227,10 +328,7 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         vx_fail_prefix(err, "encoding the query failed");
         return VX_E_INTERNAL;
     }
-    pthread_rwlock_rdlock(&e->ann_lock);
-    int rc = rank_segments(e, q->task.out, &q->p, out, err);
-    pthread_rwlock_unlock(&e->ann_lock);
-    return rc ? VX_E_INTERNAL : VX_OK;
+    return rank_segments(e, q->task.out, &q->p, out, err) ? VX_E_INTERNAL : VX_OK;
 }
 
 int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err) {
@@ -239,10 +337,7 @@ int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params
     vx_search_params f = *p;
     f.text = "vector";
     if (check_search(&f, err)) return VX_E_BAD_INPUT;
-    pthread_rwlock_rdlock(&e->ann_lock);
-    int rc = rank_segments(e, q, p, out, err);
-    pthread_rwlock_unlock(&e->ann_lock);
-    return rc ? VX_E_INTERNAL : VX_OK;
+    return rank_segments(e, q, p, out, err) ? VX_E_INTERNAL : VX_OK;
 }
 
 typedef struct query_wait {

@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,4 +251,90 @@ int vx_work_item_decode(const void *data, size_t len, vx_work_item *w, vx_error 
 void vx_work_item_clear(vx_work_item *w) {
     free(w->path);
     memset(w, 0, sizeof *w);
+}
+
+/* ---- shard searches ------------------------------------------------------------------------ */
+
+void vx_shard_query_encode(vx_buf *b, const vx_shard_query *q) {
+    vx_put_u8(b, VX_OP_V1);
+    vx_put_u32le(b, q->shard);
+    vx_put_u32le(b, q->shards);
+    vx_put_u32le(b, q->pool);
+    vx_put_u32le(b, q->dim);
+    for (uint32_t i = 0; i < q->dim; i++) vx_put_f32le(b, q->v[i]);
+}
+
+int vx_shard_query_decode(const void *data, size_t len, vx_shard_query *q, vx_error *err) {
+    memset(q, 0, sizeof *q);
+    vx_cursor c = vx_cursor_make(data, len);
+    const uint8_t version = vx_get_u8(&c);
+    q->shard = vx_get_u32le(&c);
+    q->shards = vx_get_u32le(&c);
+    q->pool = vx_get_u32le(&c);
+    q->dim = vx_get_u32le(&c);
+    const char *problem = NULL;
+    if (c.bad || version != VX_OP_V1) problem = "truncated or of an unknown version";
+    else if (q->shards < 1 || q->shards > VX_SHARD_MAX || q->shard >= q->shards) problem = "shard out of range";
+    else if (q->pool < 1 || q->pool > VX_SHARD_MAX_POOL) problem = "pool out of range";
+    else if (q->dim < 1 || q->dim > VX_SHARD_MAX_DIM || vx_cursor_left(&c) != (size_t)q->dim * 4)
+        problem = "dimension out of range or not the vector's length";
+    else if (!(q->v = malloc((size_t)q->dim * sizeof *q->v))) problem = "out of memory";
+    for (uint32_t i = 0; !problem && i < q->dim; i++)
+        if (!isfinite(q->v[i] = vx_get_f32le(&c))) problem = "a component is not a finite number";
+    if (problem) {
+        vx_shard_query_clear(q);
+        return vx_fail(err, "shard query: %s", problem);
+    }
+    return 0;
+}
+
+void vx_shard_query_clear(vx_shard_query *q) {
+    free(q->v);
+    memset(q, 0, sizeof *q);
+}
+
+void vx_shard_answer_encode(vx_buf *b, const vx_shard_answer *a) {
+    vx_put_u8(b, VX_OP_V1);
+    vx_put_u32le(b, a->shard);
+    vx_put_u32le(b, a->shards);
+    vx_put_u64le(b, a->segments);
+    vx_put_u32le(b, a->n);
+    for (uint32_t i = 0; i < a->n; i++) {
+        vx_put_u64le(b, a->hits[i].video_id);
+        vx_put_u32le(b, a->hits[i].segment);
+        vx_put_f32le(b, a->hits[i].score);
+    }
+}
+
+int vx_shard_answer_decode(const void *data, size_t len, vx_shard_answer *a, vx_error *err) {
+    memset(a, 0, sizeof *a);
+    vx_cursor c = vx_cursor_make(data, len);
+    const uint8_t version = vx_get_u8(&c);
+    a->shard = vx_get_u32le(&c);
+    a->shards = vx_get_u32le(&c);
+    a->segments = vx_get_u64le(&c);
+    a->n = vx_get_u32le(&c);
+    const char *problem = NULL;
+    if (c.bad || version != VX_OP_V1) problem = "truncated or of an unknown version";
+    else if (a->shards < 1 || a->shards > VX_SHARD_MAX || a->shard >= a->shards) problem = "shard out of range";
+    else if (a->n > VX_SHARD_MAX_POOL || a->n > a->segments || vx_cursor_left(&c) != (size_t)a->n * 16)
+        problem = "hit count out of range or not the answer's length";
+    else if (a->n && !(a->hits = malloc((size_t)a->n * sizeof *a->hits))) problem = "out of memory";
+    for (uint32_t i = 0; !problem && i < a->n; i++) {
+        vx_shard_hit *h = &a->hits[i];
+        h->video_id = vx_get_u64le(&c);
+        h->segment = vx_get_u32le(&c);
+        h->score = vx_get_f32le(&c);
+        if (!isfinite(h->score) || (i && h->score > a->hits[i - 1].score)) problem = "scores not finite or not best first";
+    }
+    if (problem) {
+        vx_shard_answer_clear(a);
+        return vx_fail(err, "shard answer: %s", problem);
+    }
+    return 0;
+}
+
+void vx_shard_answer_clear(vx_shard_answer *a) {
+    free(a->hits);
+    memset(a, 0, sizeof *a);
 }

@@ -114,4 +114,43 @@ void vx_work_item_encode(vx_buf *b, const vx_work_item *w);
 int vx_work_item_decode(const void *data, size_t len, vx_work_item *w, vx_error *err);
 void vx_work_item_clear(vx_work_item *w);
 
+/* ---- shard searches -------------------------------------------------------------------------
+ * Sharded search (cluster/README.md): the node that takes a query asks one replica of
+ * each other shard for its nearest segments and merges the answers with its own.
+ * Query, version VX_OP_V1: u8 version, u32 shard, u32 shards, u32 pool (hits wanted),
+ * u32 dim, dim x f32 (the query vector; finite). Answer: u8 version, u32 shard, u32
+ * shards, u64 segments the shard holds, u32 n (<= VX_SHARD_MAX_POOL), n x (u64 video id,
+ * u32 segment, f32 score), best first (scores finite, not increasing). Decoding
+ * validates all of it: the bytes come from the network. */
+#define VX_SHARD_MAX 64             /* shards of a cluster at most */
+#define VX_SHARD_MAX_POOL (1 << 20) /* hits asked of a shard at most */
+#define VX_SHARD_MAX_DIM 4096
+
+typedef struct vx_shard_query {
+    uint32_t shard, shards; /* the shard asked, of how many */
+    uint32_t pool;          /* nearest segments wanted */
+    uint32_t dim;
+    float *v;
+} vx_shard_query;
+
+typedef struct vx_shard_hit {
+    uint64_t video_id;
+    uint32_t segment;
+    float score;
+} vx_shard_hit;
+
+typedef struct vx_shard_answer {
+    uint32_t shard, shards;
+    uint64_t segments;      /* segments the shard holds (for the merged count) */
+    uint32_t n;
+    vx_shard_hit *hits;     /* best first */
+} vx_shard_answer;
+
+void vx_shard_query_encode(vx_buf *b, const vx_shard_query *q);
+int vx_shard_query_decode(const void *data, size_t len, vx_shard_query *q, vx_error *err);
+void vx_shard_query_clear(vx_shard_query *q);
+void vx_shard_answer_encode(vx_buf *b, const vx_shard_answer *a);
+int vx_shard_answer_decode(const void *data, size_t len, vx_shard_answer *a, vx_error *err);
+void vx_shard_answer_clear(vx_shard_answer *a);
+
 #endif

@@ -991,6 +991,150 @@ static void test_training_sample(void) {
     free(dir);
 }
 
+/* Sharded search, in one process: the ask_shards hook calls the other shards' engines
+ * directly (test_cluster.py does it over NATS). Three data folders with the same
+ * catalog: one whole, and shards 0 and 1 of 2. Searches on a shard node equal the whole
+ * node's exactly (exact indexes): same videos, scores, moments, totals, pages, filters;
+ * with a shard missing the answer is partial and holds only the answering shard's videos. */
+typedef struct shard_siblings {
+    vx_engine *shard[2];
+    int down; /* shard 1 does not answer */
+} shard_siblings;
+
+static void ask_siblings(void *ctx, const vx_shard_query *q, vx_shard_answer *answers, int *answered) {
+    shard_siblings *sib = ctx;
+    for (uint32_t s = 0; s < q->shards; s++) {
+        if (s == q->shard || (s == 1 && sib->down)) continue;
+        vx_shard_query one = *q;
+        one.shard = s;
+        vx_error err;
+        /* Through the wire format, as between nodes. */
+        vx_buf b = {0};
+        vx_shard_answer a;
+        if (vx_engine_shard_search(sib->shard[s], &one, &a, &err) == 0) {
+            vx_shard_answer_encode(&b, &a);
+            vx_shard_answer_clear(&a);
+            answered[s] = vx_shard_answer_decode(b.data, b.len, &answers[s], &err) == 0;
+        }
+        vx_buf_free(&b);
+    }
+}
+
+static void test_sharded_search(void) {
+    enum { VIDEOS = 300, SEGS = 8, D = 32, TOPICS = 12 };
+    static float centers[TOPICS][D];
+    unsigned seed = 77;
+    random_centers(&centers[0][0], TOPICS, D, &seed);
+    char *dirs[3] = {test_tmpdir("whole"), test_tmpdir("shard0"), test_tmpdir("shard1")};
+    vx_error err;
+    for (int d = 0; d < 3; d++) {
+        vx_catalog *cat = vx_catalog_open(dirs[d], 1, &err);
+        REQUIRE(cat);
+        unsigned vs = 3; /* the same records in each folder */
+        vx_batch *b = vx_batch_new();
+        float v[D];
+        for (int i = 0; i < VIDEOS; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "/s/%03d.mp4", i);
+            vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1,
+                            .duration = 10 + i % 50, .status = VX_VIDEO_INDEXED, .n_segments = SEGS, .path = path,
+                            .title = path, .failure = ""};
+            for (int sgi = 0; sgi < SEGS; sgi++) {
+                for (int k = 0; k < D; k++) v[k] = centers[i % TOPICS][k] + 0.5f * jitter(&vs);
+                vx_normalize(v, D);
+                vx_segment sg = {.start = 2.0 * sgi, .end = 2.0 * sgi + 2, .n_frames = 1, .dim = D, .embedding = v};
+                vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
+            }
+            vx_embedding e = {.dim = D, .v = v};
+            vx_batch_put_video(b, &rec);
+            vx_batch_put_embedding(b, rec.id, &e);
+        }
+        REQUIRE(commit_synthetic(cat, b, D) == 0);
+        vx_catalog_close(cat);
+    }
+    shard_siblings sib = {{NULL, NULL}, 0};
+    const vx_cluster_hooks hooks = {.ctx = &sib, .ask_shards = ask_siblings};
+    vx_engine *eng[3];
+    for (int d = 0; d < 3; d++) {
+        vx_engine_options o;
+        vx_engine_options_default(&o);
+        o.data_dir = dirs[d];
+        o.model = VX_MODEL_NONE;
+        o.renditions = 0;
+        if (d) {
+            o.shard = (uint32_t)(d - 1);
+            o.shards = 2;
+            o.cluster = &hooks;
+        }
+        vx_log_level saved = vx_log_threshold;
+        vx_log_threshold = VX_LOG_ERROR;
+        eng[d] = vx_engine_open(&o, &err);
+        vx_log_threshold = saved;
+        REQUIRE(eng[d]);
+    }
+    sib.shard[0] = eng[1];
+    sib.shard[1] = eng[2];
+    /* Each shard holds its videos' segments only. */
+    CHECK(vx_ann_count_segments(eng[0]->ann) == VIDEOS * SEGS);
+    CHECK(vx_ann_count_segments(eng[1]->ann) + vx_ann_count_segments(eng[2]->ann) == VIDEOS * SEGS);
+    CHECK(vx_ann_count_segments(eng[1]->ann) > 0 && vx_ann_count_segments(eng[2]->ann) > 0);
+    int compared = 0, differ = 0;
+    float q[D];
+    for (int qi = 0; qi < 30; qi++) {
+        for (int k = 0; k < D; k++) q[k] = centers[qi % TOPICS][k] + 0.7f * jitter(&seed);
+        vx_normalize(q, D);
+        vx_search_params p;
+        vx_search_params_default(&p);
+        p.k = 1 + qi % 20;
+        p.offset = qi % 3 == 0 ? 0 : qi * 3;           /* deep pages make the pool grow */
+        if (qi % 4 == 1) p.min_duration = 30;        /* filters */
+        if (qi % 5 == 2) p.path_prefix = "/s/1";
+        vx_results whole, sharded;
+        REQUIRE(vx_engine_search_vector(eng[0], q, &p, &whole, &err) == VX_OK);
+        REQUIRE(vx_engine_search_vector(eng[1 + qi % 2], q, &p, &sharded, &err) == VX_OK);
+        CHECK(sharded.sharded && sharded.shards_missing == 0 && !whole.sharded);
+        int same = whole.n == sharded.n && whole.total == sharded.total;
+        for (int i = 0; same && i < whole.n; i++) {
+            const vx_result *a = &whole.items[i], *b = &sharded.items[i];
+            same = a->video_id == b->video_id && a->score == b->score && a->start == b->start && a->end == b->end &&
+                   a->segment == b->segment;
+        }
+        differ += !same;
+        compared += whole.n;
+        vx_results_free(&whole);
+        vx_results_free(&sharded);
+    }
+    CHECK_MSG(differ == 0 && compared > 100, "sharded answers that differ from the whole index: %d (%d results)", differ,
+              compared);
+    /* Shard 1 does not answer: a partial answer of shard 0's videos, said so. */
+    sib.down = 1;
+    vx_search_params p;
+    vx_search_params_default(&p);
+    p.k = 20;
+    vx_results r;
+    REQUIRE(vx_engine_search_vector(eng[1], centers[0], &p, &r, &err) == VX_OK);
+    CHECK(r.sharded && r.shards_missing == 1 && r.n == 20);
+    for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id % 2 == 0);
+    vx_buf json = {0};
+    vx_results_write(&json, "q", 1, &r);
+    vx_put_u8(&json, 0);
+    CHECK(strstr((const char *)json.data, "\"partial\":true,\"shards_missing\":1") != NULL);
+    vx_buf_free(&json);
+    vx_results_free(&r);
+    /* A query for another shard, or of the wrong size, is refused. */
+    vx_shard_query wrong = {.shard = 1, .shards = 2, .pool = 5, .dim = D, .v = q};
+    vx_shard_answer a;
+    CHECK(vx_engine_shard_search(eng[1], &wrong, &a, &err) != 0 && strstr(err.msg, "serves shard 0 of 2"));
+    wrong.shard = 0;
+    wrong.dim = D / 2;
+    CHECK(vx_engine_shard_search(eng[1], &wrong, &a, &err) != 0 && strstr(err.msg, "dimensions"));
+    for (int d = 0; d < 3; d++) {
+        vx_engine_close(eng[d]);
+        test_rmtree(dirs[d]);
+        free(dirs[d]);
+    }
+}
+
 /* Ops from a cluster's log (vx_engine_apply_logged): the position goes with each op,
  * applying one again changes nothing, a job's items settle it, ops that cannot apply
  * still move the position, and a user's deletion erases them. */
@@ -1079,6 +1223,7 @@ int main(void) {
     RUN(test_compressed_index);
     RUN(test_compressed_segments);
     RUN(test_training_sample);
+    RUN(test_sharded_search);
     RUN(test_logged_ops);
     vx_clip_free(model);
     CHECK_EXIT();

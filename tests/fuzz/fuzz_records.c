@@ -1,5 +1,5 @@
 /* Fuzz target: every catalog record decoder, the op and work item decoders (what a
- * cluster's streams carry) and the key describer, on arbitrary bytes.
+ * cluster's streams carry), the shard search query and answer and the key describer, on arbitrary bytes.
  * The first byte picks the decoder; the rest is the record. A decoder must either
  * reject the bytes with a message or accept them, and an accepted record must encode
  * back to exactly the same bytes (the encoding is canonical). */
@@ -17,7 +17,7 @@ static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    uint8_t which = data[0] % 12;
+    uint8_t which = data[0] % 14;
     data++;
     size--;
     vx_error err;
@@ -86,6 +86,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 11: {
         vx_rendition r;
         if (vx_rendition_decode(data, size, &r, &err) == 0) { vx_rendition_encode(&b, &r); same_bytes(&b, data, size); vx_rendition_clear(&r); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 12: {
+        vx_shard_query q;
+        if (vx_shard_query_decode(data, size, &q, &err) == 0) { vx_shard_query_encode(&b, &q); same_bytes(&b, data, size); vx_shard_query_clear(&q); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 13: {
+        vx_shard_answer a;
+        if (vx_shard_answer_decode(data, size, &a, &err) == 0) { vx_shard_answer_encode(&b, &a); same_bytes(&b, data, size); vx_shard_answer_clear(&a); }
         else if (!err.msg[0]) abort();
         break;
     }

@@ -37,9 +37,13 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_video playable = v;
     playable.playback = VX_PLAYBACK_CONVERT;
     playable.playback_note = "why";
-    if (max_seeds < 17) return -1;
-    const uint8_t selector[17] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1};
-    for (int i = 0; i < 17; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    /* A shard search's query and answer (sharded search over the cluster). */
+    vx_shard_query sq = {.shard = 1, .shards = 2, .pool = 3, .dim = 4, .v = vec};
+    vx_shard_hit sh[2] = {{9, 1, 0.5f}, {10, 0, 0.25f}};
+    vx_shard_answer sa = {.shard = 1, .shards = 2, .segments = 7, .n = 2, .hits = sh};
+    if (max_seeds < 19) return -1;
+    const uint8_t selector[19] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13};
+    for (int i = 0; i < 19; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
     vx_op_encode(&seeds[11], &item_op);
     vx_op_encode(&seeds[12], &deletion_op);
     vx_work_item_encode(&seeds[13], &work);
@@ -60,6 +64,8 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_job_encode(&seeds[10], &tuned); /* a job with its settings (record version 2) */
     vx_rendition_encode(&seeds[15], &rend);
     vx_video_encode(&seeds[16], &playable);
-    *n_seeds = 17;
+    vx_shard_query_encode(&seeds[17], &sq);
+    vx_shard_answer_encode(&seeds[18], &sa);
+    *n_seeds = 19;
     return 0;
 }
