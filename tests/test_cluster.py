@@ -6,6 +6,8 @@
   a single-machine run on the same clips does;
 - a worker killed with SIGKILL mid-job, and a NATS server killed while indexing and while
   events are posted, lose nothing: every file indexed once, every event in every feed;
+- two nodes holding one shard each of the segment index (--shard I/2) answer exactly as
+  the single machine, and partially (said so) while a shard is down or hangs;
 - a restarted node catches up; a node whose data folder was wiped rebuilds from the log
   and answers identically; garbage on the log's subjects is skipped;
 - a file whose worker dies every time is recorded as failed after the bounded attempts;
@@ -248,6 +250,43 @@ def main():
               "vidx_log_lag 0" in metrics, "cluster figures in /metrics")
         check(a.healthz()[0] == 200, "A still serves after garbage")
         check(node_answers(b, ids) == got_b, "B's answers unchanged by garbage")
+
+        # ---- sharded search: two nodes holding one shard each of the segment index answer
+        # exactly as the single machine; a shard that is down or hangs gives a partial answer
+        # (quickly: NATS says "no responders"; within the shard deadline when it hangs)
+        shards = [node("serve", os.path.join(work, f"shard{i}"), urls, env, ["--shard", f"{i}/2"]) for i in range(2)]
+        for i, sn in enumerate(shards):
+            sn.wait_ready()
+            h = wait_for(f"shard {i} answering", lambda: (lambda d: d and d["shards"]["serving"] and d)(sn.healthz()[1]), 30)
+            check(h["shards"] == {"count": 2, "held": [i], "serving": True}, f"healthz of shard {i}: {h.get('shards')}")
+            check(0 < h["segments"] < ref_info["segments"], f"shard {i} holds part of the segments: {h['segments']}")
+        check(a.healthz()[1]["shards"] == {"count": 1, "held": [0], "serving": True}, "healthz of an unsharded node")
+        for i, sn in enumerate(shards):
+            got = node_answers(sn, ids)
+            for k in want:
+                check(got.get(k) == want[k], f"shard node {i} {k}: {got.get(k)} != reference {want[k]}")
+            st, doc = sn.get("/v1/search?q=fire&k=8")
+            check(doc.get("partial") is False, f"a whole sharded answer says partial: false: {doc.get('partial')}")
+        shards[1].stop(signal.SIGKILL)
+        t0 = time.time()
+        st, doc = shards[0].get("/v1/search?q=fire&k=8")
+        took = time.time() - t0
+        check(st == 200 and doc["partial"] is True and doc["shards_missing"] == 1 and
+              all(int(r["video_id"], 16) % 2 == 0 for r in doc["results"]) and doc["results"],
+              f"a shard down: {st} {doc}")
+        check(took < 2, f"a shard down answers without waiting: {took:.2f} s")
+        shards[1].start()
+        shards[1].wait_ready()
+        wait_for("shard 1 answering again", lambda: shards[0].get("/v1/search?q=fire&k=8")[1].get("partial") is False, 30)
+        shards[1].proc.send_signal(signal.SIGSTOP)  # hangs: the deadline (250 ms) cuts it off
+        t0 = time.time()
+        st, doc = shards[0].get("/v1/search?q=fire&k=8")
+        took = time.time() - t0
+        shards[1].proc.send_signal(signal.SIGCONT)
+        check(st == 200 and doc["partial"] is True and 0.2 < took < 3, f"a shard that hangs: {st} {took:.2f} s {doc}")
+        print(f"sharded search: a hung shard cut off after {took * 1e3:.0f} ms", flush=True)
+        for sn in shards:
+            check(sn.stop() == 0, "a shard node stops cleanly")
 
         # ---- DELETE a user erases them everywhere, the log included
         st, _ = http_req(a.port, "DELETE", "/v1/users/user2", headers=ADMIN)
