@@ -573,8 +573,12 @@ static vx_ann *ann_new(vx_catalog *cat, const char *data_dir, const vx_ann_optio
 int vx_ann_outgrown(const vx_ann *a) {
     if (a->factory[0]) return 0;
     const int exact = a->segments && !faiss_IndexIVF_cast(a->segments);
+    /* A compressed index keeps the slots of removed vectors (and FastScan their codes)
+     * until it is rebuilt: once they are a quarter of the live ones. */
+    const int64_t dead = a->seg_c ? vx_cindex_slots(a->seg_c) - vx_cindex_count(a->seg_c) : 0;
     return (exact && (vx_ann_count_segments(a) > a->exact_max || vx_ann_count_videos(a) > a->exact_max)) ||
-           (!a->seg_c && vx_ann_count_segments(a) > a->compress_min);
+           (!a->seg_c && vx_ann_count_segments(a) > a->compress_min) ||
+           (a->seg_c && dead > vx_cindex_count(a->seg_c) / 4 + 1000);
 }
 
 vx_ann *vx_ann_rebuilt(vx_catalog *cat, const char *data_dir, const vx_ann_options *o, int dim, vx_error *err) {

@@ -23,7 +23,8 @@
 #include "../common/vecmath.h"
 
 #define VEC_MAGIC "vidxvec1"
-#define LAB_MAGIC "vidxlab1"
+#define LAB_MAGIC "vidxlab1"            /* removed vectors leave the FAISS index */
+#define LAB_MAGIC_TOMBSTONES "vidxlabt" /* they stay in it, marked removed here (see tombstones) */
 #define VEC_HEADER 64  /* magic, dim; the vectors start here (a multiple of 64 bytes) */
 #define LAB_HEADER 32  /* magic, slots, live, XXH3 of the .faiss file it goes with */
 #define DEAD UINT64_MAX
@@ -46,6 +47,9 @@ struct vx_cindex {
     int64_t n_slots, cap_slots, n_live;
     vx_idmap slot_of;      /* label -> slot */
     double index_bytes;    /* the .faiss file's size at the last save or open */
+    int tombstones;        /* FAISS cannot remove from this index (FastScan's block lists): a removed
+                            * slot's code stays in it, its label is DEAD, and searches skip it; the
+                            * next rebuild drops them (vx_ann_outgrown asks for one) */
 };
 
 /* FAISS's training and adds run with one OpenMP thread on the calling thread (the
@@ -122,6 +126,7 @@ vx_cindex *vx_cindex_create(const char *path, int dim, const char *factory, cons
         vx_fail(err, "%s: %s", file, strerror(errno));
         goto fail;
     }
+    c->tombstones = strstr(factory, "fs") != NULL; /* PQ...x4fs: FastScan */
     if (faiss_index_factory(&c->index, dim, factory, METRIC_INNER_PRODUCT)) {
         faiss_fail(err, factory);
         goto fail;
@@ -160,12 +165,14 @@ void vx_cindex_free(vx_cindex *c) {
 
 static int remove_slots(vx_cindex *c, const idx_t *slots, size_t n, vx_error *err) {
     if (n == 0) return 0;
-    FaissIDSelectorBatch *sel = NULL;
-    if (faiss_IDSelectorBatch_new(&sel, n, slots)) return faiss_fail(err, "removing vectors");
-    size_t removed = 0;
-    int r = faiss_Index_remove_ids(c->index, (FaissIDSelector *)sel, &removed);
-    faiss_IDSelector_free((FaissIDSelector *)sel);
-    if (r) return faiss_fail(err, "removing vectors");
+    if (!c->tombstones) {
+        FaissIDSelectorBatch *sel = NULL;
+        if (faiss_IDSelectorBatch_new(&sel, n, slots)) return faiss_fail(err, "removing vectors");
+        size_t removed = 0;
+        int r = faiss_Index_remove_ids(c->index, (FaissIDSelector *)sel, &removed);
+        faiss_IDSelector_free((FaissIDSelector *)sel);
+        if (r) return faiss_fail(err, "removing vectors");
+    }
     for (size_t i = 0; i < n; i++) {
         vx_idmap_del(&c->slot_of, c->labels[slots[i]]);
         c->labels[slots[i]] = DEAD;
@@ -313,7 +320,7 @@ int vx_cindex_save(vx_cindex *c, vx_error *err) {
     if (vx_fsync_path(faiss_tmp) != 0) return vx_fail(err, "%s: cannot sync: %s", faiss_tmp, strerror(errno));
     if (vx_hash_file(faiss_tmp, &h, err)) return -1;
     uint8_t header[LAB_HEADER] = {0};
-    memcpy(header, LAB_MAGIC, 8);
+    memcpy(header, c->tombstones ? LAB_MAGIC_TOMBSTONES : LAB_MAGIC, 8);
     st64(header + 8, (uint64_t)c->n_slots);
     st64(header + 16, (uint64_t)c->n_live);
     st64(header + 24, h);
@@ -349,14 +356,16 @@ vx_cindex *vx_cindex_open(const char *path, int dim, vx_error *err) {
     }
     snprintf(file, sizeof file, "%s.labels", path);
     FILE *f = fopen(file, "rb");
-    if (!f || fread(header, 1, sizeof header, f) != sizeof header || memcmp(header, LAB_MAGIC, 8) != 0) {
+    if (!f || fread(header, 1, sizeof header, f) != sizeof header ||
+        (memcmp(header, LAB_MAGIC, 8) != 0 && memcmp(header, LAB_MAGIC_TOMBSTONES, 8) != 0)) {
         if (f) fclose(f);
         vx_fail(err, "%s is missing or not a label file", file);
         goto fail;
     }
     const int64_t slots = (int64_t)ld64(header + 8), live = (int64_t)ld64(header + 16);
+    c->tombstones = memcmp(header, LAB_MAGIC_TOMBSTONES, 8) == 0;
     if (ld64(header + 24) != h || slots < 0 || live < 0 || live > slots ||
-        live != faiss_Index_ntotal(c->index)) {
+        (c->tombstones ? slots : live) != faiss_Index_ntotal(c->index)) {
         fclose(f);
         vx_fail(err, "%s does not go with %s.faiss (an interrupted save)", file, path);
         goto fail;

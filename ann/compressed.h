@@ -11,7 +11,12 @@
  *   NAME.faiss   the FAISS index; its ids are slots
  *   NAME.vec     "vidxvec1", dim, then dim floats per slot (grows in place; slots of
  *                removed vectors stay until the next rebuild)
- *   NAME.labels  "vidxlab1", then a u64 label per slot (UINT64_MAX: removed)
+ *   NAME.labels  "vidxlab1" (or "vidxlabt": removed codes stay in the index, see
+ *                below), slots, live, the .faiss file's hash, then a u64 label per
+ *                slot (UINT64_MAX: removed)
+ * FastScan indexes ("...,PQ64x4fs": 4-bit codes scanned with SIMD shuffles) cannot
+ * remove codes in FAISS 1.7.3; there a removal only marks the slot, searches skip it,
+ * and a rebuild drops it (vx_cindex_slots against vx_cindex_count says how many).
  * Labels are any 64-bit values but UINT64_MAX and 0.
  *
  * Not thread-safe for writers: searches may run together (read lock), adds and removals

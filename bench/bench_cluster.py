@@ -8,8 +8,13 @@ on this machine, each next to a baseline measured in the same run.
   3. event-to-feed delay from one serving node to another (p50, p99)
   4. catch-up of a new node from a log of N synthetic videos: ops applied per second,
      time to ready, memory
+  5. sharded search: one client's text searches on a node holding 1 of 4 shards (asking
+     the other 3 over NATS and merging) against a node holding the whole segment index,
+     same synthetic catalog, same run: latency p50/p99, their ratio, memory per node,
+     and how often the two answers agree
 
 usage: bench_cluster.py VIDX CLUSTER_LOAD SHARED_DATA MODEL [--videos N] [--replicas R]
+                         [--shard-videos N] [--skip queue,workers,catchup,shards]
 (scripts/bench.sh passes the ViT-B/32-shaped random model it makes.)
 """
 import argparse
@@ -182,6 +187,61 @@ def catch_up(args, work, env):
     stop_all()
 
 
+SHARD_QUERIES = ["a dog running on the beach", "people dancing at a party", "a man cooking in a kitchen",
+                 "cars racing on a track", "a woman singing on stage", "a cartoon character talking",
+                 "snow falling on mountains", "a football match", "news anchor reading the news",
+                 "a cat playing with a toy", "fireworks at night", "children playing in a park"]
+
+
+def sharded_search(args, work, env):
+    d = os.path.join(work, "shards")
+    os.makedirs(d)
+    make_db = os.path.join(os.path.dirname(args.cluster_load), "make_synthetic_db")
+    base = os.path.join(d, "base")
+    subprocess.run([make_db, base, "--videos", str(args.shard_videos), "--segments", "20", "--users", "0"],
+                   check=True, capture_output=True, timeout=3600)
+    servers, urls = start_nats(os.path.join(d, "nats"), 1, procs)
+    e = dict(env, VIDX_CLUSTER_REPLICAS="1", VIDX_LOG="warn")
+    nodes = {}
+    for name, extra in [("whole", [])] + [(f"shard{i}", ["--shard", f"{i}/4"]) for i in range(4)]:
+        shutil.copytree(base, os.path.join(d, name))  # the same catalog; each builds its own index at start
+        nodes[name] = Node(args.vidx, "serve", os.path.join(d, name), urls, e, procs, extra)
+    for name, n in nodes.items():
+        n.wait_ready(3600)
+        wait_for(f"{name} serving", lambda: n.healthz()[1]["shards"]["serving"], 120)
+    segs = {name: n.healthz()[1]["segments"] for name, n in nodes.items()}
+    print(f"\n## 5. Sharded search ({args.shard_videos} synthetic videos x 20 segments, 512 dims; one node holding "
+          f"the whole segment index, four holding a shard each: {', '.join(str(segs[f'shard{i}']) for i in range(4))} "
+          f"segments)\n")
+    import urllib.parse
+    paths = [f"/v1/search?{urllib.parse.urlencode({'q': q, 'k': 10})}" for q in SHARD_QUERIES]
+    for n in (nodes["whole"], nodes["shard0"]):
+        for p in paths:  # query embeddings cached on both
+            st, doc = n.get(p)
+            assert st == 200, (st, doc)
+    lat = {"whole": [], "shard0": []}
+    agree = partial = 0
+    for rnd in range(25):  # alternating, so that both see the same noise
+        for p in paths:
+            docs = {}
+            for name in ("whole", "shard0") if rnd % 2 == 0 else ("shard0", "whole"):
+                t0 = time.perf_counter()
+                st, docs[name] = nodes[name].get(p)
+                lat[name].append(time.perf_counter() - t0)
+            agree += [r["video_id"] for r in docs["whole"]["results"]] == [r["video_id"] for r in docs["shard0"]["results"]]
+            partial += docs["shard0"].get("partial") is True
+    med = {k: statistics.median(v) * 1e3 for k, v in lat.items()}
+    p99 = {k: sorted(v)[int(len(v) * 0.99)] * 1e3 for k, v in lat.items()}
+    print("| node | p50 ms | p99 ms | RSS MB |\n|---|---|---|---|")
+    print(f"| whole segment index | {med['whole']:.2f} | {p99['whole']:.2f} | {rss_mb(nodes['whole'].proc.pid):.0f} |")
+    print(f"| shard 0 of 4 (+3 over NATS) | {med['shard0']:.2f} | {p99['shard0']:.2f} | "
+          f"{rss_mb(nodes['shard0'].proc.pid):.0f} |")
+    print(f"\nsharded / whole: p50 {med['shard0'] / med['whole']:.2f}x, p99 {p99['shard0'] / p99['whole']:.2f}x; "
+          f"same top 10 in {agree} of {len(lat['whole'])} searches (inverted files approximate per shard); "
+          f"{partial} partial answers")
+    stop_all()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("vidx")
@@ -191,7 +251,8 @@ def main():
     ap.add_argument("--videos", type=int, default=100000)
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--workers", default="1,2,4", help="worker counts to run (events are measured with the last)")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: queue,workers,catchup")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: queue,workers,catchup,shards")
+    ap.add_argument("--shard-videos", type=int, default=25000, help="synthetic videos (20 segments each) of part 5")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="vidx-bench-cluster-")
     env = dict(os.environ, VIDX_MODEL=args.model, VIDX_ADMIN_TOKEN=TOKEN, VIDX_LOG="info")
@@ -204,6 +265,8 @@ def main():
             workers(args, work, env, clips)
         if "catchup" not in skip:
             catch_up(args, work, env)
+        if "shards" not in skip:
+            sharded_search(args, work, env)
     finally:
         stop_all()
         for p in list(procs):
