@@ -71,6 +71,15 @@ static float *slot_vec(const vx_cindex *c, int64_t slot) {
     return (float *)(c->map + VEC_HEADER + (size_t)slot * (size_t)c->dim * sizeof(float));
 }
 
+/* The .vec file mapped shared. Re-ranking reads a few scattered vectors a query: no
+ * read-ahead around them (MADV_RANDOM), which would fill the page cache with neighbours
+ * nobody asked for and push out the vectors queries do read. */
+static void *map_vectors(int fd, size_t bytes) {
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) madvise(m, bytes, MADV_RANDOM);
+    return m;
+}
+
 /* Grows the label array, and the .vec file (sparse) with its mapping, so that `slots`
  * fit. */
 static int reserve(vx_cindex *c, int64_t slots, vx_error *err) {
@@ -87,7 +96,7 @@ static int reserve(vx_cindex *c, int64_t slots, vx_error *err) {
     while (cap < slots) cap *= 2;
     const size_t bytes = VEC_HEADER + (size_t)cap * (size_t)c->dim * sizeof(float);
     if (ftruncate(c->vec_fd, (off_t)bytes) != 0) return vx_fail(err, "%s.vec: cannot grow: %s", c->path, strerror(errno));
-    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, c->vec_fd, 0);
+    void *m = map_vectors(c->vec_fd, bytes);
     if (m == MAP_FAILED) return vx_fail(err, "%s.vec: cannot map: %s", c->path, strerror(errno));
     if (c->map) munmap(c->map, VEC_HEADER + (size_t)c->map_slots * (size_t)c->dim * sizeof(float));
     c->map = m;
@@ -383,8 +392,7 @@ vx_cindex *vx_cindex_open(const char *path, int dim, vx_error *err) {
     c->map_slots = (int64_t)(((uint64_t)st.st_size - VEC_HEADER) / ((uint64_t)dim * sizeof(float)));
     if (c->map_slots < 1) c->map_slots = 0;
     if (c->map_slots > 0) {
-        c->map = mmap(NULL, VEC_HEADER + (size_t)c->map_slots * (size_t)dim * sizeof(float), PROT_READ | PROT_WRITE,
-                      MAP_SHARED, c->vec_fd, 0);
+        c->map = map_vectors(c->vec_fd, VEC_HEADER + (size_t)c->map_slots * (size_t)dim * sizeof(float));
         if (c->map == MAP_FAILED) {
             c->map = NULL;
             fclose(f);
