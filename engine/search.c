@@ -246,7 +246,7 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
     int64_t pool = (int64_t)want * 8 + 32;
     for (;;) {
         vx_ann_hit *hits = NULL;
-        int64_t total_segments;
+        int64_t total_segments = 0;
         vx_results_free(out);
         int n = nearest_segments(e, q, pool, &hits, &total_segments, out, err);
         if (n < 0) { free(hits); return -1; }
