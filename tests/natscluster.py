@@ -114,9 +114,9 @@ class Node:
     machine, no cluster."""
     count = 0
 
-    def __init__(self, vidx, kind, db, urls, env, procs, extra=()):
+    def __init__(self, vidx, kind, db, urls, env, procs, extra=(), start_timeout=60):
         self.vidx, self.kind, self.db, self.urls, self.env = vidx, kind, db, urls, env
-        self.procs, self.extra = procs, list(extra)
+        self.procs, self.extra, self.start_timeout = procs, list(extra), start_timeout
         self.start()
 
     def start(self):
@@ -131,7 +131,8 @@ class Node:
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         self.procs.append(self.proc)
         if self.kind == "serve":
-            wait_for(f"{self.db} to listen", lambda: os.path.exists(self.ready) or self.proc.poll() is not None, 60)
+            wait_for(f"{self.db} to listen", lambda: os.path.exists(self.ready) or self.proc.poll() is not None,
+                     self.start_timeout)
             if self.proc.poll() is not None:
                 raise SystemExit(f"serve did not start: {open(self.log).read()[-3000:]}")
             self.port = int(open(self.ready).read().strip().rsplit(":", 1)[1])
