@@ -16,7 +16,7 @@
  *                  [--also FACTORY]...   (more inverted files, e.g. --also IVF4096,SQ8 --also IVF4096,PQ64)
  *                  [--compressed FACTORY]... (vidx's compressed index with re-ranking, e.g. IVF4096,PQ64np)
  *                  [--skip flat,ivf] [--stream]  (--stream: generated chunk by chunk, compressed indexes
- *                  only, for N beyond memory: --n 10000000 --stream --compressed IVF16384,PQ128np)
+ *                  only, for N beyond memory: --n 10000000 --stream --compressed IVF8192,PQ128x4fs)
  * (HNSW takes minutes to build at a million vectors on two cores.)
  */
 #include <faiss/c_api/AutoTune_c.h>

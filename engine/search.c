@@ -5,7 +5,9 @@
  *      context length); the query cache, keyed by token ids, may hold its embedding.
  *   2. If not, the text encoder thread (encoder.c) encodes it, together with the other
  *      queries waiting, puts it in the cache and calls the caller's ready().
- *   3. vx_engine_search_finish ranks: the nearest segments (ann/), each video's best
+ *   3. vx_engine_search_finish ranks: the nearest segments (ann/; on a node holding one
+ *      shard of a sharded cluster, merged with one replica of every other shard's, see
+ *      nearest_segments and cluster/README.md), each video's best
  *      segment (its score and time range are the video's score and "moment"), videos
  *      that fail the filters dropped, the page cut with offset and k, and the page's
  *      video records read from the catalog.
