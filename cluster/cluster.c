@@ -581,6 +581,15 @@ static void check_following(vx_cluster *c, int failed, double *last_check, doubl
     }
 }
 
+/* 1 when the log holds op `seq` (or the servers cannot say now), 0 when it is gone. */
+static int log_holds(vx_cluster *c, uint64_t seq) {
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetMsg(&m, c->js, VX_CLUSTER_LOG_STREAM, seq, NULL, &jerr);
+    if (s == NATS_OK) natsMsg_Destroy(m);
+    return s == NATS_OK || (s != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr);
+}
+
 static void *follow_loop(void *arg) {
     vx_cluster *c = arg;
     vx_log_position pos = {.seq = 0, .stream_created = c->log_created};
@@ -651,11 +660,18 @@ static void *follow_loop(void *arg) {
             vx_engine_settle(c->engine);
             unsaved = 0;
         }
+        /* Caught up: the log's last op as it stood at the start is applied. The consumer's
+         * "nothing pending" alone is not enough: an ordered consumer may sit on a replica
+         * that is behind the leader (a NATS server just restarted), which sees no more
+         * and says 0 pending while the log holds more; it counts only when the start's
+         * last op is gone (a user's purged event), as the leader says. */
+        int caught_up = pos.seq >= c->target;
+        if (!caught_up && pending == 0 && !c->ready) caught_up = !log_holds(c, c->target);
         pthread_mutex_lock(&c->mu);
         c->applied = pos.seq;
         c->lag = pending;
         c->ring[pos.seq % APPLIED_RING] = res;
-        if (pending == 0 || pos.seq >= c->target) c->ready = 1;
+        if (caught_up) c->ready = 1;
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
     }
