@@ -599,7 +599,7 @@ static void *follow_loop(void *arg) {
         pthread_mutex_lock(&c->mu);
         const int ready = c->ready;
         pthread_mutex_unlock(&c->mu);
-        if (ready && !c->shard_sub) vx_cluster_serve_shard(c); /* a shard answers once caught up */
+        if (ready && !c->shard_sub[0]) vx_cluster_serve_shard(c); /* a shard answers once caught up */
         natsMsg *msg = NULL;
         natsStatus s = c->sub ? natsSubscription_NextMsg(&msg, c->sub, 500) : NATS_INVALID_SUBSCRIPTION;
         if (s == NATS_TIMEOUT) {

@@ -9,6 +9,7 @@
 #include "cluster.h"
 
 #define VX_CLUSTER_MAX_MESSAGE (8 << 20) /* an op with its thumbnails; servers need max_payload >= this */
+#define VX_SHARD_ANSWER_THREADS 8       /* shard queries a node answers at once, at most (one per core) */
 
 typedef struct applied_result {
     uint64_t seq;
@@ -46,7 +47,7 @@ struct vx_cluster {
     applied_result *ring;     /* [APPLIED_RING] by sequence */
 
     /* sharded search (shards.c) */
-    natsSubscription *shard_sub; /* this node's shard's queries, once caught up */
+    natsSubscription *shard_sub[VX_SHARD_ANSWER_THREADS]; /* this node's shard's queries, once caught up */
     atomic_int shard_serving;
 };
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/vecmath.h"
@@ -43,28 +44,43 @@ static void on_shard_query(natsConnection *nc, natsSubscription *sub, natsMsg *m
     natsMsg_Destroy(msg);
 }
 
+/* One subscription per core in the shard's queue group: each has its own delivery
+ * thread, so this node answers that many queries at once (NATS spreads a queue group's
+ * messages over its members, these included). */
+static int answer_threads(void) {
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 2 ? 2 : cores > VX_SHARD_ANSWER_THREADS ? VX_SHARD_ANSWER_THREADS : (int)cores;
+}
+
 void vx_cluster_serve_shard(vx_cluster *c) {
-    if (c->o.shards < 2 || c->shard_sub || !c->engine) return;
+    if (c->o.shards < 2 || c->shard_sub[0] || !c->engine) return;
     char subject[64];
     shard_subject(c->o.shard, c->o.shards, subject, sizeof subject);
-    natsStatus s = natsConnection_QueueSubscribe(&c->shard_sub, c->nc, subject, subject, on_shard_query, c);
-    if (s != NATS_OK) {
-        vx_warn("cluster: cannot answer for shard %u of %u (%s); will try again", c->o.shard, c->o.shards,
-                natsStatus_GetText(s));
-        c->shard_sub = NULL;
-        return;
+    const int n = answer_threads();
+    for (int i = 0; i < n; i++) {
+        natsStatus s = natsConnection_QueueSubscribe(&c->shard_sub[i], c->nc, subject, subject, on_shard_query, c);
+        if (s != NATS_OK) {
+            vx_warn("cluster: cannot answer for shard %u of %u (%s); will try again", c->o.shard, c->o.shards,
+                    natsStatus_GetText(s));
+            c->shard_sub[i] = NULL;
+            vx_cluster_unserve_shard(c);
+            return;
+        }
     }
     atomic_store(&c->shard_serving, 1);
-    vx_info("cluster: answering searches for shard %u of %u (%s)", c->o.shard, c->o.shards, subject);
+    vx_info("cluster: answering searches for shard %u of %u (%s, %d at once)", c->o.shard, c->o.shards, subject, n);
 }
 
 void vx_cluster_unserve_shard(vx_cluster *c) {
-    if (!c->shard_sub) return;
     atomic_store(&c->shard_serving, 0);
     /* Queries in hand finish before the engine goes away. */
-    if (natsSubscription_Drain(c->shard_sub) == NATS_OK) natsSubscription_WaitForDrainCompletion(c->shard_sub, 2000);
-    natsSubscription_Destroy(c->shard_sub);
-    c->shard_sub = NULL;
+    for (int i = 0; i < VX_SHARD_ANSWER_THREADS; i++)
+        if (c->shard_sub[i] && natsSubscription_Drain(c->shard_sub[i]) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(c->shard_sub[i], 2000);
+    for (int i = 0; i < VX_SHARD_ANSWER_THREADS; i++) {
+        if (c->shard_sub[i]) natsSubscription_Destroy(c->shard_sub[i]);
+        c->shard_sub[i] = NULL;
+    }
 }
 
 /* The engine's hook: every shard but q->shard asked at once, answers gathered until all

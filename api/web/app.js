@@ -100,6 +100,11 @@ async function search(offset) {
     section.hidden = false;
     $('#welcome').hidden = true;
     if (!r.results.length) showStatus(`No videos match “${q}”${offset ? ' on this page' : ''}.`, 'info');
+    else if (r.partial) {
+      // A sharded cluster answered without some of its shards: say that videos may be missing.
+      const m = r.shards_missing;
+      showStatus(`Some results may be missing: ${m} part${m === 1 ? '' : 's'} of the index did not answer in time.`, 'info');
+    }
   } catch (e) {
     section.hidden = true;
     showStatus(e.code === 'model_missing' ? `Text search is off: ${e.message}` : `Search failed: ${e.message}`);
