@@ -291,7 +291,9 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
             out->total = (int)vx_ann_count_videos(e->ann); /* every node's video index holds them all */
             pthread_rwlock_unlock(&e->ann_lock);
         }
-        if (matched >= want || pool >= total_segments) return 0;
+        /* Sharded: fewer hits than asked means every shard gave all it could find (a
+         * bigger pool finds no more), whatever segment counts the shards claimed. */
+        if (matched >= want || pool >= total_segments || (out->sharded && n < pool)) return 0;
         pool *= 4;
     }
 }
