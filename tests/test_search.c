@@ -112,6 +112,46 @@ static int commit_synthetic(vx_catalog *cat, vx_batch *b, int dim) {
     return r;
 }
 
+/* Segment `segment` of synthetic video `video`: dim floats of unit length, into v. */
+typedef void (*segment_vector_fn)(void *ctx, int video, int segment, float *v, int dim);
+
+/* Puts indexed synthetic video `video` at `path` in b: n_segments segments of
+ * seg_seconds each, their vectors from vec (in order), and its last segment's vector
+ * as the whole video's embedding. */
+static void put_synthetic_video(vx_batch *b, const char *path, int video, double duration, int n_segments,
+                                double seg_seconds, int dim, segment_vector_fn vec, void *ctx) {
+    float *v = malloc((size_t)dim * sizeof *v);
+    REQUIRE(v);
+    vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)video + 1, .size = 1,
+                    .duration = duration, .status = VX_VIDEO_INDEXED, .n_segments = (uint32_t)n_segments,
+                    .path = (char *)path, .title = (char *)path, .failure = ""};
+    for (int sgi = 0; sgi < n_segments; sgi++) {
+        vec(ctx, video, sgi, v, dim);
+        vx_segment sg = {.start = seg_seconds * sgi, .end = seg_seconds * (sgi + 1), .n_frames = 1, .dim = (uint32_t)dim,
+                         .embedding = v};
+        vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
+    }
+    vx_embedding e = {.dim = (uint32_t)dim, .v = v};
+    vx_batch_put_video(b, &rec);
+    vx_batch_put_embedding(b, rec.id, &e);
+    free(v);
+}
+
+/* Segments near their video's topic centre: centre + spread x jitter, normalised. */
+typedef struct near_topic {
+    const float *centers; /* topics x dim */
+    int topics;
+    float spread;
+    unsigned *seed;
+} near_topic;
+
+static void vector_near_topic(void *ctx, int video, int segment, float *v, int dim) {
+    (void)segment;
+    near_topic *t = ctx;
+    for (int d = 0; d < dim; d++) v[d] = t->centers[(video % t->topics) * dim + d] + t->spread * jitter(t->seed);
+    vx_normalize(v, (size_t)dim);
+}
+
 static int remove_from_index(vx_catalog *cat, vx_ann *ann, uint64_t id) {
     vx_error err;
     vx_video v;
@@ -635,19 +675,11 @@ static void test_ivf_search_equals_faiss(void) {
     random_centers(&centers[0][0], TOPICS, D, &seed);
     vx_batch *b = vx_batch_new();
     float v[D];
+    near_topic nt = {&centers[0][0], TOPICS, 0.3f, &seed};
     for (int i = 0; i < N; i++) {
         char path[64];
         snprintf(path, sizeof path, "/synthetic/%d.mp4", i);
-        const int t = i % TOPICS;
-        for (int d = 0; d < D; d++) v[d] = centers[t][d] + 0.3f * jitter(&seed);
-        vx_normalize(v, D);
-        vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1, .duration = 5,
-                        .status = VX_VIDEO_INDEXED, .n_segments = 1, .path = path, .title = path, .failure = ""};
-        vx_segment sg = {.start = 0, .end = 5, .n_frames = 1, .dim = D, .embedding = v};
-        vx_embedding e = {.dim = D, .v = v};
-        vx_batch_put_video(b, &rec);
-        vx_batch_put_segment(b, rec.id, 0, &sg);
-        vx_batch_put_embedding(b, rec.id, &e);
+        put_synthetic_video(b, path, i, 5, 1, 5, D, vector_near_topic, &nt);
     }
     REQUIRE(commit_synthetic(cat, b, D) == 0);
     vx_log_level saved = vx_log_threshold;
@@ -864,21 +896,11 @@ static void test_compressed_segments(void) {
     random_centers(&centers[0][0], TOPICS, D, &seed);
     vx_batch *b = vx_batch_new();
     float v[D];
+    near_topic nt = {&centers[0][0], TOPICS, 0.35f, &seed};
     for (int i = 0; i < VIDEOS; i++) {
         char path[64];
         snprintf(path, sizeof path, "/c/%d.mp4", i);
-        vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1, .duration = 60,
-                        .status = VX_VIDEO_INDEXED, .n_segments = SEGS, .path = path, .title = path, .failure = ""};
-        for (int sgi = 0; sgi < SEGS; sgi++) {
-            for (int d = 0; d < D; d++)
-                v[d] = centers[i % TOPICS][d] + 0.35f * jitter(&seed);
-            vx_normalize(v, D);
-            vx_segment sg = {.start = 5.0 * sgi, .end = 5.0 * sgi + 5, .n_frames = 1, .dim = D, .embedding = v};
-            vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
-        }
-        vx_embedding e = {.dim = D, .v = v};
-        vx_batch_put_video(b, &rec);
-        vx_batch_put_embedding(b, rec.id, &e);
+        put_synthetic_video(b, path, i, 60, SEGS, 5, D, vector_near_topic, &nt);
     }
     REQUIRE(commit_synthetic(cat, b, D) == 0);
     vx_log_level saved = vx_log_threshold;
@@ -953,34 +975,40 @@ static void test_compressed_segments(void) {
  * videos' segments fell to the few centroids nearest the direction all vectors share,
  * and a query read several times its share: 2.0 here.) The data is bench_ann's video shape:
  * a common mean, topics, videos, noise. */
+/* bench_ann's shape in small: the shared mean (centres[topics]), the video's topic, a
+ * direction of the video's own (drawn at its first segment), a little noise. */
+typedef struct video_shaped {
+    const float *centers; /* topics + 1 rows */
+    int topics;
+    unsigned *seed;
+    float own[64];
+} video_shaped;
+
+static void vector_video_shaped(void *ctx, int video, int segment, float *v, int dim) {
+    video_shaped *s = ctx;
+    REQUIRE(dim <= 64);
+    if (segment == 0) random_centers(s->own, 1, dim, s->seed);
+    for (int d = 0; d < dim; d++)
+        v[d] = 0.67f * s->centers[s->topics * dim + d] + 0.39f * s->centers[(video % s->topics) * dim + d] +
+               0.45f * s->own[d] + 0.03f * jitter(s->seed);
+    vx_normalize(v, (size_t)dim);
+}
+
 static void test_training_sample(void) {
     char *dir = test_tmpdir("train");
     vx_error err;
     vx_catalog *cat = vx_catalog_open(dir, 1, &err);
     REQUIRE(cat);
     enum { VIDEOS = 800, SEGS = 30, D = 64, TOPICS = 40 };
-    static float centers[TOPICS + 1][D], own[D];
+    static float centers[TOPICS + 1][D];
     unsigned seed = 5;
     random_centers(&centers[0][0], TOPICS + 1, D, &seed); /* the last one: the mean all share */
+    video_shaped vs = {&centers[0][0], TOPICS, &seed, {0}};
     vx_batch *b = vx_batch_new();
-    float v[D];
     for (int i = 0; i < VIDEOS; i++) {
         char path[64];
         snprintf(path, sizeof path, "/t/%d.mp4", i);
-        vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1, .duration = 60,
-                        .status = VX_VIDEO_INDEXED, .n_segments = SEGS, .path = path, .title = path, .failure = ""};
-        random_centers(own, 1, D, &seed);
-        for (int sgi = 0; sgi < SEGS; sgi++) {
-            for (int d = 0; d < D; d++)
-                v[d] = 0.67f * centers[TOPICS][d] + 0.39f * centers[i % TOPICS][d] + 0.45f * own[d] +
-                       0.03f * jitter(&seed);
-            vx_normalize(v, D);
-            vx_segment sg = {.start = 5.0 * sgi, .end = 5.0 * sgi + 5, .n_frames = 1, .dim = D, .embedding = v};
-            vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
-        }
-        vx_embedding e = {.dim = D, .v = v};
-        vx_batch_put_video(b, &rec);
-        vx_batch_put_embedding(b, rec.id, &e);
+        put_synthetic_video(b, path, i, 60, SEGS, 5, D, vector_video_shaped, &vs);
     }
     REQUIRE(commit_synthetic(cat, b, D) == 0);
     vx_log_level saved = vx_log_threshold;
@@ -1038,23 +1066,12 @@ static void test_sharded_search(void) {
         vx_catalog *cat = vx_catalog_open(dirs[d], 1, &err);
         REQUIRE(cat);
         unsigned vs = 3; /* the same records in each folder */
+        near_topic nt = {&centers[0][0], TOPICS, 0.5f, &vs};
         vx_batch *b = vx_batch_new();
-        float v[D];
         for (int i = 0; i < VIDEOS; i++) {
             char path[64];
             snprintf(path, sizeof path, "/s/%03d.mp4", i);
-            vx_video rec = {.id = vx_video_id_for_path(path), .content_hash = (uint64_t)i + 1, .size = 1,
-                            .duration = 10 + i % 50, .status = VX_VIDEO_INDEXED, .n_segments = SEGS, .path = path,
-                            .title = path, .failure = ""};
-            for (int sgi = 0; sgi < SEGS; sgi++) {
-                for (int k = 0; k < D; k++) v[k] = centers[i % TOPICS][k] + 0.5f * jitter(&vs);
-                vx_normalize(v, D);
-                vx_segment sg = {.start = 2.0 * sgi, .end = 2.0 * sgi + 2, .n_frames = 1, .dim = D, .embedding = v};
-                vx_batch_put_segment(b, rec.id, (uint32_t)sgi, &sg);
-            }
-            vx_embedding e = {.dim = D, .v = v};
-            vx_batch_put_video(b, &rec);
-            vx_batch_put_embedding(b, rec.id, &e);
+            put_synthetic_video(b, path, i, 10 + i % 50, SEGS, 2, D, vector_near_topic, &nt);
         }
         REQUIRE(commit_synthetic(cat, b, D) == 0);
         vx_catalog_close(cat);
