@@ -179,8 +179,9 @@ static int hit_order(const void *pa, const void *pb) {
     return (a->segment > b->segment) - (a->segment < b->segment);
 }
 
-/* This node's `pool` nearest segments (its shard's when sharded), best first; *held: the
- * segments its index holds. Under the index's read lock. */
+/* This node's `pool` nearest segments (its shard's when sharded), best first as the
+ * index gives them (callers put ties in hit_order); *held: the segments its index
+ * holds. Under the index's read lock. */
 static int local_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_hit *hits, int64_t *held, int *dim,
                           vx_error *err) {
     pthread_rwlock_rdlock(&e->ann_lock);
@@ -189,7 +190,6 @@ static int local_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_hit
     if (pool > *held) pool = *held;
     int n = pool > 0 ? vx_ann_search_segments(e->ann, q, (int)pool, hits, err) : 0;
     pthread_rwlock_unlock(&e->ann_lock);
-    if (n > 1) qsort(hits, (size_t)n, sizeof *hits, hit_order);
     return n;
 }
 
@@ -206,7 +206,11 @@ static int nearest_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_h
     int n = local_segments(e, q, pool, *hits, total, &dim, err);
     out->sharded = shards > 1;
     out->shards_missing = 0;
-    if (n < 0 || shards == 1) return n;
+    if (n < 0) return n;
+    if (shards == 1) {
+        if (n > 1) qsort(*hits, (size_t)n, sizeof **hits, hit_order);
+        return n;
+    }
     vx_shard_answer *answers = calloc(shards, sizeof *answers);
     int *answered = calloc(shards, sizeof *answered);
     if (!answers || !answered) {
@@ -310,6 +314,7 @@ int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answe
     int64_t held;
     int dim;
     int n = local_segments(e, q->v, q->pool, hits, &held, &dim, err);
+    if (n > 1) qsort(hits, (size_t)n, sizeof *hits, hit_order);
     if (n >= 0 && held > 0 && (uint32_t)dim != q->dim) n = vx_fail(err, "the query has %u dimensions, the index %d", q->dim, dim);
     if (n >= 0 && n > 0 && !(out->hits = malloc((size_t)n * sizeof *out->hits))) n = vx_fail(err, "out of memory");
     if (n < 0) {
