@@ -1,13 +1,15 @@
-/* bench_encoder: CLIP forward-pass speed on ViT-B/32-shaped random weights.
+/* bench_encoder: CLIP forward-pass speed on ViT-B/32-shaped random weights, per
+ * precision (FP32, BF16, INT8), each in a process of its own within the same run.
  *
- * Prints, as a table: vision tower images/s at batch 1 and 16, text encodings/s and the
- * median latency of a 10-token query, each beside the same-run throughput of
- * the BLAS calls alone for exactly the matrix products that forward pass makes (recorded
- * through vx_clip_set_gemm_observer and replayed with vx_clip_blas: sgemm, or sgemv per
- * row for a few rows against a large matrix), so the fraction of the hardware
- * limit is printed next to each figure. Medians of several runs; peak memory at the end.
+ * Prints, per precision, a table: vision tower images/s at batch 1 and 16, text
+ * encodings/s and the median latency of a 10-token query, each beside the same-run
+ * throughput of the matrix products alone for exactly the products that forward pass
+ * makes (recorded through the observers of clip_gemm.h and replayed: vx_clip_blas for
+ * FP32 and attention, vx_qlinear on oneDNN for BF16/INT8 layers), so the fraction of the
+ * limit is printed next to each figure. Then one table of every precision against
+ * FP32. Medians of several runs; peak resident memory per precision.
  *
- * usage: bench_encoder MODEL_DIR [--runs N]
+ * usage: bench_encoder MODEL_DIR [--runs N] [--precision f32,bf16,int8]
  */
 #include <cblas.h>
 #include <math.h>
@@ -15,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
@@ -27,11 +31,33 @@ typedef struct gemm_call {
     float *C;
 } gemm_call;
 
+typedef struct qlinear_call {
+    const vx_qweight *w;
+    const float *in, *bias;
+    float *out;
+    int rows, accumulate;
+    vx_qact act;
+} qlinear_call;
+
 typedef struct recorder {
     gemm_call *calls;
     int n, cap;
+    qlinear_call *qcalls;
+    int nq, capq;
+    vx_qrunner *runner; /* replays the reduced-precision products */
     double flops;
 } recorder;
+
+static void record_q(void *ctx, const vx_qweight *w, const float *in, int rows, const float *bias, float *out,
+                     int accumulate, vx_qact act) {
+    recorder *r = ctx;
+    if (r->nq == r->capq) {
+        r->capq = r->capq ? 2 * r->capq : 1024;
+        r->qcalls = realloc(r->qcalls, (size_t)r->capq * sizeof *r->qcalls);
+    }
+    r->qcalls[r->nq++] = (qlinear_call){w, in, bias, out, rows, accumulate, act};
+    r->flops += 2.0 * rows * vx_qweight_rows(w) * vx_qweight_cols(w);
+}
 
 static void record(void *ctx, int m, int n, int k, const float *A, int lda, const float *B, int ldb, int bt, float *C,
                    int ldc) {
@@ -62,6 +88,10 @@ static double replay(const recorder *r) {
         const gemm_call *c = &r->calls[i];
         vx_clip_blas(c->m, c->n, c->k, 1.0f, c->A, c->lda, c->B, c->ldb, c->bt, 0.0f, c->C, c->ldc);
     }
+    for (int i = 0; i < r->nq; i++) {
+        const qlinear_call *c = &r->qcalls[i];
+        vx_qlinear(r->runner, c->w, c->in, c->rows, c->bias, c->out, c->accumulate, c->act);
+    }
     return vx_now() - t0;
 }
 
@@ -72,12 +102,16 @@ typedef struct result {
 
 typedef int (*forward_fn)(void *arg);
 
+static vx_qrunner *replay_runner;
+
 static result measure(forward_fn fn, void *arg, int runs) {
-    recorder r = {0};
-    fn(arg); /* warm up: page in weights, spin up BLAS threads */
+    recorder r = {.runner = replay_runner};
+    fn(arg); /* warm up: page in weights, spin up BLAS threads, compile oneDNN products */
     vx_clip_set_gemm_observer(record, &r);
+    vx_clip_set_qlinear_observer(record_q, &r);
     fn(arg);
     vx_clip_set_gemm_observer(NULL, NULL);
+    vx_clip_set_qlinear_observer(NULL, NULL);
     double *tf = malloc((size_t)runs * sizeof *tf), *tl = malloc((size_t)runs * sizeof *tl);
     replay(&r);
     /* Interleave the two so machine noise hits both alike. */
@@ -92,6 +126,7 @@ static result measure(forward_fn fn, void *arg, int runs) {
     free(tf);
     free(tl);
     free(r.calls);
+    free(r.qcalls);
     return res;
 }
 
@@ -126,46 +161,47 @@ static void row(const char *what, double per_second, const char *unit, const res
            r->forward * 1e3, r->limit * 1e3, 100.0 * r->limit / r->forward);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_encoder MODEL_DIR [--runs N]\n");
-        return 2;
-    }
-    int runs = 7;
-    for (int i = 2; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--runs")) runs = atoi(argv[++i]);
+/* What one precision's run reports to the comparison at the end. */
+typedef struct figures {
+    double images1, images16, query_ms, texts64, peak_mib, load_s;
+    int ok;
+} figures;
+
+static figures run_precision(const char *dir, vx_precision p, int runs) {
+    figures f = {0};
     vx_error err;
     double t0 = vx_now();
-    vx_clip *m = vx_clip_load(argv[1], &err);
+    vx_clip *m = vx_clip_load_at(dir, p, &err);
     if (!m) {
         fprintf(stderr, "bench_encoder: %s\n", err.msg);
-        return 1;
+        return f;
     }
-    double load_s = vx_now() - t0;
+    f.load_s = vx_now() - t0;
     const vx_clip_config *c = vx_clip_get_config(m);
     vx_clip_ctx *ctx = vx_clip_ctx_new(m, 16, 64 * c->context, &err);
-    if (!ctx) {
+    if (!ctx || !(replay_runner = vx_qrunner_new(16 * c->vision_tokens > 64 * c->context ? 16 * c->vision_tokens
+                                                                                           : 64 * c->context,
+                                                 4 * (c->vision.mlp > c->text.mlp ? c->vision.mlp : c->text.mlp), &err))) {
         fprintf(stderr, "bench_encoder: %s\n", err.msg);
-        return 1;
+        return f;
     }
     const size_t image = (size_t)3 * c->image_size * c->image_size;
     float *pixels = malloc(16 * image * sizeof *pixels), *out = malloc(64 * (size_t)c->proj_dim * sizeof *out);
     for (size_t i = 0; i < 16 * image; i++) pixels[i] = sinf((float)i * 0.37f);
 
-    printf("vidx encoder benchmark: %s (vision %d wide x %d layers, %d tokens; text %d wide x %d layers), "
-           "OpenBLAS %d threads, %d runs, medians\n\n",
-           argv[1], c->vision.width, c->vision.layers, c->vision_tokens, c->text.width, c->text.layers,
-           openblas_get_num_threads(), runs);
-    printf("| %-34s | %-20s | GFLOP/s | forward   | BLAS only  | of limit |\n", "workload", "throughput");
+    printf("\n## %s\n\n", vx_precision_name(p));
+    printf("| %-34s | %-20s | GFLOP/s | forward   | products  | of limit |\n", "workload", "throughput");
     printf("|%.36s|%.22s|---------|-----------|-----------|----------|\n",
            "--------------------------------------------------", "--------------------------------------------------");
 
     vision_arg v1 = {ctx, pixels, 1, out};
     result r = measure(run_vision, &v1, runs);
     row("vision tower, batch 1", 1.0 / r.forward, "images/s", &r);
+    f.images1 = 1.0 / r.forward;
     vision_arg v16 = {ctx, pixels, 16, out};
     r = measure(run_vision, &v16, runs);
     row("vision tower, batch 16", 16.0 / r.forward, "images/s", &r);
+    f.images16 = 16.0 / r.forward;
 
     /* "a photo of a dog running on grass" is 8 words: 10 tokens with start and end. */
     const char *query[1] = {"a photo of a dog running on grass"};
@@ -176,22 +212,91 @@ int main(int argc, char **argv) {
     char label[64];
     snprintf(label, sizeof label, "text, one %d-token query", ntok);
     row(label, 1.0 / r.forward, "texts/s", &r);
-    printf("\n  median latency of one %d-token query (tokenize + encode): %.2f ms\n", ntok, r.forward * 1e3);
+    f.query_ms = r.forward * 1e3;
 
     const char *batch[64];
     for (int i = 0; i < 64; i++) batch[i] = query[0];
     text_arg t64 = {ctx, batch, 64, out};
     r = measure(run_text, &t64, runs);
-    printf("\n");
     row("text, batch of 64 queries", 64.0 / r.forward, "texts/s", &r);
+    f.texts64 = 64.0 / r.forward;
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("\n  model load %.2f s; activations %.1f MiB (16 images, %d tokens); peak resident memory %.1f MiB\n",
-           load_s, vx_clip_ctx_bytes(ctx) / 1048576.0, 64 * c->context, ru.ru_maxrss / 1024.0);
+    f.peak_mib = ru.ru_maxrss / 1024.0;
+    printf("\n  median latency of one %d-token query (tokenize + encode): %.2f ms\n", ntok, f.query_ms);
+    printf("  model load %.2f s; activations %.1f MiB (16 images, %d tokens); peak resident memory %.1f MiB\n",
+           f.load_s, vx_clip_ctx_bytes(ctx) / 1048576.0, 64 * c->context, f.peak_mib);
     free(pixels);
     free(out);
+    vx_qrunner_free(replay_runner);
     vx_clip_ctx_free(ctx);
     vx_clip_free(m);
+    f.ok = 1;
+    return f;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_encoder MODEL_DIR [--runs N] [--precision f32,bf16,int8]\n");
+        return 2;
+    }
+    int runs = 7;
+    char list[64] = "f32,bf16,int8";
+    for (int i = 2; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "--runs")) runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision")) snprintf(list, sizeof list, "%s", argv[++i]);
+    }
+    vx_clip_config c;
+    char cfg[4200];
+    vx_error err;
+    snprintf(cfg, sizeof cfg, "%s/config.json", argv[1]);
+    if (vx_clip_config_load(cfg, &c, &err)) {
+        fprintf(stderr, "bench_encoder: %s\n", err.msg);
+        return 1;
+    }
+    printf("vidx encoder benchmark: %s (vision %d wide x %d layers, %d tokens; text %d wide x %d layers), "
+           "OpenBLAS %d threads, %d runs, medians; one process per precision\n",
+           argv[1], c.vision.width, c.vision.layers, c.vision_tokens, c.text.width, c.text.layers,
+           openblas_get_num_threads(), runs);
+    vx_precision ps[3];
+    figures fs[3];
+    int n = 0;
+    for (char *tok = strtok(list, ","); tok && n < 3; tok = strtok(NULL, ",")) {
+        if (vx_precision_parse(tok, &ps[n], &err)) {
+            fprintf(stderr, "bench_encoder: %s\n", err.msg);
+            return 2;
+        }
+        if (vx_precision_check(ps[n], &err)) {
+            printf("\n## %s: skipped (%s)\n", tok, err.msg);
+            continue;
+        }
+        /* A process per precision: its peak memory is its own. */
+        int fd[2];
+        fflush(stdout);
+        if (pipe(fd)) return 1;
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fd[0]);
+            figures f = run_precision(argv[1], ps[n], runs);
+            fflush(stdout);
+            if (write(fd[1], &f, sizeof f) != (ssize_t)sizeof f) _exit(1);
+            _exit(f.ok ? 0 : 1);
+        }
+        close(fd[1]);
+        memset(&fs[n], 0, sizeof fs[n]);
+        if (read(fd[0], &fs[n], sizeof fs[n]) != (ssize_t)sizeof fs[n]) fs[n].ok = 0;
+        close(fd[0]);
+        waitpid(pid, NULL, 0);
+        if (fs[n].ok) n++;
+    }
+    if (n == 0) return 1;
+    printf("\n## against %s, same run\n\n", vx_precision_name(ps[0]));
+    printf("| precision | batch 1 img/s | batch 16 img/s | x       | query ms | x       | batch 64 texts/s | peak MiB |\n");
+    printf("|-----------|---------------|----------------|---------|----------|---------|------------------|----------|\n");
+    for (int i = 0; i < n; i++)
+        printf("| %-9s | %13.1f | %14.1f | %6.2fx | %8.2f | %6.2fx | %16.1f | %8.1f |\n", vx_precision_name(ps[i]),
+               fs[i].images1, fs[i].images16, fs[i].images16 / fs[0].images16, fs[i].query_ms,
+               fs[0].query_ms / fs[i].query_ms, fs[i].texts64, fs[i].peak_mib);
     return 0;
 }

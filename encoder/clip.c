@@ -5,15 +5,18 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
 #include "../common/log.h"
 #include "../common/small_gemm.h"
 #include "../common/vecmath.h"
+#include "qlinear.h"
 #include "safetensors.h"
 
 /* ---- weights ------------------------------------------------------------------------- */
@@ -26,10 +29,14 @@ typedef struct layer_weights {
     const float *ln2_w, *ln2_b; /* [W] */
     const float *fc1_w, *fc1_b; /* [M, W], [M] */
     const float *fc2_w, *fc2_b; /* [W, M], [W] */
+    /* At BF16 or INT8: the four products' weights, packed (then qkv_w is NULL and the
+     * FP32 weights are not read). */
+    vx_qweight *q_qkv, *q_out, *q_fc1, *q_fc2;
 } layer_weights;
 
 struct vx_clip {
     vx_clip_config cfg;
+    vx_precision precision;
     char *dir;
     uint64_t fingerprint;
     vx_safetensors *st;
@@ -39,6 +46,7 @@ struct vx_clip {
 
     /* vision tower */
     const float *patch_w;   /* [Wv, 3 * p * p] (conv kernel, no bias) */
+    vx_qweight *q_patch;    /* packed patch_w at BF16 or INT8 */
     const float *class_emb; /* [Wv] */
     const float *vpos;      /* [T, Wv] */
     const float *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b; /* [Wv] */
@@ -54,13 +62,13 @@ struct vx_clip {
 
 /* One tower's activations, for up to `rows` token rows. */
 typedef struct run_state {
-    int rows;
+    int rows, max_seq;
     float *x;      /* [rows, W]  residual stream */
     float *h;      /* [rows, W]  normalised input of a sub-block */
     float *qkv;    /* [rows, 3W] */
     float *attn;   /* [rows, W]  attention output before its projection */
     float *mlp;    /* [rows, M] */
-    float *scores; /* [n, n]     one head's attention matrix */
+    float *scores; /* [threads, n, n] one head's attention matrix per thread */
 } run_state;
 
 struct vx_clip_ctx {
@@ -70,6 +78,11 @@ struct vx_clip_ctx {
     float *patches; /* [max_images * grid^2, 3 * p * p] */
     float *pooled;  /* [max(max_images, texts per chunk), max(Wv, Wt)] */
     int32_t *ids;   /* [max_tokens] tokenizer output */
+    vx_qrunner *qr; /* reduced-precision products; NULL at FP32 */
+    /* Threads for attention heads and element-wise passes (OpenMP). 1 at FP32: there
+     * OpenBLAS's own threads share the cores, and both spinning at once halved the
+     * vision tower's speed (13.2 -> 5.3 images/s at batch 1). */
+    int threads;
     size_t bytes;
 };
 
@@ -210,22 +223,44 @@ static int load_layers(vx_clip *m, const char *prefix, const vx_tower_config *c,
             !(l->fc1_w = T2(NAME("mlp.fc1.weight"), M, W)) || !(l->fc1_b = T1(NAME("mlp.fc1.bias"), M)) ||
             !(l->fc2_w = T2(NAME("mlp.fc2.weight"), W, M)) || !(l->fc2_b = T1(NAME("mlp.fc2.bias"), W)))
             return -1;
-        l->qkv_w = own(m, (size_t)(3 * W * W) * sizeof(float));
+        /* At reduced precision the fused FP32 matrix is only the packing's input. */
+        const int reduced = m->precision != VX_PRECISION_F32;
+        float *qkv_w = reduced ? malloc((size_t)(3 * W * W) * sizeof(float)) : own(m, (size_t)(3 * W * W) * sizeof(float));
         l->qkv_b = own(m, (size_t)(3 * W) * sizeof(float));
-        if (!l->qkv_w || !l->qkv_b) return vx_fail(err, "out of memory");
+        if (!qkv_w || !l->qkv_b) { if (reduced) free(qkv_w); return vx_fail(err, "out of memory"); }
         static const char *const parts[3] = {"q_proj", "k_proj", "v_proj"};
         for (int p = 0; p < 3; p++) {
             char sub[64];
             snprintf(sub, sizeof sub, "self_attn.%s.weight", parts[p]);
-            if (vx_st_check(m->st, NAME(sub), 2, (const int64_t[]){W, W}, err)) return -1;
-            vx_st_to_f32(vx_st_find(m->st, n), l->qkv_w + p * W * W);
+            if (vx_st_check(m->st, NAME(sub), 2, (const int64_t[]){W, W}, err)) { if (reduced) free(qkv_w); return -1; }
+            vx_st_to_f32(vx_st_find(m->st, n), qkv_w + p * W * W);
             snprintf(sub, sizeof sub, "self_attn.%s.bias", parts[p]);
-            if (vx_st_check(m->st, NAME(sub), 1, (const int64_t[]){W}, err)) return -1;
+            if (vx_st_check(m->st, NAME(sub), 1, (const int64_t[]){W}, err)) { if (reduced) free(qkv_w); return -1; }
             vx_st_to_f32(vx_st_find(m->st, n), l->qkv_b + p * W);
         }
 #undef NAME
+        if (!reduced) { l->qkv_w = qkv_w; continue; }
+        l->q_qkv = vx_qweight_new(qkv_w, (int)(3 * W), (int)W, m->precision, err);
+        free(qkv_w);
+        if (!l->q_qkv || !(l->q_out = vx_qweight_new(l->out_w, (int)W, (int)W, m->precision, err)) ||
+            !(l->q_fc1 = vx_qweight_new(l->fc1_w, (int)M, (int)W, m->precision, err)) ||
+            !(l->q_fc2 = vx_qweight_new(l->fc2_w, (int)W, (int)M, m->precision, err)))
+            return vx_fail_prefix(err, "%s layer %d", prefix, i);
+        /* The packed copies replace the FP32 matrices: let the kernel drop the file's
+         * pages read while packing, layer by layer, so that they never all count as
+         * resident at once (smaller tensors fault back in when used). */
+        madvise(m->st->map, m->st->map_size, MADV_DONTNEED);
     }
     return 0;
+}
+
+static void free_layers(layer_weights *L, int n) {
+    for (int i = 0; L && i < n; i++) {
+        vx_qweight_free(L[i].q_qkv);
+        vx_qweight_free(L[i].q_out);
+        vx_qweight_free(L[i].q_fc1);
+        vx_qweight_free(L[i].q_fc2);
+    }
 }
 
 static int load_weights(vx_clip *m, vx_error *err) {
@@ -259,6 +294,12 @@ static int load_weights(vx_clip *m, vx_error *err) {
         !(m->final_ln_b = T1("text_model.final_layer_norm.bias", Wt)) ||
         !(m->tproj = T2("text_projection.weight", P, Wt)))
         return -1;
+    /* Zeroed so that a model freed half-loaded frees only what was packed. */
+    memset(m->vlayers, 0, (size_t)c->vision.layers * sizeof *m->vlayers);
+    memset(m->tlayers, 0, (size_t)c->text.layers * sizeof *m->tlayers);
+    if (m->precision != VX_PRECISION_F32 &&
+        !(m->q_patch = vx_qweight_new(m->patch_w, (int)Wv, (int)(3 * p * p), m->precision, err)))
+        return vx_fail_prefix(err, "patch embedding");
     if (load_layers(m, "vision_model", &c->vision, m->vlayers, err) ||
         load_layers(m, "text_model", &c->text, m->tlayers, err))
         return -1;
@@ -270,7 +311,9 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-vx_clip *vx_clip_load(const char *dir, vx_error *err) {
+vx_clip *vx_clip_load(const char *dir, vx_error *err) { return vx_clip_load_at(dir, VX_PRECISION_F32, err); }
+
+vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err) {
     char path[4096], hint[1024];
     struct stat sb;
     vx_clip *m = NULL;
@@ -287,11 +330,13 @@ vx_clip *vx_clip_load(const char *dir, vx_error *err) {
             return NULL;
         }
     }
+    if (vx_precision_check(precision, err)) return NULL;
     m = calloc(1, sizeof *m);
     if (!m || !(m->dir = strdup(dir))) {
         vx_fail(err, "out of memory");
         goto fail;
     }
+    m->precision = precision;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (vx_clip_config_load(path, &m->cfg, err)) goto fail;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
@@ -322,9 +367,9 @@ vx_clip *vx_clip_load(const char *dir, vx_error *err) {
         m->fingerprint = XXH3_64bits_digest(h);
         XXH3_freeState(h);
     }
-    vx_debug("loaded CLIP model %s: vision %dx%d (%d layers), text %d (%d layers), projection %d", dir,
-             m->cfg.vision.width, m->cfg.vision_tokens, m->cfg.vision.layers, m->cfg.text.width, m->cfg.text.layers,
-             m->cfg.proj_dim);
+    vx_debug("loaded CLIP model %s at %s: vision %dx%d (%d layers), text %d (%d layers), projection %d", dir,
+             vx_precision_name(m->precision), m->cfg.vision.width, m->cfg.vision_tokens, m->cfg.vision.layers,
+             m->cfg.text.width, m->cfg.text.layers, m->cfg.proj_dim);
     return m;
 fail:
     vx_clip_free(m);
@@ -333,6 +378,9 @@ fail:
 
 void vx_clip_free(vx_clip *m) {
     if (!m) return;
+    if (m->vlayers) free_layers(m->vlayers, m->cfg.vision.layers);
+    if (m->tlayers) free_layers(m->tlayers, m->cfg.text.layers);
+    vx_qweight_free(m->q_patch);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     vx_st_close(m->st);
@@ -345,6 +393,7 @@ const vx_clip_config *vx_clip_get_config(const vx_clip *m) { return &m->cfg; }
 const vx_tokenizer *vx_clip_tokenizer(const vx_clip *m) { return m->tok; }
 uint64_t vx_clip_fingerprint(const vx_clip *m) { return m->fingerprint; }
 const char *vx_clip_dir(const vx_clip *m) { return m->dir; }
+vx_precision vx_clip_precision(const vx_clip *m) { return m->precision; }
 
 /* ---- run state ----------------------------------------------------------------------- */
 
@@ -355,12 +404,13 @@ static float *alloc_floats(vx_clip_ctx *ctx, size_t n) {
 
 static int run_state_init(vx_clip_ctx *ctx, run_state *s, const vx_tower_config *c, int rows, int max_seq) {
     s->rows = rows;
+    s->max_seq = max_seq;
     s->x = alloc_floats(ctx, (size_t)rows * c->width);
     s->h = alloc_floats(ctx, (size_t)rows * c->width);
     s->qkv = alloc_floats(ctx, (size_t)rows * 3 * c->width);
     s->attn = alloc_floats(ctx, (size_t)rows * c->width);
     s->mlp = alloc_floats(ctx, (size_t)rows * c->mlp);
-    s->scores = alloc_floats(ctx, (size_t)max_seq * max_seq);
+    s->scores = alloc_floats(ctx, (size_t)ctx->threads * max_seq * max_seq);
     return s->x && s->h && s->qkv && s->attn && s->mlp && s->scores ? 0 : -1;
 }
 
@@ -380,6 +430,7 @@ vx_clip_ctx *vx_clip_ctx_new(const vx_clip *m, int max_images, int max_tokens, v
     vx_clip_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) { vx_fail(err, "out of memory"); return NULL; }
     ctx->m = m;
+    ctx->threads = m->precision == VX_PRECISION_F32 ? 1 : omp_get_max_threads();
     ctx->max_images = max_images;
     ctx->max_tokens = max_tokens;
     int pp = 3 * c->patch_size * c->patch_size;
@@ -394,6 +445,17 @@ vx_clip_ctx *vx_clip_ctx_new(const vx_clip *m, int max_images, int max_tokens, v
         vx_fail(err, "out of memory for the encoder's activations (%d images, %d tokens)", max_images, max_tokens);
         return NULL;
     }
+    if (m->precision != VX_PRECISION_F32) {
+        const int vrows = max_images * c->vision_tokens, rows = vrows > max_tokens ? vrows : max_tokens;
+        int k = c->vision.mlp > c->text.mlp ? c->vision.mlp : c->text.mlp;
+        if (pp > k) k = pp;
+        if (wmax > k) k = wmax;
+        if (!(ctx->qr = vx_qrunner_new(rows, k, err))) {
+            vx_clip_ctx_free(ctx);
+            return NULL;
+        }
+        ctx->bytes += vx_qrunner_bytes(ctx->qr);
+    }
     return ctx;
 }
 
@@ -404,6 +466,7 @@ void vx_clip_ctx_free(vx_clip_ctx *ctx) {
     free(ctx->patches);
     free(ctx->pooled);
     free(ctx->ids);
+    vx_qrunner_free(ctx->qr);
     free(ctx);
 }
 
@@ -416,6 +479,13 @@ size_t vx_clip_ctx_bytes(const vx_clip_ctx *ctx) { return ctx->bytes; }
 
 static vx_gemm_observer gemm_observer;
 static void *gemm_observer_ctx;
+static vx_qlinear_observer qlinear_observer;
+static void *qlinear_observer_ctx;
+
+void vx_clip_set_qlinear_observer(vx_qlinear_observer fn, void *ctx) {
+    qlinear_observer = fn;
+    qlinear_observer_ctx = ctx;
+}
 
 void vx_clip_set_gemm_observer(vx_gemm_observer fn, void *ctx) {
     gemm_observer = fn;
@@ -455,18 +525,32 @@ static void gemm(int m, int n, int k, float alpha, const float *A, int lda, cons
     vx_clip_blas(m, n, k, alpha, A, lda, B, ldb, b_transposed, beta, C, ldc);
 }
 
-/* out[rows, out_dim] (= or +=) in[rows, in_dim] * W^T + b, W stored [out_dim, in_dim]. */
-static void linear(const float *in, int rows, int in_dim, const float *W, const float *b, int out_dim, float *out,
-                   int accumulate) {
+/* out[rows, out_dim] (= or +=) in[rows, in_dim] * W^T + b, W stored [out_dim, in_dim];
+ * with q (BF16 or INT8), through oneDNN on the packed copy of W (errors are kept in
+ * the context's runner and reported at the end of the forward pass). */
+static void activate(float *x, size_t n, vx_activation act, int threads);
+
+/* act (with accumulate unset): the activation applied to the output too. */
+static void linear(vx_clip_ctx *ctx, const float *in, int rows, int in_dim, const float *W, const vx_qweight *q,
+                   const float *b, int out_dim, float *out, int accumulate, const vx_activation *act) {
+    if (q) {
+        const vx_qact qact = !act ? VX_QACT_NONE : *act == VX_ACT_QUICK_GELU ? VX_QACT_QUICK_GELU : VX_QACT_GELU;
+        if (qlinear_observer) qlinear_observer(qlinear_observer_ctx, q, in, rows, b, out, accumulate, qact);
+        vx_qlinear(ctx->qr, q, in, rows, b, out, accumulate, qact);
+        return;
+    }
     gemm(rows, out_dim, in_dim, 1.0f, in, in_dim, W, in_dim, 1, accumulate ? 1.0f : 0.0f, out, out_dim);
     if (b)
         for (int r = 0; r < rows; r++) {
             float *o = out + (size_t)r * out_dim;
             for (int j = 0; j < out_dim; j++) o[j] += b[j];
         }
+    if (act) activate(out, (size_t)rows * out_dim, *act, ctx->threads);
 }
 
-static void layernorm(const float *in, float *out, int rows, int dim, const float *w, const float *b, float eps) {
+static void layernorm(const float *in, float *out, int rows, int dim, const float *w, const float *b, float eps,
+                      int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && rows >= 64)
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * dim;
         float *y = out + (size_t)r * dim;
@@ -498,10 +582,12 @@ static inline float fast_expf(float x) {
     return p * scale;
 }
 
-static void activate(float *x, size_t n, vx_activation act) {
+static void activate(float *x, size_t n, vx_activation act, int threads) {
     if (act == VX_ACT_QUICK_GELU) {
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (threads > 1 && n >= 65536)
         for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fast_expf(-1.702f * x[i]));
     } else {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 65536)
         for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
     }
 }
@@ -521,33 +607,86 @@ static void softmax_rows(float *s, int n, int causal) {
     }
 }
 
+/* One head of one sequence of n rows: out[n, dh] = softmax(scale * Q K^T) V, where Q,
+ * K and V are dh-wide column blocks of rows ld floats apart (the fused qkv buffer) and
+ * out's rows are ldo apart. scores: [n, n] of the calling thread. With causal, row i
+ * attends to rows 0..i only. */
+static void attend(const float *Q, const float *K, const float *V, int ld, int n, int dh, float scale, int causal,
+                   float *scores, float *out, int ldo) {
+    for (int i = 0; i < n; i++) {
+        const float *q = Q + (size_t)i * ld;
+        float *row = scores + (size_t)i * n;
+        const int cols = causal ? i + 1 : n;
+        for (int j = 0; j < cols; j++) {
+            const float *k = K + (size_t)j * ld;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int d = 0; d < dh; d++) acc += q[d] * k[d];
+            row[j] = acc * scale;
+        }
+    }
+    softmax_rows(scores, n, causal);
+    for (int i = 0; i < n; i++) {
+        float *o = out + (size_t)i * ldo;
+        const float *p = scores + (size_t)i * n;
+        const int cols = causal ? i + 1 : n;
+        for (int d = 0; d < dh; d++) o[d] = 0;
+        for (int j = 0; j < cols; j++) {
+            const float pj = p[j], *v = V + (size_t)j * ld;
+#pragma omp simd
+            for (int d = 0; d < dh; d++) o[d] += pj * v[d];
+        }
+    }
+}
+
 /* One pre-LayerNorm transformer block over `rows` rows of s->x, made of n_seq
  * independent sequences (seq_start[i], seq_len[i]) that attend only within themselves. */
-static void block(const layer_weights *L, const vx_tower_config *c, run_state *s, int rows, const int *seq_start,
+static void block(vx_clip_ctx *ctx, const layer_weights *L, const vx_tower_config *c, run_state *s, int rows,
+                  const int *seq_start,
                   const int *seq_len, int n_seq, int causal) {
     const int W = c->width, dh = W / c->heads;
     const float scale = 1.0f / sqrtf((float)dh);
-    layernorm(s->x, s->h, rows, W, L->ln1_w, L->ln1_b, c->eps);
-    linear(s->h, rows, W, L->qkv_w, L->qkv_b, 3 * W, s->qkv, 0);
-    for (int q = 0; q < n_seq; q++) {
-        const int n = seq_len[q];
-        const float *base = s->qkv + (size_t)seq_start[q] * 3 * W;
-        for (int hd = 0; hd < c->heads; hd++) {
-            const float *Q = base + hd * dh, *K = base + W + hd * dh, *V = base + 2 * W + hd * dh;
-            gemm(n, n, dh, scale, Q, 3 * W, K, 3 * W, 1, 0.0f, s->scores, n);
-            softmax_rows(s->scores, n, causal);
-            gemm(n, dh, n, 1.0f, s->scores, n, V, 3 * W, 0, 0.0f, s->attn + (size_t)seq_start[q] * W + hd * dh, W);
+    layernorm(s->x, s->h, rows, W, L->ln1_w, L->ln1_b, c->eps, ctx->threads);
+    linear(ctx, s->h, rows, W, L->qkv_w, L->q_qkv, L->qkv_b, 3 * W, s->qkv, 0, NULL);
+    /* Attention, at BF16/INT8: every (sequence, head) on its own, spread over the cores.
+     * Once the layers' products are cheap, products this small (50 x 50 x 64 for an
+     * image) cost BLAS more in calls and thread hand-offs than in arithmetic. */
+    const int pairs = n_seq * c->heads, max_seq = s->max_seq;
+    if (ctx->threads == 1) /* FP32: per head through BLAS (its threads), as measured fastest there */
+        for (int q = 0; q < n_seq; q++) {
+            const int n = seq_len[q];
+            const float *base = s->qkv + (size_t)seq_start[q] * 3 * W;
+            for (int hd = 0; hd < c->heads; hd++) {
+                const float *Q = base + hd * dh, *K = base + W + hd * dh, *V = base + 2 * W + hd * dh;
+                gemm(n, n, dh, scale, Q, 3 * W, K, 3 * W, 1, 0.0f, s->scores, n);
+                softmax_rows(s->scores, n, causal);
+                gemm(n, dh, n, 1.0f, s->scores, n, V, 3 * W, 0, 0.0f, s->attn + (size_t)seq_start[q] * W + hd * dh, W);
+            }
         }
+    else
+#pragma omp parallel for schedule(dynamic) num_threads(ctx->threads) if (pairs > 1)
+    for (int t = 0; t < pairs; t++) {
+        const int q = t / c->heads, hd = t % c->heads;
+        const float *base = s->qkv + (size_t)seq_start[q] * 3 * W;
+        attend(base + hd * dh, base + W + hd * dh, base + 2 * W + hd * dh, 3 * W, seq_len[q], dh, scale, causal,
+               s->scores + (size_t)omp_get_thread_num() * max_seq * max_seq,
+               s->attn + (size_t)seq_start[q] * W + hd * dh, W);
     }
-    linear(s->attn, rows, W, L->out_w, L->out_b, W, s->x, 1);
-    layernorm(s->x, s->h, rows, W, L->ln2_w, L->ln2_b, c->eps);
-    linear(s->h, rows, W, L->fc1_w, L->fc1_b, c->mlp, s->mlp, 0);
-    activate(s->mlp, (size_t)rows * c->mlp, c->act);
-    linear(s->mlp, rows, c->mlp, L->fc2_w, L->fc2_b, W, s->x, 1);
+    linear(ctx, s->attn, rows, W, L->out_w, L->q_out, L->out_b, W, s->x, 1, NULL);
+    layernorm(s->x, s->h, rows, W, L->ln2_w, L->ln2_b, c->eps, ctx->threads);
+    linear(ctx, s->h, rows, W, L->fc1_w, L->q_fc1, L->fc1_b, c->mlp, s->mlp, 0, &c->act);
+    linear(ctx, s->mlp, rows, c->mlp, L->fc2_w, L->q_fc2, L->fc2_b, W, s->x, 1, NULL);
 }
 
 static void normalize_rows(float *x, int rows, int dim) {
     for (int r = 0; r < rows; r++) vx_normalize(x + (size_t)r * dim, (size_t)dim);
+}
+
+/* A reduced-precision product that failed during a forward pass (its outputs are then
+ * meaningless): -1 with err. */
+static int product_error(vx_clip_ctx *ctx, vx_error *err) {
+    const char *e = ctx->qr ? vx_qrunner_take_error(ctx->qr) : NULL;
+    return e ? vx_fail(err, "encoder: %s", e) : 0;
 }
 
 /* ---- vision tower -------------------------------------------------------------------- */
@@ -572,21 +711,22 @@ static void encode_image_chunk(vx_clip_ctx *ctx, const float *pixels, int n, flo
             }
     /* Patch embeddings land in rows 1..NP of each image's block of T rows. */
     for (int b = 0; b < n; b++)
-        gemm(NP, W, K, 1.0f, ctx->patches + (size_t)b * NP * K, K, m->patch_w, K, 1, 0.0f, s->x + ((size_t)b * T + 1) * W, W);
+        linear(ctx, ctx->patches + (size_t)b * NP * K, NP, K, m->patch_w, m->q_patch, NULL, W, s->x + ((size_t)b * T + 1) * W,
+               0, NULL);
     for (int b = 0; b < n; b++) {
         float *x = s->x + (size_t)b * T * W;
         for (int i = 0; i < W; i++) x[i] = m->class_emb[i] + m->vpos[i];
         for (size_t i = W; i < (size_t)T * W; i++) x[i] += m->vpos[i];
     }
     const int rows = n * T;
-    layernorm(s->x, s->x, rows, W, m->pre_ln_w, m->pre_ln_b, c->vision.eps);
+    layernorm(s->x, s->x, rows, W, m->pre_ln_w, m->pre_ln_b, c->vision.eps, ctx->threads);
     int starts[n], lens[n];
     for (int b = 0; b < n; b++) { starts[b] = b * T; lens[b] = T; }
-    for (int l = 0; l < c->vision.layers; l++) block(&m->vlayers[l], &c->vision, s, rows, starts, lens, n, 0);
+    for (int l = 0; l < c->vision.layers; l++) block(ctx, &m->vlayers[l], &c->vision, s, rows, starts, lens, n, 0);
     /* The class token of each image, post-LayerNorm, projected. */
     for (int b = 0; b < n; b++)
-        layernorm(s->x + (size_t)b * T * W, ctx->pooled + (size_t)b * W, 1, W, m->post_ln_w, m->post_ln_b, c->vision.eps);
-    linear(ctx->pooled, n, W, m->vproj, NULL, c->proj_dim, out, 0);
+        layernorm(s->x + (size_t)b * T * W, ctx->pooled + (size_t)b * W, 1, W, m->post_ln_w, m->post_ln_b, c->vision.eps, ctx->threads);
+    linear(ctx, ctx->pooled, n, W, m->vproj, NULL, NULL, c->proj_dim, out, 0, NULL);
     normalize_rows(out, n, c->proj_dim);
 }
 
@@ -597,6 +737,7 @@ int vx_clip_encode_images(vx_clip_ctx *ctx, const float *pixels, int n, float *o
     for (int done = 0; done < n; done += ctx->max_images) {
         int k = n - done < ctx->max_images ? n - done : ctx->max_images;
         encode_image_chunk(ctx, pixels + done * image_floats, k, out + (size_t)done * c->proj_dim);
+        if (product_error(ctx, err)) return -1;
     }
     return 0;
 }
@@ -624,11 +765,11 @@ static void encode_token_chunk(vx_clip_ctx *ctx, const int32_t *const *ids, cons
         pool[t] = rows + best;
         rows += lens[t];
     }
-    for (int l = 0; l < c->text.layers; l++) block(&m->tlayers[l], &c->text, s, rows, starts, lens, n, 1);
+    for (int l = 0; l < c->text.layers; l++) block(ctx, &m->tlayers[l], &c->text, s, rows, starts, lens, n, 1);
     /* The final LayerNorm is per position, so only the pooled positions need it. */
     for (int t = 0; t < n; t++)
-        layernorm(s->x + (size_t)pool[t] * W, ctx->pooled + (size_t)t * W, 1, W, m->final_ln_w, m->final_ln_b, c->text.eps);
-    linear(ctx->pooled, n, W, m->tproj, NULL, c->proj_dim, out, 0);
+        layernorm(s->x + (size_t)pool[t] * W, ctx->pooled + (size_t)t * W, 1, W, m->final_ln_w, m->final_ln_b, c->text.eps, ctx->threads);
+    linear(ctx, ctx->pooled, n, W, m->tproj, NULL, NULL, c->proj_dim, out, 0, NULL);
     normalize_rows(out, n, c->proj_dim);
 }
 
@@ -648,6 +789,7 @@ int vx_clip_encode_tokens(vx_clip_ctx *ctx, const int32_t *const *ids, const int
         int k = 0, total = 0;
         while (first + k < n && k < max_texts && total + lens[first + k] <= ctx->max_tokens) total += lens[first + k++];
         encode_token_chunk(ctx, ids + first, lens + first, k, out + (size_t)first * c->proj_dim);
+        if (product_error(ctx, err)) return -1;
         first += k;
     }
     return 0;

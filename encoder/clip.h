@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "qlinear.h"
 #include "tokenizer.h"
 
 typedef enum { VX_ACT_QUICK_GELU, VX_ACT_GELU } vx_activation;
@@ -58,6 +59,11 @@ int vx_clip_config_load(const char *path, vx_clip_config *cfg, vx_error *err);
 /* Loads a model folder. A missing folder or file gets a message that says what is
  * missing and how to get the model. */
 vx_clip *vx_clip_load(const char *dir, vx_error *err);
+/* The same at a precision (qlinear.h): the large matrix products' weights are packed
+ * once in BF16 or INT8; LayerNorm, softmax, attention and residuals stay FP32. Fails
+ * when this CPU lacks the instructions for it. vx_clip_load is vx_clip_load_at(F32). */
+vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err);
+vx_precision vx_clip_precision(const vx_clip *m);
 void vx_clip_free(vx_clip *m);
 const vx_clip_config *vx_clip_get_config(const vx_clip *m);
 const vx_tokenizer *vx_clip_tokenizer(const vx_clip *m);

@@ -12,6 +12,13 @@ typedef void (*vx_gemm_observer)(void *ctx, int m, int n, int k, const float *A,
                                  int b_transposed, float *C, int ldc);
 void vx_clip_set_gemm_observer(vx_gemm_observer fn, void *ctx);
 
+/* The same for the products a reduced-precision model makes through oneDNN (qlinear.h):
+ * replayed with vx_qlinear on a runner of the benchmark's own. */
+#include "qlinear.h"
+typedef void (*vx_qlinear_observer)(void *ctx, const vx_qweight *w, const float *in, int rows, const float *bias,
+                                    float *out, int accumulate, vx_qact act);
+void vx_clip_set_qlinear_observer(vx_qlinear_observer fn, void *ctx);
+
 /* The BLAS call behind every product: C[m,n] = alpha * A[m,k] * op(B) + beta * C,
  * row-major, B given as [n,k] (b_transposed, as weights are stored) or [k,n]. */
 void vx_clip_blas(int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb, int b_transposed,

@@ -11,6 +11,7 @@ cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
 packages=(
   build-essential cmake pkg-config dpkg-dev git ca-certificates curl
   libfaiss-dev libopenblas-dev liblapack-dev
+  libdnnl-dev   # oneDNN: the encoder's BF16 and INT8 matrix products
   libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavfilter-dev ffmpeg
   clang libclang-rt-14-dev libomp-dev python3 wrk
