@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "../encoder/qlinear.h"
+
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
 
 #define CLI_MAX_OPTS 16
@@ -73,10 +75,17 @@ void cli_print_help(const cli_command *cmd);
 #define CLI_MODEL_OPT                                                                            \
     {"model", 0, "DIR", "CLIP model folder (default $VIDX_MODEL, the database's model, then "   \
                         "~/.local/share/vidx/models/clip-vit-base-patch32)"}
+#define CLI_PRECISION_OPT                                                                            \
+    {"precision", 0, "P", "encoder precision: f32, bf16 or int8 (default $VIDX_PRECISION, else bf16 where " \
+                          "the CPU has BF16 instructions, else f32)"}
+
+/* The encoder's precision: --precision, $VIDX_PRECISION, then the CPU's default.
+ * Returns 0, or CLI_USAGE after printing why (unknown, or not on this CPU). */
+int cli_precision(const cli_command *cmd, const cli_args *args, vx_precision *out);
 
 /* The engine's options from the command line and the environment (the edge: nothing
  * below reads the environment): --db, $VIDX_DB, ./vidx-data; --model, $VIDX_MODEL, the
- * default model folder; $VIDX_DB_CACHE_MB, $VIDX_ANN_EXACT_MAX, $VIDX_ANN_COMPRESS_MIN,
+ * default model folder; --precision, $VIDX_PRECISION; $VIDX_DB_CACHE_MB, $VIDX_ANN_EXACT_MAX, $VIDX_ANN_COMPRESS_MIN,
  * $VIDX_ANN_FAISS_SEARCH.
  * Returns 0, or CLI_USAGE after printing what is wrong. */
 struct vx_engine_options;

@@ -151,6 +151,16 @@ static int env_int(const cli_command *cmd, const char *name, long long min, long
     return 0;
 }
 
+int cli_precision(const cli_command *cmd, const cli_args *args, vx_precision *out) {
+    const char *flag = cli_opt_index(cmd, "precision") >= 0 ? cli_get(cmd, args, "precision") : NULL;
+    const char *env = getenv("VIDX_PRECISION");
+    const char *text = flag && *flag ? flag : env && *env ? env : NULL;
+    vx_error err;
+    if (vx_precision_parse(text, out, &err) || vx_precision_check(*out, &err))
+        return cli_usage_error(cmd, "%s%s", flag && *flag ? "--precision: " : text ? "VIDX_PRECISION: " : "", err.msg);
+    return 0;
+}
+
 int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_options *o) {
     static char default_model[4096];
     vx_engine_options_default(o);
@@ -159,6 +169,7 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     const char *env = getenv("VIDX_MODEL");
     o->model_dir = flag && *flag ? flag : env && *env ? env : NULL;
     o->default_model_dir = vx_default_model_dir(default_model, sizeof default_model) == 0 ? default_model : NULL;
+    if (cli_precision(cmd, args, &o->precision)) return CLI_USAGE;
     long long v = o->db_cache_mb;
     if (env_int(cmd, "VIDX_DB_CACHE_MB", 1, 1 << 20, &v)) return CLI_USAGE;
     o->db_cache_mb = (int)v;

@@ -181,8 +181,10 @@ static int run_embed(const cli_command *cmd, cli_args *args) {
     for (int i = 0; i < args->n_occ; i++)
         inputs += args->occ[i].opt == text_opt || args->occ[i].opt == image_opt || args->occ[i].opt == pixels_opt;
     if (!inputs) return cli_usage_error(cmd, "give at least one --text, --image or --pixels");
+    vx_precision precision;
+    if (cli_precision(cmd, args, &precision)) return CLI_USAGE;
     if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
-    vx_clip *m = vx_clip_load(dir, &err);
+    vx_clip *m = vx_clip_load_at(dir, precision, &err);
     if (!m) return cli_fail(cmd, "%s", err.msg);
     const vx_clip_config *c = vx_clip_get_config(m);
     vx_clip_ctx *ctx = vx_clip_ctx_new(m, 1, TEXT_BATCH * c->context, &err);
@@ -215,13 +217,13 @@ done:
 
 const cli_command cmd_embed = {
     .name = "embed",
-    .synopsis = "[--model DIR] (--text TEXT | --image FILE | --pixels FILE.f32) ...",
+    .synopsis = "[--model DIR] [--precision P] (--text TEXT | --image FILE | --pixels FILE.f32) ...",
     .summary = "print CLIP embeddings of texts, images or preprocessed pixel tensors",
     .details = "Prints one line per input, in order: the L2-normalised embedding as floats separated\n"
                "by spaces (--json: a JSON array). --text - reads one text per line from standard input.\n"
                "--pixels takes raw little-endian float32 tensors N x 3 x S x S, already resized and\n"
                "normalised; N comes from the file size. --image takes any picture FFmpeg decodes.",
-    .opts = {CLI_MODEL_OPT,
+    .opts = {CLI_MODEL_OPT, CLI_PRECISION_OPT,
              {"text", 0, "TEXT", "a text ('-' reads one per line from standard input)"},
              {"image", 0, "FILE", "an image file"},
              {"pixels", 0, "FILE", "raw float32 tensors N x 3 x S x S"},

@@ -153,7 +153,7 @@ static int run_index(const cli_command *cmd, cli_args *args) {
 
 const cli_command cmd_index = {
     .name = "index",
-    .synopsis = "[--db DIR] [--model DIR] PATH...",
+    .synopsis = "[--db DIR] [--model DIR] [--precision P] PATH...",
     .summary = "index new or changed videos, skip unchanged ones, note removed ones",
     .details = "PATHs are video files or folders (walked for video files). Unchanged files are skipped\n"
                "without decoding, exact duplicates are linked to the video they copy, files gone from a\n"
@@ -162,7 +162,7 @@ const cli_command cmd_index = {
                "the reason. Ends with a summary; exit code 1 when any file failed (each listed with its\n"
                "reason). While `vidx serve` runs on the database, the work goes to the service as a job\n"
                "and this command follows it to the end.",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT,
              {"rate", 0, "FPS", "frames sampled per second of video (default 1)"},
              {"max-frames", 0, "N", "at most N frames per video, spread over long ones (default 256)"},
              {"segment", 0, "SECONDS", "segment length for moments (default 5)"},

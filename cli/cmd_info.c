@@ -49,6 +49,7 @@ static int run_info(const cli_command *cmd, cli_args *args) {
         /* Nothing indexed yet: zeros, and nothing created. */
         vx_engine_stats none;
         memset(&none, 0, sizeof none);
+        none.precision = vx_precision_name(o.precision);
         doc = vx_info_json(o.data_dir, 0, &none);
         if (cli_has(cmd, args, "check")) {
             json_decref(doc);
@@ -71,6 +72,8 @@ static int run_info(const cli_command *cmd, cli_args *args) {
             vx_engine_stats s;
             vx_error err;
             int r = vx_engine_info(t.engine, &s, &err);
+            /* No model is loaded here: say the precision this machine encodes at. */
+            s.precision = vx_precision_name(o.precision);
             if (r) rc = cli_fail(cmd, "%s", err.msg);
             else doc = vx_info_json(o.data_dir, 1, &s);
             if (!r) vx_engine_stats_free(&s);

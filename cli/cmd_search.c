@@ -105,7 +105,7 @@ const cli_command cmd_search = {
     .name = "search",
     .synopsis = "[--db DIR] [-k N] [--json] TEXT",
     .summary = "find the videos (and the moment in them) that match a text",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT,
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT,
              {"k", 'k', "N", "number of results (default 10, at most 1000)"},
              {"offset", 0, "N", "skip the first N results (pages)"},
              {"min-duration", 0, "SECONDS", "only videos at least this long"},

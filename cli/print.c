@@ -3,6 +3,7 @@
  * another version prints what it has. */
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
@@ -94,6 +95,23 @@ void cli_print_info(const json_t *doc) {
     printf("model      %s%s%s%s\n", *model ? model : "(none yet)", *fp ? " (fingerprint " : "", fp, *fp ? ")" : "");
     printf("videos     %lld indexed (%lld duplicates), %lld failed, %lld removed\n", whole(v, "indexed"),
            whole(v, "duplicates"), whole(v, "failed"), whole(v, "removed"));
+    const json_t *enc = json_object_get(doc, "encoder"), *by = json_object_get(enc, "embeddings");
+    const char *prec = str(enc, "precision");
+    if (*prec) {
+        printf("encoder    %s here; embeddings made at", prec);
+        static const char *const names[] = {"f32", "bf16", "int8", "unrecorded"};
+        int any = 0, other = 0;
+        for (int i = 0; i < 4; i++) {
+            long long n = whole(by, names[i]);
+            if (!n) continue;
+            printf("%s %lld %s", any++ ? "," : "", n, names[i]);
+            other |= i < 3 && strcmp(names[i], prec) != 0;
+        }
+        printf("%s\n", any ? "" : " (none yet)");
+        if (other)
+            printf("           (indexed at another precision than this one: same model, same space; "
+                   "search works, embeddings agree to cosine >= 0.995)\n");
+    }
     printf("segments   %lld\n", whole(doc, "segments"));
     printf("users      %lld (%lld events)\n", whole(doc, "users"), whole(doc, "events"));
     printf("jobs       %lld\n", whole(doc, "jobs"));

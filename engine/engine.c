@@ -23,6 +23,7 @@ void vx_engine_options_default(vx_engine_options *o) {
     o->db_cache_mb = VX_CATALOG_CACHE_MB;
     o->ann_exact_max = VX_ANN_EXACT_MAX;
     o->ann_compress_min = VX_ANN_COMPRESS_MIN;
+    o->precision = vx_precision_default();
     vx_index_options_default(&o->index);
 }
 
@@ -39,7 +40,7 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
         return;
     }
     snprintf(e->model_dir, sizeof e->model_dir, "%s", dir);
-    if (!(e->model = vx_clip_load(dir, &err))) {
+    if (!(e->model = vx_clip_load_at(dir, e->opt.precision, &err))) {
         snprintf(e->model_problem, sizeof e->model_problem, "%s", err.msg);
     } else if (meta->model_fingerprint && vx_clip_fingerprint(e->model) != meta->model_fingerprint) {
         snprintf(e->model_problem, sizeof e->model_problem,
@@ -626,6 +627,8 @@ static int count_video(void *ctx, const vx_video *v) {
     else if (v->status == VX_VIDEO_FAILED) c->failed++;
     else if (v->status == VX_VIDEO_REMOVED) c->removed++;
     if (v->status == VX_VIDEO_INDEXED && v->duplicate_of) c->duplicates++;
+    if (v->status == VX_VIDEO_INDEXED && !v->duplicate_of && v->precision <= VX_EMBEDDED_INT8)
+        c->by_precision[v->precision]++;
     return 0;
 }
 
@@ -640,6 +643,7 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
         pthread_rwlock_unlock(&e->ann_lock);
     }
     out->text_search = e->model != NULL;
+    out->precision = e->model ? vx_precision_name(vx_clip_precision(e->model)) : "";
     if (e->jobs) vx_jobs_counts(e->jobs, &out->jobs_queued, &out->jobs_running, &out->jobs_done, &out->jobs_failed);
     uint64_t rec_videos;
     if (e->rec) vx_rec_stats(e->rec, &out->rec_users, &rec_videos, &out->rec_engagements);

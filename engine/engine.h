@@ -82,6 +82,7 @@ typedef struct vx_engine_options {
     const char *data_dir;         /* the data folder (DESIGN.md "Data folder") */
     const char *model_dir;        /* --model or $VIDX_MODEL; NULL: the database's, then default_model_dir */
     const char *default_model_dir;/* where the model is looked for last (may be NULL) */
+    vx_precision precision;       /* of the encoder (encoder/qlinear.h); default vx_precision_default() */
     int create;                   /* make the data folder and catalog when missing */
     int catalog_only;             /* only the catalog: info, check and video records (no indexes) */
     vx_model_need model;
@@ -284,6 +285,8 @@ typedef struct vx_engine_stats {
     vx_meta meta;                 /* vx_meta_clear */
     uint64_t indexed, failed, removed, duplicates;
     uint64_t segments, users, events, jobs, corrupt;
+    uint64_t by_precision[4];     /* indexed videos whose embeddings were made at VX_EMBEDDED_* */
+    const char *precision;        /* the encoder's precision in this process ("" without a model) */
     int64_t index_videos, index_segments; /* vectors in the indexes */
     const char *index_kind;       /* "Flat", "IVF" or "IVF-PQ" (static) */
     double index_list_imbalance;  /* of the segment index's inverted lists (vx_ann_list_imbalance) */

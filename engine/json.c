@@ -202,6 +202,7 @@ json_t *vx_video_json(const vx_video_view *vv) {
                      : NULL;
     if (o && v->failure && *v->failure) json_object_set_new(o, "failure", json_string(v->failure));
     if (o && v->duplicate_of) json_object_set_new(o, "duplicate_of", json_string(owner));
+    if (o && v->precision) json_object_set_new(o, "precision", json_string(vx_precision_name(v->precision - 1)));
     if (o) playback_json(o, &vv->playback);
     return o;
 }
@@ -287,7 +288,7 @@ json_t *vx_job_json(const vx_job_status *s) {
 json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c) {
     char fingerprint[VX_ID_HEX_LEN] = "";
     if (c->meta.model_fingerprint) vx_id_to_hex(c->meta.model_fingerprint, fingerprint);
-    return json_pack("{s:s, s:b, s:i, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:s, s:s, s:{s:I, s:i}, s:I}",
+    json_t *o = json_pack("{s:s, s:b, s:i, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:s, s:s, s:{s:I, s:i}, s:I}",
                      "database", database, "exists", exists, "schema", (int)c->meta.schema_version, "created_at",
                      (json_int_t)c->meta.created_at, "videos", "indexed", (json_int_t)c->indexed, "failed",
                      (json_int_t)c->failed, "removed", (json_int_t)c->removed, "duplicates", (json_int_t)c->duplicates,
@@ -295,4 +296,14 @@ json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c)
                      (json_int_t)c->events, "jobs", (json_int_t)c->jobs, "model", c->meta.model ? c->meta.model : "",
                      "model_fingerprint", fingerprint, "index", "generation", (json_int_t)c->meta.index_generation,
                      "dim", (int)c->meta.embed_dim, "corrupt_records", (json_int_t)c->corrupt);
+    /* Which precision made the stored embeddings, and which this process encodes at:
+     * a folder indexed at one and served at another works (same model, same space). */
+    if (o)
+        json_object_set_new(o, "encoder",
+                            json_pack("{s:s, s:{s:I, s:I, s:I, s:I}}", "precision", c->precision ? c->precision : "",
+                                      "embeddings", "f32", (json_int_t)c->by_precision[VX_EMBEDDED_F32], "bf16",
+                                      (json_int_t)c->by_precision[VX_EMBEDDED_BF16], "int8",
+                                      (json_int_t)c->by_precision[VX_EMBEDDED_INT8], "unrecorded",
+                                      (json_int_t)c->by_precision[VX_EMBEDDED_UNKNOWN]));
+    return o;
 }

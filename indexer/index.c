@@ -567,6 +567,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         .created_at = j->had_record ? j->old.created_at : now, .updated_at = now,
         .path = j->path, .title = j->info.title[0] ? j->info.title : (char *)base_name(j->path), .failure = "",
         .playback = (uint8_t)j->info.playback, .playback_note = j->info.playback_note,
+        .precision = (uint8_t)(vx_clip_precision(R->model) + 1),
     };
     op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
     op.segments = segs;

@@ -105,8 +105,8 @@ void vx_meta_clear(vx_meta *m) {
 /* Version 1 when how it plays is not decided (failed videos, older vidx), so that
  * every record has exactly one encoding. */
 void vx_video_encode(vx_buf *b, const vx_video *v) {
-    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED;
-    vx_put_u8(b, with_playback ? VX_RECORD_V2 : VX_RECORD_V1);
+    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED || v->precision;
+    vx_put_u8(b, v->precision ? VX_RECORD_V3 : with_playback ? VX_RECORD_V2 : VX_RECORD_V1);
     vx_put_u64le(b, v->id);
     vx_put_u64le(b, v->content_hash);
     vx_put_u64le(b, v->size);
@@ -127,13 +127,14 @@ void vx_video_encode(vx_buf *b, const vx_video *v) {
         vx_put_u8(b, v->playback);
         vx_put_string(b, v->playback_note ? v->playback_note : "");
     }
+    if (v->precision) vx_put_u8(b, v->precision);
 }
 
 int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     memset(v, 0, sizeof *v);
     vx_cursor c = vx_cursor_make(data, len);
     const char *why = NULL;
-    const int version = begin_versions(&c, "video", VX_RECORD_V2, err);
+    const int version = begin_versions(&c, "video", VX_RECORD_V3, err);
     if (version < 0) return -1;
     v->id = vx_get_u64le(&c);
     v->content_hash = vx_get_u64le(&c);
@@ -158,10 +159,13 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
         v->playback_note = strdup("");
         if (!v->playback_note) why = "out of memory";
     }
+    if (version >= VX_RECORD_V3) v->precision = vx_get_u8(&c);
     if (!c.bad && !why) {
         if (v->id == 0) why = "video id is 0";
         else if (v->playback > 2) why = "unknown playback";
-        else if (version >= VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
+        else if (version == VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
+        else if (version >= VX_RECORD_V3 && (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_INT8))
+            why = "unknown embedding precision";
         else if (v->status < VX_VIDEO_INDEXED || v->status > VX_VIDEO_REMOVED) why = "unknown status";
         else if (!finite_nonneg(v->duration)) why = "duration is negative or not finite";
         else if (!finite_nonneg(v->fps)) why = "frame rate is negative or not finite";

@@ -24,6 +24,7 @@
 #define VX_SCHEMA_VERSION 1 /* layout of the whole database, kept in the meta record */
 #define VX_RECORD_V1 1      /* version byte of every value */
 #define VX_RECORD_V2 2      /* job records that carry their settings; videos that say how they play */
+#define VX_RECORD_V3 3      /* videos that say at which precision their embeddings were made */
 
 /* Bounds on untrusted sizes. */
 #define VX_MAX_DIM 4096       /* embedding dimensions */
@@ -94,7 +95,13 @@ typedef struct vx_video {
     char *failure;         /* reason when status == VX_VIDEO_FAILED, else "" */
     uint8_t playback;      /* VX_PLAYBACK_*: how it plays in browsers */
     char *playback_note;   /* why it needs a rendition, or "" */
+    uint8_t precision;     /* VX_EMBEDDED_*: the encoder's precision that made its embeddings */
 } vx_video;
+
+/* The precision of the encoder that made a video's embeddings (with the database's model,
+ * meta.model_fingerprint): vx_precision + 1, 0 when not recorded (records of an older
+ * vidx, failed videos, duplicates that share another video's vectors). */
+enum { VX_EMBEDDED_UNKNOWN = 0, VX_EMBEDDED_F32 = 1, VX_EMBEDDED_BF16 = 2, VX_EMBEDDED_INT8 = 3 };
 
 /* Whether browsers play a video's file as it is, decided when it is indexed
  * (indexer/rendition.h says how). */

@@ -43,6 +43,7 @@ static void check_video_equal(const vx_video *a, const vx_video *b) {
     CHECK(strcmp(a->title, b->title) == 0);
     CHECK(strcmp(a->failure, b->failure) == 0);
     CHECK(a->playback == b->playback && strcmp(a->playback_note, b->playback_note) == 0);
+    CHECK(a->precision == b->precision);
 }
 
 static vx_catalog *open_fresh(char **dir_out) {
@@ -198,6 +199,25 @@ static void test_old_videos_and_renditions(void) {
     CHECK(vx_video_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "playback"));
     b.data[b.len - 2] = 0; /* version 2 must say how it plays */
     CHECK(vx_video_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "without playback"));
+
+    /* Version 3 says at which precision the embeddings were made; 2 and 1 read as 0. */
+    vx_buf_reset(&b);
+    v = sample_video(43, "/videos/b.mp4");
+    v.precision = VX_EMBEDDED_BF16;
+    vx_video_encode(&b, &v);
+    CHECK(b.data[0] == VX_RECORD_V3);
+    REQUIRE(vx_video_decode(b.data, b.len, &out, &err) == 0);
+    check_video_equal(&v, &out);
+    vx_video_clear(&out);
+    b.data[b.len - 1] = 9;
+    CHECK(vx_video_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "precision"));
+    vx_buf_reset(&b);
+    v.precision = VX_EMBEDDED_UNKNOWN;
+    vx_video_encode(&b, &v);
+    CHECK(b.data[0] == VX_RECORD_V2);
+    REQUIRE(vx_video_decode(b.data, b.len, &out, &err) == 0);
+    CHECK(out.precision == VX_EMBEDDED_UNKNOWN);
+    vx_video_clear(&out);
 
     vx_rendition r = {.content_hash = 0xabc, .state = VX_RENDITION_READY, .bytes = 1234, .width = 640, .height = 360,
                       .duration = 12.5, .work_seconds = 3.25, .made_at = 1700000000, .failure = "the mp3 audio: left out"},
@@ -425,7 +445,7 @@ static void test_corrupt_records_are_reported_not_fatal(void) {
     vx_video_encode(&enc, &mid);
     vx_key_id(key, VX_KEY_VIDEO, 250);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len - 3);
-    enc.data[0] = 3;
+    enc.data[0] = VX_RECORD_V3 + 1;
     vx_key_id(key, VX_KEY_VIDEO, 260);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len);
     /* A record copied under the wrong key. */
@@ -440,7 +460,7 @@ static void test_corrupt_records_are_reported_not_fatal(void) {
     CHECK(vx_catalog_get_video(cat, 200, &v, &err) == -1);
     CHECK_MSG(strstr(err.msg, "video 00000000000000c8") != NULL, "message: %s", err.msg);
     CHECK(vx_catalog_get_video(cat, 250, &v, &err) == -1 && strstr(err.msg, "corrupt"));
-    CHECK(vx_catalog_get_video(cat, 260, &v, &err) == -1 && strstr(err.msg, "unknown version 3"));
+    CHECK(vx_catalog_get_video(cat, 260, &v, &err) == -1 && strstr(err.msg, "unknown version 4"));
     CHECK(vx_catalog_get_video(cat, 270, &v, &err) == -1 && strstr(err.msg, "another video"));
     CHECK(vx_catalog_get_video(cat, 100, &v, &err) == 0);
     vx_video_clear(&v);
