@@ -565,27 +565,10 @@ static void layernorm(const float *in, float *out, int rows, int dim, const floa
     }
 }
 
-/* exp(x) for float32 within 2 ulp, written so compilers vectorise loops that call it
- * (libm's expf is a call the vectoriser cannot see through): Cody-Waite reduction by
- * ln 2 and a degree-6 polynomial, 2^n put together in the exponent bits. */
-static inline float fast_expf(float x) {
-    x = x > -87.3f ? x : -87.3f;
-    x = x < 88.7f ? x : 88.7f;
-    const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504f + shift) - shift;
-    float r = x - n * 0.693145752f - n * 1.42860677e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f + r * (0.00833336171f +
-                                                                                        r * 0.00138873165f)))));
-    int32_t e = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return p * scale;
-}
-
 static void activate(float *x, size_t n, vx_activation act, int threads) {
     if (act == VX_ACT_QUICK_GELU) {
 #pragma omp parallel for simd schedule(static) num_threads(threads) if (threads > 1 && n >= 65536)
-        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fast_expf(-1.702f * x[i]));
+        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + vx_fast_expf(-1.702f * x[i]));
     } else {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n >= 65536)
         for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
@@ -600,7 +583,7 @@ static void softmax_rows(float *s, int n, int causal) {
         float mx = row[0];
         for (int j = 1; j < cols; j++) mx = row[j] > mx ? row[j] : mx;
         float sum = 0;
-        for (int j = 0; j < cols; j++) { row[j] = fast_expf(row[j] - mx); sum += row[j]; }
+        for (int j = 0; j < cols; j++) { row[j] = vx_fast_expf(row[j] - mx); sum += row[j]; }
         float inv = 1.0f / sum;
         for (int j = 0; j < cols; j++) row[j] *= inv;
         for (int j = cols; j < n; j++) row[j] = 0;

@@ -11,8 +11,8 @@
  *   out[rows, n] (= or +=) in[rows, k] * W^T + bias
  *
  * Inputs are converted per call: to BF16 (round to nearest even), or to INT8 with one
- * scale for the whole input (max |x| / 127, symmetric). Products accumulate in FP32
- * (BF16) or INT32 (INT8); the output, bias and residual sum stay FP32.
+ * scale per row (max |x| / 127, symmetric). Products accumulate in FP32 (BF16) or INT32
+ * (INT8); the output, bias, residual sum and activation stay FP32.
  *
  * Conventions: constructors return NULL and fill err; free functions accept NULL.
  */
