@@ -76,16 +76,14 @@ static dnnl_data_type_t input_type(vx_precision p) { return p == VX_PRECISION_IN
 static dnnl_data_type_t weight_type(vx_precision p) { return p == VX_PRECISION_INT8 ? dnnl_s8 : dnnl_bf16; }
 
 /* The attributes of a product. BF16: the epilogue (residual sum, bias, activation) as
- * post-ops. INT8: only the weight rows' scales (output scales, given per call: products
- * of the same shape share the compiled code); the rest is vx_qlinear's own pass, after
- * the input rows' scales (see to_int8). */
+ * post-ops. INT8: none; scales and the rest are vx_qlinear's own pass (see to_int8).
+ * Even per-weight-row output scales given per call sent oneDNN 2.6 from its AMX kernels
+ * to its generic int8 gemm (3x slower on a text query). */
 static int make_attr(vx_precision p, int n, int accumulate, int has_bias, vx_qact act, dnnl_primitive_attr_t *attr) {
     dnnl_post_ops_t po = NULL;
     int rc = -1;
     if (dnnl_primitive_attr_create(attr) || dnnl_post_ops_create(&po)) goto done;
     if (p == VX_PRECISION_INT8) {
-        const float runtime = DNNL_RUNTIME_F32_VAL;
-        if (dnnl_primitive_attr_set_output_scales(*attr, 1, 1 << 1, &runtime)) goto done;
         accumulate = has_bias = 0;
         act = VX_QACT_NONE;
     }
@@ -136,8 +134,8 @@ struct vx_qweight {
     void *data;
     size_t bytes;
     float *scale;          /* INT8: [n] per output row; NULL for BF16 */
-    float *zero_sum;       /* INT8: [n] scale x the row's sum of quantised weights (for the
-                            * inputs' zero points) */
+    float *zero_sum;       /* INT8: [n] the row's sum of quantised weights (for the inputs'
+                            * zero points) */
 };
 
 static uint16_t bf16_round(float f) {
@@ -187,7 +185,7 @@ vx_qweight *vx_qweight_new(const float *W, int n, int k, vx_precision p, vx_erro
                 q[(size_t)j * k + i] = (int8_t)lrintf(fminf(fmaxf(row[i] * inv, -127.f), 127.f));
                 sum += q[(size_t)j * k + i];
             }
-            w->zero_sum[j] = scale * (float)sum;
+            w->zero_sum[j] = (float)sum;
         }
     }
     /* Pack: the layout oneDNN chose, filled by a reorder from the plain matrix. As a
@@ -250,7 +248,7 @@ typedef struct product {
     vx_qact act;
     vx_precision precision;
     dnnl_primitive_t prim;
-    dnnl_memory_t src, wei, dst, bias, scales;
+    dnnl_memory_t src, wei, dst, bias;
     unsigned long last_use;
 } product;
 
@@ -291,7 +289,7 @@ vx_qrunner *vx_qrunner_new(int max_rows, int max_k, vx_error *err) {
 }
 
 static void product_clear(product *p) {
-    dnnl_memory_t *mems[] = {&p->src, &p->wei, &p->dst, &p->bias, &p->scales};
+    dnnl_memory_t *mems[] = {&p->src, &p->wei, &p->dst, &p->bias};
     for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
         if (*mems[i]) dnnl_memory_destroy(*mems[i]);
     if (p->prim) dnnl_primitive_destroy(p->prim);
@@ -353,17 +351,13 @@ static product *get_product(vx_qrunner *r, const vx_qweight *w, int rows, int ac
         vx_debug("oneDNN %s product: %d rows x %d x %d, %s", vx_precision_name(w->precision), rows, w->n, w->k, impl);
         s = dnnl_primitive_create(&p->prim, pd);
     }
-    dnnl_memory_desc_t src, dst, bias, scales;
-    dnnl_dims_t one = {w->n};
+    dnnl_memory_desc_t src, dst, bias;
     if (s == dnnl_success &&
         (md2(&src, rows, w->k, input_type(w->precision), dnnl_ab) || md2(&dst, rows, w->n, dnnl_f32, dnnl_ab) ||
-         md2(&bias, 1, w->n, dnnl_f32, dnnl_ab) || dnnl_memory_desc_init_by_tag(&scales, 1, one, dnnl_f32, dnnl_a) ||
-
-         dnnl_memory_create(&p->src, &src, engine, DNNL_MEMORY_NONE) ||
+         md2(&bias, 1, w->n, dnnl_f32, dnnl_ab) || dnnl_memory_create(&p->src, &src, engine, DNNL_MEMORY_NONE) ||
          dnnl_memory_create(&p->wei, &w->md, engine, DNNL_MEMORY_NONE) ||
          dnnl_memory_create(&p->dst, &dst, engine, DNNL_MEMORY_NONE) ||
-         dnnl_memory_create(&p->bias, &bias, engine, DNNL_MEMORY_NONE) ||
-         dnnl_memory_create(&p->scales, &scales, engine, DNNL_MEMORY_NONE)))
+         dnnl_memory_create(&p->bias, &bias, engine, DNNL_MEMORY_NONE)))
         s = dnnl_out_of_memory;
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (s != dnnl_success) {
@@ -414,29 +408,34 @@ static void to_int8(const float *in, int rows, int k, uint8_t *out, float *row_s
         float lo = 0, hi = 0;
 #pragma omp simd reduction(min : lo) reduction(max : hi)
         for (int i = 0; i < k; i++) {
-            lo = fminf(lo, x[i]);
-            hi = fmaxf(hi, x[i]);
+            lo = x[i] < lo ? x[i] : lo; /* not fminf: without -ffinite-math-only a libm call */
+            hi = x[i] > hi ? x[i] : hi;
         }
         const float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
         const float zero = rintf(-lo * inv);
         row_scales[r] = scale;
         row_zeros[r] = zero;
 #pragma omp simd
-        for (int i = 0; i < k; i++) q[i] = (uint8_t)fminf(fmaxf(rintf(x[i] * inv) + zero, 0.0f), 255.0f);
+        for (int i = 0; i < k; i++) {
+            float v = rintf(x[i] * inv) + zero;
+            v = v < 0.0f ? 0.0f : v;
+            q[i] = (uint8_t)(v > 255.0f ? 255.0f : v);
+        }
     }
 }
 
-/* out (= or +=) act(row scale x (product - row zero x weight row sum) + bias), over the
- * cores. product is already x weight row scale (oneDNN's output scales). */
-static void int8_epilogue(const float *product, const float *row_scales, const float *row_zeros, const float *zero_sum,
-                          int rows, int n, const float *bias, float *out, int accumulate, vx_qact act) {
+/* out (= or +=) act(row scale x weight scale x (product - row zero x weight row sum) +
+ * bias), over the cores. product: the integer products, exact in float below 2^24. */
+static void int8_epilogue(const float *product, const float *row_scales, const float *row_zeros, const float *w_scale,
+                          const float *zero_sum, int rows, int n, const float *bias, float *out, int accumulate,
+                          vx_qact act) {
 #pragma omp parallel for schedule(static) if ((size_t)rows * n >= PARALLEL_MIN)
     for (int r = 0; r < rows; r++) {
         const float s = row_scales[r], z = row_zeros[r], *p = product + (size_t)r * n;
         float *o = out + (size_t)r * n;
 #pragma omp simd
         for (int j = 0; j < n; j++) {
-            float v = (p[j] - z * zero_sum[j]) * s + (bias ? bias[j] : 0.0f);
+            float v = (p[j] - z * zero_sum[j]) * (s * w_scale[j]) + (bias ? bias[j] : 0.0f);
             if (act == VX_QACT_QUICK_GELU) v = v / (1.0f + vx_fast_expf(-1.702f * v));
             else if (act == VX_QACT_GELU) v = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
             o[j] = accumulate ? o[j] + v : v;
@@ -467,8 +466,7 @@ int vx_qlinear(vx_qrunner *r, const vx_qweight *w, const float *in, int rows, co
             r->product = t;
             r->cap_product = (size_t)rows * w->n;
         }
-        dnnl_memory_set_data_handle(p->scales, w->scale);
-        args[n_args++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, p->scales};
+
     }
     dnnl_memory_set_data_handle(p->src, r->input);
     dnnl_memory_set_data_handle(p->wei, w->data);
@@ -484,6 +482,8 @@ int vx_qlinear(vx_qrunner *r, const vx_qweight *w, const float *in, int rows, co
     dnnl_status_t s = dnnl_primitive_execute(p->prim, r->stream, n_args, args);
     if (s == dnnl_success) s = dnnl_stream_wait(r->stream);
     if (s != dnnl_success) return fail(r, "oneDNN product of %d rows with %d x %d weights failed", rows, w->n, w->k, (int)s);
-    if (int8) int8_epilogue(r->product, r->row_scales, r->row_zeros, w->zero_sum, rows, w->n, bias, out, accumulate, act);
+    if (int8)
+        int8_epilogue(r->product, r->row_scales, r->row_zeros, w->scale, w->zero_sum, rows, w->n, bias, out, accumulate,
+                      act);
     return 0;
 }
