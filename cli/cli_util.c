@@ -170,6 +170,9 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     o->model_dir = flag && *flag ? flag : env && *env ? env : NULL;
     o->default_model_dir = vx_default_model_dir(default_model, sizeof default_model) == 0 ? default_model : NULL;
     if (cli_precision(cmd, args, &o->precision)) return CLI_USAGE;
+    /* VIDX_FRAME_REUSE=0: encode every sampled frame, even unchanged ones (comparisons). */
+    const char *reuse = getenv("VIDX_FRAME_REUSE");
+    if (reuse && *reuse) o->index.reuse_frames = strcmp(reuse, "0") != 0;
     long long v = o->db_cache_mb;
     if (env_int(cmd, "VIDX_DB_CACHE_MB", 1, 1 << 20, &v)) return CLI_USAGE;
     o->db_cache_mb = (int)v;

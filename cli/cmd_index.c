@@ -138,9 +138,10 @@ static int run_index(const cli_command *cmd, cli_args *args) {
         return cli_fail(cmd, "%s", err.msg);
     }
     print_summary(sum.indexed, sum.unchanged, sum.duplicates, sum.failed, sum.removed, sum.skipped);
-    if (sum.frames)
-        printf(" (%ld frames, %.1f s of video in %.1f s: %.1f x real time)", sum.frames, sum.video_seconds,
-               sum.wall_seconds, sum.wall_seconds > 0 ? sum.video_seconds / sum.wall_seconds : 0);
+    if (sum.frames_sampled)
+        printf(" (%ld frames sampled, %ld encoded, %.1f s of video in %.1f s: %.1f x real time)", sum.frames_sampled,
+               sum.frames, sum.video_seconds, sum.wall_seconds,
+               sum.wall_seconds > 0 ? sum.video_seconds / sum.wall_seconds : 0);
     putchar('\n');
     for (int i = 0; i < sum.n_items; i++)
         if (sum.items[i].outcome == VX_ITEM_FAILED || sum.items[i].outcome == VX_ITEM_SKIPPED)

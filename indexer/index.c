@@ -15,6 +15,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/vecmath.h"
+#include "change.h"
 #include "thumbs.h"
 
 #define QUEUE_CAP 32
@@ -24,6 +25,7 @@ void vx_index_options_default(vx_index_options *o) {
     vx_sample_options_default(&o->sample);
     o->segment_seconds = 5.0;
     o->batch = 16;
+    o->reuse_frames = 1;
 }
 
 void vx_index_options_set(vx_index_options *o, const vx_job_settings *s) {
@@ -62,6 +64,8 @@ typedef struct file_job {
     char failure[VX_ERROR_MAX];
     int n_frames, n_encoded, cap_frames;
     double *times;       /* [n_frames] */
+    int *reuse_of;       /* [n_frames] the earlier frame whose embedding it reuses, or -1 */
+    int last_encoded;    /* the latest frame sent to the encoder */
     float *emb;          /* [n_frames * P] */
     vx_rgb_image *thumbs;/* [n_frames] */
     int finalized;
@@ -347,6 +351,7 @@ static int classify(run *R, const char *path, vx_error *err) {
 typedef struct frame_item {
     int job;        /* index into jobs; -1 marks the end of everything */
     int end_of_file;
+    int reuse;      /* same picture as the file's last encoded frame: no pixels */
     double t;
     float *pixels;  /* [3 * S * S], owned */
     vx_rgb_image thumb;
@@ -389,6 +394,8 @@ typedef struct decoder {
     int job;
     double busy;      /* wall seconds working (not waiting on the queue) */
     double cpu;       /* CPU seconds of the thread */
+    vx_frame_sig last; /* of the current file's last frame sent to the encoder */
+    int have_last;
     vx_error frame_err;
     int frame_failed;
 } decoder;
@@ -402,6 +409,19 @@ static int on_frame(void *ctx, const vx_rgb_image *frame, double t) {
      * from the full frame. */
     int bad = !it.pixels || vx_image_preprocess_keep(frame, d->R->S, it.pixels, &resized, &d->frame_err) ||
               vx_thumb_from_frame(&resized, &it.thumb, &d->frame_err);
+    if (!bad && d->R->o->reuse_frames) {
+        /* Decided here, before the encoder: an unchanged picture is not encoded again. */
+        vx_frame_sig sig;
+        vx_frame_signature(&resized, &sig);
+        if (d->have_last && vx_frame_same(&d->last, &sig)) {
+            it.reuse = 1;
+            free(it.pixels);
+            it.pixels = NULL;
+        } else {
+            d->last = sig;
+            d->have_last = 1;
+        }
+    }
     vx_rgb_free(&resized);
     if (bad) {
         free(it.pixels);
@@ -428,6 +448,7 @@ static void *decode_all(void *p) {
         }
         d->job = i;
         d->frame_failed = 0;
+        d->have_last = 0;
         vx_error err;
         double t0 = vx_now();
         d->busy -= t0;
@@ -459,9 +480,11 @@ static void free_frames(file_job *j) {
     for (int i = 0; i < j->n_frames; i++) vx_rgb_free(&j->thumbs[i]);
     free(j->thumbs);
     free(j->times);
+    free(j->reuse_of);
     free(j->emb);
     j->thumbs = NULL;
     j->times = NULL;
+    j->reuse_of = NULL;
     j->emb = NULL;
     j->n_frames = j->cap_frames = 0;
 }
@@ -505,6 +528,10 @@ static int add_thumb(vx_op *op, const vx_rgb_image *img, int segment, vx_error *
 static int commit_video(run *R, file_job *j, vx_error *err) {
     const int P = R->P, n = j->n_frames;
     const double duration = j->info.duration;
+    /* Unchanged frames take the embedding of the frame they repeat (encoded earlier). */
+    for (int f = 0; f < n; f++)
+        if (j->reuse_of[f] >= 0)
+            memcpy(j->emb + (size_t)f * P, j->emb + (size_t)j->reuse_of[f] * P, (size_t)P * sizeof(float));
     /* Windows at least as long as the sampling interval, so each holds a frame. */
     double interval = j->n_frames > 1 ? (j->times[n - 1] - j->times[0]) / (n - 1) : 0;
     double L = R->o->segment_seconds > interval ? R->o->segment_seconds : interval * 1.0001;
@@ -658,16 +685,27 @@ static int add_frame(run *R, file_job *j, frame_item *it, pending *pd, vx_clip_c
         int cap = j->cap_frames ? 2 * j->cap_frames : 16;
         double *t = realloc(j->times, (size_t)cap * sizeof *t);
         if (t) j->times = t;
+        int *ro = realloc(j->reuse_of, (size_t)cap * sizeof *ro);
+        if (ro) j->reuse_of = ro;
         float *e = realloc(j->emb, (size_t)cap * R->P * sizeof *e);
         if (e) j->emb = e;
         vx_rgb_image *th = realloc(j->thumbs, (size_t)cap * sizeof *th);
         if (th) j->thumbs = th;
-        if (!t || !e || !th) return vx_fail(err, "out of memory");
+        if (!t || !ro || !e || !th) return vx_fail(err, "out of memory");
         j->cap_frames = cap;
     }
     const size_t image = (size_t)3 * R->S * R->S;
     j->times[j->n_frames] = it->t;
     j->thumbs[j->n_frames] = it->thumb;
+    R->sum->frames_sampled++;
+    if (it->reuse) {
+        /* The decoder compared it with the file's last encoded frame; nothing to encode. */
+        j->reuse_of[j->n_frames++] = j->last_encoded;
+        j->n_encoded++;
+        return 0;
+    }
+    j->reuse_of[j->n_frames] = -1;
+    j->last_encoded = j->n_frames;
     memcpy(pd->pixels + (size_t)pd->n * image, it->pixels, image * sizeof(float));
     free(it->pixels);
     pd->job[pd->n] = (int)(j - R->jobs);

@@ -30,6 +30,8 @@ typedef struct vx_index_options {
     vx_sample_options sample; /* frame sampling (rate, cap, timeout, skipping) */
     double segment_seconds;   /* length of the fixed segment windows (default 5) */
     int batch;                /* frames per encoder call (default 16) */
+    int reuse_frames;         /* a frame nearly identical to the last one encoded from its file
+                               * reuses that embedding (indexer/change.h; default 1) */
     int progress;             /* redraw a progress line on stderr (for terminals) */
     int log_files;            /* one log line per file (when not a terminal) */
     const char *model_dir;    /* recorded in the database's meta */
@@ -55,6 +57,7 @@ void vx_index_options_set(vx_index_options *o, const vx_job_settings *s);
 typedef struct vx_index_summary {
     int indexed, unchanged, duplicates, failed, removed, skipped;
     long frames;              /* frames encoded */
+    long frames_sampled;      /* frames sampled: encoded, or reusing an unchanged frame's embedding */
     double video_seconds;     /* duration of the videos decoded */
     double wall_seconds;
     double decode_seconds;    /* wall time the decoding thread worked (slowed by sharing cores) */
