@@ -3,9 +3,11 @@
  * 1. Decoding alone over every video (sampling at the given rate), with frame skipping
  *    (non-reference frames dropped, keyframe seeks across gaps) off and on: frames
  *    decoded and time, so the saving is measured in the same run.
- * 2. A full `vidx index` run into a fresh database: seconds of video indexed per
- *    wall-clock second, and the busy time of the decoding thread (decode, convert,
- *    resize, thumbnails) against the encoder's, as a share of the total.
+ * 2. Full `vidx index` runs into fresh databases, per encoder precision and with the
+ *    reuse of unchanged frames off and on: frames sampled and encoded, seconds of video
+ *    indexed per wall-clock second (and against FP32 encoding every frame, how vidx
+ *    indexed before), the decoding thread's CPU time and the encoder's share of the
+ *    busy time.
  *
  * usage: bench_indexer MODEL_DIR VIDEO_DIR [--rate FPS]
  */
@@ -71,11 +73,6 @@ int main(int argc, char **argv) {
     vx_log_threshold = VX_LOG_WARN;
     nftw(argv[2], collect, 16, FTW_PHYS);
     vx_error err;
-    vx_clip *m = vx_clip_load(argv[1], &err);
-    if (!m) {
-        fprintf(stderr, "bench_indexer: %s\n", err.msg);
-        return 1;
-    }
     printf("vidx indexer benchmark: %d videos in %s, %.2f frames/s sampled, model %s\n\n", n_files, argv[2], rate, argv[1]);
     printf("| %-34s | decoded  | sampled | seeks | time      | realtime  |\n", "decoding only (no encoder)");
     printf("|------------------------------------|----------|---------|-------|-----------|-----------|\n");
@@ -94,47 +91,55 @@ int main(int argc, char **argv) {
     decode_pass("every frame, 1/10 the rate", &sparse_plain);
     decode_pass("skip + seek, 1/10 the rate", &sparse);
 
-    char dir[] = "/tmp/vidx-bench-XXXXXX";
-    if (!mkdtemp(dir)) return 1;
-    /* The whole path a user's `vidx index` takes: the engine applies what the indexer makes. */
-    vx_engine_options eo;
-    vx_engine_options_default(&eo);
-    eo.data_dir = dir;
-    eo.model_dir = argv[1];
-    eo.create = 1;
-    eo.model = VX_MODEL_REQUIRE;
-    eo.index.sample = o;
-    vx_engine *engine = vx_engine_open(&eo, &err);
-    if (!engine) {
-        fprintf(stderr, "bench_indexer: %s\n", err.msg);
-        return 1;
+    /* The whole path a user's `vidx index` takes (the engine applies what the indexer
+     * makes), per encoder precision and with frame reuse off and on, each into a fresh
+     * database; the first row (FP32, every frame) is how vidx indexed before both. */
+    printf("\n| %-30s | sampled | encoded | share  | video s/s | x     | decode CPU | encoder busy | frames/s |\n",
+           "full index run");
+    printf("|--------------------------------|---------|---------|--------|-----------|-------|------------|--------------|----------|\n");
+    static const struct { vx_precision p; int reuse; } runs[] = {{VX_PRECISION_F32, 0}, {VX_PRECISION_F32, 1},
+                                                                  {VX_PRECISION_BF16, 0}, {VX_PRECISION_BF16, 1},
+                                                                  {VX_PRECISION_INT8, 1}};
+    double base = 0;
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        if (vx_precision_check(runs[r].p, &err)) continue;
+        char dir[] = "/tmp/vidx-bench-XXXXXX";
+        if (!mkdtemp(dir)) return 1;
+        vx_engine_options eo;
+        vx_engine_options_default(&eo);
+        eo.data_dir = dir;
+        eo.model_dir = argv[1];
+        eo.create = 1;
+        eo.model = VX_MODEL_REQUIRE;
+        eo.precision = runs[r].p;
+        eo.index.sample = o;
+        eo.index.reuse_frames = runs[r].reuse;
+        vx_engine *engine = vx_engine_open(&eo, &err);
+        if (!engine) {
+            fprintf(stderr, "bench_indexer: %s\n", err.msg);
+            return 1;
+        }
+        vx_index_summary s;
+        const char *paths[1] = {argv[2]};
+        if (vx_engine_index(engine, paths, 1, &s, &err)) {
+            fprintf(stderr, "bench_indexer: %s\n", err.msg);
+            return 1;
+        }
+        const double speed = s.video_seconds / s.wall_seconds;
+        if (r == 0) base = speed;
+        char label[64];
+        snprintf(label, sizeof label, "%s, %s", vx_precision_name(runs[r].p),
+                 runs[r].reuse ? "unchanged frames reused" : "every frame encoded");
+        const double busy = s.decode_seconds + s.encode_seconds;
+        printf("| %-30s | %7ld | %7ld | %5.1f%% | %9.1f | %4.2fx | %8.1f s | %10.1f%% | %8.1f |\n", label,
+               s.frames_sampled, s.frames, 100.0 * (double)s.frames / (double)s.frames_sampled, speed,
+               base > 0 ? speed / base : 0, s.decode_cpu_seconds, 100 * s.encode_seconds / busy,
+               s.frames / s.encode_seconds);
+        vx_index_summary_clear(&s);
+        vx_engine_close(engine);
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     }
-    vx_index_summary s;
-    const char *paths[1] = {argv[2]};
-    struct timespec ts0;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts0);
-    const double cpu0 = (double)ts0.tv_sec + (double)ts0.tv_nsec * 1e-9;
-    if (vx_engine_index(engine, paths, 1, &s, &err)) {
-        fprintf(stderr, "bench_indexer: %s\n", err.msg);
-        return 1;
-    }
-    double busy = s.decode_seconds + s.encode_seconds;
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    double process_cpu = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - cpu0;
-    double encode_cpu = process_cpu - s.decode_cpu_seconds;
-    printf("\nfull index run: %d videos, %ld frames, %.1f s of video in %.1f s wall: %.1f s of video per second\n",
-           s.indexed, s.frames, s.video_seconds, s.wall_seconds, s.video_seconds / s.wall_seconds);
-    printf("  CPU time: decoding %.1f s (%.1f%%), encoding and the rest %.1f s (%.1f%%)\n", s.decode_cpu_seconds,
-           100 * s.decode_cpu_seconds / process_cpu, encode_cpu, 100 * encode_cpu / process_cpu);
-    printf("  wall time busy: decoding thread %.1f s (%.1f%%), encoder %.1f s (%.1f%%), %.1f frames/s encoded\n",
-           s.decode_seconds, 100 * s.decode_seconds / busy, s.encode_seconds, 100 * s.encode_seconds / busy,
-           s.frames / s.encode_seconds);
-    vx_index_summary_clear(&s);
-    vx_engine_close(engine);
-    vx_clip_free(m);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return 0;
 }

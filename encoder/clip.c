@@ -68,7 +68,8 @@ typedef struct run_state {
     float *qkv;    /* [rows, 3W] */
     float *attn;   /* [rows, W]  attention output before its projection */
     float *mlp;    /* [rows, M] */
-    float *scores; /* [threads, n, n] one head's attention matrix per thread */
+    float *scores; /* per thread: one head's attention matrix [n, n] and its K^T [dh, n] */
+    size_t scores_stride; /* floats between two threads' blocks */
 } run_state;
 
 struct vx_clip_ctx {
@@ -410,7 +411,8 @@ static int run_state_init(vx_clip_ctx *ctx, run_state *s, const vx_tower_config 
     s->qkv = alloc_floats(ctx, (size_t)rows * 3 * c->width);
     s->attn = alloc_floats(ctx, (size_t)rows * c->width);
     s->mlp = alloc_floats(ctx, (size_t)rows * c->mlp);
-    s->scores = alloc_floats(ctx, (size_t)ctx->threads * max_seq * max_seq);
+    s->scores_stride = (size_t)max_seq * max_seq + (size_t)max_seq * (c->width / c->heads);
+    s->scores = alloc_floats(ctx, (size_t)ctx->threads * s->scores_stride);
     return s->x && s->h && s->qkv && s->attn && s->mlp && s->scores ? 0 : -1;
 }
 
@@ -548,7 +550,7 @@ static void linear(vx_clip_ctx *ctx, const float *in, int rows, int in_dim, cons
     if (act) activate(out, (size_t)rows * out_dim, *act, ctx->threads);
 }
 
-static void layernorm(const float *in, float *out, int rows, int dim, const float *w, const float *b, float eps,
+VX_VECTORIZE static void layernorm(const float *in, float *out, int rows, int dim, const float *w, const float *b, float eps,
                       int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && rows >= 64)
     for (int r = 0; r < rows; r++) {
@@ -565,7 +567,7 @@ static void layernorm(const float *in, float *out, int rows, int dim, const floa
     }
 }
 
-static void activate(float *x, size_t n, vx_activation act, int threads) {
+VX_VECTORIZE static void activate(float *x, size_t n, vx_activation act, int threads) {
     if (act == VX_ACT_QUICK_GELU) {
 #pragma omp parallel for simd schedule(static) num_threads(threads) if (threads > 1 && n >= 65536)
         for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + vx_fast_expf(-1.702f * x[i]));
@@ -576,7 +578,7 @@ static void activate(float *x, size_t n, vx_activation act, int threads) {
 }
 
 /* Softmax of each row of s[n, n]; with causal set, row i sees columns 0..i only. */
-static void softmax_rows(float *s, int n, int causal) {
+VX_VECTORIZE static void softmax_rows(float *s, int n, int causal) {
     for (int i = 0; i < n; i++) {
         float *row = s + (size_t)i * n;
         int cols = causal ? i + 1 : n;
@@ -592,20 +594,25 @@ static void softmax_rows(float *s, int n, int causal) {
 
 /* One head of one sequence of n rows: out[n, dh] = softmax(scale * Q K^T) V, where Q,
  * K and V are dh-wide column blocks of rows ld floats apart (the fused qkv buffer) and
- * out's rows are ldo apart. scores: [n, n] of the calling thread. With causal, row i
- * attends to rows 0..i only. */
-static void attend(const float *Q, const float *K, const float *V, int ld, int n, int dh, float scale, int causal,
+ * out's rows are ldo apart. scores: [n, n] then [dh, n] of the calling thread. With
+ * causal, row i attends to rows 0..i only. */
+VX_VECTORIZE static void attend(const float *Q, const float *K, const float *V, int ld, int n, int dh, float scale, int causal,
                    float *scores, float *out, int ldo) {
+    /* K transposed first: each row of scores is then dh multiply-adds of contiguous
+     * rows (vectorised along the keys) instead of n dot products, each ending in a
+     * horizontal sum: 2.4x faster on image heads (50 x 64). */
+    float *kt = scores + (size_t)n * n;
+    for (int j = 0; j < n; j++)
+        for (int d = 0; d < dh; d++) kt[(size_t)d * n + j] = K[(size_t)j * ld + d];
     for (int i = 0; i < n; i++) {
         const float *q = Q + (size_t)i * ld;
         float *row = scores + (size_t)i * n;
         const int cols = causal ? i + 1 : n;
-        for (int j = 0; j < cols; j++) {
-            const float *k = K + (size_t)j * ld;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int d = 0; d < dh; d++) acc += q[d] * k[d];
-            row[j] = acc * scale;
+        for (int j = 0; j < cols; j++) row[j] = 0;
+        for (int d = 0; d < dh; d++) {
+            const float qd = q[d] * scale, *k = kt + (size_t)d * n;
+#pragma omp simd
+            for (int j = 0; j < cols; j++) row[j] += qd * k[j];
         }
     }
     softmax_rows(scores, n, causal);
@@ -634,7 +641,7 @@ static void block(vx_clip_ctx *ctx, const layer_weights *L, const vx_tower_confi
     /* Attention, at BF16/INT8: every (sequence, head) on its own, spread over the cores.
      * Once the layers' products are cheap, products this small (50 x 50 x 64 for an
      * image) cost BLAS more in calls and thread hand-offs than in arithmetic. */
-    const int pairs = n_seq * c->heads, max_seq = s->max_seq;
+    const int pairs = n_seq * c->heads;
     if (ctx->threads == 1) /* FP32: per head through BLAS (its threads), as measured fastest there */
         for (int q = 0; q < n_seq; q++) {
             const int n = seq_len[q];
@@ -652,7 +659,7 @@ static void block(vx_clip_ctx *ctx, const layer_weights *L, const vx_tower_confi
         const int q = t / c->heads, hd = t % c->heads;
         const float *base = s->qkv + (size_t)seq_start[q] * 3 * W;
         attend(base + hd * dh, base + W + hd * dh, base + 2 * W + hd * dh, 3 * W, seq_len[q], dh, scale, causal,
-               s->scores + (size_t)omp_get_thread_num() * max_seq * max_seq,
+               s->scores + (size_t)omp_get_thread_num() * s->scores_stride,
                s->attn + (size_t)seq_start[q] * W + hd * dh, W);
     }
     linear(ctx, s->attn, rows, W, L->out_w, L->q_out, L->out_b, W, s->x, 1, NULL);

@@ -382,7 +382,7 @@ static product *get_product(vx_qrunner *r, const vx_qweight *w, int rows, int ac
 #define PARALLEL_MIN 65536
 
 /* in[count] to BF16, round to nearest even. */
-static void to_bf16(const float *in, size_t count, uint16_t *out) {
+VX_VECTORIZE static void to_bf16(const float *in, size_t count, uint16_t *out) {
 #pragma omp parallel for simd schedule(static) if (count >= PARALLEL_MIN)
     for (size_t i = 0; i < count; i++) {
         uint32_t u;
@@ -398,7 +398,7 @@ static void to_bf16(const float *in, size_t count, uint16_t *out) {
  * quantization, it does not. oneDNN 2.6 applies per-row scales only in its reference
  * kernels (a [rows, 1] multiply post-op: hundreds of times slower), so vx_qlinear
  * applies them in its own pass with the bias, residual sum and activation. */
-static void to_int8(const float *in, int rows, int k, uint8_t *out, float *row_scales, float *row_zeros) {
+VX_VECTORIZE static void to_int8(const float *in, int rows, int k, uint8_t *out, float *row_scales, float *row_zeros) {
 #pragma omp parallel for schedule(static) if ((size_t)rows * k >= PARALLEL_MIN)
     for (int r = 0; r < rows; r++) {
         const float *x = in + (size_t)r * k;
@@ -426,7 +426,7 @@ static void to_int8(const float *in, int rows, int k, uint8_t *out, float *row_s
 
 /* out (= or +=) act(row scale x weight scale x (product - row zero x weight row sum) +
  * bias), over the cores. product: the integer products, exact in float below 2^24. */
-static void int8_epilogue(const float *product, const float *row_scales, const float *row_zeros, const float *w_scale,
+VX_VECTORIZE static void int8_epilogue(const float *product, const float *row_scales, const float *row_zeros, const float *w_scale,
                           const float *zero_sum, int rows, int n, const float *bias, float *out, int accumulate,
                           vx_qact act) {
 #pragma omp parallel for schedule(static) if ((size_t)rows * n >= PARALLEL_MIN)
