@@ -452,6 +452,8 @@ static void do_healthz(vx_request *rq) {
                             "segments", (json_int_t)g.index_segments, "text_search", g.text_search, "uptime_s",
                             (json_int_t)((int64_t)time(NULL) - api(rq)->started_at));
     json_object_set_new(doc, "renditions_pending", json_integer(g.renditions_pending));
+    /* The encoder's precision (f32, bf16, int8), with the model loaded. */
+    if (g.text_search) json_object_set_new(doc, "precision", json_string(g.precision));
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));

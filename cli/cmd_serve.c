@@ -108,6 +108,8 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
     o.engine.ann_exact_max = eo.ann_exact_max;
     o.engine.ann_compress_min = eo.ann_compress_min;
     o.engine.ann_faiss_search = eo.ann_faiss_search;
+    o.engine.precision = eo.precision;
+    o.engine.index.reuse_frames = eo.index.reuse_frames;
     if (!o.admin_token)
         fprintf(stderr, "vidx serve: no admin token (VIDX_ADMIN_TOKEN or --admin-token-file): POST /v1/index is off "
                         "(local `vidx index` still goes through)\n");

@@ -143,19 +143,26 @@ def run(work):
     first = os.path.join(videos, "moviepy")
     later = os.path.join(work, "later")
     shutil.copytree(os.path.join(videos, "asl"), later)
-    subprocess.run([VIDX, "index", "--db", db, "-q", first], env=env, check=True, stdout=subprocess.DEVNULL)
+    # Indexed at FP32 here, served at INT8 below: one model, one space (the catalog says
+    # which precision made each video's embeddings).
+    subprocess.run([VIDX, "index", "--db", db, "-q", first], env=dict(env, VIDX_PRECISION="f32"), check=True,
+                   stdout=subprocess.DEVNULL)
     videos_first = json.loads(subprocess.run([VIDX, "info", "--db", db, "--json"], env=env, check=True,
                                              capture_output=True, text=True).stdout)["videos"]["indexed"]
 
     # A low exact-search limit, so the job below grows the video index past it: the
     # service then swaps in an inverted file built aside while searches go on.
-    S = Server(db, dict(env, VIDX_ANN_EXACT_MAX=str(videos_first + 1)))
+    S = Server(db, dict(env, VIDX_ANN_EXACT_MAX=str(videos_first + 1), VIDX_PRECISION="int8"))
     admin = {"Authorization": "Bearer " + TOKEN}
 
     # ---- health and metrics
     st, doc, _, _ = S.get("/healthz")
     check(st == 200 and doc["status"] == "ok" and doc["videos"] > 0, f"healthz: {st} {doc}")
+    check(doc.get("precision") == "int8", f"healthz names the encoder's precision: {doc}")
     n_first = doc["videos"]
+    st, info, _, _ = S.get("/v1/info", headers=admin)
+    check(st == 200 and info["encoder"]["precision"] == "int8" and info["encoder"]["embeddings"]["f32"] == videos_first
+          and info["encoder"]["embeddings"]["int8"] == 0, f"info: embeddings made at f32, encoder at int8: {info}")
 
     # ---- search
     st, doc, _, _ = S.get("/v1/search?q=a+burning+fire&k=3")
