@@ -95,6 +95,29 @@ if [ -n "$shared" ]; then
   [ "$(wc -l <out)" -eq 2 ] || fail "embed with bad inputs: expected 2 lines, got $(wc -l <out)"
   grep -q "bad.f32: 3 bytes is not a whole number" err || fail "bad pixels message: $(cat err)"
   grep -q "/nonexistent.png" err || fail "bad image message: $(cat err)"
+  # Precisions: each gives the same embedding within its tolerance; unknown ones and
+  # ones the CPU lacks are usage errors that say so; without BF16 instructions the
+  # default is FP32 (ONEDNN_MAX_CPU_ISA hides them from oneDNN here).
+  expect 0 "$vidx" embed --model "$tiny" --precision f32 --text "a dog on a beach"
+  mv out f32.txt
+  for p in bf16 int8; do
+    if ONEDNN_MAX_CPU_ISA=ALL "$vidx" embed --model "$tiny" --precision $p --text "a dog on a beach" >"$p.txt" 2>err; then
+      awk -v p=$p 'NR==FNR {for (i = 1; i <= NF; i++) a[i] = $i; next}
+                   {d = 0; for (i = 1; i <= NF; i++) d += a[i] * $i; if (d < (p == "bf16" ? 0.999 : 0.995)) exit 1}' \
+        f32.txt "$p.txt" || fail "embed --precision $p strays from f32"
+    else
+      grep -q "needs a CPU with" err || fail "embed --precision $p: $(cat err)"
+    fi
+  done
+  expect 2 "$vidx" embed --model "$tiny" --precision fp4 --text hi
+  grep -q 'unknown precision "fp4" (f32, bf16, int8 or auto)' err || fail "bad precision message: $(cat err)"
+  VIDX_PRECISION=fp4 expect 2 "$vidx" embed --model "$tiny" --text hi
+  grep -q "VIDX_PRECISION: unknown precision" err || fail "bad VIDX_PRECISION message: $(cat err)"
+  ONEDNN_MAX_CPU_ISA=AVX2 expect 2 "$vidx" embed --model "$tiny" --precision bf16 --text hi
+  grep -q "precision bf16 needs a CPU with AVX-512 BF16 or AMX instructions; use --precision f32" err ||
+    fail "bf16 without the instructions: $(cat err)"
+  ONEDNN_MAX_CPU_ISA=AVX2 VIDX_LOG=debug expect 0 "$vidx" embed --model "$tiny" --text hi
+  grep -q "at f32:" err || fail "default without BF16 instructions is not f32: $(cat err)"
   # No model: says what is missing and how to get it.
   HOME="$work/nohome" expect 1 "$vidx" embed --text hi
   grep -q "no CLIP model at $work/nohome/.local/share/vidx/models/clip-vit-base-patch32" err || fail "missing model: $(cat err)"
