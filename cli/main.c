@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/system.h"
 #include "cli.h"
 
 static const cli_command *const commands[] = {
@@ -22,20 +22,8 @@ static void print_overview(FILE *f) {
                "VIDX_LOG (debug, info, warn, error).\n");
 }
 
-/* OpenMP's threads (the encoder's products and attention heads) spin up to
- * GOMP_SPINCOUNT iterations waiting for more work before sleeping: 300,000 by default.
- * While indexing, that spinning takes the core the decoding thread needs. 10,000 keeps
- * back-to-back products spinning (a text query takes 3.1 ms either way) and gives the
- * core up sooner (the shared clips index at 39.5 instead of 34 x real time). libgomp
- * reads the setting when it loads, before main, so vidx sets it and starts again. */
-static void tune_openmp(char **argv) {
-    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: then run as we are */
-}
-
 int main(int argc, char **argv) {
-    tune_openmp(argv);
+    vx_tune_openmp(argv); /* common/system.h: OpenMP threads idle less greedily */
     const char *level = getenv("VIDX_LOG");
     if (level && vx_log_set_level_name(level) != 0)
         fprintf(stderr, "vidx: ignoring unknown VIDX_LOG level '%s'\n", level);
