@@ -530,7 +530,7 @@ static void gemm(int m, int n, int k, float alpha, const float *A, int lda, cons
 /* out[rows, out_dim] (= or +=) in[rows, in_dim] * W^T + b, W stored [out_dim, in_dim];
  * with q (BF16 or INT8), through oneDNN on the packed copy of W (errors are kept in
  * the context's runner and reported at the end of the forward pass). */
-static void activate(float *x, size_t n, vx_activation act, int threads);
+VX_VECTORIZE static void activate(float *x, size_t n, vx_activation act, int threads);
 
 /* act (with accumulate unset): the activation applied to the output too. */
 static void linear(vx_clip_ctx *ctx, const float *in, int rows, int in_dim, const float *W, const vx_qweight *q,
