@@ -1,0 +1,251 @@
+#include "textmeta.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <libavformat/avformat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/utf8.h"
+
+void vx_text_fields_clear(vx_text_fields *f) {
+    free(f->title);
+    free(f->description);
+    for (int i = 0; i < f->n_tags; i++) free(f->tags[i]);
+    free(f->tags);
+    memset(f, 0, sizeof *f);
+}
+
+/* Length of s cut to at most max bytes at a UTF-8 character boundary. */
+static size_t cut(const char *s, size_t len, size_t max) {
+    if (len <= max) return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--;
+    return max;
+}
+
+/* Trimmed copy of s[0..len), or NULL when empty or not UTF-8. */
+static char *clean(const char *s, size_t len) {
+    while (len > 0 && (unsigned char)s[0] <= ' ') s++, len--;
+    while (len > 0 && (unsigned char)s[len - 1] <= ' ') len--;
+    if (len == 0 || !vx_utf8_valid(s, len)) return NULL;
+    len = cut(s, len, VX_TEXT_FIELD_MAX);
+    char *out = malloc(len + 1);
+    if (!out) return NULL;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return out;
+}
+
+static void set_title(vx_text_fields *f, const char *s, size_t len) {
+    if (f->title && *f->title) return; /* the first source that has one */
+    char *t = clean(s, len);
+    if (t) {
+        free(f->title);
+        f->title = t;
+    }
+}
+
+static void add_description(vx_text_fields *f, const char *s, size_t len) {
+    char *d = clean(s, len);
+    if (!d) return;
+    const size_t have = f->description ? strlen(f->description) : 0, add = strlen(d);
+    if (have && strstr(f->description, d)) { free(d); return; } /* the same words twice */
+    const size_t room = have + 2 + add > VX_TEXT_FIELD_MAX ? (VX_TEXT_FIELD_MAX > have + 2 ? VX_TEXT_FIELD_MAX - have - 2 : 0) : add;
+    const size_t n = cut(d, add, room);
+    if (n == 0) { free(d); return; }
+    char *joined = realloc(f->description, have + 2 + n + 1);
+    if (!joined) { free(d); return; }
+    if (have) memcpy(joined + have, "\n\n", 2);
+    memcpy(joined + (have ? have + 2 : 0), d, n);
+    joined[(have ? have + 2 : 0) + n] = '\0';
+    f->description = joined;
+    free(d);
+}
+
+static void add_tag(vx_text_fields *f, const char *s, size_t len) {
+    if (f->n_tags >= VX_TEXT_MAX_TAGS) return;
+    char *t = clean(s, len > 256 ? cut(s, len, 256) : len);
+    if (!t) return;
+    for (int i = 0; i < f->n_tags; i++)
+        if (strcmp(f->tags[i], t) == 0) { free(t); return; }
+    char **tags = realloc(f->tags, (size_t)(f->n_tags + 1) * sizeof *tags);
+    if (!tags) { free(t); return; }
+    f->tags = tags;
+    f->tags[f->n_tags++] = t;
+}
+
+/* A keywords tag: "a, b; c" -> a, b, c. */
+static void add_tag_list(vx_text_fields *f, const char *s) {
+    while (*s) {
+        const size_t n = strcspn(s, ",;");
+        add_tag(f, s, n);
+        s += n;
+        if (*s) s++;
+    }
+}
+
+static void ensure_strings(vx_text_fields *f) {
+    if (!f->title) f->title = strdup("");
+    if (!f->description) f->description = strdup("");
+}
+
+/* ---- container tags ------------------------------------------------------------------ */
+
+static void take_metadata(vx_text_fields *f, AVDictionary *m) {
+    const AVDictionaryEntry *e;
+    if ((e = av_dict_get(m, "title", NULL, 0))) set_title(f, e->value, strlen(e->value));
+    static const char *const described[] = {"description", "synopsis", "comment"};
+    for (size_t i = 0; i < sizeof described / sizeof *described; i++)
+        if ((e = av_dict_get(m, described[i], NULL, 0))) add_description(f, e->value, strlen(e->value));
+    static const char *const tagged[] = {"keywords", "genre", "artist", "show"};
+    for (size_t i = 0; i < sizeof tagged / sizeof *tagged; i++)
+        if ((e = av_dict_get(m, tagged[i], NULL, 0))) add_tag_list(f, e->value);
+}
+
+int vx_read_container_text(const char *path, vx_text_fields *out, vx_error *err) {
+    AVFormatContext *fmt = NULL;
+    av_log_set_level(AV_LOG_QUIET);
+    int r = avformat_open_input(&fmt, path, NULL, NULL);
+    if (r < 0) {
+        char e[128];
+        av_strerror(r, e, sizeof e);
+        return vx_fail(err, "%s: not a readable media file: %s", path, e);
+    }
+    take_metadata(out, fmt->metadata);
+    for (unsigned i = 0; i < fmt->nb_streams; i++)
+        if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
+            take_metadata(out, fmt->streams[i]->metadata);
+            break;
+        }
+    avformat_close_input(&fmt);
+    ensure_strings(out);
+    return 0;
+}
+
+/* ---- files beside the video ---------------------------------------------------------- */
+
+static char *read_small_file(const char *path, size_t *len, vx_error *err) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) { vx_fail(err, "%s: cannot be read", path); return NULL; }
+    if ((size_t)sb.st_size > VX_TEXT_FILE_MAX) {
+        vx_fail(err, "%s: %lld bytes, more than the %u a text file beside a video may have", path,
+                (long long)sb.st_size, VX_TEXT_FILE_MAX);
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc((size_t)sb.st_size + 1);
+    if (!f || !buf) {
+        if (f) fclose(f);
+        free(buf);
+        vx_fail(err, "%s: cannot be read", path);
+        return NULL;
+    }
+    *len = fread(buf, 1, (size_t)sb.st_size, f);
+    fclose(f);
+    buf[*len] = '\0';
+    return buf;
+}
+
+int vx_read_description_file(const char *path, vx_text_fields *out, vx_error *err) {
+    size_t len;
+    char *text = read_small_file(path, &len, err);
+    if (!text) return -1;
+    const char *s = text;
+    if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) s += 3, len -= 3; /* a byte order mark */
+    if (!vx_utf8_valid(s, len)) {
+        free(text);
+        return vx_fail(err, "%s: not UTF-8 text", path);
+    }
+    add_description(out, s, len);
+    free(text);
+    ensure_strings(out);
+    return 0;
+}
+
+int vx_parse_info_json(const char *data, size_t len, const char *name, vx_text_fields *out, vx_error *err) {
+    json_error_t je;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return vx_fail(err, "%s: not JSON: %s (line %d)", name, je.text, je.line);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return vx_fail(err, "%s: not a JSON object", name);
+    }
+    json_t *v;
+    if ((v = json_object_get(root, "title")) && json_is_string(v))
+        set_title(out, json_string_value(v), json_string_length(v));
+    if ((v = json_object_get(root, "description")) && json_is_string(v))
+        add_description(out, json_string_value(v), json_string_length(v));
+    static const char *const lists[] = {"tags", "categories"};
+    for (size_t k = 0; k < sizeof lists / sizeof *lists; k++) {
+        json_t *arr = json_object_get(root, lists[k]);
+        size_t i;
+        json_t *t;
+        if (json_is_array(arr))
+            json_array_foreach(arr, i, t) if (json_is_string(t)) add_tag(out, json_string_value(t), json_string_length(t));
+    }
+    json_decref(root);
+    ensure_strings(out);
+    return 0;
+}
+
+int vx_read_info_json(const char *path, vx_text_fields *out, vx_error *err) {
+    size_t len;
+    char *text = read_small_file(path, &len, err);
+    if (!text) return -1;
+    int r = vx_parse_info_json(text, len, path, out, err);
+    free(text);
+    return r;
+}
+
+static const char *const sidecar_exts[] = {".srt", ".vtt", ".ass", ".ssa", ".txt", ".info.json"};
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int vx_find_sidecars(const char *video_path, char ***paths, vx_error *err) {
+    *paths = NULL;
+    const char *slash = strrchr(video_path, '/');
+    const size_t dir_len = slash ? (size_t)(slash - video_path) : 0;
+    const char *file = slash ? slash + 1 : video_path;
+    const char *dot = strrchr(file, '.');
+    const size_t base_len = dot && dot != file ? (size_t)(dot - file) : strlen(file);
+    char dir[4096];
+    if (dir_len >= sizeof dir) return vx_fail(err, "%s: path too long", video_path);
+    if (slash) {
+        memcpy(dir, video_path, dir_len ? dir_len : 1);
+        dir[dir_len ? dir_len : 1] = '\0';
+    } else
+        strcpy(dir, ".");
+    DIR *d = opendir(dir);
+    if (!d) return 0; /* a folder we cannot list has no sidecars we can read */
+    char **out = calloc(VX_SIDECARS_MAX, sizeof *out);
+    int n = 0;
+    struct dirent *de;
+    while (out && n < VX_SIDECARS_MAX && (de = readdir(d))) {
+        const char *name = de->d_name;
+        /* BASE.ext or BASE.LANG.ext (clip.en.srt), never the video itself. */
+        if (strncmp(name, file, base_len) != 0 || name[base_len] != '.' || strcmp(name, file) == 0) continue;
+        const char *rest = name + base_len;
+        int ok = 0;
+        for (size_t i = 0; i < sizeof sidecar_exts / sizeof *sidecar_exts && !ok; i++) {
+            const size_t el = strlen(sidecar_exts[i]), rl = strlen(rest);
+            if (rl < el || strcmp(rest + rl - el, sidecar_exts[i]) != 0) continue;
+            /* between the base and the extension: nothing, or one short language code */
+            const size_t mid = rl - el;
+            ok = mid == 0 || (mid >= 3 && mid <= 9 && rest[0] == '.' && !memchr(rest + 1, '.', mid - 1));
+        }
+        if (!ok) continue;
+        char path[4352];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        struct stat sb;
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        if (!(out[n] = strdup(path))) break;
+        n++;
+    }
+    closedir(d);
+    if (!out) return vx_fail(err, "out of memory");
+    qsort(out, (size_t)n, sizeof *out, cmp_str);
+    *paths = out;
+    return n;
+}
