@@ -12,8 +12,7 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
         "\x10  lots   of \t space \r\n next \\h line  ",
         "\x07\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c \xe6\x9d\xb1\xe4\xba\xac",
         "\x30{unclosed <unclosed 3 < 4 > 2 \\ backslash \\q",
-        "\x01{\"title\": \"Cooking\", \"description\": \"How to \\u00e0\", \"tags\": [\"food\", 3, \"\"], "
-        "\"categories\": [\"Howto\"]}",
+        "\x01{\"title\": \"Cooking\", \"description\": \"How to \\u00e0\", \"tags\": [\"food\", 3, \"\"], \"categories\": [\"Howto\"]}",
         "\x03{\"title\": \"\\ud83d\\ude00 emoji\", \"tags\": \"not a list\", \"description\": null}",
     };
     size_t n = sizeof texts / sizeof texts[0];
