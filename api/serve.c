@@ -13,15 +13,19 @@
 #include "../common/system.h"
 #include "routes.h"
 
+void vx_serve_engine_role(vx_engine_options *e) {
+    e->create = 1;
+    e->model = VX_MODEL_TRY;
+    e->text_encoder = 1;
+    e->jobs = 1;
+    e->renditions = 1; /* videos browsers cannot play get a rendition in the background */
+}
+
 void vx_serve_options_default(vx_serve_options *o) {
     memset(o, 0, sizeof *o);
     vx_engine_options_default(&o->engine);
+    vx_serve_engine_role(&o->engine);
     vx_http_options_default(&o->http);
-    o->engine.create = 1;
-    o->engine.model = VX_MODEL_TRY;
-    o->engine.text_encoder = 1;
-    o->engine.jobs = 1;
-    o->engine.renditions = 1; /* videos browsers cannot play get a rendition in the background */
 }
 
 /* A fresh random token, 32 hex digits. */

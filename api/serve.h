@@ -33,6 +33,11 @@ typedef struct vx_serve_options {
     const vx_cluster_options *cluster; /* a node of a cluster (NULL: one machine, no NATS) */
 } vx_serve_options;
 
+/* What a service needs of its engine: the data folder created when missing, the model
+ * if there is one, the text encoder thread, background jobs and renditions. Applied on
+ * top of any engine options (the command line's: folders, model, precision, caches). */
+void vx_serve_engine_role(vx_engine_options *e);
+/* Defaults: the engine's defaults with the service's role, HTTP defaults. */
 void vx_serve_options_default(vx_serve_options *o);
 
 /* Runs until SIGTERM or SIGINT. Returns 0 after a clean shutdown, -1 with err when the

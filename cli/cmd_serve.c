@@ -42,6 +42,10 @@ static int read_token(const cli_command *cmd, const char *file, char *out, size_
 static int run_serve(const cli_command *cmd, cli_args *args) {
     vx_serve_options o;
     vx_serve_options_default(&o);
+    /* The command line's engine options (folders, model, precision, caches...), then
+     * what a service needs of its engine. */
+    if (cli_engine_options(cmd, args, &o.engine)) return CLI_USAGE;
+    vx_serve_engine_role(&o.engine);
     char host[256];
     const char *s;
     long long v;
@@ -99,17 +103,6 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         if (cli_int_option(cmd, "VIDX_SHARD_TIMEOUT_MS", s, 1, 60000, &v)) return CLI_USAGE;
         co.shard_timeout_ms = (int)v;
     }
-    vx_engine_options eo;
-    if (cli_engine_options(cmd, args, &eo)) return CLI_USAGE;
-    o.engine.data_dir = eo.data_dir;
-    o.engine.model_dir = eo.model_dir;
-    o.engine.default_model_dir = eo.default_model_dir;
-    o.engine.db_cache_mb = eo.db_cache_mb;
-    o.engine.ann_exact_max = eo.ann_exact_max;
-    o.engine.ann_compress_min = eo.ann_compress_min;
-    o.engine.ann_faiss_search = eo.ann_faiss_search;
-    o.engine.precision = eo.precision;
-    o.engine.index.reuse_frames = eo.index.reuse_frames;
     if (!o.admin_token)
         fprintf(stderr, "vidx serve: no admin token (VIDX_ADMIN_TOKEN or --admin-token-file): POST /v1/index is off "
                         "(local `vidx index` still goes through)\n");
