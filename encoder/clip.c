@@ -62,7 +62,7 @@ struct vx_clip {
 
 /* One tower's activations, for up to `rows` token rows. */
 typedef struct run_state {
-    int rows, max_seq;
+    int rows;
     float *x;      /* [rows, W]  residual stream */
     float *h;      /* [rows, W]  normalised input of a sub-block */
     float *qkv;    /* [rows, 3W] */
@@ -405,7 +405,6 @@ static float *alloc_floats(vx_clip_ctx *ctx, size_t n) {
 
 static int run_state_init(vx_clip_ctx *ctx, run_state *s, const vx_tower_config *c, int rows, int max_seq) {
     s->rows = rows;
-    s->max_seq = max_seq;
     s->x = alloc_floats(ctx, (size_t)rows * c->width);
     s->h = alloc_floats(ctx, (size_t)rows * c->width);
     s->qkv = alloc_floats(ctx, (size_t)rows * 3 * c->width);
@@ -527,12 +526,12 @@ static void gemm(int m, int n, int k, float alpha, const float *A, int lda, cons
     vx_clip_blas(m, n, k, alpha, A, lda, B, ldb, b_transposed, beta, C, ldc);
 }
 
-/* out[rows, out_dim] (= or +=) in[rows, in_dim] * W^T + b, W stored [out_dim, in_dim];
- * with q (BF16 or INT8), through oneDNN on the packed copy of W (errors are kept in
- * the context's runner and reported at the end of the forward pass). */
 VX_VECTORIZE static void activate(float *x, size_t n, vx_activation act, int threads);
 
-/* act (with accumulate unset): the activation applied to the output too. */
+/* out[rows, out_dim] (= or +=) in[rows, in_dim] * W^T + b, W stored [out_dim, in_dim],
+ * then act (without accumulate) when given; with q (BF16 or INT8), through oneDNN on
+ * the packed copy of W (errors are kept in the context's runner and reported at the end
+ * of the forward pass). */
 static void linear(vx_clip_ctx *ctx, const float *in, int rows, int in_dim, const float *W, const vx_qweight *q,
                    const float *b, int out_dim, float *out, int accumulate, const vx_activation *act) {
     if (q) {

@@ -138,12 +138,20 @@ struct vx_qweight {
                             * zero points) */
 };
 
+/* f to BF16, round to nearest, ties to even; f finite (activations always are). */
+static inline uint16_t bf16_round_finite(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* The same for weights read from a file, where a NaN stays NaN. */
 static uint16_t bf16_round(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN stays NaN */
-    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest, ties to even */
-    return (uint16_t)(u >> 16);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    return bf16_round_finite(f);
 }
 
 vx_qweight *vx_qweight_new(const float *W, int n, int k, vx_precision p, vx_error *err) {
@@ -384,16 +392,11 @@ static product *get_product(vx_qrunner *r, const vx_qweight *w, int rows, int ac
 /* in[count] to BF16, round to nearest even. */
 VX_VECTORIZE static void to_bf16(const float *in, size_t count, uint16_t *out) {
 #pragma omp parallel for simd schedule(static) if (count >= PARALLEL_MIN)
-    for (size_t i = 0; i < count; i++) {
-        uint32_t u;
-        memcpy(&u, &in[i], sizeof u);
-        u += 0x7fffu + ((u >> 16) & 1u); /* activations are finite: no NaN case here */
-        out[i] = (uint16_t)(u >> 16);
-    }
+    for (size_t i = 0; i < count; i++) out[i] = bf16_round_finite(in[i]);
 }
 
-/* in[rows, k] to INT8, each row with its own symmetric scale (max |x| / 127): one
- * scale for the whole input changed the top clip for 7% of captions on a B/32-shaped
+/* in[rows, k] to unsigned 8 bits, each row over its own range (scale and zero point): one
+ * symmetric scale for the whole input changed the top clip for 7% of captions on a B/32-shaped
  * model (a few large rows crush the rest); per row, as per token in PyTorch's dynamic
  * quantization, it does not. oneDNN 2.6 applies per-row scales only in its reference
  * kernels (a [rows, 1] multiply post-op: hundreds of times slower), so vx_qlinear
