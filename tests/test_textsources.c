@@ -67,37 +67,37 @@ static void expect_cue(const vx_cues *c, int i, double start, double end, const 
               start, end, text);
 }
 
-static void test_sidecars(void) {
+/* Writes a sidecar, reads it with the default limits into *c (emptied first). */
+static void read_written(const char *name, const char *text, size_t len, int want_cues, vx_cues *c) {
     vx_subtitle_limits l;
     vx_subtitle_limits_default(&l);
     vx_error err;
+    vx_cues_clear(c);
+    write_file(name, text, len);
+    REQUIRE(vx_read_subtitle_file(path_of(name), &l, c, &err) == 0);
+    CHECK_MSG(c->n == want_cues, "%s: %d cues", name, c->n);
+}
+
+static void test_sidecars(void) {
     vx_cues c = {0};
-    write_file("a.srt", srt, sizeof srt - 1);
-    REQUIRE(vx_read_subtitle_file(path_of("a.srt"), &l, &c, &err) == 0);
-    CHECK(c.n == 3);
+    read_written("a.srt", srt, sizeof srt - 1, 3, &c);
     expect_cue(&c, 0, 1.0, 3.5, "The quick brown fox");
     expect_cue(&c, 1, 4.0, 6.0, "jumps over\nthe lazy dog");
     expect_cue(&c, 2, 7.25, 9.0, "A phrase someone said");
-    vx_cues_clear(&c);
 
     static const char vtt[] = "WEBVTT\n\n00:00:02.000 --> 00:00:04.000 align:start\n<v Ann>Guten Tag, <b>Welt</b>\n\n"
                               "00:01:00.500 --> 00:01:02.000\n\xe6\x9d\xb1\xe4\xba\xac\xe3\x81\xa7\xe4\xbc\x9a\xe3\x81\x84"
                               "\xe3\x81\xbe\xe3\x81\x97\xe3\x82\x87\xe3\x81\x86\n\n";
-    write_file("b.vtt", vtt, sizeof vtt - 1);
-    REQUIRE(vx_read_subtitle_file(path_of("b.vtt"), &l, &c, &err) == 0);
-    CHECK(c.n == 2);
+    read_written("b.vtt", vtt, sizeof vtt - 1, 2, &c);
     expect_cue(&c, 0, 2.0, 4.0, "Guten Tag, Welt");
     expect_cue(&c, 1, 60.5, 62.0, "\xe6\x9d\xb1\xe4\xba\xac\xe3\x81\xa7\xe4\xbc\x9a\xe3\x81\x84\xe3\x81\xbe\xe3\x81\x97"
                                   "\xe3\x82\x87\xe3\x81\x86");
-    vx_cues_clear(&c);
 
     static const char ass[] = "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize\n"
                               "Style: Default,Arial,20\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, "
                               "MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:05.00,0:00:07.50,Default,,0,0,0,,"
                               "{\\b1}Bold, with commas{\\b0}\\Nand a second line\n";
-    write_file("c.ass", ass, sizeof ass - 1);
-    REQUIRE(vx_read_subtitle_file(path_of("c.ass"), &l, &c, &err) == 0);
-    CHECK(c.n == 1);
+    read_written("c.ass", ass, sizeof ass - 1, 1, &c);
     expect_cue(&c, 0, 5.0, 7.5, "Bold, with commas\nand a second line");
     vx_cues_clear(&c);
 }
