@@ -14,7 +14,7 @@
 
 #define MAX_SIDE 16384
 
-static const char *av_err(int code, char *buf, size_t size) {
+const char *vx_av_err(int code, char *buf, size_t size) {
     av_strerror(code, buf, size);
     return buf;
 }
@@ -67,7 +67,7 @@ void vx_sample_options_default(vx_sample_options *o) {
     o->seek_gap = 4.0;
 }
 
-static int interrupt_cb(void *p) { return *(const double *)p > 0 && vx_now() > *(const double *)p; }
+int vx_ffmpeg_deadline_passed(void *p) { return *(const double *)p > 0 && vx_now() > *(const double *)p; }
 
 /* Rotates a packed RGB image clockwise by 90, 180 or 270 degrees into dst (allocated). */
 static int rotate_rgb(const vx_rgb_image *src, int degrees, vx_rgb_image *dst) {
@@ -97,18 +97,16 @@ int vx_stream_rotation(const AVStream *st) {
     return d < 0 ? d + 360 : d;
 }
 
-/* FFmpeg's own log lines (warnings about odd files) only at debug level: vidx reports
- * failures itself, naming the file. */
-static void quiet_ffmpeg(void) {
+void vx_ffmpeg_quiet(void) {
     if (vx_log_threshold > VX_LOG_DEBUG) av_log_set_level(AV_LOG_QUIET);
 }
 
 int vx_probe_video(const char *path, vx_error *err) {
     AVFormatContext *fmt = NULL;
     char e[128];
-    quiet_ffmpeg();
+    vx_ffmpeg_quiet();
     int r = avformat_open_input(&fmt, path, NULL, NULL);
-    if (r < 0) return vx_fail(err, "not a readable media file: %s", av_err(r, e, sizeof e));
+    if (r < 0) return vx_fail(err, "not a readable media file: %s", vx_av_err(r, e, sizeof e));
     /* Ogg and friends announce their streams' codecs only in the first packets. */
     if (fmt->nb_streams == 0 || fmt->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_UNKNOWN)
         avformat_find_stream_info(fmt, NULL);
@@ -142,20 +140,20 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     int rc = -1, r;
     double deadline = o->timeout_s > 0 ? vx_now() + o->timeout_s : 0;
     vx_sample_stats local = {0};
-    quiet_ffmpeg();
+    vx_ffmpeg_quiet();
     if (!stats) stats = &local;
     memset(stats, 0, sizeof *stats);
     memset(info, 0, sizeof *info);
     if (!pkt || !frame || !(fmt = avformat_alloc_context())) { vx_fail(err, "%s: out of memory", path); goto done; }
-    fmt->interrupt_callback.callback = interrupt_cb;
+    fmt->interrupt_callback.callback = vx_ffmpeg_deadline_passed;
     fmt->interrupt_callback.opaque = &deadline;
     if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
         fmt = NULL; /* freed by avformat_open_input on failure */
-        vx_fail(err, "%s: not a readable media file: %s", path, av_err(r, e, sizeof e));
+        vx_fail(err, "%s: not a readable media file: %s", path, vx_av_err(r, e, sizeof e));
         goto done;
     }
     if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
-        vx_fail(err, "%s: cannot read stream info: %s", path, av_err(r, e, sizeof e));
+        vx_fail(err, "%s: cannot read stream info: %s", path, vx_av_err(r, e, sizeof e));
         goto done;
     }
     const AVCodec *codec = NULL;
@@ -175,7 +173,7 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     if (!dec || avcodec_parameters_to_context(dec, st->codecpar) < 0) { vx_fail(err, "%s: out of memory", path); goto done; }
     dec->thread_count = 1; /* the other core encodes */
     if ((r = avcodec_open2(dec, codec, NULL)) < 0) {
-        vx_fail(err, "%s: cannot open the %s decoder: %s", path, codec->name, av_err(r, e, sizeof e));
+        vx_fail(err, "%s: cannot open the %s decoder: %s", path, codec->name, vx_av_err(r, e, sizeof e));
         goto done;
     }
 
@@ -222,7 +220,7 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     double last_t = -1, max_t = 0;
     int eof = 0, stop = 0;
     while (!stop && k < n_targets) {
-        if (interrupt_cb(&deadline)) {
+        if (vx_ffmpeg_deadline_passed(&deadline)) {
             vx_fail(err, "%s: took longer than %.0f s; stopped", path, o->timeout_s);
            
             goto done;

@@ -12,6 +12,15 @@
 
 struct AVStream;
 
+/* Shared by the indexer's FFmpeg readers (decode.c, subtitles.c, textmeta.c, rendition.c). */
+/* FFmpeg's own log lines (warnings about odd files) only at debug level: vidx reports
+ * failures itself, naming the file. */
+void vx_ffmpeg_quiet(void);
+/* FFmpeg's message for an error code, in buf. */
+const char *vx_av_err(int code, char *buf, size_t size);
+/* An AVIOInterruptCB callback: p points to a deadline (vx_now() seconds; 0 = none). */
+int vx_ffmpeg_deadline_passed(void *p);
+
 /* Degrees clockwise a stream's pictures are turned to be upright (its display matrix):
  * 0, 90, 180 or 270. */
 int vx_stream_rotation(const struct AVStream *st);

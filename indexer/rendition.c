@@ -120,7 +120,7 @@ int vx_playback_of(const struct AVFormatContext *fmt, const char *path, char *no
 int vx_probe_playback(const char *path, char *note, size_t note_size, vx_error *err) {
     AVFormatContext *fmt = NULL;
     char e[128];
-    if (vx_log_threshold > VX_LOG_DEBUG) av_log_set_level(AV_LOG_QUIET);
+    vx_ffmpeg_quiet();
     int r = avformat_open_input(&fmt, path, NULL, NULL);
     if (r < 0) {
         av_strerror(r, e, sizeof e);
@@ -560,7 +560,7 @@ int vx_make_rendition(const char *src, const char *dst, const vx_rendition_optio
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s%s", dst, PARTIAL_SUFFIX) >= (int)sizeof tmp)
         return vx_fail(err, "rendition path too long: %s", dst);
-    if (vx_log_threshold > VX_LOG_DEBUG) av_log_set_level(AV_LOG_QUIET);
+    vx_ffmpeg_quiet();
     stop_check stop = {o->timeout_s > 0 ? vx_now() + o->timeout_s : 0, o->cancel};
     tx t = {.src = src, .err = err, .opt = o, .vi = -1, .ai = -1};
     int rc = transcode(&t, tmp, &stop);

@@ -11,6 +11,7 @@
 
 #include "../common/utf8.h"
 #include "../common/vecmath.h"
+#include "decode.h"
 
 #define MAX_CUE_SECONDS (48 * 3600.0) /* no cue starts or ends later than this */
 #define LATE_MARGIN 60.0              /* seconds a cue may start after the video's end */
@@ -104,16 +105,6 @@ size_t vx_subtitle_plain(const char *text, size_t len, char *out, size_t out_siz
 
 /* ---- reading ------------------------------------------------------------------------- */
 
-static int interrupt_cb(void *p) {
-    const double *deadline = p;
-    return *deadline > 0 && vx_now() > *deadline;
-}
-
-static const char *av_err(int r, char *buf, size_t size) {
-    av_strerror(r, buf, size);
-    return buf;
-}
-
 __attribute__((format(printf, 2, 3))) static void note(vx_cues *c, const char *fmt, ...) {
     const size_t len = strlen(c->notes);
     if (len + 1 >= sizeof c->notes) return;
@@ -169,7 +160,7 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
     /* On failure, nothing read from this file stays. */
     const int n_before = out->n, dropped_before = out->dropped;
     const size_t bytes_before = out->text_bytes;
-    av_log_set_level(AV_LOG_QUIET);
+    vx_ffmpeg_quiet();
     if (sidecar) {
         struct stat sb;
         if (stat(path, &sb) != 0) { vx_fail(err, "%s: cannot be read", path); goto done; }
@@ -180,15 +171,15 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
         }
     }
     if (!pkt || !(fmt = avformat_alloc_context())) { vx_fail(err, "%s: out of memory", path); goto done; }
-    fmt->interrupt_callback.callback = interrupt_cb;
+    fmt->interrupt_callback.callback = vx_ffmpeg_deadline_passed;
     fmt->interrupt_callback.opaque = &deadline;
     if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
         fmt = NULL;
-        vx_fail(err, "%s: not a readable %s: %s", path, sidecar ? "subtitle file" : "media file", av_err(r, e, sizeof e));
+        vx_fail(err, "%s: not a readable %s: %s", path, sidecar ? "subtitle file" : "media file", vx_av_err(r, e, sizeof e));
         goto done;
     }
     if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
-        vx_fail(err, "%s: cannot read stream info: %s", path, av_err(r, e, sizeof e));
+        vx_fail(err, "%s: cannot read stream info: %s", path, vx_av_err(r, e, sizeof e));
         goto done;
     }
     if (!(dec = calloc(fmt->nb_streams ? fmt->nb_streams : 1, sizeof *dec))) { vx_fail(err, "%s: out of memory", path); goto done; }
@@ -233,7 +224,7 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
                  * left out with the reason, nothing half-read is kept from it. */
                 if (sidecar) {
                     vx_fail(err, "%s: its text cannot be decoded (%s; subtitles must be UTF-8)", path,
-                            av_err(d, e, sizeof e));
+                            vx_av_err(d, e, sizeof e));
                     goto done;
                 }
                 note(out, "stream %d: text that cannot be decoded (not UTF-8?), left out; ", si);
@@ -260,7 +251,7 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
         }
         av_packet_unref(pkt);
     }
-    if (r != AVERROR_EOF && interrupt_cb(&deadline)) {
+    if (r != AVERROR_EOF && vx_ffmpeg_deadline_passed(&deadline)) {
         vx_fail(err, "%s: reading subtitles took more than %.0f s", path, l->timeout_s);
         goto done;
     }

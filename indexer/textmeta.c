@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../common/utf8.h"
+#include "decode.h"
 
 void vx_text_fields_clear(vx_text_fields *f) {
     free(f->title);
@@ -106,12 +107,11 @@ static void take_metadata(vx_text_fields *f, AVDictionary *m) {
 
 int vx_read_container_text(const char *path, vx_text_fields *out, vx_error *err) {
     AVFormatContext *fmt = NULL;
-    av_log_set_level(AV_LOG_QUIET);
+    vx_ffmpeg_quiet();
     int r = avformat_open_input(&fmt, path, NULL, NULL);
     if (r < 0) {
         char e[128];
-        av_strerror(r, e, sizeof e);
-        return vx_fail(err, "%s: not a readable media file: %s", path, e);
+        return vx_fail(err, "%s: not a readable media file: %s", path, vx_av_err(r, e, sizeof e));
     }
     take_metadata(out, fmt->metadata);
     for (unsigned i = 0; i < fmt->nb_streams; i++)
