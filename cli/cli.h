@@ -119,8 +119,9 @@ int cli_call(const cli_command *cmd, cli_target *t, const char *method, const ch
 int cli_status(const cli_command *cmd, int status, const char *msg);
 
 /* The model folder for commands without a database (embed, tokenize): --model,
- * $VIDX_MODEL, then the default. Returns 0, or CLI_SOME_FAILED after printing why. */
-int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size);
+ * $VIDX_MODEL, then the default; and the encoder's precision when asked (--precision,
+ * $VIDX_PRECISION). Returns 0, or CLI_USAGE / CLI_SOME_FAILED after printing why. */
+int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size, vx_precision *precision);
 
 /* Prints a JSON document on one line, as the HTTP API sends it, and releases it. */
 void cli_print_json(json_t *doc);

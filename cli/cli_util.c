@@ -206,9 +206,10 @@ int cli_cluster_options(const cli_command *cmd, const cli_args *args, const char
     return 0;
 }
 
-int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size) {
+int cli_model_dir(const cli_command *cmd, const cli_args *args, char *out, size_t size, vx_precision *precision) {
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
+    if (precision) *precision = o.precision;
     const char *dir = o.model_dir ? o.model_dir : o.default_model_dir;
     if (!dir || (size_t)snprintf(out, size, "%s", dir) >= size)
         return cli_fail(cmd, "cannot work out the model folder: pass --model DIR or set VIDX_MODEL");

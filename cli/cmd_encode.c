@@ -42,7 +42,8 @@ static int run_tokenize(const cli_command *cmd, cli_args *args) {
     char dir[4096], hint[1024];
     vx_error err;
     int rc = CLI_OK;
-    if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
+    int r = cli_model_dir(cmd, args, dir, sizeof dir, NULL);
+    if (r) return r;
     vx_tokenizer *tok = vx_tokenizer_load(dir, &err);
     if (!tok) {
         vx_clip_missing_hint(dir, hint, sizeof hint);
@@ -182,8 +183,8 @@ static int run_embed(const cli_command *cmd, cli_args *args) {
         inputs += args->occ[i].opt == text_opt || args->occ[i].opt == image_opt || args->occ[i].opt == pixels_opt;
     if (!inputs) return cli_usage_error(cmd, "give at least one --text, --image or --pixels");
     vx_precision precision;
-    if (cli_precision(cmd, args, &precision)) return CLI_USAGE;
-    if (cli_model_dir(cmd, args, dir, sizeof dir)) return CLI_SOME_FAILED;
+    const int bad = cli_model_dir(cmd, args, dir, sizeof dir, &precision);
+    if (bad) return bad;
     vx_clip *m = vx_clip_load_at(dir, precision, &err);
     if (!m) return cli_fail(cmd, "%s", err.msg);
     const vx_clip_config *c = vx_clip_get_config(m);
