@@ -12,5 +12,7 @@ int vx_utf8_valid(const char *s, size_t len);
 size_t vx_utf8_decode(const char *s, uint32_t *cp);
 /* Encodes cp (<= 0x10FFFF) into out (4 bytes room); returns the byte length. */
 size_t vx_utf8_encode(uint32_t cp, char *out);
+/* Length of s[0..len) cut to at most max bytes at a character boundary. */
+size_t vx_utf8_cut(const char *s, size_t len, size_t max);
 
 #endif

@@ -4,10 +4,10 @@
  *   1. files it brings (thumbnails), each written aside and renamed into place;
  *   2. one synced catalog batch: the records it sets and those it replaces (a video's
  *      previous segments, embedding and content entry), and the meta record's
- *      generation when stored vectors change;
+ *      generations when stored vectors or what the lexical index holds change;
  *   3. the vector indexes (under their write lock; the version bump invalidates cached
- *      answers) and the recommender.
- * A crash between 2 and 3 is caught up at the next open (the indexes' files record the
+ *      answers), the lexical index (text.c) and the recommender.
+ * A crash between 2 and 3 is caught up at the next open (the indexes record the
  * generation they reflect), so the catalog is always the truth.
  */
 #include <errno.h>
@@ -47,10 +47,14 @@ static void stage_replacement(vx_batch *b, const vx_video *old, const vx_op *op)
         vx_batch_delete_content(b, old->content_hash, old->id);
 }
 
-static int bump_generation(vx_engine *e, vx_batch *b, vx_error *err) {
+/* Bumps the meta record's generations: of the stored vectors (vectors set) and of what
+ * the lexical index holds (always: a video op may change whether the video is
+ * searchable, a text op its text). *text_generation: the new one. */
+static int bump_generation(vx_engine *e, vx_batch *b, int vectors, uint64_t *text_generation, vx_error *err) {
     vx_meta meta;
     if (vx_catalog_get_meta(e->cat, &meta, err)) return -1;
-    meta.index_generation++;
+    if (vectors) meta.index_generation++;
+    *text_generation = ++meta.text_generation;
     vx_batch_put_meta(b, &meta);
     vx_meta_clear(&meta);
     return 0;
@@ -63,8 +67,8 @@ typedef struct media_change {
     int has_needs, has_left;
 } media_change;
 
-static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_changed, media_change *mc,
-                       vx_error *err) {
+static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_changed, uint64_t *text_generation,
+                       media_change *mc, vx_error *err) {
     const vx_video *v = &op->video;
     if (op->kind == VX_OP_VIDEO_TOUCHED) {
         /* Only the record it touches: a cluster's log may hand a node the touch of a
@@ -115,7 +119,15 @@ static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_
     /* Stored vectors change when the video had a record (its vectors go or change) or
      * brings vectors or links to an original's. */
     *vectors_changed = had == 0 || vx_op_has_vectors(op) || (v->status == VX_VIDEO_INDEXED && v->duplicate_of);
-    return *vectors_changed ? bump_generation(e, b, err) : 0;
+    return *vectors_changed ? bump_generation(e, b, 1, text_generation, err) : 0;
+}
+
+/* A video's text: from its files (replaced whole each time they are read) or from the
+ * API (an op without entries removes it). */
+static int stage_text(vx_engine *e, const vx_op *op, vx_batch *b, uint64_t *text_generation, vx_error *err) {
+    if (op->text.slot == VX_TEXT_API && op->text.n_entries == 0) vx_batch_delete_text(b, op->text.id, VX_TEXT_API);
+    else vx_batch_put_text(b, &op->text);
+    return bump_generation(e, b, 0, text_generation, err);
 }
 
 static int stage_model(vx_engine *e, const vx_op *op, vx_batch *b, vx_error *err) {
@@ -217,16 +229,18 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     vx_batch *b = vx_batch_new();
     if (!b) return vx_fail(err, "out of memory");
     int rc = 0, vectors_changed = 0, had_user = 0;
+    uint64_t text_generation = 0; /* set when the op changes what the lexical index holds */
     media_change mc = {0};
     pthread_mutex_lock(&e->apply_lock);
     switch (op->kind) {
     case VX_OP_MODEL: rc = stage_model(e, op, b, err); break;
     case VX_OP_VIDEO:
         rc = write_thumbs(e, op, err);
-        if (rc == 0) rc = stage_video(e, op, b, &vectors_changed, &mc, err);
+        if (rc == 0) rc = stage_video(e, op, b, &vectors_changed, &text_generation, &mc, err);
         break;
     case VX_OP_VIDEO_REMOVED:
-    case VX_OP_VIDEO_TOUCHED: rc = stage_video(e, op, b, &vectors_changed, &mc, err); break;
+    case VX_OP_VIDEO_TOUCHED: rc = stage_video(e, op, b, &vectors_changed, &text_generation, &mc, err); break;
+    case VX_OP_TEXT: rc = stage_text(e, op, b, &text_generation, err); break;
     case VX_OP_JOB: vx_batch_put_job(b, &op->job); break;
     case VX_OP_JOB_ITEM: rc = stage_job_item(e, op, b, err); break;
     case VX_OP_USER_DELETED: { /* the recommender is rebuilt only when the user was known here */
@@ -243,12 +257,15 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     if (rc && pos) {
         vx_batch_clear(b); /* nothing of the op, only the position */
         vectors_changed = 0;
+        text_generation = 0;
     }
     if (rc == 0 || pos) {
         wrc = write_staged(e, b, pos, &werr);
         if (wrc && rc == 0) { *err = werr; rc = -1; }
     }
     if (rc == 0 && vectors_changed) follow_video(e, op->video.id);
+    if (rc == 0 && text_generation)
+        vx_engine_text_follow(e, op->kind == VX_OP_TEXT ? op->text.id : op->video.id, text_generation);
     if (rc == 0 && had_user) rebuild_recommender(e);
     if (rc == 0 && mc.has_left) vx_media_forget(e->media, mc.left);
     if (rc == 0 && mc.has_needs) vx_media_notice(e->media, mc.needs);

@@ -24,6 +24,8 @@ void vx_engine_options_default(vx_engine_options *o) {
     o->ann_exact_max = VX_ANN_EXACT_MAX;
     o->ann_compress_min = VX_ANN_COMPRESS_MIN;
     o->precision = vx_precision_default();
+    o->fusion_k = VX_FUSION_K;
+    o->fusion_text_weight = VX_FUSION_TEXT_WEIGHT;
     vx_index_options_default(&o->index);
 }
 
@@ -85,6 +87,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     const int dim = e->model ? vx_clip_get_config(e->model)->proj_dim : 0;
     if (!(e->ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
     if (!(e->rec = vx_rec_open(e->cat, err))) goto fail;
+    if (vx_engine_text_open(e, err)) goto fail;
     if (!(e->similar_cache = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
         vx_fail(err, "out of memory");
         goto fail;
@@ -116,6 +119,7 @@ void vx_engine_close(vx_engine *e) {
     if (e->ann && e->cat) vx_engine_settle_index(e, "closing");
     vx_rec_close(e->rec);
     vx_ann_close(e->ann);
+    vx_engine_text_close(e);
     vx_query_cache_free(e->qcache);
     vx_lru_free(e->similar_cache);
     vx_clip_free(e->model);
@@ -288,6 +292,11 @@ int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err
     out->segments = l.v;
     out->n_segments = l.n;
     vx_engine_playback(e, &out->video, &out->playback);
+    for (uint8_t slot = VX_TEXT_FILES; slot <= VX_TEXT_API; slot++)
+        if (vx_catalog_get_text(e->cat, id, slot, &out->text[slot], err) < 0) {
+            vx_video_view_free(out);
+            return VX_E_INTERNAL;
+        }
     return VX_OK;
 }
 
@@ -345,6 +354,8 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
 void vx_video_view_free(vx_video_view *v) {
     vx_video_clear(&v->video);
     free(v->segments);
+    vx_video_text_clear(&v->text[0]);
+    vx_video_text_clear(&v->text[1]);
     memset(v, 0, sizeof *v);
 }
 

@@ -97,11 +97,19 @@ typedef struct vx_engine_options {
     vx_index_options index;       /* sampling and segments of indexing (jobs and vx_engine_index) */
     int renditions;               /* make web-playable renditions in the background (engine/media.c) */
     int rendition_max_height;     /* their lines at most (the short side); 0: 1080 */
+    /* Text search fuses the visual ranking with the lexical one by reciprocal rank:
+     * score = 1/(fusion_k + visual rank) + fusion_text_weight/(fusion_k + lexical rank),
+     * ranks from 1 (engine/search.c; tuned in bench/text_eval.md). */
+    double fusion_k;              /* default VX_FUSION_K */
+    double fusion_text_weight;    /* default VX_FUSION_TEXT_WEIGHT */
     const vx_cluster_hooks *cluster; /* a cluster node: changes go through its log (NULL: one machine) */
     uint32_t shard, shards;       /* sharded search (a cluster node): this node's segment index holds the
                                    * videos with id % shards == shard; searches ask the other shards
                                    * (cluster->ask_shards). 0 shards: not sharded */
 } vx_engine_options;
+
+#define VX_FUSION_K 60.0
+#define VX_FUSION_TEXT_WEIGHT 1.0
 
 void vx_engine_options_default(vx_engine_options *o);
 
@@ -127,13 +135,28 @@ typedef struct vx_search_params {
 
 void vx_search_params_default(vx_search_params *p);
 
+/* What a text search result matched (vx_result.matched): its pictures, and the fields of
+ * its text whose words matched. */
+enum {
+    VX_MATCHED_VISUAL = 1u << 0,
+    VX_MATCHED_TITLE = 1u << 1,       /* VX_FIELD_TITLE */
+    VX_MATCHED_DESCRIPTION = 1u << 2,
+    VX_MATCHED_TAGS = 1u << 3,
+    VX_MATCHED_SUBTITLE = 1u << 4,
+    VX_MATCHED_FILE_NAME = 1u << 5,
+};
+/* Its name in JSON ("visual", "title", "description", "tags", "subtitle", "filename"). */
+const char *vx_matched_name(unsigned bit);
+
 typedef struct vx_result {
     uint64_t video_id;
     float score;
     double start, end; /* the moment; for similar, the whole video */
-    int segment;       /* the moment's segment, -1 for similar */
+    int segment;       /* the moment's segment, -1 for similar and for moments of subtitle cues */
     char *title, *path;
     double duration;
+    unsigned matched;  /* text search: VX_MATCHED_* (0 for similar videos) */
+    char *snippet;     /* words matched: HTML-escaped text with matches in <b>..</b>, else NULL */
 } vx_result;
 
 typedef struct vx_results {
@@ -147,7 +170,9 @@ typedef struct vx_results {
 
 void vx_results_free(vx_results *r);
 
-/* Text search, blocking. */
+/* Text search, blocking. The query goes to the text tower (the visual ranking) and to
+ * the lexical index (titles, descriptions, tags, subtitles, file names); the rankings are
+ * fused (options.fusion_*). Without the model, the lexical ranking alone answers. */
 int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, vx_error *err);
 
 /* Text search in two steps, for callers that must not block (the service's loops):
@@ -194,6 +219,20 @@ int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err);
 
 /* ---- videos ------------------------------------------------------------------------------- */
 
+/* ---- text ---------------------------------------------------------------------------------- */
+
+/* Text set through the API (PUT /v1/videos/{id}/text); indexing never replaces it.
+ * Empty or absent fields are left out; nothing at all removes what was set. */
+#define VX_API_MAX_TAGS 200
+typedef struct vx_text_input {
+    const char *title;       /* <= VX_MAX_TEXT bytes of UTF-8, or NULL */
+    const char *description; /* <= VX_TEXT_MAX_ENTRY bytes, or NULL */
+    const char **tags;       /* [n_tags], each <= 256 bytes */
+    int n_tags;
+} vx_text_input;
+void vx_text_input_init(vx_text_input *in);
+int vx_engine_set_text(vx_engine *e, uint64_t video_id, const vx_text_input *in, vx_error *err);
+
 /* How a video plays in browsers: as it is, from its rendition, or not yet. */
 typedef struct vx_playback_view {
     const char *state;    /* "direct", "rendition", "pending" or "failed" (static); NULL
@@ -209,6 +248,7 @@ typedef struct vx_video_view {
     vx_segment *segments; /* [n_segments], embeddings not kept */
     uint32_t n_segments;
     vx_playback_view playback;
+    vx_video_text text[2];  /* from its files and from the API (VX_TEXT_*; zeroed when none) */
 } vx_video_view;
 int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err);
 void vx_video_view_free(vx_video_view *v);
@@ -291,6 +331,9 @@ typedef struct vx_engine_stats {
     const char *index_kind;       /* "Flat", "IVF" or "IVF-PQ" (static) */
     double index_list_imbalance;  /* of the segment index's inverted lists (vx_ann_list_imbalance) */
     int text_search;              /* the model is loaded */
+    int lexical_search;           /* the lexical index is open */
+    uint64_t text_documents;      /* in the lexical index */
+    uint64_t with_text;           /* vx_engine_info: videos with text (from files or the API) */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     uint64_t rec_users, rec_engagements;
     int64_t query_cache_entries;

@@ -13,6 +13,7 @@
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
 #include "../schemas/ops.h"
+#include "../text/lexical.h"
 #include "engine.h"
 #include "query_cache.h"
 
@@ -34,6 +35,7 @@ struct vx_engine {
     pthread_rwlock_t ann_lock;        /* searches read; applying ops writes */
     atomic_uint_least64_t ann_version;/* bumped by every change of the vector indexes */
     vx_recommender *rec;              /* its own lock */
+    vx_lexical *lex;                  /* the lexical index (text.c); NULL for catalog-only engines */
 
     vx_query_cache *qcache;           /* text embeddings by token ids */
     vx_lru *similar_cache;            /* similar-video answers, valid while ann_version holds */
@@ -66,6 +68,13 @@ void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_sto
                              vx_error *errs);
 /* Swaps in an inverted file when the exact index outgrew its limit, then saves. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
+
+/* engine/text.c: the lexical index in step with the catalog. */
+int vx_engine_text_open(vx_engine *e, vx_error *err);
+void vx_engine_text_close(vx_engine *e);
+/* After a committed op changed what the video's documents are made from (under
+ * apply_lock): rewrites them and commits at the catalog's text generation. */
+void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation);
 
 /* engine/encoder.c: the text encoder thread. */
 typedef struct vx_encode_task {

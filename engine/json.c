@@ -133,6 +133,21 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
             put_digits(b, (unsigned long long)x->segment, 1);
             PUT_LIT(b, ".jpg\"");
         }
+        if (x->matched) { /* text search: what matched, and the words in context */
+            PUT_LIT(b, ",\"matched\":[");
+            int first = 1;
+            for (unsigned bit = 1; bit <= VX_MATCHED_FILE_NAME; bit <<= 1)
+                if (x->matched & bit) {
+                    if (!first) vx_put_u8(b, ',');
+                    first = 0;
+                    put_json_string(b, vx_matched_name(bit));
+                }
+            vx_put_u8(b, ']');
+        }
+        if (x->snippet) {
+            PUT_LIT(b, ",\"snippet\":");
+            put_json_string(b, x->snippet);
+        }
         vx_put_u8(b, '}');
     }
     PUT_LIT(b, "]}");
@@ -175,6 +190,53 @@ static void playback_json(json_t *o, const vx_playback_view *p) {
     if (p->progress >= 0) json_object_set_new(o, "rendition_progress", num(p->progress, 1e3));
 }
 
+/* "text": {"title", "description", "tags", "subtitles": {"cues", "sources"}, "sources":
+ * [{"origin", "field", ...}], "notes"}: what was read from the files and set through the
+ * API (API first: it wins where both set a title). Cues are counted, not listed. */
+static json_t *text_json(const vx_video_text text[2]) {
+    json_t *o = json_object(), *tags = json_array(), *sources = json_array();
+    const char *title = NULL, *description = NULL;
+    json_int_t cues = 0;
+    for (int k = 0; k < 2; k++) {
+        const vx_video_text *t = &text[k == 0 ? VX_TEXT_API : VX_TEXT_FILES];
+        for (uint32_t i = 0; i < t->n_entries; i++) {
+            const vx_text_entry *x = &t->entries[i];
+            if (x->field == VX_FIELD_TITLE && !title) title = x->text;
+            else if (x->field == VX_FIELD_DESCRIPTION && !description) description = x->text;
+            else if (x->field == VX_FIELD_TAG) json_array_append_new(tags, json_string(x->text));
+            else if (x->field == VX_FIELD_SUBTITLE) cues++;
+            /* One source per (origin, field), with its count. */
+            size_t j;
+            json_t *src;
+            json_array_foreach(sources, j, src) {
+                if (strcmp(json_string_value(json_object_get(src, "origin")), x->origin) == 0 &&
+                    strcmp(json_string_value(json_object_get(src, "field")), vx_text_field_name(x->field)) == 0)
+                    break;
+            }
+            if (j == json_array_size(sources))
+                json_array_append_new(sources, json_pack("{s:s, s:s, s:i}", "origin", x->origin, "field",
+                                                         vx_text_field_name(x->field), "entries", 0));
+            src = json_array_get(sources, j);
+            if (src) json_object_set_new(src, "entries", json_integer(json_integer_value(json_object_get(src, "entries")) + 1));
+        }
+    }
+    if (!o || !tags || !sources) {
+        json_decref(o);
+        json_decref(tags);
+        json_decref(sources);
+        return NULL;
+    }
+    if (title) json_object_set_new(o, "title", json_string(title));
+    if (description) json_object_set_new(o, "description", json_string(description));
+    json_object_set_new(o, "tags", tags);
+    json_object_set_new(o, "subtitle_cues", json_integer(cues));
+    json_object_set_new(o, "sources", sources);
+    if (text[VX_TEXT_FILES].notes && *text[VX_TEXT_FILES].notes)
+        json_object_set_new(o, "notes", json_string(text[VX_TEXT_FILES].notes));
+    if (text[VX_TEXT_API].id) json_object_set_new(o, "set_through_api", json_true());
+    return o;
+}
+
 json_t *vx_video_json(const vx_video_view *vv) {
     const vx_video *v = &vv->video;
     char hex[VX_ID_HEX_LEN], thumb[64];
@@ -204,6 +266,7 @@ json_t *vx_video_json(const vx_video_view *vv) {
     if (o && v->duplicate_of) json_object_set_new(o, "duplicate_of", json_string(owner));
     if (o && v->precision) json_object_set_new(o, "precision", json_string(vx_precision_name(v->precision - 1)));
     if (o) playback_json(o, &vv->playback);
+    if (o && (vv->text[0].id || vv->text[1].id)) json_object_set_new(o, "text", text_json(vv->text));
     return o;
 }
 

@@ -33,6 +33,7 @@ void vx_results_free(vx_results *r) {
     for (int i = 0; !r->lent && i < r->n; i++) {
         free(r->items[i].title);
         free(r->items[i].path);
+        free(r->items[i].snippet);
     }
     vx_lru_release(r->lent);
     free(r->items);
@@ -50,6 +51,7 @@ static int check_page(int k, int offset, vx_error *err) {
 
 struct vx_text_query {
     vx_engine *e;
+    int lexical_only;         /* no model: the lexical ranking alone answers */
     vx_search_params p;       /* strings owned */
     vx_encode_task task;      /* ids, n, out, rc, err */
     void (*ready)(void *arg);
@@ -91,15 +93,15 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
                            vx_text_query **out, vx_error *err) {
     *out = NULL;
     vx_engine_foreground(e);
-    if (!e->model) {
+    if (!e->model && !e->lex) {
         vx_fail(err, "text search needs the CLIP model: %s", e->model_problem);
         return VX_E_UNAVAILABLE;
     }
     if (check_search(p, err)) return VX_E_BAD_INPUT;
-    const vx_clip_config *c = vx_clip_get_config(e->model);
+    const vx_clip_config *c = e->model ? vx_clip_get_config(e->model) : NULL;
     vx_text_query *q = calloc(1, sizeof *q);
-    if (!q || !(q->task.ids = malloc((size_t)c->context * sizeof *q->task.ids)) ||
-        !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out)) || !(q->p.text = strdup(p->text)) ||
+    if (!q || (c && !(q->task.ids = malloc((size_t)c->context * sizeof *q->task.ids))) ||
+        (c && !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out))) || !(q->p.text = strdup(p->text)) ||
         (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix)))) {
         vx_text_query_free(q);
         vx_fail(err, "out of memory");
@@ -112,6 +114,11 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     q->p.max_duration = p->max_duration;
     q->ready = ready;
     q->arg = arg;
+    if (!c) { /* no model: words only, nothing to encode */
+        q->lexical_only = 1;
+        *out = q;
+        return 1;
+    }
     q->task.n = vx_tokenize(vx_clip_tokenizer(e->model), p->text, q->task.ids, c->context, err);
     if (q->task.n < 0) {
         vx_fail_prefix(err, "q");
@@ -160,7 +167,8 @@ static int push(vx_results *out, const vx_video *v, float score, double start, d
     vx_result *items = realloc(out->items, (size_t)(out->n + 1) * sizeof *items);
     if (!items) return -1;
     out->items = items;
-    items[out->n] = (vx_result){v->id, score, start, end, segment, strdup(v->title), strdup(v->path), v->duration};
+    items[out->n] = (vx_result){.video_id = v->id, .score = score, .start = start, .end = end, .segment = segment,
+                                .title = strdup(v->title), .path = strdup(v->path), .duration = v->duration};
     if (!items[out->n].title || !items[out->n].path) {
         free(items[out->n].title);
         free(items[out->n].path);
@@ -330,6 +338,138 @@ int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answe
     return 0;
 }
 
+/* ---- 4. words: the lexical ranking, fused with the visual one -------------------------- */
+
+static unsigned vx_matched_of_field(uint8_t field) {
+    switch (field) {
+    case VX_FIELD_TITLE: return VX_MATCHED_TITLE;
+    case VX_FIELD_DESCRIPTION: return VX_MATCHED_DESCRIPTION;
+    case VX_FIELD_TAG: return VX_MATCHED_TAGS;
+    case VX_FIELD_SUBTITLE: return VX_MATCHED_SUBTITLE;
+    case VX_LEXICAL_FILE_NAME: return VX_MATCHED_FILE_NAME;
+    default: return 0;
+    }
+}
+
+const char *vx_matched_name(unsigned bit) {
+    switch (bit) {
+    case VX_MATCHED_VISUAL: return "visual";
+    case VX_MATCHED_TITLE: return "title";
+    case VX_MATCHED_DESCRIPTION: return "description";
+    case VX_MATCHED_TAGS: return "tags";
+    case VX_MATCHED_SUBTITLE: return "subtitle";
+    case VX_MATCHED_FILE_NAME: return "filename";
+    default: return "?";
+    }
+}
+
+/* A video in either ranking. */
+typedef struct fused {
+    uint64_t id;
+    int visual_rank, lexical_rank; /* from 1; 0: not in that ranking */
+    int segment;                   /* its best segment (visual) */
+    const vx_lexical_hit *words;   /* its best document (lexical) */
+    double score;
+} fused;
+
+static int fused_order(const void *pa, const void *pb) {
+    const fused *a = pa, *b = pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* Up to `want` videos by their best segment among the `pool` nearest, best first. */
+static int visual_ranking(vx_engine *e, const float *q, int64_t pool, int want, fused *out, int *n_out,
+                          int64_t *segments, vx_results *meta, vx_error *err) {
+    vx_ann_hit *hits = NULL;
+    *n_out = 0;
+    int n = nearest_segments(e, q, pool, &hits, segments, meta, err);
+    if (n < 0) { free(hits); return -1; }
+    vx_idmap seen;
+    if (vx_idmap_init(&seen, (size_t)(n > 0 ? n : 1))) { free(hits); return vx_fail(err, "out of memory"); }
+    for (int i = 0; i < n && *n_out < want; i++) {
+        if (vx_idmap_get(&seen, hits[i].video_id, NULL)) continue;
+        vx_idmap_put(&seen, hits[i].video_id, 1);
+        out[*n_out] = (fused){.id = hits[i].video_id, .visual_rank = *n_out + 1, .segment = hits[i].segment};
+        (*n_out)++;
+    }
+    vx_idmap_free(&seen);
+    free(hits);
+    return 0;
+}
+
+/* Both rankings of the query (the visual one only with an embedding), fused by
+ * reciprocal rank, then filtered and paged like rank_segments. */
+static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words, const vx_search_params *f,
+                      vx_results *out, vx_error *err) {
+    const int want = f->offset + f->k;
+    const double K = e->opt.fusion_k > 0 ? e->opt.fusion_k : VX_FUSION_K;
+    const double wt = e->opt.fusion_text_weight >= 0 ? e->opt.fusion_text_weight : VX_FUSION_TEXT_WEIGHT;
+    /* As many visual candidates as lexical ones: each ranking contributes its head. */
+    const int depth = words->n > want ? words->n : want;
+    fused *c = calloc((size_t)depth + (size_t)words->n + 1, sizeof *c);
+    if (!c) return vx_fail(err, "out of memory");
+    int n = 0, rc = 0;
+    int64_t segments = 0;
+    if (q && visual_ranking(e, q, (int64_t)depth * 8 + 32, depth, c, &n, &segments, out, err)) { free(c); return -1; }
+    vx_idmap at;
+    if (vx_idmap_init(&at, (size_t)(n + words->n + 1))) { free(c); return vx_fail(err, "out of memory"); }
+    for (int i = 0; i < n; i++) vx_idmap_put(&at, c[i].id, (uint64_t)i);
+    for (int i = 0; i < words->n; i++) {
+        uint64_t slot;
+        if (!vx_idmap_get(&at, words->items[i].video_id, &slot)) {
+            slot = (uint64_t)n;
+            c[n++] = (fused){.id = words->items[i].video_id};
+            vx_idmap_put(&at, c[slot].id, slot);
+        }
+        c[slot].lexical_rank = i + 1;
+        c[slot].words = &words->items[i];
+    }
+    vx_idmap_free(&at);
+    for (int i = 0; i < n; i++)
+        c[i].score = (c[i].visual_rank ? 1.0 / (K + c[i].visual_rank) : 0) +
+                     (c[i].lexical_rank ? wt / (K + c[i].lexical_rank) : 0);
+    qsort(c, (size_t)n, sizeof *c, fused_order);
+    int matched = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        vx_video v;
+        int r = vx_catalog_get_video(e->cat, c[i].id, &v, err);
+        if (r < 0) { rc = -1; break; }
+        if (r) continue;
+        if (passes(&v, f) && !v.duplicate_of) {
+            matched++;
+            if (matched > f->offset && matched <= want) {
+                double start = 0, end = v.duration;
+                int segment = -1;
+                const vx_lexical_hit *w = c[i].words;
+                if (w && w->field == VX_FIELD_SUBTITLE) {
+                    start = w->start; /* the words were said then */
+                    end = w->end > w->start ? w->end : w->start;
+                } else if (c[i].visual_rank) {
+                    vx_segment seg;
+                    if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)c[i].segment, &seg, err) == 0) {
+                        start = seg.start;
+                        end = seg.end;
+                        segment = c[i].segment;
+                        vx_segment_clear(&seg);
+                    }
+                }
+                if (push(out, &v, (float)c[i].score, start, end, segment)) rc = vx_fail(err, "out of memory");
+                else {
+                    vx_result *x = &out->items[out->n - 1];
+                    x->matched = (c[i].visual_rank ? VX_MATCHED_VISUAL : 0) | (w ? vx_matched_of_field(w->field) : 0);
+                    if (w && w->snippet && !(x->snippet = strdup(w->snippet))) rc = vx_fail(err, "out of memory");
+                }
+            }
+        }
+        vx_video_clear(&v);
+    }
+    free(c);
+    if (rc) { vx_results_free(out); return -1; }
+    out->total = matched;
+    return 0;
+}
+
 int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     if (q->task.rc) {
@@ -337,7 +477,23 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         vx_fail_prefix(err, "encoding the query failed");
         return VX_E_INTERNAL;
     }
-    return rank_segments(e, q->task.out, &q->p, out, err) ? VX_E_INTERNAL : VX_OK;
+    vx_lexical_hits words = {0};
+    if (e->lex) {
+        /* Deep enough for the page after filters drop some (at most VX_MAX_K + VX_MAX_OFFSET). */
+        const int want = q->p.offset + q->p.k;
+        int depth = want * 4 + 40;
+        if (vx_lexical_search(e->lex, q->p.text, depth, &words, err)) return VX_E_INTERNAL;
+    }
+    int r;
+    if (words.n || q->lexical_only) {
+        r = rank_fused(e, q->lexical_only ? NULL : q->task.out, &words, &q->p, out, err);
+    } else {
+        /* No words matched: the visual ranking as it is (scores are cosines). */
+        r = rank_segments(e, q->task.out, &q->p, out, err);
+        for (int i = 0; r == 0 && i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
+    }
+    vx_lexical_hits_free(&words);
+    return r ? VX_E_INTERNAL : VX_OK;
 }
 
 int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err) {

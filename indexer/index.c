@@ -16,6 +16,7 @@
 #include "../common/log.h"
 #include "../common/vecmath.h"
 #include "change.h"
+#include "text_sources.h"
 #include "thumbs.h"
 
 #define QUEUE_CAP 32
@@ -71,6 +72,7 @@ typedef struct file_job {
     int finalized;
     int cancelled;       /* left undone: the run was cancelled before its decoding */
     double decode_s;
+    vx_video_text text;  /* what is said and written in it (text_sources.h), read after its frames */
 } file_job;
 
 typedef struct run {
@@ -85,6 +87,7 @@ typedef struct run {
     vx_meta meta;
     double t0;
     int done_files, total_files;
+    vx_dir_listing listing; /* the calling thread's (checking unchanged videos' sidecars) */
 } run;
 
 static void add_item(run *R, const char *path, uint8_t outcome, const char *message) {
@@ -238,6 +241,42 @@ static int mark_removed(run *R, vx_video *v, vx_error *err) {
     return r;
 }
 
+/* ---- text ---------------------------------------------------------------------------- */
+
+/* Applies a video's text read from its files; message gets what was skipped ("text: ..."). */
+static int commit_text(run *R, const vx_video_text *t, char *message, size_t size, vx_error *err) {
+    vx_op op = {.kind = VX_OP_TEXT, .text = *t};
+    int r = R->o->apply(R->o->apply_ctx, &op, err);
+    if (r == 0) {
+        R->sum->text_entries += t->n_entries;
+        if (t->notes && *t->notes) snprintf(message, size, "text: %s", t->notes);
+    }
+    return r;
+}
+
+/* An unchanged video's text is read again when it has none yet (indexed before vidx
+ * read text, or a crash between its two ops) or its sidecars changed: the frames are
+ * not decoded again. 1 when re-read (message says so), 0 when current, else the apply's
+ * error. */
+static int refresh_text(run *R, const vx_video *v, char *message, size_t size, vx_error *err) {
+    if (v->status != VX_VIDEO_INDEXED || v->duplicate_of) return 0;
+    vx_video_text held;
+    int r = vx_catalog_get_text(R->cat, v->id, VX_TEXT_FILES, &held, err);
+    if (r < 0) vx_warn("%s; reading the text again", err->msg);
+    const int stale = r != 0 || vx_video_text_stale(v->path, &held, &R->listing);
+    if (r == 0) vx_video_text_clear(&held);
+    if (!stale) return 0;
+    vx_video_text t;
+    if (vx_read_video_text(v->path, v->id, v->duration, &R->listing, &t, err)) return -1;
+    char notes[VX_MAX_TEXT + 16] = "";
+    r = commit_text(R, &t, notes, sizeof notes, err);
+    vx_video_text_clear(&t);
+    if (r) return r;
+    R->sum->text_refreshed++;
+    snprintf(message, size, "text read again, frames unchanged%s%s", notes[0] ? "; " : "", notes);
+    return 1;
+}
+
 /* ---- classification ------------------------------------------------------------------ */
 
 struct first_id { uint64_t id; };
@@ -293,9 +332,11 @@ static int classify(run *R, const char *path, vx_error *err) {
     }
     if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
         j.old.mtime_ns == mtime) {
-        add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
+        char message[2 * VX_MAX_TEXT] = "";
+        r = refresh_text(R, &j.old, message, sizeof message, err);
+        add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : message);
         vx_video_clear(&j.old);
-        return 0;
+        return r < 0 ? r : 0;
     }
     /* New or changed: is it a video at all? (Read from its streams, before hashing it.)
      * Media without a video stream is skipped; what FFmpeg cannot open goes on to fail
@@ -325,9 +366,11 @@ static int classify(run *R, const char *path, vx_error *err) {
         j.old.updated_at = (int64_t)time(NULL);
         vx_op op = {.kind = VX_OP_VIDEO_TOUCHED, .video = j.old};
         r = R->o->apply(R->o->apply_ctx, &op, err);
-        add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : "");
+        char message[2 * VX_MAX_TEXT] = "";
+        if (r == 0) r = refresh_text(R, &j.old, message, sizeof message, err);
+        add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : message);
         vx_video_clear(&j.old);
-        return r;
+        return r < 0 ? r : 0;
     }
     j.path = strdup(path);
     j.kind = TODO_DECODE;
@@ -398,6 +441,7 @@ typedef struct decoder {
     int have_last;
     vx_error frame_err;
     int frame_failed;
+    vx_dir_listing listing; /* the folder of the last file whose sidecars were read */
 } decoder;
 
 static int on_frame(void *ctx, const vx_rgb_image *frame, double t) {
@@ -456,6 +500,9 @@ static void *decode_all(void *p) {
         d->busy += vx_now();
         j->decode_s = vx_now() - t0;
         /* The encoder thread reads failed/failure only after the end-of-file item. */
+        /* Its text too, on this thread (a pass over the file's subtitle packets). */
+        if (r == 0 && !d->frame_failed && vx_read_video_text(j->path, j->id, j->info.duration, &d->listing, &j->text, &err))
+            r = -1;
         if (d->frame_failed) { j->failed = 1; snprintf(j->failure, sizeof j->failure, "%s", d->frame_err.msg); }
         else if (r) {
             j->failed = 1;
@@ -600,7 +647,11 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     op.segments = segs;
     if ((rc = R->o->apply(R->o->apply_ctx, &op, err)) != 0) goto done; /* VX_APPLY_UNAVAILABLE passes up */
     R->sum->video_seconds += duration;
-    add_item(R, j->path, VX_ITEM_INDEXED, "");
+    /* Then its text (a crash in between leaves a video without a text record, which
+     * the next run reads: see refresh_text). */
+    char message[VX_MAX_TEXT + 16] = "";
+    if ((rc = commit_text(R, &j->text, message, sizeof message, err)) != 0) goto done;
+    add_item(R, j->path, VX_ITEM_INDEXED, message);
     rc = 0;
 done:
     for (uint32_t i = 0; op.thumbs && i < op.n_thumbs; i++) free(op.thumbs[i].jpeg);
@@ -755,6 +806,7 @@ static int run_pipeline(run *R, vx_error *err) {
         if (add_frame(R, j, &it, &pd, ctx, err)) rc = -1;
     }
     pthread_join(th, NULL);
+    vx_dir_listing_clear(&d.listing);
     if (rc == 0 && flush(R, ctx, &pd, err)) rc = -1;
     R->sum->decode_seconds += d.busy;
     R->sum->decode_cpu_seconds += d.cpu;
@@ -891,7 +943,9 @@ done:
     for (int i = 0; i < R.n_jobs; i++) {
         free(R.jobs[i].path);
         if (R.jobs[i].had_record) vx_video_clear(&R.jobs[i].old);
+        vx_video_text_clear(&R.jobs[i].text);
     }
+    vx_dir_listing_clear(&R.listing);
     free(R.jobs);
     for (int i = 0; i < n_files; i++) free(files[i]);
     free(files);

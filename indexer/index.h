@@ -58,6 +58,8 @@ typedef struct vx_index_summary {
     int indexed, unchanged, duplicates, failed, removed, skipped;
     long frames;              /* frames encoded */
     long frames_sampled;      /* frames sampled: encoded, or reusing an unchanged frame's embedding */
+    long text_entries;        /* titles, descriptions, tags and subtitle cues read */
+    int text_refreshed;       /* unchanged videos whose text was read again (sidecars changed) */
     double video_seconds;     /* duration of the videos decoded */
     double wall_seconds;
     double decode_seconds;    /* wall time the decoding thread worked (slowed by sharing cores) */

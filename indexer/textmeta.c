@@ -19,19 +19,12 @@ void vx_text_fields_clear(vx_text_fields *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* Length of s cut to at most max bytes at a UTF-8 character boundary. */
-static size_t cut(const char *s, size_t len, size_t max) {
-    if (len <= max) return len;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--;
-    return max;
-}
-
 /* Trimmed copy of s[0..len), or NULL when empty or not UTF-8. */
 static char *clean(const char *s, size_t len) {
     while (len > 0 && (unsigned char)s[0] <= ' ') s++, len--;
     while (len > 0 && (unsigned char)s[len - 1] <= ' ') len--;
     if (len == 0 || !vx_utf8_valid(s, len)) return NULL;
-    len = cut(s, len, VX_TEXT_FIELD_MAX);
+    len = vx_utf8_cut(s, len, VX_TEXT_FIELD_MAX);
     char *out = malloc(len + 1);
     if (!out) return NULL;
     memcpy(out, s, len);
@@ -54,7 +47,7 @@ static void add_description(vx_text_fields *f, const char *s, size_t len) {
     const size_t have = f->description ? strlen(f->description) : 0, add = strlen(d);
     if (have && strstr(f->description, d)) { free(d); return; } /* the same words twice */
     const size_t room = have + 2 + add > VX_TEXT_FIELD_MAX ? (VX_TEXT_FIELD_MAX > have + 2 ? VX_TEXT_FIELD_MAX - have - 2 : 0) : add;
-    const size_t n = cut(d, add, room);
+    const size_t n = vx_utf8_cut(d, add, room);
     if (n == 0) { free(d); return; }
     char *joined = realloc(f->description, have + 2 + n + 1);
     if (!joined) { free(d); return; }
@@ -67,7 +60,7 @@ static void add_description(vx_text_fields *f, const char *s, size_t len) {
 
 static void add_tag(vx_text_fields *f, const char *s, size_t len) {
     if (f->n_tags >= VX_TEXT_MAX_TAGS) return;
-    char *t = clean(s, len > 256 ? cut(s, len, 256) : len);
+    char *t = clean(s, len > 256 ? vx_utf8_cut(s, len, 256) : len);
     if (!t) return;
     for (int i = 0; i < f->n_tags; i++)
         if (strcmp(f->tags[i], t) == 0) { free(t); return; }
@@ -203,7 +196,45 @@ static const char *const sidecar_exts[] = {".srt", ".vtt", ".ass", ".ssa", ".txt
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int vx_find_sidecars(const char *video_path, char ***paths, vx_error *err) {
+void vx_dir_listing_clear(vx_dir_listing *l) {
+    for (int i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names);
+    memset(l, 0, sizeof *l);
+}
+
+/* Lists dir's entries, sorted, into l (once per folder and run: videos come folder by
+ * folder, and a folder of 100,000 videos must not be read 100,000 times). */
+static int list_dir(const char *dir, vx_dir_listing *l, vx_error *err) {
+    if (l->names && strcmp(l->dir, dir) == 0) return 0;
+    vx_dir_listing_clear(l);
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    DIR *d = opendir(dir);
+    if (!d) return 0; /* a folder we cannot list has no sidecars we can read */
+    int cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (l->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **names = realloc(l->names, (size_t)cap * sizeof *names);
+            if (!names) break;
+            l->names = names;
+        }
+        if (!(l->names[l->n] = strdup(de->d_name))) break;
+        l->n++;
+    }
+    const int complete = de == NULL;
+    closedir(d);
+    if (!complete) {
+        vx_dir_listing_clear(l);
+        return vx_fail(err, "%s: out of memory listing the folder", dir);
+    }
+    if (!l->names && !(l->names = malloc(sizeof *l->names))) return vx_fail(err, "out of memory");
+    qsort(l->names, (size_t)l->n, sizeof *l->names, cmp_str);
+    return 0;
+}
+
+int vx_find_sidecars(const char *video_path, vx_dir_listing *cache, char ***paths, vx_error *err) {
     *paths = NULL;
     const char *slash = strrchr(video_path, '/');
     const size_t dir_len = slash ? (size_t)(slash - video_path) : 0;
@@ -217,20 +248,26 @@ int vx_find_sidecars(const char *video_path, char ***paths, vx_error *err) {
         dir[dir_len ? dir_len : 1] = '\0';
     } else
         strcpy(dir, ".");
-    DIR *d = opendir(dir);
-    if (!d) return 0; /* a folder we cannot list has no sidecars we can read */
+    vx_dir_listing own = {0}, *l = cache ? cache : &own;
+    if (list_dir(dir, l, err)) return -1;
     char **out = calloc(VX_SIDECARS_MAX, sizeof *out);
     int n = 0;
-    struct dirent *de;
-    while (out && n < VX_SIDECARS_MAX && (de = readdir(d))) {
-        const char *name = de->d_name;
+    /* The names that start with BASE. lie together in the sorted listing. */
+    int lo = 0, hi = l->n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (strncmp(l->names[mid], file, base_len) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (int i = lo; out && i < l->n && n < VX_SIDECARS_MAX && strncmp(l->names[i], file, base_len) == 0; i++) {
+        const char *name = l->names[i];
         /* BASE.ext or BASE.LANG.ext (clip.en.srt), never the video itself. */
-        if (strncmp(name, file, base_len) != 0 || name[base_len] != '.' || strcmp(name, file) == 0) continue;
+        if (name[base_len] != '.' || strcmp(name, file) == 0) continue;
         const char *rest = name + base_len;
         int ok = 0;
-        for (size_t i = 0; i < sizeof sidecar_exts / sizeof *sidecar_exts && !ok; i++) {
-            const size_t el = strlen(sidecar_exts[i]), rl = strlen(rest);
-            if (rl < el || strcmp(rest + rl - el, sidecar_exts[i]) != 0) continue;
+        for (size_t k = 0; k < sizeof sidecar_exts / sizeof *sidecar_exts && !ok; k++) {
+            const size_t el = strlen(sidecar_exts[k]), rl = strlen(rest);
+            if (rl < el || strcmp(rest + rl - el, sidecar_exts[k]) != 0) continue;
             /* between the base and the extension: nothing, or one short language code */
             const size_t mid = rl - el;
             ok = mid == 0 || (mid >= 3 && mid <= 9 && rest[0] == '.' && !memchr(rest + 1, '.', mid - 1));
@@ -243,9 +280,8 @@ int vx_find_sidecars(const char *video_path, char ***paths, vx_error *err) {
         if (!(out[n] = strdup(path))) break;
         n++;
     }
-    closedir(d);
+    if (l == &own) vx_dir_listing_clear(&own);
     if (!out) return vx_fail(err, "out of memory");
-    qsort(out, (size_t)n, sizeof *out, cmp_str);
     *paths = out;
     return n;
 }

@@ -42,8 +42,18 @@ int vx_parse_info_json(const char *data, size_t len, const char *name, vx_text_f
 /* Adds a .txt file as description. */
 int vx_read_description_file(const char *path, vx_text_fields *out, vx_error *err);
 
+/* A folder's entries, sorted, kept between calls of vx_find_sidecars for videos of the
+ * same folder (a run of the indexer takes files folder by folder). */
+typedef struct vx_dir_listing {
+    char dir[4096];
+    char **names;
+    int n;
+} vx_dir_listing;
+void vx_dir_listing_clear(vx_dir_listing *l);
+
 /* The sidecar files of a video that exist, sorted: paths[] heap strings (free each, then
- * the array). Returns the count (0..VX_SIDECARS_MAX), or -1 with err. */
-int vx_find_sidecars(const char *video_path, char ***paths, vx_error *err);
+ * the array). cache: the listing of the last folder asked about (NULL: none). Returns the
+ * count (0..VX_SIDECARS_MAX), or -1 with err. */
+int vx_find_sidecars(const char *video_path, vx_dir_listing *cache, char ***paths, vx_error *err);
 
 #endif

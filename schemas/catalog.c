@@ -196,6 +196,7 @@ DECODE_ADAPTER(embedding, vx_embedding)
 DECODE_ADAPTER(user, vx_user)
 DECODE_ADAPTER(job, vx_job)
 DECODE_ADAPTER(rendition, vx_rendition)
+DECODE_ADAPTER(video_text, vx_video_text)
 
 /* Fetches and decodes one record; a decode failure names the key. */
 static int get_record(vx_catalog *cat, const void *key, size_t klen, decode_fn decode, void *out, vx_error *err) {
@@ -283,6 +284,19 @@ int vx_catalog_get_rendition(vx_catalog *cat, uint64_t content_hash, vx_renditio
     uint8_t key[VX_KEY_ID_LEN];
     vx_key_id(key, VX_KEY_RENDITION, content_hash);
     return get_record(cat, key, sizeof key, decode_rendition, out, err);
+}
+
+int vx_catalog_get_text(vx_catalog *cat, uint64_t video_id, uint8_t slot, vx_video_text *out, vx_error *err) {
+    uint8_t key[VX_KEY_TEXT_LEN];
+    vx_key_text(key, video_id, slot);
+    int r = get_record(cat, key, sizeof key, decode_video_text, out, err);
+    if (r == 0 && (out->id != video_id || out->slot != slot)) {
+        char what[256];
+        vx_key_describe(key, sizeof key, what, sizeof what);
+        vx_video_text_clear(out);
+        return vx_fail(err, "corrupt record at %s: holds another video's text", what);
+    }
+    return r;
 }
 
 /* ---- scans --------------------------------------------------------------------------- */
@@ -575,6 +589,8 @@ void vx_batch_delete_video(vx_batch *b, const vx_video *v) {
     vx_batch_delete_content(b, v->content_hash, v->id);
     vx_batch_delete_segments(b, v->id, 0, v->n_segments);
     vx_batch_delete_embedding(b, v->id);
+    vx_batch_delete_text(b, v->id, VX_TEXT_FILES);
+    vx_batch_delete_text(b, v->id, VX_TEXT_API);
 }
 
 void vx_batch_put_segment(vx_batch *b, uint64_t video_id, uint32_t index, const vx_segment *s) {
@@ -653,6 +669,21 @@ void vx_batch_put_rendition(vx_batch *b, const vx_rendition *r) {
 void vx_batch_delete_rendition(vx_batch *b, uint64_t content_hash) {
     uint8_t key[VX_KEY_ID_LEN];
     vx_key_id(key, VX_KEY_RENDITION, content_hash);
+    vx_batch_delete_raw(b, key, sizeof key);
+}
+
+void vx_batch_put_text(vx_batch *b, const vx_video_text *t) {
+    uint8_t key[VX_KEY_TEXT_LEN];
+    vx_key_text(key, t->id, t->slot);
+    vx_buf_reset(&b->val);
+    vx_video_text_encode(&b->val, t);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+}
+
+void vx_batch_delete_text(vx_batch *b, uint64_t video_id, uint8_t slot) {
+    uint8_t key[VX_KEY_TEXT_LEN];
+    vx_key_text(key, video_id, slot);
     vx_batch_delete_raw(b, key, sizeof key);
 }
 

@@ -53,6 +53,8 @@ int vx_catalog_get_embedding(vx_catalog *cat, uint64_t video_id, vx_embedding *o
 int vx_catalog_get_user(vx_catalog *cat, const char *name, vx_user *out, vx_error *err);
 int vx_catalog_get_job(vx_catalog *cat, uint64_t id, vx_job *out, vx_error *err);
 int vx_catalog_get_rendition(vx_catalog *cat, uint64_t content_hash, vx_rendition *out, vx_error *err);
+/* A video's text from its files or from the API (slot: vx_text_slot). */
+int vx_catalog_get_text(vx_catalog *cat, uint64_t video_id, uint8_t slot, vx_video_text *out, vx_error *err);
 
 /* ---- scans --------------------------------------------------------------------------- */
 typedef int (*vx_video_fn)(void *ctx, const vx_video *v);
@@ -98,6 +100,8 @@ void vx_batch_put_event(vx_batch *b, const char *user, uint32_t seq, const vx_ev
 void vx_batch_put_job(vx_batch *b, const vx_job *j);
 void vx_batch_put_rendition(vx_batch *b, const vx_rendition *r);
 void vx_batch_delete_rendition(vx_batch *b, uint64_t content_hash);
+void vx_batch_put_text(vx_batch *b, const vx_video_text *t);
+void vx_batch_delete_text(vx_batch *b, uint64_t video_id, uint8_t slot);
 /* Raw access, for tests and repair tools. */
 void vx_batch_put_raw(vx_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
 void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);

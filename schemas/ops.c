@@ -18,6 +18,7 @@ const char *vx_op_kind_name(uint8_t kind) {
     case VX_OP_JOB: return "job";
     case VX_OP_JOB_ITEM: return "job item";
     case VX_OP_USER_DELETED: return "user deleted";
+    case VX_OP_TEXT: return "text";
     default: return "unknown";
     }
 }
@@ -79,6 +80,9 @@ void vx_op_encode(vx_buf *b, const vx_op *op) {
     case VX_OP_USER_DELETED:
         vx_put_string(b, op->user ? op->user : "");
         break;
+    case VX_OP_TEXT:
+        PUT_BLOB(b, &s, vx_video_text_encode, &op->text);
+        break;
     default:
         b->oom = 1; /* nothing valid to write */
     }
@@ -98,6 +102,7 @@ DECODER(embedding, vx_embedding)
 DECODER(segment, vx_segment)
 DECODER(event, vx_event)
 DECODER(job, vx_job)
+DECODER(video_text, vx_video_text)
 
 static int get_blob(vx_cursor *c, blob_decoder dec, void *out, const char *what, vx_error *err) {
     uint64_t n = vx_get_varint(c);
@@ -185,6 +190,9 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
         op->user = vx_get_string(&c, VX_MAX_USER);
         if (c.bad || !vx_user_name_valid(op->user)) rc = vx_fail(err, "op: user deletion without a valid user name");
         break;
+    case VX_OP_TEXT:
+        rc = get_blob(&c, dec_video_text, &op->text, "text record", err);
+        break;
     default:
         rc = vx_fail(err, "op: unknown kind %u", op->kind);
     }
@@ -209,6 +217,7 @@ void vx_op_clear(vx_op *op) {
     vx_job_clear(&op->job);
     free(op->item.path);
     free(op->item.message);
+    vx_video_text_clear(&op->text);
     memset(op, 0, sizeof *op);
 }
 

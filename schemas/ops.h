@@ -23,6 +23,8 @@
  *     JOB_ITEM        u64 job id, u32 item index, u8 outcome, string path, string message,
  *                     i64 at (unix seconds)
  *     USER_DELETED    string user
+ *     TEXT            blob text record (records.h: a video's text from its files, or set
+ *                     through the API; an API record without entries removes that text)
  * Decoding validates everything (counts against VX_OP_MAX_*, every record with its own
  * decoder, no trailing bytes) and never reads out of bounds.
  *
@@ -53,6 +55,7 @@ typedef enum vx_op_kind {
     VX_OP_JOB = 6,           /* an indexing job's record: queued, running, its outcomes */
     VX_OP_JOB_ITEM = 7,      /* one file's outcome in a job (a cluster's workers report them one by one) */
     VX_OP_USER_DELETED = 8,  /* a user's events and profile erased */
+    VX_OP_TEXT = 9,          /* a video's text (from its files, or set through the API) replaced */
 } vx_op_kind;
 
 typedef struct vx_op_thumb {
@@ -84,6 +87,8 @@ typedef struct vx_op {
     vx_job_item item;
     int64_t at;              /* unix seconds */
     /* USER_DELETED: user */
+    /* TEXT */
+    vx_video_text text;
     /* Not encoded: a key a cluster's log keeps one op per (its duplicate window), so a
      * client's retry is recorded once. NULL = none. */
     const char *dedup_key;

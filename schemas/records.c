@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/hash.h"
+#include "../common/utf8.h"
 
 /* ---- shared helpers ------------------------------------------------------------------ */
 
@@ -70,26 +71,29 @@ static int finite_nonneg(double x) { return isfinite(x) && x >= 0; }
 /* ---- meta ---------------------------------------------------------------------------- */
 
 void vx_meta_encode(vx_buf *b, const vx_meta *m) {
-    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u8(b, VX_RECORD_V2);
     vx_put_u32le(b, m->schema_version);
     vx_put_u64le(b, m->model_fingerprint);
     vx_put_u32le(b, m->embed_dim);
     vx_put_u64le(b, m->index_generation);
     vx_put_u64le(b, (uint64_t)m->created_at);
     vx_put_string(b, m->model);
+    vx_put_u64le(b, m->text_generation);
 }
 
 int vx_meta_decode(const void *data, size_t len, vx_meta *m, vx_error *err) {
     memset(m, 0, sizeof *m);
     vx_cursor c = vx_cursor_make(data, len);
     const char *why = NULL;
-    if (begin(&c, "meta", err)) return -1;
+    const int version = begin_versions(&c, "meta", VX_RECORD_V2, err);
+    if (version < 0) return -1;
     m->schema_version = vx_get_u32le(&c);
     m->model_fingerprint = vx_get_u64le(&c);
     m->embed_dim = vx_get_u32le(&c);
     m->index_generation = vx_get_u64le(&c);
     m->created_at = (int64_t)vx_get_u64le(&c);
     m->model = vx_get_string(&c, VX_MAX_PATH);
+    if (version >= VX_RECORD_V2) m->text_generation = vx_get_u64le(&c);
     if (!c.bad && m->embed_dim > VX_MAX_DIM) why = "embedding dimension out of range";
     if (finish(&c, "meta", why, err)) { vx_meta_clear(m); return -1; }
     return 0;
@@ -236,6 +240,108 @@ const char *vx_rendition_state_name(uint8_t state) {
     case VX_RENDITION_NOT_NEEDED: return "not needed";
     default: return "unknown";
     }
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+const char *vx_text_field_name(uint8_t field) {
+    switch (field) {
+    case VX_FIELD_TITLE: return "title";
+    case VX_FIELD_DESCRIPTION: return "description";
+    case VX_FIELD_TAG: return "tags";
+    case VX_FIELD_SUBTITLE: return "subtitle";
+    default: return "unknown";
+    }
+}
+
+void vx_video_text_encode(vx_buf *b, const vx_video_text *t) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, t->id);
+    vx_put_u8(b, t->slot);
+    vx_put_u64le(b, (uint64_t)t->updated_at);
+    vx_put_varint(b, t->n_sidecars);
+    for (uint32_t i = 0; i < t->n_sidecars; i++) {
+        vx_put_string(b, t->sidecars[i].name);
+        vx_put_u64le(b, t->sidecars[i].size);
+        vx_put_u64le(b, (uint64_t)t->sidecars[i].mtime_ns);
+    }
+    vx_put_string(b, t->notes ? t->notes : "");
+    vx_put_varint(b, t->n_entries);
+    for (uint32_t i = 0; i < t->n_entries; i++) {
+        const vx_text_entry *x = &t->entries[i];
+        vx_put_u8(b, x->field);
+        vx_put_f64le(b, x->start);
+        vx_put_f64le(b, x->end);
+        vx_put_string(b, x->origin);
+        vx_put_string(b, x->text);
+    }
+}
+
+/* A string that must also be UTF-8 (the lexical index and JSON take nothing else). */
+static char *get_utf8(vx_cursor *c, size_t max, const char **why) {
+    char *s = vx_get_string(c, max);
+    if (s && !*why && !vx_utf8_valid(s, strlen(s))) *why = "text is not UTF-8";
+    return s;
+}
+
+int vx_video_text_decode(const void *data, size_t len, vx_video_text *t, vx_error *err) {
+    memset(t, 0, sizeof *t);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "text", err)) return -1;
+    t->id = vx_get_u64le(&c);
+    t->slot = vx_get_u8(&c);
+    t->updated_at = (int64_t)vx_get_u64le(&c);
+    uint64_t n = vx_get_varint(&c);
+    /* Counts are checked against the bytes left (each item takes at least 17) before
+     * anything is allocated for them. */
+    if (!c.bad && (n > VX_TEXT_MAX_SIDECARS || n * 17 > vx_cursor_left(&c))) why = "sidecar count out of range";
+    if (!c.bad && !why && n && !(t->sidecars = calloc(n, sizeof *t->sidecars))) why = "out of memory";
+    for (uint64_t i = 0; !c.bad && !why && i < n; i++) {
+        vx_sidecar_stamp *s = &t->sidecars[i];
+        t->n_sidecars = (uint32_t)i + 1;
+        s->name = get_utf8(&c, VX_MAX_PATH, &why);
+        s->size = vx_get_u64le(&c);
+        s->mtime_ns = (int64_t)vx_get_u64le(&c);
+        if (!c.bad && !why && (!s->name[0] || strchr(s->name, '/'))) why = "sidecar name is empty or has a '/'";
+    }
+    if (!c.bad && !why) t->notes = get_utf8(&c, VX_MAX_TEXT, &why);
+    n = c.bad || why ? 0 : vx_get_varint(&c);
+    if (!c.bad && !why && (n > VX_TEXT_MAX_ENTRIES || n * 19 > vx_cursor_left(&c))) why = "entry count out of range";
+    if (!c.bad && !why && n && !(t->entries = calloc(n, sizeof *t->entries))) why = "out of memory";
+    for (uint64_t i = 0; !c.bad && !why && i < n; i++) {
+        vx_text_entry *x = &t->entries[i];
+        t->n_entries = (uint32_t)i + 1;
+        x->field = vx_get_u8(&c);
+        x->start = vx_get_f64le(&c);
+        x->end = vx_get_f64le(&c);
+        x->origin = get_utf8(&c, VX_TEXT_MAX_ORIGIN, &why);
+        x->text = c.bad || why ? NULL : get_utf8(&c, VX_TEXT_MAX_ENTRY, &why);
+        if (c.bad || why) break;
+        if (x->field < VX_FIELD_TITLE || x->field > VX_FIELD_SUBTITLE) why = "unknown text field";
+        else if (!finite_nonneg(x->start) || !finite_nonneg(x->end) || x->end < x->start)
+            why = "time range is negative, not finite or ends before it starts";
+        else if (x->field != VX_FIELD_SUBTITLE && (x->start != 0 || x->end != 0)) why = "a time range on text that is not a subtitle";
+        else if (!x->text[0]) why = "empty text";
+    }
+    if (!c.bad && !why) {
+        if (t->id == 0) why = "video id is 0";
+        else if (t->slot > VX_TEXT_API) why = "unknown slot";
+    }
+    if (finish(&c, "text", why, err)) { vx_video_text_clear(t); return -1; }
+    return 0;
+}
+
+void vx_video_text_clear(vx_video_text *t) {
+    for (uint32_t i = 0; t->sidecars && i < t->n_sidecars; i++) free(t->sidecars[i].name);
+    for (uint32_t i = 0; t->entries && i < t->n_entries; i++) {
+        free(t->entries[i].origin);
+        free(t->entries[i].text);
+    }
+    free(t->sidecars);
+    free(t->entries);
+    free(t->notes);
+    memset(t, 0, sizeof *t);
 }
 
 /* ---- segments and embeddings --------------------------------------------------------- */
@@ -470,6 +576,12 @@ void vx_key_segment(uint8_t out[VX_KEY_SEGMENT_LEN], uint64_t video_id, uint32_t
     vx_store_u32be(out + 9, index);
 }
 
+void vx_key_text(uint8_t out[VX_KEY_TEXT_LEN], uint64_t video_id, uint8_t slot) {
+    out[0] = VX_KEY_TEXT;
+    vx_store_u64be(out + 1, video_id);
+    out[9] = slot;
+}
+
 void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id) {
     out[0] = VX_KEY_CONTENT;
     vx_store_u64be(out + 1, hash);
@@ -531,6 +643,13 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
         if (len == VX_KEY_SEGMENT_LEN) {
             vx_id_to_hex(vx_load_u64be(k + 1), hex);
             snprintf(out, out_size, "segment %s/%u", hex, (unsigned)vx_load_u32be(k + 9));
+            return;
+        }
+        break;
+    case VX_KEY_TEXT:
+        if (len == VX_KEY_TEXT_LEN) {
+            vx_id_to_hex(vx_load_u64be(k + 1), hex);
+            snprintf(out, out_size, "text %s/%s", hex, k[9] == VX_TEXT_API ? "api" : k[9] == VX_TEXT_FILES ? "files" : "?");
             return;
         }
         break;

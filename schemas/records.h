@@ -46,6 +46,7 @@ enum {
     VX_KEY_JOB = 'j',       /* "j" id:u64be                      -> vx_job             */
     VX_KEY_LOG = 'l',       /* "l"                               -> vx_log_position    */
     VX_KEY_RENDITION = 'r', /* "r" hash:u64be                    -> vx_rendition       */
+    VX_KEY_TEXT = 't',      /* "t" id:u64be slot:u8              -> vx_video_text      */
 };
 
 /* ---- cluster log position ------------------------------------------------------------ */
@@ -67,6 +68,8 @@ typedef struct vx_meta {
     uint64_t index_generation;  /* bumped by every write that changes stored vectors */
     int64_t created_at;         /* unix seconds */
     char *model;                /* model folder the database was indexed with (may be "") */
+    uint64_t text_generation;   /* (version 2) bumped by every write that changes what the lexical
+                                   index holds: a video's text, or whether it is searchable */
 } vx_meta;
 
 /* ---- videos -------------------------------------------------------------------------- */
@@ -131,6 +134,51 @@ typedef struct vx_rendition {
     int64_t made_at;            /* unix seconds */
     char *failure;              /* why it failed, or a note on what was left out, or "" */
 } vx_rendition;
+
+/* ---- text ---------------------------------------------------------------------------- */
+/* What is said and written in a video (indexer/subtitles.h, indexer/textmeta.h), with
+ * where each piece came from. Two records per video: the text read from its files
+ * (container tags, subtitle streams, sidecars), replaced whenever they are read again,
+ * and the text set through the API, which indexing never touches. */
+typedef enum { VX_TEXT_FILES = 0, VX_TEXT_API = 1 } vx_text_slot;
+typedef enum {
+    VX_FIELD_TITLE = 1,
+    VX_FIELD_DESCRIPTION = 2,
+    VX_FIELD_TAG = 3,
+    VX_FIELD_SUBTITLE = 4, /* a cue: start and end are its time range */
+} vx_text_field;
+
+#define VX_TEXT_MAX_ENTRIES 21000   /* cues, tags and fields per record */
+#define VX_TEXT_MAX_ENTRY 16384     /* bytes of one entry's text */
+#define VX_TEXT_MAX_ORIGIN 512      /* bytes of an origin ("container", "clip.en.srt") */
+#define VX_TEXT_MAX_SIDECARS 16
+
+typedef struct vx_text_entry {
+    uint8_t field;       /* vx_text_field */
+    double start, end;   /* seconds, for subtitles (0 otherwise) */
+    char *origin;        /* where it came from: "container", "subtitle stream", a sidecar's name, "api" */
+    char *text;          /* UTF-8, not empty */
+} vx_text_entry;
+
+/* A sidecar file as it was when read: a change re-reads the text (not the frames). */
+typedef struct vx_sidecar_stamp {
+    char *name;          /* base name, beside the video */
+    uint64_t size;
+    int64_t mtime_ns;
+} vx_sidecar_stamp;
+
+typedef struct vx_video_text {
+    uint64_t id;         /* the video's */
+    uint8_t slot;        /* vx_text_slot, as in the key */
+    int64_t updated_at;  /* unix seconds */
+    uint32_t n_sidecars;
+    vx_sidecar_stamp *sidecars;
+    char *notes;         /* sources skipped and why (bitmap subtitles, a file that is not UTF-8) or "" */
+    uint32_t n_entries;
+    vx_text_entry *entries;
+} vx_video_text;
+
+const char *vx_text_field_name(uint8_t field); /* "title", "description", "tags", "subtitle" */
 
 /* ---- segments and embeddings --------------------------------------------------------- */
 typedef struct vx_segment {
@@ -246,6 +294,10 @@ int vx_rendition_decode(const void *data, size_t len, vx_rendition *r, vx_error 
 void vx_rendition_clear(vx_rendition *r);
 const char *vx_rendition_state_name(uint8_t state);
 
+void vx_video_text_encode(vx_buf *b, const vx_video_text *t);
+int vx_video_text_decode(const void *data, size_t len, vx_video_text *t, vx_error *err);
+void vx_video_text_clear(vx_video_text *t);
+
 void vx_job_encode(vx_buf *b, const vx_job *j);
 int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err);
 void vx_job_clear(vx_job *j);
@@ -254,11 +306,13 @@ void vx_job_clear(vx_job *j);
 #define VX_KEY_ID_LEN 9       /* family + u64be */
 #define VX_KEY_SEGMENT_LEN 13 /* family + u64be + u32be */
 #define VX_KEY_CONTENT_LEN 17 /* family + u64be + u64be */
+#define VX_KEY_TEXT_LEN 10    /* family + u64be + slot */
 #define VX_KEY_EVENT_MAX (2 + VX_MAX_USER + 12)
 
 void vx_key_id(uint8_t out[VX_KEY_ID_LEN], uint8_t family, uint64_t id);
 void vx_key_segment(uint8_t out[VX_KEY_SEGMENT_LEN], uint64_t video_id, uint32_t index);
 void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id);
+void vx_key_text(uint8_t out[VX_KEY_TEXT_LEN], uint64_t video_id, uint8_t slot);
 /* Family byte + the string's bytes. */
 void vx_key_string(vx_buf *b, uint8_t family, const char *s);
 /* Event key; with ts_ms and seq both 0 and prefix_only set, the prefix of a user's events. */

@@ -12,6 +12,7 @@ packages=(
   build-essential cmake pkg-config dpkg-dev git ca-certificates curl
   libfaiss-dev libopenblas-dev liblapack-dev
   libdnnl-dev   # oneDNN: the encoder's BF16 and INT8 matrix products
+  libxapian-dev # Xapian: the lexical index over titles, descriptions, tags and subtitles
   libleveldb-dev libevent-dev libxxhash-dev libjansson-dev libpcre2-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavfilter-dev ffmpeg
   clang libclang-rt-14-dev libomp-dev python3 wrk

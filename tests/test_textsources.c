@@ -253,7 +253,7 @@ static void test_find_sidecars(void) {
     char video[4300], **paths;
     vx_error err;
     snprintf(video, sizeof video, "%s/show.mp4", sub);
-    int n = vx_find_sidecars(video, &paths, &err);
+    int n = vx_find_sidecars(video, NULL, &paths, &err);
     static const char *const want[] = {"show.ass", "show.en.vtt", "show.info.json", "show.srt", "show.txt"};
     CHECK_MSG(n == 5, "%d sidecars", n);
     for (int i = 0; i < n && i < 5; i++) {

@@ -1,0 +1,301 @@
+// vidx text: the lexical index on Xapian (text/lexical.h says what it holds and why).
+#include "lexical.h"
+
+#include <string.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <xapian.h>
+
+namespace {
+
+const Xapian::valueno VALUE_VIDEO = 0; // the video id, 8 bytes big-endian: the collapse key
+const char *const GENERATION_KEY = "vidx.generation";
+
+// Common English words: they match nearly every document, so they neither rank nor
+// say what matched. Stemmed forms are stopped too (STOP_STEMMED).
+const char *const STOPWORDS[] = {
+    "a",     "an",    "and",  "are",  "as",   "at",   "be",   "but",  "by",    "for",  "if",    "in",
+    "into",  "is",    "it",   "its",  "of",   "on",   "or",   "such", "that",  "the",  "their", "then",
+    "there", "these", "they", "this", "to",   "was",  "will", "with", "he",    "she",  "his",   "her",
+    "we",    "you",   "i",    "me",   "my",   "our",  "your", "them", "from",  "has",  "have",  "had",
+    "been",  "were",  "do",   "does", "did",  "so",   "than", "too",  "very",  "can",  "just",  "not",
+    "no",    "who",   "what", "which", "when", "where", "how", "all", "any",   "some", "about", "up",
+    "out",   "over",  "while", "being", "am",  "him",  "us",   "it's", "there's",
+};
+
+const Xapian::SimpleStopper &stopper() {
+    static const Xapian::SimpleStopper s(STOPWORDS, STOPWORDS + sizeof STOPWORDS / sizeof *STOPWORDS);
+    return s;
+}
+
+std::string id_key(uint64_t id) {
+    char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (char)(id >> (56 - 8 * i));
+    return std::string(b, 8);
+}
+
+uint64_t id_from_key(const std::string &s) {
+    uint64_t id = 0;
+    for (size_t i = 0; i < 8 && i < s.size(); i++) id = id << 8 | (unsigned char)s[i];
+    return id;
+}
+
+std::string hex16(uint64_t v) {
+    char b[17];
+    snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
+    return b;
+}
+
+std::string video_term(uint64_t id) { return "Q" + hex16(id); }
+std::string digest_key(uint64_t id) { return "vidx.digest." + hex16(id); }
+
+// Document data: field u8, start f64, end f64 (native byte order: the index is local
+// and derived), then the text.
+std::string pack(const vx_lexical_doc &d) {
+    std::string s(1 + 16, '\0');
+    s[0] = (char)d.field;
+    memcpy(&s[1], &d.start, 8);
+    memcpy(&s[9], &d.end, 8);
+    s += d.text;
+    return s;
+}
+
+bool unpack(const std::string &s, uint8_t *field, double *start, double *end, std::string *text) {
+    if (s.size() < 17) return false;
+    *field = (uint8_t)s[0];
+    memcpy(start, &s[1], 8);
+    memcpy(end, &s[9], 8);
+    text->assign(s, 17, std::string::npos);
+    return true;
+}
+
+int fail(vx_error *err, const char *what, const Xapian::Error &e) {
+    return vx_fail(err, "text index: %s: %s", what, e.get_description().c_str());
+}
+
+struct Reader {
+    Xapian::Database db;
+    uint64_t seen; // commits it reflects
+    explicit Reader(const std::string &dir) : db(dir), seen(0) {}
+};
+
+} // namespace
+
+struct vx_lexical {
+    std::string dir;
+    Xapian::WritableDatabase writer;
+    std::atomic<uint64_t> commits{0};
+    std::mutex readers_mu;
+    std::vector<Reader *> idle; // readers not in use
+};
+
+extern "C" vx_lexical *vx_lexical_open(const char *dir, vx_error *err) {
+    vx_lexical *lx = new (std::nothrow) vx_lexical;
+    if (!lx) {
+        vx_fail(err, "out of memory");
+        return nullptr;
+    }
+    try {
+        lx->dir = dir;
+        lx->writer = Xapian::WritableDatabase(dir, Xapian::DB_CREATE_OR_OPEN);
+    } catch (const Xapian::Error &e) {
+        fail(err, dir, e);
+        delete lx;
+        return nullptr;
+    } catch (const std::exception &e) {
+        vx_fail(err, "text index: %s: %s", dir, e.what());
+        delete lx;
+        return nullptr;
+    }
+    return lx;
+}
+
+extern "C" void vx_lexical_close(vx_lexical *lx) {
+    if (!lx) return;
+    for (Reader *r : lx->idle) delete r;
+    try {
+        lx->writer.close();
+    } catch (const Xapian::Error &) {
+        // uncommitted changes are dropped: the next open catches up from the catalog
+    }
+    delete lx;
+}
+
+extern "C" uint64_t vx_lexical_generation(vx_lexical *lx) {
+    try {
+        std::string g = lx->writer.get_metadata(GENERATION_KEY);
+        return g.empty() ? UINT64_MAX : strtoull(g.c_str(), nullptr, 10);
+    } catch (const Xapian::Error &) {
+        return UINT64_MAX;
+    }
+}
+
+extern "C" uint64_t vx_lexical_doc_count(vx_lexical *lx) {
+    try {
+        return lx->writer.get_doccount();
+    } catch (const Xapian::Error &) {
+        return 0;
+    }
+}
+
+extern "C" int vx_lexical_digest(vx_lexical *lx, uint64_t video_id, uint64_t *digest, vx_error *err) {
+    try {
+        std::string d = lx->writer.get_metadata(digest_key(video_id));
+        *digest = d.empty() ? 0 : strtoull(d.c_str(), nullptr, 16);
+        return 0;
+    } catch (const Xapian::Error &e) {
+        return fail(err, "reading a digest", e);
+    }
+}
+
+extern "C" int vx_lexical_put_video(vx_lexical *lx, uint64_t video_id, const vx_lexical_doc *docs, int n,
+                                    uint64_t digest, vx_error *err) {
+    try {
+        const std::string term = video_term(video_id);
+        lx->writer.delete_document(term);
+        Xapian::TermGenerator tg;
+        tg.set_stemmer(Xapian::Stem("english"));
+        tg.set_stopper(&stopper());
+        tg.set_stopper_strategy(Xapian::TermGenerator::STOP_STEMMED);
+        tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+        for (int i = 0; i < n; i++) {
+            Xapian::Document doc;
+            tg.set_document(doc);
+            tg.index_text(docs[i].text);
+            doc.add_boolean_term(term);
+            doc.add_value(VALUE_VIDEO, id_key(video_id));
+            doc.set_data(pack(docs[i]));
+            lx->writer.add_document(doc);
+        }
+        lx->writer.set_metadata(digest_key(video_id), digest ? hex16(digest) : std::string());
+        return 0;
+    } catch (const Xapian::Error &e) {
+        return fail(err, "updating a video", e);
+    }
+}
+
+extern "C" int vx_lexical_commit(vx_lexical *lx, uint64_t generation, vx_error *err) {
+    try {
+        lx->writer.set_metadata(GENERATION_KEY, std::to_string((unsigned long long)generation));
+        lx->writer.commit();
+        lx->commits.fetch_add(1);
+        return 0;
+    } catch (const Xapian::Error &e) {
+        return fail(err, "committing", e);
+    }
+}
+
+// A reader at the latest commit: an idle one (reopened when commits came since), or a
+// new one.
+static Reader *take_reader(vx_lexical *lx) {
+    Reader *r = nullptr;
+    {
+        std::lock_guard<std::mutex> g(lx->readers_mu);
+        if (!lx->idle.empty()) {
+            r = lx->idle.back();
+            lx->idle.pop_back();
+        }
+    }
+    const uint64_t now = lx->commits.load();
+    if (!r) {
+        r = new Reader(lx->dir);
+        r->seen = now;
+    } else if (r->seen != now) {
+        r->db.reopen();
+        r->seen = now;
+    }
+    return r;
+}
+
+static void give_back(vx_lexical *lx, Reader *r) {
+    std::lock_guard<std::mutex> g(lx->readers_mu);
+    lx->idle.push_back(r);
+}
+
+static int search_with(Reader *r, const char *query, int want, vx_lexical_hits *out) {
+    Xapian::QueryParser qp;
+    Xapian::Stem stem("english");
+    qp.set_database(r->db);
+    qp.set_stemmer(stem);
+    qp.set_stemming_strategy(Xapian::QueryParser::STEM_SOME);
+    qp.set_stopper(&stopper());
+    qp.set_default_op(Xapian::Query::OP_OR);
+    const unsigned flags = Xapian::QueryParser::FLAG_PHRASE | Xapian::QueryParser::FLAG_LOVEHATE |
+                           Xapian::QueryParser::FLAG_CJK_NGRAM;
+    Xapian::Query q;
+    try {
+        q = qp.parse_query(query, flags);
+    } catch (const Xapian::QueryParserError &) {
+        q = qp.parse_query(query, Xapian::QueryParser::FLAG_CJK_NGRAM); // stray quotes: plain words
+    }
+    if (q.empty()) return 0;
+    Xapian::Enquire enq(r->db);
+    enq.set_query(q);
+    enq.set_collapse_key(VALUE_VIDEO);
+    Xapian::MSet ms = enq.get_mset(0, (Xapian::doccount)want);
+    out->matched_estimate = ms.get_matches_estimated();
+    if (ms.empty()) return 0;
+    out->items = (vx_lexical_hit *)calloc(ms.size(), sizeof *out->items);
+    if (!out->items) return -1;
+    for (Xapian::MSetIterator it = ms.begin(); it != ms.end(); ++it) {
+        Xapian::Document doc = it.get_document();
+        vx_lexical_hit *h = &out->items[out->n];
+        std::string text;
+        if (!unpack(doc.get_data(), &h->field, &h->start, &h->end, &text)) continue;
+        h->video_id = id_from_key(doc.get_value(VALUE_VIDEO));
+        h->score = it.get_weight();
+        std::string snip =
+            ms.snippet(text, 160, stem, Xapian::MSet::SNIPPET_EXHAUSTIVE | Xapian::MSet::SNIPPET_CJK_NGRAM, "<b>",
+                       "</b>", "\xe2\x80\xa6");
+        // CJK n-grams are highlighted one by one: "<b>北</b><b>京</b>" reads as "<b>北京</b>".
+        for (size_t at; (at = snip.find("</b><b>")) != std::string::npos;) snip.erase(at, 7);
+        h->snippet = strdup(snip.c_str());
+        if (!h->snippet) return -1;
+        out->n++;
+    }
+    return 0;
+}
+
+extern "C" int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx_lexical_hits *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    Reader *r = nullptr;
+    // A reader may find its revision replaced by later commits mid-search: it reopens
+    // and tries again, once.
+    for (int attempt = 0;; attempt++) {
+        try {
+            if (!r) r = take_reader(lx);
+            int rc = search_with(r, query, want, out);
+            give_back(lx, r);
+            if (rc) {
+                vx_lexical_hits_free(out);
+                return vx_fail(err, "out of memory");
+            }
+            return 0;
+        } catch (const Xapian::DatabaseModifiedError &e) {
+            vx_lexical_hits_free(out);
+            if (attempt) {
+                give_back(lx, r);
+                return fail(err, "searching", e);
+            }
+            r->db.reopen();
+        } catch (const Xapian::Error &e) {
+            vx_lexical_hits_free(out);
+            if (r) give_back(lx, r);
+            return fail(err, "searching", e);
+        } catch (const std::bad_alloc &) {
+            vx_lexical_hits_free(out);
+            if (r) give_back(lx, r);
+            return vx_fail(err, "out of memory");
+        }
+    }
+}
+
+extern "C" void vx_lexical_hits_free(vx_lexical_hits *h) {
+    for (int i = 0; h->items && i < h->n; i++) free(h->items[i].snippet);
+    free(h->items);
+    memset(h, 0, sizeof *h);
+}
