@@ -179,6 +179,50 @@ static void do_video(vx_request *rq, uint64_t id) {
     vx_video_view_free(&v);
 }
 
+/* PUT /v1/videos/{id}/text {"title", "description", "tags": [...]}: text an operator
+ * sets, searched with what the files say; answered with the video's document. */
+static void do_set_text(vx_request *rq, uint64_t id) {
+    if (!admin_ok(rq)) return;
+    json_t *b = vx_json_body(rq, api(rq)->max_body);
+    if (!b) return;
+    vx_text_input in;
+    vx_text_input_init(&in);
+    const char *key;
+    json_t *v;
+    const char *problem = NULL;
+    json_object_foreach(b, key, v) {
+        const int is_str = json_is_string(v) && json_string_length(v) == strlen(json_string_value(v));
+        if (!strcmp(key, "title") && (is_str || json_is_null(v))) in.title = json_string_value(v);
+        else if (!strcmp(key, "description") && (is_str || json_is_null(v))) in.description = json_string_value(v);
+        else if (!strcmp(key, "tags") && (json_is_array(v) || json_is_null(v))) continue;
+        else { problem = key; break; }
+    }
+    json_t *tags = json_object_get(b, "tags");
+    const size_t n = json_array_size(tags);
+    in.tags = problem || n > VX_API_MAX_TAGS ? NULL : calloc(n ? n : 1, sizeof *in.tags);
+    for (size_t i = 0; in.tags && i < n; i++) {
+        json_t *t = json_array_get(tags, i);
+        in.tags[i] = json_is_string(t) && json_string_length(t) == strlen(json_string_value(t)) ? json_string_value(t) : NULL;
+    }
+    in.n_tags = (int)n;
+    vx_error err;
+    int r;
+    if (problem) {
+        vx_reply_error(rq, 400, "bad_text", "%s: unknown field or wrong type (title and description are strings, tags a list of strings)", problem);
+    } else if (n > VX_API_MAX_TAGS) {
+        vx_reply_error(rq, 400, "bad_text", "tags: at most %d", VX_API_MAX_TAGS);
+    } else if (!in.tags) {
+        vx_reply_error(rq, 500, "internal", "out of memory");
+    } else if ((r = vx_engine_set_text(api(rq)->engine, id, &in, &err))) {
+        if (r == VX_E_BAD_INPUT) vx_reply_error(rq, 400, "bad_text", "%s", err.msg);
+        else reply_status(rq, r, "unknown_video", &err);
+    } else {
+        do_video(rq, id);
+    }
+    free(in.tags);
+    json_decref(b);
+}
+
 static void do_similar(vx_request *rq, uint64_t id) {
     long k, offset;
     if (vx_param_int(rq, "k", 10, 1, VX_MAX_K, &k) || vx_param_int(rq, "offset", 0, 0, VX_MAX_OFFSET, &offset)) return;
@@ -454,6 +498,11 @@ static void do_healthz(vx_request *rq) {
     json_object_set_new(doc, "renditions_pending", json_integer(g.renditions_pending));
     /* The encoder's precision (f32, bf16, int8), with the model loaded. */
     if (g.text_search) json_object_set_new(doc, "precision", json_string(g.precision));
+    /* How text queries are answered: both rankings fused, or words alone (no model). */
+    json_object_set_new(doc, "text_query", json_string(g.text_search && g.lexical_search ? "fused"
+                                                       : g.text_search                  ? "visual"
+                                                       : g.lexical_search               ? "lexical only"
+                                                                                        : "unavailable"));
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));
@@ -638,12 +687,15 @@ void vx_api_handle(vx_request *rq) {
         size_t wl = n == 2 ? len[1] : 0;
         rq->route = n == 1 ? VX_ROUTE_VIDEO
                     : wl == 7 && !strncmp(what, "similar", 7) ? VX_ROUTE_SIMILAR
-                    : wl == 5 && !strncmp(what, "media", 5) ? VX_ROUTE_MEDIA : VX_ROUTE_OTHER;
+                    : wl == 5 && !strncmp(what, "media", 5) ? VX_ROUTE_MEDIA
+                    : wl == 4 && !strncmp(what, "text", 4) ? VX_ROUTE_TEXT : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
-        if (!is_get(rq)) { vx_reply_method_not_allowed(rq, "GET"); return; }
+        if (rq->route == VX_ROUTE_TEXT ? rq->method != EVHTTP_REQ_PUT : !is_get(rq))
+            { vx_reply_method_not_allowed(rq, rq->route == VX_ROUTE_TEXT ? "PUT" : "GET"); return; }
         if (vx_http_parse_id(seg[0], len[0], &id))
             { vx_reply_error(rq, 404, "unknown_video", "video ids are 16 hex digits, not '%.*s'", (int)len[0], seg[0]); return; }
         if (rq->route == VX_ROUTE_VIDEO) do_video(rq, id);
+        else if (rq->route == VX_ROUTE_TEXT) do_set_text(rq, id);
         else if (rq->route == VX_ROUTE_MEDIA) do_media(rq, id);
         else do_similar(rq, id);
         return;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -17,6 +18,31 @@ static long long whole(const json_t *o, const char *key) { return (long long)jso
 
 static void clock_time(double t, char *out, size_t size) {
     snprintf(out, size, "%d:%04.1f", (int)t / 60, t - 60 * (int)(t / 60));
+}
+
+/* A snippet (HTML-escaped, matches in <b>..</b>) for a terminal: matches in bold, or
+ * between asterisks when the output is not a terminal. */
+static void print_snippet(const char *html) {
+    const int tty = isatty(STDOUT_FILENO);
+    static const struct { const char *from, *to; } entities[] = {
+        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&#x27;", "'"}};
+    for (const char *p = html; *p;) {
+        if (strncmp(p, "<b>", 3) == 0 || strncmp(p, "</b>", 4) == 0) {
+            const int closing = p[1] == '/';
+            fputs(tty ? (closing ? "\033[0m" : "\033[1m") : "*", stdout);
+            p += closing ? 4 : 3;
+            continue;
+        }
+        size_t k = 0;
+        while (*p == '&' && k < sizeof entities / sizeof *entities && strncmp(p, entities[k].from, strlen(entities[k].from)) != 0) k++;
+        if (*p == '&' && k < sizeof entities / sizeof *entities) {
+            fputs(entities[k].to, stdout);
+            p += strlen(entities[k].from);
+            continue;
+        }
+        putchar(*p == '\n' ? ' ' : *p);
+        p++;
+    }
 }
 
 void cli_print_results(const json_t *doc, int offset) {
@@ -35,6 +61,18 @@ void cli_print_results(const json_t *doc, int offset) {
         snprintf(moment, sizeof moment, "%s-%s", start, end);
         printf("%-4d %-7.4f %-15s %-16s %s\n", offset + (int)i + 1, real(x, "score"), moment, str(x, "video_id"),
                str(x, "title"));
+        /* What matched beyond the pictures, and the words in context. */
+        const json_t *matched = json_object_get(x, "matched");
+        if (json_array_size(matched) > 1 || (json_array_size(matched) == 1 && strcmp(json_string_value(json_array_get(matched, 0)), "visual"))) {
+            printf("%-4s matched:", "");
+            for (size_t k = 0; k < json_array_size(matched); k++)
+                printf("%s%s", k ? ", " : " ", json_string_value(json_array_get(matched, k)));
+            if (*str(x, "snippet")) {
+                fputs("  ", stdout);
+                print_snippet(str(x, "snippet"));
+            }
+            putchar('\n');
+        }
     }
     printf("(%zu of %lld, %.1f ms)\n", n, whole(doc, "total"), real(doc, "took_ms"));
 }

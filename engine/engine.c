@@ -654,6 +654,8 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
         pthread_rwlock_unlock(&e->ann_lock);
     }
     out->text_search = e->model != NULL;
+    out->lexical_search = e->lex != NULL;
+    out->text_documents = e->lex ? vx_lexical_doc_count(e->lex) : 0;
     out->precision = e->model ? vx_precision_name(vx_clip_precision(e->model)) : "";
     if (e->jobs) vx_jobs_counts(e->jobs, &out->jobs_queued, &out->jobs_running, &out->jobs_done, &out->jobs_failed);
     uint64_t rec_videos;

@@ -333,7 +333,6 @@ typedef struct vx_engine_stats {
     int text_search;              /* the model is loaded */
     int lexical_search;           /* the lexical index is open */
     uint64_t text_documents;      /* in the lexical index */
-    uint64_t with_text;           /* vx_engine_info: videos with text (from files or the API) */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     uint64_t rec_users, rec_engagements;
     int64_t query_cache_entries;

@@ -368,5 +368,9 @@ json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c)
                                       (json_int_t)c->by_precision[VX_EMBEDDED_BF16], "int8",
                                       (json_int_t)c->by_precision[VX_EMBEDDED_INT8], "unrecorded",
                                       (json_int_t)c->by_precision[VX_EMBEDDED_UNKNOWN]));
+    /* The lexical index: its documents (titles, descriptions, tags, cues, file names). */
+    if (o)
+        json_object_set_new(o, "text", json_pack("{s:I, s:I}", "generation", (json_int_t)c->meta.text_generation,
+                                                 "documents", (json_int_t)c->text_documents));
     return o;
 }

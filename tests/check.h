@@ -37,6 +37,16 @@ static int check_failures __attribute__((unused)) = 0;
         }                                                                               \
     } while (0)
 
+#define REQUIRE_MSG(cond, ...)                                                          \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: required: ", __FILE__, __LINE__);                  \
+            fprintf(stderr, __VA_ARGS__);                                               \
+            fputc('\n', stderr);                                                       \
+            exit(1);                                                                    \
+        }                                                                               \
+    } while (0)
+
 #define RUN(test)                                                                       \
     do {                                                                                \
         int before_ = check_failures;                                                   \

@@ -89,6 +89,7 @@ struct vx_lexical {
     std::string dir;
     Xapian::WritableDatabase writer;
     std::atomic<uint64_t> commits{0};
+    std::atomic<uint64_t> documents{0}; // as of the last commit (read from any thread)
     std::mutex readers_mu;
     std::vector<Reader *> idle; // readers not in use
 };
@@ -102,6 +103,7 @@ extern "C" vx_lexical *vx_lexical_open(const char *dir, vx_error *err) {
     try {
         lx->dir = dir;
         lx->writer = Xapian::WritableDatabase(dir, Xapian::DB_CREATE_OR_OPEN);
+        lx->documents.store(lx->writer.get_doccount());
     } catch (const Xapian::Error &e) {
         fail(err, dir, e);
         delete lx;
@@ -134,13 +136,7 @@ extern "C" uint64_t vx_lexical_generation(vx_lexical *lx) {
     }
 }
 
-extern "C" uint64_t vx_lexical_doc_count(vx_lexical *lx) {
-    try {
-        return lx->writer.get_doccount();
-    } catch (const Xapian::Error &) {
-        return 0;
-    }
-}
+extern "C" uint64_t vx_lexical_doc_count(vx_lexical *lx) { return lx->documents.load(); }
 
 extern "C" int vx_lexical_digest(vx_lexical *lx, uint64_t video_id, uint64_t *digest, vx_error *err) {
     try {
@@ -182,6 +178,7 @@ extern "C" int vx_lexical_commit(vx_lexical *lx, uint64_t generation, vx_error *
     try {
         lx->writer.set_metadata(GENERATION_KEY, std::to_string((unsigned long long)generation));
         lx->writer.commit();
+        lx->documents.store(lx->writer.get_doccount());
         lx->commits.fetch_add(1);
         return 0;
     } catch (const Xapian::Error &e) {
