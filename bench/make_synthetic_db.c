@@ -4,8 +4,14 @@
  * (mostly within a few favourite topics), profiles computed as vidx computes them (no
  * decay: the events are a minute apart).
  *
+ * With --cues C and --captions MSVD_test.tsv (the shared data's), each video also gets a
+ * title and C subtitle cues of 3 s, each a real caption drawn at random (the lexical
+ * index is built from them when vidx first opens the folder). Cues use their own random
+ * numbers: the vectors are the same with or without them.
+ *
  *   make_synthetic_db DIR [--videos N] [--segments S] [--users U] [--events E] [--dim D]
  *                         [--ids FILE]    (the video ids, one per line, for load tests)
+ *                         [--cues C --captions FILE]
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +31,44 @@ static uint64_t rng(void) {
     rng_state ^= rng_state << 17;
     return rng_state;
 }
+static uint64_t text_rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t text_rng(void) {
+    text_rng_state ^= text_rng_state << 13;
+    text_rng_state ^= text_rng_state >> 7;
+    text_rng_state ^= text_rng_state << 17;
+    return text_rng_state;
+}
+
+/* The captions of an MSVD file (one clip per line: captions separated by ", ", a tab, the
+ * clip's name). */
+static char **read_captions(const char *path, long *n_out) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char **out = NULL, *line = NULL;
+    size_t cap_line = 0;
+    long n = 0, cap = 0;
+    while (getline(&line, &cap_line, f) > 0) {
+        char *tab = strchr(line, '\t');
+        if (tab) *tab = '\0';
+        for (char *p = line, *next; p && *p; p = next) {
+            next = strstr(p, ", ");
+            if (next) { *next = '\0'; next += 2; }
+            if (!*p) continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 4096;
+                char **o = realloc(out, (size_t)cap * sizeof *o);
+                if (!o) { free(line); fclose(f); return NULL; }
+                out = o;
+            }
+            out[n++] = strdup(p);
+        }
+    }
+    free(line);
+    fclose(f);
+    *n_out = n;
+    return out;
+}
+
 static float unif(void) { return (float)((rng() >> 11) * (1.0 / 9007199254740992.0)); }
 static float gauss(void) {
     float u = unif() + 1e-12f, v = unif();
@@ -46,8 +90,8 @@ static int flush(vx_catalog *cat, vx_batch **b, vx_error *err) {
 
 int main(int argc, char **argv) {
     long n_videos = 100000, n_users = 100, n_events = 1000;
-    int n_seg = 3, dim = 512;
-    const char *dir = NULL, *ids_file = NULL;
+    int n_seg = 3, dim = 512, n_cues = 0;
+    const char *dir = NULL, *ids_file = NULL, *captions_file = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--videos")) n_videos = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--segments")) n_seg = atoi(argv[++i]);
@@ -55,14 +99,21 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(argv[i], "--events")) n_events = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--dim")) dim = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--ids")) ids_file = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--cues")) n_cues = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--captions")) captions_file = argv[++i];
         else if (!dir && argv[i][0] != '-') dir = argv[i];
         else dir = NULL, i = argc;
     }
     if (!dir || n_videos < 1 || n_seg < 1 || n_seg > 100 || dim < 2 || dim > VX_MAX_DIM || n_users < 0 ||
-        n_events < 0 || n_events > n_videos) {
-        fprintf(stderr, "usage: make_synthetic_db DIR [--videos N] [--segments S] [--users U] [--events E] [--dim D] [--ids FILE]\n");
+        n_events < 0 || n_events > n_videos || n_cues < 0 || n_cues > 10000 || (n_cues && !captions_file)) {
+        fprintf(stderr, "usage: make_synthetic_db DIR [--videos N] [--segments S] [--users U] [--events E] [--dim D] "
+                        "[--ids FILE] [--cues C --captions MSVD_test.tsv]\n");
         return 2;
     }
+    long n_captions = 0;
+    char **captions = n_cues ? read_captions(captions_file, &n_captions) : NULL;
+    if (n_cues && (!captions || n_captions == 0)) { fprintf(stderr, "%s: no captions read\n", captions_file); return 1; }
+    vx_text_entry *cues = n_cues ? calloc((size_t)n_cues + 1, sizeof *cues) : NULL;
     vx_error err;
     vx_catalog *cat = vx_catalog_open(dir, 1, &err);
     if (!cat) { fprintf(stderr, "%s\n", err.msg); return 1; }
@@ -99,6 +150,17 @@ int main(int argc, char **argv) {
         }
         vx_embedding e = {.dim = (uint32_t)dim, .v = v};
         vx_batch_put_embedding(b, ids[i], &e);
+        if (n_cues) { /* a title and n_cues cues, 3 s each, from real captions */
+            cues[0] = (vx_text_entry){.field = VX_FIELD_TITLE, .origin = "container",
+                                      .text = captions[text_rng() % (uint64_t)n_captions]};
+            for (int c = 0; c < n_cues; c++)
+                cues[c + 1] = (vx_text_entry){.field = VX_FIELD_SUBTITLE, .start = 3.0 * c, .end = 3.0 * c + 3,
+                                              .origin = "subtitle stream",
+                                              .text = captions[text_rng() % (uint64_t)n_captions]};
+            vx_video_text t = {.id = ids[i], .slot = VX_TEXT_FILES, .updated_at = now, .notes = "",
+                               .n_entries = (uint32_t)n_cues + 1, .entries = cues};
+            vx_batch_put_text(b, &t);
+        }
         if (vx_batch_count(b) > 20000 && flush(cat, &b, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     }
     /* Users: favourite topics, events on videos of those (and some others). */
@@ -139,6 +201,7 @@ int main(int argc, char **argv) {
     if (vx_catalog_get_meta(cat, &m, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     m.embed_dim = (uint32_t)dim;
     m.index_generation++;
+    if (n_cues) m.text_generation++;
     free(m.model);
     m.model = strdup("synthetic");
     vx_batch_put_meta(b, &m);
@@ -146,8 +209,8 @@ int main(int argc, char **argv) {
     if (flush(cat, &b, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     vx_batch_free(b);
     vx_catalog_close(cat);
-    printf("%s: %ld videos x %d segments, %ld users x %ld events, %d dimensions\n", dir, n_videos, n_seg, n_users,
-           n_events, dim);
+    printf("%s: %ld videos x %d segments (and %d cues), %ld users x %ld events, %d dimensions\n", dir, n_videos, n_seg,
+           n_cues, n_users, n_events, dim);
     if (ids_file) {
         FILE *f = fopen(ids_file, "w");
         if (!f) { perror(ids_file); return 1; }

@@ -86,7 +86,7 @@ int cli_precision(const cli_command *cmd, const cli_args *args, vx_precision *ou
 /* The engine's options from the command line and the environment (the edge: nothing
  * below reads the environment): --db, $VIDX_DB, ./vidx-data; --model, $VIDX_MODEL, the
  * default model folder; --precision, $VIDX_PRECISION; $VIDX_DB_CACHE_MB, $VIDX_ANN_EXACT_MAX, $VIDX_ANN_COMPRESS_MIN,
- * $VIDX_ANN_FAISS_SEARCH.
+ * $VIDX_ANN_FAISS_SEARCH; $VIDX_FUSION_K, $VIDX_FUSION_TEXT_WEIGHT, $VIDX_LEXICAL_SEARCH=0.
  * Returns 0, or CLI_USAGE after printing what is wrong. */
 struct vx_engine_options;
 int cli_engine_options(const cli_command *cmd, const cli_args *args, struct vx_engine_options *o);

@@ -151,6 +151,18 @@ static int env_int(const cli_command *cmd, const char *name, long long min, long
     return 0;
 }
 
+static int env_real(const cli_command *cmd, const char *name, double min, double max, double *out) {
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= min && v <= max))
+        return cli_usage_error(cmd, "%s must be a number from %g to %g, not '%s'", name, min, max, s);
+    *out = v;
+    return 0;
+}
+
 int cli_precision(const cli_command *cmd, const cli_args *args, vx_precision *out) {
     const char *flag = cli_opt_index(cmd, "precision") >= 0 ? cli_get(cmd, args, "precision") : NULL;
     const char *env = getenv("VIDX_PRECISION");
@@ -183,6 +195,12 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     if (env_int(cmd, "VIDX_ANN_COMPRESS_MIN", 1, 1LL << 40, &v)) return CLI_USAGE;
     o->ann_compress_min = (long)v;
     o->ann_faiss_search = getenv("VIDX_ANN_FAISS_SEARCH") != NULL;
+    /* How text search fuses pictures and words (engine.h), and words off (A/B runs). */
+    if (env_real(cmd, "VIDX_FUSION_K", 1, 10000, &o->fusion_k) ||
+        env_real(cmd, "VIDX_FUSION_TEXT_WEIGHT", 0, 100, &o->fusion_text_weight))
+        return CLI_USAGE;
+    const char *words = getenv("VIDX_LEXICAL_SEARCH");
+    if (words && *words) o->lexical_search = strcmp(words, "0") != 0;
     return 0;
 }
 

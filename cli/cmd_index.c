@@ -142,11 +142,14 @@ static int run_index(const cli_command *cmd, cli_args *args) {
         printf(" (%ld frames sampled, %ld encoded, %.1f s of video in %.1f s: %.1f x real time)", sum.frames_sampled,
                sum.frames, sum.video_seconds, sum.wall_seconds,
                sum.wall_seconds > 0 ? sum.video_seconds / sum.wall_seconds : 0);
+    if (sum.text_refreshed) printf("; text read again for %d (sidecars changed; frames unchanged)", sum.text_refreshed);
     putchar('\n');
     for (int i = 0; i < sum.n_items; i++)
         if (sum.items[i].outcome == VX_ITEM_FAILED || sum.items[i].outcome == VX_ITEM_SKIPPED)
             printf("  %s: %s: %s\n", vx_item_outcome_name(sum.items[i].outcome), sum.items[i].path,
                    sum.items[i].message);
+        else if (sum.items[i].message && strncmp(sum.items[i].message, "text", 4) == 0)
+            printf("  note: %s: %s\n", sum.items[i].path, sum.items[i].message); /* text sources skipped, re-read */
     int rc = sum.failed ? CLI_SOME_FAILED : CLI_OK;
     vx_index_summary_clear(&sum);
     return rc;

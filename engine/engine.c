@@ -26,6 +26,7 @@ void vx_engine_options_default(vx_engine_options *o) {
     o->precision = vx_precision_default();
     o->fusion_k = VX_FUSION_K;
     o->fusion_text_weight = VX_FUSION_TEXT_WEIGHT;
+    o->lexical_search = 1;
     vx_index_options_default(&o->index);
 }
 

@@ -102,14 +102,16 @@ typedef struct vx_engine_options {
      * ranks from 1 (engine/search.c; tuned in bench/text_eval.md). */
     double fusion_k;              /* default VX_FUSION_K */
     double fusion_text_weight;    /* default VX_FUSION_TEXT_WEIGHT */
+    int lexical_search;           /* 1 (default): text queries search the words too; 0: the visual
+                                   * ranking alone (A/B runs; the lexical index is still kept) */
     const vx_cluster_hooks *cluster; /* a cluster node: changes go through its log (NULL: one machine) */
     uint32_t shard, shards;       /* sharded search (a cluster node): this node's segment index holds the
                                    * videos with id % shards == shard; searches ask the other shards
                                    * (cluster->ask_shards). 0 shards: not sharded */
 } vx_engine_options;
 
-#define VX_FUSION_K 60.0
-#define VX_FUSION_TEXT_WEIGHT 1.0
+#define VX_FUSION_K 10.0
+#define VX_FUSION_TEXT_WEIGHT 1.5
 
 void vx_engine_options_default(vx_engine_options *o);
 

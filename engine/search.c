@@ -400,13 +400,14 @@ static int visual_ranking(vx_engine *e, const float *q, int64_t pool, int want, 
 
 /* Both rankings of the query (the visual one only with an embedding), fused by
  * reciprocal rank, then filtered and paged like rank_segments. */
-static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words, const vx_search_params *f,
-                      vx_results *out, vx_error *err) {
+static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words, int depth,
+                      const vx_search_params *f, vx_results *out, vx_error *err) {
     const int want = f->offset + f->k;
     const double K = e->opt.fusion_k > 0 ? e->opt.fusion_k : VX_FUSION_K;
     const double wt = e->opt.fusion_text_weight >= 0 ? e->opt.fusion_text_weight : VX_FUSION_TEXT_WEIGHT;
-    /* As many visual candidates as lexical ones: each ranking contributes its head. */
-    const int depth = words->n > want ? words->n : want;
+    /* Each ranking contributes its head, to the same depth (however few videos the words
+     * matched: a video the words put first must meet the visual ranking's head). */
+    if (depth < want) depth = want;
     fused *c = calloc((size_t)depth + (size_t)words->n + 1, sizeof *c);
     if (!c) return vx_fail(err, "out of memory");
     int n = 0, rc = 0;
@@ -458,7 +459,8 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
                 else {
                     vx_result *x = &out->items[out->n - 1];
                     x->matched = (c[i].visual_rank ? VX_MATCHED_VISUAL : 0) | (w ? vx_matched_of_field(w->field) : 0);
-                    if (w && w->snippet && !(x->snippet = strdup(w->snippet))) rc = vx_fail(err, "out of memory");
+                    if (w && !(x->snippet = vx_lexical_snippet(words, (int)(w - words->items))))
+                        rc = vx_fail(err, "out of memory");
                 }
             }
         }
@@ -478,15 +480,14 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         return VX_E_INTERNAL;
     }
     vx_lexical_hits words = {0};
-    if (e->lex) {
-        /* Deep enough for the page after filters drop some (at most VX_MAX_K + VX_MAX_OFFSET). */
-        const int want = q->p.offset + q->p.k;
-        int depth = want * 4 + 40;
-        if (vx_lexical_search(e->lex, q->p.text, depth, &words, err)) return VX_E_INTERNAL;
-    }
+    /* Deep enough for the page after filters drop some (at most VX_MAX_K + VX_MAX_OFFSET). */
+    const int depth = (q->p.offset + q->p.k) * 4 + 40;
+    if (e->lex && (e->opt.lexical_search || q->lexical_only) &&
+        vx_lexical_search(e->lex, q->p.text, depth, &words, err))
+        return VX_E_INTERNAL;
     int r;
     if (words.n || q->lexical_only) {
-        r = rank_fused(e, q->lexical_only ? NULL : q->task.out, &words, &q->p, out, err);
+        r = rank_fused(e, q->lexical_only ? NULL : q->task.out, &words, depth, &q->p, out, err);
     } else {
         /* No words matched: the visual ranking as it is (scores are cosines). */
         r = rank_segments(e, q->task.out, &q->p, out, err);

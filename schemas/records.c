@@ -70,15 +70,17 @@ static int finite_nonneg(double x) { return isfinite(x) && x >= 0; }
 
 /* ---- meta ---------------------------------------------------------------------------- */
 
+/* Version 1 until the first text change, so that every record has one encoding (and
+ * older vidx versions still read such databases). */
 void vx_meta_encode(vx_buf *b, const vx_meta *m) {
-    vx_put_u8(b, VX_RECORD_V2);
+    vx_put_u8(b, m->text_generation ? VX_RECORD_V2 : VX_RECORD_V1);
     vx_put_u32le(b, m->schema_version);
     vx_put_u64le(b, m->model_fingerprint);
     vx_put_u32le(b, m->embed_dim);
     vx_put_u64le(b, m->index_generation);
     vx_put_u64le(b, (uint64_t)m->created_at);
     vx_put_string(b, m->model);
-    vx_put_u64le(b, m->text_generation);
+    if (m->text_generation) vx_put_u64le(b, m->text_generation);
 }
 
 int vx_meta_decode(const void *data, size_t len, vx_meta *m, vx_error *err) {
@@ -95,6 +97,7 @@ int vx_meta_decode(const void *data, size_t len, vx_meta *m, vx_error *err) {
     m->model = vx_get_string(&c, VX_MAX_PATH);
     if (version >= VX_RECORD_V2) m->text_generation = vx_get_u64le(&c);
     if (!c.bad && m->embed_dim > VX_MAX_DIM) why = "embedding dimension out of range";
+    if (!c.bad && version >= VX_RECORD_V2 && !m->text_generation) why = "version 2 without a text generation";
     if (finish(&c, "meta", why, err)) { vx_meta_clear(m); return -1; }
     return 0;
 }

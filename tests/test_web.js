@@ -93,6 +93,9 @@ async function main() {
                    'mandelbrot=size=320x240:rate=10', 'rgbtestsrc=size=320x240:rate=10'];
   sources.forEach((src, i) => ffmpeg(['-f', 'lavfi', '-i', src, '-t', '20', '-c:v', 'libvpx-vp9', '-deadline', 'realtime',
     '-cpu-used', '8', '-b:v', '200k', path.join(clips, `clip${i}.webm`)]));
+  // Words said in one clip (a subtitle beside it), with characters HTML escapes: shown as text.
+  fs.writeFileSync(path.join(clips, 'clip2.srt'),
+    '1\n00:00:06,000 --> 00:00:08,000\nIf 3 < 4 & <b>x</b> the fractal zooms & spirals\n');
   const db = path.join(work, 'db');
   execFileSync(vidx, ['index', '--db', db, '-q', clips], { env, stdio: 'inherit' });
 
@@ -131,6 +134,24 @@ async function main() {
     check(results.length === 4, `four results: ${results.length}`);
     check(results.every((r) => /score -?\d\.\d{3} · \d+:\d\d–\d+:\d\d/.test(r.text)), 'cards show score and moment');
     await page.screenshot({ path: path.join(shots, '1-results.png') });
+
+    // Words: the clip whose subtitle says them comes first, at the cue, with what matched
+    // and the words highlighted; markup in the text stays text.
+    await page.fill('#q', 'fractal spirals');
+    await page.press('#q', 'Enter');
+    await page.waitForFunction(() => document.querySelector('#results .card .snippet'));
+    const top = await page.$eval('#results .card', (c) => ({ start: Number(c.dataset.start),
+      matched: c.querySelector('.matched') && c.querySelector('.matched').textContent,
+      marks: [...c.querySelectorAll('.snippet mark')].map((m) => m.textContent),
+      snippet: c.querySelector('.snippet').textContent, scripts: c.querySelectorAll('script').length }));
+    check(top.start === 6 && top.matched === 'subtitle', `the subtitle's clip first, at its cue: ${JSON.stringify(top)}`);
+    check(top.marks.join(',') === 'fractal,spirals' && top.snippet.includes('If 3 < 4 & x the fractal') &&
+      top.scripts === 0, `snippet highlighted, its characters as text: ${JSON.stringify(top)}`);
+    await page.screenshot({ path: path.join(shots, '1-words.png') });
+    // Back to the pictures' query (no words match it: no snippets) for what follows.
+    await page.fill('#q', 'colour bars on a test card');
+    await page.press('#q', 'Enter');
+    await page.waitForFunction(() => document.querySelector('#results .card') && !document.querySelector('#results .card .snippet'));
 
     // Open a result whose moment is not at the start, so the seek is visible.
     const pick = results.find((r) => r.start > 0) || results[0];

@@ -213,11 +213,20 @@ static void give_back(vx_lexical *lx, Reader *r) {
     lx->idle.push_back(r);
 }
 
-static int search_with(Reader *r, const char *query, int want, vx_lexical_hits *out) {
+// What a search keeps for snippets made afterwards (only for the hits a page shows): the
+// reader (its revision must stay), the match set and the documents' texts.
+struct SearchState {
+    vx_lexical *lx;
+    Reader *reader;
+    Xapian::MSet ms;
+    Xapian::Stem stem;
+    std::vector<std::string> texts; // per hit
+};
+
+static int search_with(SearchState *st, const char *query, int want, vx_lexical_hits *out) {
     Xapian::QueryParser qp;
-    Xapian::Stem stem("english");
-    qp.set_database(r->db);
-    qp.set_stemmer(stem);
+    qp.set_database(st->reader->db);
+    qp.set_stemmer(st->stem);
     qp.set_stemming_strategy(Xapian::QueryParser::STEM_SOME);
     qp.set_stopper(&stopper());
     qp.set_default_op(Xapian::Query::OP_OR);
@@ -230,28 +239,23 @@ static int search_with(Reader *r, const char *query, int want, vx_lexical_hits *
         q = qp.parse_query(query, Xapian::QueryParser::FLAG_CJK_NGRAM); // stray quotes: plain words
     }
     if (q.empty()) return 0;
-    Xapian::Enquire enq(r->db);
+    Xapian::Enquire enq(st->reader->db);
     enq.set_query(q);
     enq.set_collapse_key(VALUE_VIDEO);
-    Xapian::MSet ms = enq.get_mset(0, (Xapian::doccount)want);
-    out->matched_estimate = ms.get_matches_estimated();
-    if (ms.empty()) return 0;
-    out->items = (vx_lexical_hit *)calloc(ms.size(), sizeof *out->items);
+    st->ms = enq.get_mset(0, (Xapian::doccount)want);
+    out->matched_estimate = st->ms.get_matches_estimated();
+    if (st->ms.empty()) return 0;
+    out->items = (vx_lexical_hit *)calloc(st->ms.size(), sizeof *out->items);
     if (!out->items) return -1;
-    for (Xapian::MSetIterator it = ms.begin(); it != ms.end(); ++it) {
+    st->texts.reserve(st->ms.size());
+    for (Xapian::MSetIterator it = st->ms.begin(); it != st->ms.end(); ++it) {
         Xapian::Document doc = it.get_document();
         vx_lexical_hit *h = &out->items[out->n];
         std::string text;
         if (!unpack(doc.get_data(), &h->field, &h->start, &h->end, &text)) continue;
         h->video_id = id_from_key(doc.get_value(VALUE_VIDEO));
         h->score = it.get_weight();
-        std::string snip =
-            ms.snippet(text, 160, stem, Xapian::MSet::SNIPPET_EXHAUSTIVE | Xapian::MSet::SNIPPET_CJK_NGRAM, "<b>",
-                       "</b>", "\xe2\x80\xa6");
-        // CJK n-grams are highlighted one by one: "<b>北</b><b>京</b>" reads as "<b>北京</b>".
-        for (size_t at; (at = snip.find("</b><b>")) != std::string::npos;) snip.erase(at, 7);
-        h->snippet = strdup(snip.c_str());
-        if (!h->snippet) return -1;
+        st->texts.push_back(std::move(text));
         out->n++;
     }
     return 0;
@@ -259,40 +263,68 @@ static int search_with(Reader *r, const char *query, int want, vx_lexical_hits *
 
 extern "C" int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx_lexical_hits *out, vx_error *err) {
     memset(out, 0, sizeof *out);
-    Reader *r = nullptr;
+    SearchState *st = new (std::nothrow) SearchState;
+    if (!st) return vx_fail(err, "out of memory");
+    st->lx = lx;
+    st->reader = nullptr;
+    st->stem = Xapian::Stem("english");
     // A reader may find its revision replaced by later commits mid-search: it reopens
     // and tries again, once.
     for (int attempt = 0;; attempt++) {
         try {
-            if (!r) r = take_reader(lx);
-            int rc = search_with(r, query, want, out);
-            give_back(lx, r);
-            if (rc) {
+            if (!st->reader) st->reader = take_reader(lx);
+            if (search_with(st, query, want, out)) {
+                out->state = st;
                 vx_lexical_hits_free(out);
                 return vx_fail(err, "out of memory");
             }
+            out->state = st; // the reader goes back when the hits are freed
             return 0;
         } catch (const Xapian::DatabaseModifiedError &e) {
-            vx_lexical_hits_free(out);
-            if (attempt) {
-                give_back(lx, r);
+            free(out->items);
+            memset(out, 0, sizeof *out);
+            st->texts.clear();
+            if (attempt || !st->reader) {
+                out->state = st;
+                vx_lexical_hits_free(out);
                 return fail(err, "searching", e);
             }
-            r->db.reopen();
+            st->reader->db.reopen();
         } catch (const Xapian::Error &e) {
+            out->state = st;
             vx_lexical_hits_free(out);
-            if (r) give_back(lx, r);
             return fail(err, "searching", e);
         } catch (const std::bad_alloc &) {
+            out->state = st;
             vx_lexical_hits_free(out);
-            if (r) give_back(lx, r);
             return vx_fail(err, "out of memory");
         }
     }
 }
 
+extern "C" char *vx_lexical_snippet(const vx_lexical_hits *h, int i) {
+    SearchState *st = (SearchState *)h->state;
+    if (!st || i < 0 || i >= h->n || (size_t)i >= st->texts.size()) return nullptr;
+    try {
+        std::string snip = st->ms.snippet(st->texts[(size_t)i], 160, st->stem,
+                                          Xapian::MSet::SNIPPET_EXHAUSTIVE | Xapian::MSet::SNIPPET_CJK_NGRAM, "<b>",
+                                          "</b>", "\xe2\x80\xa6");
+        // CJK n-grams are highlighted one by one: "<b>北</b><b>京</b>" reads as "<b>北京</b>".
+        for (size_t at; (at = snip.find("</b><b>")) != std::string::npos;) snip.erase(at, 7);
+        return strdup(snip.c_str());
+    } catch (const std::exception &) {
+        return nullptr;
+    } catch (const Xapian::Error &) {
+        return nullptr;
+    }
+}
+
 extern "C" void vx_lexical_hits_free(vx_lexical_hits *h) {
-    for (int i = 0; h->items && i < h->n; i++) free(h->items[i].snippet);
+    SearchState *st = (SearchState *)h->state;
+    if (st) {
+        if (st->reader) give_back(st->lx, st->reader);
+        delete st;
+    }
     free(h->items);
     memset(h, 0, sizeof *h);
 }

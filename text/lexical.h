@@ -64,18 +64,22 @@ typedef struct vx_lexical_hit {
     double score;      /* BM25 of the video's best document */
     uint8_t field;     /* that document's field */
     double start, end; /* its time range (cues) */
-    char *snippet;     /* HTML-escaped text around the match, matches in <b>...</b> */
 } vx_lexical_hit;
 
 typedef struct vx_lexical_hits {
     vx_lexical_hit *items; /* best first, one per video */
     int n;
     uint64_t matched_estimate; /* videos that match, as Xapian estimates */
+    void *state;               /* what snippets are made from (a reader is held until freed) */
 } vx_lexical_hits;
 
 /* The `want` best videos for a free-text query (words, "phrases", +must, -must-not). A
  * query with no searchable words gives no hits. */
 int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx_lexical_hits *out, vx_error *err);
+/* Hit i's document around the match: HTML-escaped, matches in <b>...</b>; made on
+ * demand (for the hits a page shows: it is most of a search's cost). Heap string, or
+ * NULL when out of memory. */
+char *vx_lexical_snippet(const vx_lexical_hits *h, int i);
 void vx_lexical_hits_free(vx_lexical_hits *h);
 
 #ifdef __cplusplus

@@ -52,6 +52,25 @@ function clock(seconds) {
   return `${m}:${(s - 60 * m).toFixed(0).padStart(2, '0')}`;
 }
 
+// A snippet (HTML-escaped text, matches in <b>…</b>) as DOM nodes: text and <mark>,
+// never parsed as HTML.
+const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&#x27;': "'" };
+function snippetNodes(html) {
+  let bold = false;
+  const nodes = [];
+  for (const part of html.split(/(<\/?b>)/)) {
+    if (part === '<b>' || part === '</b>') { bold = part === '<b>'; continue; }
+    if (!part) continue;
+    const text = part.replace(/&(amp|lt|gt|quot|#39|#x27);/g, (m) => ENTITIES[m]);
+    if (bold) {
+      const m = document.createElement('mark');
+      m.textContent = text;
+      nodes.push(m);
+    } else nodes.push(document.createTextNode(text));
+  }
+  return nodes;
+}
+
 // A result or feed card; opens the player at `start` seconds when clicked.
 function card(item, start, detail) {
   const b = document.createElement('button');
@@ -75,6 +94,20 @@ function card(item, start, detail) {
   meta.textContent = detail && detail.reason ? item.reason
     : `score ${Number(item.score).toFixed(3)}` + (item.moment ? ` · ${clock(item.moment.start)}–${clock(item.moment.end)}` : '');
   body.append(title, meta);
+  // What the words matched (beyond the pictures), and where.
+  const words = (item.matched || []).filter((m) => m !== 'visual');
+  if (words.length) {
+    const matched = document.createElement('div');
+    matched.className = 'matched';
+    matched.textContent = words.join(' · ');
+    body.append(matched);
+  }
+  if (item.snippet) {
+    const snip = document.createElement('div');
+    snip.className = 'snippet';
+    snip.append(...snippetNodes(item.snippet));
+    body.append(snip);
+  }
   b.append(img, body);
   b.addEventListener('click', () => openWatch(item, start));
   return b;

@@ -1,5 +1,6 @@
 /* Fuzz target: every catalog record decoder, the op and work item decoders (what a
- * cluster's streams carry), the shard search query and answer and the key describer, on arbitrary bytes.
+ * cluster's streams carry), the shard search query and answer, a video's text and the key describer, on
+ * arbitrary bytes.
  * The first byte picks the decoder; the rest is the record. A decoder must either
  * reject the bytes with a message or accept them, and an accepted record must encode
  * back to exactly the same bytes (the encoding is canonical). */
@@ -17,7 +18,7 @@ static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    uint8_t which = data[0] % 14;
+    uint8_t which = data[0] % 15;
     data++;
     size--;
     vx_error err;
@@ -98,6 +99,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 13: {
         vx_shard_answer a;
         if (vx_shard_answer_decode(data, size, &a, &err) == 0) { vx_shard_answer_encode(&b, &a); same_bytes(&b, data, size); vx_shard_answer_clear(&a); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 14: {
+        vx_video_text t;
+        if (vx_video_text_decode(data, size, &t, &err) == 0) { vx_video_text_encode(&b, &t); same_bytes(&b, data, size); vx_video_text_clear(&t); }
         else if (!err.msg[0]) abort();
         break;
     }

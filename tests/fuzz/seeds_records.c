@@ -41,9 +41,22 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_shard_query sq = {.shard = 1, .shards = 2, .pool = 3, .dim = 4, .v = vec};
     vx_shard_hit sh[2] = {{9, 1, 0.5f}, {10, 0, 0.25f}};
     vx_shard_answer sa = {.shard = 1, .shards = 2, .segments = 7, .n = 2, .hits = sh};
-    if (max_seeds < 19) return -1;
-    const uint8_t selector[19] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13};
-    for (int i = 0; i < 19; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    /* A video's text (subtitle cue, tag, a sidecar's stamp), as a record and an op; a meta
+     * record with a text generation (version 2). */
+    vx_sidecar_stamp stamp = {.name = "a.srt", .size = 10, .mtime_ns = 5};
+    vx_text_entry entries[2] = {{.field = VX_FIELD_SUBTITLE, .start = 1, .end = 2, .origin = "a.srt", .text = "hello"},
+                                {.field = VX_FIELD_TAG, .origin = "container", .text = "\xe5\x8c\x97\xe4\xba\xac"}};
+    vx_video_text text = {.id = 9, .slot = VX_TEXT_FILES, .updated_at = 1, .n_sidecars = 1, .sidecars = &stamp,
+                          .notes = "b.srt: not UTF-8", .n_entries = 2, .entries = entries};
+    vx_op text_op = {.kind = VX_OP_TEXT, .text = text};
+    vx_meta m2 = m;
+    m2.text_generation = 4;
+    if (max_seeds < 22) return -1;
+    const uint8_t selector[22] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13, 14, 7, 0};
+    for (int i = 0; i < 22; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    vx_video_text_encode(&seeds[19], &text);
+    vx_op_encode(&seeds[20], &text_op);
+    vx_meta_encode(&seeds[21], &m2);
     vx_op_encode(&seeds[11], &item_op);
     vx_op_encode(&seeds[12], &deletion_op);
     vx_work_item_encode(&seeds[13], &work);
@@ -66,6 +79,6 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_video_encode(&seeds[16], &playable);
     vx_shard_query_encode(&seeds[17], &sq);
     vx_shard_answer_encode(&seeds[18], &sa);
-    *n_seeds = 19;
+    *n_seeds = 22;
     return 0;
 }
