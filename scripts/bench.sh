@@ -8,6 +8,10 @@
 #   scripts/bench.sh http     HTTP load with wrk on 100,000 synthetic videos (a few
 #                             minutes; the first run builds the database and index)
 #   scripts/bench.sh recommend   offline evaluation on MovieLens 100K (u.data)
+#   scripts/bench.sh text     text search: lexical retrieval on MSVD/MSR-VTT captions, the
+#                             fusion's tuning, lexical latency at 100,000 videos x 50 cues,
+#                             the text sources' cost, and fused beside visual-only search
+#                             over HTTP (about 15 minutes the first time: it builds both)
 #   scripts/bench.sh media    renditions: time per minute of video beside indexing, disk,
 #                             search latency while they run (about 10 minutes)
 #   scripts/bench.sh cluster  NATS JetStream cluster: queue, 1/2/4 workers, events across
@@ -38,6 +42,11 @@ fi
 if [ "${1:-}" = "http" ]; then
   shift
   exec bench/bench_http.sh build-bench "$model" "$@"
+fi
+if [ "${1:-}" = "text" ]; then
+  shift
+  build-bench/bench/bench_text "$shared"
+  exec bench/bench_text_http.sh build-bench "$model" "$shared" "$@"
 fi
 if [ "${1:-}" = "media" ]; then
   shift
