@@ -112,6 +112,12 @@ int vx_catalog_check(vx_catalog *cat, vx_check_fn report, void *ctx, uint64_t *p
                     v->seen_segments, v->n_segments, r != 0 ? " and no embedding" : "");
         if (!original && r == 0) problem(&c, "video %016llx is %s but still has an embedding", (unsigned long long)v->id,
                                           v->dup_of ? "a duplicate" : vx_video_status_name(v->status));
+        for (uint8_t slot = VX_TEXT_FILES; slot <= VX_TEXT_API; slot++) { /* its text decodes */
+            vx_video_text t;
+            r = vx_catalog_get_text(cat, v->id, slot, &t, &e2);
+            if (r == 0) vx_video_text_clear(&t);
+            else if (r < 0) problem(&c, "%s", e2.msg);
+        }
         if (v->dup_of) {
             vinfo *o = find(&c, v->dup_of);
             if (!o || o->status != VX_VIDEO_INDEXED || o->dup_of)
