@@ -116,6 +116,25 @@ void cli_print_video(const json_t *doc) {
         clock_time(real(s, "end"), end, sizeof end);
         printf("  %-4lld %s-%s  %s\n", whole(s, "index"), start, end, str(s, "thumbnail"));
     }
+    /* What is said and written in it, and where that came from. */
+    const json_t *text = json_object_get(doc, "text");
+    if (!text) return;
+    if (*str(text, "title")) printf("text title %s\n", str(text, "title"));
+    if (*str(text, "description")) printf("described  %s\n", str(text, "description"));
+    const json_t *tags = json_object_get(text, "tags");
+    if (json_array_size(tags)) {
+        printf("tags      ");
+        for (size_t i = 0; i < json_array_size(tags); i++)
+            printf("%s %s", i ? "," : "", json_string_value(json_array_get(tags, i)));
+        putchar('\n');
+    }
+    printf("subtitles  %lld cues\n", whole(text, "subtitle_cues"));
+    const json_t *sources = json_object_get(text, "sources");
+    for (size_t i = 0; i < json_array_size(sources); i++) {
+        const json_t *src = json_array_get(sources, i);
+        printf("  from %s: %lld %s\n", str(src, "origin"), whole(src, "entries"), str(src, "field"));
+    }
+    if (*str(text, "notes")) printf("text notes %s\n", str(text, "notes"));
 }
 
 void cli_print_info(const json_t *doc) {
@@ -154,6 +173,12 @@ void cli_print_info(const json_t *doc) {
     printf("users      %lld (%lld events)\n", whole(doc, "users"), whole(doc, "events"));
     printf("jobs       %lld\n", whole(doc, "jobs"));
     printf("index      generation %lld, %lld dimensions\n", whole(idx, "generation"), whole(idx, "dim"));
+    const json_t *text = json_object_get(doc, "text");
+    if (text) {
+        printf("text       %lld records (generation %lld)", whole(text, "records"), whole(text, "generation"));
+        if (json_object_get(text, "documents")) printf(", %lld documents in the lexical index", whole(text, "documents"));
+        putchar('\n');
+    }
     if (whole(doc, "corrupt_records"))
         printf("corrupt    %lld records skipped (see the warnings above)\n", whole(doc, "corrupt_records"));
 }

@@ -676,7 +676,8 @@ int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err) {
         vx_catalog_count(e->cat, VX_KEY_SEGMENT, &out->segments, err) ||
         vx_catalog_count(e->cat, VX_KEY_USER, &out->users, err) ||
         vx_catalog_count(e->cat, VX_KEY_EVENT, &out->events, err) ||
-        vx_catalog_count(e->cat, VX_KEY_JOB, &out->jobs, err)) {
+        vx_catalog_count(e->cat, VX_KEY_JOB, &out->jobs, err) ||
+        vx_catalog_count(e->cat, VX_KEY_TEXT, &out->text_records, err)) {
         vx_engine_stats_free(out);
         return VX_E_INTERNAL;
     }

@@ -334,7 +334,8 @@ typedef struct vx_engine_stats {
     double index_list_imbalance;  /* of the segment index's inverted lists (vx_ann_list_imbalance) */
     int text_search;              /* the model is loaded */
     int lexical_search;           /* the lexical index is open */
-    uint64_t text_documents;      /* in the lexical index */
+    uint64_t text_documents;      /* in the lexical index (0 when this engine keeps none) */
+    uint64_t text_records;        /* vx_engine_info: text records (from files, from the API) */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     uint64_t rec_users, rec_engagements;
     int64_t query_cache_entries;

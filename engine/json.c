@@ -368,9 +368,13 @@ json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c)
                                       (json_int_t)c->by_precision[VX_EMBEDDED_BF16], "int8",
                                       (json_int_t)c->by_precision[VX_EMBEDDED_INT8], "unrecorded",
                                       (json_int_t)c->by_precision[VX_EMBEDDED_UNKNOWN]));
-    /* The lexical index: its documents (titles, descriptions, tags, cues, file names). */
-    if (o)
-        json_object_set_new(o, "text", json_pack("{s:I, s:I}", "generation", (json_int_t)c->meta.text_generation,
-                                                 "documents", (json_int_t)c->text_documents));
+    /* Text: the records (videos' text from their files and from the API) and, where this
+     * process keeps the lexical index, its documents (titles, descriptions, tags, cues, file
+     * names). */
+    json_t *text = o ? json_pack("{s:I, s:I}", "generation", (json_int_t)c->meta.text_generation, "records",
+                                 (json_int_t)c->text_records)
+                     : NULL;
+    if (text && c->lexical_search) json_object_set_new(text, "documents", json_integer((json_int_t)c->text_documents));
+    if (text) json_object_set_new(o, "text", text);
     return o;
 }
