@@ -342,10 +342,10 @@ int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answe
 
 static unsigned vx_matched_of_field(uint8_t field) {
     switch (field) {
-    case VX_FIELD_TITLE: return VX_MATCHED_TITLE;
-    case VX_FIELD_DESCRIPTION: return VX_MATCHED_DESCRIPTION;
-    case VX_FIELD_TAG: return VX_MATCHED_TAGS;
-    case VX_FIELD_SUBTITLE: return VX_MATCHED_SUBTITLE;
+    case VX_LEXICAL_TITLE: return VX_MATCHED_TITLE;
+    case VX_LEXICAL_DESCRIPTION: return VX_MATCHED_DESCRIPTION;
+    case VX_LEXICAL_TAG: return VX_MATCHED_TAGS;
+    case VX_LEXICAL_SUBTITLE: return VX_MATCHED_SUBTITLE;
     case VX_LEXICAL_FILE_NAME: return VX_MATCHED_FILE_NAME;
     default: return 0;
     }
@@ -440,12 +440,15 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
         if (passes(&v, f) && !v.duplicate_of) {
             matched++;
             if (matched > f->offset && matched <= want) {
-                double start = 0, end = v.duration;
+                double start = 0, end = v.duration, cue_start, cue_end;
                 int segment = -1;
                 const vx_lexical_hit *w = c[i].words;
-                if (w && w->field == VX_FIELD_SUBTITLE) {
-                    start = w->start; /* the words were said then */
-                    end = w->end > w->start ? w->end : w->start;
+                /* Where the words matched: the snippet and, for subtitles, the cue. */
+                char *snippet = w ? vx_lexical_locate(words, (int)(w - words->items), &cue_start, &cue_end) : NULL;
+                if (w && !snippet) rc = vx_fail(err, "out of memory");
+                if (w && w->field == VX_LEXICAL_SUBTITLE) {
+                    start = cue_start; /* the words were said then */
+                    end = cue_end > cue_start ? cue_end : cue_start;
                 } else if (c[i].visual_rank) {
                     vx_segment seg;
                     if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)c[i].segment, &seg, err) == 0) {
@@ -455,12 +458,13 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
                         vx_segment_clear(&seg);
                     }
                 }
-                if (push(out, &v, (float)c[i].score, start, end, segment)) rc = vx_fail(err, "out of memory");
-                else {
+                if (rc == 0 && push(out, &v, (float)c[i].score, start, end, segment)) rc = vx_fail(err, "out of memory");
+                if (rc == 0) {
                     vx_result *x = &out->items[out->n - 1];
                     x->matched = (c[i].visual_rank ? VX_MATCHED_VISUAL : 0) | (w ? vx_matched_of_field(w->field) : 0);
-                    if (w && !(x->snippet = vx_lexical_snippet(words, (int)(w - words->items))))
-                        rc = vx_fail(err, "out of memory");
+                    x->snippet = snippet;
+                } else {
+                    free(snippet);
                 }
             }
         }

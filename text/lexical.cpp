@@ -1,6 +1,8 @@
 // vidx text: the lexical index on Xapian (text/lexical.h says what it holds and why).
 #include "lexical.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <atomic>
@@ -13,6 +15,7 @@
 namespace {
 
 const Xapian::valueno VALUE_VIDEO = 0; // the video id, 8 bytes big-endian: the collapse key
+const Xapian::valueno VALUE_FIELD = 1; // the field, 1 byte (read by searches: the data only for a page)
 const char *const GENERATION_KEY = "vidx.generation";
 
 // Common English words: they match nearly every document, so they neither rank nor
@@ -53,23 +56,37 @@ std::string hex16(uint64_t v) {
 std::string video_term(uint64_t id) { return "Q" + hex16(id); }
 std::string digest_key(uint64_t id) { return "vidx.digest." + hex16(id); }
 
-// Document data: field u8, start f64, end f64 (native byte order: the index is local
-// and derived), then the text.
-std::string pack(const vx_lexical_doc &d) {
-    std::string s(1 + 16, '\0');
-    s[0] = (char)d.field;
-    memcpy(&s[1], &d.start, 8);
-    memcpy(&s[9], &d.end, 8);
-    s += d.text;
-    return s;
+// Document data: field u8, then the text; for the subtitles document, its cues: per cue
+// start f64, end f64, u32 the term position of its first word, u32 length, the text
+// (native byte order: the index is local and derived, never copied between machines).
+struct Cue {
+    double start, end;
+    uint32_t pos;
+    std::string text;
+};
+
+void put_raw(std::string &s, const void *p, size_t n) { s.append((const char *)p, n); }
+
+bool get_raw(const std::string &s, size_t *at, void *p, size_t n) {
+    if (s.size() - *at < n) return false;
+    memcpy(p, s.data() + *at, n);
+    *at += n;
+    return true;
 }
 
-bool unpack(const std::string &s, uint8_t *field, double *start, double *end, std::string *text) {
-    if (s.size() < 17) return false;
-    *field = (uint8_t)s[0];
-    memcpy(start, &s[1], 8);
-    memcpy(end, &s[9], 8);
-    text->assign(s, 17, std::string::npos);
+// The cues of a subtitles document's data (after its field byte).
+bool unpack_cues(const std::string &s, std::vector<Cue> *cues) {
+    size_t at = 1;
+    while (at < s.size()) {
+        Cue c;
+        uint32_t n;
+        if (!get_raw(s, &at, &c.start, 8) || !get_raw(s, &at, &c.end, 8) || !get_raw(s, &at, &c.pos, 4) ||
+            !get_raw(s, &at, &n, 4) || s.size() - at < n)
+            return false;
+        c.text.assign(s, at, n);
+        at += n;
+        cues->push_back(std::move(c));
+    }
     return true;
 }
 
@@ -148,6 +165,11 @@ extern "C" int vx_lexical_digest(vx_lexical *lx, uint64_t video_id, uint64_t *di
     }
 }
 
+// One document per field of the video: its titles, its descriptions, its tags, its
+// subtitle cues (one document for all of them, the cues kept in its data to find the one
+// that matched) and its file name. A video is the unit of results: BM25 over a field's
+// whole text ranks videos as well as over single cues, and searches 50 times fewer
+// documents at 50 cues per video (measured: bench/text_eval.md).
 extern "C" int vx_lexical_put_video(vx_lexical *lx, uint64_t video_id, const vx_lexical_doc *docs, int n,
                                     uint64_t digest, vx_error *err) {
     try {
@@ -158,13 +180,36 @@ extern "C" int vx_lexical_put_video(vx_lexical *lx, uint64_t video_id, const vx_
         tg.set_stopper(&stopper());
         tg.set_stopper_strategy(Xapian::TermGenerator::STOP_STEMMED);
         tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
-        for (int i = 0; i < n; i++) {
+        static const uint8_t fields[] = {VX_LEXICAL_TITLE, VX_LEXICAL_DESCRIPTION, VX_LEXICAL_TAG,
+                                         VX_LEXICAL_SUBTITLE, VX_LEXICAL_FILE_NAME};
+        for (uint8_t field : fields) {
             Xapian::Document doc;
             tg.set_document(doc);
-            tg.index_text(docs[i].text);
+            std::string data(1, (char)field);
+            bool any = false;
+            for (int i = 0; i < n; i++) {
+                if (docs[i].field != field) continue;
+                const size_t len = strlen(docs[i].text);
+                if (any) tg.increase_termpos(); // no phrase across two pieces
+                const uint32_t pos = (uint32_t)tg.get_termpos() + 1; // of the piece's first word
+                tg.index_text(docs[i].text);
+                if (field == VX_LEXICAL_SUBTITLE) {
+                    const uint32_t n32 = (uint32_t)len;
+                    put_raw(data, &docs[i].start, 8);
+                    put_raw(data, &docs[i].end, 8);
+                    put_raw(data, &pos, 4);
+                    put_raw(data, &n32, 4);
+                } else if (any) {
+                    data += "\n";
+                }
+                data.append(docs[i].text, len);
+                any = true;
+            }
+            if (!any) continue;
             doc.add_boolean_term(term);
             doc.add_value(VALUE_VIDEO, id_key(video_id));
-            doc.set_data(pack(docs[i]));
+            doc.add_value(VALUE_FIELD, std::string(1, (char)field));
+            doc.set_data(data);
             lx->writer.add_document(doc);
         }
         lx->writer.set_metadata(digest_key(video_id), digest ? hex16(digest) : std::string());
@@ -213,14 +258,16 @@ static void give_back(vx_lexical *lx, Reader *r) {
     lx->idle.push_back(r);
 }
 
-// What a search keeps for snippets made afterwards (only for the hits a page shows): the
-// reader (its revision must stay), the match set and the documents' texts.
+// What a search keeps to locate and quote the matches afterwards (only for the hits a
+// page shows): the reader (its revision must stay), the query, the match set and the
+// best documents' data.
 struct SearchState {
     vx_lexical *lx;
     Reader *reader;
+    Xapian::Query query;
     Xapian::MSet ms;
     Xapian::Stem stem;
-    std::vector<std::string> texts; // per hit
+    std::vector<Xapian::docid> docids;    // per hit: its best document (data and term positions)
 };
 
 static int search_with(SearchState *st, const char *query, int want, vx_lexical_hits *out) {
@@ -232,30 +279,30 @@ static int search_with(SearchState *st, const char *query, int want, vx_lexical_
     qp.set_default_op(Xapian::Query::OP_OR);
     const unsigned flags = Xapian::QueryParser::FLAG_PHRASE | Xapian::QueryParser::FLAG_LOVEHATE |
                            Xapian::QueryParser::FLAG_CJK_NGRAM;
-    Xapian::Query q;
     try {
-        q = qp.parse_query(query, flags);
+        st->query = qp.parse_query(query, flags);
     } catch (const Xapian::QueryParserError &) {
-        q = qp.parse_query(query, Xapian::QueryParser::FLAG_CJK_NGRAM); // stray quotes: plain words
+        st->query = qp.parse_query(query, Xapian::QueryParser::FLAG_CJK_NGRAM); // stray quotes: plain words
     }
-    if (q.empty()) return 0;
+    if (st->query.empty()) return 0;
     Xapian::Enquire enq(st->reader->db);
-    enq.set_query(q);
+    enq.set_query(st->query);
     enq.set_collapse_key(VALUE_VIDEO);
     st->ms = enq.get_mset(0, (Xapian::doccount)want);
     out->matched_estimate = st->ms.get_matches_estimated();
     if (st->ms.empty()) return 0;
     out->items = (vx_lexical_hit *)calloc(st->ms.size(), sizeof *out->items);
     if (!out->items) return -1;
-    st->texts.reserve(st->ms.size());
+    st->docids.reserve(st->ms.size());
     for (Xapian::MSetIterator it = st->ms.begin(); it != st->ms.end(); ++it) {
-        Xapian::Document doc = it.get_document();
+        Xapian::Document doc = it.get_document(); // lazy: only the values below are read
+        const std::string field = doc.get_value(VALUE_FIELD);
+        if (field.size() != 1) continue;
         vx_lexical_hit *h = &out->items[out->n];
-        std::string text;
-        if (!unpack(doc.get_data(), &h->field, &h->start, &h->end, &text)) continue;
+        h->field = (uint8_t)field[0];
         h->video_id = id_from_key(doc.get_value(VALUE_VIDEO));
         h->score = it.get_weight();
-        st->texts.push_back(std::move(text));
+        st->docids.push_back(*it);
         out->n++;
     }
     return 0;
@@ -283,7 +330,7 @@ extern "C" int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx
         } catch (const Xapian::DatabaseModifiedError &e) {
             free(out->items);
             memset(out, 0, sizeof *out);
-            st->texts.clear();
+            st->docids.clear();
             if (attempt || !st->reader) {
                 out->state = st;
                 vx_lexical_hits_free(out);
@@ -302,15 +349,64 @@ extern "C" int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx
     }
 }
 
-extern "C" char *vx_lexical_snippet(const vx_lexical_hits *h, int i) {
+static std::string snippet_of(SearchState *st, const std::string &text) {
+    std::string snip = st->ms.snippet(text, 160, st->stem,
+                                      Xapian::MSet::SNIPPET_EXHAUSTIVE | Xapian::MSet::SNIPPET_CJK_NGRAM, "<b>", "</b>",
+                                      "\xe2\x80\xa6");
+    // CJK n-grams are highlighted one by one: "<b>北</b><b>京</b>" reads as "<b>北京</b>".
+    for (size_t at; (at = snip.find("</b><b>")) != std::string::npos;) snip.erase(at, 7);
+    return snip;
+}
+
+// The cue the words matched best: the most query terms, each weighed by how rare it is
+// (its inverse document frequency), ties to the earlier cue. Read from the positions
+// the index keeps of each term in the document: no text is tokenized again.
+static size_t best_cue(SearchState *st, Xapian::docid did, const std::vector<Cue> &cues) {
+    std::vector<double> score(cues.size(), 0.0);
+    std::vector<size_t> seen_at(cues.size(), SIZE_MAX); // the term that last scored the cue
+    const Xapian::Database &db = st->reader->db;
+    const double docs = (double)db.get_doccount() + 1;
+    size_t k = 0;
+    for (Xapian::TermIterator t = st->query.get_unique_terms_begin(); t != st->query.get_unique_terms_end(); ++t, ++k) {
+        const double w = log(docs / ((double)db.get_termfreq(*t) + 1)) + 1e-3;
+        for (Xapian::PositionIterator p = db.positionlist_begin(did, *t); p != db.positionlist_end(did, *t); ++p) {
+            // The cue whose first position is the last one at or before p.
+            size_t lo = 0, hi = cues.size();
+            while (hi - lo > 1) {
+                const size_t mid = (lo + hi) / 2;
+                if (cues[mid].pos <= *p) lo = mid;
+                else hi = mid;
+            }
+            if (seen_at[lo] != k) {
+                seen_at[lo] = k;
+                score[lo] += w;
+            }
+        }
+    }
+    size_t best = 0;
+    for (size_t c = 1; c < cues.size(); c++)
+        if (score[c] > score[best]) best = c;
+    return best;
+}
+
+extern "C" char *vx_lexical_locate(const vx_lexical_hits *h, int i, double *start, double *end) {
     SearchState *st = (SearchState *)h->state;
-    if (!st || i < 0 || i >= h->n || (size_t)i >= st->texts.size()) return nullptr;
+    *start = *end = 0;
+    if (!st || i < 0 || i >= h->n || (size_t)i >= st->docids.size()) return nullptr;
     try {
-        std::string snip = st->ms.snippet(st->texts[(size_t)i], 160, st->stem,
-                                          Xapian::MSet::SNIPPET_EXHAUSTIVE | Xapian::MSet::SNIPPET_CJK_NGRAM, "<b>",
-                                          "</b>", "\xe2\x80\xa6");
-        // CJK n-grams are highlighted one by one: "<b>北</b><b>京</b>" reads as "<b>北京</b>".
-        for (size_t at; (at = snip.find("</b><b>")) != std::string::npos;) snip.erase(at, 7);
+        const std::string data = st->reader->db.get_document(st->docids[(size_t)i]).get_data();
+        if (data.empty()) return strdup("");
+        std::string snip;
+        if (h->items[i].field == VX_LEXICAL_SUBTITLE) {
+            std::vector<Cue> cues;
+            if (!unpack_cues(data, &cues) || cues.empty()) return strdup("");
+            const Cue &c = cues[best_cue(st, st->docids[(size_t)i], cues)];
+            *start = c.start;
+            *end = c.end;
+            snip = snippet_of(st, c.text);
+        } else {
+            snip = snippet_of(st, data.substr(1));
+        }
         return strdup(snip.c_str());
     } catch (const std::exception &) {
         return nullptr;

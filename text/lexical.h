@@ -1,12 +1,13 @@
 /* vidx text: the lexical index, Xapian behind a C interface (text/lexical.cpp).
  *
- * One Xapian document per piece of text of a searchable video: its title, description,
- * each tag, each subtitle cue. Every document carries the video's id (a value, by which
- * a search keeps each video's best document only, and a boolean term, by which all of a
- * video's documents are replaced together), its field, its time range and its text (for
- * snippets). Words are stemmed (English), common English words are left out, and
- * Chinese, Japanese and Korean text is split into character n-grams, so two-character
- * words match.
+ * One Xapian document per field of a searchable video: its titles, its descriptions, its
+ * tags, its subtitle cues (all in one document, each cue's time range and text kept in
+ * its data) and the words of its file name. Every document carries the video's id (a
+ * value, by which a search keeps each video's best document only, and a boolean term, by
+ * which all of a video's documents are replaced together). Words are stemmed (English),
+ * common English words are left out, and Chinese, Japanese and Korean text is split into
+ * character n-grams, so two-character words match. Which cue matched, and the snippet,
+ * are found afterwards for the results a page shows (vx_lexical_locate).
  *
  * Like the vector indexes it is derived from the catalog (engine/text.c keeps it in
  * step): it records the catalog's text generation it reflects and, per video, a digest
@@ -33,12 +34,19 @@ extern "C" {
 typedef struct vx_lexical vx_lexical;
 
 typedef struct vx_lexical_doc {
-    uint8_t field;     /* vx_text_field (schemas/records.h), or VX_LEXICAL_FILE_NAME */
+    uint8_t field;     /* VX_LEXICAL_* */
     double start, end; /* seconds (subtitle cues), else 0 */
     const char *text;  /* UTF-8 */
 } vx_lexical_doc;
 
-#define VX_LEXICAL_FILE_NAME 16 /* the words of the video's file name */
+/* Fields: vx_text_field's values (schemas/records.h), and the file name's words. */
+enum {
+    VX_LEXICAL_TITLE = 1,
+    VX_LEXICAL_DESCRIPTION = 2,
+    VX_LEXICAL_TAG = 3,
+    VX_LEXICAL_SUBTITLE = 4,
+    VX_LEXICAL_FILE_NAME = 16,
+};
 
 /* Opens the index in `dir`, creating it when missing. A folder Xapian cannot open is an
  * error (the caller removes it and starts over: the index is derived). */
@@ -62,8 +70,7 @@ int vx_lexical_commit(vx_lexical *lx, uint64_t generation, vx_error *err);
 typedef struct vx_lexical_hit {
     uint64_t video_id;
     double score;      /* BM25 of the video's best document */
-    uint8_t field;     /* that document's field */
-    double start, end; /* its time range (cues) */
+    uint8_t field;     /* that document's field (VX_LEXICAL_*) */
 } vx_lexical_hit;
 
 typedef struct vx_lexical_hits {
@@ -76,10 +83,11 @@ typedef struct vx_lexical_hits {
 /* The `want` best videos for a free-text query (words, "phrases", +must, -must-not). A
  * query with no searchable words gives no hits. */
 int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx_lexical_hits *out, vx_error *err);
-/* Hit i's document around the match: HTML-escaped, matches in <b>...</b>; made on
- * demand (for the hits a page shows: it is most of a search's cost). Heap string, or
- * NULL when out of memory. */
-char *vx_lexical_snippet(const vx_lexical_hits *h, int i);
+/* Where hit i matched, for the hits a page shows: its text around the match (a heap
+ * string, HTML-escaped, matches in <b>...</b>; NULL when out of memory) and, when the
+ * words matched subtitles, the time range of the cue they matched best (*start, *end;
+ * else both 0). */
+char *vx_lexical_locate(const vx_lexical_hits *h, int i, double *start, double *end);
 void vx_lexical_hits_free(vx_lexical_hits *h);
 
 #ifdef __cplusplus
