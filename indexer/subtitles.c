@@ -212,6 +212,10 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
         text_streams++;
     }
     if (sidecar && !text_streams) { vx_fail(err, "%s: no text subtitles in it", path); goto done; }
+    if (!text_streams) { /* a video without text subtitles: nothing to read through */
+        rc = 0;
+        goto done;
+    }
     while ((r = av_read_frame(fmt, pkt)) >= 0) {
         const int si = pkt->stream_index;
         AVCodecContext *c = si >= 0 && (unsigned)si < fmt->nb_streams ? dec[si] : NULL;
