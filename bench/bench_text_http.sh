@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fused search beside visual-only search, over HTTP: vidx serve on loopback over 100,000
-# synthetic videos, each with a title and 50 subtitle cues (real MSVD captions), driven by
+# synthetic videos, each with a title and 50 subtitle cues (real captions of one MSVD clip),
+# driven by
 # wrk (search.lua: cached and uncached queries). The same server folder is served twice
 # back to back: with the words searched too (the default) and with VIDX_LEXICAL_SEARCH=0
 # (the visual ranking alone, as before text search). Run through scripts/bench.sh text.
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache="${VIDX_CACHE:-$HOME/.cache/vidx}"
 videos="${VIDX_BENCH_VIDEOS:-100000}"
 cues="${VIDX_BENCH_CUES:-50}"
-db="$cache/bench-text-http-$videos-$cues"
+db="$cache/bench-text-http-topical-$videos-$cues"
 if [ ! -f "$db/ids.txt" ]; then
   echo "bench_text_http: writing $videos synthetic videos x $cues cues to $db"
   rm -rf "$db"

@@ -5,8 +5,9 @@
  * decay: the events are a minute apart).
  *
  * With --cues C and --captions MSVD_test.tsv (the shared data's), each video also gets a
- * title and C subtitle cues of 3 s, each a real caption drawn at random (the lexical
- * index is built from them when vidx first opens the folder). Cues use their own random
+ * title and C subtitle cues of 3 s: real captions, all drawn from the ~40 captions of one
+ * MSVD clip, so that a video's words are about one thing, as real subtitles are (the
+ * lexical index is built from them when vidx first opens the folder). Cues use their own random
  * numbers: the vectors are the same with or without them.
  *
  *   make_synthetic_db DIR [--videos N] [--segments S] [--users U] [--events E] [--dim D]
@@ -40,7 +41,8 @@ static uint64_t text_rng(void) {
 }
 
 /* The captions of an MSVD file (one clip per line: captions separated by ", ", a tab, the
- * clip's name). */
+ * clip's name); clip_start[c] is the index of clip c's first caption (n_clips + 1 of them). */
+static long *clip_start, n_clips;
 static char **read_captions(const char *path, long *n_out) {
     FILE *f = fopen(path, "r");
     if (!f) return NULL;
@@ -50,6 +52,10 @@ static char **read_captions(const char *path, long *n_out) {
     while (getline(&line, &cap_line, f) > 0) {
         char *tab = strchr(line, '\t');
         if (tab) *tab = '\0';
+        long *cs = realloc(clip_start, (size_t)(n_clips + 2) * sizeof *cs);
+        if (!cs) { free(line); fclose(f); return NULL; }
+        clip_start = cs;
+        clip_start[n_clips++] = n;
         for (char *p = line, *next; p && *p; p = next) {
             next = strstr(p, ", ");
             if (next) { *next = '\0'; next += 2; }
@@ -65,6 +71,7 @@ static char **read_captions(const char *path, long *n_out) {
     }
     free(line);
     fclose(f);
+    if (clip_start) clip_start[n_clips] = n;
     *n_out = n;
     return out;
 }
@@ -112,7 +119,7 @@ int main(int argc, char **argv) {
     }
     long n_captions = 0;
     char **captions = n_cues ? read_captions(captions_file, &n_captions) : NULL;
-    if (n_cues && (!captions || n_captions == 0)) { fprintf(stderr, "%s: no captions read\n", captions_file); return 1; }
+    if (n_cues && (!captions || n_captions == 0 || n_clips == 0)) { fprintf(stderr, "%s: no captions read\n", captions_file); return 1; }
     vx_text_entry *cues = n_cues ? calloc((size_t)n_cues + 1, sizeof *cues) : NULL;
     vx_error err;
     vx_catalog *cat = vx_catalog_open(dir, 1, &err);
@@ -150,13 +157,15 @@ int main(int argc, char **argv) {
         }
         vx_embedding e = {.dim = (uint32_t)dim, .v = v};
         vx_batch_put_embedding(b, ids[i], &e);
-        if (n_cues) { /* a title and n_cues cues, 3 s each, from real captions */
+        if (n_cues) { /* a title and n_cues cues, 3 s each, from the captions of one MSVD clip */
+            const long clip = (long)(text_rng() % (uint64_t)n_clips);
+            const long first = clip_start[clip], count = clip_start[clip + 1] - first;
             cues[0] = (vx_text_entry){.field = VX_FIELD_TITLE, .origin = "container",
-                                      .text = captions[text_rng() % (uint64_t)n_captions]};
+                                      .text = captions[first + (long)(text_rng() % (uint64_t)count)]};
             for (int c = 0; c < n_cues; c++)
                 cues[c + 1] = (vx_text_entry){.field = VX_FIELD_SUBTITLE, .start = 3.0 * c, .end = 3.0 * c + 3,
                                               .origin = "subtitle stream",
-                                              .text = captions[text_rng() % (uint64_t)n_captions]};
+                                              .text = captions[first + (long)(text_rng() % (uint64_t)count)]};
             vx_video_text t = {.id = ids[i], .slot = VX_TEXT_FILES, .updated_at = now, .notes = "",
                                .n_entries = (uint32_t)n_cues + 1, .entries = cues};
             vx_batch_put_text(b, &t);

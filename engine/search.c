@@ -484,8 +484,10 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         return VX_E_INTERNAL;
     }
     vx_lexical_hits words = {0};
-    /* Deep enough for the page after filters drop some (at most VX_MAX_K + VX_MAX_OFFSET). */
-    const int depth = (q->p.offset + q->p.k) * 4 + 40;
+    /* Each ranking's head: twice the page and 20 more (40 for a first page of 10). With
+     * k = 10 a video at rank 40 adds 1/50 to a fused score whose top is near 0.2: deeper
+     * heads change little and cost both rankings (bench/text_eval.md). */
+    const int depth = (q->p.offset + q->p.k) * 2 + 20;
     if (e->lex && (e->opt.lexical_search || q->lexical_only) &&
         vx_lexical_search(e->lex, q->p.text, depth, &words, err))
         return VX_E_INTERNAL;
