@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Fused search beside visual-only search, over HTTP: vidx serve on loopback over 100,000
 # synthetic videos, each with a title and 50 subtitle cues (real captions of one MSVD clip),
-# driven by
-# wrk (search.lua: cached and uncached queries). The same server folder is served twice
+# driven by wrk (search.lua: cached and uncached queries). The same server folder is served twice
 # back to back: with the words searched too (the default) and with VIDX_LEXICAL_SEARCH=0
 # (the visual ranking alone, as before text search). Run through scripts/bench.sh text.
 #
