@@ -89,7 +89,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!(e->ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
     if (!(e->rec = vx_rec_open(e->cat, err))) goto fail;
     if (vx_engine_text_open(e, err)) goto fail;
-    if (!(e->similar_cache = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
+    if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
         vx_fail(err, "out of memory");
         goto fail;
     }
@@ -122,7 +122,7 @@ void vx_engine_close(vx_engine *e) {
     vx_ann_close(e->ann);
     vx_engine_text_close(e);
     vx_query_cache_free(e->qcache);
-    vx_lru_free(e->similar_cache);
+    vx_lru_free(e->answers);
     vx_clip_free(e->model);
     vx_catalog_close(e->cat);
     pthread_rwlock_destroy(&e->ann_lock);

@@ -89,7 +89,7 @@ typedef struct vx_engine_options {
     int text_encoder;             /* run the text encoder thread (async text search) */
     int jobs;                     /* run background indexing jobs and resume unfinished ones */
     int query_cache;              /* query embeddings kept (default 4096) */
-    int similar_cache;            /* similar-video answers kept (default 65536) */
+    int similar_cache;            /* similar-video and text search answers kept (default 65536) */
     int db_cache_mb;              /* LevelDB block cache (default VX_CATALOG_CACHE_MB) */
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
     long ann_compress_min;        /* segments above which their index is compressed (VX_ANN_COMPRESS_MIN) */

@@ -38,7 +38,7 @@ struct vx_engine {
     vx_lexical *lex;                  /* the lexical index (text.c); NULL for catalog-only engines */
 
     vx_query_cache *qcache;           /* text embeddings by token ids */
-    vx_lru *similar_cache;            /* similar-video answers, valid while ann_version holds */
+    vx_lru *answers;                  /* similar-video and text search answers, valid while the indexes hold (search.c) */
     vx_text_encoder *encoder;         /* opt.text_encoder */
     vx_jobs *jobs;                    /* opt.jobs */
     vx_event_writer *events;          /* grouped event writes */

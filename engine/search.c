@@ -338,6 +338,10 @@ int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answe
     return 0;
 }
 
+/* Answers as values (defined with similar videos below). */
+static void encode_results(vx_buf *b, const vx_results *r);
+static int decode_results(const void *data, size_t len, vx_results *r);
+
 /* ---- 4. words: the lexical ranking, fused with the visual one -------------------------- */
 
 static unsigned vx_matched_of_field(uint8_t field) {
@@ -476,6 +480,29 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
     return 0;
 }
 
+/* A text search's answer is cached as a value, like similar videos', until either index
+ * changes (both rankings are then the same): the key is the query and its page and
+ * filters, the version the vector index's and the lexical index's. Not on a node of a
+ * sharded cluster (other shards change without this node's version moving). */
+static int answer_key(vx_engine *e, const vx_text_query *q, uint64_t *key, uint64_t *version) {
+    if (e->opt.shards > 1 || !e->answers) return 0;
+    vx_buf b = {0};
+    vx_put_bytes(&b, "search", 6);
+    vx_put_string(&b, q->p.text);
+    vx_put_u32le(&b, (uint32_t)q->p.k);
+    vx_put_u32le(&b, (uint32_t)q->p.offset);
+    vx_put_f64le(&b, q->p.min_duration);
+    vx_put_f64le(&b, q->p.max_duration);
+    vx_put_string(&b, q->p.path_prefix ? q->p.path_prefix : "");
+    vx_put_u8(&b, (uint8_t)(q->lexical_only | (e->opt.lexical_search ? 2 : 0)));
+    const int ok = !b.oom;
+    if (ok) *key = vx_hash64(b.data, b.len);
+    vx_buf_free(&b);
+    const uint64_t versions[2] = {atomic_load(&e->ann_version), e->lex ? vx_lexical_commits(e->lex) : 0};
+    *version = vx_hash64(versions, sizeof versions);
+    return ok;
+}
+
 int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     if (q->task.rc) {
@@ -483,6 +510,11 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         vx_fail_prefix(err, "encoding the query failed");
         return VX_E_INTERNAL;
     }
+    uint64_t key = 0, version = 0;
+    const int cacheable = answer_key(e, q, &key, &version);
+    size_t len;
+    const void *cached = cacheable ? vx_lru_borrow(e->answers, key, version, &len) : NULL;
+    if (cached && decode_results(cached, len, out) == 0) return VX_OK;
     vx_lexical_hits words = {0};
     /* Each ranking's head: twice the page and 20 more (40 for a first page of 10). With
      * k = 10 a video at rank 40 adds 1/50 to a fused score whose top is near 0.2: deeper
@@ -500,7 +532,14 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         for (int i = 0; r == 0 && i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
     }
     vx_lexical_hits_free(&words);
-    return r ? VX_E_INTERNAL : VX_OK;
+    if (r) return VX_E_INTERNAL;
+    if (cacheable && !out->shards_missing) {
+        vx_buf b = {0};
+        encode_results(&b, out);
+        if (!b.oom) vx_lru_put(e->answers, key, version, b.data, b.len);
+        vx_buf_free(&b);
+    }
+    return VX_OK;
 }
 
 int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err) {
@@ -559,6 +598,7 @@ static const char *get_cstring(vx_cursor *c) {
 }
 
 static void encode_results(vx_buf *b, const vx_results *r) {
+    vx_put_u8(b, (uint8_t)r->sharded);
     vx_put_varint(b, (uint64_t)r->total);
     vx_put_varint(b, (uint64_t)r->n);
     for (int i = 0; i < r->n; i++) {
@@ -570,6 +610,9 @@ static void encode_results(vx_buf *b, const vx_results *r) {
         vx_put_f64le(b, x->duration);
         put_cstring(b, x->title);
         put_cstring(b, x->path);
+        vx_put_u32le(b, (uint32_t)x->segment);
+        vx_put_u32le(b, x->matched);
+        put_cstring(b, x->snippet ? x->snippet : "");
     }
 }
 
@@ -578,6 +621,7 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
     memset(r, 0, sizeof *r);
     r->lent = data;
     vx_cursor c = vx_cursor_make(data, len);
+    r->sharded = vx_get_u8(&c);
     r->total = (int)vx_get_varint(&c);
     uint64_t n = vx_get_varint(&c);
     if (c.bad || n > VX_MAX_K || !(r->items = calloc(n ? n : 1, sizeof *r->items))) {
@@ -591,9 +635,12 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
         x->start = vx_get_f64le(&c);
         x->end = vx_get_f64le(&c);
         x->duration = vx_get_f64le(&c);
-        x->segment = -1;
         x->title = (char *)get_cstring(&c);
         x->path = (char *)get_cstring(&c);
+        x->segment = (int)vx_get_u32le(&c);
+        x->matched = vx_get_u32le(&c);
+        x->snippet = (char *)get_cstring(&c);
+        if (x->snippet && !*x->snippet) x->snippet = NULL;
         r->n = (int)i + 1;
     }
     if (!vx_cursor_done(&c)) {
@@ -651,7 +698,7 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
     const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->ann_version);
     size_t len;
-    const void *cached = vx_lru_borrow(e->similar_cache, key, version, &len);
+    const void *cached = vx_lru_borrow(e->answers, key, version, &len);
     if (cached && decode_results(cached, len, out) == 0) return VX_OK;
 
     char hex[VX_ID_HEX_LEN];
@@ -674,7 +721,7 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     if (r) return VX_E_INTERNAL;
     vx_buf b = {0};
     encode_results(&b, out);
-    if (!b.oom) vx_lru_put(e->similar_cache, key, version, b.data, b.len);
+    if (!b.oom) vx_lru_put(e->answers, key, version, b.data, b.len);
     vx_buf_free(&b);
     return VX_OK;
 }

@@ -395,11 +395,11 @@ static void test_search(void) {
      * a page of it is that slice of the whole. */
     {
         vx_results first, again, whole;
-        const size_t cached = vx_lru_size(e->similar_cache);
+        const size_t cached = vx_lru_size(e->answers);
         CHECK(vx_engine_similar(e, fire_id, 7, 3, &first, &err) == 0);
-        CHECK(vx_lru_size(e->similar_cache) == cached + 1);
+        CHECK(vx_lru_size(e->answers) == cached + 1);
         CHECK(vx_engine_similar(e, fire_id, 7, 3, &again, &err) == 0);
-        CHECK(vx_lru_size(e->similar_cache) == cached + 1);
+        CHECK(vx_lru_size(e->answers) == cached + 1);
         CHECK(first.n == 7 && first.items[0].title && first.items[0].duration > 0 && same_results(&first, &again));
         CHECK(vx_engine_similar(e, fire_id, 40, 0, &whole, &err) == 0); /* cached above */
         vx_results slice = {.items = whole.items + 3, .n = 7, .total = whole.total};

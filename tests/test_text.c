@@ -189,6 +189,21 @@ static void test_text_search(void) {
     vx_buf_free(&b);
     vx_results_free(&r);
 
+    /* Asked again, the answer comes from the answer cache: every field the same. */
+    vx_results again;
+    REQUIRE(search(e, "inquisition", &r) == 0);
+    REQUIRE(search(e, "inquisition", &again) == 0);
+    CHECK(again.lent != NULL && r.n == again.n && r.total == again.total);
+    for (int i = 0; i < r.n && i < again.n; i++)
+        CHECK(r.items[i].video_id == again.items[i].video_id && r.items[i].score == again.items[i].score &&
+              r.items[i].start == again.items[i].start && r.items[i].end == again.items[i].end &&
+              r.items[i].matched == again.items[i].matched && r.items[i].segment == again.items[i].segment &&
+              !strcmp(r.items[i].title, again.items[i].title) &&
+              !r.items[i].snippet == !again.items[i].snippet &&
+              (!r.items[i].snippet || !strcmp(r.items[i].snippet, again.items[i].snippet)));
+    vx_results_free(&r);
+    vx_results_free(&again);
+
     /* Filters and paging as for pictures. */
     vx_search_params p;
     vx_search_params_default(&p);

@@ -155,6 +155,8 @@ extern "C" uint64_t vx_lexical_generation(vx_lexical *lx) {
 
 extern "C" uint64_t vx_lexical_doc_count(vx_lexical *lx) { return lx->documents.load(); }
 
+extern "C" uint64_t vx_lexical_commits(vx_lexical *lx) { return lx->commits.load(); }
+
 extern "C" int vx_lexical_digest(vx_lexical *lx, uint64_t video_id, uint64_t *digest, vx_error *err) {
     try {
         std::string d = lx->writer.get_metadata(digest_key(video_id));

@@ -55,6 +55,8 @@ void vx_lexical_close(vx_lexical *lx);
 
 /* The catalog text generation the committed index reflects (UINT64_MAX for a new index). */
 uint64_t vx_lexical_generation(vx_lexical *lx);
+/* Commits since the index was opened: a search's answer holds while it stays the same. */
+uint64_t vx_lexical_commits(vx_lexical *lx);
 /* Documents and videos held (as of the last commit). */
 uint64_t vx_lexical_doc_count(vx_lexical *lx);
 /* The digest recorded with a video's documents; 0 when it has none. */
