@@ -139,7 +139,8 @@ async function main() {
     // and the words highlighted; markup in the text stays text.
     await page.fill('#q', 'fractal spirals');
     await page.press('#q', 'Enter');
-    await page.waitForFunction(() => document.querySelector('#results .card .snippet'));
+    // Polled from here: the page's CSP forbids the eval that page.waitForFunction polls with.
+    await waitFor(() => page.evaluate(() => !!document.querySelector('#results .card .snippet')), 'the words\' results');
     const top = await page.$eval('#results .card', (c) => ({ start: Number(c.dataset.start),
       matched: c.querySelector('.matched') && c.querySelector('.matched').textContent,
       marks: [...c.querySelectorAll('.snippet mark')].map((m) => m.textContent),
@@ -151,7 +152,8 @@ async function main() {
     // Back to the pictures' query (no words match it: no snippets) for what follows.
     await page.fill('#q', 'colour bars on a test card');
     await page.press('#q', 'Enter');
-    await page.waitForFunction(() => document.querySelector('#results .card') && !document.querySelector('#results .card .snippet'));
+    await waitFor(() => page.evaluate(() => !!document.querySelector('#results .card') &&
+      !document.querySelector('#results .card .snippet')), 'the pictures\' results again');
 
     // Open a result whose moment is not at the start, so the seek is visible.
     const pick = results.find((r) => r.start > 0) || results[0];
