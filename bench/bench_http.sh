@@ -48,14 +48,7 @@ run() {
   local out
   if [ -n "$script" ]; then out=$(wrk -t2 -c32 -d"${s}s" --latency -s "$here/wrk/$script" "http://$addr$path")
   else out=$(wrk -t2 -c32 -d"${s}s" --latency "http://$addr$path"); fi
-  echo "$out" | awk '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /Requests\/sec/ {rps = $2}
-    $1 == "50%" {p50 = ms($2)}
-    $1 == "99%" {p99 = ms($2)}
-    /Non-2xx/ {err += $NF}
-    /Socket errors/ {gsub(",", ""); err += $4 + $6 + $8 + $10}
-    END {printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err}'
+  echo "$out" | awk -f "$here/wrk_summary.awk"
 }
 
 printf '\n%s videos, %s s per workload, wrk -t2 -c32 on the same 2 cores as the server\n\n' "$videos" "$secs"

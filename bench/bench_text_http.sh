@@ -42,14 +42,7 @@ start() { # $1: VIDX_LEXICAL_SEARCH
   grep -h "text index:" "$db/server.log" >&2 || true
 }
 run() { # wrk summary -> "rps p50_ms p99_ms errors"
-  wrk -t2 -c32 -d"${secs}s" --latency -s "$here/wrk/search.lua" "http://$addr/" | awk '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    /Requests\/sec/ {rps = $2}
-    $1 == "50%" {p50 = ms($2)}
-    $1 == "99%" {p99 = ms($2)}
-    /Non-2xx/ {err += $NF}
-    /Socket errors/ {gsub(",", ""); err += $4 + $6 + $8 + $10}
-    END {printf "%.0f %.2f %.2f %d\n", rps, p50, p99, err}'
+  wrk -t2 -c32 -d"${secs}s" --latency -s "$here/wrk/search.lua" "http://$addr/" | awk -f "$here/wrk_summary.awk"
 }
 declare -A result
 for words in 0 1; do
