@@ -346,10 +346,10 @@ static int decode_results(const void *data, size_t len, vx_results *r);
 
 static unsigned vx_matched_of_field(uint8_t field) {
     switch (field) {
-    case VX_LEXICAL_TITLE: return VX_MATCHED_TITLE;
-    case VX_LEXICAL_DESCRIPTION: return VX_MATCHED_DESCRIPTION;
-    case VX_LEXICAL_TAG: return VX_MATCHED_TAGS;
-    case VX_LEXICAL_SUBTITLE: return VX_MATCHED_SUBTITLE;
+    case VX_FIELD_TITLE: return VX_MATCHED_TITLE;
+    case VX_FIELD_DESCRIPTION: return VX_MATCHED_DESCRIPTION;
+    case VX_FIELD_TAG: return VX_MATCHED_TAGS;
+    case VX_FIELD_SUBTITLE: return VX_MATCHED_SUBTITLE;
     case VX_LEXICAL_FILE_NAME: return VX_MATCHED_FILE_NAME;
     default: return 0;
     }
@@ -450,7 +450,7 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
                 /* Where the words matched: the snippet and, for subtitles, the cue. */
                 char *snippet = w ? vx_lexical_locate(words, (int)(w - words->items), &cue_start, &cue_end) : NULL;
                 if (w && !snippet) rc = vx_fail(err, "out of memory");
-                if (w && w->field == VX_LEXICAL_SUBTITLE) {
+                if (w && w->field == VX_FIELD_SUBTITLE) {
                     start = cue_start; /* the words were said then */
                     end = cue_end > cue_start ? cue_end : cue_start;
                 } else if (c[i].visual_rank) {

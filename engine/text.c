@@ -26,12 +26,6 @@
 
 /* ---- what a video's documents are made from ------------------------------------------ */
 
-/* A text entry's field is its lexical field. */
-_Static_assert((int)VX_LEXICAL_TITLE == (int)VX_FIELD_TITLE &&
-                   (int)VX_LEXICAL_DESCRIPTION == (int)VX_FIELD_DESCRIPTION && (int)VX_LEXICAL_TAG == (int)VX_FIELD_TAG &&
-                   (int)VX_LEXICAL_SUBTITLE == (int)VX_FIELD_SUBTITLE,
-               "text fields and lexical fields are numbered alike");
-
 typedef struct video_source {
     vx_video video;
     int searchable;          /* an indexed original */

@@ -182,8 +182,8 @@ extern "C" int vx_lexical_put_video(vx_lexical *lx, uint64_t video_id, const vx_
         tg.set_stopper(&stopper());
         tg.set_stopper_strategy(Xapian::TermGenerator::STOP_STEMMED);
         tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
-        static const uint8_t fields[] = {VX_LEXICAL_TITLE, VX_LEXICAL_DESCRIPTION, VX_LEXICAL_TAG,
-                                         VX_LEXICAL_SUBTITLE, VX_LEXICAL_FILE_NAME};
+        static const uint8_t fields[] = {VX_FIELD_TITLE, VX_FIELD_DESCRIPTION, VX_FIELD_TAG,
+                                         VX_FIELD_SUBTITLE, VX_LEXICAL_FILE_NAME};
         for (uint8_t field : fields) {
             Xapian::Document doc;
             tg.set_document(doc);
@@ -195,7 +195,7 @@ extern "C" int vx_lexical_put_video(vx_lexical *lx, uint64_t video_id, const vx_
                 if (any) tg.increase_termpos(); // no phrase across two pieces
                 const uint32_t pos = (uint32_t)tg.get_termpos() + 1; // of the piece's first word
                 tg.index_text(docs[i].text);
-                if (field == VX_LEXICAL_SUBTITLE) {
+                if (field == VX_FIELD_SUBTITLE) {
                     const uint32_t n32 = (uint32_t)len;
                     put_raw(data, &docs[i].start, 8);
                     put_raw(data, &docs[i].end, 8);
@@ -399,7 +399,7 @@ extern "C" char *vx_lexical_locate(const vx_lexical_hits *h, int i, double *star
         const std::string data = st->reader->db.get_document(st->docids[(size_t)i]).get_data();
         if (data.empty()) return strdup("");
         std::string snip;
-        if (h->items[i].field == VX_LEXICAL_SUBTITLE) {
+        if (h->items[i].field == VX_FIELD_SUBTITLE) {
             std::vector<Cue> cues;
             if (!unpack_cues(data, &cues) || cues.empty()) return strdup("");
             const Cue &c = cues[best_cue(st, st->docids[(size_t)i], cues)];

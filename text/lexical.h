@@ -30,23 +30,18 @@ extern "C" {
 #endif
 
 #include "../common/error.h"
+#include "../schemas/records.h" /* vx_text_field */
 
 typedef struct vx_lexical vx_lexical;
 
 typedef struct vx_lexical_doc {
-    uint8_t field;     /* VX_LEXICAL_* */
+    uint8_t field;     /* vx_text_field (VX_FIELD_*), or VX_LEXICAL_FILE_NAME */
     double start, end; /* seconds (subtitle cues), else 0 */
     const char *text;  /* UTF-8 */
 } vx_lexical_doc;
 
-/* Fields: vx_text_field's values (schemas/records.h), and the file name's words. */
-enum {
-    VX_LEXICAL_TITLE = 1,
-    VX_LEXICAL_DESCRIPTION = 2,
-    VX_LEXICAL_TAG = 3,
-    VX_LEXICAL_SUBTITLE = 4,
-    VX_LEXICAL_FILE_NAME = 16,
-};
+/* The one field that is not a text record's: the words of the video's file name. */
+enum { VX_LEXICAL_FILE_NAME = 16 };
 
 /* Opens the index in `dir`, creating it when missing. A folder Xapian cannot open is an
  * error (the caller removes it and starts over: the index is derived). */
@@ -72,7 +67,7 @@ int vx_lexical_commit(vx_lexical *lx, uint64_t generation, vx_error *err);
 typedef struct vx_lexical_hit {
     uint64_t video_id;
     double score;      /* BM25 of the video's best document */
-    uint8_t field;     /* that document's field (VX_LEXICAL_*) */
+    uint8_t field;     /* that document's field (VX_FIELD_* or VX_LEXICAL_FILE_NAME) */
 } vx_lexical_hit;
 
 typedef struct vx_lexical_hits {
