@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/system.h"
 #include "../common/vecmath.h"
 #include "../indexer/decode.h"
 #include "../indexer/text_sources.h"
@@ -137,9 +138,7 @@ static void report(const char *name, query *q, int n, int n_clips) {
 }
 
 static void rm_rf(const char *dir) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (vx_remove_tree(dir)) fprintf(stderr, "could not remove %s\n", dir);
 }
 
 /* Indexes the clips' descriptions (captions [0, n_desc) or every other one) plus the

@@ -1,6 +1,6 @@
 /* vidx common: what the operating system gives, in the forms vidx uses: random bytes,
- * deadlines for timed condition waits, whether a host name is this machine, and syncing
- * files and folders. */
+ * deadlines for timed condition waits, whether a host name is this machine, syncing
+ * files and folders, and removing a folder with what it holds. */
 #ifndef VX_SYSTEM_H
 #define VX_SYSTEM_H
 
@@ -21,6 +21,10 @@ int vx_fsync_path(const char *path);
 /* Makes the names in the folder holding path durable (after a rename into it); best
  * effort: a folder that cannot be opened or synced is left as it is. */
 void vx_fsync_parent(const char *path);
+
+/* Removes path and, for a folder, everything under it (symbolic links are removed, not
+ * followed). 0, or -1 with errno when something could not be removed. */
+int vx_remove_tree(const char *path);
 
 /* OpenMP's threads (the encoder's products and attention heads) spin up to
  * GOMP_SPINCOUNT iterations waiting for more work before sleeping: 300,000 by default.

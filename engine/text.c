@@ -11,7 +11,6 @@
  * their documents were made from) differs. A folder Xapian cannot open is rebuilt.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/system.h"
 #include "../common/utf8.h"
 #include "engine_internal.h"
 
@@ -134,13 +134,6 @@ static int collect_id(void *ctx, const vx_video *v) {
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* Brings the index to the catalog's text generation: every video's documents checked
  * by digest, the differing ones rewritten. */
 static int catch_up(vx_engine *e, uint64_t generation, vx_error *err) {
@@ -166,7 +159,7 @@ int vx_engine_text_open(vx_engine *e, vx_error *err) {
     if (!(e->lex = vx_lexical_open(dir, err))) {
         /* Derived data: start over. */
         vx_warn("%s; rebuilding it from the catalog", err->msg);
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        vx_remove_tree(dir);
         if (!(e->lex = vx_lexical_open(dir, err))) return -1;
     }
     vx_meta meta;

@@ -286,9 +286,9 @@ static void test_text_search(void) {
 
     /* The lexical index is derived: gone, it is rebuilt; behind the catalog (a crash
      * between the catalog's write and its own), it catches up. */
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s/index/text'", db);
-    REQUIRE(system(cmd) == 0);
+    char text_index[4400];
+    snprintf(text_index, sizeof text_index, "%s/index/text", db);
+    test_rmtree(text_index);
     REQUIRE((e = open_engine(1)));
     first_is(e, "penguins", "c.mp4", VX_MATCHED_SUBTITLE, 1.0, 2.0, "<b>Penguins</b>");
     vx_engine_close(e);
@@ -330,12 +330,11 @@ int main(void) {
     snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
     snprintf(model_dir, sizeof model_dir, "%s/clip-golden/tiny", shared);
     vx_log_threshold = VX_LOG_WARN;
-    snprintf(dir, sizeof dir, "/tmp/vidx-test-text-XXXXXX");
-    REQUIRE_MSG(mkdtemp(dir), "mkdtemp");
+    char *tmp = test_tmpdir("test-text");
+    snprintf(dir, sizeof dir, "%s", tmp);
+    free(tmp);
     snprintf(db, sizeof db, "%s/db", dir);
     RUN(test_text_search);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_rmtree(dir);
     CHECK_EXIT();
 }

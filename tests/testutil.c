@@ -1,9 +1,9 @@
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/system.h"
 #include "check.h"
 
 char *test_tmpdir(const char *tag) {
@@ -17,11 +17,4 @@ char *test_tmpdir(const char *tag) {
     return strdup(buf);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-void test_rmtree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+void test_rmtree(const char *path) { vx_remove_tree(path); }
