@@ -25,20 +25,17 @@
 #include "../recommend/events.h"
 #include "../schemas/catalog.h"
 
-static uint64_t rng_state = 88172645463325252ULL;
-static uint64_t rng(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+/* xorshift64; the text has a generator of its own, so vectors are the same with or
+ * without it. */
+static uint64_t xorshift(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
 }
-static uint64_t text_rng_state = 0x9E3779B97F4A7C15ULL;
-static uint64_t text_rng(void) {
-    text_rng_state ^= text_rng_state << 13;
-    text_rng_state ^= text_rng_state >> 7;
-    text_rng_state ^= text_rng_state << 17;
-    return text_rng_state;
-}
+static uint64_t rng_state = 88172645463325252ULL, text_rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng(void) { return xorshift(&rng_state); }
+static uint64_t text_rng(void) { return xorshift(&text_rng_state); }
 
 /* The captions of an MSVD file (one clip per line: captions separated by ", ", a tab, the
  * clip's name); clip_start[c] is the index of clip c's first caption (n_clips + 1 of them). */
