@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "../common/hash.h"
+#include "../schemas/ops.h"
 
 int vx_http_parse_id(const char *s, size_t len, uint64_t *id) {
     char buf[17];
@@ -69,10 +70,18 @@ int vx_http_parse_thumb_name(const char *name, uint64_t *id, long *segment) {
     *segment = -1;
     if (n < 20 || strcmp(name + n - 4, ".jpg") != 0 || vx_http_parse_id(name, 16, id) != 0) return -1;
     if (n == 20) return 0;
-    if (name[16] != '-' || n - 21 < 1 || n - 21 > 4) return -1;
-    for (size_t i = 17; i < n - 4; i++)
+    if (name[16] != '-') return -1;
+    /* ID-N.jpg: segment N's; ID-kN.jpg: key frame N's (VX_THUMB_KEYFRAME). */
+    const int key = name[17] == 'k';
+    const size_t from = 17 + (size_t)key;
+    if (n < from + 5 || n - 4 - from > 4) return -1;
+    for (size_t i = from; i < n - 4; i++)
         if (name[i] < '0' || name[i] > '9') return -1;
-    *segment = strtol(name + 17, NULL, 10);
+    *segment = strtol(name + from, NULL, 10);
+    if (key) {
+        if (*segment >= VX_KEYFRAMES_MAX) return -1;
+        *segment = VX_THUMB_KEYFRAME(*segment);
+    }
     return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "../common/utf8.h"
 #include "../common/vecmath.h"
 #include "../engine/json.h"
+#include "../indexer/picture.h"
 #include "../indexer/thumbs.h"
 #include "http_parse.h"
 #include "web_assets.h"
@@ -126,7 +127,7 @@ static void on_encoded(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     search_wait *w = arg;
-    answer_search(w->rq, w->q, vx_param(w->rq, "q"));
+    answer_search(w->rq, w->q, vx_query_text(w->q));
     vx_text_query_free(w->q);
     event_free(w->ev);
     free(w);
@@ -135,6 +136,7 @@ static void on_encoded(evutil_socket_t fd, short what, void *arg) {
 /* On the encoder thread. */
 static void encoded(void *arg) { event_active(((search_wait *)arg)->ev, EV_READ, 1); }
 
+/* GET: by text (q=); POST: by the picture in the body (JPEG, PNG or WebP). */
 static void do_search(vx_request *rq) {
     vx_search_params p;
     vx_search_params_default(&p);
@@ -143,6 +145,25 @@ static void do_search(vx_request *rq) {
         vx_param_num(rq, "min_duration", 0, 0, 1e9, &p.min_duration) ||
         vx_param_num(rq, "max_duration", 0, 0, 1e9, &p.max_duration))
         return;
+    const int by_picture = rq->method == EVHTTP_REQ_POST;
+    const uint8_t *image = NULL;
+    size_t image_len = 0;
+    if (by_picture) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
+        image_len = evbuffer_get_length(in);
+        if (image_len == 0) {
+            vx_reply_error(rq, 400, "bad_body", "POST /v1/search needs a picture as its body (JPEG, PNG or WebP)");
+            return;
+        }
+        if (image_len > VX_PICTURE_MAX_BYTES) {
+            vx_reply_error(rq, 413, "body_too_large", "the picture is larger than %u bytes", VX_PICTURE_MAX_BYTES);
+            return;
+        }
+        if (!(image = evbuffer_pullup(in, -1))) {
+            vx_reply_error(rq, 503, "overloaded", "out of memory");
+            return;
+        }
+    }
     p.text = vx_param(rq, "q");
     p.k = (int)k;
     p.offset = (int)offset;
@@ -155,7 +176,8 @@ static void do_search(vx_request *rq) {
     }
     w->rq = rq;
     vx_error err;
-    int r = vx_engine_search_start(api(rq)->engine, &p, encoded, w, &w->q, &err);
+    int r = by_picture ? vx_engine_search_image_start(api(rq)->engine, image, image_len, &p, encoded, w, &w->q, &err)
+                       : vx_engine_search_start(api(rq)->engine, &p, encoded, w, &w->q, &err);
     if (r == 0) return; /* answered in on_encoded */
     vx_text_query *q = w->q;
     event_free(w->ev);
@@ -164,7 +186,7 @@ static void do_search(vx_request *rq) {
         reply_status(rq, r, "not_found", &err);
         return;
     }
-    answer_search(rq, q, p.text); /* the embedding was cached: answered now */
+    answer_search(rq, q, vx_query_text(q)); /* the embedding was cached: answered now */
     vx_text_query_free(q);
 }
 
@@ -661,8 +683,10 @@ void vx_api_handle(vx_request *rq) {
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (strcmp(p, fixed[i].path) != 0) continue;
         rq->route = fixed[i].route;
-        if (fixed[i].post ? rq->method != EVHTTP_REQ_POST : !is_get(rq))
-            vx_reply_method_not_allowed(rq, fixed[i].post ? "POST" : "GET");
+        if (fixed[i].route == VX_ROUTE_SEARCH ? !is_get(rq) && rq->method != EVHTTP_REQ_POST
+            : fixed[i].post                   ? rq->method != EVHTTP_REQ_POST
+                                              : !is_get(rq))
+            vx_reply_method_not_allowed(rq, fixed[i].route == VX_ROUTE_SEARCH ? "GET, POST" : fixed[i].post ? "POST" : "GET");
         else
             fixed[i].handle(rq);
         return;

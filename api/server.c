@@ -27,6 +27,7 @@
 
 #include "../common/idmap.h"
 #include "../common/vecmath.h"
+#include "../indexer/picture.h"
 
 void vx_http_options_default(vx_http_options *o) {
     memset(o, 0, sizeof *o);
@@ -309,7 +310,9 @@ vx_http_server *vx_http_start(const vx_http_options *o, vx_http_handler handler,
         }
         evhttp_set_gencb(L->http, on_request, L);
         evhttp_set_bevcb(L->http, new_connection, L);
-        evhttp_set_max_body_size(L->http, (ev_ssize_t)o->max_body);
+        /* Pictures sent to POST /v1/search may be larger than JSON bodies, which their
+         * routes hold to max_body themselves. */
+        evhttp_set_max_body_size(L->http, (ev_ssize_t)(o->max_body > VX_PICTURE_MAX_BYTES ? o->max_body : VX_PICTURE_MAX_BYTES));
         evhttp_set_max_headers_size(L->http, (ev_ssize_t)o->max_headers);
         evhttp_set_timeout(L->http, o->timeout_s);
         evhttp_set_allowed_methods(L->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |

@@ -115,6 +115,9 @@ void cli_close(cli_target *t);
  * 400 (the input), CLI_SOME_FAILED otherwise. */
 int cli_call(const cli_command *cmd, cli_target *t, const char *method, const char *uri, const char *body,
              json_t **doc);
+/* The same with a body of any type (a picture). */
+int cli_call_body(const cli_command *cmd, cli_target *t, const char *method, const char *uri, const void *body,
+                  size_t len, const char *content_type, json_t **doc);
 /* An engine status as an exit code, the message printed. */
 int cli_status(const cli_command *cmd, int status, const char *msg);
 

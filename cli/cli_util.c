@@ -251,9 +251,15 @@ void cli_close(cli_target *t) {
 
 int cli_call(const cli_command *cmd, cli_target *t, const char *method, const char *uri, const char *body,
              json_t **doc) {
+    return cli_call_body(cmd, t, method, uri, body, body ? strlen(body) : 0, "application/json", doc);
+}
+
+int cli_call_body(const cli_command *cmd, cli_target *t, const char *method, const char *uri, const void *body,
+                  size_t len, const char *content_type, json_t **doc) {
     int status;
     vx_error err;
-    if (cli_remote_call(t->remote, method, uri, body, &status, doc, &err)) return cli_fail(cmd, "%s", err.msg);
+    if (cli_remote_call(t->remote, method, uri, body, len, content_type, &status, doc, &err))
+        return cli_fail(cmd, "%s", err.msg);
     if (status >= 200 && status < 300) return CLI_OK;
     int rc = status == 400 ? cli_usage_error(cmd, "%s", cli_remote_error(*doc))
                            : cli_fail(cmd, "%s", cli_remote_error(*doc));

@@ -1,4 +1,5 @@
 /* vidx search and vidx similar: ranked videos from the command line. */
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "../common/vecmath.h"
 #include "../engine/engine.h"
 #include "../engine/json.h"
+#include "../indexer/picture.h"
 #include "cli.h"
 #include "remote.h"
 
@@ -60,6 +62,21 @@ static int print_doc(json_t *doc, int json, int offset) {
     return CLI_OK;
 }
 
+/* A picture file's bytes (at most VX_PICTURE_MAX_BYTES), in *data (free). */
+static int read_picture(const cli_command *cmd, const char *path, uint8_t **data, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail(cmd, "%s: %s", path, strerror(errno));
+    *data = malloc(VX_PICTURE_MAX_BYTES + 1);
+    *len = *data ? fread(*data, 1, VX_PICTURE_MAX_BYTES + 1, f) : 0;
+    const int bad = ferror(f);
+    fclose(f);
+    if (!*data) return cli_fail(cmd, "out of memory");
+    if (bad) return cli_fail(cmd, "%s: cannot read it", path);
+    if (*len > VX_PICTURE_MAX_BYTES)
+        return cli_usage_error(cmd, "%s: larger than %u bytes, the most a picture query takes", path, VX_PICTURE_MAX_BYTES);
+    return 0;
+}
+
 static int run_search(const cli_command *cmd, cli_args *args) {
     vx_search_params p;
     vx_search_params_default(&p);
@@ -73,15 +90,46 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         if (!realpath(s, prefix)) snprintf(prefix, sizeof prefix, "%s", s);
         p.path_prefix = prefix;
     }
-    p.text = args->pos[0];
+    const char *picture = cli_get(cmd, args, "image");
+    if (!picture == (args->n_pos == 0) || args->n_pos > 1)
+        return cli_usage_error(cmd, "give either a TEXT or --image FILE");
+    uint8_t *image = NULL;
+    size_t image_len = 0;
+    if (picture && read_picture(cmd, picture, &image, &image_len)) {
+        free(image);
+        return CLI_SOME_FAILED;
+    }
+    p.text = picture ? NULL : args->pos[0];
     vx_engine_options o;
-    if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
+    if (cli_engine_options(cmd, args, &o)) { free(image); return CLI_USAGE; }
     o.model = VX_MODEL_REQUIRE;
     cli_target t;
-    if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
+    if (cli_open(cmd, &o, &t)) { free(image); return CLI_SOME_FAILED; }
     json_t *doc = NULL;
     int rc = CLI_OK;
-    if (t.remote) {
+    if (t.remote && image) {
+        char path[3 * PATH_MAX + 16], uri[4 * PATH_MAX + 256];
+        cli_url_encode(p.path_prefix ? p.path_prefix : "", path, sizeof path);
+        snprintf(uri, sizeof uri, "/v1/search?k=%d&offset=%d&min_duration=%.17g&max_duration=%.17g%s%s", p.k, p.offset,
+                 p.min_duration, p.max_duration, p.path_prefix ? "&path=" : "", p.path_prefix ? path : "");
+        rc = cli_call_body(cmd, &t, "POST", uri, image, image_len, "application/octet-stream", &doc);
+    } else if (image) {
+        vx_results r;
+        vx_error err;
+        double t0 = vx_now();
+        int st = vx_engine_search_image(t.engine, image, image_len, &p, &r, &err);
+        if (st) rc = cli_status(cmd, st, err.msg);
+        else {
+            /* The query's description, as the service gives it. */
+            vx_picture_info info;
+            char what[96] = "image";
+            if (vx_picture_sniff(image, image_len, &info, &err) == 0)
+                snprintf(what, sizeof what, "%s image %ux%u", vx_picture_format_name(info.format), info.width,
+                         info.height);
+            doc = results_doc(what, (vx_now() - t0) * 1e3, &r);
+        }
+        vx_results_free(&r);
+    } else if (t.remote) {
         char q[3 * VX_MAX_QUERY + 16], path[3 * PATH_MAX + 16], uri[4 * PATH_MAX + 256];
         cli_url_encode(p.text, q, sizeof q);
         cli_url_encode(p.path_prefix ? p.path_prefix : "", path, sizeof path);
@@ -98,21 +146,23 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         vx_results_free(&r);
     }
     cli_close(&t);
+    free(image);
     return rc ? rc : print_doc(doc, cli_has(cmd, args, "json"), p.offset);
 }
 
 const cli_command cmd_search = {
     .name = "search",
-    .synopsis = "[--db DIR] [-k N] [--json] TEXT",
-    .summary = "find the videos (and the moment in them) that match a text",
+    .synopsis = "[--db DIR] [-k N] [--json] (TEXT | --image FILE)",
+    .summary = "find the videos (and the moment in them) that match a text, or look like a picture",
     .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT,
              {"k", 'k', "N", "number of results (default 10, at most 1000)"},
              {"offset", 0, "N", "skip the first N results (pages)"},
              {"min-duration", 0, "SECONDS", "only videos at least this long"},
              {"max-duration", 0, "SECONDS", "only videos at most this long"},
              {"path", 0, "PREFIX", "only videos under this folder"},
+             {"image", 0, "FILE", "search by a picture (JPEG, PNG or WebP) instead of a text"},
              {"json", 0, NULL, "print JSON, exactly as the HTTP API returns it"}},
-    .min_pos = 1, .max_pos = 1, .run = run_search,
+    .min_pos = 0, .max_pos = 1, .run = run_search,
 };
 
 static int run_similar(const cli_command *cmd, cli_args *args) {

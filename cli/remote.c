@@ -92,8 +92,8 @@ static void on_answer(struct evhttp_request *req, void *arg) {
     event_base_loopexit(a->base, NULL);
 }
 
-int cli_remote_call(cli_remote *r, const char *method, const char *uri, const char *body, int *status, json_t **doc,
-                    vx_error *err) {
+int cli_remote_call(cli_remote *r, const char *method, const char *uri, const void *body, size_t len,
+                    const char *content_type, int *status, json_t **doc, vx_error *err) {
     *doc = NULL;
     *status = 0;
     answer a = {0};
@@ -113,8 +113,8 @@ int cli_remote_call(cli_remote *r, const char *method, const char *uri, const ch
     evhttp_add_header(h, "Authorization", auth);
     evhttp_add_header(h, "Connection", "close");
     if (body) {
-        evhttp_add_header(h, "Content-Type", "application/json");
-        evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+        evhttp_add_header(h, "Content-Type", content_type);
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
     }
     if (evhttp_make_request(conn, req, strcmp(method, "POST") == 0 ? EVHTTP_REQ_POST : EVHTTP_REQ_GET, uri)) {
         vx_fail(err, "cannot send a request to the service at %s:%d", r->host, r->port);

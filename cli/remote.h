@@ -18,11 +18,11 @@ typedef struct cli_remote cli_remote;
 cli_remote *cli_remote_find(const char *data_dir);
 void cli_remote_free(cli_remote *r);
 
-/* One request ("GET", "POST"); body may be NULL. *status is the HTTP status and *doc the
- * JSON answer (json_decref). -1 with err when the service could not be reached or its
- * answer is not JSON. */
-int cli_remote_call(cli_remote *r, const char *method, const char *uri, const char *body, int *status, json_t **doc,
-                    vx_error *err);
+/* One request ("GET", "POST"); body may be NULL, else len bytes of content_type. *status
+ * is the HTTP status and *doc the JSON answer (json_decref). -1 with err when the
+ * service could not be reached or its answer is not JSON. */
+int cli_remote_call(cli_remote *r, const char *method, const char *uri, const void *body, size_t len,
+                    const char *content_type, int *status, json_t **doc, vx_error *err);
 
 /* The message of an {"error": {...}} answer, or a fallback. */
 const char *cli_remote_error(const json_t *doc);

@@ -92,6 +92,14 @@ static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_
     }
     if (had == 0) {
         stage_replacement(b, &old, op);
+        /* Its frames' record and hash keys go; an indexed original's new ones follow. */
+        vx_video_frames frames;
+        const int fr = vx_catalog_get_frames(e->cat, v->id, &frames, err);
+        if (fr < 0) vx_warn("%s; its hash keys stay until checked", err->msg);
+        if (fr == 0) {
+            vx_batch_delete_frames(b, &frames);
+            vx_video_frames_clear(&frames);
+        }
         if (old.status == VX_VIDEO_INDEXED && (old.content_hash != v->content_hash || v->status != VX_VIDEO_INDEXED)) {
             mc->left = old.content_hash;
             mc->has_left = 1;
@@ -113,6 +121,7 @@ static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_
                 return vx_fail(err, "op for video %016llx has no vectors", (unsigned long long)v->id);
             vx_batch_put_embedding(b, v->id, &op->embedding);
             for (uint32_t i = 0; i < v->n_segments; i++) vx_batch_put_segment(b, v->id, i, &op->segments[i]);
+            if (op->frames.id == v->id) vx_batch_put_frames(b, &op->frames);
         }
         vx_batch_put_video(b, v);
     }

@@ -298,6 +298,10 @@ int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err
             vx_video_view_free(out);
             return VX_E_INTERNAL;
         }
+    if (vx_catalog_get_frames(e->cat, owner, &out->frames, err) < 0) {
+        vx_video_view_free(out);
+        return VX_E_INTERNAL;
+    }
     return VX_OK;
 }
 
@@ -357,6 +361,7 @@ void vx_video_view_free(vx_video_view *v) {
     free(v->segments);
     vx_video_text_clear(&v->text[0]);
     vx_video_text_clear(&v->text[1]);
+    vx_video_frames_clear(&v->frames);
     memset(v, 0, sizeof *v);
 }
 

@@ -189,6 +189,20 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
 int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err);
 void vx_text_query_free(vx_text_query *q);
 
+/* Search by a picture: JPEG, PNG or WebP bytes (indexer/picture.h: at most
+ * VX_PICTURE_MAX_BYTES and VX_PICTURE_MAX_PIXELS), preprocessed exactly as frames are and
+ * encoded by the vision tower; p->text is ignored. Results are shaped like a text
+ * search's (the moment: the best segment; matched "visual"). VX_E_BAD_INPUT says what is
+ * wrong with the picture ("image: the PNG image is corrupt ..."), VX_E_UNAVAILABLE that
+ * the model is missing. The two-step form works like the text search's; the query's
+ * text (vx_query_text) then describes the picture ("JPEG image 640x480"). */
+int vx_engine_search_image(vx_engine *e, const void *image, size_t len, const vx_search_params *p, vx_results *out,
+                           vx_error *err);
+int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, const vx_search_params *p,
+                                 void (*ready)(void *arg), void *arg, vx_text_query **q, vx_error *err);
+/* What a query searched for: its text, or the picture's description. */
+const char *vx_query_text(const vx_text_query *q);
+
 /* Search by a query vector (proj_dim floats, L2-normalised) in place of text: an image's
  * embedding, a frame's. p->text is ignored. */
 int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params *p, vx_results *out, vx_error *err);
@@ -251,6 +265,7 @@ typedef struct vx_video_view {
     uint32_t n_segments;
     vx_playback_view playback;
     vx_video_text text[2];  /* from its files and from the API (VX_TEXT_*; zeroed when none) */
+    vx_video_frames frames; /* its frames' hashes and key frames (the original's for a copy; id 0: none) */
 } vx_video_view;
 int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err);
 void vx_video_view_free(vx_video_view *v);

@@ -81,6 +81,11 @@ typedef struct vx_encode_task {
     vx_queue_node link;         /* first: queued by it (common/batch_queue.h) */
     int32_t *ids;               /* [n], token ids with start and end */
     int n;
+    /* A picture query instead (ids NULL): decoded, preprocessed like frames and encoded
+     * by the vision tower, on the encoder thread. */
+    const uint8_t *image;
+    size_t image_len;
+    int bad_image;              /* rc's error is the picture's fault (bad input), not the encoder's */
     float *out;                 /* [proj_dim] */
     int rc;
     vx_error err;
@@ -88,6 +93,8 @@ typedef struct vx_encode_task {
 } vx_encode_task;
 #define VX_ENCODER_MAX_QUEUE 256 /* ~2.5 s of encoding: beyond, new queries are refused (busy) */
 vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err);
+/* Runs one picture task with ctx (the encoder thread's, or the caller's without one). */
+void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task *t);
 /* -1 (and nothing done) when VX_ENCODER_MAX_QUEUE queries already wait. */
 int vx_text_encoder_submit(vx_text_encoder *enc, vx_encode_task *t);
 void vx_text_encoder_stop(vx_text_encoder *enc);

@@ -264,6 +264,22 @@ json_t *vx_video_json(const vx_video_view *vv) {
                      : NULL;
     if (o && v->failure && *v->failure) json_object_set_new(o, "failure", json_string(v->failure));
     if (o && v->duplicate_of) json_object_set_new(o, "duplicate_of", json_string(owner));
+    if (o && v->near_duplicate_of) {
+        char orig[VX_ID_HEX_LEN];
+        vx_id_to_hex(v->near_duplicate_of, orig);
+        json_object_set_new(o, "near_duplicate_of", json_string(orig));
+    }
+    if (o && vv->frames.n_keyframes) {
+        /* Key frames: moments that summarise the video, each with its picture. */
+        json_t *keys = json_array();
+        for (uint32_t i = 0; keys && i < vv->frames.n_keyframes; i++) {
+            char kt[64];
+            snprintf(kt, sizeof kt, "/thumbs/%s-k%u.jpg", owner, i);
+            json_array_append_new(keys, json_pack("{s:o, s:s}", "t", num(vv->frames.frames[vv->frames.keyframes[i]].t, 1e3),
+                                                  "thumbnail", kt));
+        }
+        if (keys) json_object_set_new(o, "keyframes", keys);
+    }
     if (o && v->precision) json_object_set_new(o, "precision", json_string(vx_precision_name(v->precision - 1)));
     if (o) playback_json(o, &vv->playback);
     if (o && (vv->text[0].id || vv->text[1].id)) json_object_set_new(o, "text", text_json(vv->text));

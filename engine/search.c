@@ -16,12 +16,14 @@
  *   itself and exact copies of it are left out. Answers are cached as values (the
  *   results) until the vector index changes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/utf8.h"
+#include "../indexer/picture.h"
 #include "engine_internal.h"
 
 void vx_search_params_default(vx_search_params *p) {
@@ -63,6 +65,7 @@ void vx_text_query_free(vx_text_query *q) {
     free((char *)q->p.text);
     free((char *)q->p.path_prefix);
     free(q->task.ids);
+    free((void *)q->task.image);
     free(q->task.out);
     free(q);
 }
@@ -85,8 +88,35 @@ static int check_search(const vx_search_params *p, vx_error *err) {
 /* On the encoder thread: the embedding is known (or failed). */
 static void encoded(vx_encode_task *t) {
     vx_text_query *q = (vx_text_query *)((char *)t - offsetof(vx_text_query, task));
-    if (t->rc == 0) vx_query_cache_put(q->e->qcache, t->ids, t->n, t->out);
+    if (t->rc == 0 && !t->image) vx_query_cache_put(q->e->qcache, t->ids, t->n, t->out);
     q->ready(q->arg);
+}
+
+/* Hands a query's task to the encoder thread, or runs it here without one (the command
+ * line). 0, or VX_E_BUSY when too many wait (q is then freed). */
+static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
+    q->task.done = encoded;
+    if (!e->encoder) {
+        vx_clip_ctx *ctx = vx_clip_ctx_new(e->model, 1, q->task.image ? 0 : vx_clip_get_config(e->model)->context, err);
+        if (!ctx) {
+            q->task.rc = -1;
+            q->task.err = *err;
+        } else if (q->task.image) {
+            vx_encode_image_task(ctx, e->model, &q->task);
+        } else {
+            const int32_t *ids = q->task.ids;
+            q->task.rc = vx_clip_encode_tokens(ctx, &ids, &q->task.n, 1, q->task.out, &q->task.err);
+        }
+        vx_clip_ctx_free(ctx);
+        encoded(&q->task);
+        return 0;
+    }
+    if (vx_text_encoder_submit(e->encoder, &q->task)) {
+        vx_text_query_free(q);
+        vx_fail(err, "too many new queries waiting to be encoded; try again shortly");
+        return VX_E_BUSY;
+    }
+    return 0;
 }
 
 int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
@@ -131,25 +161,10 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
         return 1;
     }
     atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
-    q->task.done = encoded;
     *out = q; /* before submitting: ready() may come at once */
-    if (!e->encoder) {
-        /* No encoder thread (the command line): encode here. */
-        vx_clip_ctx *ctx = vx_clip_ctx_new(e->model, 1, 0, err);
-        const int32_t *ids = q->task.ids;
-        q->task.rc = ctx ? vx_clip_encode_tokens(ctx, &ids, &q->task.n, 1, q->task.out, &q->task.err) : -1;
-        if (!ctx) q->task.err = *err;
-        vx_clip_ctx_free(ctx);
-        encoded(&q->task);
-        return 0;
-    }
-    if (vx_text_encoder_submit(e->encoder, &q->task)) {
-        *out = NULL;
-        vx_text_query_free(q);
-        vx_fail(err, "too many new queries waiting to be encoded; try again shortly");
-        return VX_E_BUSY;
-    }
-    return 0;
+    const int r = submit(e, q, err);
+    if (r) *out = NULL;
+    return r;
 }
 
 /* ---- 3. ranking ---------------------------------------------------------------------------- */
@@ -503,12 +518,69 @@ static int answer_key(vx_engine *e, const vx_text_query *q, uint64_t *key, uint6
     return ok;
 }
 
+int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, const vx_search_params *p,
+                                 void (*ready)(void *arg), void *arg, vx_text_query **out, vx_error *err) {
+    *out = NULL;
+    vx_engine_foreground(e);
+    if (!e->model) {
+        vx_fail(err, "searching by a picture needs the CLIP model: %s", e->model_problem);
+        return VX_E_UNAVAILABLE;
+    }
+    vx_picture_info info;
+    if (vx_picture_sniff(image, len, &info, err)) {
+        vx_fail_prefix(err, "image");
+        return VX_E_BAD_INPUT;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%s image %ux%u", vx_picture_format_name(info.format), info.width, info.height);
+    vx_search_params f = *p;
+    f.text = what;
+    if (check_search(&f, err)) return VX_E_BAD_INPUT;
+    const vx_clip_config *c = vx_clip_get_config(e->model);
+    vx_text_query *q = calloc(1, sizeof *q);
+    uint8_t *copy = malloc(len);
+    if (!q || !copy || !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out)) ||
+        !(q->p.text = strdup(what)) || (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix)))) {
+        free(copy);
+        vx_text_query_free(q);
+        vx_fail(err, "out of memory");
+        return VX_E_INTERNAL;
+    }
+    memcpy(copy, image, len);
+    q->task.image = copy;
+    q->task.image_len = len;
+    q->e = e;
+    q->p.k = p->k;
+    q->p.offset = p->offset;
+    q->p.min_duration = p->min_duration;
+    q->p.max_duration = p->max_duration;
+    q->ready = ready;
+    q->arg = arg;
+    *out = q;
+    const int r = submit(e, q, err);
+    if (r) *out = NULL;
+    return r;
+}
+
+const char *vx_query_text(const vx_text_query *q) { return q->p.text; }
+
 int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     if (q->task.rc) {
         *err = q->task.err;
+        if (q->task.bad_image) {
+            vx_fail_prefix(err, "image");
+            return VX_E_BAD_INPUT;
+        }
         vx_fail_prefix(err, "encoding the query failed");
         return VX_E_INTERNAL;
+    }
+    if (q->task.image) {
+        /* A picture: the visual ranking alone (scores are cosines); not cached, each
+         * picture is new. */
+        if (rank_segments(e, q->task.out, &q->p, out, err)) return VX_E_INTERNAL;
+        for (int i = 0; i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
+        return VX_OK;
     }
     uint64_t key = 0, version = 0;
     const int cacheable = answer_key(e, q, &key, &version);
@@ -565,12 +637,15 @@ static void query_ready(void *arg) {
     pthread_mutex_unlock(&w->mu);
 }
 
-int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, vx_error *err) {
+/* A search by text (image NULL) or by a picture, blocking. */
+static int search_blocking(vx_engine *e, const void *image, size_t len, const vx_search_params *p, vx_results *out,
+                           vx_error *err) {
     memset(out, 0, sizeof *out);
     vx_engine_foreground(e);
     query_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     vx_text_query *q;
-    int r = vx_engine_search_start(e, p, query_ready, &w, &q, err);
+    int r = image ? vx_engine_search_image_start(e, image, len, p, query_ready, &w, &q, err)
+                  : vx_engine_search_start(e, p, query_ready, &w, &q, err);
     if (r < 0) return r;
     if (r == 0) {
         pthread_mutex_lock(&w.mu);
@@ -580,6 +655,20 @@ int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, v
     r = vx_engine_search_finish(e, q, out, err);
     vx_text_query_free(q);
     return r;
+}
+
+int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, vx_error *err) {
+    return search_blocking(e, NULL, 0, p, out, err);
+}
+
+int vx_engine_search_image(vx_engine *e, const void *image, size_t len, const vx_search_params *p, vx_results *out,
+                           vx_error *err) {
+    if (!image) {
+        memset(out, 0, sizeof *out);
+        vx_fail(err, "image: none given");
+        return VX_E_BAD_INPUT;
+    }
+    return search_blocking(e, image, len, p, out, err);
 }
 
 /* ---- similar videos ------------------------------------------------------------------------ */

@@ -344,3 +344,58 @@ int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
     if (!ff.got) return vx_fail(err, "%s: out of memory", path);
     return 0;
 }
+
+/* ---- pictures sent as queries -------------------------------------------------------- */
+
+#include "picture.h"
+
+int vx_picture_decode(const uint8_t *data, size_t len, vx_rgb_image *out, vx_picture_info *info, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (vx_picture_sniff(data, len, info, err)) return -1;
+    const char *name = vx_picture_format_name(info->format);
+    const enum AVCodecID id = info->format == VX_PICTURE_JPEG  ? AV_CODEC_ID_MJPEG
+                              : info->format == VX_PICTURE_PNG ? AV_CODEC_ID_PNG
+                                                               : AV_CODEC_ID_WEBP;
+    vx_ffmpeg_quiet();
+    const AVCodec *codec = avcodec_find_decoder(id);
+    if (!codec) return vx_fail(err, "this FFmpeg has no %s decoder", name);
+    AVCodecContext *c = avcodec_alloc_context3(codec);
+    AVPacket *pkt = av_packet_alloc();
+    AVFrame *f = av_frame_alloc();
+    uint8_t *copy = av_malloc(len + AV_INPUT_BUFFER_PADDING_SIZE); /* decoders read past the end */
+    struct SwsContext *sws = NULL;
+    int rc = -1, r;
+    char e[128], what[64];
+    snprintf(what, sizeof what, "the %s image", name);
+    if (!c || !pkt || !f || !copy) { vx_fail(err, "out of memory"); goto done; }
+    memcpy(copy, data, len);
+    memset(copy + len, 0, AV_INPUT_BUFFER_PADDING_SIZE);
+    c->max_pixels = VX_PICTURE_MAX_PIXELS; /* the header's size is checked; this holds the decoder to it */
+    c->thread_count = 1;
+    c->err_recognition |= AV_EF_EXPLODE; /* a damaged picture is refused, not concealed */
+    if ((r = avcodec_open2(c, codec, NULL)) < 0) { vx_fail(err, "cannot open the %s decoder: %s", name, vx_av_err(r, e, sizeof e)); goto done; }
+    pkt->data = copy;
+    pkt->size = (int)len;
+    if ((r = avcodec_send_packet(c, pkt)) >= 0 && (r = avcodec_receive_frame(c, f)) == AVERROR(EAGAIN)) {
+        avcodec_send_packet(c, NULL); /* decoders that hold the picture until the end */
+        r = avcodec_receive_frame(c, f);
+    }
+    if (r < 0) { vx_fail(err, "%s is corrupt or cut short: %s", what, vx_av_err(r, e, sizeof e)); goto done; }
+    if ((f->flags & AV_FRAME_FLAG_CORRUPT) || f->decode_error_flags) {
+        vx_fail(err, "%s is corrupt or cut short: parts of it could not be decoded", what);
+        goto done;
+    }
+    if ((uint32_t)f->width != info->width || (uint32_t)f->height != info->height) {
+        vx_fail(err, "%s is corrupt: its header says %ux%u, its picture is %dx%d", what, info->width, info->height,
+                f->width, f->height);
+        goto done;
+    }
+    rc = frame_to_rgb(f, out, &sws, what, err);
+done:
+    sws_freeContext(sws);
+    av_free(copy);
+    av_frame_free(&f);
+    av_packet_free(&pkt);
+    avcodec_free_context(&c);
+    return rc;
+}

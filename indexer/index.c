@@ -16,6 +16,9 @@
 #include "../common/log.h"
 #include "../common/vecmath.h"
 #include "change.h"
+#include "keyframes.h"
+#include "neardup.h"
+#include "phash.h"
 #include "text_sources.h"
 #include "thumbs.h"
 
@@ -69,6 +72,7 @@ typedef struct file_job {
     int last_encoded;    /* the latest frame sent to the encoder */
     float *emb;          /* [n_frames * P] */
     vx_rgb_image *thumbs;/* [n_frames] */
+    vx_phash *prints;    /* [n_frames] perceptual hashes */
     int finalized;
     int cancelled;       /* left undone: the run was cancelled before its decoding */
     double decode_s;
@@ -398,6 +402,7 @@ typedef struct frame_item {
     double t;
     float *pixels;  /* [3 * S * S], owned */
     vx_rgb_image thumb;
+    vx_phash print; /* of the whole frame */
 } frame_item;
 
 typedef struct queue {
@@ -448,6 +453,7 @@ static int on_frame(void *ctx, const vx_rgb_image *frame, double t) {
     decoder *d = ctx;
     frame_item it = {.job = d->job, .t = t};
     vx_rgb_image resized = {0};
+    vx_phash_frame(frame, &it.print);
     it.pixels = malloc((size_t)3 * d->R->S * d->R->S * sizeof(float));
     /* The thumbnail comes from the model-sized copy: a small resize, not a second one
      * from the full frame. */
@@ -529,6 +535,8 @@ static void free_frames(file_job *j) {
     free(j->times);
     free(j->reuse_of);
     free(j->emb);
+    free(j->prints);
+    j->prints = NULL;
     j->thumbs = NULL;
     j->times = NULL;
     j->reuse_of = NULL;
@@ -585,10 +593,13 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     if (L <= 0) L = 5;
     int rc = -1, n_seg = 0;
     vx_op op = {.kind = VX_OP_VIDEO};
+    vx_frame_print *frames = NULL;
+    uint32_t keyframes[VX_KEYFRAMES_MAX];
     float *mean = calloc((size_t)P, sizeof *mean);
-    /* At most one segment per frame, and one thumbnail per segment plus the video's. */
+    /* At most one segment per frame, and one thumbnail per segment plus the video's and
+     * the key frames'. */
     vx_segment *segs = calloc((size_t)n, sizeof *segs);
-    op.thumbs = calloc((size_t)n + 1, sizeof *op.thumbs);
+    op.thumbs = calloc((size_t)n + 1 + VX_KEYFRAMES_MAX, sizeof *op.thumbs);
     if (!mean || !segs || !op.thumbs) { vx_fail(err, "out of memory"); goto done; }
     for (int f = 0; f < n; f++)
         for (int i = 0; i < P; i++) mean[i] += j->emb[(size_t)f * P + i];
@@ -631,6 +642,26 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         if (score > best_score) { best = k; best_score = score; }
     }
     if (add_thumb(&op, &j->thumbs[best], -1, err)) goto done;
+    /* What the frames looked like (model-independent hashes) and the key frames. */
+    if (!(frames = calloc((size_t)n, sizeof *frames))) { vx_fail(err, "out of memory"); goto done; }
+    for (int f = 0; f < n; f++)
+        frames[f] = (vx_frame_print){.t = (float)j->times[f], .flat = (uint8_t)j->prints[f].flat,
+                                     .phash = j->prints[f].flat ? 0 : j->prints[f].bits};
+    /* Times must not decrease in the record (a sampler's rounding could). */
+    for (int f = 1; f < n; f++)
+        if (frames[f].t < frames[f - 1].t) frames[f].t = frames[f - 1].t;
+    int picks[VX_KEYFRAMES_MAX];
+    const int n_keys = vx_pick_keyframes(j->emb, n, P, VX_KEYFRAMES_DEFAULT, VX_KEYFRAMES_MIN_DISTANCE, picks);
+    for (int i = 0; i < n_keys; i++) {
+        keyframes[i] = (uint32_t)picks[i];
+        if (add_thumb(&op, &j->thumbs[picks[i]], VX_THUMB_KEYFRAME(i), err)) goto done;
+    }
+    op.frames = (vx_video_frames){.id = j->id, .n = (uint32_t)n, .frames = frames, .n_keyframes = (uint32_t)n_keys,
+                                  .keyframes = keyframes};
+    /* A re-upload of a video already indexed? */
+    vx_neardup dup;
+    int nd = vx_find_near_duplicate(R->cat, j->id, frames, n, j->emb, P, &dup, err);
+    if (nd < 0) goto done;
 
     int64_t now = (int64_t)time(NULL);
     op.video = (vx_video){
@@ -642,6 +673,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         .path = j->path, .title = j->info.title[0] ? j->info.title : (char *)base_name(j->path), .failure = "",
         .playback = (uint8_t)j->info.playback, .playback_note = j->info.playback_note,
         .precision = (uint8_t)(vx_clip_precision(R->model) + 1),
+        .near_duplicate_of = nd ? dup.original : 0,
     };
     op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
     op.segments = segs;
@@ -649,8 +681,16 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     R->sum->video_seconds += duration;
     /* Then its text (a crash in between leaves a video without a text record, which
      * the next run reads: see refresh_text). */
-    char message[VX_MAX_TEXT + 16] = "";
-    if ((rc = commit_text(R, &j->text, message, sizeof message, err)) != 0) goto done;
+    char message[VX_MAX_TEXT + 16] = "", text_note[VX_MAX_TEXT + 16] = "";
+    if ((rc = commit_text(R, &j->text, text_note, sizeof text_note, err)) != 0) goto done;
+    if (nd) {
+        char hex[VX_ID_HEX_LEN];
+        vx_id_to_hex(dup.original, hex);
+        snprintf(message, sizeof message, "near-duplicate of %s (%d of %d frames match, offset %+.1f s)%s%s", hex,
+                 dup.matched, dup.overlap, dup.offset, text_note[0] ? "; " : "", text_note);
+    } else {
+        snprintf(message, sizeof message, "%s", text_note);
+    }
     add_item(R, j->path, VX_ITEM_INDEXED, message);
     rc = 0;
 done:
@@ -659,6 +699,7 @@ done:
     for (int i = 0; segs && i < n; i++) free(segs[i].embedding);
     free(segs);
     free(mean);
+    free(frames);
     return rc;
 }
 
@@ -742,12 +783,15 @@ static int add_frame(run *R, file_job *j, frame_item *it, pending *pd, vx_clip_c
         if (e) j->emb = e;
         vx_rgb_image *th = realloc(j->thumbs, (size_t)cap * sizeof *th);
         if (th) j->thumbs = th;
-        if (!t || !ro || !e || !th) return vx_fail(err, "out of memory");
+        vx_phash *pr = realloc(j->prints, (size_t)cap * sizeof *pr);
+        if (pr) j->prints = pr;
+        if (!t || !ro || !e || !th || !pr) return vx_fail(err, "out of memory");
         j->cap_frames = cap;
     }
     const size_t image = (size_t)3 * R->S * R->S;
     j->times[j->n_frames] = it->t;
     j->thumbs[j->n_frames] = it->thumb;
+    j->prints[j->n_frames] = it->print;
     R->sum->frames_sampled++;
     if (it->reuse) {
         /* The decoder compared it with the file's last encoded frame; nothing to encode. */

@@ -197,6 +197,7 @@ DECODE_ADAPTER(user, vx_user)
 DECODE_ADAPTER(job, vx_job)
 DECODE_ADAPTER(rendition, vx_rendition)
 DECODE_ADAPTER(video_text, vx_video_text)
+DECODE_ADAPTER(video_frames, vx_video_frames)
 
 /* Fetches and decodes one record; a decode failure names the key. */
 static int get_record(vx_catalog *cat, const void *key, size_t klen, decode_fn decode, void *out, vx_error *err) {
@@ -295,6 +296,18 @@ int vx_catalog_get_text(vx_catalog *cat, uint64_t video_id, uint8_t slot, vx_vid
         vx_key_describe(key, sizeof key, what, sizeof what);
         vx_video_text_clear(out);
         return vx_fail(err, "corrupt record at %s: holds another video's text", what);
+    }
+    return r;
+}
+
+int vx_catalog_get_frames(vx_catalog *cat, uint64_t video_id, vx_video_frames *out, vx_error *err) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_FRAMES, video_id);
+    int r = get_record(cat, key, sizeof key, decode_video_frames, out, err);
+    if (r == 0 && out->id != video_id) {
+        vx_video_frames_clear(out);
+        return vx_fail(err, "corrupt record at frames of video %016llx: holds another video's",
+                       (unsigned long long)video_id);
     }
     return r;
 }
@@ -499,6 +512,22 @@ int vx_catalog_count(vx_catalog *cat, uint8_t family, uint64_t *count_out, vx_er
     return scan_prefix(cat, &family, 1, visit_count, count_out, err);
 }
 
+static int visit_phash(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)val;
+    (void)vlen;
+    (void)err;
+    struct typed_scan *s = p;
+    if (klen != VX_KEY_PHASH_LEN) return 0;
+    return ((vx_id_fn)s->fn)(s->ctx, vx_load_u64be(key + 4));
+}
+
+int vx_catalog_scan_phash(vx_catalog *cat, int band, uint64_t phash, vx_id_fn fn, void *ctx, vx_error *err) {
+    uint8_t prefix[VX_KEY_PHASH_LEN];
+    vx_key_phash(prefix, band, phash, 0);
+    struct typed_scan s = {NULL, (void *)fn, ctx};
+    return scan_prefix(cat, prefix, 4, visit_phash, &s, err);
+}
+
 int vx_catalog_scan_content(vx_catalog *cat, uint64_t hash, vx_id_fn fn, void *ctx, vx_error *err) {
     uint8_t prefix[VX_KEY_ID_LEN];
     vx_key_id(prefix, VX_KEY_CONTENT, hash);
@@ -685,6 +714,35 @@ void vx_batch_delete_text(vx_batch *b, uint64_t video_id, uint8_t slot) {
     uint8_t key[VX_KEY_TEXT_LEN];
     vx_key_text(key, video_id, slot);
     vx_batch_delete_raw(b, key, sizeof key);
+}
+
+static void frames_keys(vx_batch *b, const vx_video_frames *f, int put) {
+    for (uint32_t i = 0; i < f->n; i++) {
+        if (f->frames[i].flat) continue;
+        for (int band = 0; band < 4; band++) {
+            uint8_t key[VX_KEY_PHASH_LEN];
+            vx_key_phash(key, band, f->frames[i].phash, f->id);
+            if (put) vx_batch_put_raw(b, key, sizeof key, "", 0);
+            else vx_batch_delete_raw(b, key, sizeof key);
+        }
+    }
+}
+
+void vx_batch_put_frames(vx_batch *b, const vx_video_frames *f) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_FRAMES, f->id);
+    vx_buf_reset(&b->val);
+    vx_video_frames_encode(&b->val, f);
+    if (b->val.oom) b->oom = 1;
+    else vx_batch_put_raw(b, key, sizeof key, b->val.data, b->val.len);
+    frames_keys(b, f, 1);
+}
+
+void vx_batch_delete_frames(vx_batch *b, const vx_video_frames *old) {
+    uint8_t key[VX_KEY_ID_LEN];
+    vx_key_id(key, VX_KEY_FRAMES, old->id);
+    vx_batch_delete_raw(b, key, sizeof key);
+    frames_keys(b, old, 0);
 }
 
 static int write_batch(vx_catalog *cat, leveldb_writeoptions_t *how, vx_batch *b, vx_error *err) {

@@ -55,6 +55,7 @@ int vx_catalog_get_job(vx_catalog *cat, uint64_t id, vx_job *out, vx_error *err)
 int vx_catalog_get_rendition(vx_catalog *cat, uint64_t content_hash, vx_rendition *out, vx_error *err);
 /* A video's text from its files or from the API (slot: vx_text_slot). */
 int vx_catalog_get_text(vx_catalog *cat, uint64_t video_id, uint8_t slot, vx_video_text *out, vx_error *err);
+int vx_catalog_get_frames(vx_catalog *cat, uint64_t video_id, vx_video_frames *out, vx_error *err);
 
 /* ---- scans --------------------------------------------------------------------------- */
 typedef int (*vx_video_fn)(void *ctx, const vx_video *v);
@@ -77,6 +78,8 @@ int vx_catalog_scan_renditions(vx_catalog *cat, vx_rendition_fn fn, void *ctx, v
 int vx_catalog_count(vx_catalog *cat, uint8_t family, uint64_t *count_out, vx_error *err);
 /* Ids of the videos whose content hash is `hash`. */
 int vx_catalog_scan_content(vx_catalog *cat, uint64_t hash, vx_id_fn fn, void *ctx, vx_error *err);
+/* Videos with a frame whose perceptual hash has phash's 16 bits of that band (0..3). */
+int vx_catalog_scan_phash(vx_catalog *cat, int band, uint64_t phash, vx_id_fn fn, void *ctx, vx_error *err);
 
 /* ---- writes -------------------------------------------------------------------------- */
 vx_batch *vx_batch_new(void);
@@ -102,6 +105,10 @@ void vx_batch_put_rendition(vx_batch *b, const vx_rendition *r);
 void vx_batch_delete_rendition(vx_batch *b, uint64_t content_hash);
 void vx_batch_put_text(vx_batch *b, const vx_video_text *t);
 void vx_batch_delete_text(vx_batch *b, uint64_t video_id, uint8_t slot);
+/* A video's frames record and the "h" keys of its non-flat frames; the delete takes the
+ * record that was stored, to know its keys. */
+void vx_batch_put_frames(vx_batch *b, const vx_video_frames *f);
+void vx_batch_delete_frames(vx_batch *b, const vx_video_frames *old);
 /* Raw access, for tests and repair tools. */
 void vx_batch_put_raw(vx_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
 void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);

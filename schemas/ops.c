@@ -56,6 +56,10 @@ void vx_op_encode(vx_buf *b, const vx_op *op) {
         if (vx_op_has_vectors(op)) {
             PUT_BLOB(b, &s, vx_embedding_encode, &op->embedding);
             for (uint32_t i = 0; i < op->video.n_segments; i++) PUT_BLOB(b, &s, vx_segment_encode, &op->segments[i]);
+            if (op->frames.id) {
+                vx_put_u8(b, 1);
+                PUT_BLOB(b, &s, vx_video_frames_encode, &op->frames);
+            }
         }
         break;
     case VX_OP_VIDEO_REMOVED:
@@ -103,6 +107,7 @@ DECODER(segment, vx_segment)
 DECODER(event, vx_event)
 DECODER(job, vx_job)
 DECODER(video_text, vx_video_text)
+DECODER(video_frames, vx_video_frames)
 
 static int get_blob(vx_cursor *c, blob_decoder dec, void *out, const char *what, vx_error *err) {
     uint64_t n = vx_get_varint(c);
@@ -137,8 +142,8 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
             vx_op_thumb *t = &op->thumbs[i];
             t->segment = (int32_t)vx_get_u32le(&c);
             uint64_t l = vx_get_varint(&c);
-            if (c.bad || l == 0 || l > VX_OP_MAX_JPEG || l > vx_cursor_left(&c) || t->segment < -1 ||
-                t->segment >= VX_OP_MAX_SEGMENTS) {
+            if (c.bad || l == 0 || l > VX_OP_MAX_JPEG || l > vx_cursor_left(&c) ||
+                t->segment < VX_THUMB_KEYFRAME(VX_KEYFRAMES_MAX - 1) || t->segment >= VX_OP_MAX_SEGMENTS) {
                 rc = vx_fail(err, "op: thumbnail %u is malformed", i);
                 break;
             }
@@ -160,6 +165,11 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
                 rc = vx_fail(err, "op: segment %u has %u dimensions, the video %u", i, op->segments[i].dim,
                              op->embedding.dim);
         }
+        /* Its frames (ops of an older vidx have none). */
+        if (rc || vx_cursor_done(&c)) break;
+        if (vx_get_u8(&c) != 1) { rc = vx_fail(err, "op: unknown part after the segments"); break; }
+        rc = get_blob(&c, dec_video_frames, &op->frames, "frames record", err);
+        if (rc == 0 && op->frames.id != op->video.id) rc = vx_fail(err, "op: the frames record is another video's");
         break;
     }
     case VX_OP_VIDEO_REMOVED:
@@ -218,6 +228,7 @@ void vx_op_clear(vx_op *op) {
     free(op->item.path);
     free(op->item.message);
     vx_video_text_clear(&op->text);
+    vx_video_frames_clear(&op->frames);
     memset(op, 0, sizeof *op);
 }
 

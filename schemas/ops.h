@@ -13,9 +13,10 @@
  *   u8 version, u8 kind, then by kind
  *     MODEL           string model, u64 fingerprint, u32 embed_dim
  *     VIDEO           blob video record (schemas/records.h), varint n_thumbs,
- *                     n_thumbs x (i32 segment (-1 = the video's), blob jpeg),
+ *                     n_thumbs x (i32 segment (-1 = the video's, -2-i = key frame i), blob jpeg),
  *                     and for an indexed original: blob embedding, then
- *                     video.n_segments x blob segment
+ *                     video.n_segments x blob segment, then (absent from ops of an
+ *                     older vidx) u8 1, blob frames record
  *     VIDEO_REMOVED   blob video record (status removed)
  *     VIDEO_TOUCHED   blob video record (new mtime, same content)
  *     EVENT           string user, blob event record
@@ -58,8 +59,10 @@ typedef enum vx_op_kind {
     VX_OP_TEXT = 9,          /* a video's text (from its files, or set through the API) replaced */
 } vx_op_kind;
 
+#define VX_THUMB_KEYFRAME(i) (-2 - (i)) /* vx_op_thumb.segment of key frame i */
+
 typedef struct vx_op_thumb {
-    int32_t segment;   /* -1: the video's thumbnail */
+    int32_t segment;   /* -1: the video's thumbnail; VX_THUMB_KEYFRAME(i): key frame i's */
     uint32_t len;
     uint8_t *jpeg;     /* [len] */
 } vx_op_thumb;
@@ -76,6 +79,7 @@ typedef struct vx_op {
     uint32_t n_thumbs;
     vx_embedding embedding;  /* VIDEO, indexed original: the whole-video embedding */
     vx_segment *segments;    /* VIDEO, indexed original: [video.n_segments] */
+    vx_video_frames frames;  /* VIDEO, indexed original: its frames' hashes and key frames (id 0: none) */
     /* EVENT */
     char *user;
     vx_event event;

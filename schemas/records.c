@@ -112,8 +112,11 @@ void vx_meta_clear(vx_meta *m) {
 /* Version 1 when how it plays is not decided (failed videos, older vidx), so that
  * every record has exactly one encoding. */
 void vx_video_encode(vx_buf *b, const vx_video *v) {
-    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED || v->precision;
-    vx_put_u8(b, v->precision ? VX_RECORD_V3 : with_playback ? VX_RECORD_V2 : VX_RECORD_V1);
+    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED || v->precision || v->near_duplicate_of;
+    vx_put_u8(b, v->near_duplicate_of ? VX_RECORD_V4
+                 : v->precision       ? VX_RECORD_V3
+                 : with_playback      ? VX_RECORD_V2
+                                      : VX_RECORD_V1);
     vx_put_u64le(b, v->id);
     vx_put_u64le(b, v->content_hash);
     vx_put_u64le(b, v->size);
@@ -134,14 +137,15 @@ void vx_video_encode(vx_buf *b, const vx_video *v) {
         vx_put_u8(b, v->playback);
         vx_put_string(b, v->playback_note ? v->playback_note : "");
     }
-    if (v->precision) vx_put_u8(b, v->precision);
+    if (v->precision || v->near_duplicate_of) vx_put_u8(b, v->precision);
+    if (v->near_duplicate_of) vx_put_u64le(b, v->near_duplicate_of);
 }
 
 int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     memset(v, 0, sizeof *v);
     vx_cursor c = vx_cursor_make(data, len);
     const char *why = NULL;
-    const int version = begin_versions(&c, "video", VX_RECORD_V3, err);
+    const int version = begin_versions(&c, "video", VX_RECORD_V4, err);
     if (version < 0) return -1;
     v->id = vx_get_u64le(&c);
     v->content_hash = vx_get_u64le(&c);
@@ -167,12 +171,16 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
         if (!v->playback_note) why = "out of memory";
     }
     if (version >= VX_RECORD_V3) v->precision = vx_get_u8(&c);
+    if (version >= VX_RECORD_V4) v->near_duplicate_of = vx_get_u64le(&c);
     if (!c.bad && !why) {
         if (v->id == 0) why = "video id is 0";
         else if (v->playback > 2) why = "unknown playback";
         else if (version == VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
         else if (version >= VX_RECORD_V3 && (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_INT8))
             why = "unknown embedding precision";
+        else if (version >= VX_RECORD_V4 && (!v->near_duplicate_of || v->near_duplicate_of == v->id ||
+                                             v->status != VX_VIDEO_INDEXED || v->duplicate_of))
+            why = "a near-duplicate link that is 0, to itself, or on a video that is not an indexed original";
         else if (v->status < VX_VIDEO_INDEXED || v->status > VX_VIDEO_REMOVED) why = "unknown status";
         else if (!finite_nonneg(v->duration)) why = "duration is negative or not finite";
         else if (!finite_nonneg(v->fps)) why = "frame rate is negative or not finite";
@@ -345,6 +353,61 @@ void vx_video_text_clear(vx_video_text *t) {
     free(t->entries);
     free(t->notes);
     memset(t, 0, sizeof *t);
+}
+
+/* ---- frames -------------------------------------------------------------------------- */
+
+void vx_video_frames_encode(vx_buf *b, const vx_video_frames *f) {
+    vx_put_u8(b, VX_RECORD_V1);
+    vx_put_u64le(b, f->id);
+    vx_put_varint(b, f->n);
+    for (uint32_t i = 0; i < f->n; i++) {
+        vx_put_f32le(b, f->frames[i].t);
+        vx_put_u8(b, f->frames[i].flat);
+        vx_put_u64le(b, f->frames[i].phash);
+    }
+    vx_put_varint(b, f->n_keyframes);
+    for (uint32_t i = 0; i < f->n_keyframes; i++) vx_put_varint(b, f->keyframes[i]);
+}
+
+int vx_video_frames_decode(const void *data, size_t len, vx_video_frames *f, vx_error *err) {
+    memset(f, 0, sizeof *f);
+    vx_cursor c = vx_cursor_make(data, len);
+    const char *why = NULL;
+    if (begin(&c, "frames", err)) return -1;
+    f->id = vx_get_u64le(&c);
+    uint64_t n = vx_get_varint(&c);
+    /* Each frame takes 13 bytes: counts are checked against the bytes left first. */
+    if (!c.bad && (n > VX_FRAMES_MAX || n * 13 > vx_cursor_left(&c))) why = "frame count out of range";
+    if (!c.bad && !why && n && !(f->frames = calloc(n, sizeof *f->frames))) why = "out of memory";
+    for (uint64_t i = 0; !c.bad && !why && i < n; i++) {
+        vx_frame_print *x = &f->frames[i];
+        f->n = (uint32_t)i + 1;
+        x->t = vx_get_f32le(&c);
+        x->flat = vx_get_u8(&c);
+        x->phash = vx_get_u64le(&c);
+        if (c.bad) break;
+        if (!finite_nonneg(x->t) || (i && x->t < f->frames[i - 1].t)) why = "frame times negative, not finite or decreasing";
+        else if (x->flat > 1 || (x->flat && x->phash)) why = "a flat frame with a hash";
+    }
+    n = c.bad || why ? 0 : vx_get_varint(&c);
+    if (!c.bad && !why && (n > VX_KEYFRAMES_MAX || n > f->n)) why = "key frame count out of range";
+    if (!c.bad && !why && n && !(f->keyframes = calloc(n, sizeof *f->keyframes))) why = "out of memory";
+    for (uint64_t i = 0; !c.bad && !why && i < n; i++) {
+        const uint64_t k = vx_get_varint(&c);
+        f->n_keyframes = (uint32_t)i + 1;
+        f->keyframes[i] = (uint32_t)k;
+        if (!c.bad && (k >= f->n || (i && k <= f->keyframes[i - 1]))) why = "key frames out of range or not increasing";
+    }
+    if (!c.bad && !why && f->id == 0) why = "video id is 0";
+    if (finish(&c, "frames", why, err)) { vx_video_frames_clear(f); return -1; }
+    return 0;
+}
+
+void vx_video_frames_clear(vx_video_frames *f) {
+    free(f->frames);
+    free(f->keyframes);
+    memset(f, 0, sizeof *f);
 }
 
 /* ---- segments and embeddings --------------------------------------------------------- */
@@ -585,6 +648,15 @@ void vx_key_text(uint8_t out[VX_KEY_TEXT_LEN], uint64_t video_id, uint8_t slot) 
     out[9] = slot;
 }
 
+void vx_key_phash(uint8_t out[VX_KEY_PHASH_LEN], int band, uint64_t phash, uint64_t video_id) {
+    out[0] = VX_KEY_PHASH;
+    out[1] = (uint8_t)band;
+    const uint16_t bits = (uint16_t)(phash >> (16 * band));
+    out[2] = (uint8_t)(bits >> 8);
+    out[3] = (uint8_t)bits;
+    vx_store_u64be(out + 4, video_id);
+}
+
 void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id) {
     out[0] = VX_KEY_CONTENT;
     vx_store_u64be(out + 1, hash);
@@ -634,11 +706,13 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
     case VX_KEY_EMBEDDING:
     case VX_KEY_JOB:
     case VX_KEY_RENDITION:
+    case VX_KEY_FRAMES:
         if (len == VX_KEY_ID_LEN) {
             vx_id_to_hex(vx_load_u64be(k + 1), hex);
             snprintf(out, out_size, "%s %s",
                      k[0] == VX_KEY_VIDEO ? "video" : k[0] == VX_KEY_JOB ? "job"
-                     : k[0] == VX_KEY_RENDITION ? "rendition of content" : "embedding", hex);
+                     : k[0] == VX_KEY_RENDITION ? "rendition of content"
+                     : k[0] == VX_KEY_FRAMES ? "frames of video" : "embedding", hex);
             return;
         }
         break;
@@ -646,6 +720,13 @@ void vx_key_describe(const void *key, size_t len, char *out, size_t out_size) {
         if (len == VX_KEY_SEGMENT_LEN) {
             vx_id_to_hex(vx_load_u64be(k + 1), hex);
             snprintf(out, out_size, "segment %s/%u", hex, (unsigned)vx_load_u32be(k + 9));
+            return;
+        }
+        break;
+    case VX_KEY_PHASH:
+        if (len == VX_KEY_PHASH_LEN) {
+            vx_id_to_hex(vx_load_u64be(k + 4), hex);
+            snprintf(out, out_size, "frame hash band %u bits %04x of video %s", k[1], (unsigned)(k[2] << 8 | k[3]), hex);
             return;
         }
         break;

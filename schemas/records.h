@@ -25,6 +25,7 @@
 #define VX_RECORD_V1 1      /* version byte of every value */
 #define VX_RECORD_V2 2      /* job records that carry their settings; videos that say how they play */
 #define VX_RECORD_V3 3      /* videos that say at which precision their embeddings were made */
+#define VX_RECORD_V4 4      /* videos linked to the original they re-upload (near_duplicate_of) */
 
 /* Bounds on untrusted sizes. */
 #define VX_MAX_DIM 4096       /* embedding dimensions */
@@ -47,6 +48,9 @@ enum {
     VX_KEY_LOG = 'l',       /* "l"                               -> vx_log_position    */
     VX_KEY_RENDITION = 'r', /* "r" hash:u64be                    -> vx_rendition       */
     VX_KEY_TEXT = 't',      /* "t" id:u64be slot:u8              -> vx_video_text      */
+    VX_KEY_FRAMES = 'f',    /* "f" id:u64be                      -> vx_video_frames    */
+    VX_KEY_PHASH = 'h',     /* "h" band:u8 bits:u16be id:u64be   -> (empty): the video has a
+                               frame whose perceptual hash has these 16 bits in that band */
 };
 
 /* ---- cluster log position ------------------------------------------------------------ */
@@ -99,6 +103,8 @@ typedef struct vx_video {
     uint8_t playback;      /* VX_PLAYBACK_*: how it plays in browsers */
     char *playback_note;   /* why it needs a rendition, or "" */
     uint8_t precision;     /* VX_EMBEDDED_*: the encoder's precision that made its embeddings */
+    uint64_t near_duplicate_of; /* (version 4) the indexed original this video re-uploads (re-encoded,
+                                   scaled, trimmed, cropped or marked: indexer/neardup.h); 0 if none */
 } vx_video;
 
 /* The precision of the encoder that made a video's embeddings (with the database's model,
@@ -179,6 +185,29 @@ typedef struct vx_video_text {
 } vx_video_text;
 
 const char *vx_text_field_name(uint8_t field); /* "title", "description", "tags", "subtitle" */
+
+/* ---- frames -------------------------------------------------------------------------- */
+/* What indexing saw of a video's sampled frames, whatever the model: each frame's time
+ * and perceptual hash (indexer/phash.h), and the key frames that summarise the video
+ * (indexer/keyframes.h; their pictures are DATA/thumbs/ID-kN.jpg). Near-duplicate
+ * videos and pictures sent as queries are matched against the hashes, found through the
+ * "h" keys of the non-flat frames. */
+#define VX_FRAMES_MAX 100000  /* frames per video (VX_JOB_MAX_FRAMES_MAX) */
+#define VX_KEYFRAMES_MAX 16
+
+typedef struct vx_frame_print {
+    float t;           /* seconds from the start; not decreasing along the video */
+    uint8_t flat;      /* nearly uniform (black, a fade): no usable hash (phash 0) */
+    uint64_t phash;
+} vx_frame_print;
+
+typedef struct vx_video_frames {
+    uint64_t id;
+    uint32_t n;
+    vx_frame_print *frames;   /* [n] */
+    uint32_t n_keyframes;
+    uint32_t *keyframes;      /* [n_keyframes] frame numbers, increasing */
+} vx_video_frames;
 
 /* ---- segments and embeddings --------------------------------------------------------- */
 typedef struct vx_segment {
@@ -298,6 +327,10 @@ void vx_video_text_encode(vx_buf *b, const vx_video_text *t);
 int vx_video_text_decode(const void *data, size_t len, vx_video_text *t, vx_error *err);
 void vx_video_text_clear(vx_video_text *t);
 
+void vx_video_frames_encode(vx_buf *b, const vx_video_frames *f);
+int vx_video_frames_decode(const void *data, size_t len, vx_video_frames *f, vx_error *err);
+void vx_video_frames_clear(vx_video_frames *f);
+
 void vx_job_encode(vx_buf *b, const vx_job *j);
 int vx_job_decode(const void *data, size_t len, vx_job *j, vx_error *err);
 void vx_job_clear(vx_job *j);
@@ -307,12 +340,15 @@ void vx_job_clear(vx_job *j);
 #define VX_KEY_SEGMENT_LEN 13 /* family + u64be + u32be */
 #define VX_KEY_CONTENT_LEN 17 /* family + u64be + u64be */
 #define VX_KEY_TEXT_LEN 10    /* family + u64be + slot */
+#define VX_KEY_PHASH_LEN 12   /* family + band + u16be + u64be */
 #define VX_KEY_EVENT_MAX (2 + VX_MAX_USER + 12)
 
 void vx_key_id(uint8_t out[VX_KEY_ID_LEN], uint8_t family, uint64_t id);
 void vx_key_segment(uint8_t out[VX_KEY_SEGMENT_LEN], uint64_t video_id, uint32_t index);
 void vx_key_content(uint8_t out[VX_KEY_CONTENT_LEN], uint64_t hash, uint64_t video_id);
 void vx_key_text(uint8_t out[VX_KEY_TEXT_LEN], uint64_t video_id, uint8_t slot);
+/* The band's 16 bits (band 0..3: bits 16*band and up) of a perceptual hash. */
+void vx_key_phash(uint8_t out[VX_KEY_PHASH_LEN], int band, uint64_t phash, uint64_t video_id);
 /* Family byte + the string's bytes. */
 void vx_key_string(vx_buf *b, uint8_t family, const char *s);
 /* Event key; with ts_ms and seq both 0 and prefix_only set, the prefix of a user's events. */

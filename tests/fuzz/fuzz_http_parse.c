@@ -10,6 +10,7 @@
 
 #include "../../api/http_parse.h"
 #include "../../common/hash.h"
+#include "../../schemas/ops.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (vx_http_parse_thumb_name(s, &id, &seg) == 0) {
             char hex[VX_ID_HEX_LEN];
             vx_id_to_hex(id, hex);
-            if (strncasecmp(hex, s, 16) != 0 || seg < -1 || seg > 9999) abort();
+            if (strncasecmp(hex, s, 16) != 0 || seg < VX_THUMB_KEYFRAME(VX_KEYFRAMES_MAX - 1) || seg > 9999) abort();
         }
         break;
     }
