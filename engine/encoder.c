@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../indexer/phash.h"
 #include "../indexer/picture.h"
 #include "engine_internal.h"
 
@@ -35,6 +36,10 @@ void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task
         t->bad_image = 1;
         return;
     }
+    vx_phash print;
+    vx_phash_frame(&img, &print); /* to find the video it is a frame of */
+    t->image_phash = print.bits;
+    t->image_flat = print.flat;
     if (!(pixels = malloc((size_t)3 * S * S * sizeof *pixels))) vx_fail(&t->err, "out of memory");
     else if (vx_image_preprocess(&img, S, pixels, &t->err) == 0)
         t->rc = vx_clip_encode_images(ctx, pixels, 1, t->out, &t->err);

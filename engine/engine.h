@@ -146,6 +146,8 @@ enum {
     VX_MATCHED_TAGS = 1u << 3,
     VX_MATCHED_SUBTITLE = 1u << 4,
     VX_MATCHED_FILE_NAME = 1u << 5,
+    VX_MATCHED_FRAME = 1u << 6,       /* a picture query: the picture is one of its frames (its hash) */
+    VX_MATCHED_LAST = VX_MATCHED_FRAME,
 };
 /* Its name in JSON ("visual", "title", "description", "tags", "subtitle", "filename"). */
 const char *vx_matched_name(unsigned bit);
@@ -192,7 +194,10 @@ void vx_text_query_free(vx_text_query *q);
 /* Search by a picture: JPEG, PNG or WebP bytes (indexer/picture.h: at most
  * VX_PICTURE_MAX_BYTES and VX_PICTURE_MAX_PIXELS), preprocessed exactly as frames are and
  * encoded by the vision tower; p->text is ignored. Results are shaped like a text
- * search's (the moment: the best segment; matched "visual"). VX_E_BAD_INPUT says what is
+ * search's (the moment: the best segment; matched "visual"). A video that has the picture
+ * among its frames (perceptual hashes within VX_PHASH_MATCH_BITS, whatever the model)
+ * comes first, at the segment of that frame, matched "visual" and "frame": the video the
+ * picture comes from. VX_E_BAD_INPUT says what is
  * wrong with the picture ("image: the PNG image is corrupt ..."), VX_E_UNAVAILABLE that
  * the model is missing. The two-step form works like the text search's; the query's
  * text (vx_query_text) then describes the picture ("JPEG image 640x480"). */

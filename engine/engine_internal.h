@@ -86,6 +86,8 @@ typedef struct vx_encode_task {
     const uint8_t *image;
     size_t image_len;
     int bad_image;              /* rc's error is the picture's fault (bad input), not the encoder's */
+    uint64_t image_phash;       /* the picture's perceptual hash (indexer/phash.h), when not flat */
+    int image_flat;
     float *out;                 /* [proj_dim] */
     int rc;
     vx_error err;

@@ -136,7 +136,7 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
         if (x->matched) { /* text search: what matched, and the words in context */
             PUT_LIT(b, ",\"matched\":[");
             int first = 1;
-            for (unsigned bit = 1; bit <= VX_MATCHED_FILE_NAME; bit <<= 1)
+            for (unsigned bit = 1; bit <= VX_MATCHED_LAST; bit <<= 1)
                 if (x->matched & bit) {
                     if (!first) vx_put_u8(b, ',');
                     first = 0;

@@ -23,6 +23,7 @@
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/utf8.h"
+#include "../indexer/neardup.h"
 #include "../indexer/picture.h"
 #include "engine_internal.h"
 
@@ -378,6 +379,7 @@ const char *vx_matched_name(unsigned bit) {
     case VX_MATCHED_TAGS: return "tags";
     case VX_MATCHED_SUBTITLE: return "subtitle";
     case VX_MATCHED_FILE_NAME: return "filename";
+    case VX_MATCHED_FRAME: return "frame";
     default: return "?";
     }
 }
@@ -518,6 +520,91 @@ static int answer_key(vx_engine *e, const vx_text_query *q, uint64_t *key, uint6
     return ok;
 }
 
+/* The segment of video v that holds time t (the last one before it when none does; -1
+ * when it has none), with its range; -2 on catalog errors. */
+static int segment_at(vx_engine *e, const vx_video *v, double t, double *start, double *end, vx_error *err) {
+    int best = -1;
+    *start = 0;
+    *end = v->duration;
+    for (uint32_t i = 0; i < v->n_segments; i++) {
+        vx_segment s;
+        int r = vx_catalog_get_segment(e->cat, v->id, i, &s, err);
+        if (r < 0) return -2;
+        if (r) continue;
+        const int holds = t >= s.start && t < s.end;
+        if (holds || s.start <= t) {
+            best = (int)i;
+            *start = s.start;
+            *end = s.end;
+        }
+        vx_segment_clear(&s);
+        if (holds) break;
+    }
+    return best;
+}
+
+/* A picture's answer: the video it is a frame of (found by its perceptual hash) first,
+ * then the visual ranking without that video (scores are cosines). Not cached: each
+ * picture is new. */
+static int rank_picture(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
+    vx_picture_source src = {0};
+    vx_video v = {0};
+    int have = 0;
+    if (!q->task.image_flat && vx_find_picture_source(e->cat, q->task.image_phash, &src, err) > 0 &&
+        vx_catalog_get_video(e->cat, src.video_id, &v, err) == 0) {
+        have = passes(&v, &q->p);
+        if (!have) vx_video_clear(&v);
+    }
+    vx_search_params p = q->p;
+    if (have) {
+        /* The rest of the page comes from the visual ranking, one place on, with room
+         * for the source itself, which is left out of it. */
+        p.offset = q->p.offset > 0 ? q->p.offset - 1 : 0;
+        p.k = q->p.k + 1;
+    }
+    if (rank_segments(e, q->task.out, &p, out, err)) {
+        vx_video_clear(&v);
+        return -1;
+    }
+    for (int i = 0; i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
+    if (!have) return 0;
+    int w = 0;
+    for (int i = 0; i < out->n; i++) {
+        if (out->items[i].video_id == src.video_id) {
+            free(out->items[i].title);
+            free(out->items[i].path);
+            free(out->items[i].snippet);
+            continue;
+        }
+        out->items[w++] = out->items[i];
+    }
+    out->n = w;
+    int rc = 0;
+    if (q->p.offset == 0) {
+        /* First place: the source, at the segment of its matching frame. */
+        double start, end;
+        const int seg = segment_at(e, &v, src.t, &start, &end, err);
+        if (seg < -1) rc = -1;
+        else if (push(out, &v, (float)(1.0 - src.distance / 64.0), start, end, seg)) rc = vx_fail(err, "out of memory");
+        if (rc == 0) {
+            vx_result first = out->items[out->n - 1];
+            first.matched = VX_MATCHED_VISUAL | VX_MATCHED_FRAME;
+            memmove(out->items + 1, out->items, (size_t)(out->n - 1) * sizeof *out->items);
+            out->items[0] = first;
+        }
+    }
+    vx_video_clear(&v);
+    if (out->n > q->p.k) {
+        for (int i = q->p.k; i < out->n; i++) {
+            free(out->items[i].title);
+            free(out->items[i].path);
+            free(out->items[i].snippet);
+        }
+        out->n = q->p.k;
+    }
+    return rc;
+}
+
 int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, const vx_search_params *p,
                                  void (*ready)(void *arg), void *arg, vx_text_query **out, vx_error *err) {
     *out = NULL;
@@ -575,13 +662,7 @@ int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_
         vx_fail_prefix(err, "encoding the query failed");
         return VX_E_INTERNAL;
     }
-    if (q->task.image) {
-        /* A picture: the visual ranking alone (scores are cosines); not cached, each
-         * picture is new. */
-        if (rank_segments(e, q->task.out, &q->p, out, err)) return VX_E_INTERNAL;
-        for (int i = 0; i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
-        return VX_OK;
-    }
+    if (q->task.image) return rank_picture(e, q, out, err) ? VX_E_INTERNAL : VX_OK;
     uint64_t key = 0, version = 0;
     const int cacheable = answer_key(e, q, &key, &version);
     size_t len;
@@ -764,8 +845,11 @@ static int rank_similar(vx_engine *e, const vx_video *self, int k, int offset, v
         r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);
         if (r < 0) { rc = -1; break; }
         if (r) continue;
-        /* Exact copies (same bytes) are not "similar", they are the same video. */
-        if (v.status == VX_VIDEO_INDEXED && v.content_hash != self->content_hash) {
+        /* Exact copies (same bytes) are not "similar", they are the same video; nor are
+         * re-uploads (near-duplicates: their original stands for them) or the original
+         * the video itself re-uploads. */
+        if (v.status == VX_VIDEO_INDEXED && v.content_hash != self->content_hash && !v.near_duplicate_of &&
+            v.id != self->near_duplicate_of) {
             matched++;
             if (matched > offset && matched <= offset + k && push(out, &v, hits[i].score, 0, v.duration, -1))
                 rc = vx_fail(err, "out of memory");

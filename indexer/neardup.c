@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/log.h"
 #include "../common/vecmath.h"
 
 #define BIN 0.5               /* seconds per offset bin of the vote */
@@ -228,6 +229,9 @@ int vx_find_near_duplicate(vx_catalog *cat, uint64_t self, const vx_frame_print 
         vx_neardup d;
         if (vx_align_frames(frames, n, f.frames, (int)f.n, &d)) {
             if (emb) d.confirm = confirm(cat, L.c[c].id, frames, n, emb, dim, &f, d.offset);
+            vx_debug("near-duplicate check of %016llx against %016llx: %d of %d frames match at %+.2f s, %d pictures, "
+                     "coverage %.2f, embeddings %.3f", (unsigned long long)self, (unsigned long long)L.c[c].id, d.matched,
+                     d.overlap, d.offset, d.distinct, d.coverage, d.confirm);
             if (d.confirm >= VX_NEARDUP_CONFIRM && (!found || d.matched > out->matched)) {
                 *out = d;
                 out->original = root;
@@ -244,13 +248,14 @@ int vx_find_picture_source(vx_catalog *cat, uint64_t phash, vx_picture_source *o
     memset(out, 0, sizeof *out);
     out->distance = VX_PHASH_MATCH_BITS + 1;
     lookup L = {.self = 0};
+    int best_reupload = 0;
     if (look_up(cat, &L, phash, 0, err)) { free(L.c); return -1; }
     for (int c = 0; c < L.n && c < 4 * VERIFY_MAX; c++) {
         vx_video v;
         int r = vx_catalog_get_video(cat, L.c[c].id, &v, err);
         if (r < 0) { free(L.c); return -1; }
         if (r) continue;
-        const int live = v.status == VX_VIDEO_INDEXED && !v.duplicate_of;
+        const int live = v.status == VX_VIDEO_INDEXED && !v.duplicate_of, reupload = v.near_duplicate_of != 0;
         vx_video_clear(&v);
         vx_video_frames f;
         if (!live || (r = vx_catalog_get_frames(cat, L.c[c].id, &f, err)) > 0) continue;
@@ -258,7 +263,9 @@ int vx_find_picture_source(vx_catalog *cat, uint64_t phash, vx_picture_source *o
         for (uint32_t j = 0; j < f.n; j++) {
             if (f.frames[j].flat) continue;
             const int dist = vx_phash_distance(phash, f.frames[j].phash);
-            if (dist < out->distance) {
+            /* Nearest first; at equal distance an original before its re-uploads. */
+            if (dist < out->distance || (dist == out->distance && !reupload && best_reupload)) {
+                best_reupload = reupload;
                 out->distance = dist;
                 out->video_id = f.id;
                 out->t = f.frames[j].t;

@@ -17,7 +17,9 @@
  *      overlap) unless the overlap is nearly all of both;
  *   4. confirmation, where a model is present: the new video's matched frames must lie
  *      near the candidate's segments holding their partners (mean cosine at least
- *      VX_NEARDUP_CONFIRM).
+ *      VX_NEARDUP_CONFIRM: a floor against hashes that agree by chance on different
+ *      pictures, which CLIP puts far apart; a box or a watermark moves a frame's
+ *      embedding less than that).
  * Flat frames (black, fades) have no hash and never match, and a shared intro covers
  * too little of either video: two different videos sharing only those are not linked.
  * bench/neardup.md measures precision and recall on variants made with FFmpeg.
@@ -32,7 +34,7 @@
 #define VX_NEARDUP_SLACK 1.0       /* seconds between a frame and its partner at the offset */
 #define VX_NEARDUP_MIN_MATCHED 3
 #define VX_NEARDUP_COVERAGE 0.6
-#define VX_NEARDUP_CONFIRM 0.8f
+#define VX_NEARDUP_CONFIRM 0.7f
 
 typedef struct vx_neardup {
     uint64_t original;   /* the linked video (an indexed original), 0 if none */

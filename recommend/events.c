@@ -61,12 +61,26 @@ int vx_event_validate(vx_catalog *cat, const vx_event_request *req, int64_t now_
     vx_video v;
     int r = vx_catalog_get_video(cat, req->video_id, &v, err);
     if (r < 0) return -1;
-    if (r == 0 && v.status == VX_VIDEO_INDEXED && v.duplicate_of) {
-        /* A copy: engagement belongs to the original whose vectors it shares. */
-        uint64_t orig = v.duplicate_of;
-        vx_video_clear(&v);
-        r = vx_catalog_get_video(cat, orig, &v, err);
-        if (r < 0) return -1;
+    if (r == 0 && v.status == VX_VIDEO_INDEXED && (v.duplicate_of || v.near_duplicate_of)) {
+        /* A copy or a re-upload: engagement belongs to its original (the one a feed
+         * offers and leaves out once seen). */
+        uint64_t orig = v.duplicate_of ? v.duplicate_of : v.near_duplicate_of;
+        vx_video o;
+        r = vx_catalog_get_video(cat, orig, &o, err);
+        if (r < 0) { vx_video_clear(&v); return -1; }
+        if (r == 0 && (o.status == VX_VIDEO_INDEXED || v.duplicate_of)) {
+            vx_video_clear(&v);
+            v = o;
+        } else {
+            /* A re-upload whose original is no longer indexed stands for itself. */
+            if (r == 0) vx_video_clear(&o);
+            if (v.duplicate_of) {
+                vx_video_clear(&v);
+                r = 1; /* a copy of nothing: as before, no such video */
+            } else {
+                r = 0;
+            }
+        }
     }
     if (r || v.status != VX_VIDEO_INDEXED) {
         vx_fail(err, "video %s: %s", hex, r ? "no such video" : "not indexed (failed or removed)");

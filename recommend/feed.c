@@ -145,7 +145,8 @@ static void set_video(vx_recommender *r, uint32_t i, const vx_video *v) {
     rec_video *x = &r->videos[i];
     x->created_at = v->created_at;
     x->duration = v->duration;
-    const uint8_t live = v->status == VX_VIDEO_INDEXED && !v->duplicate_of;
+    /* Copies and re-uploads are never offered: their original stands for them. */
+    const uint8_t live = v->status == VX_VIDEO_INDEXED && !v->duplicate_of && !v->near_duplicate_of;
     if (live != x->live) {
         if (live) r->n_live++;
         else r->n_live--;

