@@ -105,6 +105,7 @@ void cli_print_video(const json_t *doc) {
     printf("path       %s\n", str(doc, "path"));
     printf("status     %s%s%s\n", str(doc, "status"), *str(doc, "failure") ? ": " : "", str(doc, "failure"));
     if (*str(doc, "duplicate_of")) printf("copy of    %s\n", str(doc, "duplicate_of"));
+    if (*str(doc, "near_duplicate_of")) printf("re-upload of %s\n", str(doc, "near_duplicate_of"));
     printf("duration   %.1f s, %lldx%lld, %.2f fps\n", real(doc, "duration"), whole(doc, "width"), whole(doc, "height"),
            real(doc, "fps"));
     const json_t *segs = json_object_get(doc, "segments");
@@ -115,6 +116,14 @@ void cli_print_video(const json_t *doc) {
         clock_time(real(s, "start"), start, sizeof start);
         clock_time(real(s, "end"), end, sizeof end);
         printf("  %-4lld %s-%s  %s\n", whole(s, "index"), start, end, str(s, "thumbnail"));
+    }
+    const json_t *keys = json_object_get(doc, "keyframes");
+    if (json_array_size(keys)) printf("key frames %zu\n", json_array_size(keys));
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        const json_t *k = json_array_get(keys, i);
+        char at[16];
+        clock_time(real(k, "t"), at, sizeof at);
+        printf("  %s  %s\n", at, str(k, "thumbnail"));
     }
     /* What is said and written in it, and where that came from. */
     const json_t *text = json_object_get(doc, "text");

@@ -118,6 +118,14 @@ int vx_catalog_check(vx_catalog *cat, vx_check_fn report, void *ctx, uint64_t *p
             if (r == 0) vx_video_text_clear(&t);
             else if (r < 0) problem(&c, "%s", e2.msg);
         }
+        vx_video_frames f; /* its frames decode, and only an indexed original has them */
+        r = vx_catalog_get_frames(cat, v->id, &f, &e2);
+        if (r < 0) problem(&c, "%s", e2.msg);
+        if (r == 0) {
+            if (!original) problem(&c, "video %016llx is %s but still has frame hashes", (unsigned long long)v->id,
+                                   v->dup_of ? "a duplicate" : vx_video_status_name(v->status));
+            vx_video_frames_clear(&f);
+        }
         if (v->dup_of) {
             vinfo *o = find(&c, v->dup_of);
             if (!o || o->status != VX_VIDEO_INDEXED || o->dup_of)

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The web page in a real browser: Debian's Chromium, driven by playwright-core. Starts
 // vidx serve over a folder of clips made here, types a query, sees results, opens one,
-// checks the player starts at the matching moment, likes it and sees the feed change.
+// checks the player starts at the matching moment and its storyboard jumps to key
+// frames, searches by a picture, likes a video and sees the feed change.
 // Screenshots go to SCREENSHOT_DIR.
 //
 // usage: test_web.js VIDX SHARED_DATA SCREENSHOT_DIR
@@ -170,6 +171,19 @@ async function main() {
     await page.waitForSelector('#similar .card');
     const similar = await page.$$eval('#similar .card', (cs) => cs.map((c) => c.dataset.id));
     check(similar.length === 3 && !similar.includes(pick.id), `more like this: ${similar}`);
+    // The storyboard: the key frames under the player; a click jumps to its moment.
+    const keys = (await (await fetch(`${base}/v1/videos/${pick.id}`)).json()).keyframes || [];
+    check(keys.length >= 1 && keys.every((k) => k.t >= 0 && k.t <= 20), `key frames of the clip: ${JSON.stringify(keys)}`);
+    await waitFor(() => page.evaluate((n) => document.querySelectorAll('#storyboard button img').length === n &&
+      [...document.querySelectorAll('#storyboard img')].every((i) => i.complete && i.naturalWidth > 0), keys.length),
+    'the storyboard');
+    const now = await page.$eval('#player', (v) => v.currentTime);
+    let far = 0;
+    keys.forEach((k, i) => { if (Math.abs(k.t - now) > Math.abs(keys[far].t - now)) far = i; });
+    await page.click(`#storyboard button:nth-child(${far + 1})`);
+    const jumped = await waitFor(() => page.$eval('#player', (v, t) => (!v.seeking && Math.abs(v.currentTime - t) < 0.6 ?
+      v.currentTime : null), keys[far].t), 'the jump to a key frame').catch(() => page.$eval('#player', (v) => v.currentTime));
+    check(Math.abs(jumped - keys[far].t) < 0.6, `a key frame's click jumps to ${keys[far].t}: at ${jumped}`);
     await page.screenshot({ path: path.join(shots, '2-watch.png') });
 
     // Like it: the feed changes and leaves the liked video out.
@@ -181,6 +195,20 @@ async function main() {
     check(warm.every((c) => c.reason.split('\n').length >= 2), 'feed items carry reasons');
     check((await page.textContent('#status')).includes('Liked'), 'the like is acknowledged');
     await page.screenshot({ path: path.join(shots, '3-feed-after-like.png') });
+
+    // A picture as the query: a frame of the fractal clip finds that clip first, at the
+    // moment of the frame, marked as the video the picture comes from.
+    const frame = path.join(work, 'frame.png');
+    ffmpeg(['-ss', '10', '-i', path.join(clips, 'clip2.webm'), '-frames:v', '1', frame]);
+    const clip2 = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', path.join(clips, 'clip2.webm')], { env })).video_id;
+    await page.setInputFiles('#picture', frame);
+    await waitFor(() => page.evaluate(() => /picture/.test(document.querySelector('#results-title').textContent) &&
+      !!document.querySelector('#results .card')), 'the picture\'s results');
+    const byPicture = await page.$eval('#results .card', (c) => ({ id: c.dataset.id, start: Number(c.dataset.start),
+      matched: c.querySelector('.matched') && c.querySelector('.matched').textContent }));
+    check(byPicture.id === clip2 && byPicture.start <= 10 && byPicture.start + 5 >= 10 && byPicture.matched === 'frame',
+      `a frame of the fractal clip finds it first, at its moment: ${JSON.stringify(byPicture)}`);
+    await page.screenshot({ path: path.join(shots, '1-picture.png') });
 
     // Errors read as sentences: a query over the limit.
     await page.fill('#q', 'x'.repeat(1000) + 'y');

@@ -4,7 +4,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const PAGE = 12;
-const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null };
+const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null, picture: null };
 
 function showStatus(message, kind) {
   const el = $('#status');
@@ -113,26 +113,31 @@ function card(item, start, detail) {
   return b;
 }
 
+// Searches by the words typed, or by the picture chosen (state.picture, sent as the body).
 async function search(offset) {
   const q = $('#q').value.trim();
-  if (!q) return;
+  if (!q && !state.picture) return;
   state.q = q;
   state.offset = offset;
   showStatus('');
   const section = $('#results-section');
+  const what = state.picture ? `the picture “${state.picture.name}”` : `“${q}”`;
   try {
-    const r = await api(`/v1/search?k=${PAGE}&offset=${offset}&q=${encodeURIComponent(q)}`);
+    const r = state.picture
+      ? await api(`/v1/search?k=${PAGE}&offset=${offset}`, { method: 'POST', body: state.picture,
+        headers: { 'Content-Type': state.picture.type || 'application/octet-stream' } })
+      : await api(`/v1/search?k=${PAGE}&offset=${offset}&q=${encodeURIComponent(q)}`);
     state.total = r.total;
     const grid = $('#results');
     grid.replaceChildren(...r.results.map((x) => card(x, x.moment ? x.moment.start : 0)));
-    $('#results-title').textContent = `Results for “${q}”`;
+    $('#results-title').textContent = `Results for ${what}`;
     $('#page-info').textContent = r.results.length
       ? `${offset + 1}–${offset + r.results.length} of ${r.total} · ${r.took_ms} ms` : '';
     $('#prev').disabled = offset === 0;
     $('#next').disabled = offset + r.results.length >= r.total || r.results.length < PAGE;
     section.hidden = false;
     $('#welcome').hidden = true;
-    if (!r.results.length) showStatus(`No videos match “${q}”${offset ? ' on this page' : ''}.`, 'info');
+    if (!r.results.length) showStatus(`No videos match ${what}${offset ? ' on this page' : ''}.`, 'info');
     else if (r.partial) {
       // A sharded cluster answered without some of its shards: say that videos may be missing.
       const m = r.shards_missing;
@@ -199,6 +204,35 @@ function showMomentPictures(video, start) {
   }));
 }
 
+// The key frames under the player: a click jumps to that moment.
+function showStoryboard(info) {
+  const board = $('#storyboard');
+  const keys = (info && info.keyframes) || [];
+  board.replaceChildren(...keys.map((k) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.title = `Jump to ${clock(k.t)}`;
+    const f = document.createElement('figure');
+    const img = document.createElement('img');
+    img.src = k.thumbnail;
+    img.alt = `key frame at ${clock(k.t)}`;
+    f.append(img, clock(k.t));
+    b.append(f);
+    b.addEventListener('click', () => {
+      const video = $('#player');
+      if (!video.getAttribute('src')) return; /* not playable yet */
+      video.currentTime = k.t;
+      video.play().catch(() => {});
+      board.querySelectorAll('button').forEach((x) => x.classList.toggle('current', x === b));
+    });
+    return b;
+  }));
+  board.hidden = keys.length === 0;
+  const re = $('#watch-reupload');
+  re.textContent = info && info.near_duplicate_of ? `A re-upload of video ${info.near_duplicate_of}.` : '';
+  re.hidden = !(info && info.near_duplicate_of);
+}
+
 // Starts the player at the moment: the original when browsers play it, else its
 // rendition; while the rendition is being made the page says so, shows the moment's
 // pictures and checks back until it is ready.
@@ -208,6 +242,7 @@ async function loadPlayer(item, start) {
   let info = null;
   try { info = await api(`/v1/videos/${id}`); } catch (e) { /* try the media anyway */ }
   if (!state.watching || state.watching.id !== id) return;
+  showStoryboard(info);
   const playback = info && info.playback;
   if (playback === 'pending') {
     const progress = info.rendition_progress >= 0 ? ` (${Math.round(100 * info.rendition_progress)}% done)` : '';
@@ -239,6 +274,8 @@ async function openWatch(item, start) {
   video.dataset.start = String(start);
   $('#watch-problem').hidden = true;
   $('#watch-pending').hidden = true;
+  $('#storyboard').hidden = true;
+  $('#watch-reupload').hidden = true;
   // The moment's picture shows while the video loads (and if it cannot play).
   video.poster = item.moment_thumbnail || item.thumbnail || `/thumbs/${item.video_id}.jpg`;
   video.removeAttribute('src');
@@ -293,7 +330,14 @@ function closeWatch() {
   $('#watch').hidden = true;
 }
 
-$('#search-form').addEventListener('submit', (e) => { e.preventDefault(); search(0); });
+$('#search-form').addEventListener('submit', (e) => { e.preventDefault(); state.picture = null; search(0); });
+$('#picture').addEventListener('change', () => {
+  const file = $('#picture').files[0];
+  $('#picture').value = '';
+  if (!file) return;
+  state.picture = file;
+  search(0);
+});
 $('#user-form').addEventListener('submit', (e) => { e.preventDefault(); loadFeed(); });
 $('#prev').addEventListener('click', () => search(Math.max(0, state.offset - PAGE)));
 $('#next').addEventListener('click', () => search(state.offset + PAGE));

@@ -1,5 +1,6 @@
 /* Fuzz target: every catalog record decoder, the op and work item decoders (what a
- * cluster's streams carry), the shard search query and answer, a video's text and the key describer, on
+ * cluster's streams carry), the shard search query and answer, a video's text, its frames and the key
+ * describer, on
  * arbitrary bytes.
  * The first byte picks the decoder; the rest is the record. A decoder must either
  * reject the bytes with a message or accept them, and an accepted record must encode
@@ -18,7 +19,7 @@ static void same_bytes(const vx_buf *b, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    uint8_t which = data[0] % 15;
+    uint8_t which = data[0] % 16;
     data++;
     size--;
     vx_error err;
@@ -105,6 +106,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 14: {
         vx_video_text t;
         if (vx_video_text_decode(data, size, &t, &err) == 0) { vx_video_text_encode(&b, &t); same_bytes(&b, data, size); vx_video_text_clear(&t); }
+        else if (!err.msg[0]) abort();
+        break;
+    }
+    case 15: {
+        vx_video_frames f;
+        if (vx_video_frames_decode(data, size, &f, &err) == 0) { vx_video_frames_encode(&b, &f); same_bytes(&b, data, size); vx_video_frames_clear(&f); }
         else if (!err.msg[0]) abort();
         break;
     }

@@ -51,9 +51,25 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_op text_op = {.kind = VX_OP_TEXT, .text = text};
     vx_meta m2 = m;
     m2.text_generation = 4;
-    if (max_seeds < 22) return -1;
-    const uint8_t selector[22] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13, 14, 7, 0};
-    for (int i = 0; i < 22; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    /* A video's frames (hashes, a flat frame, key frames), a re-upload linked to its
+     * original (version 4), and an indexed video's op that carries its frames. */
+    vx_frame_print prints[3] = {{.t = 0, .phash = 0x0123456789abcdefull}, {.t = 1, .flat = 1}, {.t = 2.5f, .phash = 7}};
+    uint32_t keys[2] = {0, 2};
+    vx_video_frames frames = {.id = 9, .n = 3, .frames = prints, .n_keyframes = 2, .keyframes = keys};
+    vx_video reupload = v;
+    reupload.precision = VX_EMBEDDED_F32;
+    reupload.near_duplicate_of = 11;
+    vx_op_thumb key_th = {.segment = VX_THUMB_KEYFRAME(1), .len = 3, .jpeg = jpeg};
+    vx_op framed_op = video_op;
+    framed_op.video = reupload;
+    framed_op.frames = frames;
+    framed_op.thumbs = &key_th;
+    if (max_seeds < 25) return -1;
+    const uint8_t selector[25] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13, 14, 7, 0, 15, 1, 7};
+    for (int i = 0; i < 25; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    vx_video_frames_encode(&seeds[22], &frames);
+    vx_video_encode(&seeds[23], &reupload);
+    vx_op_encode(&seeds[24], &framed_op);
     vx_video_text_encode(&seeds[19], &text);
     vx_op_encode(&seeds[20], &text_op);
     vx_meta_encode(&seeds[21], &m2);
@@ -79,6 +95,6 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_video_encode(&seeds[16], &playable);
     vx_shard_query_encode(&seeds[17], &sq);
     vx_shard_answer_encode(&seeds[18], &sa);
-    *n_seeds = 22;
+    *n_seeds = 25;
     return 0;
 }
