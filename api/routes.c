@@ -165,6 +165,7 @@ static void do_search(vx_request *rq) {
         }
     }
     p.text = vx_param(rq, "q");
+    p.tag = vx_param(rq, "tag");
     p.k = (int)k;
     p.offset = (int)offset;
     p.path_prefix = vx_param(rq, "path");
@@ -510,6 +511,24 @@ static void do_info(vx_request *rq) {
     vx_engine_stats_free(&st);
 }
 
+/* GET /v1/tags[?vocabulary=NAME]: the tags videos have, with their counts. */
+static void do_tags(vx_request *rq) {
+    vx_engine *e = api(rq)->engine;
+    vx_tags_state st;
+    vx_engine_tags_state(e, &st);
+    vx_tag_count *counts = NULL;
+    int n = 0;
+    vx_error err;
+    if (st.state == VX_TAGS_READY && vx_engine_tag_counts(e, vx_param(rq, "vocabulary"), &counts, &n, &err)) {
+        vx_reply_error(rq, 400, "bad_parameter", "%s", err.msg);
+        return;
+    }
+    json_t *doc = vx_tags_json(e, &st, counts, n);
+    free(counts);
+    if (!doc) { vx_reply_error(rq, 503, "overloaded", "out of memory"); return; }
+    vx_reply_json(rq, 200, doc);
+}
+
 /* Liveness and, in a cluster, readiness: 503 until the node caught up with the log. */
 static void do_healthz(vx_request *rq) {
     vx_engine_stats g;
@@ -525,6 +544,10 @@ static void do_healthz(vx_request *rq) {
                                                        : g.text_search                  ? "visual"
                                                        : g.lexical_search               ? "lexical only"
                                                                                         : "unavailable"));
+    /* Zero-shot tags: off, being prepared, or ready. */
+    vx_tags_state tags;
+    vx_engine_tags_state(api(rq)->engine, &tags);
+    json_object_set_new(doc, "tags", json_string(vx_tags_state_name(tags.state)));
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));
@@ -679,6 +702,7 @@ void vx_api_handle(vx_request *rq) {
         {"/v1/search", VX_ROUTE_SEARCH, 0, do_search},
         {"/v1/index", VX_ROUTE_INDEX, 1, do_index},
         {"/v1/info", VX_ROUTE_INFO, 0, do_info},
+        {"/v1/tags", VX_ROUTE_TAGS, 0, do_tags},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (strcmp(p, fixed[i].path) != 0) continue;

@@ -142,6 +142,8 @@ void cli_print_info(const json_t *doc);
 
 /* The subcommands, in the order `vidx --help` lists them. */
 extern const cli_command cmd_index, cmd_search, cmd_similar, cmd_event, cmd_feed, cmd_video, cmd_serve, cmd_embed,
-    cmd_tokenize, cmd_info, cmd_worker;
+    cmd_tokenize, cmd_info, cmd_worker, cmd_tags;
+/* Without a service: waits until the engine's zero-shot tags are ready (CLI_OK) or off. */
+int cli_wait_for_tags(const cli_command *cmd, struct vx_engine *e);
 
 #endif

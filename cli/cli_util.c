@@ -201,6 +201,11 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
         return CLI_USAGE;
     const char *words = getenv("VIDX_LEXICAL_SEARCH");
     if (words && *words) o->lexical_search = strcmp(words, "0") != 0;
+    /* Zero-shot tags: OpenAI's prompts.md elsewhere than the model folder; the operator's
+     * own vocabularies (files, ':'-separated). */
+    o->tag_prompts = getenv("VIDX_TAG_PROMPTS");
+    o->tag_vocabularies = getenv("VIDX_TAG_VOCABULARIES");
+    if (env_real(cmd, "VIDX_TAG_FALSE_RATE", 1e-6, 0.5, &o->tag_false_rate)) return CLI_USAGE;
     return 0;
 }
 

@@ -100,18 +100,31 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         return CLI_SOME_FAILED;
     }
     p.text = picture ? NULL : args->pos[0];
+    p.tag = cli_get(cmd, args, "tag");
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) { free(image); return CLI_USAGE; }
     o.model = VX_MODEL_REQUIRE;
+    o.tags = p.tag != NULL;
     cli_target t;
     if (cli_open(cmd, &o, &t)) { free(image); return CLI_SOME_FAILED; }
+    if (!t.remote && p.tag && cli_wait_for_tags(cmd, t.engine)) {
+        cli_close(&t);
+        free(image);
+        return CLI_SOME_FAILED;
+    }
+    char tag_q[3 * 400 + 16] = "";
+    if (p.tag) {
+        char enc[3 * 400];
+        cli_url_encode(p.tag, enc, sizeof enc);
+        snprintf(tag_q, sizeof tag_q, "&tag=%s", enc);
+    }
     json_t *doc = NULL;
     int rc = CLI_OK;
     if (t.remote && image) {
         char path[3 * PATH_MAX + 16], uri[4 * PATH_MAX + 256];
         cli_url_encode(p.path_prefix ? p.path_prefix : "", path, sizeof path);
-        snprintf(uri, sizeof uri, "/v1/search?k=%d&offset=%d&min_duration=%.17g&max_duration=%.17g%s%s", p.k, p.offset,
-                 p.min_duration, p.max_duration, p.path_prefix ? "&path=" : "", p.path_prefix ? path : "");
+        snprintf(uri, sizeof uri, "/v1/search?k=%d&offset=%d&min_duration=%.17g&max_duration=%.17g%s%s%s", p.k,
+                 p.offset, p.min_duration, p.max_duration, p.path_prefix ? "&path=" : "", p.path_prefix ? path : "", tag_q);
         rc = cli_call_body(cmd, &t, "POST", uri, image, image_len, "application/octet-stream", &doc);
     } else if (image) {
         vx_results r;
@@ -133,8 +146,8 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         char q[3 * VX_MAX_QUERY + 16], path[3 * PATH_MAX + 16], uri[4 * PATH_MAX + 256];
         cli_url_encode(p.text, q, sizeof q);
         cli_url_encode(p.path_prefix ? p.path_prefix : "", path, sizeof path);
-        snprintf(uri, sizeof uri, "/v1/search?q=%s&k=%d&offset=%d&min_duration=%.17g&max_duration=%.17g%s%s", q, p.k,
-                 p.offset, p.min_duration, p.max_duration, p.path_prefix ? "&path=" : "", p.path_prefix ? path : "");
+        snprintf(uri, sizeof uri, "/v1/search?q=%s&k=%d&offset=%d&min_duration=%.17g&max_duration=%.17g%s%s%s", q, p.k,
+                 p.offset, p.min_duration, p.max_duration, p.path_prefix ? "&path=" : "", p.path_prefix ? path : "", tag_q);
         rc = cli_call(cmd, &t, "GET", uri, NULL, &doc);
     } else {
         vx_results r;
@@ -161,6 +174,7 @@ const cli_command cmd_search = {
              {"max-duration", 0, "SECONDS", "only videos at most this long"},
              {"path", 0, "PREFIX", "only videos under this folder"},
              {"image", 0, "FILE", "search by a picture (JPEG, PNG or WebP) instead of a text"},
+             {"tag", 0, "TAG", "only videos with this zero-shot tag (office, or scenes:office; see vidx tags)"},
              {"json", 0, NULL, "print JSON, exactly as the HTTP API returns it"}},
     .min_pos = 0, .max_pos = 1, .run = run_search,
 };

@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cmd_index, &cmd_search, &cmd_similar, &cmd_event, &cmd_feed, &cmd_video,
+    &cmd_index, &cmd_search, &cmd_similar, &cmd_event, &cmd_feed, &cmd_video, &cmd_tags,
     &cmd_serve, &cmd_worker, &cmd_embed,  &cmd_tokenize, &cmd_info,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

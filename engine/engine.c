@@ -89,6 +89,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!(e->ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
     if (!(e->rec = vx_rec_open(e->cat, err))) goto fail;
     if (vx_engine_text_open(e, err)) goto fail;
+    if (o->tags && vx_engine_tags_open(e, err)) goto fail;
     if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
         vx_fail(err, "out of memory");
         goto fail;
@@ -120,6 +121,7 @@ void vx_engine_close(vx_engine *e) {
     if (e->ann && e->cat) vx_engine_settle_index(e, "closing");
     vx_rec_close(e->rec);
     vx_ann_close(e->ann);
+    vx_engine_tags_close(e);
     vx_engine_text_close(e);
     vx_query_cache_free(e->qcache);
     vx_lru_free(e->answers);
@@ -302,6 +304,23 @@ int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err
         vx_video_view_free(out);
         return VX_E_INTERNAL;
     }
+    vx_video_tag *tags;
+    int n_tags;
+    if (vx_engine_video_tags(e, owner, &tags, &n_tags) || (n_tags && !(out->tags = calloc((size_t)n_tags, sizeof *out->tags)))) {
+        free(tags);
+        vx_fail(err, "out of memory");
+        vx_video_view_free(out);
+        return VX_E_INTERNAL;
+    }
+    for (int i = 0; i < n_tags; i++) {
+        vx_tag_view *g = &out->tags[i];
+        g->label = vx_engine_tag_name(e, tags[i].vocabulary, tags[i].label, &g->vocabulary);
+        g->score = tags[i].score;
+        g->n_ranges = tags[i].n_ranges;
+        memcpy(g->ranges, tags[i].ranges, sizeof g->ranges);
+    }
+    out->n_tags = n_tags;
+    free(tags);
     return VX_OK;
 }
 
@@ -362,6 +381,7 @@ void vx_video_view_free(vx_video_view *v) {
     vx_video_text_clear(&v->text[0]);
     vx_video_text_clear(&v->text[1]);
     vx_video_frames_clear(&v->frames);
+    free(v->tags);
     memset(v, 0, sizeof *v);
 }
 
@@ -695,4 +715,20 @@ void vx_engine_stats_free(vx_engine_stats *i) { vx_meta_clear(&i->meta); }
 int vx_engine_check(vx_engine *e, void (*report)(void *ctx, const char *problem), void *ctx, uint64_t *problems,
                     vx_error *err) {
     return vx_catalog_check(e->cat, report, ctx, problems, err) ? VX_E_INTERNAL : VX_OK;
+}
+
+/* Background work (renditions, tags) waits while the service serves: SCHED_IDLE alone is
+ * not enough, because the text encoder's BLAS and OpenMP threads synchronise by spinning
+ * and yielding, and any co-runner, however low its priority, stretches their waits
+ * (measured here: a SCHED_IDLE busy loop per core cut uncached searches from 114/s to
+ * 31/s). So it pauses until no search, similar-video or feed request has run for QUIET_S. */
+#define QUIET_S 0.3
+void vx_engine_wait_quiet(vx_engine *e, int (*stopped)(void *ctx), void *ctx) {
+    for (;;) {
+        const double last = (double)atomic_load_explicit(&e->foreground_us, memory_order_relaxed) * 1e-6;
+        const double idle = vx_now() - last;
+        if (idle >= QUIET_S || stopped(ctx)) return;
+        struct timespec ts = {0, (long)((QUIET_S - idle) * 1e9) + 1000000};
+        nanosleep(&ts, NULL);
+    }
 }

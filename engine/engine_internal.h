@@ -36,6 +36,7 @@ struct vx_engine {
     atomic_uint_least64_t ann_version;/* bumped by every change of the vector indexes */
     vx_recommender *rec;              /* its own lock */
     vx_lexical *lex;                  /* the lexical index (text.c); NULL for catalog-only engines */
+    struct vx_tagger *tags;           /* zero-shot tags (tags.c); NULL without the model or indexes */
 
     vx_query_cache *qcache;           /* text embeddings by token ids */
     vx_lru *answers;                  /* similar-video and text search answers, valid while the indexes hold (search.c) */
@@ -75,6 +76,16 @@ void vx_engine_text_close(vx_engine *e);
 /* After a committed op changed what the video's documents are made from (under
  * apply_lock): rewrites them and commits at the catalog's text generation. */
 void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation);
+
+/* Background work waits until no search, similar-video or feed request has run for a
+ * moment, or stopped(ctx) says to stop (engine.c). */
+void vx_engine_wait_quiet(vx_engine *e, int (*stopped)(void *ctx), void *ctx);
+
+/* engine/tags.c: zero-shot tags, derived and kept in memory. */
+int vx_engine_tags_open(vx_engine *e, vx_error *err);
+void vx_engine_tags_close(vx_engine *e);
+/* After an op changed the video (under apply_lock): its tags again. */
+void vx_engine_tags_follow(vx_engine *e, uint64_t video_id);
 
 /* engine/encoder.c: the text encoder thread. */
 typedef struct vx_encode_task {

@@ -269,6 +269,21 @@ json_t *vx_video_json(const vx_video_view *vv) {
         vx_id_to_hex(v->near_duplicate_of, orig);
         json_object_set_new(o, "near_duplicate_of", json_string(orig));
     }
+    if (o && vv->n_tags) {
+        /* Zero-shot tags, best first, with where they hold. */
+        json_t *tags = json_array();
+        for (int i = 0; tags && i < vv->n_tags; i++) {
+            const vx_tag_view *g = &vv->tags[i];
+            json_t *ranges = json_array();
+            for (int r = 0; ranges && r < g->n_ranges; r++)
+                json_array_append_new(ranges, json_pack("{s:o, s:o}", "start", num(g->ranges[r].start, 1e3), "end",
+                                                        num(g->ranges[r].end, 1e3)));
+            json_array_append_new(tags, json_pack("{s:s, s:s, s:o, s:o}", "label", g->label, "vocabulary",
+                                                  g->vocabulary ? g->vocabulary : "?", "score", num(g->score, 1e3),
+                                                  "ranges", ranges ? ranges : json_array()));
+        }
+        if (tags) json_object_set_new(o, "tags", tags);
+    }
     if (o && vv->frames.n_keyframes) {
         /* Key frames: moments that summarise the video, each with its picture. */
         json_t *keys = json_array();
@@ -283,6 +298,32 @@ json_t *vx_video_json(const vx_video_view *vv) {
     if (o && v->precision) json_object_set_new(o, "precision", json_string(vx_precision_name(v->precision - 1)));
     if (o) playback_json(o, &vv->playback);
     if (o && (vv->text[0].id || vv->text[1].id)) json_object_set_new(o, "text", text_json(vv->text));
+    return o;
+}
+
+json_t *vx_tags_json(vx_engine *e, const vx_tags_state *st, const vx_tag_count *counts, int n) {
+    json_t *vocabs = json_array(), *tags = json_array();
+    for (int i = 0; vocabs && i < st->n_vocabularies && i < VX_TAGS_MAX_VOCAB; i++)
+        json_array_append_new(vocabs, json_pack("{s:s, s:i, s:o}", "name", st->vocabularies[i].name, "labels",
+                                                st->vocabularies[i].labels, "threshold",
+                                                num(st->vocabularies[i].threshold, 1e3)));
+    for (int i = 0; tags && i < n; i++) {
+        const char *vocabulary = "?";
+        const char *label = vx_engine_tag_name(e, counts[i].vocabulary, counts[i].label, &vocabulary);
+        json_array_append_new(tags, json_pack("{s:s, s:s, s:I}", "vocabulary", vocabulary, "label", label, "videos",
+                                              (json_int_t)counts[i].videos));
+    }
+    json_t *o = vocabs && tags ? json_pack("{s:s, s:o, s:I, s:b, s:o, s:o}", "state", vx_tags_state_name(st->state),
+                                           "progress", num(st->progress, 1e3), "videos_tagged",
+                                           (json_int_t)st->videos_tagged, "centred", st->centred, "vocabularies",
+                                           vocabs, "tags", tags)
+                               : NULL;
+    if (!o) {
+        json_decref(vocabs);
+        json_decref(tags);
+        return NULL;
+    }
+    if (st->problem[0]) json_object_set_new(o, "problem", json_string(st->problem));
     return o;
 }
 

@@ -35,6 +35,9 @@ int vx_job_settings_json(json_t *o, const vx_job_settings *js);
 /* GET /v1/jobs/{id}: state, times, per-file outcomes (live while it runs). */
 json_t *vx_job_json(const vx_job_status *s);
 /* vidx info --json, GET /v1/info: what the data folder holds. */
+/* GET /v1/tags: the state of tags, the vocabularies, and the tags videos have with
+ * their counts (most first). */
+json_t *vx_tags_json(vx_engine *e, const vx_tags_state *st, const vx_tag_count *counts, int n);
 json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *i);
 
 #endif

@@ -168,21 +168,12 @@ static void on_progress(void *ctx, double done_s, double total_s) {
     pthread_mutex_unlock(&m->lock);
 }
 
-/* Renditions wait while the service serves: SCHED_IDLE alone is not enough, because the
- * text encoder's BLAS and OpenMP threads synchronise by spinning and yielding, and any
- * co-runner, however low its priority, stretches their waits (measured here: a SCHED_IDLE
- * busy loop per core cut uncached searches from 114/s to 31/s). So the maker
- * pauses until no search, similar-video or feed request has run for QUIET_S. */
-#define QUIET_S 0.3
+static int media_stopping(void *ctx) { return atomic_load(&((vx_media *)ctx)->stop); }
+
+/* Renditions wait while the service serves (vx_engine_wait_quiet). */
 static void wait_for_quiet(void *ctx) {
     vx_media *m = ctx;
-    for (;;) {
-        const double last = (double)atomic_load_explicit(&m->e->foreground_us, memory_order_relaxed) * 1e-6;
-        const double idle = vx_now() - last;
-        if (idle >= QUIET_S || atomic_load(&m->stop)) return;
-        struct timespec ts = {0, (long)((QUIET_S - idle) * 1e9) + 1000000};
-        nanosleep(&ts, NULL);
-    }
+    vx_engine_wait_quiet(m->e, media_stopping, m);
 }
 
 static void make(vx_media *m, uint64_t hash) {

@@ -55,7 +55,8 @@ static int check_page(int k, int offset, vx_error *err) {
 struct vx_text_query {
     vx_engine *e;
     int lexical_only;         /* no model: the lexical ranking alone answers */
-    vx_search_params p;       /* strings owned */
+    vx_search_params p;       /* strings owned; tag_filter points to tags */
+    vx_tag_filter tags;
     vx_encode_task task;      /* ids, n, out, rc, err */
     void (*ready)(void *arg);
     void *arg;
@@ -65,6 +66,7 @@ void vx_text_query_free(vx_text_query *q) {
     if (!q) return;
     free((char *)q->p.text);
     free((char *)q->p.path_prefix);
+    free((char *)q->p.tag);
     free(q->task.ids);
     free((void *)q->task.image);
     free(q->task.out);
@@ -120,6 +122,19 @@ static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
     return 0;
 }
 
+/* The query's own copy of a tag filter, read (vx_engine_tag_parse): 0 or a vx_status. */
+static int take_tag(vx_engine *e, vx_text_query *q, const char *tag, vx_error *err) {
+    if (!tag || !*tag) return 0;
+    const int r = vx_engine_tag_parse(e, tag, &q->tags, err);
+    if (r) return r;
+    if (!(q->p.tag = strdup(tag))) {
+        vx_fail(err, "out of memory");
+        return VX_E_INTERNAL;
+    }
+    q->p.tag_filter = &q->tags;
+    return 0;
+}
+
 int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
                            vx_text_query **out, vx_error *err) {
     *out = NULL;
@@ -145,6 +160,11 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     q->p.max_duration = p->max_duration;
     q->ready = ready;
     q->arg = arg;
+    int r = take_tag(e, q, p->tag, err);
+    if (r) {
+        vx_text_query_free(q);
+        return r;
+    }
     if (!c) { /* no model: words only, nothing to encode */
         q->lexical_only = 1;
         *out = q;
@@ -163,18 +183,19 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     }
     atomic_fetch_add_explicit(&e->cache_misses, 1, memory_order_relaxed);
     *out = q; /* before submitting: ready() may come at once */
-    const int r = submit(e, q, err);
+    r = submit(e, q, err);
     if (r) *out = NULL;
     return r;
 }
 
 /* ---- 3. ranking ---------------------------------------------------------------------------- */
 
-static int passes(const vx_video *v, const vx_search_params *f) {
+static int passes(vx_engine *e, const vx_video *v, const vx_search_params *f) {
     if (v->status != VX_VIDEO_INDEXED) return 0;
     if (v->duration < f->min_duration) return 0;
     if (f->max_duration > 0 && v->duration > f->max_duration) return 0;
     if (f->path_prefix && strncmp(v->path, f->path_prefix, strlen(f->path_prefix)) != 0) return 0;
+    if (f->tag_filter && !vx_engine_tag_matches(e, v->duplicate_of ? v->duplicate_of : v->id, f->tag_filter)) return 0;
     return 1;
 }
 
@@ -272,7 +293,7 @@ static int nearest_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_h
 /* Nearest segments, best per video, filtered, paged. */
 static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f, vx_results *out, vx_error *err) {
     const int want = f->offset + f->k;
-    const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0;
+    const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0 || f->tag_filter;
     int64_t pool = (int64_t)want * 8 + 32;
     for (;;) {
         vx_ann_hit *hits = NULL;
@@ -294,7 +315,7 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
             int r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);
             if (r < 0) { rc = -1; break; }
             if (r) continue;
-            if (passes(&v, f)) {
+            if (passes(e, &v, f)) {
                 matched++;
                 if (matched > f->offset && matched <= want) {
                     vx_segment seg;
@@ -458,7 +479,7 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
         int r = vx_catalog_get_video(e->cat, c[i].id, &v, err);
         if (r < 0) { rc = -1; break; }
         if (r) continue;
-        if (passes(&v, f) && !v.duplicate_of) {
+        if (passes(e, &v, f) && !v.duplicate_of) {
             matched++;
             if (matched > f->offset && matched <= want) {
                 double start = 0, end = v.duration, cue_start, cue_end;
@@ -511,6 +532,7 @@ static int answer_key(vx_engine *e, const vx_text_query *q, uint64_t *key, uint6
     vx_put_f64le(&b, q->p.min_duration);
     vx_put_f64le(&b, q->p.max_duration);
     vx_put_string(&b, q->p.path_prefix ? q->p.path_prefix : "");
+    vx_put_string(&b, q->p.tag ? q->p.tag : "");
     vx_put_u8(&b, (uint8_t)(q->lexical_only | (e->opt.lexical_search ? 2 : 0)));
     const int ok = !b.oom;
     if (ok) *key = vx_hash64(b.data, b.len);
@@ -552,7 +574,7 @@ static int rank_picture(vx_engine *e, vx_text_query *q, vx_results *out, vx_erro
     int have = 0;
     if (!q->task.image_flat && vx_find_picture_source(e->cat, q->task.image_phash, &src, err) > 0 &&
         vx_catalog_get_video(e->cat, src.video_id, &v, err) == 0) {
-        have = passes(&v, &q->p);
+        have = passes(e, &v, &q->p);
         if (!have) vx_video_clear(&v);
     }
     vx_search_params p = q->p;
@@ -643,8 +665,13 @@ int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, co
     q->p.max_duration = p->max_duration;
     q->ready = ready;
     q->arg = arg;
+    int r = take_tag(e, q, p->tag, err);
+    if (r) {
+        vx_text_query_free(q);
+        return r;
+    }
     *out = q;
-    const int r = submit(e, q, err);
+    r = submit(e, q, err);
     if (r) *out = NULL;
     return r;
 }
@@ -701,7 +728,13 @@ int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params
     vx_search_params f = *p;
     f.text = "vector";
     if (check_search(&f, err)) return VX_E_BAD_INPUT;
-    return rank_segments(e, q, p, out, err) ? VX_E_INTERNAL : VX_OK;
+    vx_tag_filter tags;
+    if (p->tag && *p->tag) {
+        const int r = vx_engine_tag_parse(e, p->tag, &tags, err);
+        if (r) return r;
+        f.tag_filter = &tags;
+    }
+    return rank_segments(e, q, &f, out, err) ? VX_E_INTERNAL : VX_OK;
 }
 
 typedef struct query_wait {

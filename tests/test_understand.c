@@ -6,9 +6,12 @@
  * - key frames fall inside their video, in order, with pictures that differ;
  * - near-duplicates: re-encoded, scaled, trimmed, boxed, cropped and watermarked copies
  *   made with FFmpeg are linked to their original and kept out of its similar videos and
- *   of feeds; videos sharing only a black intro, a fade or a real intro are not linked.
+ *   of feeds; videos sharing only a black intro, a fade or a real intro are not linked;
+ * - zero-shot tags: label embeddings against the text tower, the calibrated threshold,
+ *   an operator's vocabulary, the tag filter and the counts.
  * The model is a tiny one with random weights (tiny-f32 of make_test_models): what it
  * ranks visually is noise, so the checks rest on what does not depend on it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,9 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/vecmath.h"
+#include "../encoder/clip.h"
+#include "../encoder/prompts.h"
 #include "../engine/engine.h"
 #include "../indexer/picture.h"
 #include "check.h"
@@ -291,6 +297,186 @@ static void test_keyframes(void) {
     vx_engine_close(e);
 }
 
+static vx_engine *open_tagging_engine(const char *prompts, const char *vocabularies, double false_rate, vx_error *err) {
+    vx_engine_options o;
+    vx_engine_options_default(&o);
+    o.data_dir = db;
+    o.model_dir = model_dir;
+    o.model = VX_MODEL_REQUIRE;
+    o.tags = 1;
+    o.tag_prompts = prompts;
+    o.tag_vocabularies = vocabularies;
+    o.tag_false_rate = false_rate;
+    vx_log_level saved = vx_log_threshold;
+    vx_log_threshold = VX_LOG_ERROR;
+    vx_engine *e = vx_engine_open(&o, err);
+    vx_log_threshold = saved;
+    return e;
+}
+
+/* A label's embedding as the text tower gives it: the normalised mean over its prompts. */
+static void ensemble(vx_clip_ctx *ctx, const char *const *templates, int n_t, const char *const *words, int n_w, int dim,
+                     float *out) {
+    memset(out, 0, (size_t)dim * sizeof *out);
+    float *one = malloc((size_t)dim * sizeof *one);
+    for (int t = 0; t < n_t; t++)
+        for (int w = 0; w < n_w; w++) {
+            char prompt[600];
+            vx_prompt_fill(templates[t], words[w], prompt, sizeof prompt);
+            const char *texts[1] = {prompt};
+            vx_error err;
+            REQUIRE_MSG(vx_clip_encode_texts(ctx, texts, 1, one, &err) == 0, "%s", err.msg);
+            for (int i = 0; i < dim; i++) out[i] += one[i];
+        }
+    free(one);
+    vx_normalize(out, (size_t)dim);
+}
+
+/* Zero-shot tags: label embeddings are the text tower's prompt ensembles; the calibrated
+ * threshold passes about the asked share of inputs that favour no label; a tag filter
+ * keeps exactly the videos with that tag, whose counts GET /v1/tags gives. */
+static void test_tags(void) {
+    char prompts[4400], mine[4400];
+    snprintf(prompts, sizeof prompts, "%s/clip/prompts.md", shared);
+    vx_error err;
+    vx_engine *e = open_tagging_engine(prompts, NULL, 0, &err);
+    REQUIRE_MSG(e, "%s", err.msg);
+    REQUIRE(vx_engine_tags_wait(e, 240) == VX_TAGS_READY);
+    vx_tags_state st;
+    vx_engine_tags_state(e, &st);
+    CHECK_MSG(st.n_vocabularies == 3 && strcmp(st.vocabularies[0].name, "scenes") == 0 && st.vocabularies[0].labels == 397 &&
+                  strcmp(st.vocabularies[1].name, "actions") == 0 && st.vocabularies[1].labels == 700 &&
+                  strcmp(st.vocabularies[2].name, "emotions") == 0 && st.vocabularies[2].labels == 7,
+              "the three built-in vocabularies");
+    /* Against the text tower, one by one. */
+    vx_clip *model = vx_clip_load(model_dir, &err);
+    REQUIRE_MSG(model, "%s", err.msg);
+    const int dim = vx_clip_get_config(model)->proj_dim;
+    vx_clip_ctx *ctx = vx_clip_ctx_new(model, 1, vx_clip_get_config(model)->context, &err);
+    REQUIRE(ctx);
+    float *want = malloc((size_t)dim * sizeof *want), *got = malloc((size_t)dim * sizeof *got);
+    static const char *const sun_t[] = {"a photo of a {}.", "a photo of the {}."};
+    static const char *const abbey[] = {"abbey"};
+    static const char *const fer_t[] = {"a photo of a {} looking face.", "a photo of a face showing the emotion: {}.",
+                                        "a photo of a face looking {}.", "a face that looks {}.", "they look {}.",
+                                        "look at how {} they are."};
+    static const char *const happy[] = {"happy", "smiling"};
+    float thr = 0;
+    ensemble(ctx, sun_t, 2, abbey, 1, dim, want);
+    CHECK(vx_engine_tag_label_embedding(e, "scenes", "abbey", got, &thr) == 0);
+    CHECK_MSG(vx_dot(want, got, (size_t)dim) > 0.9999f, "scenes/abbey: cosine %f with the text tower's ensemble",
+              vx_dot(want, got, (size_t)dim));
+    CHECK_MSG(thr > 2 && thr < 20, "scenes threshold %f", thr);
+    ensemble(ctx, fer_t, 6, happy, 2, dim, want);
+    CHECK(vx_engine_tag_label_embedding(e, "emotions", "happy", got, NULL) == 0);
+    CHECK_MSG(vx_dot(want, got, (size_t)dim) > 0.9999f, "emotions/happy (two synonyms): cosine %f",
+              vx_dot(want, got, (size_t)dim));
+    vx_engine_close(e);
+
+    /* The threshold, on labels like independent ones: a fresh set of random inputs
+     * passes about as often as asked. */
+    {
+        const int L = 60, D = 64, draws = 20000;
+        float *lab = calloc((size_t)L * D, sizeof *lab), *x = malloc((size_t)D * sizeof *x), *s = malloc((size_t)L * sizeof *s);
+        for (int l = 0; l < L; l++) lab[(size_t)l * D + l] = 1; /* orthonormal */
+        const float t01 = vx_tags_calibrate(lab, L, D, 4000, 0.01), t10 = vx_tags_calibrate(lab, L, D, 4000, 0.10);
+        CHECK_MSG(t10 < t01, "a higher false rate, a lower threshold: %f %f", t10, t01);
+        uint64_t seed = 12345;
+        int passed = 0;
+        for (int r = 0; r < draws; r++) {
+            for (int i = 0; i < D; i++) {
+                seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+                const double u1 = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
+                seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+                const double u2 = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
+                x[i] = (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+            }
+            double sum = 0, sq = 0;
+            for (int l = 0; l < L; l++) sum += (s[l] = vx_dot(lab + (size_t)l * D, x, D));
+            for (int l = 0; l < L; l++) sq += (s[l] - sum / L) * (s[l] - sum / L);
+            float best = -1e9f;
+            for (int l = 0; l < L; l++) best = fmaxf(best, (float)((s[l] - sum / L) / sqrt(sq / (L - 1))));
+            passed += best >= t01;
+        }
+        CHECK_MSG(passed > draws * 0.006 && passed < draws * 0.016, "%d of %d null inputs tagged, want about 1%%", passed, draws);
+        free(lab);
+        free(x);
+        free(s);
+    }
+
+    /* An operator's vocabulary, tagging often (a false rate of 25%), so that the filter
+     * has something to keep. */
+    snprintf(mine, sizeof mine, "%s/mine.md", dir);
+    FILE *f = fopen(mine, "w");
+    REQUIRE(f);
+    fputs("# our labels\n\n## venue\n\n```python\nclasses = [\n    'stadium', 'kitchen', ['street', 'road'], 'office',\n"
+          "    'forest', 'beach', \"children's room\", 'parking lot',\n]\n\ntemplates = [\n    'a photo of a {}.',\n"
+          "    'a video filmed in a {}.',\n]\n```\n", f);
+    fclose(f);
+    e = open_tagging_engine("/nonexistent/prompts.md", mine, 0.25, &err);
+    REQUIRE_MSG(e, "%s", err.msg);
+    REQUIRE(vx_engine_tags_wait(e, 120) == VX_TAGS_READY);
+    vx_engine_tags_state(e, &st);
+    CHECK(st.n_vocabularies == 1 && strcmp(st.vocabularies[0].name, "venue") == 0 && st.vocabularies[0].labels == 8);
+    vx_tag_count *counts;
+    int n;
+    REQUIRE(vx_engine_tag_counts(e, NULL, &counts, &n, &err) == 0);
+    CHECK_MSG(n >= 2, "%d tags among the clips", n);
+    for (int c = 0; c < n && c < 3; c++) {
+        const char *vocab, *label = vx_engine_tag_name(e, counts[c].vocabulary, counts[c].label, &vocab);
+        char tag[300];
+        snprintf(tag, sizeof tag, c == 1 ? "%s:%s" : "%s%.0s", c == 1 ? vocab : label, label);
+        if (c != 1) snprintf(tag, sizeof tag, "%s", label);
+        vx_search_params p;
+        vx_search_params_default(&p);
+        p.text = "a view";
+        p.tag = tag;
+        p.k = 50;
+        vx_results r;
+        REQUIRE_MSG(vx_engine_search(e, &p, &r, &err) == VX_OK, "%s", err.msg);
+        CHECK_MSG(r.n == (int)counts[c].videos && r.total == (int)counts[c].videos, "tag=%s: %d results (total %d), %u videos have it",
+                  tag, r.n, r.total, counts[c].videos);
+        for (int i = 0; i < r.n; i++) {
+            vx_video_view v;
+            REQUIRE(vx_engine_video(e, r.items[i].video_id, &v, &err) == VX_OK);
+            int has = 0;
+            for (int g = 0; g < v.n_tags; g++) {
+                has |= strcmp(v.tags[g].label, label) == 0;
+                CHECK(g == 0 || v.tags[g].score <= v.tags[g - 1].score);
+                for (int k = 0; k < v.tags[g].n_ranges; k++)
+                    CHECK_MSG(v.tags[g].ranges[k].start >= 0 && v.tags[g].ranges[k].start < v.tags[g].ranges[k].end &&
+                                  v.tags[g].ranges[k].end <= v.video.duration + 0.01,
+                              "%s: range %.2f-%.2f of %.2f s", v.video.path, v.tags[g].ranges[k].start,
+                              v.tags[g].ranges[k].end, v.video.duration);
+            }
+            CHECK_MSG(has, "tag=%s returned %s, which does not have it", tag, v.video.path);
+            vx_video_view_free(&v);
+        }
+        vx_results_free(&r);
+    }
+    free(counts);
+    vx_search_params p;
+    vx_search_params_default(&p);
+    p.text = "a view";
+    p.tag = "volcano";
+    vx_results r;
+    CHECK(vx_engine_search(e, &p, &r, &err) == VX_E_BAD_INPUT && strstr(err.msg, "volcano"));
+    vx_engine_close(e);
+
+    /* A vocabulary too small to standardise across is refused, naming it. */
+    f = fopen(mine, "w");
+    REQUIRE(f);
+    fputs("## tiny\nclasses = ['yes', 'no']\ntemplates = ['{}']\n", f);
+    fclose(f);
+    e = open_tagging_engine("/nonexistent/prompts.md", mine, 0, &err);
+    CHECK_MSG(!e && strstr(err.msg, "tiny") && strstr(err.msg, "at least 5"), "%s", e ? "opened" : err.msg);
+    vx_engine_close(e);
+    vx_clip_ctx_free(ctx);
+    vx_clip_free(model);
+    free(want);
+    free(got);
+}
+
 /* The shared clips every test uses, indexed once. */
 static void index_clips(void) {
     vx_engine *e = open_engine();
@@ -319,6 +505,7 @@ int main(void) {
     RUN(test_image_queries);
     RUN(test_keyframes);
     RUN(test_near_duplicates);
+    RUN(test_tags);
     test_rmtree(dir);
     CHECK_EXIT();
 }
