@@ -311,8 +311,10 @@ vx_http_server *vx_http_start(const vx_http_options *o, vx_http_handler handler,
         evhttp_set_gencb(L->http, on_request, L);
         evhttp_set_bevcb(L->http, new_connection, L);
         /* Pictures sent to POST /v1/search may be larger than JSON bodies, which their
-         * routes hold to max_body themselves. */
-        evhttp_set_max_body_size(L->http, (ev_ssize_t)(o->max_body > VX_PICTURE_MAX_BYTES ? o->max_body : VX_PICTURE_MAX_BYTES));
+         * routes hold to max_body themselves. A little beyond the picture limit, so that
+         * a picture just over it gets the route's own answer (JSON, naming the limit). */
+        const size_t most = VX_PICTURE_MAX_BYTES + (64u << 10);
+        evhttp_set_max_body_size(L->http, (ev_ssize_t)(o->max_body > most ? o->max_body : most));
         evhttp_set_max_headers_size(L->http, (ev_ssize_t)o->max_headers);
         evhttp_set_timeout(L->http, o->timeout_s);
         evhttp_set_allowed_methods(L->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |

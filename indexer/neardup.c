@@ -15,6 +15,11 @@
 /* ---- alignment ------------------------------------------------------------------------ */
 
 int vx_align_frames(const vx_frame_print *a, int na, const vx_frame_print *b, int nb, vx_neardup *out) {
+    return vx_align_frames_with(a, na, b, nb, VX_PHASH_MATCH_BITS, VX_NEARDUP_COVERAGE, out);
+}
+
+int vx_align_frames_with(const vx_frame_print *a, int na, const vx_frame_print *b, int nb, int bits, double coverage,
+                         vx_neardup *out) {
     memset(out, 0, sizeof *out);
     out->confirm = 2;
     if (na <= 0 || nb <= 0) return 0;
@@ -27,7 +32,7 @@ int vx_align_frames(const vx_frame_print *a, int na, const vx_frame_print *b, in
     for (int i = 0; i < na; i++) {
         if (a[i].flat) continue;
         for (int j = 0; j < nb; j++) {
-            if (b[j].flat || vx_phash_distance(a[i].phash, b[j].phash) > VX_PHASH_MATCH_BITS) continue;
+            if (b[j].flat || vx_phash_distance(a[i].phash, b[j].phash) > bits) continue;
             const int k = (int)floor((b[j].t - a[i].t - lo) / BIN);
             if (k >= 0 && k < bins) votes[k]++;
             pairs++;
@@ -53,11 +58,11 @@ int vx_align_frames(const vx_frame_print *a, int na, const vx_frame_print *b, in
         int hit = 0;
         for (int j = 0; j < nb && !hit; j++)
             hit = !b[j].flat && fabs(b[j].t - u) <= VX_NEARDUP_SLACK &&
-                  vx_phash_distance(a[i].phash, b[j].phash) <= VX_PHASH_MATCH_BITS;
+                  vx_phash_distance(a[i].phash, b[j].phash) <= bits;
         if (!hit) continue;
         out->matched++;
         int seen = 0;
-        for (int r = 0; r < n_reps && !seen; r++) seen = vx_phash_distance(reps[r], a[i].phash) <= VX_PHASH_MATCH_BITS;
+        for (int r = 0; r < n_reps && !seen; r++) seen = vx_phash_distance(reps[r], a[i].phash) <= bits;
         if (!seen && n_reps < 64) reps[n_reps++] = a[i].phash;
     }
     out->distinct = n_reps;
@@ -67,7 +72,7 @@ int vx_align_frames(const vx_frame_print *a, int na, const vx_frame_print *b, in
     for (int i = 0; i < na; i++) a_usable += !a[i].flat;
     for (int j = 0; j < nb; j++) b_usable += !b[j].flat;
     const int whole = out->overlap >= 0.8 * a_usable && out->overlap >= 0.8 * (b_usable < a_usable ? b_usable : a_usable);
-    return out->matched >= VX_NEARDUP_MIN_MATCHED && out->coverage >= VX_NEARDUP_COVERAGE &&
+    return out->matched >= VX_NEARDUP_MIN_MATCHED && out->coverage >= coverage &&
            (out->distinct >= 2 || whole);
 }
 
@@ -211,7 +216,7 @@ int vx_find_near_duplicate(vx_catalog *cat, uint64_t self, const vx_frame_print 
         if (look_up(cat, &L, frames[i].phash, i, err)) { free(L.c); return -1; }
         looked++;
     }
-    qsort(L.c, (size_t)L.n, sizeof *L.c, by_hits);
+    if (L.n > 1) qsort(L.c, (size_t)L.n, sizeof *L.c, by_hits);
     const int need = looked >= 4 ? 2 : 1;
     int found = 0;
     for (int c = 0; c < L.n && c < VERIFY_MAX && L.c[c].hits >= need; c++) {

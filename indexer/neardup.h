@@ -49,6 +49,9 @@ typedef struct vx_neardup {
 /* The alignment of frames a (a new video) with frames b (a candidate), and whether it
  * links them (returns 1) or not (0); out says why. */
 int vx_align_frames(const vx_frame_print *a, int na, const vx_frame_print *b, int nb, vx_neardup *out);
+/* The same with another bit threshold and coverage (bench/bench_understand.c sweeps them). */
+int vx_align_frames_with(const vx_frame_print *a, int na, const vx_frame_print *b, int nb, int bits, double coverage,
+                         vx_neardup *out);
 
 /* The indexed original the video `self` (its frames; emb: its frame embeddings, n x dim,
  * or NULL) re-uploads: 1 with *out filled, 0 when none, -1 on catalog errors. */

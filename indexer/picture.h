@@ -17,7 +17,7 @@
 #include "../common/error.h"
 #include "../encoder/image.h"
 
-#define VX_PICTURE_MAX_BYTES (16u << 20)        /* bytes of one picture */
+#define VX_PICTURE_MAX_BYTES (8u << 20)         /* bytes of one picture (phone photos are 2 to 5 MiB) */
 #define VX_PICTURE_MAX_PIXELS (40u * 1000 * 1000) /* width x height */
 #define VX_PICTURE_MAX_SIDE 16384u
 

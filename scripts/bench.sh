@@ -12,6 +12,9 @@
 #                             fusion's tuning, lexical latency at 100,000 videos x 50 cues,
 #                             the text sources' cost, and fused beside visual-only search
 #                             over HTTP (about 15 minutes the first time: it builds both)
+#   scripts/bench.sh understand  near-duplicates (precision and recall on FFmpeg variants,
+#                             the check at 100,000 videos), tags, key frames and picture
+#                             queries: costs and the tags' calibration (about 15 minutes)
 #   scripts/bench.sh media    renditions: time per minute of video beside indexing, disk,
 #                             search latency while they run (about 10 minutes)
 #   scripts/bench.sh cluster  NATS JetStream cluster: queue, 1/2/4 workers, events across
@@ -47,6 +50,10 @@ if [ "${1:-}" = "text" ]; then
   shift
   build-bench/bench/bench_text "$shared"
   exec bench/bench_text_http.sh build-bench "$model" "$shared" "$@"
+fi
+if [ "${1:-}" = "understand" ]; then
+  shift
+  exec build-bench/bench/bench_understand "$shared" --model "$model" --cache "$cache" "$@"
 fi
 if [ "${1:-}" = "media" ]; then
   shift

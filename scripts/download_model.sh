@@ -9,9 +9,13 @@
 # large files stored with Git LFS, the git blob SHA-1 of small ones), at one pinned
 # commit of the model repository, so files from different pushes never mix.
 #
+# Then OpenAI's prompts.md (zero-shot tag vocabularies) from the CLIP repository on
+# GitHub, at a pinned commit, checked by its SHA-256.
+#
 # Environment: VIDX_MODEL_REPO (default openai/clip-vit-base-patch32),
 # VIDX_MODEL_REVISION (branch, tag or commit; default main), HF_ENDPOINT (default
-# https://huggingface.co), HF_TOKEN (for gated or private repositories).
+# https://huggingface.co), HF_TOKEN (for gated or private repositories),
+# VIDX_PROMPTS_BASE (default https://raw.githubusercontent.com/openai/CLIP).
 set -euo pipefail
 
 repo="${VIDX_MODEL_REPO:-openai/clip-vit-base-patch32}"
@@ -99,6 +103,27 @@ for f in "${files[@]}"; do
   mv -f "$part" "$dir/$f"
   say "$f: done, verified ($kind $want)"
 done
+
+# OpenAI's prompts.md: the label vocabularies and prompt templates of zero-shot tags
+# (SUN397, Kinetics700, FER2013; MIT), from the CLIP repository at the commit that last
+# changed it, checked by its SHA-256.
+prompts_base="${VIDX_PROMPTS_BASE:-https://raw.githubusercontent.com/openai/CLIP}"
+prompts_commit=e184f608c5d5e58165682f7c332c3a8b4c1545f2
+prompts_sha256=f98d2d25e78cc1fee650240b519f7cb58a83cfcc5aa538cde52514809cf4a1c9
+if verify "$dir/prompts.md" sha256 "$prompts_sha256" ""; then
+  say "prompts.md: already present and verified (sha256 $prompts_sha256)"
+else
+  part="$dir/prompts.md.part"
+  curl -fL -sS --retry 5 --retry-delay 2 -C - -o "$part" "$prompts_base/$prompts_commit/data/prompts.md" ||
+    die "prompts.md: download interrupted; run this script again to resume (tags need it; the model works without)"
+  if ! verify "$part" sha256 "$prompts_sha256" ""; then
+    rm -f "$part"
+    die "prompts.md: checksum mismatch (sha256 should be $prompts_sha256); the partial file was removed, run again"
+  fi
+  mv -f "$part" "$dir/prompts.md"
+  say "prompts.md: done, verified (sha256 $prompts_sha256)"
+fi
+printf 'prompts.md sha256 %s openai/CLIP@%s\n' "$prompts_sha256" "$prompts_commit" >>"$manifest"
 
 {
   echo "repository $repo"

@@ -4,7 +4,8 @@
 Serves the files of one folder the way the hub does: HEAD and GET of
 /REPO/resolve/REVISION/FILE answer with X-Repo-Commit; small files come directly with
 their git blob SHA-1 as ETag; model.safetensors (as a Git LFS file) redirects to /cdn/
-with X-Linked-Etag (its SHA-256) and X-Linked-Size; /cdn/ honours Range requests.
+with X-Linked-Etag (its SHA-256) and X-Linked-Size; /cdn/ honours Range requests. With
+MOCK_PROMPTS set, /github/.../data/prompts.md serves that file (GitHub's raw files).
 
 usage: mock_hub.py FOLDER PORT_FILE [--corrupt FILE]   (prints the port into PORT_FILE)
 Every request line is appended to FOLDER/../requests.log.
@@ -16,6 +17,8 @@ import sys
 
 folder, port_file = sys.argv[1], sys.argv[2]
 corrupt = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--corrupt" else None
+# GitHub's raw files too: /github/openai/CLIP/COMMIT/data/prompts.md from this file.
+PROMPTS = os.environ.get("MOCK_PROMPTS")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 LFS = {"model.safetensors"}
 log_path = os.path.join(os.path.dirname(os.path.abspath(folder)), "requests.log")
@@ -45,6 +48,21 @@ class Hub(http.server.BaseHTTPRequestHandler):
         with open(log_path, "a") as log:
             log.write("%s %s %s\n" % (self.command, self.path, self.headers.get("Range", "-")))
         parts = self.path.split("/")
+        if self.path.startswith("/github/") and PROMPTS and self.path.endswith("/data/prompts.md"):
+            data = open(PROMPTS, "rb").read()
+            start = 0
+            rng = self.headers.get("Range")
+            if rng and rng.startswith("bytes="):
+                start = int(rng[6:].split("-")[0])
+                self.send_response(206)
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            if body:
+                self.wfile.write(data[start:])
+            return
         if self.path.startswith("/cdn/"):
             name = parts[2]
             data = content(name)

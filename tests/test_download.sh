@@ -23,7 +23,11 @@ start_hub() {
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
   [ -s "$work/port" ] || { echo "mock hub did not start" >&2; exit 1; }
   export HF_ENDPOINT="http://127.0.0.1:$(cat "$work/port")"
+  export VIDX_PROMPTS_BASE="$HF_ENDPOINT/github/openai/CLIP"
 }
+# OpenAI's prompts.md, as GitHub serves it (the shared copy is that file).
+export MOCK_PROMPTS
+MOCK_PROMPTS="$(dirname "$bpe")/prompts.md"
 
 dl() { "$root/scripts/download_model.sh" "$work/model" >"$work/out" 2>&1; }
 
@@ -33,13 +37,16 @@ for f in config.json vocab.json merges.txt model.safetensors; do
   cmp -s "$work/remote/$f" "$work/model/$f" || fail "$f differs from the hub's"
 done
 grep -q "commit 0123456789abcdef" "$work/model/DOWNLOAD.txt" || fail "DOWNLOAD.txt lacks the pinned commit"
+cmp -s "$MOCK_PROMPTS" "$work/model/prompts.md" || fail "prompts.md differs from OpenAI's"
+grep -q "^GET /github/openai/CLIP/e184f608c5d5e58165682f7c332c3a8b4c1545f2/data/prompts.md" "$work/requests.log" ||
+  fail "prompts.md was not fetched at the pinned commit"
 grep -q "/resolve/0123456789abcdef0123456789abcdef01234567/model.safetensors" "$work/requests.log" ||
   fail "files were not fetched at the pinned commit"
 
 # Second run: nothing downloaded again.
 : >"$work/requests.log"
 dl || fail "second run failed: $(cat "$work/out")"
-grep -c "already present and verified" "$work/out" | grep -q '^4$' || fail "second run re-downloaded: $(cat "$work/out")"
+grep -c "already present and verified" "$work/out" | grep -q '^5$' || fail "second run re-downloaded: $(cat "$work/out")"
 grep -q '^GET' "$work/requests.log" && fail "second run made GET requests"
 
 # Resume: half a model left as .part.

