@@ -13,8 +13,9 @@
  *      candidate has a frame within the bits and VX_NEARDUP_SLACK seconds;
  *   3. decision: linked when at least VX_NEARDUP_MIN_MATCHED frames match, they cover at
  *      least VX_NEARDUP_COVERAGE of the new video's non-flat frames that overlap the
- *      candidate in time, and they are not all one picture (a logo held for the whole
- *      overlap) unless the overlap is nearly all of both;
+ *      candidate in time, and they show at least two different pictures (a still shot
+ *      matches any other still shot of the same place: videos without change, or too
+ *      short to show one at a frame a second, are never linked);
  *   4. confirmation, where a model is present: the new video's matched frames must lie
  *      near the candidate's segments holding their partners (mean cosine at least
  *      VX_NEARDUP_CONFIRM: a floor against hashes that agree by chance on different

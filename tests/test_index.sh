@@ -60,7 +60,14 @@ grep -q "README" videos.txt && fail "a non-media file was indexed"
 grep -q '"total":42' out || fail "search total: $(cat out)"
 "$vidx" similar --db db --json -k 50 clips/a.mp4 >out 2>err || fail "similar: $(cat err)"
 grep -q 'clips/a.mp4' out && fail "similar returned the query video"
-[ "$(grep -o '"video_id"' out | wc -l)" -eq 41 ] || fail "similar count: $(cat out)"
+# vfr.mkv shows the same test pattern as a.mp4 for its first 4 s, smaller and at another
+# frame rate: a re-upload of it, linked (near_duplicate_of) and left out of its similar
+# videos like an exact copy.
+a_id=$("$vidx" video --db db --json clips/a.mp4 | grep -o '"video_id":"[0-9a-f]*"' | cut -d'"' -f4)
+"$vidx" video --db db --json clips/vfr.mkv | grep -q "\"near_duplicate_of\":\"$a_id\"" ||
+  fail "vfr.mkv is not linked to a.mp4: $("$vidx" video --db db --json clips/vfr.mkv)"
+grep -q 'clips/vfr.mkv' out && fail "similar returned a re-upload of the query video"
+[ "$(grep -o '"video_id"' out | wc -l)" -eq 40 ] || fail "similar count: $(cat out)"
 printf 'garbage' | dd of=db/index/segments.faiss bs=1 seek=64 conv=notrunc 2>/dev/null
 "$vidx" search --db db -k 1 "a test pattern" >out 2>err || fail "search after corruption: $(cat err)"
 grep -q "rebuilding the vector index from the catalog: segments.faiss is missing or corrupt" err || fail "no rebuild line: $(cat err)"

@@ -4,7 +4,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const PAGE = 12;
-const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null, picture: null };
+const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null, picture: null, tag: null };
 
 function showStatus(message, kind) {
   const el = $('#status');
@@ -121,12 +121,13 @@ async function search(offset) {
   state.offset = offset;
   showStatus('');
   const section = $('#results-section');
-  const what = state.picture ? `the picture “${state.picture.name}”` : `“${q}”`;
+  const what = state.picture ? `the picture “${state.picture.name}”` : `“${q}”` + (state.tag ? ` tagged ${state.tag}` : '');
   try {
     const r = state.picture
       ? await api(`/v1/search?k=${PAGE}&offset=${offset}`, { method: 'POST', body: state.picture,
         headers: { 'Content-Type': state.picture.type || 'application/octet-stream' } })
-      : await api(`/v1/search?k=${PAGE}&offset=${offset}&q=${encodeURIComponent(q)}`);
+      : await api(`/v1/search?k=${PAGE}&offset=${offset}&q=${encodeURIComponent(q)}` +
+        (state.tag ? `&tag=${encodeURIComponent(state.tag)}` : ''));
     state.total = r.total;
     const grid = $('#results');
     grid.replaceChildren(...r.results.map((x) => card(x, x.moment ? x.moment.start : 0)));
@@ -228,6 +229,23 @@ function showStoryboard(info) {
     return b;
   }));
   board.hidden = keys.length === 0;
+  // Its zero-shot tags (scenes, actions, emotions), best first: a click searches by it.
+  const tags = (info && info.tags) || [];
+  $('#watch-tags').replaceChildren(...tags.slice(0, 8).map((t) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'tag';
+    b.textContent = `${t.vocabulary}: ${t.label}`;
+    b.title = 'at ' + t.ranges.map((r) => `${clock(r.start)}–${clock(r.end)}`).join(', ');
+    b.addEventListener('click', () => {
+      state.picture = null;
+      state.tag = `${t.vocabulary}:${t.label}`;
+      if (!$('#q').value.trim()) $('#q').value = t.label;
+      search(0);
+    });
+    return b;
+  }));
+  $('#watch-tags').hidden = tags.length === 0;
   const re = $('#watch-reupload');
   re.textContent = info && info.near_duplicate_of ? `A re-upload of video ${info.near_duplicate_of}.` : '';
   re.hidden = !(info && info.near_duplicate_of);
@@ -330,12 +348,13 @@ function closeWatch() {
   $('#watch').hidden = true;
 }
 
-$('#search-form').addEventListener('submit', (e) => { e.preventDefault(); state.picture = null; search(0); });
+$('#search-form').addEventListener('submit', (e) => { e.preventDefault(); state.picture = null; state.tag = null; search(0); });
 $('#picture').addEventListener('change', () => {
   const file = $('#picture').files[0];
   $('#picture').value = '';
   if (!file) return;
   state.picture = file;
+  state.tag = null;
   search(0);
 });
 $('#user-form').addEventListener('submit', (e) => { e.preventDefault(); loadFeed(); });
