@@ -122,14 +122,26 @@ static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
     return 0;
 }
 
-/* The query's own copy of a tag filter, read (vx_engine_tag_parse): 0 or a vx_status. */
-static int take_tag(vx_engine *e, vx_text_query *q, const char *tag, vx_error *err) {
-    if (!tag || !*tag) return 0;
-    const int r = vx_engine_tag_parse(e, tag, &q->tags, err);
-    if (r) return r;
-    if (!(q->p.tag = strdup(tag))) {
+/* The query's own copy of the page, the filters (its tag read by vx_engine_tag_parse)
+ * and whom to tell: 0, or a vx_status with q freed. */
+static int take_params(vx_engine *e, vx_text_query *q, const vx_search_params *p, void (*ready)(void *arg), void *arg,
+                       vx_error *err) {
+    q->e = e;
+    q->p.k = p->k;
+    q->p.offset = p->offset;
+    q->p.min_duration = p->min_duration;
+    q->p.max_duration = p->max_duration;
+    q->ready = ready;
+    q->arg = arg;
+    if (!p->tag || !*p->tag) return 0;
+    int r = vx_engine_tag_parse(e, p->tag, &q->tags, err);
+    if (!r && !(q->p.tag = strdup(p->tag))) {
         vx_fail(err, "out of memory");
-        return VX_E_INTERNAL;
+        r = VX_E_INTERNAL;
+    }
+    if (r) {
+        vx_text_query_free(q);
+        return r;
     }
     q->p.tag_filter = &q->tags;
     return 0;
@@ -153,18 +165,8 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
         vx_fail(err, "out of memory");
         return VX_E_INTERNAL;
     }
-    q->e = e;
-    q->p.k = p->k;
-    q->p.offset = p->offset;
-    q->p.min_duration = p->min_duration;
-    q->p.max_duration = p->max_duration;
-    q->ready = ready;
-    q->arg = arg;
-    int r = take_tag(e, q, p->tag, err);
-    if (r) {
-        vx_text_query_free(q);
-        return r;
-    }
+    int r = take_params(e, q, p, ready, arg, err);
+    if (r) return r;
     if (!c) { /* no model: words only, nothing to encode */
         q->lexical_only = 1;
         *out = q;
@@ -658,18 +660,8 @@ int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, co
     memcpy(copy, image, len);
     q->task.image = copy;
     q->task.image_len = len;
-    q->e = e;
-    q->p.k = p->k;
-    q->p.offset = p->offset;
-    q->p.min_duration = p->min_duration;
-    q->p.max_duration = p->max_duration;
-    q->ready = ready;
-    q->arg = arg;
-    int r = take_tag(e, q, p->tag, err);
-    if (r) {
-        vx_text_query_free(q);
-        return r;
-    }
+    int r = take_params(e, q, p, ready, arg, err);
+    if (r) return r;
     *out = q;
     r = submit(e, q, err);
     if (r) *out = NULL;

@@ -60,5 +60,8 @@ static int check_failures __attribute__((unused)) = 0;
 char *test_tmpdir(const char *tag);
 /* rm -rf of a test folder. */
 void test_rmtree(const char *path);
+/* A whole file, NUL-terminated (*len without the NUL when len is not NULL); NULL when it
+ * cannot be read. */
+char *test_read_file(const char *path, size_t *len);
 
 #endif

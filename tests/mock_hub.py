@@ -44,45 +44,36 @@ class Hub(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def send_ranged(self, data, body):
+        """The bytes whole, or from a Range request's start (what a resumed download asks)."""
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", "bytes */%d" % len(data))
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        if body:
+            self.wfile.write(data[start:])
+
     def answer(self, body):
         with open(log_path, "a") as log:
             log.write("%s %s %s\n" % (self.command, self.path, self.headers.get("Range", "-")))
         parts = self.path.split("/")
         if self.path.startswith("/github/") and PROMPTS and self.path.endswith("/data/prompts.md"):
-            data = open(PROMPTS, "rb").read()
-            start = 0
-            rng = self.headers.get("Range")
-            if rng and rng.startswith("bytes="):
-                start = int(rng[6:].split("-")[0])
-                self.send_response(206)
-                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
-            else:
-                self.send_response(200)
-            self.send_header("Content-Length", str(len(data) - start))
-            self.end_headers()
-            if body:
-                self.wfile.write(data[start:])
+            with open(PROMPTS, "rb") as f:
+                self.send_ranged(f.read(), body)
             return
         if self.path.startswith("/cdn/"):
-            name = parts[2]
-            data = content(name)
-            start = 0
-            rng = self.headers.get("Range")
-            if rng and rng.startswith("bytes="):
-                start = int(rng[6:].split("-")[0])
-                if start >= len(data):
-                    self.send_response(416)
-                    self.send_header("Content-Range", "bytes */%d" % len(data))
-                    self.end_headers()
-                    return
-                self.send_response(206)
-                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
-            else:
-                self.send_response(200)
-            self.send_header("Content-Length", str(len(data) - start))
-            self.end_headers()
-            if body:
-                self.wfile.write(data[start:])
+            self.send_ranged(content(parts[2]), body)
             return
         # /ORG/NAME/resolve/REV/FILE
         if len(parts) != 6 or parts[3] != "resolve" or not os.path.exists(os.path.join(folder, parts[5])):

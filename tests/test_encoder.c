@@ -41,20 +41,6 @@ static int read_rows(const char *path, float *out, int max_rows, int dim) {
     return rows;
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 /* ---- tokenizer ----------------------------------------------------------------------- */
 
 /* Tokenizes every line of texts_file and compares with the lines of tokens_file. */
@@ -213,7 +199,7 @@ static void test_text_golden(void) {
     CHECK(P == 32);
     char path[4200];
     path_of(path, sizeof path, shared, "clip-golden/texts.txt");
-    char *all = read_all(path, NULL);
+    char *all = test_read_file(path, NULL);
     REQUIRE(all);
     const char *texts[200];
     int n = 0;
@@ -251,7 +237,7 @@ static void test_pixels_and_images_golden(void) {
     char path[4200];
     size_t len;
     path_of(path, sizeof path, shared, "clip-golden/pixels.f32");
-    float *pixels = (float *)read_all(path, &len);
+    float *pixels = (float *)test_read_file(path, &len);
     REQUIRE(pixels && len == (size_t)3 * 3 * S * S * sizeof(float));
     float want[3 * 32], got[3 * 32], single[32];
     path_of(path, sizeof path, shared, "clip-golden/pixel_embeddings.txt");
@@ -438,7 +424,7 @@ static void test_generated_models_match_torch(void) {
     char path[4300];
     vx_error err;
     path_of(path, sizeof path, shared, "clip-golden/tokens.txt");
-    char *all = read_all(path, NULL);
+    char *all = test_read_file(path, NULL);
     REQUIRE(all);
     static int32_t ids[160][77];
     int lens[160], n = 0;
@@ -451,7 +437,7 @@ static void test_generated_models_match_torch(void) {
     for (int i = 0; i < n; i++) ptrs[i] = ids[i];
     size_t px_len;
     path_of(path, sizeof path, shared, "clip-golden/pixels.f32");
-    float *pixels = (float *)read_all(path, &px_len);
+    float *pixels = (float *)test_read_file(path, &px_len);
     REQUIRE(pixels);
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         vx_clip *m = load_generated(names[k]);
@@ -483,7 +469,7 @@ static void test_generated_models_match_torch(void) {
 
 static int copy_file(const char *from, const char *to, long truncate_to) {
     size_t len;
-    char *data = read_all(from, &len);
+    char *data = test_read_file(from, &len);
     if (!data) return -1;
     if (truncate_to >= 0 && (size_t)truncate_to < len) len = (size_t)truncate_to;
     FILE *f = fopen(to, "wb");
@@ -513,7 +499,7 @@ static void write_text(const char *path, const char *text) {
 /* Replaces the first occurrence of `from` with `to` (same length) in a file. */
 static void patch_file(const char *path, const char *from, const char *to) {
     size_t len;
-    char *data = read_all(path, &len);
+    char *data = test_read_file(path, &len);
     char *p = data ? memmem(data, len, from, strlen(from)) : NULL;
     if (p) memcpy(p, to, strlen(to));
     FILE *f = fopen(path, "wb");

@@ -68,23 +68,6 @@ static vx_engine *open_engine(void) {
     return e;
 }
 
-/* The file's bytes (NULL when it cannot be read). */
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *d = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (d && fread(d, 1, (size_t)n, f) != (size_t)n) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *len = d ? (size_t)n : 0;
-    return d;
-}
-
 static int search_picture(vx_engine *e, const uint8_t *d, size_t len, vx_results *r, vx_error *err) {
     vx_search_params p;
     vx_search_params_default(&p);
@@ -116,7 +99,7 @@ static void test_image_queries(void) {
                  clip_path(frames[i].clip), tmp_path(name));
         sh(cmd);
         size_t len;
-        uint8_t *d = read_all(tmp_path(name), &len);
+        uint8_t *d = (uint8_t *)test_read_file(tmp_path(name), &len);
         REQUIRE_MSG(d, "%s", tmp_path(name));
         vx_results r;
         vx_error err;
@@ -145,7 +128,7 @@ static void test_image_queries(void) {
     snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -f lavfi -i testsrc=size=64x48 -frames:v 1 '%s'", tmp_path("x.gif"));
     sh(cmd);
     size_t len;
-    uint8_t *gif = read_all(tmp_path("x.gif"), &len);
+    uint8_t *gif = (uint8_t *)test_read_file(tmp_path("x.gif"), &len);
     REQUIRE(gif);
     refused(e, gif, len, "not a JPEG, PNG or WebP image");
     free(gif);
@@ -284,7 +267,7 @@ static void test_keyframes(void) {
             char hex[VX_ID_HEX_LEN], name[64];
             vx_id_to_hex(v.video.id, hex);
             snprintf(name, sizeof name, "db/thumbs/%s-k%u.jpg", hex, k);
-            pics[k] = read_all(tmp_path(name), &lens[k]);
+            pics[k] = (uint8_t *)test_read_file(tmp_path(name), &lens[k]);
             CHECK_MSG(pics[k] && lens[k] > 100, "%s: no picture for key frame %u", clips[c], k);
             for (uint32_t p = 0; pics[k] && p < k; p++)
                 CHECK_MSG(!pics[p] || lens[p] != lens[k] || memcmp(pics[p], pics[k], lens[k]) != 0,
