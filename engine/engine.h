@@ -327,6 +327,10 @@ typedef struct vx_tag_filter { /* struct tag: vx_search_params points to one */
 int vx_engine_tag_parse(vx_engine *e, const char *text, vx_tag_filter *out, vx_error *err);
 int vx_engine_tag_matches(vx_engine *e, uint64_t id, const vx_tag_filter *f);
 
+/* The labels kept for an embedding x (centred, normalised) against a vocabulary's label
+ * embeddings (n_labels x dim): up to VX_TAGS_TOP whose z-score across the vocabulary
+ * passes threshold, best first, into labels and z; returns how many. */
+int vx_tags_keep(const float *emb, int n_labels, int dim, float threshold, const float *x, int *labels, float *z);
 /* The calibrated threshold of a vocabulary (emb: n_labels x dim, normalised): the
  * (1 - false_rate) quantile of the best label's z over `draws` random directions. */
 float vx_tags_calibrate(const float *emb, int n_labels, int dim, int draws, double false_rate);

@@ -370,22 +370,33 @@ static int by_z(const void *a, const void *b) {
     return (y > x) - (y < x);
 }
 
-/* The labels of vocabulary v kept for embedding x (already centred): up to
- * VX_TAGS_TOP, best first, into keep; returns how many. */
-static int keep_labels(const tag_vocab *v, int dim, const float *x, scored *work, scored *keep) {
-    for (int l = 0; l < v->n_labels; l++) work[l].z = vx_dot(v->emb + (size_t)l * dim, x, (size_t)dim);
-    /* standardise the scores in place (the z field), keeping the label numbers */
-    float *tmp = malloc((size_t)v->n_labels * sizeof *tmp);
-    if (!tmp) return 0;
-    for (int l = 0; l < v->n_labels; l++) tmp[l] = work[l].z;
-    standardise(tmp, v->n_labels);
+int vx_tags_keep(const float *emb, int n_labels, int dim, float threshold, const float *x, int *labels, float *z) {
+    scored *work = malloc((size_t)(n_labels > 0 ? n_labels : 1) * sizeof *work);
+    float *s = malloc((size_t)(n_labels > 0 ? n_labels : 1) * sizeof *s);
     int n = 0;
-    for (int l = 0; l < v->n_labels; l++)
-        if (tmp[l] >= v->threshold) work[n++] = (scored){.z = tmp[l], .label = l};
-    free(tmp);
-    qsort(work, (size_t)n, sizeof *work, by_z);
-    if (n > VX_TAGS_TOP) n = VX_TAGS_TOP;
-    memcpy(keep, work, (size_t)n * sizeof *keep);
+    if (work && s) {
+        for (int l = 0; l < n_labels; l++) s[l] = vx_dot(emb + (size_t)l * dim, x, (size_t)dim);
+        standardise(s, n_labels);
+        for (int l = 0; l < n_labels; l++)
+            if (s[l] >= threshold) work[n++] = (scored){.z = s[l], .label = l};
+        qsort(work, (size_t)n, sizeof *work, by_z);
+        if (n > VX_TAGS_TOP) n = VX_TAGS_TOP;
+        for (int i = 0; i < n; i++) {
+            labels[i] = work[i].label;
+            z[i] = work[i].z;
+        }
+    }
+    free(work);
+    free(s);
+    return n;
+}
+
+/* The labels of vocabulary v kept for embedding x (already centred), into keep. */
+static int keep_labels(const tag_vocab *v, int dim, const float *x, scored *keep) {
+    int labels[VX_TAGS_TOP];
+    float z[VX_TAGS_TOP];
+    const int n = vx_tags_keep(v->emb, v->n_labels, dim, v->threshold, x, labels, z);
+    for (int i = 0; i < n; i++) keep[i] = (scored){.z = z[i], .label = labels[i]};
     return n;
 }
 
@@ -463,12 +474,10 @@ static int tag_video(vx_tagger *t, const float *mean, uint64_t id, video_tags *o
     seg_buf segs = {0};
     int rc = -1;
     const int d = t->dim;
-    int most = 0;
-    for (int i = 0; i < t->n_vocab; i++) most = t->v[i].n_labels > most ? t->v[i].n_labels : most;
     float *x = malloc((size_t)d * sizeof *x);
-    scored *work = malloc((size_t)(most ? most : 1) * sizeof *work), keep[VX_TAGS_TOP];
-    if (!x || !work || (int)whole.dim != d) {
-        if (x && work) rc = 0; /* another model's vectors: no tags */
+    scored keep[VX_TAGS_TOP];
+    if (!x || (int)whole.dim != d) {
+        if (x) rc = 0; /* another model's vectors: no tags */
         else vx_fail(err, "out of memory");
         goto done;
     }
@@ -478,13 +487,13 @@ static int tag_video(vx_tagger *t, const float *mean, uint64_t id, video_tags *o
         for (int s = 0; s < segs.n; s++) {
             if ((int)segs.s[s].dim != d) continue;
             centre(mean, segs.s[s].embedding, d, x);
-            const int n = keep_labels(voc, d, x, work, keep);
+            const int n = keep_labels(voc, d, x, keep);
             const double end = segs.s[s].end > segs.s[s].start ? segs.s[s].end : duration;
             for (int k = 0; k < n; k++)
                 if (add_tag(out, vi, keep[k].label, keep[k].z, segs.s[s].start, end)) goto oom;
         }
         centre(mean, whole.v, d, x);
-        const int n = keep_labels(voc, d, x, work, keep);
+        const int n = keep_labels(voc, d, x, keep);
         for (int k = 0; k < n; k++) {
             int found = 0;
             for (int i = 0; i < out->n && !found; i++) found = out->tags[i].vocabulary == vi && out->tags[i].label == keep[k].label;
@@ -508,7 +517,6 @@ done:
     for (int s = 0; s < segs.n; s++) free(segs.s[s].embedding);
     free(segs.s);
     free(x);
-    free(work);
     vx_embedding_clear(&whole);
     return rc;
 }
