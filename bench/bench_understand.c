@@ -214,7 +214,7 @@ static void part_neardup(void) {
         for (int f = 0; f < o->n; f++) {
             if (o->f[f].flat) continue;
             int seen = 0;
-            for (int r = 0; r < n && !seen; r++) seen = vx_phash_distance(reps[r], o->f[f].phash) <= VX_PHASH_MATCH_BITS;
+            for (int r = 0; r < n && !seen; r++) seen = vx_phash_distance(reps[r], o->f[f].phash) <= VX_NEARDUP_PICTURE_BITS;
             if (!seen && n < 64) reps[n++] = o->f[f].phash;
         }
         changes[i] = n >= 2;

@@ -89,7 +89,6 @@ struct vx_tagger {
     int stopping, rebuild;
     float *mean;           /* [dim] the centre (NULL until VX_TAGS_CENTRE_MIN videos) */
     uint64_t built_videos; /* indexed videos at the last build */
-    uint64_t live_videos;  /* now (kept up to date by follow) */
     vx_idmap by_video;     /* id -> index into videos */
     video_tags *videos;
     size_t n_videos, cap_videos;
@@ -592,7 +591,7 @@ static int build(vx_tagger *t, vx_error *err) {
     pthread_mutex_lock(&t->mu);
     free(t->mean);
     t->mean = mean;
-    t->built_videos = t->live_videos = m.n;
+    t->built_videos = m.n;
     pthread_mutex_unlock(&t->mu);
     for (size_t i = 0; i < m.n; i++) {
         if (stopping(t)) break;
@@ -757,12 +756,13 @@ void vx_engine_tags_follow(vx_engine *e, uint64_t id) {
         vx_warn("tags of %016llx: %s", (unsigned long long)id, err.msg);
         return;
     }
+    /* Indexed videos now (the video index holds one vector per indexed original). */
+    pthread_rwlock_rdlock(&t->e->ann_lock);
+    const uint64_t live = t->e->ann ? (uint64_t)vx_ann_count_videos(t->e->ann) : 0;
+    pthread_rwlock_unlock(&t->e->ann_lock);
     pthread_mutex_lock(&t->mu);
-    const int had = vx_idmap_index(&t->by_video, id) >= 0;
     if (put_video(t, id, &vt)) free(vt.tags);
-    /* The count of indexed videos, roughly: a new video with tags, or a first time seen. */
-    if (!had && vt.n) t->live_videos++;
-    if (t->live_videos >= 2 * (t->built_videos > 16 ? t->built_videos : 16)) {
+    if (live >= 2 * (t->built_videos > 16 ? t->built_videos : 16)) {
         t->rebuild = 1;
         t->state = VX_TAGS_BUILDING;
         pthread_cond_broadcast(&t->cv);

@@ -62,7 +62,7 @@ int vx_align_frames_with(const vx_frame_print *a, int na, const vx_frame_print *
         if (!hit) continue;
         out->matched++;
         int seen = 0;
-        for (int r = 0; r < n_reps && !seen; r++) seen = vx_phash_distance(reps[r], a[i].phash) <= bits;
+        for (int r = 0; r < n_reps && !seen; r++) seen = vx_phash_distance(reps[r], a[i].phash) <= VX_NEARDUP_PICTURE_BITS;
         if (!seen && n_reps < 64) reps[n_reps++] = a[i].phash;
     }
     out->distinct = n_reps;

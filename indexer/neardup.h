@@ -6,14 +6,15 @@
  * original's, at times shifted by a constant (the trim). So:
  *   1. candidates: videos that share one of the four 16-bit bands of a frame hash (the
  *      catalog's "h" keys: a lookup per band and frame, never a scan of all videos; by
- *      the pigeonhole principle two hashes within 3 bits share a band, and of frames
- *      within 12 bits most pairs still do);
+ *      the pigeonhole principle two hashes within 3 bits share a band, and a re-upload
+ *      has enough frames within a few bits for two of them to hit);
  *   2. alignment: every pair of frames within VX_PHASH_MATCH_BITS votes for its time
  *      offset; at the winning offset, a frame of the new video is matched when the
  *      candidate has a frame within the bits and VX_NEARDUP_SLACK seconds;
  *   3. decision: linked when at least VX_NEARDUP_MIN_MATCHED frames match, they cover at
  *      least VX_NEARDUP_COVERAGE of the new video's non-flat frames that overlap the
- *      candidate in time, and they show at least two different pictures (a still shot
+ *      candidate in time, and they show at least two different pictures (hashes more
+ *      than VX_NEARDUP_PICTURE_BITS apart, well beyond the noise of one shot: a still shot
  *      matches any other still shot of the same place: videos without change, or too
  *      short to show one at a frame a second, are never linked);
  *   4. confirmation, where a model is present: the new video's matched frames must lie
@@ -32,6 +33,7 @@
 #include "phash.h"
 
 #define VX_PHASH_MATCH_BITS 14     /* bits two frames' hashes may differ in and be one picture */
+#define VX_NEARDUP_PICTURE_BITS 20 /* bits apart that make two matched frames different pictures */
 #define VX_NEARDUP_SLACK 1.0       /* seconds between a frame and its partner at the offset */
 #define VX_NEARDUP_MIN_MATCHED 3
 #define VX_NEARDUP_COVERAGE 0.6
@@ -42,7 +44,7 @@ typedef struct vx_neardup {
     double offset;       /* seconds: the original's time = this video's time + offset */
     int matched;         /* frames of this video with a partner at the offset */
     int overlap;         /* frames of this video (non-flat) inside the original's time span at the offset */
-    int distinct;        /* pictures among the matched frames (hashes more than the bits apart) */
+    int distinct;        /* pictures among the matched frames (hashes more than VX_NEARDUP_PICTURE_BITS apart) */
     double coverage;     /* matched / overlap */
     float confirm;       /* mean cosine of the confirmation; 2 when no model checked it */
 } vx_neardup;

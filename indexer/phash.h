@@ -20,10 +20,6 @@
 
 #include "../encoder/image.h"
 
-/* Bits two hashes may differ in and still be the same picture re-encoded, scaled,
- * trimmed at the edges or watermarked (bench/neardup.md measures it). */
-#define VX_PHASH_SAME_BITS 12
-
 typedef struct vx_phash {
     uint64_t bits;
     int flat;       /* nearly uniform: no usable hash */
