@@ -391,6 +391,23 @@ static void part_scale(const char *cache, int n_videos) {
 
 /* ---- 3. with a model ---------------------------------------------------------------------- */
 
+/* Frames of a clip encoded by the vision tower, as indexing would. */
+typedef struct frame_grab {
+    vx_clip_ctx *ctx;
+    int S, P, n;
+    float *px, *out;
+} frame_grab;
+
+static int grab_frame(void *ctx, const vx_rgb_image *img, double t) {
+    (void)t;
+    frame_grab *g = ctx;
+    vx_error err;
+    if (vx_image_preprocess(img, g->S, g->px, &err)) return 0;
+    g->out = realloc(g->out, (size_t)(g->n + 1) * g->P * sizeof *g->out);
+    if (vx_clip_encode_images(g->ctx, g->px, 1, g->out + (size_t)g->n * g->P, &err) == 0) g->n++;
+    return 0;
+}
+
 static vx_engine *open_engine(const char *db, const char *model, int tags, const char *prompts) {
     vx_engine_options o;
     vx_engine_options_default(&o);
@@ -520,22 +537,30 @@ static void part_model(const char *model_dir) {
     double t0 = vx_now();
     e = open_engine(db, model_dir, 1, prompts);
     if (!e) return;
-    int state;
-    while ((state = vx_engine_tags_wait(e, 1)) == VX_TAGS_LABELS) {}
+    int state = vx_engine_tags_wait(e, 1200);
     const double labels_s = vx_now() - t0;
-    t0 = vx_now();
-    state = vx_engine_tags_wait(e, 600);
-    const double tag_s = vx_now() - t0;
+    vx_engine_close(e);
+    /* Then tagging alone: the labels now come from their cache. */
+    double tag_runs[5];
+    for (int r = 0; r < 5; r++) {
+        t0 = vx_now();
+        e = open_engine(db, model_dir, 1, prompts);
+        if (!e) return;
+        state = vx_engine_tags_wait(e, 600);
+        tag_runs[r] = vx_now() - t0;
+        if (r < 4) vx_engine_close(e);
+    }
+    const double tag_s = median(tag_runs, 5);
     printf("| per minute of video (1 frame/s) | ms | beside encoding |\n|---|---|---|\n");
     printf("| the vision tower (%d frames) | %.0f | 1 |\n", 60, 60e3 * per_frame);
     for (int s = 0; s < 3; s++)
         printf("| frame hashes at %dx%d | %.1f | %.4f |\n", sizes[s][0], sizes[s][1], 60 * hash_ms[s],
                60 * hash_ms[s] / (60e3 * per_frame));
     printf("| key frames (k-medoids over 60 frames) | %.2f | %.5f |\n", 1e3 * median(kt, 9), 1e3 * median(kt, 9) / (60e3 * per_frame));
-    printf("| tags (3 vocabularies, 1,104 labels; every segment and the whole) | %.1f | %.4f |\n\n",
+    printf("| tags (3 vocabularies, 1,104 labels; every segment and the whole; open to ready, labels cached) | %.1f | %.4f |\n\n",
            minutes > 0 ? 1e3 * tag_s / minutes : 0, minutes > 0 ? 1e3 * tag_s / minutes / (60e3 * per_frame) : 0);
-    printf("Label embeddings, once per model and vocabulary (20,466 prompts through the text tower): %.0f s.\n\n",
-           labels_s);
+    printf("Label embeddings, once per model and vocabulary (20,466 prompts through the text tower), then the first "
+           "tagging: %.0f s.\n\n", labels_s);
     printf("| picture query (end to end: decode, preprocess, vision tower, hash lookup, search) | median ms |\n|---|---|\n");
     printf("| 768x432 JPEG | %.1f |\n| 768x432 PNG | %.1f |\n| 1920x1080 JPEG | %.1f |\n\n", 1e3 * median(q_jpeg, 9),
            1e3 * median(q_png, 9), 1e3 * median(q_big, 9));
@@ -545,72 +570,106 @@ static void part_model(const char *model_dir) {
         vx_engine_close(e);
         return;
     }
-    /* Calibration, on the null: the share of segments tagged per vocabulary. */
+    /* Calibration, on the null: real frames (2 a second from the clips), whose random-
+     * weight embeddings are unrelated to every label, centred on their mean like the
+     * tagger centres, through each vocabulary's labels and threshold. */
     vx_tags_state st;
     vx_engine_tags_state(e, &st);
-    printf("| vocabulary | labels | threshold z | segments tagged (target %.0f%%) |\n|---|---|---|---|\n",
-           100 * VX_TAGS_FALSE_RATE);
-    for (int vi = 0; vi < st.n_vocabularies; vi++) {
-        long segs = 0, tagged = 0;
-        for (int i = 0; i < n_clips; i++) {
-            uint64_t id;
-            if (vx_video_arg_id(paths[i], &id, &err)) continue;
-            vx_video_view v;
-            if (vx_engine_video(e, id, &v, &err) != VX_OK) continue;
-            for (uint32_t s = 0; s < v.n_segments; s++) {
-                segs++;
-                int hit = 0;
-                for (int g = 0; g < v.n_tags && !hit; g++) {
-                    if (strcmp(v.tags[g].vocabulary, st.vocabularies[vi].name) != 0) continue;
-                    for (int r = 0; r < v.tags[g].n_ranges && !hit; r++)
-                        hit = v.segments[s].start >= v.tags[g].ranges[r].start - 1e-3 &&
-                              v.segments[s].start < v.tags[g].ranges[r].end - 1e-3;
-                }
-                tagged += hit;
+    int n_frames = 0, cap = 0;
+    float *frames = NULL;
+    {
+        vx_clip_ctx *fctx = vx_clip_ctx_new(m, 1, 0, &err);
+        float *px = malloc((size_t)3 * S * S * sizeof *px);
+        for (int i = 0; fctx && px && i < n_clips; i++) {
+            frame_grab g = {.ctx = fctx, .S = S, .P = P, .px = px};
+            vx_sample_options so;
+            vx_sample_options_default(&so);
+            so.rate = 2;
+            vx_video_info info;
+            vx_sample_video(paths[i], &so, &info, grab_frame, &g, NULL, &err);
+            if (n_frames + g.n > cap) {
+                cap = (n_frames + g.n) * 2;
+                frames = realloc(frames, (size_t)cap * P * sizeof *frames);
             }
-            vx_video_view_free(&v);
+            memcpy(frames + (size_t)n_frames * P, g.out, (size_t)g.n * P * sizeof *frames);
+            n_frames += g.n;
+            free(g.out);
         }
-        printf("| %s | %d | %.2f | %ld of %ld (%.1f%%) |\n", st.vocabularies[vi].name, st.vocabularies[vi].labels,
-               st.vocabularies[vi].threshold, tagged, segs, segs ? 100.0 * tagged / segs : 0);
+        vx_clip_ctx_free(fctx);
+        free(px);
     }
-    /* Power: a random direction with a label's embedding mixed in at weight beta, through
-     * the same scoring (z across the vocabulary, the threshold, the top 3). */
-    printf("\n| vocabulary | beta (weight of the label) | the label kept %% | kept labels that are it %% |\n|---|---|---|---|\n");
+    float *centre_v = calloc((size_t)P, sizeof *centre_v);
+    for (int f = 0; f < n_frames; f++)
+        for (int i = 0; i < P; i++) centre_v[i] += frames[(size_t)f * P + i] / (float)n_frames;
+    for (int f = 0; f < n_frames; f++) {
+        for (int i = 0; i < P; i++) frames[(size_t)f * P + i] -= centre_v[i];
+        vx_normalize(frames + (size_t)f * P, (size_t)P);
+    }
+    printf("| vocabulary | labels | mean cosine between labels | threshold z | real frames tagged (target %.0f%%) |\n"
+           "|---|---|---|---|---|\n", 100 * VX_TAGS_FALSE_RATE);
+    float *Ts[VX_TAGS_MAX_VOCAB] = {0};
     for (int vi = 0; vi < st.n_vocabularies; vi++) {
         const int L = st.vocabularies[vi].labels;
-        float *T = malloc((size_t)L * P * sizeof *T), *x = malloc((size_t)P * sizeof *x);
+        float *T = Ts[vi] = malloc((size_t)L * P * sizeof *T);
         for (int l = 0; l < L; l++) {
             const char *vname;
             const char *label = vx_engine_tag_name(e, vi, l, &vname);
             vx_engine_tag_label_embedding(e, vname, label, T + (size_t)l * P, NULL);
         }
+        double cos_sum = 0;
+        long pairs_n = 0;
+        for (int a = 0; a < L; a += (L > 100 ? 7 : 1))
+            for (int b = a + 1; b < L; b += (L > 100 ? 5 : 1)) {
+                cos_sum += vx_dot(T + (size_t)a * P, T + (size_t)b * P, (size_t)P);
+                pairs_n++;
+            }
+        int tagged = 0;
+        for (int f = 0; f < n_frames; f++) {
+            int labels[VX_TAGS_TOP];
+            float zs[VX_TAGS_TOP];
+            tagged += vx_tags_keep(T, L, P, st.vocabularies[vi].threshold, frames + (size_t)f * P, labels, zs) > 0;
+        }
+        printf("| %s | %d | %.3f | %.2f | %d of %d (%.2f%%) |\n", st.vocabularies[vi].name, L,
+               pairs_n ? cos_sum / pairs_n : 0, st.vocabularies[vi].threshold, tagged, n_frames,
+               n_frames ? 100.0 * tagged / n_frames : 0);
+    }
+    /* Power: a real (centred) frame moved towards what sets one label apart from the
+     * others in its vocabulary (its embedding minus the vocabulary's mean), by beta. */
+    printf("\n| vocabulary | beta | the label kept %% | kept labels that are it %% |\n|---|---|---|---|\n");
+    float *x = malloc((size_t)P * sizeof *x), *dir = malloc((size_t)P * sizeof *dir), *mean_t = malloc((size_t)P * sizeof *mean_t);
+    for (int vi = 0; vi < st.n_vocabularies && n_frames; vi++) {
+        const int L = st.vocabularies[vi].labels;
+        const float *T = Ts[vi];
+        memset(mean_t, 0, (size_t)P * sizeof *mean_t);
+        for (int l = 0; l < L; l++)
+            for (int i = 0; i < P; i++) mean_t[i] += T[(size_t)l * P + i] / (float)L;
         static const double betas[] = {0.1, 0.2, 0.3, 0.5};
         for (size_t bi = 0; bi < sizeof betas / sizeof *betas; bi++) {
-            int kept = 0, right = 0, trials = 400, any = 0;
+            int kept = 0, any = 0;
+            const int trials = 600;
             for (int tr = 0; tr < trials; tr++) {
                 const int l = (int)(next_rand() % (uint64_t)L);
-                for (int i = 0; i < P; i++) {
-                    const double u1 = ((double)(next_rand() >> 11) + 0.5) / 9007199254740992.0;
-                    const double u2 = ((double)(next_rand() >> 11) + 0.5) / 9007199254740992.0;
-                    x[i] = (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2) / sqrt(P));
-                }
+                const float *r = frames + (size_t)(next_rand() % (uint64_t)n_frames) * P;
+                for (int i = 0; i < P; i++) dir[i] = T[(size_t)l * P + i] - mean_t[i];
+                vx_normalize(dir, (size_t)P);
+                for (int i = 0; i < P; i++) x[i] = (float)((1 - betas[bi]) * r[i] + betas[bi] * dir[i]);
                 vx_normalize(x, (size_t)P);
-                for (int i = 0; i < P; i++) x[i] = (float)((1 - betas[bi]) * x[i] + betas[bi] * T[(size_t)l * P + i]);
                 int labels[VX_TAGS_TOP];
                 float zs[VX_TAGS_TOP];
                 const int n_pass = vx_tags_keep(T, L, P, st.vocabularies[vi].threshold, x, labels, zs);
-                int has = 0;
-                for (int i = 0; i < n_pass; i++) has |= labels[i] == l;
-                kept += has;
-                right += has;
+                for (int i = 0; i < n_pass; i++) kept += labels[i] == l;
                 any += n_pass;
             }
             printf("| %s | %.1f | %.1f | %.1f |\n", st.vocabularies[vi].name, betas[bi], 100.0 * kept / trials,
-                   any ? 100.0 * right / any : 100.0);
+                   any ? 100.0 * kept / any : 100.0);
         }
-        free(T);
-        free(x);
     }
+    for (int vi = 0; vi < st.n_vocabularies; vi++) free(Ts[vi]);
+    free(x);
+    free(dir);
+    free(mean_t);
+    free(frames);
+    free(centre_v);
     printf("\n");
     vx_engine_close(e);
     vx_clip_free(m);
