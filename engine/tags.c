@@ -87,6 +87,7 @@ struct vx_tagger {
     double progress;       /* of the current step, 0..1 */
     char problem[512];
     int stopping, rebuild;
+    int ready_once;        /* a build has finished: later ones keep the state ready */
     float *mean;           /* [dim] the centre (NULL until VX_TAGS_CENTRE_MIN videos) */
     uint64_t built_videos; /* indexed videos at the last build */
     vx_idmap by_video;     /* id -> index into videos */
@@ -253,9 +254,11 @@ static int stopping(vx_tagger *t) {
 
 static int stopped(void *ctx) { return stopping(ctx); }
 
+/* A build after the first leaves the state ready: the tags of the last build keep
+ * answering (filters, counts) while every video is tagged again. */
 static void set_progress(vx_tagger *t, int state, double progress) {
     pthread_mutex_lock(&t->mu);
-    t->state = state;
+    t->state = t->ready_once && state == VX_TAGS_BUILDING ? VX_TAGS_READY : state;
     t->progress = progress;
     pthread_mutex_unlock(&t->mu);
 }
@@ -658,6 +661,7 @@ static void *run(void *arg) {
             if (r == 0 && put_video(t, id, &vt)) free(vt.tags);
         }
         t->state = VX_TAGS_READY;
+        t->ready_once = 1;
         t->progress = 1;
         while (!t->stopping && !t->rebuild) pthread_cond_wait(&t->cv, &t->mu);
         const int quit = t->stopping;
@@ -764,7 +768,6 @@ void vx_engine_tags_follow(vx_engine *e, uint64_t id) {
     if (put_video(t, id, &vt)) free(vt.tags);
     if (live >= 2 * (t->built_videos > 16 ? t->built_videos : 16)) {
         t->rebuild = 1;
-        t->state = VX_TAGS_BUILDING;
         pthread_cond_broadcast(&t->cv);
     }
     pthread_mutex_unlock(&t->mu);
