@@ -9,8 +9,11 @@
  * test items.
  *
  * Methods: popularity (training degree), item-kNN (cosine item-item similarity over the
- * training interactions, the k most similar neighbours of each item), and vidx's own
- * collaborative path (recommend/cograph.c, exactly as the live feed calls it).
+ * training interactions, the k most similar neighbours of each item), EASE (Steck 2019;
+ * dense, for catalogs up to 5,000 items), a sparse form of EASE (each item's weights
+ * from a ridge regression over its M most co-occurring items: the candidate for issue
+ * 20's scalable model), and vidx's own collaborative path (recommend/cograph.c, exactly
+ * as the live feed calls it).
  *
  *   bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K]
  */
@@ -34,6 +37,9 @@ typedef struct split {
 } split;
 
 typedef struct metrics { double p, r, ndcg; int users; double train_s, serve_s; } metrics;
+
+static double ease_lambda = 500, sparse_lambda = 200;
+static uint32_t sparse_m = 200;
 
 static uint64_t rng_state;
 static uint64_t rng(void) {
@@ -201,6 +207,164 @@ static void knn_score(void *model, const split *s, uint32_t u, float *scores) {
     }
 }
 
+/* ---- EASE and its sparse, neighbourhood-restricted form ------------------------------------
+ * EASE (Steck 2019): B = I - P diagMat(1/diag(P)), P = (X'X + lambda I)^-1, diag(B) = 0;
+ * a user's scores are their training row times B. Dense item x item: fine for MovieLens,
+ * impossible at a million videos. The sparse form solves, for each item j, the same
+ * ridge regression restricted to its M most co-occurring items (X_N'X_N + lambda I) b =
+ * X_N'x_j: M x M systems, O(items x M^3), and a sparse B with M weights per item. */
+typedef struct ease { uint32_t n; float *b; } ease; /* dense [n][n]: b[i*n+j] = B_ij */
+
+/* X'X as doubles [I][I] (co-occurrence counts; the diagonal holds each item's count). */
+static double *gram(const split *s) {
+    const uint32_t I = s->n_items;
+    double *g = calloc((size_t)I * I, sizeof *g);
+    for (uint32_t u = 0; u < s->n_users; u++)
+        for (uint32_t a = 0; a < s->n_train[u]; a++) {
+            double *row = g + (size_t)s->train[u][a] * I;
+            for (uint32_t b = 0; b < s->n_train[u]; b++) row[s->train[u][b]] += 1;
+        }
+    return g;
+}
+
+/* In-place inverse of a symmetric positive definite matrix [n][n] (Gauss-Jordan; no
+ * pivoting needed for SPD). */
+static void spd_inverse(double *a, uint32_t n) {
+    for (uint32_t k = 0; k < n; k++) {
+        const double d = a[(size_t)k * n + k];
+        double *rk = a + (size_t)k * n;
+        for (uint32_t j = 0; j < n; j++) rk[j] /= d;
+        rk[k] = 1.0 / d;
+        for (uint32_t i = 0; i < n; i++) {
+            if (i == k) continue;
+            double *ri = a + (size_t)i * n;
+            const double f = ri[k];
+            if (f == 0) continue;
+            for (uint32_t j = 0; j < n; j++) ri[j] -= f * rk[j];
+            ri[k] = -f * rk[k];
+        }
+    }
+}
+
+static ease train_ease(const split *s, double lambda) {
+    const uint32_t I = s->n_items;
+    double *g = gram(s);
+    for (uint32_t i = 0; i < I; i++) g[(size_t)i * I + i] += lambda;
+    spd_inverse(g, I);
+    ease m = {I, malloc((size_t)I * I * sizeof(float))};
+    for (uint32_t i = 0; i < I; i++)
+        for (uint32_t j = 0; j < I; j++)
+            m.b[(size_t)i * I + j] = i == j ? 0.0f : (float)(-g[(size_t)i * I + j] / g[(size_t)j * I + j]);
+    free(g);
+    return m;
+}
+
+static void ease_score(void *model, const split *s, uint32_t u, float *scores) {
+    ease *m = model;
+    memset(scores, 0, s->n_items * sizeof *scores);
+    for (uint32_t a = 0; a < s->n_train[u]; a++) {
+        const float *row = m->b + (size_t)s->train[u][a] * m->n;
+        for (uint32_t j = 0; j < m->n; j++) scores[j] += row[j];
+    }
+}
+
+/* The sparse form: trained by target item (item j's neighbours i and B_ij), served by
+ * source item (CSR: start[i]..start[i+1] lists the j that i counts for, with B_ij), so
+ * a user's scores cost their history times M on average. */
+typedef struct sparse_ease {
+    uint32_t n, m;
+    uint32_t *from; float *w; uint32_t *count; /* [j][m], by target */
+    uint32_t *start, *to; float *tw;           /* CSR by source */
+} sparse_ease;
+
+/* Cholesky solve of the SPD system a x = b ([n][n], b overwritten with x). */
+static void spd_solve(double *a, double *b, uint32_t n) {
+    for (uint32_t j = 0; j < n; j++) {
+        double d = a[(size_t)j * n + j];
+        for (uint32_t k = 0; k < j; k++) d -= a[(size_t)j * n + k] * a[(size_t)j * n + k];
+        d = sqrt(d > 1e-12 ? d : 1e-12);
+        a[(size_t)j * n + j] = d;
+        for (uint32_t i = j + 1; i < n; i++) {
+            double v = a[(size_t)i * n + j];
+            for (uint32_t k = 0; k < j; k++) v -= a[(size_t)i * n + k] * a[(size_t)j * n + k];
+            a[(size_t)i * n + j] = v / d;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) { /* L y = b */
+        double v = b[i];
+        for (uint32_t k = 0; k < i; k++) v -= a[(size_t)i * n + k] * b[k];
+        b[i] = v / a[(size_t)i * n + i];
+    }
+    for (uint32_t i = n; i-- > 0;) { /* L' x = y */
+        double v = b[i];
+        for (uint32_t k = i + 1; k < n; k++) v -= a[(size_t)k * n + i] * b[k];
+        b[i] = v / a[(size_t)i * n + i];
+    }
+}
+
+static sparse_ease train_sparse_ease(const split *s, double lambda, uint32_t M) {
+    const uint32_t I = s->n_items;
+    double *g = gram(s);
+    if (M > I - 1) M = I - 1;
+    sparse_ease m = {I, M, malloc((size_t)I * M * sizeof(uint32_t)), malloc((size_t)I * M * sizeof(float)),
+                     calloc(I, sizeof(uint32_t)), NULL, NULL, NULL};
+    uint32_t *nb = malloc(M * sizeof *nb);
+    double *a = malloc((size_t)M * M * sizeof *a), *b = malloc(M * sizeof *b), *col = malloc(I * sizeof *col);
+    for (uint32_t j = 0; j < I; j++) {
+        /* the M items most often engaged with alongside j */
+        for (uint32_t i = 0; i < I; i++) col[i] = i == j ? -1 : g[(size_t)i * I + j];
+        uint32_t n = 0;
+        for (uint32_t r = 0; r < M; r++) {
+            uint32_t best = 0;
+            for (uint32_t i = 1; i < I; i++) if (col[i] > col[best]) best = i;
+            if (col[best] <= 0) break;
+            nb[n++] = best;
+            col[best] = -1;
+        }
+        for (uint32_t x = 0; x < n; x++) {
+            for (uint32_t y = 0; y < n; y++) a[(size_t)x * n + y] = g[(size_t)nb[x] * I + nb[y]];
+            a[(size_t)x * n + x] += lambda;
+            b[x] = g[(size_t)nb[x] * I + j];
+        }
+        spd_solve(a, b, n);
+        for (uint32_t x = 0; x < n; x++) {
+            m.from[(size_t)j * M + x] = nb[x];
+            m.w[(size_t)j * M + x] = (float)b[x];
+        }
+        m.count[j] = n;
+    }
+    /* By source, for serving. */
+    m.start = calloc((size_t)I + 1, sizeof *m.start);
+    for (uint32_t j = 0; j < I; j++)
+        for (uint32_t x = 0; x < m.count[j]; x++) m.start[m.from[(size_t)j * M + x] + 1]++;
+    for (uint32_t i = 0; i < I; i++) m.start[i + 1] += m.start[i];
+    m.to = malloc((size_t)m.start[I] * sizeof *m.to + 1);
+    m.tw = malloc((size_t)m.start[I] * sizeof *m.tw + 1);
+    uint32_t *fill = calloc(I, sizeof *fill);
+    for (uint32_t j = 0; j < I; j++)
+        for (uint32_t x = 0; x < m.count[j]; x++) {
+            const uint32_t i = m.from[(size_t)j * M + x], at = m.start[i] + fill[i]++;
+            m.to[at] = j;
+            m.tw[at] = m.w[(size_t)j * M + x];
+        }
+    free(fill);
+    free(nb);
+    free(a);
+    free(b);
+    free(col);
+    free(g);
+    return m;
+}
+
+static void sparse_ease_score(void *model, const split *s, uint32_t u, float *scores) {
+    sparse_ease *m = model;
+    memset(scores, 0, s->n_items * sizeof *scores);
+    for (uint32_t a = 0; a < s->n_train[u]; a++) {
+        const uint32_t i = s->train[u][a];
+        for (uint32_t r = m->start[i]; r < m->start[i + 1]; r++) scores[m->to[r]] += m->tw[r];
+    }
+}
+
 /* ---- vidx: the co-engagement walk ------------------------------------------------------- */
 typedef struct walk { vx_cograph *g; vx_cograph_params p; vx_coscores sc; } walk;
 
@@ -226,7 +390,8 @@ static int run_protocol(const char *data, double min_rating, int seeds, int k_nn
     if ((uint64_t)items * items > 400000000ull) k_nn = 0; /* the dense kNN trainer would not fit */
     printf("\n%s, ratings >= %g as positives: %zu interactions, %u users, %u items; %d seeds, 80/20 split\n\n",
            data, min_rating, n, users, items, seeds);
-    metrics mp = {0}, mk = {0}, mw = {0};
+    metrics mp = {0}, mk = {0}, mw = {0}, me = {0}, ms = {0};
+    const int dense_ease = (uint64_t)items * items <= 25000000ull; /* 5,000 items: 200 MB of doubles */
     for (int seed = 1; seed <= seeds; seed++) {
         split s;
         make_split(all, n, users, items, (uint64_t)seed, &s);
@@ -247,6 +412,24 @@ static int run_protocol(const char *data, double min_rating, int seeds, int k_nn
             free(m.nb);
             free(m.sim);
         }
+        /* EASE, dense (small catalogs only), and its sparse form */
+        if (dense_ease) {
+            t0 = vx_now();
+            ease e = train_ease(&s, ease_lambda);
+            me.train_s += vx_now() - t0;
+            evaluate(&s, ease_score, &e, &me);
+            free(e.b);
+        }
+        t0 = vx_now();
+        sparse_ease se = train_sparse_ease(&s, sparse_lambda, sparse_m);
+        ms.train_s += vx_now() - t0;
+        evaluate(&s, sparse_ease_score, &se, &ms);
+        free(se.from);
+        free(se.w);
+        free(se.count);
+        free(se.start);
+        free(se.to);
+        free(se.tw);
         /* vidx: training is adding the edges, as the live service does per event */
         t0 = vx_now();
         walk w = {vx_cograph_new(), *wp, {0}};
@@ -267,6 +450,12 @@ static int run_protocol(const char *data, double min_rating, int seeds, int k_nn
         snprintf(name, sizeof name, "item-kNN (k=%d)", k_nn);
         row(name, &mk, seeds);
     }
+    if (dense_ease) {
+        snprintf(name, sizeof name, "EASE (lambda %g)", ease_lambda);
+        row(name, &me, seeds);
+    }
+    snprintf(name, sizeof name, "sparse EASE (l %g, M %u)", sparse_lambda, sparse_m);
+    row(name, &ms, seeds);
     snprintf(name, sizeof name, "vidx walk (a=%.2g b=%.2g)", (double)wp->alpha, (double)wp->beta);
     row(name, &mw, seeds);
     free(all);
@@ -286,9 +475,12 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--beta") == 0) wp.beta = (float)atof(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--knn") == 0) k_nn = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--min-rating") == 0) min_rating = atof(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--ease-lambda") == 0) ease_lambda = atof(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--sparse-lambda") == 0) sparse_lambda = atof(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--sparse-m") == 0) sparse_m = (uint32_t)atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K] "
-                            "[--min-rating R]\n");
+                            "[--min-rating R] [--ease-lambda L] [--sparse-lambda L] [--sparse-m M]\n");
             return 2;
         }
     }
