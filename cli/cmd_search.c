@@ -137,8 +137,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
             vx_picture_info info;
             char what[96] = "image";
             if (vx_picture_sniff(image, image_len, &info, &err) == 0)
-                snprintf(what, sizeof what, "%s image %ux%u", vx_picture_format_name(info.format), info.width,
-                         info.height);
+                vx_picture_describe(&info, what, sizeof what);
             doc = results_doc(what, (vx_now() - t0) * 1e3, &r);
         }
         vx_results_free(&r);

@@ -252,26 +252,6 @@ int vx_video_arg_id(const char *arg, uint64_t *id, vx_error *err) {
     return VX_E_BAD_INPUT;
 }
 
-typedef struct segment_list {
-    vx_segment *v;
-    uint32_t n, cap;
-} segment_list;
-
-static int collect_segment(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
-    (void)video_id;
-    (void)index;
-    segment_list *l = ctx;
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? 2 * l->cap : 16;
-        vx_segment *v = realloc(l->v, cap * sizeof *v);
-        if (!v) return 1;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = (vx_segment){.start = s->start, .end = s->end, .n_frames = s->n_frames};
-    return 0;
-}
-
 int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     char hex[VX_ID_HEX_LEN];
@@ -286,14 +266,10 @@ int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err
     if (out->video.status != VX_VIDEO_INDEXED) return VX_OK;
     /* A copy shows its original's segments: it shares them. */
     const uint64_t owner = out->video.duplicate_of ? out->video.duplicate_of : id;
-    segment_list l = {0};
-    if (vx_catalog_scan_segments(e->cat, owner, collect_segment, &l, NULL, err)) {
-        free(l.v);
+    if (vx_catalog_get_segments(e->cat, owner, 0, &out->segments, &out->n_segments, err)) {
         vx_video_view_free(out);
         return VX_E_INTERNAL;
     }
-    out->segments = l.v;
-    out->n_segments = l.n;
     vx_engine_playback(e, &out->video, &out->playback);
     for (uint8_t slot = VX_TEXT_FILES; slot <= VX_TEXT_API; slot++)
         if (vx_catalog_get_text(e->cat, id, slot, &out->text[slot], err) < 0) {

@@ -643,7 +643,7 @@ int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, co
         return VX_E_BAD_INPUT;
     }
     char what[96];
-    snprintf(what, sizeof what, "%s image %ux%u", vx_picture_format_name(info.format), info.width, info.height);
+    vx_picture_describe(&info, what, sizeof what);
     vx_search_params f = *p;
     f.text = what;
     if (check_search(&f, err)) return VX_E_BAD_INPUT;

@@ -431,30 +431,6 @@ static int add_tag(video_tags *vt, int vi, int label, float z, double start, dou
     return 0;
 }
 
-typedef struct seg_buf {
-    vx_segment *s;
-    int n, cap;
-} seg_buf;
-
-static int keep_segment(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
-    (void)video_id;
-    (void)index;
-    seg_buf *b = ctx;
-    if (b->n == b->cap) {
-        int cap = b->cap ? 2 * b->cap : 16;
-        vx_segment *a = realloc(b->s, (size_t)cap * sizeof *a);
-        if (!a) return 1;
-        b->s = a;
-        b->cap = cap;
-    }
-    b->s[b->n] = *s;
-    b->s[b->n].embedding = malloc((size_t)s->dim * sizeof(float));
-    if (!b->s[b->n].embedding) return 1;
-    memcpy(b->s[b->n].embedding, s->embedding, (size_t)s->dim * sizeof(float));
-    b->n++;
-    return 0;
-}
-
 static int cmp_tag(const void *a, const void *b) {
     const vx_video_tag *x = a, *y = b;
     return (y->score > x->score) - (y->score < x->score);
@@ -473,7 +449,8 @@ static int tag_video(vx_tagger *t, const float *mean, uint64_t id, video_tags *o
     if (!live) return 0;
     vx_embedding whole;
     if ((r = vx_catalog_get_embedding(t->e->cat, id, &whole, err)) != 0) return r < 0 ? -1 : 0;
-    seg_buf segs = {0};
+    vx_segment *segs = NULL;
+    uint32_t n_segs = 0;
     int rc = -1;
     const int d = t->dim;
     float *x = malloc((size_t)d * sizeof *x);
@@ -483,16 +460,16 @@ static int tag_video(vx_tagger *t, const float *mean, uint64_t id, video_tags *o
         else vx_fail(err, "out of memory");
         goto done;
     }
-    if (vx_catalog_scan_segments(t->e->cat, id, keep_segment, &segs, NULL, err)) goto done;
+    if (vx_catalog_get_segments(t->e->cat, id, 1, &segs, &n_segs, err)) goto done;
     for (int vi = 0; vi < t->n_vocab; vi++) {
         const tag_vocab *voc = &t->v[vi];
-        for (int s = 0; s < segs.n; s++) {
-            if ((int)segs.s[s].dim != d) continue;
-            centre(mean, segs.s[s].embedding, d, x);
+        for (uint32_t s = 0; s < n_segs; s++) {
+            if ((int)segs[s].dim != d) continue;
+            centre(mean, segs[s].embedding, d, x);
             const int n = keep_labels(voc, d, x, keep);
-            const double end = segs.s[s].end > segs.s[s].start ? segs.s[s].end : duration;
+            const double end = segs[s].end > segs[s].start ? segs[s].end : duration;
             for (int k = 0; k < n; k++)
-                if (add_tag(out, vi, keep[k].label, keep[k].z, segs.s[s].start, end)) goto oom;
+                if (add_tag(out, vi, keep[k].label, keep[k].z, segs[s].start, end)) goto oom;
         }
         centre(mean, whole.v, d, x);
         const int n = keep_labels(voc, d, x, keep);
@@ -516,8 +493,7 @@ oom:
     free(out->tags);
     memset(out, 0, sizeof *out);
 done:
-    for (int s = 0; s < segs.n; s++) free(segs.s[s].embedding);
-    free(segs.s);
+    vx_segments_free(segs, n_segs);
     free(x);
     vx_embedding_clear(&whole);
     return rc;

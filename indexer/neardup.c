@@ -128,44 +128,16 @@ static int by_hits(const void *x, const void *y) {
 
 /* ---- confirmation by the embeddings --------------------------------------------------- */
 
-typedef struct seg_copy {
-    double start, end;
-    float *v;
-} seg_copy;
-
-typedef struct seg_list {
-    seg_copy *s;
-    int n, cap, dim;
-} seg_list;
-
-static int keep_segment(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
-    (void)video_id;
-    (void)index;
-    seg_list *L = ctx;
-    if ((int)s->dim != L->dim) return 0;
-    if (L->n == L->cap) {
-        int cap = L->cap ? 2 * L->cap : 16;
-        seg_copy *c = realloc(L->s, (size_t)cap * sizeof *c);
-        if (!c) return 1;
-        L->s = c;
-        L->cap = cap;
-    }
-    float *v = malloc((size_t)L->dim * sizeof *v);
-    if (!v) return 1;
-    memcpy(v, s->embedding, (size_t)L->dim * sizeof *v);
-    L->s[L->n++] = (seg_copy){.start = s->start, .end = s->end, .v = v};
-    return 0;
-}
-
 /* Mean cosine between self's matched frames and the candidate's segments at their
  * partners' times; 2 when nothing could be compared. */
 static float confirm(vx_catalog *cat, uint64_t cand_id, const vx_frame_print *a, int na, const float *emb, int dim,
                      const vx_video_frames *b, double offset) {
-    seg_list L = {.dim = dim};
+    vx_segment *segs;
+    uint32_t n_segs;
     vx_error err;
-    if (vx_catalog_scan_segments(cat, cand_id, keep_segment, &L, NULL, &err) || L.n == 0) {
-        for (int i = 0; i < L.n; i++) free(L.s[i].v);
-        free(L.s);
+    if (vx_catalog_get_segments(cat, cand_id, 1, &segs, &n_segs, &err)) return 2;
+    if (n_segs == 0 || (int)segs[0].dim != dim) {
+        vx_segments_free(segs, n_segs);
         return 2;
     }
     double sum = 0;
@@ -178,15 +150,14 @@ static float confirm(vx_catalog *cat, uint64_t cand_id, const vx_frame_print *a,
             hit = !b->frames[j].flat && fabs(b->frames[j].t - u) <= VX_NEARDUP_SLACK &&
                   vx_phash_distance(a[i].phash, b->frames[j].phash) <= VX_PHASH_MATCH_BITS;
         if (!hit) continue;
-        int s = 0;
-        for (int k = 0; k < L.n; k++)
-            if (u >= L.s[k].start && u < L.s[k].end) { s = k; break; }
-            else if (u >= L.s[k].end) s = k;
-        sum += vx_dot(emb + (size_t)i * dim, L.s[s].v, (size_t)dim);
+        uint32_t s = 0;
+        for (uint32_t k = 0; k < n_segs; k++)
+            if (u >= segs[k].start && u < segs[k].end) { s = k; break; }
+            else if (u >= segs[k].end) s = k;
+        sum += vx_dot(emb + (size_t)i * dim, segs[s].embedding, (size_t)dim);
         n++;
     }
-    for (int i = 0; i < L.n; i++) free(L.s[i].v);
-    free(L.s);
+    vx_segments_free(segs, n_segs);
     return n ? (float)(sum / n) : 2;
 }
 

@@ -12,6 +12,10 @@ const char *vx_picture_format_name(int format) {
     }
 }
 
+void vx_picture_describe(const vx_picture_info *info, char *out, size_t size) {
+    snprintf(out, size, "%s image %ux%u", vx_picture_format_name(info->format), info->width, info->height);
+}
+
 static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }

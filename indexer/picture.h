@@ -29,6 +29,8 @@ typedef struct vx_picture_info {
 } vx_picture_info;
 
 const char *vx_picture_format_name(int format); /* "JPEG", "PNG", "WebP" */
+/* What a picture query searched for, as its answer's "query" says it: "JPEG image 640x360". */
+void vx_picture_describe(const vx_picture_info *info, char *out, size_t size);
 
 /* The format and size from the header. 0, or -1 with err saying why: not one of the
  * three formats (and what the bytes start like), a header cut short or malformed, or a

@@ -402,6 +402,54 @@ int vx_catalog_scan_segments(vx_catalog *cat, uint64_t video_id, vx_segment_fn f
     return scan_prefix(cat, prefix, video_id ? VX_KEY_ID_LEN : 1, visit_segment, &s, err);
 }
 
+typedef struct segment_array {
+    vx_segment *v;
+    uint32_t n, cap;
+    int with_embeddings, oom;
+} segment_array;
+
+static int keep_segment(void *ctx, uint64_t video_id, uint32_t index, const vx_segment *s) {
+    (void)video_id;
+    (void)index;
+    segment_array *a = ctx;
+    if (a->n == a->cap) {
+        const uint32_t cap = a->cap ? 2 * a->cap : 16;
+        vx_segment *v = realloc(a->v, cap * sizeof *v);
+        if (!v) return a->oom = 1;
+        a->v = v;
+        a->cap = cap;
+    }
+    vx_segment c = {.start = s->start, .end = s->end, .n_frames = s->n_frames};
+    if (a->with_embeddings) {
+        if (!(c.embedding = malloc((size_t)s->dim * sizeof *c.embedding))) return a->oom = 1;
+        memcpy(c.embedding, s->embedding, (size_t)s->dim * sizeof *c.embedding);
+        c.dim = s->dim;
+    }
+    a->v[a->n++] = c;
+    return 0;
+}
+
+int vx_catalog_get_segments(vx_catalog *cat, uint64_t video_id, int with_embeddings, vx_segment **out, uint32_t *n,
+                            vx_error *err) {
+    segment_array a = {.with_embeddings = with_embeddings};
+    *out = NULL;
+    *n = 0;
+    int r = vx_catalog_scan_segments(cat, video_id, keep_segment, &a, NULL, err);
+    if (!r && a.oom) r = vx_fail(err, "out of memory");
+    if (r) {
+        vx_segments_free(a.v, a.n);
+        return -1;
+    }
+    *out = a.v;
+    *n = a.n;
+    return 0;
+}
+
+void vx_segments_free(vx_segment *s, uint32_t n) {
+    for (uint32_t i = 0; s && i < n; i++) free(s[i].embedding);
+    free(s);
+}
+
 static int visit_event(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
     (void)err;
     struct typed_scan *s = p;

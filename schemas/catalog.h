@@ -68,6 +68,11 @@ int vx_catalog_scan_videos(vx_catalog *cat, vx_video_fn fn, void *ctx, vx_scan_s
 /* video_id 0 scans the segments of every video. */
 int vx_catalog_scan_segments(vx_catalog *cat, uint64_t video_id, vx_segment_fn fn, void *ctx,
                              vx_scan_stats *stats, vx_error *err);
+/* A video's segments in order, as an array (*out to release with vx_segments_free);
+ * with_embeddings 0 keeps their times and frame counts only (embedding NULL). */
+int vx_catalog_get_segments(vx_catalog *cat, uint64_t video_id, int with_embeddings, vx_segment **out, uint32_t *n,
+                            vx_error *err);
+void vx_segments_free(vx_segment *s, uint32_t n);
 /* user NULL scans the events of every user. Events of one user come in time order. */
 int vx_catalog_scan_events(vx_catalog *cat, const char *user, vx_event_fn fn, void *ctx,
                            vx_scan_stats *stats, vx_error *err);
