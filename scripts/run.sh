@@ -35,7 +35,7 @@ if [ -z "$videos" ]; then videos="$(./scripts/shared_data.sh)/videos"; fi
 export VIDX_MODEL="$model"
 # Zero-shot tags read OpenAI's prompts.md from the model folder (download_model.sh puts it
 # there); a model placed by hand may lack it: then the shared data's copy, when present.
-shared_prompts="$(./scripts/shared_data.sh 2>/dev/null)/clip/prompts.md"
+shared_prompts="$(./scripts/shared_data.sh 2>/dev/null || true)/clip/prompts.md"
 if [ -z "${VIDX_TAG_PROMPTS:-}" ] && [ ! -f "$model/prompts.md" ] && [ -f "$shared_prompts" ]; then
   export VIDX_TAG_PROMPTS="$shared_prompts"
 fi
