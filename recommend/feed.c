@@ -13,13 +13,12 @@
 #include "../common/small_gemm.h"
 #include "../common/lru.h"
 #include "../common/vecmath.h"
-#include "cograph.h"
 #include "events.h"
 
 /* Blend weights of the sources (recommend/README.md explains them). */
-#define W_CONTENT 0.35f
-#define W_NEIGHBOURS 0.20f
-#define W_COENGAGED 0.30f
+#define W_CONTENT 0.25f
+#define W_NEIGHBOURS 0.15f
+#define W_COENGAGED 0.45f
 #define W_FRESH 0.075f
 #define W_POPULAR 0.075f
 
@@ -32,7 +31,8 @@
 #define GLOBAL_KEEP 256      /* newest / most popular kept for everyone, before exclusions */
 #define FRESH_HALF_LIFE_DAYS 7.0
 #define POPULAR_HALF_LIFE_DAYS 7.0
-#define SCRATCH_KEEP 8       /* walk scratch areas kept for reuse */
+#define SCRATCH_KEEP 8       /* scoring scratch areas kept for reuse */
+#define MODEL_HISTORY 500    /* a user's latest engagements the model scores from (as it trains) */
 
 typedef struct rec_video {
     uint64_t id;
@@ -45,6 +45,7 @@ typedef struct rec_video {
 typedef struct seen {
     uint32_t item;
     uint8_t positive, disliked, last_type;
+    float x;         /* the engagement's weight for the item model (vx_itemmodel_combine) */
     int64_t last_ms;
 } seen;
 
@@ -63,8 +64,6 @@ struct vx_recommender {
     rec_user *users;
     uint32_t n_users, cap_users;
     vx_idmap user_idx;
-    vx_cograph *g;
-    vx_cograph_params gp;
     int64_t pop_t0_ms;
     uint64_t n_edges;
     vx_lru *neighbours; /* video id -> its nearest videos (vx_ann_hit[]), per index version */
@@ -77,21 +76,26 @@ struct vx_recommender {
     uint32_t global_fresh[GLOBAL_KEEP], global_pop[GLOBAL_KEEP];
     int n_global_fresh, n_global_pop;
     double max_pop;
-    /* Scratch of the co-engagement walk (six arrays over every video), kept between
-     * feeds instead of allocated and zeroed for each: one per feed in flight. */
+    /* The item model, swapped whole under the write lock. */
+    vx_itemmodel *model;
+    uint64_t observed;       /* engagements recorded (loaded or observed) */
+    uint64_t model_observed; /* ... when the model's snapshot was taken */
+    double model_at;         /* vx_now() when it was swapped in */
+    /* Scratch of the model's scoring (four arrays over every video), kept between feeds
+     * instead of allocated and zeroed for each: one per feed in flight. */
     pthread_mutex_t scratch_mu;
-    vx_coscores *scratch[SCRATCH_KEEP];
+    vx_itemscores *scratch[SCRATCH_KEEP];
     int n_scratch;
 };
 
-static vx_coscores *take_scratch(vx_recommender *r) {
+static vx_itemscores *take_scratch(vx_recommender *r) {
     pthread_mutex_lock(&r->scratch_mu);
-    vx_coscores *s = r->n_scratch ? r->scratch[--r->n_scratch] : NULL;
+    vx_itemscores *s = r->n_scratch ? r->scratch[--r->n_scratch] : NULL;
     pthread_mutex_unlock(&r->scratch_mu);
     return s ? s : calloc(1, sizeof *s);
 }
 
-static void give_scratch(vx_recommender *r, vx_coscores *s) {
+static void give_scratch(vx_recommender *r, vx_itemscores *s) {
     pthread_mutex_lock(&r->scratch_mu);
     if (r->n_scratch < SCRATCH_KEEP) {
         r->scratch[r->n_scratch++] = s;
@@ -99,7 +103,7 @@ static void give_scratch(vx_recommender *r, vx_coscores *s) {
     }
     pthread_mutex_unlock(&r->scratch_mu);
     if (s) {
-        vx_coscores_free(s);
+        vx_itemscores_free(s);
         free(s);
     }
 }
@@ -186,21 +190,17 @@ static int apply(vx_recommender *r, const char *user, const vx_event *e, float f
         s->last_type = e->type;
     }
     if (vx_event_is_positive(e->type, fraction, e->seconds)) {
-        if (!s->positive) {
-            if (vx_cograph_add(r->g, (uint32_t)u, (uint32_t)v)) return -1;
-            r->n_edges++;
-        }
+        r->n_edges += !s->positive;
         s->positive = 1;
         s->disliked = 0;
     } else if (vx_event_is_negative(e->type)) {
-        if (s->positive) {
-            vx_cograph_remove(r->g, (uint32_t)u, (uint32_t)v);
-            r->n_edges--;
-        }
+        r->n_edges -= s->positive;
         s->positive = 0;
         s->disliked = 1;
     }
     float w = vx_event_weight(e->type, fraction);
+    s->x = vx_itemmodel_combine(s->x, w);
+    r->observed++;
     if (w > 0)
         r->videos[v].pop += w * exp2((double)(e->ts_ms - r->pop_t0_ms) / (POPULAR_HALF_LIFE_DAYS * 86400e3));
     return 0;
@@ -223,8 +223,7 @@ static int load_event(void *ctx, const char *user, uint32_t seq, const vx_event 
 
 vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
     vx_recommender *r = calloc(1, sizeof *r);
-    if (!r || !(r->g = vx_cograph_new())) {
-        free(r);
+    if (!r) {
         vx_fail(err, "out of memory");
         return NULL;
     }
@@ -232,7 +231,6 @@ vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
     pthread_mutex_init(&r->global_mu, NULL);
     pthread_mutex_init(&r->scratch_mu, NULL);
     r->global_changes = UINT64_MAX;
-    vx_cograph_params_default(&r->gp);
     if (!(r->neighbours = vx_lru_new(16384))) {
         vx_rec_close(r);
         vx_fail(err, "out of memory");
@@ -263,11 +261,11 @@ void vx_rec_close(vx_recommender *r) {
     free(r->videos);
     vx_idmap_free(&r->video_idx);
     vx_idmap_free(&r->user_idx);
-    vx_cograph_free(r->g);
+    vx_itemmodel_free(r->model);
     vx_lru_free(r->neighbours);
     pthread_mutex_destroy(&r->global_mu);
     for (int i = 0; i < r->n_scratch; i++) {
-        vx_coscores_free(r->scratch[i]);
+        vx_itemscores_free(r->scratch[i]);
         free(r->scratch[i]);
     }
     pthread_mutex_destroy(&r->scratch_mu);
@@ -339,6 +337,7 @@ typedef struct cand {
     uint32_t via[N_SOURCES];/* the user's video a personal source came from */
     float blend;
     int best_source;
+    uint8_t new_by_content; /* co-engaged score of a new video, from its content neighbours */
 } cand;
 
 typedef struct cands {
@@ -445,9 +444,47 @@ static int from_neighbours(feed_run *F, uint32_t item, const vx_feed_options *o)
     return add_hits(F, found, n, SRC_NEIGHBOURS, item);
 }
 
+/* co-engaged: the item model's scores from the user's latest engagements, as they are
+ * now (an event counts in the next feed; the model itself is rebuilt on a schedule). */
+static int from_model(feed_run *F) {
+    vx_recommender *r = F->r;
+    const rec_user *u = F->u;
+    if (!r->model) return 0;
+    const uint32_t from = u->n > MODEL_HISTORY ? u->n - MODEL_HISTORY : 0; /* latest first seen */
+    uint32_t items[MODEL_HISTORY];
+    float x[MODEL_HISTORY];
+    uint32_t n = 0;
+    for (uint32_t i = from; i < u->n; i++)
+        if (u->s[i].x != 0) {
+            items[n] = u->s[i].item;
+            x[n++] = u->s[i].x;
+        }
+    vx_itemscores *sc = take_scratch(r);
+    if (!sc || vx_itemmodel_score(r->model, items, x, n, sc)) {
+        if (sc) give_scratch(r, sc);
+        return vx_fail(F->err, "out of memory");
+    }
+    uint32_t best[N_COENGAGED];
+    float scores[N_COENGAGED];
+    topn t = {best, scores, 0, N_COENGAGED, 0};
+    for (uint32_t i = 0; i < sc->n_touched; i++) {
+        const uint32_t j = sc->touched[i];
+        if (j < r->n_videos && !F->excluded[j] && sc->score[j] > 0) top_push(&t, j, sc->score[j]);
+    }
+    int rc = 0;
+    for (int i = 0; i < t.n; i++) {
+        cand *c = cand_get(&F->cs, t.item[i]);
+        if (!c) { rc = vx_fail(F->err, "out of memory"); break; }
+        c->s[SRC_COENGAGED] = t.score[i];
+        c->via[SRC_COENGAGED] = sc->via[t.item[i]];
+        c->new_by_content = vx_itemmodel_from_content(r->model, t.item[i]);
+    }
+    give_scratch(r, sc);
+    return rc;
+}
+
 /* content, neighbours and co-engaged: the sources that need the user's history. */
 static int personal_sources(feed_run *F, const vx_feed_options *o) {
-    vx_recommender *r = F->r;
     const rec_user *u = F->u;
     const int dim = vx_ann_dim(F->ann);
     /* content: nearest videos to the profile vector */
@@ -477,29 +514,8 @@ static int personal_sources(feed_run *F, const vx_feed_options *o) {
     }
     for (int i = 0; i < n_recent; i++)
         if (from_neighbours(F, recent[i], o)) return -1;
-    /* co-engaged: the walk */
-    vx_coscores *sc = take_scratch(r);
-    vx_cograph_params gp = r->gp;
-    if (!sc || vx_cograph_score(r->g, (uint32_t)F->user_idx, &gp, sc)) {
-        if (sc) give_scratch(r, sc);
-        return vx_fail(F->err, "out of memory");
-    }
-    uint32_t items[N_COENGAGED];
-    float scores[N_COENGAGED];
-    topn t = {items, scores, 0, N_COENGAGED, 0};
-    for (uint32_t i = 0; i < sc->n_touched; i++) {
-        uint32_t j = sc->touched[i];
-        if (j < r->n_videos && !F->excluded[j] && sc->score[j] > 0) top_push(&t, j, sc->score[j]);
-    }
-    int rc = 0;
-    for (int i = 0; i < t.n && rc == 0; i++) {
-        cand *c = cand_get(&F->cs, t.item[i]);
-        if (!c) { rc = vx_fail(F->err, "out of memory"); break; }
-        c->s[SRC_COENGAGED] = t.score[i];
-        c->via[SRC_COENGAGED] = sc->via[t.item[i]];
-    }
-    give_scratch(r, sc);
-    return rc;
+    /* co-engaged: the item model's scores from the user's latest engagements */
+    return from_model(F);
 }
 
 static double freshness(const rec_video *v, int64_t now) {
@@ -627,7 +643,8 @@ static char *reason_for(feed_run *F, const cand *c) {
         const char *did = "watched";
         for (uint32_t i = 0; F->u && i < F->u->n; i++)
             if (F->u->s[i].item == via && F->u->s[i].last_type == VX_EVENT_LIKE) did = "liked";
-        if (c->best_source == SRC_NEIGHBOURS) snprintf(buf, sizeof buf, "like %.256s, which you %s", t ? t : "?", did);
+        if (c->best_source == SRC_NEIGHBOURS || c->new_by_content)
+            snprintf(buf, sizeof buf, "like %.256s, which you %s", t ? t : "?", did);
         else snprintf(buf, sizeof buf, "people who watched %.256s also watched this", t ? t : "?");
         free(t);
         return strdup(buf);
@@ -731,4 +748,182 @@ done:
     free(F.excluded);
     if (rc) vx_feed_free(out);
     return rc;
+}
+
+/* ---- the item model ------------------------------------------------------------------------ */
+
+int vx_rec_ann_similar(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err) {
+    vx_rec_ann_ctx *c = ctx;
+    const int dim = vx_ann_dim(c->ann);
+    if (dim <= 0 || k <= 0) return 0;
+    float *q = malloc((size_t)dim * sizeof *q);
+    vx_ann_hit *hits = malloc((size_t)(k + 1) * sizeof *hits);
+    int n = -1;
+    if (!q || !hits) vx_fail(err, "out of memory");
+    else {
+        int got = vx_ann_video_vector(c->ann, video_id, q, err);
+        n = got < 0 ? -1 : got ? 0 : vx_ann_search_videos(c->ann, q, k + 1, hits, err);
+    }
+    int out = 0;
+    for (int i = 0; i < n && out < k; i++) {
+        if (hits[i].video_id == video_id) continue;
+        ids[out] = hits[i].video_id;
+        sims[out++] = hits[i].score;
+    }
+    free(q);
+    free(hits);
+    return n < 0 ? -1 : out;
+}
+
+void vx_rec_training_free(vx_rec_training *t) {
+    free((void *)t->in.start);
+    free((void *)t->in.item);
+    free((void *)t->in.weight);
+    free((void *)t->in.t_ms);
+    free(t->video_ids);
+    free(t->wanted);
+    vx_idmap_free(&t->item_of);
+    memset(t, 0, sizeof *t);
+}
+
+typedef struct newest { int64_t created_at; uint32_t item; } newest;
+static int by_newest(const void *a, const void *b) {
+    const newest *x = a, *y = b;
+    return (x->created_at < y->created_at) - (x->created_at > y->created_at);
+}
+
+int vx_rec_training_take(vx_recommender *r, vx_rec_training *t, vx_error *err) {
+    memset(t, 0, sizeof *t);
+    pthread_rwlock_rdlock(&r->lock);
+    uint64_t total = 0;
+    for (uint32_t u = 0; u < r->n_users; u++) total += r->users[u].n;
+    const uint32_t n_items = r->n_videos;
+    uint64_t *start = malloc(((size_t)r->n_users + 1) * sizeof *start);
+    uint32_t *item = malloc((size_t)(total ? total : 1) * sizeof *item);
+    float *w = malloc((size_t)(total ? total : 1) * sizeof *w);
+    int64_t *ts = malloc((size_t)(total ? total : 1) * sizeof *ts);
+    t->video_ids = malloc((size_t)(n_items ? n_items : 1) * sizeof *t->video_ids);
+    t->wanted = calloc(n_items ? n_items : 1, 1);
+    uint32_t *users_of = calloc(n_items ? n_items : 1, sizeof *users_of);
+    newest *fresh = malloc((size_t)(n_items ? n_items : 1) * sizeof *fresh);
+    t->in = (vx_itemmodel_input){r->n_users, n_items, start, item, w, ts};
+    int ok = start && item && w && ts && t->video_ids && t->wanted && users_of && fresh &&
+             vx_idmap_init(&t->item_of, n_items) == 0;
+    if (ok) {
+        uint64_t at = 0;
+        for (uint32_t u = 0; u < r->n_users; u++) {
+            start[u] = at;
+            for (uint32_t i = 0; i < r->users[u].n; i++) {
+                const seen *s = &r->users[u].s[i];
+                item[at] = s->item;
+                w[at] = s->x;
+                ts[at++] = s->last_ms;
+                users_of[s->item] += s->x != 0;
+            }
+        }
+        start[r->n_users] = at;
+        /* New videos to give content neighbours: recommendable, too few users to learn
+         * from, the newest VX_REC_MODEL_NEW_MAX of them. */
+        vx_itemmodel_params p;
+        vx_itemmodel_params_default(&p);
+        uint32_t n_fresh = 0;
+        for (uint32_t i = 0; i < n_items && ok; i++) {
+            t->video_ids[i] = r->videos[i].id;
+            ok = vx_idmap_put(&t->item_of, r->videos[i].id, i) == 0;
+            if (r->videos[i].live && users_of[i] < (uint32_t)p.min_support)
+                fresh[n_fresh++] = (newest){r->videos[i].created_at, i};
+        }
+        if (n_fresh > VX_REC_MODEL_NEW_MAX) qsort(fresh, n_fresh, sizeof *fresh, by_newest);
+        for (uint32_t i = 0; i < n_fresh && i < VX_REC_MODEL_NEW_MAX; i++) t->wanted[fresh[i].item] = 1;
+        t->observed = r->observed;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    free(users_of);
+    free(fresh);
+    if (!ok) {
+        vx_rec_training_free(t);
+        return vx_fail(err, "out of memory taking the item model's input");
+    }
+    return 0;
+}
+
+/* The model's content callback over video ids. */
+typedef struct content_by_id {
+    const vx_rec_training *t;
+    vx_rec_similar_fn similar;
+    void *ctx;
+    uint64_t *ids;
+    int cap;
+} content_by_id;
+
+static int content_of_item(void *ctx, uint32_t item, uint32_t *items, float *sims, int k, vx_error *err) {
+    content_by_id *c = ctx;
+    if (item >= c->t->in.n_items) return 0;
+    if (k > c->cap) {
+        uint64_t *ids = realloc(c->ids, (size_t)k * sizeof *ids);
+        if (!ids) return vx_fail(err, "out of memory");
+        c->ids = ids;
+        c->cap = k;
+    }
+    int n = c->similar(c->ctx, c->t->video_ids[item], c->ids, sims, k, err);
+    int out = 0;
+    for (int i = 0; i < n; i++) {
+        const int64_t j = vx_idmap_index(&c->t->item_of, c->ids[i]);
+        if (j < 0) continue; /* indexed after the snapshot */
+        items[out] = (uint32_t)j;
+        sims[out++] = sims[i];
+    }
+    return n < 0 ? -1 : out;
+}
+
+vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn similar, void *ctx, vx_error *err) {
+    vx_itemmodel_params p;
+    vx_itemmodel_params_default(&p);
+    content_by_id c = {t, similar, ctx, NULL, 0};
+    vx_itemmodel_content content = {content_of_item, &c, t->wanted};
+    vx_itemmodel *m = vx_itemmodel_train(&t->in, &p, similar ? &content : NULL, err);
+    free(c.ids);
+    return m;
+}
+
+void vx_rec_set_model(vx_recommender *r, vx_itemmodel *m, const vx_rec_training *t) {
+    pthread_rwlock_wrlock(&r->lock);
+    vx_itemmodel *old = r->model;
+    r->model = m;
+    r->model_observed = t->observed;
+    r->model_at = vx_now();
+    r->changes++;
+    pthread_rwlock_unlock(&r->lock);
+    vx_itemmodel_free(old);
+}
+
+int vx_rec_build_model(vx_recommender *r, vx_rec_similar_fn similar, void *ctx, vx_error *err) {
+    vx_rec_training t;
+    if (vx_rec_training_take(r, &t, err)) return -1;
+    vx_itemmodel *m = vx_rec_training_run(&t, similar, ctx, err);
+    if (m) vx_rec_set_model(r, m, &t);
+    vx_rec_training_free(&t);
+    return m ? 0 : -1;
+}
+
+int vx_rec_model_due(vx_recommender *r) {
+    pthread_rwlock_rdlock(&r->lock);
+    const uint64_t since = r->observed - r->model_observed;
+    int due;
+    if (!r->model) due = r->observed > 0;
+    else due = since > r->observed / 20 || (since > 0 && vx_now() - r->model_at >= VX_REC_MODEL_MAX_AGE_S);
+    pthread_rwlock_unlock(&r->lock);
+    return due;
+}
+
+void vx_rec_model_info_get(vx_recommender *r, vx_rec_model_info *out) {
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&r->lock);
+    if (r->model) {
+        out->built = 1;
+        vx_itemmodel_stats_get(r->model, &out->stats);
+        out->age_s = vx_now() - r->model_at;
+    }
+    out->changes_since = r->observed - r->model_observed;
+    pthread_rwlock_unlock(&r->lock);
 }

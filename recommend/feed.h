@@ -2,14 +2,18 @@
  *
  * The recommender keeps in memory what ranking needs and LevelDB does not answer fast:
  * the recommendable videos (indexed originals) with their age and decayed popularity,
- * each user's seen videos, and the co-engagement graph (cograph.h). It is loaded from
- * the catalog at open (one scan of videos and events) and kept current with
- * vx_rec_observe (each recorded event) and vx_rec_video_changed (each indexed video).
+ * each user's engagements (video, combined weight, time), and the learned item model
+ * (itemmodel.h). Videos and engagements are loaded from the catalog at open (one scan of
+ * videos and events) and kept current with vx_rec_observe (each recorded event) and
+ * vx_rec_video_changed (each indexed video). The model is trained aside from a snapshot
+ * of the engagements and swapped in whole (vx_rec_build_model, or its three steps for a
+ * caller that trains on its own thread); until the first one a feed has no co-engaged
+ * source.
  *
  * A feed (documented in recommend/README.md) gathers candidates from five sources:
  *   content     nearest videos to the user's profile vector (ANN)
  *   neighbours  nearest videos to each of the user's latest positives (ANN)
- *   co-engaged  the co-engagement walk from the user's positives
+ *   co-engaged  the item model's scores from the user's engagements, read live
  *   fresh       the newest videos
  *   popular     the most engaged-with videos, popularity decaying with time
  * drops what the user has seen or disliked, blends the normalised source scores with
@@ -27,7 +31,9 @@
 
 #include "../ann/ann.h"
 #include "../common/error.h"
+#include "../common/idmap.h"
 #include "../schemas/catalog.h"
+#include "itemmodel.h"
 
 #define VX_FEED_MAX_K 200
 
@@ -72,5 +78,47 @@ void vx_feed_free(vx_feed *f);
 
 /* Counts for /metrics and `vidx info`. */
 void vx_rec_stats(vx_recommender *r, uint64_t *users, uint64_t *videos, uint64_t *edges);
+
+/* ---- the item model -------------------------------------------------------------------------
+ * A model is due when there is engagement and none yet, when the engagements recorded
+ * since its snapshot pass a twentieth of all, or when it is older than
+ * VX_REC_MODEL_MAX_AGE_S with any change at all. */
+#define VX_REC_MODEL_MAX_AGE_S 300
+#define VX_REC_MODEL_NEW_MAX 20000 /* new videos (too few users) given content neighbours, the newest */
+
+/* The nearest videos to a video by content: up to k ids and cosines, best first; the
+ * number found (0: no vector), or -1 with err. */
+typedef int (*vx_rec_similar_fn)(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err);
+/* A vx_rec_similar_fn over a vector index; ctx is a vx_rec_ann_ctx, and the index must
+ * not change during the call (the caller's lock). */
+typedef struct vx_rec_ann_ctx { vx_ann *ann; vx_catalog *cat; } vx_rec_ann_ctx;
+int vx_rec_ann_similar(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err);
+
+/* The engagements a model is trained from, copied under the recommender's lock. */
+typedef struct vx_rec_training {
+    vx_itemmodel_input in; /* arrays owned */
+    uint64_t *video_ids;   /* [in.n_items]: the video of each item */
+    uint8_t *wanted;       /* [in.n_items]: new videos to find content neighbours for */
+    vx_idmap item_of;      /* video id -> item */
+    uint64_t observed;     /* engagements recorded when taken */
+} vx_rec_training;
+
+int vx_rec_training_take(vx_recommender *r, vx_rec_training *t, vx_error *err);
+/* Trains (no lock held; seconds at 100,000 videos). similar may be NULL: no content side. */
+vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn similar, void *ctx, vx_error *err);
+void vx_rec_training_free(vx_rec_training *t);
+/* Swaps m in (the recommender owns it from now on; the old model is freed). */
+void vx_rec_set_model(vx_recommender *r, vx_itemmodel *m, const vx_rec_training *t);
+/* take + run + set, on the caller's thread. */
+int vx_rec_build_model(vx_recommender *r, vx_rec_similar_fn similar, void *ctx, vx_error *err);
+int vx_rec_model_due(vx_recommender *r);
+
+typedef struct vx_rec_model_info {
+    int built;
+    vx_itemmodel_stats stats;
+    double age_s;           /* since it was swapped in */
+    uint64_t changes_since; /* engagements recorded since its snapshot */
+} vx_rec_model_info;
+void vx_rec_model_info_get(vx_recommender *r, vx_rec_model_info *out);
 
 #endif

@@ -1,6 +1,8 @@
-/* Recommendations: event validation, decayed profiles, the co-engagement walk, feeds
- * (cold start, exclusions, sources, diversity, new videos) on a synthetic catalog whose
- * videos sit in known clusters; and the query cache and id map they lean on. */
+/* Recommendations: event validation, decayed profiles, the item model (against a dense
+ * ridge regression solved here), the co-engagement walk the benchmark compares with,
+ * feeds (cold start, exclusions, sources, diversity, new videos, the model built and
+ * swapped) on a synthetic catalog whose videos sit in known clusters; and the query
+ * cache and id map they lean on. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "../recommend/cograph.h"
 #include "../recommend/events.h"
 #include "../recommend/feed.h"
+#include "../recommend/itemmodel.h"
 #include "check.h"
 
 char *test_tmpdir(const char *tag);
@@ -198,11 +201,26 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
         CHECK(record(cat, rec, name, Y, VX_EVENT_LIKE, -1, NOW_MS - 19000, &err) == 0);
     }
     CHECK(record(cat, rec, "follower", X, VX_EVENT_LIKE, -1, NOW_MS - 1000, &err) == 0);
+    /* The model is due (none yet), built and swapped in; then no longer due. */
+    vx_rec_ann_ctx actx = {ann, cat};
+    vx_rec_model_info mi;
+    vx_rec_model_info_get(rec, &mi);
+    CHECK(!mi.built && vx_rec_model_due(rec));
+    CHECK_MSG(vx_rec_build_model(rec, vx_rec_ann_similar, &actx, &err) == 0, "%s", err.msg);
+    vx_rec_model_info_get(rec, &mi);
+    CHECK(mi.built && mi.changes_since == 0 && mi.stats.learned >= 2 && mi.stats.weights > 0 && !vx_rec_model_due(rec));
     REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f, &err) == 0);
     int y = in_feed(&f, Y);
     CHECK_MSG(y >= 0 && y < 3, "co-engaged video at %d", y);
-    if (y >= 0) CHECK_MSG(strcmp(f.items[y].source, "co-engaged") == 0 || strcmp(f.items[y].source, "popular") == 0,
+    if (y >= 0) CHECK_MSG(strcmp(f.items[y].source, "co-engaged") == 0 && strstr(f.items[y].reason, "people who watched"),
                           "Y comes as %s: %s", f.items[y].source, f.items[y].reason);
+    vx_feed_free(&f);
+    /* The user's own history is read live: a like of X moves a new user's feed at once,
+     * without a new model. */
+    CHECK(record(cat, rec, "latecomer", X, VX_EVENT_LIKE, -1, NOW_MS - 500, &err) == 0);
+    REQUIRE(vx_rec_feed(rec, cat, ann, "latecomer", &o, &f, &err) == 0);
+    y = in_feed(&f, Y);
+    CHECK_MSG(y >= 0 && y < 3 && strcmp(f.items[y].source, "co-engaged") == 0, "latecomer: Y at %d", y);
     vx_feed_free(&f);
     /* ...and Y is now popular for everyone. */
     REQUIRE(vx_rec_feed(rec, cat, ann, "newcomer2", &o, &f, &err) == 0);
@@ -225,12 +243,14 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     CHECK_MSG(at >= 0 && at < 4, "new cluster-2 video at %d in the fan's feed", at);
     vx_feed_free(&f);
 
-    /* The recommender reloaded from the catalog ranks the same. */
+    /* The recommender reloaded from the catalog, its model rebuilt, ranks the same. */
     vx_feed f1, f2;
+    REQUIRE(vx_rec_build_model(rec, vx_rec_ann_similar, &actx, &err) == 0);
     REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f1, &err) == 0);
     vx_rec_close(rec);
     rec = vx_rec_open(cat, &err);
     REQUIRE(rec);
+    REQUIRE(vx_rec_build_model(rec, vx_rec_ann_similar, &actx, &err) == 0);
     REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f2, &err) == 0);
     CHECK(f1.n == f2.n);
     for (int i = 0; i < f1.n && i < f2.n; i++) CHECK(f1.items[i].video_id == f2.items[i].video_id);
@@ -239,6 +259,145 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     CHECK(vx_rec_feed(rec, cat, ann, "bad name", &o, &f, &err) == -1);
     vx_rec_close(rec);
     vx_ann_close(ann);
+}
+
+static int content_like_item1(void *ctx, uint32_t item, uint32_t *items, float *sims, int k, vx_error *err) {
+    (void)ctx, (void)err;
+    CHECK(item == 5 && k >= 3); /* only the wanted new item is asked about */
+    items[0] = 1, sims[0] = 0.9f;
+    items[1] = 5, sims[1] = 0.8f; /* itself: skipped */
+    items[2] = 4, sims[2] = 0.3f;
+    return 3;
+}
+
+static int content_fails(void *ctx, uint32_t item, uint32_t *items, float *sims, int k, vx_error *err) {
+    (void)ctx, (void)item, (void)items, (void)sims, (void)k;
+    return vx_fail(err, "no vectors");
+}
+
+/* Dense ridge regression of item j on every other item: the exact answer the sparse model
+ * must give when its neighbourhoods hold every co-engaged item. g is [n][n]. */
+static void dense_ridge(const double *g, int stride, int n, int j, double lambda, double *b) {
+    double a[8][9];
+    int m = 0, idx[8];
+    for (int i = 0; i < n; i++)
+        if (i != j) idx[m++] = i;
+    for (int x = 0; x < m; x++) {
+        for (int y = 0; y < m; y++) a[x][y] = g[idx[x] * stride + idx[y]] + (x == y ? lambda : 0);
+        a[x][m] = g[idx[x] * stride + j];
+    }
+    for (int k = 0; k < m; k++) /* Gauss-Jordan, SPD: no pivoting */
+        for (int x = 0; x < m; x++) {
+            if (x == k) continue;
+            const double f = a[x][k] / a[k][k];
+            for (int y = k; y <= m; y++) a[x][y] -= f * a[k][y];
+        }
+    for (int i = 0; i < n; i++) b[i] = 0;
+    for (int x = 0; x < m; x++) b[idx[x]] = a[x][m] / a[x][x];
+}
+
+static void test_itemmodel(void) {
+    /* 6 users, 6 items; item 5 has no users (new). Weights as events give them; user 0
+     * engaged with items 0-4, so every pair of them is co-engaged and each item's
+     * neighbourhood holds all the others: the sparse model is then the dense ridge. */
+    enum { U = 6, I = 6 };
+    static const uint32_t items[] = {0, 1, 2, 3, 4, /**/ 0, 1, /**/ 1, 2, 3, /**/ 0, 3, 4, /**/ 2, 4, /**/ 0, 1, 4};
+    static const float x[] = {1, 1, 1, 1, 1, /**/ 1, 1, /**/ 2, 1, 1, /**/ 1, 1, 2, /**/ 1, 1, /**/ 1, 2, 1};
+    static const uint64_t start[] = {0, 5, 7, 10, 13, 15, 18};
+    int64_t t[18];
+    for (int k = 0; k < 18; k++) t[k] = (int64_t)k * 86400000LL * 30; /* far apart: no session boost */
+    vx_itemmodel_input in = {U, I, start, items, x, t};
+    vx_itemmodel_params p;
+    vx_itemmodel_params_default(&p);
+    p.session_boost = 0;
+    p.lambda_self = 0;
+    p.pop_penalty = 0;
+    p.lambda = 2;
+    p.min_support = 1;
+    vx_error err;
+    vx_itemmodel *m = vx_itemmodel_train(&in, &p, NULL, &err);
+    REQUIRE(m);
+    double g[I * I] = {0};
+    for (int u = 0; u < U; u++)
+        for (uint64_t a = start[u]; a < start[u + 1]; a++)
+            for (uint64_t b = start[u]; b < start[u + 1]; b++) g[items[a] * I + items[b]] += x[a] * x[b];
+    vx_itemscores sc = {0};
+    for (uint32_t src = 0; src < 5; src++) { /* a history of one item scores its row of B */
+        float one = 1;
+        REQUIRE(vx_itemmodel_score(m, &src, &one, 1, &sc) == 0);
+        for (int j = 0; j < 5; j++) {
+            if ((uint32_t)j == src) continue;
+            double b[I];
+            dense_ridge(g, I, 5, j, p.lambda, b);
+            float got = 0;
+            for (uint32_t k = 0; k < sc.n_touched; k++)
+                if (sc.touched[k] == (uint32_t)j) got = sc.score[j];
+            CHECK_MSG(fabs(got - b[src]) < 1e-4, "B[%u][%d] = %g, dense ridge %g", src, j, got, b[src]);
+        }
+    }
+    /* A disliked item in a history counts against what it predicts. */
+    const uint32_t both[] = {0, 3};
+    const float liked_disliked[] = {1, -2}, liked[] = {1, 0};
+    float with_dislike = 0, without = 0;
+    REQUIRE(vx_itemmodel_score(m, both, liked_disliked, 2, &sc) == 0);
+    for (uint32_t k = 0; k < sc.n_touched; k++)
+        if (sc.touched[k] == 4) with_dislike = sc.score[4];
+    REQUIRE(vx_itemmodel_score(m, both, liked, 2, &sc) == 0);
+    for (uint32_t k = 0; k < sc.n_touched; k++)
+        if (sc.touched[k] == 4) without = sc.score[4];
+    double b4[I];
+    dense_ridge(g, I, 5, 4, p.lambda, b4);
+    CHECK_MSG(fabsf(with_dislike - (float)(b4[0] - 2 * b4[3])) < 1e-4f && fabsf(without - (float)b4[0]) < 1e-4f,
+              "item 4 after a like of 0 and a dislike of 3: %g (%g without the dislike)", with_dislike, without);
+    vx_itemmodel_stats st;
+    vx_itemmodel_stats_get(m, &st);
+    CHECK(st.items == I && st.learned == 5 && st.from_content == 0 && st.weights > 0 && st.bytes > 0);
+    CHECK(!vx_itemmodel_from_content(m, 5) && !vx_itemmodel_from_content(m, 99));
+    vx_itemmodel_free(m);
+
+    /* Deterministic whatever the threads; a new item scored through its content
+     * neighbours, for a user who engaged with them. */
+    p.threads = 1;
+    vx_itemmodel *one = vx_itemmodel_train(&in, &p, NULL, &err);
+    p.threads = 3;
+    vx_itemmodel *three = vx_itemmodel_train(&in, &p, NULL, &err);
+    REQUIRE(one && three);
+    const uint32_t hist[] = {0, 1};
+    const float hx[] = {1, 2};
+    vx_itemscores s1 = {0};
+    REQUIRE(vx_itemmodel_score(one, hist, hx, 2, &s1) == 0 && vx_itemmodel_score(three, hist, hx, 2, &sc) == 0);
+    CHECK(s1.n_touched == sc.n_touched);
+    for (uint32_t k = 0; k < s1.n_touched; k++) CHECK(s1.score[s1.touched[k]] == sc.score[s1.touched[k]]);
+    vx_itemscores_free(&s1);
+    vx_itemmodel_free(one);
+    vx_itemmodel_free(three);
+    p.content_weight = 0.5f;
+    uint8_t wanted[I] = {0, 0, 0, 0, 0, 1};
+    vx_itemmodel_content content = {content_like_item1, NULL, wanted};
+    m = vx_itemmodel_train(&in, &p, &content, &err);
+    REQUIRE(m);
+    vx_itemmodel_stats_get(m, &st);
+    CHECK(st.from_content == 1 && vx_itemmodel_from_content(m, 5) && !vx_itemmodel_from_content(m, 1));
+    const uint32_t fan[] = {1};
+    const float fx[] = {2};
+    REQUIRE(vx_itemmodel_score(m, fan, fx, 1, &sc) == 0);
+    float s5 = 0;
+    for (uint32_t k = 0; k < sc.n_touched; k++)
+        if (sc.touched[k] == 5) s5 = sc.score[5];
+    /* item 1's weight into item 5: content weight x similarity / K (item 5 itself skipped) */
+    CHECK_MSG(fabsf(s5 - 2 * 0.5f * 0.9f / (float)p.content_neighbours) < 1e-6f && sc.via[5] == 1, "new item's score %g",
+              s5);
+    vx_itemmodel_free(m);
+    /* A content callback's error stops training with it. */
+    content.neighbours = content_fails;
+    CHECK(vx_itemmodel_train(&in, &p, &content, &err) == NULL && strstr(err.msg, "no vectors") != NULL);
+    vx_itemscores_free(&sc);
+
+    /* One pair, several events: a later dislike or skip undoes positives, a later
+     * positive after them counts, otherwise the strongest positive. */
+    CHECK(vx_itemmodel_combine(0, 1) == 1 && vx_itemmodel_combine(1, 2) == 2 && vx_itemmodel_combine(2, 1) == 2);
+    CHECK(vx_itemmodel_combine(2, -2) == -2 && vx_itemmodel_combine(-2, 1) == 1 && vx_itemmodel_combine(-2, -0.5f) == -2);
+    CHECK(vx_itemmodel_combine(0, -0.5f) == -0.5f && vx_itemmodel_combine(-0.5f, -2) == -2);
 }
 
 static void test_cograph(void) {
@@ -343,6 +502,7 @@ static void test_feed_options_default(void) {
 }
 
 int main(void) {
+    test_itemmodel();
     test_cograph();
     test_feed_options_default();
     test_idmap_and_cache();
