@@ -548,6 +548,20 @@ static void do_healthz(vx_request *rq) {
     vx_tags_state tags;
     vx_engine_tags_state(api(rq)->engine, &tags);
     json_object_set_new(doc, "tags", json_string(vx_tags_state_name(tags.state)));
+    /* The feeds' item model: "none" before any engagement, "training" until the first
+     * one is in, then its figures. */
+    const vx_rec_model_info *fm = &g.feed_model;
+    json_t *model = json_pack("{s:s}", "state", fm->built ? "ready" : g.rec_engagements ? "training" : "none");
+    if (fm->built) {
+        json_object_set_new(model, "videos_learned", json_integer(fm->stats.learned));
+        json_object_set_new(model, "videos_from_content", json_integer(fm->stats.from_content));
+        json_object_set_new(model, "weights", json_integer((json_int_t)fm->stats.weights));
+        json_object_set_new(model, "bytes", json_integer((json_int_t)fm->stats.bytes));
+        json_object_set_new(model, "train_s", json_real(fm->stats.train_s));
+        json_object_set_new(model, "age_s", json_real(fm->age_s));
+        json_object_set_new(model, "engagements_since", json_integer((json_int_t)fm->changes_since));
+    }
+    json_object_set_new(doc, "feed_model", model);
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));

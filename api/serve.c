@@ -20,6 +20,7 @@ void vx_serve_engine_role(vx_engine_options *e) {
     e->jobs = 1;
     e->renditions = 1; /* videos browsers cannot play get a rendition in the background */
     e->tags = 1;       /* zero-shot tags, prepared in the background */
+    e->feed_model = 1; /* the feeds' item model, rebuilt in the background */
 }
 
 void vx_serve_options_default(vx_serve_options *o) {

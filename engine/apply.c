@@ -219,6 +219,7 @@ static void rebuild_recommender(vx_engine *e) {
     pthread_rwlock_wrlock(&e->ann_lock);
     vx_recommender *old = e->rec;
     e->rec = fresh;
+    e->rec_generation++; /* a model trained from the old one is not swapped in */
     pthread_rwlock_unlock(&e->ann_lock);
     vx_rec_close(old);
 }

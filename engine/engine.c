@@ -102,6 +102,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
         if (o->text_encoder && !(e->encoder = vx_text_encoder_start(e, err))) goto fail;
     }
     if (!(e->events = vx_event_writer_start(e, err))) goto fail;
+    if (o->feed_model && vx_engine_feedmodel_start(e, err)) goto fail;
     if (o->jobs && !(e->jobs = vx_jobs_start(e, err))) goto fail;
     if (o->renditions && !(e->media = vx_media_start(e, err))) goto fail;
     vx_meta_clear(&meta);
@@ -118,6 +119,7 @@ void vx_engine_close(vx_engine *e) {
     vx_jobs_stop(e->jobs);
     vx_event_writer_stop(e->events);
     vx_text_encoder_stop(e->encoder);
+    vx_engine_feedmodel_stop(e);
     if (e->ann && e->cat) vx_engine_settle_index(e, "closing");
     vx_rec_close(e->rec);
     vx_ann_close(e->ann);
@@ -154,6 +156,7 @@ int vx_engine_feed(vx_engine *e, const char *user, const vx_feed_options *o, vx_
     }
     vx_feed_options fo = *o;
     fo.ann_version = atomic_load(&e->ann_version) + 1; /* + 1: never 0 (no caching) */
+    if (!e->feedmodel) vx_engine_feedmodel_build_now(e); /* on demand, without the background builder */
     pthread_rwlock_rdlock(&e->ann_lock);
     int rc = vx_rec_feed(e->rec, e->cat, e->ann, user, &fo, out, err);
     pthread_rwlock_unlock(&e->ann_lock);
@@ -661,7 +664,12 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     out->precision = e->model ? vx_precision_name(vx_clip_precision(e->model)) : "";
     if (e->jobs) vx_jobs_counts(e->jobs, &out->jobs_queued, &out->jobs_running, &out->jobs_done, &out->jobs_failed);
     uint64_t rec_videos;
-    if (e->rec) vx_rec_stats(e->rec, &out->rec_users, &rec_videos, &out->rec_engagements);
+    pthread_rwlock_rdlock(&e->ann_lock); /* the recommender is replaced under its write lock */
+    if (e->rec) {
+        vx_rec_stats(e->rec, &out->rec_users, &rec_videos, &out->rec_engagements);
+        vx_rec_model_info_get(e->rec, &out->feed_model);
+    }
+    pthread_rwlock_unlock(&e->ann_lock);
     out->query_cache_entries = e->qcache ? (int64_t)vx_query_cache_size(e->qcache) : 0;
     out->query_cache_hits = atomic_load(&e->cache_hits);
     out->query_cache_misses = atomic_load(&e->cache_misses);

@@ -103,6 +103,8 @@ typedef struct vx_engine_options {
     double fusion_k;              /* default VX_FUSION_K */
     double fusion_text_weight;    /* default VX_FUSION_TEXT_WEIGHT */
     int tags;                     /* keep zero-shot tags (a background thread prepares them) */
+    int feed_model;               /* rebuild the feeds' item model in the background (else on the
+                                   * first feed that finds it missing or due) */
     const char *tag_prompts;      /* OpenAI's prompts.md (the built-in vocabularies); NULL: MODEL/prompts.md */
     const char *tag_vocabularies; /* the operator's vocabulary files, ':'-separated (prompts.md format) */
     double tag_false_rate;        /* how often a segment unrelated to every label is tagged; 0: VX_TAGS_FALSE_RATE */
@@ -455,6 +457,7 @@ typedef struct vx_engine_stats {
     uint64_t text_records;        /* vx_engine_info: text records (from files, from the API) */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     uint64_t rec_users, rec_engagements;
+    vx_rec_model_info feed_model;  /* the feeds' item model: built or not, its figures */
     int64_t query_cache_entries;
     uint64_t query_cache_hits, query_cache_misses; /* text queries answered from the cache or not */
     uint64_t encoder_runs, encoder_queries;        /* text tower runs and the queries they encoded */

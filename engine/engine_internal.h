@@ -34,7 +34,9 @@ struct vx_engine {
     vx_ann *ann;                      /* swapped whole only under the write lock */
     pthread_rwlock_t ann_lock;        /* searches read; applying ops writes */
     atomic_uint_least64_t ann_version;/* bumped by every change of the vector indexes */
-    vx_recommender *rec;              /* its own lock */
+    vx_recommender *rec;              /* its own lock; replaced only under ann_lock's write lock */
+    uint64_t rec_generation;          /* bumped when rec is replaced (under ann_lock's write lock) */
+    struct vx_feedmodel *feedmodel;   /* the item model's builder (feedmodel.c); NULL: built on demand */
     vx_lexical *lex;                  /* the lexical index (text.c); NULL for catalog-only engines */
     struct vx_tagger *tags;           /* zero-shot tags (tags.c); NULL without the model or indexes */
 
@@ -80,6 +82,13 @@ void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation)
 /* Background work waits until no search, similar-video or feed request has run for a
  * moment, or stopped(ctx) says to stop (engine.c). */
 void vx_engine_wait_quiet(vx_engine *e, int (*stopped)(void *ctx), void *ctx);
+
+/* engine/feedmodel.c: the feeds' item model, rebuilt in the background. */
+typedef struct vx_feedmodel vx_feedmodel;
+int vx_engine_feedmodel_start(vx_engine *e, vx_error *err);
+void vx_engine_feedmodel_stop(vx_engine *e);
+/* Builds it on the caller's thread when one is due: 1 built, 0 not due, -1 failed (logged). */
+int vx_engine_feedmodel_build_now(vx_engine *e);
 
 /* engine/tags.c: zero-shot tags, derived and kept in memory. */
 int vx_engine_tags_open(vx_engine *e, vx_error *err);

@@ -876,9 +876,11 @@ static int content_of_item(void *ctx, uint32_t item, uint32_t *items, float *sim
     return n < 0 ? -1 : out;
 }
 
-vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn similar, void *ctx, vx_error *err) {
+vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn similar, void *ctx, int threads,
+                                  vx_error *err) {
     vx_itemmodel_params p;
     vx_itemmodel_params_default(&p);
+    if (threads > 0) p.threads = threads;
     content_by_id c = {t, similar, ctx, NULL, 0};
     vx_itemmodel_content content = {content_of_item, &c, t->wanted};
     vx_itemmodel *m = vx_itemmodel_train(&t->in, &p, similar ? &content : NULL, err);
@@ -900,7 +902,7 @@ void vx_rec_set_model(vx_recommender *r, vx_itemmodel *m, const vx_rec_training 
 int vx_rec_build_model(vx_recommender *r, vx_rec_similar_fn similar, void *ctx, vx_error *err) {
     vx_rec_training t;
     if (vx_rec_training_take(r, &t, err)) return -1;
-    vx_itemmodel *m = vx_rec_training_run(&t, similar, ctx, err);
+    vx_itemmodel *m = vx_rec_training_run(&t, similar, ctx, 0, err);
     if (m) vx_rec_set_model(r, m, &t);
     vx_rec_training_free(&t);
     return m ? 0 : -1;

@@ -104,8 +104,10 @@ typedef struct vx_rec_training {
 } vx_rec_training;
 
 int vx_rec_training_take(vx_recommender *r, vx_rec_training *t, vx_error *err);
-/* Trains (no lock held; seconds at 100,000 videos). similar may be NULL: no content side. */
-vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn similar, void *ctx, vx_error *err);
+/* Trains (no lock held; seconds at 100,000 videos) on `threads` threads (0: the model's
+ * default). similar may be NULL: no content side. */
+vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn similar, void *ctx, int threads,
+                                  vx_error *err);
 void vx_rec_training_free(vx_rec_training *t);
 /* Swaps m in (the recommender owns it from now on; the old model is freed). */
 void vx_rec_set_model(vx_recommender *r, vx_itemmodel *m, const vx_rec_training *t);

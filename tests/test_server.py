@@ -116,6 +116,18 @@ class Server:
         return rc
 
 
+def feed_model_settled(S, timeout=30):
+    """Waits until the service's feed model is built (or there is nothing to build it
+    from): its first build runs in the background after start. Returns healthz's view."""
+    deadline = time.time() + timeout
+    while True:
+        st, doc, _, _ = S.get("/healthz")
+        model = (doc or {}).get("feed_model", {})
+        if model.get("state") != "training" or time.time() > deadline:
+            return model
+        time.sleep(0.1)
+
+
 def error_code(doc):
     return doc and doc.get("error", {}).get("code")
 
@@ -337,6 +349,10 @@ def run(work):
           f"feed after a like leaves the liked video out: {warm}")
     check([i["video_id"] for i in warm["items"]] != [i["video_id"] for i in cold["items"]] or
           any(i["source"] != "fresh" for i in warm["items"]), "the feed changes after a like")
+    model = feed_model_settled(S)
+    check(model.get("state") == "ready" and model.get("age_s", -1) >= 0 and model.get("bytes", 0) > 0 and
+          "videos_learned" in model and model.get("engagements_since", -1) >= 0,
+          f"healthz: the feed model is built in the background after the first event: {model}")
     now = time.time()
     bad_events = [
         ("not json", "{nope", 400), ("array", "[1]", 400), ("no video", {"type": "like"}, 400),
@@ -611,6 +627,7 @@ def commands_and_api(work, db, env):
     S = Server(db, env)
     st, doc, _, _ = S.get(f"/v1/videos/{vid}/similar?k=5")
     check(st == 200 and alone == without_took(doc), f"similar --json alone differs from the API:\n{alone}\n{doc}")
+    feed_model_settled(S)  # the command alone builds the same model before its feed
     st, doc, _, _ = S.get("/v1/users/cli-user/feed?k=5")
     r = cli(db, env, "feed", "-k", "5", "--json", "cli-user")
     check(st == 200 and r.returncode == 0 and without_took(json.loads(r.stdout)) == without_took(doc),
