@@ -16,6 +16,10 @@
  * as the live feed calls it).
  *
  *   bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K]
+ *
+ * With --feeds DB (a data folder, e.g. bench_http.sh's synthetic one with users user0..
+ * userN-1): the item model's build time and memory on it, then the CPU time of one feed
+ * (vx_engine_feed, k 20, as the service computes it) for every user, several rounds.
  */
 #include <math.h>
 #include <stdint.h>
@@ -23,9 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+#include <time.h>
+
 #include "../common/vecmath.h"
+#include "../engine/engine.h"
 #include "../recommend/cograph.h"
 #include "../recommend/events.h"
+#include "../recommend/feed.h"
 #include "../recommend/itemmodel.h"
 #include "../schemas/records.h"
 
@@ -483,15 +492,23 @@ static vidx_model train_vidx(const split *s, const vx_itemmodel_params *p, const
     return m;
 }
 
+static int newest_rating_first(const void *a, const void *b) {
+    const rating *x = a, *y = b;
+    return (x->t < y->t) - (x->t > y->t);
+}
+
+/* As the feed does: the user's latest VX_FEED_MODEL_HISTORY engagements. */
 static void vidx_score(void *model, const split *s, uint32_t u, float *scores) {
     vidx_model *m = model;
-    for (uint32_t a = 0; a < s->n_train[u]; a++) {
+    qsort(s->train_r[u], s->n_train[u], sizeof(rating), newest_rating_first);
+    const uint32_t n = s->n_train[u] < VX_FEED_MODEL_HISTORY ? s->n_train[u] : VX_FEED_MODEL_HISTORY;
+    for (uint32_t a = 0; a < n; a++) {
         m->hist[a] = s->train_r[u][a].item;
         m->x[a] = rating_weight(s->train_r[u][a].stars);
     }
-    if (vx_itemmodel_score(m->m, m->hist, m->x, s->n_train[u], &m->sc)) { fprintf(stderr, "out of memory\n"); exit(1); }
+    if (vx_itemmodel_score(m->m, m->hist, m->x, n, &m->sc)) { fprintf(stderr, "out of memory\n"); exit(1); }
     for (uint32_t j = 0; j < s->n_items; j++) scores[j] = -INFINITY;
-    for (uint32_t i = 0; i < m->sc.n_touched; i++) scores[m->sc.touched[i]] = m->sc.score[m->sc.touched[i]];
+    for (uint32_t i = 0; i < m->sc.n_touched; i++) scores[m->sc.item[m->sc.touched[i]]] = m->sc.score[m->sc.touched[i]];
 }
 
 static void vidx_free(vidx_model *m) {
@@ -615,6 +632,84 @@ vidx_row:
     return 0;
 }
 
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double max_rss_mib(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;
+}
+
+static int by_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The service's feeds on a data folder: model build, then CPU per feed. */
+static int run_feeds(const char *db, int users, int rounds) {
+    vx_engine_options o;
+    vx_engine_options_default(&o);
+    o.data_dir = db;
+    o.model = VX_MODEL_NONE;
+    vx_error err;
+    double t0 = vx_now();
+    vx_engine *e = vx_engine_open(&o, &err);
+    if (!e) {
+        fprintf(stderr, "bench_recommend: %s: %s\n", db, err.msg);
+        return 1;
+    }
+    printf("\nfeeds on %s: opened in %.1f s (max RSS %.0f MiB)\n", db, vx_now() - t0, max_rss_mib());
+    vx_feed_options fo;
+    vx_feed_options_default(&fo);
+    fo.k = 20;
+    vx_feed f;
+    const double rss0 = max_rss_mib();
+    t0 = vx_now();
+    if (vx_engine_feed(e, "user0", &fo, &f, &err)) { /* builds the model: none yet */
+        fprintf(stderr, "bench_recommend: feed: %s\n", err.msg);
+        vx_engine_close(e);
+        return 1;
+    }
+    vx_feed_free(&f);
+    const double first = vx_now() - t0;
+    vx_engine_stats g;
+    vx_engine_gauges(e, &g);
+    const vx_itemmodel_stats *st = &g.feed_model.stats;
+    printf("item model: %u videos learned, %u new from content, %llu weights, %.1f MiB held; trained in %.2f s "
+           "(the first feed with it: %.2f s); max RSS grew %.0f MiB while training\n",
+           st->learned, st->from_content, (unsigned long long)st->weights, (double)st->bytes / 1048576.0, st->train_s,
+           first, max_rss_mib() - rss0);
+    const int n = users * rounds;
+    double *cpu = malloc((size_t)n * sizeof *cpu), *wall = malloc((size_t)n * sizeof *wall);
+    int done = 0;
+    for (int r = 0; r < rounds; r++)
+        for (int u = 0; u < users; u++) {
+            char name[32];
+            snprintf(name, sizeof name, "user%d", u);
+            const double c0 = cpu_now(), w0 = vx_now();
+            if (vx_engine_feed(e, name, &fo, &f, &err)) {
+                fprintf(stderr, "bench_recommend: feed %s: %s\n", name, err.msg);
+                break;
+            }
+            cpu[done] = cpu_now() - c0;
+            wall[done++] = vx_now() - w0;
+            vx_feed_free(&f);
+        }
+    qsort(cpu, (size_t)done, sizeof *cpu, by_double);
+    qsort(wall, (size_t)done, sizeof *wall, by_double);
+    if (done)
+        printf("one feed (k 20), %d users x %d rounds: CPU median %.0f us, p99 %.0f us; wall median %.0f us\n", users,
+               rounds, 1e6 * cpu[done / 2], 1e6 * cpu[(size_t)(0.99 * (done - 1))], 1e6 * wall[done / 2]);
+    free(cpu);
+    free(wall);
+    vx_engine_close(e);
+    return done == n ? 0 : 1;
+}
+
 /* MovieLens u.item next to u.data: each film's 19 genre flags and its release year
  * (smoothed over a few years: films of one season are watched together), each part a
  * unit vector, half the weight each. */
@@ -722,7 +817,8 @@ static int run_cold(const char *data, int seeds) {
 
 int main(int argc, char **argv) {
     const char *data = "../shared/data/movielens/ml-100k/u.data";
-    int seeds = 5, k_nn = 50, cold_only = 0;
+    int seeds = 5, k_nn = 50, cold_only = 0, feed_users = 100, feed_rounds = 5;
+    const char *feeds_db = NULL;
     double min_rating = 0;
     vx_cograph_params wp;
     vx_cograph_params_default(&wp);
@@ -745,13 +841,20 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--vidx-history") == 0) vp.max_history = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--vidx-self") == 0) vp.lambda_self = (float)atof(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--vidx-session-s") == 0) vp.session_seconds = (float)atof(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--vidx-max-out") == 0) vp.max_out = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--vidx-max-content-out") == 0) vp.max_content_out = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--vidx-content-k") == 0) vp.content_neighbours = atoi(argv[++i]);
         else if (strcmp(argv[i], "--cold-only") == 0) cold_only = 1;
         else if (strcmp(argv[i], "--only-vidx") == 0) only_vidx = 1;
+        else if (i + 1 < argc && strcmp(argv[i], "--feeds") == 0) feeds_db = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--feed-users") == 0) feed_users = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--feed-rounds") == 0) feed_rounds = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K] "
                             "[--min-rating R] [--ease-lambda L] [--sparse-lambda L] [--sparse-m M] [--vidx-lambda L] "
                             "[--vidx-m M] [--vidx-session ETA] [--vidx-gamma G] [--vidx-support N] [--vidx-history H] "
-                            "[--vidx-self C] [--vidx-session-s S] [--cold-only] [--only-vidx]\n");
+                            "[--vidx-self C] [--vidx-session-s S] [--cold-only] [--only-vidx] [--feeds DB [--feed-users N] "
+                            "[--feed-rounds R]]\n");
             return 2;
         }
     }
@@ -759,6 +862,7 @@ int main(int argc, char **argv) {
     /* Both readings of the protocol unless one is asked for: ratings 4-5 only (as the
      * task words it) and every rating an interaction (what reproduces the published
      * popularity row; see recommend/README.md). */
+    if (feeds_db) return run_feeds(feeds_db, feed_users < 1 ? 1 : feed_users, feed_rounds < 1 ? 1 : feed_rounds);
     int rc = 0;
     if (cold_only) rc = run_cold(data, seeds);
     else if (min_rating > 0) rc = run_protocol(data, min_rating, seeds, k_nn, &wp);

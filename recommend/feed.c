@@ -32,10 +32,11 @@
 #define FRESH_HALF_LIFE_DAYS 7.0
 #define POPULAR_HALF_LIFE_DAYS 7.0
 #define SCRATCH_KEEP 8       /* scoring scratch areas kept for reuse */
-#define MODEL_HISTORY 500    /* a user's latest engagements the model scores from (as it trains) */
+#define CONTENT_HISTORY_MAX 64 /* users with this many engagements: no profile search (see personal_sources) */
 
 typedef struct rec_video {
     uint64_t id;
+    char *title, *path; /* what a feed item shows, kept here: a feed reads no video record */
     int64_t created_at; /* unix seconds */
     double duration;
     double pop;         /* sum of positive weights * 2^((t - pop_t0) / half-life) */
@@ -147,6 +148,14 @@ static int64_t user_slot(vx_recommender *r, const char *name, int create) {
 
 static void set_video(vx_recommender *r, uint32_t i, const vx_video *v) {
     rec_video *x = &r->videos[i];
+    if (!x->title || strcmp(x->title, v->title)) {
+        free(x->title);
+        x->title = strdup(v->title); /* NULL when out of memory: feeds read the record then */
+    }
+    if (!x->path || strcmp(x->path, v->path)) {
+        free(x->path);
+        x->path = strdup(v->path);
+    }
     x->created_at = v->created_at;
     x->duration = v->duration;
     /* Copies and re-uploads are never offered: their original stands for them. */
@@ -258,6 +267,10 @@ void vx_rec_close(vx_recommender *r) {
     if (!r) return;
     for (uint32_t i = 0; i < r->n_users; i++) free(r->users[i].s);
     free(r->users);
+    for (uint32_t i = 0; i < r->n_videos; i++) {
+        free(r->videos[i].title);
+        free(r->videos[i].path);
+    }
     free(r->videos);
     vx_idmap_free(&r->video_idx);
     vx_idmap_free(&r->user_idx);
@@ -363,27 +376,46 @@ static cand *cand_get(cands *cs, uint32_t item) {
     return c;
 }
 
-/* Keeps the n best (item, score) pairs seen, in a small array; the worst is tracked so
- * that most offers cost one comparison (a feed offers every video to two of these). */
+/* Keeps the n best (item, score) pairs seen: a min-heap on score, so that most offers
+ * cost one comparison and a kept one log n (a feed offers thousands). */
 typedef struct topn {
     uint32_t *item;
     float *score;
-    int n, cap, worst;
+    int n, cap, unused;
 } topn;
+
+static void heap_swap(topn *t, int a, int b) {
+    const uint32_t i = t->item[a];
+    const float s = t->score[a];
+    t->item[a] = t->item[b];
+    t->score[a] = t->score[b];
+    t->item[b] = i;
+    t->score[b] = s;
+}
 
 static void top_push(topn *t, uint32_t item, float score) {
     if (t->n < t->cap) {
-        t->item[t->n] = item;
-        t->score[t->n] = score;
-        if (t->n == 0 || score < t->score[t->worst]) t->worst = t->n;
-        t->n++;
+        int at = t->n++;
+        t->item[at] = item;
+        t->score[at] = score;
+        while (at > 0 && t->score[(at - 1) / 2] > t->score[at]) {
+            heap_swap(t, at, (at - 1) / 2);
+            at = (at - 1) / 2;
+        }
         return;
     }
-    if (!(score > t->score[t->worst])) return;
-    t->item[t->worst] = item;
-    t->score[t->worst] = score;
-    for (int i = 0; i < t->n; i++)
-        if (t->score[i] < t->score[t->worst]) t->worst = i;
+    if (!(score > t->score[0])) return;
+    t->item[0] = item;
+    t->score[0] = score;
+    for (int at = 0;;) {
+        const int l = 2 * at + 1, r = l + 1;
+        int least = at;
+        if (l < t->n && t->score[l] < t->score[least]) least = l;
+        if (r < t->n && t->score[r] < t->score[least]) least = r;
+        if (least == at) break;
+        heap_swap(t, at, least);
+        at = least;
+    }
 }
 
 typedef struct feed_run {
@@ -394,6 +426,7 @@ typedef struct feed_run {
     const rec_user *u;  /* NULL for a user without events */
     int64_t user_idx;
     cands cs;
+    vx_itemscores *sc; /* the model's scores of this user, kept to explain the items shown */
     uint8_t *excluded; /* [n_videos] */
     vx_error *err;
 } feed_run;
@@ -450,36 +483,33 @@ static int from_model(feed_run *F) {
     vx_recommender *r = F->r;
     const rec_user *u = F->u;
     if (!r->model) return 0;
-    const uint32_t from = u->n > MODEL_HISTORY ? u->n - MODEL_HISTORY : 0; /* latest first seen */
-    uint32_t items[MODEL_HISTORY];
-    float x[MODEL_HISTORY];
+    const uint32_t from = u->n > VX_FEED_MODEL_HISTORY ? u->n - VX_FEED_MODEL_HISTORY : 0; /* latest first seen */
+    uint32_t items[VX_FEED_MODEL_HISTORY];
+    float x[VX_FEED_MODEL_HISTORY];
     uint32_t n = 0;
     for (uint32_t i = from; i < u->n; i++)
         if (u->s[i].x != 0) {
             items[n] = u->s[i].item;
             x[n++] = u->s[i].x;
         }
-    vx_itemscores *sc = take_scratch(r);
-    if (!sc || vx_itemmodel_score(r->model, items, x, n, sc)) {
-        if (sc) give_scratch(r, sc);
-        return vx_fail(F->err, "out of memory");
-    }
+    vx_itemscores *sc = F->sc = take_scratch(r);
+    if (!sc || vx_itemmodel_score(r->model, items, x, n, sc)) return vx_fail(F->err, "out of memory");
     uint32_t best[N_COENGAGED];
     float scores[N_COENGAGED];
     topn t = {best, scores, 0, N_COENGAGED, 0};
     for (uint32_t i = 0; i < sc->n_touched; i++) {
-        const uint32_t j = sc->touched[i];
-        if (j < r->n_videos && !F->excluded[j] && sc->score[j] > 0) top_push(&t, j, sc->score[j]);
+        const float score = sc->score[sc->touched[i]];
+        const uint32_t j = sc->item[sc->touched[i]];
+        if (j < r->n_videos && !F->excluded[j] && score > 0) top_push(&t, j, score);
     }
     int rc = 0;
     for (int i = 0; i < t.n; i++) {
         cand *c = cand_get(&F->cs, t.item[i]);
         if (!c) { rc = vx_fail(F->err, "out of memory"); break; }
         c->s[SRC_COENGAGED] = t.score[i];
-        c->via[SRC_COENGAGED] = sc->via[t.item[i]];
+        c->via[SRC_COENGAGED] = UINT32_MAX; /* found for the items shown (reason_for) */
         c->new_by_content = vx_itemmodel_from_content(r->model, t.item[i]);
     }
-    give_scratch(r, sc);
     return rc;
 }
 
@@ -487,17 +517,27 @@ static int from_model(feed_run *F) {
 static int personal_sources(feed_run *F, const vx_feed_options *o) {
     const rec_user *u = F->u;
     const int dim = vx_ann_dim(F->ann);
-    /* content: nearest videos to the profile vector */
-    vx_user rec = {0};
-    int got = vx_catalog_get_user(F->cat, F->user, &rec, F->err);
-    if (got < 0) return -1;
-    if (got == 0 && (int)rec.dim == dim && dim > 0) {
-        vx_normalize(rec.profile, rec.dim);
-        if (vx_dot(rec.profile, rec.profile, rec.dim) > 0.5f) { /* not all zero */
-            if (from_ann(F, rec.profile, N_CONTENT, SRC_CONTENT, UINT32_MAX)) { vx_user_clear(&rec); return -1; }
+    /* co-engaged: the item model's scores from the user's latest engagements */
+    int from_the_model = F->cs.n;
+    if (from_model(F)) return -1;
+    from_the_model = F->cs.n - from_the_model;
+    /* content: nearest videos to the profile vector; for a user with a long history the
+     * model has candidates enough and better, and this search would be most of the feed's
+     * cost (the profile averages hundreds of videos) */
+    if (u->n < CONTENT_HISTORY_MAX || from_the_model < N_COENGAGED / 2) {
+        vx_user rec = {0};
+        int got = vx_catalog_get_user(F->cat, F->user, &rec, F->err);
+        if (got < 0) return -1;
+        if (got == 0 && (int)rec.dim == dim && dim > 0) {
+            vx_normalize(rec.profile, rec.dim);
+            if (vx_dot(rec.profile, rec.profile, rec.dim) > 0.5f && /* not all zero */
+                from_ann(F, rec.profile, N_CONTENT, SRC_CONTENT, UINT32_MAX)) {
+                vx_user_clear(&rec);
+                return -1;
+            }
         }
+        vx_user_clear(&rec);
     }
-    vx_user_clear(&rec);
     /* neighbours: of the latest positives */
     uint32_t recent[N_RECENT];
     int n_recent = 0;
@@ -514,8 +554,7 @@ static int personal_sources(feed_run *F, const vx_feed_options *o) {
     }
     for (int i = 0; i < n_recent; i++)
         if (from_neighbours(F, recent[i], o)) return -1;
-    /* co-engaged: the item model's scores from the user's latest engagements */
-    return from_model(F);
+    return 0;
 }
 
 static double freshness(const rec_video *v, int64_t now) {
@@ -623,23 +662,38 @@ static int by_blend(const void *a, const void *b) {
     return x->blend < y->blend ? 1 : x->blend > y->blend ? -1 : (x->item > y->item) - (x->item < y->item);
 }
 
-static char *title_of(vx_catalog *cat, uint64_t id) {
+/* The video's title and path, from memory (or its record when they could not be kept). */
+static int shown_as(vx_recommender *r, vx_catalog *cat, uint32_t item, char **title, char **path) {
+    const rec_video *x = &r->videos[item];
+    if (x->title && x->path) {
+        *title = strdup(x->title);
+        if (path) *path = strdup(x->path);
+        return 0;
+    }
     vx_video v;
     vx_error e;
-    if (vx_catalog_get_video(cat, id, &v, &e) != 0) return strdup("a video");
-    char *t = strdup(v.title);
+    if (vx_catalog_get_video(cat, x->id, &v, &e) != 0) return -1;
+    *title = strdup(v.title);
+    if (path) *path = strdup(v.path);
     vx_video_clear(&v);
-    return t;
+    return 0;
+}
+
+static char *title_of(feed_run *F, uint32_t item) {
+    char *t = NULL;
+    return shown_as(F->r, F->cat, item, &t, NULL) == 0 ? t : strdup("a video");
 }
 
 static char *reason_for(feed_run *F, const cand *c) {
     char buf[600];
-    const uint32_t via = c->via[c->best_source];
+    uint32_t via = c->via[c->best_source];
+    if (c->best_source == SRC_COENGAGED && via == UINT32_MAX && F->sc) via = vx_itemmodel_via(F->r->model, F->sc, c->item);
+    if (via >= F->r->n_videos) via = c->item; /* never: a score has a source */
     switch (c->best_source) {
     case SRC_CONTENT: return strdup("matches what you watch");
     case SRC_NEIGHBOURS:
     case SRC_COENGAGED: {
-        char *t = title_of(F->cat, F->r->videos[via].id);
+        char *t = title_of(F, via);
         const char *did = "watched";
         for (uint32_t i = 0; F->u && i < F->u->n; i++)
             if (F->u->s[i].item == via && F->u->s[i].last_type == VX_EVENT_LIKE) did = "liked";
@@ -686,7 +740,7 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
     /* Diversify the best of the pool by maximal marginal relevance. The pool's vectors
      * go in one matrix so that each pick scores against all of them in one pass of the
      * AVX2 kernel (scalar dot products were a third of a feed). */
-    const int pool = F.cs.n < 4 * k + 20 ? F.cs.n : 4 * k + 20;
+    const int pool = F.cs.n < 3 * k + 10 ? F.cs.n : 3 * k + 10;
     const int dim = vx_ann_dim(ann);
     out->items = calloc((size_t)k, sizeof *out->items);
     uint8_t *taken = calloc((size_t)pool + 1, 1), *has_emb = calloc((size_t)pool + 1, 1);
@@ -722,13 +776,7 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
         it->score = c->blend;
         it->source = source_names[c->best_source];
         it->reason = reason_for(&F, c);
-        vx_video v;
-        if (vx_catalog_get_video(cat, it->video_id, &v, err) == 0) {
-            it->title = strdup(v.title);
-            it->path = strdup(v.path);
-            vx_video_clear(&v);
-        }
-        if (!it->reason || !it->title || !it->path) {
+        if (shown_as(r, cat, c->item, &it->title, &it->path) || !it->reason || !it->title || !it->path) {
             vx_fail(err, "video %016llx: cannot read its record", (unsigned long long)it->video_id);
             goto mmr_done;
         }
@@ -743,6 +791,7 @@ mmr_done:
     free(embs);
 done:
     pthread_rwlock_unlock(&r->lock);
+    if (F.sc) give_scratch(r, F.sc);
     free(F.cs.c);
     vx_idmap_free(&F.cs.slot);
     free(F.excluded);

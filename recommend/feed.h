@@ -36,6 +36,9 @@
 #include "itemmodel.h"
 
 #define VX_FEED_MAX_K 200
+/* A user's latest engagements the item model scores a feed from (bench_recommend's too:
+ * the cost of a feed is this times the weights per video). */
+#define VX_FEED_MODEL_HISTORY 384
 
 typedef struct vx_recommender vx_recommender;
 

@@ -47,6 +47,8 @@ typedef struct vx_itemmodel_params {
     float content_weight;   /* new items' weight from content neighbours (default: tuned) */
     int content_neighbours; /* engaged neighbours a new item takes (default 20) */
     int threads;            /* training threads (default 2) */
+    int max_out;            /* weights kept per source item, the largest (0: all) */
+    int max_content_out;    /* ... of those into new items (default 16; 0: all) */
 } vx_itemmodel_params;
 
 void vx_itemmodel_params_default(vx_itemmodel_params *p);
@@ -103,13 +105,15 @@ int vx_itemmodel_from_content(const vx_itemmodel *m, uint32_t item);
 
 /* Scores of one user: scratch space, one per thread, reusable. */
 typedef struct vx_itemscores {
-    float *score;      /* [n] summed weights; meaningful for touched items */
-    uint32_t *via;     /* [n] the history item that contributed most */
-    uint32_t *touched; /* items reached, n_touched of them */
+    uint32_t *touched;    /* the targets reached, n_touched of them: item[t] is the item, */
+    float *score;         /* score[t] its summed weights */
+    const uint32_t *item;
     uint32_t n_touched;
-    /* private */
-    float *best;
-    uint32_t cap;
+    /* private: the history scored, for vx_itemmodel_via */
+    uint32_t cap, x_cap, n_hist;
+    uint32_t *hpos;    /* [n] place in hist + 1, 0 = not in it */
+    uint32_t *hist;
+    float *x;
 } vx_itemscores;
 
 void vx_itemscores_free(vx_itemscores *s);
@@ -118,5 +122,8 @@ void vx_itemscores_free(vx_itemscores *s);
  * model does not know are skipped). Returns 0, or -1 when out of memory. */
 int vx_itemmodel_score(const vx_itemmodel *m, const uint32_t *items, const float *weights, uint32_t n,
                        vx_itemscores *s);
+/* The history item that contributed most to item's score in the last vx_itemmodel_score
+ * (what a feed names as the reason), UINT32_MAX when none did. */
+uint32_t vx_itemmodel_via(const vx_itemmodel *m, const vx_itemscores *s, uint32_t item);
 
 #endif

@@ -331,7 +331,7 @@ static void test_itemmodel(void) {
             dense_ridge(g, I, 5, j, p.lambda, b);
             float got = 0;
             for (uint32_t k = 0; k < sc.n_touched; k++)
-                if (sc.touched[k] == (uint32_t)j) got = sc.score[j];
+                if (sc.item[sc.touched[k]] == (uint32_t)j) got = sc.score[sc.touched[k]];
             CHECK_MSG(fabs(got - b[src]) < 1e-4, "B[%u][%d] = %g, dense ridge %g", src, j, got, b[src]);
         }
     }
@@ -341,10 +341,10 @@ static void test_itemmodel(void) {
     float with_dislike = 0, without = 0;
     REQUIRE(vx_itemmodel_score(m, both, liked_disliked, 2, &sc) == 0);
     for (uint32_t k = 0; k < sc.n_touched; k++)
-        if (sc.touched[k] == 4) with_dislike = sc.score[4];
+        if (sc.item[sc.touched[k]] == 4) with_dislike = sc.score[sc.touched[k]];
     REQUIRE(vx_itemmodel_score(m, both, liked, 2, &sc) == 0);
     for (uint32_t k = 0; k < sc.n_touched; k++)
-        if (sc.touched[k] == 4) without = sc.score[4];
+        if (sc.item[sc.touched[k]] == 4) without = sc.score[sc.touched[k]];
     double b4[I];
     dense_ridge(g, I, 5, 4, p.lambda, b4);
     CHECK_MSG(fabsf(with_dislike - (float)(b4[0] - 2 * b4[3])) < 1e-4f && fabsf(without - (float)b4[0]) < 1e-4f,
@@ -367,7 +367,8 @@ static void test_itemmodel(void) {
     vx_itemscores s1 = {0};
     REQUIRE(vx_itemmodel_score(one, hist, hx, 2, &s1) == 0 && vx_itemmodel_score(three, hist, hx, 2, &sc) == 0);
     CHECK(s1.n_touched == sc.n_touched);
-    for (uint32_t k = 0; k < s1.n_touched; k++) CHECK(s1.score[s1.touched[k]] == sc.score[s1.touched[k]]);
+    for (uint32_t k = 0; k < s1.n_touched; k++)
+        CHECK(s1.item[s1.touched[k]] == sc.item[s1.touched[k]] && s1.score[s1.touched[k]] == sc.score[s1.touched[k]]);
     vx_itemscores_free(&s1);
     vx_itemmodel_free(one);
     vx_itemmodel_free(three);
@@ -383,9 +384,9 @@ static void test_itemmodel(void) {
     REQUIRE(vx_itemmodel_score(m, fan, fx, 1, &sc) == 0);
     float s5 = 0;
     for (uint32_t k = 0; k < sc.n_touched; k++)
-        if (sc.touched[k] == 5) s5 = sc.score[5];
+        if (sc.item[sc.touched[k]] == 5) s5 = sc.score[sc.touched[k]];
     /* item 1's weight into item 5: content weight x similarity / K (item 5 itself skipped) */
-    CHECK_MSG(fabsf(s5 - 2 * 0.5f * 0.9f / (float)p.content_neighbours) < 1e-6f && sc.via[5] == 1, "new item's score %g",
+    CHECK_MSG(fabsf(s5 - 2 * 0.5f * 0.9f / (float)p.content_neighbours) < 1e-6f && vx_itemmodel_via(m, &sc, 5) == 1, "new item's score %g",
               s5);
     vx_itemmodel_free(m);
     /* A content callback's error stops training with it. */
