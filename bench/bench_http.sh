@@ -42,21 +42,40 @@ addr=$(cat "$ready")
 rss() { awk '/VmRSS/ {t = $2} /RssAnon/ {a = $2} END {printf "%.0f (%.0f)", a / 1024, t / 1024}' "/proc/$pid/status"; }
 export VIDX_IDS="$db/ids.txt" VIDX_USERS="$users"
 
-# wrk's summary -> "rps p50_ms p99_ms errors"
+# The server's CPU time so far, in clock ticks (user + system, all its threads).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
+
+# wrk's summary -> "rps p50_ms p99_ms errors cpu_ms_per_request" (the server's CPU over the
+# run divided by the requests answered: background threads' work included)
 run() {
   local script="$1" path="$2" s="$3"
-  local out
+  local out c0 c1
+  c0=$(cpu_ticks)
   if [ -n "$script" ]; then out=$(wrk -t2 -c32 -d"${s}s" --latency -s "$here/wrk/$script" "http://$addr$path")
   else out=$(wrk -t2 -c32 -d"${s}s" --latency "http://$addr$path"); fi
-  echo "$out" | awk -f "$here/wrk_summary.awk"
+  c1=$(cpu_ticks)
+  echo "$out" | awk -f "$here/wrk_summary.awk" | tr -d '\n'
+  echo "$out" | awk -v c="$((c1 - c0))" -v hz="$hz" '/requests in/ {n = $1} END {printf(" %.3f\n", (n > 0 ? 1000 * c / hz / n : 0))}'
 }
 
 printf '\n%s videos, %s s per workload, wrk -t2 -c32 on the same 2 cores as the server\n\n' "$videos" "$secs"
-printf '| workload | requests/s | p50 ms | p99 ms | errors | of /healthz rps | RSS MiB after: heap (all) |\n'
-printf '|---|---|---|---|---|---|---|\n'
+# The feeds' item model: its first build runs in the background after start.
+for _ in $(seq 1 600); do
+  model=$(curl -sf "http://$addr/healthz" | python3 -c 'import json, sys; m = json.load(sys.stdin).get("feed_model", {})
+print(m.get("state", "none"), m.get("train_s", 0), m.get("bytes", 0), m.get("weights", 0), m.get("videos_learned", 0), m.get("videos_from_content", 0))')
+  case "$model" in training*) sleep 1 ;; *) break ;; esac
+done
+read -r mstate mtrain mbytes mweights mlearned mcontent <<<"$model"
+printf '\nfeed model: %s; %s videos learned from engagement, %s new ones from content; %s weights, %s MiB; trained in %s s\n' \
+  "$mstate" "$mlearned" "$mcontent" "$mweights" "$(awk -v b="$mbytes" 'BEGIN {printf "%.1f", b / 1048576}')" \
+  "$(awk -v t="$mtrain" 'BEGIN {printf "%.1f", t}')"
+
+printf '| workload | requests/s | p50 ms | p99 ms | errors | of /healthz rps | server CPU ms/request | RSS MiB after: heap (all) |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 rss0=$(rss)
-read -r hrps hp50 hp99 herr < <(run "" /healthz "$secs")
-printf '| /healthz (baseline) | %s | %s | %s | %s | 1.00 | %s |\n' "$hrps" "$hp50" "$hp99" "$herr" "$(rss)"
+read -r hrps hp50 hp99 herr hcpu < <(run "" /healthz "$secs")
+printf '| /healthz (baseline) | %s | %s | %s | %s | 1.00 | %s | %s |\n' "$hrps" "$hp50" "$hp99" "$herr" "$hcpu" "$(rss)"
 # Steady service: the popular set's answers and the common queries are cached first.
 VIDX_SIMILAR=hot wrk -t2 -c32 -d5s -s "$here/wrk/similar.lua" "http://$addr/" >/dev/null
 VIDX_QUERIES=cached wrk -t1 -c1 -d2s -s "$here/wrk/search.lua" "http://$addr/" >/dev/null
@@ -66,9 +85,9 @@ for w in "similar.lua|/|similar video, never asked before" "similar.lua|/|simila
   IFS='|' read -r script path name <<<"$w"
   case "$name" in *uncached*) export VIDX_QUERIES=uncached ;; *) export VIDX_QUERIES=cached ;; esac
   case "$name" in *popular*) export VIDX_SIMILAR=hot ;; *) export VIDX_SIMILAR=cold ;; esac
-  read -r rps p50 p99 err < <(run "$script" "$path" "$secs")
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$err" \
-    "$(awk -v a="$rps" -v b="$hrps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')" "$(rss)"
+  read -r rps p50 p99 err cpu < <(run "$script" "$path" "$secs")
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$err" \
+    "$(awk -v a="$rps" -v b="$hrps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')" "$cpu" "$(rss)"
 done
 # Latency without queueing: one client at a time.
 for w in "feed.lua|feed, one client at a time" "similar.lua|similar (never asked before), one client at a time"; do
@@ -86,7 +105,7 @@ printf '| beside | requests/s | p50 ms | p99 ms | errors | heavy work done meanw
 export VIDX_SIMILAR=hot VIDX_SIMILAR_K=10
 VIDX_QUERIES=uncached wrk -t1 -c4 -d"${secs}s" -s "$here/wrk/search.lua" "http://$addr/" >"$db/beside.txt" &
 bg=$!
-read -r rps p50 p99 err < <(run similar.lua / "$secs")
+read -r rps p50 p99 err _ < <(run similar.lua / "$secs")
 wait $bg || true
 printf '| new text queries (4 clients, each encoded) | %s | %s | %s | %s | %s text queries/s |\n' "$rps" "$p50" "$p99" \
   "$err" "$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$db/beside.txt")"
@@ -99,7 +118,7 @@ done
 job=$(curl -sf -H "Authorization: Bearer $token" -d "{\"paths\": [\"$clips\"]}" "http://$addr/v1/index" |
   sed -n 's/.*"job_id": *"\([0-9a-f]*\)".*/\1/p')
 t0=$SECONDS
-read -r rps p50 p99 err < <(run similar.lua / "$secs")
+read -r rps p50 p99 err _ < <(run similar.lua / "$secs")
 jstate() { curl -sf -H "Authorization: Bearer $token" "http://$addr/v1/jobs/$job" | sed -n 's/.*"state": *"\([a-z]*\)".*/\1/p'; }
 done_during=$(jstate)
 while [ "$(jstate)" = running ] || [ "$(jstate)" = queued ]; do sleep 1; done

@@ -8,6 +8,8 @@
 
 #include "../common/vecmath.h"
 
+typedef struct weight_to { uint32_t to; float w; } weight_to;
+
 /* Weights by source item: start[i]..start[i + 1] index the items i counts for. */
 typedef struct csr {
     uint64_t *start; /* [n_items + 1] */
@@ -22,8 +24,7 @@ typedef struct csr {
 struct vx_itemmodel {
     uint32_t n_items, n_targets;
     uint32_t *start;       /* [n_items + 1] */
-    uint32_t *to;          /* target numbers */
-    float *w;
+    weight_to *e;          /* target numbers and weights, side by side: one stream per row */
     uint32_t *target_item; /* [n_targets] */
     uint32_t *target_of;   /* [n_items]: its target number, UINT32_MAX for none */
     uint8_t *new_target;   /* [n_targets]: 1 for new items (weights from content) */
@@ -43,7 +44,7 @@ void vx_itemmodel_params_default(vx_itemmodel_params *p) {
     p->select_exp = 0.5f;
     p->min_support = 2;
     p->max_history = 500;
-    p->content_weight = 0.9f; /* bench_recommend's cold-item protocol */
+    p->content_weight = 1.0f; /* bench_recommend's cold-item protocol */
     p->content_neighbours = 50;
     p->threads = 2;
     p->max_out = 0;
@@ -453,7 +454,6 @@ static int to_csr(const trainer *T, int learned, csr *c, uint64_t *n_weights) {
     return 0;
 }
 
-typedef struct weight_to { uint32_t to; float w; } weight_to;
 static int by_magnitude(const void *a, const void *b) {
     const float x = fabsf(((const weight_to *)a)->w), y = fabsf(((const weight_to *)b)->w);
     return (x < y) - (x > y);
@@ -499,9 +499,8 @@ static int serving_layout(vx_itemmodel *m, const csr *parts[2], uint32_t n_items
     if (n_weights >= UINT32_MAX) return -1; /* offsets are 32-bit: 4 billion weights */
     m->target_of = malloc((size_t)(n_items ? n_items : 1) * sizeof *m->target_of);
     m->start = calloc((size_t)n_items + 1, sizeof *m->start);
-    m->to = malloc((size_t)(n_weights ? n_weights : 1) * sizeof *m->to);
-    m->w = malloc((size_t)(n_weights ? n_weights : 1) * sizeof *m->w);
-    if (!m->target_of || !m->start || !m->to || !m->w) return -1;
+    m->e = malloc((size_t)(n_weights ? n_weights : 1) * sizeof *m->e);
+    if (!m->target_of || !m->start || !m->e) return -1;
     for (uint32_t j = 0; j < n_items; j++) m->target_of[j] = UINT32_MAX;
     uint32_t n_targets = 0;
     for (int p = 0; p < 2; p++)
@@ -521,8 +520,7 @@ static int serving_layout(vx_itemmodel *m, const csr *parts[2], uint32_t n_items
         m->start[i] = at;
         for (int p = 0; p < 2; p++)
             for (uint64_t r = parts[p]->start[i]; r < parts[p]->start[i + 1]; r++, at++) {
-                m->to[at] = m->target_of[parts[p]->to[r]];
-                m->w[at] = parts[p]->w[r];
+                m->e[at] = (weight_to){m->target_of[parts[p]->to[r]], parts[p]->w[r]};
             }
     }
     m->start[n_items] = at;
@@ -536,14 +534,14 @@ static int serving_layout(vx_itemmodel *m, const csr *parts[2], uint32_t n_items
         free(fill);
         return -1;
     }
-    for (uint32_t r = 0; r < at; r++) into->start[m->to[r] + 1]++;
+    for (uint32_t r = 0; r < at; r++) into->start[m->e[r].to + 1]++;
     for (uint32_t t = 0; t < n_targets; t++) into->start[t + 1] += into->start[t];
     memcpy(fill, into->start, ((size_t)n_targets + 1) * sizeof *fill);
     for (uint32_t i = 0; i < n_items; i++)
         for (uint32_t r = m->start[i]; r < m->start[i + 1]; r++) {
-            const uint64_t k = fill[m->to[r]]++;
+            const uint64_t k = fill[m->e[r].to]++;
             into->to[k] = i;
-            into->w[k] = m->w[r];
+            into->w[k] = m->e[r].w;
         }
     free(fill);
     return 0;
@@ -644,8 +642,7 @@ oom:
 void vx_itemmodel_free(vx_itemmodel *m) {
     if (!m) return;
     free(m->start);
-    free(m->to);
-    free(m->w);
+    free(m->e);
     free(m->target_item);
     free(m->target_of);
     free(m->new_target);
@@ -713,10 +710,21 @@ int vx_itemmodel_score(const vx_itemmodel *m, const uint32_t *items, const float
          * with their content neighbours. (Scoring new items by the model's scores of
          * those neighbours instead, a second hop, ranked held-out films worse on MovieLens
          * at every weight.) The hot loop of a feed: one scattered add each, no branch. */
+        /* The rows are scattered over the model: fetch the next ones while adding this. */
+        if (h + 2 < n && items[h + 2] < m->n_items) __builtin_prefetch(&m->start[items[h + 2]]);
+        if (h + 1 < n && items[h + 1] < m->n_items) {
+            const weight_to *next = m->e + m->start[items[h + 1]];
+            __builtin_prefetch(next);
+            __builtin_prefetch(next + 8);
+            __builtin_prefetch(next + 16);
+            __builtin_prefetch(&s->hpos[items[h + 1]]);
+        }
         const float x = weights[h];
-        for (uint32_t r = m->start[i]; r < m->start[i + 1]; r++) {
-            const uint32_t t = m->to[r];
-            const float before = score[t], after = before + x * m->w[r];
+        const weight_to *row = m->e + m->start[i];
+        const uint32_t len = m->start[i + 1] - m->start[i];
+        for (uint32_t r = 0; r < len; r++) {
+            const uint32_t t = row[r].to;
+            const float before = score[t], after = before + x * row[r].w;
             touched[nt] = t; /* kept only when t was not reached before */
             nt += before == 0;
             score[t] = after != 0 ? after : 1e-30f; /* cancelled out, but still listed */
