@@ -18,8 +18,9 @@
  * stopping after about `max_paths` paths: the newest items and users are walked first,
  * so on a dense graph the budget cuts the oldest links, never the freshest.
  *
- * The same code serves the live feeds and the offline MovieLens evaluation. Not
- * thread-safe: callers serialise writers against readers.
+ * The feeds' collaborative source until the learned item model (itemmodel.h) replaced
+ * it: kept for bench_recommend, which prints it beside the model on the same splits.
+ * Not thread-safe: callers serialise writers against readers.
  */
 #ifndef VX_COGRAPH_H
 #define VX_COGRAPH_H

@@ -673,7 +673,7 @@ static int scores_fit(vx_itemscores *s, uint32_t n_items, uint32_t n_history) {
         const size_t c = n_items ? n_items : 1;
         s->score = calloc(c, sizeof *s->score);
         s->hpos = calloc(c, sizeof *s->hpos);
-        s->touched = malloc(c * sizeof *s->touched);
+        s->touched = malloc((c + 1) * sizeof *s->touched); /* + 1: the branch-free append writes one ahead */
         if (!s->score || !s->hpos || !s->touched) {
             vx_itemscores_free(s);
             return -1;
