@@ -1,7 +1,8 @@
 /* vidx engine: the feeds' item model (recommend/itemmodel.h), rebuilt in the background.
  *
  * A thread looks once a second whether a new model is due (vx_rec_model_due: none yet,
- * a twentieth of the engagements new, or five minutes old with any change), takes the
+ * a twentieth of the engagements new, or any change to a model five minutes old or one
+ * that trained in under half a second), takes the
  * recommender's engagements under the index's read lock (a copy: milliseconds), trains
  * with no lock held, and swaps the model in, unless the recommender itself was replaced
  * meanwhile (a user's deletion rebuilds it). New videos find their content neighbours in

@@ -962,7 +962,13 @@ int vx_rec_model_due(vx_recommender *r) {
     const uint64_t since = r->observed - r->model_observed;
     int due;
     if (!r->model) due = r->observed > 0;
-    else due = since > r->observed / 20 || (since > 0 && vx_now() - r->model_at >= VX_REC_MODEL_MAX_AGE_S);
+    else {
+        vx_itemmodel_stats st;
+        vx_itemmodel_stats_get(r->model, &st);
+        /* a model that trains in well under a second is rebuilt on any change */
+        due = since > r->observed / 20 ||
+              (since > 0 && (st.train_s < VX_REC_MODEL_CHEAP_S || vx_now() - r->model_at >= VX_REC_MODEL_MAX_AGE_S));
+    }
     pthread_rwlock_unlock(&r->lock);
     return due;
 }

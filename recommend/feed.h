@@ -84,9 +84,11 @@ void vx_rec_stats(vx_recommender *r, uint64_t *users, uint64_t *videos, uint64_t
 
 /* ---- the item model -------------------------------------------------------------------------
  * A model is due when there is engagement and none yet, when the engagements recorded
- * since its snapshot pass a twentieth of all, or when it is older than
- * VX_REC_MODEL_MAX_AGE_S with any change at all. */
+ * since its snapshot pass a twentieth of all, or with any change at all when it is older
+ * than VX_REC_MODEL_MAX_AGE_S or took less than VX_REC_MODEL_CHEAP_S to train (a small
+ * catalog's model is always current). */
 #define VX_REC_MODEL_MAX_AGE_S 300
+#define VX_REC_MODEL_CHEAP_S 0.5
 #define VX_REC_MODEL_NEW_MAX 20000 /* new videos (too few users) given content neighbours, the newest */
 
 /* The nearest videos to a video by content: up to k ids and cosines, best first; the

@@ -363,6 +363,12 @@ def main():
         # A feed's videos and their order; scores move with the clock (freshness ages), and
         # under load the two reads can be far enough apart for the fourth decimal to change.
         def feed_of(u):
+            # The feed model is derived on each node, in the background: compare feeds once
+            # it has every engagement (a small catalog's model is rebuilt on any change).
+            def model_current():
+                m = b.get("/healthz")[1].get("feed_model", {})
+                return m.get("state") == "ready" and m.get("engagements_since") == 0
+            wait_for("B's feed model current", model_current, 30, 0.1)
             return [x["video_id"] for x in b.get(f"/v1/users/{u}/feed?k=5")[1]["items"]]
         feeds_b = {u: feed_of(u) for u in ("user0", "user1")}
         check(b.stop() == 0, "B stops cleanly")

@@ -117,13 +117,16 @@ class Server:
 
 
 def feed_model_settled(S, timeout=30):
-    """Waits until the service's feed model is built (or there is nothing to build it
-    from): its first build runs in the background after start. Returns healthz's view."""
+    """Waits until the service's feed model is built from every engagement (or there is
+    nothing to build it from): it is derived in the background, after start and after
+    changes (a small catalog's on any change). Returns healthz's view."""
     deadline = time.time() + timeout
     while True:
         st, doc, _, _ = S.get("/healthz")
         model = (doc or {}).get("feed_model", {})
-        if model.get("state") != "training" or time.time() > deadline:
+        settled = model.get("state") == "none" or (model.get("state") == "ready" and
+                                                    model.get("engagements_since") == 0)
+        if settled or time.time() > deadline:
             return model
         time.sleep(0.1)
 
