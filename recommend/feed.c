@@ -82,7 +82,7 @@ struct vx_recommender {
     uint64_t observed;       /* engagements recorded (loaded or observed) */
     uint64_t model_observed; /* ... when the model's snapshot was taken */
     double model_at;         /* vx_now() when it was swapped in */
-    /* Scratch of the model's scoring (four arrays over every video), kept between feeds
+    /* Scratch of the model's scoring (three arrays over every video), kept between feeds
      * instead of allocated and zeroed for each: one per feed in flight. */
     pthread_mutex_t scratch_mu;
     vx_itemscores *scratch[SCRATCH_KEEP];
@@ -350,7 +350,6 @@ typedef struct cand {
     uint32_t via[N_SOURCES];/* the user's video a personal source came from */
     float blend;
     int best_source;
-    uint8_t new_by_content; /* co-engaged score of a new video, from its content neighbours */
 } cand;
 
 typedef struct cands {
@@ -381,7 +380,7 @@ static cand *cand_get(cands *cs, uint32_t item) {
 typedef struct topn {
     uint32_t *item;
     float *score;
-    int n, cap, unused;
+    int n, cap;
 } topn;
 
 static void heap_swap(topn *t, int a, int b) {
@@ -496,7 +495,7 @@ static int from_model(feed_run *F) {
     if (!sc || vx_itemmodel_score(r->model, items, x, n, sc)) return vx_fail(F->err, "out of memory");
     uint32_t best[N_COENGAGED];
     float scores[N_COENGAGED];
-    topn t = {best, scores, 0, N_COENGAGED, 0};
+    topn t = {best, scores, 0, N_COENGAGED};
     for (uint32_t i = 0; i < sc->n_touched; i++) {
         const float score = sc->score[sc->touched[i]];
         const uint32_t j = sc->item[sc->touched[i]];
@@ -508,7 +507,6 @@ static int from_model(feed_run *F) {
         if (!c) { rc = vx_fail(F->err, "out of memory"); break; }
         c->s[SRC_COENGAGED] = t.score[i];
         c->via[SRC_COENGAGED] = UINT32_MAX; /* found for the items shown (reason_for) */
-        c->new_by_content = vx_itemmodel_from_content(r->model, t.item[i]);
     }
     return rc;
 }
@@ -586,7 +584,7 @@ static void refresh_global(vx_recommender *r, int64_t now) {
     if (r->global_changes == r->changes && now >= r->global_at_ms && now - r->global_at_ms < 1000) return;
     uint32_t fi[GLOBAL_KEEP], pi[GLOBAL_KEEP];
     float fs[GLOBAL_KEEP], ps[GLOBAL_KEEP];
-    topn fresh = {fi, fs, 0, GLOBAL_KEEP, 0}, pop = {pi, ps, 0, GLOBAL_KEEP, 0};
+    topn fresh = {fi, fs, 0, GLOBAL_KEEP}, pop = {pi, ps, 0, GLOBAL_KEEP};
     double max_pop = 0;
     for (uint32_t i = 0; i < r->n_videos; i++) {
         const rec_video *v = &r->videos[i];
@@ -697,7 +695,8 @@ static char *reason_for(feed_run *F, const cand *c) {
         const char *did = "watched";
         for (uint32_t i = 0; F->u && i < F->u->n; i++)
             if (F->u->s[i].item == via && F->u->s[i].last_type == VX_EVENT_LIKE) did = "liked";
-        if (c->best_source == SRC_NEIGHBOURS || c->new_by_content)
+        /* a new video's co-engaged score comes from its content neighbours */
+        if (c->best_source == SRC_NEIGHBOURS || vx_itemmodel_from_content(F->r->model, c->item))
             snprintf(buf, sizeof buf, "like %.256s, which you %s", t ? t : "?", did);
         else snprintf(buf, sizeof buf, "people who watched %.256s also watched this", t ? t : "?");
         free(t);

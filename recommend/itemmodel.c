@@ -97,7 +97,6 @@ typedef struct trainer {
     float *tw;
     uint32_t *tcount;
     atomic_uint next;
-    atomic_ullong pairs;
     atomic_int failed;
 } trainer;
 
@@ -136,7 +135,6 @@ static int build_row(trainer *T, uint32_t a, float *acc, uint32_t *touched) {
     const vx_itemmodel_params *p = T->p;
     const double inv_tau = p->session_seconds > 0 ? 1.0 / (1000.0 * p->session_seconds) : 0;
     uint32_t nt = 0;
-    uint64_t pairs = 0;
     for (uint64_t r = T->istart[a]; r < T->istart[a + 1]; r++) {
         const uint32_t u = T->iuser[r];
         const uint64_t at = T->ipos[r];
@@ -151,9 +149,7 @@ static int build_row(trainer *T, uint32_t a, float *acc, uint32_t *touched) {
             acc[b] += w;
             if (acc[b] == 0) acc[b] = 1e-30f; /* still touched */
         }
-        pairs += T->ustart[u + 1] - T->ustart[u];
     }
-    atomic_fetch_add(&T->pairs, pairs);
     uint32_t n = 0;
     entry *e = malloc((size_t)(nt ? nt : 1) * sizeof *e);
     if (!e) return -1;
@@ -627,7 +623,6 @@ vx_itemmodel *vx_itemmodel_train(const vx_itemmodel_input *in, const vx_itemmode
         .bytes = sizeof *m + ((size_t)T.n_items + 1) * sizeof(uint32_t) * 2 +
                  ((size_t)m->n_targets + 1) * (sizeof(uint64_t) + sizeof(uint32_t) + 1) +
                  2 * (size_t)weights * (sizeof(uint32_t) + sizeof(float)),
-        .pairs = atomic_load(&T.pairs),
     };
     trainer_free(&T);
     m->stats.train_s = vx_now() - t0;
@@ -696,7 +691,7 @@ int vx_itemmodel_score(const vx_itemmodel *m, const uint32_t *items, const float
     for (uint32_t t = 0; t < s->n_touched; t++) s->score[s->touched[t]] = 0; /* what the last user reached */
     for (uint32_t h = 0; h < s->n_hist; h++) s->hpos[s->hist[h]] = 0;
     s->n_touched = s->n_hist = 0;
-    if (scores_fit(s, m->n_items > m->n_targets ? m->n_items : m->n_targets, n)) return -1;
+    if (scores_fit(s, m->n_items, n)) return -1; /* targets are some of the items */
     s->item = m->target_item;
     /* The history first, then its rows: they are scattered over the model, so each is
      * fetched whole a few rows ahead of its adds (and its place in `start` further

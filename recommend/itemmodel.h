@@ -90,7 +90,6 @@ typedef struct vx_itemmodel_stats {
     uint64_t weights;        /* non-zero weights */
     size_t bytes;            /* memory held */
     double train_s;          /* wall time of training */
-    uint64_t pairs;          /* engagement pairs accumulated */
 } vx_itemmodel_stats;
 
 void vx_itemmodel_stats_get(const vx_itemmodel *m, vx_itemmodel_stats *out);
