@@ -10,10 +10,10 @@
  *
  * Methods: popularity (training degree), item-kNN (cosine item-item similarity over the
  * training interactions, the k most similar neighbours of each item), EASE (Steck 2019;
- * dense, for catalogs up to 5,000 items), a sparse form of EASE (each item's weights
- * from a ridge regression over its M most co-occurring items: the candidate for issue
- * 20's scalable model), and vidx's own collaborative path (recommend/cograph.c, exactly
- * as the live feed calls it).
+ * dense, for catalogs up to 5,000 items), plain sparse EASE (each item's weights from a
+ * ridge regression over its M most co-occurring items: recommend/itemmodel.c with all
+ * that vidx adds turned off), the co-engagement walk the feeds used before
+ * (recommend/cograph.c), and vidx's item model exactly as the feed trains and calls it.
  *
  *   bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K]
  *
@@ -264,12 +264,10 @@ static void knn_score(void *model, const split *s, uint32_t u, float *scores) {
     }
 }
 
-/* ---- EASE and its sparse, neighbourhood-restricted form ------------------------------------
+/* ---- EASE -----------------------------------------------------------------------------------
  * EASE (Steck 2019): B = I - P diagMat(1/diag(P)), P = (X'X + lambda I)^-1, diag(B) = 0;
  * a user's scores are their training row times B. Dense item x item: fine for MovieLens,
- * impossible at a million videos. The sparse form solves, for each item j, the same
- * ridge regression restricted to its M most co-occurring items (X_N'X_N + lambda I) b =
- * X_N'x_j: M x M systems, O(items x M^3), and a sparse B with M weights per item. */
+ * impossible at a million videos (the sparse form is recommend/itemmodel.c's). */
 typedef struct ease { uint32_t n; float *b; } ease; /* dense [n][n]: b[i*n+j] = B_ij */
 
 /* X'X as doubles [I][I] (co-occurrence counts; the diagonal holds each item's count). */
@@ -325,103 +323,6 @@ static void ease_score(void *model, const split *s, uint32_t u, float *scores) {
     }
 }
 
-/* The sparse form: trained by target item (item j's neighbours i and B_ij), served by
- * source item (CSR: start[i]..start[i+1] lists the j that i counts for, with B_ij), so
- * a user's scores cost their history times M on average. */
-typedef struct sparse_ease {
-    uint32_t n, m;
-    uint32_t *from; float *w; uint32_t *count; /* [j][m], by target */
-    uint32_t *start, *to; float *tw;           /* CSR by source */
-} sparse_ease;
-
-/* Cholesky solve of the SPD system a x = b ([n][n], b overwritten with x). */
-static void spd_solve(double *a, double *b, uint32_t n) {
-    for (uint32_t j = 0; j < n; j++) {
-        double d = a[(size_t)j * n + j];
-        for (uint32_t k = 0; k < j; k++) d -= a[(size_t)j * n + k] * a[(size_t)j * n + k];
-        d = sqrt(d > 1e-12 ? d : 1e-12);
-        a[(size_t)j * n + j] = d;
-        for (uint32_t i = j + 1; i < n; i++) {
-            double v = a[(size_t)i * n + j];
-            for (uint32_t k = 0; k < j; k++) v -= a[(size_t)i * n + k] * a[(size_t)j * n + k];
-            a[(size_t)i * n + j] = v / d;
-        }
-    }
-    for (uint32_t i = 0; i < n; i++) { /* L y = b */
-        double v = b[i];
-        for (uint32_t k = 0; k < i; k++) v -= a[(size_t)i * n + k] * b[k];
-        b[i] = v / a[(size_t)i * n + i];
-    }
-    for (uint32_t i = n; i-- > 0;) { /* L' x = y */
-        double v = b[i];
-        for (uint32_t k = i + 1; k < n; k++) v -= a[(size_t)k * n + i] * b[k];
-        b[i] = v / a[(size_t)i * n + i];
-    }
-}
-
-static sparse_ease train_sparse_ease(const split *s, double lambda, uint32_t M) {
-    const uint32_t I = s->n_items;
-    double *g = gram(s);
-    if (M > I - 1) M = I - 1;
-    sparse_ease m = {I, M, malloc((size_t)I * M * sizeof(uint32_t)), malloc((size_t)I * M * sizeof(float)),
-                     calloc(I, sizeof(uint32_t)), NULL, NULL, NULL};
-    uint32_t *nb = malloc(M * sizeof *nb);
-    double *a = malloc((size_t)M * M * sizeof *a), *b = malloc(M * sizeof *b), *col = malloc(I * sizeof *col);
-    for (uint32_t j = 0; j < I; j++) {
-        /* the M items most often engaged with alongside j */
-        for (uint32_t i = 0; i < I; i++) col[i] = i == j ? -1 : g[(size_t)i * I + j];
-        uint32_t n = 0;
-        for (uint32_t r = 0; r < M; r++) {
-            uint32_t best = 0;
-            for (uint32_t i = 1; i < I; i++) if (col[i] > col[best]) best = i;
-            if (col[best] <= 0) break;
-            nb[n++] = best;
-            col[best] = -1;
-        }
-        for (uint32_t x = 0; x < n; x++) {
-            for (uint32_t y = 0; y < n; y++) a[(size_t)x * n + y] = g[(size_t)nb[x] * I + nb[y]];
-            a[(size_t)x * n + x] += lambda;
-            b[x] = g[(size_t)nb[x] * I + j];
-        }
-        spd_solve(a, b, n);
-        for (uint32_t x = 0; x < n; x++) {
-            m.from[(size_t)j * M + x] = nb[x];
-            m.w[(size_t)j * M + x] = (float)b[x];
-        }
-        m.count[j] = n;
-    }
-    /* By source, for serving. */
-    m.start = calloc((size_t)I + 1, sizeof *m.start);
-    for (uint32_t j = 0; j < I; j++)
-        for (uint32_t x = 0; x < m.count[j]; x++) m.start[m.from[(size_t)j * M + x] + 1]++;
-    for (uint32_t i = 0; i < I; i++) m.start[i + 1] += m.start[i];
-    m.to = malloc((size_t)m.start[I] * sizeof *m.to + 1);
-    m.tw = malloc((size_t)m.start[I] * sizeof *m.tw + 1);
-    uint32_t *fill = calloc(I, sizeof *fill);
-    for (uint32_t j = 0; j < I; j++)
-        for (uint32_t x = 0; x < m.count[j]; x++) {
-            const uint32_t i = m.from[(size_t)j * M + x], at = m.start[i] + fill[i]++;
-            m.to[at] = j;
-            m.tw[at] = m.w[(size_t)j * M + x];
-        }
-    free(fill);
-    free(nb);
-    free(a);
-    free(b);
-    free(col);
-    free(g);
-    return m;
-}
-
-static void sparse_ease_score(void *model, const split *s, uint32_t u, float *scores) {
-    sparse_ease *m = model;
-    memset(scores, 0, s->n_items * sizeof *scores);
-    for (uint32_t a = 0; a < s->n_train[u]; a++) {
-        const uint32_t i = s->train[u][a];
-        for (uint32_t r = m->start[i]; r < m->start[i + 1]; r++) scores[m->to[r]] += m->tw[r];
-    }
-}
-
 /* ---- vidx: the item model (recommend/itemmodel.c), trained and called as the feed does --
  * MovieLens ratings stand for the service's events: 5 stars a like, 4 a complete, 1 to 3
  * a view of the whole film, weighed by vx_event_weight as the service weighs events. */
@@ -435,7 +336,11 @@ typedef struct vidx_model {
     vx_itemscores sc;
     uint32_t *hist;
     float *x;
+    int plain; /* plain sparse EASE: every rating weighs 1, the whole history scored */
 } vidx_model;
+
+/* A rating's weight in a model's input and in the history it scores. */
+static float input_weight(const vidx_model *m, float stars) { return m->plain ? 1.0f : rating_weight(stars); }
 
 /* Items' content vectors for the cold-item protocol (MovieLens genres, L2-normalised):
  * the stand-in for CLIP embeddings, which MovieLens has none of. */
@@ -461,7 +366,8 @@ static int content_neighbours(void *ctx, uint32_t item, uint32_t *items, float *
     return n;
 }
 
-static vidx_model train_vidx(const split *s, const vx_itemmodel_params *p, const content *c) {
+static vidx_model train_vidx(const split *s, const vx_itemmodel_params *p, const content *c, int plain) {
+    vidx_model m = {.plain = plain};
     uint64_t total = 0;
     for (uint32_t u = 0; u < s->n_users; u++) total += s->n_train[u];
     uint64_t *start = malloc(((size_t)s->n_users + 1) * sizeof *start);
@@ -473,7 +379,7 @@ static vidx_model train_vidx(const split *s, const vx_itemmodel_params *p, const
         start[u] = at;
         for (uint32_t a = 0; a < s->n_train[u]; a++, at++) {
             item[at] = s->train_r[u][a].item;
-            w[at] = rating_weight(s->train_r[u][a].stars);
+            w[at] = input_weight(&m, s->train_r[u][a].stars);
             t[at] = s->train_r[u][a].t * 1000;
         }
         if (s->n_train[u] > longest) longest = s->n_train[u];
@@ -482,8 +388,9 @@ static vidx_model train_vidx(const split *s, const vx_itemmodel_params *p, const
     vx_itemmodel_input in = {s->n_users, s->n_items, start, item, w, t};
     vx_itemmodel_content cc = {content_neighbours, (void *)c, NULL};
     vx_error err;
-    vidx_model m = {vx_itemmodel_train(&in, p, c ? &cc : NULL, &err), {0}, malloc((longest + 1) * sizeof(uint32_t)),
-                    malloc((longest + 1) * sizeof(float))};
+    m.m = vx_itemmodel_train(&in, p, c ? &cc : NULL, &err);
+    m.hist = malloc((longest + 1) * sizeof(uint32_t));
+    m.x = malloc((longest + 1) * sizeof(float));
     if (!m.m) { fprintf(stderr, "bench_recommend: %s\n", err.msg); exit(1); }
     free(start);
     free(item);
@@ -501,10 +408,10 @@ static int newest_rating_first(const void *a, const void *b) {
 static void vidx_score(void *model, const split *s, uint32_t u, float *scores) {
     vidx_model *m = model;
     qsort(s->train_r[u], s->n_train[u], sizeof(rating), newest_rating_first);
-    const uint32_t n = s->n_train[u] < VX_FEED_MODEL_HISTORY ? s->n_train[u] : VX_FEED_MODEL_HISTORY;
+    const uint32_t n = s->n_train[u] < VX_FEED_MODEL_HISTORY || m->plain ? s->n_train[u] : VX_FEED_MODEL_HISTORY;
     for (uint32_t a = 0; a < n; a++) {
         m->hist[a] = s->train_r[u][a].item;
-        m->x[a] = rating_weight(s->train_r[u][a].stars);
+        m->x[a] = input_weight(m, s->train_r[u][a].stars);
     }
     if (vx_itemmodel_score(m->m, m->hist, m->x, n, &m->sc)) { fprintf(stderr, "out of memory\n"); exit(1); }
     for (uint32_t j = 0; j < s->n_items; j++) scores[j] = -INFINITY;
@@ -575,20 +482,22 @@ static int run_protocol(const char *data, double min_rating, int seeds, int k_nn
             evaluate(&s, ease_score, &e, &me);
             free(e.b);
         }
+        /* plain sparse EASE: the item model with everything vidx adds turned off */
+        vx_itemmodel_params plain = vp;
+        plain.lambda = (float)sparse_lambda;
+        plain.neighbours = (int)sparse_m;
+        plain.lambda_self = plain.session_boost = plain.pop_penalty = plain.select_exp = 0;
+        plain.min_support = 1;
+        plain.max_history = 0;
         t0 = vx_now();
-        sparse_ease se = train_sparse_ease(&s, sparse_lambda, sparse_m);
+        vidx_model se = train_vidx(&s, &plain, NULL, 1);
         ms.train_s += vx_now() - t0;
-        evaluate(&s, sparse_ease_score, &se, &ms);
-        free(se.from);
-        free(se.w);
-        free(se.count);
-        free(se.start);
-        free(se.to);
-        free(se.tw);
+        evaluate(&s, vidx_score, &se, &ms);
+        vidx_free(&se);
         /* vidx: the item model */
     vidx_alone:
         t0 = vx_now();
-        vidx_model vm = train_vidx(&s, &vp, NULL);
+        vidx_model vm = train_vidx(&s, &vp, NULL, 0);
         mv.train_s += vx_now() - t0;
         evaluate(&s, vidx_score, &vm, &mv);
         vidx_free(&vm);
@@ -780,7 +689,7 @@ static int run_cold(const char *data, int seeds) {
             vx_itemmodel_params p = vp;
             p.content_weight = weights[w];
             double t0 = vx_now();
-            vidx_model vm = train_vidx(&s, &p, w ? &c : NULL);
+            vidx_model vm = train_vidx(&s, &p, w ? &c : NULL, 0);
             mv[w].train_s += vx_now() - t0;
             evaluate(&s, vidx_score, &vm, &mv[w]);
             vidx_free(&vm);
