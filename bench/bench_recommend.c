@@ -595,6 +595,7 @@ static int run_feeds(const char *db, int users, int rounds) {
     const int n = users * rounds;
     double *cpu = malloc((size_t)n * sizeof *cpu), *wall = malloc((size_t)n * sizeof *wall);
     int done = 0;
+    uint64_t digest = 14695981039346656037ull; /* of every feed's videos in order: equal digests, equal feeds */
     for (int r = 0; r < rounds; r++)
         for (int u = 0; u < users; u++) {
             char name[32];
@@ -606,13 +607,16 @@ static int run_feeds(const char *db, int users, int rounds) {
             }
             cpu[done] = cpu_now() - c0;
             wall[done++] = vx_now() - w0;
+            for (int i = 0; i < f.n; i++) digest = digest * 1099511628211ull ^ f.items[i].video_id;
             vx_feed_free(&f);
         }
     qsort(cpu, (size_t)done, sizeof *cpu, by_double);
     qsort(wall, (size_t)done, sizeof *wall, by_double);
     if (done)
-        printf("one feed (k 20), %d users x %d rounds: CPU median %.0f us, p99 %.0f us; wall median %.0f us\n", users,
-               rounds, 1e6 * cpu[done / 2], 1e6 * cpu[(size_t)(0.99 * (done - 1))], 1e6 * wall[done / 2]);
+        printf("one feed (k 20), %d users x %d rounds: CPU median %.0f us, p99 %.0f us; wall median %.0f us; "
+               "feeds' digest %016llx\n",
+               users, rounds, 1e6 * cpu[done / 2], 1e6 * cpu[(size_t)(0.99 * (done - 1))], 1e6 * wall[done / 2],
+               (unsigned long long)digest);
     free(cpu);
     free(wall);
     vx_engine_close(e);
