@@ -797,18 +797,21 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
     return n;
 }
 
-int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err) {
+int vx_ann_video_vector_ref(vx_ann *a, uint64_t video_id, const float **v, vx_error *err) {
     if (!a->videos || prefix_get(a, video_id) != video_id) return 1;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(a->videos);
-    if (ivf) {
-        const float *v;
-        int r = vx_ivf_flat_vector(ivf, (int64_t)video_id, &v);
-        if (r < 0) return vx_fail(err, "video %016llx: the video index keeps no label table",
-                                  (unsigned long long)video_id);
-        if (r == 0) memcpy(out, v, (size_t)a->dim * sizeof *out);
-        return r;
-    }
-    return faiss_Index_reconstruct(a->videos, (idx_t)video_id, out) ? 1 : 0;
+    if (!ivf) return 2;
+    int r = vx_ivf_flat_vector(ivf, (int64_t)video_id, v);
+    if (r < 0) return vx_fail(err, "video %016llx: the video index keeps no label table", (unsigned long long)video_id);
+    return r;
+}
+
+int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err) {
+    const float *v;
+    int r = vx_ann_video_vector_ref(a, video_id, &v, err);
+    if (r == 0) memcpy(out, v, (size_t)a->dim * sizeof *out);
+    if (r == 2) r = faiss_Index_reconstruct(a->videos, (idx_t)video_id, out) ? 1 : 0; /* an exact index */
+    return r;
 }
 
 int vx_ann_video_vector_or_stored(vx_ann *a, vx_catalog *cat, uint64_t video_id, float *out, vx_error *err) {

@@ -417,6 +417,9 @@ static void top_push(topn *t, uint32_t item, float score) {
     }
 }
 
+#define MINE 1       /* the user's video (seen or disliked): never offered */
+#define MINE_LIKED 2 /* ... and their latest event on it a like */
+
 typedef struct feed_run {
     vx_recommender *r;
     vx_catalog *cat;
@@ -426,7 +429,7 @@ typedef struct feed_run {
     int64_t user_idx;
     cands cs;
     vx_itemscores *sc; /* the model's scores of this user, kept to explain the items shown */
-    uint8_t *excluded; /* [n_videos] */
+    uint8_t *mine;     /* [n_videos]: MINE_* flags of the user's videos */
     vx_error *err;
 } feed_run;
 
@@ -434,7 +437,7 @@ typedef struct feed_run {
 static int add_hits(feed_run *F, const vx_ann_hit *hits, int n, int src, uint32_t via) {
     for (int i = 0; i < n; i++) {
         int64_t item = vx_idmap_index(&F->r->video_idx, hits[i].video_id);
-        if (item < 0 || F->excluded[item] || hits[i].score <= 0) continue;
+        if (item < 0 || F->mine[item] || hits[i].score <= 0) continue;
         cand *c = cand_get(&F->cs, (uint32_t)item);
         if (!c) return vx_fail(F->err, "out of memory");
         if (hits[i].score > c->s[src]) {
@@ -496,10 +499,14 @@ static int from_model(feed_run *F) {
     uint32_t best[N_COENGAGED];
     float scores[N_COENGAGED];
     topn t = {best, scores, 0, N_COENGAGED};
+    float floor = 0; /* the score to beat: 0, then the least of a full top list */
     for (uint32_t i = 0; i < sc->n_touched; i++) {
         const float score = sc->score[sc->touched[i]];
+        if (!(score > floor)) continue;
         const uint32_t j = sc->item[sc->touched[i]];
-        if (j < r->n_videos && !F->excluded[j] && score > 0) top_push(&t, j, score);
+        if (j >= r->n_videos || F->mine[j]) continue;
+        top_push(&t, j, score);
+        if (t.n == t.cap) floor = t.score[0];
     }
     int rc = 0;
     for (int i = 0; i < t.n; i++) {
@@ -613,12 +620,12 @@ static int global_sources(feed_run *F, int64_t now, double *max_pop) {
     *max_pop = r->max_pop;
     pthread_mutex_unlock(&r->global_mu);
     for (int i = 0, taken = 0; i < n_fresh && taken < N_FRESH; i++) {
-        if (F->excluded[fresh[i]]) continue;
+        if (F->mine[fresh[i]]) continue;
         if (!cand_get(&F->cs, fresh[i])) return vx_fail(F->err, "out of memory");
         taken++;
     }
     for (int i = 0, taken = 0; i < n_pop && taken < N_POPULAR; i++) {
-        if (F->excluded[pop[i]]) continue;
+        if (F->mine[pop[i]]) continue;
         if (!cand_get(&F->cs, pop[i])) return vx_fail(F->err, "out of memory");
         taken++;
     }
@@ -692,9 +699,7 @@ static char *reason_for(feed_run *F, const cand *c) {
     case SRC_NEIGHBOURS:
     case SRC_COENGAGED: {
         char *t = title_of(F, via);
-        const char *did = "watched";
-        for (uint32_t i = 0; F->u && i < F->u->n; i++)
-            if (F->u->s[i].item == via && F->u->s[i].last_type == VX_EVENT_LIKE) did = "liked";
+        const char *did = F->mine[via] & MINE_LIKED ? "liked" : "watched";
         /* a new video's co-engaged score comes from its content neighbours */
         if (c->best_source == SRC_NEIGHBOURS || vx_itemmodel_from_content(F->r->model, c->item))
             snprintf(buf, sizeof buf, "like %.256s, which you %s", t ? t : "?", did);
@@ -704,6 +709,76 @@ static char *reason_for(feed_run *F, const cand *c) {
     }
     case SRC_FRESH: return strdup("new");
     default: return strdup("popular");
+    }
+}
+
+/* Maximal marginal relevance over the best n candidates (sorted by blend): each pick
+ * maximises (1 - d) blend - d (its highest similarity to an earlier pick). That penalty
+ * only grows as picks are made, so a candidate's last computed value bounds what it is
+ * worth now: the best bound is brought up to date against the picks made since, and
+ * taken once it is current. The same picks as scoring every candidate against every
+ * pick, reading only the vectors of those that come near the top (and those in place
+ * in the index, not copied). */
+typedef struct pooled {
+    const float *v;  /* its vector, or NULL when it has none (then never penalised) */
+    float max_sim;   /* highest similarity to a pick compared so far (at least 0) */
+    int checked;     /* picks with vectors it has been compared against */
+    uint8_t fetched, taken;
+} pooled;
+
+typedef struct mmr {
+    feed_run *F;
+    float d;
+    int n, dim;
+    pooled *p;
+    float *picked;  /* [picks with vectors][dim] */
+    int n_picked;
+    float *sims;    /* [k] */
+    float *copies;  /* [n][dim], for vectors not held in place (allocated when first needed) */
+} mmr;
+
+static int mmr_vector(mmr *M, int i) {
+    pooled *p = &M->p[i];
+    if (p->fetched || M->dim <= 0) return 0;
+    p->fetched = 1;
+    const uint64_t id = M->F->r->videos[M->F->cs.c[i].item].id;
+    int g = vx_ann_video_vector_ref(M->F->ann, id, &p->v, M->F->err);
+    if (g == 0) return 0;
+    p->v = NULL;
+    if (g < 0) return -1;
+    if (!M->copies && !(M->copies = malloc((size_t)M->n * (size_t)M->dim * sizeof *M->copies)))
+        return vx_fail(M->F->err, "out of memory");
+    float *copy = M->copies + (size_t)i * M->dim;
+    if ((g = vx_ann_video_vector_or_stored(M->F->ann, M->F->cat, id, copy, M->F->err)) < 0) return -1;
+    if (g == 0) p->v = copy;
+    return 0;
+}
+
+/* The next pick (marked taken, its vector added to the picks'), -1 when none is left,
+ * -2 on error. */
+static int mmr_pick(mmr *M) {
+    for (;;) {
+        int best = -1;
+        float best_v = -INFINITY;
+        for (int i = 0; i < M->n; i++) {
+            if (M->p[i].taken) continue;
+            const float v = (1 - M->d) * M->F->cs.c[i].blend - M->d * M->p[i].max_sim;
+            if (v > best_v) { best_v = v; best = i; }
+        }
+        if (best < 0) return -1;
+        pooled *p = &M->p[best];
+        if (mmr_vector(M, best)) return -2;
+        if (p->v && p->checked < M->n_picked) {
+            const int since = M->n_picked - p->checked;
+            vx_dot_rows(p->v, M->picked + (size_t)p->checked * M->dim, since, M->dim, M->sims);
+            for (int j = 0; j < since; j++)
+                if (M->sims[j] > p->max_sim) p->max_sim = M->sims[j];
+            p->checked = M->n_picked;
+            continue; /* its value may have dropped below another's bound */
+        }
+        p->taken = 1;
+        if (p->v) memcpy(M->picked + (size_t)M->n_picked++ * M->dim, p->v, (size_t)M->dim * sizeof *p->v);
+        return best;
     }
 }
 
@@ -718,13 +793,14 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
     int rc = -1;
     pthread_rwlock_rdlock(&r->lock);
     feed_run F = {.r = r, .cat = cat, .ann = ann, .user = user, .err = err};
-    F.excluded = calloc(r->n_videos ? r->n_videos : 1, 1);
-    if (!F.excluded || vx_idmap_init(&F.cs.slot, 512)) { vx_fail(err, "out of memory"); goto done; }
+    F.mine = calloc(r->n_videos ? r->n_videos : 1, 1);
+    if (!F.mine || vx_idmap_init(&F.cs.slot, 512)) { vx_fail(err, "out of memory"); goto done; }
     F.user_idx = user_slot(r, user, 0);
     if (F.user_idx >= 0) {
         F.u = &r->users[F.user_idx];
         out->known_user = 1;
-        for (uint32_t i = 0; i < F.u->n; i++) F.excluded[F.u->s[i].item] = 1; /* seen or disliked */
+        for (uint32_t i = 0; i < F.u->n; i++)
+            F.mine[F.u->s[i].item] = MINE | (F.u->s[i].last_type == VX_EVENT_LIKE ? MINE_LIKED : 0);
         if (personal_sources(&F, o)) goto done;
     }
     double max_pop;
@@ -732,44 +808,25 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
     /* Only recommendable videos (the ANN holds only those, the graph may not). */
     int n = 0;
     for (int i = 0; i < F.cs.n; i++)
-        if (r->videos[F.cs.c[i].item].live && !F.excluded[F.cs.c[i].item]) F.cs.c[n++] = F.cs.c[i];
+        if (r->videos[F.cs.c[i].item].live && !F.mine[F.cs.c[i].item]) F.cs.c[n++] = F.cs.c[i];
     F.cs.n = n;
     blend(&F);
     qsort(F.cs.c, (size_t)F.cs.n, sizeof *F.cs.c, by_blend);
-    /* Diversify the best of the pool by maximal marginal relevance. The pool's vectors
-     * go in one matrix so that each pick scores against all of them in one pass of the
-     * AVX2 kernel (scalar dot products were a third of a feed). */
-    const int pool = F.cs.n < 3 * k + 10 ? F.cs.n : 3 * k + 10;
-    const int dim = vx_ann_dim(ann);
+    /* Diversify the best of the pool by maximal marginal relevance (mmr_pick). */
+    mmr M = {.F = &F, .d = d, .n = F.cs.n < 3 * k + 10 ? F.cs.n : 3 * k + 10, .dim = vx_ann_dim(ann)};
     out->items = calloc((size_t)k, sizeof *out->items);
-    uint8_t *taken = calloc((size_t)pool + 1, 1), *has_emb = calloc((size_t)pool + 1, 1);
-    float *max_sim = calloc((size_t)pool + 1, sizeof *max_sim), *sim = malloc(((size_t)pool + 1) * sizeof *sim);
-    float *embs = calloc((size_t)(pool ? pool : 1) * (size_t)dim, sizeof *embs);
-    if (!out->items || !taken || !has_emb || !max_sim || !sim || !embs) {
+    M.p = calloc((size_t)M.n + 1, sizeof *M.p);
+    M.picked = malloc((size_t)k * (size_t)(M.dim > 0 ? M.dim : 1) * sizeof *M.picked);
+    M.sims = malloc((size_t)k * sizeof *M.sims);
+    if (!out->items || !M.p || !M.picked || !M.sims) {
         vx_fail(err, "out of memory");
         goto mmr_done;
     }
-    for (int i = 0; i < pool; i++) {
-        int g = vx_ann_video_vector_or_stored(ann, cat, r->videos[F.cs.c[i].item].id, embs + (size_t)i * dim, err);
-        if (g < 0) goto mmr_done;
-        has_emb[i] = g == 0;
-    }
-    while (out->n < k && out->n < pool) {
-        int best = -1;
-        float best_v = -INFINITY;
-        for (int i = 0; i < pool; i++) {
-            if (taken[i]) continue;
-            float v = (1 - d) * F.cs.c[i].blend - d * max_sim[i];
-            if (v > best_v) { best_v = v; best = i; }
-        }
-        if (best < 0) break;
-        taken[best] = 1;
+    while (out->n < k) {
+        const int best = mmr_pick(&M);
+        if (best == -1) break;
+        if (best < 0) goto mmr_done;
         cand *c = &F.cs.c[best];
-        if (has_emb[best]) {
-            vx_dot_rows(embs + (size_t)best * dim, embs, pool, dim, sim);
-            for (int i = 0; i < pool; i++)
-                if (!taken[i] && has_emb[i] && sim[i] > max_sim[i]) max_sim[i] = sim[i];
-        }
         vx_feed_item *it = &out->items[out->n++];
         it->video_id = r->videos[c->item].id;
         it->score = c->blend;
@@ -783,17 +840,16 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
     out->n_events = F.u ? F.u->n : 0;
     rc = 0;
 mmr_done:
-    free(taken);
-    free(has_emb);
-    free(max_sim);
-    free(sim);
-    free(embs);
+    free(M.p);
+    free(M.picked);
+    free(M.sims);
+    free(M.copies);
 done:
     pthread_rwlock_unlock(&r->lock);
     if (F.sc) give_scratch(r, F.sc);
     free(F.cs.c);
     vx_idmap_free(&F.cs.slot);
-    free(F.excluded);
+    free(F.mine);
     if (rc) vx_feed_free(out);
     return rc;
 }

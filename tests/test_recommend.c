@@ -256,6 +256,26 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     for (int i = 0; i < f1.n && i < f2.n; i++) CHECK(f1.items[i].video_id == f2.items[i].video_id);
     vx_feed_free(&f1);
     vx_feed_free(&f2);
+    /* A reason names what the user did with the video it comes from: liked after a like,
+     * watched otherwise (users known only to the recommender: no profile to search by, so
+     * the liked or watched video's neighbours and new videos like it come in). */
+    for (int w = 0; w < 2; w++) {
+        const char *who = w ? "quiet-watcher" : "quiet-liker";
+        const vx_event ev = {.video_id = ids[PER_CLUSTER + 1], .type = w ? VX_EVENT_COMPLETE : VX_EVENT_LIKE,
+                             .seconds = 10, .ts_ms = NOW_MS - 3000};
+        CHECK(vx_rec_observe(rec, who, &ev, 1.0f, &err) == 0);
+        REQUIRE(vx_rec_feed(rec, cat, ann, who, &o, &f, &err) == 0);
+        int named = 0;
+        for (int i = 0; i < f.n; i++)
+            if (strstr(f.items[i].reason, ", which you ")) {
+                named++;
+                CHECK_MSG(strstr(f.items[i].reason, w ? ", which you watched" : ", which you liked"), "%s: %s", who,
+                          f.items[i].reason);
+            }
+        CHECK_MSG(named > 0, "%s: no reason names what they did", who);
+        vx_feed_free(&f);
+    }
+
     CHECK(vx_rec_feed(rec, cat, ann, "bad name", &o, &f, &err) == -1);
     vx_rec_close(rec);
     vx_ann_close(ann);
