@@ -543,19 +543,22 @@ static int personal_sources(feed_run *F, const vx_feed_options *o) {
         }
         vx_user_clear(&rec);
     }
-    /* neighbours: of the latest positives */
+    /* neighbours: of the latest positives (latest first, the earlier listed on a tie) */
     uint32_t recent[N_RECENT];
+    int64_t recent_ms[N_RECENT];
     int n_recent = 0;
-    for (int pick = 0; pick < N_RECENT; pick++) {
-        int best = -1;
-        for (uint32_t i = 0; i < u->n; i++) {
-            if (!u->s[i].positive) continue;
-            int taken = 0;
-            for (int j = 0; j < n_recent; j++) taken |= recent[j] == u->s[i].item;
-            if (!taken && (best < 0 || u->s[i].last_ms > u->s[best].last_ms)) best = (int)i;
+    for (uint32_t i = 0; i < u->n; i++) {
+        if (!u->s[i].positive) continue;
+        int at = n_recent;
+        while (at > 0 && u->s[i].last_ms > recent_ms[at - 1]) at--;
+        if (at == N_RECENT) continue;
+        for (int j = (n_recent < N_RECENT ? n_recent : N_RECENT - 1); j > at; j--) {
+            recent[j] = recent[j - 1];
+            recent_ms[j] = recent_ms[j - 1];
         }
-        if (best < 0) break;
-        recent[n_recent++] = u->s[best].item;
+        recent[at] = u->s[i].item;
+        recent_ms[at] = u->s[i].last_ms;
+        if (n_recent < N_RECENT) n_recent++;
     }
     for (int i = 0; i < n_recent; i++)
         if (from_neighbours(F, recent[i], o)) return -1;

@@ -657,6 +657,7 @@ void vx_itemscores_free(vx_itemscores *s) {
     free(s->score);
     free(s->touched);
     free(s->hpos);
+    free(s->in_hist);
     free(s->hist);
     free(s->x);
     memset(s, 0, sizeof *s);
@@ -668,8 +669,9 @@ static int scores_fit(vx_itemscores *s, uint32_t n_items, uint32_t n_history) {
         const size_t c = n_items ? n_items : 1;
         s->score = calloc(c, sizeof *s->score);
         s->hpos = calloc(c, sizeof *s->hpos);
+        s->in_hist = calloc(c / 64 + 1, sizeof *s->in_hist);
         s->touched = malloc((c + 1) * sizeof *s->touched); /* + 1: the branch-free append writes one ahead */
-        if (!s->score || !s->hpos || !s->touched) {
+        if (!s->score || !s->hpos || !s->in_hist || !s->touched) {
             vx_itemscores_free(s);
             return -1;
         }
@@ -689,7 +691,10 @@ static int scores_fit(vx_itemscores *s, uint32_t n_items, uint32_t n_history) {
 int vx_itemmodel_score(const vx_itemmodel *m, const uint32_t *items, const float *weights, uint32_t n,
                        vx_itemscores *s) {
     for (uint32_t t = 0; t < s->n_touched; t++) s->score[s->touched[t]] = 0; /* what the last user reached */
-    for (uint32_t h = 0; h < s->n_hist; h++) s->hpos[s->hist[h]] = 0;
+    for (uint32_t h = 0; h < s->n_hist; h++) {
+        s->hpos[s->hist[h]] = 0;
+        s->in_hist[s->hist[h] / 64] = 0;
+    }
     s->n_touched = s->n_hist = 0;
     if (scores_fit(s, m->n_items, n)) return -1; /* targets are some of the items */
     s->item = m->target_item;
@@ -698,10 +703,11 @@ int vx_itemmodel_score(const vx_itemmodel *m, const uint32_t *items, const float
      * ahead), the adds being the hot loop of a feed: one scattered add each, no branch. */
     for (uint32_t h = 0; h < n; h++) {
         const uint32_t i = items[h];
-        if (i >= m->n_items || weights[h] == 0 || s->hpos[i]) continue;
+        if (i >= m->n_items || weights[h] == 0 || s->in_hist[i / 64] >> (i % 64) & 1) continue;
         s->hist[s->n_hist] = i;
         s->x[s->n_hist] = weights[h];
         s->hpos[i] = ++s->n_hist;
+        s->in_hist[i / 64] |= 1ull << (i % 64);
     }
     enum { AHEAD = 4 };
     float *score = s->score;
@@ -738,9 +744,9 @@ uint32_t vx_itemmodel_via(const vx_itemmodel *m, const vx_itemscores *s, uint32_
     if (item >= m->n_items || m->target_of[item] == UINT32_MAX) return via;
     const uint32_t t = m->target_of[item];
     for (uint64_t r = m->into.start[t]; r < m->into.start[t + 1]; r++) {
-        const uint32_t h = s->hpos[m->into.to[r]];
-        if (!h) continue;
-        const float c = s->x[h - 1] * m->into.w[r];
+        const uint32_t from = m->into.to[r];
+        if (!(s->in_hist[from / 64] >> (from % 64) & 1)) continue;
+        const float c = s->x[s->hpos[from] - 1] * m->into.w[r];
         if (via == UINT32_MAX || c > best) {
             via = m->into.to[r];
             best = c;
