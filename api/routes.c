@@ -383,8 +383,10 @@ static void do_feed(vx_request *rq, const char *user) {
     vx_error err;
     int r = vx_engine_feed(api(rq)->engine, user, &fo, &f, &err);
     if (r) { reply_status(rq, r, "unknown_user", &err); return; }
-    vx_reply_json(rq, 200, vx_feed_json(user, took_ms(rq), &f));
+    vx_buf b = {0};
+    vx_feed_write(&b, user, took_ms(rq), &f);
     vx_feed_free(&f);
+    vx_reply_json_text(rq, 200, &b);
 }
 
 static void do_user(vx_request *rq, const char *user) {

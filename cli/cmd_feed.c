@@ -108,8 +108,14 @@ static int run_feed(const cli_command *cmd, cli_args *args) {
         double t0 = vx_now();
         int r = vx_engine_feed(t.engine, user, &fo, &f, &err);
         if (r) rc = cli_status(cmd, r, err.msg);
-        else doc = vx_feed_json(user, (vx_now() - t0) * 1e3, &f);
-        if (!r) vx_feed_free(&f);
+        else {
+            /* the document the service would send, parsed back from the one writer */
+            vx_buf b = {0};
+            vx_feed_write(&b, user, (vx_now() - t0) * 1e3, &f);
+            vx_feed_free(&f);
+            doc = b.oom ? NULL : json_loadb((const char *)b.data, b.len, 0, NULL);
+            vx_buf_free(&b);
+        }
     }
     cli_close(&t);
     if (rc) return rc;

@@ -10,7 +10,7 @@
 /* Scores and times with a sensible number of digits. */
 static json_t *num(double v, double scale) { return json_real(round(v * scale) / scale); }
 
-/* ---- search and similar, straight to text ---------------------------------------------- */
+/* ---- search, similar and feeds, straight to text ----------------------------------------- */
 
 /* A JSON string: quotes, backslashes and control characters escaped; bytes that are not
  * UTF-8 (a file name may hold any) become U+FFFD, so the document always parses. */
@@ -153,24 +153,38 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
     PUT_LIT(b, "]}");
 }
 
-json_t *vx_feed_json(const char *user, double took_ms, const vx_feed *f) {
-    json_t *items = json_array();
-    for (int i = 0; items && i < f->n; i++) {
+void vx_feed_write(vx_buf *b, const char *user, double took_ms, const vx_feed *f) {
+    vx_buf_reserve(b, 128 + (size_t)f->n * 400);
+    PUT_LIT(b, "{\"user\":");
+    put_json_string(b, user);
+    PUT_LIT(b, ",\"took_ms\":");
+    put_fixed(b, took_ms, 1);
+    if (f->known_user) PUT_LIT(b, ",\"new_user\":false,\"events\":");
+    else PUT_LIT(b, ",\"new_user\":true,\"events\":");
+    put_digits(b, (unsigned long long)f->n_events, 1);
+    PUT_LIT(b, ",\"items\":[");
+    for (int i = 0; i < f->n; i++) {
         const vx_feed_item *x = &f->items[i];
-        char id[VX_ID_HEX_LEN], thumb[64];
+        char id[VX_ID_HEX_LEN];
         vx_id_to_hex(x->video_id, id);
-        snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", id);
-        json_t *item = json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:s, s:s}", "video_id", id, "title", x->title, "path",
-                                 x->path, "score", num(x->score, 1e4), "reason", x->reason, "source", x->source,
-                                 "thumbnail", thumb);
-        if (!item || json_array_append_new(items, item)) {
-            json_decref(items);
-            return NULL;
-        }
+        if (i) vx_put_u8(b, ',');
+        PUT_LIT(b, "{\"video_id\":\"");
+        vx_put_bytes(b, id, 16);
+        PUT_LIT(b, "\",\"title\":");
+        put_json_string(b, x->title);
+        PUT_LIT(b, ",\"path\":");
+        put_json_string(b, x->path);
+        PUT_LIT(b, ",\"score\":");
+        put_fixed(b, x->score, 4);
+        PUT_LIT(b, ",\"reason\":");
+        put_json_string(b, x->reason);
+        PUT_LIT(b, ",\"source\":");
+        put_json_string(b, x->source);
+        PUT_LIT(b, ",\"thumbnail\":\"/thumbs/");
+        vx_put_bytes(b, id, 16);
+        PUT_LIT(b, ".jpg\"}");
     }
-    if (!items) return NULL;
-    return json_pack("{s:s, s:o, s:b, s:I, s:o}", "user", user, "took_ms", num(took_ms, 10), "new_user",
-                     !f->known_user, "events", (json_int_t)f->n_events, "items", items);
+    PUT_LIT(b, "]}");
 }
 
 json_t *vx_event_json(const char *user, const vx_event_stored *e) {

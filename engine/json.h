@@ -21,8 +21,9 @@
  * them cost three quarters of the throughput. */
 void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_results *r);
 /* {"user", "took_ms", "new_user", "events", "items": [{"video_id", "title", "path", "score",
- * "reason", "source", "thumbnail"}]} */
-json_t *vx_feed_json(const char *user, double took_ms, const vx_feed *f);
+ * "reason", "source", "thumbnail"}]}, appended to b as text (check b->oom): a feed's
+ * jansson objects cost a quarter of the service's time per feed. */
+void vx_feed_write(vx_buf *b, const char *user, double took_ms, const vx_feed *f);
 /* The stored event: {"user", "video_id", "type", "seconds", "ts", "seq", "events"}. */
 json_t *vx_event_json(const char *user, const vx_event_stored *e);
 /* GET /v1/videos/{id}: the record and its segments. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../ann/ann.h"
+#include "../engine/json.h"
 #include "../engine/query_cache.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
@@ -522,7 +523,49 @@ static void test_feed_options_default(void) {
     CHECK_MSG(o.ann_version == 0, "ann_version left as %llu", (unsigned long long)o.ann_version);
 }
 
+/* The feed writer: what it writes parses, with every value as given (the score rounded
+ * to 4 places), strings escaped, and bytes that are not UTF-8 replaced, not dropped. */
+static void test_feed_writer(void) {
+    vx_feed_item items[2] = {
+        {.video_id = 0x9f2c04a1b3d4e5f6ULL, .score = 0.64291f, .title = "a \"quoted\"\\ title\n",
+         .path = "/v/caf\xc3\xa9.mp4", .reason = "like \xff, which you liked", .source = "co-engaged"},
+        {.video_id = 1, .score = 1, .title = NULL, .path = "/v/x.mp4", .reason = "new", .source = "fresh"},
+    };
+    for (int known = 0; known < 2; known++) {
+        vx_feed f = {.items = items, .n = known ? 2 : 0, .known_user = known, .n_events = known ? 1000 : 0};
+        vx_buf b = {0};
+        vx_feed_write(&b, "user-1", 0.26, &f);
+        REQUIRE(!b.oom);
+        json_error_t jerr;
+        json_t *doc = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
+        CHECK_MSG(doc, "does not parse: %s: %.*s", jerr.text, (int)b.len, (const char *)b.data);
+        vx_buf_free(&b);
+        if (!doc) continue;
+        CHECK(strcmp(json_string_value(json_object_get(doc, "user")), "user-1") == 0);
+        CHECK(json_real_value(json_object_get(doc, "took_ms")) == 0.3);
+        CHECK(json_is_boolean(json_object_get(doc, "new_user")) && json_is_true(json_object_get(doc, "new_user")) == !known);
+        CHECK(json_integer_value(json_object_get(doc, "events")) == (known ? 1000 : 0));
+        json_t *its = json_object_get(doc, "items");
+        CHECK(json_array_size(its) == (size_t)f.n);
+        if (known) {
+            json_t *a = json_array_get(its, 0), *c = json_array_get(its, 1);
+            CHECK(strcmp(json_string_value(json_object_get(a, "video_id")), "9f2c04a1b3d4e5f6") == 0);
+            CHECK(strcmp(json_string_value(json_object_get(a, "title")), "a \"quoted\"\\ title\n") == 0);
+            CHECK(strcmp(json_string_value(json_object_get(a, "path")), "/v/caf\xc3\xa9.mp4") == 0);
+            CHECK(json_real_value(json_object_get(a, "score")) == 0.6429);
+            CHECK(strcmp(json_string_value(json_object_get(a, "reason")), "like \xef\xbf\xbd, which you liked") == 0);
+            CHECK(strcmp(json_string_value(json_object_get(a, "source")), "co-engaged") == 0);
+            CHECK(strcmp(json_string_value(json_object_get(a, "thumbnail")), "/thumbs/9f2c04a1b3d4e5f6.jpg") == 0);
+            CHECK(json_is_null(json_object_get(c, "title")));
+            CHECK(json_is_real(json_object_get(c, "score")) && json_real_value(json_object_get(c, "score")) == 1.0);
+            CHECK(json_object_size(c) == 7);
+        }
+        json_decref(doc);
+    }
+}
+
 int main(void) {
+    test_feed_writer();
     test_itemmodel();
     test_cograph();
     test_feed_options_default();
