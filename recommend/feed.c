@@ -888,7 +888,8 @@ void vx_rec_training_free(vx_rec_training *t) {
     free((void *)t->in.weight);
     free((void *)t->in.t_ms);
     free(t->video_ids);
-    free(t->wanted);
+    free(t->live);
+    free(t->created_at);
     vx_idmap_free(&t->item_of);
     memset(t, 0, sizeof *t);
 }
@@ -905,16 +906,16 @@ int vx_rec_training_take(vx_recommender *r, vx_rec_training *t, vx_error *err) {
     uint64_t total = 0;
     for (uint32_t u = 0; u < r->n_users; u++) total += r->users[u].n;
     const uint32_t n_items = r->n_videos;
+    const size_t items = n_items ? n_items : 1;
     uint64_t *start = malloc(((size_t)r->n_users + 1) * sizeof *start);
     uint32_t *item = malloc((size_t)(total ? total : 1) * sizeof *item);
     float *w = malloc((size_t)(total ? total : 1) * sizeof *w);
     int64_t *ts = malloc((size_t)(total ? total : 1) * sizeof *ts);
-    t->video_ids = malloc((size_t)(n_items ? n_items : 1) * sizeof *t->video_ids);
-    t->wanted = calloc(n_items ? n_items : 1, 1);
-    uint32_t *users_of = calloc(n_items ? n_items : 1, sizeof *users_of);
-    newest *fresh = malloc((size_t)(n_items ? n_items : 1) * sizeof *fresh);
+    t->video_ids = malloc(items * sizeof *t->video_ids);
+    t->live = malloc(items);
+    t->created_at = malloc(items * sizeof *t->created_at);
     t->in = (vx_itemmodel_input){r->n_users, n_items, start, item, w, ts};
-    int ok = start && item && w && ts && t->video_ids && t->wanted && users_of && fresh &&
+    int ok = start && item && w && ts && t->video_ids && t->live && t->created_at &&
              vx_idmap_init(&t->item_of, n_items) == 0;
     if (ok) {
         uint64_t at = 0;
@@ -925,32 +926,45 @@ int vx_rec_training_take(vx_recommender *r, vx_rec_training *t, vx_error *err) {
                 item[at] = s->item;
                 w[at] = s->x;
                 ts[at++] = s->last_ms;
-                users_of[s->item] += s->x != 0;
             }
         }
         start[r->n_users] = at;
-        /* New videos to give content neighbours: recommendable, too few users to learn
-         * from, the newest VX_REC_MODEL_NEW_MAX of them. */
-        vx_itemmodel_params p;
-        vx_itemmodel_params_default(&p);
-        uint32_t n_fresh = 0;
         for (uint32_t i = 0; i < n_items && ok; i++) {
             t->video_ids[i] = r->videos[i].id;
+            t->live[i] = r->videos[i].live;
+            t->created_at[i] = r->videos[i].created_at;
             ok = vx_idmap_put(&t->item_of, r->videos[i].id, i) == 0;
-            if (r->videos[i].live && users_of[i] < (uint32_t)p.min_support)
-                fresh[n_fresh++] = (newest){r->videos[i].created_at, i};
         }
-        if (n_fresh > VX_REC_MODEL_NEW_MAX) qsort(fresh, n_fresh, sizeof *fresh, by_newest);
-        for (uint32_t i = 0; i < n_fresh && i < VX_REC_MODEL_NEW_MAX; i++) t->wanted[fresh[i].item] = 1;
         t->observed = r->observed;
     }
     pthread_rwlock_unlock(&r->lock);
-    free(users_of);
-    free(fresh);
     if (!ok) {
         vx_rec_training_free(t);
         return vx_fail(err, "out of memory taking the item model's input");
     }
+    return 0;
+}
+
+/* The new videos to give content neighbours: recommendable, with too few users for
+ * training to learn them from (counted as training counts them), the newest
+ * VX_REC_MODEL_NEW_MAX of them. wanted[in.n_items]. */
+static int new_videos(const vx_rec_training *t, const vx_itemmodel_params *p, uint8_t *wanted) {
+    const uint32_t n_items = t->in.n_items;
+    uint32_t *support = malloc((size_t)(n_items ? n_items : 1) * sizeof *support);
+    newest *fresh = malloc((size_t)(n_items ? n_items : 1) * sizeof *fresh);
+    if (!support || !fresh || vx_itemmodel_supports(&t->in, p, support)) {
+        free(support);
+        free(fresh);
+        return -1;
+    }
+    uint32_t n_fresh = 0;
+    for (uint32_t i = 0; i < n_items; i++)
+        if (t->live[i] && support[i] < (uint32_t)p->min_support) fresh[n_fresh++] = (newest){t->created_at[i], i};
+    if (n_fresh > VX_REC_MODEL_NEW_MAX) qsort(fresh, n_fresh, sizeof *fresh, by_newest);
+    memset(wanted, 0, n_items);
+    for (uint32_t i = 0; i < n_fresh && i < VX_REC_MODEL_NEW_MAX; i++) wanted[fresh[i].item] = 1;
+    free(support);
+    free(fresh);
     return 0;
 }
 
@@ -988,10 +1002,17 @@ vx_itemmodel *vx_rec_training_run(const vx_rec_training *t, vx_rec_similar_fn si
     vx_itemmodel_params p;
     vx_itemmodel_params_default(&p);
     if (threads > 0) p.threads = threads;
+    uint8_t *wanted = NULL;
+    if (similar && (!(wanted = malloc(t->in.n_items ? t->in.n_items : 1)) || new_videos(t, &p, wanted))) {
+        free(wanted);
+        vx_fail(err, "out of memory choosing the new videos of the item model");
+        return NULL;
+    }
     content_by_id c = {t, similar, ctx, NULL, 0};
-    vx_itemmodel_content content = {content_of_item, &c, t->wanted};
+    vx_itemmodel_content content = {content_of_item, &c, wanted};
     vx_itemmodel *m = vx_itemmodel_train(&t->in, &p, similar ? &content : NULL, err);
     free(c.ids);
+    free(wanted);
     return m;
 }
 

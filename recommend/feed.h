@@ -103,7 +103,8 @@ int vx_rec_ann_similar(void *ctx, uint64_t video_id, uint64_t *ids, float *sims,
 typedef struct vx_rec_training {
     vx_itemmodel_input in; /* arrays owned */
     uint64_t *video_ids;   /* [in.n_items]: the video of each item */
-    uint8_t *wanted;       /* [in.n_items]: new videos to find content neighbours for */
+    uint8_t *live;         /* [in.n_items]: recommendable (content neighbours only for these) */
+    int64_t *created_at;   /* [in.n_items]: the newest VX_REC_MODEL_NEW_MAX new videos get them */
     vx_idmap item_of;      /* video id -> item */
     uint64_t observed;     /* engagements recorded when taken */
 } vx_rec_training;

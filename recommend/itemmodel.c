@@ -309,16 +309,50 @@ static int newest_first(const void *a, const void *b) {
     return (x->t < y->t) - (x->t > y->t);
 }
 
+/* User u's latest H engagements with a signal, into order (room for all of u's): how
+ * many. */
+static uint64_t latest_signals(const vx_itemmodel_input *in, uint32_t u, uint64_t H, by_time *order) {
+    uint64_t n = 0;
+    for (uint64_t k = in->start[u]; k < in->start[u + 1]; k++)
+        if (in->weight[k] != 0 && in->item[k] < in->n_items) order[n++] = (by_time){in->t_ms[k], k};
+    if (n > H) {
+        qsort(order, n, sizeof *order, newest_first);
+        n = H;
+    }
+    return n;
+}
+
+static uint64_t longest_history(const vx_itemmodel_input *in) {
+    uint64_t longest = 0;
+    for (uint32_t u = 0; u < in->n_users; u++)
+        if (in->start[u + 1] - in->start[u] > longest) longest = in->start[u + 1] - in->start[u];
+    return longest;
+}
+
+int vx_itemmodel_supports(const vx_itemmodel_input *in, const vx_itemmodel_params *p, uint32_t *support) {
+    const uint64_t H = p->max_history > 0 ? (uint64_t)p->max_history : UINT64_MAX;
+    const uint64_t longest = longest_history(in);
+    by_time *order = malloc((size_t)(longest ? longest : 1) * sizeof *order);
+    if (!order) return -1;
+    memset(support, 0, (size_t)in->n_items * sizeof *support);
+    for (uint32_t u = 0; u < in->n_users; u++) {
+        const uint64_t n = latest_signals(in, u, H, order);
+        for (uint64_t i = 0; i < n; i++) support[in->item[order[i].at]]++;
+    }
+    free(order);
+    return 0;
+}
+
 /* Each user's latest max_history engagements with a signal; item supports and G_ii. */
 static int gather(trainer *T, const vx_itemmodel_input *in) {
     const vx_itemmodel_params *p = T->p;
     const uint64_t H = p->max_history > 0 ? (uint64_t)p->max_history : UINT64_MAX;
-    uint64_t total = 0, longest = 0;
+    uint64_t total = 0;
+    const uint64_t longest = longest_history(in);
     for (uint32_t u = 0; u < in->n_users; u++) {
         uint64_t n = 0;
         for (uint64_t k = in->start[u]; k < in->start[u + 1]; k++) n += in->weight[k] != 0 && in->item[k] < in->n_items;
         total += n < H ? n : H;
-        if (n > longest) longest = n;
     }
     T->ustart = malloc(((size_t)in->n_users + 1) * sizeof *T->ustart);
     T->uitem = malloc((size_t)(total ? total : 1) * sizeof *T->uitem);
@@ -334,13 +368,7 @@ static int gather(trainer *T, const vx_itemmodel_input *in) {
     uint64_t at = 0;
     for (uint32_t u = 0; u < in->n_users; u++) {
         T->ustart[u] = at;
-        uint64_t n = 0;
-        for (uint64_t k = in->start[u]; k < in->start[u + 1]; k++)
-            if (in->weight[k] != 0 && in->item[k] < in->n_items) order[n++] = (by_time){in->t_ms[k], k};
-        if (n > H) {
-            qsort(order, n, sizeof *order, newest_first);
-            n = H;
-        }
+        const uint64_t n = latest_signals(in, u, H, order);
         for (uint64_t i = 0; i < n; i++) {
             const uint64_t k = order[i].at;
             const uint32_t item = in->item[k];

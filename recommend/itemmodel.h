@@ -102,6 +102,11 @@ float vx_itemmodel_combine(float current, float event_weight);
 /* 1 when the item's weights come from its content neighbours (a new item), else 0. */
 int vx_itemmodel_from_content(const vx_itemmodel *m, uint32_t item);
 
+/* Each item's support as training counts it (the users among whose latest max_history
+ * engagements it is), into support[in->n_items]: the items under min_support are the
+ * ones content can speak for. 0, or -1 when out of memory. */
+int vx_itemmodel_supports(const vx_itemmodel_input *in, const vx_itemmodel_params *p, uint32_t *support);
+
 /* Scores of one user: scratch space, one per thread, reusable. */
 typedef struct vx_itemscores {
     uint32_t *touched;    /* the targets reached, n_touched of them: item[t] is the item, */

@@ -376,6 +376,18 @@ static void test_itemmodel(void) {
     CHECK(!vx_itemmodel_from_content(m, 5) && !vx_itemmodel_from_content(m, 99));
     vx_itemmodel_free(m);
 
+    /* Supports as training counts them: the users among whose latest max_history
+     * engagements an item is (which new items content may speak for). */
+    uint32_t sup[I];
+    REQUIRE(vx_itemmodel_supports(&in, &p, sup) == 0);
+    const uint32_t all_users[I] = {4, 4, 3, 3, 4, 0}, latest_two[I] = {1, 2, 2, 3, 4, 0};
+    CHECK(memcmp(sup, all_users, sizeof sup) == 0);
+    p.max_history = 2;
+    REQUIRE(vx_itemmodel_supports(&in, &p, sup) == 0);
+    CHECK_MSG(memcmp(sup, latest_two, sizeof sup) == 0, "supports over the latest two: %u %u %u %u %u %u", sup[0],
+              sup[1], sup[2], sup[3], sup[4], sup[5]);
+    p.max_history = 500;
+
     /* Deterministic whatever the threads; a new item scored through its content
      * neighbours, for a user who engaged with them. */
     p.threads = 1;
