@@ -17,6 +17,10 @@
  *
  *   bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K]
  *
+ * With --served: the feed as the service serves it (vx_engine_feed on a data folder made
+ * from MovieLens, genres as the videos' vectors, 10% of the films held out whole) under a
+ * grid of source blends: what the feed's blend weights are chosen by.
+ *
  * With --feeds DB (a data folder, e.g. bench_http.sh's synthetic one with users user0..
  * userN-1): the item model's build time and memory on it, then the CPU time of one feed
  * (vx_engine_feed, k 20, as the service computes it) for every user, several rounds.
@@ -27,15 +31,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ftw.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "../common/hash.h"
+#include "../common/idmap.h"
 #include "../common/vecmath.h"
 #include "../engine/engine.h"
 #include "../recommend/cograph.h"
 #include "../recommend/events.h"
 #include "../recommend/feed.h"
 #include "../recommend/itemmodel.h"
+#include "../schemas/catalog.h"
 #include "../schemas/records.h"
 
 #define TOPN 10
@@ -403,6 +412,7 @@ static int newest_rating_first(const void *a, const void *b) {
     const rating *x = a, *y = b;
     return (x->t < y->t) - (x->t > y->t);
 }
+static int oldest_rating_first(const void *a, const void *b) { return newest_rating_first(b, a); }
 
 /* As the feed does: the user's latest VX_FEED_MODEL_HISTORY engagements. */
 static void vidx_score(void *model, const split *s, uint32_t u, float *scores) {
@@ -666,17 +676,24 @@ static int load_genres(const char *data, uint32_t items, content *c) {
 /* Cold items: 10% of the films held out whole (no training interaction), the rest split
  * 80/20; every rating a positive. Popularity and the engagement-only models can never
  * rank a held-out film; vidx's content side can. The content weight is chosen here. */
+/* Every rating of data, and the films' genres (from u.item beside it): 0, 1 on error,
+ * -1 without u.item (said, as `what` skipped). */
+static int load_with_genres(const char *data, const char *what, rating **all, size_t *n, uint32_t *users,
+                            uint32_t *items, content *c) {
+    if (load(data, 1, all, n, users, items)) return 1;
+    if (load_genres(data, *items, c) == 0) return 0;
+    printf("\n%s: no u.item beside %s (genres are the content): skipped\n", what, data);
+    free(*all);
+    return -1;
+}
+
 static int run_cold(const char *data, int seeds) {
     rating *all;
     size_t n;
     uint32_t users, items;
-    if (load(data, 1, &all, &n, &users, &items)) return 1;
     content c;
-    if (load_genres(data, items, &c)) {
-        printf("\ncold items: no u.item beside %s (genres are the content): skipped\n", data);
-        free(all);
-        return 0;
-    }
+    int got = load_with_genres(data, "cold items", &all, &n, &users, &items, &c);
+    if (got) return got > 0;
     static const float weights[] = {0, 0.4f, 0.6f, 0.8f, 0.9f, 1.0f, 1.1f, 1.2f, 1.4f, 1.7f, 2.0f};
     enum { N_W = sizeof weights / sizeof weights[0] };
     metrics mp = {0}, mv[N_W];
@@ -728,9 +745,215 @@ static int run_cold(const char *data, int seeds) {
     return 0;
 }
 
+/* ---- the feed as served, on MovieLens -------------------------------------------------
+ * A data folder per seed: every film an indexed video whose embedding is its genre vector
+ * (load_genres; MovieLens has no pictures), the training ratings recorded as the service
+ * records events (5 stars a like, 4 a complete, 1-3 a whole view; times shifted to end
+ * now), then vx_engine_feed (k 10) for each user with test items, every source and MMR as
+ * the service runs them, under each blend of a grid. 10% of the films are held out whole
+ * (the cold-item split): a blend is judged by NDCG@10 and by how many held-out films it
+ * finds. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static uint64_t film_id(uint32_t item) {
+    char path[64];
+    snprintf(path, sizeof path, "/movielens/film-%u.mp4", item + 1);
+    return vx_video_id_for_path(path);
+}
+
+/* The folder of one split; 0 or -1 (message printed). */
+static int write_served_folder(const char *dir, const split *s, const content *c, int64_t shift_ms, int64_t now_ms) {
+    vx_error err;
+    vx_catalog *cat = vx_catalog_open(dir, 1, &err);
+    if (!cat) { fprintf(stderr, "bench_recommend: %s: %s\n", dir, err.msg); return -1; }
+    /* Uploaded just before their first training rating; the held-out films in the last
+     * week (new uploads, which the fresh source is for). */
+    int64_t *uploaded = malloc((s->n_items ? s->n_items : 1) * sizeof *uploaded);
+    for (uint32_t i = 0; i < s->n_items; i++)
+        uploaded[i] = s->cold && s->cold[i] ? now_ms - (int64_t)(rng() % (7 * 86400000ULL)) : now_ms;
+    for (uint32_t u = 0; u < s->n_users; u++)
+        for (uint32_t a = 0; a < s->n_train[u]; a++) {
+            const rating *x = &s->train_r[u][a];
+            if (x->t * 1000 + shift_ms - 3600000 < uploaded[x->item]) uploaded[x->item] = x->t * 1000 + shift_ms - 3600000;
+        }
+    vx_batch *b = vx_batch_new();
+    int rc = 0;
+    for (uint32_t i = 0; i < s->n_items && !rc; i++) {
+        char path[64], title[64];
+        snprintf(path, sizeof path, "/movielens/film-%u.mp4", i + 1);
+        snprintf(title, sizeof title, "film %u", i + 1);
+        const float *v = c->v + (size_t)i * c->dim;
+        vx_video rec = {.id = film_id(i), .content_hash = vx_hash64(path, strlen(path)), .size = 1000000,
+                        .duration = 100, .fps = 25, .width = 640, .height = 360, .status = VX_VIDEO_INDEXED,
+                        .n_segments = 1, .created_at = uploaded[i] / 1000, .updated_at = now_ms / 1000,
+                        .path = path, .title = title, .failure = ""};
+        vx_batch_put_video(b, &rec);
+        vx_segment seg = {.start = 0, .end = 100, .n_frames = 1, .dim = c->dim, .embedding = (float *)v};
+        vx_batch_put_segment(b, rec.id, 0, &seg);
+        vx_embedding e = {.dim = c->dim, .v = (float *)v};
+        vx_batch_put_embedding(b, rec.id, &e);
+    }
+    vx_meta m;
+    if (vx_catalog_get_meta(cat, &m, &err) == 0) {
+        m.embed_dim = c->dim;
+        m.index_generation++;
+        free(m.model);
+        m.model = strdup("movielens genres");
+        vx_batch_put_meta(b, &m);
+        vx_meta_clear(&m);
+        rc = vx_catalog_write(cat, b, &err);
+    } else rc = -1;
+    vx_batch_free(b);
+    free(uploaded);
+    /* the training ratings, oldest first, as events */
+    size_t n = 0;
+    for (uint32_t u = 0; u < s->n_users; u++) n += s->n_train[u];
+    rating *r = malloc((n ? n : 1) * sizeof *r);
+    n = 0;
+    for (uint32_t u = 0; u < s->n_users; u++)
+        for (uint32_t a = 0; a < s->n_train[u]; a++) r[n++] = s->train_r[u][a];
+    qsort(r, n, sizeof *r, oldest_rating_first);
+    for (size_t k = 0; k < n && !rc; k++) {
+        char user[32];
+        snprintf(user, sizeof user, "u%u", r[k].user + 1);
+        const uint8_t type = r[k].stars >= 5 ? VX_EVENT_LIKE : r[k].stars >= 4 ? VX_EVENT_COMPLETE : VX_EVENT_VIEW;
+        vx_event_request q = {.user = user, .video_id = film_id(r[k].item), .type = type,
+                              .seconds = type == VX_EVENT_VIEW ? 100 : -1, .ts_ms = r[k].t * 1000 + shift_ms};
+        vx_event_stored st;
+        if (vx_event_record(cat, &q, now_ms, &st, &err)) rc = -1;
+    }
+    free(r);
+    if (rc) fprintf(stderr, "bench_recommend: writing %s: %s\n", dir, err.msg);
+    vx_catalog_close(cat);
+    return rc;
+}
+
+typedef struct served_blend { const char *name; vx_feed_blend w; } served_blend;
+
+static int run_served(const char *data, int seeds, float diversity) {
+    rating *all;
+    size_t n;
+    uint32_t users, items;
+    content c;
+    int got = load_with_genres(data, "the feed as served", &all, &n, &users, &items, &c);
+    if (got) return got > 0;
+    int64_t last = 0;
+    for (size_t k = 0; k < n; k++) last = all[k].t > last ? all[k].t : last;
+    const int64_t now_ms = vx_wall_ms(), shift_ms = now_ms - 60000 - last * 1000;
+    /* The blends tried: the service's, one source alone or left out, and a grid around it. */
+    vx_feed_options def;
+    vx_feed_options_default(&def);
+    enum { MAX_BLENDS = 128 };
+    served_blend bl[MAX_BLENDS];
+    int nb = 0;
+    bl[nb++] = (served_blend){"service default", def.blend};
+    bl[nb++] = (served_blend){"co-engaged alone", {0, 0, 1, 0, 0}};
+    bl[nb++] = (served_blend){"content alone", {1, 0, 0, 0, 0}};
+    bl[nb++] = (served_blend){"neighbours alone", {0, 1, 0, 0, 0}};
+    bl[nb++] = (served_blend){"fresh alone", {0, 0, 0, 1, 0}};
+    bl[nb++] = (served_blend){"popular alone", {0, 0, 0, 0, 1}};
+    /* fresh and popular never 0: they are all a new user's feed */
+    static const float contents[] = {0, 0.05f, 0.1f, 0.2f}, neighbours[] = {0, 0.05f, 0.15f},
+                       globals[] = {0.01f, 0.025f, 0.075f};
+    static char names[MAX_BLENDS][64];
+    for (size_t a = 0; a < sizeof contents / sizeof *contents; a++)
+        for (size_t b = 0; b < sizeof neighbours / sizeof *neighbours; b++)
+            for (size_t f = 0; f < sizeof globals / sizeof *globals; f++)
+                for (size_t g = 0; g < sizeof globals / sizeof *globals; g++) {
+                    snprintf(names[nb], sizeof names[nb], "%.3g / %.3g / 0.45 / %.3g / %.3g", (double)contents[a],
+                             (double)neighbours[b], (double)globals[f], (double)globals[g]);
+                    bl[nb] = (served_blend){names[nb], {contents[a], neighbours[b], 0.45f, globals[f], globals[g]}};
+                    nb++;
+                }
+    metrics *mb = calloc((size_t)nb, sizeof *mb);
+    double feed_s = 0;
+    long feeds = 0;
+    int rc = 0;
+    for (int seed = 1; seed <= seeds && !rc; seed++) {
+        split s;
+        make_split(all, n, users, items, (uint64_t)seed, 0.1, &s);
+        char dir[] = "/tmp/vidx-served-XXXXXX";
+        if (!mkdtemp(dir)) { perror("mkdtemp"); rc = 1; free_split(&s); break; }
+        vx_engine *e = NULL;
+        vx_error err;
+        if (write_served_folder(dir, &s, &c, shift_ms, now_ms) == 0) {
+            vx_engine_options o;
+            vx_engine_options_default(&o);
+            o.data_dir = dir;
+            o.model = VX_MODEL_NONE;
+            if (!(e = vx_engine_open(&o, &err))) fprintf(stderr, "bench_recommend: %s: %s\n", dir, err.msg);
+        }
+        vx_idmap item_of;
+        if (!e || vx_idmap_init(&item_of, items)) rc = 1;
+        for (uint32_t i = 0; !rc && i < items; i++) rc = vx_idmap_put(&item_of, film_id(i), i) != 0;
+        for (int w = 0; w < nb && !rc; w++) {
+            vx_feed_options fo = def;
+            fo.k = TOPN;
+            fo.diversity = diversity;
+            fo.now_ms = now_ms;
+            fo.blend = bl[w].w;
+            for (uint32_t u = 0; u < users && !rc; u++) {
+                if (!s.n_test[u]) continue;
+                char name[32];
+                snprintf(name, sizeof name, "u%u", u + 1);
+                vx_feed f;
+                const double t0 = vx_now();
+                if (vx_engine_feed(e, name, &fo, &f, &err)) { /* the first one builds the item model */
+                    fprintf(stderr, "bench_recommend: feed %s: %s\n", name, err.msg);
+                    rc = 1;
+                    break;
+                }
+                if (w) { feed_s += vx_now() - t0; feeds++; }
+                uint32_t top[TOPN];
+                int m = 0;
+                for (int i = 0; i < f.n && m < TOPN; i++) {
+                    uint64_t item;
+                    if (vx_idmap_get(&item_of, f.items[i].video_id, &item)) top[m++] = (uint32_t)item;
+                }
+                vx_feed_free(&f);
+                score_user(&s, u, top, m, &mb[w]);
+            }
+        }
+        if (e) vx_idmap_free(&item_of);
+        vx_engine_close(e);
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free_split(&s);
+    }
+    if (!rc) {
+        printf("\n%s, the feed as served (vx_engine_feed, k 10, diversity %.2g): 10%% of the films held out whole, "
+               "the rest 80/20, every rating an event; content = genres; %d seeds; %.0f us per feed\n\n",
+               data, (double)diversity, seeds, feeds ? 1e6 * feed_s / (double)feeds : 0);
+        printf("| blend: content / neighbours / co-engaged / fresh / popular | P@10  | R@10  | NDCG@10 | cold R@10 |\n"
+               "|---|---|---|---|---|\n");
+        int best = 0;
+        for (int w = 0; w < nb; w++) {
+            const metrics *m = &mb[w];
+            printf("| %s | %.3f | %.3f | %.3f | %.3f |\n", bl[w].name, m->p / m->users, m->r / m->users,
+                   m->ndcg / m->users, m->cold_users ? m->cold_r / m->cold_users : 0);
+            if (m->ndcg / m->users > mb[best].ndcg / mb[best].users) best = w;
+        }
+        int chosen = best; /* the most held-out films for at most 1% less NDCG than the best */
+        for (int w = 0; w < nb; w++)
+            if (mb[w].ndcg / mb[w].users >= 0.99 * mb[best].ndcg / mb[best].users && mb[w].cold_r > mb[chosen].cold_r)
+                chosen = w;
+        printf("\nbest NDCG@10: %s (%.3f); the most held-out films for at most 1%% less NDCG: %s (NDCG %.3f, cold "
+               "R@10 %.3f)\n",
+               bl[best].name, mb[best].ndcg / mb[best].users, bl[chosen].name, mb[chosen].ndcg / mb[chosen].users,
+               mb[chosen].cold_users ? mb[chosen].cold_r / mb[chosen].cold_users : 0);
+    }
+    free(mb);
+    free(c.v);
+    free(all);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *data = "../shared/data/movielens/ml-100k/u.data";
-    int seeds = 5, k_nn = 50, cold_only = 0, feed_users = 100, feed_rounds = 5;
+    int seeds = 5, k_nn = 50, cold_only = 0, served = 0, feed_users = 100, feed_rounds = 5;
+    float diversity = 0.3f;
     const char *feeds_db = NULL;
     double min_rating = 0;
     vx_cograph_params wp;
@@ -758,6 +981,8 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--vidx-max-content-out") == 0) vp.max_content_out = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--vidx-content-k") == 0) vp.content_neighbours = atoi(argv[++i]);
         else if (strcmp(argv[i], "--cold-only") == 0) cold_only = 1;
+        else if (strcmp(argv[i], "--served") == 0) served = 1;
+        else if (i + 1 < argc && strcmp(argv[i], "--diversity") == 0) diversity = (float)atof(argv[++i]);
         else if (strcmp(argv[i], "--only-vidx") == 0) only_vidx = 1;
         else if (i + 1 < argc && strcmp(argv[i], "--feeds") == 0) feeds_db = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--feed-users") == 0) feed_users = atoi(argv[++i]);
@@ -766,7 +991,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "usage: bench_recommend [--data u.data] [--seeds N] [--alpha A] [--beta B] [--knn K] "
                             "[--min-rating R] [--ease-lambda L] [--sparse-lambda L] [--sparse-m M] [--vidx-lambda L] "
                             "[--vidx-m M] [--vidx-session ETA] [--vidx-gamma G] [--vidx-support N] [--vidx-history H] "
-                            "[--vidx-self C] [--vidx-session-s S] [--cold-only] [--only-vidx] [--feeds DB [--feed-users N] "
+                            "[--vidx-self C] [--vidx-session-s S] [--cold-only] [--only-vidx] [--served [--diversity D]] "
+                            "[--feeds DB [--feed-users N] "
                             "[--feed-rounds R]]\n");
             return 2;
         }
@@ -777,9 +1003,12 @@ int main(int argc, char **argv) {
      * popularity row; see recommend/README.md). */
     if (feeds_db) return run_feeds(feeds_db, feed_users < 1 ? 1 : feed_users, feed_rounds < 1 ? 1 : feed_rounds);
     int rc = 0;
+    if (served) return run_served(data, seeds, diversity);
     if (cold_only) rc = run_cold(data, seeds);
     else if (min_rating > 0) rc = run_protocol(data, min_rating, seeds, k_nn, &wp);
-    else rc = run_protocol(data, 4, seeds, k_nn, &wp) || run_protocol(data, 1, seeds, k_nn, &wp) || run_cold(data, seeds);
+    else
+        rc = run_protocol(data, 4, seeds, k_nn, &wp) || run_protocol(data, 1, seeds, k_nn, &wp) ||
+             run_cold(data, seeds) || run_served(data, seeds, diversity);
     printf("\npublished on ml-100k (Recommenders.jl): popularity P@10 0.190, R@10 0.118, NDCG@10 0.220; item-kNN NDCG "
            "0.399; matrix factorisation NDCG 0.440\n");
     return rc;

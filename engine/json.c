@@ -88,6 +88,18 @@ static void put_fixed(vx_buf *b, double v, int decimals) {
     put_digits(b, (unsigned long long)frac, places);
 }
 
+/* An item's opening: {"video_id", "title", "path", "score" (the object left open). */
+static void put_item_head(vx_buf *b, const char *id, const char *title, const char *path, float score) {
+    PUT_LIT(b, "{\"video_id\":\"");
+    vx_put_bytes(b, id, 16);
+    PUT_LIT(b, "\",\"title\":");
+    put_json_string(b, title);
+    PUT_LIT(b, ",\"path\":");
+    put_json_string(b, path);
+    PUT_LIT(b, ",\"score\":");
+    put_fixed(b, score, 4);
+}
+
 void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_results *r) {
     vx_buf_reserve(b, 256 + (size_t)r->n * 320); /* a typical answer in one allocation */
     PUT_LIT(b, "{\"query\":");
@@ -110,14 +122,7 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
         char id[VX_ID_HEX_LEN];
         vx_id_to_hex(x->video_id, id);
         if (i) vx_put_u8(b, ',');
-        PUT_LIT(b, "{\"video_id\":\"");
-        vx_put_bytes(b, id, 16);
-        PUT_LIT(b, "\",\"title\":");
-        put_json_string(b, x->title);
-        PUT_LIT(b, ",\"path\":");
-        put_json_string(b, x->path);
-        PUT_LIT(b, ",\"score\":");
-        put_fixed(b, x->score, 4);
+        put_item_head(b, id, x->title, x->path, x->score);
         PUT_LIT(b, ",\"moment\":{\"start\":");
         put_fixed(b, x->start, 3);
         PUT_LIT(b, ",\"end\":");
@@ -168,14 +173,7 @@ void vx_feed_write(vx_buf *b, const char *user, double took_ms, const vx_feed *f
         char id[VX_ID_HEX_LEN];
         vx_id_to_hex(x->video_id, id);
         if (i) vx_put_u8(b, ',');
-        PUT_LIT(b, "{\"video_id\":\"");
-        vx_put_bytes(b, id, 16);
-        PUT_LIT(b, "\",\"title\":");
-        put_json_string(b, x->title);
-        PUT_LIT(b, ",\"path\":");
-        put_json_string(b, x->path);
-        PUT_LIT(b, ",\"score\":");
-        put_fixed(b, x->score, 4);
+        put_item_head(b, id, x->title, x->path, x->score);
         PUT_LIT(b, ",\"reason\":");
         put_json_string(b, x->reason);
         PUT_LIT(b, ",\"source\":");

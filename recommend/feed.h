@@ -17,7 +17,7 @@
  *   fresh       the newest videos
  *   popular     the most engaged-with videos, popularity decaying with time
  * drops what the user has seen or disliked, blends the normalised source scores with
- * fixed weights, and picks the final order by maximal marginal relevance (relevance
+ * weights (vx_feed_blend), and picks the final order by maximal marginal relevance (relevance
  * against similarity to what is already picked, weight `diversity`). Each item says
  * why it is there.
  *
@@ -50,8 +50,15 @@ int vx_rec_observe(vx_recommender *r, const char *user, const vx_event *e, float
 /* After a video was indexed, changed, failed or removed. */
 int vx_rec_video_changed(vx_recommender *r, vx_catalog *cat, uint64_t video_id, vx_error *err);
 
+/* How much each source counts in the blend (recommend/README.md: tuned on MovieLens with
+ * held-out films by bench_recommend --served). */
+typedef struct vx_feed_blend {
+    float content, neighbours, coengaged, fresh, popular;
+} vx_feed_blend;
+
 typedef struct vx_feed_options {
     int k;            /* items (1..VX_FEED_MAX_K) */
+    vx_feed_blend blend; /* the service's defaults from vx_feed_options_default */
     float diversity;  /* 0 = by relevance only .. 1 = most diverse; default 0.3 */
     int64_t now_ms;   /* clock for freshness and decay; 0 = now */
     uint64_t ann_version; /* changes whenever the vector index does: neighbour lists of

@@ -7,7 +7,9 @@
 #                             extra arguments go to bench_ann, e.g. --n 200000)
 #   scripts/bench.sh http     HTTP load with wrk on 100,000 synthetic videos (a few
 #                             minutes; the first run builds the database and index)
-#   scripts/bench.sh recommend   offline evaluation on MovieLens 100K (u.data)
+#   scripts/bench.sh recommend   offline evaluation on MovieLens 100K (u.data): the models,
+#                             held-out films, and the feed as served under a grid of
+#                             blends (about 5 minutes)
 #   scripts/bench.sh text     text search: lexical retrieval on MSVD/MSR-VTT captions, the
 #                             fusion's tuning, lexical latency at 100,000 videos x 50 cues,
 #                             the text sources' cost, and fused beside visual-only search

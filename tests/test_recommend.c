@@ -257,6 +257,19 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     for (int i = 0; i < f1.n && i < f2.n; i++) CHECK(f1.items[i].video_id == f2.items[i].video_id);
     vx_feed_free(&f1);
     vx_feed_free(&f2);
+    /* The blend's weights decide: one source alone leads the feed. */
+    static const struct { vx_feed_blend w; const char *source, *user; } alone[] = {
+        {{1, 0, 0, 0, 0}, "content", "fan"}, {{0, 1, 0, 0, 0}, "neighbours", "fan"},
+        {{0, 0, 1, 0, 0}, "co-engaged", "follower"}, {{0, 0, 0, 0, 1}, "popular", "fan"}};
+    for (size_t a = 0; a < sizeof alone / sizeof *alone; a++) {
+        vx_feed_options ao = o;
+        ao.blend = alone[a].w;
+        REQUIRE(vx_rec_feed(rec, cat, ann, alone[a].user, &ao, &f, &err) == 0);
+        CHECK_MSG(f.n > 0 && strcmp(f.items[0].source, alone[a].source) == 0, "%s alone: first from %s",
+                  alone[a].source, f.n ? f.items[0].source : "-");
+        vx_feed_free(&f);
+    }
+
     /* A reason names what the user did with the video it comes from: liked after a like,
      * watched otherwise (users known only to the recommender: no profile to search by, so
      * the liked or watched video's neighbours and new videos like it come in). */
