@@ -797,7 +797,9 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
     return n;
 }
 
-int vx_ann_video_vector_ref(vx_ann *a, uint64_t video_id, const float **v, vx_error *err) {
+/* The index's own copy of a video's vector: 0 in place at *v, 1 not in the index, 2 in an
+ * index that keeps none in place (an exact one: faiss_Index_reconstruct), -1 on error. */
+static int vector_in_place(vx_ann *a, uint64_t video_id, const float **v, vx_error *err) {
     if (!a->videos || prefix_get(a, video_id) != video_id) return 1;
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(a->videos);
     if (!ivf) return 2;
@@ -808,20 +810,30 @@ int vx_ann_video_vector_ref(vx_ann *a, uint64_t video_id, const float **v, vx_er
 
 int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err) {
     const float *v;
-    int r = vx_ann_video_vector_ref(a, video_id, &v, err);
+    int r = vector_in_place(a, video_id, &v, err);
     if (r == 0) memcpy(out, v, (size_t)a->dim * sizeof *out);
-    if (r == 2) r = faiss_Index_reconstruct(a->videos, (idx_t)video_id, out) ? 1 : 0; /* an exact index */
+    if (r == 2) r = faiss_Index_reconstruct(a->videos, (idx_t)video_id, out) ? 1 : 0;
+    return r;
+}
+
+int vx_ann_video_vector_view(vx_ann *a, vx_catalog *cat, uint64_t video_id, float *buf, const float **v,
+                             vx_error *err) {
+    int r = vector_in_place(a, video_id, v, err);
+    if (r <= 0) return r;
+    *v = buf;
+    if (r == 2 && faiss_Index_reconstruct(a->videos, (idx_t)video_id, buf) == 0) return 0;
+    vx_embedding e;
+    if ((r = vx_catalog_get_embedding(cat, video_id, &e, err)) != 0) return r;
+    r = a->dim && (int)e.dim == a->dim ? 0 : 1; /* of another dimension: unusable with this index */
+    if (r == 0) memcpy(buf, e.v, (size_t)a->dim * sizeof *buf);
+    vx_embedding_clear(&e);
     return r;
 }
 
 int vx_ann_video_vector_or_stored(vx_ann *a, vx_catalog *cat, uint64_t video_id, float *out, vx_error *err) {
-    int r = vx_ann_video_vector(a, video_id, out, err);
-    if (r != 1) return r;
-    vx_embedding e;
-    if ((r = vx_catalog_get_embedding(cat, video_id, &e, err)) != 0) return r;
-    r = a->dim && (int)e.dim == a->dim ? 0 : 1; /* of another dimension: unusable with this index */
-    if (r == 0) memcpy(out, e.v, (size_t)a->dim * sizeof *out);
-    vx_embedding_clear(&e);
+    const float *v;
+    int r = vx_ann_video_vector_view(a, cat, video_id, out, &v, err);
+    if (r == 0 && v != out) memcpy(out, v, (size_t)a->dim * sizeof *out);
     return r;
 }
 

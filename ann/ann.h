@@ -73,12 +73,12 @@ int vx_ann_search_videos(vx_ann *a, const float *q, int k, vx_ann_hit *hits, vx_
 /* The whole-video vector of an indexed video (dim floats into out), from the index
  * itself, without reading the database: 0 found, 1 not in the index, -1 on error. */
 int vx_ann_video_vector(vx_ann *a, uint64_t video_id, float *out, vx_error *err);
-/* The same in place (dim floats at *v), valid while the index is unchanged: 0 found, 1 not
- * in the index, 2 in an index that keeps no vectors in place (an exact one: use
- * vx_ann_video_vector), -1 on error. */
-int vx_ann_video_vector_ref(vx_ann *a, uint64_t video_id, const float **v, vx_error *err);
 /* The same, or else the embedding stored in the catalog (when of the index's dimension). */
 int vx_ann_video_vector_or_stored(vx_ann *a, vx_catalog *cat, uint64_t video_id, float *out, vx_error *err);
+/* The same without a copy where the index holds it: *v points into the index (valid while
+ * it is unchanged) or at buf (dim floats), which then holds it. 0 found, 1 none, -1 on error. */
+int vx_ann_video_vector_view(vx_ann *a, vx_catalog *cat, uint64_t video_id, float *buf, const float **v,
+                             vx_error *err);
 
 int64_t vx_ann_count_segments(const vx_ann *a);
 int64_t vx_ann_count_videos(const vx_ann *a);

@@ -724,8 +724,8 @@ static char *reason_for(feed_run *F, const cand *c) {
  * only grows as picks are made, so a candidate's last computed value bounds what it is
  * worth now: the best bound is brought up to date against the picks made since, and
  * taken once it is current. The same picks as scoring every candidate against every
- * pick, reading only the vectors of those that come near the top (and those in place
- * in the index, not copied). */
+ * pick, reading only the vectors of those that come near the top (in place in the
+ * index where it holds them: vx_ann_video_vector_view). */
 typedef struct pooled {
     const float *v;  /* its vector, or NULL when it has none (then never penalised) */
     float max_sim;   /* highest similarity to a pick compared so far (at least 0) */
@@ -741,7 +741,7 @@ typedef struct mmr {
     float *picked;  /* [picks with vectors][dim] */
     int n_picked;
     float *sims;    /* [k] */
-    float *copies;  /* [n][dim], for vectors not held in place (allocated when first needed) */
+    float *copies;  /* [n][dim], for vectors not held in place in the index */
 } mmr;
 
 static int mmr_vector(mmr *M, int i) {
@@ -749,16 +749,9 @@ static int mmr_vector(mmr *M, int i) {
     if (p->fetched || M->dim <= 0) return 0;
     p->fetched = 1;
     const uint64_t id = M->F->r->videos[M->F->cs.c[i].item].id;
-    int g = vx_ann_video_vector_ref(M->F->ann, id, &p->v, M->F->err);
-    if (g == 0) return 0;
-    p->v = NULL;
-    if (g < 0) return -1;
-    if (!M->copies && !(M->copies = malloc((size_t)M->n * (size_t)M->dim * sizeof *M->copies)))
-        return vx_fail(M->F->err, "out of memory");
-    float *copy = M->copies + (size_t)i * M->dim;
-    if ((g = vx_ann_video_vector_or_stored(M->F->ann, M->F->cat, id, copy, M->F->err)) < 0) return -1;
-    if (g == 0) p->v = copy;
-    return 0;
+    const int g = vx_ann_video_vector_view(M->F->ann, M->F->cat, id, M->copies + (size_t)i * M->dim, &p->v, M->F->err);
+    if (g) p->v = NULL;
+    return g < 0 ? -1 : 0;
 }
 
 /* The next pick (marked taken, its vector added to the picks'), -1 when none is left,
@@ -825,7 +818,8 @@ int vx_rec_feed(vx_recommender *r, vx_catalog *cat, vx_ann *ann, const char *use
     M.p = calloc((size_t)M.n + 1, sizeof *M.p);
     M.picked = malloc((size_t)k * (size_t)(M.dim > 0 ? M.dim : 1) * sizeof *M.picked);
     M.sims = malloc((size_t)k * sizeof *M.sims);
-    if (!out->items || !M.p || !M.picked || !M.sims) {
+    M.copies = malloc((size_t)(M.n ? M.n : 1) * (size_t)(M.dim > 0 ? M.dim : 1) * sizeof *M.copies);
+    if (!out->items || !M.p || !M.picked || !M.sims || !M.copies) {
         vx_fail(err, "out of memory");
         goto mmr_done;
     }
