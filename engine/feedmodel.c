@@ -52,8 +52,7 @@ static int stopped_or_waited_enough(void *ctx) {
 static int similar_locked(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err) {
     vx_engine *e = ctx;
     pthread_rwlock_rdlock(&e->ann_lock);
-    vx_rec_ann_ctx a = {e->ann, e->cat};
-    const int n = vx_rec_ann_similar(&a, video_id, ids, sims, k, err);
+    const int n = vx_rec_ann_similar(e->ann, video_id, ids, sims, k, err);
     pthread_rwlock_unlock(&e->ann_lock);
     return n;
 }

@@ -858,16 +858,16 @@ done:
 /* ---- the item model ------------------------------------------------------------------------ */
 
 int vx_rec_ann_similar(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err) {
-    vx_rec_ann_ctx *c = ctx;
-    const int dim = vx_ann_dim(c->ann);
+    vx_ann *ann = ctx;
+    const int dim = vx_ann_dim(ann);
     if (dim <= 0 || k <= 0) return 0;
     float *q = malloc((size_t)dim * sizeof *q);
     vx_ann_hit *hits = malloc((size_t)(k + 1) * sizeof *hits);
     int n = -1;
     if (!q || !hits) vx_fail(err, "out of memory");
     else {
-        int got = vx_ann_video_vector(c->ann, video_id, q, err);
-        n = got < 0 ? -1 : got ? 0 : vx_ann_search_videos(c->ann, q, k + 1, hits, err);
+        int got = vx_ann_video_vector(ann, video_id, q, err);
+        n = got < 0 ? -1 : got ? 0 : vx_ann_search_videos(ann, q, k + 1, hits, err);
     }
     int out = 0;
     for (int i = 0; i < n && out < k; i++) {

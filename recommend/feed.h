@@ -101,9 +101,8 @@ void vx_rec_stats(vx_recommender *r, uint64_t *users, uint64_t *videos, uint64_t
 /* The nearest videos to a video by content: up to k ids and cosines, best first; the
  * number found (0: no vector), or -1 with err. */
 typedef int (*vx_rec_similar_fn)(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err);
-/* A vx_rec_similar_fn over a vector index; ctx is a vx_rec_ann_ctx, and the index must
- * not change during the call (the caller's lock). */
-typedef struct vx_rec_ann_ctx { vx_ann *ann; vx_catalog *cat; } vx_rec_ann_ctx;
+/* A vx_rec_similar_fn over the video index (its own vectors); ctx is the vx_ann, which
+ * must not change during the call (the caller's lock). */
 int vx_rec_ann_similar(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err);
 
 /* The engagements a model is trained from, copied under the recommender's lock. */

@@ -203,11 +203,10 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
     }
     CHECK(record(cat, rec, "follower", X, VX_EVENT_LIKE, -1, NOW_MS - 1000, &err) == 0);
     /* The model is due (none yet), built and swapped in; then no longer due. */
-    vx_rec_ann_ctx actx = {ann, cat};
     vx_rec_model_info mi;
     vx_rec_model_info_get(rec, &mi);
     CHECK(!mi.built && vx_rec_model_due(rec));
-    CHECK_MSG(vx_rec_build_model(rec, vx_rec_ann_similar, &actx, &err) == 0, "%s", err.msg);
+    CHECK_MSG(vx_rec_build_model(rec, vx_rec_ann_similar, ann, &err) == 0, "%s", err.msg);
     vx_rec_model_info_get(rec, &mi);
     CHECK(mi.built && mi.changes_since == 0 && mi.stats.learned >= 2 && mi.stats.weights > 0 && !vx_rec_model_due(rec));
     REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f, &err) == 0);
@@ -246,12 +245,12 @@ static void test_feeds(vx_catalog *cat, const char *dir) {
 
     /* The recommender reloaded from the catalog, its model rebuilt, ranks the same. */
     vx_feed f1, f2;
-    REQUIRE(vx_rec_build_model(rec, vx_rec_ann_similar, &actx, &err) == 0);
+    REQUIRE(vx_rec_build_model(rec, vx_rec_ann_similar, ann, &err) == 0);
     REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f1, &err) == 0);
     vx_rec_close(rec);
     rec = vx_rec_open(cat, &err);
     REQUIRE(rec);
-    REQUIRE(vx_rec_build_model(rec, vx_rec_ann_similar, &actx, &err) == 0);
+    REQUIRE(vx_rec_build_model(rec, vx_rec_ann_similar, ann, &err) == 0);
     REQUIRE(vx_rec_feed(rec, cat, ann, "follower", &o, &f2, &err) == 0);
     CHECK(f1.n == f2.n);
     for (int i = 0; i < f1.n && i < f2.n; i++) CHECK(f1.items[i].video_id == f2.items[i].video_id);
