@@ -335,10 +335,11 @@ static void ease_score(void *model, const split *s, uint32_t u, float *scores) {
 /* ---- vidx: the item model (recommend/itemmodel.c), trained and called as the feed does --
  * MovieLens ratings stand for the service's events: 5 stars a like, 4 a complete, 1 to 3
  * a view of the whole film, weighed by vx_event_weight as the service weighs events. */
-static float rating_weight(float stars) {
-    const uint8_t type = stars >= 5 ? VX_EVENT_LIKE : stars >= 4 ? VX_EVENT_COMPLETE : VX_EVENT_VIEW;
-    return vx_event_weight(type, 1.0f);
+static uint8_t rating_event(float stars) {
+    return stars >= 5 ? VX_EVENT_LIKE : stars >= 4 ? VX_EVENT_COMPLETE : VX_EVENT_VIEW;
 }
+
+static float rating_weight(float stars) { return vx_event_weight(rating_event(stars), 1.0f); }
 
 typedef struct vidx_model {
     vx_itemmodel *m;
@@ -819,7 +820,7 @@ static int write_served_folder(const char *dir, const split *s, const content *c
     for (size_t k = 0; k < n && !rc; k++) {
         char user[32];
         snprintf(user, sizeof user, "u%u", r[k].user + 1);
-        const uint8_t type = r[k].stars >= 5 ? VX_EVENT_LIKE : r[k].stars >= 4 ? VX_EVENT_COMPLETE : VX_EVENT_VIEW;
+        const uint8_t type = rating_event(r[k].stars);
         vx_event_request q = {.user = user, .video_id = film_id(r[k].item), .type = type,
                               .seconds = type == VX_EVENT_VIEW ? 100 : -1, .ts_ms = r[k].t * 1000 + shift_ms};
         vx_event_stored st;
