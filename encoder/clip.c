@@ -17,7 +17,7 @@
 #include "../common/small_gemm.h"
 #include "../common/vecmath.h"
 #include "qlinear.h"
-#include "safetensors.h"
+#include "checkpoint.h"
 
 /* ---- weights ------------------------------------------------------------------------- */
 
@@ -39,7 +39,8 @@ struct vx_clip {
     vx_precision precision;
     char *dir;
     uint64_t fingerprint;
-    vx_safetensors *st;
+    uint64_t fingerprint_before; /* how fingerprints were made before (config + safetensors header); 0: none */
+    vx_checkpoint *ck;
     vx_tokenizer *tok;
     void **owned; /* converted or fused tensors */
     int n_owned, cap_owned;
@@ -178,8 +179,9 @@ done:
 void vx_clip_missing_hint(const char *dir, char *out, size_t size) {
     snprintf(out, size,
              "download openai/clip-vit-base-patch32 with `scripts/download_model.sh %s` (needs internet), "
-             "or point --model or VIDX_MODEL at a folder holding config.json, model.safetensors and "
-             "vocab.json + merges.txt (or bpe_simple_vocab_16e6.txt.gz)",
+             "or point --model or VIDX_MODEL at a folder holding config.json, the weights (model.safetensors or "
+             "pytorch_model.bin, or their sharded index.json and shards) and vocab.json + merges.txt (or "
+             "bpe_simple_vocab_16e6.txt.gz)",
              dir);
 }
 
@@ -199,8 +201,8 @@ static void *own(vx_clip *m, size_t bytes) {
 /* A checked float tensor: F32 with 4-byte alignment is used in place from the mapping;
  * anything else is converted into memory the model owns. */
 static const float *tensor(vx_clip *m, const char *name, int ndim, const int64_t *shape, vx_error *err) {
-    if (vx_st_check(m->st, name, ndim, shape, err)) return NULL;
-    const vx_st_tensor *t = vx_st_find(m->st, name);
+    if (vx_ckpt_check(m->ck, name, ndim, shape, err)) return NULL;
+    const vx_st_tensor *t = vx_ckpt_find(m->ck, name);
     if (t->dtype == VX_DT_F32 && ((uintptr_t)t->data & 3) == 0) return (const float *)(const void *)t->data;
     float *dst = own(m, t->numel * sizeof(float));
     if (!dst) { vx_fail(err, "out of memory loading %s", name); return NULL; }
@@ -233,11 +235,11 @@ static int load_layers(vx_clip *m, const char *prefix, const vx_tower_config *c,
         for (int p = 0; p < 3; p++) {
             char sub[64];
             snprintf(sub, sizeof sub, "self_attn.%s.weight", parts[p]);
-            if (vx_st_check(m->st, NAME(sub), 2, (const int64_t[]){W, W}, err)) { if (reduced) free(qkv_w); return -1; }
-            vx_st_to_f32(vx_st_find(m->st, n), qkv_w + p * W * W);
+            if (vx_ckpt_check(m->ck, NAME(sub), 2, (const int64_t[]){W, W}, err)) { if (reduced) free(qkv_w); return -1; }
+            vx_st_to_f32(vx_ckpt_find(m->ck, n), qkv_w + p * W * W);
             snprintf(sub, sizeof sub, "self_attn.%s.bias", parts[p]);
-            if (vx_st_check(m->st, NAME(sub), 1, (const int64_t[]){W}, err)) { if (reduced) free(qkv_w); return -1; }
-            vx_st_to_f32(vx_st_find(m->st, n), l->qkv_b + p * W);
+            if (vx_ckpt_check(m->ck, NAME(sub), 1, (const int64_t[]){W}, err)) { if (reduced) free(qkv_w); return -1; }
+            vx_st_to_f32(vx_ckpt_find(m->ck, n), l->qkv_b + p * W);
         }
 #undef NAME
         if (!reduced) { l->qkv_w = qkv_w; continue; }
@@ -250,7 +252,7 @@ static int load_layers(vx_clip *m, const char *prefix, const vx_tower_config *c,
         /* The packed copies replace the FP32 matrices: let the kernel drop the file's
          * pages read while packing, layer by layer, so that they never all count as
          * resident at once (smaller tensors fault back in when used). */
-        madvise(m->st->map, m->st->map_size, MADV_DONTNEED);
+        vx_ckpt_drop_pages(m->ck);
     }
     return 0;
 }
@@ -270,10 +272,10 @@ static int load_weights(vx_clip *m, vx_error *err) {
     m->vlayers = own(m, (size_t)c->vision.layers * sizeof *m->vlayers);
     m->tlayers = own(m, (size_t)c->text.layers * sizeof *m->tlayers);
     if (!m->vlayers || !m->tlayers) return vx_fail(err, "out of memory");
-    if (vx_st_check(m->st, "vision_model.embeddings.patch_embedding.weight", 4, (const int64_t[]){Wv, 3, p, p}, err))
+    if (vx_ckpt_check(m->ck, "vision_model.embeddings.patch_embedding.weight", 4, (const int64_t[]){Wv, 3, p, p}, err))
         return -1;
     /* [Wv, 3, p, p] is already [Wv, 3*p*p] row-major. */
-    const vx_st_tensor *pw = vx_st_find(m->st, "vision_model.embeddings.patch_embedding.weight");
+    const vx_st_tensor *pw = vx_ckpt_find(m->ck, "vision_model.embeddings.patch_embedding.weight");
     if (pw->dtype == VX_DT_F32 && ((uintptr_t)pw->data & 3) == 0) m->patch_w = (const float *)(const void *)pw->data;
     else {
         float *d = own(m, pw->numel * sizeof(float));
@@ -312,6 +314,43 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* The model's identity: config.json's bytes and the weights' hash, whatever the format
+ * (encoder/checkpoint.h). Databases made before this recorded XXH3(config.json bytes,
+ * safetensors header); that value is kept too, so they still recognise their model. */
+static int fingerprint(vx_clip *m) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", m->dir);
+    XXH3_state_t *now = XXH3_createState(), *before = XXH3_createState();
+    FILE *f = fopen(path, "rb");
+    int rc = -1;
+    if (!now || !before) goto done;
+    XXH3_64bits_reset(now);
+    XXH3_64bits_reset(before);
+    if (f) {
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+            XXH3_64bits_update(now, buf, n);
+            XXH3_64bits_update(before, buf, n);
+        }
+    }
+    const uint64_t weights = vx_ckpt_weights_hash(m->ck);
+    XXH3_64bits_update(now, &weights, sizeof weights);
+    m->fingerprint = XXH3_64bits_digest(now);
+    size_t hlen;
+    const char *header = vx_ckpt_safetensors_header(m->ck, &hlen);
+    if (header) {
+        XXH3_64bits_update(before, header, hlen);
+        m->fingerprint_before = XXH3_64bits_digest(before);
+    }
+    rc = 0;
+done:
+    if (f) fclose(f);
+    XXH3_freeState(now);
+    XXH3_freeState(before);
+    return rc;
+}
+
 vx_clip *vx_clip_load(const char *dir, vx_error *err) { return vx_clip_load_at(dir, VX_PRECISION_F32, err); }
 
 vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err) {
@@ -323,13 +362,15 @@ vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err)
         vx_fail(err, "no CLIP model at %s (folder not found); %s", dir, hint);
         return NULL;
     }
-    static const char *const required[] = {"config.json", "model.safetensors"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, required[i]);
-        if (!file_exists(path)) {
-            vx_fail(err, "incomplete CLIP model at %s: %s is missing; %s", dir, required[i], hint);
-            return NULL;
-        }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!file_exists(path)) {
+        vx_fail(err, "incomplete CLIP model at %s: config.json is missing; %s", dir, hint);
+        return NULL;
+    }
+    if (!vx_ckpt_find_file(dir)) {
+        vx_fail(err, "incomplete CLIP model at %s: the weights are missing (model.safetensors or pytorch_model.bin); %s",
+                dir, hint);
+        return NULL;
     }
     if (vx_precision_check(precision, err)) return NULL;
     m = calloc(1, sizeof *m);
@@ -340,8 +381,11 @@ vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err)
     m->precision = precision;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (vx_clip_config_load(path, &m->cfg, err)) goto fail;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (!(m->st = vx_st_open(path, err))) goto fail;
+    if (!(m->ck = vx_ckpt_open(dir, err))) goto fail;
+    if (fingerprint(m)) {
+        vx_fail(err, "%s: out of memory", dir);
+        goto fail;
+    }
     if (load_weights(m, err)) goto fail;
     if (!(m->tok = vx_tokenizer_load(dir, err))) {
         vx_fail_prefix(err, "CLIP model at %s", dir);
@@ -351,22 +395,6 @@ vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err)
         vx_fail(err, "%s: tokenizer has %d tokens but config.json says vocab_size %d", dir,
                 vx_tokenizer_vocab_size(m->tok), m->cfg.vocab);
         goto fail;
-    }
-    /* Fingerprint: the config bytes and the safetensors header (names, shapes, offsets). */
-    {
-        XXH3_state_t *h = XXH3_createState();
-        FILE *f;
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        XXH3_64bits_reset(h);
-        if ((f = fopen(path, "rb"))) {
-            char buf[4096];
-            size_t n;
-            while ((n = fread(buf, 1, sizeof buf, f)) > 0) XXH3_64bits_update(h, buf, n);
-            fclose(f);
-        }
-        XXH3_64bits_update(h, m->st->header, m->st->header_len);
-        m->fingerprint = XXH3_64bits_digest(h);
-        XXH3_freeState(h);
     }
     vx_debug("loaded CLIP model %s at %s: vision %dx%d (%d layers), text %d (%d layers), projection %d", dir,
              vx_precision_name(m->precision), m->cfg.vision.width, m->cfg.vision_tokens, m->cfg.vision.layers,
@@ -384,7 +412,7 @@ void vx_clip_free(vx_clip *m) {
     vx_qweight_free(m->q_patch);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
-    vx_st_close(m->st);
+    vx_ckpt_close(m->ck);
     vx_tokenizer_free(m->tok);
     free(m->dir);
     free(m);
@@ -393,6 +421,10 @@ void vx_clip_free(vx_clip *m) {
 const vx_clip_config *vx_clip_get_config(const vx_clip *m) { return &m->cfg; }
 const vx_tokenizer *vx_clip_tokenizer(const vx_clip *m) { return m->tok; }
 uint64_t vx_clip_fingerprint(const vx_clip *m) { return m->fingerprint; }
+int vx_clip_is_fingerprint(const vx_clip *m, uint64_t fp) {
+    return fp && (fp == m->fingerprint || fp == m->fingerprint_before);
+}
+const char *vx_clip_weights_format(const vx_clip *m) { return vx_ckpt_describe(m->ck); }
 const char *vx_clip_dir(const vx_clip *m) { return m->dir; }
 vx_precision vx_clip_precision(const vx_clip *m) { return m->precision; }
 

@@ -1,7 +1,8 @@
 /* vidx encoder: CLIP image and text towers in C on OpenBLAS.
  *
- * A vx_clip holds a model loaded from a Hugging Face CLIP folder (config.json,
- * model.safetensors, vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz): its
+ * A vx_clip holds a model loaded from a Hugging Face CLIP folder (config.json, the
+ * weights in any published format: model.safetensors, pytorch_model.bin, or their shards
+ * (encoder/checkpoint.h), vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz): its
  * config, its weights (F32 tensors used in place from the mmapped file, F16/BF16
  * converted once) and its tokenizer. It is read-only after loading and may be shared by
  * threads.
@@ -67,8 +68,14 @@ vx_precision vx_clip_precision(const vx_clip *m);
 void vx_clip_free(vx_clip *m);
 const vx_clip_config *vx_clip_get_config(const vx_clip *m);
 const vx_tokenizer *vx_clip_tokenizer(const vx_clip *m);
-/* XXH3 of config.json and the safetensors header: identifies the weights. */
+/* Identifies the model: XXH3 of config.json and of the weights' hash, the same for every
+ * format of the same weights (encoder/checkpoint.h). */
 uint64_t vx_clip_fingerprint(const vx_clip *m);
+/* Whether fp (recorded in a database) names this model: its fingerprint, or the one
+ * databases made before recorded for the same files (config.json + safetensors header). */
+int vx_clip_is_fingerprint(const vx_clip *m, uint64_t fp);
+/* What the weights were read from, e.g. "pytorch_model.bin (PyTorch zip)". */
+const char *vx_clip_weights_format(const vx_clip *m);
 const char *vx_clip_dir(const vx_clip *m);
 
 /* Run state for up to max_images images and max_tokens text tokens per chunk. */

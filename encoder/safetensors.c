@@ -209,20 +209,24 @@ static void shape_str(int ndim, const int64_t *shape, char *out, size_t size) {
     if (o < size) snprintf(out + o, size - o, "]");
 }
 
-int vx_st_check(const vx_safetensors *st, const char *name, int ndim, const int64_t *shape, vx_error *err) {
-    const vx_st_tensor *t = vx_st_find(st, name);
-    if (!t) return vx_fail(err, "%s: tensor %s is missing", st->path, name);
+int vx_tensor_check(const vx_st_tensor *t, const char *file, const char *name, int ndim, const int64_t *shape,
+                    vx_error *err) {
+    if (!t) return vx_fail(err, "%s: tensor %s is missing", file, name);
     if (t->dtype != VX_DT_F32 && t->dtype != VX_DT_F16 && t->dtype != VX_DT_BF16)
-        return vx_fail(err, "%s: tensor %s has dtype %s (expected F32, F16 or BF16)", st->path, name, vx_dtype_name(t->dtype));
+        return vx_fail(err, "%s: tensor %s has dtype %s (expected F32, F16 or BF16)", file, name, vx_dtype_name(t->dtype));
     int same = t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
     if (!same) {
         char want[128], got[128];
         shape_str(ndim, shape, want, sizeof want);
         shape_str(t->ndim, t->shape, got, sizeof got);
-        return vx_fail(err, "%s: tensor %s has shape %s, but config.json implies %s", st->path, name, got, want);
+        return vx_fail(err, "%s: tensor %s has shape %s, but config.json implies %s", file, name, got, want);
     }
     return 0;
+}
+
+int vx_st_check(const vx_safetensors *st, const char *name, int ndim, const int64_t *shape, vx_error *err) {
+    return vx_tensor_check(vx_st_find(st, name), st->path, name, ndim, shape, err);
 }
 
 float vx_f16_to_f32(uint16_t h) {

@@ -53,6 +53,9 @@ const char *vx_dtype_name(vx_dtype dt);
 /* Checks that `name` exists as a float tensor (F32, F16 or BF16) with exactly the given
  * shape; err names the file, the tensor and the mismatch. */
 int vx_st_check(const vx_safetensors *st, const char *name, int ndim, const int64_t *shape, vx_error *err);
+/* The same check on a tensor found elsewhere (NULL: missing); file names its source. */
+int vx_tensor_check(const vx_st_tensor *t, const char *file, const char *name, int ndim, const int64_t *shape,
+                    vx_error *err);
 
 /* Copies a float tensor into dst as float32 (converting F16/BF16). vx_st_check first. */
 void vx_st_to_f32(const vx_st_tensor *t, float *dst);

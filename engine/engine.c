@@ -45,7 +45,7 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
     snprintf(e->model_dir, sizeof e->model_dir, "%s", dir);
     if (!(e->model = vx_clip_load_at(dir, e->opt.precision, &err))) {
         snprintf(e->model_problem, sizeof e->model_problem, "%s", err.msg);
-    } else if (meta->model_fingerprint && vx_clip_fingerprint(e->model) != meta->model_fingerprint) {
+    } else if (meta->model_fingerprint && !vx_clip_is_fingerprint(e->model, meta->model_fingerprint)) {
         snprintf(e->model_problem, sizeof e->model_problem,
                  "%s is not the model this database was indexed with (%s): pass --model pointing at that one", dir,
                  meta->model ? meta->model : "?");
@@ -410,7 +410,7 @@ const char *vx_engine_model_conflict(vx_engine *e, char *buf, size_t size) {
         return buf;
     }
     const char *problem = NULL;
-    if (e->model && meta.model_fingerprint && vx_clip_fingerprint(e->model) != meta.model_fingerprint) {
+    if (e->model && meta.model_fingerprint && !vx_clip_is_fingerprint(e->model, meta.model_fingerprint)) {
         char a[VX_ID_HEX_LEN], b[VX_ID_HEX_LEN];
         vx_id_to_hex(meta.model_fingerprint, a);
         vx_id_to_hex(vx_clip_fingerprint(e->model), b);

@@ -927,7 +927,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
     /* One model per database: its vectors live in one space. */
     if (vx_catalog_get_meta(cat, &R.meta, err) != 0) return -1;
     const uint64_t fp = vx_clip_fingerprint(model);
-    if (R.meta.model_fingerprint && R.meta.model_fingerprint != fp) {
+    if (R.meta.model_fingerprint && !vx_clip_is_fingerprint(model, R.meta.model_fingerprint)) {
         char a[VX_ID_HEX_LEN], b2[VX_ID_HEX_LEN];
         vx_id_to_hex(R.meta.model_fingerprint, a);
         vx_id_to_hex(fp, b2);

@@ -7,9 +7,15 @@
  * Every bias and LayerNorm parameter is random too, so a forgotten bias or a swapped
  * LayerNorm changes the outputs. Deterministic for a given --seed.
  *
+ * The weights are written as model.safetensors (default) or as pytorch_model.bin the way
+ * torch.save writes it, in its zip format (--format bin) or its legacy one (--format
+ * bin-legacy; strided views with --strided), in one file or --shards N with the hub's
+ * index.json. The values are the same whatever the format.
+ *
  * usage: make_random_clip [--preset tiny|b32|b16|l14] [--layers N] [--dtype f32|f16|bf16]
  *                         [--round-to f16|bf16] [--seed N] [--act quick_gelu|gelu]
- *                         [--gz-tokenizer] --bpe PATH OUT_DIR
+ *                         [--gz-tokenizer] [--format safetensors|bin|bin-legacy]
+ *                         [--shards N] [--strided] --bpe PATH OUT_DIR
  */
 #include <errno.h>
 #include <jansson.h>
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "../safetensors.h"
 #include "../tokenizer.h"
@@ -88,6 +95,10 @@ typedef struct tensor {
     int ndim;
     int64_t shape[4];
     init_kind init;
+    const char *dtype; /* as written: "F32", "F16", "BF16" or "I64" */
+    int esize;
+    uint8_t *bytes;    /* little-endian, row-major */
+    size_t nbytes;
 } tensor;
 
 static tensor *tensors;
@@ -152,45 +163,24 @@ static float sample(const tensor *t, int64_t i) {
     return 0;
 }
 
-static int write_safetensors(const char *path, int dtype, int round_to) {
+/* Every tensor's bytes in the file's dtype (I64 for position_ids), sampled in name order:
+ * the same values whatever the format written. */
+static int fill(int dtype, int round_to) {
     qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
-    json_t *hdr = json_object();
-    json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
-    uint64_t offset = 0;
     const int esize = dtype == DT_F32 ? 4 : 2;
-    const char *dname = dtype == DT_F32 ? "F32" : dtype == DT_F16 ? "F16" : "BF16";
     for (int i = 0; i < n_tensors; i++) {
         tensor *t = &tensors[i];
-        json_t *shape = json_array();
-        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
-        uint64_t bytes = (uint64_t)numel(t) * (t->init == INIT_POSITION_IDS ? 8 : (uint64_t)esize);
-        json_object_set_new(hdr, t->name,
-                            json_pack("{s:s, s:o, s:[I, I]}", "dtype", t->init == INIT_POSITION_IDS ? "I64" : dname,
-                                      "shape", shape, "data_offsets", (json_int_t)offset, (json_int_t)(offset + bytes)));
-        offset += bytes;
-    }
-    char *h = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(hdr);
-    size_t hlen = strlen(h), padded = (hlen + 7) & ~(size_t)7; /* data starts 8-aligned */
-    FILE *f = fopen(path, "wb");
-    if (!f) { fprintf(stderr, "%s: %s\n", path, strerror(errno)); return -1; }
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    fwrite(len8, 1, 8, f);
-    fwrite(h, 1, hlen, f);
-    for (size_t i = hlen; i < padded; i++) fputc(' ', f);
-    free(h);
-    uint8_t buf[1 << 16];
-    size_t used = 0;
-    for (int i = 0; i < n_tensors; i++) {
-        const tensor *t = &tensors[i];
-        int64_t n = numel(t);
-        for (int64_t k = 0; k < n; k++) {
-            if (used + 8 > sizeof buf) { fwrite(buf, 1, used, f); used = 0; }
+        const int ids = t->init == INIT_POSITION_IDS;
+        t->dtype = ids ? "I64" : dtype == DT_F32 ? "F32" : dtype == DT_F16 ? "F16" : "BF16";
+        t->esize = ids ? 8 : esize;
+        t->nbytes = (size_t)numel(t) * (size_t)t->esize;
+        uint8_t *b = t->bytes = malloc(t->nbytes ? t->nbytes : 1);
+        if (!b) { fprintf(stderr, "out of memory\n"); return -1; }
+        for (int64_t k = 0, n = numel(t); k < n; k++) {
             float v = sample(t, k);
-            if (t->init == INIT_POSITION_IDS) {
+            if (ids) {
                 int64_t id = (int64_t)v;
-                for (int b = 0; b < 8; b++) buf[used++] = (uint8_t)((uint64_t)id >> (8 * b));
+                for (int j = 0; j < 8; j++) *b++ = (uint8_t)((uint64_t)id >> (8 * j));
                 continue;
             }
             if (round_to == DT_F16) v = vx_f16_to_f32(to_f16(v));
@@ -198,15 +188,257 @@ static int write_safetensors(const char *path, int dtype, int round_to) {
             uint32_t bits;
             uint16_t half;
             switch (dtype) {
-            case DT_F32: memcpy(&bits, &v, 4); for (int b = 0; b < 4; b++) buf[used++] = (uint8_t)(bits >> (8 * b)); break;
-            case DT_F16: half = to_f16(v); buf[used++] = (uint8_t)half; buf[used++] = (uint8_t)(half >> 8); break;
-            default: half = to_bf16(v); buf[used++] = (uint8_t)half; buf[used++] = (uint8_t)(half >> 8); break;
+            case DT_F32: memcpy(&bits, &v, 4); for (int j = 0; j < 4; j++) *b++ = (uint8_t)(bits >> (8 * j)); break;
+            case DT_F16: half = to_f16(v); *b++ = (uint8_t)half; *b++ = (uint8_t)(half >> 8); break;
+            default: half = to_bf16(v); *b++ = (uint8_t)half; *b++ = (uint8_t)(half >> 8); break;
             }
         }
     }
-    fwrite(buf, 1, used, f);
-    if (fclose(f)) { fprintf(stderr, "%s: write failed\n", path); return -1; }
     return 0;
+}
+
+static int finish(FILE *f, const char *path) {
+    if (ferror(f) | fclose(f)) { fprintf(stderr, "%s: write failed\n", path); return -1; }
+    return 0;
+}
+
+/* Tensors [first, first + n) as one safetensors file. */
+static int write_safetensors(const char *path, int first, int n) {
+    json_t *hdr = json_object();
+    json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
+    uint64_t offset = 0;
+    for (int i = first; i < first + n; i++) {
+        const tensor *t = &tensors[i];
+        json_t *shape = json_array();
+        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+        json_object_set_new(hdr, t->name, json_pack("{s:s, s:o, s:[I, I]}", "dtype", t->dtype, "shape", shape, "data_offsets",
+                                                    (json_int_t)offset, (json_int_t)(offset + t->nbytes)));
+        offset += t->nbytes;
+    }
+    char *h = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(hdr);
+    size_t hlen = strlen(h), padded = (hlen + 7) & ~(size_t)7; /* data starts 8-aligned */
+    FILE *f = fopen(path, "wb");
+    if (!f) { fprintf(stderr, "%s: %s\n", path, strerror(errno)); free(h); return -1; }
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    fwrite(len8, 1, 8, f);
+    fwrite(h, 1, hlen, f);
+    for (size_t i = hlen; i < padded; i++) fputc(' ', f);
+    free(h);
+    for (int i = first; i < first + n; i++) fwrite(tensors[i].bytes, 1, tensors[i].nbytes, f);
+    return finish(f, path);
+}
+
+/* ---- PyTorch's formats, as torch.save writes them (protocol 2 pickles) ------------------ */
+
+typedef struct buf { uint8_t *p; size_t n, cap; } buf;
+
+static void put(buf *b, const void *p, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 256;
+        if (!(b->p = realloc(b->p, b->cap))) { fprintf(stderr, "out of memory\n"); exit(1); }
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+static void put_op(buf *b, int op) { uint8_t c = (uint8_t)op; put(b, &c, 1); }
+static void put_le(buf *b, uint64_t v, int w) { for (int i = 0; i < w; i++) put_op(b, (int)(v >> (8 * i)) & 0xff); }
+static void put_str(buf *b, const char *s) { put_op(b, 'X'); put_le(b, strlen(s), 4); put(b, s, strlen(s)); }
+static void put_int(buf *b, int64_t v) {
+    if (v >= 0 && v < 256) { put_op(b, 'K'); put_le(b, (uint64_t)v, 1); }
+    else if (v >= INT32_MIN && v <= INT32_MAX) { put_op(b, 'J'); put_le(b, (uint64_t)v, 4); }
+    else { put_op(b, 0x8a); put_op(b, 8); put_le(b, (uint64_t)v, 8); }
+}
+static void put_global(buf *b, const char *module, const char *name) {
+    put_op(b, 'c');
+    put(b, module, strlen(module)); put_op(b, '\n');
+    put(b, name, strlen(name)); put_op(b, '\n');
+}
+
+static const char *storage_type(const char *dtype) {
+    return !strcmp(dtype, "F32") ? "FloatStorage" : !strcmp(dtype, "F16") ? "HalfStorage"
+         : !strcmp(dtype, "BF16") ? "BFloat16Storage" : "LongStorage";
+}
+
+/* A 2-D float tensor written strided (--strided): its storage holds the transpose and the
+ * tensor reads it with strides (1, rows), as a saved `w.t()` would. */
+static int is_strided(const tensor *t, int strided) { return strided && t->ndim == 2 && strcmp(t->dtype, "I64") != 0; }
+
+/* The storage bytes of tensor t as written (transposed when strided). */
+static uint8_t *storage_bytes(const tensor *t, int strided) {
+    if (!is_strided(t, strided)) return t->bytes;
+    const int64_t r = t->shape[0], c = t->shape[1];
+    uint8_t *out = malloc(t->nbytes ? t->nbytes : 1);
+    if (!out) { fprintf(stderr, "out of memory\n"); exit(1); }
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < c; j++) memcpy(out + (size_t)(j * r + i) * t->esize, t->bytes + (size_t)(i * c + j) * t->esize, t->esize);
+    return out;
+}
+
+/* The state dict's pickle: OrderedDict of _rebuild_tensor_v2(persistent storage, ...). The
+ * legacy format's persistent ids have a sixth element (view metadata: None). */
+static void state_dict_pickle(buf *b, int first, int n, int legacy, int strided) {
+    put_op(b, 0x80); put_op(b, 2);
+    put_global(b, "collections", "OrderedDict"); put_op(b, ')'); put_op(b, 'R');
+    put_op(b, '(');
+    for (int i = first; i < first + n; i++) {
+        const tensor *t = &tensors[i];
+        char key[32];
+        snprintf(key, sizeof key, "%d", i - first);
+        put_str(b, t->name);
+        put_global(b, "torch._utils", "_rebuild_tensor_v2");
+        put_op(b, '(');
+        put_op(b, '('); put_str(b, "storage"); put_global(b, "torch", storage_type(t->dtype)); put_str(b, key); put_str(b, "cpu");
+        put_int(b, numel(t));
+        if (legacy) put_op(b, 'N');
+        put_op(b, 't'); put_op(b, 'Q');
+        put_int(b, 0);
+        put_op(b, '('); for (int d = 0; d < t->ndim; d++) put_int(b, t->shape[d]); put_op(b, 't');
+        put_op(b, '(');
+        if (is_strided(t, strided)) { put_int(b, 1); put_int(b, t->shape[0]); }
+        else for (int d = 0; d < t->ndim; d++) {
+            int64_t st = 1;
+            for (int e = d + 1; e < t->ndim; e++) st *= t->shape[e];
+            put_int(b, st);
+        }
+        put_op(b, 't');
+        put_op(b, 0x89);
+        put_global(b, "collections", "OrderedDict"); put_op(b, ')'); put_op(b, 'R');
+        put_op(b, 't'); put_op(b, 'R');
+    }
+    put_op(b, 'u'); put_op(b, '.');
+}
+
+typedef struct zip_dir { buf cd; int n; } zip_dir;
+
+/* One stored entry, its data 64-byte aligned by padding the local header's extra field
+ * (as torch's writer does). */
+static void zip_entry(FILE *f, zip_dir *z, const char *name, const uint8_t *data, size_t size) {
+    const long at = ftell(f);
+    const size_t nlen = strlen(name);
+    size_t pad = (size_t)(64 - (at + 30 + (long)nlen + 4) % 64) % 64;
+    const uint32_t crc = (uint32_t)crc32(0, data, (uInt)size);
+    buf h = {0};
+    put_le(&h, 0x04034b50, 4); put_le(&h, 20, 2); put_le(&h, 0, 2); put_le(&h, 0, 2); put_le(&h, 0, 4);
+    put_le(&h, crc, 4); put_le(&h, size, 4); put_le(&h, size, 4); put_le(&h, nlen, 2); put_le(&h, 4 + pad, 2);
+    put(&h, name, nlen);
+    put_le(&h, 0x4246, 2); put_le(&h, pad, 2);
+    for (size_t i = 0; i < pad; i++) put_op(&h, 'Z');
+    fwrite(h.p, 1, h.n, f);
+    fwrite(data, 1, size, f);
+    free(h.p);
+    put_le(&z->cd, 0x02014b50, 4); put_le(&z->cd, 20, 2); put_le(&z->cd, 20, 2); put_le(&z->cd, 0, 2); put_le(&z->cd, 0, 2);
+    put_le(&z->cd, 0, 4); put_le(&z->cd, crc, 4); put_le(&z->cd, size, 4); put_le(&z->cd, size, 4); put_le(&z->cd, nlen, 2);
+    put_le(&z->cd, 0, 2); put_le(&z->cd, 0, 2); put_le(&z->cd, 0, 2); put_le(&z->cd, 0, 2); put_le(&z->cd, 0, 4);
+    put_le(&z->cd, (uint64_t)at, 4);
+    put(&z->cd, name, nlen);
+    z->n++;
+}
+
+/* Tensors [first, first + n) as pytorch_model.bin in torch's zip (legacy = 0) or legacy
+ * format. */
+static int write_torch(const char *path, int first, int n, int legacy, int strided) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { fprintf(stderr, "%s: %s\n", path, strerror(errno)); return -1; }
+    buf pk = {0};
+    state_dict_pickle(&pk, first, n, legacy, strided);
+    if (!legacy) {
+        /* the archive's folder is the file's stem, as torch names it */
+        char prefix[256], name[512];
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(strchr(base, '.') ? strchr(base, '.') - base : (long)strlen(base)), base);
+        zip_dir z = {0};
+        snprintf(name, sizeof name, "%s/data.pkl", prefix);
+        zip_entry(f, &z, name, pk.p, pk.n);
+        for (int i = first; i < first + n; i++) {
+            uint8_t *data = storage_bytes(&tensors[i], strided);
+            snprintf(name, sizeof name, "%s/data/%d", prefix, i - first);
+            zip_entry(f, &z, name, data, tensors[i].nbytes);
+            if (data != tensors[i].bytes) free(data);
+        }
+        snprintf(name, sizeof name, "%s/version", prefix);
+        zip_entry(f, &z, name, (const uint8_t *)"3\n", 2);
+        const long cd_at = ftell(f);
+        fwrite(z.cd.p, 1, z.cd.n, f);
+        buf e = {0};
+        put_le(&e, 0x06054b50, 4); put_le(&e, 0, 2); put_le(&e, 0, 2); put_le(&e, (uint64_t)z.n, 2); put_le(&e, (uint64_t)z.n, 2);
+        put_le(&e, z.cd.n, 4); put_le(&e, (uint64_t)cd_at, 4); put_le(&e, 0, 2);
+        fwrite(e.p, 1, e.n, f);
+        free(e.p);
+        free(z.cd.p);
+    } else {
+        static const uint8_t magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+        static const uint8_t version[] = {0x80, 0x02, 'M', 0xe9, 0x03, '.'};
+        fwrite(magic, 1, sizeof magic, f);
+        fwrite(version, 1, sizeof version, f);
+        buf info = {0};
+        put_op(&info, 0x80); put_op(&info, 2); put_op(&info, '}'); put_op(&info, '(');
+        put_str(&info, "protocol_version"); put_int(&info, 1001);
+        put_str(&info, "little_endian"); put_op(&info, 0x88);
+        put_str(&info, "type_sizes"); put_op(&info, '}'); put_op(&info, '(');
+        put_str(&info, "short"); put_int(&info, 2); put_str(&info, "int"); put_int(&info, 4); put_str(&info, "long"); put_int(&info, 4);
+        put_op(&info, 'u'); put_op(&info, 'u'); put_op(&info, '.');
+        fwrite(info.p, 1, info.n, f);
+        fwrite(pk.p, 1, pk.n, f);
+        buf keys = {0};
+        put_op(&keys, 0x80); put_op(&keys, 2); put_op(&keys, ']'); put_op(&keys, '(');
+        for (int i = first; i < first + n; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "%d", i - first);
+            put_str(&keys, key);
+        }
+        put_op(&keys, 'e'); put_op(&keys, '.');
+        fwrite(keys.p, 1, keys.n, f);
+        for (int i = first; i < first + n; i++) {
+            buf cnt = {0};
+            put_le(&cnt, (uint64_t)numel(&tensors[i]), 8);
+            fwrite(cnt.p, 1, 8, f);
+            free(cnt.p);
+            uint8_t *data = storage_bytes(&tensors[i], strided);
+            fwrite(data, 1, tensors[i].nbytes, f);
+            if (data != tensors[i].bytes) free(data);
+        }
+        free(info.p);
+        free(keys.p);
+    }
+    free(pk.p);
+    return finish(f, path);
+}
+
+enum { FMT_SAFETENSORS, FMT_BIN, FMT_BIN_LEGACY };
+
+/* The weights in `format`, in one file or `shards` files with the hub's index.json. */
+static int write_weights(const char *dir, int format, int shards, int strided) {
+    char path[8192];
+    const char *stem = format == FMT_SAFETENSORS ? "model" : "pytorch_model";
+    const char *ext = format == FMT_SAFETENSORS ? "safetensors" : "bin";
+    if (shards <= 1) {
+        snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext);
+        return format == FMT_SAFETENSORS ? write_safetensors(path, 0, n_tensors)
+                                         : write_torch(path, 0, n_tensors, format == FMT_BIN_LEGACY, strided);
+    }
+    json_t *map = json_object();
+    uint64_t total = 0;
+    for (int s = 0; s < shards; s++) {
+        const int first = (int)((int64_t)n_tensors * s / shards), end = (int)((int64_t)n_tensors * (s + 1) / shards);
+        char file[256];
+        snprintf(file, sizeof file, "%s-%05d-of-%05d.%s", stem, s + 1, shards, ext);
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        if (format == FMT_SAFETENSORS ? write_safetensors(path, first, end - first)
+                                      : write_torch(path, first, end - first, format == FMT_BIN_LEGACY, strided))
+            return -1;
+        for (int i = first; i < end; i++) {
+            json_object_set_new(map, tensors[i].name, json_string(file));
+            total += tensors[i].nbytes;
+        }
+    }
+    json_t *index = json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total, "weight_map", map);
+    snprintf(path, sizeof path, "%s/%s.%s.index.json", dir, stem, ext);
+    int rc = json_dump_file(index, path, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(index);
+    if (rc) fprintf(stderr, "%s: cannot write\n", path);
+    return rc ? -1 : 0;
 }
 
 static json_t *tower_config(const char *model_type, int w, int l, int h, int m, const char *act, int proj) {
@@ -219,7 +451,7 @@ static json_t *tower_config(const char *model_type, int w, int l, int h, int m, 
 
 int main(int argc, char **argv) {
     const preset *p = &presets[0];
-    int layers = 0, dtype = DT_F32, round_to = -1, gz_tok = 0;
+    int layers = 0, dtype = DT_F32, round_to = -1, gz_tok = 0, format = FMT_SAFETENSORS, shards = 1, strided = 0;
     const char *bpe = NULL, *out = NULL, *act = "quick_gelu";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -236,9 +468,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--act") && v) { act = v; i++; }
         else if (!strcmp(a, "--bpe") && v) { bpe = v; i++; }
         else if (!strcmp(a, "--gz-tokenizer")) gz_tok = 1;
+        else if (!strcmp(a, "--format") && v) {
+            format = !strcmp(v, "bin") ? FMT_BIN : !strcmp(v, "bin-legacy") ? FMT_BIN_LEGACY : !strcmp(v, "safetensors") ? FMT_SAFETENSORS : -1;
+            if (format < 0) { fprintf(stderr, "unknown format %s (safetensors, bin, bin-legacy)\n", v); return 2; }
+            i++;
+        } else if (!strcmp(a, "--shards") && v) { shards = atoi(v); i++; }
+        else if (!strcmp(a, "--strided")) strided = 1;
         else if (a[0] != '-' && !out) out = a;
         else { fprintf(stderr, "usage: make_random_clip [--preset tiny|b32|b16|l14] [--layers N] [--dtype f32|f16|bf16] "
-                               "[--round-to f16|bf16] [--seed N] [--act quick_gelu|gelu] [--gz-tokenizer] --bpe PATH OUT_DIR\n");
+                               "[--round-to f16|bf16] [--seed N] [--act quick_gelu|gelu] [--gz-tokenizer] "
+                               "[--format safetensors|bin|bin-legacy] [--shards N] [--strided] --bpe PATH OUT_DIR\n");
                return 2; }
     }
     if (!bpe || !out) { fprintf(stderr, "make_random_clip: --bpe and OUT_DIR are required\n"); return 2; }
@@ -300,8 +539,8 @@ int main(int argc, char **argv) {
     add("vision_model.post_layernorm.weight", INIT_LN_WEIGHT, 1, p->vw, 0, 0, 0);
     add("vision_model.post_layernorm.bias", INIT_BIAS, 1, p->vw, 0, 0, 0);
     add("visual_projection.weight", INIT_WEIGHT, 2, p->proj, p->vw, 0, 0);
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    if (write_safetensors(path, dtype, round_to)) return 1;
+    if (fill(dtype, round_to) || write_weights(out, format, shards, strided)) return 1;
+    for (int i = 0; i < n_tensors; i++) free(tensors[i].bytes);
     free(tensors);
     return 0;
 }
