@@ -69,6 +69,15 @@ static int open_shard(vx_checkpoint *c, const char *path, int torch, vx_error *e
     return 0;
 }
 
+/* Sorts the tensors by name for lookups; a name twice is an error. */
+static int sort_unique(vx_checkpoint *c, const char *what, vx_error *err) {
+    qsort(c->tensors, (size_t)c->n_tensors, sizeof *c->tensors, cmp_tensor);
+    for (int i = 1; i < c->n_tensors; i++)
+        if (strcmp(c->tensors[i - 1].name, c->tensors[i].name) == 0)
+            return vx_fail(err, "%s: tensor %s appears in two shards", what, c->tensors[i].name);
+    return 0;
+}
+
 static const char *shard_path(const shard *s) { return s->st ? s->st->path : s->pt->path; }
 
 /* The shard that holds tensor t (its name pointer is the shard's own). */
@@ -131,8 +140,8 @@ static int open_sharded(vx_checkpoint *c, const char *index_path, int torch, vx_
         }
         if (open_shard(c, path, torch, err)) goto done;
     }
+    if (sort_unique(c, index_path, err)) goto done;
     /* every mapped tensor in the shard the map names */
-    qsort(c->tensors, (size_t)c->n_tensors, sizeof *c->tensors, cmp_tensor);
     json_object_foreach(map, name, file) {
         const vx_st_tensor *t = vx_ckpt_find(c, name);
         const shard *s = t ? owner(c, t) : NULL;
@@ -172,12 +181,7 @@ vx_checkpoint *vx_ckpt_open(const char *dir, vx_error *err) {
         snprintf(c->describe, sizeof c->describe, "%s%s", file,
                  !torch ? "" : c->shards[0].pt->container == VX_PT_ZIP ? " (PyTorch zip)" : " (PyTorch legacy)");
     }
-    qsort(c->tensors, (size_t)c->n_tensors, sizeof *c->tensors, cmp_tensor);
-    for (int i = 1; i < c->n_tensors; i++)
-        if (strcmp(c->tensors[i - 1].name, c->tensors[i].name) == 0) {
-            vx_fail(err, "%s: tensor %s appears in two shards", path, c->tensors[i].name);
-            goto fail;
-        }
+    if (sort_unique(c, path, err)) goto fail;
     return c;
 fail:
     vx_ckpt_close(c);

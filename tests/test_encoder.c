@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "../encoder/clip.h"
 #include "../encoder/clip_gemm.h"
 #include "../encoder/image.h"
 #include "../encoder/safetensors.h"
 #include "../encoder/tokenizer.h"
+#include "../encoder/torchfile.h"
 #include "../indexer/decode.h"
 #include "check.h"
 
@@ -526,7 +529,7 @@ static void test_broken_models(void) {
     copy_model(dir);
     snprintf(file, sizeof file, "%s/model.safetensors", dir);
     remove(file);
-    expect_load_error(dir, "model.safetensors is missing", "download_model.sh");
+    expect_load_error(dir, "the weights are missing", "download_model.sh");
 
     snprintf(dir, sizeof dir, "%s/truncated", tmp);
     copy_model(dir);
@@ -586,6 +589,171 @@ static void test_broken_models(void) {
     free(tmp);
 }
 
+/* The same weights in every published format: the same embeddings and fingerprint. */
+static void test_weight_formats(void) {
+    static const struct { const char *name, *same_as, *format; } cases[] = {
+        {"tiny-f32-bin", "tiny-f32", "pytorch_model.bin (PyTorch zip)"},
+        {"tiny-f32-bin-legacy-strided", "tiny-f32", "pytorch_model.bin (PyTorch legacy)"},
+        {"tiny-f32-bin-shards", "tiny-f32", "pytorch_model.bin.index.json (3 PyTorch shards)"},
+        {"tiny-f32-shards", "tiny-f32", "model.safetensors.index.json (2 safetensors shards)"},
+        {"tiny-f16-bin-legacy", "tiny-f16", "pytorch_model.bin (PyTorch legacy)"},
+        {"tiny-bf16-bin", "tiny-bf16", "pytorch_model.bin (PyTorch zip)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vx_clip *a = load_generated(cases[i].name), *b = load_generated(cases[i].same_as);
+        REQUIRE(a && b);
+        float t1[32], i1[32], t2[32], i2[32];
+        embed_probe(a, t1, i1);
+        embed_probe(b, t2, i2);
+        CHECK_MSG(max_abs_diff(t1, t2, 32) == 0 && max_abs_diff(i1, i2, 32) == 0, "%s", cases[i].name);
+        CHECK_MSG(vx_clip_fingerprint(a) == vx_clip_fingerprint(b), "%s", cases[i].name);
+        CHECK_MSG(strcmp(vx_clip_weights_format(a), cases[i].format) == 0, "%s", vx_clip_weights_format(a));
+        vx_clip_free(a);
+        vx_clip_free(b);
+    }
+    /* A database made before the fingerprint covered every format recorded
+     * XXH3(config.json, safetensors header): still this model. */
+    vx_clip *m = load_generated("tiny-f32");
+    REQUIRE(m);
+    char path[4200];
+    path_of(path, sizeof path, models, "tiny-f32/config.json");
+    size_t clen, slen;
+    char *cfg = test_read_file(path, &clen);
+    path_of(path, sizeof path, models, "tiny-f32/model.safetensors");
+    char *st = test_read_file(path, &slen);
+    REQUIRE(cfg && st && slen > 8);
+    uint64_t hlen = 0;
+    for (int k = 7; k >= 0; k--) hlen = hlen << 8 | (uint8_t)st[k];
+    XXH3_state_t *h = XXH3_createState();
+    XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, cfg, clen);
+    XXH3_64bits_update(h, st + 8, (size_t)hlen);
+    const uint64_t before = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    CHECK(vx_clip_is_fingerprint(m, before) && vx_clip_is_fingerprint(m, vx_clip_fingerprint(m)));
+    CHECK(!vx_clip_is_fingerprint(m, before ^ 1) && !vx_clip_is_fingerprint(m, 0));
+    free(cfg);
+    free(st);
+    vx_clip_free(m);
+}
+
+/* Files torch.save wrote (Debian's torch 1.13; tests/golden/make_torch_checkpoints.py):
+ * every tensor as torch holds it, strided views and offsets included. */
+static void check_torch_state(const vx_pt_file *f) {
+    char path[4300], line[8192];
+    snprintf(path, sizeof path, "%s/tests/golden/torch/state.txt", VIDX_SOURCE_DIR);
+    FILE *in = fopen(path, "r");
+    REQUIRE(in);
+    int n = 0;
+    while (fgets(line, sizeof line, in)) {
+        char name[256], dtype[8], shape[64];
+        int used;
+        if (sscanf(line, "%255s %7s %63s %n", name, dtype, shape, &used) != 3) continue;
+        n++;
+        const vx_st_tensor *t = NULL;
+        for (int i = 0; i < f->n_tensors; i++)
+            if (strcmp(f->tensors[i].name, name) == 0) t = &f->tensors[i];
+        CHECK_MSG(t != NULL, "%s missing", name);
+        if (!t) continue;
+        CHECK_MSG(strcmp(vx_dtype_name(t->dtype), dtype) == 0, "%s: %s", name, vx_dtype_name(t->dtype));
+        char got[64] = "";
+        for (int d = 0; d < t->ndim; d++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        CHECK_MSG(strcmp(t->ndim ? got : "-", shape) == 0, "%s: shape %s", name, got);
+        float *vals = malloc((t->numel + 1) * sizeof *vals);
+        if (t->dtype != VX_DT_I64) vx_st_to_f32(t, vals);
+        char *p = line + used;
+        for (uint64_t k = 0; k < t->numel; k++) {
+            double want = strtod(p, &p), have;
+            if (t->dtype == VX_DT_I64) {
+                int64_t v;
+                memcpy(&v, t->data + 8 * k, 8);
+                have = (double)v;
+            } else {
+                have = vals[k];
+            }
+            CHECK_MSG((float)want == (float)have, "%s[%llu]: %g, torch has %g", name, (unsigned long long)k, have, want);
+        }
+        free(vals);
+    }
+    fclose(in);
+    CHECK(n == 7 && f->n_tensors == 7);
+}
+
+static void test_torch_files(void) {
+    vx_error err;
+    char path[4300];
+    static const char *const files[] = {"state-zip.bin", "state-legacy.bin"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/tests/golden/torch/%s", VIDX_SOURCE_DIR, files[i]);
+        vx_pt_file *f = vx_pt_open(path, &err);
+        REQUIRE_MSG(f, "%s", err.msg);
+        CHECK(f->container == (i == 0 ? VX_PT_ZIP : VX_PT_LEGACY));
+        check_torch_state(f);
+        vx_pt_close(f);
+        /* Every cut is refused with a reason; every damaged byte is refused or read
+         * within the file (the sanitizers watch). */
+        size_t len;
+        char *data = test_read_file(path, &len);
+        REQUIRE(data);
+        for (size_t cut = 0; cut < len; cut++) {
+            err.msg[0] = '\0';
+            f = vx_pt_open_memory(data, cut, "cut.bin", &err);
+            CHECK_MSG(f == NULL && err.msg[0], "%s cut at %zu was read", files[i], cut);
+            vx_pt_close(f);
+        }
+        for (size_t at = 0; at < len; at++) {
+            data[at] ^= 0x5a;
+            err.msg[0] = '\0';
+            f = vx_pt_open_memory(data, len, "damaged.bin", &err);
+            CHECK(f != NULL || err.msg[0]);
+            vx_pt_close(f);
+            data[at] ^= 0x5a;
+        }
+        free(data);
+    }
+    /* A pickle that would run a command under Python's pickle: refused, naming it. */
+    remove("/tmp/vidx-evil-pickle-ran");
+    snprintf(path, sizeof path, "%s/tests/golden/torch/evil.bin", VIDX_SOURCE_DIR);
+    err.msg[0] = '\0';
+    vx_pt_file *f = vx_pt_open(path, &err);
+    CHECK(f == NULL);
+    vx_pt_close(f);
+    CHECK_MSG(strstr(err.msg, "posix.system") && strstr(err.msg, "refused"), "%s", err.msg);
+    CHECK(access("/tmp/vidx-evil-pickle-ran", F_OK) != 0);
+}
+
+/* Shard indexes name files in the model's folder only, and every tensor's shard. */
+static void test_bad_shard_indexes(void) {
+    char *tmp = test_tmpdir("shards");
+    char dir[4300], file[4400], src[4400];
+    snprintf(dir, sizeof dir, "%s/m", tmp);
+    copy_model(dir);
+    snprintf(file, sizeof file, "%s/model.safetensors", dir);
+    remove(file);
+    snprintf(file, sizeof file, "%s/model.safetensors.index.json", dir);
+    write_text(file, "{\"weight_map\": {\"logit_scale\": \"../model.safetensors\"}}");
+    expect_load_error(dir, "not a file name in the same folder", NULL);
+    write_text(file, "{\"weight_map\": {\"logit_scale\": \"model-00001-of-00002.safetensors\"}}");
+    expect_load_error(dir, "missing", "model-00001-of-00002.safetensors");
+    write_text(file, "{\"metadata\": {}}");
+    expect_load_error(dir, "weight_map", NULL);
+    /* a real shard, but the map puts a tensor in it that it lacks */
+    snprintf(src, sizeof src, "%s/tiny-f32/model.safetensors", models);
+    snprintf(file, sizeof file, "%s/a.safetensors", dir);
+    copy_file(src, file, -1);
+    snprintf(file, sizeof file, "%s/model.safetensors.index.json", dir);
+    write_text(file, "{\"weight_map\": {\"logit_scale\": \"a.safetensors\", \"no.such.tensor\": \"a.safetensors\"}}");
+    expect_load_error(dir, "no.such.tensor", "a.safetensors");
+    /* two shards holding the same tensor */
+    snprintf(file, sizeof file, "%s/b.safetensors", dir);
+    copy_file(src, file, -1);
+    snprintf(file, sizeof file, "%s/model.safetensors.index.json", dir);
+    write_text(file, "{\"weight_map\": {\"logit_scale\": \"a.safetensors\", \"text_projection.weight\": \"b.safetensors\"}}");
+    expect_load_error(dir, "appears in two shards", NULL);
+    test_rmtree(tmp);
+    free(tmp);
+}
+
 /* The few-rows product (short text queries) against sgemm on the text tower's shapes,
  * with odd sizes, strides and accumulation. */
 static void test_small_row_products(void) {
@@ -640,6 +808,9 @@ int main(void) {
     RUN(test_model_sizes);
     RUN(test_generated_models_match_torch);
     RUN(test_broken_models);
+    RUN(test_weight_formats);
+    RUN(test_torch_files);
+    RUN(test_bad_shard_indexes);
     RUN(test_small_row_products);
     CHECK_EXIT();
 }
