@@ -55,9 +55,9 @@ typedef struct vm {
     pv **blocks;            /* values, BLOCK per block */
     size_t n_values, n_blocks;
     pv **stack;
-    size_t sp;
+    size_t sp, stack_cap;
     size_t *marks;
-    size_t n_marks;
+    size_t n_marks, marks_cap;
     pv **memo;
     size_t memo_cap;
     vx_error *err;
@@ -113,9 +113,20 @@ static int push_item(vm *v, pv *c, pv *item) {
     return 0;
 }
 
+/* Grows a stack array to hold one more entry (at most MAX_STACK). */
+static int grow(vm *v, void **p, size_t *cap, size_t used, size_t size) {
+    if (used < *cap) return 0;
+    if (used >= MAX_STACK) return vx_fail(v->err, "%s: the pickle's stack is deeper than %d", v->file, MAX_STACK);
+    size_t n = *cap ? 2 * *cap : 64;
+    void *q = realloc(*p, n * size);
+    if (!q) return vx_fail(v->err, "out of memory reading %s", v->file);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
 static int push(vm *v, pv *x) {
-    if (!x) return -1;
-    if (v->sp == MAX_STACK) return vx_fail(v->err, "%s: the pickle's stack is deeper than %d", v->file, MAX_STACK);
+    if (!x || grow(v, (void **)&v->stack, &v->stack_cap, v->sp, sizeof *v->stack)) return -1;
     v->stack[v->sp++] = x;
     return 0;
 }
@@ -355,8 +366,6 @@ static int run_pickle(vm *v, const uint8_t *p, size_t n, pv **root, size_t *used
     size_t at = 0;
     uint64_t memo_next = 0; /* MEMOIZE's index */
     vm_free(v);
-    if (!(v->stack = malloc(MAX_STACK * sizeof *v->stack)) || !(v->marks = malloc(MAX_STACK * sizeof *v->marks)))
-        return vx_fail(v->err, "out of memory reading %s", v->file);
 #define NEED(k)                                                                                                    \
     do {                                                                                                           \
         if (n - at < (size_t)(k)) return vx_fail(v->err, "%s: the pickle is cut short (byte %zu)", v->file, at);   \
@@ -383,6 +392,7 @@ static int run_pickle(vm *v, const uint8_t *p, size_t n, pv **root, size_t *used
             *used = at;
             return 0;
         case '(': /* MARK */
+            if (grow(v, (void **)&v->marks, &v->marks_cap, v->n_marks, sizeof *v->marks)) return -1;
             v->marks[v->n_marks++] = v->sp;
             break;
         case '0': /* POP */

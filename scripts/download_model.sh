@@ -4,10 +4,16 @@
 #
 #   scripts/download_model.sh [DIR]
 #
+# Asks the hub what the revision holds first (its model API lists a commit's files with
+# their sizes and checksums), pins that commit, and takes the weights in the first format
+# it has: model.safetensors, sharded safetensors (model.safetensors.index.json and its
+# shards), pytorch_model.bin, or sharded pytorch_model.bin. openai/clip-vit-base-patch32
+# publishes only pytorch_model.bin on main; vidx reads every one of these formats.
+#
 # Resumable: an interrupted download continues from its .part file. Verified: every file
-# is checked against the checksum the Hugging Face hub publishes for it (the SHA-256 of
-# large files stored with Git LFS, the git blob SHA-1 of small ones), at one pinned
-# commit of the model repository, so files from different pushes never mix.
+# is checked against the checksum the hub lists for it (the SHA-256 of large files stored
+# with Git LFS, the git blob SHA-1 of small ones) and its size, at one pinned commit, so
+# files from different pushes never mix.
 #
 # Then OpenAI's prompts.md (zero-shot tag vocabularies) from the CLIP repository on
 # GitHub, at a pinned commit, checked by its SHA-256.
@@ -23,21 +29,16 @@ revision="${VIDX_MODEL_REVISION:-main}"
 endpoint="${HF_ENDPOINT:-https://huggingface.co}"
 default_dir="${XDG_DATA_HOME:-$HOME/.local/share}/vidx/models/clip-vit-base-patch32"
 dir="${1:-$default_dir}"
-files=(config.json vocab.json merges.txt model.safetensors)
+# Every weights file name vidx reads (encoder/checkpoint.h), in its order of preference.
+weight_names=(model.safetensors model.safetensors.index.json pytorch_model.bin pytorch_model.bin.index.json)
 
 say() { printf 'download_model: %s\n' "$*"; }
 die() { printf 'download_model: %s\n' "$*" >&2; exit 1; }
 
 command -v curl >/dev/null || die "curl is needed (apt-get install curl)"
+command -v python3 >/dev/null || die "python3 is needed to read the hub's file list (apt-get install python3)"
 auth=()
 [ -n "${HF_TOKEN:-}" ] && auth=(-H "Authorization: Bearer $HF_TOKEN")
-
-# Header value (case-insensitive name) from a saved header block, quotes and W/ removed.
-header() {
-  awk -v name="$(printf '%s' "$1" | tr 'A-Z' 'a-z')" -F': *' '
-    { key = tolower($1); sub(/\r$/, "", $0) }
-    key == name { v = substr($0, index($0, ":") + 1); sub(/^ */, "", v); sub(/^W\//, "", v); gsub(/"/, "", v); print v; exit }' "$2"
-}
 
 # The git blob id of a file: SHA-1 of "blob SIZE\0" followed by the bytes.
 git_blob_sha1() {
@@ -61,39 +62,65 @@ mkdir -p "$dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Pin the revision to a commit first, so every file comes from the same one.
-curl -sS -I "${auth[@]}" "$endpoint/$repo/resolve/$revision/config.json" -o "$tmp/pin" ||
-  die "cannot reach $endpoint (no internet?). Without it, copy config.json, model.safetensors, vocab.json and merges.txt of $repo into $dir by other means."
-commit=$(header x-repo-commit "$tmp/pin")
-status=$(head -n 1 "$tmp/pin" | awk '{print $2}')
+# 1. What the revision holds: GET /api/models/REPO/revision/REV?blobs=true answers with the
+#    commit ("sha") and every file ("siblings": rfilename, size, blobId, lfs.sha256).
+api="$endpoint/api/models/$repo/revision/$revision?blobs=true"
+status=$(curl -sS "${auth[@]}" -o "$tmp/info.json" -w '%{http_code}' "$api") ||
+  die "cannot reach $endpoint (no internet?). Without it, copy config.json, vocab.json, merges.txt and the weights (model.safetensors or pytorch_model.bin) of $repo into $dir by other means."
 case "$status" in
-  2*|3*) ;;
+  2*) ;;
   401|403) die "$repo: access denied (HTTP $status); set HF_TOKEN if the repository is gated" ;;
   404) die "$repo: no such repository or revision '$revision' (HTTP 404)" ;;
-  *) die "$repo: unexpected HTTP status '$status' from $endpoint" ;;
+  *) die "$repo: unexpected HTTP status '$status' from $api" ;;
 esac
-[ -n "$commit" ] || die "$endpoint did not say which commit '$revision' is (no X-Repo-Commit header)"
+# One line per file: NAME KIND CHECKSUM SIZE; first line: the commit.
+python3 - "$tmp/info.json" >"$tmp/listing" <<'PY' || die "the hub's answer for $repo is not a file list: $(head -c 300 "$tmp/info.json")"
+import json, re, sys
+info = json.load(open(sys.argv[1]))
+sha = info.get("sha") or ""
+if not re.fullmatch(r"[0-9a-f]{40}", sha):
+    sys.exit("no commit id")
+print(sha)
+for s in info.get("siblings") or []:
+    name = s.get("rfilename") or ""
+    if not name or name.startswith("/") or ".." in name.split("/") or any(c in name for c in " \n\t"):
+        continue
+    lfs = s.get("lfs")
+    if lfs and re.fullmatch(r"[0-9a-f]{64}", str(lfs.get("sha256", ""))):
+        print(name, "sha256", lfs["sha256"], int(lfs.get("size", s.get("size", 0))))
+    elif re.fullmatch(r"[0-9a-f]{40}", str(s.get("blobId", ""))) and isinstance(s.get("size"), int):
+        print(name, "gitsha1", s["blobId"], s["size"])
+PY
+commit=$(head -n 1 "$tmp/listing")
+tail -n +2 "$tmp/listing" >"$tmp/files"
+listed() { awk -v f="$1" '$1 == f { found = 1 } END { exit !found }' "$tmp/files"; }
 say "$repo at $revision = commit $commit -> $dir"
+
+# 2. Which files: the tokenizer, the config, and the weights in the first format listed.
+files=(config.json vocab.json merges.txt)
+for f in "${files[@]}"; do listed "$f" || die "$repo@$commit has no $f: not a CLIP model in the Hugging Face layout"; done
+weights=""
+for w in "${weight_names[@]}"; do
+  if listed "$w"; then weights=$w; break; fi
+done
+[ -n "$weights" ] || die "$repo@$commit holds none of ${weight_names[*]}: no weights vidx can read"
+say "weights: $weights"
 
 manifest="$tmp/manifest"
 : >"$manifest"
-for f in "${files[@]}"; do
-  url="$endpoint/$repo/resolve/$commit/$f"
-  curl -sS -I "${auth[@]}" "$url" -o "$tmp/h" || die "$f: cannot fetch its headers from $url"
-  if lfs=$(header x-linked-etag "$tmp/h") && [ -n "$lfs" ]; then
-    kind=sha256 want=$lfs size=$(header x-linked-size "$tmp/h")
-  else
-    kind=gitsha1 want=$(header etag "$tmp/h") size=$(header content-length "$tmp/h")
-  fi
-  [ -n "$want" ] || die "$f: the hub published no checksum for it"
+# Downloads one listed file into $dir, resuming a .part file, and verifies it.
+fetch() {
+  local f=$1 kind want size
+  read -r _ kind want size < <(awk -v f="$f" '$1 == f' "$tmp/files")
+  [ -n "${want:-}" ] || die "$f: the hub lists no checksum for it"
   printf '%s %s %s %s\n' "$f" "$kind" "$want" "$size" >>"$manifest"
   if verify "$dir/$f" "$kind" "$want" "$size"; then
     say "$f: already present and verified ($kind $want)"
-    continue
+    return 0
   fi
-  part="$dir/$f.part"
-  if [ -f "$part" ] && [ -n "$size" ] && [ "$(stat -c %s "$part")" -gt "$size" ]; then rm -f "$part"; fi
-  if [ -f "$part" ]; then say "$f: resuming at $(stat -c %s "$part") of ${size:-?} bytes"; else say "$f: downloading ${size:-?} bytes"; fi
+  local part="$dir/$f.part" url="$endpoint/$repo/resolve/$commit/$f"
+  if [ -f "$part" ] && [ "$(stat -c %s "$part")" -gt "$size" ]; then rm -f "$part"; fi
+  if [ -f "$part" ]; then say "$f: resuming at $(stat -c %s "$part") of $size bytes"; else say "$f: downloading $size bytes"; fi
   curl -fL -sS "${auth[@]}" --retry 5 --retry-delay 2 -C - -o "$part" "$url" ||
     die "$f: download interrupted; run this script again to resume"
   if ! verify "$part" "$kind" "$want" "$size"; then
@@ -102,6 +129,31 @@ for f in "${files[@]}"; do
   fi
   mv -f "$part" "$dir/$f"
   say "$f: done, verified ($kind $want)"
+}
+
+for f in "${files[@]}" "$weights"; do fetch "$f"; done
+# A sharded checkpoint: every shard its index names (plain names, listed at this commit).
+if [[ "$weights" == *.index.json ]]; then
+  python3 - "$dir/$weights" >"$tmp/shards" <<'PY' || die "$weights: not a shard index (no weight_map)"
+import json, sys
+m = json.load(open(sys.argv[1])).get("weight_map")
+if not isinstance(m, dict) or not m:
+    sys.exit(1)
+for f in sorted(set(m.values())):
+    print(f)
+PY
+  while read -r shard; do
+    case "$shard" in */*|.*|"") die "$weights names '$shard', not a file of the repository's top folder" ;; esac
+    listed "$shard" || die "$weights names $shard, which $repo@$commit does not hold"
+    fetch "$shard"
+  done <"$tmp/shards"
+fi
+# Weights of another format left from an earlier download would be read first: remove them.
+for w in "${weight_names[@]}"; do
+  if [ "$w" != "$weights" ] && [ -e "$dir/$w" ]; then
+    rm -f "$dir/$w"
+    say "removed $w (from an earlier download; $repo@$commit holds $weights)"
+  fi
 done
 
 # OpenAI's prompts.md: the label vocabularies and prompt templates of zero-shot tags
@@ -130,6 +182,7 @@ printf 'prompts.md sha256 %s openai/CLIP@%s\n' "$prompts_sha256" "$prompts_commi
   echo "revision $revision"
   echo "commit $commit"
   echo "endpoint $endpoint"
+  echo "weights $weights"
   cat "$manifest"
 } >"$dir/DOWNLOAD.txt"
 say "all files in $dir verified; details in $dir/DOWNLOAD.txt"

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # scripts/download_model.sh against a local stand-in for the Hugging Face hub
-# (tests/mock_hub.py on 127.0.0.1): fresh download, checksums, skip when present,
-# resume from a .part file with a Range request, refusal of corrupted bytes.
+# (tests/mock_hub.py on 127.0.0.1) serving repositories laid out as the real ones are:
+# openai/clip-vit-base-patch32's main branch (pytorch_model.bin in torch's zip format,
+# tf_model.h5, flax_model.msgpack and the tokenizer files, no model.safetensors), the
+# legacy .bin format, a repository with model.safetensors, and sharded ones. Each download
+# must give a folder vidx loads, with the same embeddings as the same weights in
+# safetensors; then skip when present, resume with a Range request, refuse corrupted
+# bytes, and say what to do without a hub.
+#
+# usage: test_download.sh MAKE_RANDOM_CLIP BPE_GZ VIDX
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 make_clip="$1"
 bpe="$2"
+vidx="$3"
 work=$(mktemp -d)
 hub_pid=""
 cleanup() { [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null; rm -rf "$work"; }
@@ -13,11 +21,23 @@ trap cleanup EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-"$make_clip" --bpe "$bpe" --seed 9 "$work/remote" || { echo "cannot make a model" >&2; exit 1; }
+# A repository in $work/remote: the CLIP files in one format, plus the other files the
+# real repository publishes (placeholders: they must never be downloaded).
+make_remote() {
+  rm -rf "$work/remote"
+  "$make_clip" --bpe "$bpe" --seed 9 "$@" "$work/remote" >/dev/null || { echo "cannot make a model" >&2; exit 1; }
+  for f in tf_model.h5 flax_model.msgpack; do head -c 4096 /dev/urandom >"$work/remote/$f"; done
+  for f in preprocessor_config.json special_tokens_map.json tokenizer.json tokenizer_config.json; do
+    echo '{}' >"$work/remote/$f"
+  done
+  echo "# clip-vit-base-patch32" >"$work/remote/README.md"
+  printf '*.bin filter=lfs diff=lfs merge=lfs -text\n*.h5 filter=lfs diff=lfs merge=lfs -text\n' >"$work/remote/.gitattributes"
+}
 
 start_hub() {
   [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
   rm -f "$work/port"
+  : >"$work/requests.log"
   python3 "$root/tests/mock_hub.py" "$work/remote" "$work/port" "$@" &
   hub_pid=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
@@ -30,35 +50,48 @@ export MOCK_PROMPTS
 MOCK_PROMPTS="$(dirname "$bpe")/prompts.md"
 
 dl() { "$root/scripts/download_model.sh" "$work/model" >"$work/out" 2>&1; }
+embed() { "$vidx" embed --model "$1" --precision f32 --text "a red car on a bridge" 2>&1; }
 
+# The same weights as model.safetensors, to compare embeddings with.
+"$make_clip" --bpe "$bpe" --seed 9 "$work/twin" >/dev/null || exit 1
+want=$(embed "$work/twin")
+
+# --- openai/clip-vit-base-patch32 as published: pytorch_model.bin (zip), no safetensors
+make_remote --format bin
 start_hub
 dl || fail "first download failed: $(cat "$work/out")"
-for f in config.json vocab.json merges.txt model.safetensors; do
+for f in config.json vocab.json merges.txt pytorch_model.bin; do
   cmp -s "$work/remote/$f" "$work/model/$f" || fail "$f differs from the hub's"
 done
-grep -q "commit 0123456789abcdef" "$work/model/DOWNLOAD.txt" || fail "DOWNLOAD.txt lacks the pinned commit"
+grep -q "^commit 0123456789abcdef" "$work/model/DOWNLOAD.txt" || fail "DOWNLOAD.txt lacks the pinned commit"
+grep -q "^weights pytorch_model.bin$" "$work/model/DOWNLOAD.txt" || fail "DOWNLOAD.txt lacks the weights file"
+grep -q "^GET /api/models/openai/clip-vit-base-patch32/revision/main?blobs=true" "$work/requests.log" ||
+  fail "the file list was not asked for: $(cat "$work/requests.log")"
+grep -q "/resolve/0123456789abcdef0123456789abcdef01234567/pytorch_model.bin" "$work/requests.log" ||
+  fail "files were not fetched at the pinned commit"
+grep -Eq "tf_model|flax_model|model.safetensors|tokenizer.json|README" "$work/requests.log" &&
+  fail "files vidx does not need were fetched: $(cat "$work/requests.log")"
 cmp -s "$MOCK_PROMPTS" "$work/model/prompts.md" || fail "prompts.md differs from OpenAI's"
 grep -q "^GET /github/openai/CLIP/e184f608c5d5e58165682f7c332c3a8b4c1545f2/data/prompts.md" "$work/requests.log" ||
   fail "prompts.md was not fetched at the pinned commit"
-grep -q "/resolve/0123456789abcdef0123456789abcdef01234567/model.safetensors" "$work/requests.log" ||
-  fail "files were not fetched at the pinned commit"
+[ "$(embed "$work/model")" = "$want" ] || fail "the downloaded .bin does not give the safetensors twin's embedding"
 
-# Second run: nothing downloaded again.
+# Second run: nothing downloaded again (the file list only).
 : >"$work/requests.log"
 dl || fail "second run failed: $(cat "$work/out")"
 grep -c "already present and verified" "$work/out" | grep -q '^5$' || fail "second run re-downloaded: $(cat "$work/out")"
-grep -q '^GET' "$work/requests.log" && fail "second run made GET requests"
+[ "$(grep -c '^GET' "$work/requests.log")" = 1 ] || fail "second run made GET requests: $(cat "$work/requests.log")"
 
-# Resume: half a model left as .part.
-size=$(stat -c %s "$work/remote/model.safetensors")
-head -c $((size / 2)) "$work/remote/model.safetensors" >"$work/model/model.safetensors.part"
-rm "$work/model/model.safetensors"
+# Resume: half the weights left as .part.
+size=$(stat -c %s "$work/remote/pytorch_model.bin")
+head -c $((size / 2)) "$work/remote/pytorch_model.bin" >"$work/model/pytorch_model.bin.part"
+rm "$work/model/pytorch_model.bin"
 : >"$work/requests.log"
 dl || fail "resume failed: $(cat "$work/out")"
 grep -q "resuming at $((size / 2))" "$work/out" || fail "did not resume: $(cat "$work/out")"
-grep -q "^GET /cdn/model.safetensors bytes=$((size / 2))-" "$work/requests.log" || fail "no Range request: $(cat "$work/requests.log")"
-cmp -s "$work/remote/model.safetensors" "$work/model/model.safetensors" || fail "resumed file differs"
-[ ! -e "$work/model/model.safetensors.part" ] || fail ".part left behind"
+grep -q "^GET /cdn/pytorch_model.bin bytes=$((size / 2))-" "$work/requests.log" || fail "no Range request: $(cat "$work/requests.log")"
+cmp -s "$work/remote/pytorch_model.bin" "$work/model/pytorch_model.bin" || fail "resumed file differs"
+[ ! -e "$work/model/pytorch_model.bin.part" ] || fail ".part left behind"
 
 # Corrupted bytes from the hub: refused, nothing kept.
 rm "$work/model/vocab.json"
@@ -66,6 +99,41 @@ start_hub --corrupt vocab.json
 if dl; then fail "a corrupted vocab.json was accepted"; fi
 grep -q "vocab.json: checksum mismatch" "$work/out" || fail "no checksum message: $(cat "$work/out")"
 [ ! -e "$work/model/vocab.json" ] && [ ! -e "$work/model/vocab.json.part" ] || fail "corrupted file kept"
+
+# --- the legacy .bin format (torch < 1.6)
+rm -rf "$work/model"
+make_remote --format bin-legacy
+start_hub
+dl || fail "legacy .bin download failed: $(cat "$work/out")"
+[ "$(embed "$work/model")" = "$want" ] || fail "the legacy .bin does not give the safetensors twin's embedding"
+
+# --- a repository with model.safetensors beside pytorch_model.bin: safetensors only, and
+# the earlier download's .bin removed (weights of another commit do not stay beside them)
+make_remote
+"$make_clip" --bpe "$bpe" --seed 9 --format bin "$work/bin" >/dev/null && cp "$work/bin/pytorch_model.bin" "$work/remote/"
+start_hub
+dl || fail "safetensors download failed: $(cat "$work/out")"
+grep -q "GET /cdn/model.safetensors" "$work/requests.log" || fail "model.safetensors was not fetched"
+grep -q "pytorch_model.bin" "$work/requests.log" && fail "pytorch_model.bin was fetched beside model.safetensors"
+[ ! -e "$work/model/pytorch_model.bin" ] || fail "the earlier pytorch_model.bin was left beside model.safetensors"
+[ "$(embed "$work/model")" = "$want" ] || fail "model.safetensors does not load"
+
+# --- sharded repositories: the index and every shard it names
+for fmt in safetensors bin; do
+  rm -rf "$work/model"
+  make_remote --format "$fmt" --shards 3
+  start_hub
+  dl || fail "sharded $fmt download failed: $(cat "$work/out")"
+  stem=model; [ "$fmt" = bin ] && stem=pytorch_model
+  for i in 1 2 3; do
+    cmp -s "$work/remote/$stem-0000$i-of-00003.$fmt" "$work/model/$stem-0000$i-of-00003.$fmt" || fail "shard $i of $fmt missing"
+  done
+  [ "$(embed "$work/model")" = "$want" ] || fail "the sharded $fmt does not give the twin's embedding"
+done
+
+# --- a revision the repository does not have
+VIDX_MODEL_REVISION=no-such-branch dl && fail "a missing revision was accepted"
+grep -q "no such repository or revision 'no-such-branch'" "$work/out" || fail "missing revision message: $(cat "$work/out")"
 
 # No hub at all: a message that says what to do.
 kill "$hub_pid"; wait "$hub_pid" 2>/dev/null; hub_pid=""
