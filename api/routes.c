@@ -541,6 +541,11 @@ static void do_healthz(vx_request *rq) {
     json_object_set_new(doc, "renditions_pending", json_integer(g.renditions_pending));
     /* The encoder's precision (f32, bf16, int8), with the model loaded. */
     if (g.text_search) json_object_set_new(doc, "precision", json_string(g.precision));
+    /* Search by what is seen: on, or waiting for the model (what is missing, how to get
+     * it); the service takes the model up on its own once it is in place. */
+    const char *no_model = vx_engine_model_problem(api(rq)->engine);
+    json_object_set_new(doc, "visual_search", json_string(no_model ? "waiting for the model" : "on"));
+    if (no_model) json_object_set_new(doc, "model_problem", json_string(no_model));
     /* How text queries are answered: both rankings fused, or words alone (no model). */
     json_object_set_new(doc, "text_query", json_string(g.text_search && g.lexical_search ? "fused"
                                                        : g.text_search                  ? "visual"

@@ -131,7 +131,9 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
         return -1;
     }
     vx_info("serving %s on http://%s:%d/ (%d loops, %s)", vx_engine_data_dir(e), o->http.host, port, o->http.loops,
-            vx_engine_model_problem(e) ? "text search off: no model" : "text search on");
+            vx_engine_model_problem(e) ? "search by words only until the CLIP model is in place; it is looked for "
+                                         "every few seconds"
+                                       : "search by words and by what is seen");
     char line[512], url[300];
     local_url(o->http.host, port, url, sizeof url);
     snprintf(line, sizeof line, "%s\n%s\n", url, token);

@@ -121,9 +121,17 @@ static int run_index(const cli_command *cmd, cli_args *args) {
     io->progress = !quiet && isatty(STDERR_FILENO);
     io->log_files = !quiet && !io->progress;
     o.create = 1;
-    o.model = VX_MODEL_REQUIRE;
+    o.model = VX_MODEL_TRY;
+    o.adopt_model = 1; /* indexing with another model re-encodes the frames (engine.h) */
     cli_target t;
     if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
+    const char *no_model = t.remote ? NULL : vx_engine_model_problem(t.engine);
+    if (no_model && !quiet)
+        fprintf(stderr,
+                "vidx index: without the CLIP model, indexing what needs none (words, thumbnails, frame hashes,\n"
+                "  near-duplicates, renditions); search by what is seen waits for it, and the next `vidx index`\n"
+                "  with it (or the running service) encodes these frames. %s\n",
+                no_model);
     if (t.remote) {
         int rc = index_remote(cmd, &t, args, &js, !quiet);
         cli_close(&t);
@@ -143,6 +151,8 @@ static int run_index(const cli_command *cmd, cli_args *args) {
                sum.frames, sum.video_seconds, sum.wall_seconds,
                sum.wall_seconds > 0 ? sum.video_seconds / sum.wall_seconds : 0);
     if (sum.text_refreshed) printf("; text read again for %d (sidecars changed; frames unchanged)", sum.text_refreshed);
+    if (sum.visual_encoded) printf("; frames encoded for %d that waited for the model", sum.visual_encoded);
+    if (sum.visual_pending) printf("; %d waiting for the model (frames not encoded)", sum.visual_pending);
     putchar('\n');
     for (int i = 0; i < sum.n_items; i++)
         if (sum.items[i].outcome == VX_ITEM_FAILED || sum.items[i].outcome == VX_ITEM_SKIPPED)

@@ -161,6 +161,11 @@ void cli_print_info(const json_t *doc) {
     printf("model      %s%s%s%s\n", *model ? model : "(none yet)", *fp ? " (fingerprint " : "", fp, *fp ? ")" : "");
     printf("videos     %lld indexed (%lld duplicates), %lld failed, %lld removed\n", whole(v, "indexed"),
            whole(v, "duplicates"), whole(v, "failed"), whole(v, "removed"));
+    if (whole(v, "waiting_for_model"))
+        printf("           %lld indexed without the CLIP model: searchable by their words; search by what is seen,\n"
+               "           similar videos and tags come once the model is in place and `vidx index` (or the\n"
+               "           running service) encodes their frames\n",
+               whole(v, "waiting_for_model"));
     const json_t *enc = json_object_get(doc, "encoder"), *by = json_object_get(enc, "embeddings");
     const char *prec = str(enc, "precision");
     if (*prec) {

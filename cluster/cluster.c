@@ -291,7 +291,8 @@ static void user_hex(const char *user, char *out) {
 void vx_cluster_op_subject(const vx_op *op, uint64_t unique_event, char *out, size_t size) {
     char a[VX_ID_HEX_LEN], b[VX_ID_HEX_LEN], u[2 * VX_MAX_USER + 1];
     switch (op->kind) {
-    case VX_OP_MODEL: snprintf(out, size, "vidx.log.model"); break;
+    case VX_OP_MODEL:
+    case VX_OP_MODEL_CHANGE: snprintf(out, size, "vidx.log.model"); break;
     case VX_OP_VIDEO:
     case VX_OP_VIDEO_REMOVED:
         vx_id_to_hex(op->video.id, a);

@@ -121,14 +121,16 @@ static int stage_video(vx_engine *e, const vx_op *op, vx_batch *b, int *vectors_
                 return vx_fail(err, "op for video %016llx has no vectors", (unsigned long long)v->id);
             vx_batch_put_embedding(b, v->id, &op->embedding);
             for (uint32_t i = 0; i < v->n_segments; i++) vx_batch_put_segment(b, v->id, i, &op->segments[i]);
-            if (op->frames.id == v->id) vx_batch_put_frames(b, &op->frames);
         }
+        if (vx_op_has_frames(op) && op->frames.id == v->id) vx_batch_put_frames(b, &op->frames);
         vx_batch_put_video(b, v);
     }
     /* Stored vectors change when the video had a record (its vectors go or change) or
      * brings vectors or links to an original's. */
     *vectors_changed = had == 0 || vx_op_has_vectors(op) || (v->status == VX_VIDEO_INDEXED && v->duplicate_of);
-    return *vectors_changed ? bump_generation(e, b, 1, text_generation, err) : 0;
+    if (*vectors_changed) return bump_generation(e, b, 1, text_generation, err);
+    /* A new video waiting for the model: no vectors, but searchable by its words. */
+    return vx_op_has_frames(op) ? bump_generation(e, b, 0, text_generation, err) : 0;
 }
 
 /* A video's text: from its files (replaced whole each time they are read) or from the
@@ -139,12 +141,39 @@ static int stage_text(vx_engine *e, const vx_op *op, vx_batch *b, uint64_t *text
     return bump_generation(e, b, 0, text_generation, err);
 }
 
+/* A model change: every indexed original that has vectors loses them and waits for the
+ * new model's encoding (what indexer/index.c does for videos indexed without a model). */
+typedef struct model_change { vx_batch *b; uint64_t videos; } model_change;
+
+static int stage_pending(void *ctx, const vx_video *v) {
+    model_change *mc = ctx;
+    if (v->status != VX_VIDEO_INDEXED || v->duplicate_of || vx_video_pending(v)) return 0;
+    vx_video pending = *v;
+    pending.precision = VX_EMBEDDED_PENDING;
+    pending.n_segments = 0;
+    if (v->n_segments) vx_batch_delete_segments(mc->b, v->id, 0, v->n_segments);
+    vx_batch_delete_embedding(mc->b, v->id);
+    vx_batch_put_video(mc->b, &pending);
+    mc->videos++;
+    return 0;
+}
+
 static int stage_model(vx_engine *e, const vx_op *op, vx_batch *b, vx_error *err) {
     vx_meta meta;
     if (vx_catalog_get_meta(e->cat, &meta, err)) return -1;
-    if (meta.model_fingerprint && meta.model_fingerprint != op->model_fingerprint) {
+    if (op->kind == VX_OP_MODEL && meta.model_fingerprint && meta.model_fingerprint != op->model_fingerprint) {
         vx_meta_clear(&meta);
         return vx_fail(err, "the database was indexed with another model");
+    }
+    if (op->kind == VX_OP_MODEL_CHANGE) {
+        model_change mc = {b, 0};
+        if (vx_catalog_scan_videos(e->cat, stage_pending, &mc, NULL, err)) {
+            vx_meta_clear(&meta);
+            return -1;
+        }
+        vx_info("model change: the vectors of %llu videos go; their frames wait for the new model",
+                (unsigned long long)mc.videos);
+        meta.index_generation++;
     }
     meta.model_fingerprint = op->model_fingerprint;
     meta.embed_dim = op->embed_dim;
@@ -213,7 +242,7 @@ static void rebuild_recommender(vx_engine *e) {
     vx_error err;
     vx_recommender *fresh = vx_rec_open(e->cat, &err);
     if (!fresh) {
-        vx_warn("recommender rebuild after a user deletion: %s", err.msg);
+        vx_warn("recommender rebuild: %s", err.msg);
         return;
     }
     pthread_rwlock_wrlock(&e->ann_lock);
@@ -222,6 +251,23 @@ static void rebuild_recommender(vx_engine *e) {
     e->rec_generation++; /* a model trained from the old one is not swapped in */
     pthread_rwlock_unlock(&e->ann_lock);
     vx_rec_close(old);
+}
+
+/* After a model change: the vector indexes start again, empty, at the new model's size
+ * (every video's frames wait for it); the recommender forgets the old vectors. */
+static void reset_vectors(vx_engine *e, int dim) {
+    vx_error err;
+    if (!e->ann) return;
+    pthread_rwlock_wrlock(&e->ann_lock);
+    vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, dim, &err);
+    if (fresh) {
+        vx_ann_close(e->ann);
+        e->ann = fresh;
+    }
+    atomic_fetch_add(&e->ann_version, 1);
+    pthread_rwlock_unlock(&e->ann_lock);
+    if (!fresh) vx_warn("vector index after the model change: %s", err.msg);
+    rebuild_recommender(e);
 }
 
 /* Writes what was staged: synced; or, for an op from a cluster's log, with the op's log
@@ -244,7 +290,8 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     media_change mc = {0};
     pthread_mutex_lock(&e->apply_lock);
     switch (op->kind) {
-    case VX_OP_MODEL: rc = stage_model(e, op, b, err); break;
+    case VX_OP_MODEL:
+    case VX_OP_MODEL_CHANGE: rc = stage_model(e, op, b, err); break;
     case VX_OP_VIDEO:
         rc = write_thumbs(e, op, err);
         if (rc == 0) rc = stage_video(e, op, b, &vectors_changed, &text_generation, &mc, err);
@@ -278,6 +325,7 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     if (rc == 0 && text_generation)
         vx_engine_text_follow(e, op->kind == VX_OP_TEXT ? op->text.id : op->video.id, text_generation);
     if (rc == 0 && had_user) rebuild_recommender(e);
+    if (rc == 0 && op->kind == VX_OP_MODEL_CHANGE) reset_vectors(e, (int)op->embed_dim);
     if (rc == 0 && mc.has_left) vx_media_forget(e->media, mc.left);
     if (rc == 0 && mc.has_needs) vx_media_notice(e->media, mc.needs);
     pthread_mutex_unlock(&e->apply_lock);

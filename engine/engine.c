@@ -14,6 +14,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/vecmath.h"
+#include "../encoder/checkpoint.h"
 
 void vx_engine_options_default(vx_engine_options *o) {
     memset(o, 0, sizeof *o);
@@ -45,6 +46,9 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
     snprintf(e->model_dir, sizeof e->model_dir, "%s", dir);
     if (!(e->model = vx_clip_load_at(dir, e->opt.precision, &err))) {
         snprintf(e->model_problem, sizeof e->model_problem, "%s", err.msg);
+    } else if (meta->model_fingerprint && !vx_clip_is_fingerprint(e->model, meta->model_fingerprint) &&
+               e->opt.adopt_model && !e->opt.cluster) {
+        e->model_replaces = meta->model_fingerprint; /* vx_engine_index changes the model first */
     } else if (meta->model_fingerprint && !vx_clip_is_fingerprint(e->model, meta->model_fingerprint)) {
         snprintf(e->model_problem, sizeof e->model_problem,
                  "%s is not the model this database was indexed with (%s): pass --model pointing at that one", dir,
@@ -52,6 +56,37 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
         vx_clip_free(e->model);
         e->model = NULL;
     }
+}
+
+int vx_engine_model_arrived(vx_engine *e) {
+    if (__atomic_load_n(&e->model, __ATOMIC_ACQUIRE)) return 1;
+    if (e->opt.model == VX_MODEL_NONE || e->opt.catalog_only || !e->model_dir[0] || !vx_ckpt_find_file(e->model_dir))
+        return 0;
+    vx_error err;
+    vx_meta meta;
+    if (vx_catalog_get_meta(e->cat, &meta, &err)) return 0;
+    vx_clip *m = vx_clip_load_at(e->model_dir, e->opt.precision, &err);
+    const int same = m && (!meta.model_fingerprint || vx_clip_is_fingerprint(m, meta.model_fingerprint));
+    vx_meta_clear(&meta);
+    if (!same) { /* incomplete still (a download under way), or another database's model */
+        vx_debug("model at %s not usable yet: %s", e->model_dir, m ? "another model than the database's" : err.msg);
+        vx_clip_free(m);
+        return 0;
+    }
+    const int dim = vx_clip_get_config(m)->proj_dim;
+    if (!(e->qcache = vx_query_cache_new(e->opt.query_cache > 0 ? e->opt.query_cache : 1, dim))) {
+        vx_clip_free(m);
+        return 0;
+    }
+    /* Published once, whole: threads that see the model see its query cache; searches
+     * encode on their own thread until the encoder thread is up. */
+    __atomic_store_n(&e->model, m, __ATOMIC_RELEASE);
+    vx_info("the CLIP model arrived (%s, %s): search by what is seen is on", e->model_dir, vx_clip_weights_format(m));
+    vx_text_encoder *enc = e->opt.text_encoder ? vx_text_encoder_start(e, &err) : NULL;
+    if (e->opt.text_encoder && !enc) vx_warn("text encoder thread: %s (queries encode on their own thread)", err.msg);
+    __atomic_store_n(&e->encoder, enc, __ATOMIC_RELEASE);
+    if (e->ann && e->opt.tags && vx_engine_tags_open(e, &err)) vx_warn("tags: %s", err.msg);
+    return 1;
 }
 
 vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
@@ -79,7 +114,8 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
             vx_fail(err, "%s", e->model_problem);
             goto fail;
         }
-        if (!e->model) vx_warn("text search and indexing are off: %s", e->model_problem);
+        /* The faces say it to the user (vidx index, the service's start, /healthz). */
+        if (!e->model) vx_debug("without the CLIP model: %s", e->model_problem);
     }
     if (o->catalog_only) {
         vx_meta_clear(&meta);
@@ -104,6 +140,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!(e->events = vx_event_writer_start(e, err))) goto fail;
     if (o->feed_model && vx_engine_feedmodel_start(e, err)) goto fail;
     if (o->jobs && !(e->jobs = vx_jobs_start(e, err))) goto fail;
+    vx_jobs_encode_pending(e->jobs);
     if (o->renditions && !(e->media = vx_media_start(e, err))) goto fail;
     vx_meta_clear(&meta);
     return e;
@@ -366,12 +403,25 @@ void vx_video_view_free(vx_video_view *v) {
 
 /* ---- indexing ----------------------------------------------------------------------------- */
 
+/* Replaces the database's model with the loaded one (opt.adopt_model): one op drops every
+ * video's vectors and marks its frames as waiting, and the run that follows encodes them. */
+static int change_model(vx_engine *e, vx_error *err) {
+    char a[VX_ID_HEX_LEN], b[VX_ID_HEX_LEN];
+    vx_id_to_hex(e->model_replaces, a);
+    vx_id_to_hex(vx_clip_fingerprint(e->model), b);
+    vx_info("the model changed (fingerprint %s -> %s, %s): every video's frames are encoded again; their text, frame "
+            "hashes, thumbnails and renditions are kept", a, b, e->model_dir);
+    vx_op op = {.kind = VX_OP_MODEL_CHANGE, .model = e->model_dir, .model_fingerprint = vx_clip_fingerprint(e->model),
+                .embed_dim = (uint32_t)vx_clip_get_config(e->model)->proj_dim};
+    if (vx_engine_commit(e, &op, err)) return -1;
+    e->model_replaces = 0;
+    return 0;
+}
+
 int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summary *summary, vx_error *err) {
     memset(summary, 0, sizeof *summary);
-    if (!e->model) {
-        vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
-        return VX_E_UNAVAILABLE;
-    }
+    if (e->model_replaces && change_model(e, err)) return VX_E_INTERNAL;
+    /* Without the model the videos are indexed with what needs none (indexer/index.h). */
     int r = vx_engine_run_index(e, paths, n, &e->opt.index, summary, err);
     /* Not saved when the run stopped on an error: the files then keep their older
      * generation and the next open catches them up from what was committed. */
@@ -476,10 +526,6 @@ static int submit_to_cluster(vx_engine *e, const char *const *paths, int n, cons
 
 int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
                          uint64_t *job_id, vx_error *err) {
-    if (!e->model) {
-        vx_fail(err, "indexing needs the CLIP model: %s", e->model_problem);
-        return VX_E_UNAVAILABLE;
-    }
     if (!e->jobs && !e->opt.cluster) {
         vx_fail(err, "this engine runs no background jobs");
         return VX_E_UNAVAILABLE;
@@ -645,6 +691,7 @@ static int count_video(void *ctx, const vx_video *v) {
     if (v->status == VX_VIDEO_INDEXED && v->duplicate_of) c->duplicates++;
     if (v->status == VX_VIDEO_INDEXED && !v->duplicate_of && v->precision <= VX_EMBEDDED_INT8)
         c->by_precision[v->precision]++;
+    if (vx_video_pending(v)) c->visual_pending++;
     return 0;
 }
 

@@ -86,6 +86,8 @@ typedef struct vx_engine_options {
     int create;                   /* make the data folder and catalog when missing */
     int catalog_only;             /* only the catalog: info, check and video records (no indexes) */
     vx_model_need model;
+    int adopt_model;              /* indexing (vx_engine_index) may replace the database's model with
+                                   * the one loaded: the videos' frames are encoded again, the rest kept */
     int text_encoder;             /* run the text encoder thread (async text search) */
     int jobs;                     /* run background indexing jobs and resume unfinished ones */
     int query_cache;              /* query embeddings kept (default 4096) */
@@ -447,6 +449,7 @@ typedef struct vx_engine_stats {
     uint64_t indexed, failed, removed, duplicates;
     uint64_t segments, users, events, jobs, corrupt;
     uint64_t by_precision[4];     /* indexed videos whose embeddings were made at VX_EMBEDDED_* */
+    uint64_t visual_pending;      /* indexed without the model: frames waiting for it */
     const char *precision;        /* the encoder's precision in this process ("" without a model) */
     int64_t index_videos, index_segments; /* vectors in the indexes */
     const char *index_kind;       /* "Flat", "IVF" or "IVF-PQ" (static) */

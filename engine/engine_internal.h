@@ -29,6 +29,8 @@ struct vx_engine {
     vx_catalog *cat;
     vx_clip *model;                   /* NULL when missing */
     char model_problem[1024];         /* why, and how to get it */
+    uint64_t model_replaces;          /* opt.adopt_model: the fingerprint of the database's model that the
+                                       * loaded one replaces at the next indexing; 0: none */
 
     vx_ann_options ann_opt;
     vx_ann *ann;                      /* swapped whole only under the write lock */
@@ -71,6 +73,11 @@ void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_sto
                              vx_error *errs);
 /* Swaps in an inverted file when the exact index outgrew its limit, then saves. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
+/* A service opened without its model looks for it again (the job runner, while idle):
+ * once the folder holds a model that loads and is the database's (or the database has
+ * none yet), it is put in use with its query cache, encoder thread and tags. 1 when the
+ * model is in use. */
+int vx_engine_model_arrived(vx_engine *e);
 
 /* engine/text.c: the lexical index in step with the catalog. */
 int vx_engine_text_open(vx_engine *e, vx_error *err);
@@ -123,6 +130,10 @@ void vx_text_encoder_stop(vx_text_encoder *enc);
 
 /* engine/jobs.c */
 vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err);
+/* Submits a job that encodes the frames of the videos indexed without the model, when
+ * there are any and the model is in use (one machine only: a cluster's workers index
+ * with their own model). */
+void vx_jobs_encode_pending(vx_jobs *J);
 void vx_jobs_stop(vx_jobs *j);
 uint64_t vx_jobs_submit(vx_jobs *j, const char *const *paths, int n, const vx_job_settings *settings,
                         vx_error *err);

@@ -166,11 +166,61 @@ static void run_job(vx_jobs *J, uint64_t id) {
     vx_job_clear(&job);
 }
 
+/* The paths of videos indexed without the model (at most VX_MAX_JOB_ITEMS; the run
+ * encodes every pending video whatever paths it is given: indexer/index.h). */
+typedef struct pending_paths { char **paths; int n; } pending_paths;
+
+static int collect_pending(void *ctx, const vx_video *v) {
+    pending_paths *p = ctx;
+    if (!vx_video_pending(v)) return 0;
+    if (p->n == VX_MAX_JOB_ITEMS) return 1;
+    char *path = strdup(v->path);
+    if (!path) return 1;
+    p->paths[p->n++] = path;
+    return 0;
+}
+
+/* A job that encodes the frames of the videos indexed without the model, when there are
+ * any and the model is in use. */
+static void encode_pending(vx_jobs *J) {
+    vx_engine *e = J->e;
+    pending_paths p = {calloc(VX_MAX_JOB_ITEMS, sizeof(char *)), 0};
+    vx_error err;
+    if (!p.paths) return;
+    vx_catalog_scan_videos(e->cat, collect_pending, &p, NULL, &err);
+    if (p.n) {
+        vx_job_settings none = {0};
+        uint64_t id;
+        if (vx_engine_job_submit(e, (const char *const *)p.paths, p.n, &none, &id, &err))
+            vx_warn("encoding the videos indexed without the model: %s", err.msg);
+        else
+            vx_info("job %016llx encodes the frames of %d%s videos indexed without the model", (unsigned long long)id, p.n,
+                    p.n == VX_MAX_JOB_ITEMS ? "+" : "");
+    }
+    for (int i = 0; i < p.n; i++) free(p.paths[i]);
+    free(p.paths);
+}
+
+/* How often an idle service without its model looks for it. */
+#define MODEL_POLL_SECONDS 5
+
 static void *runner(void *arg) {
     vx_jobs *J = arg;
     for (;;) {
         pthread_mutex_lock(&J->mu);
-        while (!J->qn && !J->stopping) pthread_cond_wait(&J->cv, &J->mu);
+        while (!J->qn && !J->stopping) {
+            if (J->e->model || J->e->opt.model == VX_MODEL_NONE) {
+                pthread_cond_wait(&J->cv, &J->mu);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += MODEL_POLL_SECONDS;
+            if (pthread_cond_timedwait(&J->cv, &J->mu, &until) == 0 || J->qn || J->stopping) continue;
+            pthread_mutex_unlock(&J->mu);
+            if (vx_engine_model_arrived(J->e)) vx_jobs_encode_pending(J);
+            pthread_mutex_lock(&J->mu);
+        }
         if (J->stopping) {
             pthread_mutex_unlock(&J->mu);
             return NULL;
@@ -220,9 +270,8 @@ vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err) {
     }
     if (r.n) qsort(r.pending, (size_t)r.n, sizeof *r.pending, by_created);
     for (int i = 0; i < r.n; i++) push(J, r.pending[i].id);
-    if (r.n && e->model) vx_info("resuming %d unfinished indexing jobs", r.n);
+    if (r.n) vx_info("resuming %d unfinished indexing jobs", r.n);
     free(r.pending);
-    if (!e->model) J->qn = 0; /* nothing can run without the model; they stay queued in the catalog */
     if (pthread_create(&J->thread, NULL, runner, J)) {
         free(J->queue);
         free(J);
@@ -231,6 +280,11 @@ vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err) {
     }
     return J;
 }
+
+void vx_jobs_encode_pending(vx_jobs *J) {
+    if (J && J->e->model && !J->e->opt.cluster) encode_pending(J);
+}
+
 
 void vx_jobs_stop(vx_jobs *J) {
     if (!J) return;

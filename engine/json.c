@@ -307,7 +307,8 @@ json_t *vx_video_json(const vx_video_view *vv) {
         }
         if (keys) json_object_set_new(o, "keyframes", keys);
     }
-    if (o && v->precision) json_object_set_new(o, "precision", json_string(vx_precision_name(v->precision - 1)));
+    if (o && vx_video_pending(v)) json_object_set_new(o, "visual", json_string("waiting for the model"));
+    else if (o && v->precision) json_object_set_new(o, "precision", json_string(vx_precision_name(v->precision - 1)));
     if (o) playback_json(o, &vv->playback);
     if (o && (vv->text[0].id || vv->text[1].id)) json_object_set_new(o, "text", text_json(vv->text));
     return o;
@@ -428,6 +429,9 @@ json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c)
                      (json_int_t)c->events, "jobs", (json_int_t)c->jobs, "model", c->meta.model ? c->meta.model : "",
                      "model_fingerprint", fingerprint, "index", "generation", (json_int_t)c->meta.index_generation,
                      "dim", (int)c->meta.embed_dim, "corrupt_records", (json_int_t)c->corrupt);
+    /* Videos indexed without the model, whose frames the model will encode. */
+    json_t *videos = o ? json_object_get(o, "videos") : NULL;
+    if (videos) json_object_set_new(videos, "waiting_for_model", json_integer((json_int_t)c->visual_pending));
     /* Which precision made the stored embeddings, and which this process encodes at:
      * a folder indexed at one and served at another works (same model, same space). */
     if (o)

@@ -912,6 +912,12 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
         if (r == 0) vx_video_clear(&self);
         return VX_E_NOT_FOUND;
     }
+    if (vx_video_pending(&self)) {
+        vx_fail(err, "video %s was indexed without the CLIP model: its neighbours come once its frames are encoded (%s)",
+                hex, e->model ? "under way" : "place the model, then run vidx index or let the service find it");
+        vx_video_clear(&self);
+        return VX_E_UNAVAILABLE;
+    }
     pthread_rwlock_rdlock(&e->ann_lock);
     r = rank_similar(e, &self, k, offset, out, err);
     pthread_rwlock_unlock(&e->ann_lock);

@@ -77,11 +77,13 @@ typedef struct file_job {
     int cancelled;       /* left undone: the run was cancelled before its decoding */
     double decode_s;
     vx_video_text text;  /* what is said and written in it (text_sources.h), read after its frames */
+    int visual_only;     /* indexed earlier without the model: only its frames are encoded now
+                          * (its text, rendition and record otherwise stay as they are) */
 } file_job;
 
 typedef struct run {
     vx_catalog *cat;
-    const vx_clip *model;
+    const vx_clip *model;  /* NULL: indexed without it, frames waiting (VX_EMBEDDED_PENDING) */
     const vx_index_options *o;
     const char *data_dir;
     vx_index_summary *sum;
@@ -335,6 +337,11 @@ static int classify(run *R, const char *path, vx_error *err) {
         if (found) vx_video_clear(&o);
     }
     if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
+        j.old.mtime_ns == mtime && R->model && vx_video_pending(&j.old)) {
+        vx_video_clear(&j.old);
+        return 0; /* unchanged, its frames waiting: add_pending encodes them */
+    }
+    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
         j.old.mtime_ns == mtime) {
         char message[2 * VX_MAX_TEXT] = "";
         r = refresh_text(R, &j.old, message, sizeof message, err);
@@ -364,7 +371,7 @@ static int classify(run *R, const char *path, vx_error *err) {
         return 0;
     }
     if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.content_hash == j.hash &&
-        j.old.size == (uint64_t)j.st.st_size) {
+        j.old.size == (uint64_t)j.st.st_size && !(R->model && vx_video_pending(&j.old))) {
         /* Touched, not changed: note the new mtime, keep everything else. */
         j.old.mtime_ns = mtime;
         j.old.updated_at = (int64_t)time(NULL);
@@ -391,6 +398,70 @@ static int classify(run *R, const char *path, vx_error *err) {
     R->jobs = jobs;
     R->jobs[R->n_jobs++] = j;
     return 1;
+}
+
+/* Every video indexed without the model whose file is as it was then: a job that
+ * encodes its frames (and keeps the rest). Called once the named paths are classified,
+ * so a pending video whose file changed is indexed again whole instead. */
+typedef struct id_list {
+    uint64_t *ids;
+    size_t n, cap;
+} id_list;
+
+static int collect_pending(void *ctx, const vx_video *v) {
+    id_list *l = ctx;
+    if (!vx_video_pending(v)) return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint64_t *ids = realloc(l->ids, cap * sizeof *ids);
+        if (!ids) return 1;
+        l->ids = ids;
+        l->cap = cap;
+    }
+    l->ids[l->n++] = v->id;
+    return 0;
+}
+
+static int add_pending(run *R, vx_error *err) {
+    id_list l = {0};
+    int rc = -1;
+    if (vx_catalog_scan_videos(R->cat, collect_pending, &l, NULL, err)) goto done;
+    for (size_t i = 0; i < l.n; i++) {
+        if (cancelled(R)) break;
+        int queued = 0;
+        for (int k = 0; k < R->n_jobs && !queued; k++) queued = R->jobs[k].id == l.ids[i];
+        if (queued) continue;
+        file_job j;
+        memset(&j, 0, sizeof j);
+        j.dup_of_job = -1;
+        int r = vx_catalog_get_video(R->cat, l.ids[i], &j.old, err);
+        if (r < 0) goto done;
+        if (r) continue;
+        if (stat(j.old.path, &j.st) != 0 || !S_ISREG(j.st.st_mode) || j.old.size != (uint64_t)j.st.st_size ||
+            j.old.mtime_ns != (int64_t)j.st.st_mtim.tv_sec * 1000000000 + j.st.st_mtim.tv_nsec || !vx_video_pending(&j.old)) {
+            vx_video_clear(&j.old); /* gone or changed: indexed whole when its path is named */
+            continue;
+        }
+        j.had_record = 1;
+        j.path = strdup(j.old.path);
+        j.id = j.old.id;
+        j.hash = j.old.content_hash;
+        j.kind = TODO_DECODE;
+        j.visual_only = 1;
+        file_job *jobs = realloc(R->jobs, (size_t)(R->n_jobs + 1) * sizeof *jobs);
+        if (!jobs || !j.path) {
+            free(j.path);
+            vx_video_clear(&j.old);
+            vx_fail(err, "out of memory");
+            goto done;
+        }
+        R->jobs = jobs;
+        R->jobs[R->n_jobs++] = j;
+    }
+    rc = 0;
+done:
+    free(l.ids);
+    return rc;
 }
 
 /* ---- decoding thread ----------------------------------------------------------------- */
@@ -507,7 +578,8 @@ static void *decode_all(void *p) {
         j->decode_s = vx_now() - t0;
         /* The encoder thread reads failed/failure only after the end-of-file item. */
         /* Its text too, on this thread (a pass over the file's subtitle packets). */
-        if (r == 0 && !d->frame_failed && vx_read_video_text(j->path, j->id, j->info.duration, &d->listing, &j->text, &err))
+        if (r == 0 && !d->frame_failed && !j->visual_only &&
+            vx_read_video_text(j->path, j->id, j->info.duration, &d->listing, &j->text, &err))
             r = -1;
         if (d->frame_failed) { j->failed = 1; snprintf(j->failure, sizeof j->failure, "%s", d->frame_err.msg); }
         else if (r) {
@@ -579,9 +651,11 @@ static int add_thumb(vx_op *op, const vx_rgb_image *img, int segment, vx_error *
 }
 
 /* Segments, pooled embeddings and thumbnails of a file whose frames are all encoded,
- * applied as one op (one atomic catalog write after the thumbnails are on disk). */
+ * applied as one op (one atomic catalog write after the thumbnails are on disk). Without
+ * the model: its frame hashes and a thumbnail (the middle frame), no segments, marked
+ * VX_EMBEDDED_PENDING. */
 static int commit_video(run *R, file_job *j, vx_error *err) {
-    const int P = R->P, n = j->n_frames;
+    const int P = R->P, n = j->n_frames, encoded = R->model != NULL;
     const double duration = j->info.duration;
     /* Unchanged frames take the embedding of the frame they repeat (encoded earlier). */
     for (int f = 0; f < n; f++)
@@ -595,12 +669,16 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     vx_op op = {.kind = VX_OP_VIDEO};
     vx_frame_print *frames = NULL;
     uint32_t keyframes[VX_KEYFRAMES_MAX];
-    float *mean = calloc((size_t)P, sizeof *mean);
+    float *mean = calloc((size_t)P + 1, sizeof *mean);
     /* At most one segment per frame, and one thumbnail per segment plus the video's and
      * the key frames'. */
     vx_segment *segs = calloc((size_t)n, sizeof *segs);
     op.thumbs = calloc((size_t)n + 1 + VX_KEYFRAMES_MAX, sizeof *op.thumbs);
     if (!mean || !segs || !op.thumbs) { vx_fail(err, "out of memory"); goto done; }
+    if (!encoded) {
+        if (add_thumb(&op, &j->thumbs[n / 2], -1, err)) goto done;
+        goto frames;
+    }
     for (int f = 0; f < n; f++)
         for (int i = 0; i < P; i++) mean[i] += j->emb[(size_t)f * P + i];
     vx_normalize(mean, (size_t)P);
@@ -642,6 +720,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         if (score > best_score) { best = k; best_score = score; }
     }
     if (add_thumb(&op, &j->thumbs[best], -1, err)) goto done;
+frames:
     /* What the frames looked like (model-independent hashes) and the key frames. */
     if (!(frames = calloc((size_t)n, sizeof *frames))) { vx_fail(err, "out of memory"); goto done; }
     for (int f = 0; f < n; f++)
@@ -651,7 +730,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     for (int f = 1; f < n; f++)
         if (frames[f].t < frames[f - 1].t) frames[f].t = frames[f - 1].t;
     int picks[VX_KEYFRAMES_MAX];
-    const int n_keys = vx_pick_keyframes(j->emb, n, P, VX_KEYFRAMES_DEFAULT, VX_KEYFRAMES_MIN_DISTANCE, picks);
+    const int n_keys = encoded ? vx_pick_keyframes(j->emb, n, P, VX_KEYFRAMES_DEFAULT, VX_KEYFRAMES_MIN_DISTANCE, picks) : 0;
     for (int i = 0; i < n_keys; i++) {
         keyframes[i] = (uint32_t)picks[i];
         if (add_thumb(&op, &j->thumbs[picks[i]], VX_THUMB_KEYFRAME(i), err)) goto done;
@@ -660,7 +739,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
                                   .keyframes = keyframes};
     /* A re-upload of a video already indexed? */
     vx_neardup dup;
-    int nd = vx_find_near_duplicate(R->cat, j->id, frames, n, j->emb, P, &dup, err);
+    int nd = vx_find_near_duplicate(R->cat, j->id, frames, n, encoded ? j->emb : NULL, P, &dup, err);
     if (nd < 0) goto done;
 
     int64_t now = (int64_t)time(NULL);
@@ -672,13 +751,26 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         .created_at = j->had_record ? j->old.created_at : now, .updated_at = now,
         .path = j->path, .title = j->info.title[0] ? j->info.title : (char *)base_name(j->path), .failure = "",
         .playback = (uint8_t)j->info.playback, .playback_note = j->info.playback_note,
-        .precision = (uint8_t)(vx_clip_precision(R->model) + 1),
+        .precision = (uint8_t)(encoded ? vx_clip_precision(R->model) + 1 : VX_EMBEDDED_PENDING),
         .near_duplicate_of = nd ? dup.original : 0,
     };
-    op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
-    op.segments = segs;
+    if (j->visual_only) { /* what was decided without the model stays */
+        op.video.created_at = j->old.created_at;
+        op.video.title = j->old.title;
+    }
+    if (encoded) {
+        op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
+        op.segments = segs;
+    }
     if ((rc = R->o->apply(R->o->apply_ctx, &op, err)) != 0) goto done; /* VX_APPLY_UNAVAILABLE passes up */
     R->sum->video_seconds += duration;
+    if (!encoded) R->sum->visual_pending++;
+    if (j->visual_only) {
+        R->sum->visual_encoded++;
+        add_item(R, j->path, VX_ITEM_INDEXED, "frames encoded (they waited for the model)");
+        rc = 0;
+        goto done;
+    }
     /* Then its text (a crash in between leaves a video without a text record, which
      * the next run reads: see refresh_text). */
     char message[VX_MAX_TEXT + 16] = "", text_note[VX_MAX_TEXT + 16] = "";
@@ -750,6 +842,14 @@ static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
             R->sum->cancelled++;
             continue;
         }
+        if (j->failed && j->visual_only) { /* its record, text and thumbnail stay as they were */
+            char why[VX_ERROR_MAX + 64];
+            snprintf(why, sizeof why, "frames not encoded: %s", j->failure);
+            add_item(R, j->path, VX_ITEM_FAILED, why);
+            free_frames(j);
+            progress(R, j->path);
+            continue;
+        }
         int r = j->failed ? commit_failure(R, j, err) : commit_video(R, j, err);
         if (r == VX_APPLY_UNAVAILABLE) { /* not the file's fault: nothing is recorded, the run stops */
             vx_info("not indexed %s: %s", j->path, err->msg);
@@ -779,7 +879,7 @@ static int add_frame(run *R, file_job *j, frame_item *it, pending *pd, vx_clip_c
         if (t) j->times = t;
         int *ro = realloc(j->reuse_of, (size_t)cap * sizeof *ro);
         if (ro) j->reuse_of = ro;
-        float *e = realloc(j->emb, (size_t)cap * R->P * sizeof *e);
+        float *e = realloc(j->emb, ((size_t)cap * R->P + 1) * sizeof *e);
         if (e) j->emb = e;
         vx_rgb_image *th = realloc(j->thumbs, (size_t)cap * sizeof *th);
         if (th) j->thumbs = th;
@@ -793,6 +893,12 @@ static int add_frame(run *R, file_job *j, frame_item *it, pending *pd, vx_clip_c
     j->thumbs[j->n_frames] = it->thumb;
     j->prints[j->n_frames] = it->print;
     R->sum->frames_sampled++;
+    if (!R->model) { /* nothing to encode: its hash and thumbnail are all it gives */
+        free(it->pixels);
+        j->reuse_of[j->n_frames++] = -1;
+        j->n_encoded++;
+        return 0;
+    }
     if (it->reuse) {
         /* The decoder compared it with the file's last encoded frame; nothing to encode. */
         j->reuse_of[j->n_frames++] = j->last_encoded;
@@ -819,15 +925,18 @@ static int run_pipeline(run *R, vx_error *err) {
     pthread_cond_init(&q.not_empty, NULL);
     pthread_cond_init(&q.not_full, NULL);
     decoder d = {.R = R, .q = &q};
-    vx_clip_ctx *ctx = vx_clip_ctx_new(R->model, B, 0, err); /* 0: the smallest text state */
-    pd.pixels = malloc((size_t)B * image * sizeof(float));
-    pd.job = malloc((size_t)B * sizeof(int));
-    pd.slot = malloc((size_t)B * sizeof(int));
-    pd.out = malloc((size_t)B * R->P * sizeof(float));
+    vx_clip_ctx *ctx = NULL;
     int rc = -1;
-    if (!ctx || !pd.pixels || !pd.job || !pd.slot || !pd.out) {
-        if (ctx) vx_fail(err, "out of memory");
-        goto done;
+    if (R->model) {
+        if (!(ctx = vx_clip_ctx_new(R->model, B, 0, err))) goto done; /* 0: the smallest text state */
+        pd.pixels = malloc((size_t)B * image * sizeof(float));
+        pd.job = malloc((size_t)B * sizeof(int));
+        pd.slot = malloc((size_t)B * sizeof(int));
+        pd.out = malloc((size_t)B * R->P * sizeof(float));
+        if (!pd.pixels || !pd.job || !pd.slot || !pd.out) {
+            vx_fail(err, "out of memory");
+            goto done;
+        }
     }
     pthread_t th;
     if (pthread_create(&th, NULL, decode_all, &d)) { vx_fail(err, "cannot start the decoding thread"); goto done; }
@@ -898,6 +1007,7 @@ static int commit_duplicates(run *R, vx_error *err) {
         v->mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
         v->n_segments = 0;
         v->duplicate_of = orig;
+        if (v->precision == VX_EMBEDDED_PENDING) v->precision = VX_EMBEDDED_UNKNOWN; /* it shares the original's */
         v->created_at = j->had_record ? j->old.created_at : now;
         v->updated_at = now;
         v->path = j->path;
@@ -916,9 +1026,10 @@ static int commit_duplicates(run *R, vx_error *err) {
 int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, const char *const *paths, int n_paths,
                    const vx_index_options *o, vx_index_summary *sum, vx_error *err) {
     run R = {.cat = cat, .model = model, .o = o, .data_dir = data_dir, .sum = sum, .t0 = vx_now()};
-    const vx_clip_config *c = vx_clip_get_config(model);
-    R.P = c->proj_dim;
-    R.S = c->image_size;
+    /* Without the model, frames are still sampled at CLIP's size: their hashes, change
+     * detection and thumbnails come from that copy. */
+    R.P = model ? vx_clip_get_config(model)->proj_dim : 0;
+    R.S = model ? vx_clip_get_config(model)->image_size : VX_INDEX_IMAGE_SIZE;
     memset(sum, 0, sizeof *sum);
     char **files = NULL, **roots = NULL;
     int n_files = 0, cap_files = 0, n_roots = 0, cap_roots = 0, rc = -1;
@@ -926,8 +1037,8 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
 
     /* One model per database: its vectors live in one space. */
     if (vx_catalog_get_meta(cat, &R.meta, err) != 0) return -1;
-    const uint64_t fp = vx_clip_fingerprint(model);
-    if (R.meta.model_fingerprint && !vx_clip_is_fingerprint(model, R.meta.model_fingerprint)) {
+    const uint64_t fp = model ? vx_clip_fingerprint(model) : 0;
+    if (model && R.meta.model_fingerprint && !vx_clip_is_fingerprint(model, R.meta.model_fingerprint)) {
         char a[VX_ID_HEX_LEN], b2[VX_ID_HEX_LEN];
         vx_id_to_hex(R.meta.model_fingerprint, a);
         vx_id_to_hex(fp, b2);
@@ -936,7 +1047,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
         vx_meta_clear(&R.meta);
         return -1;
     }
-    if (!R.meta.model_fingerprint) {
+    if (model && !R.meta.model_fingerprint) {
         vx_op op = {.kind = VX_OP_MODEL, .model_fingerprint = fp, .embed_dim = (uint32_t)R.P,
                     .model = (char *)(o->model_dir ? o->model_dir : vx_clip_dir(model))};
         if (o->apply(o->apply_ctx, &op, err)) goto done;
@@ -977,6 +1088,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
         if (i > 0 && strcmp(files[i], files[i - 1]) == 0) continue;
         if (classify(&R, files[i], err) < 0) goto done;
     }
+    if (model && add_pending(&R, err)) goto done;
     for (int i = 0; i < R.n_jobs; i++) R.total_files += R.jobs[i].kind == TODO_DECODE;
     if (R.total_files && run_pipeline(&R, err)) goto done;
     if (commit_duplicates(&R, err)) goto done;

@@ -25,6 +25,9 @@
 #include "decode.h"
 
 #define VX_APPLY_UNAVAILABLE (-2)
+/* The size frames are sampled at without the model (CLIP's input; thumbnails and frame
+ * hashes come from that copy). */
+#define VX_INDEX_IMAGE_SIZE 224
 
 typedef struct vx_index_options {
     vx_sample_options sample; /* frame sampling (rate, cap, timeout, skipping) */
@@ -56,6 +59,8 @@ void vx_index_options_set(vx_index_options *o, const vx_job_settings *s);
 
 typedef struct vx_index_summary {
     int indexed, unchanged, duplicates, failed, removed, skipped;
+    int visual_pending;       /* videos indexed without the model (frames waiting for it) */
+    int visual_encoded;       /* videos indexed earlier without the model whose frames were encoded now */
     long frames;              /* frames encoded */
     long frames_sampled;      /* frames sampled: encoded, or reusing an unchanged frame's embedding */
     long text_entries;        /* titles, descriptions, tags and subtitle cues read */
@@ -72,6 +77,10 @@ typedef struct vx_index_summary {
 
 void vx_index_summary_clear(vx_index_summary *s);
 
+/* model may be NULL: then every new or changed video is indexed with what needs no model
+ * (its record, text, frame hashes, a thumbnail, near-duplicates by hash) and marked
+ * VX_EMBEDDED_PENDING. With the model, a run also encodes the frames of every pending
+ * video whose file is unchanged, wherever it is, keeping the rest. */
 int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, const char *const *paths, int n_paths,
                    const vx_index_options *o, vx_index_summary *summary, vx_error *err);
 

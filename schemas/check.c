@@ -10,7 +10,7 @@
 typedef struct vinfo {
     uint64_t id, dup_of, hash;
     uint32_t n_segments, seen_segments;
-    uint8_t status, has_embedding, has_content;
+    uint8_t status, has_embedding, has_content, pending;
 } vinfo;
 
 typedef struct checker {
@@ -58,7 +58,7 @@ static int collect(void *ctx, const vx_video *v) {
         c->v = nv;
     }
     c->v[c->n++] = (vinfo){.id = v->id, .dup_of = v->duplicate_of, .hash = v->content_hash,
-                           .n_segments = v->n_segments, .status = v->status};
+                           .n_segments = v->n_segments, .status = v->status, .pending = (uint8_t)vx_video_pending(v)};
     uint64_t id;
     vx_error err;
     if (vx_catalog_find_path(c->cat, v->path, &id, &err) != 0 || id != v->id)
@@ -107,7 +107,10 @@ int vx_catalog_check(vx_catalog *cat, vx_check_fn report, void *ctx, uint64_t *p
             problem(&c, "%s", e2.msg);
         }
         const int original = v->status == VX_VIDEO_INDEXED && !v->dup_of;
-        if (original && (r != 0 || v->seen_segments != v->n_segments || v->n_segments == 0))
+        if (v->pending && (r == 0 || v->seen_segments))
+            problem(&c, "video %016llx waits for the model but has %u segments%s", (unsigned long long)v->id,
+                    v->seen_segments, r == 0 ? " and an embedding" : "");
+        if (original && !v->pending && (r != 0 || v->seen_segments != v->n_segments || v->n_segments == 0))
             problem(&c, "video %016llx is indexed but has %u of %u segments%s", (unsigned long long)v->id,
                     v->seen_segments, v->n_segments, r != 0 ? " and no embedding" : "");
         if (!original && r == 0) problem(&c, "video %016llx is %s but still has an embedding", (unsigned long long)v->id,

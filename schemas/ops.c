@@ -5,12 +5,18 @@
 #include <string.h>
 
 int vx_op_has_vectors(const vx_op *op) {
+    return op->kind == VX_OP_VIDEO && op->video.status == VX_VIDEO_INDEXED && !op->video.duplicate_of &&
+           op->video.precision != VX_EMBEDDED_PENDING;
+}
+
+int vx_op_has_frames(const vx_op *op) {
     return op->kind == VX_OP_VIDEO && op->video.status == VX_VIDEO_INDEXED && !op->video.duplicate_of;
 }
 
 const char *vx_op_kind_name(uint8_t kind) {
     switch (kind) {
     case VX_OP_MODEL: return "model";
+    case VX_OP_MODEL_CHANGE: return "model change";
     case VX_OP_VIDEO: return "video";
     case VX_OP_VIDEO_REMOVED: return "video removed";
     case VX_OP_VIDEO_TOUCHED: return "video touched";
@@ -41,6 +47,7 @@ void vx_op_encode(vx_buf *b, const vx_op *op) {
     vx_put_u8(b, op->kind);
     switch (op->kind) {
     case VX_OP_MODEL:
+    case VX_OP_MODEL_CHANGE:
         vx_put_string(b, op->model ? op->model : "");
         vx_put_u64le(b, op->model_fingerprint);
         vx_put_u32le(b, op->embed_dim);
@@ -56,10 +63,10 @@ void vx_op_encode(vx_buf *b, const vx_op *op) {
         if (vx_op_has_vectors(op)) {
             PUT_BLOB(b, &s, vx_embedding_encode, &op->embedding);
             for (uint32_t i = 0; i < op->video.n_segments; i++) PUT_BLOB(b, &s, vx_segment_encode, &op->segments[i]);
-            if (op->frames.id) {
-                vx_put_u8(b, 1);
-                PUT_BLOB(b, &s, vx_video_frames_encode, &op->frames);
-            }
+        }
+        if (vx_op_has_frames(op) && op->frames.id) { /* a video waiting for the model has frames only */
+            vx_put_u8(b, 1);
+            PUT_BLOB(b, &s, vx_video_frames_encode, &op->frames);
         }
         break;
     case VX_OP_VIDEO_REMOVED:
@@ -127,6 +134,7 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
     int rc = 0;
     switch (op->kind) {
     case VX_OP_MODEL:
+    case VX_OP_MODEL_CHANGE:
         op->model = vx_get_string(&c, VX_MAX_TEXT);
         op->model_fingerprint = vx_get_u64le(&c);
         op->embed_dim = vx_get_u32le(&c);
@@ -152,14 +160,15 @@ int vx_op_decode(const void *data, size_t len, vx_op *op, vx_error *err) {
             t->len = (uint32_t)l;
             op->n_thumbs = i + 1;
         }
-        if (rc || !vx_op_has_vectors(op)) break;
-        if (op->video.n_segments > VX_OP_MAX_SEGMENTS) { rc = vx_fail(err, "op: too many segments"); break; }
-        if ((rc = get_blob(&c, dec_embedding, &op->embedding, "embedding", err))) break;
-        if (op->video.n_segments && !(op->segments = calloc(op->video.n_segments, sizeof *op->segments))) {
+        if (rc || !vx_op_has_frames(op)) break;
+        if (vx_op_has_vectors(op) && op->video.n_segments > VX_OP_MAX_SEGMENTS) { rc = vx_fail(err, "op: too many segments"); break; }
+        if (vx_op_has_vectors(op) && (rc = get_blob(&c, dec_embedding, &op->embedding, "embedding", err))) break;
+        if (vx_op_has_vectors(op) && op->video.n_segments &&
+            !(op->segments = calloc(op->video.n_segments, sizeof *op->segments))) {
             rc = vx_fail(err, "out of memory");
             break;
         }
-        for (uint32_t i = 0; i < op->video.n_segments && rc == 0; i++) {
+        for (uint32_t i = 0; vx_op_has_vectors(op) && i < op->video.n_segments && rc == 0; i++) {
             rc = get_blob(&c, dec_segment, &op->segments[i], "segment", err);
             if (rc == 0 && op->segments[i].dim != op->embedding.dim)
                 rc = vx_fail(err, "op: segment %u has %u dimensions, the video %u", i, op->segments[i].dim,

@@ -12,6 +12,7 @@
  * Encoding, version VX_OP_V1 (all integers little-endian, lengths varints):
  *   u8 version, u8 kind, then by kind
  *     MODEL           string model, u64 fingerprint, u32 embed_dim
+ *     MODEL_CHANGE    the same as MODEL
  *     VIDEO           blob video record (schemas/records.h), varint n_thumbs,
  *                     n_thumbs x (i32 segment (-1 = the video's, -2-i = key frame i), blob jpeg),
  *                     and for an indexed original: blob embedding, then
@@ -57,6 +58,9 @@ typedef enum vx_op_kind {
     VX_OP_JOB_ITEM = 7,      /* one file's outcome in a job (a cluster's workers report them one by one) */
     VX_OP_USER_DELETED = 8,  /* a user's events and profile erased */
     VX_OP_TEXT = 9,          /* a video's text (from its files, or set through the API) replaced */
+    VX_OP_MODEL_CHANGE = 10, /* another model replaces the database's: every indexed original's
+                              * vectors go and its frames wait for the new model (VX_EMBEDDED_PENDING);
+                              * text, frame hashes, thumbnails and renditions stay */
 } vx_op_kind;
 
 #define VX_THUMB_KEYFRAME(i) (-2 - (i)) /* vx_op_thumb.segment of key frame i */
@@ -98,8 +102,12 @@ typedef struct vx_op {
     const char *dedup_key;
 } vx_op;
 
-/* 1 when the op carries vectors (an indexed video that is not a copy). */
+/* 1 when the op carries vectors (an indexed video that is not a copy, with its frames
+ * encoded: not VX_EMBEDDED_PENDING). */
 int vx_op_has_vectors(const vx_op *op);
+/* 1 when the op may carry the video's frame hashes (an indexed video that is not a copy,
+ * encoded or waiting for the model). */
+int vx_op_has_frames(const vx_op *op);
 const char *vx_op_kind_name(uint8_t kind);
 
 void vx_op_encode(vx_buf *b, const vx_op *op);

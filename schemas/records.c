@@ -141,6 +141,10 @@ void vx_video_encode(vx_buf *b, const vx_video *v) {
     if (v->near_duplicate_of) vx_put_u64le(b, v->near_duplicate_of);
 }
 
+int vx_video_pending(const vx_video *v) {
+    return v->status == VX_VIDEO_INDEXED && !v->duplicate_of && v->precision == VX_EMBEDDED_PENDING;
+}
+
 int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     memset(v, 0, sizeof *v);
     vx_cursor c = vx_cursor_make(data, len);
@@ -176,8 +180,10 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
         if (v->id == 0) why = "video id is 0";
         else if (v->playback > 2) why = "unknown playback";
         else if (version == VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
-        else if (version >= VX_RECORD_V3 && (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_INT8))
+        else if (version >= VX_RECORD_V3 && (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_PENDING))
             why = "unknown embedding precision";
+        else if (v->precision == VX_EMBEDDED_PENDING && (v->status != VX_VIDEO_INDEXED || v->duplicate_of || v->n_segments))
+            why = "frames waiting for the model, but not an indexed original without segments";
         else if (version >= VX_RECORD_V4 && (!v->near_duplicate_of || v->near_duplicate_of == v->id ||
                                              v->status != VX_VIDEO_INDEXED || v->duplicate_of))
             why = "a near-duplicate link that is 0, to itself, or on a video that is not an indexed original";

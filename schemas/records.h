@@ -109,8 +109,14 @@ typedef struct vx_video {
 
 /* The precision of the encoder that made a video's embeddings (with the database's model,
  * meta.model_fingerprint): vx_precision + 1, 0 when not recorded (records of an older
- * vidx, failed videos, duplicates that share another video's vectors). */
-enum { VX_EMBEDDED_UNKNOWN = 0, VX_EMBEDDED_F32 = 1, VX_EMBEDDED_BF16 = 2, VX_EMBEDDED_INT8 = 3 };
+ * vidx, failed videos, duplicates that share another video's vectors).
+ * VX_EMBEDDED_PENDING: indexed without the model (its text, frame hashes, thumbnail and
+ * rendition are stored; no segments and no embedding yet): the first indexing run with
+ * the model encodes its frames (vx_video_pending). */
+enum { VX_EMBEDDED_UNKNOWN = 0, VX_EMBEDDED_F32 = 1, VX_EMBEDDED_BF16 = 2, VX_EMBEDDED_INT8 = 3, VX_EMBEDDED_PENDING = 4 };
+
+/* An indexed original whose frames wait for the model (VX_EMBEDDED_PENDING). */
+int vx_video_pending(const vx_video *v);
 
 /* Whether browsers play a video's file as it is, decided when it is indexed
  * (indexer/rendition.h says how). */

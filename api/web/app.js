@@ -378,3 +378,23 @@ $('#player').addEventListener('ended', () => {
 });
 $('#user').value = state.user;
 if (state.user) loadFeed();
+
+// Without the CLIP model the service answers from words (titles, subtitles, file names)
+// and says so here until the model is in place; it takes the model up on its own.
+async function checkModel() {
+  let health;
+  try {
+    health = await api('/healthz');
+  } catch (err) {
+    return;
+  }
+  const waiting = health.visual_search && health.visual_search !== 'on';
+  const note = $('#model-note');
+  note.hidden = !waiting;
+  if (!waiting) return;
+  note.textContent = 'Search by what is seen, pictures as queries, "more like this" and tags wait for the CLIP model. ' +
+    'Until it is in place, results come from titles, subtitles, descriptions and file names. (' +
+    (health.model_problem || 'no model') + ')';
+  setTimeout(checkModel, 15000);
+}
+checkModel();
