@@ -278,6 +278,8 @@ const char *vx_ckpt_safetensors_header(const vx_checkpoint *c, size_t *len) {
     return c->shards[0].st->header;
 }
 
+void vx_ckpt_drop_tensor(const vx_checkpoint *c, const vx_st_tensor *t) { drop_range(c, t->data, t->nbytes); }
+
 void vx_ckpt_drop_pages(const vx_checkpoint *c) {
     for (int i = 0; i < c->n_shards; i++) {
         const shard *s = &c->shards[i];

@@ -57,5 +57,7 @@ const char *vx_ckpt_safetensors_header(const vx_checkpoint *c, size_t *len);
 /* Lets the kernel drop the pages of the files read so far (after packing the weights
  * into another form); tensors used in place fault back in when read. */
 void vx_ckpt_drop_pages(const vx_checkpoint *c);
+/* The same for one tensor's whole pages, once it was copied or converted elsewhere. */
+void vx_ckpt_drop_tensor(const vx_checkpoint *c, const vx_st_tensor *t);
 
 #endif

@@ -207,6 +207,7 @@ static const float *tensor(vx_clip *m, const char *name, int ndim, const int64_t
     float *dst = own(m, t->numel * sizeof(float));
     if (!dst) { vx_fail(err, "out of memory loading %s", name); return NULL; }
     vx_st_to_f32(t, dst);
+    vx_ckpt_drop_tensor(m->ck, t); /* its file pages are not read again */
     return dst;
 }
 

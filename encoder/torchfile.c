@@ -939,6 +939,48 @@ vx_pt_file *vx_pt_open_memory(const void *data, size_t size, const char *name, v
     return f;
 }
 
+static void reset_tensors(vx_pt_file *f) {
+    for (int i = 0; f->tensors && i < f->n_tensors; i++) free(f->tensors[i].name);
+    free(f->tensors);
+    for (int i = 0; i < f->n_owned; i++) free(f->owned[i]);
+    free(f->owned);
+    f->tensors = NULL;
+    f->owned = NULL;
+    f->n_tensors = f->n_owned = 0;
+}
+
+/* The offset's remainder modulo 4 of the first F32 tensor that is not 4-byte aligned in
+ * the mapping, or 0 when every one is. */
+static size_t misalignment(const vx_pt_file *f) {
+    for (int i = 0; i < f->n_tensors; i++)
+        if (f->tensors[i].dtype == VX_DT_F32 && ((uintptr_t)f->tensors[i].data & 3)) return (uintptr_t)f->tensors[i].data & 3;
+    return 0;
+}
+
+/* Reads the file into memory at an address where its float storages are aligned, and
+ * reads it from there (a legacy file's storages follow 8-byte counts at any offset; a
+ * copy per tensor would cost more memory and time than this one pass). */
+static int realign(vx_pt_file *f, int fd, size_t r, vx_error *err) {
+    const size_t shift = (4 - r) & 3, size = f->map_size, huge = (size_t)2 << 20;
+    void *img = NULL;
+    if (posix_memalign(&img, huge, size + shift)) return vx_fail(err, "out of memory reading %s", f->path);
+    madvise(img, size + shift, MADV_HUGEPAGE); /* fewer page faults while filling it */
+    uint8_t *p = (uint8_t *)img + shift;
+    for (size_t at = 0; at < size;) {
+        ssize_t n = pread(fd, p + at, size - at, (off_t)at);
+        if (n <= 0) {
+            free(img);
+            return vx_fail(err, "%s: read failed: %s", f->path, n < 0 ? strerror(errno) : "the file shrank");
+        }
+        at += (size_t)n;
+    }
+    reset_tensors(f);
+    munmap(f->map, f->map_size);
+    f->map = NULL;
+    f->image = img;
+    return parse(f, p, size, err);
+}
+
 vx_pt_file *vx_pt_open(const char *path, vx_error *err) {
     vx_pt_file *f = calloc(1, sizeof *f);
     int fd = -1;
@@ -965,9 +1007,10 @@ vx_pt_file *vx_pt_open(const char *path, vx_error *err) {
         vx_fail(err, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
     }
-    close(fd);
-    fd = -1;
     if (parse(f, f->map, f->map_size, err)) goto fail;
+    const size_t r = f->container == VX_PT_LEGACY ? misalignment(f) : 0;
+    if (r && realign(f, fd, r, err)) goto fail;
+    close(fd);
     return f;
 fail:
     if (fd >= 0) close(fd);
@@ -978,10 +1021,8 @@ fail:
 void vx_pt_close(vx_pt_file *f) {
     if (!f) return;
     if (f->map && f->map != MAP_FAILED && f->map_size) munmap(f->map, f->map_size);
-    for (int i = 0; f->tensors && i < f->n_tensors; i++) free(f->tensors[i].name);
-    free(f->tensors);
-    for (int i = 0; i < f->n_owned; i++) free(f->owned[i]);
-    free(f->owned);
+    free(f->image);
+    reset_tensors(f);
     free(f->path);
     free(f);
 }

@@ -15,7 +15,8 @@
  * nothing is ever called or executed: a "call" of an allowed global builds a value.
  *
  * Every storage and every tensor view (offset, shape, strides) is checked against the
- * file's real size before use. Contiguous tensors point into the read-only mapping;
+ * file's real size before use. Contiguous tensors point into the read-only mapping (for
+ * a legacy file with unaligned storages, into one aligned copy of the file: one pass);
  * strided views are copied into memory the file owns. Non-tensor entries of the state
  * dict (an extra state's metadata) are skipped.
  *
@@ -36,8 +37,11 @@ typedef enum vx_pt_container { VX_PT_NONE, VX_PT_ZIP, VX_PT_LEGACY } vx_pt_conta
 typedef struct vx_pt_file {
     char *path;
     vx_pt_container container;
-    void *map;
+    void *map;               /* the file, mapped read-only (NULL when read into image) */
     size_t map_size;
+    void *image;             /* a legacy file whose float storages sit off 4-byte boundaries
+                              * (each follows an 8-byte count at any offset): read into memory
+                              * shifted so that they are aligned and used in place */
     int n_tensors;
     vx_st_tensor *tensors;   /* in the state dict's order */
     void **owned;            /* copies of strided views */

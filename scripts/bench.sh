@@ -17,6 +17,9 @@
 #   scripts/bench.sh understand  near-duplicates (precision and recall on FFmpeg variants,
 #                             the check at 100,000 videos), tags, key frames and picture
 #                             queries: costs and the tags' calibration (about 15 minutes)
+#   scripts/bench.sh load     loading the same ViT-B/32 weights from model.safetensors,
+#                             pytorch_model.bin (zip, legacy) and shards, beside one pass
+#                             over the files (a few minutes; writes 2.4 GB into the cache)
 #   scripts/bench.sh media    renditions: time per minute of video beside indexing, disk,
 #                             search latency while they run (about 10 minutes)
 #   scripts/bench.sh cluster  NATS JetStream cluster: queue, 1/2/4 workers, events across
@@ -56,6 +59,19 @@ fi
 if [ "${1:-}" = "understand" ]; then
   shift
   exec build-bench/bench/bench_understand "$shared" --model "$model" --cache "$cache" "$@"
+fi
+if [ "${1:-}" = "load" ]; then
+  # The same weights as pytorch_model.bin (zip, legacy) and in shards (same seed as $model).
+  for fmt in "bin" "bin-legacy" "bin 2" "safetensors 2"; do
+    set -- $fmt
+    dir="$model-${1}${2:+-shards}"
+    if [ -z "$(ls "$dir"/*.json 2>/dev/null | grep -v config.json)" ] && [ ! -f "$dir/pytorch_model.bin" ]; then
+      echo "bench: writing the same weights as $1${2:+ in $2 shards} into $dir"
+      build-bench/make_random_clip --preset b32 --format "$1" ${2:+--shards "$2"} \
+        --bpe "$shared/clip/bpe_simple_vocab_16e6.txt.gz" "$dir" >/dev/null
+    fi
+  done
+  exec build-bench/bench/bench_load "$model" "$model-bin" "$model-bin-legacy" "$model-bin-shards" "$model-safetensors-shards"
 fi
 if [ "${1:-}" = "media" ]; then
   shift
