@@ -961,10 +961,9 @@ static size_t misalignment(const vx_pt_file *f) {
  * reads it from there (a legacy file's storages follow 8-byte counts at any offset; a
  * copy per tensor would cost more memory and time than this one pass). */
 static int realign(vx_pt_file *f, int fd, size_t r, vx_error *err) {
-    const size_t shift = (4 - r) & 3, size = f->map_size, huge = (size_t)2 << 20;
+    const size_t shift = (4 - r) & 3, size = f->map_size;
     void *img = NULL;
-    if (posix_memalign(&img, huge, size + shift)) return vx_fail(err, "out of memory reading %s", f->path);
-    madvise(img, size + shift, MADV_HUGEPAGE); /* fewer page faults while filling it */
+    if (posix_memalign(&img, 64, size + shift)) return vx_fail(err, "out of memory reading %s", f->path);
     uint8_t *p = (uint8_t *)img + shift;
     for (size_t at = 0; at < size;) {
         ssize_t n = pread(fd, p + at, size - at, (off_t)at);
