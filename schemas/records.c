@@ -182,7 +182,7 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
         else if (version == VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
         else if (version >= VX_RECORD_V3 && (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_PENDING))
             why = "unknown embedding precision";
-        else if (v->precision == VX_EMBEDDED_PENDING && (v->status != VX_VIDEO_INDEXED || v->duplicate_of || v->n_segments))
+        else if (v->precision == VX_EMBEDDED_PENDING && (v->status != VX_VIDEO_INDEXED || v->duplicate_of || n_segments))
             why = "frames waiting for the model, but not an indexed original without segments";
         else if (version >= VX_RECORD_V4 && (!v->near_duplicate_of || v->near_duplicate_of == v->id ||
                                              v->status != VX_VIDEO_INDEXED || v->duplicate_of))

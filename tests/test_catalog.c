@@ -10,6 +10,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../schemas/catalog.h"
+#include "../schemas/ops.h"
 #include "check.h"
 
 /* ---- sample records ------------------------------------------------------------------ */
@@ -786,6 +787,76 @@ static void test_consistency_check(void) {
     free(dir);
 }
 
+
+/* Videos indexed without the model: records, ops and the check's invariants. */
+static void test_pending_videos(void) {
+    vx_buf b = {0};
+    vx_error err;
+    vx_video v = sample_video(20, "/v/waiting.mp4"), out;
+    v.n_segments = 0;
+    v.precision = VX_EMBEDDED_PENDING;
+    vx_video_encode(&b, &v);
+    CHECK(vx_video_decode(b.data, b.len, &out, &err) == 0);
+    check_video_equal(&v, &out);
+    CHECK(vx_video_pending(&out));
+    vx_video_clear(&out);
+    /* Waiting for the model with segments, as a copy, or failed: not a record vidx writes. */
+    static const struct { uint32_t segments; uint64_t dup; uint8_t status; } bad[] = {
+        {2, 0, VX_VIDEO_INDEXED}, {0, 7, VX_VIDEO_INDEXED}, {0, 0, VX_VIDEO_FAILED}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vx_video w = v;
+        w.n_segments = bad[i].segments;
+        w.duplicate_of = bad[i].dup;
+        w.status = bad[i].status;
+        vx_buf_reset(&b);
+        vx_video_encode(&b, &w);
+        CHECK_MSG(vx_video_decode(b.data, b.len, &out, &err) == -1 && strstr(err.msg, "waiting for the model"), "case %zu",
+                  i);
+    }
+    /* An op of such a video carries its frame hashes and no vectors. */
+    vx_frame_print fr[2] = {{.t = 0, .phash = 0x1234}, {.t = 1, .phash = 0x5678}};
+    vx_op op = {.kind = VX_OP_VIDEO, .video = v, .frames = {.id = 20, .n = 2, .frames = fr}}, dec;
+    CHECK(!vx_op_has_vectors(&op) && vx_op_has_frames(&op));
+    vx_buf_reset(&b);
+    vx_op_encode(&b, &op);
+    CHECK(vx_op_decode(b.data, b.len, &dec, &err) == 0);
+    CHECK(dec.frames.id == 20 && dec.frames.n == 2 && dec.frames.frames[1].phash == 0x5678 && dec.embedding.dim == 0 &&
+          !dec.segments && vx_video_pending(&dec.video));
+    vx_op_clear(&dec);
+    /* A model change round trips like the model op. */
+    vx_op mc = {.kind = VX_OP_MODEL_CHANGE, .model = "/models/new", .model_fingerprint = 99, .embed_dim = 768};
+    vx_buf_reset(&b);
+    vx_op_encode(&b, &mc);
+    CHECK(vx_op_decode(b.data, b.len, &dec, &err) == 0 && dec.kind == VX_OP_MODEL_CHANGE && dec.model_fingerprint == 99 &&
+          dec.embed_dim == 768 && strcmp(dec.model, "/models/new") == 0);
+    vx_op_clear(&dec);
+    vx_buf_free(&b);
+
+    /* The check: a waiting video has neither segments nor an embedding. */
+    char *dir;
+    vx_catalog *cat = open_fresh(&dir);
+    REQUIRE(cat);
+    vx_batch *batch = vx_batch_new();
+    vx_meta meta = {.schema_version = VX_SCHEMA_VERSION, .embed_dim = 8, .model = ""};
+    vx_batch_put_meta(batch, &meta);
+    vx_batch_put_video(batch, &v);
+    CHECK(vx_catalog_write(cat, batch, &err) == 0);
+    uint64_t problems = 99;
+    int reported = 0;
+    CHECK(vx_catalog_check(cat, count_problem, &reported, &problems, &err) == 0 && problems == 0);
+    vx_batch_clear(batch);
+    vx_segment seg = {.start = 0, .end = 1, .n_frames = 1, .dim = 8, .embedding = sample_vec};
+    vx_embedding e = {.dim = 8, .v = sample_vec};
+    vx_batch_put_segment(batch, 20, 0, &seg);
+    vx_batch_put_embedding(batch, 20, &e);
+    CHECK(vx_catalog_write(cat, batch, &err) == 0);
+    CHECK(vx_catalog_check(cat, count_problem, &reported, &problems, &err) == 0 && problems >= 1);
+    vx_batch_free(batch);
+    vx_catalog_close(cat);
+    test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     RUN(test_varints);
     RUN(test_ids);
@@ -799,5 +870,6 @@ int main(void) {
     RUN(test_iteration_order);
     RUN(test_batch_atomic_under_kill);
     RUN(test_consistency_check);
+    RUN(test_pending_videos);
     CHECK_EXIT();
 }
