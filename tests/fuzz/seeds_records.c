@@ -64,9 +64,18 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     framed_op.video = reupload;
     framed_op.frames = frames;
     framed_op.thumbs = &key_th;
-    if (max_seeds < 25) return -1;
-    const uint8_t selector[25] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13, 14, 7, 0, 15, 1, 7};
-    for (int i = 0; i < 25; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    /* A video indexed without the model (its op: frames, no vectors), and a model change. */
+    vx_video waiting = v;
+    waiting.n_segments = 0;
+    waiting.precision = VX_EMBEDDED_PENDING;
+    vx_op waiting_op = {.kind = VX_OP_VIDEO, .video = waiting, .thumbs = &th, .n_thumbs = 1, .frames = frames};
+    vx_op change_op = {.kind = VX_OP_MODEL_CHANGE, .model = "/models/other", .model_fingerprint = 5, .embed_dim = 768};
+    if (max_seeds < 28) return -1;
+    const uint8_t selector[28] = {0, 1, 2, 3, 4, 5, 6, 7, 7, 7, 6, 7, 7, 9, 10, 11, 1, 12, 13, 14, 7, 0, 15, 1, 7, 1, 7, 7};
+    for (int i = 0; i < 28; i++) { vx_buf_reset(&seeds[i]); vx_put_u8(&seeds[i], selector[i]); }
+    vx_video_encode(&seeds[25], &waiting);
+    vx_op_encode(&seeds[26], &waiting_op);
+    vx_op_encode(&seeds[27], &change_op);
     vx_video_frames_encode(&seeds[22], &frames);
     vx_video_encode(&seeds[23], &reupload);
     vx_op_encode(&seeds[24], &framed_op);
@@ -95,6 +104,6 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_video_encode(&seeds[16], &playable);
     vx_shard_query_encode(&seeds[17], &sq);
     vx_shard_answer_encode(&seeds[18], &sa);
-    *n_seeds = 25;
+    *n_seeds = 28;
     return 0;
 }
