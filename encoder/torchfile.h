@@ -42,6 +42,7 @@ typedef struct vx_pt_file {
     void *image;             /* a legacy file whose float storages sit off 4-byte boundaries
                               * (each follows an 8-byte count at any offset): read into memory
                               * shifted so that they are aligned and used in place */
+    size_t image_size;
     int n_tensors;
     vx_st_tensor *tensors;   /* in the state dict's order */
     void **owned;            /* copies of strided views */
