@@ -11,7 +11,8 @@
  * The weights' identity (vx_ckpt_weights_hash) does not depend on the format: the same
  * float tensors (names, dtypes, shapes and bytes) give the same hash whether they come
  * from safetensors or a .bin, one file or shards, so a folder converted from one format to
- * another is still the same model. Integer buffers (position_ids) are left out: some
+ * another is still the same model. Large tensors are hashed by windows spread over them,
+ * so that identifying a model costs milliseconds, not a pass over it. Integer buffers (position_ids) are left out: some
  * exports drop them.
  *
  * Conventions: vx_ckpt_open returns NULL and fills err (naming the file and the problem);
@@ -47,8 +48,8 @@ const vx_st_tensor *vx_ckpt_find(const vx_checkpoint *c, const char *name);
  * err names the file, the tensor and the mismatch. */
 int vx_ckpt_check(const vx_checkpoint *c, const char *name, int ndim, const int64_t *shape, vx_error *err);
 
-/* XXH3 of the float tensors (see above). Reads every weight once, in file order, and lets
- * the kernel drop the pages it read. */
+/* XXH3 of the float tensors (see above): names, dtypes, shapes, and each tensor's bytes
+ * (all of a small one; 16 windows of 1 KiB spread over a large one). */
 uint64_t vx_ckpt_weights_hash(const vx_checkpoint *c);
 /* The JSON header of a single model.safetensors (what fingerprints were made of before
  * the hash above), or NULL for any other format. */
