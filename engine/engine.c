@@ -58,10 +58,27 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
     }
 }
 
+/* What the model folder holds now (its config's and weights file's size and time), so
+ * that a folder that did not load is tried again only once it changed. */
+static uint64_t model_folder_state(const char *dir) {
+    const char *weights = vx_ckpt_find_file(dir);
+    char path[PATH_MAX + 64];
+    uint64_t parts[4] = {0};
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (stat(path, &sb) == 0) parts[0] = (uint64_t)sb.st_size, parts[1] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
+    snprintf(path, sizeof path, "%s/%s", dir, weights ? weights : "");
+    if (weights && stat(path, &sb) == 0)
+        parts[2] = (uint64_t)sb.st_size, parts[3] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
+    return weights ? vx_hash64(parts, sizeof parts) | 1 : 0;
+}
+
 int vx_engine_model_arrived(vx_engine *e) {
     if (__atomic_load_n(&e->model, __ATOMIC_ACQUIRE)) return 1;
-    if (e->opt.model == VX_MODEL_NONE || e->opt.catalog_only || !e->model_dir[0] || !vx_ckpt_find_file(e->model_dir))
-        return 0;
+    if (e->opt.model == VX_MODEL_NONE || e->opt.catalog_only || !e->model_dir[0]) return 0;
+    const uint64_t state = model_folder_state(e->model_dir);
+    if (!state || state == e->model_tried) return 0; /* nothing there, or as it was when it did not load */
+    e->model_tried = state;
     vx_error err;
     vx_meta meta;
     if (vx_catalog_get_meta(e->cat, &meta, &err)) return 0;

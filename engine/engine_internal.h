@@ -29,6 +29,7 @@ struct vx_engine {
     vx_catalog *cat;
     vx_clip *model;                   /* NULL when missing */
     char model_problem[1024];         /* why, and how to get it */
+    uint64_t model_tried;             /* the model folder's state when it last failed to load (engine.c) */
     uint64_t model_replaces;          /* opt.adopt_model: the fingerprint of the database's model that the
                                        * loaded one replaces at the next indexing; 0: none */
 
