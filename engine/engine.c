@@ -51,8 +51,10 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
         e->model_replaces = meta->model_fingerprint; /* vx_engine_index changes the model first */
     } else if (meta->model_fingerprint && !vx_clip_is_fingerprint(e->model, meta->model_fingerprint)) {
         snprintf(e->model_problem, sizeof e->model_problem,
-                 "%s is not the model this database was indexed with (%s): pass --model pointing at that one", dir,
-                 meta->model ? meta->model : "?");
+                 "%s is not the model this database was indexed with (%s): pass --model pointing at that one, or "
+                 "change the database's model with `vidx index --model %s PATH...` while no service runs on it (every "
+                 "video's frames are encoded again; text, renditions and hashes are kept)",
+                 dir, meta->model ? meta->model : "?", dir);
         vx_clip_free(e->model);
         e->model = NULL;
     }
