@@ -51,6 +51,20 @@ static int cmp_tensor(const void *a, const void *b) {
     return strcmp(((const vx_st_tensor *)a)->name, ((const vx_st_tensor *)b)->name);
 }
 
+/* A shard's file, whichever its format: its path, tensors and mapping (NULL when it is
+ * not mapped: a legacy .bin read into memory). */
+static const char *shard_path(const shard *s) { return s->st ? s->st->path : s->pt->path; }
+
+static const vx_st_tensor *shard_tensors(const shard *s, int *n) {
+    *n = s->st ? s->st->n_tensors : s->pt->n_tensors;
+    return s->st ? s->st->tensors : s->pt->tensors;
+}
+
+static const uint8_t *shard_map(const shard *s, size_t *size) {
+    *size = s->st ? s->st->map_size : s->pt->map_size;
+    return s->st ? s->st->map : s->pt->map;
+}
+
 /* Opens one weights file (safetensors, or a PyTorch container told by its first bytes). */
 static int open_shard(vx_checkpoint *c, const char *path, int torch, vx_error *err) {
     shard *s = realloc(c->shards, (size_t)(c->n_shards + 1) * sizeof *s);
@@ -60,8 +74,8 @@ static int open_shard(vx_checkpoint *c, const char *path, int torch, vx_error *e
     memset(s, 0, sizeof *s);
     if (torch ? !(s->pt = vx_pt_open(path, err)) : !(s->st = vx_st_open(path, err))) return -1;
     c->n_shards++;
-    int n = s->st ? s->st->n_tensors : s->pt->n_tensors;
-    const vx_st_tensor *t = s->st ? s->st->tensors : s->pt->tensors;
+    int n;
+    const vx_st_tensor *t = shard_tensors(s, &n);
     vx_st_tensor *all = realloc(c->tensors, (size_t)(c->n_tensors + n + 1) * sizeof *all);
     if (!all) return vx_fail(err, "out of memory");
     c->tensors = all;
@@ -79,14 +93,12 @@ static int sort_unique(vx_checkpoint *c, const char *what, vx_error *err) {
     return 0;
 }
 
-static const char *shard_path(const shard *s) { return s->st ? s->st->path : s->pt->path; }
-
 /* The shard that holds tensor t (its name pointer is the shard's own). */
 static const shard *owner(const vx_checkpoint *c, const vx_st_tensor *t) {
     for (int i = 0; i < c->n_shards; i++) {
         const shard *s = &c->shards[i];
-        const vx_st_tensor *base = s->st ? s->st->tensors : s->pt->tensors;
-        const int n = s->st ? s->st->n_tensors : s->pt->n_tensors;
+        int n;
+        const vx_st_tensor *base = shard_tensors(s, &n);
         for (int k = 0; k < n; k++)
             if (base[k].name == t->name) return s;
     }
@@ -220,10 +232,9 @@ static int is_float(vx_dtype dt) { return dt == VX_DT_F32 || dt == VX_DT_F16 || 
 static void drop_range(const vx_checkpoint *c, const uint8_t *p, size_t n) {
     int mapped = 0;
     for (int i = 0; i < c->n_shards && !mapped; i++) {
-        const shard *s = &c->shards[i];
-        const uint8_t *map = s->st ? s->st->map : s->pt->map;
-        const size_t size = s->st ? s->st->map_size : s->pt->map_size;
-        mapped = map && (void *)map != MAP_FAILED && p >= map && n <= size && p - map <= (ptrdiff_t)(size - n);
+        size_t size;
+        const uint8_t *map = shard_map(&c->shards[i], &size);
+        mapped = map && p >= map && n <= size && p - map <= (ptrdiff_t)(size - n);
     }
     if (!mapped) return;
     const long page = sysconf(_SC_PAGESIZE);
@@ -286,9 +297,8 @@ void vx_ckpt_drop_tensor(const vx_checkpoint *c, const vx_st_tensor *t) { drop_r
 
 void vx_ckpt_drop_pages(const vx_checkpoint *c) {
     for (int i = 0; i < c->n_shards; i++) {
-        const shard *s = &c->shards[i];
-        void *map = s->st ? s->st->map : s->pt->map;
-        size_t size = s->st ? s->st->map_size : s->pt->map_size;
-        if (map && map != MAP_FAILED && size) madvise(map, size, MADV_DONTNEED);
+        size_t size;
+        const uint8_t *map = shard_map(&c->shards[i], &size);
+        if (map && size) madvise((void *)map, size, MADV_DONTNEED);
     }
 }

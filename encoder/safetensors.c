@@ -151,46 +151,47 @@ vx_safetensors *vx_st_open_memory(const void *data, size_t size, const char *nam
     return st;
 }
 
+void *vx_weights_map(const char *path, const char *kind, size_t *size, int *fd, vx_error *err) {
+    struct stat sb;
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        vx_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    void *map = NULL;
+    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) vx_fail(err, "%s: not a regular file", path);
+    else if (sb.st_size < 8) vx_fail(err, "%s: %lld bytes is too short for a %s", path, (long long)sb.st_size, kind);
+    else if ((map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, *fd, 0)) == MAP_FAILED) {
+        vx_fail(err, "%s: cannot map: %s", path, strerror(errno));
+        map = NULL;
+    }
+    if (!map) {
+        close(*fd);
+        *fd = -1;
+        return NULL;
+    }
+    *size = (size_t)sb.st_size;
+    return map;
+}
+
 vx_safetensors *vx_st_open(const char *path, vx_error *err) {
     vx_safetensors *st = calloc(1, sizeof *st);
     int fd = -1;
-    struct stat sb;
     if (!st || !(st->path = strdup(path))) {
         vx_fail(err, "out of memory");
         goto fail;
     }
-    st->map = MAP_FAILED;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        vx_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        vx_fail(err, "%s: not a regular file", path);
-        goto fail;
-    }
-    if (sb.st_size < 8) {
-        vx_fail(err, "%s: %lld bytes is too short for a safetensors file", path, (long long)sb.st_size);
-        goto fail;
-    }
-    st->map_size = (size_t)sb.st_size;
-    st->map = mmap(NULL, st->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (st->map == MAP_FAILED) {
-        vx_fail(err, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (parse_file(st, st->map, st->map_size, err)) goto fail;
+    if (!(st->map = vx_weights_map(path, "safetensors file", &st->map_size, &fd, err))) goto fail;
     close(fd);
+    if (parse_file(st, st->map, st->map_size, err)) goto fail;
     return st;
 fail:
-    if (fd >= 0) close(fd);
     vx_st_close(st);
     return NULL;
 }
 
 void vx_st_close(vx_safetensors *st) {
     if (!st) return;
-    if (st->map && st->map != MAP_FAILED && st->map_size) munmap(st->map, st->map_size);
+    if (st->map && st->map_size) munmap(st->map, st->map_size);
     free_tensors(st->tensors, st->n_tensors);
     free(st->path);
     free(st);

@@ -44,6 +44,10 @@ typedef struct vx_safetensors {
 } vx_safetensors;
 
 vx_safetensors *vx_st_open(const char *path, vx_error *err);
+/* Opens a weights file read-only and maps it whole (the loaders here): a regular file of
+ * at least 8 bytes, `kind` naming its format in the message. Returns the mapping, its
+ * size in *size and the open descriptor in *fd (the caller closes it), or NULL with err. */
+void *vx_weights_map(const char *path, const char *kind, size_t *size, int *fd, vx_error *err);
 /* The same validation on a file image in memory (borrowed: keep it alive until close). */
 vx_safetensors *vx_st_open_memory(const void *data, size_t size, const char *name, vx_error *err);
 void vx_st_close(vx_safetensors *st);

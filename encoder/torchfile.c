@@ -985,29 +985,11 @@ static int realign(vx_pt_file *f, int fd, size_t r, vx_error *err) {
 vx_pt_file *vx_pt_open(const char *path, vx_error *err) {
     vx_pt_file *f = calloc(1, sizeof *f);
     int fd = -1;
-    struct stat sb;
     if (!f || !(f->path = strdup(path))) {
         vx_fail(err, "out of memory");
         goto fail;
     }
-    f->map = MAP_FAILED;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        vx_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        vx_fail(err, "%s: not a regular file", path);
-        goto fail;
-    }
-    if (sb.st_size < 8) {
-        vx_fail(err, "%s: %lld bytes is too short for a PyTorch checkpoint", path, (long long)sb.st_size);
-        goto fail;
-    }
-    f->map_size = (size_t)sb.st_size;
-    if ((f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-        vx_fail(err, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
-    }
+    if (!(f->map = vx_weights_map(path, "PyTorch checkpoint", &f->map_size, &fd, err))) goto fail;
     if (parse(f, f->map, f->map_size, err)) goto fail;
     const size_t r = f->container == VX_PT_LEGACY ? misalignment(f) : 0;
     if (r && realign(f, fd, r, err)) goto fail;
@@ -1021,7 +1003,7 @@ fail:
 
 void vx_pt_close(vx_pt_file *f) {
     if (!f) return;
-    if (f->map && f->map != MAP_FAILED && f->map_size) munmap(f->map, f->map_size);
+    if (f->map && f->map_size) munmap(f->map, f->map_size);
     if (f->image) munmap(f->image, f->image_size);
     reset_tensors(f);
     free(f->path);
