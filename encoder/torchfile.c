@@ -101,23 +101,11 @@ oom:
     return NULL;
 }
 
-static int push_item(vm *v, pv *c, pv *item) {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 4;
-        pv **items = realloc(c->items, cap * sizeof *items);
-        if (!items) return vx_fail(v->err, "out of memory reading %s", v->file);
-        c->items = items;
-        c->cap = cap;
-    }
-    c->items[c->n++] = item;
-    return 0;
-}
-
-/* Grows a stack array to hold one more entry (at most MAX_STACK). */
-static int grow(vm *v, void **p, size_t *cap, size_t used, size_t size) {
+/* Grows an array of `size`-byte entries to hold one more (at most `limit` entries). */
+static int grow(vm *v, void **p, size_t *cap, size_t used, size_t size, size_t limit) {
     if (used < *cap) return 0;
-    if (used >= MAX_STACK) return vx_fail(v->err, "%s: the pickle's stack is deeper than %d", v->file, MAX_STACK);
-    size_t n = *cap ? 2 * *cap : 64;
+    if (used >= limit) return vx_fail(v->err, "%s: the pickle's stack is deeper than %zu", v->file, limit);
+    size_t n = *cap ? 2 * *cap : 16;
     void *q = realloc(*p, n * size);
     if (!q) return vx_fail(v->err, "out of memory reading %s", v->file);
     *p = q;
@@ -125,8 +113,14 @@ static int grow(vm *v, void **p, size_t *cap, size_t used, size_t size) {
     return 0;
 }
 
+static int push_item(vm *v, pv *c, pv *item) {
+    if (grow(v, (void **)&c->items, &c->cap, c->n, sizeof *c->items, SIZE_MAX)) return -1;
+    c->items[c->n++] = item;
+    return 0;
+}
+
 static int push(vm *v, pv *x) {
-    if (!x || grow(v, (void **)&v->stack, &v->stack_cap, v->sp, sizeof *v->stack)) return -1;
+    if (!x || grow(v, (void **)&v->stack, &v->stack_cap, v->sp, sizeof *v->stack, MAX_STACK)) return -1;
     v->stack[v->sp++] = x;
     return 0;
 }
@@ -392,7 +386,7 @@ static int run_pickle(vm *v, const uint8_t *p, size_t n, pv **root, size_t *used
             *used = at;
             return 0;
         case '(': /* MARK */
-            if (grow(v, (void **)&v->marks, &v->marks_cap, v->n_marks, sizeof *v->marks)) return -1;
+            if (grow(v, (void **)&v->marks, &v->marks_cap, v->n_marks, sizeof *v->marks, MAX_STACK)) return -1;
             v->marks[v->n_marks++] = v->sp;
             break;
         case '0': /* POP */
