@@ -166,39 +166,29 @@ static void run_job(vx_jobs *J, uint64_t id) {
     vx_job_clear(&job);
 }
 
-/* The paths of videos indexed without the model (at most VX_MAX_JOB_ITEMS; the run
- * encodes every pending video whatever paths it is given: indexer/index.h). */
-typedef struct pending_paths { char **paths; int n; } pending_paths;
-
-static int collect_pending(void *ctx, const vx_video *v) {
-    pending_paths *p = ctx;
-    if (!vx_video_pending(v)) return 0;
-    if (p->n == VX_MAX_JOB_ITEMS) return 1;
-    char *path = strdup(v->path);
-    if (!path) return 1;
-    p->paths[p->n++] = path;
-    return 0;
-}
-
 /* A job that encodes the frames of the videos indexed without the model, when there are
- * any and the model is in use. */
+ * any and the model is in use. At most VX_MAX_JOB_ITEMS paths: a run encodes every
+ * pending video whatever paths it is given (indexer/index.h). */
 static void encode_pending(vx_jobs *J) {
     vx_engine *e = J->e;
-    pending_paths p = {calloc(VX_MAX_JOB_ITEMS, sizeof(char *)), 0};
+    char **paths;
+    int n;
     vx_error err;
-    if (!p.paths) return;
-    vx_catalog_scan_videos(e->cat, collect_pending, &p, NULL, &err);
-    if (p.n) {
+    if (vx_index_pending_paths(e->cat, VX_MAX_JOB_ITEMS, &paths, &n, &err)) {
+        vx_warn("looking for the videos indexed without the model: %s", err.msg);
+        return;
+    }
+    if (n) {
         vx_job_settings none = {0};
         uint64_t id;
-        if (vx_engine_job_submit(e, (const char *const *)p.paths, p.n, &none, &id, &err))
+        if (vx_engine_job_submit(e, (const char *const *)paths, n, &none, &id, &err))
             vx_warn("encoding the videos indexed without the model: %s", err.msg);
         else
-            vx_info("job %016llx encodes the frames of %d%s videos indexed without the model", (unsigned long long)id, p.n,
-                    p.n == VX_MAX_JOB_ITEMS ? "+" : "");
+            vx_info("job %016llx encodes the frames of %d%s videos indexed without the model", (unsigned long long)id, n,
+                    n == VX_MAX_JOB_ITEMS ? "+" : "");
     }
-    for (int i = 0; i < p.n; i++) free(p.paths[i]);
-    free(p.paths);
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
 }
 
 /* How often an idle service without its model looks for it. */

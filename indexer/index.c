@@ -400,41 +400,53 @@ static int classify(run *R, const char *path, vx_error *err) {
     return 1;
 }
 
-/* Every video indexed without the model whose file is as it was then: a job that
- * encodes its frames (and keeps the rest). Called once the named paths are classified,
- * so a pending video whose file changed is indexed again whole instead. */
-typedef struct id_list {
-    uint64_t *ids;
-    size_t n, cap;
-} id_list;
+typedef struct pending_scan {
+    char **paths;
+    int n, cap, max;
+} pending_scan;
 
 static int collect_pending(void *ctx, const vx_video *v) {
-    id_list *l = ctx;
+    pending_scan *p = ctx;
     if (!vx_video_pending(v)) return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        uint64_t *ids = realloc(l->ids, cap * sizeof *ids);
-        if (!ids) return 1;
-        l->ids = ids;
-        l->cap = cap;
+    if (p->max && p->n == p->max) return 1; /* enough */
+    if (push_path(&p->paths, &p->n, &p->cap, v->path)) {
+        p->max = -1; /* out of memory */
+        return 1;
     }
-    l->ids[l->n++] = v->id;
     return 0;
 }
 
+int vx_index_pending_paths(vx_catalog *cat, int max, char ***out, int *n_out, vx_error *err) {
+    pending_scan p = {.max = max};
+    *out = NULL;
+    *n_out = 0;
+    if (vx_catalog_scan_videos(cat, collect_pending, &p, NULL, err) || p.max < 0) {
+        if (p.max < 0) vx_fail(err, "out of memory");
+        free_paths(p.paths, p.n);
+        return -1;
+    }
+    *out = p.paths;
+    *n_out = p.n;
+    return 0;
+}
+
+/* Every video indexed without the model whose file is as it was then: a job that
+ * encodes its frames (and keeps the rest). Called once the named paths are classified,
+ * so a pending video whose file changed is indexed again whole instead. */
 static int add_pending(run *R, vx_error *err) {
-    id_list l = {0};
-    int rc = -1;
-    if (vx_catalog_scan_videos(R->cat, collect_pending, &l, NULL, err)) goto done;
-    for (size_t i = 0; i < l.n; i++) {
+    char **paths;
+    int n, rc = -1;
+    if (vx_index_pending_paths(R->cat, 0, &paths, &n, err)) return -1;
+    for (int i = 0; i < n; i++) {
         if (cancelled(R)) break;
+        const uint64_t id = vx_video_id_for_path(paths[i]);
         int queued = 0;
-        for (int k = 0; k < R->n_jobs && !queued; k++) queued = R->jobs[k].id == l.ids[i];
+        for (int k = 0; k < R->n_jobs && !queued; k++) queued = R->jobs[k].id == id;
         if (queued) continue;
         file_job j;
         memset(&j, 0, sizeof j);
         j.dup_of_job = -1;
-        int r = vx_catalog_get_video(R->cat, l.ids[i], &j.old, err);
+        int r = vx_catalog_get_video(R->cat, id, &j.old, err);
         if (r < 0) goto done;
         if (r) continue;
         if (stat(j.old.path, &j.st) != 0 || !S_ISREG(j.st.st_mode) || j.old.size != (uint64_t)j.st.st_size ||
@@ -460,7 +472,7 @@ static int add_pending(run *R, vx_error *err) {
     }
     rc = 0;
 done:
-    free(l.ids);
+    free_paths(paths, n);
     return rc;
 }
 

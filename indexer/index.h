@@ -84,6 +84,10 @@ void vx_index_summary_clear(vx_index_summary *s);
 int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, const char *const *paths, int n_paths,
                    const vx_index_options *o, vx_index_summary *summary, vx_error *err);
 
+/* The paths of the videos indexed without the model (VX_EMBEDDED_PENDING), at most max
+ * (0: all). *out is an array of heap strings (free each, then the array). */
+int vx_index_pending_paths(vx_catalog *cat, int max, char ***out, int *n_out, vx_error *err);
+
 /* What a request's paths come to, one entry per file, as a cluster's work queue takes
  * them: files, media files under folders, indexed videos under those folders whose
  * files are gone, and named paths that do not exist (absolute); sorted, no repeats.
