@@ -31,10 +31,50 @@ void vx_engine_options_default(vx_engine_options *o) {
     vx_index_options_default(&o->index);
 }
 
+/* The model in dir, if it is the database's (or the database has none yet); else NULL
+ * and why in problem. With adopt, another model is kept and e->model_replaces set: the
+ * next indexing makes it the database's (vx_engine_index). */
+static vx_clip *load_checked(vx_engine *e, const char *dir, const vx_meta *meta, int adopt, char *problem,
+                             size_t size) {
+    vx_error err;
+    vx_clip *m = vx_clip_load_at(dir, e->opt.precision, &err);
+    if (!m) {
+        snprintf(problem, size, "%s", err.msg);
+        return NULL;
+    }
+    if (!meta->model_fingerprint || vx_clip_is_fingerprint(m, meta->model_fingerprint)) return m;
+    if (adopt) {
+        e->model_replaces = meta->model_fingerprint;
+        return m;
+    }
+    snprintf(problem, size,
+             "%.200s is not the model this database was indexed with (%.200s): pass --model pointing at that one, "
+             "or change the database's model with `vidx index --model %.200s PATH...` while no service runs on it (every "
+             "video's frames are encoded again; text, renditions and hashes are kept)",
+             dir, meta->model ? meta->model : "?", dir);
+    vx_clip_free(m);
+    return NULL;
+}
+
+/* Puts a loaded model in use: its query cache, the model itself, then the encoder thread
+ * (opt.text_encoder). At open nothing reads them yet; when the model arrives later
+ * (vx_engine_model_arrived) other threads may: the model is published once, whole, after
+ * its cache, and searches encode on their own thread until the encoder is up. -1 when
+ * the encoder thread did not start (the model is in use all the same). */
+static int use_model(vx_engine *e, vx_clip *m, vx_error *err) {
+    if (!(e->qcache = vx_query_cache_new(e->opt.query_cache > 0 ? e->opt.query_cache : 1,
+                                         vx_clip_get_config(m)->proj_dim)))
+        return vx_fail(err, "out of memory");
+    __atomic_store_n(&e->model, m, __ATOMIC_RELEASE);
+    if (!e->opt.text_encoder) return 0;
+    vx_text_encoder *enc = vx_text_encoder_start(e, err);
+    __atomic_store_n(&e->encoder, enc, __ATOMIC_RELEASE);
+    return enc ? 0 : -1;
+}
+
 /* The model: --model / $VIDX_MODEL, else the one the database was indexed with, else
  * the default folder. One model per database: its vectors live in one space. */
 static void load_model(vx_engine *e, const vx_meta *meta) {
-    vx_error err;
     const char *dir = e->opt.model_dir && *e->opt.model_dir ? e->opt.model_dir
                       : meta->model && *meta->model         ? meta->model
                                                             : e->opt.default_model_dir;
@@ -44,20 +84,8 @@ static void load_model(vx_engine *e, const vx_meta *meta) {
         return;
     }
     snprintf(e->model_dir, sizeof e->model_dir, "%s", dir);
-    if (!(e->model = vx_clip_load_at(dir, e->opt.precision, &err))) {
-        snprintf(e->model_problem, sizeof e->model_problem, "%s", err.msg);
-    } else if (meta->model_fingerprint && !vx_clip_is_fingerprint(e->model, meta->model_fingerprint) &&
-               e->opt.adopt_model && !e->opt.cluster) {
-        e->model_replaces = meta->model_fingerprint; /* vx_engine_index changes the model first */
-    } else if (meta->model_fingerprint && !vx_clip_is_fingerprint(e->model, meta->model_fingerprint)) {
-        snprintf(e->model_problem, sizeof e->model_problem,
-                 "%s is not the model this database was indexed with (%s): pass --model pointing at that one, or "
-                 "change the database's model with `vidx index --model %s PATH...` while no service runs on it (every "
-                 "video's frames are encoded again; text, renditions and hashes are kept)",
-                 dir, meta->model ? meta->model : "?", dir);
-        vx_clip_free(e->model);
-        e->model = NULL;
-    }
+    e->model = load_checked(e, dir, meta, e->opt.adopt_model && !e->opt.cluster, e->model_problem,
+                            sizeof e->model_problem);
 }
 
 /* What the model folder holds now (its config's and weights file's size and time), so
@@ -83,27 +111,22 @@ int vx_engine_model_arrived(vx_engine *e) {
     e->model_tried = state;
     vx_error err;
     vx_meta meta;
+    char why[sizeof e->model_problem]; /* e->model_problem is read by other threads meanwhile */
     if (vx_catalog_get_meta(e->cat, &meta, &err)) return 0;
-    vx_clip *m = vx_clip_load_at(e->model_dir, e->opt.precision, &err);
-    const int same = m && (!meta.model_fingerprint || vx_clip_is_fingerprint(m, meta.model_fingerprint));
+    vx_clip *m = load_checked(e, e->model_dir, &meta, 0, why, sizeof why);
     vx_meta_clear(&meta);
-    if (!same) { /* incomplete still (a download under way), or another database's model */
-        vx_debug("model at %s not usable yet: %s", e->model_dir, m ? "another model than the database's" : err.msg);
+    if (!m) { /* incomplete still (a download under way), or another database's model */
+        vx_debug("model at %s not usable yet: %s", e->model_dir, why);
+        return 0;
+    }
+    const int r = use_model(e, m, &err);
+    if (!e->model) { /* no memory for its cache */
+        vx_warn("the CLIP model arrived but cannot be used: %s", err.msg);
         vx_clip_free(m);
         return 0;
     }
-    const int dim = vx_clip_get_config(m)->proj_dim;
-    if (!(e->qcache = vx_query_cache_new(e->opt.query_cache > 0 ? e->opt.query_cache : 1, dim))) {
-        vx_clip_free(m);
-        return 0;
-    }
-    /* Published once, whole: threads that see the model see its query cache; searches
-     * encode on their own thread until the encoder thread is up. */
-    __atomic_store_n(&e->model, m, __ATOMIC_RELEASE);
     vx_info("the CLIP model arrived (%s, %s): search by what is seen is on", e->model_dir, vx_clip_weights_format(m));
-    vx_text_encoder *enc = e->opt.text_encoder ? vx_text_encoder_start(e, &err) : NULL;
-    if (e->opt.text_encoder && !enc) vx_warn("text encoder thread: %s (queries encode on their own thread)", err.msg);
-    __atomic_store_n(&e->encoder, enc, __ATOMIC_RELEASE);
+    if (r) vx_warn("text encoder thread: %s (queries encode on their own thread)", err.msg);
     if (e->ann && e->opt.tags && vx_engine_tags_open(e, &err)) vx_warn("tags: %s", err.msg);
     return 1;
 }
@@ -149,13 +172,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
         vx_fail(err, "out of memory");
         goto fail;
     }
-    if (e->model) {
-        if (!(e->qcache = vx_query_cache_new(o->query_cache > 0 ? o->query_cache : 1, dim))) {
-            vx_fail(err, "out of memory");
-            goto fail;
-        }
-        if (o->text_encoder && !(e->encoder = vx_text_encoder_start(e, err))) goto fail;
-    }
+    if (e->model && use_model(e, e->model, err)) goto fail;
     if (!(e->events = vx_event_writer_start(e, err))) goto fail;
     if (o->feed_model && vx_engine_feedmodel_start(e, err)) goto fail;
     if (o->jobs && !(e->jobs = vx_jobs_start(e, err))) goto fail;
