@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
 #include "../encoder/clip_gemm.h"
@@ -70,16 +71,6 @@ static void record(void *ctx, int m, int n, int k, const float *A, int lda, cons
     r->flops += 2.0 * m * n * k;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Runs the recorded products alone, on the very operands the forward pass used (the
  * activations they write are recomputed by the next forward run anyway). */
 static double replay(const recorder *r) {
@@ -121,7 +112,7 @@ static result measure(forward_fn fn, void *arg, int runs) {
         tf[i] = vx_now() - t0;
         tl[i] = replay(&r);
     }
-    result res = {median(tf, runs), median(tl, runs), 0};
+    result res = {bench_median(tf, runs), bench_median(tl, runs), 0};
     res.gflops = r.flops / res.forward * 1e-9;
     free(tf);
     free(tl);

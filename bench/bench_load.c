@@ -21,28 +21,14 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bench_util.h"
+#include "../common/vecmath.h"
 #include "../encoder/checkpoint.h"
 #include "../encoder/clip.h"
 #include "../encoder/qlinear.h"
 
 #define MAX_DIRS 8
 #define MAX_RUNS 64
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* One load in a child: its seconds and fingerprint through a pipe, its peak RSS (KiB)
  * from wait4. Returns 0 when the child loaded the model. */
@@ -54,9 +40,9 @@ static int load_in_child(const char *dir, vx_precision p, double *seconds, uint6
     if (pid == 0) {
         close(fd[0]);
         vx_error err;
-        double t0 = now();
+        double t0 = vx_now();
         vx_clip *m = vx_clip_load_at(dir, p, &err);
-        struct { double s; uint64_t fp; } r = {now() - t0, m ? vx_clip_fingerprint(m) : 0};
+        struct { double s; uint64_t fp; } r = {vx_now() - t0, m ? vx_clip_fingerprint(m) : 0};
         if (!m) fprintf(stderr, "bench_load: %s\n", err.msg);
         if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(2);
         _exit(m ? 0 : 1);
@@ -98,7 +84,7 @@ static double one_pass(const char *dir) {
         if (ls) pclose(ls);
     }
     static char buf[1 << 20];
-    double t0 = now();
+    double t0 = vx_now();
     uint64_t h = 0;
     for (int i = 0; i < n; i++) {
         int f = open(list[i], O_RDONLY);
@@ -112,7 +98,7 @@ static double one_pass(const char *dir) {
         close(f);
     }
     sink ^= h;
-    return now() - t0;
+    return vx_now() - t0;
 }
 
 int main(int argc, char **argv) {
@@ -163,12 +149,12 @@ int main(int argc, char **argv) {
             char what[160];
             snprintf(what, sizeof what, "%s", c ? vx_ckpt_describe(c) : "?");
             vx_ckpt_close(c);
-            const double ms = 1000 * median(t[d], runs);
+            const double ms = 1000 * bench_median(t[d], runs);
             if (d == 0) base = ms;
             double pass_copy[MAX_RUNS];
             memcpy(pass_copy, pass[d], sizeof(double) * (size_t)runs);
             printf("%-44s %-5s %10.1f %8.2fx %12.1f %10.1f\n", what, vx_precision_name(precisions[p]), ms, ms / base,
-                   1000 * median(pass_copy, runs), (double)rss[d] / 1024);
+                   1000 * bench_median(pass_copy, runs), (double)rss[d] / 1024);
         }
     }
     printf("\n'vs first': load time against the first folder's (safetensors) in the same run. '1 pass': reading\n"

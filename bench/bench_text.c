@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
 #include "../indexer/decode.h"
@@ -288,11 +289,6 @@ static void tune_fusion(query *q, int n, int n_clips) {
 
 /* ---- 3. latency at scale -------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double dir_mib(const char *dir) {
     DIR *d = opendir(dir);
     double total = 0;
@@ -363,8 +359,8 @@ static void latency(clip *clips, int n_clips, char **queries, int n_queries, lon
         ms10[n] = (vx_now() - t0) * 1e3;
         vx_lexical_hits_free(&h);
     }
-    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
-    qsort(ms10, (size_t)n, sizeof *ms10, cmp_double);
+    qsort(ms, (size_t)n, sizeof *ms, bench_cmp_double);
+    qsort(ms10, (size_t)n, sizeof *ms10, bench_cmp_double);
     printf("\nLexical queries at %ld videos x %d cues (+ a title each: %llu documents, %.0f MiB on disk%s):\n\n",
            n_videos, n_cues, (unsigned long long)vx_lexical_doc_count(lx), dir_mib(dir), build_s >= 0 ? "" : ", cached");
     if (build_s >= 0)

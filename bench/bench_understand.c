@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/system.h"
@@ -38,15 +39,6 @@
 
 static const char *shared;
 static char work[4096];
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n ? (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])) : 0;
-}
 
 /* ---- frames of a file -------------------------------------------------------------------- */
 
@@ -380,7 +372,7 @@ static void part_scale(const char *cache, int n_videos) {
         vx_video_frames_clear(&fr);
     }
     const double scan = vx_now() - t0;
-    const double md = median(t_dup, N), mn = median(t_new, N);
+    const double md = bench_median(t_dup, N), mn = bench_median(t_new, N);
     printf("| check of one new video (%d frames) | median ms | against a full scan |\n|---|---|---|\n", FRAMES_PER_VIDEO);
     printf("| a re-upload (25 frames, 6 bits flipped in each, trimmed 5 s): found %d of %d, wrong %d | %.2f | %.0fx faster |\n",
            found, N, wrong, 1e3 * md, scan / md);
@@ -446,7 +438,7 @@ static void part_model(const char *model_dir) {
         vx_clip_encode_images(ctx, pix, 16, emb, &err);
         enc[r] = (vx_now() - t0) / 16;
     }
-    const double per_frame = median(enc, 5);
+    const double per_frame = bench_median(enc, 5);
     vx_clip_ctx_free(ctx);
     free(pix);
     /* Key frames of a minute at one frame a second (60 frames). */
@@ -475,7 +467,7 @@ static void part_model(const char *model_dir) {
             vx_phash_frame(&img, &ph);
             h[r] = vx_now() - t0;
         }
-        hash_ms[s] = 1e3 * median(h, 9);
+        hash_ms[s] = 1e3 * bench_median(h, 9);
         free(img.data);
     }
     /* Index some shared clips; label embeddings from scratch (no cache in a new folder). */
@@ -550,20 +542,20 @@ static void part_model(const char *model_dir) {
         tag_runs[r] = vx_now() - t0;
         if (r < 4) vx_engine_close(e);
     }
-    const double tag_s = median(tag_runs, 5);
+    const double tag_s = bench_median(tag_runs, 5);
     printf("| per minute of video (1 frame/s) | ms | beside encoding |\n|---|---|---|\n");
     printf("| the vision tower (%d frames) | %.0f | 1 |\n", 60, 60e3 * per_frame);
     for (int s = 0; s < 3; s++)
         printf("| frame hashes at %dx%d | %.1f | %.4f |\n", sizes[s][0], sizes[s][1], 60 * hash_ms[s],
                60 * hash_ms[s] / (60e3 * per_frame));
-    printf("| key frames (k-medoids over 60 frames) | %.2f | %.5f |\n", 1e3 * median(kt, 9), 1e3 * median(kt, 9) / (60e3 * per_frame));
+    printf("| key frames (k-medoids over 60 frames) | %.2f | %.5f |\n", 1e3 * bench_median(kt, 9), 1e3 * bench_median(kt, 9) / (60e3 * per_frame));
     printf("| tags (3 vocabularies, 1,104 labels; every segment and the whole; open to ready, labels cached) | %.1f | %.4f |\n\n",
            minutes > 0 ? 1e3 * tag_s / minutes : 0, minutes > 0 ? 1e3 * tag_s / minutes / (60e3 * per_frame) : 0);
     printf("Label embeddings, once per model and vocabulary (20,466 prompts through the text tower), then the first "
            "tagging: %.0f s.\n\n", labels_s);
     printf("| picture query (end to end: decode, preprocess, vision tower, hash lookup, search) | median ms |\n|---|---|\n");
-    printf("| 768x432 JPEG | %.1f |\n| 768x432 PNG | %.1f |\n| 1920x1080 JPEG | %.1f |\n\n", 1e3 * median(q_jpeg, 9),
-           1e3 * median(q_png, 9), 1e3 * median(q_big, 9));
+    printf("| 768x432 JPEG | %.1f |\n| 768x432 PNG | %.1f |\n| 1920x1080 JPEG | %.1f |\n\n", 1e3 * bench_median(q_jpeg, 9),
+           1e3 * bench_median(q_png, 9), 1e3 * bench_median(q_big, 9));
     printf("The frame found its clip first, at its moment (\"frame\"): %s.\n\n", first_ok ? "yes" : "NO");
     if (state != VX_TAGS_READY) {
         printf("tags not ready: %s\n", vx_tags_state_name(state));

@@ -1,0 +1,18 @@
+/* Helpers the benchmarks share: medians of repeated timings. */
+#ifndef VX_BENCH_UTIL_H
+#define VX_BENCH_UTIL_H
+
+#include <stdlib.h>
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorted in place); 0 for none. */
+static inline double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n ? (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])) : 0;
+}
+
+#endif
