@@ -28,21 +28,13 @@ else
 fi
 vidx="$build/vidx"
 
-# A model folder is complete with its config, tokenizer and weights in any format vidx
-# reads (encoder/checkpoint.h).
-has_model() {
-  [ -f "$1/config.json" ] || return 1
-  [ -f "$1/vocab.json" ] || [ -f "$1/bpe_simple_vocab_16e6.txt.gz" ] || return 1
-  local w
-  for w in model.safetensors model.safetensors.index.json pytorch_model.bin pytorch_model.bin.index.json; do
-    [ -f "$1/$w" ] && return 0
-  done
-  return 1
-}
+# A model folder is usable when vidx loads it (any weights format it reads; a folder cut
+# short by an interrupted copy is not, and the download then completes it).
+has_model() { "$vidx" embed --model "$1" --precision f32 --text model >/dev/null 2>&1; }
 
 model="${VIDX_MODEL:-${XDG_DATA_HOME:-$HOME/.local/share}/vidx/models/clip-vit-base-patch32}"
 if ! has_model "$model"; then
-  echo "run: no CLIP model in $model; trying to download it"
+  echo "run: no usable CLIP model in $model; trying to download it"
   if ! ./scripts/download_model.sh "$model"; then
     cat <<MSG
 run: ---------------------------------------------------------------------------------
