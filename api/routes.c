@@ -26,24 +26,22 @@
 #include "../indexer/picture.h"
 #include "../indexer/thumbs.h"
 #include "http_parse.h"
+#include "status_http.h"
 #include "web_assets.h"
 
 static vx_api *api(vx_request *rq) { return rq->ctx; }
 static double took_ms(const vx_request *rq) { return (vx_now() - rq->t0) * 1e3; }
 
-/* An engine status as an HTTP answer; `not_found` is the code for VX_E_NOT_FOUND. */
+/* An engine status as an HTTP answer (api/status_http.c); `not_found` is the route's
+ * code for VX_E_NOT_FOUND. */
 static void reply_status(vx_request *rq, int status, const char *not_found, const vx_error *err) {
-    switch (status) {
-    case VX_E_BAD_INPUT: vx_reply_error(rq, 400, "bad_parameter", "%s", err->msg); break;
-    case VX_E_NOT_FOUND: vx_reply_error(rq, 404, not_found, "%s", err->msg); break;
-    case VX_E_UNAVAILABLE: vx_reply_error(rq, 503, "model_missing", "%s", err->msg); break;
-    case VX_E_LOG_UNAVAILABLE: vx_reply_error(rq, 503, "log_unavailable", "%s", err->msg); break;
-    case VX_E_BUSY:
-        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", "1");
-        vx_reply_error(rq, 503, "overloaded", "%s", err->msg);
-        break;
-    default: vx_reply_error(rq, 500, "internal", "%s", err->msg);
+    const vx_status_http *h = vx_status_to_http(status);
+    if (h->retry_after) {
+        char seconds[16];
+        snprintf(seconds, sizeof seconds, "%d", h->retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Retry-After", seconds);
     }
+    vx_reply_error(rq, h->http, status == VX_E_NOT_FOUND ? not_found : h->code, "%s", err->msg);
 }
 
 /* Admin endpoints: "Authorization: Bearer TOKEN", the admin token or the local one
@@ -521,8 +519,9 @@ static void do_tags(vx_request *rq) {
     vx_tag_count *counts = NULL;
     int n = 0;
     vx_error err;
-    if (st.state == VX_TAGS_READY && vx_engine_tag_counts(e, vx_param(rq, "vocabulary"), &counts, &n, &err)) {
-        vx_reply_error(rq, 400, "bad_parameter", "%s", err.msg);
+    int r = st.state == VX_TAGS_READY ? vx_engine_tag_counts(e, vx_param(rq, "vocabulary"), &counts, &n, &err) : VX_OK;
+    if (r) {
+        reply_status(rq, r, "not_found", &err);
         return;
     }
     json_t *doc = vx_tags_json(e, &st, counts, n);

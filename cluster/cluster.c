@@ -636,7 +636,7 @@ static void *follow_loop(void *arg) {
             atomic_fetch_add(&c->skipped, 1);
             vx_op nothing = {0}; /* applies nothing: only the position moves past it */
             r = vx_engine_apply_logged(c->engine, &nothing, &pos, &res.stored, &err);
-            r = r == -2 ? -2 : 0;
+            r = r == VX_E_STORAGE ? VX_E_STORAGE : VX_OK;
             res.status = VX_E_BAD_INPUT;
             res.err = err;
         } else {
@@ -650,7 +650,7 @@ static void *follow_loop(void *arg) {
             vx_op_clear(&op);
         }
         natsMsg_Destroy(msg);
-        if (r == -2) {
+        if (r == VX_E_STORAGE) {
             /* The data folder takes no writes (disk full?): stop here rather than skip
              * ops; the node stays behind and says so in /healthz. */
             vx_warn("cluster: cannot write log op %llu to the data folder: %s; following stops",

@@ -1,4 +1,5 @@
 #include "error.h"
+#include "status.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,4 +29,20 @@ int vx_fail_prefix(vx_error *err, const char *fmt, ...) {
     memcpy(err->msg, joined, n);
     err->msg[n] = '\0';
     return -1;
+}
+
+const char *vx_status_name(int status) {
+    switch (status) {
+    case VX_OK: return "ok";
+    case VX_E_INTERNAL: return "internal";
+    case VX_E_BAD_INPUT: return "bad_input";
+    case VX_E_NOT_FOUND: return "not_found";
+    case VX_E_MODEL_MISSING: return "model_missing";
+    case VX_E_BUSY: return "busy";
+    case VX_E_LOG_UNAVAILABLE: return "log_unavailable";
+    case VX_E_NOT_READY: return "not_ready";
+    case VX_E_DISABLED: return "disabled";
+    case VX_E_STORAGE: return "storage";
+    }
+    return "unknown";
 }

@@ -348,13 +348,13 @@ int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position 
      * written with each op's changes): applying it again changes nothing. Only the
      * follower thread applies logged ops, so nothing moves the position in between. */
     vx_log_position at;
-    if (vx_catalog_get_log_position(e->cat, &at, err) < 0) return -2;
+    if (vx_catalog_get_log_position(e->cat, &at, err) < 0) return VX_E_STORAGE;
     memset(stored, 0, sizeof *stored);
     if (at.seq && pos->seq <= at.seq && at.stream_created == pos->stream_created) return 0;
     if (op->kind == VX_OP_EVENT) {
         int status;
         int r = vx_engine_apply_events(e, op, 1, pos, stored, &status, err);
-        return r == -2 ? -2 : status ? -1 : 0;
+        return r == VX_E_STORAGE ? VX_E_STORAGE : status ? VX_E_INTERNAL : VX_OK;
     }
     return apply_one(e, op, pos, err);
 }
@@ -390,12 +390,12 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
     }
     vx_error werr;
     if ((staged || pos) && write_staged(e, b, pos, &werr)) {
-        rc = -2;
+        rc = VX_E_STORAGE;
         for (int i = 0; i < n; i++)
-            if (status[i] == VX_OK) { status[i] = VX_E_INTERNAL; errs[i] = werr; }
+            if (status[i] == VX_OK) { status[i] = VX_E_STORAGE; errs[i] = werr; }
     }
     for (int i = 0; i < n; i++) {
-        if (status[i] != VX_OK) { if (rc == 0) rc = -1; continue; }
+        if (status[i] != VX_OK) { if (rc == 0) rc = VX_E_INTERNAL; continue; }
         vx_error oerr;
         if (e->rec && vx_rec_observe(e->rec, ops[i].user, &stored[i].event, stored[i].fraction, &oerr))
             vx_warn("recommender: %s", oerr.msg);

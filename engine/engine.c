@@ -247,8 +247,9 @@ int vx_engine_user(vx_engine *e, const char *user, vx_user *out, vx_error *err) 
     return r < 0 ? VX_E_INTERNAL : r > 0 ? VX_E_NOT_FOUND : VX_OK;
 }
 
-/* What a failed commit means to the caller. */
-static int commit_failed(const vx_engine *e) { return e->opt.cluster ? VX_E_LOG_UNAVAILABLE : VX_E_INTERNAL; }
+/* What a failed index run means to the caller: in a cluster the run stops only when
+ * the log refuses its changes (a file's own failure is its item's outcome). */
+static int index_run_failed(const vx_engine *e) { return e->opt.cluster ? VX_E_LOG_UNAVAILABLE : VX_E_INTERNAL; }
 
 int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err) {
     if (!vx_user_name_valid(user)) {
@@ -256,11 +257,7 @@ int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err) {
         return VX_E_BAD_INPUT;
     }
     vx_op op = {.kind = VX_OP_USER_DELETED, .user = (char *)user};
-    return vx_engine_commit(e, &op, err) ? commit_failed(e) : VX_OK;
-}
-
-static int event_status(int r) {
-    return r == VX_EVENT_BAD_INPUT ? VX_E_BAD_INPUT : r == VX_EVENT_UNKNOWN_VIDEO ? VX_E_NOT_FOUND : VX_E_INTERNAL;
+    return vx_engine_commit(e, &op, err);
 }
 
 int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_event_done done, void *arg,
@@ -280,7 +277,7 @@ int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_e
         op.dedup_key = req->idempotency_key;
     }
     int r = vx_event_validate(e->cat, req, vx_wall_ms(), &op.event, err);
-    if (r) return event_status(r);
+    if (r) return r;
     return vx_event_writer_submit(e->events, &op, done, arg, err);
 }
 
@@ -472,8 +469,7 @@ int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err) {
     vx_event_stored stored;
     int status = 0;
     int r = e->opt.cluster->commit(e->opt.cluster->ctx, op, 1, &stored, &status, err);
-    if (status == VX_E_LOG_UNAVAILABLE) return VX_APPLY_UNAVAILABLE;
-    return r || status ? -1 : 0;
+    return status ? status : r ? VX_E_INTERNAL : VX_OK;
 }
 
 void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
@@ -540,7 +536,7 @@ static int submit_to_cluster(vx_engine *e, const char *const *paths, int n, cons
     for (int i = 0; i < n_files; i++) free(files[i]);
     free(files);
     vx_op op = {.kind = VX_OP_JOB, .job = job};
-    if (rc == 0 && vx_engine_commit(e, &op, err)) rc = VX_E_LOG_UNAVAILABLE;
+    if (rc == 0) rc = vx_engine_commit(e, &op, err);
     if (rc == 0 && job.n_items && e->opt.cluster->enqueue(e->opt.cluster->ctx, &job, err)) {
         /* The record says so rather than waiting forever for items never queued. */
         vx_error why = *err, ignored;
@@ -564,7 +560,7 @@ int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx
                          uint64_t *job_id, vx_error *err) {
     if (!e->jobs && !e->opt.cluster) {
         vx_fail(err, "this engine runs no background jobs");
-        return VX_E_UNAVAILABLE;
+        return VX_E_DISABLED;
     }
     if (n < 1 || n > VX_MAX_JOB_ITEMS) {
         vx_fail(err, "paths: must be an array of 1 to %d file or folder paths", VX_MAX_JOB_ITEMS);
@@ -624,7 +620,7 @@ int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const 
     int rc = VX_OK;
     if (!e->model) {
         vx_fail(&err, "indexing needs the CLIP model: %s", e->model_problem);
-        rc = VX_E_UNAVAILABLE;
+        rc = VX_E_MODEL_MISSING;
     }
     const char **paths = rc ? NULL : malloc((size_t)n * sizeof *paths);
     if (!rc && !paths) {
@@ -640,7 +636,7 @@ int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const 
         o.progress = 0;
         o.log_files = 1;
         o.cancel = cancel;
-        if (vx_engine_run_index(e, paths, n, &o, &sum, &err)) rc = commit_failed(e);
+        if (vx_engine_run_index(e, paths, n, &o, &sum, &err)) rc = index_run_failed(e);
     }
     free(paths);
     for (int i = 0; i < n; i++) {
@@ -666,7 +662,7 @@ int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const 
         vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = items[i].job_id, .item_index = items[i].index, .at = time(NULL)};
         op.item = (vx_job_item){.path = items[i].path, .outcome = outcome.outcome,
                                 .message = outcome.message ? outcome.message : ""};
-        if (vx_engine_commit(e, &op, &errs[i])) status[i] = commit_failed(e);
+        status[i] = vx_engine_commit(e, &op, &errs[i]);
     }
     vx_index_summary_clear(&sum);
     for (int i = 0; i < n; i++)
@@ -677,7 +673,7 @@ int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const 
 int vx_engine_fail_item(vx_engine *e, const vx_work_item *w, const char *reason, vx_error *err) {
     vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = w->job_id, .item_index = w->index, .at = time(NULL)};
     op.item = (vx_job_item){.path = w->path, .outcome = VX_ITEM_FAILED, .message = (char *)reason};
-    return vx_engine_commit(e, &op, err) ? commit_failed(e) : VX_OK;
+    return vx_engine_commit(e, &op, err);
 }
 
 int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err) {

@@ -15,11 +15,7 @@
  *
  * Conventions:
  *   - vx_engine_open returns NULL and fills err; vx_engine_close accepts NULL.
- *   - Operations return 0, or a negative vx_status with err filled: VX_E_BAD_INPUT
- *     names the parameter at fault, VX_E_NOT_FOUND the missing thing, VX_E_UNAVAILABLE
- *     says what is missing and how to get it (the model), VX_E_BUSY asks to try again
- *     shortly, VX_E_LOG_UNAVAILABLE says a cluster's log refused a change (and why),
- *     VX_E_INTERNAL is anything else (a database error, out of memory).
+ *   - Operations return 0, or a negative vx_status (common/status.h) with err filled.
  *   - Results belong to the caller and are released with their _free function.
  *   - Every operation may be called from any thread at any time. Asynchronous ones
  *     call their callback exactly once, from an engine thread; callers hop back to
@@ -37,6 +33,7 @@
 #include "../recommend/events.h"
 #include "../recommend/feed.h"
 #include "../schemas/ops.h"
+#include "../common/status.h"
 #include "../schemas/records.h"
 
 /* Limits of the operations, the same for the command line and HTTP. */
@@ -44,15 +41,6 @@
 #define VX_MAX_OFFSET 10000 /* results skipped (pages) */
 #define VX_MAX_QUERY 1000   /* bytes of query text */
 
-typedef enum vx_status {
-    VX_OK = 0,
-    VX_E_INTERNAL = -1,
-    VX_E_BAD_INPUT = -2,
-    VX_E_NOT_FOUND = -3,
-    VX_E_UNAVAILABLE = -4,
-    VX_E_BUSY = -5,
-    VX_E_LOG_UNAVAILABLE = -6, /* a cluster's log does not take writes now (servers down, no quorum) */
-} vx_status;
 
 typedef enum vx_model_need {
     VX_MODEL_NONE,    /* never loaded (similar, feed, events, info) */
@@ -208,7 +196,7 @@ void vx_text_query_free(vx_text_query *q);
  * among its frames (perceptual hashes within VX_PHASH_MATCH_BITS, whatever the model)
  * comes first, at the segment of that frame, matched "visual" and "frame": the video the
  * picture comes from. VX_E_BAD_INPUT says what is
- * wrong with the picture ("image: the PNG image is corrupt ..."), VX_E_UNAVAILABLE that
+ * wrong with the picture ("image: the PNG image is corrupt ..."), VX_E_MODEL_MISSING that
  * the model is missing. The two-step form works like the text search's; the query's
  * text (vx_query_text) then describes the picture ("JPEG image 640x480"). */
 int vx_engine_search_image(vx_engine *e, const void *image, size_t len, const vx_search_params *p, vx_results *out,
@@ -315,11 +303,12 @@ typedef struct vx_tag_count {
     int vocabulary, label;
     uint32_t videos;
 } vx_tag_count;
-/* Every tag some video has, with how many videos, most first; vocabulary NULL: all. */
+/* Every tag some video has, with how many videos, most first; vocabulary NULL: all.
+ * VX_E_BAD_INPUT when there is no such vocabulary. */
 int vx_engine_tag_counts(vx_engine *e, const char *vocabulary, vx_tag_count **out, int *n, vx_error *err);
 
 /* A tag filter ("label" or "vocabulary:label", any case): the pairs it names. 0, or
- * VX_E_BAD_INPUT (no such label), VX_E_BUSY (tags are being prepared), VX_E_UNAVAILABLE
+ * VX_E_BAD_INPUT (no such label), VX_E_NOT_READY (tags are being prepared), VX_E_DISABLED
  * (tags are off: why). */
 typedef struct vx_tag_pair {
     int vocabulary, label;
@@ -416,8 +405,9 @@ void vx_job_status_free(vx_job_status *s);
 
 /* Applies one op the cluster's log delivered, at log position pos: the op's changes and
  * the position go in one write, so a restart resumes after the last op applied and
- * applying an op twice is harmless. Returns 0; -1 with err when the op could not apply
- * (it is skipped: the position still moves); -2 when nothing could be written. For
+ * applying an op twice is harmless. Returns 0; VX_E_INTERNAL with err when the op could
+ * not apply (it is skipped: the position still moves); VX_E_STORAGE when nothing could be
+ * written. For
  * events, stored says what was stored. */
 int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
                            vx_error *err);

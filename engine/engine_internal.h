@@ -64,11 +64,12 @@ static inline void vx_engine_foreground(vx_engine *e) {
 /* engine/apply.c: applies one op (catalog, thumbnails, vector indexes, recommender). */
 int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err);
 /* Applies event ops together in one write (synced, or at log position pos); stored[i]
- * and status[i] per op. Returns 0, -1 when some failed, -2 when nothing was written. */
+ * and status[i] per op. Returns 0, VX_E_INTERNAL when some failed, VX_E_STORAGE when
+ * nothing was written. */
 int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_position *pos, vx_event_stored *stored,
                            int *status, vx_error *errs);
 /* A change made here: applied now on one machine, committed to the log in a cluster.
- * Returns 0, -1 with err, or VX_APPLY_UNAVAILABLE when the cluster's log refused it. */
+ * Returns a vx_status: VX_E_LOG_UNAVAILABLE when the cluster's log refused it. */
 int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err);
 void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
                              vx_error *errs);

@@ -153,7 +153,7 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     vx_engine_foreground(e);
     if (!e->model && !e->lex) {
         vx_fail(err, "text search needs the CLIP model: %s", e->model_problem);
-        return VX_E_UNAVAILABLE;
+        return VX_E_MODEL_MISSING;
     }
     if (check_search(p, err)) return VX_E_BAD_INPUT;
     const vx_clip_config *c = e->model ? vx_clip_get_config(e->model) : NULL;
@@ -635,7 +635,7 @@ int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, co
     vx_engine_foreground(e);
     if (!e->model) {
         vx_fail(err, "searching by a picture needs the CLIP model: %s", e->model_problem);
-        return VX_E_UNAVAILABLE;
+        return VX_E_MODEL_MISSING;
     }
     vx_picture_info info;
     if (vx_picture_sniff(image, len, &info, err)) {
@@ -916,7 +916,7 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
         vx_fail(err, "video %s was indexed without the CLIP model: its neighbours come once its frames are encoded (%s)",
                 hex, e->model ? "under way" : "place the model, then run vidx index or let the service find it");
         vx_video_clear(&self);
-        return VX_E_UNAVAILABLE;
+        return VX_E_MODEL_MISSING;
     }
     pthread_rwlock_rdlock(&e->ann_lock);
     r = rank_similar(e, &self, k, offset, out, err);

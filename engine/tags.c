@@ -836,12 +836,12 @@ int vx_engine_tag_parse(vx_engine *e, const char *text, vx_tag_filter *out, vx_e
     vx_engine_tags_state(e, &st);
     if (!t || st.state == VX_TAGS_OFF) {
         vx_fail(err, "tag: tags are off: %.450s", st.problem[0] ? st.problem : "this engine keeps none");
-        return VX_E_UNAVAILABLE;
+        return VX_E_DISABLED;
     }
     if (st.state != VX_TAGS_READY) {
         vx_fail(err, "tag: tags are being prepared (%s, %.0f%%); try again shortly", vx_tags_state_name(st.state),
                 100 * st.progress);
-        return VX_E_BUSY;
+        return VX_E_NOT_READY;
     }
     if (strlen(text) > VX_VOCAB_MAX_NAME + 1 + VX_VOCAB_MAX_STRING) {
         vx_fail(err, "tag: longer than %d bytes", VX_VOCAB_MAX_NAME + 1 + VX_VOCAB_MAX_STRING);
@@ -892,7 +892,10 @@ int vx_engine_tag_counts(vx_engine *e, const char *vocabulary, vx_tag_count **ou
     if (vocabulary && *vocabulary) {
         for (int i = 0; i < t->n_vocab; i++)
             if (strcmp(t->v[i].name, vocabulary) == 0) vsel = i;
-        if (vsel < 0) return vx_fail(err, "vocabulary: no vocabulary \"%s\"", vocabulary);
+        if (vsel < 0) {
+            vx_fail(err, "vocabulary: no vocabulary \"%s\"", vocabulary);
+            return VX_E_BAD_INPUT;
+        }
     }
     size_t total = 0;
     for (int i = 0; i < t->n_vocab; i++) total += (size_t)t->v[i].n_labels;
@@ -901,7 +904,8 @@ int vx_engine_tag_counts(vx_engine *e, const char *vocabulary, vx_tag_count **ou
     if (!offset || !counts) {
         free(offset);
         free(counts);
-        return vx_fail(err, "out of memory");
+        vx_fail(err, "out of memory");
+        return VX_E_INTERNAL;
     }
     for (int i = 0; i < t->n_vocab; i++) offset[i + 1] = offset[i] + (size_t)t->v[i].n_labels;
     pthread_mutex_lock(&t->mu);
@@ -914,7 +918,8 @@ int vx_engine_tag_counts(vx_engine *e, const char *vocabulary, vx_tag_count **ou
     if (!list) {
         free(offset);
         free(counts);
-        return vx_fail(err, "out of memory");
+        vx_fail(err, "out of memory");
+        return VX_E_INTERNAL;
     }
     m = 0;
     for (int vi = 0; vi < t->n_vocab; vi++) {

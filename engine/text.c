@@ -226,5 +226,5 @@ int vx_engine_set_text(vx_engine *e, uint64_t id, const vx_text_input *in, vx_er
             entries[op.text.n_entries++] = (vx_text_entry){.field = VX_FIELD_TAG, .origin = "api", .text = (char *)in->tags[i]};
     r = vx_engine_commit(e, &op, err);
     free(entries);
-    return r == 0 ? VX_OK : r == VX_APPLY_UNAVAILABLE ? VX_E_LOG_UNAVAILABLE : VX_E_INTERNAL;
+    return r;
 }

@@ -774,7 +774,7 @@ frames:
         op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
         op.segments = segs;
     }
-    if ((rc = R->o->apply(R->o->apply_ctx, &op, err)) != 0) goto done; /* VX_APPLY_UNAVAILABLE passes up */
+    if ((rc = R->o->apply(R->o->apply_ctx, &op, err)) != 0) goto done; /* VX_E_LOG_UNAVAILABLE passes up */
     R->sum->video_seconds += duration;
     if (!encoded) R->sum->visual_pending++;
     if (j->visual_only) {
@@ -863,7 +863,7 @@ static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
             continue;
         }
         int r = j->failed ? commit_failure(R, j, err) : commit_video(R, j, err);
-        if (r == VX_APPLY_UNAVAILABLE) { /* not the file's fault: nothing is recorded, the run stops */
+        if (r == VX_E_LOG_UNAVAILABLE) { /* not the file's fault: nothing is recorded, the run stops */
             vx_info("not indexed %s: %s", j->path, err->msg);
             free_frames(j);
             return -1;

@@ -19,12 +19,12 @@
 
 #include <stdatomic.h>
 
+#include "../common/status.h"
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
 #include "../schemas/ops.h"
 #include "decode.h"
 
-#define VX_APPLY_UNAVAILABLE (-2)
 /* The size frames are sampled at without the model (CLIP's input; thumbnails and frame
  * hashes come from that copy). */
 #define VX_INDEX_IMAGE_SIZE 224
@@ -39,9 +39,9 @@ typedef struct vx_index_options {
     int log_files;            /* one log line per file (when not a terminal) */
     const char *model_dir;    /* recorded in the database's meta */
     /* Every change the run makes (schemas/ops.h), in order: the indexer reads the
-     * catalog but never writes it. Returns 0, or -1 with err (the file fails), or
-     * VX_APPLY_UNAVAILABLE with err when the store refuses changes for now (a cluster's
-     * log without quorum): the run then stops and records no failure. */
+     * catalog but never writes it. Returns a vx_status: 0, or VX_E_LOG_UNAVAILABLE with
+     * err when the store refuses changes for now (a cluster's log without quorum): the
+     * run then stops and records no failure; any other with err: the file fails. */
     int (*apply)(void *ctx, const vx_op *op, vx_error *err);
     void *apply_ctx;
     /* Called on the calling thread after each file's outcome is applied (video_id is

@@ -40,21 +40,21 @@ int vx_event_validate(vx_catalog *cat, const vx_event_request *req, int64_t now_
     memset(out, 0, sizeof *out);
     if (!req->user || !vx_user_name_valid(req->user)) {
         vx_fail(err, "user: must be " VX_USER_NAME_RULE);
-        return VX_EVENT_BAD_INPUT;
+        return VX_E_BAD_INPUT;
     }
     if (req->type < VX_EVENT_VIEW || req->type > VX_EVENT_SKIP) {
         vx_fail(err, "type: must be view, complete, like, dislike or skip");
-        return VX_EVENT_BAD_INPUT;
+        return VX_E_BAD_INPUT;
     }
     if (!(req->seconds < 0 || (isfinite(req->seconds) && req->seconds <= VX_EVENT_MAX_SECONDS))) {
         vx_fail(err, "seconds: must be a number from 0 to %.0f", VX_EVENT_MAX_SECONDS);
-        return VX_EVENT_BAD_INPUT;
+        return VX_E_BAD_INPUT;
     }
     const int64_t ts = req->ts_ms ? req->ts_ms : now_ms;
     if (ts < VX_EVENT_MIN_TS_MS || ts > now_ms + VX_EVENT_FUTURE_TOLERANCE_MS) {
         vx_fail(err, "ts: %s (unix seconds, not before 2000 and at most 5 minutes ahead of this server's clock)",
                 ts < VX_EVENT_MIN_TS_MS ? "too far in the past" : "in the future");
-        return VX_EVENT_BAD_INPUT;
+        return VX_E_BAD_INPUT;
     }
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(req->video_id, hex);
@@ -85,7 +85,7 @@ int vx_event_validate(vx_catalog *cat, const vx_event_request *req, int64_t now_
     if (r || v.status != VX_VIDEO_INDEXED) {
         vx_fail(err, "video %s: %s", hex, r ? "no such video" : "not indexed (failed or removed)");
         if (!r) vx_video_clear(&v);
-        return VX_EVENT_UNKNOWN_VIDEO;
+        return VX_E_NOT_FOUND;
     }
     *out = (vx_event){.video_id = v.id, .type = req->type, .seconds = req->seconds < 0 ? 0.0f : (float)req->seconds,
                       .ts_ms = ts};

@@ -20,16 +20,13 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "../common/status.h"
 #include "../schemas/catalog.h"
 
 #define VX_EVENT_HALF_LIFE_DAYS 30.0
 #define VX_EVENT_FUTURE_TOLERANCE_MS (5 * 60 * 1000) /* clocks disagree; beyond this, rejected */
 #define VX_EVENT_MIN_TS_MS 946684800000LL           /* 2000-01-01: older timestamps are mistakes */
 #define VX_EVENT_MAX_SECONDS (7 * 86400.0)
-
-/* Return codes of vx_event_record besides 0 and -1 (internal error). */
-#define VX_EVENT_BAD_INPUT (-2)     /* err names the field */
-#define VX_EVENT_UNKNOWN_VIDEO (-3) /* no such video, or not indexed */
 
 typedef struct vx_event_request {
     const char *user;
@@ -53,7 +50,8 @@ typedef struct vx_event_stored {
 } vx_event_stored;
 
 /* Checks a request (fields, an indexed video; a copy counts for its original) and
- * resolves it to the event to store. 0, VX_EVENT_BAD_INPUT, VX_EVENT_UNKNOWN_VIDEO, -1. */
+ * resolves it to the event to store. A vx_status: 0, VX_E_BAD_INPUT (err names the field),
+ * VX_E_NOT_FOUND (no such video, or not indexed), VX_E_INTERNAL. */
 int vx_event_validate(vx_catalog *cat, const vx_event_request *req, int64_t now_ms, vx_event *out, vx_error *err);
 /* The user's record, or a fresh one with only the name set when they have none yet. */
 int vx_event_load_user(vx_catalog *cat, const char *name, vx_user *u, vx_error *err);

@@ -87,15 +87,15 @@ static int record(vx_catalog *cat, vx_recommender *rec, const char *user, uint64
 
 static void test_events(vx_catalog *cat) {
     vx_error err;
-    CHECK(record(cat, NULL, "bad name", ids[0], VX_EVENT_LIKE, -1, 0, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(record(cat, NULL, "bad name", ids[0], VX_EVENT_LIKE, -1, 0, &err) == VX_E_BAD_INPUT);
     CHECK(strstr(err.msg, "user") != NULL);
-    CHECK(record(cat, NULL, "ev", ids[0], 9, -1, 0, &err) == VX_EVENT_BAD_INPUT);
-    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, NAN, 0, &err) == VX_EVENT_BAD_INPUT);
-    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 1e9, 0, &err) == VX_EVENT_BAD_INPUT);
-    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 5, NOW_MS + 3600 * 1000, &err) == VX_EVENT_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], 9, -1, 0, &err) == VX_E_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, NAN, 0, &err) == VX_E_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 1e9, 0, &err) == VX_E_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 5, NOW_MS + 3600 * 1000, &err) == VX_E_BAD_INPUT);
     CHECK(strstr(err.msg, "future") != NULL);
-    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 5, 1000, &err) == VX_EVENT_BAD_INPUT);
-    CHECK(record(cat, NULL, "ev", 0x0123456789abcdefULL, VX_EVENT_LIKE, -1, 0, &err) == VX_EVENT_UNKNOWN_VIDEO);
+    CHECK(record(cat, NULL, "ev", ids[0], VX_EVENT_VIEW, 5, 1000, &err) == VX_E_BAD_INPUT);
+    CHECK(record(cat, NULL, "ev", 0x0123456789abcdefULL, VX_EVENT_LIKE, -1, 0, &err) == VX_E_NOT_FOUND);
     vx_user u;
     CHECK(vx_catalog_get_user(cat, "ev", &u, &err) == 1); /* nothing stored by rejected events */
 
