@@ -251,6 +251,7 @@ static void rebuild_recommender(vx_engine *e) {
     e->rec_generation++; /* a model trained from the old one is not swapped in */
     pthread_rwlock_unlock(&e->ann_lock);
     vx_rec_close(old);
+    vx_engine_feedmodel_notice(e);
 }
 
 /* After a model change: the vector indexes start again, empty, at the new model's size
@@ -400,6 +401,7 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
         if (e->rec && vx_rec_observe(e->rec, ops[i].user, &stored[i].event, stored[i].fraction, &oerr))
             vx_warn("recommender: %s", oerr.msg);
     }
+    if (rc != VX_E_STORAGE) vx_engine_feedmodel_notice(e);
     pthread_mutex_unlock(&e->apply_lock);
     for (int i = 0; i < n_users; i++) vx_user_clear(&users[i]);
     free(users);

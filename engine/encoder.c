@@ -22,8 +22,7 @@ struct vx_text_encoder {
     vx_clip_ctx *ctx;
     float *out;   /* [ENCODE_BATCH][proj_dim] */
     int proj_dim;
-    pthread_t thread;
-    vx_batch_queue queue;
+    vx_worker worker;
 };
 
 void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task *t) {
@@ -47,12 +46,12 @@ void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task
     vx_rgb_free(&img);
 }
 
-static void *encode_loop(void *arg) {
-    vx_text_encoder *enc = arg;
+static void encode_loop(vx_worker *w) {
+    vx_text_encoder *enc = w->ctx;
     for (;;) {
         vx_queue_node *taken[ENCODE_BATCH];
-        int n = vx_batch_queue_take(&enc->queue, taken, ENCODE_BATCH);
-        if (!n) return NULL; /* stopping and drained */
+        int n = vx_worker_take(w, taken, ENCODE_BATCH, -1);
+        if (n < 0) return; /* stopping and drained */
         vx_encode_task *batch[ENCODE_BATCH];
         int texts = 0;
         for (int i = 0; i < n; i++) {
@@ -104,27 +103,22 @@ vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err) {
         free(enc);
         return NULL;
     }
-    vx_batch_queue_init(&enc->queue, VX_ENCODER_MAX_QUEUE);
-    if (pthread_create(&enc->thread, NULL, encode_loop, enc)) {
-        vx_batch_queue_destroy(&enc->queue);
+    if (vx_worker_start(&enc->worker, "the query encoder", encode_loop, enc, VX_ENCODER_MAX_QUEUE, 1, err)) {
         vx_clip_ctx_free(enc->ctx);
         free(enc->out);
         free(enc);
-        vx_fail(err, "cannot start the encoder thread");
         return NULL;
     }
     return enc;
 }
 
 int vx_text_encoder_submit(vx_text_encoder *enc, vx_encode_task *t) {
-    return vx_batch_queue_push(&enc->queue, &t->link);
+    return vx_worker_push(&enc->worker, &t->link);
 }
 
 void vx_text_encoder_stop(vx_text_encoder *enc) {
     if (!enc) return;
-    vx_batch_queue_stop(&enc->queue);
-    pthread_join(enc->thread, NULL);
-    vx_batch_queue_destroy(&enc->queue);
+    vx_worker_stop(&enc->worker); /* queries waiting are still answered */
     vx_clip_ctx_free(enc->ctx);
     free(enc->out);
     free(enc);

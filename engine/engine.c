@@ -282,31 +282,26 @@ int vx_engine_record_event_async(vx_engine *e, const vx_event_request *req, vx_e
 }
 
 typedef struct event_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int finished, status;
+    vx_completion written;
+    int status;
     vx_event_stored stored;
     vx_error err;
 } event_wait;
 
 static void event_waited(void *arg, int status, const vx_event_stored *stored, const vx_error *err) {
     event_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
     w->status = status;
     if (stored) w->stored = *stored;
     if (err) w->err = *err;
-    w->finished = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    vx_completion_signal(&w->written);
 }
 
 int vx_engine_record_event(vx_engine *e, const vx_event_request *req, vx_event_stored *stored, vx_error *err) {
-    event_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    event_wait w = {.written = VX_COMPLETION_INIT};
     int r = vx_engine_record_event_async(e, req, event_waited, &w, err);
+    if (r == 0) vx_completion_wait(&w.written);
+    vx_completion_destroy(&w.written);
     if (r) return r;
-    pthread_mutex_lock(&w.mu);
-    while (!w.finished) pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
     *stored = w.stored;
     if (w.status) *err = w.err;
     return w.status;
@@ -786,12 +781,6 @@ int vx_engine_check(vx_engine *e, void (*report)(void *ctx, const char *problem)
  * (measured here: a SCHED_IDLE busy loop per core cut uncached searches from 114/s to
  * 31/s). So it pauses until no search, similar-video or feed request has run for QUIET_S. */
 #define QUIET_S 0.3
-void vx_engine_wait_quiet(vx_engine *e, int (*stopped)(void *ctx), void *ctx) {
-    for (;;) {
-        const double last = (double)atomic_load_explicit(&e->foreground_us, memory_order_relaxed) * 1e-6;
-        const double idle = vx_now() - last;
-        if (idle >= QUIET_S || stopped(ctx)) return;
-        struct timespec ts = {0, (long)((QUIET_S - idle) * 1e9) + 1000000};
-        nanosleep(&ts, NULL);
-    }
+int vx_engine_wait_quiet(vx_engine *e, vx_worker *w, double max_s) {
+    return vx_worker_wait_quiet(w, &e->foreground_us, QUIET_S, max_s);
 }

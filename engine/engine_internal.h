@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 
 #include "../ann/ann.h"
-#include "../common/batch_queue.h"
+#include "../common/worker.h"
 #include "../common/lru.h"
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
@@ -88,14 +88,16 @@ void vx_engine_text_close(vx_engine *e);
  * apply_lock): rewrites them and commits at the catalog's text generation. */
 void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation);
 
-/* Background work waits until no search, similar-video or feed request has run for a
- * moment, or stopped(ctx) says to stop (engine.c). */
-void vx_engine_wait_quiet(vx_engine *e, int (*stopped)(void *ctx), void *ctx);
+/* From worker w's thread: waits until no search, similar-video or feed request has run
+ * for a moment, at most max_s (< 0: no limit). 0, or -1 when w is told to stop meanwhile. */
+int vx_engine_wait_quiet(vx_engine *e, vx_worker *w, double max_s);
 
 /* engine/feedmodel.c: the feeds' item model, rebuilt in the background. */
 typedef struct vx_feedmodel vx_feedmodel;
 int vx_engine_feedmodel_start(vx_engine *e, vx_error *err);
 void vx_engine_feedmodel_stop(vx_engine *e);
+/* The recommender changed (events, a user deleted): the builder looks whether a model is due. */
+void vx_engine_feedmodel_notice(vx_engine *e);
 /* Builds it on the caller's thread when one is due: 1 built, 0 not due, -1 failed (logged). */
 int vx_engine_feedmodel_build_now(vx_engine *e);
 
@@ -107,7 +109,7 @@ void vx_engine_tags_follow(vx_engine *e, uint64_t video_id);
 
 /* engine/encoder.c: the text encoder thread. */
 typedef struct vx_encode_task {
-    vx_queue_node link;         /* first: queued by it (common/batch_queue.h) */
+    vx_queue_node link;         /* first: queued by it (common/worker.h) */
     int32_t *ids;               /* [n], token ids with start and end */
     int n;
     /* A picture query instead (ids NULL): decoded, preprocessed like frames and encoded

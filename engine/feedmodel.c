@@ -1,8 +1,9 @@
 /* vidx engine: the feeds' item model (recommend/itemmodel.h), rebuilt in the background.
  *
- * A thread looks once a second whether a new model is due (vx_rec_model_due: none yet,
- * a twentieth of the engagements new, or any change to a model five minutes old or one
- * that trained in under half a second), takes the
+ * A worker is woken by every change of the recommender (the apply's follow) and builds
+ * when a new model is due (vx_rec_model_due_in: none yet, a twentieth of the engagements
+ * new, or any change to a model five minutes old or one that trained in under half a
+ * second; it waits for the time when that comes, not in steps), takes the
  * recommender's engagements under the index's read lock (a copy: milliseconds), trains
  * with no lock held, and swaps the model in, unless the recommender itself was replaced
  * meanwhile (a user's deletion rebuilds it). New videos find their content neighbours in
@@ -17,6 +18,7 @@
  *
  * Engines without the thread (the command line, tools) build the model on the first feed
  * that needs it (vx_engine_feed). */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,22 +33,10 @@
 
 struct vx_feedmodel {
     vx_engine *e;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stopping, started;
-    double quiet_since_asked; /* when this build began waiting for quiet */
+    vx_worker worker;             /* woken by changes; only its thread reads the rest */
     double last_end, last_length;
     uint64_t builds;
 };
-
-static int stopped_or_waited_enough(void *ctx) {
-    vx_feedmodel *m = ctx;
-    pthread_mutex_lock(&m->mu);
-    const int stop = m->stopping;
-    pthread_mutex_unlock(&m->mu);
-    return stop || vx_now() - m->quiet_since_asked >= QUIET_WAIT_MAX_S;
-}
 
 /* The video index's nearest videos, under its read lock. */
 static int similar_locked(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err) {
@@ -97,34 +87,29 @@ static int build_once(vx_engine *e, int threads) {
     return swapped;
 }
 
-static void *run(void *arg) {
-    vx_feedmodel *m = arg;
+/* Seconds until the next build may start: when a model is due, and no sooner than
+ * BUILD_SPACING times the last build's length after it ended; INFINITY: not until
+ * something changes. */
+static double next_build_in(vx_feedmodel *m) {
+    vx_engine *e = m->e;
+    pthread_rwlock_rdlock(&e->ann_lock);
+    double in = e->rec ? vx_rec_model_due_in(e->rec) : INFINITY;
+    pthread_rwlock_unlock(&e->ann_lock);
+    if (m->builds) in = fmax(in, m->last_end + BUILD_SPACING * m->last_length - vx_now());
+    return in;
+}
+
+static void run(vx_worker *w) {
+    vx_feedmodel *m = w->ctx;
     vx_engine *e = m->e;
     for (;;) {
-        pthread_mutex_lock(&m->mu);
-        if (!m->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;
-            pthread_cond_timedwait(&m->cv, &m->mu, &until);
+        const double in = next_build_in(m);
+        if (in > 0) {
+            if (vx_worker_take(w, NULL, 0, isinf(in) ? -1 : in) < 0) return;
+            continue; /* woken by a change, or the time came: look again */
         }
-        const int quit = m->stopping;
-        pthread_mutex_unlock(&m->mu);
-        if (quit) return NULL;
         const int first = m->builds == 0;
-        if (!first && vx_now() - m->last_end < BUILD_SPACING * m->last_length) continue;
-        pthread_rwlock_rdlock(&e->ann_lock);
-        const int due = e->rec && vx_rec_model_due(e->rec);
-        pthread_rwlock_unlock(&e->ann_lock);
-        if (!due) continue;
-        if (!first) {
-            m->quiet_since_asked = vx_now();
-            vx_engine_wait_quiet(e, stopped_or_waited_enough, m);
-            pthread_mutex_lock(&m->mu);
-            const int stop = m->stopping;
-            pthread_mutex_unlock(&m->mu);
-            if (stop) return NULL;
-        }
+        if (!first && vx_engine_wait_quiet(e, w, QUIET_WAIT_MAX_S)) return;
         const double t0 = vx_now();
         if (build_once(e, first ? 0 : 1) > 0) m->builds++;
         m->last_end = vx_now();
@@ -136,28 +121,24 @@ int vx_engine_feedmodel_start(vx_engine *e, vx_error *err) {
     vx_feedmodel *m = calloc(1, sizeof *m);
     if (!m) return vx_fail(err, "out of memory");
     m->e = e;
-    pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
+    if (vx_worker_start(&m->worker, "the feed model's builder", run, m, 0, 0, err)) {
+        free(m);
+        return -1;
+    }
     e->feedmodel = m;
-    if (pthread_create(&m->thread, NULL, run, m)) return vx_fail(err, "cannot start the feed model's thread");
-    m->started = 1;
     return 0;
 }
 
 void vx_engine_feedmodel_stop(vx_engine *e) {
     vx_feedmodel *m = e->feedmodel;
     if (!m) return;
-    if (m->started) {
-        pthread_mutex_lock(&m->mu);
-        m->stopping = 1;
-        pthread_cond_broadcast(&m->cv);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->thread, NULL);
-    }
-    pthread_cond_destroy(&m->cv);
-    pthread_mutex_destroy(&m->mu);
+    vx_worker_stop(&m->worker);
     free(m);
     e->feedmodel = NULL;
+}
+
+void vx_engine_feedmodel_notice(vx_engine *e) {
+    if (e->feedmodel) vx_worker_wake(&e->feedmodel->worker);
 }
 
 int vx_engine_feedmodel_build_now(vx_engine *e) {

@@ -8,6 +8,7 @@
  * crashed) runs again at the next open, which is safe because indexing skips what is
  * already done. One runner thread takes jobs in order.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,31 +21,27 @@
 
 struct vx_jobs {
     vx_engine *e;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t *queue;
-    int qn, qcap;
-    int stopping;
-    atomic_int cancel;
-    /* the running job, for live progress (under mu) */
-    uint64_t running;
+    vx_worker worker;          /* the runner: queued_job items; its stop flag cancels the running job */
+    pthread_mutex_t mu;        /* guards the rest */
+    uint64_t running;          /* the running job, with its outcomes so far (live progress) */
     vx_index_summary live;
     int64_t n_done, n_failed;
 };
 
+typedef struct queued_job {
+    vx_queue_node link; /* first: queued by it */
+    uint64_t id;
+} queued_job;
+
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
 static int push(vx_jobs *J, uint64_t id) {
-    if (J->qn == J->qcap) {
-        int cap = J->qcap ? 2 * J->qcap : 16;
-        uint64_t *q = realloc(J->queue, (size_t)cap * sizeof *q);
-        if (!q) return -1;
-        J->queue = q;
-        J->qcap = cap;
-    }
-    J->queue[J->qn++] = id;
-    return 0;
+    queued_job *q = malloc(sizeof *q);
+    if (!q) return -1;
+    q->id = id;
+    if (vx_worker_push(&J->worker, &q->link) == 0) return 0;
+    free(q);
+    return -1;
 }
 
 static int write_job(vx_engine *e, const vx_job *j, vx_error *err) {
@@ -108,7 +105,7 @@ static void run_job(vx_jobs *J, uint64_t id) {
     vx_index_options_set(&o, &job.settings);
     o.on_item = on_item;
     o.on_item_ctx = J;
-    o.cancel = &J->cancel;
+    o.cancel = &J->worker.stopping;
     o.progress = 0;
     o.log_files = 1;
     vx_index_summary sum;
@@ -194,30 +191,21 @@ static void encode_pending(vx_jobs *J) {
 /* How often an idle service without its model looks for it. */
 #define MODEL_POLL_SECONDS 5
 
-static void *runner(void *arg) {
-    vx_jobs *J = arg;
+static void runner(vx_worker *w) {
+    vx_jobs *J = w->ctx;
     for (;;) {
+        /* Idle without the model: its folder is looked at every few seconds. */
+        const int model_awaited = !J->e->model && J->e->opt.model != VX_MODEL_NONE;
+        vx_queue_node *node;
+        const int n = vx_worker_take(w, &node, 1, model_awaited ? MODEL_POLL_SECONDS : -1);
+        if (n < 0) return;
+        if (n == 0) {
+            if (model_awaited && vx_engine_model_arrived(J->e)) vx_jobs_encode_pending(J);
+            continue;
+        }
+        const uint64_t id = ((queued_job *)node)->id;
+        free(node);
         pthread_mutex_lock(&J->mu);
-        while (!J->qn && !J->stopping) {
-            if (J->e->model || J->e->opt.model == VX_MODEL_NONE) {
-                pthread_cond_wait(&J->cv, &J->mu);
-                continue;
-            }
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += MODEL_POLL_SECONDS;
-            if (pthread_cond_timedwait(&J->cv, &J->mu, &until) == 0 || J->qn || J->stopping) continue;
-            pthread_mutex_unlock(&J->mu);
-            if (vx_engine_model_arrived(J->e)) vx_jobs_encode_pending(J);
-            pthread_mutex_lock(&J->mu);
-        }
-        if (J->stopping) {
-            pthread_mutex_unlock(&J->mu);
-            return NULL;
-        }
-        uint64_t id = J->queue[0];
-        memmove(J->queue, J->queue + 1, (size_t)(J->qn - 1) * sizeof *J->queue);
-        J->qn--;
         J->running = id;
         pthread_mutex_unlock(&J->mu);
         run_job(J, id);
@@ -251,23 +239,19 @@ vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err) {
     if (!J) { vx_fail(err, "out of memory"); return NULL; }
     J->e = e;
     pthread_mutex_init(&J->mu, NULL);
-    pthread_cond_init(&J->cv, NULL);
     resume r = {J, NULL, 0, 0};
-    if (vx_catalog_scan_jobs(e->cat, find_unfinished, &r, NULL, err)) {
+    if (vx_catalog_scan_jobs(e->cat, find_unfinished, &r, NULL, err) ||
+        vx_worker_start(&J->worker, "the job runner", runner, J, INT_MAX, 0, err)) {
         free(r.pending);
+        pthread_mutex_destroy(&J->mu);
         free(J);
         return NULL;
     }
     if (r.n) qsort(r.pending, (size_t)r.n, sizeof *r.pending, by_created);
-    for (int i = 0; i < r.n; i++) push(J, r.pending[i].id);
+    for (int i = 0; i < r.n; i++)
+        if (push(J, r.pending[i].id)) vx_warn("job %016llx: out of memory; it resumes at the next start", (unsigned long long)r.pending[i].id);
     if (r.n) vx_info("resuming %d unfinished indexing jobs", r.n);
     free(r.pending);
-    if (pthread_create(&J->thread, NULL, runner, J)) {
-        free(J->queue);
-        free(J);
-        vx_fail(err, "cannot start the job runner");
-        return NULL;
-    }
     return J;
 }
 
@@ -278,16 +262,14 @@ void vx_jobs_encode_pending(vx_jobs *J) {
 
 void vx_jobs_stop(vx_jobs *J) {
     if (!J) return;
-    pthread_mutex_lock(&J->mu);
-    J->stopping = 1;
-    atomic_store(&J->cancel, 1);
-    pthread_cond_signal(&J->cv);
-    pthread_mutex_unlock(&J->mu);
-    pthread_join(J->thread, NULL);
+    /* A running job is cancelled; it and the queued ones stay "queued" or "running" in
+     * their records and run again at the next start. */
+    for (vx_queue_node *n = vx_worker_stop(&J->worker), *next; n; n = next) {
+        next = n->next;
+        free(n);
+    }
     pthread_mutex_destroy(&J->mu);
-    pthread_cond_destroy(&J->cv);
     vx_index_summary_clear(&J->live);
-    free(J->queue);
     free(J);
 }
 
@@ -314,11 +296,8 @@ uint64_t vx_jobs_submit(vx_jobs *J, const char *const *paths, int n, const vx_jo
     if (r == 0) r = write_job(J->e, &job, err);
     vx_job_clear(&job);
     if (r) return 0;
-    pthread_mutex_lock(&J->mu);
-    r = push(J, id);
-    pthread_cond_signal(&J->cv);
-    pthread_mutex_unlock(&J->mu);
-    if (r) { vx_fail(err, "out of memory"); return 0; }
+    /* Not queued (no memory, or stopping): its record says queued, so it runs at the next start. */
+    if (push(J, id)) vx_warn("job %016llx: not queued now; it runs at the next start", (unsigned long long)id);
     return id;
 }
 
@@ -333,8 +312,8 @@ int vx_jobs_live(vx_jobs *J, uint64_t id, vx_index_summary *live) {
 }
 
 void vx_jobs_counts(vx_jobs *J, int64_t *queued, int64_t *running, int64_t *done, int64_t *failed) {
+    *queued = vx_worker_queued(&J->worker);
     pthread_mutex_lock(&J->mu);
-    *queued = J->qn;
     *running = J->running != 0;
     *done = J->n_done;
     *failed = J->n_failed;

@@ -17,6 +17,7 @@
  * ready, so a half-made file is never served.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -40,22 +41,17 @@
 typedef enum { TASK_MAKE = 1, TASK_FORGET = 2 } task_kind;
 
 typedef struct task {
+    vx_queue_node link; /* first: queued by it */
     uint64_t hash;
     uint8_t kind;
 } task;
 
 struct vx_media {
     vx_engine *e;
-    pthread_t thread;
-    int started;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    task *queue;              /* FIFO ring */
-    size_t head, n, cap;
-    vx_idmap queued;          /* hash -> task kinds queued (bit mask) */
-    atomic_int stop;
-    /* What the thread is on now (under lock). */
-    uint64_t current;
+    vx_worker worker;         /* the maker: task items; its stop flag cancels the rendition being made */
+    pthread_mutex_t lock;     /* guards the rest */
+    vx_idmap queued;          /* hash -> task kinds queued (bit mask): a task is queued once */
+    uint64_t current;         /* what the thread is on now */
     double done_s, total_s;
     uint64_t made, failed;
 };
@@ -69,31 +65,39 @@ void vx_media_path(const vx_engine *e, uint64_t hash, char *out, size_t size) {
 /* Content hashes of 0 and UINT64_MAX cannot be idmap keys; they are mapped away. */
 static uint64_t map_key(uint64_t hash) { return hash == 0 ? 1 : hash == UINT64_MAX ? UINT64_MAX - 1 : hash; }
 
-static int push_locked(vx_media *m, uint64_t hash, uint8_t kind) {
+/* Marks (hash, kind) queued: 1 when it was not yet, 0 when it was, -1 without memory. */
+static int mark_queued(vx_media *m, uint64_t hash, uint8_t kind) {
     uint64_t mask = 0;
+    pthread_mutex_lock(&m->lock);
     vx_idmap_get(&m->queued, map_key(hash), &mask);
-    if (mask & kind) return 0;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 64;
-        task *q = malloc(cap * sizeof *q);
-        if (!q) return -1;
-        for (size_t i = 0; i < m->n; i++) q[i] = m->queue[(m->head + i) % m->cap];
-        free(m->queue);
-        m->queue = q;
-        m->head = 0;
-        m->cap = cap;
-    }
-    if (vx_idmap_put(&m->queued, map_key(hash), mask | kind)) return -1;
-    m->queue[(m->head + m->n++) % m->cap] = (task){hash, kind};
-    pthread_cond_signal(&m->wake);
-    return 0;
+    const int r = mask & kind ? 0 : vx_idmap_put(&m->queued, map_key(hash), mask | kind) ? -1 : 1;
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+static void unmark_queued(vx_media *m, uint64_t hash, uint8_t kind) {
+    uint64_t mask = 0;
+    pthread_mutex_lock(&m->lock);
+    vx_idmap_get(&m->queued, map_key(hash), &mask);
+    if (mask & ~(uint64_t)kind) vx_idmap_put(&m->queued, map_key(hash), mask & ~(uint64_t)kind);
+    else vx_idmap_del(&m->queued, map_key(hash));
+    pthread_mutex_unlock(&m->lock);
 }
 
 static void push(vx_media *m, uint64_t hash, uint8_t kind) {
     if (!m) return;
-    pthread_mutex_lock(&m->lock);
-    if (push_locked(m, hash, kind)) vx_warn("renditions: out of memory; one is left for the next start");
-    pthread_mutex_unlock(&m->lock);
+    const int fresh = mark_queued(m, hash, kind);
+    if (fresh <= 0) {
+        if (fresh < 0) vx_warn("renditions: out of memory; one is left for the next start");
+        return;
+    }
+    task *t = malloc(sizeof *t);
+    if (t) *t = (task){.hash = hash, .kind = kind};
+    if (!t || vx_worker_push(&m->worker, &t->link)) {
+        free(t);
+        unmark_queued(m, hash, kind);
+        if (!vx_worker_stopping(&m->worker)) vx_warn("renditions: out of memory; one is left for the next start");
+    }
 }
 
 void vx_media_notice(vx_media *m, uint64_t content_hash) { push(m, content_hash, TASK_MAKE); }
@@ -168,12 +172,10 @@ static void on_progress(void *ctx, double done_s, double total_s) {
     pthread_mutex_unlock(&m->lock);
 }
 
-static int media_stopping(void *ctx) { return atomic_load(&((vx_media *)ctx)->stop); }
-
 /* Renditions wait while the service serves (vx_engine_wait_quiet). */
 static void wait_for_quiet(void *ctx) {
     vx_media *m = ctx;
-    vx_engine_wait_quiet(m->e, media_stopping, m);
+    vx_engine_wait_quiet(m->e, &m->worker, -1);
 }
 
 static void make(vx_media *m, uint64_t hash) {
@@ -219,7 +221,7 @@ static void make(vx_media *m, uint64_t hash) {
         vx_rendition_options o;
         vx_rendition_options_default(&o);
         if (e->opt.rendition_max_height) o.max_height = e->opt.rendition_max_height;
-        o.cancel = &m->stop;
+        o.cancel = &m->worker.stopping;
         o.timeout_s = 3600 + 20 * v.duration; /* a bound, generous at idle priority */
         o.progress = on_progress;
         o.progress_ctx = m;
@@ -244,7 +246,7 @@ static void make(vx_media *m, uint64_t hash) {
         pthread_mutex_lock(&m->lock);
         m->current = 0;
         pthread_mutex_unlock(&m->lock);
-        if (atomic_load(&m->stop)) { vx_video_clear(&v); return; } /* cancelled: made at the next start */
+        if (vx_worker_stopping(&m->worker)) { vx_video_clear(&v); return; } /* cancelled: made at the next start */
         if (rec.state == VX_RENDITION_READY)
             vx_info("renditions: %s done in %.1f s (%ux%u, %.1f MB)", v.path, rec.work_seconds, rec.width, rec.height,
                     rec.bytes / 1e6);
@@ -272,7 +274,7 @@ typedef struct start_scan {
 
 static int scan_video(void *ctx, const vx_video *v) {
     start_scan *s = ctx;
-    if (atomic_load(&s->m->stop)) return 1;
+    if (vx_worker_stopping(&s->m->worker)) return 1;
     if (v->status != VX_VIDEO_INDEXED || v->playback == VX_PLAYBACK_DIRECT) return 0;
     if (vx_idmap_get(&s->wanted, map_key(v->content_hash), NULL)) return 0;
     if (vx_idmap_put(&s->wanted, map_key(v->content_hash), 1)) return 1;
@@ -307,7 +309,7 @@ static void start_scan_run(vx_media *m) {
     if (vx_idmap_init(&s.wanted, 1024)) return;
     vx_scan_stats stats = {0};
     if (vx_catalog_scan_videos(e->cat, scan_video, &s, &stats, &err)) vx_warn("renditions: %s", err.msg);
-    else if (!atomic_load(&m->stop)) vx_catalog_scan_renditions(e->cat, scan_record, &s, NULL, &err);
+    else if (!vx_worker_stopping(&m->worker)) vx_catalog_scan_renditions(e->cat, scan_record, &s, NULL, &err);
     /* Files: temporary ones from an interrupted run, and renditions nobody needs. */
     char dir[PATH_MAX + 16], path[2 * PATH_MAX];
     snprintf(dir, sizeof dir, "%s/media", e->data_dir);
@@ -344,29 +346,20 @@ static void lowest_priority(void) {
 #endif
 }
 
-static void *run(void *arg) {
-    vx_media *m = arg;
+static void run(vx_worker *w) {
+    vx_media *m = w->ctx;
     lowest_priority();
     start_scan_run(m);
-    for (;;) {
-        pthread_mutex_lock(&m->lock);
-        while (m->n == 0 && !atomic_load(&m->stop)) pthread_cond_wait(&m->wake, &m->lock);
-        if (atomic_load(&m->stop)) {
-            pthread_mutex_unlock(&m->lock);
-            break;
-        }
-        task t = m->queue[m->head];
-        m->head = (m->head + 1) % m->cap;
-        m->n--;
-        uint64_t mask = 0;
-        vx_idmap_get(&m->queued, map_key(t.hash), &mask);
-        if (mask & ~(uint64_t)t.kind) vx_idmap_put(&m->queued, map_key(t.hash), mask & ~(uint64_t)t.kind);
-        else vx_idmap_del(&m->queued, map_key(t.hash));
-        pthread_mutex_unlock(&m->lock);
-        if (t.kind == TASK_MAKE) make(m, t.hash);
-        else forget(m, t.hash);
+    vx_queue_node *node;
+    int n;
+    while ((n = vx_worker_take(w, &node, 1, -1)) >= 0) {
+        if (n == 0) continue;
+        const task *t = (const task *)node;
+        unmark_queued(m, t->hash, t->kind);
+        if (t->kind == TASK_MAKE) make(m, t->hash);
+        else forget(m, t->hash);
+        free(node);
     }
-    return NULL;
 }
 
 vx_media *vx_media_start(vx_engine *e, vx_error *err) {
@@ -378,27 +371,23 @@ vx_media *vx_media_start(vx_engine *e, vx_error *err) {
     }
     m->e = e;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->wake, NULL);
-    if (pthread_create(&m->thread, NULL, run, m) != 0) {
-        vx_fail(err, "cannot start the rendition thread");
+    if (vx_worker_start(&m->worker, "the rendition maker", run, m, INT_MAX, 0, err)) {
         vx_media_stop(m);
         return NULL;
     }
-    m->started = 1;
     return m;
 }
 
 void vx_media_stop(vx_media *m) {
     if (!m) return;
-    pthread_mutex_lock(&m->lock);
-    atomic_store(&m->stop, 1); /* a rendition being made stops soon and is made at the next start */
-    pthread_cond_broadcast(&m->wake);
-    pthread_mutex_unlock(&m->lock);
-    if (m->started) pthread_join(m->thread, NULL);
+    /* A rendition being made stops soon and is made at the next start, like those queued
+     * (the start's scan finds them owed). */
+    for (vx_queue_node *n = vx_worker_stop(&m->worker), *next; n; n = next) {
+        next = n->next;
+        free(n);
+    }
     pthread_mutex_destroy(&m->lock);
-    pthread_cond_destroy(&m->wake);
     vx_idmap_free(&m->queued);
-    free(m->queue);
     free(m);
 }
 
@@ -416,8 +405,9 @@ void vx_media_counts(vx_media *m, int64_t *pending, uint64_t *made, uint64_t *fa
     *pending = 0;
     *made = *failed = 0;
     if (!m) return;
+    const int queued = vx_worker_queued(&m->worker);
     pthread_mutex_lock(&m->lock);
-    *pending = (int64_t)m->n + (m->current != 0);
+    *pending = (int64_t)queued + (m->current != 0);
     *made = m->made;
     *failed = m->failed;
     pthread_mutex_unlock(&m->lock);

@@ -729,35 +729,20 @@ int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params
     return rank_segments(e, q, &f, out, err) ? VX_E_INTERNAL : VX_OK;
 }
 
-typedef struct query_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int ready;
-} query_wait;
-
-static void query_ready(void *arg) {
-    query_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->ready = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
+static void query_ready(void *arg) { vx_completion_signal(arg); }
 
 /* A search by text (image NULL) or by a picture, blocking. */
 static int search_blocking(vx_engine *e, const void *image, size_t len, const vx_search_params *p, vx_results *out,
                            vx_error *err) {
     memset(out, 0, sizeof *out);
     vx_engine_foreground(e);
-    query_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    vx_completion encoded = VX_COMPLETION_INIT;
     vx_text_query *q;
-    int r = image ? vx_engine_search_image_start(e, image, len, p, query_ready, &w, &q, err)
-                  : vx_engine_search_start(e, p, query_ready, &w, &q, err);
+    int r = image ? vx_engine_search_image_start(e, image, len, p, query_ready, &encoded, &q, err)
+                  : vx_engine_search_start(e, p, query_ready, &encoded, &q, err);
+    if (r == 0) vx_completion_wait(&encoded);
+    vx_completion_destroy(&encoded);
     if (r < 0) return r;
-    if (r == 0) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.ready) pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-    }
     r = vx_engine_search_finish(e, q, out, err);
     vx_text_query_free(q);
     return r;

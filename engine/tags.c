@@ -78,15 +78,13 @@ struct vx_tagger {
     int dim;
     tag_vocab *v;
     int n_vocab;
-    pthread_t thread;
-    int started;
+    vx_worker worker;      /* the builder: woken when the videos doubled (a rebuild) */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;     /* broadcast when state changes (vx_engine_tags_wait) */
     /* under mu */
     int state;             /* VX_TAGS_* */
     double progress;       /* of the current step, 0..1 */
     char problem[512];
-    int stopping, rebuild;
     int ready_once;        /* a build has finished: later ones keep the state ready */
     float *mean;           /* [dim] the centre (NULL until VX_TAGS_CENTRE_MIN videos) */
     uint64_t built_videos; /* indexed videos at the last build */
@@ -245,14 +243,7 @@ static void save_cache(const vx_tagger *t, const tag_vocab *v) {
     vx_buf_free(&b);
 }
 
-static int stopping(vx_tagger *t) {
-    pthread_mutex_lock(&t->mu);
-    const int s = t->stopping;
-    pthread_mutex_unlock(&t->mu);
-    return s;
-}
-
-static int stopped(void *ctx) { return stopping(ctx); }
+static int stopping(vx_tagger *t) { return vx_worker_stopping(&t->worker); }
 
 /* A build after the first leaves the state ready: the tags of the last build keep
  * answering (filters, counts) while every video is tagged again. */
@@ -260,6 +251,7 @@ static void set_progress(vx_tagger *t, int state, double progress) {
     pthread_mutex_lock(&t->mu);
     t->state = t->ready_once && state == VX_TAGS_BUILDING ? VX_TAGS_READY : state;
     t->progress = progress;
+    pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -287,7 +279,7 @@ static int embed_labels(vx_tagger *t, tag_vocab *v, int done_prompts, int all_pr
                 const int last = l == v->n_labels - 1 && s == k->n_synonyms - 1 && p == def->n_templates - 1;
                 if (n < ENCODE_BATCH && !last) continue;
                 if (stopping(t)) { vx_fail(err, "stopped"); goto done; }
-                vx_engine_wait_quiet(t->e, stopped, t);
+                vx_engine_wait_quiet(t->e, &t->worker, -1);
                 if (vx_clip_encode_texts(ctx, texts, n, out, err)) goto done;
                 for (int i = 0; i < n; i++)
                     for (int j = 0; j < d; j++) v->emb[(size_t)owner[i] * d + j] += out[(size_t)i * d + j];
@@ -576,7 +568,7 @@ static int build(vx_tagger *t, vx_error *err) {
         if (stopping(t)) break;
         if (i % 64 == 0) {
             set_progress(t, VX_TAGS_BUILDING, (double)i / (double)m.n);
-            vx_engine_wait_quiet(t->e, stopped, t);
+            vx_engine_wait_quiet(t->e, &t->worker, -1);
         }
         video_tags vt;
         pthread_mutex_lock(&t->mu);
@@ -591,8 +583,8 @@ static int build(vx_tagger *t, vx_error *err) {
     return 0;
 }
 
-static void *run(void *arg) {
-    vx_tagger *t = arg;
+static void run(vx_worker *w) {
+    vx_tagger *t = w->ctx;
     vx_error err;
     /* 1. Label embeddings: from the cache, else the text tower (once per model). */
     int all = 0, done = 0;
@@ -609,10 +601,11 @@ static void *run(void *arg) {
                     pthread_mutex_lock(&t->mu);
                     snprintf(t->problem, sizeof t->problem, "label embeddings of %.64s: %.400s", v->name, err.msg);
                     t->state = VX_TAGS_OFF;
+                    pthread_cond_broadcast(&t->cv);
                     pthread_mutex_unlock(&t->mu);
                     vx_warn("tags are off: %s", t->problem);
                 }
-                return NULL;
+                return;
             }
             v->threshold = vx_tags_calibrate(v->emb, v->n_labels, t->dim, VX_TAGS_NULL_DRAWS,
                                              t->e->opt.tag_false_rate > 0 ? t->e->opt.tag_false_rate : VX_TAGS_FALSE_RATE);
@@ -628,7 +621,7 @@ static void *run(void *arg) {
         if (build(t, &err)) vx_warn("tagging videos: %s", err.msg);
         pthread_mutex_lock(&t->mu);
         /* Videos changed meanwhile: tagged now, with the new centre. */
-        while (t->n_pending && !t->stopping) {
+        while (t->n_pending && !stopping(t)) {
             const uint64_t id = t->pending[--t->n_pending];
             pthread_mutex_unlock(&t->mu);
             video_tags vt;
@@ -639,11 +632,10 @@ static void *run(void *arg) {
         t->state = VX_TAGS_READY;
         t->ready_once = 1;
         t->progress = 1;
-        while (!t->stopping && !t->rebuild) pthread_cond_wait(&t->cv, &t->mu);
-        const int quit = t->stopping;
-        t->rebuild = 0;
+        pthread_cond_broadcast(&t->cv);
         pthread_mutex_unlock(&t->mu);
-        if (quit) return NULL;
+        /* Until the number of videos has doubled (vx_engine_tags_follow wakes it). */
+        if (vx_worker_take(w, NULL, 0, -1) < 0) return;
     }
 }
 
@@ -669,25 +661,18 @@ int vx_engine_tags_open(vx_engine *e, vx_error *err) {
         return 0;
     }
     t->state = VX_TAGS_LABELS;
-    if (pthread_create(&t->thread, NULL, run, t)) {
+    vx_error why;
+    if (vx_worker_start(&t->worker, "the tagger", run, t, 0, 0, &why)) {
         t->state = VX_TAGS_OFF;
-        snprintf(t->problem, sizeof t->problem, "cannot start the tagging thread");
-        return 0;
+        snprintf(t->problem, sizeof t->problem, "%s", why.msg);
     }
-    t->started = 1;
     return 0;
 }
 
 void vx_engine_tags_close(vx_engine *e) {
     vx_tagger *t = e->tags;
     if (!t) return;
-    if (t->started) {
-        pthread_mutex_lock(&t->mu);
-        t->stopping = 1;
-        pthread_cond_broadcast(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-        pthread_join(t->thread, NULL);
-    }
+    vx_worker_stop(&t->worker);
     for (int i = 0; i < t->n_vocab; i++) {
         tag_vocab *v = &t->v[i];
         free(v->name);
@@ -710,7 +695,7 @@ void vx_engine_tags_close(vx_engine *e) {
 
 void vx_engine_tags_follow(vx_engine *e, uint64_t id) {
     vx_tagger *t = e->tags;
-    if (!t || !t->started) return;
+    if (!t || !t->worker.started) return;
     pthread_mutex_lock(&t->mu);
     if (t->state != VX_TAGS_READY) {
         /* The build may have passed it: tagged when the build ends. */
@@ -742,11 +727,9 @@ void vx_engine_tags_follow(vx_engine *e, uint64_t id) {
     pthread_rwlock_unlock(&t->e->ann_lock);
     pthread_mutex_lock(&t->mu);
     if (put_video(t, id, &vt)) free(vt.tags);
-    if (live >= 2 * (t->built_videos > 16 ? t->built_videos : 16)) {
-        t->rebuild = 1;
-        pthread_cond_broadcast(&t->cv);
-    }
+    const int rebuild = live >= 2 * (t->built_videos > 16 ? t->built_videos : 16);
     pthread_mutex_unlock(&t->mu);
+    if (rebuild) vx_worker_wake(&t->worker);
 }
 
 /* ---- questions ---------------------------------------------------------------------------- */
@@ -791,14 +774,16 @@ int vx_engine_tag_label_embedding(vx_engine *e, const char *vocabulary, const ch
 }
 
 int vx_engine_tags_wait(vx_engine *e, double timeout_s) {
-    const double end = vx_now() + timeout_s;
-    vx_tags_state st;
-    for (;;) {
-        vx_engine_tags_state(e, &st);
-        if (st.state == VX_TAGS_READY || st.state == VX_TAGS_OFF || vx_now() > end) return st.state;
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    vx_tagger *t = e->tags;
+    if (!t) return VX_TAGS_OFF;
+    const struct timespec until = vx_deadline_after(timeout_s);
+    pthread_mutex_lock(&t->mu);
+    while (t->state != VX_TAGS_READY && t->state != VX_TAGS_OFF &&
+           pthread_cond_timedwait(&t->cv, &t->mu, &until) != ETIMEDOUT) {
     }
+    const int state = t->state;
+    pthread_mutex_unlock(&t->mu);
+    return state;
 }
 
 const char *vx_engine_tag_name(vx_engine *e, int vocabulary, int label, const char **vocabulary_name) {

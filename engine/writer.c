@@ -25,20 +25,20 @@ typedef struct pending_event {
 
 struct vx_event_writer {
     vx_engine *e;
-    pthread_t thread;
-    vx_batch_queue queue;
+    vx_worker worker;
 };
 
-static void *write_loop(void *arg) {
-    vx_event_writer *w = arg;
+static void write_loop(vx_worker *worker) {
+    vx_event_writer *w = worker->ctx;
     vx_queue_node *group[GROUP_MAX];
     vx_op ops[GROUP_MAX];
     vx_event_stored stored[GROUP_MAX];
     int status[GROUP_MAX];
     vx_error errs[GROUP_MAX];
     for (;;) {
-        const int n = vx_batch_queue_take(&w->queue, group, GROUP_MAX);
-        if (!n) return NULL; /* stopping and drained */
+        const int n = vx_worker_take(worker, group, GROUP_MAX, -1);
+        if (n < 0) return; /* stopping and drained */
+        if (n == 0) continue;
         for (int i = 0; i < n; i++) ops[i] = ((pending_event *)group[i])->op;
         vx_engine_commit_events(w->e, ops, n, stored, status, errs);
         for (int i = 0; i < n; i++) {
@@ -55,11 +55,8 @@ vx_event_writer *vx_event_writer_start(vx_engine *e, vx_error *err) {
     vx_event_writer *w = calloc(1, sizeof *w);
     if (!w) { vx_fail(err, "out of memory"); return NULL; }
     w->e = e;
-    vx_batch_queue_init(&w->queue, QUEUE_MAX);
-    if (pthread_create(&w->thread, NULL, write_loop, w)) {
-        vx_batch_queue_destroy(&w->queue);
+    if (vx_worker_start(&w->worker, "the event writer", write_loop, w, QUEUE_MAX, 1, err)) {
         free(w);
-        vx_fail(err, "cannot start the event writer thread");
         return NULL;
     }
     return w;
@@ -82,7 +79,7 @@ int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done do
     }
     p->done = done;
     p->arg = arg;
-    if (vx_batch_queue_push(&w->queue, &p->link)) {
+    if (vx_worker_push(&w->worker, &p->link)) {
         free(p->op.user);
         free((char *)p->op.dedup_key);
         free(p);
@@ -94,8 +91,6 @@ int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done do
 
 void vx_event_writer_stop(vx_event_writer *w) {
     if (!w) return;
-    vx_batch_queue_stop(&w->queue); /* what is queued is still written */
-    pthread_join(w->thread, NULL);
-    vx_batch_queue_destroy(&w->queue);
+    vx_worker_stop(&w->worker); /* what is queued is still written */
     free(w);
 }

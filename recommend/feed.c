@@ -1034,21 +1034,24 @@ int vx_rec_build_model(vx_recommender *r, vx_rec_similar_fn similar, void *ctx, 
     return m ? 0 : -1;
 }
 
-int vx_rec_model_due(vx_recommender *r) {
+double vx_rec_model_due_in(vx_recommender *r) {
     pthread_rwlock_rdlock(&r->lock);
     const uint64_t since = r->observed - r->model_observed;
-    int due;
-    if (!r->model) due = r->observed > 0;
-    else {
+    double in = INFINITY;
+    if (!r->model) {
+        if (r->observed > 0) in = 0;
+    } else if (since > 0) {
         vx_itemmodel_stats st;
         vx_itemmodel_stats_get(r->model, &st);
         /* a model that trains in well under a second is rebuilt on any change */
-        due = since > r->observed / 20 ||
-              (since > 0 && (st.train_s < VX_REC_MODEL_CHEAP_S || vx_now() - r->model_at >= VX_REC_MODEL_MAX_AGE_S));
+        if (since > r->observed / 20 || st.train_s < VX_REC_MODEL_CHEAP_S) in = 0;
+        else in = fmax(0, r->model_at + VX_REC_MODEL_MAX_AGE_S - vx_now());
     }
     pthread_rwlock_unlock(&r->lock);
-    return due;
+    return in;
 }
+
+int vx_rec_model_due(vx_recommender *r) { return vx_rec_model_due_in(r) <= 0; }
 
 void vx_rec_model_info_get(vx_recommender *r, vx_rec_model_info *out) {
     memset(out, 0, sizeof *out);

@@ -126,6 +126,9 @@ void vx_rec_set_model(vx_recommender *r, vx_itemmodel *m, const vx_rec_training 
 /* take + run + set, on the caller's thread. */
 int vx_rec_build_model(vx_recommender *r, vx_rec_similar_fn similar, void *ctx, vx_error *err);
 int vx_rec_model_due(vx_recommender *r);
+/* Seconds until a model is due without further engagement: 0 when it is now, INFINITY
+ * when only new engagement can make it due. */
+double vx_rec_model_due_in(vx_recommender *r);
 
 typedef struct vx_rec_model_info {
     int built;
