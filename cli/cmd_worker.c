@@ -10,7 +10,7 @@ static int run_worker(const cli_command *cmd, cli_args *args) {
     if (cli_cluster_options(cmd, args, "worker", &co, &clustered)) return CLI_USAGE;
     if (!clustered) return cli_usage_error(cmd, "a worker works for a cluster: pass --cluster URLS or set VIDX_CLUSTER");
     vx_error err;
-    if (vx_worker_run(&eo, &co, &err)) return cli_fail(cmd, "%s", err.msg);
+    if (vx_cluster_worker_run(&eo, &co, &err)) return cli_fail(cmd, "%s", err.msg);
     return CLI_OK;
 }
 

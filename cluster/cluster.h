@@ -88,7 +88,7 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
  * catalog only: it classifies files against it), then works until SIGTERM or SIGINT
  * (the item in hand is finished or handed back). Refuses to start without a model, or
  * with another model than the cluster's. */
-int vx_worker_run(const vx_engine_options *eo, const vx_cluster_options *co, vx_error *err);
+int vx_cluster_worker_run(const vx_engine_options *eo, const vx_cluster_options *co, vx_error *err);
 
 /* The subject an op goes to in the log (vidx.log....); unique_event makes an event's
  * subject its own. */

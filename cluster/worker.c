@@ -324,7 +324,7 @@ static void on_stop_signal(int sig) {
     atomic_store(&worker_stop, 1);
 }
 
-int vx_worker_run(const vx_engine_options *eo_in, const vx_cluster_options *co, vx_error *err) {
+int vx_cluster_worker_run(const vx_engine_options *eo_in, const vx_cluster_options *co, vx_error *err) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;

@@ -435,3 +435,25 @@ void vx_engine_settle_index(vx_engine *e, const char *who) {
     if (vx_ann_save(e->ann, e->cat, &err)) vx_warn("%s: saving the vector index: %s", who, err.msg);
     pthread_rwlock_unlock(&e->ann_lock);
 }
+
+/* ---- changes: applied here, or committed to a cluster's log ------------------------------------ */
+
+int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err) {
+    if (!e->opt.cluster) return vx_engine_apply(e, op, err);
+    vx_event_stored stored;
+    int status = 0;
+    int r = e->opt.cluster->commit(e->opt.cluster->ctx, op, 1, &stored, &status, err);
+    return status ? status : r ? VX_E_INTERNAL : VX_OK;
+}
+
+void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
+                             vx_error *errs) {
+    if (e->opt.cluster) e->opt.cluster->commit(e->opt.cluster->ctx, ops, n, stored, status, errs);
+    else vx_engine_apply_events(e, ops, n, NULL, stored, status, errs);
+}
+
+void vx_engine_settle(vx_engine *e) { vx_engine_settle_index(e, "cluster"); }
+
+int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err) {
+    return vx_catalog_get_log_position(e->cat, out, err) < 0 ? VX_E_INTERNAL : VX_OK;
+}

@@ -56,9 +56,20 @@ struct vx_engine {
     atomic_uint_least64_t cache_hits, cache_misses, encoder_runs, encoder_queries;
 };
 
-/* Notes that serving work runs now (renditions pause while it does: engine/media.c). */
+/* Notes that serving work runs now: background work waits for quiet. */
 static inline void vx_engine_foreground(vx_engine *e) {
     atomic_store_explicit(&e->foreground_us, (int_least64_t)(vx_now() * 1e6), memory_order_relaxed);
+}
+
+/* From worker w's thread: waits until no search, similar-video or feed request has run
+ * for VX_QUIET_S, at most max_s (< 0: no limit). 0, or -1 when w is told to stop
+ * meanwhile. SCHED_IDLE alone is not enough: the text encoder's BLAS and OpenMP threads
+ * synchronise by spinning and yielding, and any co-runner, however low its priority,
+ * stretches their waits (measured here: a SCHED_IDLE busy loop per core cut uncached
+ * searches from 114/s to 31/s). */
+#define VX_QUIET_S 0.3
+static inline int vx_engine_wait_quiet(vx_engine *e, vx_worker *w, double max_s) {
+    return vx_worker_wait_quiet(w, &e->foreground_us, VX_QUIET_S, max_s);
 }
 
 /* engine/apply.c: applies one op (catalog, thumbnails, vector indexes, recommender). */
@@ -81,6 +92,16 @@ void vx_engine_settle_index(vx_engine *e, const char *who);
  * model is in use. */
 int vx_engine_model_arrived(vx_engine *e);
 
+/* engine/model.c */
+/* The model: --model / $VIDX_MODEL, else the database's, else the default folder; NULL
+ * in e->model with why in e->model_problem. */
+void vx_engine_load_model(vx_engine *e, const vx_meta *meta);
+/* Puts a loaded model in use (query cache, model, encoder thread). -1 when the encoder
+ * thread did not start (the model is in use all the same). */
+int vx_engine_use_model(vx_engine *e, vx_clip *m, vx_error *err);
+/* Makes the loaded model the database's (opt.adopt_model): one MODEL_CHANGE op. */
+int vx_engine_adopt_model(vx_engine *e, vx_error *err);
+
 /* engine/text.c: the lexical index in step with the catalog. */
 int vx_engine_text_open(vx_engine *e, vx_error *err);
 void vx_engine_text_close(vx_engine *e);
@@ -88,9 +109,6 @@ void vx_engine_text_close(vx_engine *e);
  * apply_lock): rewrites them and commits at the catalog's text generation. */
 void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation);
 
-/* From worker w's thread: waits until no search, similar-video or feed request has run
- * for a moment, at most max_s (< 0: no limit). 0, or -1 when w is told to stop meanwhile. */
-int vx_engine_wait_quiet(vx_engine *e, vx_worker *w, double max_s);
 
 /* engine/feedmodel.c: the feeds' item model, rebuilt in the background. */
 typedef struct vx_feedmodel vx_feedmodel;

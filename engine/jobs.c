@@ -1,5 +1,7 @@
-/* vidx engine: indexing, now (vx_engine_index) or as background jobs (POST /v1/index,
- * GET /v1/jobs/{id}).
+/* vidx engine: every job's logic: indexing now (vx_engine_index), background jobs on one
+ * machine (POST /v1/index, GET /v1/jobs/{id}), and in a cluster the job's record and its
+ * work items (submitted here; a cluster worker's loop, cluster/worker.c, hands items to
+ * vx_engine_index_items and vx_engine_fail_item).
  *
  * Both run the indexer with vx_engine_apply as its way to change anything, so each
  * video it commits is in the vector index and the recommender at once and searches see
@@ -9,6 +11,7 @@
  * already done. One runner thread takes jobs in order.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -318,4 +321,228 @@ void vx_jobs_counts(vx_jobs *J, int64_t *queued, int64_t *running, int64_t *done
     *done = J->n_done;
     *failed = J->n_failed;
     pthread_mutex_unlock(&J->mu);
+}
+
+/* ---- the operations: indexing now, jobs submitted, a cluster's items ------------------------ */
+
+/* What a failed index run means to the caller: in a cluster the run stops only when
+ * the log refuses its changes (a file's own failure is its item's outcome). */
+static int index_run_failed(const vx_engine *e) { return e->opt.cluster ? VX_E_LOG_UNAVAILABLE : VX_E_INTERNAL; }
+
+int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summary *summary, vx_error *err) {
+    memset(summary, 0, sizeof *summary);
+    if (e->model_replaces && vx_engine_adopt_model(e, err)) return VX_E_INTERNAL;
+    /* Without the model the videos are indexed with what needs none (indexer/index.h). */
+    int r = vx_engine_run_index(e, paths, n, &e->opt.index, summary, err);
+    /* Not saved when the run stopped on an error: the files then keep their older
+     * generation and the next open catches them up from what was committed. */
+    if (r == 0) vx_engine_settle_index(e, "index");
+    return r ? VX_E_INTERNAL : VX_OK;
+}
+
+/* A cluster's job: the request's paths expanded into files here, the job's record
+ * committed, then one work item per file queued for the workers. */
+static int submit_to_cluster(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
+                             uint64_t *job_id, vx_error *err) {
+    char **files = NULL;
+    int n_files = 0;
+    if (vx_index_expand(e->cat, paths, n, &files, &n_files, err)) return VX_E_INTERNAL;
+    int rc = VX_OK;
+    if (n_files > VX_MAX_JOB_ITEMS) {
+        vx_fail(err, "paths: %d files; a job takes at most %d (split the request)", n_files, VX_MAX_JOB_ITEMS);
+        rc = VX_E_BAD_INPUT;
+    }
+    vx_job job = {.id = vx_jobs_new_id(), .state = n_files ? VX_JOB_QUEUED : VX_JOB_DONE, .created_at = time(NULL),
+                  .settings = *settings};
+    if (rc == 0 && n_files) {
+        job.items = calloc((size_t)n_files, sizeof *job.items);
+        if (!job.items) rc = vx_fail(err, "out of memory");
+        for (int i = 0; rc == 0 && i < n_files; i++) {
+            job.items[i].path = files[i];
+            files[i] = NULL;
+            job.items[i].outcome = VX_ITEM_PENDING;
+            if (!(job.items[i].message = strdup(""))) rc = vx_fail(err, "out of memory");
+            job.n_items = (uint32_t)i + 1;
+        }
+        if (rc) rc = VX_E_INTERNAL;
+    }
+    if (!n_files) job.started_at = job.finished_at = job.created_at;
+    for (int i = 0; i < n_files; i++) free(files[i]);
+    free(files);
+    vx_op op = {.kind = VX_OP_JOB, .job = job};
+    if (rc == 0) rc = vx_engine_commit(e, &op, err);
+    if (rc == 0 && job.n_items && e->opt.cluster->enqueue(e->opt.cluster->ctx, &job, err)) {
+        /* The record says so rather than waiting forever for items never queued. */
+        vx_error why = *err, ignored;
+        for (uint32_t i = 0; i < job.n_items; i++) {
+            job.items[i].outcome = VX_ITEM_FAILED;
+            free(job.items[i].message);
+            job.items[i].message = strdup(why.msg);
+        }
+        job.state = VX_JOB_FAILED;
+        job.finished_at = time(NULL);
+        op.job = job;
+        if (vx_engine_commit(e, &op, &ignored)) vx_warn("job: %s", ignored.msg);
+        rc = VX_E_LOG_UNAVAILABLE;
+    }
+    *job_id = job.id;
+    vx_job_clear(&job);
+    return rc;
+}
+
+int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
+                         uint64_t *job_id, vx_error *err) {
+    if (!e->jobs && !e->opt.cluster) {
+        vx_fail(err, "this engine runs no background jobs");
+        return VX_E_DISABLED;
+    }
+    if (n < 1 || n > VX_MAX_JOB_ITEMS) {
+        vx_fail(err, "paths: must be an array of 1 to %d file or folder paths", VX_MAX_JOB_ITEMS);
+        return VX_E_BAD_INPUT;
+    }
+    for (int i = 0; i < n; i++)
+        if (!paths[i] || !*paths[i] || strlen(paths[i]) > VX_MAX_PATH) {
+            vx_fail(err, "paths[%d]: must be a non-empty path of at most %d bytes", i, VX_MAX_PATH);
+            return VX_E_BAD_INPUT;
+        }
+    const vx_job_settings none = {0};
+    if (!settings) settings = &none;
+    const char *problem = vx_job_settings_problem(settings);
+    if (problem) {
+        vx_fail(err, "%s", problem);
+        return VX_E_BAD_INPUT;
+    }
+    if (e->opt.cluster) return submit_to_cluster(e, paths, n, settings, job_id, err);
+    *job_id = vx_jobs_submit(e->jobs, paths, n, settings, err);
+    return *job_id ? VX_OK : VX_E_INTERNAL;
+}
+
+/* One item's outcome from what indexing its path reported: the file's own, or for a
+ * folder that only the worker could see, the counts of what was under it. */
+static void item_outcome(const vx_index_summary *sum, vx_job_item *out, char *buf, size_t size) {
+    if (sum->n_items == 1) {
+        *out = sum->items[0];
+        return;
+    }
+    out->path = "";
+    out->outcome = sum->indexed ? VX_ITEM_INDEXED : sum->failed ? VX_ITEM_FAILED : VX_ITEM_UNCHANGED;
+    snprintf(buf, size, "%d files: %d indexed, %d unchanged, %d duplicates, %d failed, %d removed, %d skipped",
+             sum->n_items, sum->indexed, sum->unchanged, sum->duplicates, sum->failed, sum->removed, sum->skipped);
+    out->message = buf;
+}
+
+/* An item's file found unchanged was indexed since its job began: by an earlier try
+ * whose result the log took although the worker was told otherwise (a publish that
+ * timed out and still landed), or that died after publishing. For the job it was
+ * indexed. */
+static int indexed_for_job(vx_engine *e, const vx_work_item *w) {
+    vx_job job;
+    vx_video v;
+    vx_error err;
+    if (vx_catalog_get_job(e->cat, w->job_id, &job, &err) != 0) return 0;
+    const int64_t since = job.created_at;
+    vx_job_clear(&job);
+    if (vx_catalog_get_video(e->cat, vx_video_id_for_path(w->path), &v, &err) != 0) return 0;
+    const int yes = v.status == VX_VIDEO_INDEXED && !v.duplicate_of && v.updated_at >= since;
+    vx_video_clear(&v);
+    return yes;
+}
+
+int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const atomic_int *cancel, int *status,
+                          vx_error *errs) {
+    vx_error err;
+    int rc = VX_OK;
+    if (!e->model) {
+        vx_fail(&err, "indexing needs the CLIP model: %s", e->model_problem);
+        rc = VX_E_MODEL_MISSING;
+    }
+    const char **paths = rc ? NULL : malloc((size_t)n * sizeof *paths);
+    if (!rc && !paths) {
+        vx_fail(&err, "out of memory");
+        rc = VX_E_INTERNAL;
+    }
+    vx_index_summary sum;
+    memset(&sum, 0, sizeof sum);
+    if (!rc) {
+        for (int i = 0; i < n; i++) paths[i] = items[i].path;
+        vx_index_options o = e->opt.index;
+        vx_index_options_set(&o, &items[0].settings); /* the caller groups items by settings */
+        o.progress = 0;
+        o.log_files = 1;
+        o.cancel = cancel;
+        if (vx_engine_run_index(e, paths, n, &o, &sum, &err)) rc = index_run_failed(e);
+    }
+    free(paths);
+    for (int i = 0; i < n; i++) {
+        status[i] = rc;
+        errs[i] = err;
+        if (rc) continue;
+        /* This item's outcome: its file's, found by path (a folder that only workers see
+         * is indexed alone: its outcome is the counts of what was under it). */
+        vx_job_item outcome = {0};
+        char buf[256];
+        for (int k = 0; k < sum.n_items && !outcome.path; k++)
+            if (strcmp(sum.items[k].path, items[i].path) == 0) outcome = sum.items[k];
+        if (!outcome.path && n == 1 && sum.n_items) item_outcome(&sum, &outcome, buf, sizeof buf);
+        if (!outcome.path && !outcome.outcome) {
+            status[i] = VX_E_BUSY;
+            vx_fail(&errs[i], "%s", sum.cancelled ? "interrupted before it was indexed" : "no outcome for it in the run");
+            continue;
+        }
+        if (outcome.outcome == VX_ITEM_UNCHANGED && indexed_for_job(e, &items[i])) {
+            outcome.outcome = VX_ITEM_INDEXED;
+            outcome.message = "indexed by an earlier try";
+        }
+        vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = items[i].job_id, .item_index = items[i].index, .at = time(NULL)};
+        op.item = (vx_job_item){.path = items[i].path, .outcome = outcome.outcome,
+                                .message = outcome.message ? outcome.message : ""};
+        status[i] = vx_engine_commit(e, &op, &errs[i]);
+    }
+    vx_index_summary_clear(&sum);
+    for (int i = 0; i < n; i++)
+        if (status[i]) return status[i];
+    return VX_OK;
+}
+
+int vx_engine_fail_item(vx_engine *e, const vx_work_item *w, const char *reason, vx_error *err) {
+    vx_op op = {.kind = VX_OP_JOB_ITEM, .job_id = w->job_id, .item_index = w->index, .at = time(NULL)};
+    op.item = (vx_job_item){.path = w->path, .outcome = VX_ITEM_FAILED, .message = (char *)reason};
+    return vx_engine_commit(e, &op, err);
+}
+
+int vx_engine_job(vx_engine *e, uint64_t id, vx_job_status *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    int r = vx_catalog_get_job(e->cat, id, &out->job, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0) {
+        char hex[VX_ID_HEX_LEN];
+        vx_id_to_hex(id, hex);
+        vx_fail(err, "no job %s", hex);
+        return VX_E_NOT_FOUND;
+    }
+    out->running = out->job.state == VX_JOB_RUNNING && e->jobs && vx_jobs_live(e->jobs, id, &out->live);
+    /* How the listed items' videos play. */
+    const vx_job_item *items = out->running ? out->live.items : out->job.items;
+    const int n = out->running ? out->live.n_items : (int)out->job.n_items;
+    if (n > 0 && (out->playback = calloc((size_t)n, sizeof *out->playback))) {
+        out->n_playback = n;
+        for (int i = 0; i < n; i++) {
+            const uint8_t oc = items[i].outcome;
+            if (oc != VX_ITEM_INDEXED && oc != VX_ITEM_UNCHANGED && oc != VX_ITEM_DUPLICATE) continue;
+            vx_video v;
+            vx_error verr;
+            if (vx_catalog_get_video(e->cat, vx_video_id_for_path(items[i].path), &v, &verr) != 0) continue;
+            vx_engine_playback(e, &v, &out->playback[i]);
+            vx_video_clear(&v);
+        }
+    }
+    return VX_OK;
+}
+
+void vx_job_status_free(vx_job_status *s) {
+    vx_job_clear(&s->job);
+    vx_index_summary_clear(&s->live);
+    free(s->playback);
+    s->playback = NULL;
+    s->n_playback = 0;
 }

@@ -1,0 +1,131 @@
+/* vidx engine: one video as the faces show it: its record, segments, text, frames and
+ * labels; how it plays, and which file /media serves. */
+#include "engine_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/hash.h"
+
+int vx_video_arg_id(const char *arg, uint64_t *id, vx_error *err) {
+    if (strlen(arg) == 16 && vx_id_from_hex(arg, id) == 0) return 0;
+    char real[PATH_MAX];
+    if (realpath(arg, real)) {
+        *id = vx_video_id_for_path(real);
+        return 0;
+    }
+    vx_fail(err, "no video '%s' (give a 16-digit id or the path of an indexed file)", arg);
+    return VX_E_BAD_INPUT;
+}
+
+int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    int r = vx_catalog_get_video(e->cat, id, &out->video, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0 || out->video.status == VX_VIDEO_REMOVED) {
+        vx_fail(err, "no video %s%s", hex, r ? "" : " (its file was removed)");
+        vx_video_view_free(out);
+        return VX_E_NOT_FOUND;
+    }
+    if (out->video.status != VX_VIDEO_INDEXED) return VX_OK;
+    /* A copy shows its original's segments: it shares them. */
+    const uint64_t owner = out->video.duplicate_of ? out->video.duplicate_of : id;
+    if (vx_catalog_get_segments(e->cat, owner, 0, &out->segments, &out->n_segments, err)) {
+        vx_video_view_free(out);
+        return VX_E_INTERNAL;
+    }
+    vx_engine_playback(e, &out->video, &out->playback);
+    for (uint8_t slot = VX_TEXT_FILES; slot <= VX_TEXT_API; slot++)
+        if (vx_catalog_get_text(e->cat, id, slot, &out->text[slot], err) < 0) {
+            vx_video_view_free(out);
+            return VX_E_INTERNAL;
+        }
+    if (vx_catalog_get_frames(e->cat, owner, &out->frames, err) < 0) {
+        vx_video_view_free(out);
+        return VX_E_INTERNAL;
+    }
+    vx_video_tag *tags;
+    int n_tags;
+    if (vx_engine_video_tags(e, owner, &tags, &n_tags) || (n_tags && !(out->tags = calloc((size_t)n_tags, sizeof *out->tags)))) {
+        free(tags);
+        vx_fail(err, "out of memory");
+        vx_video_view_free(out);
+        return VX_E_INTERNAL;
+    }
+    for (int i = 0; i < n_tags; i++) {
+        vx_tag_view *g = &out->tags[i];
+        g->label = vx_engine_tag_name(e, tags[i].vocabulary, tags[i].label, &g->vocabulary);
+        g->score = tags[i].score;
+        g->n_ranges = tags[i].n_ranges;
+        memcpy(g->ranges, tags[i].ranges, sizeof g->ranges);
+    }
+    out->n_tags = n_tags;
+    free(tags);
+    return VX_OK;
+}
+
+void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out) {
+    memset(out, 0, sizeof *out);
+    out->progress = -1;
+    if (v->status != VX_VIDEO_INDEXED) return;
+    if (v->playback == VX_PLAYBACK_DIRECT) {
+        out->state = "direct";
+        return;
+    }
+    vx_rendition r;
+    vx_error err;
+    char path[PATH_MAX + 64];
+    struct stat sb;
+    int have = vx_catalog_get_rendition(e->cat, v->content_hash, &r, &err);
+    vx_media_path(e, v->content_hash, path, sizeof path);
+    if (have == 0 && r.state == VX_RENDITION_NOT_NEEDED) out->state = "direct";
+    else if (have == 0 && r.state == VX_RENDITION_FAILED) out->state = "failed";
+    else if (have == 0 && r.state == VX_RENDITION_READY && stat(path, &sb) == 0) out->state = "rendition";
+    else out->state = "pending";
+    if (have == 0 && r.state == VX_RENDITION_READY && *out->state == 'p') vx_media_notice(e->media, v->content_hash); /* its file went */
+    if (have == 0 && r.failure[0]) snprintf(out->reason, sizeof out->reason, "%s", r.failure);
+    else if (v->playback_note && *out->state == 'p') snprintf(out->reason, sizeof out->reason, "%s", v->playback_note);
+    if (have == 0) vx_rendition_clear(&r);
+    if (*out->state == 'p') out->progress = vx_media_progress(e->media, v->content_hash);
+}
+
+int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err) {
+    memset(out, 0, sizeof *out);
+    vx_video v;
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    int r = vx_catalog_get_video(e->cat, id, &v, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0 || v.status != VX_VIDEO_INDEXED) {
+        vx_fail(err, "video %s is not indexed", hex);
+        if (r == 0) vx_video_clear(&v);
+        return VX_E_NOT_FOUND;
+    }
+    if (!original && v.playback != VX_PLAYBACK_DIRECT) {
+        vx_playback_view pv;
+        vx_engine_playback(e, &v, &pv);
+        if (pv.state && strcmp(pv.state, "rendition") == 0) {
+            vx_media_path(e, v.content_hash, out->path, sizeof out->path);
+            out->content_type = "video/mp4";
+            out->rendition = 1;
+        }
+    }
+    if (!out->rendition) snprintf(out->path, sizeof out->path, "%s", v.path);
+    vx_video_clear(&v);
+    return VX_OK;
+}
+
+void vx_video_view_free(vx_video_view *v) {
+    vx_video_clear(&v->video);
+    free(v->segments);
+    vx_video_text_clear(&v->text[0]);
+    vx_video_text_clear(&v->text[1]);
+    vx_video_frames_clear(&v->frames);
+    free(v->tags);
+    memset(v, 0, sizeof *v);
+}
