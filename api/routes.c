@@ -514,17 +514,17 @@ static void do_info(vx_request *rq) {
 /* GET /v1/tags[?vocabulary=NAME]: the tags videos have, with their counts. */
 static void do_tags(vx_request *rq) {
     vx_engine *e = api(rq)->engine;
-    vx_tags_state st;
-    vx_engine_tags_state(e, &st);
-    vx_tag_count *counts = NULL;
+    vx_labels_state st;
+    vx_engine_labels_state(e, &st);
+    vx_label_count *counts = NULL;
     int n = 0;
     vx_error err;
-    int r = st.state == VX_TAGS_READY ? vx_engine_tag_counts(e, vx_param(rq, "vocabulary"), &counts, &n, &err) : VX_OK;
+    int r = st.state == VX_LABELS_READY ? vx_engine_label_counts(e, vx_param(rq, "vocabulary"), &counts, &n, &err) : VX_OK;
     if (r) {
         reply_status(rq, r, "not_found", &err);
         return;
     }
-    json_t *doc = vx_tags_json(e, &st, counts, n);
+    json_t *doc = vx_labels_json(e, &st, counts, n);
     free(counts);
     if (!doc) { vx_reply_error(rq, 503, "overloaded", "out of memory"); return; }
     vx_reply_json(rq, 200, doc);
@@ -551,9 +551,9 @@ static void do_healthz(vx_request *rq) {
                                                        : g.lexical_search               ? "lexical only"
                                                                                         : "unavailable"));
     /* Zero-shot tags: off, being prepared, or ready. */
-    vx_tags_state tags;
-    vx_engine_tags_state(api(rq)->engine, &tags);
-    json_object_set_new(doc, "tags", json_string(vx_tags_state_name(tags.state)));
+    vx_labels_state tags;
+    vx_engine_labels_state(api(rq)->engine, &tags);
+    json_object_set_new(doc, "tags", json_string(vx_labels_state_name(tags.state)));
     /* The feeds' item model: "none" before any engagement, "training" until the first
      * one is in, then its figures. */
     const vx_rec_model_info *fm = &g.feed_model;

@@ -19,7 +19,7 @@ void vx_serve_engine_role(vx_engine_options *e) {
     e->text_encoder = 1;
     e->jobs = 1;
     e->renditions = 1; /* videos browsers cannot play get a rendition in the background */
-    e->tags = 1;       /* zero-shot tags, prepared in the background */
+    e->labels = 1;     /* zero-shot labels ("tags"), prepared in the background */
     e->feed_model = 1; /* the feeds' item model, rebuilt in the background */
 }
 

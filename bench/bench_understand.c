@@ -408,7 +408,7 @@ static vx_engine *open_engine(const char *db, const char *model, int tags, const
     o.create = 1;
     o.model = VX_MODEL_REQUIRE;
     o.tags = tags;
-    o.tag_prompts = prompts;
+    o.label_prompts = prompts;
     vx_error err;
     vx_engine *e = vx_engine_open(&o, &err);
     if (!e) fprintf(stderr, "engine: %s\n", err.msg);
@@ -529,7 +529,7 @@ static void part_model(const char *model_dir) {
     double t0 = vx_now();
     e = open_engine(db, model_dir, 1, prompts);
     if (!e) return;
-    int state = vx_engine_tags_wait(e, 1200);
+    int state = vx_engine_labels_wait(e, 1200);
     const double labels_s = vx_now() - t0;
     vx_engine_close(e);
     /* Then tagging alone: the labels now come from their cache. */
@@ -538,7 +538,7 @@ static void part_model(const char *model_dir) {
         t0 = vx_now();
         e = open_engine(db, model_dir, 1, prompts);
         if (!e) return;
-        state = vx_engine_tags_wait(e, 600);
+        state = vx_engine_labels_wait(e, 600);
         tag_runs[r] = vx_now() - t0;
         if (r < 4) vx_engine_close(e);
     }
@@ -557,16 +557,16 @@ static void part_model(const char *model_dir) {
     printf("| 768x432 JPEG | %.1f |\n| 768x432 PNG | %.1f |\n| 1920x1080 JPEG | %.1f |\n\n", 1e3 * bench_median(q_jpeg, 9),
            1e3 * bench_median(q_png, 9), 1e3 * bench_median(q_big, 9));
     printf("The frame found its clip first, at its moment (\"frame\"): %s.\n\n", first_ok ? "yes" : "NO");
-    if (state != VX_TAGS_READY) {
-        printf("tags not ready: %s\n", vx_tags_state_name(state));
+    if (state != VX_LABELS_READY) {
+        printf("tags not ready: %s\n", vx_labels_state_name(state));
         vx_engine_close(e);
         return;
     }
     /* Calibration, on the null: real frames (2 a second from the clips), whose random-
      * weight embeddings are unrelated to every label, centred on their mean like the
      * tagger centres, through each vocabulary's labels and threshold. */
-    vx_tags_state st;
-    vx_engine_tags_state(e, &st);
+    vx_labels_state st;
+    vx_engine_labels_state(e, &st);
     int n_frames = 0, cap = 0;
     float *frames = NULL;
     {
@@ -598,15 +598,15 @@ static void part_model(const char *model_dir) {
         vx_normalize(frames + (size_t)f * P, (size_t)P);
     }
     printf("| vocabulary | labels | mean cosine between labels | threshold z | real frames tagged (target %.0f%%) |\n"
-           "|---|---|---|---|---|\n", 100 * VX_TAGS_FALSE_RATE);
-    float *Ts[VX_TAGS_MAX_VOCAB] = {0};
+           "|---|---|---|---|---|\n", 100 * VX_LABELS_FALSE_RATE);
+    float *Ts[VX_LABELS_MAX_VOCAB] = {0};
     for (int vi = 0; vi < st.n_vocabularies; vi++) {
         const int L = st.vocabularies[vi].labels;
         float *T = Ts[vi] = malloc((size_t)L * P * sizeof *T);
         for (int l = 0; l < L; l++) {
             const char *vname;
-            const char *label = vx_engine_tag_name(e, vi, l, &vname);
-            vx_engine_tag_label_embedding(e, vname, label, T + (size_t)l * P, NULL);
+            const char *label = vx_engine_label_name(e, vi, l, &vname);
+            vx_engine_label_embedding(e, vname, label, T + (size_t)l * P, NULL);
         }
         double cos_sum = 0;
         long pairs_n = 0;
@@ -617,9 +617,9 @@ static void part_model(const char *model_dir) {
             }
         int tagged = 0;
         for (int f = 0; f < n_frames; f++) {
-            int labels[VX_TAGS_TOP];
-            float zs[VX_TAGS_TOP];
-            tagged += vx_tags_keep(T, L, P, st.vocabularies[vi].threshold, frames + (size_t)f * P, labels, zs) > 0;
+            int labels[VX_LABELS_TOP];
+            float zs[VX_LABELS_TOP];
+            tagged += vx_labels_keep(T, L, P, st.vocabularies[vi].threshold, frames + (size_t)f * P, labels, zs) > 0;
         }
         printf("| %s | %d | %.3f | %.2f | %d of %d (%.2f%%) |\n", st.vocabularies[vi].name, L,
                pairs_n ? cos_sum / pairs_n : 0, st.vocabularies[vi].threshold, tagged, n_frames,
@@ -646,9 +646,9 @@ static void part_model(const char *model_dir) {
                 vx_normalize(dir, (size_t)P);
                 for (int i = 0; i < P; i++) x[i] = (float)((1 - betas[bi]) * r[i] + betas[bi] * dir[i]);
                 vx_normalize(x, (size_t)P);
-                int labels[VX_TAGS_TOP];
-                float zs[VX_TAGS_TOP];
-                const int n_pass = vx_tags_keep(T, L, P, st.vocabularies[vi].threshold, x, labels, zs);
+                int labels[VX_LABELS_TOP];
+                float zs[VX_LABELS_TOP];
+                const int n_pass = vx_labels_keep(T, L, P, st.vocabularies[vi].threshold, x, labels, zs);
                 for (int i = 0; i < n_pass; i++) kept += labels[i] == l;
                 any += n_pass;
             }

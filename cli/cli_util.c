@@ -203,9 +203,9 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     if (words && *words) o->lexical_search = strcmp(words, "0") != 0;
     /* Zero-shot tags: OpenAI's prompts.md elsewhere than the model folder; the operator's
      * own vocabularies (files, ':'-separated). */
-    o->tag_prompts = getenv("VIDX_TAG_PROMPTS");
-    o->tag_vocabularies = getenv("VIDX_TAG_VOCABULARIES");
-    if (env_real(cmd, "VIDX_TAG_FALSE_RATE", 1e-6, 0.5, &o->tag_false_rate)) return CLI_USAGE;
+    o->label_prompts = getenv("VIDX_TAG_PROMPTS");
+    o->label_vocabularies = getenv("VIDX_TAG_VOCABULARIES");
+    if (env_real(cmd, "VIDX_TAG_FALSE_RATE", 1e-6, 0.5, &o->label_false_rate)) return CLI_USAGE;
     return 0;
 }
 

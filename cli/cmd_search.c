@@ -104,7 +104,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) { free(image); return CLI_USAGE; }
     o.model = VX_MODEL_REQUIRE;
-    o.tags = p.tag != NULL;
+    o.labels = p.tag != NULL;
     cli_target t;
     if (cli_open(cmd, &o, &t)) { free(image); return CLI_SOME_FAILED; }
     if (!t.remote && p.tag && cli_wait_for_tags(cmd, t.engine)) {

@@ -14,17 +14,17 @@
 /* Without a service: waits for the engine's tags (label embeddings, then every video),
  * saying so on a terminal. */
 int cli_wait_for_tags(const cli_command *cmd, vx_engine *e) {
-    vx_tags_state st;
+    vx_labels_state st;
     for (;;) {
-        const int state = vx_engine_tags_wait(e, 1.0);
-        vx_engine_tags_state(e, &st);
-        if (state == VX_TAGS_READY) {
+        const int state = vx_engine_labels_wait(e, 1.0);
+        vx_engine_labels_state(e, &st);
+        if (state == VX_LABELS_READY) {
             if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
             return CLI_OK;
         }
-        if (state == VX_TAGS_OFF) return cli_fail(cmd, "tags are off: %s", st.problem);
+        if (state == VX_LABELS_OFF) return cli_fail(cmd, "tags are off: %s", st.problem);
         if (isatty(STDERR_FILENO))
-            fprintf(stderr, "\r\033[Ktags: %s, %.0f%%", vx_tags_state_name(st.state), 100 * st.progress);
+            fprintf(stderr, "\r\033[Ktags: %s, %.0f%%", vx_labels_state_name(st.state), 100 * st.progress);
     }
 }
 
@@ -71,7 +71,7 @@ static int run_tags(const cli_command *cmd, cli_args *args) {
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
     o.model = VX_MODEL_REQUIRE;
-    o.tags = 1;
+    o.labels = 1;
     cli_target t;
     if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
     json_t *doc = NULL;
@@ -93,13 +93,13 @@ static int run_tags(const cli_command *cmd, cli_args *args) {
                 vx_video_view_free(&v);
             }
         } else {
-            vx_tags_state st;
-            vx_engine_tags_state(t.engine, &st);
-            vx_tag_count *counts;
+            vx_labels_state st;
+            vx_engine_labels_state(t.engine, &st);
+            vx_label_count *counts;
             int n;
-            if (vx_engine_tag_counts(t.engine, vocabulary, &counts, &n, &err)) rc = cli_usage_error(cmd, "%s", err.msg);
+            if (vx_engine_label_counts(t.engine, vocabulary, &counts, &n, &err)) rc = cli_usage_error(cmd, "%s", err.msg);
             else {
-                doc = vx_tags_json(t.engine, &st, counts, n);
+                doc = vx_labels_json(t.engine, &st, counts, n);
                 free(counts);
             }
         }

@@ -1,6 +1,7 @@
 #include "system.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -68,3 +69,18 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 }
 
 int vx_remove_tree(const char *path) { return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err) {
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+    int ok = fwrite(data, 1, len, f) == len;
+    ok = fflush(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return vx_fail(err, "%s: cannot write", path);
+    }
+    return 0;
+}

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "error.h"
+
 /* Fills out with n bytes from /dev/urandom. Returns 0, or -1 when it cannot be read. */
 int vx_random_bytes(void *out, size_t n);
 
@@ -18,6 +20,9 @@ int vx_host_is_loopback(const char *host);
 
 /* Makes a file's bytes durable: 0, or -1 with errno. */
 int vx_fsync_path(const char *path);
+/* Writes a file under a temporary name beside it and renames it into place, so the
+ * name never holds half a file. */
+int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err);
 /* Makes the names in the folder holding path durable (after a rename into it); best
  * effort: a folder that cannot be opened or synced is left as it is. */
 void vx_fsync_parent(const char *path);

@@ -297,7 +297,7 @@ int vx_vocab_take(vx_vocab_set *to, vx_vocab_set *from, int i, const char *name)
 
 int vx_vocab_find(const vx_vocab_set *s, const char *name) {
     for (int i = 0; i < s->n; i++)
-        if (strcmp(s->v[i].name, name) == 0) return i;
+        if (s->v[i].name && strcmp(s->v[i].name, name) == 0) return i; /* a vocabulary taken over has none */
     return -1;
 }
 

@@ -18,6 +18,7 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/system.h"
 #include "../common/vecmath.h"
 #include "../indexer/thumbs.h"
 #include "../recommend/events.h"
@@ -195,7 +196,7 @@ static void follow_video(vx_engine *e, uint64_t id) {
     pthread_rwlock_unlock(&e->ann_lock);
     if (r) vx_warn("vector index update for %016llx: %s", (unsigned long long)id, err.msg);
     if (e->rec && vx_rec_video_changed(e->rec, e->cat, id, &err)) vx_warn("recommender: %s", err.msg);
-    vx_engine_tags_follow(e, id);
+    vx_engine_labels_follow(e, id);
 }
 
 /* One job item's outcome (a cluster's workers report files one by one): the job runs

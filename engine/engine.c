@@ -59,7 +59,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!(e->ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
     if (!(e->rec = vx_rec_open(e->cat, err))) goto fail;
     if (vx_engine_text_open(e, err)) goto fail;
-    if (o->tags && vx_engine_tags_open(e, err)) goto fail;
+    if (o->labels && vx_engine_labels_open(e, err)) goto fail;
     if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
         vx_fail(err, "out of memory");
         goto fail;
@@ -88,7 +88,7 @@ void vx_engine_close(vx_engine *e) {
     if (e->ann && e->cat) vx_engine_settle_index(e, "closing");
     vx_rec_close(e->rec);
     vx_ann_close(e->ann);
-    vx_engine_tags_close(e);
+    vx_engine_labels_close(e);
     vx_engine_text_close(e);
     vx_query_cache_free(e->qcache);
     vx_lru_free(e->answers);

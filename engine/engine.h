@@ -34,6 +34,7 @@
 #include "../recommend/feed.h"
 #include "../schemas/ops.h"
 #include "../common/status.h"
+#include "../labels/labels.h"
 #include "../schemas/records.h"
 
 /* Limits of the operations, the same for the command line and HTTP. */
@@ -92,12 +93,12 @@ typedef struct vx_engine_options {
      * ranks from 1 (engine/search.c; tuned in bench/text_eval.md). */
     double fusion_k;              /* default VX_FUSION_K */
     double fusion_text_weight;    /* default VX_FUSION_TEXT_WEIGHT */
-    int tags;                     /* keep zero-shot tags (a background thread prepares them) */
+    int labels;                   /* keep zero-shot labels, "tags" over HTTP (a background thread prepares them) */
     int feed_model;               /* rebuild the feeds' item model in the background (else on the
                                    * first feed that finds it missing or due) */
-    const char *tag_prompts;      /* OpenAI's prompts.md (the built-in vocabularies); NULL: MODEL/prompts.md */
-    const char *tag_vocabularies; /* the operator's vocabulary files, ':'-separated (prompts.md format) */
-    double tag_false_rate;        /* how often a segment unrelated to every label is tagged; 0: VX_TAGS_FALSE_RATE */
+    const char *label_prompts;      /* OpenAI's prompts.md (the built-in vocabularies); NULL: MODEL/prompts.md */
+    const char *label_vocabularies; /* the operator's vocabulary files, ':'-separated (prompts.md format) */
+    double label_false_rate;        /* how often a segment unrelated to every label is tagged; 0: VX_LABELS_FALSE_RATE */
     int lexical_search;           /* 1 (default): text queries search the words too; 0: the visual
                                    * ranking alone (A/B runs; the lexical index is still kept) */
     const vx_cluster_hooks *cluster; /* a cluster node: changes go through its log (NULL: one machine) */
@@ -130,7 +131,7 @@ typedef struct vx_search_params {
     double min_duration, max_duration; /* seconds; max 0 = no limit */
     const char *path_prefix;       /* only videos under it; NULL = any */
     const char *tag;               /* only videos with this zero-shot tag ("office", "scenes:office"); NULL = any */
-    const struct vx_tag_filter *tag_filter; /* the engine's reading of tag (callers leave it NULL) */
+    const struct vx_label_filter *tag_filter; /* the engine's reading of tag (callers leave it NULL) */
 } vx_search_params;
 
 void vx_search_params_default(vx_search_params *p);
@@ -240,42 +241,22 @@ int vx_engine_delete_user(vx_engine *e, const char *user, vx_error *err);
 
 /* ---- zero-shot tags --------------------------------------------------------------------------
  * Labels of scenes, actions and emotions (and operators' own vocabularies) that the
- * pictures of a video or of its segments match best, without training: engine/tags.c
+ * pictures of a video or of its segments match best, without training: labels/labels.h
  * says how they are scored and how the threshold is calibrated. Derived data, prepared
  * in the background after the engine opens. */
-#define VX_TAGS_TOP 3              /* labels per vocabulary kept for a segment or a video */
-#define VX_TAGS_FALSE_RATE 0.01    /* a segment unrelated to every label is tagged this often */
-#define VX_TAGS_NULL_DRAWS 4000    /* inputs that favour no label, drawn to calibrate */
-#define VX_TAGS_CENTRE_MIN 10      /* indexed videos before scores are centred on their mean */
-#define VX_TAGS_MAX_RANGES 4       /* time ranges kept per tag of a video */
-#define VX_TAGS_MAX_VOCAB 64
-#define VX_TAGS_MIN_LABELS 5       /* a vocabulary's labels at least: z-scores across fewer say nothing */
-
-enum { VX_TAGS_OFF = 0, VX_TAGS_LABELS = 1, VX_TAGS_BUILDING = 2, VX_TAGS_READY = 3 };
-const char *vx_tags_state_name(int state);
-
-typedef struct vx_tag_range {
-    float start, end; /* seconds */
-} vx_tag_range;
-
-typedef struct vx_video_tag {
-    int16_t vocabulary;
-    int16_t n_ranges;
-    int32_t label;
-    float score;       /* the best z-score (standard deviations above the vocabulary's mean) */
-    vx_tag_range ranges[VX_TAGS_MAX_RANGES]; /* the segments where it passed, merged */
-} vx_video_tag;
+enum { VX_LABELS_OFF = 0, VX_LABELS_LABELS = 1, VX_LABELS_BUILDING = 2, VX_LABELS_READY = 3 };
+const char *vx_labels_state_name(int state);
 
 /* A video's tag as its view shows it (names owned by the engine). */
-typedef struct vx_tag_view {
+typedef struct vx_label_view {
     const char *vocabulary, *label;
     float score;
     int n_ranges;
-    vx_tag_range ranges[VX_TAGS_MAX_RANGES];
-} vx_tag_view;
+    vx_label_range ranges[VX_LABELS_MAX_RANGES];
+} vx_label_view;
 
-typedef struct vx_tags_state {
-    int state;              /* VX_TAGS_* */
+typedef struct vx_labels_state {
+    int state;              /* VX_LABELS_* */
     double progress;        /* of the current step, 0..1 */
     char problem[512];      /* why tags are off */
     uint64_t videos_tagged;
@@ -285,48 +266,40 @@ typedef struct vx_tags_state {
         const char *name;
         int labels;
         float threshold;    /* the calibrated z (0 until known) */
-    } vocabularies[VX_TAGS_MAX_VOCAB];
-} vx_tags_state;
-void vx_engine_tags_state(vx_engine *e, vx_tags_state *out);
+    } vocabularies[VX_LABELS_MAX_VOCAB];
+} vx_labels_state;
+void vx_engine_labels_state(vx_engine *e, vx_labels_state *out);
 /* Waits until tags are ready or off, at most timeout_s seconds; the state then. */
-int vx_engine_tags_wait(vx_engine *e, double timeout_s);
+int vx_engine_labels_wait(vx_engine *e, double timeout_s);
 
 /* A label's embedding (proj_dim floats) and its vocabulary's threshold, once computed:
  * 0, or -1 when there is no such label (yet). */
-int vx_engine_tag_label_embedding(vx_engine *e, const char *vocabulary, const char *label, float *out, float *threshold);
+int vx_engine_label_embedding(vx_engine *e, const char *vocabulary, const char *label, float *out, float *threshold);
 /* A label's name and its vocabulary's ("?" when out of range). */
-const char *vx_engine_tag_name(vx_engine *e, int vocabulary, int label, const char **vocabulary_name);
+const char *vx_engine_label_name(vx_engine *e, int vocabulary, int label, const char **vocabulary_name);
 /* A video's tags, best first (*tags to free; none until tags are ready). */
-int vx_engine_video_tags(vx_engine *e, uint64_t id, vx_video_tag **tags, int *n);
+int vx_engine_video_labels(vx_engine *e, uint64_t id, vx_video_label **tags, int *n);
 
-typedef struct vx_tag_count {
+typedef struct vx_label_count {
     int vocabulary, label;
     uint32_t videos;
-} vx_tag_count;
+} vx_label_count;
 /* Every tag some video has, with how many videos, most first; vocabulary NULL: all.
  * VX_E_BAD_INPUT when there is no such vocabulary. */
-int vx_engine_tag_counts(vx_engine *e, const char *vocabulary, vx_tag_count **out, int *n, vx_error *err);
+int vx_engine_label_counts(vx_engine *e, const char *vocabulary, vx_label_count **out, int *n, vx_error *err);
 
 /* A tag filter ("label" or "vocabulary:label", any case): the pairs it names. 0, or
  * VX_E_BAD_INPUT (no such label), VX_E_NOT_READY (tags are being prepared), VX_E_DISABLED
  * (tags are off: why). */
-typedef struct vx_tag_pair {
+typedef struct vx_label_pair {
     int vocabulary, label;
-} vx_tag_pair;
-typedef struct vx_tag_filter { /* struct tag: vx_search_params points to one */
+} vx_label_pair;
+typedef struct vx_label_filter { /* struct tag: vx_search_params points to one */
     int n;
-    vx_tag_pair pairs[VX_TAGS_MAX_VOCAB];
-} vx_tag_filter;
-int vx_engine_tag_parse(vx_engine *e, const char *text, vx_tag_filter *out, vx_error *err);
-int vx_engine_tag_matches(vx_engine *e, uint64_t id, const vx_tag_filter *f);
-
-/* The labels kept for an embedding x (centred, normalised) against a vocabulary's label
- * embeddings (n_labels x dim): up to VX_TAGS_TOP whose z-score across the vocabulary
- * passes threshold, best first, into labels and z; returns how many. */
-int vx_tags_keep(const float *emb, int n_labels, int dim, float threshold, const float *x, int *labels, float *z);
-/* The calibrated threshold of a vocabulary (emb: n_labels x dim, normalised): the
- * (1 - false_rate) quantile of the best label's z over `draws` random directions. */
-float vx_tags_calibrate(const float *emb, int n_labels, int dim, int draws, double false_rate);
+    vx_label_pair pairs[VX_LABELS_MAX_VOCAB];
+} vx_label_filter;
+int vx_engine_label_parse(vx_engine *e, const char *text, vx_label_filter *out, vx_error *err);
+int vx_engine_label_matches(vx_engine *e, uint64_t id, const vx_label_filter *f);
 
 /* ---- text ---------------------------------------------------------------------------------- */
 
@@ -359,8 +332,8 @@ typedef struct vx_video_view {
     vx_playback_view playback;
     vx_video_text text[2];  /* from its files and from the API (VX_TEXT_*; zeroed when none) */
     vx_video_frames frames; /* its frames' hashes and key frames (the original's for a copy; id 0: none) */
-    struct vx_tag_view *tags; /* [n_tags] its zero-shot tags, best first */
-    int n_tags;
+    struct vx_label_view *labels; /* [n_labels] its zero-shot labels ("tags" in JSON), best first */
+    int n_labels;
 } vx_video_view;
 int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err);
 void vx_video_view_free(vx_video_view *v);

@@ -41,7 +41,7 @@ struct vx_engine {
     uint64_t rec_generation;          /* bumped when rec is replaced (under ann_lock's write lock) */
     struct vx_feedmodel *feedmodel;   /* the item model's builder (feedmodel.c); NULL: built on demand */
     vx_lexical *lex;                  /* the lexical index (text.c); NULL for catalog-only engines */
-    struct vx_tagger *tags;           /* zero-shot tags (tags.c); NULL without the model or indexes */
+    struct vx_labeller *labels;       /* zero-shot labels (labels.c); NULL without the model or indexes */
 
     vx_query_cache *qcache;           /* text embeddings by token ids */
     vx_lru *answers;                  /* similar-video and text search answers, valid while the indexes hold (search.c) */
@@ -120,10 +120,10 @@ void vx_engine_feedmodel_notice(vx_engine *e);
 int vx_engine_feedmodel_build_now(vx_engine *e);
 
 /* engine/tags.c: zero-shot tags, derived and kept in memory. */
-int vx_engine_tags_open(vx_engine *e, vx_error *err);
-void vx_engine_tags_close(vx_engine *e);
+int vx_engine_labels_open(vx_engine *e, vx_error *err);
+void vx_engine_labels_close(vx_engine *e);
 /* After an op changed the video (under apply_lock): its tags again. */
-void vx_engine_tags_follow(vx_engine *e, uint64_t video_id);
+void vx_engine_labels_follow(vx_engine *e, uint64_t video_id);
 
 /* engine/encoder.c: the text encoder thread. */
 typedef struct vx_encode_task {

@@ -281,11 +281,11 @@ json_t *vx_video_json(const vx_video_view *vv) {
         vx_id_to_hex(v->near_duplicate_of, orig);
         json_object_set_new(o, "near_duplicate_of", json_string(orig));
     }
-    if (o && vv->n_tags) {
-        /* Zero-shot tags, best first, with where they hold. */
+    if (o && vv->n_labels) {
+        /* Zero-shot labels ("tags" in the API), best first, with where they hold. */
         json_t *tags = json_array();
-        for (int i = 0; tags && i < vv->n_tags; i++) {
-            const vx_tag_view *g = &vv->tags[i];
+        for (int i = 0; tags && i < vv->n_labels; i++) {
+            const vx_label_view *g = &vv->labels[i];
             json_t *ranges = json_array();
             for (int r = 0; ranges && r < g->n_ranges; r++)
                 json_array_append_new(ranges, json_pack("{s:o, s:o}", "start", num(g->ranges[r].start, 1e3), "end",
@@ -314,19 +314,19 @@ json_t *vx_video_json(const vx_video_view *vv) {
     return o;
 }
 
-json_t *vx_tags_json(vx_engine *e, const vx_tags_state *st, const vx_tag_count *counts, int n) {
+json_t *vx_labels_json(vx_engine *e, const vx_labels_state *st, const vx_label_count *counts, int n) {
     json_t *vocabs = json_array(), *tags = json_array();
-    for (int i = 0; vocabs && i < st->n_vocabularies && i < VX_TAGS_MAX_VOCAB; i++)
+    for (int i = 0; vocabs && i < st->n_vocabularies && i < VX_LABELS_MAX_VOCAB; i++)
         json_array_append_new(vocabs, json_pack("{s:s, s:i, s:o}", "name", st->vocabularies[i].name, "labels",
                                                 st->vocabularies[i].labels, "threshold",
                                                 num(st->vocabularies[i].threshold, 1e3)));
     for (int i = 0; tags && i < n; i++) {
         const char *vocabulary = "?";
-        const char *label = vx_engine_tag_name(e, counts[i].vocabulary, counts[i].label, &vocabulary);
+        const char *label = vx_engine_label_name(e, counts[i].vocabulary, counts[i].label, &vocabulary);
         json_array_append_new(tags, json_pack("{s:s, s:s, s:I}", "vocabulary", vocabulary, "label", label, "videos",
                                               (json_int_t)counts[i].videos));
     }
-    json_t *o = vocabs && tags ? json_pack("{s:s, s:o, s:I, s:b, s:o, s:o}", "state", vx_tags_state_name(st->state),
+    json_t *o = vocabs && tags ? json_pack("{s:s, s:o, s:I, s:b, s:o, s:o}", "state", vx_labels_state_name(st->state),
                                            "progress", num(st->progress, 1e3), "videos_tagged",
                                            (json_int_t)st->videos_tagged, "centred", st->centred, "vocabularies",
                                            vocabs, "tags", tags)

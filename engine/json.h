@@ -38,7 +38,7 @@ json_t *vx_job_json(const vx_job_status *s);
 /* vidx info --json, GET /v1/info: what the data folder holds. */
 /* GET /v1/tags: the state of tags, the vocabularies, and the tags videos have with
  * their counts (most first). */
-json_t *vx_tags_json(vx_engine *e, const vx_tags_state *st, const vx_tag_count *counts, int n);
+json_t *vx_labels_json(vx_engine *e, const vx_labels_state *st, const vx_label_count *counts, int n);
 json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *i);
 
 #endif

@@ -56,7 +56,7 @@ struct vx_text_query {
     vx_engine *e;
     int lexical_only;         /* no model: the lexical ranking alone answers */
     vx_search_params p;       /* strings owned; tag_filter points to tags */
-    vx_tag_filter tags;
+    vx_label_filter tags;
     vx_encode_task task;      /* ids, n, out, rc, err */
     void (*ready)(void *arg);
     void *arg;
@@ -122,7 +122,7 @@ static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
     return 0;
 }
 
-/* The query's own copy of the page, the filters (its tag read by vx_engine_tag_parse)
+/* The query's own copy of the page, the filters (its tag read by vx_engine_label_parse)
  * and whom to tell: 0, or a vx_status with q freed. */
 static int take_params(vx_engine *e, vx_text_query *q, const vx_search_params *p, void (*ready)(void *arg), void *arg,
                        vx_error *err) {
@@ -134,7 +134,7 @@ static int take_params(vx_engine *e, vx_text_query *q, const vx_search_params *p
     q->ready = ready;
     q->arg = arg;
     if (!p->tag || !*p->tag) return 0;
-    int r = vx_engine_tag_parse(e, p->tag, &q->tags, err);
+    int r = vx_engine_label_parse(e, p->tag, &q->tags, err);
     if (!r && !(q->p.tag = strdup(p->tag))) {
         vx_fail(err, "out of memory");
         r = VX_E_INTERNAL;
@@ -197,7 +197,7 @@ static int passes(vx_engine *e, const vx_video *v, const vx_search_params *f) {
     if (v->duration < f->min_duration) return 0;
     if (f->max_duration > 0 && v->duration > f->max_duration) return 0;
     if (f->path_prefix && strncmp(v->path, f->path_prefix, strlen(f->path_prefix)) != 0) return 0;
-    if (f->tag_filter && !vx_engine_tag_matches(e, v->duplicate_of ? v->duplicate_of : v->id, f->tag_filter)) return 0;
+    if (f->tag_filter && !vx_engine_label_matches(e, v->duplicate_of ? v->duplicate_of : v->id, f->tag_filter)) return 0;
     return 1;
 }
 
@@ -720,9 +720,9 @@ int vx_engine_search_vector(vx_engine *e, const float *q, const vx_search_params
     vx_search_params f = *p;
     f.text = "vector";
     if (check_search(&f, err)) return VX_E_BAD_INPUT;
-    vx_tag_filter tags;
+    vx_label_filter tags;
     if (p->tag && *p->tag) {
-        const int r = vx_engine_tag_parse(e, p->tag, &tags, err);
+        const int r = vx_engine_label_parse(e, p->tag, &tags, err);
         if (r) return r;
         f.tag_filter = &tags;
     }

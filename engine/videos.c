@@ -49,23 +49,24 @@ int vx_engine_video(vx_engine *e, uint64_t id, vx_video_view *out, vx_error *err
         vx_video_view_free(out);
         return VX_E_INTERNAL;
     }
-    vx_video_tag *tags;
-    int n_tags;
-    if (vx_engine_video_tags(e, owner, &tags, &n_tags) || (n_tags && !(out->tags = calloc((size_t)n_tags, sizeof *out->tags)))) {
-        free(tags);
+    vx_video_label *labels;
+    int n_labels;
+    if (vx_engine_video_labels(e, owner, &labels, &n_labels) ||
+        (n_labels && !(out->labels = calloc((size_t)n_labels, sizeof *out->labels)))) {
+        free(labels);
         vx_fail(err, "out of memory");
         vx_video_view_free(out);
         return VX_E_INTERNAL;
     }
-    for (int i = 0; i < n_tags; i++) {
-        vx_tag_view *g = &out->tags[i];
-        g->label = vx_engine_tag_name(e, tags[i].vocabulary, tags[i].label, &g->vocabulary);
-        g->score = tags[i].score;
-        g->n_ranges = tags[i].n_ranges;
-        memcpy(g->ranges, tags[i].ranges, sizeof g->ranges);
+    for (int i = 0; i < n_labels; i++) {
+        vx_label_view *g = &out->labels[i];
+        g->label = vx_engine_label_name(e, labels[i].vocabulary, labels[i].label, &g->vocabulary);
+        g->score = labels[i].score;
+        g->n_ranges = labels[i].n_ranges;
+        memcpy(g->ranges, labels[i].ranges, sizeof g->ranges);
     }
-    out->n_tags = n_tags;
-    free(tags);
+    out->n_labels = n_labels;
+    free(labels);
     return VX_OK;
 }
 
@@ -126,6 +127,6 @@ void vx_video_view_free(vx_video_view *v) {
     vx_video_text_clear(&v->text[0]);
     vx_video_text_clear(&v->text[1]);
     vx_video_frames_clear(&v->frames);
-    free(v->tags);
+    free(v->labels);
     memset(v, 0, sizeof *v);
 }

@@ -78,17 +78,3 @@ done:
     return rc;
 }
 
-int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-    int ok = fwrite(data, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return vx_fail(err, "%s: cannot write", path);
-    }
-    return 0;
-}

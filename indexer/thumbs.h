@@ -19,8 +19,6 @@
 int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *err);
 /* Encodes img as JPEG into *data (malloc'd, caller frees), *len bytes. */
 int vx_encode_jpeg(const vx_rgb_image *img, uint8_t **data, size_t *len, vx_error *err);
-/* Writes a file under a temporary name and renames it into place. */
-int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err);
 /* DATA/thumbs/ID.jpg (segment < 0) or DATA/thumbs/ID-SEGMENT.jpg. */
 void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *out, size_t size);
 

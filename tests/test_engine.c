@@ -357,8 +357,8 @@ static void test_engine_statuses(void) {
     vx_engine *e = open_engine(dir, 0);
     REQUIRE(e);
     vx_error err;
-    vx_tag_filter f;
-    CHECK(vx_engine_tag_parse(e, "kitchen", &f, &err) == VX_E_DISABLED); /* labels off: says so */
+    vx_label_filter f;
+    CHECK(vx_engine_label_parse(e, "kitchen", &f, &err) == VX_E_DISABLED); /* labels off: says so */
     const char *paths[] = {"/videos"};
     uint64_t job;
     CHECK(vx_engine_job_submit(e, paths, 1, NULL, &job, &err) == VX_E_DISABLED); /* no job runner */

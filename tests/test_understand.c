@@ -287,9 +287,9 @@ static vx_engine *open_tagging_engine(const char *prompts, const char *vocabular
     o.model_dir = model_dir;
     o.model = VX_MODEL_REQUIRE;
     o.tags = 1;
-    o.tag_prompts = prompts;
-    o.tag_vocabularies = vocabularies;
-    o.tag_false_rate = false_rate;
+    o.label_prompts = prompts;
+    o.label_vocabularies = vocabularies;
+    o.label_false_rate = false_rate;
     vx_log_level saved = vx_log_threshold;
     vx_log_threshold = VX_LOG_ERROR;
     vx_engine *e = vx_engine_open(&o, err);
@@ -324,9 +324,9 @@ static void test_tags(void) {
     vx_error err;
     vx_engine *e = open_tagging_engine(prompts, NULL, 0, &err);
     REQUIRE_MSG(e, "%s", err.msg);
-    REQUIRE(vx_engine_tags_wait(e, 240) == VX_TAGS_READY);
-    vx_tags_state st;
-    vx_engine_tags_state(e, &st);
+    REQUIRE(vx_engine_labels_wait(e, 240) == VX_LABELS_READY);
+    vx_labels_state st;
+    vx_engine_labels_state(e, &st);
     CHECK_MSG(st.n_vocabularies == 3 && strcmp(st.vocabularies[0].name, "scenes") == 0 && st.vocabularies[0].labels == 397 &&
                   strcmp(st.vocabularies[1].name, "actions") == 0 && st.vocabularies[1].labels == 700 &&
                   strcmp(st.vocabularies[2].name, "emotions") == 0 && st.vocabularies[2].labels == 7,
@@ -346,12 +346,12 @@ static void test_tags(void) {
     static const char *const happy[] = {"happy", "smiling"};
     float thr = 0;
     ensemble(ctx, sun_t, 2, abbey, 1, dim, want);
-    CHECK(vx_engine_tag_label_embedding(e, "scenes", "abbey", got, &thr) == 0);
+    CHECK(vx_engine_label_embedding(e, "scenes", "abbey", got, &thr) == 0);
     CHECK_MSG(vx_dot(want, got, (size_t)dim) > 0.9999f, "scenes/abbey: cosine %f with the text tower's ensemble",
               vx_dot(want, got, (size_t)dim));
     CHECK_MSG(thr > 2 && thr < 20, "scenes threshold %f", thr);
     ensemble(ctx, fer_t, 6, happy, 2, dim, want);
-    CHECK(vx_engine_tag_label_embedding(e, "emotions", "happy", got, NULL) == 0);
+    CHECK(vx_engine_label_embedding(e, "emotions", "happy", got, NULL) == 0);
     CHECK_MSG(vx_dot(want, got, (size_t)dim) > 0.9999f, "emotions/happy (two synonyms): cosine %f",
               vx_dot(want, got, (size_t)dim));
     vx_engine_close(e);
@@ -362,7 +362,7 @@ static void test_tags(void) {
         const int L = 60, D = 64, draws = 20000;
         float *lab = calloc((size_t)L * D, sizeof *lab), *x = malloc((size_t)D * sizeof *x), *s = malloc((size_t)L * sizeof *s);
         for (int l = 0; l < L; l++) lab[(size_t)l * D + l] = 1; /* orthonormal */
-        const float t01 = vx_tags_calibrate(lab, L, D, 4000, 0.01), t10 = vx_tags_calibrate(lab, L, D, 4000, 0.10);
+        const float t01 = vx_labels_calibrate(lab, L, D, 4000, 0.01), t10 = vx_labels_calibrate(lab, L, D, 4000, 0.10);
         CHECK_MSG(t10 < t01, "a higher false rate, a lower threshold: %f %f", t10, t01);
         uint64_t seed = 12345;
         int passed = 0;
@@ -398,15 +398,15 @@ static void test_tags(void) {
     fclose(f);
     e = open_tagging_engine("/nonexistent/prompts.md", mine, 0.25, &err);
     REQUIRE_MSG(e, "%s", err.msg);
-    REQUIRE(vx_engine_tags_wait(e, 120) == VX_TAGS_READY);
-    vx_engine_tags_state(e, &st);
+    REQUIRE(vx_engine_labels_wait(e, 120) == VX_LABELS_READY);
+    vx_engine_labels_state(e, &st);
     CHECK(st.n_vocabularies == 1 && strcmp(st.vocabularies[0].name, "venue") == 0 && st.vocabularies[0].labels == 8);
-    vx_tag_count *counts;
+    vx_label_count *counts;
     int n;
-    REQUIRE(vx_engine_tag_counts(e, NULL, &counts, &n, &err) == 0);
+    REQUIRE(vx_engine_label_counts(e, NULL, &counts, &n, &err) == 0);
     CHECK_MSG(n >= 2, "%d tags among the clips", n);
     for (int c = 0; c < n && c < 3; c++) {
-        const char *vocab, *label = vx_engine_tag_name(e, counts[c].vocabulary, counts[c].label, &vocab);
+        const char *vocab, *label = vx_engine_label_name(e, counts[c].vocabulary, counts[c].label, &vocab);
         char tag[300];
         snprintf(tag, sizeof tag, c == 1 ? "%s:%s" : "%s%.0s", c == 1 ? vocab : label, label);
         if (c != 1) snprintf(tag, sizeof tag, "%s", label);
