@@ -189,13 +189,13 @@ static int stage_model(vx_engine *e, const vx_op *op, vx_batch *b, vx_error *err
 /* The vector indexes and the recommender follow a committed video op. */
 static void follow_video(vx_engine *e, uint64_t id) {
     vx_error err;
-    if (!e->ann) return; /* a catalog-only engine (a cluster's worker) keeps no indexes */
-    pthread_rwlock_wrlock(&e->ann_lock);
-    int r = vx_ann_update_video(e->ann, e->cat, id, &err);
-    atomic_fetch_add(&e->ann_version, 1); /* cached similar-video answers are stale */
-    pthread_rwlock_unlock(&e->ann_lock);
+    if (!e->vectors.ann) return; /* a catalog-only engine (a cluster's worker) keeps no indexes */
+    pthread_rwlock_wrlock(&e->vectors.lock);
+    int r = vx_ann_update_video(e->vectors.ann, e->cat, id, &err);
+    atomic_fetch_add(&e->vectors.version, 1); /* cached similar-video answers are stale */
+    pthread_rwlock_unlock(&e->vectors.lock);
     if (r) vx_warn("vector index update for %016llx: %s", (unsigned long long)id, err.msg);
-    if (e->rec && vx_rec_video_changed(e->rec, e->cat, id, &err)) vx_warn("recommender: %s", err.msg);
+    if (e->vectors.rec && vx_rec_video_changed(e->vectors.rec, e->cat, id, &err)) vx_warn("recommender: %s", err.msg);
     vx_engine_labels_follow(e, id);
 }
 
@@ -239,18 +239,18 @@ static int stage_job_item(vx_engine *e, const vx_op *op, vx_batch *b, vx_error *
  * its structures are built for adding). Under apply_lock and the index's write lock, so
  * no feed or event sees the swap half done. */
 static void rebuild_recommender(vx_engine *e) {
-    if (!e->rec) return;
+    if (!e->vectors.rec) return;
     vx_error err;
     vx_recommender *fresh = vx_rec_open(e->cat, &err);
     if (!fresh) {
         vx_warn("recommender rebuild: %s", err.msg);
         return;
     }
-    pthread_rwlock_wrlock(&e->ann_lock);
-    vx_recommender *old = e->rec;
-    e->rec = fresh;
-    e->rec_generation++; /* a model trained from the old one is not swapped in */
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_wrlock(&e->vectors.lock);
+    vx_recommender *old = e->vectors.rec;
+    e->vectors.rec = fresh;
+    e->vectors.rec_generation++; /* a model trained from the old one is not swapped in */
+    pthread_rwlock_unlock(&e->vectors.lock);
     vx_rec_close(old);
     vx_engine_feedmodel_notice(e);
 }
@@ -259,15 +259,15 @@ static void rebuild_recommender(vx_engine *e) {
  * (every video's frames wait for it); the recommender forgets the old vectors. */
 static void reset_vectors(vx_engine *e, int dim) {
     vx_error err;
-    if (!e->ann) return;
-    pthread_rwlock_wrlock(&e->ann_lock);
+    if (!e->vectors.ann) return;
+    pthread_rwlock_wrlock(&e->vectors.lock);
     vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, dim, &err);
     if (fresh) {
-        vx_ann_close(e->ann);
-        e->ann = fresh;
+        vx_ann_close(e->vectors.ann);
+        e->vectors.ann = fresh;
     }
-    atomic_fetch_add(&e->ann_version, 1);
-    pthread_rwlock_unlock(&e->ann_lock);
+    atomic_fetch_add(&e->vectors.version, 1);
+    pthread_rwlock_unlock(&e->vectors.lock);
     if (!fresh) vx_warn("vector index after the model change: %s", err.msg);
     rebuild_recommender(e);
 }
@@ -399,7 +399,7 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
     for (int i = 0; i < n; i++) {
         if (status[i] != VX_OK) { if (rc == 0) rc = VX_E_INTERNAL; continue; }
         vx_error oerr;
-        if (e->rec && vx_rec_observe(e->rec, ops[i].user, &stored[i].event, stored[i].fraction, &oerr))
+        if (e->vectors.rec && vx_rec_observe(e->vectors.rec, ops[i].user, &stored[i].event, stored[i].fraction, &oerr))
             vx_warn("recommender: %s", oerr.msg);
     }
     if (rc != VX_E_STORAGE) vx_engine_feedmodel_notice(e);
@@ -412,29 +412,29 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
 
 void vx_engine_settle_index(vx_engine *e, const char *who) {
     vx_error err;
-    if (!e->ann) return;
-    if (vx_ann_outgrown(e->ann)) {
+    if (!e->vectors.ann) return;
+    if (vx_ann_outgrown(e->vectors.ann)) {
         /* Built aside while searches go on with the old one, then swapped in. Only the
          * holder of apply_lock changes the index, so nothing changes in between. */
         vx_info("%s: the vector index outgrew its type (exact search, or whole vectors in memory); rebuilding it",
                 who);
         pthread_mutex_lock(&e->apply_lock);
-        vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, vx_ann_dim(e->ann), &err);
+        vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, vx_ann_dim(e->vectors.ann), &err);
         if (!fresh) {
             vx_warn("%s: rebuilding the vector index: %s", who, err.msg);
         } else {
-            pthread_rwlock_wrlock(&e->ann_lock);
-            vx_ann *old = e->ann;
-            e->ann = fresh;
-            atomic_fetch_add(&e->ann_version, 1);
-            pthread_rwlock_unlock(&e->ann_lock);
+            pthread_rwlock_wrlock(&e->vectors.lock);
+            vx_ann *old = e->vectors.ann;
+            e->vectors.ann = fresh;
+            atomic_fetch_add(&e->vectors.version, 1);
+            pthread_rwlock_unlock(&e->vectors.lock);
             vx_ann_close(old);
         }
         pthread_mutex_unlock(&e->apply_lock);
     }
-    pthread_rwlock_rdlock(&e->ann_lock); /* saving reads the index: searches may share it */
-    if (vx_ann_save(e->ann, e->cat, &err)) vx_warn("%s: saving the vector index: %s", who, err.msg);
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_rdlock(&e->vectors.lock); /* saving reads the index: searches may share it */
+    if (vx_ann_save(e->vectors.ann, e->cat, &err)) vx_warn("%s: saving the vector index: %s", who, err.msg);
+    pthread_rwlock_unlock(&e->vectors.lock);
 }
 
 /* ---- changes: applied here, or committed to a cluster's log ------------------------------------ */

@@ -34,7 +34,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     e->opt = *o;
     e->opt.index.model_dir = NULL;
     snprintf(e->data_dir, sizeof e->data_dir, "%s", o->data_dir);
-    pthread_rwlock_init(&e->ann_lock, NULL);
+    pthread_rwlock_init(&e->vectors.lock, NULL);
     pthread_mutex_init(&e->apply_lock, NULL);
     e->ann_opt = (vx_ann_options){.exact_max = o->ann_exact_max, .faiss_search = o->ann_faiss_search,
                                   .compress_min = o->ann_compress_min, .shard = o->shard, .shards = o->shards};
@@ -56,8 +56,8 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
         return e;
     }
     const int dim = e->model ? vx_clip_get_config(e->model)->proj_dim : 0;
-    if (!(e->ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
-    if (!(e->rec = vx_rec_open(e->cat, err))) goto fail;
+    if (!(e->vectors.ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
+    if (!(e->vectors.rec = vx_rec_open(e->cat, err))) goto fail;
     if (vx_engine_text_open(e, err)) goto fail;
     if (o->labels && vx_engine_labels_open(e, err)) goto fail;
     if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
@@ -85,16 +85,16 @@ void vx_engine_close(vx_engine *e) {
     vx_event_writer_stop(e->events);
     vx_text_encoder_stop(e->encoder);
     vx_engine_feedmodel_stop(e);
-    if (e->ann && e->cat) vx_engine_settle_index(e, "closing");
-    vx_rec_close(e->rec);
-    vx_ann_close(e->ann);
+    if (e->vectors.ann && e->cat) vx_engine_settle_index(e, "closing");
+    vx_rec_close(e->vectors.rec);
+    vx_ann_close(e->vectors.ann);
     vx_engine_labels_close(e);
     vx_engine_text_close(e);
     vx_query_cache_free(e->qcache);
     vx_lru_free(e->answers);
     vx_clip_free(e->model);
     vx_catalog_close(e->cat);
-    pthread_rwlock_destroy(&e->ann_lock);
+    pthread_rwlock_destroy(&e->vectors.lock);
     pthread_mutex_destroy(&e->apply_lock);
     free(e);
 }

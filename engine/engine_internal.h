@@ -22,35 +22,61 @@ typedef struct vx_jobs vx_jobs;
 typedef struct vx_event_writer vx_event_writer;
 typedef struct vx_media vx_media;
 
+/* The engine's state. Each group says who writes it and what guards it; the
+ * subsystems behind the pointers (workers, labels, lexical index, caches) keep their own
+ * state private to their files and lock it themselves. Lock order, when more than one is
+ * held: apply_lock, then vectors.lock, then a subsystem's own. */
 struct vx_engine {
+    /* Set by the open, read-only after: no lock. */
     vx_engine_options opt;
     char data_dir[PATH_MAX];
+    vx_catalog *cat;                  /* LevelDB: safe from any thread */
+    vx_ann_options ann_opt;
+
+    /* The model (model.c). model is published once, whole, with release/acquire (it may
+     * arrive while serving); model_dir, model_tried and model_replaces are written only
+     * by the open and by the job runner's thread; model_problem only before model is
+     * published, by those two. */
     char model_dir[PATH_MAX];         /* the model folder in use or looked for */
-    vx_catalog *cat;
     vx_clip *model;                   /* NULL when missing */
     char model_problem[1024];         /* why, and how to get it */
-    uint64_t model_tried;             /* the model folder's state when it last failed to load (engine.c) */
+    uint64_t model_tried;             /* the model folder's state when it last failed to load */
     uint64_t model_replaces;          /* opt.adopt_model: the fingerprint of the database's model that the
                                        * loaded one replaces at the next indexing; 0: none */
 
-    vx_ann_options ann_opt;
-    vx_ann *ann;                      /* swapped whole only under the write lock */
-    pthread_rwlock_t ann_lock;        /* searches read; applying ops writes */
-    atomic_uint_least64_t ann_version;/* bumped by every change of the vector indexes */
-    vx_recommender *rec;              /* its own lock; replaced only under ann_lock's write lock */
-    uint64_t rec_generation;          /* bumped when rec is replaced (under ann_lock's write lock) */
-    struct vx_feedmodel *feedmodel;   /* the item model's builder (feedmodel.c); NULL: built on demand */
-    vx_lexical *lex;                  /* the lexical index (text.c); NULL for catalog-only engines */
-    struct vx_labeller *labels;       /* zero-shot labels (labels.c); NULL without the model or indexes */
+    /* Changes of state are applied one at a time, in order, under apply_lock (apply.c):
+     * the catalog batch, then what follows from it (vectors, recommender, lexical index,
+     * labels, renditions). */
+    pthread_mutex_t apply_lock;
 
+    /* The vector indexes and the recommender, behind one lock. Readers (searches,
+     * similar, feeds, the feed model's builder, gauges, saving the index) hold it for
+     * reading; the apply holds it for writing to change the index or to replace either
+     * pointer. The recommender's content has its own lock inside recommend/. */
+    struct vx_vectors {
+        pthread_rwlock_t lock;
+        vx_ann *ann;                      /* GUARDED_BY(lock); swapped whole only under the write lock */
+        atomic_uint_least64_t version;    /* bumped by every change of the index: cached answers are stale */
+        vx_recommender *rec;              /* replaced only under the write lock (a user's deletion) */
+        uint64_t rec_generation;          /* GUARDED_BY(lock); bumped when rec is replaced */
+    } vectors;
+
+    /* Derived state with its own lock inside. */
+    vx_lexical *lex;                  /* the lexical index (text.c): its writer only under apply_lock */
+    struct vx_labeller *labels;       /* zero-shot labels (labels.c); NULL without the model or indexes */
     vx_query_cache *qcache;           /* text embeddings by token ids */
     vx_lru *answers;                  /* similar-video and text search answers, valid while the indexes hold (search.c) */
-    vx_text_encoder *encoder;         /* opt.text_encoder */
-    vx_jobs *jobs;                    /* opt.jobs */
-    vx_event_writer *events;          /* grouped event writes */
-    vx_media *media;                  /* opt.renditions: the rendition maker */
 
-    pthread_mutex_t apply_lock;       /* ops are applied one at a time, in order */
+    /* The workers (common/worker.h; engine/README.md lists them). Started by the open
+     * (the encoder also when the model arrives, published like the model), stopped by the
+     * close; NULL when not run. */
+    vx_text_encoder *encoder;         /* opt.text_encoder: queries and pictures encoded in batches */
+    vx_event_writer *events;          /* events written in synced groups */
+    vx_jobs *jobs;                    /* opt.jobs: indexing jobs, one at a time */
+    vx_media *media;                  /* opt.renditions: the rendition maker */
+    struct vx_feedmodel *feedmodel;   /* opt.feed_model: the item model's builder; NULL: built on demand */
+
+    /* Counters, relaxed atomics. */
     atomic_int_least64_t foreground_us; /* when a search, similar or feed last ran (monotonic
                                            microseconds): background work yields to them */
     atomic_uint_least64_t cache_hits, cache_misses, encoder_runs, encoder_queries;
@@ -72,7 +98,9 @@ static inline int vx_engine_wait_quiet(vx_engine *e, vx_worker *w, double max_s)
     return vx_worker_wait_quiet(w, &e->foreground_us, VX_QUIET_S, max_s);
 }
 
-/* engine/apply.c: applies one op (catalog, thumbnails, vector indexes, recommender). */
+/* engine/apply.c: the one way state changes. */
+/* Applies one op (catalog, thumbnails, vector indexes, recommender, then the followers).
+ * Takes apply_lock; REQUIRES: not held. */
 int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err);
 /* Applies event ops together in one write (synced, or at log position pos); stored[i]
  * and status[i] per op. Returns 0, VX_E_INTERNAL when some failed, VX_E_STORAGE when
@@ -84,15 +112,17 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
 int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err);
 void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
                              vx_error *errs);
-/* Swaps in an inverted file when the exact index outgrew its limit, then saves. */
+/* Swaps in an inverted file when the exact index outgrew its limit (apply_lock, then
+ * vectors.lock for writing only for the swap), then saves (vectors.lock for reading:
+ * saving only reads the index). REQUIRES: neither held. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
-/* A service opened without its model looks for it again (the job runner, while idle):
- * once the folder holds a model that loads and is the database's (or the database has
- * none yet), it is put in use with its query cache, encoder thread and tags. 1 when the
- * model is in use. */
-int vx_engine_model_arrived(vx_engine *e);
 
 /* engine/model.c */
+/* A service opened without its model looks for it again (the job runner's thread, while
+ * idle): once the folder holds a model that loads and is the database's (or the database
+ * has none yet), it is put in use with its query cache, encoder thread and labels. 1 when
+ * the model is in use. */
+int vx_engine_model_arrived(vx_engine *e);
 /* The model: --model / $VIDX_MODEL, else the database's, else the default folder; NULL
  * in e->model with why in e->model_problem. */
 void vx_engine_load_model(vx_engine *e, const vx_meta *meta);
@@ -105,10 +135,9 @@ int vx_engine_adopt_model(vx_engine *e, vx_error *err);
 /* engine/text.c: the lexical index in step with the catalog. */
 int vx_engine_text_open(vx_engine *e, vx_error *err);
 void vx_engine_text_close(vx_engine *e);
-/* After a committed op changed what the video's documents are made from (under
- * apply_lock): rewrites them and commits at the catalog's text generation. */
+/* After a committed op changed what the video's documents are made from: rewrites them
+ * and commits at the catalog's text generation. REQUIRES: apply_lock held. */
 void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation);
-
 
 /* engine/feedmodel.c: the feeds' item model, rebuilt in the background. */
 typedef struct vx_feedmodel vx_feedmodel;
@@ -119,10 +148,11 @@ void vx_engine_feedmodel_notice(vx_engine *e);
 /* Builds it on the caller's thread when one is due: 1 built, 0 not due, -1 failed (logged). */
 int vx_engine_feedmodel_build_now(vx_engine *e);
 
-/* engine/tags.c: zero-shot tags, derived and kept in memory. */
+/* engine/labels.c: zero-shot labels, derived and kept in memory. */
 int vx_engine_labels_open(vx_engine *e, vx_error *err);
 void vx_engine_labels_close(vx_engine *e);
-/* After an op changed the video (under apply_lock): its tags again. */
+/* After an op changed the video: its labels again. REQUIRES: apply_lock held, not
+ * vectors.lock (it reads the index's size under it). */
 void vx_engine_labels_follow(vx_engine *e, uint64_t video_id);
 
 /* engine/encoder.c: the text encoder thread. */

@@ -41,9 +41,9 @@ struct vx_feedmodel {
 /* The video index's nearest videos, under its read lock. */
 static int similar_locked(void *ctx, uint64_t video_id, uint64_t *ids, float *sims, int k, vx_error *err) {
     vx_engine *e = ctx;
-    pthread_rwlock_rdlock(&e->ann_lock);
-    const int n = vx_rec_ann_similar(e->ann, video_id, ids, sims, k, err);
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    const int n = vx_rec_ann_similar(e->vectors.ann, video_id, ids, sims, k, err);
+    pthread_rwlock_unlock(&e->vectors.lock);
     return n;
 }
 
@@ -52,11 +52,11 @@ static int similar_locked(void *ctx, uint64_t video_id, uint64_t *ids, float *si
 static int build_once(vx_engine *e, int threads) {
     vx_rec_training t;
     vx_error err;
-    pthread_rwlock_rdlock(&e->ann_lock);
-    vx_recommender *r = e->rec;
-    const uint64_t generation = e->rec_generation;
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    vx_recommender *r = e->vectors.rec;
+    const uint64_t generation = e->vectors.rec_generation;
     int rc = r && vx_rec_model_due(r) ? vx_rec_training_take(r, &t, &err) : 1;
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_unlock(&e->vectors.lock);
     if (rc) {
         if (rc < 0) vx_warn("feed model: %s", err.msg);
         return rc < 0 ? -1 : 0;
@@ -68,12 +68,12 @@ static int build_once(vx_engine *e, int threads) {
         return -1;
     }
     int swapped = 0;
-    pthread_rwlock_rdlock(&e->ann_lock);
-    if (e->rec == r && e->rec_generation == generation) {
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    if (e->vectors.rec == r && e->vectors.rec_generation == generation) {
         vx_rec_set_model(r, m, &t);
         swapped = 1;
     }
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_unlock(&e->vectors.lock);
     if (swapped) {
         vx_itemmodel_stats st;
         vx_itemmodel_stats_get(m, &st);
@@ -92,9 +92,9 @@ static int build_once(vx_engine *e, int threads) {
  * something changes. */
 static double next_build_in(vx_feedmodel *m) {
     vx_engine *e = m->e;
-    pthread_rwlock_rdlock(&e->ann_lock);
-    double in = e->rec ? vx_rec_model_due_in(e->rec) : INFINITY;
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    double in = e->vectors.rec ? vx_rec_model_due_in(e->vectors.rec) : INFINITY;
+    pthread_rwlock_unlock(&e->vectors.lock);
     if (m->builds) in = fmax(in, m->last_end + BUILD_SPACING * m->last_length - vx_now());
     return in;
 }

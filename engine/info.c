@@ -17,13 +17,13 @@ static int count_video(void *ctx, const vx_video *v) {
 
 void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     memset(out, 0, sizeof *out);
-    if (e->ann) {
-        pthread_rwlock_rdlock(&e->ann_lock);
-        out->index_videos = vx_ann_count_videos(e->ann);
-        out->index_segments = vx_ann_count_segments(e->ann);
-        out->index_kind = vx_ann_kind(e->ann);
-        out->index_list_imbalance = vx_ann_list_imbalance(e->ann);
-        pthread_rwlock_unlock(&e->ann_lock);
+    if (e->vectors.ann) {
+        pthread_rwlock_rdlock(&e->vectors.lock);
+        out->index_videos = vx_ann_count_videos(e->vectors.ann);
+        out->index_segments = vx_ann_count_segments(e->vectors.ann);
+        out->index_kind = vx_ann_kind(e->vectors.ann);
+        out->index_list_imbalance = vx_ann_list_imbalance(e->vectors.ann);
+        pthread_rwlock_unlock(&e->vectors.lock);
     }
     out->text_search = e->model != NULL;
     out->lexical_search = e->lex != NULL;
@@ -31,12 +31,12 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     out->precision = e->model ? vx_precision_name(vx_clip_precision(e->model)) : "";
     if (e->jobs) vx_jobs_counts(e->jobs, &out->jobs_queued, &out->jobs_running, &out->jobs_done, &out->jobs_failed);
     uint64_t rec_videos;
-    pthread_rwlock_rdlock(&e->ann_lock); /* the recommender is replaced under its write lock */
-    if (e->rec) {
-        vx_rec_stats(e->rec, &out->rec_users, &rec_videos, &out->rec_engagements);
-        vx_rec_model_info_get(e->rec, &out->feed_model);
+    pthread_rwlock_rdlock(&e->vectors.lock); /* the recommender is replaced under its write lock */
+    if (e->vectors.rec) {
+        vx_rec_stats(e->vectors.rec, &out->rec_users, &rec_videos, &out->rec_engagements);
+        vx_rec_model_info_get(e->vectors.rec, &out->feed_model);
     }
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_unlock(&e->vectors.lock);
     out->query_cache_entries = e->qcache ? (int64_t)vx_query_cache_size(e->qcache) : 0;
     out->query_cache_hits = atomic_load(&e->cache_hits);
     out->query_cache_misses = atomic_load(&e->cache_misses);

@@ -408,9 +408,9 @@ void vx_engine_labels_follow(vx_engine *e, uint64_t id) {
         return;
     }
     /* Indexed videos now (the video index holds one vector per indexed original). */
-    pthread_rwlock_rdlock(&t->e->ann_lock);
-    const uint64_t live = t->e->ann ? (uint64_t)vx_ann_count_videos(t->e->ann) : 0;
-    pthread_rwlock_unlock(&t->e->ann_lock);
+    pthread_rwlock_rdlock(&t->e->vectors.lock);
+    const uint64_t live = t->e->vectors.ann ? (uint64_t)vx_ann_count_videos(t->e->vectors.ann) : 0;
+    pthread_rwlock_unlock(&t->e->vectors.lock);
     pthread_mutex_lock(&t->mu);
     if (put_video(t, id, &vt)) free(vt.tags);
     const int rebuild = live >= 2 * (t->built_videos > 16 ? t->built_videos : 16);

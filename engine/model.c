@@ -109,7 +109,7 @@ int vx_engine_model_arrived(vx_engine *e) {
     }
     vx_info("the CLIP model arrived (%s, %s): search by what is seen is on", e->model_dir, vx_clip_weights_format(m));
     if (r) vx_warn("text encoder thread: %s (queries encode on their own thread)", err.msg);
-    if (e->ann && e->opt.labels && vx_engine_labels_open(e, &err)) vx_warn("tags: %s", err.msg);
+    if (e->vectors.ann && e->opt.labels && vx_engine_labels_open(e, &err)) vx_warn("tags: %s", err.msg);
     return 1;
 }
 

@@ -231,12 +231,12 @@ static int hit_order(const void *pa, const void *pb) {
  * holds. Under the index's read lock. */
 static int local_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_hit *hits, int64_t *held, int *dim,
                           vx_error *err) {
-    pthread_rwlock_rdlock(&e->ann_lock);
-    *held = vx_ann_count_segments(e->ann);
-    *dim = vx_ann_dim(e->ann);
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    *held = vx_ann_count_segments(e->vectors.ann);
+    *dim = vx_ann_dim(e->vectors.ann);
     if (pool > *held) pool = *held;
-    int n = pool > 0 ? vx_ann_search_segments(e->ann, q, (int)pool, hits, err) : 0;
-    pthread_rwlock_unlock(&e->ann_lock);
+    int n = pool > 0 ? vx_ann_search_segments(e->vectors.ann, q, (int)pool, hits, err) : 0;
+    pthread_rwlock_unlock(&e->vectors.lock);
     return n;
 }
 
@@ -338,9 +338,9 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
         if (filtered) {
             out->total = matched;
         } else {
-            pthread_rwlock_rdlock(&e->ann_lock);
-            out->total = (int)vx_ann_count_videos(e->ann); /* every node's video index holds them all */
-            pthread_rwlock_unlock(&e->ann_lock);
+            pthread_rwlock_rdlock(&e->vectors.lock);
+            out->total = (int)vx_ann_count_videos(e->vectors.ann); /* every node's video index holds them all */
+            pthread_rwlock_unlock(&e->vectors.lock);
         }
         /* Sharded: fewer hits than asked means every shard gave all it could find (a
          * bigger pool finds no more), whatever segment counts the shards claimed. */
@@ -539,7 +539,7 @@ static int answer_key(vx_engine *e, const vx_text_query *q, uint64_t *key, uint6
     const int ok = !b.oom;
     if (ok) *key = vx_hash64(b.data, b.len);
     vx_buf_free(&b);
-    const uint64_t versions[2] = {atomic_load(&e->ann_version), e->lex ? vx_lexical_commits(e->lex) : 0};
+    const uint64_t versions[2] = {atomic_load(&e->vectors.version), e->lex ? vx_lexical_commits(e->lex) : 0};
     *version = vx_hash64(versions, sizeof versions);
     return ok;
 }
@@ -831,7 +831,7 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
 }
 
 static int rank_similar(vx_engine *e, const vx_video *self, int k, int offset, vx_results *out, vx_error *err) {
-    vx_ann *a = e->ann;
+    vx_ann *a = e->vectors.ann;
     /* A copy stands for its original: same vectors, same neighbours. */
     const uint64_t source = self->duplicate_of ? self->duplicate_of : self->id;
     /* The query is the video's own vector, from the index (in memory) when it is there. */
@@ -879,7 +879,7 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     /* Valid until the index changes. An answer cached at this index version is for a
      * video still indexed, so a hit needs no record read. */
     const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
-    const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->ann_version);
+    const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->vectors.version);
     size_t len;
     const void *cached = vx_lru_borrow(e->answers, key, version, &len);
     if (cached && decode_results(cached, len, out) == 0) return VX_OK;
@@ -903,9 +903,9 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
         vx_video_clear(&self);
         return VX_E_MODEL_MISSING;
     }
-    pthread_rwlock_rdlock(&e->ann_lock);
+    pthread_rwlock_rdlock(&e->vectors.lock);
     r = rank_similar(e, &self, k, offset, out, err);
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_unlock(&e->vectors.lock);
     vx_video_clear(&self);
     if (r) return VX_E_INTERNAL;
     vx_buf b = {0};

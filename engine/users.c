@@ -23,11 +23,11 @@ int vx_engine_feed(vx_engine *e, const char *user, const vx_feed_options *o, vx_
         return VX_E_BAD_INPUT;
     }
     vx_feed_options fo = *o;
-    fo.ann_version = atomic_load(&e->ann_version) + 1; /* + 1: never 0 (no caching) */
+    fo.ann_version = atomic_load(&e->vectors.version) + 1; /* + 1: never 0 (no caching) */
     if (!e->feedmodel) vx_engine_feedmodel_build_now(e); /* on demand, without the background builder */
-    pthread_rwlock_rdlock(&e->ann_lock);
-    int rc = vx_rec_feed(e->rec, e->cat, e->ann, user, &fo, out, err);
-    pthread_rwlock_unlock(&e->ann_lock);
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    int rc = vx_rec_feed(e->vectors.rec, e->cat, e->vectors.ann, user, &fo, out, err);
+    pthread_rwlock_unlock(&e->vectors.lock);
     return rc ? VX_E_INTERNAL : VX_OK;
 }
 

