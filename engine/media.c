@@ -136,13 +136,9 @@ static int find_live(vx_engine *e, uint64_t hash, vx_video *out) {
 }
 
 static int put_record(vx_engine *e, const vx_rendition *r) {
-    vx_batch *b = vx_batch_new();
     vx_error err;
-    if (!b) return -1;
-    vx_batch_put_rendition(b, r);
-    int rc = vx_catalog_write(e->cat, b, &err);
+    const int rc = vx_engine_write_rendition(e, r, 0, &err);
     if (rc) vx_warn("renditions: cannot record %016llx: %s", (unsigned long long)r->content_hash, err.msg);
-    vx_batch_free(b);
     return rc;
 }
 
@@ -156,12 +152,8 @@ static void forget(vx_media *m, uint64_t hash) {
     char path[PATH_MAX + 64];
     vx_media_path(e, hash, path, sizeof path);
     if (unlink(path) == 0) vx_debug("renditions: removed %s (its video is gone)", path);
-    vx_batch *b = vx_batch_new();
     vx_error err;
-    if (!b) return;
-    vx_batch_delete_rendition(b, hash);
-    if (vx_catalog_write(e->cat, b, &err)) vx_warn("renditions: %s", err.msg);
-    vx_batch_free(b);
+    if (vx_engine_write_rendition(e, NULL, hash, &err)) vx_warn("renditions: %s", err.msg);
 }
 
 static void on_progress(void *ctx, double done_s, double total_s) {
