@@ -12,7 +12,7 @@
 
 #include "../common/log.h"
 #include "../common/vecmath.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 
 static void finish(vx_request *rq, int status, size_t bytes) {
     double dt = vx_now() - rq->t0;

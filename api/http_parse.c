@@ -65,26 +65,6 @@ int vx_http_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *
     return 1;
 }
 
-int vx_http_parse_thumb_name(const char *name, uint64_t *id, long *segment) {
-    size_t n = strlen(name);
-    *segment = -1;
-    if (n < 20 || strcmp(name + n - 4, ".jpg") != 0 || vx_http_parse_id(name, 16, id) != 0) return -1;
-    if (n == 20) return 0;
-    if (name[16] != '-') return -1;
-    /* ID-N.jpg: segment N's; ID-kN.jpg: key frame N's (VX_THUMB_KEYFRAME). */
-    const int key = name[17] == 'k';
-    const size_t from = 17 + (size_t)key;
-    if (n < from + 5 || n - 4 - from > 4) return -1;
-    for (size_t i = from; i < n - 4; i++)
-        if (name[i] < '0' || name[i] > '9') return -1;
-    *segment = strtol(name + from, NULL, 10);
-    if (key) {
-        if (*segment >= VX_KEYFRAMES_MAX) return -1;
-        *segment = VX_THUMB_KEYFRAME(*segment);
-    }
-    return 0;
-}
-
 int vx_http_event_from_json(const json_t *body, const char *user, vx_event_request *out, char *why, size_t why_size) {
     *out = (vx_event_request){.user = user, .seconds = -1};
     const char *bad = NULL;

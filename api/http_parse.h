@@ -18,10 +18,6 @@ int vx_http_parse_id(const char *s, size_t len, uint64_t *id);
  * ranges: serve the whole file); -1 when unsatisfiable or malformed (416). */
 int vx_http_parse_range(const char *header, uint64_t size, uint64_t *from, uint64_t *to);
 
-/* "ID.jpg", "ID-SEGMENT.jpg" (segment up to 4 digits; -1 when absent) or "ID-kN.jpg" (key
- * frame N: VX_THUMB_KEYFRAME(N)). 0, or -1. */
-int vx_http_parse_thumb_name(const char *name, uint64_t *id, long *segment);
-
 /* The Content-Type for a media file, by its extension. */
 const char *vx_http_media_type(const char *path);
 

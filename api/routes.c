@@ -1,5 +1,5 @@
 /* vidx api: the endpoints of DESIGN.md's HTTP API. Each parses what it is given, calls
- * one engine operation and answers with the engine's serialiser (engine/json.h), so
+ * one engine operation and answers with the one serialiser (present/json.h), so
  * `vidx ... --json` prints exactly the same documents. */
 #include "routes.h"
 
@@ -22,7 +22,8 @@
 #include "../common/log.h"
 #include "../common/utf8.h"
 #include "../common/vecmath.h"
-#include "../engine/json.h"
+#include "../present/json.h"
+#include "../present/urls.h"
 #include "../indexer/picture.h"
 #include "../indexer/thumbs.h"
 #include "http_parse.h"
@@ -468,7 +469,7 @@ static void do_index(vx_request *rq) {
     }
     char hex[VX_ID_HEX_LEN], url[64];
     vx_id_to_hex(id, hex);
-    snprintf(url, sizeof url, "/v1/jobs/%s", hex);
+    snprintf(url, sizeof url, VX_URL_JOBS "%s", hex);
     evhttp_add_header(evhttp_request_get_output_headers(rq->req), "Location", url);
     vx_reply_json(rq, 202, json_pack("{s:s, s:s, s:s}", "job_id", hex, "state", "queued", "status", url));
 }
@@ -652,7 +653,7 @@ static int do_page(vx_request *rq, const char *path) {
 static void do_thumb(vx_request *rq, const char *name) {
     uint64_t id;
     long seg;
-    int ok = vx_http_parse_thumb_name(name, &id, &seg) == 0;
+    int ok = vx_thumb_name_parse(name, &id, &seg) == 0;
     if (!ok) { vx_reply_error(rq, 404, "not_found", "no such thumbnail"); return; }
     char path[PATH_MAX + 64];
     vx_thumb_path(vx_engine_data_dir(api(rq)->engine), id, (int)seg, path, sizeof path);
@@ -735,22 +736,23 @@ void vx_api_handle(vx_request *rq) {
             fixed[i].handle(rq);
         return;
     }
-    if (strncmp(p, "/thumbs/", 8) == 0) {
+    if (strncmp(p, VX_URL_THUMBS, strlen(VX_URL_THUMBS)) == 0) {
         rq->route = VX_ROUTE_THUMB;
         if (!is_get(rq)) { vx_reply_method_not_allowed(rq, "GET"); return; }
-        do_thumb(rq, p + 8);
+        do_thumb(rq, p + strlen(VX_URL_THUMBS));
         return;
     }
     int n;
     uint64_t id;
-    if (strncmp(p, "/v1/jobs/", 9) == 0 && (n = split(p + 9, seg, len, 2)) == 1) {
+    if (strncmp(p, VX_URL_JOBS, strlen(VX_URL_JOBS)) == 0 && (n = split(p + strlen(VX_URL_JOBS), seg, len, 2)) == 1) {
         rq->route = VX_ROUTE_JOB;
         if (!is_get(rq)) { vx_reply_method_not_allowed(rq, "GET"); return; }
         if (vx_http_parse_id(seg[0], len[0], &id)) { vx_reply_error(rq, 404, "unknown_job", "job ids are 16 hex digits"); return; }
         do_job(rq, id);
         return;
     }
-    if (strncmp(p, "/v1/videos/", 11) == 0 && (n = split(p + 11, seg, len, 3)) >= 1 && n <= 2) {
+    if (strncmp(p, VX_URL_VIDEOS, strlen(VX_URL_VIDEOS)) == 0 && (n = split(p + strlen(VX_URL_VIDEOS), seg, len, 3)) >= 1 &&
+        n <= 2) {
         const char *what = n == 2 ? seg[1] : "";
         size_t wl = n == 2 ? len[1] : 0;
         rq->route = n == 1 ? VX_ROUTE_VIDEO
@@ -768,7 +770,8 @@ void vx_api_handle(vx_request *rq) {
         else do_similar(rq, id);
         return;
     }
-    if (strncmp(p, "/v1/users/", 10) == 0 && (n = split(p + 10, seg, len, 3)) >= 1 && n <= 2) {
+    if (strncmp(p, VX_URL_USERS, strlen(VX_URL_USERS)) == 0 && (n = split(p + strlen(VX_URL_USERS), seg, len, 3)) >= 1 &&
+        n <= 2) {
         char user[VX_MAX_USER + 1];
         const char *what = n == 2 ? seg[1] : "";
         size_t wl = n == 2 ? len[1] : 0;

@@ -8,7 +8,7 @@
 
 #include "../common/hash.h"
 #include "../engine/engine.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 #include "../cluster/cluster.h"
 #include "cli.h"
 #include "config.h"

@@ -7,7 +7,7 @@
 
 #include "../common/hash.h"
 #include "../engine/engine.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 #include "cli.h"
 #include "remote.h"
 

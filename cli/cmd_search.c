@@ -9,7 +9,7 @@
 #include "../common/hash.h"
 #include "../common/vecmath.h"
 #include "../engine/engine.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 #include "../indexer/picture.h"
 #include "cli.h"
 #include "remote.h"

@@ -1,5 +1,5 @@
 /* vidx command line: the API's documents in human form (the JSON form is the document
- * itself, engine/json.h). Fields are read defensively: a document from a service of
+ * itself, present/json.h). Fields are read defensively: a document from a service of
  * another version prints what it has. */
 #include <jansson.h>
 #include <stdio.h>

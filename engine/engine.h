@@ -4,7 +4,7 @@
  * similar videos, a user's feed, recording an event, indexing paths, describing a
  * video, info and check. `vidx` commands (cli/) and the HTTP service (api/) are thin
  * faces over it: they parse, call one operation, and print its answer with the one
- * serialiser (engine/json.h), so both print exactly the same documents.
+ * serialiser (present/json.h), so both print exactly the same documents.
  *
  * A vx_engine owns a data folder: the catalog (LevelDB, the source of truth), the two
  * vector indexes (derived, behind a read-write lock with a version that every change

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/hash.h"
+#include "../schemas/names.h"
 
 int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *err) {
     int w = frame->width, h = frame->height;
@@ -22,11 +23,9 @@ int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *
 }
 
 void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *out, size_t size) {
-    char hex[VX_ID_HEX_LEN];
-    vx_id_to_hex(video_id, hex);
-    if (segment < -1) snprintf(out, size, "%s/thumbs/%s-k%d.jpg", data_dir, hex, -2 - segment); /* key frame */
-    else if (segment < 0) snprintf(out, size, "%s/thumbs/%s.jpg", data_dir, hex);
-    else snprintf(out, size, "%s/thumbs/%s-%d.jpg", data_dir, hex, segment);
+    char name[VX_THUMB_NAME_MAX];
+    vx_thumb_name(video_id, segment, name);
+    snprintf(out, size, "%s/thumbs/%s", data_dir, name);
 }
 
 int vx_encode_jpeg(const vx_rgb_image *img, uint8_t **data, size_t *len, vx_error *err) {

@@ -41,6 +41,7 @@
 
 #include "../common/coding.h"
 #include "../common/error.h"
+#include "names.h"
 #include "records.h"
 
 #define VX_OP_V1 1
@@ -63,7 +64,6 @@ typedef enum vx_op_kind {
                               * text, frame hashes, thumbnails and renditions stay */
 } vx_op_kind;
 
-#define VX_THUMB_KEYFRAME(i) (-2 - (i)) /* vx_op_thumb.segment of key frame i */
 
 typedef struct vx_op_thumb {
     int32_t segment;   /* -1: the video's thumbnail; VX_THUMB_KEYFRAME(i): key frame i's */

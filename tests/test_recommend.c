@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../ann/ann.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 #include "../engine/query_cache.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"

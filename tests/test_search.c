@@ -16,7 +16,7 @@
 #include "../indexer/index.h"
 #include "../common/vecmath.h"
 #include "../ann/compressed.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 #include "check.h"
 
 static char shared[4096], model_dir[4200];

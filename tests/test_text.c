@@ -18,7 +18,7 @@
 
 #include "../common/log.h"
 #include "../engine/engine.h"
-#include "../engine/json.h"
+#include "../present/json.h"
 #include "../schemas/catalog.h"
 #include "check.h"
 

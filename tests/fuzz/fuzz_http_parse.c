@@ -1,5 +1,5 @@
-/* Fuzz target: what HTTP clients send that vidx parses itself (api/http_parse.c): Range
- * headers, thumbnail names, video ids, media types and event bodies. The first byte
+/* Fuzz target: what HTTP clients send that vidx parses itself (api/http_parse.c,
+ * schemas/names.c): Range headers, thumbnail names, video ids, media types and event bodies. The first byte
  * picks the parser, the rest is the input (as a NUL-terminated string). Accepted inputs
  * must make sense: a range lies inside the file, a thumbnail name spells its own id, an
  * event has a known type and non-negative seconds. */
@@ -10,6 +10,7 @@
 
 #include "../../api/http_parse.h"
 #include "../../common/hash.h"
+#include "../../schemas/names.h"
 #include "../../schemas/ops.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -33,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 1: { /* a thumbnail name */
         uint64_t id;
         long seg;
-        if (vx_http_parse_thumb_name(s, &id, &seg) == 0) {
+        if (vx_thumb_name_parse(s, &id, &seg) == 0) {
             char hex[VX_ID_HEX_LEN];
             vx_id_to_hex(id, hex);
             if (strncasecmp(hex, s, 16) != 0 || seg < VX_THUMB_KEYFRAME(VX_KEYFRAMES_MAX - 1) || seg > 9999) abort();

@@ -1,15 +1,15 @@
-/* vidx engine: the one serialiser. Every JSON document vidx prints, over HTTP and on
+/* vidx present: the one serialiser, above the engine and beside the faces. Every JSON document vidx prints, over HTTP and on
  * the command line (`--json`), is made here from the engine's results, so both faces
  * print exactly the same (DESIGN.md; every field in schemas/api.md).
  * The vx_*_json functions return a new reference (json_decref) or NULL when out of
  * memory. */
-#ifndef VX_ENGINE_JSON_H
-#define VX_ENGINE_JSON_H
+#ifndef VX_PRESENT_JSON_H
+#define VX_PRESENT_JSON_H
 
 #include <jansson.h>
 
 #include "../common/coding.h"
-#include "engine.h"
+#include "../engine/engine.h"
 
 /* How every vidx JSON document is printed (compact, shortest round-trip reals). */
 #define VX_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))

@@ -6,6 +6,7 @@
 
 #include "../common/hash.h"
 #include "../common/utf8.h"
+#include "urls.h"
 
 /* Scores and times with a sensible number of digits. */
 static json_t *num(double v, double scale) { return json_real(round(v * scale) / scale); }
@@ -127,16 +128,15 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
         put_fixed(b, x->start, 3);
         PUT_LIT(b, ",\"end\":");
         put_fixed(b, x->end, 3);
-        PUT_LIT(b, "},\"thumbnail\":\"/thumbs/");
-        vx_put_bytes(b, id, 16);
-        PUT_LIT(b, ".jpg\",\"duration\":");
+        char url[VX_URL_THUMB_MAX];
+        PUT_LIT(b, "},\"thumbnail\":\"");
+        vx_put_bytes(b, url, (size_t)vx_url_thumb(x->video_id, -1, url));
+        PUT_LIT(b, "\",\"duration\":");
         put_fixed(b, x->duration, 3);
         if (x->segment >= 0) {
-            PUT_LIT(b, ",\"moment_thumbnail\":\"/thumbs/");
-            vx_put_bytes(b, id, 16);
-            vx_put_u8(b, '-');
-            put_digits(b, (unsigned long long)x->segment, 1);
-            PUT_LIT(b, ".jpg\"");
+            PUT_LIT(b, ",\"moment_thumbnail\":\"");
+            vx_put_bytes(b, url, (size_t)vx_url_thumb(x->video_id, x->segment, url));
+            vx_put_u8(b, '"');
         }
         if (x->matched) { /* text search: what matched, and the words in context */
             PUT_LIT(b, ",\"matched\":[");
@@ -178,9 +178,10 @@ void vx_feed_write(vx_buf *b, const char *user, double took_ms, const vx_feed *f
         put_json_string(b, x->reason);
         PUT_LIT(b, ",\"source\":");
         put_json_string(b, x->source);
-        PUT_LIT(b, ",\"thumbnail\":\"/thumbs/");
-        vx_put_bytes(b, id, 16);
-        PUT_LIT(b, ".jpg\"}");
+        char url[VX_URL_THUMB_MAX];
+        PUT_LIT(b, ",\"thumbnail\":\"");
+        vx_put_bytes(b, url, (size_t)vx_url_thumb(x->video_id, -1, url));
+        PUT_LIT(b, "\"}");
     }
     PUT_LIT(b, "]}");
 }
@@ -251,16 +252,17 @@ static json_t *text_json(const vx_video_text text[2]) {
 
 json_t *vx_video_json(const vx_video_view *vv) {
     const vx_video *v = &vv->video;
-    char hex[VX_ID_HEX_LEN], thumb[64];
+    char hex[VX_ID_HEX_LEN], thumb[VX_URL_THUMB_MAX];
     vx_id_to_hex(v->id, hex);
-    snprintf(thumb, sizeof thumb, "/thumbs/%s.jpg", hex);
+    vx_url_thumb(v->id, -1, thumb);
     json_t *segs = json_array();
     /* A copy's segments are its original's, with the original's thumbnails. */
     char owner[VX_ID_HEX_LEN];
-    vx_id_to_hex(v->duplicate_of ? v->duplicate_of : v->id, owner);
+    const uint64_t owner_id = v->duplicate_of ? v->duplicate_of : v->id;
+    vx_id_to_hex(owner_id, owner);
     for (uint32_t i = 0; segs && i < vv->n_segments; i++) {
-        char st[64];
-        snprintf(st, sizeof st, "/thumbs/%s-%u.jpg", owner, i);
+        char st[VX_URL_THUMB_MAX];
+        vx_url_thumb(owner_id, i, st);
         if (json_array_append_new(segs, json_pack("{s:i, s:o, s:o, s:s}", "index", (int)i, "start",
                                                   num(vv->segments[i].start, 1e3), "end",
                                                   num(vv->segments[i].end, 1e3), "thumbnail", st))) {
@@ -300,8 +302,8 @@ json_t *vx_video_json(const vx_video_view *vv) {
         /* Key frames: moments that summarise the video, each with its picture. */
         json_t *keys = json_array();
         for (uint32_t i = 0; keys && i < vv->frames.n_keyframes; i++) {
-            char kt[64];
-            snprintf(kt, sizeof kt, "/thumbs/%s-k%u.jpg", owner, i);
+            char kt[VX_URL_THUMB_MAX];
+            vx_url_thumb(owner_id, VX_THUMB_KEYFRAME(i), kt);
             json_array_append_new(keys, json_pack("{s:o, s:s}", "t", num(vv->frames.frames[vv->frames.keyframes[i]].t, 1e3),
                                                   "thumbnail", kt));
         }
@@ -342,7 +344,7 @@ json_t *vx_labels_json(vx_engine *e, const vx_labels_state *st, const vx_label_c
 
 json_t *vx_user_json(const vx_user *u) {
     char feed[128];
-    snprintf(feed, sizeof feed, "/v1/users/%s/feed", u->name);
+    snprintf(feed, sizeof feed, VX_URL_USERS "%s/feed", u->name);
     return json_pack("{s:s, s:I, s:I, s:o, s:s}", "user", u->name, "created_at", (json_int_t)u->created_at, "events",
                      (json_int_t)u->n_events, "last_event", num((double)u->last_event_ms / 1e3, 1e3), "feed", feed);
 }

@@ -1,0 +1,39 @@
+#include "names.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/hash.h"
+#include "records.h"
+
+int vx_thumb_name(uint64_t video_id, long which, char out[VX_THUMB_NAME_MAX]) {
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(video_id, hex);
+    if (which < -1) return snprintf(out, VX_THUMB_NAME_MAX, "%s-k%ld.jpg", hex, -2 - which);
+    if (which < 0) return snprintf(out, VX_THUMB_NAME_MAX, "%s.jpg", hex);
+    return snprintf(out, VX_THUMB_NAME_MAX, "%s-%ld.jpg", hex, which);
+}
+
+int vx_thumb_name_parse(const char *name, uint64_t *id, long *which) {
+    const size_t n = strlen(name);
+    char hex[VX_ID_HEX_LEN];
+    *which = -1;
+    if (n < 20 || strcmp(name + n - 4, ".jpg") != 0) return -1;
+    memcpy(hex, name, 16);
+    hex[16] = '\0';
+    if (vx_id_from_hex(hex, id) != 0) return -1;
+    if (n == 20) return 0;
+    if (name[16] != '-') return -1;
+    const int key = name[17] == 'k';
+    const size_t from = 17 + (size_t)key;
+    if (n < from + 5 || n - 4 - from > 4) return -1;
+    for (size_t i = from; i < n - 4; i++)
+        if (name[i] < '0' || name[i] > '9') return -1;
+    *which = strtol(name + from, NULL, 10);
+    if (key) {
+        if (*which >= VX_KEYFRAMES_MAX) return -1;
+        *which = VX_THUMB_KEYFRAME(*which);
+    }
+    return 0;
+}
