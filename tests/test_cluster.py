@@ -39,6 +39,16 @@ failures = []
 procs = []  # everything started here, killed at exit
 
 
+def wait_until(cond, timeout, every=0.05):
+    """True once cond() is, False when timeout seconds pass first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(every)
+    return bool(cond())
+
+
 def check(cond, what):
     if not cond:
         failures.append(what)
@@ -230,10 +240,13 @@ def main():
         st, ev = http_req(a.port, "POST", "/v1/users/user1/events", {"video_id": ids[0], "type": "view"},
                           {"Idempotency-Key": "no spaces allowed"})
         check(st == 400 and "Idempotency-Key" in ev["error"]["message"], f"a bad idempotency key: {st} {ev}")
-        feed_a = a.get("/v1/users/user1/feed?k=5")[1]
-        feed_b = b.get("/v1/users/user1/feed?k=5")[1]
-        check([x["video_id"] for x in feed_a["items"]] == [x["video_id"] for x in feed_b["items"]],
-              "feeds on A and B agree")
+        # Each node rebuilds its item model as soon as it has applied the events (woken by
+        # them): the feeds agree once both have, within a bounded delay.
+        def feeds_agree():
+            feed_a = a.get("/v1/users/user1/feed?k=5")[1]
+            feed_b = b.get("/v1/users/user1/feed?k=5")[1]
+            return [x["video_id"] for x in feed_a["items"]] == [x["video_id"] for x in feed_b["items"]]
+        check(wait_until(feeds_agree, 10), "feeds on A and B agree")
 
         # ---- the NATS server comes back; garbage on the log is skipped
         nats[2].start()
