@@ -655,9 +655,10 @@ static void do_thumb(vx_request *rq, const char *name) {
     long seg;
     int ok = vx_thumb_name_parse(name, &id, &seg) == 0;
     if (!ok) { vx_reply_error(rq, 404, "not_found", "no such thumbnail"); return; }
-    char path[PATH_MAX + 64];
-    vx_thumb_path(vx_engine_data_dir(api(rq)->engine), id, (int)seg, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    vx_path path;
+    vx_error err;
+    int fd = vx_thumb_path(vx_engine_data_dir(api(rq)->engine), id, (int)seg, path, &err) ? -1
+                                                                                         : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);

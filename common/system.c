@@ -1,14 +1,17 @@
 #include "system.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "path.h"
 
 int vx_random_bytes(void *out, size_t n) {
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -83,4 +86,16 @@ int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_erro
         return vx_fail(err, "%s: cannot write", path);
     }
     return 0;
+}
+
+int vx_path_fmt(vx_path out, vx_error *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(out, VX_PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && n < PATH_MAX) return 0;
+    const int shown = n > 0 ? 120 : 0;
+    vx_fail(err, "path too long (%d bytes, at most %d): %.*s...", n, PATH_MAX - 1, shown, out);
+    out[0] = '\0';
+    return -1;
 }

@@ -27,13 +27,13 @@
 
 static int write_thumbs(vx_engine *e, const vx_op *op, vx_error *err) {
     if (!op->n_thumbs) return 0;
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/thumbs", e->data_dir);
+    vx_path path;
+    if (vx_path_fmt(path, err, "%s/thumbs", e->data_dir)) return -1;
     if (mkdir(path, 0755) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", path, strerror(errno));
-    for (uint32_t i = 0; i < op->n_thumbs; i++) {
-        vx_thumb_path(e->data_dir, op->video.id, op->thumbs[i].segment, path, sizeof path);
-        if (vx_write_file_atomic(path, op->thumbs[i].jpeg, op->thumbs[i].len, err)) return -1;
-    }
+    for (uint32_t i = 0; i < op->n_thumbs; i++)
+        if (vx_thumb_path(e->data_dir, op->video.id, op->thumbs[i].segment, path, err) ||
+            vx_write_file_atomic(path, op->thumbs[i].jpeg, op->thumbs[i].len, err))
+            return -1;
     return 0;
 }
 

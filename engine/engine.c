@@ -29,6 +29,11 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
                 VX_SHARD_MAX);
         return NULL;
     }
+    /* Every path in the data folder is the folder's plus at most a few dozen bytes. */
+    if (strlen(o->data_dir) > VX_DATA_DIR_MAX) {
+        vx_fail(err, "data folder %.100s...: its path is longer than %d bytes", o->data_dir, VX_DATA_DIR_MAX);
+        return NULL;
+    }
     vx_engine *e = calloc(1, sizeof *e);
     if (!e) { vx_fail(err, "out of memory"); return NULL; }
     e->opt = *o;

@@ -33,6 +33,7 @@
 #include "../recommend/events.h"
 #include "../recommend/feed.h"
 #include "../schemas/ops.h"
+#include "../common/path.h"
 #include "../common/status.h"
 #include "../labels/labels.h"
 #include "../schemas/records.h"
@@ -341,7 +342,7 @@ void vx_video_view_free(vx_video_view *v);
 /* The file a browser gets for a video (GET /v1/videos/{id}/media): its rendition when
  * one is ready, else the original; with `original` set, always the original. */
 typedef struct vx_media_file {
-    char path[4096 + 64];
+    vx_path path;
     const char *content_type; /* for a rendition "video/mp4"; NULL: from the original's name */
     int rendition;            /* path is the rendition */
 } vx_media_file;

@@ -9,6 +9,7 @@
 #include "../ann/ann.h"
 #include "../common/worker.h"
 #include "../common/lru.h"
+#include "../common/path.h"
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
 #include "../schemas/catalog.h"
@@ -22,6 +23,8 @@ typedef struct vx_jobs vx_jobs;
 typedef struct vx_event_writer vx_event_writer;
 typedef struct vx_media vx_media;
 
+#define VX_DATA_DIR_MAX (PATH_MAX - 128) /* bytes of a data folder's path: its files' fit in PATH_MAX */
+
 /* The engine's state. Each group says who writes it and what guards it; the
  * subsystems behind the pointers (workers, labels, lexical index, caches) keep their own
  * state private to their files and lock it themselves. Lock order, when more than one is
@@ -29,7 +32,7 @@ typedef struct vx_media vx_media;
 struct vx_engine {
     /* Set by the open, read-only after: no lock. */
     vx_engine_options opt;
-    char data_dir[PATH_MAX];
+    char data_dir[VX_DATA_DIR_MAX + 1];
     vx_catalog *cat;                  /* LevelDB: safe from any thread */
     vx_ann_options ann_opt;
 
@@ -37,7 +40,7 @@ struct vx_engine {
      * arrive while serving); model_dir, model_tried and model_replaces are written only
      * by the open and by the job runner's thread; model_problem only before model is
      * published, by those two. */
-    char model_dir[PATH_MAX];         /* the model folder in use or looked for */
+    vx_path model_dir;                /* the model folder in use or looked for */
     vx_clip *model;                   /* NULL when missing */
     char model_problem[1024];         /* why, and how to get it */
     uint64_t model_tried;             /* the model folder's state when it last failed to load */
@@ -218,7 +221,7 @@ void vx_media_forget(vx_media *m, uint64_t content_hash);
 double vx_media_progress(vx_media *m, uint64_t content_hash);
 void vx_media_counts(vx_media *m, int64_t *pending, uint64_t *made, uint64_t *failed);
 /* DATA/media/HASH.mp4 */
-void vx_media_path(const vx_engine *e, uint64_t content_hash, char *out, size_t size);
+int vx_media_path(const vx_engine *e, uint64_t content_hash, vx_path out, vx_error *err);
 /* How a video plays (vx_engine_video, jobs). */
 void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out);
 

@@ -72,36 +72,35 @@ const char *vx_labels_state_name(int state) {
 
 static int load_vocabularies(vx_labeller *t, vx_error *err) {
     const vx_engine_options *o = &t->e->opt;
-    char prompts[PATH_MAX + 32];
-    if (o->label_prompts && *o->label_prompts) snprintf(prompts, sizeof prompts, "%s", o->label_prompts);
-    else snprintf(prompts, sizeof prompts, "%s/prompts.md", vx_clip_dir(t->e->model));
+    vx_path prompts;
+    if (o->label_prompts && *o->label_prompts ? vx_path_fmt(prompts, err, "%s", o->label_prompts)
+                                              : vx_path_fmt(prompts, err, "%s/prompts.md", vx_clip_dir(t->e->model)))
+        return -1;
     return vx_labels_load_vocabularies(prompts, o->label_vocabularies, false_rate(t), &t->v, &t->n_vocab, err);
 }
 
-static void cache_path(const vx_labeller *t, const vx_label_vocab *v, char *out, size_t size) {
-    char dir[PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/index/tags", t->e->data_dir);
-    vx_labels_cache_path(dir, vx_clip_fingerprint(t->e->model), v, out, size);
+/* DATA/index/tags (dir) and the vocabulary's cache file in it (path). */
+static int cache_path(const vx_labeller *t, const vx_label_vocab *v, vx_path dir, vx_path path, vx_error *err) {
+    if (vx_path_fmt(dir, err, "%s/index/tags", t->e->data_dir)) return -1;
+    return vx_labels_cache_path(dir, vx_clip_fingerprint(t->e->model), v, path, err);
 }
 
 /* A cached vocabulary: its embeddings and threshold, checked against what it must be. */
 static int load_cache(const vx_labeller *t, vx_label_vocab *v) {
-    char path[PATH_MAX + 128];
+    vx_path dir, path;
     vx_error err;
-    cache_path(t, v, path, sizeof path);
-    if (access(path, F_OK) != 0) return -1;
+    if (cache_path(t, v, dir, path, &err) || access(path, F_OK) != 0) return -1;
     if (vx_labels_cache_read(path, v, t->dim, &err) == 0) return 0;
     vx_warn("tag label cache: %s; computing it again", err.msg);
     return -1;
 }
 
 static void save_cache(const vx_labeller *t, const vx_label_vocab *v) {
-    char dir[PATH_MAX + 32], path[PATH_MAX + 128];
+    vx_path dir, path;
     vx_error err;
-    snprintf(dir, sizeof dir, "%s/index/tags", t->e->data_dir);
-    mkdir(dir, 0755);
-    cache_path(t, v, path, sizeof path);
-    if (vx_labels_cache_write(path, v, t->dim, &err)) vx_warn("tag labels not cached: %s", err.msg);
+    if (cache_path(t, v, dir, path, &err) || (mkdir(dir, 0755) && errno != EEXIST && vx_fail(&err, "%s: %s", dir, strerror(errno))) ||
+        vx_labels_cache_write(path, v, t->dim, &err))
+        vx_warn("tag labels not cached: %s", err.msg);
 }
 
 static int stopping(vx_labeller *t) { return vx_worker_stopping(&t->worker); }

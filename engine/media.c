@@ -56,10 +56,10 @@ struct vx_media {
     uint64_t made, failed;
 };
 
-void vx_media_path(const vx_engine *e, uint64_t hash, char *out, size_t size) {
+int vx_media_path(const vx_engine *e, uint64_t hash, vx_path out, vx_error *err) {
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(hash, hex);
-    snprintf(out, size, "%s/media/%s.mp4", e->data_dir, hex);
+    return vx_path_fmt(out, err, "%s/media/%s.mp4", e->data_dir, hex);
 }
 
 /* Content hashes of 0 and UINT64_MAX cannot be idmap keys; they are mapped away. */
@@ -149,10 +149,10 @@ static void forget(vx_media *m, uint64_t hash) {
         vx_video_clear(&v);
         return;
     }
-    char path[PATH_MAX + 64];
-    vx_media_path(e, hash, path, sizeof path);
-    if (unlink(path) == 0) vx_debug("renditions: removed %s (its video is gone)", path);
+    vx_path path;
     vx_error err;
+    if (vx_media_path(e, hash, path, &err) == 0 && unlink(path) == 0)
+        vx_debug("renditions: removed %s (its video is gone)", path);
     if (vx_engine_write_rendition(e, NULL, hash, &err)) vx_warn("renditions: %s", err.msg);
 }
 
@@ -177,8 +177,13 @@ static void make(vx_media *m, uint64_t hash) {
     if (!find_live(e, hash, &v)) return; /* gone since: nothing to make */
     vx_rendition have;
     int r = vx_catalog_get_rendition(e->cat, hash, &have, &err);
-    char path[PATH_MAX + 64];
-    vx_media_path(e, hash, path, sizeof path);
+    vx_path path, dir;
+    if (vx_media_path(e, hash, path, &err) || vx_path_fmt(dir, &err, "%s/media", e->data_dir)) {
+        vx_warn("renditions: %s", err.msg);
+        if (r == 0) vx_rendition_clear(&have);
+        vx_video_clear(&v);
+        return;
+    }
     struct stat sb;
     if (r == 0) {
         const int done = have.state != VX_RENDITION_READY || stat(path, &sb) == 0;
@@ -195,8 +200,6 @@ static void make(vx_media *m, uint64_t hash) {
         vx_video_clear(&v);
         return;
     }
-    char dir[PATH_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/media", e->data_dir);
     if (playback < 0) {
         rec.state = VX_RENDITION_FAILED;
         rec.failure = err.msg;
@@ -272,13 +275,14 @@ static int scan_video(void *ctx, const vx_video *v) {
     if (vx_idmap_put(&s->wanted, map_key(v->content_hash), 1)) return 1;
     vx_rendition r;
     vx_error err;
-    char path[PATH_MAX + 64];
+    vx_path path;
     struct stat sb;
     int have = vx_catalog_get_rendition(s->m->e->cat, v->content_hash, &r, &err);
     int owed = have != 0;
     if (have == 0) {
-        vx_media_path(s->m->e, v->content_hash, path, sizeof path);
-        owed = r.state == VX_RENDITION_READY && stat(path, &sb) != 0; /* the file went: made again */
+        /* the file went: made again */
+        owed = r.state == VX_RENDITION_READY &&
+               (vx_media_path(s->m->e, v->content_hash, path, &err) || stat(path, &sb) != 0);
         vx_rendition_clear(&r);
     }
     if (owed) {
@@ -303,16 +307,15 @@ static void start_scan_run(vx_media *m) {
     if (vx_catalog_scan_videos(e->cat, scan_video, &s, &stats, &err)) vx_warn("renditions: %s", err.msg);
     else if (!vx_worker_stopping(&m->worker)) vx_catalog_scan_renditions(e->cat, scan_record, &s, NULL, &err);
     /* Files: temporary ones from an interrupted run, and renditions nobody needs. */
-    char dir[PATH_MAX + 16], path[2 * PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/media", e->data_dir);
-    DIR *d = opendir(dir);
+    vx_path dir, path;
+    DIR *d = vx_path_fmt(dir, &err, "%s/media", e->data_dir) ? NULL : opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
         uint64_t hash;
         char hex[VX_ID_HEX_LEN];
         const int ours = strlen(de->d_name) == 20 && strcmp(de->d_name + 16, ".mp4") == 0 &&
                          (memcpy(hex, de->d_name, 16), hex[16] = '\0', vx_id_from_hex(hex, &hash) == 0);
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (vx_path_fmt(path, &err, "%s/%s", dir, de->d_name)) continue;
         if (vx_rendition_is_partial(de->d_name)) {
             if (unlink(path) == 0) vx_info("renditions: removed the unfinished %s", path);
         } else if (ours && !vx_idmap_get(&s.wanted, map_key(hash), NULL)) {

@@ -65,7 +65,10 @@ void vx_engine_load_model(vx_engine *e, const vx_meta *meta) {
                  "no model folder is known: pass --model DIR or set VIDX_MODEL (scripts/download_model.sh gets it)");
         return;
     }
-    snprintf(e->model_dir, sizeof e->model_dir, "%s", dir);
+    if (vx_path_fmt(e->model_dir, NULL, "%s", dir)) {
+        snprintf(e->model_problem, sizeof e->model_problem, "model folder %.100s...: its path is too long", dir);
+        return;
+    }
     e->model = load_checked(e, dir, meta, e->opt.adopt_model && !e->opt.cluster, e->model_problem,
                             sizeof e->model_problem);
 }
@@ -74,13 +77,11 @@ void vx_engine_load_model(vx_engine *e, const vx_meta *meta) {
  * that a folder that did not load is tried again only once it changed. */
 static uint64_t model_folder_state(const char *dir) {
     const char *weights = vx_ckpt_find_file(dir);
-    char path[PATH_MAX + 64];
+    vx_path path;
     uint64_t parts[4] = {0};
     struct stat sb;
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (stat(path, &sb) == 0) parts[0] = (uint64_t)sb.st_size, parts[1] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
-    snprintf(path, sizeof path, "%s/%s", dir, weights ? weights : "");
-    if (weights && stat(path, &sb) == 0)
+    if (vx_path_fmt(path, NULL, "%s/config.json", dir) == 0 && stat(path, &sb) == 0) parts[0] = (uint64_t)sb.st_size, parts[1] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
+    if (weights && vx_path_fmt(path, NULL, "%s/%s", dir, weights) == 0 && stat(path, &sb) == 0)
         parts[2] = (uint64_t)sb.st_size, parts[3] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
     return weights ? vx_hash64(parts, sizeof parts) | 1 : 0;
 }

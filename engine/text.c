@@ -151,9 +151,9 @@ static int catch_up(vx_engine *e, uint64_t generation, vx_error *err) {
 }
 
 int vx_engine_text_open(vx_engine *e, vx_error *err) {
-    char dir[PATH_MAX + 32], index_dir[PATH_MAX + 16];
-    snprintf(index_dir, sizeof index_dir, "%s/index", e->data_dir);
-    snprintf(dir, sizeof dir, "%s/index/text", e->data_dir);
+    vx_path dir, index_dir;
+    if (vx_path_fmt(index_dir, err, "%s/index", e->data_dir) || vx_path_fmt(dir, err, "%s/index/text", e->data_dir))
+        return -1;
     if (mkdir(index_dir, 0755) && errno != EEXIST)
         return vx_fail(err, "cannot create %s: %s", index_dir, strerror(errno));
     if (!(e->lex = vx_lexical_open(dir, err))) {

@@ -80,10 +80,10 @@ void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out) 
     }
     vx_rendition r;
     vx_error err;
-    char path[PATH_MAX + 64];
+    vx_path path;
     struct stat sb;
     int have = vx_catalog_get_rendition(e->cat, v->content_hash, &r, &err);
-    vx_media_path(e, v->content_hash, path, sizeof path);
+    if (vx_media_path(e, v->content_hash, path, &err)) path[0] = '\0'; /* stat fails: pending */
     if (have == 0 && r.state == VX_RENDITION_NOT_NEEDED) out->state = "direct";
     else if (have == 0 && r.state == VX_RENDITION_FAILED) out->state = "failed";
     else if (have == 0 && r.state == VX_RENDITION_READY && stat(path, &sb) == 0) out->state = "rendition";
@@ -111,14 +111,13 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
         vx_playback_view pv;
         vx_engine_playback(e, &v, &pv);
         if (pv.state && strcmp(pv.state, "rendition") == 0) {
-            vx_media_path(e, v.content_hash, out->path, sizeof out->path);
-            out->content_type = "video/mp4";
-            out->rendition = 1;
+            out->rendition = vx_media_path(e, v.content_hash, out->path, err) == 0;
+            out->content_type = out->rendition ? "video/mp4" : NULL;
         }
     }
-    if (!out->rendition) snprintf(out->path, sizeof out->path, "%s", v.path);
+    const int bad = !out->rendition && vx_path_fmt(out->path, err, "%s", v.path);
     vx_video_clear(&v);
-    return VX_OK;
+    return bad ? VX_E_INTERNAL : VX_OK;
 }
 
 void vx_video_view_free(vx_video_view *v) {

@@ -5,19 +5,16 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/log.h"
 #include "../common/vecmath.h"
-#include "rendition.h"
+#include "picture.h"
 
 #define MAX_SIDE 16384
-
-const char *vx_av_err(int code, char *buf, size_t size) {
-    av_strerror(code, buf, size);
-    return buf;
-}
 
 /* Converts a decoded frame to packed RGB24; full-range (JPEG) YUV is honoured. */
 static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, struct SwsContext **cache, const char *path,
@@ -55,10 +52,6 @@ static int frame_to_rgb(const AVFrame *f, vx_rgb_image *out, struct SwsContext *
 
 /* ---- video sampling ------------------------------------------------------------------ */
 
-#include <libavutil/display.h>
-#include <math.h>
-#include <time.h>
-
 void vx_sample_options_default(vx_sample_options *o) {
     o->rate = 1.0;
     o->max_frames = 256;
@@ -67,7 +60,6 @@ void vx_sample_options_default(vx_sample_options *o) {
     o->seek_gap = 4.0;
 }
 
-int vx_ffmpeg_deadline_passed(void *p) { return *(const double *)p > 0 && vx_now() > *(const double *)p; }
 
 /* Rotates a packed RGB image clockwise by 90, 180 or 270 degrees into dst (allocated). */
 static int rotate_rgb(const vx_rgb_image *src, int degrees, vx_rgb_image *dst) {
@@ -85,46 +77,6 @@ static int rotate_rgb(const vx_rgb_image *src, int degrees, vx_rgb_image *dst) {
             else { dx = y; dy = w - 1 - x; }
             memcpy(dst->data + (size_t)dy * dst->stride + (size_t)dx * 3, src->data + (size_t)y * src->stride + (size_t)x * 3, 3);
         }
-    return 0;
-}
-
-int vx_stream_rotation(const AVStream *st) {
-    const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
-    if (!m) return 0;
-    double r = -av_display_rotation_get((const int32_t *)m); /* degrees clockwise */
-    if (isnan(r)) return 0;
-    int d = ((int)lround(r / 90.0) * 90) % 360;
-    return d < 0 ? d + 360 : d;
-}
-
-void vx_ffmpeg_quiet(void) {
-    if (vx_log_threshold > VX_LOG_DEBUG) av_log_set_level(AV_LOG_QUIET);
-}
-
-int vx_probe_video(const char *path, vx_error *err) {
-    AVFormatContext *fmt = NULL;
-    char e[128];
-    vx_ffmpeg_quiet();
-    int r = avformat_open_input(&fmt, path, NULL, NULL);
-    if (r < 0) return vx_fail(err, "not a readable media file: %s", vx_av_err(r, e, sizeof e));
-    /* Ogg and friends announce their streams' codecs only in the first packets. */
-    if (fmt->nb_streams == 0 || fmt->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_UNKNOWN)
-        avformat_find_stream_info(fmt, NULL);
-    int video = 0, audio = 0, pictures = 0;
-    for (unsigned i = 0; i < fmt->nb_streams; i++) {
-        const AVStream *st = fmt->streams[i];
-        if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
-            if (st->disposition & AV_DISPOSITION_ATTACHED_PIC) pictures++;
-            else video++;
-        } else if (st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) {
-            audio++;
-        }
-    }
-    avformat_close_input(&fmt);
-    if (video) return 1;
-    vx_fail(err, "%s", audio && pictures ? "audio only (with cover art): no video stream"
-                       : audio           ? "audio only: no video stream"
-                                         : "no video stream");
     return 0;
 }
 
@@ -346,8 +298,6 @@ int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
 }
 
 /* ---- pictures sent as queries -------------------------------------------------------- */
-
-#include "picture.h"
 
 int vx_picture_decode(const uint8_t *data, size_t len, vx_rgb_image *out, vx_picture_info *info, vx_error *err) {
     memset(out, 0, sizeof *out);

@@ -8,33 +8,12 @@
 
 #include "../common/error.h"
 #include "../encoder/image.h"
-#include "rendition.h"
-
-struct AVStream;
-
-/* Shared by the indexer's FFmpeg readers (decode.c, subtitles.c, textmeta.c, rendition.c). */
-/* FFmpeg's own log lines (warnings about odd files) only at debug level: vidx reports
- * failures itself, naming the file. */
-void vx_ffmpeg_quiet(void);
-/* FFmpeg's message for an error code, in buf. */
-const char *vx_av_err(int code, char *buf, size_t size);
-/* An AVIOInterruptCB callback: p points to a deadline (vx_now() seconds; 0 = none). */
-int vx_ffmpeg_deadline_passed(void *p);
-
-/* Degrees clockwise a stream's pictures are turned to be upright (its display matrix):
- * 0, 90, 180 or 270. */
-int vx_stream_rotation(const struct AVStream *st);
+#include "probe.h"
 
 /* Decodes the first picture of any file FFmpeg reads (PNG, JPEG, WebP, BMP, GIF, or
  * the first frame of a video) into 8-bit RGB. Pictures larger than 16384 pixels a side
  * are refused. */
 int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err);
-
-/* Whether a file holds a moving picture, from its streams rather than its name: 1 when
- * it has a video stream that is not an attached picture (cover art), 0 when it is
- * media without one (err says what it holds: "audio only"), -1 when FFmpeg cannot
- * open it as media (err says why). Reads only the container's headers. */
-int vx_probe_video(const char *path, vx_error *err);
 
 /* What a video file holds, as far as indexing cares. */
 typedef struct vx_video_info {

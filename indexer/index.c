@@ -14,6 +14,7 @@
 
 #include "../common/hash.h"
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../common/vecmath.h"
 #include "change.h"
 #include "keyframes.h"
@@ -162,11 +163,11 @@ static int walk_visit(const char *path, const struct stat *sb, int flag, struct 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Absolute form of a path that may no longer exist (no symlink resolution). */
-static void absolute(const char *p, char *out, size_t size) {
-    if (p[0] == '/') { snprintf(out, size, "%s", p); return; }
-    char cwd[PATH_MAX];
+static int absolute(const char *p, vx_path out, vx_error *err) {
+    if (p[0] == '/') return vx_path_fmt(out, err, "%s", p);
+    vx_path cwd;
     if (!getcwd(cwd, sizeof cwd)) cwd[0] = '\0';
-    snprintf(out, size, "%s/%s", cwd, p);
+    return vx_path_fmt(out, err, "%s/%s", cwd, p);
 }
 
 static void free_paths(char **p, int n) {
@@ -180,10 +181,11 @@ static void free_paths(char **p, int n) {
 static int gather(const char *const *paths, int n_paths, char ***files, int *n_files, int *cap_files, char ***roots,
                   int *n_roots, int *cap_roots, char ***missing, int *n_missing, int *cap_missing, vx_error *err) {
     for (int i = 0; i < n_paths; i++) {
-        char real[PATH_MAX], abs[PATH_MAX];
+        char real[PATH_MAX];
+        vx_path abs;
         struct stat sb;
         if (stat(paths[i], &sb) != 0 || !realpath(paths[i], real)) {
-            absolute(paths[i], abs, sizeof abs);
+            if (absolute(paths[i], abs, err)) return -1;
             if (push_path(missing, n_missing, cap_missing, abs)) return vx_fail(err, "out of memory");
             continue;
         }

@@ -26,115 +26,12 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
-#include "decode.h"
+#include "probe.h"
 
 #define PARTIAL_SUFFIX ".partial"
-
-/* ---- what browsers play ---------------------------------------------------------------- */
-
-/* Matroska's DocType from the EBML header at the start of the file: "webm" or
- * "matroska". Browsers promise WebM; a Matroska file with the same codecs gets a
- * rendition. Returns 1 for "webm". */
-static int matroska_is_webm(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    unsigned char h[64];
-    size_t n = fread(h, 1, sizeof h, f);
-    fclose(f);
-    /* The DocType element: ID 0x4282, a one-byte size (0x80 | length), then the text. */
-    for (size_t i = 0; i + 3 < n; i++)
-        if (h[i] == 0x42 && h[i + 1] == 0x82 && (h[i + 2] & 0x80)) {
-            size_t len = h[i + 2] & 0x7f;
-            return len == 4 && i + 3 + len <= n && memcmp(h + i + 3, "webm", 4) == 0;
-        }
-    return 0;
-}
-
-static int pix_fmt_is(int fmt, const enum AVPixelFormat *ok) {
-    for (; *ok != AV_PIX_FMT_NONE; ok++)
-        if (fmt == *ok) return 1;
-    return 0;
-}
-
-static const char *codec_label(enum AVCodecID id) {
-    const AVCodecDescriptor *d = avcodec_descriptor_get(id);
-    return d ? d->name : "unknown";
-}
-
-int vx_playback_of(const struct AVFormatContext *fmt, const char *path, char *note, size_t note_size) {
-    char scratch[VX_PLAYBACK_NOTE_MAX];
-    if (!note) { note = scratch; note_size = sizeof scratch; }
-    note[0] = '\0';
-    const char *container = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "unknown";
-    const int mp4 = strcmp(container, "mov,mp4,m4a,3gp,3g2,mj2") == 0;
-    const int webm = strcmp(container, "matroska,webm") == 0 && path && matroska_is_webm(path);
-    const char *short_name = mp4 ? "MP4" : webm ? "WebM" : strcmp(container, "matroska,webm") == 0 ? "Matroska" : container;
-    if (!mp4 && !webm) {
-        const char *vc = NULL;
-        for (unsigned i = 0; i < fmt->nb_streams && !vc; i++)
-            if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) vc = codec_label(fmt->streams[i]->codecpar->codec_id);
-        snprintf(note, note_size, "browsers do not play %s video in %s files", vc ? vc : "the", short_name);
-        return VX_PLAYBACK_CONVERT;
-    }
-    static const enum AVPixelFormat h264_ok[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_NONE};
-    static const enum AVPixelFormat vpx_ok[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUVA420P, AV_PIX_FMT_YUV420P10LE,
-                                                AV_PIX_FMT_NONE};
-    int video = 0;
-    for (unsigned i = 0; i < fmt->nb_streams; i++) {
-        const AVCodecParameters *p = fmt->streams[i]->codecpar;
-        if (p->codec_type == AVMEDIA_TYPE_VIDEO) {
-            if (fmt->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC) continue; /* cover art */
-            video++;
-            int ok;
-            switch (p->codec_id) {
-            case AV_CODEC_ID_H264: ok = mp4 && pix_fmt_is(p->format, h264_ok); break;
-            case AV_CODEC_ID_AV1: ok = pix_fmt_is(p->format, vpx_ok); break;
-            case AV_CODEC_ID_VP8:
-            case AV_CODEC_ID_VP9: ok = webm && pix_fmt_is(p->format, vpx_ok); break;
-            default: ok = 0;
-            }
-            if (!ok) {
-                const char *pf = av_get_pix_fmt_name((enum AVPixelFormat)p->format);
-                snprintf(note, note_size, "browsers do not play %s video (%s) in %s", codec_label(p->codec_id),
-                         pf ? pf : "unknown pixels", short_name);
-                return VX_PLAYBACK_CONVERT;
-            }
-        } else if (p->codec_type == AVMEDIA_TYPE_AUDIO) {
-            const int ok = p->codec_id == AV_CODEC_ID_AAC || p->codec_id == AV_CODEC_ID_OPUS ||
-                           (p->codec_id == AV_CODEC_ID_VORBIS && webm);
-            if (!ok) {
-                snprintf(note, note_size, "browsers do not play %s audio in %s", codec_label(p->codec_id), short_name);
-                return VX_PLAYBACK_CONVERT;
-            }
-        }
-    }
-    if (!video) {
-        snprintf(note, note_size, "no video stream");
-        return VX_PLAYBACK_CONVERT;
-    }
-    return VX_PLAYBACK_DIRECT;
-}
-
-int vx_probe_playback(const char *path, char *note, size_t note_size, vx_error *err) {
-    AVFormatContext *fmt = NULL;
-    char e[128];
-    vx_ffmpeg_quiet();
-    int r = avformat_open_input(&fmt, path, NULL, NULL);
-    if (r < 0) {
-        av_strerror(r, e, sizeof e);
-        return vx_fail(err, "%s: not a readable media file: %s", path, e);
-    }
-    if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
-        av_strerror(r, e, sizeof e);
-        avformat_close_input(&fmt);
-        return vx_fail(err, "%s: cannot read stream info: %s", path, e);
-    }
-    int p = vx_playback_of(fmt, path, note, note_size);
-    avformat_close_input(&fmt);
-    return p;
-}
 
 /* ---- making a rendition ----------------------------------------------------------------- */
 
@@ -235,7 +132,7 @@ static int build_graph(tx *t, AVFilterGraph **graph, AVFilterContext **src, AVFi
 static int open_video(tx *t) {
     AVStream *st = t->in->streams[t->vi];
     const AVCodec *dc = avcodec_find_decoder(st->codecpar->codec_id);
-    if (!dc) return vx_fail(t->err, "%s: no decoder for %s video", t->src, codec_label(st->codecpar->codec_id));
+    if (!dc) return vx_fail(t->err, "%s: no decoder for %s video", t->src, vx_codec_label(st->codecpar->codec_id));
     t->vdec = avcodec_alloc_context3(dc);
     if (!t->vdec || avcodec_parameters_to_context(t->vdec, st->codecpar) < 0)
         return vx_fail(t->err, "%s: out of memory", t->src);
@@ -307,7 +204,7 @@ static int open_audio(tx *t) {
     char layout[64], args[256];
     int r;
     if (!dc) {
-        snprintf(t->note, sizeof t->note, "no decoder for the %s audio: left out", codec_label(st->codecpar->codec_id));
+        snprintf(t->note, sizeof t->note, "no decoder for the %s audio: left out", vx_codec_label(st->codecpar->codec_id));
         return -1;
     }
     t->adec = avcodec_alloc_context3(dc);
@@ -315,7 +212,7 @@ static int open_audio(tx *t) {
     t->adec->pkt_timebase = st->time_base;
     if (avcodec_open2(t->adec, dc, NULL) < 0 || t->adec->sample_rate <= 0 || t->adec->ch_layout.nb_channels <= 0 ||
         t->adec->sample_fmt == AV_SAMPLE_FMT_NONE) {
-        snprintf(t->note, sizeof t->note, "the %s audio cannot be decoded: left out", codec_label(st->codecpar->codec_id));
+        snprintf(t->note, sizeof t->note, "the %s audio cannot be decoded: left out", vx_codec_label(st->codecpar->codec_id));
         return -1;
     }
     AVChannelLayout cl;
@@ -557,9 +454,8 @@ int vx_make_rendition(const char *src, const char *dst, const vx_rendition_optio
     if (!o) { vx_rendition_options_default(&defaults); o = &defaults; }
     if (o->max_height < 144 || o->max_height > 4320)
         return vx_fail(err, "rendition height limit %d is out of range (144 to 4320)", o->max_height);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s%s", dst, PARTIAL_SUFFIX) >= (int)sizeof tmp)
-        return vx_fail(err, "rendition path too long: %s", dst);
+    vx_path tmp;
+    if (vx_path_fmt(tmp, err, "%s%s", dst, PARTIAL_SUFFIX)) return -1;
     vx_ffmpeg_quiet();
     stop_check stop = {o->timeout_s > 0 ? vx_now() + o->timeout_s : 0, o->cancel};
     tx t = {.src = src, .err = err, .opt = o, .vi = -1, .ai = -1};

@@ -1,11 +1,7 @@
-/* vidx indexer: what browsers play, and web-playable renditions of what they do not.
+/* vidx indexer: web-playable renditions of what browsers do not play (probe.h decides).
  *
- * Browsers play a small set of containers and codecs. vidx decides from the container
- * and the streams (never the file name) whether a file plays as it is:
- *   - MP4 (ISO BMFF / QuickTime) with H.264 (8-bit 4:2:0) or AV1 video;
- *   - WebM (Matroska whose DocType is "webm") with VP8, VP9 or AV1 video;
- *   - and in both, audio that is AAC, Opus or Vorbis, or no audio.
- * Everything else (MPEG-1/2, MPEG-4 part 2, Theora, FLV, GIF, H.264 in Matroska or AVI,
+ * Everything else than MP4 with H.264 or AV1 and WebM with VP8, VP9 or AV1 (with AAC, Opus
+ * or Vorbis sound, or none) (MPEG-1/2, MPEG-4 part 2, Theora, FLV, GIF, H.264 in Matroska or AVI,
  * 10-bit or 4:4:4 H.264, MP3 audio, ...) gets a rendition: H.264 + AAC in MP4 with the
  * index at the front (so seeking to a moment works with byte ranges), upright (the
  * rotation applied), square pixels, at most max_height lines (the short side for
@@ -20,20 +16,7 @@
 #include <stddef.h>
 
 #include "../common/error.h"
-#include "../schemas/records.h" /* vx_playback */
-
-struct AVFormatContext;
-
-#define VX_PLAYBACK_NOTE_MAX 160
-
-/* How an opened file plays in browsers (vx_playback), from its container and streams;
- * note (may be NULL) says why a rendition is needed ("MPEG-1 video in an MPEG-PS file").
- * path is the file the context was opened from (to read Matroska's DocType). */
-int vx_playback_of(const struct AVFormatContext *fmt, const char *path, char *note, size_t note_size);
-
-/* The same for a file not opened yet: VX_PLAYBACK_DIRECT or VX_PLAYBACK_CONVERT, or -1
- * (err) when it is not readable media. */
-int vx_probe_playback(const char *path, char *note, size_t note_size, vx_error *err);
+#include "probe.h"
 
 typedef struct vx_rendition_options {
     int max_height;        /* lines at most (the short side); default 1080 */

@@ -11,7 +11,7 @@
 
 #include "../common/utf8.h"
 #include "../common/vecmath.h"
-#include "decode.h"
+#include "probe.h"
 
 #define MAX_CUE_SECONDS (48 * 3600.0) /* no cue starts or ends later than this */
 #define LATE_MARGIN 60.0              /* seconds a cue may start after the video's end */

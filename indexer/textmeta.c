@@ -8,8 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/path.h"
 #include "../common/utf8.h"
-#include "decode.h"
+#include "probe.h"
 
 void vx_text_fields_clear(vx_text_fields *f) {
     free(f->title);
@@ -241,8 +242,8 @@ int vx_find_sidecars(const char *video_path, vx_dir_listing *cache, char ***path
     const char *file = slash ? slash + 1 : video_path;
     const char *dot = strrchr(file, '.');
     const size_t base_len = dot && dot != file ? (size_t)(dot - file) : strlen(file);
-    char dir[4096];
-    if (dir_len >= sizeof dir) return vx_fail(err, "%s: path too long", video_path);
+    vx_path dir;
+    if (dir_len >= PATH_MAX) return vx_fail(err, "%s: path too long", video_path);
     if (slash) {
         memcpy(dir, video_path, dir_len ? dir_len : 1);
         dir[dir_len ? dir_len : 1] = '\0';
@@ -273,10 +274,9 @@ int vx_find_sidecars(const char *video_path, vx_dir_listing *cache, char ***path
             ok = mid == 0 || (mid >= 3 && mid <= 9 && rest[0] == '.' && !memchr(rest + 1, '.', mid - 1));
         }
         if (!ok) continue;
-        char path[4352];
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        vx_path path;
         struct stat sb;
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        if (vx_path_fmt(path, NULL, "%s/%s", dir, name) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (!(out[n] = strdup(path))) break;
         n++;
     }

@@ -22,10 +22,10 @@ int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *
     return vx_rgb_resize_bicubic(frame, w, h, dst, err);
 }
 
-void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *out, size_t size) {
+int vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, vx_path out, vx_error *err) {
     char name[VX_THUMB_NAME_MAX];
     vx_thumb_name(video_id, segment, name);
-    snprintf(out, size, "%s/thumbs/%s", data_dir, name);
+    return vx_path_fmt(out, err, "%s/thumbs/%s", data_dir, name);
 }
 
 int vx_encode_jpeg(const vx_rgb_image *img, uint8_t **data, size_t *len, vx_error *err) {

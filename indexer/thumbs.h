@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "../common/path.h"
 #include "../encoder/image.h"
 
 #define VX_THUMB_WIDTH 320 /* pixels; height keeps the aspect ratio */
@@ -20,6 +21,6 @@ int vx_thumb_from_frame(const vx_rgb_image *frame, vx_rgb_image *dst, vx_error *
 /* Encodes img as JPEG into *data (malloc'd, caller frees), *len bytes. */
 int vx_encode_jpeg(const vx_rgb_image *img, uint8_t **data, size_t *len, vx_error *err);
 /* DATA/thumbs/ID.jpg (segment < 0) or DATA/thumbs/ID-SEGMENT.jpg. */
-void vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, char *out, size_t size);
+int vx_thumb_path(const char *data_dir, uint64_t video_id, int segment, vx_path out, vx_error *err);
 
 #endif

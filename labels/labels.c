@@ -120,12 +120,12 @@ void vx_label_vocabs_free(vx_label_vocab *v, int n) {
 #define CACHE_MAGIC "VXLABEL1"
 #define CACHE_HEADER 20 /* magic, dim, labels, threshold */
 
-void vx_labels_cache_path(const char *dir, uint64_t model_fingerprint, const vx_label_vocab *v, char *out,
-                          size_t size) {
+int vx_labels_cache_path(const char *dir, uint64_t model_fingerprint, const vx_label_vocab *v, vx_path out,
+                         vx_error *err) {
     char fp[VX_ID_HEX_LEN], h[VX_ID_HEX_LEN];
     vx_id_to_hex(model_fingerprint, fp);
     vx_id_to_hex(v->hash, h);
-    snprintf(out, size, "%s/%s-%s.f32", dir, fp, h);
+    return vx_path_fmt(out, err, "%s/%s-%s.f32", dir, fp, h);
 }
 
 int vx_labels_cache_read(const char *path, vx_label_vocab *v, int dim, vx_error *err) {

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "../common/error.h"
+#include "../common/path.h"
 #include "../encoder/prompts.h"
 #include "../schemas/records.h"
 
@@ -78,8 +79,8 @@ void vx_label_vocabs_free(vx_label_vocab *v, int n);
 
 /* The cache of a vocabulary's embeddings and threshold: DIR/FINGERPRINT-HASH.f32, a
  * magic, dim, labels, threshold, then the floats. */
-void vx_labels_cache_path(const char *dir, uint64_t model_fingerprint, const vx_label_vocab *v, char *out,
-                          size_t size);
+int vx_labels_cache_path(const char *dir, uint64_t model_fingerprint, const vx_label_vocab *v, vx_path out,
+                         vx_error *err);
 /* Reads it into v (emb, threshold): 0, or -1 with err when it is missing or not exactly
  * what this vocabulary and dim must have (size, magic, finite values). */
 int vx_labels_cache_read(const char *path, vx_label_vocab *v, int dim, vx_error *err);

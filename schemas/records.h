@@ -119,7 +119,7 @@ enum { VX_EMBEDDED_UNKNOWN = 0, VX_EMBEDDED_F32 = 1, VX_EMBEDDED_BF16 = 2, VX_EM
 int vx_video_pending(const vx_video *v);
 
 /* Whether browsers play a video's file as it is, decided when it is indexed
- * (indexer/rendition.h says how). */
+ * (indexer/probe.h says how). */
 typedef enum vx_playback {
     VX_PLAYBACK_UNDECIDED = 0, /* failed videos, and records of an older vidx (version 1) */
     VX_PLAYBACK_DIRECT = 1,    /* browsers play the file as it is */

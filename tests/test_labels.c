@@ -91,8 +91,8 @@ static void test_cache(void) {
     vx_label_vocab v = {.name = "scenes", .n_labels = 6, .hash = 0x1234, .threshold = 2.5f};
     v.emb = random_units(6, dim, 7);
     vx_error err;
-    char path[4300];
-    vx_labels_cache_path(dir, 0xabcdefULL, &v, path, sizeof path);
+    vx_path path;
+    REQUIRE(vx_labels_cache_path(dir, 0xabcdefULL, &v, path, &err) == 0);
     CHECK(strstr(path, "0000000000abcdef-0000000000001234.f32") != NULL);
     REQUIRE_MSG(vx_labels_cache_write(path, &v, dim, &err) == 0, "%s", err.msg);
     vx_label_vocab r = {.n_labels = 6};
