@@ -23,6 +23,7 @@
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../common/system.h"
 #include "compressed.h"
 #include "ivf_lists.h"
@@ -35,7 +36,7 @@
 
 struct vx_ann {
     int dim;
-    char dir[4096];
+    vx_path dir;
     char factory[64];  /* forced type, or "" to choose by size */
     long exact_max;    /* vectors searched exactly before an inverted file */
     long compress_min; /* segments above which their index is compressed */
@@ -269,10 +270,11 @@ static long compressed_lists(long n) {
 static int new_compressed(vx_ann *a, long n, const float *train, long n_train, vx_error *err) {
     uint64_t tag;
     if (vx_random_bytes(&tag, sizeof tag)) tag = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
-    char hex[VX_ID_HEX_LEN], path[4200], desc[64];
+    vx_path path;
+    char hex[VX_ID_HEX_LEN], desc[64];
     vx_id_to_hex(tag, hex);
     snprintf(a->seg_c_name, sizeof a->seg_c_name, "segments-c-%s", hex);
-    snprintf(path, sizeof path, "%s/%s", a->dir, a->seg_c_name);
+    vx_path_fmt(path, NULL, "%s/%s", a->dir, a->seg_c_name);
     const long lists = compressed_lists(n);
     /* FastScan PQ, 4 bits per 4 dimensions (PQ128x4fs for 512: 64 bytes a vector), its
      * codes scanned with SIMD shuffles, re-ranked exactly: at a million video-shaped
@@ -335,9 +337,9 @@ static int rebuild(vx_ann *a, vx_catalog *cat, vx_error *err) {
 
 /* ---- files --------------------------------------------------------------------------- */
 
-static void paths(const vx_ann *a, const char *name, char *index, char *meta, size_t size) {
-    snprintf(index, size, "%s/%s.faiss", a->dir, name);
-    snprintf(meta, size, "%s/%s.meta", a->dir, name);
+static void paths(const vx_ann *a, const char *name, vx_path index, vx_path meta) {
+    vx_path_fmt(index, NULL, "%s/%s.faiss", a->dir, name); /* "" when too long: opening it fails */
+    vx_path_fmt(meta, NULL, "%s/%s.meta", a->dir, name);
 }
 
 /* The index file, then its meta (generation, dim, checksum): each written to a
@@ -346,7 +348,7 @@ static void paths(const vx_ann *a, const char *name, char *index, char *meta, si
 /* NAME.meta: magic, generation, dimension, the index file's checksum, when; written
  * aside, synced, renamed. */
 static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, uint64_t checksum, vx_error *err) {
-    char tmp[4400];
+    vx_path tmp;
     vx_buf b = {0};
     vx_put_bytes(&b, META_MAGIC, 8);
     vx_put_u64le(&b, generation);
@@ -355,7 +357,7 @@ static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, ui
     vx_put_u64le(&b, (uint64_t)time(NULL));
     vx_put_u32le(&b, a->shard);
     vx_put_u32le(&b, a->shards);
-    snprintf(tmp, sizeof tmp, "%s.tmp", meta);
+    vx_path_fmt(tmp, NULL, "%s.tmp", meta);
     FILE *f = fopen(tmp, "wb");
     int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
     if (f) ok = (fclose(f) == 0) && ok;
@@ -365,9 +367,9 @@ static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, ui
 }
 
 static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t generation, vx_error *err) {
-    char index[4200], meta[4200], tmp[4300];
-    paths(a, name, index, meta, sizeof index);
-    snprintf(tmp, sizeof tmp, "%s.tmp", index);
+    vx_path index, meta, tmp;
+    paths(a, name, index, meta);
+    vx_path_fmt(tmp, NULL, "%s.tmp", index);
     if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
     uint64_t h;
     if (vx_fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
@@ -379,8 +381,8 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
  * when it does not hold. */
 static int check_meta(vx_ann *a, const char *name, uint64_t generation, int *stale, int64_t *saved_at, char *why,
                       size_t why_size) {
-    char index[4200], meta[4200];
-    paths(a, name, index, meta, sizeof index);
+    vx_path index, meta;
+    paths(a, name, index, meta);
     uint8_t m[45];
     FILE *f = fopen(meta, "rb");
     size_t n = f ? fread(m, 1, sizeof m, f) : 0;
@@ -418,8 +420,9 @@ static int check_meta(vx_ann *a, const char *name, uint64_t generation, int *sta
 /* The compressed segment index the pointer file names, if there is one: 0 loaded, 1
  * none (or unusable: why says so, and a->seg_c stays NULL). */
 static int load_compressed(vx_ann *a, uint64_t generation, int *stale, int64_t *saved_at, char *why, size_t why_size) {
-    char pointer[4200], name[64] = "";
-    snprintf(pointer, sizeof pointer, "%s/segments-c.name", a->dir);
+    vx_path pointer;
+    char name[64] = "";
+    vx_path_fmt(pointer, NULL, "%s/segments-c.name", a->dir);
     FILE *f = fopen(pointer, "r");
     if (!f) return 1;
     int ok = fgets(name, sizeof name, f) != NULL;
@@ -430,9 +433,9 @@ static int load_compressed(vx_ann *a, uint64_t generation, int *stale, int64_t *
         return 1;
     }
     if (check_meta(a, name, generation, stale, saved_at, why, why_size)) return 1;
-    char path[4300];
+    vx_path path;
     vx_error err;
-    snprintf(path, sizeof path, "%s/%s", a->dir, name);
+    vx_path_fmt(path, NULL, "%s/%s", a->dir, name);
     if (!(a->seg_c = vx_cindex_open(path, a->dim, &err))) {
         snprintf(why, why_size, "%.400s", err.msg);
         return 1;
@@ -447,8 +450,8 @@ static int load_compressed(vx_ann *a, uint64_t generation, int *stale, int64_t *
  * loads with *stale set and *saved_at the time it was saved, when its meta records it. */
 static int load_one(vx_ann *a, const char *name, uint64_t generation, FaissIndex **out, int *stale, int64_t *saved_at,
                     char *why, size_t why_size) {
-    char index[4200], meta[4200];
-    paths(a, name, index, meta, sizeof index);
+    vx_path index, meta;
+    paths(a, name, index, meta);
     if (check_meta(a, name, generation, stale, saved_at, why, why_size)) return 1;
     if (faiss_read_index_fname(index, 0, out)) { snprintf(why, why_size, "%s.faiss does not load", name); return 1; }
     if (faiss_Index_d(*out) != a->dim) {
@@ -656,19 +659,19 @@ void vx_ann_close(vx_ann *a) {
  * the files of earlier compressed indexes go (an index still mapping them keeps them
  * until it is closed). Without a compressed index, a stale pointer goes instead. */
 static int save_compressed(vx_ann *a, uint64_t generation, vx_error *err) {
-    char pointer[4200], tmp[4600];
-    snprintf(pointer, sizeof pointer, "%s/segments-c.name", a->dir);
+    vx_path pointer, tmp;
+    vx_path_fmt(pointer, NULL, "%s/segments-c.name", a->dir);
     if (!a->seg_c) {
         unlink(pointer);
         return 0;
     }
     if (vx_cindex_save(a->seg_c, err)) return -1;
-    char index[4300], meta[4300];
-    snprintf(index, sizeof index, "%s/%s.faiss", a->dir, a->seg_c_name);
-    snprintf(meta, sizeof meta, "%s/%s.meta", a->dir, a->seg_c_name);
+    vx_path index, meta;
+    vx_path_fmt(index, NULL, "%s/%s.faiss", a->dir, a->seg_c_name);
+    vx_path_fmt(meta, NULL, "%s/%s.meta", a->dir, a->seg_c_name);
     uint64_t h;
     if (vx_hash_file(index, &h, err) || write_meta(a, meta, generation, h, err)) return -1;
-    snprintf(tmp, sizeof tmp, "%s.tmp", pointer);
+    vx_path_fmt(tmp, NULL, "%s.tmp", pointer);
     FILE *f = fopen(tmp, "w");
     int ok = f && fprintf(f, "%s\n", a->seg_c_name) > 0;
     if (f) ok = (fclose(f) == 0) && ok;
@@ -678,7 +681,7 @@ static int save_compressed(vx_ann *a, uint64_t generation, vx_error *err) {
     const size_t nl = strlen(a->seg_c_name);
     while (d && (de = readdir(d)) != NULL)
         if (strncmp(de->d_name, "segments-c-", 11) == 0 && strncmp(de->d_name, a->seg_c_name, nl) != 0) {
-            snprintf(tmp, sizeof tmp, "%s/%s", a->dir, de->d_name);
+            vx_path_fmt(tmp, NULL, "%s/%s", a->dir, de->d_name);
             unlink(tmp);
         }
     if (d) closedir(d);

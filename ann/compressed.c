@@ -19,6 +19,7 @@
 
 #include "../common/hash.h"
 #include "../common/idmap.h"
+#include "../common/path.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
 
@@ -37,7 +38,7 @@ static uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v;
 static uint64_t ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 struct vx_cindex {
-    char path[4096];
+    vx_path path;
     int dim;
     FaissIndex *index;     /* codes; ids are slots */
     int vec_fd;
@@ -121,8 +122,8 @@ vx_cindex *vx_cindex_create(const char *path, int dim, const char *factory, cons
                             vx_error *err) {
     vx_cindex *c = alloc(path, dim, err);
     if (!c) return NULL;
-    char file[4200];
-    snprintf(file, sizeof file, "%s.vec", path);
+    vx_path file;
+    vx_path_fmt(file, NULL, "%s.vec", path);
     c->vec_fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (c->vec_fd < 0) {
         vx_fail(err, "%s: %s", file, strerror(errno));
@@ -316,11 +317,11 @@ static int write_sync(const char *path, const void *a, size_t na, const void *b,
  * carries the index file's hash: a crash between the two renames leaves a pair that
  * does not match, which vx_cindex_open refuses (the caller rebuilds). */
 int vx_cindex_save(vx_cindex *c, vx_error *err) {
-    char faiss_tmp[4300], faiss_path[4300], lab_tmp[4300], lab_path[4300];
-    snprintf(faiss_path, sizeof faiss_path, "%s.faiss", c->path);
-    snprintf(faiss_tmp, sizeof faiss_tmp, "%s.faiss.tmp", c->path);
-    snprintf(lab_path, sizeof lab_path, "%s.labels", c->path);
-    snprintf(lab_tmp, sizeof lab_tmp, "%s.labels.tmp", c->path);
+    vx_path faiss_tmp, faiss_path, lab_tmp, lab_path;
+    vx_path_fmt(faiss_path, NULL, "%s.faiss", c->path);
+    vx_path_fmt(faiss_tmp, NULL, "%s.faiss.tmp", c->path);
+    vx_path_fmt(lab_path, NULL, "%s.labels", c->path);
+    vx_path_fmt(lab_tmp, NULL, "%s.labels.tmp", c->path);
     if (msync(c->map, VEC_HEADER + (size_t)c->n_slots * (size_t)c->dim * sizeof(float), MS_SYNC) != 0 ||
         fsync(c->vec_fd) != 0)
         return vx_fail(err, "%s.vec: cannot sync: %s", c->path, strerror(errno));
@@ -345,9 +346,9 @@ int vx_cindex_save(vx_cindex *c, vx_error *err) {
 vx_cindex *vx_cindex_open(const char *path, int dim, vx_error *err) {
     vx_cindex *c = alloc(path, dim, err);
     if (!c) return NULL;
-    char file[4300];
+    vx_path file;
     uint8_t header[LAB_HEADER];
-    snprintf(file, sizeof file, "%s.faiss", path);
+    vx_path_fmt(file, NULL, "%s.faiss", path);
     uint64_t h;
     struct stat st;
     if (vx_hash_file(file, &h, NULL) || stat(file, &st) != 0) {
@@ -363,7 +364,7 @@ vx_cindex *vx_cindex_open(const char *path, int dim, vx_error *err) {
         vx_fail(err, "%s holds %d-dimensional vectors, not %d", file, faiss_Index_d(c->index), dim);
         goto fail;
     }
-    snprintf(file, sizeof file, "%s.labels", path);
+    vx_path_fmt(file, NULL, "%s.labels", path);
     FILE *f = fopen(file, "rb");
     if (!f || fread(header, 1, sizeof header, f) != sizeof header ||
         (memcmp(header, LAB_MAGIC, 8) != 0 && memcmp(header, LAB_MAGIC_TOMBSTONES, 8) != 0)) {
@@ -379,7 +380,7 @@ vx_cindex *vx_cindex_open(const char *path, int dim, vx_error *err) {
         vx_fail(err, "%s does not go with %s.faiss (an interrupted save)", file, path);
         goto fail;
     }
-    snprintf(file, sizeof file, "%s.vec", path);
+    vx_path_fmt(file, NULL, "%s.vec", path);
     c->vec_fd = open(file, O_RDWR | O_CLOEXEC);
     uint8_t vh[VEC_HEADER];
     if (c->vec_fd < 0 || pread(c->vec_fd, vh, sizeof vh, 0) != (ssize_t)sizeof vh || memcmp(vh, VEC_MAGIC, 8) != 0 ||

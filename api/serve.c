@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../common/system.h"
 #include "routes.h"
 
@@ -40,8 +41,8 @@ static int random_token(char out[33]) {
 
 /* Writes path atomically with the given mode. */
 static int write_small_file(const char *path, const char *text, mode_t mode) {
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    vx_path tmp;
+    if (vx_path_fmt(tmp, NULL, "%s.tmp", path)) return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return -1;
     size_t n = strlen(text);

@@ -174,7 +174,7 @@ int cli_precision(const cli_command *cmd, const cli_args *args, vx_precision *ou
 }
 
 int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_options *o) {
-    static char default_model[4096];
+    static vx_path default_model;
     vx_engine_options_default(o);
     o->data_dir = vx_resolve_db(cli_get(cmd, args, "db"));
     const char *flag = cli_opt_index(cmd, "model") >= 0 ? cli_get(cmd, args, "model") : NULL;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/path.h"
 #include "../encoder/clip.h"
 #include "../encoder/image.h"
 #include "../encoder/tokenizer.h"
@@ -39,7 +40,8 @@ static void print_ids(const int32_t *ids, int n) {
 }
 
 static int run_tokenize(const cli_command *cmd, cli_args *args) {
-    char dir[4096], hint[1024];
+    vx_path dir;
+    char hint[1024];
     vx_error err;
     int rc = CLI_OK;
     int r = cli_model_dir(cmd, args, dir, sizeof dir, NULL);
@@ -174,7 +176,7 @@ static int embed_image(const cli_command *cmd, vx_clip_ctx *ctx, const embed_out
 }
 
 static int run_embed(const cli_command *cmd, cli_args *args) {
-    char dir[4096];
+    vx_path dir;
     vx_error err;
     const int text_opt = cli_opt_index(cmd, "text"), image_opt = cli_opt_index(cmd, "image"),
               pixels_opt = cli_opt_index(cmd, "pixels");

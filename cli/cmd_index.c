@@ -24,11 +24,16 @@ static int index_remote(const cli_command *cmd, cli_target *t, cli_args *args, c
     json_t *paths = json_array();
     for (int i = 0; paths && i < args->n_pos; i++) {
         /* The service has its own working folder: paths go absolute. */
-        char real[PATH_MAX], abs[PATH_MAX + 1];
+        char real[PATH_MAX];
+        vx_path abs;
         const char *p = args->pos[i];
         if (realpath(p, real)) p = real;
         else if (p[0] != '/' && getcwd(real, sizeof real)) {
-            snprintf(abs, sizeof abs, "%.*s/%s", PATH_MAX / 2, real, p);
+            vx_error perr;
+            if (vx_path_fmt(abs, &perr, "%s/%s", real, p)) {
+                json_decref(paths);
+                return cli_usage_error(cmd, "%s", perr.msg);
+            }
             p = abs;
         }
         json_array_append_new(paths, json_string(p));

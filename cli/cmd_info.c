@@ -40,9 +40,10 @@ static int run_info(const cli_command *cmd, cli_args *args) {
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
     o.catalog_only = 1;
-    char probe[4200];
+    vx_path probe;
     struct stat st;
-    snprintf(probe, sizeof probe, "%s/catalog", o.data_dir);
+    vx_error perr;
+    if (vx_path_fmt(probe, &perr, "%s/catalog", o.data_dir)) return cli_fail(cmd, "--db: %s", perr.msg);
     json_t *doc = NULL;
     int rc = CLI_OK;
     if (stat(probe, &st) != 0) {

@@ -87,7 +87,8 @@ static int run_search(const cli_command *cmd, cli_args *args) {
     const char *s;
     if ((s = cli_get(cmd, args, "path"))) {
         /* Paths in the catalog are canonical: compare against the canonical prefix. */
-        if (!realpath(s, prefix)) snprintf(prefix, sizeof prefix, "%s", s);
+        if (!realpath(s, prefix) && (size_t)snprintf(prefix, sizeof prefix, "%s", s) >= sizeof prefix)
+            return cli_usage_error(cmd, "--path: longer than %d bytes", PATH_MAX - 1);
         p.path_prefix = prefix;
     }
     const char *picture = cli_get(cmd, args, "image");

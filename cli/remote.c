@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "../api/serve.h"
+#include "../common/path.h"
 
 struct cli_remote {
     char host[256];
@@ -47,9 +48,9 @@ static int reachable(const char *host, int port) {
 }
 
 cli_remote *cli_remote_find(const char *data_dir) {
-    char path[4200], url[300] = "", token[128] = "";
-    snprintf(path, sizeof path, "%s/%s", data_dir, VX_SERVICE_FILE);
-    FILE *f = fopen(path, "r");
+    vx_path path;
+    char url[300] = "", token[128] = "";
+    FILE *f = vx_path_fmt(path, NULL, "%s/%s", data_dir, VX_SERVICE_FILE) ? NULL : fopen(path, "r");
     if (!f) return NULL;
     int ok = fgets(url, sizeof url, f) && fgets(token, sizeof token, f);
     fclose(f);

@@ -49,8 +49,8 @@ int vx_fsync_path(const char *path) {
 }
 
 void vx_fsync_parent(const char *path) {
-    char dir[4400];
-    snprintf(dir, sizeof dir, "%s", path);
+    vx_path dir;
+    if (vx_path_fmt(dir, NULL, "%s", path)) return;
     int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -74,8 +74,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 int vx_remove_tree(const char *path) { return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err) {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    vx_path tmp;
+    if (vx_path_fmt(tmp, err, "%s.tmp.%ld", path, (long)getpid())) return -1;
     FILE *f = fopen(tmp, "wb");
     if (!f) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
     int ok = fwrite(data, 1, len, f) == len;

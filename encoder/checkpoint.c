@@ -11,6 +11,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+#include "../common/path.h"
 #include "torchfile.h"
 
 const char *const vx_ckpt_names[VX_CKPT_N_NAMES] = {"model.safetensors", "model.safetensors.index.json",
@@ -39,11 +40,9 @@ static int is_file(const char *path) {
 }
 
 const char *vx_ckpt_find_file(const char *dir) {
-    char path[4096];
-    for (int i = 0; i < VX_CKPT_N_NAMES; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, vx_ckpt_names[i]);
-        if (is_file(path)) return vx_ckpt_names[i];
-    }
+    vx_path path;
+    for (int i = 0; i < VX_CKPT_N_NAMES; i++)
+        if (vx_path_fmt(path, NULL, "%s/%s", dir, vx_ckpt_names[i]) == 0 && is_file(path)) return vx_ckpt_names[i];
     return NULL;
 }
 
@@ -145,8 +144,8 @@ static int open_sharded(vx_checkpoint *c, const char *index_path, int torch, vx_
         goto done;
     }
     for (int i = 0; i < n_files; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", c->dir, files[i]);
+        vx_path path;
+        if (vx_path_fmt(path, err, "%s/%s", c->dir, files[i])) goto done;
         if (!is_file(path)) {
             vx_fail(err, "%s names shard %s, which is missing from %s", index_path, files[i], c->dir);
             goto done;
@@ -175,7 +174,7 @@ done:
 
 vx_checkpoint *vx_ckpt_open(const char *dir, vx_error *err) {
     vx_checkpoint *c = calloc(1, sizeof *c);
-    char path[4096];
+    vx_path path;
     if (!c || !(c->dir = strdup(dir))) {
         vx_fail(err, "out of memory");
         goto fail;
@@ -185,7 +184,7 @@ vx_checkpoint *vx_ckpt_open(const char *dir, vx_error *err) {
         vx_fail(err, "%s holds no weights (model.safetensors, pytorch_model.bin, or an index.json of their shards)", dir);
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (vx_path_fmt(path, err, "%s/%s", dir, file)) goto fail;
     const int torch = strncmp(file, "pytorch_model", 13) == 0;
     if (strstr(file, ".index.json")) {
         if (open_sharded(c, path, torch, err)) goto fail;

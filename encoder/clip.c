@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../common/small_gemm.h"
 #include "../common/vecmath.h"
 #include "qlinear.h"
@@ -319,8 +320,8 @@ static int file_exists(const char *path) {
  * (encoder/checkpoint.h). Databases made before this recorded XXH3(config.json bytes,
  * safetensors header); that value is kept too, so they still recognise their model. */
 static int fingerprint(vx_clip *m) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", m->dir);
+    vx_path path;
+    if (vx_path_fmt(path, NULL, "%s/config.json", m->dir)) return -1;
     XXH3_state_t *now = XXH3_createState(), *before = XXH3_createState();
     FILE *f = fopen(path, "rb");
     int rc = -1;
@@ -355,15 +356,16 @@ done:
 vx_clip *vx_clip_load(const char *dir, vx_error *err) { return vx_clip_load_at(dir, VX_PRECISION_F32, err); }
 
 vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err) {
-    char path[4096], hint[1024];
+    vx_path path;
+    char hint[1024];
     struct stat sb;
     vx_clip *m = NULL;
     vx_clip_missing_hint(dir, hint, sizeof hint);
+    if (vx_path_fmt(path, err, "%s/config.json", dir)) return NULL;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         vx_fail(err, "no CLIP model at %s (folder not found); %s", dir, hint);
         return NULL;
     }
-    snprintf(path, sizeof path, "%s/config.json", dir);
     if (!file_exists(path)) {
         vx_fail(err, "incomplete CLIP model at %s: config.json is missing; %s", dir, hint);
         return NULL;
@@ -380,7 +382,6 @@ vx_clip *vx_clip_load_at(const char *dir, vx_precision precision, vx_error *err)
         goto fail;
     }
     m->precision = precision;
-    snprintf(path, sizeof path, "%s/config.json", dir);
     if (vx_clip_config_load(path, &m->cfg, err)) goto fail;
     if (!(m->ck = vx_ckpt_open(dir, err))) goto fail;
     if (fingerprint(m)) {

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "../common/idmap.h"
+#include "../common/path.h"
 #include "../common/utf8.h"
 
 #define SOT_TEXT "<|startoftext|>"
@@ -311,11 +312,11 @@ fail:
 }
 
 vx_tokenizer *vx_tokenizer_load(const char *dir, vx_error *err) {
-    char vocab[4096], merges[4096], gz[4096];
+    vx_path vocab, merges, gz;
     struct stat sb;
-    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
-    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
-    snprintf(gz, sizeof gz, "%s/bpe_simple_vocab_16e6.txt.gz", dir);
+    if (vx_path_fmt(vocab, err, "%s/vocab.json", dir) || vx_path_fmt(merges, err, "%s/merges.txt", dir) ||
+        vx_path_fmt(gz, err, "%s/bpe_simple_vocab_16e6.txt.gz", dir))
+        return NULL;
     if (stat(vocab, &sb) == 0 && stat(merges, &sb) == 0) return load_hf(vocab, merges, err);
     if (stat(gz, &sb) == 0) return vx_tokenizer_load_bpe_gz(gz, err);
     vx_fail(err, "no tokenizer files: need vocab.json and merges.txt, or bpe_simple_vocab_16e6.txt.gz");
@@ -499,14 +500,14 @@ done:
 /* ---- saving -------------------------------------------------------------------------- */
 
 int vx_tokenizer_save_hf(const vx_tokenizer *t, const char *dir, vx_error *err) {
-    char path[4096];
+    vx_path path;
+    if (vx_path_fmt(path, err, "%s/merges.txt", dir) || vx_path_fmt(path, err, "%s/vocab.json", dir)) return -1;
     json_t *vocab = json_object();
     for (int i = 0; vocab && i < t->n_tokens; i++) json_object_set_new(vocab, t->tokens[i], json_integer(i));
-    snprintf(path, sizeof path, "%s/vocab.json", dir);
     int r = vocab ? json_dump_file(vocab, path, JSON_COMPACT | JSON_PRESERVE_ORDER) : -1;
     json_decref(vocab);
     if (r) return vx_fail(err, "%s: cannot write", path);
-    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    vx_path_fmt(path, err, "%s/merges.txt", dir); /* fits: checked above */
     FILE *f = fopen(path, "w");
     if (!f) return vx_fail(err, "%s: cannot write: %s", path, strerror(errno));
     fprintf(f, "#version: 0.2\n");

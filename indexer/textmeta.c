@@ -208,7 +208,7 @@ void vx_dir_listing_clear(vx_dir_listing *l) {
 static int list_dir(const char *dir, vx_dir_listing *l, vx_error *err) {
     if (l->names && strcmp(l->dir, dir) == 0) return 0;
     vx_dir_listing_clear(l);
-    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    if (vx_path_fmt(l->dir, err, "%s", dir)) return -1;
     DIR *d = opendir(dir);
     if (!d) return 0; /* a folder we cannot list has no sidecars we can read */
     int cap = 0;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "../common/error.h"
+#include "../common/path.h"
 
 #define VX_TEXT_FIELD_MAX 16384    /* bytes kept of a title, description or tag list */
 #define VX_TEXT_MAX_TAGS 200
@@ -45,7 +46,7 @@ int vx_read_description_file(const char *path, vx_text_fields *out, vx_error *er
 /* A folder's entries, sorted, kept between calls of vx_find_sidecars for videos of the
  * same folder (a run of the indexer takes files folder by folder). */
 typedef struct vx_dir_listing {
-    char dir[4096];
+    vx_path dir;
     char **names;
     int n;
 } vx_dir_listing;

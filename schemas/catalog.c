@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 
 struct vx_catalog {
     leveldb_t *db;
@@ -22,7 +23,7 @@ struct vx_catalog {
     leveldb_writeoptions_t *write; /* synced: a batch is durable once written */
     leveldb_writeoptions_t *write_unsynced;
     int lock_fd;
-    char dir[PATH_MAX];
+    vx_path dir;
 };
 
 struct vx_batch {
@@ -35,8 +36,8 @@ struct vx_batch {
 /* ---- open and close ------------------------------------------------------------------ */
 
 static int mkdir_p(const char *dir, vx_error *err) {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return vx_fail(err, "path too long: %s", dir);
+    vx_path tmp;
+    if (vx_path_fmt(tmp, err, "%s", dir)) return -1;
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
@@ -49,9 +50,8 @@ static int mkdir_p(const char *dir, vx_error *err) {
 
 /* Takes DATA/LOCK exclusively, or explains who holds it. */
 static int take_lock(const char *data_dir, int *fd_out, vx_error *err) {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/LOCK", data_dir) >= (int)sizeof path)
-        return vx_fail(err, "path too long: %s", data_dir);
+    vx_path path;
+    if (vx_path_fmt(path, err, "%s/LOCK", data_dir)) return -1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return vx_fail(err, "cannot open lock file %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -122,15 +122,11 @@ vx_catalog *vx_catalog_open(const char *data_dir, int create, vx_error *err) {
 vx_catalog *vx_catalog_open_cached(const char *data_dir, int create, int cache_mb, vx_error *err) {
     vx_catalog *cat = calloc(1, sizeof *cat);
     char *lerr = NULL;
-    char path[PATH_MAX];
+    vx_path path;
     struct stat st;
     if (!cat) { vx_fail(err, "out of memory"); return NULL; }
     cat->lock_fd = -1;
-    if (snprintf(cat->dir, sizeof cat->dir, "%s", data_dir) >= (int)sizeof cat->dir ||
-        snprintf(path, sizeof path, "%s/catalog", data_dir) >= (int)sizeof path) {
-        vx_fail(err, "path too long: %s", data_dir);
-        goto fail;
-    }
+    if (vx_path_fmt(cat->dir, err, "%s", data_dir) || vx_path_fmt(path, err, "%s/catalog", data_dir)) goto fail;
     if (!create && stat(path, &st) != 0) {
         vx_fail(err, "no vidx database at %s (run `vidx index` to create one)", data_dir);
         goto fail;
