@@ -407,7 +407,7 @@ static vx_engine *open_engine(const char *db, const char *model, int tags, const
     o.model_dir = model;
     o.create = 1;
     o.model = VX_MODEL_REQUIRE;
-    o.tags = tags;
+    o.labels = tags;
     o.label_prompts = prompts;
     vx_error err;
     vx_engine *e = vx_engine_open(&o, &err);

@@ -25,12 +25,11 @@ static long read_line(FILE *f, char **buf, size_t *cap) {
 
 /* Context length from config.json when the folder has one, else Hugging Face's default. */
 static int context_length(const char *dir) {
-    char path[4096 + 32];
+    vx_path path;
     vx_clip_config cfg;
     vx_error err;
     struct stat sb;
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (stat(path, &sb) == 0 && vx_clip_config_load(path, &cfg, &err) == 0) return cfg.context;
+    if (vx_path_fmt(path, &err, "%s/config.json", dir) == 0 && stat(path, &sb) == 0 && vx_clip_config_load(path, &cfg, &err) == 0) return cfg.context;
     return VX_CLIP_DEFAULT_CONTEXT;
 }
 

@@ -1099,9 +1099,9 @@ static void test_sharded_search(void) {
     sib.shard[0] = eng[1];
     sib.shard[1] = eng[2];
     /* Each shard holds its videos' segments only. */
-    CHECK(vx_ann_count_segments(eng[0]->ann) == VIDEOS * SEGS);
-    CHECK(vx_ann_count_segments(eng[1]->ann) + vx_ann_count_segments(eng[2]->ann) == VIDEOS * SEGS);
-    CHECK(vx_ann_count_segments(eng[1]->ann) > 0 && vx_ann_count_segments(eng[2]->ann) > 0);
+    CHECK(vx_ann_count_segments(eng[0]->vectors.ann) == VIDEOS * SEGS);
+    CHECK(vx_ann_count_segments(eng[1]->vectors.ann) + vx_ann_count_segments(eng[2]->vectors.ann) == VIDEOS * SEGS);
+    CHECK(vx_ann_count_segments(eng[1]->vectors.ann) > 0 && vx_ann_count_segments(eng[2]->vectors.ann) > 0);
     int compared = 0, differ = 0;
     float q[D];
     for (int qi = 0; qi < 30; qi++) {

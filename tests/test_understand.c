@@ -286,7 +286,7 @@ static vx_engine *open_tagging_engine(const char *prompts, const char *vocabular
     o.data_dir = db;
     o.model_dir = model_dir;
     o.model = VX_MODEL_REQUIRE;
-    o.tags = 1;
+    o.labels = 1;
     o.label_prompts = prompts;
     o.label_vocabularies = vocabularies;
     o.label_false_rate = false_rate;
@@ -423,14 +423,14 @@ static void test_tags(void) {
             vx_video_view v;
             REQUIRE(vx_engine_video(e, r.items[i].video_id, &v, &err) == VX_OK);
             int has = 0;
-            for (int g = 0; g < v.n_tags; g++) {
-                has |= strcmp(v.tags[g].label, label) == 0;
-                CHECK(g == 0 || v.tags[g].score <= v.tags[g - 1].score);
-                for (int k = 0; k < v.tags[g].n_ranges; k++)
-                    CHECK_MSG(v.tags[g].ranges[k].start >= 0 && v.tags[g].ranges[k].start < v.tags[g].ranges[k].end &&
-                                  v.tags[g].ranges[k].end <= v.video.duration + 0.01,
-                              "%s: range %.2f-%.2f of %.2f s", v.video.path, v.tags[g].ranges[k].start,
-                              v.tags[g].ranges[k].end, v.video.duration);
+            for (int g = 0; g < v.n_labels; g++) {
+                has |= strcmp(v.labels[g].label, label) == 0;
+                CHECK(g == 0 || v.labels[g].score <= v.labels[g - 1].score);
+                for (int k = 0; k < v.labels[g].n_ranges; k++)
+                    CHECK_MSG(v.labels[g].ranges[k].start >= 0 && v.labels[g].ranges[k].start < v.labels[g].ranges[k].end &&
+                                  v.labels[g].ranges[k].end <= v.video.duration + 0.01,
+                              "%s: range %.2f-%.2f of %.2f s", v.video.path, v.labels[g].ranges[k].start,
+                              v.labels[g].ranges[k].end, v.video.duration);
             }
             CHECK_MSG(has, "tag=%s returned %s, which does not have it", tag, v.video.path);
             vx_video_view_free(&v);
@@ -477,6 +477,9 @@ static void index_clips(void) {
 int main(void) {
     const char *s = getenv("VIDX_SHARED_DATA");
     snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
+    /* Canonical, as the catalog stores paths (a VIDX_SHARED_DATA with ".." in it). */
+    char canonical[PATH_MAX];
+    if (realpath(shared, canonical)) snprintf(shared, sizeof shared, "%s", canonical);
     const char *m = getenv("VIDX_TEST_MODELS");
     snprintf(model_dir, sizeof model_dir, "%s/tiny-f32", m && *m ? m : "test-models");
     vx_log_threshold = VX_LOG_WARN;
