@@ -1,5 +1,7 @@
 #include "coding.h"
+#include "grow.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,4 +180,20 @@ char *vx_get_string(vx_cursor *c, size_t max_len) {
     memcpy(s, p, (size_t)n);
     s[n] = '\0';
     return s;
+}
+
+int vx_grow(void *array_ptr, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / size) return -1;
+        c *= 2;
+    }
+    void *old;
+    memcpy(&old, array_ptr, sizeof old); /* array_ptr points to a T *: copied, not cast */
+    void *p = realloc(old, c * size);
+    if (!p) return -1;
+    memcpy(array_ptr, &p, sizeof p);
+    *cap = c;
+    return 0;
 }

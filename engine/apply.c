@@ -458,15 +458,3 @@ void vx_engine_settle(vx_engine *e) { vx_engine_settle_index(e, "cluster"); }
 int vx_engine_log_position(vx_engine *e, vx_log_position *out, vx_error *err) {
     return vx_catalog_get_log_position(e->cat, out, err) < 0 ? VX_E_INTERNAL : VX_OK;
 }
-
-/* ---- derived state that is not an op ------------------------------------------------------- */
-
-int vx_engine_write_rendition(vx_engine *e, const vx_rendition *r, uint64_t forget_hash, vx_error *err) {
-    vx_batch *b = vx_batch_new();
-    if (!b) return vx_fail(err, "out of memory");
-    if (r) vx_batch_put_rendition(b, r);
-    else vx_batch_delete_rendition(b, forget_hash);
-    const int rc = vx_catalog_write(e->cat, b, err);
-    vx_batch_free(b);
-    return rc;
-}

@@ -115,15 +115,14 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
 int vx_engine_commit(vx_engine *e, const vx_op *op, vx_error *err);
 void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_stored *stored, int *status,
                              vx_error *errs);
-/* Derived state that is not an op: a rendition record (r, or with r NULL the removal of
- * forget_hash's). Renditions are made by each serving node from its own files and never
- * go through a cluster's log, so their records are written here, the one other way the
- * catalog is written; no op reads them, so apply_lock is not needed. */
-int vx_engine_write_rendition(vx_engine *e, const vx_rendition *r, uint64_t forget_hash, vx_error *err);
 /* Swaps in an inverted file when the exact index outgrew its limit (apply_lock, then
  * vectors.lock for writing only for the swap), then saves (vectors.lock for reading:
  * saving only reads the index). REQUIRES: neither held. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
+
+/* engine/derived.c: derived state that is not an op (the one other catalog write). */
+/* A rendition record (r), or with r NULL the removal of forget_hash's. */
+int vx_engine_write_rendition(vx_engine *e, const vx_rendition *r, uint64_t forget_hash, vx_error *err);
 
 /* engine/model.c */
 /* A service opened without its model looks for it again (the job runner's thread, while

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../indexer/index.h"
@@ -215,19 +216,17 @@ static void runner(vx_worker *w) {
     }
 }
 
-typedef struct resume { vx_jobs *J; vx_job *pending; int n, cap; } resume;
+typedef struct resume {
+    vx_jobs *J;
+    vx_job *pending;
+    size_t n, cap;
+} resume;
 
 static int find_unfinished(void *ctx, const vx_job *j) {
     resume *r = ctx;
     if (j->state == VX_JOB_DONE) { r->J->n_done++; return 0; }
     if (j->state == VX_JOB_FAILED) { r->J->n_failed++; return 0; }
-    if (r->n == r->cap) {
-        int cap = r->cap ? 2 * r->cap : 8;
-        vx_job *p = realloc(r->pending, (size_t)cap * sizeof *p);
-        if (!p) return 1;
-        r->pending = p;
-        r->cap = cap;
-    }
+    if (VX_GROW(r->pending, r->cap, r->n + 1)) return 1;
     r->pending[r->n++] = (vx_job){.id = j->id, .created_at = j->created_at};
     return 0;
 }
@@ -251,9 +250,9 @@ vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err) {
         return NULL;
     }
     if (r.n) qsort(r.pending, (size_t)r.n, sizeof *r.pending, by_created);
-    for (int i = 0; i < r.n; i++)
+    for (size_t i = 0; i < r.n; i++)
         if (push(J, r.pending[i].id)) vx_warn("job %016llx: out of memory; it resumes at the next start", (unsigned long long)r.pending[i].id);
-    if (r.n) vx_info("resuming %d unfinished indexing jobs", r.n);
+    if (r.n) vx_info("resuming %zu unfinished indexing jobs", r.n);
     free(r.pending);
     return J;
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/log.h"
@@ -195,13 +196,7 @@ static int put_video(vx_labeller *t, uint64_t id, video_tags *vt) {
         return 0;
     }
     if (!vt->n) return 0;
-    if (t->n_videos == t->cap_videos) {
-        size_t cap = t->cap_videos ? 2 * t->cap_videos : 1024;
-        video_tags *a = realloc(t->videos, cap * sizeof *a);
-        if (!a) return -1;
-        t->videos = a;
-        t->cap_videos = cap;
-    }
+    if (VX_GROW(t->videos, t->cap_videos, t->n_videos + 1)) return -1;
     if (vx_idmap_put(&t->by_video, id, t->n_videos)) return -1;
     t->videos[t->n_videos++] = *vt;
     return 0;
@@ -218,12 +213,9 @@ typedef struct mean_scan {
 static int collect_video(void *ctx, const vx_video *v) {
     mean_scan *m = ctx;
     if (v->status != VX_VIDEO_INDEXED || v->duplicate_of) return 0;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 1024;
-        uint64_t *a = realloc(m->ids, cap * sizeof *a);
-        if (!a) { m->oom = 1; return 1; }
-        m->ids = a;
-        m->cap = cap;
+    if (VX_GROW(m->ids, m->cap, m->n + 1)) {
+        m->oom = 1;
+        return 1;
     }
     m->ids[m->n++] = v->id;
     return 0;
@@ -384,12 +376,7 @@ void vx_engine_labels_follow(vx_engine *e, uint64_t id) {
     pthread_mutex_lock(&t->mu);
     if (t->state != VX_LABELS_READY) {
         /* The build may have passed it: tagged when the build ends. */
-        if (t->n_pending == t->cap_pending) {
-            size_t cap = t->cap_pending ? 2 * t->cap_pending : 64;
-            uint64_t *a = realloc(t->pending, cap * sizeof *a);
-            if (a) { t->pending = a; t->cap_pending = cap; }
-        }
-        if (t->n_pending < t->cap_pending) t->pending[t->n_pending++] = id;
+        if (VX_GROW(t->pending, t->cap_pending, t->n_pending + 1) == 0) t->pending[t->n_pending++] = id;
         pthread_mutex_unlock(&t->mu);
         return;
     }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/system.h"
@@ -123,12 +124,9 @@ typedef struct id_list {
 
 static int collect_id(void *ctx, const vx_video *v) {
     id_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 1024;
-        uint64_t *ids = realloc(l->ids, cap * sizeof *ids);
-        if (!ids) { l->oom = 1; return 1; }
-        l->ids = ids;
-        l->cap = cap;
+    if (VX_GROW(l->ids, l->cap, l->n + 1)) {
+        l->oom = 1;
+        return 1;
     }
     l->ids[l->n++] = v->id;
     return 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/path.h"
@@ -211,7 +212,8 @@ typedef struct removal_scan {
     char **roots;
     int n_roots;
     vx_video *gone;
-    int n_gone, cap_gone;
+    int n_gone;
+    size_t cap_gone;
 } removal_scan;
 
 static int find_gone(void *ctx, const vx_video *v) {
@@ -222,12 +224,7 @@ static int find_gone(void *ctx, const vx_video *v) {
         int under = strncmp(v->path, r->roots[i], n) == 0 && (v->path[n] == '/' || v->path[n] == '\0');
         struct stat sb;
         if (!under || stat(v->path, &sb) == 0) continue;
-        if (r->n_gone == r->cap_gone) {
-            r->cap_gone = r->cap_gone ? 2 * r->cap_gone : 16;
-            vx_video *g = realloc(r->gone, (size_t)r->cap_gone * sizeof *g);
-            if (!g) return 1;
-            r->gone = g;
-        }
+        if (VX_GROW(r->gone, r->cap_gone, (size_t)r->n_gone + 1)) return 1;
         vx_video *c = &r->gone[r->n_gone++];
         *c = *v;
         c->path = strdup(v->path);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/grow.h"
 #include "../common/log.h"
 #include "../common/vecmath.h"
 
@@ -82,7 +83,8 @@ typedef struct cand {
 
 typedef struct lookup {
     cand *c;
-    int n, cap;
+    int n;
+    size_t cap;
     uint64_t self;
     int frame;
     int scanned;
@@ -100,13 +102,7 @@ static int on_posting(void *ctx, uint64_t id) {
             }
             return 0;
         }
-    if (L->n == L->cap) {
-        int cap = L->cap ? 2 * L->cap : 64;
-        cand *c = realloc(L->c, (size_t)cap * sizeof *c);
-        if (!c) return 1;
-        L->c = c;
-        L->cap = cap;
-    }
+    if (VX_GROW(L->c, L->cap, (size_t)L->n + 1)) return 1;
     L->c[L->n++] = (cand){.id = id, .hits = 1, .last_frame = L->frame};
     return 0;
 }

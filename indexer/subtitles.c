@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "../common/utf8.h"
+#include "../common/grow.h"
 #include "../common/vecmath.h"
 #include "probe.h"
 
@@ -139,12 +140,10 @@ static void add_cue(vx_cues *out, const vx_subtitle_limits *l, double start, dou
         out->dropped++;
         return;
     }
-    if (out->n == out->cap) {
-        const int cap2 = out->cap ? 2 * out->cap : 64;
-        vx_cue *c = realloc(out->cues, (size_t)cap2 * sizeof *c);
-        if (!c) { free(plain); out->dropped++; return; }
-        out->cues = c;
-        out->cap = cap2;
+    if (VX_GROW(out->cues, out->cap, (size_t)out->n + 1)) {
+        free(plain);
+        out->dropped++;
+        return;
     }
     out->cues[out->n++] = (vx_cue){.start = start, .end = end, .text = plain};
     out->text_bytes += n;

@@ -28,7 +28,8 @@ typedef struct vx_cue {
 
 typedef struct vx_cues {
     vx_cue *cues;
-    int n, cap;
+    int n;
+    size_t cap;
     size_t text_bytes;  /* of all cues' text */
     int dropped;        /* cues left out: bad times, empty text, or over the limits */
     char notes[512];    /* what was skipped and why ("stream 3: hdmv_pgs_subtitle is a

@@ -7,11 +7,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../common/grow.h"
 #include "subtitles.h"
 
 typedef struct builder {
     vx_video_text *t;
-    uint32_t cap;
+    size_t cap;
     char notes[VX_MAX_TEXT];
     int oom, full;
 } builder;
@@ -40,12 +41,9 @@ static void add(builder *b, uint8_t field, double start, double end, const char 
         b->full = 1;
         return;
     }
-    if (t->n_entries == b->cap) {
-        uint32_t cap = b->cap ? 2 * b->cap : 16;
-        vx_text_entry *e = realloc(t->entries, cap * sizeof *e);
-        if (!e) { b->oom = 1; return; }
-        t->entries = e;
-        b->cap = cap;
+    if (VX_GROW(t->entries, b->cap, (size_t)t->n_entries + 1)) {
+        b->oom = 1;
+        return;
     }
     vx_text_entry *x = &t->entries[t->n_entries];
     *x = (vx_text_entry){.field = field, .start = start, .end = end, .origin = strdup(origin), .text = strdup(text)};

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/grow.h"
 #include "../common/path.h"
 #include "../common/utf8.h"
 #include "probe.h"
@@ -211,16 +212,11 @@ static int list_dir(const char *dir, vx_dir_listing *l, vx_error *err) {
     if (vx_path_fmt(l->dir, err, "%s", dir)) return -1;
     DIR *d = opendir(dir);
     if (!d) return 0; /* a folder we cannot list has no sidecars we can read */
-    int cap = 0;
+    size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        if (l->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **names = realloc(l->names, (size_t)cap * sizeof *names);
-            if (!names) break;
-            l->names = names;
-        }
+        if (VX_GROW(l->names, cap, (size_t)l->n + 1)) break;
         if (!(l->names[l->n] = strdup(de->d_name))) break;
         l->n++;
     }

@@ -222,13 +222,18 @@ def main():
         st, ev = http_req(a.port, "POST", "/v1/users/user1/events", {"video_id": ids[0], "type": "view"},
                           {"Idempotency-Key": "no spaces allowed"})
         check(st == 400 and "Idempotency-Key" in ev["error"]["message"], f"a bad idempotency key: {st} {ev}")
-        # Each node rebuilds its item model as soon as it has applied the events (woken by
-        # them): the feeds agree once both have, within a bounded delay.
-        def feeds_agree():
-            feed_a = a.get("/v1/users/user1/feed?k=5")[1]
-            feed_b = b.get("/v1/users/user1/feed?k=5")[1]
-            return [x["video_id"] for x in feed_a["items"]] == [x["video_id"] for x in feed_b["items"]]
-        check(wait_until(feeds_agree, 10), "feeds on A and B agree")
+        # Each node rebuilds its item model once it has applied the events and serving has
+        # been quiet a moment (healthz asks nothing of the feeds): the feeds agree once both
+        # models hold every engagement.
+        def settled(n):
+            model = n.healthz()[1].get("feed_model", {})
+            return model.get("state") == "ready" and model.get("engagements_since") == 0
+        check(wait_until(lambda: settled(a) and settled(b), 60, 0.2),
+              f"both item models settle: A {a.healthz()[1].get('feed_model')}, B {b.healthz()[1].get('feed_model')}")
+        feed_a = a.get("/v1/users/user1/feed?k=5")[1]
+        feed_b = b.get("/v1/users/user1/feed?k=5")[1]
+        check([x["video_id"] for x in feed_a["items"]] == [x["video_id"] for x in feed_b["items"]],
+              f"feeds on A and B agree: A {feed_a}, B {feed_b}")
 
         # ---- the NATS server comes back; garbage on the log is skipped
         nats[2].start()
