@@ -104,7 +104,11 @@ static int read_list(cursor *c, vx_vocabulary *v, int classes, vx_error *err) {
             vx_vocab_class k = {0};
             for (;;) {
                 skip_space(c);
-                if (c->p >= c->end) return fail_at(c, err, "a class's list of names is not closed with ]");
+                if (c->p >= c->end) {
+                    for (int i = 0; i < k.n_synonyms; i++) free(k.synonyms[i]);
+                    free(k.synonyms);
+                    return fail_at(c, err, "a class's list of names is not closed with ]");
+                }
                 if (*c->p == ']') { c->p++; break; }
                 if (*c->p != '\'' && *c->p != '"') {
                     for (int i = 0; i < k.n_synonyms; i++) free(k.synonyms[i]);
@@ -122,7 +126,10 @@ static int read_list(cursor *c, vx_vocabulary *v, int classes, vx_error *err) {
                 skip_space(c);
                 if (c->p < c->end && *c->p == ',') c->p++;
             }
-            if (!k.n_synonyms) return fail_at(c, err, "a class without a name");
+            if (!k.n_synonyms) {
+                free(k.synonyms);
+                return fail_at(c, err, "a class without a name");
+            }
             vx_vocab_class *a = v->n_classes < VX_VOCAB_MAX_CLASSES
                                     ? realloc(v->classes, (size_t)(v->n_classes + 1) * sizeof *a) : NULL;
             if (!a) {

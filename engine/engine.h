@@ -10,7 +10,7 @@
  * vector indexes (derived, behind a read-write lock with a version that every change
  * bumps), the recommender, the CLIP model with the text encoder thread and its query
  * cache, and the background work (indexing jobs, grouped event writes). Every change
- * of state is one explicit operation value (engine/ops.h) applied by one function,
+ * of state is one explicit operation value (schemas/ops.h) applied by one function,
  * vx_engine_apply; that is the seam a cluster replicates.
  *
  * Conventions:

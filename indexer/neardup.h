@@ -24,7 +24,7 @@
  *      embedding less than that).
  * Flat frames (black, fades) have no hash and never match, and a shared intro covers
  * too little of either video: two different videos sharing only those are not linked.
- * bench/neardup.md measures precision and recall on variants made with FFmpeg.
+ * bench/understand.md (section 1) measures precision and recall on variants made with FFmpeg.
  */
 #ifndef VX_NEARDUP_H
 #define VX_NEARDUP_H

@@ -5,7 +5,7 @@
  *     ID-N.jpg        segment N's (which = N, at most 4 digits)
  *     ID-kN.jpg       key frame N's (which = VX_THUMB_KEYFRAME(N), N < VX_KEYFRAMES_MAX)
  * with ID 16 hex digits (written lowercase, read in either case). The indexer writes
- * them (indexer/thumbs.c), the answers link them (present/urls.c), the service maps a
+ * them (indexer/thumbs.c), the answers link them (present/urls.h), the service maps a
  * request back to the file (api/routes.c): all through these two functions. */
 #ifndef VX_NAMES_H
 #define VX_NAMES_H
