@@ -103,7 +103,7 @@ static int user_ok(vx_request *rq) {
 /* A text search whose query is being encoded: finished back on its own loop. */
 typedef struct search_wait {
     vx_request *rq;
-    vx_text_query *q;
+    vx_query *q;
     struct event *ev;
 } search_wait;
 
@@ -113,7 +113,7 @@ static void reply_results(vx_request *rq, const char *query, const vx_results *r
     vx_reply_json_text(rq, 200, &b);
 }
 
-static void answer_search(vx_request *rq, vx_text_query *q, const char *text) {
+static void answer_search(vx_request *rq, vx_query *q, const char *text) {
     vx_results r;
     vx_error err;
     int st = vx_engine_search_finish(api(rq)->engine, q, &r, &err);
@@ -127,7 +127,7 @@ static void on_encoded(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     search_wait *w = arg;
     answer_search(w->rq, w->q, vx_query_text(w->q));
-    vx_text_query_free(w->q);
+    vx_query_free(w->q);
     event_free(w->ev);
     free(w);
 }
@@ -179,7 +179,7 @@ static void do_search(vx_request *rq) {
     int r = by_picture ? vx_engine_search_image_start(api(rq)->engine, image, image_len, &p, encoded, w, &w->q, &err)
                        : vx_engine_search_start(api(rq)->engine, &p, encoded, w, &w->q, &err);
     if (r == 0) return; /* answered in on_encoded */
-    vx_text_query *q = w->q;
+    vx_query *q = w->q;
     event_free(w->ev);
     free(w);
     if (r < 0) {
@@ -187,7 +187,7 @@ static void do_search(vx_request *rq) {
         return;
     }
     answer_search(rq, q, vx_query_text(q)); /* the embedding was cached: answered now */
-    vx_text_query_free(q);
+    vx_query_free(q);
 }
 
 /* ---- videos ---------------------------------------------------------------------------------- */

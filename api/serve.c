@@ -17,7 +17,7 @@
 void vx_serve_engine_role(vx_engine_options *e) {
     e->create = 1;
     e->model = VX_MODEL_TRY;
-    e->text_encoder = 1;
+    e->query_encoder = 1;
     e->jobs = 1;
     e->renditions = 1; /* videos browsers cannot play get a rendition in the background */
     e->labels = 1;     /* zero-shot labels ("tags"), prepared in the background */

@@ -1,6 +1,6 @@
 /* vidx api: `vidx serve`, the service over one data folder.
  *
- * Threads: the HTTP server's event loops (server.h), the engine's text encoder, event
+ * Threads: the HTTP server's event loops (server.h), the engine's query encoder, event
  * writer and job runner (engine/), and the main thread waiting for SIGTERM or SIGINT.
  * While it runs the service owns the data folder, and every `vidx` command that needs
  * the folder goes through it: the service writes DATA/service (mode 0600) with its
@@ -34,7 +34,7 @@ typedef struct vx_serve_options {
 } vx_serve_options;
 
 /* What a service needs of its engine: the data folder created when missing, the model
- * if there is one, the text encoder thread, background jobs and renditions. Applied on
+ * if there is one, the query encoder thread, background jobs and renditions. Applied on
  * top of any engine options (the command line's: folders, model, precision, caches). */
 void vx_serve_engine_role(vx_engine_options *e);
 /* Defaults: the engine's defaults with the service's role, HTTP defaults. */

@@ -328,8 +328,8 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
         vx_engine_text_follow(e, op->kind == VX_OP_TEXT ? op->text.id : op->video.id, text_generation);
     if (rc == 0 && had_user) rebuild_recommender(e);
     if (rc == 0 && op->kind == VX_OP_MODEL_CHANGE) reset_vectors(e, (int)op->embed_dim);
-    if (rc == 0 && mc.has_left) vx_media_forget(e->media, mc.left);
-    if (rc == 0 && mc.has_needs) vx_media_notice(e->media, mc.needs);
+    if (rc == 0 && mc.has_left) vx_renditions_forget(e->renditions, mc.left);
+    if (rc == 0 && mc.has_needs) vx_renditions_notice(e->renditions, mc.needs);
     pthread_mutex_unlock(&e->apply_lock);
     vx_batch_free(b);
     return wrc ? -2 : rc; /* -2: not even the position was written */

@@ -1,4 +1,4 @@
-/* vidx engine: the text encoder thread.
+/* vidx engine: the query encoder thread.
  *
  * Text queries that are not in the query cache are encoded here, so a caller on an
  * event loop never runs the text tower itself. Queries waiting when the encoder comes
@@ -17,7 +17,7 @@
 
 #define ENCODE_BATCH 16
 
-struct vx_text_encoder {
+struct vx_query_encoder {
     vx_engine *e;
     vx_clip_ctx *ctx;
     float *out;   /* [ENCODE_BATCH][proj_dim] */
@@ -47,7 +47,7 @@ void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task
 }
 
 static void encode_loop(vx_worker *w) {
-    vx_text_encoder *enc = w->ctx;
+    vx_query_encoder *enc = w->ctx;
     for (;;) {
         vx_queue_node *taken[ENCODE_BATCH];
         int n = vx_worker_take(w, taken, ENCODE_BATCH, -1);
@@ -90,8 +90,8 @@ static void encode_loop(vx_worker *w) {
     }
 }
 
-vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err) {
-    vx_text_encoder *enc = calloc(1, sizeof *enc);
+vx_query_encoder *vx_query_encoder_start(vx_engine *e, vx_error *err) {
+    vx_query_encoder *enc = calloc(1, sizeof *enc);
     if (!enc) { vx_fail(err, "out of memory"); return NULL; }
     const vx_clip_config *c = vx_clip_get_config(e->model);
     enc->e = e;
@@ -112,11 +112,11 @@ vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err) {
     return enc;
 }
 
-int vx_text_encoder_submit(vx_text_encoder *enc, vx_encode_task *t) {
+int vx_query_encoder_submit(vx_query_encoder *enc, vx_encode_task *t) {
     return vx_worker_push(&enc->worker, &t->link);
 }
 
-void vx_text_encoder_stop(vx_text_encoder *enc) {
+void vx_query_encoder_stop(vx_query_encoder *enc) {
     if (!enc) return;
     vx_worker_stop(&enc->worker); /* queries waiting are still answered */
     vx_clip_ctx_free(enc->ctx);

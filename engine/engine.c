@@ -74,7 +74,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (o->feed_model && vx_engine_feedmodel_start(e, err)) goto fail;
     if (o->jobs && !(e->jobs = vx_jobs_start(e, err))) goto fail;
     vx_jobs_encode_pending(e->jobs);
-    if (o->renditions && !(e->media = vx_media_start(e, err))) goto fail;
+    if (o->renditions && !(e->renditions = vx_renditions_start(e, err))) goto fail;
     vx_meta_clear(&meta);
     return e;
 fail:
@@ -85,10 +85,10 @@ fail:
 
 void vx_engine_close(vx_engine *e) {
     if (!e) return;
-    vx_media_stop(e->media);
+    vx_renditions_stop(e->renditions);
     vx_jobs_stop(e->jobs);
     vx_event_writer_stop(e->events);
-    vx_text_encoder_stop(e->encoder);
+    vx_query_encoder_stop(e->encoder);
     vx_engine_feedmodel_stop(e);
     if (e->vectors.ann && e->cat) vx_engine_settle_index(e, "closing");
     vx_rec_close(e->vectors.rec);

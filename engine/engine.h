@@ -8,7 +8,7 @@
  *
  * A vx_engine owns a data folder: the catalog (LevelDB, the source of truth), the two
  * vector indexes (derived, behind a read-write lock with a version that every change
- * bumps), the recommender, the CLIP model with the text encoder thread and its query
+ * bumps), the recommender, the CLIP model with the query encoder thread and its query
  * cache, and the background work (indexing jobs, grouped event writes). Every change
  * of state is one explicit operation value (schemas/ops.h) applied by one function,
  * vx_engine_apply; that is the seam a cluster replicates.
@@ -78,7 +78,7 @@ typedef struct vx_engine_options {
     vx_model_need model;
     int adopt_model;              /* indexing (vx_engine_index) may replace the database's model with
                                    * the one loaded: the videos' frames are encoded again, the rest kept */
-    int text_encoder;             /* run the text encoder thread (async text search) */
+    int query_encoder;            /* run the query encoder thread (queries by text or picture, async) */
     int jobs;                     /* run background indexing jobs and resume unfinished ones */
     int query_cache;              /* query embeddings kept (default 4096) */
     int similar_cache;            /* similar-video and text search answers kept (default 65536) */
@@ -182,14 +182,14 @@ int vx_engine_search(vx_engine *e, const vx_search_params *p, vx_results *out, v
 /* Text search in two steps, for callers that must not block (the service's loops):
  * vx_engine_search_start validates and tokenizes; if the query's embedding is cached it
  * returns 1 and the search can be finished at once, else it queues the query on the
- * text encoder thread, returns 0, and calls ready(arg) from that thread once the
+ * query encoder thread, returns 0, and calls ready(arg) from that thread once the
  * embedding is known (or failed). vx_engine_search_finish then ranks the videos on the
  * caller's thread. A negative return is an error (the query is freed). */
-typedef struct vx_text_query vx_text_query;
+typedef struct vx_query vx_query;
 int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
-                           vx_text_query **q, vx_error *err);
-int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err);
-void vx_text_query_free(vx_text_query *q);
+                           vx_query **q, vx_error *err);
+int vx_engine_search_finish(vx_engine *e, vx_query *q, vx_results *out, vx_error *err);
+void vx_query_free(vx_query *q);
 
 /* Search by a picture: JPEG, PNG or WebP bytes (indexer/picture.h: at most
  * VX_PICTURE_MAX_BYTES and VX_PICTURE_MAX_PIXELS), preprocessed exactly as frames are and
@@ -204,9 +204,9 @@ void vx_text_query_free(vx_text_query *q);
 int vx_engine_search_image(vx_engine *e, const void *image, size_t len, const vx_search_params *p, vx_results *out,
                            vx_error *err);
 int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, const vx_search_params *p,
-                                 void (*ready)(void *arg), void *arg, vx_text_query **q, vx_error *err);
+                                 void (*ready)(void *arg), void *arg, vx_query **q, vx_error *err);
 /* What a query searched for: its text, or the picture's description. */
-const char *vx_query_text(const vx_text_query *q);
+const char *vx_query_text(const vx_query *q);
 
 /* Search by a query vector (proj_dim floats, L2-normalised) in place of text: an image's
  * embedding, a frame's. p->text is ignored. */

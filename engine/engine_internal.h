@@ -18,10 +18,10 @@
 #include "engine.h"
 #include "query_cache.h"
 
-typedef struct vx_text_encoder vx_text_encoder;
+typedef struct vx_query_encoder vx_query_encoder;
 typedef struct vx_jobs vx_jobs;
 typedef struct vx_event_writer vx_event_writer;
-typedef struct vx_media vx_media;
+typedef struct vx_renditions vx_renditions;
 
 #define VX_DATA_DIR_MAX (PATH_MAX - 128) /* bytes of a data folder's path: its files' fit in PATH_MAX */
 
@@ -73,10 +73,10 @@ struct vx_engine {
     /* The workers (common/worker.h; engine/README.md lists them). Started by the open
      * (the encoder also when the model arrives, published like the model), stopped by the
      * close; NULL when not run. */
-    vx_text_encoder *encoder;         /* opt.text_encoder: queries and pictures encoded in batches */
+    vx_query_encoder *encoder;        /* opt.query_encoder: queries and pictures encoded in batches */
     vx_event_writer *events;          /* events written in synced groups */
     vx_jobs *jobs;                    /* opt.jobs: indexing jobs, one at a time */
-    vx_media *media;                  /* opt.renditions: the rendition maker */
+    vx_renditions *renditions;        /* opt.renditions: the rendition maker */
     struct vx_feedmodel *feedmodel;   /* opt.feed_model: the item model's builder; NULL: built on demand */
 
     /* Counters, relaxed atomics. */
@@ -92,7 +92,7 @@ static inline void vx_engine_foreground(vx_engine *e) {
 
 /* From worker w's thread: waits until no search, similar-video or feed request has run
  * for VX_QUIET_S, at most max_s (< 0: no limit). 0, or -1 when w is told to stop
- * meanwhile. SCHED_IDLE alone is not enough: the text encoder's BLAS and OpenMP threads
+ * meanwhile. SCHED_IDLE alone is not enough: the query encoder's BLAS and OpenMP threads
  * synchronise by spinning and yielding, and any co-runner, however low its priority,
  * stretches their waits (measured here: a SCHED_IDLE busy loop per core cut uncached
  * searches from 114/s to 31/s). */
@@ -162,7 +162,7 @@ void vx_engine_labels_close(vx_engine *e);
  * vectors.lock (it reads the index's size under it). */
 void vx_engine_labels_follow(vx_engine *e, uint64_t video_id);
 
-/* engine/encoder.c: the text encoder thread. */
+/* engine/encoder.c: the query encoder thread. */
 typedef struct vx_encode_task {
     vx_queue_node link;         /* first: queued by it (common/worker.h) */
     int32_t *ids;               /* [n], token ids with start and end */
@@ -180,12 +180,12 @@ typedef struct vx_encode_task {
     void (*done)(struct vx_encode_task *t); /* on the encoder thread */
 } vx_encode_task;
 #define VX_ENCODER_MAX_QUEUE 256 /* ~2.5 s of encoding: beyond, new queries are refused (busy) */
-vx_text_encoder *vx_text_encoder_start(vx_engine *e, vx_error *err);
+vx_query_encoder *vx_query_encoder_start(vx_engine *e, vx_error *err);
 /* Runs one picture task with ctx (the encoder thread's, or the caller's without one). */
 void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task *t);
 /* -1 (and nothing done) when VX_ENCODER_MAX_QUEUE queries already wait. */
-int vx_text_encoder_submit(vx_text_encoder *enc, vx_encode_task *t);
-void vx_text_encoder_stop(vx_text_encoder *enc);
+int vx_query_encoder_submit(vx_query_encoder *enc, vx_encode_task *t);
+void vx_query_encoder_stop(vx_query_encoder *enc);
 
 /* engine/jobs.c */
 vx_jobs *vx_jobs_start(vx_engine *e, vx_error *err);
@@ -210,17 +210,17 @@ void vx_event_writer_stop(vx_event_writer *w);
 int vx_event_writer_submit(vx_event_writer *w, const vx_op *op, vx_event_done done, void *arg, vx_error *err);
 
 /* engine/media.c: renditions in the background. */
-vx_media *vx_media_start(vx_engine *e, vx_error *err);
-void vx_media_stop(vx_media *m);
+vx_renditions *vx_renditions_start(vx_engine *e, vx_error *err);
+void vx_renditions_stop(vx_renditions *m);
 /* A video with this content was indexed (it may need a rendition). NULL m: ignored. */
-void vx_media_notice(vx_media *m, uint64_t content_hash);
+void vx_renditions_notice(vx_renditions *m, uint64_t content_hash);
 /* A video with this content went (its rendition goes with the last one). */
-void vx_media_forget(vx_media *m, uint64_t content_hash);
+void vx_renditions_forget(vx_renditions *m, uint64_t content_hash);
 /* 0..1 while this content's rendition is being made, else -1. */
-double vx_media_progress(vx_media *m, uint64_t content_hash);
-void vx_media_counts(vx_media *m, int64_t *pending, uint64_t *made, uint64_t *failed);
+double vx_renditions_progress(vx_renditions *m, uint64_t content_hash);
+void vx_renditions_counts(vx_renditions *m, int64_t *pending, uint64_t *made, uint64_t *failed);
 /* DATA/media/HASH.mp4 */
-int vx_media_path(const vx_engine *e, uint64_t content_hash, vx_path out, vx_error *err);
+int vx_rendition_path(const vx_engine *e, uint64_t content_hash, vx_path out, vx_error *err);
 /* How a video plays (vx_engine_video, jobs). */
 void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out);
 

@@ -42,7 +42,7 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     out->query_cache_misses = atomic_load(&e->cache_misses);
     out->encoder_runs = atomic_load(&e->encoder_runs);
     out->encoder_queries = atomic_load(&e->encoder_queries);
-    vx_media_counts(e->media, &out->renditions_pending, &out->renditions_made, &out->renditions_failed);
+    vx_renditions_counts(e->renditions, &out->renditions_pending, &out->renditions_made, &out->renditions_failed);
 }
 
 int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err) {

@@ -10,7 +10,7 @@
  *
  * One thread does the work, at the lowest CPU and I/O priority (SCHED_IDLE, nice 19,
  * idle I/O class; the encoder's own threads inherit them), and it pauses while the
- * service serves searches (wait_for_quiet), so searches never wait for it. It learns of work from the ops applied (vx_media_notice) and, at start, from a
+ * service serves searches (wait_for_quiet), so searches never wait for it. It learns of work from the ops applied (vx_renditions_notice) and, at start, from a
  * scan of the catalog, which also resumes what a crash or stop interrupted and clears
  * what is no longer needed: a file whose content no live video has, and temporary
  * files. A rendition is written aside and renamed into place before its record says
@@ -46,7 +46,7 @@ typedef struct task {
     uint8_t kind;
 } task;
 
-struct vx_media {
+struct vx_renditions {
     vx_engine *e;
     vx_worker worker;         /* the maker: task items; its stop flag cancels the rendition being made */
     pthread_mutex_t lock;     /* guards the rest */
@@ -56,7 +56,7 @@ struct vx_media {
     uint64_t made, failed;
 };
 
-int vx_media_path(const vx_engine *e, uint64_t hash, vx_path out, vx_error *err) {
+int vx_rendition_path(const vx_engine *e, uint64_t hash, vx_path out, vx_error *err) {
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(hash, hex);
     return vx_path_fmt(out, err, "%s/media/%s.mp4", e->data_dir, hex);
@@ -66,7 +66,7 @@ int vx_media_path(const vx_engine *e, uint64_t hash, vx_path out, vx_error *err)
 static uint64_t map_key(uint64_t hash) { return hash == 0 ? 1 : hash == UINT64_MAX ? UINT64_MAX - 1 : hash; }
 
 /* Marks (hash, kind) queued: 1 when it was not yet, 0 when it was, -1 without memory. */
-static int mark_queued(vx_media *m, uint64_t hash, uint8_t kind) {
+static int mark_queued(vx_renditions *m, uint64_t hash, uint8_t kind) {
     uint64_t mask = 0;
     pthread_mutex_lock(&m->lock);
     vx_idmap_get(&m->queued, map_key(hash), &mask);
@@ -75,7 +75,7 @@ static int mark_queued(vx_media *m, uint64_t hash, uint8_t kind) {
     return r;
 }
 
-static void unmark_queued(vx_media *m, uint64_t hash, uint8_t kind) {
+static void unmark_queued(vx_renditions *m, uint64_t hash, uint8_t kind) {
     uint64_t mask = 0;
     pthread_mutex_lock(&m->lock);
     vx_idmap_get(&m->queued, map_key(hash), &mask);
@@ -84,7 +84,7 @@ static void unmark_queued(vx_media *m, uint64_t hash, uint8_t kind) {
     pthread_mutex_unlock(&m->lock);
 }
 
-static void push(vx_media *m, uint64_t hash, uint8_t kind) {
+static void push(vx_renditions *m, uint64_t hash, uint8_t kind) {
     if (!m) return;
     const int fresh = mark_queued(m, hash, kind);
     if (fresh <= 0) {
@@ -100,8 +100,8 @@ static void push(vx_media *m, uint64_t hash, uint8_t kind) {
     }
 }
 
-void vx_media_notice(vx_media *m, uint64_t content_hash) { push(m, content_hash, TASK_MAKE); }
-void vx_media_forget(vx_media *m, uint64_t content_hash) { push(m, content_hash, TASK_FORGET); }
+void vx_renditions_notice(vx_renditions *m, uint64_t content_hash) { push(m, content_hash, TASK_MAKE); }
+void vx_renditions_forget(vx_renditions *m, uint64_t content_hash) { push(m, content_hash, TASK_FORGET); }
 
 /* ---- one content's rendition ---------------------------------------------------------- */
 
@@ -142,7 +142,7 @@ static int put_record(vx_engine *e, const vx_rendition *r) {
     return rc;
 }
 
-static void forget(vx_media *m, uint64_t hash) {
+static void forget(vx_renditions *m, uint64_t hash) {
     vx_engine *e = m->e;
     vx_video v;
     if (find_live(e, hash, &v)) { /* another copy of the content still needs it */
@@ -151,13 +151,13 @@ static void forget(vx_media *m, uint64_t hash) {
     }
     vx_path path;
     vx_error err;
-    if (vx_media_path(e, hash, path, &err) == 0 && unlink(path) == 0)
+    if (vx_rendition_path(e, hash, path, &err) == 0 && unlink(path) == 0)
         vx_debug("renditions: removed %s (its video is gone)", path);
     if (vx_engine_write_rendition(e, NULL, hash, &err)) vx_warn("renditions: %s", err.msg);
 }
 
 static void on_progress(void *ctx, double done_s, double total_s) {
-    vx_media *m = ctx;
+    vx_renditions *m = ctx;
     pthread_mutex_lock(&m->lock);
     m->done_s = done_s;
     m->total_s = total_s;
@@ -166,11 +166,11 @@ static void on_progress(void *ctx, double done_s, double total_s) {
 
 /* Renditions wait while the service serves (vx_engine_wait_quiet). */
 static void wait_for_quiet(void *ctx) {
-    vx_media *m = ctx;
+    vx_renditions *m = ctx;
     vx_engine_wait_quiet(m->e, &m->worker, -1);
 }
 
-static void make(vx_media *m, uint64_t hash) {
+static void make(vx_renditions *m, uint64_t hash) {
     vx_engine *e = m->e;
     vx_error err;
     vx_video v;
@@ -178,7 +178,7 @@ static void make(vx_media *m, uint64_t hash) {
     vx_rendition have;
     int r = vx_catalog_get_rendition(e->cat, hash, &have, &err);
     vx_path path, dir;
-    if (vx_media_path(e, hash, path, &err) || vx_path_fmt(dir, &err, "%s/media", e->data_dir)) {
+    if (vx_rendition_path(e, hash, path, &err) || vx_path_fmt(dir, &err, "%s/media", e->data_dir)) {
         vx_warn("renditions: %s", err.msg);
         if (r == 0) vx_rendition_clear(&have);
         vx_video_clear(&v);
@@ -262,7 +262,7 @@ static void make(vx_media *m, uint64_t hash) {
 /* ---- the start: what is owed, what is left over ---------------------------------------- */
 
 typedef struct start_scan {
-    vx_media *m;
+    vx_renditions *m;
     vx_idmap wanted; /* content hashes that need a rendition (or a probe) */
     uint64_t owed;
 } start_scan;
@@ -282,23 +282,23 @@ static int scan_video(void *ctx, const vx_video *v) {
     if (have == 0) {
         /* the file went: made again */
         owed = r.state == VX_RENDITION_READY &&
-               (vx_media_path(s->m->e, v->content_hash, path, &err) || stat(path, &sb) != 0);
+               (vx_rendition_path(s->m->e, v->content_hash, path, &err) || stat(path, &sb) != 0);
         vx_rendition_clear(&r);
     }
     if (owed) {
         s->owed++;
-        vx_media_notice(s->m, v->content_hash);
+        vx_renditions_notice(s->m, v->content_hash);
     }
     return 0;
 }
 
 static int scan_record(void *ctx, const vx_rendition *r) {
     start_scan *s = ctx;
-    if (!vx_idmap_get(&s->wanted, map_key(r->content_hash), NULL)) vx_media_forget(s->m, r->content_hash);
+    if (!vx_idmap_get(&s->wanted, map_key(r->content_hash), NULL)) vx_renditions_forget(s->m, r->content_hash);
     return 0;
 }
 
-static void start_scan_run(vx_media *m) {
+static void start_scan_run(vx_renditions *m) {
     vx_engine *e = m->e;
     start_scan s = {.m = m};
     vx_error err;
@@ -319,7 +319,7 @@ static void start_scan_run(vx_media *m) {
         if (vx_rendition_is_partial(de->d_name)) {
             if (unlink(path) == 0) vx_info("renditions: removed the unfinished %s", path);
         } else if (ours && !vx_idmap_get(&s.wanted, map_key(hash), NULL)) {
-            vx_media_forget(m, hash);
+            vx_renditions_forget(m, hash);
         }
     }
     if (d) closedir(d);
@@ -342,7 +342,7 @@ static void lowest_priority(void) {
 }
 
 static void run(vx_worker *w) {
-    vx_media *m = w->ctx;
+    vx_renditions *m = w->ctx;
     lowest_priority();
     start_scan_run(m);
     vx_queue_node *node;
@@ -357,8 +357,8 @@ static void run(vx_worker *w) {
     }
 }
 
-vx_media *vx_media_start(vx_engine *e, vx_error *err) {
-    vx_media *m = calloc(1, sizeof *m);
+vx_renditions *vx_renditions_start(vx_engine *e, vx_error *err) {
+    vx_renditions *m = calloc(1, sizeof *m);
     if (!m || vx_idmap_init(&m->queued, 64)) {
         free(m);
         vx_fail(err, "out of memory");
@@ -367,13 +367,13 @@ vx_media *vx_media_start(vx_engine *e, vx_error *err) {
     m->e = e;
     pthread_mutex_init(&m->lock, NULL);
     if (vx_worker_start(&m->worker, "the rendition maker", run, m, INT_MAX, 0, err)) {
-        vx_media_stop(m);
+        vx_renditions_stop(m);
         return NULL;
     }
     return m;
 }
 
-void vx_media_stop(vx_media *m) {
+void vx_renditions_stop(vx_renditions *m) {
     if (!m) return;
     /* A rendition being made stops soon and is made at the next start, like those queued
      * (the start's scan finds them owed). */
@@ -386,7 +386,7 @@ void vx_media_stop(vx_media *m) {
     free(m);
 }
 
-double vx_media_progress(vx_media *m, uint64_t content_hash) {
+double vx_renditions_progress(vx_renditions *m, uint64_t content_hash) {
     if (!m) return -1;
     pthread_mutex_lock(&m->lock);
     double p = m->current == content_hash && content_hash
@@ -396,7 +396,7 @@ double vx_media_progress(vx_media *m, uint64_t content_hash) {
     return p;
 }
 
-void vx_media_counts(vx_media *m, int64_t *pending, uint64_t *made, uint64_t *failed) {
+void vx_renditions_counts(vx_renditions *m, int64_t *pending, uint64_t *made, uint64_t *failed) {
     *pending = 0;
     *made = *failed = 0;
     if (!m) return;

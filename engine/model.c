@@ -39,7 +39,7 @@ static vx_clip *load_checked(vx_engine *e, const char *dir, const vx_meta *meta,
 }
 
 /* Puts a loaded model in use: its query cache, the model itself, then the encoder thread
- * (opt.text_encoder). At open nothing reads them yet; when the model arrives later
+ * (opt.query_encoder). At open nothing reads them yet; when the model arrives later
  * (vx_engine_model_arrived) other threads may: the model is published once, whole, after
  * its cache, and searches encode on their own thread until the encoder is up. -1 when
  * the encoder thread did not start (the model is in use all the same). */
@@ -48,8 +48,8 @@ int vx_engine_use_model(vx_engine *e, vx_clip *m, vx_error *err) {
                                          vx_clip_get_config(m)->proj_dim)))
         return vx_fail(err, "out of memory");
     __atomic_store_n(&e->model, m, __ATOMIC_RELEASE);
-    if (!e->opt.text_encoder) return 0;
-    vx_text_encoder *enc = vx_text_encoder_start(e, err);
+    if (!e->opt.query_encoder) return 0;
+    vx_query_encoder *enc = vx_query_encoder_start(e, err);
     __atomic_store_n(&e->encoder, enc, __ATOMIC_RELEASE);
     return enc ? 0 : -1;
 }
@@ -109,7 +109,7 @@ int vx_engine_model_arrived(vx_engine *e) {
         return 0;
     }
     vx_info("the CLIP model arrived (%s, %s): search by what is seen is on", e->model_dir, vx_clip_weights_format(m));
-    if (r) vx_warn("text encoder thread: %s (queries encode on their own thread)", err.msg);
+    if (r) vx_warn("query encoder thread: %s (queries encode on their own thread)", err.msg);
     if (e->vectors.ann && e->opt.labels && vx_engine_labels_open(e, &err)) vx_warn("tags: %s", err.msg);
     return 1;
 }

@@ -3,7 +3,7 @@
  * Text search
  *   1. vx_engine_search_start checks the parameters and tokenizes the text (the model's
  *      context length); the query cache, keyed by token ids, may hold its embedding.
- *   2. If not, the text encoder thread (encoder.c) encodes it, together with the other
+ *   2. If not, the query encoder thread (encoder.c) encodes it, together with the other
  *      queries waiting, puts it in the cache and calls the caller's ready().
  *   3. vx_engine_search_finish ranks: the nearest segments (ann/; on a node holding one
  *      shard of a sharded cluster, merged with one replica of every other shard's, see
@@ -52,7 +52,7 @@ static int check_page(int k, int offset, vx_error *err) {
 
 /* ---- 1. the query -------------------------------------------------------------------------- */
 
-struct vx_text_query {
+struct vx_query {
     vx_engine *e;
     int lexical_only;         /* no model: the lexical ranking alone answers */
     vx_search_params p;       /* strings owned; tag_filter points to tags */
@@ -62,7 +62,7 @@ struct vx_text_query {
     void *arg;
 };
 
-void vx_text_query_free(vx_text_query *q) {
+void vx_query_free(vx_query *q) {
     if (!q) return;
     free((char *)q->p.text);
     free((char *)q->p.path_prefix);
@@ -90,14 +90,14 @@ static int check_search(const vx_search_params *p, vx_error *err) {
 
 /* On the encoder thread: the embedding is known (or failed). */
 static void encoded(vx_encode_task *t) {
-    vx_text_query *q = (vx_text_query *)((char *)t - offsetof(vx_text_query, task));
+    vx_query *q = (vx_query *)((char *)t - offsetof(vx_query, task));
     if (t->rc == 0 && !t->image) vx_query_cache_put(q->e->qcache, t->ids, t->n, t->out);
     q->ready(q->arg);
 }
 
 /* Hands a query's task to the encoder thread, or runs it here without one (the command
  * line). 0, or VX_E_BUSY when too many wait (q is then freed). */
-static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
+static int submit(vx_engine *e, vx_query *q, vx_error *err) {
     q->task.done = encoded;
     if (!e->encoder) {
         vx_clip_ctx *ctx = vx_clip_ctx_new(e->model, 1, q->task.image ? 0 : vx_clip_get_config(e->model)->context, err);
@@ -114,8 +114,8 @@ static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
         encoded(&q->task);
         return 0;
     }
-    if (vx_text_encoder_submit(e->encoder, &q->task)) {
-        vx_text_query_free(q);
+    if (vx_query_encoder_submit(e->encoder, &q->task)) {
+        vx_query_free(q);
         vx_fail(err, "too many new queries waiting to be encoded; try again shortly");
         return VX_E_BUSY;
     }
@@ -124,7 +124,7 @@ static int submit(vx_engine *e, vx_text_query *q, vx_error *err) {
 
 /* The query's own copy of the page, the filters (its tag read by vx_engine_label_parse)
  * and whom to tell: 0, or a vx_status with q freed. */
-static int take_params(vx_engine *e, vx_text_query *q, const vx_search_params *p, void (*ready)(void *arg), void *arg,
+static int take_params(vx_engine *e, vx_query *q, const vx_search_params *p, void (*ready)(void *arg), void *arg,
                        vx_error *err) {
     q->e = e;
     q->p.k = p->k;
@@ -140,7 +140,7 @@ static int take_params(vx_engine *e, vx_text_query *q, const vx_search_params *p
         r = VX_E_INTERNAL;
     }
     if (r) {
-        vx_text_query_free(q);
+        vx_query_free(q);
         return r;
     }
     q->p.tag_filter = &q->tags;
@@ -148,7 +148,7 @@ static int take_params(vx_engine *e, vx_text_query *q, const vx_search_params *p
 }
 
 int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready)(void *arg), void *arg,
-                           vx_text_query **out, vx_error *err) {
+                           vx_query **out, vx_error *err) {
     *out = NULL;
     vx_engine_foreground(e);
     if (!e->model && !e->lex) {
@@ -157,11 +157,11 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     }
     if (check_search(p, err)) return VX_E_BAD_INPUT;
     const vx_clip_config *c = e->model ? vx_clip_get_config(e->model) : NULL;
-    vx_text_query *q = calloc(1, sizeof *q);
+    vx_query *q = calloc(1, sizeof *q);
     if (!q || (c && !(q->task.ids = malloc((size_t)c->context * sizeof *q->task.ids))) ||
         (c && !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out))) || !(q->p.text = strdup(p->text)) ||
         (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix)))) {
-        vx_text_query_free(q);
+        vx_query_free(q);
         vx_fail(err, "out of memory");
         return VX_E_INTERNAL;
     }
@@ -175,7 +175,7 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     q->task.n = vx_tokenize(vx_clip_tokenizer(e->model), p->text, q->task.ids, c->context, err);
     if (q->task.n < 0) {
         vx_fail_prefix(err, "q");
-        vx_text_query_free(q);
+        vx_query_free(q);
         return VX_E_BAD_INPUT;
     }
     if (vx_query_cache_get(e->qcache, q->task.ids, q->task.n, q->task.out)) {
@@ -524,7 +524,7 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
  * changes (both rankings are then the same): the key is the query and its page and
  * filters, the version the vector index's and the lexical index's. Not on a node of a
  * sharded cluster (other shards change without this node's version moving). */
-static int answer_key(vx_engine *e, const vx_text_query *q, uint64_t *key, uint64_t *version) {
+static int answer_key(vx_engine *e, const vx_query *q, uint64_t *key, uint64_t *version) {
     if (e->opt.shards > 1 || !e->answers) return 0;
     vx_buf b = {0};
     vx_put_bytes(&b, "search", 6);
@@ -570,7 +570,7 @@ static int segment_at(vx_engine *e, const vx_video *v, double t, double *start, 
 /* A picture's answer: the video it is a frame of (found by its perceptual hash) first,
  * then the visual ranking without that video (scores are cosines). Not cached: each
  * picture is new. */
-static int rank_picture(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
+static int rank_picture(vx_engine *e, vx_query *q, vx_results *out, vx_error *err) {
     vx_picture_source src = {0};
     vx_video v = {0};
     int have = 0;
@@ -630,7 +630,7 @@ static int rank_picture(vx_engine *e, vx_text_query *q, vx_results *out, vx_erro
 }
 
 int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, const vx_search_params *p,
-                                 void (*ready)(void *arg), void *arg, vx_text_query **out, vx_error *err) {
+                                 void (*ready)(void *arg), void *arg, vx_query **out, vx_error *err) {
     *out = NULL;
     vx_engine_foreground(e);
     if (!e->model) {
@@ -648,12 +648,12 @@ int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, co
     f.text = what;
     if (check_search(&f, err)) return VX_E_BAD_INPUT;
     const vx_clip_config *c = vx_clip_get_config(e->model);
-    vx_text_query *q = calloc(1, sizeof *q);
+    vx_query *q = calloc(1, sizeof *q);
     uint8_t *copy = malloc(len);
     if (!q || !copy || !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out)) ||
         !(q->p.text = strdup(what)) || (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix)))) {
         free(copy);
-        vx_text_query_free(q);
+        vx_query_free(q);
         vx_fail(err, "out of memory");
         return VX_E_INTERNAL;
     }
@@ -668,9 +668,9 @@ int vx_engine_search_image_start(vx_engine *e, const void *image, size_t len, co
     return r;
 }
 
-const char *vx_query_text(const vx_text_query *q) { return q->p.text; }
+const char *vx_query_text(const vx_query *q) { return q->p.text; }
 
-int vx_engine_search_finish(vx_engine *e, vx_text_query *q, vx_results *out, vx_error *err) {
+int vx_engine_search_finish(vx_engine *e, vx_query *q, vx_results *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     if (q->task.rc) {
         *err = q->task.err;
@@ -737,14 +737,14 @@ static int search_blocking(vx_engine *e, const void *image, size_t len, const vx
     memset(out, 0, sizeof *out);
     vx_engine_foreground(e);
     vx_completion encoded = VX_COMPLETION_INIT;
-    vx_text_query *q;
+    vx_query *q;
     int r = image ? vx_engine_search_image_start(e, image, len, p, query_ready, &encoded, &q, err)
                   : vx_engine_search_start(e, p, query_ready, &encoded, &q, err);
     if (r == 0) vx_completion_wait(&encoded);
     vx_completion_destroy(&encoded);
     if (r < 0) return r;
     r = vx_engine_search_finish(e, q, out, err);
-    vx_text_query_free(q);
+    vx_query_free(q);
     return r;
 }
 

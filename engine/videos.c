@@ -83,16 +83,16 @@ void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out) 
     vx_path path;
     struct stat sb;
     int have = vx_catalog_get_rendition(e->cat, v->content_hash, &r, &err);
-    if (vx_media_path(e, v->content_hash, path, &err)) path[0] = '\0'; /* stat fails: pending */
+    if (vx_rendition_path(e, v->content_hash, path, &err)) path[0] = '\0'; /* stat fails: pending */
     if (have == 0 && r.state == VX_RENDITION_NOT_NEEDED) out->state = "direct";
     else if (have == 0 && r.state == VX_RENDITION_FAILED) out->state = "failed";
     else if (have == 0 && r.state == VX_RENDITION_READY && stat(path, &sb) == 0) out->state = "rendition";
     else out->state = "pending";
-    if (have == 0 && r.state == VX_RENDITION_READY && *out->state == 'p') vx_media_notice(e->media, v->content_hash); /* its file went */
+    if (have == 0 && r.state == VX_RENDITION_READY && *out->state == 'p') vx_renditions_notice(e->renditions, v->content_hash); /* its file went */
     if (have == 0 && r.failure[0]) snprintf(out->reason, sizeof out->reason, "%s", r.failure);
     else if (v->playback_note && *out->state == 'p') snprintf(out->reason, sizeof out->reason, "%s", v->playback_note);
     if (have == 0) vx_rendition_clear(&r);
-    if (*out->state == 'p') out->progress = vx_media_progress(e->media, v->content_hash);
+    if (*out->state == 'p') out->progress = vx_renditions_progress(e->renditions, v->content_hash);
 }
 
 int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err) {
@@ -111,7 +111,7 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
         vx_playback_view pv;
         vx_engine_playback(e, &v, &pv);
         if (pv.state && strcmp(pv.state, "rendition") == 0) {
-            out->rendition = vx_media_path(e, v.content_hash, out->path, err) == 0;
+            out->rendition = vx_rendition_path(e, v.content_hash, out->path, err) == 0;
             out->content_type = out->rendition ? "video/mp4" : NULL;
         }
     }
