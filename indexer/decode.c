@@ -88,7 +88,7 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     AVFrame *frame = av_frame_alloc();
     vx_rgb_image rgb = {0}, turned = {0};
     struct SwsContext *sws = NULL;
-    char e[128];
+    char e[256];
     int rc = -1, r;
     double deadline = o->timeout_s > 0 ? vx_now() + o->timeout_s : 0;
     vx_sample_stats local = {0};
@@ -99,9 +99,8 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     if (!pkt || !frame || !(fmt = avformat_alloc_context())) { vx_fail(err, "%s: out of memory", path); goto done; }
     fmt->interrupt_callback.callback = vx_ffmpeg_deadline_passed;
     fmt->interrupt_callback.opaque = &deadline;
-    if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
-        fmt = NULL; /* freed by avformat_open_input on failure */
-        vx_fail(err, "%s: not a readable media file: %s", path, vx_av_err(r, e, sizeof e));
+    if (vx_ffmpeg_open(&fmt, path, e, sizeof e) < 0) {
+        vx_fail(err, "%s: not a readable media file: %s", path, e);
         goto done;
     }
     if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {

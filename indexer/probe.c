@@ -4,8 +4,10 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,14 +37,42 @@ int vx_stream_rotation(const AVStream *st) {
     return d < 0 ? d + 360 : d;
 }
 
+int vx_ffmpeg_open(AVFormatContext **fmt, const char *path, char *why, size_t why_size) {
+    const char *demuxers = VX_DEMUXERS;
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "format_whitelist", demuxers, 0);
+    /* The file protocol only, also for a plain path: "http://..." is not a file name. */
+    char url[PATH_MAX + 8];
+    snprintf(url, sizeof url, "file:%s", path);
+    const int r = avformat_open_input(fmt, url, NULL, &opts);
+    av_dict_free(&opts);
+    if (r < 0) {
+        *fmt = NULL;
+        /* What the file looks like, to say why when it is a playlist or a script. */
+        const AVInputFormat *probed = NULL;
+        AVIOContext *io = NULL;
+        if (avio_open(&io, url, AVIO_FLAG_READ) >= 0) {
+            av_probe_input_buffer(io, &probed, url, NULL, 0, 1 << 16);
+            avio_closep(&io);
+        }
+        if (probed && av_match_list(probed->name, demuxers, ',') <= 0)
+            snprintf(why, why_size, "%s (FFmpeg's %s), not a media file vidx reads", probed->long_name ? probed->long_name : probed->name,
+                     probed->name);
+        else
+            vx_av_err(r, why, why_size);
+    }
+    return r < 0 ? r : 0;
+}
+
 /* ---- a video or not ------------------------------------------------------------------------ */
 
 int vx_probe_video(const char *path, vx_error *err) {
     AVFormatContext *fmt = NULL;
-    char e[128];
+    char e[256];
     vx_ffmpeg_quiet();
-    int r = avformat_open_input(&fmt, path, NULL, NULL);
-    if (r < 0) return vx_fail(err, "not a readable media file: %s", vx_av_err(r, e, sizeof e));
+    if (vx_ffmpeg_open(&fmt, path, e, sizeof e) < 0)
+        return vx_fail(err, "not a readable media file: %s", e);
     /* Ogg and friends announce their streams' codecs only in the first packets. */
     if (fmt->nb_streams == 0 || fmt->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_UNKNOWN)
         avformat_find_stream_info(fmt, NULL);
@@ -152,13 +182,10 @@ int vx_playback_of(const struct AVFormatContext *fmt, const char *path, char *no
 
 int vx_probe_playback(const char *path, char *note, size_t note_size, vx_error *err) {
     AVFormatContext *fmt = NULL;
-    char e[128];
+    char e[256];
     vx_ffmpeg_quiet();
-    int r = avformat_open_input(&fmt, path, NULL, NULL);
-    if (r < 0) {
-        av_strerror(r, e, sizeof e);
-        return vx_fail(err, "%s: not a readable media file: %s", path, e);
-    }
+    int r = vx_ffmpeg_open(&fmt, path, e, sizeof e);
+    if (r < 0) return vx_fail(err, "%s: not a readable media file: %s", path, e);
     if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {
         av_strerror(r, e, sizeof e);
         avformat_close_input(&fmt);

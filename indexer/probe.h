@@ -31,6 +31,19 @@ const char *vx_av_err(int code, char *buf, size_t size);
 /* An AVIOInterruptCB callback: p points to a deadline (vx_now() seconds; 0 = none). */
 int vx_ffmpeg_deadline_passed(void *p);
 
+/* What the indexer lets FFmpeg open: the demuxers of media files, pictures and subtitle
+ * files. Playlists and scripts (HLS, DASH, concat, ...) are not among them: they name
+ * other files or URLs, and a manifest in a watched folder must not make the indexer read
+ * outside it or fetch anything. */
+#define VX_DEMUXERS                                                                                            \
+    "mov,matroska,avi,gif,mpeg,mpegts,mpegvideo,flv,asf,ogg,mxf,mp3,wav,aac,flac,rm,nut,m4v,h264,hevc,ivf,dv," \
+    "yuv4mpegpipe,image2,png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,srt,webvtt,ass"
+/* avformat_open_input for a local file (the file protocol alone) with one of
+ * VX_DEMUXERS. *fmt may be preallocated (for its interrupt callback); on failure it is
+ * freed and NULL. An FFmpeg error code (< 0) or 0; why names the problem ("Apple HTTP Live
+ * Streaming (FFmpeg's hls), not a media file vidx reads"). */
+int vx_ffmpeg_open(struct AVFormatContext **fmt, const char *path, char *why, size_t why_size);
+
 /* FFmpeg's short name of a codec (AVCodecID): "h264", "mpeg1video"; "unknown". */
 const char *vx_codec_label(int codec_id);
 

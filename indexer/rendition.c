@@ -390,10 +390,9 @@ static int transcode(tx *t, const char *tmp, stop_check *stop) {
         return vx_fail(t->err, "%s: out of memory", t->src);
     t->in->interrupt_callback.callback = should_stop;
     t->in->interrupt_callback.opaque = stop;
-    if ((r = avformat_open_input(&t->in, t->src, NULL, NULL)) < 0) {
-        t->in = NULL;
-        return av_fail(t, r, "not a readable media file");
-    }
+    char why[256];
+    if (vx_ffmpeg_open(&t->in, t->src, why, sizeof why) < 0)
+        return vx_fail(t->err, "%s: not a readable media file: %s", t->src, why);
     if ((r = avformat_find_stream_info(t->in, NULL)) < 0) return av_fail(t, r, "cannot read stream info");
     t->vi = av_find_best_stream(t->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
     if (t->vi < 0) return vx_fail(t->err, "%s: no video stream", t->src);

@@ -153,7 +153,7 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
     AVFormatContext *fmt = NULL;
     AVCodecContext **dec = NULL;
     AVPacket *pkt = av_packet_alloc();
-    char e[128];
+    char e[256];
     int rc = -1, r;
     double deadline = l->timeout_s > 0 ? vx_now() + l->timeout_s : 0;
     /* On failure, nothing read from this file stays. */
@@ -172,9 +172,8 @@ static int read_cues(const char *path, int sidecar, const vx_subtitle_limits *l,
     if (!pkt || !(fmt = avformat_alloc_context())) { vx_fail(err, "%s: out of memory", path); goto done; }
     fmt->interrupt_callback.callback = vx_ffmpeg_deadline_passed;
     fmt->interrupt_callback.opaque = &deadline;
-    if ((r = avformat_open_input(&fmt, path, NULL, NULL)) < 0) {
-        fmt = NULL;
-        vx_fail(err, "%s: not a readable %s: %s", path, sidecar ? "subtitle file" : "media file", vx_av_err(r, e, sizeof e));
+    if (vx_ffmpeg_open(&fmt, path, e, sizeof e) < 0) {
+        vx_fail(err, "%s: not a readable %s: %s", path, sidecar ? "subtitle file" : "media file", e);
         goto done;
     }
     if ((r = avformat_find_stream_info(fmt, NULL)) < 0) {

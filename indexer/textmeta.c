@@ -103,11 +103,9 @@ static void take_metadata(vx_text_fields *f, AVDictionary *m) {
 int vx_read_container_text(const char *path, vx_text_fields *out, vx_error *err) {
     AVFormatContext *fmt = NULL;
     vx_ffmpeg_quiet();
-    int r = avformat_open_input(&fmt, path, NULL, NULL);
-    if (r < 0) {
-        char e[128];
-        return vx_fail(err, "%s: not a readable media file: %s", path, vx_av_err(r, e, sizeof e));
-    }
+    char e[256];
+    if (vx_ffmpeg_open(&fmt, path, e, sizeof e) < 0)
+        return vx_fail(err, "%s: not a readable media file: %s", path, e);
     take_metadata(out, fmt->metadata);
     for (unsigned i = 0; i < fmt->nb_streams; i++)
         if (fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {

@@ -44,7 +44,9 @@ static int mkdir_p(const char *dir, vx_error *err) {
         if (mkdir(tmp, 0755) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", tmp, strerror(errno));
         *p = '/';
     }
-    if (mkdir(tmp, 0755) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", tmp, strerror(errno));
+    /* The data folder itself is the owner's alone: it holds users' histories and the
+     * service's token. Parents are ordinary folders; an existing folder keeps its mode. */
+    if (mkdir(tmp, 0700) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", tmp, strerror(errno));
     return 0;
 }
 

@@ -59,6 +59,8 @@ grep -q "\"database\":\"$work/flag-db\"" out || fail "--db does not win over VID
 # An existing database, made by the catalog (the test helper writes one).
 if [ -n "$make_db" ]; then
   "$make_db" "$work/db" || fail "could not make a database"
+  # A data folder vidx creates is its owner's alone (histories, the service's token).
+  [ "$(stat -c %a "$work/db")" = 700 ] || fail "a new data folder is mode $(stat -c %a "$work/db"), not 700"
   expect 0 "$vidx" info --json --db "$work/db"
   grep -q '"indexed":2' out || fail "info on an existing database: $(cat out)"
   grep -q '"users":1,"events":3' out || fail "info counts users and events: $(cat out)"

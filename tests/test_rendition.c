@@ -259,12 +259,54 @@ static void test_failures(void) {
     }
 }
 
+/* Playlists and scripts in a media folder: FFmpeg would follow them to other files or
+ * URLs. The indexer's readers open local files with media demuxers only, and say why. */
+static int count_frames(void *ctx, const vx_rgb_image *f, double t) {
+    (void)f;
+    (void)t;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_playlists_refused(void) {
+    REQUIRE(ffmpeg(TESTSRC "-t 2 -c:v libx264 -pix_fmt yuv420p", "inner.mp4") == 0);
+    /* A concat script named like a video, naming a clip beside it (safe by FFmpeg's rules:
+     * relative, no "..") whose frames would be indexed under the script's name. */
+    FILE *f = fopen(in("trick.mp4"), "w");
+    REQUIRE(f);
+    fputs("ffconcat version 1.0\nfile 'inner.mp4'\n", f);
+    fclose(f);
+    /* An HLS playlist whose segment is a URL. */
+    f = fopen(in("live.mkv"), "w");
+    REQUIRE(f);
+    fputs("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://127.0.0.1:9/segment.ts\n#EXT-X-ENDLIST\n", f);
+    fclose(f);
+    vx_error err;
+    CHECK(vx_probe_video(in("inner.mp4"), &err) == 1); /* the clip itself is a video */
+    CHECK_MSG(vx_probe_video(in("trick.mp4"), &err) == -1 && strstr(err.msg, "concat") &&
+                  strstr(err.msg, "not a media file vidx reads"),
+              "%s", err.msg);
+    CHECK_MSG(vx_probe_video(in("live.mkv"), &err) == -1 && strstr(err.msg, "hls"), "%s", err.msg);
+    vx_sample_options o;
+    vx_sample_options_default(&o);
+    vx_video_info info;
+    int frames = 0;
+    CHECK(vx_sample_video(in("trick.mp4"), &o, &info, count_frames, &frames, NULL, &err) == -1 && frames == 0);
+    char note[VX_PLAYBACK_NOTE_MAX];
+    CHECK(vx_probe_playback(in("live.mkv"), note, sizeof note, &err) == -1 && strstr(err.msg, "hls"));
+    vx_rendition_result res;
+    CHECK(vx_make_rendition(in("trick.mp4"), in("trick.out.mp4"), NULL, &res, &err) == -1 && strstr(err.msg, "concat"));
+    /* Not a URL either: a path is a local file name. */
+    CHECK(vx_probe_video("http://127.0.0.1:9/x.mp4", &err) == -1);
+}
+
 int main(void) {
     dir = test_tmpdir("rendition");
     RUN(test_playback_decisions);
     RUN(test_renditions_of_refused_formats);
     RUN(test_geometry);
     RUN(test_failures);
+    RUN(test_playlists_refused);
     if (!getenv("KEEP")) test_rmtree(dir);
     free(dir);
     CHECK_EXIT();
