@@ -271,13 +271,21 @@ static void do_media(vx_request *rq, uint64_t id) {
     if (r) { reply_status(rq, r, "unknown_video", &err); return; }
     char hex[VX_ID_HEX_LEN];
     vx_id_to_hex(id, hex);
-    int fd = open(mf.path, O_RDONLY | O_CLOEXEC);
+    /* Never through a link, never blocking on a FIFO, only a regular file, and only the
+     * file that was indexed: a swapped or rewritten file is not served. */
+    int fd = open(mf.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     const char *type = mf.content_type ? mf.content_type : vx_http_media_type(mf.path);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0) close(fd);
         if (mf.rendition) vx_reply_error(rq, 404, "unknown_video", "the rendition of video %s is gone; it is made again", hex);
-        else vx_reply_error(rq, 404, "unknown_video", "the file of video %s is gone (index its folder again)", hex);
+        else vx_reply_error(rq, 404, "unknown_video", "the file of video %s is gone or not a regular file (index its folder again)", hex);
+        return;
+    }
+    const int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if ((mf.size && (uint64_t)st.st_size != mf.size) || (mf.mtime_ns && mtime_ns != mf.mtime_ns)) {
+        close(fd);
+        vx_reply_error(rq, 404, "unknown_video", "the file of video %s changed since it was indexed (index its folder again)", hex);
         return;
     }
     const uint64_t size = (uint64_t)st.st_size;

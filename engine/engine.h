@@ -345,6 +345,10 @@ typedef struct vx_media_file {
     vx_path path;
     const char *content_type; /* for a rendition "video/mp4"; NULL: from the original's name */
     int rendition;            /* path is the rendition */
+    /* What the file must still be (the record's): a file that is no longer it (replaced,
+     * rewritten, swapped for a link) is not served. 0: not known. */
+    uint64_t size;
+    int64_t mtime_ns;
 } vx_media_file;
 int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err);
 

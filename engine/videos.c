@@ -116,6 +116,10 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
         }
     }
     const int bad = !out->rendition && vx_path_fmt(out->path, err, "%s", v.path);
+    if (!out->rendition) {
+        out->size = v.size;
+        out->mtime_ns = v.mtime_ns;
+    }
     vx_video_clear(&v);
     return bad ? VX_E_INTERNAL : VX_OK;
 }

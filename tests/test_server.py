@@ -833,9 +833,50 @@ def renditions(c):
     check(S.stop() == 0, "rendition server stops")
 
 
+def media_guarded(c):
+    """/media serves only the file that was indexed: never through a link that replaced it
+    (it could point anywhere, credentials or not), never a FIFO (a loop thread would block),
+    never a file rewritten since. A database of its own."""
+    env = c.env
+    db = os.path.join(c.work, "gdb")
+    clips = os.path.join(c.work, "gclips")
+    os.makedirs(clips)
+    clip = os.path.join(clips, "clip.mp4")
+    shutil.copy(os.path.join(SHARED, "videos", "moviepy", "fire2.mp4"), clip)
+    subprocess.run([VIDX, "index", "--db", db, "-q", clips], env=env, check=True, stdout=subprocess.DEVNULL)
+    vid = json.loads(cli(db, env, "video", "--json", clip).stdout)["video_id"]
+    secret = os.path.join(c.work, "secret.txt")
+    with open(secret, "w") as f:
+        f.write("not for the web\n")
+    S = Server(db, env)
+    st, _, data, _ = S.get(f"/v1/videos/{vid}/media")
+    check(st == 200 and data == open(clip, "rb").read(), f"the indexed file is served: {st}")
+    saved = clip + ".saved"
+    os.rename(clip, saved)
+    os.symlink(secret, clip)
+    st, doc, data, _ = S.get(f"/v1/videos/{vid}/media?original=1")
+    check(st == 404 and b"not for the web" not in data and "regular file" in doc["error"]["message"],
+          f"a link in place of the file is not followed: {st} {data[:60]!r}")
+    os.unlink(clip)
+    os.mkfifo(clip)
+    t0 = time.time()
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/media", timeout=10)
+    check(st == 404 and time.time() - t0 < 5, f"a FIFO in place of the file: {st} after {time.time() - t0:.1f} s")
+    os.unlink(clip)
+    shutil.copy(saved, clip)
+    with open(clip, "ab") as f:
+        f.write(b"\0" * 10)
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
+    check(st == 404 and "changed since it was indexed" in doc["error"]["message"], f"a rewritten file: {st} {doc}")
+    os.replace(saved, clip)
+    st, _, data, _ = S.get(f"/v1/videos/{vid}/media")
+    check(st == 200 and data == open(clip, "rb").read(), f"the file put back as it was is served again: {st}")
+    check(S.stop() == 0, "guarded-media server stops")
+
+
 STEPS = [health, search, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
          keyframes, labels, routes_and_methods, users_events_feed, limits, admin_and_jobs, metrics, graceful_shutdown,
-         without_model, connection_limit, batched_queries, admin_off, commands_and_api, renditions]
+         without_model, connection_limit, batched_queries, admin_off, commands_and_api, renditions, media_guarded]
 
 
 def main():
