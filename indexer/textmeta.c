@@ -1,12 +1,14 @@
 #include "textmeta.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libavformat/avformat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/grow.h"
 #include "../common/path.h"
@@ -119,25 +121,37 @@ int vx_read_container_text(const char *path, vx_text_fields *out, vx_error *err)
 
 /* ---- files beside the video ---------------------------------------------------------- */
 
+/* A text file beside a video: opened without following a link (it could name any file of
+ * the machine) and without blocking on a FIFO; it must be a regular file. */
 static char *read_small_file(const char *path, size_t *len, vx_error *err) {
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) { vx_fail(err, "%s: cannot be read", path); return NULL; }
+    const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0) close(fd);
+        vx_fail(err, "%s: cannot be read (not a regular file, or a link)", path);
+        return NULL;
+    }
     if ((size_t)sb.st_size > VX_TEXT_FILE_MAX) {
+        close(fd);
         vx_fail(err, "%s: %lld bytes, more than the %u a text file beside a video may have", path,
                 (long long)sb.st_size, VX_TEXT_FILE_MAX);
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
     char *buf = malloc((size_t)sb.st_size + 1);
-    if (!f || !buf) {
-        if (f) fclose(f);
-        free(buf);
-        vx_fail(err, "%s: cannot be read", path);
+    if (!buf) {
+        close(fd);
+        vx_fail(err, "%s: out of memory", path);
         return NULL;
     }
-    *len = fread(buf, 1, (size_t)sb.st_size, f);
-    fclose(f);
-    buf[*len] = '\0';
+    size_t n = 0;
+    while (n < (size_t)sb.st_size) {
+        const ssize_t got = read(fd, buf + n, (size_t)sb.st_size - n);
+        if (got <= 0) break;
+        n += (size_t)got;
+    }
+    close(fd);
+    *len = n;
+    buf[n] = '\0';
     return buf;
 }
 
@@ -270,7 +284,8 @@ int vx_find_sidecars(const char *video_path, vx_dir_listing *cache, char ***path
         if (!ok) continue;
         vx_path path;
         struct stat sb;
-        if (vx_path_fmt(path, NULL, "%s/%s", dir, name) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        /* lstat: a link beside a video could name any file of the machine; a FIFO would block. */
+        if (vx_path_fmt(path, NULL, "%s/%s", dir, name) || lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         if (!(out[n] = strdup(path))) break;
         n++;
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../indexer/subtitles.h"
 #include "../indexer/textmeta.h"
@@ -233,6 +234,7 @@ static void test_info_json_and_txt(void) {
 }
 
 static void test_find_sidecars(void) {
+    vx_error err;
     static const char *const names[] = {"show.mp4", "show.srt", "show.en.vtt", "show.info.json", "show.txt",
                                         "showtime.srt", "show.mp4.srt.bak", "other.srt", "show.a.b.srt",
                                         "show.ass"};
@@ -250,8 +252,25 @@ static void test_find_sidecars(void) {
         REQUIRE(f);
         fclose(f);
     }
+    /* A link beside the video naming a file outside the folder, and a FIFO: neither is a
+     * sidecar (the link's target would leak as the video's text; the FIFO would block). */
+    char outside[4300], link[4300], fifo[4300];
+    snprintf(outside, sizeof outside, "%s/secret.txt", dir);
+    FILE *secret = fopen(outside, "w");
+    REQUIRE(secret);
+    fputs("token=not-for-the-api\n", secret);
+    fclose(secret);
+    snprintf(link, sizeof link, "%s/show.description.txt", sub);
+    REQUIRE(symlink(outside, link) == 0);
+    snprintf(link, sizeof link, "%s/show.fr.srt", sub);
+    REQUIRE(symlink(outside, link) == 0);
+    snprintf(fifo, sizeof fifo, "%s/show.de.srt", sub);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    vx_text_fields tf = {0};
+    CHECK(vx_read_description_file(link, &tf, &err) == -1 && strstr(err.msg, "link"));
+    CHECK(vx_read_description_file(fifo, &tf, &err) == -1);
+    vx_text_fields_clear(&tf);
     char video[4300], **paths;
-    vx_error err;
     snprintf(video, sizeof video, "%s/show.mp4", sub);
     int n = vx_find_sidecars(video, NULL, &paths, &err);
     static const char *const want[] = {"show.ass", "show.en.vtt", "show.info.json", "show.srt", "show.txt"};
