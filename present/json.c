@@ -89,7 +89,44 @@ static void put_fixed(vx_buf *b, double v, int decimals) {
     put_digits(b, (unsigned long long)frac, places);
 }
 
-/* An item's opening: {"video_id", "title", "path", "score" (the object left open). */
+/* File names are bytes, and JSON strings are UTF-8. A name that is not UTF-8 is shown
+ * with U+FFFD for each invalid byte ("path", "title": for people) and given whole as
+ * base64 beside it ("path_bytes": a client can name the file exactly). */
+static void put_base64(vx_buf *b, const unsigned char *s, size_t n) {
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        const unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+        const char q[4] = {digits[v >> 18 & 63], digits[v >> 12 & 63], i + 1 < n ? digits[v >> 6 & 63] : '=',
+                           i + 2 < n ? digits[v & 63] : '='};
+        vx_put_bytes(b, q, 4);
+    }
+}
+
+/* A JSON string of text that may not be UTF-8 (each invalid byte becomes U+FFFD); NULL
+ * only when out of memory. */
+static json_t *lossy_string(const char *s) {
+    if (!s) return json_null();
+    if (vx_utf8_valid(s, strlen(s))) return json_string(s);
+    vx_buf b = {0};
+    put_json_string(&b, s); /* the replacement done once, as the text writer does */
+    vx_put_u8(&b, 0);
+    json_t *out = b.oom ? NULL : json_loads((const char *)b.data, JSON_DECODE_ANY, NULL);
+    vx_buf_free(&b);
+    return out;
+}
+
+/* "path_bytes" when the path is not UTF-8 (base64 of its bytes), added to o. */
+static void add_path_bytes(json_t *o, const char *path) {
+    if (!o || !path || vx_utf8_valid(path, strlen(path))) return;
+    vx_buf b = {0};
+    put_base64(&b, (const unsigned char *)path, strlen(path));
+    vx_put_u8(&b, 0);
+    if (!b.oom) json_object_set_new(o, "path_bytes", json_string((const char *)b.data));
+    vx_buf_free(&b);
+}
+
+/* An item's opening: {"video_id", "title", "path", ["path_bytes",] "score" (the object
+ * left open). */
 static void put_item_head(vx_buf *b, const char *id, const char *title, const char *path, float score) {
     PUT_LIT(b, "{\"video_id\":\"");
     vx_put_bytes(b, id, 16);
@@ -97,6 +134,11 @@ static void put_item_head(vx_buf *b, const char *id, const char *title, const ch
     put_json_string(b, title);
     PUT_LIT(b, ",\"path\":");
     put_json_string(b, path);
+    if (path && !vx_utf8_valid(path, strlen(path))) {
+        PUT_LIT(b, ",\"path_bytes\":\"");
+        put_base64(b, (const unsigned char *)path, strlen(path));
+        vx_put_u8(b, '"');
+    }
     PUT_LIT(b, ",\"score\":");
     put_fixed(b, score, 4);
 }
@@ -239,8 +281,8 @@ static json_t *text_json(const vx_video_text text[2]) {
         json_decref(sources);
         return NULL;
     }
-    if (title) json_object_set_new(o, "title", json_string(title));
-    if (description) json_object_set_new(o, "description", json_string(description));
+    if (title) json_object_set_new(o, "title", lossy_string(title));
+    if (description) json_object_set_new(o, "description", lossy_string(description));
     json_object_set_new(o, "tags", tags);
     json_object_set_new(o, "subtitle_cues", json_integer(cues));
     json_object_set_new(o, "sources", sources);
@@ -270,13 +312,15 @@ json_t *vx_video_json(const vx_video_view *vv) {
             return NULL;
         }
     }
-    json_t *o = segs ? json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:s, s:I, s:I, s:s, s:o}", "video_id", hex,
-                                 "title", v->title, "path", v->path, "duration", num(v->duration, 1e3), "fps",
+    json_t *o = segs ? json_pack("{s:s, s:o, s:o, s:o, s:o, s:i, s:i, s:s, s:I, s:I, s:s, s:o}", "video_id", hex,
+                                 "title", lossy_string(v->title), "path", lossy_string(v->path), "duration",
+                                 num(v->duration, 1e3), "fps",
                                  num(v->fps, 1e3), "width", (int)v->width, "height", (int)v->height, "status",
                                  vx_video_status_name(v->status), "created_at", (json_int_t)v->created_at,
                                  "updated_at", (json_int_t)v->updated_at, "thumbnail", thumb, "segments", segs)
                      : NULL;
-    if (o && v->failure && *v->failure) json_object_set_new(o, "failure", json_string(v->failure));
+    add_path_bytes(o, v->path);
+    if (o && v->failure && *v->failure) json_object_set_new(o, "failure", lossy_string(v->failure));
     if (o && v->duplicate_of) json_object_set_new(o, "duplicate_of", json_string(owner));
     if (o && v->near_duplicate_of) {
         char orig[VX_ID_HEX_LEN];
@@ -352,8 +396,10 @@ json_t *vx_user_json(const vx_user *u) {
 static json_t *items_json(const vx_job_item *items, int n, const vx_playback_view *playback) {
     json_t *a = json_array();
     for (int i = 0; a && i < n; i++) {
-        json_t *it = json_pack("{s:s, s:s}", "path", items[i].path, "outcome", vx_item_outcome_name(items[i].outcome));
-        if (it && items[i].message && *items[i].message) json_object_set_new(it, "message", json_string(items[i].message));
+        json_t *it = json_pack("{s:o, s:s}", "path", lossy_string(items[i].path), "outcome",
+                               vx_item_outcome_name(items[i].outcome));
+        add_path_bytes(it, items[i].path);
+        if (it && items[i].message && *items[i].message) json_object_set_new(it, "message", lossy_string(items[i].message));
         if (it && playback) playback_json(it, &playback[i]);
         if (!it || json_array_append_new(a, it)) {
             json_decref(a);

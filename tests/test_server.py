@@ -6,6 +6,7 @@ that can run alone: the database and the server it needs are made on first use.
 
 usage: test_server.py VIDX SHARED_DATA [--only STEP,...]
 """
+import base64
 import json
 import os
 import shutil
@@ -874,9 +875,35 @@ def media_guarded(c):
     check(S.stop() == 0, "guarded-media server stops")
 
 
+def non_utf8_names(c):
+    """A file whose name is not UTF-8 is served losslessly: "path" for people (U+FFFD for
+    each invalid byte) and "path_bytes" (base64 of the name's bytes) for programs; never a
+    500. A database of its own."""
+    env = c.env
+    db = os.path.join(c.work, "udb")
+    clips = os.path.join(c.work, "uclips").encode()
+    os.makedirs(clips)
+    name = os.path.join(clips, b"caf\xe9 cr\xe8me.mp4")
+    shutil.copy(os.path.join(SHARED, "videos", "moviepy", "fire2.mp4").encode(), name)
+    subprocess.run([VIDX.encode(), b"index", b"--db", db.encode(), b"-q", clips], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    S = Server(db, env)
+    st, doc, _, _ = S.get("/v1/search?q=caf&k=3")
+    check(st == 200 and doc["results"], f"the video is found by its name's words: {st} {doc}")
+    r0 = doc["results"][0] if st == 200 and doc["results"] else {}
+    check(base64.b64decode(r0.get("path_bytes", "")) == name and "\ufffd" in r0.get("path", ""),
+          f"a search result names the file exactly: {r0}")
+    st, doc, _, _ = S.get(f"/v1/videos/{r0.get('video_id', '0' * 16)}")
+    check(st == 200 and base64.b64decode(doc.get("path_bytes", "")) == name and doc["title"].startswith("caf\ufffd"),
+          f"GET /v1/videos/ID of a non-UTF-8 name: {st} {doc}")
+    st, _, data, _ = S.get(f"/v1/videos/{r0.get('video_id', '0' * 16)}/media")
+    check(st == 200 and data == open(name, "rb").read(), f"its media is served: {st}")
+    check(S.stop() == 0, "non-UTF-8 server stops")
+
+
 STEPS = [health, search, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
          keyframes, labels, routes_and_methods, users_events_feed, limits, admin_and_jobs, metrics, graceful_shutdown,
-         without_model, connection_limit, batched_queries, admin_off, commands_and_api, renditions, media_guarded]
+         without_model, connection_limit, batched_queries, admin_off, commands_and_api, renditions, media_guarded, non_utf8_names]
 
 
 def main():
