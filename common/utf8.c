@@ -1,5 +1,8 @@
 #include "utf8.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 int vx_utf8_valid(const char *str, size_t len) {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
@@ -53,4 +56,25 @@ size_t vx_utf8_cut(const char *s, size_t len, size_t max) {
     if (len <= max) return len;
     while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--;
     return max;
+}
+
+char *vx_utf8_lossy(const char *s) {
+    const size_t len = strlen(s);
+    char *out = malloc(3 * len + 1), *o = out; /* each byte at most one 3-byte U+FFFD */
+    if (!out) return NULL;
+    for (size_t i = 0; i < len;) {
+        const unsigned char c = (unsigned char)s[i];
+        const size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (n <= len - i && vx_utf8_valid(s + i, n)) {
+            memcpy(o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    *o = '\0';
+    return out;
 }

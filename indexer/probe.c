@@ -7,12 +7,14 @@
 #include <libavutil/avstring.h>
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/path.h"
 #include "../common/vecmath.h"
 
 /* ---- FFmpeg, quietly --------------------------------------------------------------------- */
@@ -43,8 +45,15 @@ int vx_ffmpeg_open(AVFormatContext **fmt, const char *path, char *why, size_t wh
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
     av_dict_set(&opts, "format_whitelist", demuxers, 0);
     /* The file protocol only, also for a plain path: "http://..." is not a file name. */
-    char url[PATH_MAX + 8];
-    snprintf(url, sizeof url, "file:%s", path);
+    vx_path url;
+    vx_error perr;
+    if (vx_path_fmt(url, &perr, "file:%s", path)) {
+        av_dict_free(&opts);
+        avformat_free_context(*fmt); /* what avformat_open_input does on failure */
+        *fmt = NULL;
+        snprintf(why, why_size, "%s", perr.msg);
+        return AVERROR(ENAMETOOLONG);
+    }
     const int r = avformat_open_input(fmt, url, NULL, &opts);
     av_dict_free(&opts);
     if (r < 0) {

@@ -107,11 +107,9 @@ static void put_base64(vx_buf *b, const unsigned char *s, size_t n) {
 static json_t *lossy_string(const char *s) {
     if (!s) return json_null();
     if (vx_utf8_valid(s, strlen(s))) return json_string(s);
-    vx_buf b = {0};
-    put_json_string(&b, s); /* the replacement done once, as the text writer does */
-    vx_put_u8(&b, 0);
-    json_t *out = b.oom ? NULL : json_loads((const char *)b.data, JSON_DECODE_ANY, NULL);
-    vx_buf_free(&b);
+    char *shown = vx_utf8_lossy(s);
+    json_t *out = shown ? json_string(shown) : NULL;
+    free(shown);
     return out;
 }
 
@@ -124,6 +122,15 @@ static void add_path_bytes(json_t *o, const char *path) {
     if (!b.oom) json_object_set_new(o, "path_bytes", json_string((const char *)b.data));
     vx_buf_free(&b);
 }
+
+/* ,"KEY":"URL" of thumbnail `which` of the video whose hex id is given. */
+static void put_thumb(vx_buf *b, const char *key_lit, size_t key_len, const char *hex, long which) {
+    char url[VX_URL_THUMB_MAX];
+    vx_put_bytes(b, key_lit, key_len);
+    vx_put_bytes(b, url, (size_t)vx_url_thumb_hex(hex, which, url));
+    vx_put_u8(b, '"');
+}
+#define PUT_THUMB(b, key, hex, which) put_thumb(b, ",\"" key "\":\"", sizeof(",\"" key "\":\"") - 1, hex, which)
 
 /* An item's opening: {"video_id", "title", "path", ["path_bytes",] "score" (the object
  * left open). */
@@ -170,16 +177,11 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
         put_fixed(b, x->start, 3);
         PUT_LIT(b, ",\"end\":");
         put_fixed(b, x->end, 3);
-        char url[VX_URL_THUMB_MAX];
-        PUT_LIT(b, "},\"thumbnail\":\"");
-        vx_put_bytes(b, url, (size_t)vx_url_thumb(x->video_id, -1, url));
-        PUT_LIT(b, "\",\"duration\":");
+        vx_put_u8(b, '}');
+        PUT_THUMB(b, "thumbnail", id, -1);
+        PUT_LIT(b, ",\"duration\":");
         put_fixed(b, x->duration, 3);
-        if (x->segment >= 0) {
-            PUT_LIT(b, ",\"moment_thumbnail\":\"");
-            vx_put_bytes(b, url, (size_t)vx_url_thumb(x->video_id, x->segment, url));
-            vx_put_u8(b, '"');
-        }
+        if (x->segment >= 0) PUT_THUMB(b, "moment_thumbnail", id, x->segment);
         if (x->matched) { /* text search: what matched, and the words in context */
             PUT_LIT(b, ",\"matched\":[");
             int first = 1;
@@ -220,10 +222,8 @@ void vx_feed_write(vx_buf *b, const char *user, double took_ms, const vx_feed *f
         put_json_string(b, x->reason);
         PUT_LIT(b, ",\"source\":");
         put_json_string(b, x->source);
-        char url[VX_URL_THUMB_MAX];
-        PUT_LIT(b, ",\"thumbnail\":\"");
-        vx_put_bytes(b, url, (size_t)vx_url_thumb(x->video_id, -1, url));
-        PUT_LIT(b, "\"}");
+        PUT_THUMB(b, "thumbnail", id, -1);
+        vx_put_u8(b, '}');
     }
     PUT_LIT(b, "]}");
 }

@@ -20,4 +20,10 @@ static inline int vx_url_thumb(uint64_t video_id, long which, char out[VX_URL_TH
     return (int)(sizeof VX_URL_THUMBS - 1) + vx_thumb_name(video_id, which, out + sizeof VX_URL_THUMBS - 1);
 }
 
+/* The same from the id's 16 hex digits. */
+static inline int vx_url_thumb_hex(const char *hex, long which, char out[VX_URL_THUMB_MAX]) {
+    memcpy(out, VX_URL_THUMBS, sizeof VX_URL_THUMBS - 1);
+    return (int)(sizeof VX_URL_THUMBS - 1) + vx_thumb_name_hex(hex, which, out + sizeof VX_URL_THUMBS - 1);
+}
+
 #endif

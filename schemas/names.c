@@ -7,9 +7,15 @@
 #include "records.h"
 
 int vx_thumb_name(uint64_t video_id, long which, char out[VX_THUMB_NAME_MAX]) {
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(video_id, hex);
+    return vx_thumb_name_hex(hex, which, out);
+}
+
+int vx_thumb_name_hex(const char *hex, long which, char out[VX_THUMB_NAME_MAX]) {
     /* Written by hand, not with snprintf: answers link a thumbnail per result, and cached
      * answers are the service's hottest path. */
-    vx_id_to_hex(video_id, out);
+    memcpy(out, hex, 16);
     char *p = out + 16;
     if (which != -1) {
         *p++ = '-';

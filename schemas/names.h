@@ -17,6 +17,8 @@
 
 /* The name of thumbnail `which` of a video into out; its length. */
 int vx_thumb_name(uint64_t video_id, long which, char out[VX_THUMB_NAME_MAX]);
+/* The same from the id's 16 hex digits (answers have them already). */
+int vx_thumb_name_hex(const char *hex, long which, char out[VX_THUMB_NAME_MAX]);
 /* The inverse, for untrusted names (fuzzed): 0 with id and which, or -1. */
 int vx_thumb_name_parse(const char *name, uint64_t *id, long *which);
 

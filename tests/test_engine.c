@@ -222,6 +222,8 @@ static void test_thumb_names(void) {
         CHECK(vx_thumb_name_parse(name, &got, &w) == 0 && got == id && w == which[i]);
         const int n = vx_url_thumb(id, which[i], url);
         CHECK(n == (int)strlen(url) && strncmp(url, "/thumbs/", 8) == 0 && strcmp(url + 8, want[i]) == 0);
+        char from_hex[VX_URL_THUMB_MAX];
+        CHECK(vx_url_thumb_hex("0123456789abcdef", which[i], from_hex) == n && strcmp(from_hex, url) == 0);
     }
     uint64_t got;
     long w;
