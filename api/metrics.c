@@ -23,6 +23,7 @@ struct vx_metrics {
     atomic_uint_least64_t latency[VX_N_ROUTES][N_BUCKETS + 1]; /* non-cumulative; last = +Inf */
     atomic_uint_least64_t latency_sum_us[VX_N_ROUTES];
     atomic_int connections;
+    atomic_uint_least64_t dropped[VX_N_DROPS];
 };
 
 vx_metrics *vx_metrics_new(void) { return calloc(1, sizeof(vx_metrics)); }
@@ -46,6 +47,10 @@ void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double second
 
 void vx_metrics_connections(vx_metrics *m, int delta) {
     atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
+}
+
+void vx_metrics_dropped(vx_metrics *m, vx_drop_reason why) {
+    if (why < VX_N_DROPS) atomic_fetch_add_explicit(&m->dropped[why], 1, memory_order_relaxed);
 }
 
 
@@ -115,6 +120,16 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         (long long)g->videos, (long long)g->segments, g->list_imbalance, (long long)g->users,
                         (long long)g->engagements,
                         (long long)atomic_load(&m->connections));
+    evbuffer_add_printf(out,
+                        "# HELP vidx_http_connections_dropped_total Connections closed to protect the others: a "
+                        "request past its deadline, the one waiting longest at the limit, an address over its cap.\n"
+                        "# TYPE vidx_http_connections_dropped_total counter\n"
+                        "vidx_http_connections_dropped_total{reason=\"deadline\"} %llu\n"
+                        "vidx_http_connections_dropped_total{reason=\"evicted\"} %llu\n"
+                        "vidx_http_connections_dropped_total{reason=\"per_address\"} %llu\n",
+                        (unsigned long long)atomic_load(&m->dropped[VX_DROP_DEADLINE]),
+                        (unsigned long long)atomic_load(&m->dropped[VX_DROP_EVICTED]),
+                        (unsigned long long)atomic_load(&m->dropped[VX_DROP_PER_ADDRESS]));
     evbuffer_add_printf(out,
                         "# HELP vidx_jobs Indexing jobs by state.\n# TYPE vidx_jobs gauge\n"
                         "vidx_jobs{state=\"queued\"} %lld\nvidx_jobs{state=\"running\"} %lld\n"

@@ -23,6 +23,9 @@ void vx_metrics_free(vx_metrics *m);
 void vx_metrics_observe(vx_metrics *m, vx_route route, int status, double seconds);
 /* Open connections: +1 at accept, -1 at close. */
 void vx_metrics_connections(vx_metrics *m, int delta);
+/* Connections the server closed to protect the others (server.c, "connections"). */
+typedef enum { VX_DROP_DEADLINE, VX_DROP_EVICTED, VX_DROP_PER_ADDRESS, VX_N_DROPS } vx_drop_reason;
+void vx_metrics_dropped(vx_metrics *m, vx_drop_reason why);
 
 /* Gauges the service adds at render time. */
 typedef struct vx_gauges {

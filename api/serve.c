@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,18 @@ static void local_url(const char *host, int port, char *out, size_t size) {
     if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
     if (strcmp(host, "::") == 0) host = "::1";
     snprintf(out, size, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, port);
+}
+
+/* Room for every connection beside the data folder's files: the soft limit of open files
+ * (often 1024) raised toward the hard one. */
+static void raise_file_limit(int max_connections) {
+    struct rlimit r;
+    const rlim_t want = (rlim_t)max_connections + 512;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= want) return;
+    r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max > want ? want : r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur < want)
+        vx_warn("open files are limited to %llu: fewer than --max-connections %d need", (unsigned long long)r.rlim_cur,
+                max_connections);
 }
 
 /* Waits for a signal while watching the cluster: returns the signal, or 0 when the node
@@ -124,6 +137,7 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
                   .api_key = o->api_key && *o->api_key ? o->api_key : NULL, .cluster = cluster,
                   .max_body = o->http.max_body, .started_at = (int64_t)time(NULL)};
     int port = 0;
+    raise_file_limit(o->http.max_connections);
     vx_http_server *http = vx_http_start(&o->http, vx_api_handle, &api, metrics, &port, err);
     if (!http) {
         vx_cluster_close(cluster);

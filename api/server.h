@@ -2,8 +2,9 @@
  *
  * N event loops (libevent evhttp), each accepting on the same listening socket, so
  * cheap requests use every core. Every request goes to the handler given at start
- * (http.h says how it is answered). A loop at its share of the connection limit stops
- * accepting until one closes (the kernel's backlog holds the rest).
+ * (http.h says how it is answered). Connections are policed (server.c,
+ * "connections"): a deadline for each request, eviction of the connection waiting
+ * longest at the limit, a per-address cap, body limits by route from Content-Length.
  */
 #ifndef VX_SERVER_H
 #define VX_SERVER_H
@@ -18,10 +19,14 @@ typedef struct vx_http_options {
     const char *host;           /* default 127.0.0.1 */
     int port;                   /* 0 = any free port */
     int loops;                  /* event loop threads; default: one per core, at least 2 */
-    size_t max_body;            /* bytes; default 1 MiB */
+    size_t max_body;            /* bytes of a JSON body; default 1 MiB */
+    size_t max_picture_body;    /* bytes of a picture (POST /v1/search); default VX_PICTURE_MAX_BYTES */
     size_t max_headers;         /* bytes of request line and headers; default 16 KiB */
-    int max_connections;        /* default 1024 */
-    int timeout_s;              /* idle / slow client timeout, default 30 */
+    int max_connections;        /* default 1024; beyond, the connection waiting longest goes */
+    int max_per_address;        /* connections from one address (IPv6: /64), loopback exempt; default 64 */
+    int head_timeout_s;         /* a request's head and body arrive within this, default 10 ... */
+    int min_body_rate;          /* ... plus a second per this many bytes received, default 16 KiB */
+    int timeout_s;              /* idle / slow client timeout while writing, default 30 */
 } vx_http_options;
 
 void vx_http_options_default(vx_http_options *o);

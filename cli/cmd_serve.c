@@ -62,6 +62,14 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         if (cli_int_option(cmd, "max-connections", s, 1, 100000, &v)) return CLI_USAGE;
         o.http.max_connections = (int)v;
     }
+    if ((s = cli_get(cmd, args, "max-per-address"))) {
+        if (cli_int_option(cmd, "max-per-address", s, 1, 100000, &v)) return CLI_USAGE;
+        o.http.max_per_address = (int)v;
+    }
+    if ((s = cli_get(cmd, args, "head-timeout"))) {
+        if (cli_int_option(cmd, "head-timeout", s, 1, 3600, &v)) return CLI_USAGE;
+        o.http.head_timeout_s = (int)v;
+    }
     if ((s = cli_get(cmd, args, "timeout"))) {
         if (cli_int_option(cmd, "timeout", s, 1, 3600, &v)) return CLI_USAGE;
         o.http.timeout_s = (int)v;
@@ -138,8 +146,10 @@ const cli_command cmd_serve = {
     .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT,
              {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks a free one)"},
              {"loops", 0, "N", "event loop threads (default: one per core, at least 2)"},
-             {"max-connections", 0, "N", "open connections at most (default 1024)"},
-             {"timeout", 0, "SECONDS", "close connections idle or slow for this long (default 30)"},
+             {"max-connections", 0, "N", "open connections at most (default 1024; beyond, the one waiting longest goes)"},
+             {"max-per-address", 0, "N", "open connections from one address, loopback exempt (default 64)"},
+             {"head-timeout", 0, "SECONDS", "a request must arrive within this, plus 1 s per 16 KiB of body (default 10)"},
+             {"timeout", 0, "SECONDS", "close connections that stall while an answer is written (default 30)"},
              {"admin-token-file", 0, "FILE", "file whose first line is the admin token"},
              {"ready-file", 0, "FILE", "write HOST:PORT here once listening"},
              {"public-user-endpoints", 0, NULL, "serve events and feeds beyond loopback without VIDX_API_KEY"},

@@ -91,14 +91,14 @@ class Server:
     running = []  # killed at exit if a test stops half-way
     count = 0
 
-    def __init__(self, db, env, extra=(), vidx=None):
+    def __init__(self, db, env, extra=(), vidx=None, listen="127.0.0.1:0"):
         self.ready = db + "-ready"
         if os.path.exists(self.ready):
             os.unlink(self.ready)
         Server.count += 1
         self.log_path = f"{db}-server{Server.count}.log"  # one log per server started
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([vidx or Server.vidx, "serve", "--db", db, "--listen", "127.0.0.1:0",
+        self.proc = subprocess.Popen([vidx or Server.vidx, "serve", "--db", db, "--listen", listen,
                                       "--ready-file", self.ready, *extra], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         Server.running.append(self.proc)
