@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/util.h>
 
 #include "../common/log.h"
 #include "../common/vecmath.h"
@@ -40,6 +41,8 @@ static const char *reason_phrase(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 421: return "Misdirected Request";
     case 416: return "Range Not Satisfiable";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -147,9 +150,24 @@ int vx_param_num(vx_request *rq, const char *name, double def, double min, doubl
     return 0;
 }
 
+/* application/json, with parameters or not ("application/json; charset=utf-8"). A form
+ * of another site can post text/plain, urlencoded or multipart without asking; JSON
+ * needs a CORS preflight that this service never grants. */
+static int is_json_type(const char *t) {
+    static const char want[] = "application/json";
+    if (!t || evutil_ascii_strncasecmp(t, want, sizeof want - 1) != 0) return 0;
+    t += sizeof want - 1;
+    while (*t == ' ' || *t == '\t') t++;
+    return *t == '\0' || *t == ';';
+}
+
 json_t *vx_json_body(vx_request *rq, size_t max_body) {
     struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
     size_t n = evbuffer_get_length(in);
+    if (!is_json_type(evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Content-Type"))) {
+        vx_reply_error(rq, 415, "bad_content_type", "the body must be sent as Content-Type: application/json");
+        return NULL;
+    }
     if (n == 0) {
         vx_reply_error(rq, 400, "bad_body", "the request needs a JSON object body");
         return NULL;

@@ -11,7 +11,7 @@ static const char *const route_names[VX_N_ROUTES] = {
 const char *vx_route_name(vx_route r) { return r < VX_N_ROUTES ? route_names[r] : "other"; }
 
 /* Statuses counted one by one; anything else is counted as its class. */
-static const int statuses[] = {200, 201, 202, 206, 304, 400, 401, 403, 404, 405, 413, 416, 429, 500, 503};
+static const int statuses[] = {200, 201, 202, 206, 304, 400, 401, 403, 404, 405, 413, 415, 416, 421, 429, 500, 503};
 #define N_STATUS (sizeof statuses / sizeof statuses[0])
 #define N_STATUS_SLOTS (N_STATUS + 5) /* + 1xx..5xx "other" */
 
@@ -94,9 +94,14 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "vidx_query_cache_requests_total{result=\"hit\"} %llu\n"
                         "vidx_query_cache_requests_total{result=\"miss\"} %llu\n"
                         "# HELP vidx_query_cache_entries Query embeddings held.\n# TYPE vidx_query_cache_entries gauge\n"
-                        "vidx_query_cache_entries %lld\n",
+                        "vidx_query_cache_entries %lld\n"
+                        "# HELP vidx_answer_cache_entries Search and similar-video answers held.\n"
+                        "# TYPE vidx_answer_cache_entries gauge\nvidx_answer_cache_entries %lld\n"
+                        "# HELP vidx_answer_cache_bytes Bytes of the answers held (VIDX_ANSWER_CACHE_MB bounds them).\n"
+                        "# TYPE vidx_answer_cache_bytes gauge\nvidx_answer_cache_bytes %lld\n",
                         (unsigned long long)g->cache_hits, (unsigned long long)g->cache_misses,
-                        (long long)g->cache_entries);
+                        (long long)g->cache_entries, (long long)g->answer_cache_entries,
+                        (long long)g->answer_cache_bytes);
     evbuffer_add_printf(out,
                         "# HELP vidx_text_encoder_queries_total Queries run through the text tower.\n"
                         "# TYPE vidx_text_encoder_queries_total counter\n"

@@ -33,6 +33,7 @@ typedef struct vx_gauges {
     double list_imbalance;                 /* the segment index's inverted lists, 1 when even (0: exact) */
     int64_t jobs_queued, jobs_running, jobs_done, jobs_failed;
     int64_t cache_entries;
+    int64_t answer_cache_entries, answer_cache_bytes;
     uint64_t cache_hits, cache_misses;     /* text queries answered from the cache or not */
     uint64_t encoder_runs, encoder_queries;/* text tower runs and the queries they encoded */
     int64_t renditions_pending;            /* web-playable renditions queued or being made */

@@ -3,6 +3,7 @@
  * `vidx ... --json` prints exactly the same documents. */
 #include "routes.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 
 #include "../common/hash.h"
 #include "../common/log.h"
@@ -613,6 +615,7 @@ static void do_metrics(vx_request *rq) {
                    .engagements = (int64_t)s.rec_engagements, .jobs_queued = s.jobs_queued,
                    .jobs_running = s.jobs_running, .jobs_done = s.jobs_done, .jobs_failed = s.jobs_failed,
                    .cache_entries = s.query_cache_entries, .cache_hits = s.query_cache_hits,
+                   .answer_cache_entries = s.answer_cache_entries, .answer_cache_bytes = s.answer_cache_bytes,
                    .cache_misses = s.query_cache_misses, .encoder_runs = s.encoder_runs,
                    .encoder_queries = s.encoder_queries, .renditions_pending = s.renditions_pending,
                    .renditions_made = s.renditions_made, .renditions_failed = s.renditions_failed};
@@ -697,9 +700,78 @@ static int split(const char *rest, const char **seg, size_t *len, int max) {
     return *rest ? -1 : n;
 }
 
+/* ---- browsers ------------------------------------------------------------------------------------ */
+
+/* Host must name this service: an IP address (a page served from an address is this
+ * service's own), localhost, or a name given with --allowed-host. Anything else is a page
+ * of another site whose name was pointed here (DNS rebinding): 421. No Host (HTTP/1.0,
+ * never a browser) passes. */
+static int host_allowed(const vx_api *a, const char *host) {
+    if (!host) return 1;
+    char name[256];
+    size_t n = strlen(host);
+    if (n == 0 || n >= sizeof name) return 0;
+    const char *port = NULL;
+    if (host[0] == '[') { /* [IPv6]:port */
+        const char *close = strchr(host, ']');
+        if (!close) return 0;
+        n = (size_t)(close - host - 1);
+        memcpy(name, host + 1, n);
+        name[n] = '\0';
+        if (close[1] == ':') port = close + 2;
+        else if (close[1]) return 0;
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, name, &a6) != 1) return 0;
+    } else {
+        const char *colon = strchr(host, ':');
+        if (colon && strchr(colon + 1, ':')) { /* a bare IPv6 address (cli/remote.c before brackets) */
+            struct in6_addr a6;
+            return inet_pton(AF_INET6, host, &a6) == 1;
+        }
+        n = colon ? (size_t)(colon - host) : n;
+        memcpy(name, host, n);
+        name[n] = '\0';
+        if (colon) port = colon + 1;
+    }
+    if (port && (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5)) return 0;
+    if (host[0] == '[') return 1;
+    if (n && name[n - 1] == '.') name[--n] = '\0'; /* "localhost." is localhost */
+    struct in_addr a4;
+    if (inet_pton(AF_INET, name, &a4) == 1 || evutil_ascii_strcasecmp(name, "localhost") == 0) return 1;
+    for (int i = 0; i < a->n_allowed_hosts; i++)
+        if (evutil_ascii_strcasecmp(name, a->allowed_hosts[i]) == 0) return 1;
+    return 0;
+}
+
+/* A request that changes state (every method but GET, HEAD, OPTIONS) sent by a page must
+ * come from this service's own page: its Origin, when a browser sends one, is
+ * http(s)://HOST with the request's own Host. Requests without Origin (programs, the
+ * command line) pass; so does every read (a foreign page cannot read the answers: no
+ * CORS headers are ever sent). */
+static int origin_allowed(vx_request *rq, const char *host) {
+    if (rq->method == EVHTTP_REQ_GET || rq->method == EVHTTP_REQ_HEAD || rq->method == EVHTTP_REQ_OPTIONS) return 1;
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Origin");
+    if (!origin) return 1;
+    if (!host) return 0;
+    const char *rest = !strncmp(origin, "http://", 7) ? origin + 7 : !strncmp(origin, "https://", 8) ? origin + 8 : NULL;
+    return rest && evutil_ascii_strcasecmp(rest, host) == 0;
+}
+
 /* ---- routing ------------------------------------------------------------------------------------- */
 
 void vx_api_handle(vx_request *rq) {
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Host");
+    if (!host_allowed(api(rq), host)) {
+        vx_reply_error(rq, 421, "bad_host",
+                       "this service does not answer to Host '%.100s' (an address, localhost, or a name given with "
+                       "--allowed-host)", host);
+        return;
+    }
+    if (!origin_allowed(rq, host)) {
+        vx_reply_error(rq, 403, "cross_origin", "a page of another site (Origin %.100s) cannot change this service",
+                       evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Origin"));
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(rq->req);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     size_t dl = 0;

@@ -17,6 +17,8 @@ typedef struct vx_api {
     const char *local_token;   /* what `vidx` commands of this machine send (serve.c) */
     const char *api_key;       /* NULL: user endpoints are open; else they need X-API-Key (or an admin token) */
     vx_cluster *cluster;       /* NULL on one machine */
+    const char *const *allowed_hosts; /* Host names answered beside addresses and localhost */
+    int n_allowed_hosts;
     size_t max_body;
     int64_t started_at;        /* unix seconds */
 } vx_api;

@@ -135,6 +135,7 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
     }
     vx_api api = {.engine = e, .metrics = metrics, .admin_token = o->admin_token, .local_token = token,
                   .api_key = o->api_key && *o->api_key ? o->api_key : NULL, .cluster = cluster,
+                  .allowed_hosts = o->allowed_hosts, .n_allowed_hosts = o->n_allowed_hosts,
                   .max_body = o->http.max_body, .started_at = (int64_t)time(NULL)};
     int port = 0;
     raise_file_limit(o->http.max_connections);

@@ -30,6 +30,8 @@ typedef struct vx_serve_options {
     const char *ready_file;   /* written with "HOST:PORT\n" once listening (tests, scripts) */
     const char *api_key;      /* required by the user endpoints (events, feeds, user records) when set */
     int public_user_endpoints;/* listening beyond loopback without api_key: explicitly allowed */
+    const char *const *allowed_hosts; /* Host names answered beside addresses and localhost */
+    int n_allowed_hosts;
     const vx_cluster_options *cluster; /* a node of a cluster (NULL: one machine, no NATS) */
 } vx_serve_options;
 

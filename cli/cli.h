@@ -16,7 +16,7 @@
 
 enum { CLI_OK = 0, CLI_SOME_FAILED = 1, CLI_USAGE = 2 };
 
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 24
 #define CLI_MAX_POS 4096
 
 #define CLI_MAX_OCC 4096

@@ -188,6 +188,9 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     long long v = o->db_cache_mb;
     if (env_int(cmd, "VIDX_DB_CACHE_MB", 1, 1 << 20, &v)) return CLI_USAGE;
     o->db_cache_mb = (int)v;
+    v = (long long)(o->answer_cache_bytes >> 20);
+    if (env_int(cmd, "VIDX_ANSWER_CACHE_MB", 1, 1 << 20, &v)) return CLI_USAGE;
+    o->answer_cache_bytes = (size_t)v << 20;
     v = o->ann_exact_max;
     if (env_int(cmd, "VIDX_ANN_EXACT_MAX", 1, 1LL << 40, &v)) return CLI_USAGE;
     o->ann_exact_max = (long)v;

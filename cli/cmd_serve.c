@@ -74,6 +74,18 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         if (cli_int_option(cmd, "timeout", s, 1, 3600, &v)) return CLI_USAGE;
         o.http.timeout_s = (int)v;
     }
+    const char *allowed[64];
+    const int allowed_opt = cli_opt_index(cmd, "allowed-host");
+    for (int i = 0; i < args->n_occ; i++) {
+        if (args->occ[i].opt != allowed_opt) continue;
+        const char *h = args->occ[i].value;
+        if (!*h || strlen(h) > 253 || strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(h))
+            return cli_usage_error(cmd, "--allowed-host takes a host name (letters, digits, dots, hyphens), not '%s'", h);
+        if (o.n_allowed_hosts == (int)(sizeof allowed / sizeof *allowed))
+            return cli_usage_error(cmd, "--allowed-host: at most %d names", (int)(sizeof allowed / sizeof *allowed));
+        allowed[o.n_allowed_hosts++] = h;
+    }
+    o.allowed_hosts = allowed;
     o.ready_file = cli_get(cmd, args, "ready-file");
     char token[512] = "";
     if ((s = cli_get(cmd, args, "admin-token-file"))) {
@@ -152,6 +164,7 @@ const cli_command cmd_serve = {
              {"timeout", 0, "SECONDS", "close connections that stall while an answer is written (default 30)"},
              {"admin-token-file", 0, "FILE", "file whose first line is the admin token"},
              {"ready-file", 0, "FILE", "write HOST:PORT here once listening"},
+             {"allowed-host", 0, "NAME", "answer requests for this host name too (repeatable; addresses and localhost always)"},
              {"public-user-endpoints", 0, NULL, "serve events and feeds beyond loopback without VIDX_API_KEY"},
              {"no-renditions", 0, NULL, "make no web-playable renditions (the originals are served as they are)"},
              {"rendition-height", 0, "LINES", "renditions' short side at most (default 1080; $VIDX_RENDITION_HEIGHT)"},

@@ -11,7 +11,9 @@
 
 typedef struct vx_lru vx_lru;
 
-vx_lru *vx_lru_new(int capacity);
+/* At most `capacity` entries and, when max_bytes is not 0, values of at most max_bytes
+ * in all (a value larger than that is not kept). */
+vx_lru *vx_lru_new(int capacity, size_t max_bytes);
 void vx_lru_free(vx_lru *c);
 /* A malloc'd copy of the value (caller frees) and its length; NULL when absent, stale
  * or out of memory. */
@@ -22,5 +24,7 @@ const void *vx_lru_borrow(vx_lru *c, uint64_t key, uint64_t version, size_t *len
 void vx_lru_release(const void *value);
 void vx_lru_put(vx_lru *c, uint64_t key, uint64_t version, const void *value, size_t len);
 size_t vx_lru_size(vx_lru *c);
+/* Bytes of the values kept (with their headers). */
+size_t vx_lru_bytes(vx_lru *c);
 
 #endif

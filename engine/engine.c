@@ -13,6 +13,7 @@ void vx_engine_options_default(vx_engine_options *o) {
     o->model = VX_MODEL_NONE;
     o->query_cache = 4096;
     o->similar_cache = 65536;
+    o->answer_cache_bytes = (size_t)256 << 20;
     o->db_cache_mb = VX_CATALOG_CACHE_MB;
     o->ann_exact_max = VX_ANN_EXACT_MAX;
     o->ann_compress_min = VX_ANN_COMPRESS_MIN;
@@ -65,7 +66,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!(e->vectors.rec = vx_rec_open(e->cat, err))) goto fail;
     if (vx_engine_text_open(e, err)) goto fail;
     if (o->labels && vx_engine_labels_open(e, err)) goto fail;
-    if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1))) {
+    if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1, o->answer_cache_bytes))) {
         vx_fail(err, "out of memory");
         goto fail;
     }

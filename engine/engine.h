@@ -40,6 +40,7 @@
 
 /* Limits of the operations, the same for the command line and HTTP. */
 #define VX_MAX_K 1000       /* results per page */
+#define VX_CACHED_K_MAX 100 /* pages of more results are not cached (a k=1000 answer is ~190 KB) */
 #define VX_MAX_OFFSET 10000 /* results skipped (pages) */
 #define VX_MAX_QUERY 1000   /* bytes of query text */
 
@@ -81,7 +82,8 @@ typedef struct vx_engine_options {
     int query_encoder;            /* run the query encoder thread (queries by text or picture, async) */
     int jobs;                     /* run background indexing jobs and resume unfinished ones */
     int query_cache;              /* query embeddings kept (default 4096) */
-    int similar_cache;            /* similar-video and text search answers kept (default 65536) */
+    int similar_cache;            /* similar-video and text search answers kept (default 65536) ... */
+    size_t answer_cache_bytes;    /* ... in at most this many bytes (default 256 MiB; VIDX_ANSWER_CACHE_MB) */
     int db_cache_mb;              /* LevelDB block cache (default VX_CATALOG_CACHE_MB) */
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
     long ann_compress_min;        /* segments above which their index is compressed (VX_ANN_COMPRESS_MIN) */
@@ -430,6 +432,7 @@ typedef struct vx_engine_stats {
     uint64_t rec_users, rec_engagements;
     vx_rec_model_info feed_model;  /* the feeds' item model: built or not, its figures */
     int64_t query_cache_entries;
+    int64_t answer_cache_entries, answer_cache_bytes; /* cached answers (search, similar) */
     uint64_t query_cache_hits, query_cache_misses; /* text queries answered from the cache or not */
     uint64_t encoder_runs, encoder_queries;        /* text tower runs and the queries they encoded */
     int64_t renditions_pending;                    /* queued or being made (this run) */

@@ -38,6 +38,8 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     }
     pthread_rwlock_unlock(&e->vectors.lock);
     out->query_cache_entries = e->qcache ? (int64_t)vx_query_cache_size(e->qcache) : 0;
+    out->answer_cache_entries = e->answers ? (int64_t)vx_lru_size(e->answers) : 0;
+    out->answer_cache_bytes = e->answers ? (int64_t)vx_lru_bytes(e->answers) : 0;
     out->query_cache_hits = atomic_load(&e->cache_hits);
     out->query_cache_misses = atomic_load(&e->cache_misses);
     out->encoder_runs = atomic_load(&e->encoder_runs);

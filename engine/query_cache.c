@@ -14,7 +14,7 @@ struct vx_query_cache {
 
 vx_query_cache *vx_query_cache_new(int capacity, int dim) {
     vx_query_cache *c = calloc(1, sizeof *c);
-    if (!c || dim < 1 || !(c->lru = vx_lru_new(capacity))) { free(c); return NULL; }
+    if (!c || dim < 1 || !(c->lru = vx_lru_new(capacity, 0))) { free(c); return NULL; }
     c->dim = dim;
     return c;
 }

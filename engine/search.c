@@ -525,7 +525,7 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
  * filters, the version the vector index's and the lexical index's. Not on a node of a
  * sharded cluster (other shards change without this node's version moving). */
 static int answer_key(vx_engine *e, const vx_query *q, uint64_t *key, uint64_t *version) {
-    if (e->opt.shards > 1 || !e->answers) return 0;
+    if (e->opt.shards > 1 || !e->answers || q->p.k > VX_CACHED_K_MAX) return 0;
     vx_buf b = {0};
     vx_put_bytes(&b, "search", 6);
     vx_put_string(&b, q->p.text);
@@ -881,7 +881,8 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     const uint64_t key_parts[3] = {id, (uint64_t)k, (uint64_t)offset};
     const uint64_t key = vx_hash64(key_parts, sizeof key_parts), version = atomic_load(&e->vectors.version);
     size_t len;
-    const void *cached = vx_lru_borrow(e->answers, key, version, &len);
+    const int cacheable = k <= VX_CACHED_K_MAX;
+    const void *cached = cacheable ? vx_lru_borrow(e->answers, key, version, &len) : NULL;
     if (cached && decode_results(cached, len, out) == 0) return VX_OK;
 
     char hex[VX_ID_HEX_LEN];
@@ -908,9 +909,11 @@ int vx_engine_similar(vx_engine *e, uint64_t id, int k, int offset, vx_results *
     pthread_rwlock_unlock(&e->vectors.lock);
     vx_video_clear(&self);
     if (r) return VX_E_INTERNAL;
-    vx_buf b = {0};
-    encode_results(&b, out);
-    if (!b.oom) vx_lru_put(e->answers, key, version, b.data, b.len);
-    vx_buf_free(&b);
+    if (cacheable) {
+        vx_buf b = {0};
+        encode_results(&b, out);
+        if (!b.oom) vx_lru_put(e->answers, key, version, b.data, b.len);
+        vx_buf_free(&b);
+    }
     return VX_OK;
 }

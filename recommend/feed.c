@@ -234,7 +234,7 @@ vx_recommender *vx_rec_open(vx_catalog *cat, vx_error *err) {
     pthread_mutex_init(&r->global_mu, NULL);
     pthread_mutex_init(&r->scratch_mu, NULL);
     r->global_changes = UINT64_MAX;
-    if (!(r->neighbours = vx_lru_new(16384))) {
+    if (!(r->neighbours = vx_lru_new(16384, 0))) {
         vx_rec_close(r);
         vx_fail(err, "out of memory");
         return NULL;

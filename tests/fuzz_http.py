@@ -64,7 +64,13 @@ def make_case(rng):
     if rng.random() < 0.3:
         path += b"?q=" + bytes(rng.randrange(256) for _ in range(rng.randint(0, 64))) + b"&k=" + \
             rng.choice([b"1", b"0", b"-5", b"99999999999999999999", b"abc", b""])
-    headers = [b"Host: fuzz"]
+    headers = [b"Host: 127.0.0.1" if rng.random() < 0.7 else b"Host: " + rng.choice([b"127.0.0.1", b"127.0.0.1:80", b"localhost:8080", b"[::1]:1", b"fuzz",
+                                       b"[", b"1.2.3.4:", b"a:b:c", b"", b"\xff" * 8, b"x" * 300])]
+    if rng.random() < 0.8:
+        headers.append(b"Content-Type: " + rng.choice([b"application/json", b"application/json; charset=utf-8",
+                                                        b"text/plain", b"image/jpeg", b"application/jsonx"]))
+    if rng.random() < 0.2:
+        headers.append(b"Origin: " + rng.choice([b"http://127.0.0.1", b"http://evil.example", b"null", b"\xfe"]))
     if rng.random() < 0.3:
         headers.append(b"Authorization: Bearer " + rng.choice([TOKEN.encode(), b"x", b"\xff" * 40]))
     if rng.random() < 0.1:

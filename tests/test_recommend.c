@@ -492,6 +492,14 @@ static void test_cograph(void) {
     vx_cograph_free(g);
 }
 
+/* Whether the cache holds key (version 0). */
+static int lru_has(vx_lru *c, uint64_t key) {
+    size_t len;
+    const void *v = vx_lru_borrow(c, key, 0, &len);
+    vx_lru_release(v);
+    return v != NULL;
+}
+
 static void test_idmap_and_cache(void) {
     vx_idmap m = {0};
     for (uint64_t k = 1; k <= 5000; k++) CHECK(vx_idmap_put(&m, k * 7919, k << 32 | k) == 0);
@@ -520,7 +528,7 @@ static void test_idmap_and_cache(void) {
     vx_query_cache_free(c);
 
     /* A lent value outlives its eviction and its replacement; stale versions miss. */
-    vx_lru *l = vx_lru_new(1);
+    vx_lru *l = vx_lru_new(1, 0);
     REQUIRE(l);
     size_t len = 0;
     vx_lru_put(l, 7, 1, "seven", 6);
@@ -536,6 +544,23 @@ static void test_idmap_and_cache(void) {
     vx_lru_free(l); /* the cache goes; the borrower's reference stays good */
     CHECK(other && strcmp(other, "eight") == 0);
     vx_lru_release(other);
+
+    /* A byte budget: the least recently used go until the new value fits; a value
+     * larger than the budget is not kept; entries beyond keep their order. */
+    static char big[12000];
+    vx_lru *bc = vx_lru_new(100, 10000);
+    REQUIRE(bc);
+    for (uint64_t k = 1; k <= 10; k++) vx_lru_put(bc, k, 0, big, 4000);
+    CHECK(vx_lru_bytes(bc) <= 10000 && vx_lru_size(bc) == 2);
+    CHECK(lru_has(bc, 10) && lru_has(bc, 9) && !lru_has(bc, 8));
+    for (uint64_t k = 20; k < 40; k++) vx_lru_put(bc, k, 0, big, 100); /* small ones crowd out a big one */
+    CHECK(vx_lru_size(bc) == 21 && lru_has(bc, 9) && !lru_has(bc, 10)); /* 10 was used least recently */
+    vx_lru_put(bc, 99, 0, big, 11000); /* over the budget alone: not kept, nothing evicted */
+    CHECK(!lru_has(bc, 99) && vx_lru_size(bc) == 21);
+    for (uint64_t k = 20; k < 40; k++) CHECK(lru_has(bc, k));
+    vx_lru_put(bc, 25, 0, big, 200); /* replaced: the count stays */
+    CHECK(vx_lru_size(bc) == 21 && vx_lru_bytes(bc) <= 10000);
+    vx_lru_free(bc);
 }
 
 /* Defaults leave nothing undefined: a feed asked with them caches nothing by mistake. */
