@@ -47,58 +47,7 @@ static void reply_status(vx_request *rq, int status, const char *not_found, cons
     vx_reply_error(rq, h->http, status == VX_E_NOT_FOUND ? not_found : h->code, "%s", err->msg);
 }
 
-/* Admin endpoints: "Authorization: Bearer TOKEN", the admin token or the local one
- * (the commands of this machine's user, read from the data folder), compared in
- * constant time. */
-static int token_equal(const char *got, const char *want) {
-    size_t gl = strlen(got), wl = strlen(want);
-    unsigned diff = (unsigned)(gl ^ wl);
-    for (size_t i = 0; i < wl; i++) diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
-    return diff == 0;
-}
-
-/* The token of "Authorization: Bearer TOKEN", or NULL. */
-static const char *bearer_token(vx_request *rq) {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
-    return h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
-}
-
-/* The admin token or the local one. */
-static int is_admin_token(vx_request *rq, const char *token) {
-    const char *admin = api(rq)->admin_token, *local = api(rq)->local_token;
-    return (local && *local && token_equal(token, local)) || (admin && *admin && token_equal(token, admin));
-}
-
-static int admin_ok(vx_request *rq) {
-    const char *admin = api(rq)->admin_token, *token = bearer_token(rq);
-    if (token && is_admin_token(rq, token)) return 1;
-    if (!admin || !*admin) {
-        vx_reply_error(rq, 403, "admin_disabled",
-                       "admin endpoints are off: start the service with VIDX_ADMIN_TOKEN set (or --admin-token-file)");
-        return 0;
-    }
-    if (!token) {
-        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "WWW-Authenticate", "Bearer");
-        vx_reply_error(rq, 401, "unauthorized", "this endpoint needs the admin token: Authorization: Bearer TOKEN");
-        return 0;
-    }
-    vx_reply_error(rq, 403, "forbidden", "wrong admin token");
-    return 0;
-}
-
-/* User endpoints (events, feeds, user records): open unless the service has an API key;
- * then "X-API-Key: KEY", or an admin token (operators), compared in constant time. */
-static int user_ok(vx_request *rq) {
-    const char *key = api(rq)->api_key;
-    if (!key) return 1;
-    const char *got = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "X-API-Key");
-    if (got && token_equal(got, key)) return 1;
-    const char *token = bearer_token(rq);
-    if (token && is_admin_token(rq, token)) return 1;
-    vx_reply_error(rq, got ? 403 : 401, got ? "forbidden" : "unauthorized",
-                   got ? "wrong API key" : "user endpoints need the API key: X-API-Key: KEY");
-    return 0;
-}
+static int admin_ok(vx_request *rq) { return vx_access_admin(rq, &api(rq)->access); }
 
 /* ---- search ------------------------------------------------------------------------------- */
 
@@ -413,6 +362,15 @@ static void do_delete_user(vx_request *rq, const char *user) {
     int r = vx_engine_delete_user(api(rq)->engine, user, &err);
     if (r) { reply_status(rq, r, "unknown_user", &err); return; }
     vx_reply_json(rq, 200, json_pack("{s:s, s:b}", "user", user, "deleted", 1));
+}
+
+/* A user's own token (admin): what the user's page signs in with. Derived, not stored
+ * (access.h): asking again gives the same token. */
+static void do_user_token(vx_request *rq, const char *user) {
+    if (!admin_ok(rq)) return;
+    char token[VX_USER_TOKEN_LEN];
+    vx_access_user_token(&api(rq)->access, user, token);
+    vx_reply_json(rq, 200, json_pack("{s:s, s:s}", "user", user, "token", token));
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
@@ -858,17 +816,20 @@ void vx_api_handle(vx_request *rq) {
         size_t wl = n == 2 ? len[1] : 0;
         rq->route = n == 1 ? VX_ROUTE_USER
                     : wl == 6 && !strncmp(what, "events", 6) ? VX_ROUTE_EVENTS
-                    : wl == 4 && !strncmp(what, "feed", 4) ? VX_ROUTE_FEED : VX_ROUTE_OTHER;
+                    : wl == 4 && !strncmp(what, "feed", 4) ? VX_ROUTE_FEED
+                    : wl == 5 && !strncmp(what, "token", 5) ? VX_ROUTE_TOKEN : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
         const int deleting = rq->route == VX_ROUTE_USER && rq->method == EVHTTP_REQ_DELETE;
-        if (!deleting && (rq->route == VX_ROUTE_EVENTS ? rq->method != EVHTTP_REQ_POST : !is_get(rq)))
-            { vx_reply_method_not_allowed(rq, rq->route == VX_ROUTE_EVENTS ? "POST" : rq->route == VX_ROUTE_USER ? "GET, DELETE" : "GET"); return; }
+        const int posted = rq->route == VX_ROUTE_EVENTS || rq->route == VX_ROUTE_TOKEN;
+        if (!deleting && (posted ? rq->method != EVHTTP_REQ_POST : !is_get(rq)))
+            { vx_reply_method_not_allowed(rq, posted ? "POST" : rq->route == VX_ROUTE_USER ? "GET, DELETE" : "GET"); return; }
         if (len[0] > 0 && len[0] <= VX_MAX_USER) memcpy(user, seg[0], len[0]);
         user[len[0] <= VX_MAX_USER ? len[0] : 0] = '\0';
         if (!vx_user_name_valid(user))
             { vx_reply_error(rq, 400, "bad_user", "user names are " VX_USER_NAME_RULE); return; }
         if (deleting) { do_delete_user(rq, user); return; }
-        if (!user_ok(rq)) return;
+        if (rq->route == VX_ROUTE_TOKEN) { do_user_token(rq, user); return; }
+        if (!vx_access_user(rq, &api(rq)->access, user)) return;
         if (rq->route == VX_ROUTE_EVENTS) do_event(rq, user);
         else if (rq->route == VX_ROUTE_FEED) do_feed(rq, user);
         else do_user(rq, user);

@@ -8,14 +8,13 @@
 
 #include "../cluster/cluster.h"
 #include "../engine/engine.h"
+#include "access.h"
 #include "http.h"
 
 typedef struct vx_api {
     vx_engine *engine;
     vx_metrics *metrics;
-    const char *admin_token;   /* NULL: admin endpoints answer 403 (except to local_token) */
-    const char *local_token;   /* what `vidx` commands of this machine send (serve.c) */
-    const char *api_key;       /* NULL: user endpoints are open; else they need X-API-Key (or an admin token) */
+    vx_access access;          /* credentials (access.h) */
     vx_cluster *cluster;       /* NULL on one machine */
     const char *const *allowed_hosts; /* Host names answered beside addresses and localhost */
     int n_allowed_hosts;

@@ -40,22 +40,6 @@ static int random_token(char out[33]) {
     return 0;
 }
 
-/* Writes path atomically with the given mode. */
-static int write_small_file(const char *path, const char *text, mode_t mode) {
-    vx_path tmp;
-    if (vx_path_fmt(tmp, NULL, "%s.tmp", path)) return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return -1;
-    size_t n = strlen(text);
-    int ok = write(fd, text, n) == (ssize_t)n;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* The address local commands reach: the listening one, loopback for the wildcards. */
 static void local_url(const char *host, int port, char *out, size_t size) {
     if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
@@ -133,10 +117,18 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
         vx_metrics_free(metrics);
         return -1;
     }
-    vx_api api = {.engine = e, .metrics = metrics, .admin_token = o->admin_token, .local_token = token,
-                  .api_key = o->api_key && *o->api_key ? o->api_key : NULL, .cluster = cluster,
+    vx_api api = {.engine = e, .metrics = metrics,
+                  .access = {.admin_token = o->admin_token, .local_token = token,
+                             .api_key = o->api_key && *o->api_key ? o->api_key : NULL},
+                  .cluster = cluster,
                   .allowed_hosts = o->allowed_hosts, .n_allowed_hosts = o->n_allowed_hosts,
                   .max_body = o->http.max_body, .started_at = (int64_t)time(NULL)};
+    if (vx_access_load_user_secret(&api.access, vx_engine_data_dir(e), err)) {
+        vx_cluster_close(cluster);
+        vx_engine_close(e);
+        vx_metrics_free(metrics);
+        return -1;
+    }
     int port = 0;
     raise_file_limit(o->http.max_connections);
     vx_http_server *http = vx_http_start(&o->http, vx_api_handle, &api, metrics, &port, err);
@@ -154,11 +146,12 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
     local_url(o->http.host, port, url, sizeof url);
     snprintf(line, sizeof line, "%s\n%s\n", url, token);
     snprintf(service_file, sizeof service_file, "%s/%s", vx_engine_data_dir(e), VX_SERVICE_FILE);
-    if (write_small_file(service_file, line, 0600))
-        vx_warn("cannot write %s: `vidx` commands cannot reach this service", service_file);
+    vx_error werr;
+    if (vx_write_file_private(service_file, line, strlen(line), &werr))
+        vx_warn("%s: `vidx` commands cannot reach this service", werr.msg);
     if (o->ready_file) {
         snprintf(line, sizeof line, "%s:%d\n", o->http.host, port);
-        if (write_small_file(o->ready_file, line, 0644)) vx_warn("cannot write %s", o->ready_file);
+        if (vx_write_file_atomic(o->ready_file, line, strlen(line), &werr)) vx_warn("%s", werr.msg);
     }
     vx_error why;
     int sig = wait_for_signal(&sigs, cluster, e, &why);

@@ -55,7 +55,7 @@ typedef struct conn_token {
     vx_request *rq;                  /* the request being answered, if any */
     uint32_t slot;
     uint64_t peer;                   /* its address's key in the per-address counts; 0: not counted */
-    double since;                    /* accepted, or its last answer written: its next request is due */
+    double since;                    /* its request's first byte (or its accept, its last answer) */
     uint64_t bytes;                  /* bytes received since then */
     int route_known;                 /* the request line has been seen: its body limit is set */
     int doomed;                      /* over its address's cap: closed once it is not answering */
@@ -98,10 +98,11 @@ struct vx_http_server {
 
 /* ---- connections -------------------------------------------------------------------------
  * What keeps one client, or many slow ones, from locking everyone else out:
- * - a deadline for each request: from the accept (or the connection's last answer) its
- *   head and body must arrive within head_timeout_s, plus one second per min_body_rate
- *   bytes received (a client that trickles a header line every few seconds is closed
- *   after head_timeout_s, however often it sends);
+ * - a deadline for each request: from its first byte its head and body must arrive
+ *   within head_timeout_s, plus one second per min_body_rate bytes received (a client
+ *   that trickles a header line every few seconds is closed after head_timeout_s, however
+ *   often it sends). A connection silent between requests is closed by evhttp's
+ *   inactivity timeout (timeout_s), or sooner by eviction;
  * - at the connection limit a new connection evicts the one that has waited longest for
  *   its next request, so a new client (a health check, a local operator) always gets in;
  *   only when every connection has a request being answered does the loop stop accepting;
@@ -236,11 +237,12 @@ static void set_body_limit(conn_token *t, struct evbuffer *in) {
 static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg) {
     conn_token *t = arg;
     if (!info->n_added) return;
+    if (!t->bytes) t->since = vx_now(); /* a request begins: its deadline runs from here */
     t->bytes += info->n_added;
     set_body_limit(t, in);
 }
 
-/* Ready for its next request: the deadline starts again. */
+/* Ready for its next request: its deadline starts with its first byte. */
 static void restart_clock(conn_token *t) {
     t->since = vx_now();
     t->bytes = 0;
@@ -264,6 +266,7 @@ static void sweep(evutil_socket_t fd, short what, void *arg) {
             t->bytes = 0;
             continue;
         }
+        if (!t->bytes && !t->doomed) continue; /* idle between requests: evhttp's --timeout */
         if (t->doomed) drop(t, VX_DROP_PER_ADDRESS);
         else if (now - t->since > o->head_timeout_s + (double)t->bytes / o->min_body_rate) drop(t, VX_DROP_DEADLINE);
     }

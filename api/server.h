@@ -24,9 +24,9 @@ typedef struct vx_http_options {
     size_t max_headers;         /* bytes of request line and headers; default 16 KiB */
     int max_connections;        /* default 1024; beyond, the connection waiting longest goes */
     int max_per_address;        /* connections from one address (IPv6: /64), loopback exempt; default 64 */
-    int head_timeout_s;         /* a request's head and body arrive within this, default 10 ... */
+    int head_timeout_s;         /* a request's head and body arrive within this of its first byte, default 10 ... */
     int min_body_rate;          /* ... plus a second per this many bytes received, default 16 KiB */
-    int timeout_s;              /* idle / slow client timeout while writing, default 30 */
+    int timeout_s;              /* inactivity: idle between requests, stalled while written to; default 30 */
 } vx_http_options;
 
 void vx_http_options_default(vx_http_options *o);

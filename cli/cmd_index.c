@@ -15,7 +15,7 @@
 static void print_summary(int indexed, int unchanged, int duplicates, int failed, int removed, int skipped) {
     printf("indexed %d, unchanged %d, duplicates %d, failed %d, removed %d", indexed, unchanged, duplicates, failed,
            removed);
-    if (skipped) printf(", skipped %d (not videos)", skipped);
+    if (skipped) printf(", skipped %d", skipped); /* each listed below, with its reason */
 }
 
 /* Through the running service: a job, followed until it ends. */

@@ -1,8 +1,10 @@
 /* vidx serve: the HTTP service. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../api/serve.h"
 #include "config.h"
@@ -86,6 +88,23 @@ static int run_serve(const cli_command *cmd, cli_args *args) {
         allowed[o.n_allowed_hosts++] = h;
     }
     o.allowed_hosts = allowed;
+    /* --media-root: canonical folders (links resolved), so paths compare with them. */
+    static char roots[16][PATH_MAX];
+    const char *root_ptrs[16];
+    const int root_opt = cli_opt_index(cmd, "media-root");
+    for (int i = 0; i < args->n_occ; i++) {
+        if (args->occ[i].opt != root_opt) continue;
+        const char *r = args->occ[i].value;
+        struct stat sb;
+        const int k = o.engine.index.n_media_roots;
+        if (k == 16) return cli_usage_error(cmd, "--media-root: at most 16 folders");
+        if (!realpath(r, roots[k]) || stat(roots[k], &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return cli_usage_error(cmd, "--media-root %s: not a folder (%s)", r, strerror(errno ? errno : ENOTDIR));
+        if (strcmp(roots[k], "/") == 0) return cli_usage_error(cmd, "--media-root /: that is every file; name the media folders");
+        root_ptrs[k] = roots[k];
+        o.engine.index.n_media_roots = k + 1;
+    }
+    o.engine.index.media_roots = root_ptrs;
     o.ready_file = cli_get(cmd, args, "ready-file");
     char token[512] = "";
     if ((s = cli_get(cmd, args, "admin-token-file"))) {
@@ -160,11 +179,12 @@ const cli_command cmd_serve = {
              {"loops", 0, "N", "event loop threads (default: one per core, at least 2)"},
              {"max-connections", 0, "N", "open connections at most (default 1024; beyond, the one waiting longest goes)"},
              {"max-per-address", 0, "N", "open connections from one address, loopback exempt (default 64)"},
-             {"head-timeout", 0, "SECONDS", "a request must arrive within this, plus 1 s per 16 KiB of body (default 10)"},
-             {"timeout", 0, "SECONDS", "close connections that stall while an answer is written (default 30)"},
+             {"head-timeout", 0, "SECONDS", "a request must arrive within this of its first byte, plus 1 s per 16 KiB of body (default 10)"},
+             {"timeout", 0, "SECONDS", "close connections idle or stalled for this long (default 30)"},
              {"admin-token-file", 0, "FILE", "file whose first line is the admin token"},
              {"ready-file", 0, "FILE", "write HOST:PORT here once listening"},
              {"allowed-host", 0, "NAME", "answer requests for this host name too (repeatable; addresses and localhost always)"},
+             {"media-root", 0, "DIR", "index and serve only files inside DIR (repeatable); links are followed only inside"},
              {"public-user-endpoints", 0, NULL, "serve events and feeds beyond loopback without VIDX_API_KEY"},
              {"no-renditions", 0, NULL, "make no web-playable renditions (the originals are served as they are)"},
              {"rendition-height", 0, "LINES", "renditions' short side at most (default 1080; $VIDX_RENDITION_HEIGHT)"},

@@ -19,4 +19,12 @@ typedef char vx_path[VX_PATH_MAX];
  * then "". */
 int vx_path_fmt(vx_path out, vx_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* 1 when path is dir or lies under it (both canonical: absolute, no links, no "..").
+ * "/a/bc" is not under "/a/b". */
+int vx_path_within(const char *path, const char *dir);
+
+/* Folders of the system that are never media: /proc, /sys, /dev, /etc, /boot. The one
+ * path lies in, or NULL. */
+const char *vx_path_system_folder(const char *path);
+
 #endif

@@ -88,6 +88,38 @@ int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_erro
     return 0;
 }
 
+int vx_write_file_private(const char *path, const void *data, size_t len, vx_error *err) {
+    vx_path tmp;
+    if (vx_path_fmt(tmp, err, "%s.tmp.%ld", path, (long)getpid())) return -1;
+    unlink(tmp); /* a leftover of a killed run */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+    int ok = write(fd, data, len) == (ssize_t)len;
+    ok = fsync(fd) == 0 && ok;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return vx_fail(err, "%s: cannot write: %s", path, strerror(e));
+    }
+    vx_fsync_parent(path);
+    return 0;
+}
+
+int vx_path_within(const char *path, const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--; /* "/media/" as "/media" */
+    if (n == 1 && dir[0] == '/') return path[0] == '/';
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+const char *vx_path_system_folder(const char *path) {
+    static const char *const system[] = {"/proc", "/sys", "/dev", "/etc", "/boot"};
+    for (size_t i = 0; i < sizeof system / sizeof *system; i++)
+        if (vx_path_within(path, system[i])) return system[i];
+    return NULL;
+}
+
 int vx_path_fmt(vx_path out, vx_error *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

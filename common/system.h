@@ -23,6 +23,9 @@ int vx_fsync_path(const char *path);
 /* Writes a file under a temporary name beside it and renames it into place, so the
  * name never holds half a file. */
 int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err);
+/* The same for a secret: readable by its owner only (0600) from the start, and durable
+ * (synced, then its folder) before it returns. */
+int vx_write_file_private(const char *path, const void *data, size_t len, vx_error *err);
 /* Makes the names in the folder holding path durable (after a rename into it); best
  * effort: a folder that cannot be opened or synced is left as it is. */
 void vx_fsync_parent(const char *path);

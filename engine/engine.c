@@ -47,6 +47,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
 
     vx_meta meta = {0};
     if (!(e->cat = vx_catalog_open_cached(o->data_dir, o->create, o->db_cache_mb, err))) goto fail;
+    if (!realpath(o->data_dir, e->data_dir_real)) snprintf(e->data_dir_real, sizeof e->data_dir_real, "%s", e->data_dir);
     if (vx_catalog_get_meta(e->cat, &meta, err)) goto fail;
     if (o->model != VX_MODEL_NONE) {
         vx_engine_load_model(e, &meta);

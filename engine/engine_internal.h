@@ -33,6 +33,7 @@ struct vx_engine {
     /* Set by the open, read-only after: no lock. */
     vx_engine_options opt;
     char data_dir[VX_DATA_DIR_MAX + 1];
+    char data_dir_real[PATH_MAX];     /* the same, canonical (where paths are compared with it) */
     vx_catalog *cat;                  /* LevelDB: safe from any thread */
     vx_ann_options ann_opt;
 

@@ -21,6 +21,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../indexer/index.h"
+#include "../common/path.h"
 #include "engine_internal.h"
 
 struct vx_jobs {
@@ -345,7 +346,7 @@ static int submit_to_cluster(vx_engine *e, const char *const *paths, int n, cons
                              uint64_t *job_id, vx_error *err) {
     char **files = NULL;
     int n_files = 0;
-    if (vx_index_expand(e->cat, paths, n, &files, &n_files, err)) return VX_E_INTERNAL;
+    if (vx_index_expand(e->cat, paths, n, &e->opt.index, e->data_dir, &files, &n_files, err)) return VX_E_INTERNAL;
     int rc = VX_OK;
     if (n_files > VX_MAX_JOB_ITEMS) {
         vx_fail(err, "paths: %d files; a job takes at most %d (split the request)", n_files, VX_MAX_JOB_ITEMS);
@@ -389,6 +390,33 @@ static int submit_to_cluster(vx_engine *e, const char *const *paths, int n, cons
     return rc;
 }
 
+/* A path of a job must lie inside the media roots when the engine has them (a service
+ * started with --media-root), and never in the data folder: 1 with err when it does not.
+ * Paths that no longer exist are judged by their absolute form (they mark removals). */
+static int outside_media_roots(const vx_engine *e, int i, const char *path, vx_error *err) {
+    char real[PATH_MAX];
+    vx_path abs;
+    if (!realpath(path, real)) {
+        if (path[0] != '/') {
+            if (!getcwd(abs, sizeof abs) || strlen(abs) + strlen(path) + 2 > sizeof real) abs[0] = '\0';
+            snprintf(real, sizeof real, "%s/%s", abs, path);
+        } else {
+            snprintf(real, sizeof real, "%s", path);
+        }
+    }
+    if (vx_path_within(real, e->data_dir_real)) {
+        vx_fail(err, "paths[%d]: %s is in vidx's data folder: never media", i, path);
+        return 1;
+    }
+    const vx_index_options *o = &e->opt.index;
+    if (!o->n_media_roots) return 0;
+    for (int r = 0; r < o->n_media_roots; r++)
+        if (vx_path_within(real, o->media_roots[r])) return 0;
+    vx_fail(err, "paths[%d]: %s is outside the media roots (%s%s): the service indexes only what --media-root allows",
+            i, path, o->media_roots[0], o->n_media_roots > 1 ? ", ..." : "");
+    return 1;
+}
+
 int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx_job_settings *settings,
                          uint64_t *job_id, vx_error *err) {
     if (!e->jobs && !e->opt.cluster) {
@@ -404,6 +432,8 @@ int vx_engine_job_submit(vx_engine *e, const char *const *paths, int n, const vx
             vx_fail(err, "paths[%d]: must be a non-empty path of at most %d bytes", i, VX_MAX_PATH);
             return VX_E_BAD_INPUT;
         }
+    for (int i = 0; i < n; i++)
+        if (outside_media_roots(e, i, paths[i], err)) return VX_E_BAD_INPUT;
     const vx_job_settings none = {0};
     if (!settings) settings = &none;
     const char *problem = vx_job_settings_problem(settings);

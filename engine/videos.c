@@ -1,5 +1,6 @@
 /* vidx engine: one video as the faces show it: its record, segments, text, frames and
  * labels; how it plays, and which file /media serves. */
+#include "../common/path.h"
 #include "engine_internal.h"
 
 #include <limits.h>
@@ -95,6 +96,12 @@ void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out) 
     if (*out->state == 'p') out->progress = vx_renditions_progress(e->renditions, v->content_hash);
 }
 
+static int within_media_roots(const vx_engine *e, const char *path) {
+    for (int i = 0; i < e->opt.index.n_media_roots; i++)
+        if (vx_path_within(path, e->opt.index.media_roots[i])) return 1;
+    return 0;
+}
+
 int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     vx_video v;
@@ -114,6 +121,12 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
             out->rendition = vx_rendition_path(e, v.content_hash, out->path, err) == 0;
             out->content_type = out->rendition ? "video/mp4" : NULL;
         }
+    }
+    if (!out->rendition && (vx_path_system_folder(v.path) || vx_path_within(v.path, e->data_dir_real) ||
+                            (e->opt.index.n_media_roots && !within_media_roots(e, v.path)))) {
+        vx_fail(err, "the file of video %s is outside the media roots (vidx serve --media-root): not served", hex);
+        vx_video_clear(&v);
+        return VX_E_NOT_FOUND;
     }
     const int bad = !out->rendition && vx_path_fmt(out->path, err, "%s", v.path);
     if (!out->rendition) {

@@ -138,27 +138,95 @@ static int is_media_name(const char *path) {
     return 0;
 }
 
-/* Collected paths of a walk (nftw has no context pointer). */
-static __thread char **walk_paths;
-static __thread int walk_n, walk_cap;
+typedef struct path_list {
+    char **v;
+    int n, cap;
+} path_list;
 
-static int push_path(char ***paths, int *n, int *cap, const char *p) {
-    if (*n == *cap) {
-        int c = *cap ? 2 * *cap : 64;
-        char **np = realloc(*paths, (size_t)c * sizeof *np);
+static int push_path(path_list *l, const char *p) {
+    if (l->n == l->cap) {
+        int c = l->cap ? 2 * l->cap : 64;
+        char **np = realloc(l->v, (size_t)c * sizeof *np);
         if (!np) return -1;
-        *paths = np;
-        *cap = c;
+        l->v = np;
+        l->cap = c;
     }
-    if (!((*paths)[*n] = strdup(p))) return -1;
-    (*n)++;
+    if (!(l->v[l->n] = strdup(p))) return -1;
+    l->n++;
     return 0;
+}
+
+static void free_paths(path_list *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    *l = (path_list){0};
+}
+
+/* What the paths of a run name (gather). */
+typedef struct gathered {
+    path_list files;   /* media files, canonical */
+    path_list roots;   /* folders walked, canonical */
+    path_list missing; /* absolute paths that do not exist (removals) */
+    path_list refused, why; /* paths not taken (links, places that are never media), each with its reason */
+    const vx_index_options *o;
+    const char *data_dir;   /* canonical */
+    int oom;
+} gathered;
+
+static int inside_media_roots(const vx_index_options *o, const char *real) {
+    for (int i = 0; i < o->n_media_roots; i++)
+        if (vx_path_within(real, o->media_roots[i])) return 1;
+    return 0;
+}
+
+/* Why a canonical path may not be media, or NULL when it may. */
+static const char *never_media(const gathered *g, const char *real, char *buf, size_t size) {
+    const char *sys = vx_path_system_folder(real);
+    if (sys) return snprintf(buf, size, "in the system folder %s: never media", sys), buf;
+    if (g->data_dir && vx_path_within(real, g->data_dir)) return "in vidx's data folder: never media";
+    if (g->o->n_media_roots && !inside_media_roots(g->o, real))
+        return "outside the media roots (vidx serve --media-root): not indexed";
+    return NULL;
+}
+
+static void refuse(gathered *g, const char *path, const char *why) {
+    if (push_path(&g->refused, path) || push_path(&g->why, why)) g->oom = 1;
+}
+
+/* The walk's state (nftw has no context pointer). */
+static __thread gathered *walking;
+
+/* A symbolic link met in a folder: followed only to a media file inside the media roots;
+ * else skipped, saying why, when its name is a media file's. */
+static void visit_link(gathered *g, const char *path) {
+    if (!is_media_name(path)) return;
+    char real[PATH_MAX], buf[160];
+    struct stat sb;
+    if (!g->o->n_media_roots) {
+        refuse(g, path, "a symbolic link: not followed (vidx serve --media-root DIR follows links that stay inside DIR)");
+        return;
+    }
+    if (!realpath(path, real) || stat(real, &sb) != 0) { refuse(g, path, "a symbolic link to nothing"); return; }
+    const char *why = never_media(g, real, buf, sizeof buf);
+    if (why) { refuse(g, path, "a symbolic link to outside the media roots: not followed"); return; }
+    if (!S_ISREG(sb.st_mode) || !is_media_name(real)) { refuse(g, path, "a symbolic link to no media file"); return; }
+    if (push_path(&g->files, real)) g->oom = 1;
 }
 
 static int walk_visit(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)ftw;
-    if (flag == FTW_F && S_ISREG(sb->st_mode) && is_media_name(path)) push_path(&walk_paths, &walk_n, &walk_cap, path);
-    return 0;
+    gathered *g = walking;
+    char buf[160];
+    if (flag == FTW_SL) {
+        visit_link(g, path);
+    } else if (flag == FTW_F && S_ISREG(sb->st_mode) && is_media_name(path)) {
+        const char *why = never_media(g, path, buf, sizeof buf);
+        if (why) refuse(g, path, why);
+        else if (push_path(&g->files, path)) g->oom = 1;
+    } else if (flag == FTW_D && g->data_dir && strcmp(path, g->data_dir) == 0) {
+        return FTW_SKIP_SUBTREE; /* the data folder inside a library: its renditions are not videos */
+    }
+    return g->oom ? -1 : FTW_CONTINUE;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -171,37 +239,40 @@ static int absolute(const char *p, vx_path out, vx_error *err) {
     return vx_path_fmt(out, err, "%s/%s", cwd, p);
 }
 
-static void free_paths(char **p, int n) {
-    for (int i = 0; i < n; i++) free(p[i]);
-    free(p);
+static void gathered_free(gathered *g) {
+    free_paths(&g->files);
+    free_paths(&g->roots);
+    free_paths(&g->missing);
+    free_paths(&g->refused);
+    free_paths(&g->why);
 }
 
 /* The files that paths name: files as they are, media files under folders (walked);
- * the folders walked (roots) and the absolute paths that do not exist (missing). Paths
- * are canonical (symbolic links resolved). */
-static int gather(const char *const *paths, int n_paths, char ***files, int *n_files, int *cap_files, char ***roots,
-                  int *n_roots, int *cap_roots, char ***missing, int *n_missing, int *cap_missing, vx_error *err) {
+ * the folders walked and the absolute paths that do not exist. Paths are canonical
+ * (symbolic links resolved). Places that are never media are refused, with reasons. */
+static int gather(const char *const *paths, int n_paths, gathered *g, vx_error *err) {
+    char buf[160];
     for (int i = 0; i < n_paths; i++) {
         char real[PATH_MAX];
         vx_path abs;
         struct stat sb;
         if (stat(paths[i], &sb) != 0 || !realpath(paths[i], real)) {
             if (absolute(paths[i], abs, err)) return -1;
-            if (push_path(missing, n_missing, cap_missing, abs)) return vx_fail(err, "out of memory");
+            if (push_path(&g->missing, abs)) return vx_fail(err, "out of memory");
             continue;
         }
-        if (S_ISDIR(sb.st_mode)) {
-            if (push_path(roots, n_roots, cap_roots, real)) return vx_fail(err, "out of memory");
-            walk_paths = *files;
-            walk_n = *n_files;
-            walk_cap = *cap_files;
-            nftw(real, walk_visit, 32, FTW_PHYS);
-            *files = walk_paths;
-            *n_files = walk_n;
-            *cap_files = walk_cap;
-        } else if (push_path(files, n_files, cap_files, real)) {
+        const char *why = never_media(g, real, buf, sizeof buf);
+        if (why) {
+            refuse(g, paths[i], why);
+        } else if (S_ISDIR(sb.st_mode)) { /* (a folder holding the data folder is walked around it) */
+            if (push_path(&g->roots, real)) return vx_fail(err, "out of memory");
+            walking = g;
+            nftw(real, walk_visit, 32, FTW_PHYS | FTW_ACTIONRETVAL);
+            walking = NULL;
+        } else if (push_path(&g->files, real)) {
             return vx_fail(err, "out of memory");
         }
+        if (g->oom) return vx_fail(err, "out of memory");
     }
     return 0;
 }
@@ -400,15 +471,15 @@ static int classify(run *R, const char *path, vx_error *err) {
 }
 
 typedef struct pending_scan {
-    char **paths;
-    int n, cap, max;
+    path_list paths;
+    int max;
 } pending_scan;
 
 static int collect_pending(void *ctx, const vx_video *v) {
     pending_scan *p = ctx;
     if (!vx_video_pending(v)) return 0;
-    if (p->max && p->n == p->max) return 1; /* enough */
-    if (push_path(&p->paths, &p->n, &p->cap, v->path)) {
+    if (p->max && p->paths.n == p->max) return 1; /* enough */
+    if (push_path(&p->paths, v->path)) {
         p->max = -1; /* out of memory */
         return 1;
     }
@@ -421,11 +492,11 @@ int vx_index_pending_paths(vx_catalog *cat, int max, char ***out, int *n_out, vx
     *n_out = 0;
     if (vx_catalog_scan_videos(cat, collect_pending, &p, NULL, err) || p.max < 0) {
         if (p.max < 0) vx_fail(err, "out of memory");
-        free_paths(p.paths, p.n);
+        free_paths(&p.paths);
         return -1;
     }
-    *out = p.paths;
-    *n_out = p.n;
+    *out = p.paths.v;
+    *n_out = p.paths.n;
     return 0;
 }
 
@@ -471,7 +542,7 @@ static int add_pending(run *R, vx_error *err) {
     }
     rc = 0;
 done:
-    free_paths(paths, n);
+    free_paths(&(path_list){.v = paths, .n = n});
     return rc;
 }
 
@@ -1042,8 +1113,9 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
     R.P = model ? vx_clip_get_config(model)->proj_dim : 0;
     R.S = model ? vx_clip_get_config(model)->image_size : VX_INDEX_IMAGE_SIZE;
     memset(sum, 0, sizeof *sum);
-    char **files = NULL, **roots = NULL;
-    int n_files = 0, cap_files = 0, n_roots = 0, cap_roots = 0, rc = -1;
+    char data_real[PATH_MAX];
+    gathered g = {.o = o, .data_dir = data_dir && realpath(data_dir, data_real) ? data_real : NULL};
+    int rc = -1;
     removal_scan rs = {0};
 
     /* One model per database: its vectors live in one space. */
@@ -1065,39 +1137,36 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
     }
 
     /* Gather files; remember walked folders and vanished explicit files. */
-    char **missing = NULL;
-    int n_missing = 0, cap_missing = 0;
-    if (gather(paths, n_paths, &files, &n_files, &cap_files, &roots, &n_roots, &cap_roots, &missing, &n_missing,
-               &cap_missing, err))
-        goto done;
-    for (int i = 0; i < n_missing; i++) {
+    if (gather(paths, n_paths, &g, err)) goto done;
+    for (int i = 0; i < g.refused.n; i++) add_item(&R, g.refused.v[i], VX_ITEM_SKIPPED, g.why.v[i]);
+    for (int i = 0; i < g.missing.n; i++) {
         uint64_t id;
         vx_video v;
         vx_error e2;
-        if (vx_catalog_find_path(cat, missing[i], &id, &e2) == 0 && vx_catalog_get_video(cat, id, &v, &e2) == 0) {
+        const char *gone = g.missing.v[i];
+        if (vx_catalog_find_path(cat, gone, &id, &e2) == 0 && vx_catalog_get_video(cat, id, &v, &e2) == 0) {
             int r = 0;
             if (v.status != VX_VIDEO_REMOVED) r = mark_removed(&R, &v, err);
-            else add_item(&R, missing[i], VX_ITEM_UNCHANGED, "removed earlier");
+            else add_item(&R, gone, VX_ITEM_UNCHANGED, "removed earlier");
             vx_video_clear(&v);
-            if (r) { free_paths(missing, n_missing); goto done; }
+            if (r) goto done;
         } else {
-            add_item(&R, missing[i], VX_ITEM_FAILED, strerror(ENOENT));
+            add_item(&R, gone, VX_ITEM_FAILED, strerror(ENOENT));
         }
     }
-    free_paths(missing, n_missing);
-    if (n_files) qsort(files, (size_t)n_files, sizeof *files, cmp_str);
+    if (g.files.n) qsort(g.files.v, (size_t)g.files.n, sizeof *g.files.v, cmp_str);
 
     /* Videos under walked folders whose files are gone. */
-    rs.roots = roots;
-    rs.n_roots = n_roots;
-    if (n_roots && vx_catalog_scan_videos(cat, find_gone, &rs, NULL, err)) goto done;
+    rs.roots = g.roots.v;
+    rs.n_roots = g.roots.n;
+    if (g.roots.n && vx_catalog_scan_videos(cat, find_gone, &rs, NULL, err)) goto done;
     for (int i = 0; i < rs.n_gone; i++)
         if (mark_removed(&R, &rs.gone[i], err)) goto done;
 
-    for (int i = 0; i < n_files; i++) {
-        if (cancelled(&R)) { sum->cancelled += n_files - i; break; }
-        if (i > 0 && strcmp(files[i], files[i - 1]) == 0) continue;
-        if (classify(&R, files[i], err) < 0) goto done;
+    for (int i = 0; i < g.files.n; i++) {
+        if (cancelled(&R)) { sum->cancelled += g.files.n - i; break; }
+        if (i > 0 && strcmp(g.files.v[i], g.files.v[i - 1]) == 0) continue;
+        if (classify(&R, g.files.v[i], err) < 0) goto done;
     }
     if (model && add_pending(&R, err)) goto done;
     for (int i = 0; i < R.n_jobs; i++) R.total_files += R.jobs[i].kind == TODO_DECODE;
@@ -1114,47 +1183,41 @@ done:
     }
     vx_dir_listing_clear(&R.listing);
     free(R.jobs);
-    for (int i = 0; i < n_files; i++) free(files[i]);
-    free(files);
-    for (int i = 0; i < n_roots; i++) free(roots[i]);
-    free(roots);
+    gathered_free(&g);
     for (int i = 0; i < rs.n_gone; i++) vx_video_clear(&rs.gone[i]);
     free(rs.gone);
     vx_meta_clear(&R.meta);
     return rc;
 }
 
-int vx_index_expand(vx_catalog *cat, const char *const *paths, int n_paths, char ***out, int *n_out, vx_error *err) {
-    char **files = NULL, **roots = NULL, **missing = NULL;
-    int n_files = 0, cap_files = 0, n_roots = 0, cap_roots = 0, n_missing = 0, cap_missing = 0, rc = -1;
+int vx_index_expand(vx_catalog *cat, const char *const *paths, int n_paths, const vx_index_options *o,
+                    const char *data_dir, char ***out, int *n_out, vx_error *err) {
+    char data_real[PATH_MAX];
+    gathered g = {.o = o, .data_dir = data_dir && realpath(data_dir, data_real) ? data_real : NULL};
+    int rc = -1;
     removal_scan rs = {0};
     *out = NULL;
     *n_out = 0;
-    if (gather(paths, n_paths, &files, &n_files, &cap_files, &roots, &n_roots, &cap_roots, &missing, &n_missing,
-               &cap_missing, err))
-        goto done;
-    rs.roots = roots;
-    rs.n_roots = n_roots;
-    if (n_roots && vx_catalog_scan_videos(cat, find_gone, &rs, NULL, err)) goto done;
+    if (gather(paths, n_paths, &g, err)) goto done;
+    rs.roots = g.roots.v;
+    rs.n_roots = g.roots.n;
+    if (g.roots.n && vx_catalog_scan_videos(cat, find_gone, &rs, NULL, err)) goto done;
     for (int i = 0; i < rs.n_gone; i++)
-        if (push_path(&files, &n_files, &cap_files, rs.gone[i].path)) { vx_fail(err, "out of memory"); goto done; }
-    for (int i = 0; i < n_missing; i++)
-        if (push_path(&files, &n_files, &cap_files, missing[i])) { vx_fail(err, "out of memory"); goto done; }
-    if (n_files) qsort(files, (size_t)n_files, sizeof *files, cmp_str);
+        if (push_path(&g.files, rs.gone[i].path)) { vx_fail(err, "out of memory"); goto done; }
+    for (int i = 0; i < g.missing.n; i++)
+        if (push_path(&g.files, g.missing.v[i])) { vx_fail(err, "out of memory"); goto done; }
+    if (g.files.n) qsort(g.files.v, (size_t)g.files.n, sizeof *g.files.v, cmp_str);
     int w = 0;
-    for (int i = 0; i < n_files; i++) {
-        if (w > 0 && strcmp(files[i], files[w - 1]) == 0) { free(files[i]); continue; }
-        files[w++] = files[i];
+    for (int i = 0; i < g.files.n; i++) {
+        if (w > 0 && strcmp(g.files.v[i], g.files.v[w - 1]) == 0) { free(g.files.v[i]); continue; }
+        g.files.v[w++] = g.files.v[i];
     }
-    *out = files;
+    *out = g.files.v;
     *n_out = w;
-    files = NULL;
-    n_files = 0;
+    g.files = (path_list){0};
     rc = 0;
 done:
-    free_paths(files, n_files);
-    free_paths(roots, n_roots);
-    free_paths(missing, n_missing);
+    gathered_free(&g);
     for (int i = 0; i < rs.n_gone; i++) vx_video_clear(&rs.gone[i]);
     free(rs.gone);
     return rc;

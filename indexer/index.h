@@ -38,6 +38,13 @@ typedef struct vx_index_options {
     int progress;             /* redraw a progress line on stderr (for terminals) */
     int log_files;            /* one log line per file (when not a terminal) */
     const char *model_dir;    /* recorded in the database's meta */
+    /* Where media may come from (vidx serve --media-root; canonical folders). When set,
+     * a path given must resolve inside one of them, and a symbolic link met in a folder
+     * is followed only when its target is a file inside one. Unset: any path given, and
+     * links in folders are skipped with a reason. Either way nothing inside the data
+     * folder or a system folder (/proc, /sys, /dev, /etc, /boot) is media. */
+    const char *const *media_roots;
+    int n_media_roots;
     /* Every change the run makes (schemas/ops.h), in order: the indexer reads the
      * catalog but never writes it. Returns a vx_status: 0, or VX_E_LOG_UNAVAILABLE with
      * err when the store refuses changes for now (a cluster's log without quorum): the
@@ -92,6 +99,7 @@ int vx_index_pending_paths(vx_catalog *cat, int max, char ***out, int *n_out, vx
  * them: files, media files under folders, indexed videos under those folders whose
  * files are gone, and named paths that do not exist (absolute); sorted, no repeats.
  * *out is an array of heap strings (free each, then the array). */
-int vx_index_expand(vx_catalog *cat, const char *const *paths, int n_paths, char ***out, int *n_out, vx_error *err);
+int vx_index_expand(vx_catalog *cat, const char *const *paths, int n_paths, const vx_index_options *o,
+                    const char *data_dir, char ***out, int *n_out, vx_error *err);
 
 #endif

@@ -17,6 +17,7 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavfilter-dev ffmpeg
   clang libclang-rt-14-dev libomp-dev python3 wrk
   nats-server libnats-dev   # cluster mode (NATS JetStream) and its tests
+  libssl-dev    # HMAC-SHA256 for per-user tokens (api/access.c)
   chromium   # the web page's browser test (driven by playwright-core from npm)
 )
 

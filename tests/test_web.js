@@ -87,7 +87,7 @@ async function playsAtMoment(page, base, db, files, shots, tag) {
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vidx-web-'));
   fs.mkdirSync(shots, { recursive: true });
-  const env = { ...process.env, VIDX_MODEL: path.join(shared, 'clip-golden', 'tiny'), VIDX_LOG: 'warn' };
+  const env = { ...process.env, VIDX_MODEL: path.join(shared, 'clip-golden', 'tiny'), VIDX_LOG: process.env.VIDX_LOG || 'warn' };
   const clips = path.join(work, 'clips');
   fs.mkdirSync(clips);
   const sources = ['testsrc=size=320x240:rate=10', 'smptebars=size=320x240:rate=10',
@@ -250,11 +250,31 @@ async function main() {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     fs.rmSync(ready);
+    // This one keeps feeds private (an operator key), so a user signs in with the link an
+    // admin made from their token.
+    const admin = 'web-test-admin-token-0123456789';
     server = spawn(vidx, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--ready-file', ready, '--no-renditions'],
-      { env, stdio: ['ignore', log, log] });
+      { env: { ...env, VIDX_API_KEY: 'web-test-operator-key-0123456789', VIDX_ADMIN_TOKEN: admin },
+        stdio: ['ignore', log, log] });
     await waitFor(() => fs.existsSync(ready), 'the server to listen again');
     base = 'http://' + fs.readFileSync(ready, 'utf8').trim();
     await page.goto(base + '/');
+    await page.fill('#user', 'tester');
+    await page.click('#load-feed');
+    await waitFor(async () => /sign-in link/.test(await page.textContent('#status')), 'the sign-in message');
+    const issued = await (await fetch(`${base}/v1/users/tester/token`, { method: 'POST',
+      headers: { Authorization: 'Bearer ' + admin } })).json();
+    await page.goto('about:blank'); // a new load, not a change of fragment
+    await page.goto(`${base}/#user=tester&token=${encodeURIComponent(issued.token)}`);
+    check(await page.evaluate(() => location.hash === ''), 'the token leaves the address bar');
+    await page.click('#load-feed');
+    await page.waitForSelector('#feed .card');
+    check(await page.$eval('#user', (u) => u.value) === 'tester', 'signed in as tester');
+    await page.fill('#user', 'someone-else');
+    await page.click('#load-feed');
+    await waitFor(async () => /Feed failed: .*sign-in link/.test(await page.textContent('#status')),
+      "another user's feed refused: the page has no token for them and sends tester's to nobody else");
+    await page.screenshot({ path: path.join(shots, '5-signed-in.png') });
     const later = path.join(work, 'later.mpg');
     ffmpeg(['-f', 'lavfi', '-i', 'smptebars=size=320x240:rate=25', '-t', '12', '-c:v', 'mpeg1video', later]);
     execFileSync(vidx, ['index', '--db', db, '-q', later], { env, stdio: 'inherit' });
@@ -269,7 +289,7 @@ async function main() {
       "the moment's pictures");
     check(await page.$eval('#watch-problem', (p) => p.hidden), 'no playback problem while pending');
     check(await page.$eval('#player', (v) => !v.getAttribute('src')), 'no player source while pending');
-    await page.screenshot({ path: path.join(shots, '5-rendition-pending.png') });
+    await page.screenshot({ path: path.join(shots, '6-rendition-pending.png') });
 
     // The service gone: the page says so.
     server.kill('SIGTERM');
@@ -277,7 +297,7 @@ async function main() {
     await page.fill('#q', 'anything');
     await page.press('#q', 'Enter');
     await waitFor(async () => /cannot be reached/.test(await page.textContent('#status')), 'the unreachable message');
-    await page.screenshot({ path: path.join(shots, '6-service-down.png') });
+    await page.screenshot({ path: path.join(shots, '7-service-down.png') });
   } finally {
     if (browser) await browser.close();
     if (server.exitCode === null) { server.kill('SIGKILL'); }

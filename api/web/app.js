@@ -4,6 +4,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const PAGE = 12;
+const PICTURE_MAX_BYTES = 8 << 20; // VX_PICTURE_MAX_BYTES (indexer/picture.h)
 const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null, picture: null, tag: null };
 
 function showStatus(message, kind) {
@@ -13,20 +14,29 @@ function showStatus(message, kind) {
   el.hidden = !message;
 }
 
-// The service's API key for the user endpoints, when it has one: given to the page as
-// http://HOST/#key=KEY (a fragment never reaches the server or its logs), then kept.
-const fragmentKey = new URLSearchParams(location.hash.slice(1)).get('key');
-if (fragmentKey) {
-  localStorage.setItem('vidx.key', fragmentKey);
+// Signing in, where the service keeps feeds private: an admin gives each user a link
+// http://HOST/#user=NAME&token=TOKEN (POST /v1/users/NAME/token). A fragment never
+// reaches the server or its logs; the page keeps the token and sends it, as
+// "Authorization: Bearer TOKEN", only with that user's requests.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get('user') && fragment.get('token')) {
+  localStorage.setItem('vidx.user', fragment.get('user'));
+  localStorage.setItem('vidx.token.' + fragment.get('user'), fragment.get('token'));
+  state.user = fragment.get('user');
   history.replaceState(null, '', location.pathname + location.search);
 }
-const apiKey = localStorage.getItem('vidx.key') || '';
+// The token of the user a path is about ("/v1/users/NAME/..."), if the page has one.
+function tokenFor(path) {
+  const m = /^\/v1\/users\/([^/?]+)/.exec(path);
+  return m ? localStorage.getItem('vidx.token.' + decodeURIComponent(m[1])) : null;
+}
 
 // Fetches JSON from the API; throws an Error whose message is fit to show.
 async function api(path, options) {
   let response;
   options = options || {};
-  if (apiKey && path.startsWith('/v1/users/')) options.headers = { ...(options.headers || {}), 'X-API-Key': apiKey };
+  const token = tokenFor(path);
+  if (token) options.headers = { ...(options.headers || {}), Authorization: 'Bearer ' + token };
   try {
     response = await fetch(path, options);
   } catch (e) {
@@ -37,7 +47,9 @@ async function api(path, options) {
   if (!response.ok) {
     let message = body && body.error ? body.error.message : `the service answered ${response.status}`;
     if (response.status === 401 && path.startsWith('/v1/users/')) {
-      message = 'this service keeps feeds private: open the page as /#key=YOUR_API_KEY';
+      message = 'this service keeps feeds private: open the sign-in link your admin gave you (/#user=NAME&token=TOKEN)';
+    } else if (response.status === 403 && path.startsWith('/v1/users/')) {
+      message = 'this sign-in does not open that user: open the link given for it (/#user=NAME&token=TOKEN)';
     }
     const err = new Error(message);
     err.code = body && body.error ? body.error.code : String(response.status);
@@ -353,6 +365,10 @@ $('#picture').addEventListener('change', () => {
   const file = $('#picture').files[0];
   $('#picture').value = '';
   if (!file) return;
+  if (file.size > PICTURE_MAX_BYTES) { // the service refuses it before reading it
+    showStatus(`The picture “${file.name}” is larger than ${PICTURE_MAX_BYTES >> 20} MiB: choose a smaller one.`, 'error');
+    return;
+  }
   state.picture = file;
   state.tag = null;
   search(0);
