@@ -8,10 +8,13 @@
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/path.h"
@@ -41,20 +44,35 @@ int vx_stream_rotation(const AVStream *st) {
 
 int vx_ffmpeg_open(AVFormatContext **fmt, const char *path, char *why, size_t why_size) {
     const char *demuxers = VX_DEMUXERS;
+    /* The file itself, never through a link, never blocking on a FIFO, only a regular file;
+     * FFmpeg then opens that very file (its descriptor's /proc name), so a name swapped
+     * for a link after this check is not followed. The file protocol only: "http://..."
+     * is not a file name. */
+    const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        const int e = fd < 0 ? errno : 0;
+        if (fd >= 0) close(fd);
+        avformat_free_context(*fmt); /* what avformat_open_input does on failure */
+        *fmt = NULL;
+        snprintf(why, why_size, "%s", e == ELOOP ? "a symbolic link: not followed" : e ? strerror(e)
+                                                                                   : "not a regular file");
+        return AVERROR(e ? e : EINVAL);
+    }
+    char url[64];
+    snprintf(url, sizeof url, "file:/proc/self/fd/%d", fd);
+    /* Probed under the file's own name: a format guessed from the bytes alone is weighed
+     * with the name's extension, as FFmpeg does for a path. */
+    const AVInputFormat *guess = NULL;
+    AVIOContext *peek = NULL;
+    if (avio_open(&peek, url, AVIO_FLAG_READ) >= 0) {
+        if (av_probe_input_buffer2(peek, &guess, path, NULL, 0, 0) < 0) guess = NULL;
+        avio_closep(&peek);
+    }
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
     av_dict_set(&opts, "format_whitelist", demuxers, 0);
-    /* The file protocol only, also for a plain path: "http://..." is not a file name. */
-    vx_path url;
-    vx_error perr;
-    if (vx_path_fmt(url, &perr, "file:%s", path)) {
-        av_dict_free(&opts);
-        avformat_free_context(*fmt); /* what avformat_open_input does on failure */
-        *fmt = NULL;
-        snprintf(why, why_size, "%s", perr.msg);
-        return AVERROR(ENAMETOOLONG);
-    }
-    const int r = avformat_open_input(fmt, url, NULL, &opts);
+    const int r = avformat_open_input(fmt, url, guess, &opts);
     av_dict_free(&opts);
     if (r < 0) {
         *fmt = NULL;
@@ -62,7 +80,7 @@ int vx_ffmpeg_open(AVFormatContext **fmt, const char *path, char *why, size_t wh
         const AVInputFormat *probed = NULL;
         AVIOContext *io = NULL;
         if (avio_open(&io, url, AVIO_FLAG_READ) >= 0) {
-            av_probe_input_buffer(io, &probed, url, NULL, 0, 1 << 16);
+            av_probe_input_buffer(io, &probed, path, NULL, 0, 1 << 16);
             avio_closep(&io);
         }
         if (probed && av_match_list(probed->name, demuxers, ',') <= 0)
@@ -71,6 +89,7 @@ int vx_ffmpeg_open(AVFormatContext **fmt, const char *path, char *why, size_t wh
         else
             vx_av_err(r, why, why_size);
     }
+    close(fd); /* FFmpeg holds its own */
     return r < 0 ? r : 0;
 }
 

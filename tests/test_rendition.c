@@ -298,6 +298,13 @@ static void test_playlists_refused(void) {
     CHECK(vx_make_rendition(in("trick.mp4"), in("trick.out.mp4"), NULL, &res, &err) == -1 && strstr(err.msg, "concat"));
     /* Not a URL either: a path is a local file name. */
     CHECK(vx_probe_video("http://127.0.0.1:9/x.mp4", &err) == -1);
+    /* A link is not followed (a name swapped for one after the walk must not lead
+     * elsewhere), and a FIFO is refused at once instead of blocking the reader. */
+    REQUIRE(symlink(in("inner.mp4"), in("link.mp4")) == 0);
+    CHECK_MSG(vx_probe_video(in("link.mp4"), &err) == -1 && strstr(err.msg, "symbolic link"), "%s", err.msg);
+    REQUIRE(mkfifo(in("fifo.mp4"), 0600) == 0);
+    CHECK_MSG(vx_probe_video(in("fifo.mp4"), &err) == -1 && strstr(err.msg, "not a regular file"), "%s", err.msg);
+    CHECK(vx_sample_video(in("link.mp4"), &o, &info, count_frames, &frames, NULL, &err) == -1 && frames == 0);
 }
 
 int main(void) {
