@@ -8,6 +8,7 @@
  * nothing waits for a batch to fill. Pictures sent as queries are decoded and encoded
  * here too, one at a time, through the vision tower.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ struct vx_query_encoder {
     float *out;   /* [ENCODE_BATCH][proj_dim] */
     int proj_dim;
     vx_worker worker;
+    atomic_int pictures; /* picture tasks queued or being encoded */
 };
 
 void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task *t) {
@@ -31,7 +33,7 @@ void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task
     vx_picture_info info;
     float *pixels = NULL;
     t->rc = -1;
-    if (vx_picture_decode(t->image, t->image_len, &img, &info, &t->err)) {
+    if (vx_picture_decode(t->image, t->image_len, S, &img, &info, &t->err)) {
         t->bad_image = 1;
         return;
     }
@@ -63,6 +65,7 @@ static void encode_loop(vx_worker *w) {
             /* Pictures one by one, through the vision tower. */
             vx_engine_foreground(enc->e);
             vx_encode_image_task(enc->ctx, enc->e->model, t);
+            atomic_fetch_sub(&enc->pictures, 1);
             t->done(t);
         }
         if (!(n = texts)) continue;
@@ -113,7 +116,15 @@ vx_query_encoder *vx_query_encoder_start(vx_engine *e, vx_error *err) {
 }
 
 int vx_query_encoder_submit(vx_query_encoder *enc, vx_encode_task *t) {
-    return vx_worker_push(&enc->worker, &t->link);
+    if (t->image && atomic_fetch_add(&enc->pictures, 1) >= VX_ENCODER_MAX_PICTURES) {
+        atomic_fetch_sub(&enc->pictures, 1);
+        return -1;
+    }
+    if (vx_worker_push(&enc->worker, &t->link)) {
+        if (t->image) atomic_fetch_sub(&enc->pictures, 1);
+        return -1;
+    }
+    return 0;
 }
 
 void vx_query_encoder_stop(vx_query_encoder *enc) {

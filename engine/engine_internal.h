@@ -181,10 +181,12 @@ typedef struct vx_encode_task {
     void (*done)(struct vx_encode_task *t); /* on the encoder thread */
 } vx_encode_task;
 #define VX_ENCODER_MAX_QUEUE 256 /* ~2.5 s of encoding: beyond, new queries are refused (busy) */
+#define VX_ENCODER_MAX_PICTURES 8 /* pictures among them (each a decode and a vision-tower run) */
 vx_query_encoder *vx_query_encoder_start(vx_engine *e, vx_error *err);
 /* Runs one picture task with ctx (the encoder thread's, or the caller's without one). */
 void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task *t);
-/* -1 (and nothing done) when VX_ENCODER_MAX_QUEUE queries already wait. */
+/* -1 (and nothing done) when VX_ENCODER_MAX_QUEUE queries already wait, or for a picture,
+ * VX_ENCODER_MAX_PICTURES pictures: they cannot crowd out text queries. */
 int vx_query_encoder_submit(vx_query_encoder *enc, vx_encode_task *t);
 void vx_query_encoder_stop(vx_query_encoder *enc);
 

@@ -115,8 +115,10 @@ static int submit(vx_engine *e, vx_query *q, vx_error *err) {
         return 0;
     }
     if (vx_query_encoder_submit(e->encoder, &q->task)) {
+        const int picture = q->task.image != NULL;
         vx_query_free(q);
-        vx_fail(err, "too many new queries waiting to be encoded; try again shortly");
+        vx_fail(err, picture ? "too many pictures waiting to be encoded (at most %d); try again shortly"
+                             : "too many new queries waiting to be encoded; try again shortly", VX_ENCODER_MAX_PICTURES);
         return VX_E_BUSY;
     }
     return 0;

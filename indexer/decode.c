@@ -298,7 +298,8 @@ int vx_decode_image_file(const char *path, vx_rgb_image *out, vx_error *err) {
 
 /* ---- pictures sent as queries -------------------------------------------------------- */
 
-int vx_picture_decode(const uint8_t *data, size_t len, vx_rgb_image *out, vx_picture_info *info, vx_error *err) {
+int vx_picture_decode(const uint8_t *data, size_t len, int min_side, vx_rgb_image *out, vx_picture_info *info,
+                      vx_error *err) {
     memset(out, 0, sizeof *out);
     if (vx_picture_sniff(data, len, info, err)) return -1;
     const char *name = vx_picture_format_name(info->format);
@@ -319,7 +320,14 @@ int vx_picture_decode(const uint8_t *data, size_t len, vx_rgb_image *out, vx_pic
     if (!c || !pkt || !f || !copy) { vx_fail(err, "out of memory"); goto done; }
     memcpy(copy, data, len);
     memset(copy + len, 0, AV_INPUT_BUFFER_PADDING_SIZE);
-    c->max_pixels = VX_PICTURE_MAX_PIXELS; /* the header's size is checked; this holds the decoder to it */
+    /* A JPEG at the smallest scale that keeps min_side: a 40-megapixel photo decodes at
+     * 1/8, 0.6 megapixels, for the 224 pixels CLIP sees. */
+    int lowres = 0;
+    const uint32_t short_side = info->width < info->height ? info->width : info->height;
+    while (info->format == VX_PICTURE_JPEG && min_side > 0 && lowres < 3 && (short_side >> (lowres + 1)) >= (uint32_t)min_side)
+        lowres++;
+    c->lowres = lowres;
+    c->max_pixels = VX_PICTURE_MAX_DECODED; /* the header's size is checked; this holds the decoder to it */
     c->thread_count = 1;
     c->err_recognition |= AV_EF_EXPLODE; /* a damaged picture is refused, not concealed */
     if ((r = avcodec_open2(c, codec, NULL)) < 0) { vx_fail(err, "cannot open the %s decoder: %s", name, vx_av_err(r, e, sizeof e)); goto done; }
@@ -334,9 +342,10 @@ int vx_picture_decode(const uint8_t *data, size_t len, vx_rgb_image *out, vx_pic
         vx_fail(err, "%s is corrupt or cut short: parts of it could not be decoded", what);
         goto done;
     }
-    if ((uint32_t)f->width != info->width || (uint32_t)f->height != info->height) {
-        vx_fail(err, "%s is corrupt: its header says %ux%u, its picture is %dx%d", what, info->width, info->height,
-                f->width, f->height);
+    const uint32_t want_w = (info->width + (1u << lowres) - 1) >> lowres, want_h = (info->height + (1u << lowres) - 1) >> lowres;
+    if ((uint32_t)f->width != want_w || (uint32_t)f->height != want_h) {
+        vx_fail(err, "%s is corrupt: its header says %ux%u, its picture is %dx%d (at 1/%d)", what, info->width,
+                info->height, f->width, f->height, 1 << lowres);
         goto done;
     }
     rc = frame_to_rgb(f, out, &sws, what, err);

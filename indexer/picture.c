@@ -112,9 +112,11 @@ int vx_picture_sniff(const uint8_t *d, size_t len, vx_picture_info *info, vx_err
     const char *name = vx_picture_format_name(info->format);
     if (info->width == 0 || info->height == 0)
         return vx_fail(err, "the %s image says it is %ux%u pixels", name, info->width, info->height);
+    const unsigned most = info->format == VX_PICTURE_JPEG ? VX_PICTURE_MAX_PIXELS : VX_PICTURE_MAX_DECODED;
     if (info->width > VX_PICTURE_MAX_SIDE || info->height > VX_PICTURE_MAX_SIDE ||
-        (uint64_t)info->width * info->height > VX_PICTURE_MAX_PIXELS)
-        return vx_fail(err, "the %s image is %ux%u pixels; at most %u a side and %u pixels in all are taken", name,
-                       info->width, info->height, VX_PICTURE_MAX_SIDE, VX_PICTURE_MAX_PIXELS);
+        (uint64_t)info->width * info->height > most)
+        return vx_fail(err, "the %s image is %ux%u pixels; at most %u a side and %u pixels in all are taken%s", name,
+                       info->width, info->height, VX_PICTURE_MAX_SIDE, most,
+                       info->format == VX_PICTURE_JPEG ? "" : " (a JPEG may have more)");
     return 0;
 }

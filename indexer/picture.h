@@ -18,7 +18,8 @@
 #include "../encoder/image.h"
 
 #define VX_PICTURE_MAX_BYTES (8u << 20)         /* bytes of one picture (phone photos are 2 to 5 MiB) */
-#define VX_PICTURE_MAX_PIXELS (40u * 1000 * 1000) /* width x height */
+#define VX_PICTURE_MAX_PIXELS (40u * 1000 * 1000) /* width x height of a JPEG (decoded at a reduced scale) */
+#define VX_PICTURE_MAX_DECODED (12u * 1000 * 1000) /* ... of a PNG or WebP, decoded whole; of any decoded picture */
 #define VX_PICTURE_MAX_SIDE 16384u
 
 typedef enum { VX_PICTURE_JPEG = 1, VX_PICTURE_PNG = 2, VX_PICTURE_WEBP = 3 } vx_picture_format;
@@ -37,8 +38,11 @@ void vx_picture_describe(const vx_picture_info *info, char *out, size_t size);
  * size outside the limits. */
 int vx_picture_sniff(const uint8_t *data, size_t len, vx_picture_info *info, vx_error *err);
 
-/* Sniffs, then decodes the first picture into 8-bit RGB (vx_rgb_free). -1 with err
- * naming the problem ("the JPEG image is corrupt: ..."). */
-int vx_picture_decode(const uint8_t *data, size_t len, vx_rgb_image *out, vx_picture_info *info, vx_error *err);
+/* Sniffs, then decodes the first picture into 8-bit RGB (vx_rgb_free). A JPEG is decoded
+ * at 1/2, 1/4 or 1/8 of its size (the DCT's own reduction: a fraction of the work and
+ * memory) while its short side stays at least min_side (CLIP needs 224 pixels; 0: whole).
+ * -1 with err naming the problem ("the JPEG image is corrupt: ..."). */
+int vx_picture_decode(const uint8_t *data, size_t len, int min_side, vx_rgb_image *out, vx_picture_info *info,
+                      vx_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../indexer/decode.h"
+#include "../indexer/picture.h"
 #include "../indexer/rendition.h"
 #include "check.h"
 
@@ -307,6 +308,50 @@ static void test_playlists_refused(void) {
     CHECK(vx_sample_video(in("link.mp4"), &o, &info, count_frames, &frames, NULL, &err) == -1 && frames == 0);
 }
 
+static uint8_t *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = n > 0 ? malloc((size_t)n) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Pictures as queries: a large JPEG is decoded at the smallest DCT scale that keeps the
+ * model's side (a fraction of the work and memory), a small one whole; a PNG larger than
+ * what is decoded whole is refused from its header. */
+static void test_picture_scale(void) {
+    REQUIRE(ffmpeg("-f lavfi -i testsrc2=size=4000x3000 -frames:v 1 -q:v 3", "big.jpg") == 0);
+    REQUIRE(ffmpeg("-f lavfi -i testsrc2=size=600x400 -frames:v 1", "small.jpg") == 0);
+    REQUIRE(ffmpeg("-f lavfi -i testsrc2=size=4096x3000 -frames:v 1", "big.png") == 0);
+    size_t len;
+    vx_rgb_image img;
+    vx_picture_info info;
+    vx_error err;
+    uint8_t *b = slurp(in("big.jpg"), &len);
+    REQUIRE(b);
+    CHECK_MSG(vx_picture_decode(b, len, 224, &img, &info, &err) == 0 && img.width == 500 && img.height == 375,
+              "%dx%d %s", img.width, img.height, err.msg); /* 1/8: 375 lines still cover 224 */
+    vx_rgb_free(&img);
+    CHECK(vx_picture_decode(b, len, 1000, &img, &info, &err) == 0 && img.width == 2000 && img.height == 1500);
+    vx_rgb_free(&img);
+    free(b);
+    b = slurp(in("small.jpg"), &len);
+    REQUIRE(b);
+    CHECK(vx_picture_decode(b, len, 224, &img, &info, &err) == 0 && img.width == 600 && img.height == 400);
+    vx_rgb_free(&img);
+    free(b);
+    b = slurp(in("big.png"), &len);
+    REQUIRE(b);
+    CHECK_MSG(vx_picture_decode(b, len, 224, &img, &info, &err) == -1 && strstr(err.msg, "a JPEG may have more"), "%s",
+              err.msg);
+    free(b);
+}
+
 int main(void) {
     dir = test_tmpdir("rendition");
     RUN(test_playback_decisions);
@@ -314,6 +359,7 @@ int main(void) {
     RUN(test_geometry);
     RUN(test_failures);
     RUN(test_playlists_refused);
+    RUN(test_picture_scale);
     if (!getenv("KEEP")) test_rmtree(dir);
     free(dir);
     CHECK_EXIT();

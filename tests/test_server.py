@@ -226,6 +226,39 @@ def thumbnails_and_traversal(c):
     check(b"root:" not in out and (b" 404 " in out or b" 400 " in out), f"raw traversal: {out[:80]!r}")
 
 
+def picture_burst(S, vpath):
+    """Pictures have a bound of their own in the encoder's queue (8): 40 arriving at once
+    get 503 beyond it, saying so, while a text query beside them is answered."""
+    jpeg = os.path.join(os.path.dirname(S.ready), "burst.jpg")
+    ffmpeg("-ss", "1", "-i", vpath, "-frames:v", "1", "-vf", "scale=1920:1080", "-q:v", "2", jpeg)
+    body = open(jpeg, "rb").read()
+    socks = []
+    for _ in range(40):  # every request whole but its last byte, then the 40 last bytes at once
+        s = socket.create_connection((S.host, S.port), timeout=60)
+        s.sendall(b"POST /v1/search?k=3 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                  b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:-1])
+        socks.append(s)
+    time.sleep(0.5)
+    for s in socks:
+        s.sendall(body[-1:])
+    answers = []
+    for s in socks:
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        answers.append(data)
+    ok = sum(a.startswith(b"HTTP/1.1 200") for a in answers)
+    busy = sum(a.startswith(b"HTTP/1.1 503") and b"too many pictures waiting" in a for a in answers)
+    print(f"  40 pictures at once: {ok} answered, {busy} refused as busy")
+    check(ok >= 8 and busy >= 16 and ok + busy == 40, f"pictures beyond 8 waiting are refused: {ok} ok, {busy} busy")
+    st, doc, _, _ = S.get("/v1/search?q=burst+of+fire&k=3")
+    check(st == 200, f"text queries go on: {st} {doc}")
+
+
 def picture_query(c):
     """A picture as the query: a frame of a video finds it first, at the frame's moment"""
     S, vid, r0, vpath = c.server(), c.vid, c.r0, c.r0["path"]
@@ -238,6 +271,7 @@ def picture_query(c):
           and doc["results"][0]["matched"] == ["visual", "frame"] and doc["results"][0]["moment"]["start"] <= 1
           and set(doc["results"][0]) >= {"video_id", "title", "path", "score", "moment", "thumbnail"},
           f"search by a frame: {st} {doc}")
+    picture_burst(S, vpath)
     for body, code, why in ((b"", 400, "needs a picture"), (b"not a picture at all", 400, "not a JPEG, PNG or WebP"),
                             (png[: len(png) // 2], 400, "PNG image")):  # too large: body_limits
         st, doc, _, _ = S.request("POST", "/v1/search", body=body, headers={"Content-Type": "image/jpeg"}, timeout=60)
@@ -1111,7 +1145,7 @@ def media_roots(c):
     reason, the data folder is never media, and a file outside the roots of a later start
     is not served. A database of its own."""
     env = dict(c.env, VIDX_ADMIN_TOKEN=ADMIN_TOKEN)
-    db = os.path.join(c.work, "rdb")
+    db = os.path.join(c.work, "rootdb")
     lib, outside = os.path.join(c.work, "library"), os.path.join(c.work, "outside")
     os.makedirs(os.path.join(lib, "sub"))
     os.makedirs(outside)
