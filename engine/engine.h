@@ -83,6 +83,8 @@ typedef struct vx_engine_options {
     int jobs;                     /* run background indexing jobs and resume unfinished ones */
     int query_cache;              /* query embeddings kept (default 4096) */
     int similar_cache;            /* similar-video and text search answers kept (default 65536) ... */
+    long filter_pool_max;         /* nearest segments a filtered search looks through at most (default
+                                   * 50,000; VIDX_FILTER_POOL_MAX) */
     size_t answer_cache_bytes;    /* ... in at most this many bytes (default 256 MiB; VIDX_ANSWER_CACHE_MB) */
     int db_cache_mb;              /* LevelDB block cache (default VX_CATALOG_CACHE_MB) */
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
@@ -169,6 +171,8 @@ typedef struct vx_results {
     vx_result *items;
     int n;
     int total; /* videos that matched (all indexed videos passing the filters, as far as looked) */
+    int total_estimated;/* filters were applied to the nearest filter_pool_max segments only: total is a
+                         * lower bound, and videos beyond the pool are not in the answer */
     int sharded;        /* the answer merges the shards of a sharded cluster */
     int shards_missing; /* ... of which this many did not answer in time: the answer is partial */
     const void *lent; /* when set, every title and path lies in this cached answer (lent by the cache) */

@@ -298,7 +298,10 @@ static int nearest_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_h
 static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f, vx_results *out, vx_error *err) {
     const int want = f->offset + f->k;
     const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0 || f->tag_filter;
-    int64_t pool = (int64_t)want * 8 + 32;
+    /* A filter that matches little would grow the pool to every segment, each candidate a
+     * record read: a filtered search stops at filter_pool_max, and says so. */
+    const int64_t most = filtered && e->opt.filter_pool_max > 0 ? e->opt.filter_pool_max : INT64_MAX;
+    int64_t pool = (int64_t)want * 8 + 32 < most ? (int64_t)want * 8 + 32 : most;
     for (;;) {
         vx_ann_hit *hits = NULL;
         int64_t total_segments = 0;
@@ -347,7 +350,11 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
         /* Sharded: fewer hits than asked means every shard gave all it could find (a
          * bigger pool finds no more), whatever segment counts the shards claimed. */
         if (matched >= want || pool >= total_segments || (out->sharded && n < pool)) return 0;
-        pool *= 4;
+        if (pool >= most) {
+            out->total_estimated = 1;
+            return 0;
+        }
+        pool = pool * 4 < most ? pool * 4 : most;
     }
 }
 
@@ -780,7 +787,7 @@ static const char *get_cstring(vx_cursor *c) {
 }
 
 static void encode_results(vx_buf *b, const vx_results *r) {
-    vx_put_u8(b, (uint8_t)r->sharded);
+    vx_put_u8(b, (uint8_t)(r->sharded | (r->total_estimated ? 2 : 0)));
     vx_put_varint(b, (uint64_t)r->total);
     vx_put_varint(b, (uint64_t)r->n);
     for (int i = 0; i < r->n; i++) {
@@ -803,7 +810,9 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
     memset(r, 0, sizeof *r);
     r->lent = data;
     vx_cursor c = vx_cursor_make(data, len);
-    r->sharded = vx_get_u8(&c);
+    const uint8_t flags = vx_get_u8(&c);
+    r->sharded = flags & 1;
+    r->total_estimated = (flags & 2) != 0;
     r->total = (int)vx_get_varint(&c);
     uint64_t n = vx_get_varint(&c);
     if (c.bad || n > VX_MAX_K || !(r->items = calloc(n ? n : 1, sizeof *r->items))) {

@@ -158,6 +158,7 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
     put_fixed(b, took_ms, 1);
     PUT_LIT(b, ",\"total\":");
     put_digits(b, (unsigned long long)(r->total > 0 ? r->total : 0), 1);
+    if (r->total_estimated) PUT_LIT(b, ",\"total_estimated\":true");
     if (r->sharded) { /* a shard that did not answer in time leaves its videos out, said here */
         if (r->shards_missing) {
             PUT_LIT(b, ",\"partial\":true,\"shards_missing\":");

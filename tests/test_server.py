@@ -608,6 +608,24 @@ def body_limits(S):
     check(st == 400, f"a 2 MiB body to the picture route is read and judged: {st} {doc}")
 
 
+def filter_pool(c):
+    """A filter that matches nothing looks through at most VIDX_FILTER_POOL_MAX segments and
+    says its total is an estimate; without the bound, the same search looks through all"""
+    c.server()  # indexed
+    c.release()
+    q = "/v1/search?q=qqqzzx&k=5&path=/nowhere/"
+    S = Server(c.db, dict(c.env, VIDX_FILTER_POOL_MAX="4"))
+    st, doc, _, _ = S.get(q)
+    check(st == 200 and doc["results"] == [] and doc.get("total_estimated") is True, f"bounded: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/search?q=qqqzzx&k=5")
+    check(st == 200 and "total_estimated" not in doc, f"no filter, no bound: {st} {doc}")
+    check(S.stop() == 0, "bounded server stops")
+    S = Server(c.db, c.env)
+    st, doc, _, _ = S.get(q)
+    check(st == 200 and doc["results"] == [] and "total_estimated" not in doc, f"looked through all: {st} {doc}")
+    check(S.stop() == 0, "unbounded server stops")
+
+
 def browsers(c):
     """Pages of other sites cannot drive the service: Host must name it (421), a foreign
     Origin cannot change state (403), JSON bodies must say application/json (415)"""
@@ -1220,7 +1238,7 @@ def non_utf8_names(c):
 
 STEPS = [health, search, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
          keyframes, labels, routes_and_methods, users_events_feed, limits, admin_and_jobs, metrics, graceful_shutdown,
-         without_model, connection_limit, trickling_clients, browsers, batched_queries, admin_off, commands_and_api, renditions, media_guarded, media_roots, non_utf8_names]
+         without_model, connection_limit, trickling_clients, browsers, filter_pool, batched_queries, admin_off, commands_and_api, renditions, media_guarded, media_roots, non_utf8_names]
 
 
 def main():
