@@ -29,6 +29,7 @@
 #include "../indexer/picture.h"
 #include "../indexer/thumbs.h"
 #include "http_parse.h"
+#include "offload.h"
 #include "status_http.h"
 #include "web_assets.h"
 
@@ -73,12 +74,57 @@ static void answer_search(vx_request *rq, vx_query *q, const char *text) {
     vx_results_free(&r);
 }
 
+/* A sharded node's search asks the other shards (up to VIDX_SHARD_TIMEOUT_MS): finished
+ * off the loop. */
+typedef struct search_task {
+    vx_offload_task t; /* first */
+    vx_query *q;
+    vx_results r;
+    int status;
+    vx_error err;
+} search_task;
+
+static void search_work(vx_offload_task *t) {
+    search_task *st = (search_task *)t;
+    st->status = vx_engine_search_finish(api(t->rq)->engine, st->q, &st->r, &st->err);
+}
+
+static void search_answer(vx_offload_task *t) {
+    search_task *st = (search_task *)t;
+    if (st->status) reply_status(t->rq, st->status, "not_found", &st->err);
+    else reply_results(t->rq, vx_query_text(st->q), &st->r);
+    vx_results_free(&st->r);
+    vx_query_free(st->q);
+    free(st);
+}
+
+/* Answers the search whose query is ready, and frees q: on the loop, or off it when the
+ * answer asks other nodes. */
+static void finish_search(vx_request *rq, vx_query *q) {
+    if (vx_engine_sharded(api(rq)->engine)) {
+        search_task *st = calloc(1, sizeof *st);
+        if (!st) {
+            vx_query_free(q);
+            vx_reply_error(rq, 503, "overloaded", "out of memory");
+            return;
+        }
+        st->t = (vx_offload_task){.rq = rq, .work = search_work, .answer = search_answer};
+        st->q = q;
+        if (vx_offload_run(api(rq)->offload, &st->t)) {
+            vx_query_free(q);
+            free(st);
+        }
+        return;
+    }
+    answer_search(rq, q, vx_query_text(q));
+    vx_query_free(q);
+}
+
 static void on_encoded(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     search_wait *w = arg;
-    answer_search(w->rq, w->q, vx_query_text(w->q));
-    vx_query_free(w->q);
+    finish_search(w->rq, w->q);
     event_free(w->ev);
     free(w);
 }
@@ -137,8 +183,7 @@ static void do_search(vx_request *rq) {
         reply_status(rq, r, "not_found", &err);
         return;
     }
-    answer_search(rq, q, vx_query_text(q)); /* the embedding was cached: answered now */
-    vx_query_free(q);
+    finish_search(rq, q); /* the embedding was cached: answered now */
 }
 
 /* ---- videos ---------------------------------------------------------------------------------- */
@@ -150,6 +195,31 @@ static void do_video(vx_request *rq, uint64_t id) {
     if (r) { reply_status(rq, r, "unknown_video", &err); return; }
     vx_reply_json(rq, 200, vx_video_json(&v));
     vx_video_view_free(&v);
+}
+
+/* Setting a video's text: a change (in a cluster it waits for the log), off the loop. */
+typedef struct set_text_task {
+    vx_offload_task t; /* first */
+    uint64_t id;
+    vx_text_input in;  /* its strings in body */
+    json_t *body;
+    int status;
+    vx_error err;
+} set_text_task;
+
+static void set_text_work(vx_offload_task *t) {
+    set_text_task *st = (set_text_task *)t;
+    st->status = vx_engine_set_text(api(t->rq)->engine, st->id, &st->in, &st->err);
+}
+
+static void set_text_answer(vx_offload_task *t) {
+    set_text_task *st = (set_text_task *)t;
+    if (st->status == VX_E_BAD_INPUT) vx_reply_error(t->rq, 400, "bad_text", "%s", st->err.msg);
+    else if (st->status) reply_status(t->rq, st->status, "unknown_video", &st->err);
+    else do_video(t->rq, st->id);
+    free(st->in.tags);
+    json_decref(st->body);
+    free(st);
 }
 
 /* PUT /v1/videos/{id}/text {"title", "description", "tags": [...]}: text an operator
@@ -178,19 +248,18 @@ static void do_set_text(vx_request *rq, uint64_t id) {
         in.tags[i] = json_is_string(t) && json_string_length(t) == strlen(json_string_value(t)) ? json_string_value(t) : NULL;
     }
     in.n_tags = (int)n;
-    vx_error err;
-    int r;
+    set_text_task *st = NULL;
     if (problem) {
         vx_reply_error(rq, 400, "bad_text", "%s: unknown field or wrong type (title and description are strings, tags a list of strings)", problem);
     } else if (n > VX_API_MAX_TAGS) {
         vx_reply_error(rq, 400, "bad_text", "tags: at most %d", VX_API_MAX_TAGS);
-    } else if (!in.tags) {
+    } else if (!in.tags || !(st = calloc(1, sizeof *st))) {
         vx_reply_error(rq, 500, "internal", "out of memory");
-    } else if ((r = vx_engine_set_text(api(rq)->engine, id, &in, &err))) {
-        if (r == VX_E_BAD_INPUT) vx_reply_error(rq, 400, "bad_text", "%s", err.msg);
-        else reply_status(rq, r, "unknown_video", &err);
-    } else {
-        do_video(rq, id);
+    } else { /* the strings stay in b until the answer */
+        *st = (set_text_task){.t = {.rq = rq, .work = set_text_work, .answer = set_text_answer}, .id = id, .in = in,
+                              .body = b};
+        if (vx_offload_run(api(rq)->offload, &st->t) == 0) return;
+        free(st);
     }
     free(in.tags);
     json_decref(b);
@@ -356,12 +425,33 @@ static void do_user(vx_request *rq, const char *user) {
     vx_user_clear(&u);
 }
 
+/* Deleting a user: in a cluster a change that waits for the log, so off the loop. */
+typedef struct delete_user_task {
+    vx_offload_task t; /* first */
+    char user[VX_MAX_USER + 1];
+    int status;
+    vx_error err;
+} delete_user_task;
+
+static void delete_user_work(vx_offload_task *t) {
+    delete_user_task *d = (delete_user_task *)t;
+    d->status = vx_engine_delete_user(api(t->rq)->engine, d->user, &d->err);
+}
+
+static void delete_user_answer(vx_offload_task *t) {
+    delete_user_task *d = (delete_user_task *)t;
+    if (d->status) reply_status(t->rq, d->status, "unknown_user", &d->err);
+    else vx_reply_json(t->rq, 200, json_pack("{s:s, s:b}", "user", d->user, "deleted", 1));
+    free(d);
+}
+
 static void do_delete_user(vx_request *rq, const char *user) {
     if (!admin_ok(rq)) return;
-    vx_error err;
-    int r = vx_engine_delete_user(api(rq)->engine, user, &err);
-    if (r) { reply_status(rq, r, "unknown_user", &err); return; }
-    vx_reply_json(rq, 200, json_pack("{s:s, s:b}", "user", user, "deleted", 1));
+    delete_user_task *d = calloc(1, sizeof *d);
+    if (!d) { vx_reply_error(rq, 503, "overloaded", "out of memory"); return; }
+    d->t = (vx_offload_task){.rq = rq, .work = delete_user_work, .answer = delete_user_answer};
+    snprintf(d->user, sizeof d->user, "%s", user);
+    if (vx_offload_run(api(rq)->offload, &d->t)) free(d);
 }
 
 /* A user's own token (admin): what the user's page signs in with. Derived, not stored
@@ -387,6 +477,21 @@ static int job_setting(vx_request *rq, const json_t *body, const char *key, doub
     *out = json_number_value(v);
     return 0;
 }
+
+/* A job being submitted (index_work, index_answer). */
+typedef struct index_task {
+    vx_offload_task t; /* first */
+    const char **paths; /* in body */
+    int n;
+    vx_job_settings settings;
+    json_t *body;
+    int status;
+    uint64_t id;
+    vx_error err;
+} index_task;
+
+static void index_work(vx_offload_task *t);
+static void index_answer(vx_offload_task *t);
 
 /* {"paths": [...], "rate": 2, "max_frames": 300, "timeout": 600, "segment": 5}: the
  * four settings are optional, as `vidx index` takes them. */
@@ -424,12 +529,39 @@ static void do_index(vx_request *rq) {
         }
         list[i] = s;
     }
-    vx_error err;
-    uint64_t id = 0;
-    int r = list ? vx_engine_job_submit(api(rq)->engine, list, (int)n, &settings, &id, &err)
-                 : vx_fail(&err, "out of memory");
-    free(list);
-    json_decref(b);
+    index_task *it = list ? calloc(1, sizeof *it) : NULL;
+    if (!it) {
+        free(list);
+        json_decref(b);
+        vx_reply_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    *it = (index_task){.t = {.rq = rq, .work = index_work, .answer = index_answer}, .paths = list, .n = (int)n,
+                       .settings = settings, .body = b};
+    if (vx_offload_run(api(rq)->offload, &it->t)) {
+        free(list);
+        json_decref(b);
+        free(it);
+    }
+}
+
+/* On an offload thread: the job's record (in a cluster its folders are walked and its work
+ * queued first). */
+static void index_work(vx_offload_task *t) {
+    index_task *it = (index_task *)t;
+    it->status = vx_engine_job_submit(api(t->rq)->engine, (const char *const *)it->paths, it->n, &it->settings, &it->id,
+                                      &it->err);
+}
+
+static void index_answer(vx_offload_task *t) {
+    index_task *it = (index_task *)t;
+    vx_request *rq = t->rq;
+    const int r = it->status;
+    const uint64_t id = it->id;
+    const vx_error err = it->err;
+    free(it->paths);
+    json_decref(it->body);
+    free(it);
     if (r) {
         if (r == VX_E_BAD_INPUT) vx_reply_error(rq, 400, "bad_paths", "%s", err.msg);
         else reply_status(rq, r, "not_found", &err);

@@ -16,6 +16,7 @@ typedef struct vx_api {
     vx_metrics *metrics;
     vx_access access;          /* credentials (access.h) */
     vx_cluster *cluster;       /* NULL on one machine */
+    struct vx_offload *offload;/* blocking engine calls, off the loops (offload.h) */
     const char *const *allowed_hosts; /* Host names answered beside addresses and localhost */
     int n_allowed_hosts;
     size_t max_body;

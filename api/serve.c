@@ -13,6 +13,7 @@
 #include "../common/log.h"
 #include "../common/path.h"
 #include "../common/system.h"
+#include "offload.h"
 #include "routes.h"
 
 void vx_serve_engine_role(vx_engine_options *e) {
@@ -123,7 +124,8 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
                   .cluster = cluster,
                   .allowed_hosts = o->allowed_hosts, .n_allowed_hosts = o->n_allowed_hosts,
                   .max_body = o->http.max_body, .started_at = (int64_t)time(NULL)};
-    if (vx_access_load_user_secret(&api.access, vx_engine_data_dir(e), err)) {
+    if (vx_access_load_user_secret(&api.access, vx_engine_data_dir(e), err) ||
+        !(api.offload = vx_offload_start(VX_OFFLOAD_THREADS, err))) {
         vx_cluster_close(cluster);
         vx_engine_close(e);
         vx_metrics_free(metrics);
@@ -133,6 +135,7 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
     raise_file_limit(o->http.max_connections);
     vx_http_server *http = vx_http_start(&o->http, vx_api_handle, &api, metrics, &port, err);
     if (!http) {
+        vx_offload_stop(api.offload);
         vx_cluster_close(cluster);
         vx_engine_close(e);
         vx_metrics_free(metrics);
@@ -160,6 +163,7 @@ int vx_serve(const vx_serve_options *o, vx_error *err) {
     vx_info("%s: shutting down (no new connections; finished %d requests in flight)",
             sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : why.msg, left);
     vx_http_stop(http);
+    vx_offload_stop(api.offload); /* what was queued is done (its answers go nowhere now) */
     vx_cluster_unfollow(cluster); /* no op is applied while the engine closes */
     vx_engine_close(e); /* the current job file finishes; queued work resumes at the next start */
     vx_cluster_close(cluster);

@@ -22,6 +22,7 @@
 #define SETTLE_EVERY 50000 /* ops applied between saves of the vector indexes while busy */
 #define FOLLOW_CHECK_S 5.0  /* a quiet log is checked for ops this node missed this often */
 #define COMMIT_MAX 64      /* ops per commit call (more are split) */
+#define FOLLOW_START_WAIT_S 60 /* a starting node waits this long for the log to answer */
 
 void vx_cluster_options_default(vx_cluster_options *o) {
     memset(o, 0, sizeof *o);
@@ -363,11 +364,15 @@ typedef struct pub_wait {
     int n, left;
     uint64_t seq[COMMIT_MAX];   /* 0 until answered well */
     int failed[COMMIT_MAX];
+    int retry[COMMIT_MAX];      /* failed in a way that says it was not written: publish again */
     vx_error err[COMMIT_MAX];
     struct pub_wait *next;
 } pub_wait;
 
 #define COMMIT_HEADER "Vidx-Commit"
+#define COMMIT_WAIT_S 15.0  /* a commit's answers, retries included, within this: NATS elects a new
+                             * stream leader within its election timeout (up to 9 s) and a heartbeat */
+#define COMMIT_ROUND_S 2.0  /* one round of publishes waits this long for its answers */
 
 static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
     (void)js;
@@ -383,6 +388,10 @@ static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae
             w->seq[at] = pa->Sequence;
         } else {
             w->failed[at] = 1;
+            /* "No responders": no stream leader took it (one is being elected); a timeout:
+             * maybe written. Both are sent again under the same message id, which JetStream
+             * keeps once. */
+            w->retry[at] = pae && (pae->Err == NATS_NO_RESPONDERS || pae->Err == NATS_TIMEOUT);
             vx_cluster_nats_fail(&w->err[at], pae ? pae->Err : NATS_ERR, pae ? pae->ErrCode : 0,
                                  "the cluster's log did not take the change (is a majority of the NATS servers up?)");
         }
@@ -394,72 +403,119 @@ static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae
     natsMsg_Destroy(msg);
 }
 
-/* Publishes ops[0..n) together and waits for the server's answers (at most the
- * context's wait): status[i] and errs[i] say which got in, seqs[i] where. */
+/* Sends op i of the commit (its encoding in b, its subject and message id made once). */
+static natsStatus publish_one(vx_cluster *c, const pub_wait *w, int i, const vx_buf *b, const char *subject,
+                              const char *msg_id) {
+    char tag[48];
+    snprintf(tag, sizeof tag, "%llu.%d", (unsigned long long)w->id, i);
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subject, NULL, (const char *)b->data, (int)b->len);
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, COMMIT_HEADER, tag);
+    /* JetStream keeps one message per id for its duplicate window (2 minutes): a retry is
+     * answered with the first one's sequence. */
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+    if (s == NATS_OK) s = js_PublishMsgAsync(c->js_async, &m, NULL);
+    natsMsg_Destroy(m); /* NULL when the library took it */
+    return s;
+}
+
+/* Publishes ops[0..n) together and waits for the server's answers: status[i] and errs[i]
+ * say which got in, seqs[i] where. Losing one server of three costs time, not errors: a
+ * change refused as "no responders" (the stream's leader is gone and another is being
+ * elected) or left unanswered is sent again, under the same message id, until
+ * COMMIT_WAIT_S has passed. */
 static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, int *status, vx_error *errs) {
     pub_wait w = {.id = atomic_fetch_add(&c->commit_counter, 1) + 1, .n = n};
     pthread_mutex_lock(&c->pub_mu);
     w.next = c->pub_waits;
     c->pub_waits = &w;
     pthread_mutex_unlock(&c->pub_mu);
-    vx_buf b = {0};
+    vx_buf enc[COMMIT_MAX];
+    char subjects[COMMIT_MAX][384], ids[COMMIT_MAX][2 * VX_MAX_USER + VX_IDEMPOTENCY_KEY_MAX + 8];
+    int pending[COMMIT_MAX];
     for (int i = 0; i < n; i++) {
+        enc[i] = (vx_buf){0};
         seqs[i] = 0;
         status[i] = VX_OK;
-        vx_buf_reset(&b);
-        vx_op_encode(&b, &ops[i]);
-        if (b.oom || b.len > VX_CLUSTER_MAX_MESSAGE) {
+        pending[i] = 0;
+        vx_op_encode(&enc[i], &ops[i]);
+        if (enc[i].oom || enc[i].len > VX_CLUSTER_MAX_MESSAGE) {
             status[i] = VX_E_INTERNAL;
-            vx_fail(&errs[i], b.oom ? "out of memory" : "the change is %zu bytes; the cluster's log takes at most %d",
-                    b.len, VX_CLUSTER_MAX_MESSAGE);
+            vx_fail(&errs[i], enc[i].oom ? "out of memory" : "the change is %zu bytes; the cluster's log takes at most %d",
+                    enc[i].len, VX_CLUSTER_MAX_MESSAGE);
             continue;
         }
-        char subject[384], tag[48];
         uint64_t seed[2] = {c->nonce, atomic_fetch_add(&c->event_counter, 1)}; /* an event's own subject */
-        vx_cluster_op_subject(&ops[i], vx_hash64(seed, sizeof seed), subject, sizeof subject);
-        snprintf(tag, sizeof tag, "%llu.%d", (unsigned long long)w.id, i);
-        natsMsg *m = NULL;
-        natsStatus s = natsMsg_Create(&m, subject, NULL, (const char *)b.data, (int)b.len);
-        if (s == NATS_OK) s = natsMsgHeader_Set(m, COMMIT_HEADER, tag);
-        if (s == NATS_OK && ops[i].dedup_key && ops[i].user) {
-            /* JetStream keeps one message per id for its duplicate window (2 minutes): a
-             * retry is answered with the first one's sequence. */
-            char id[2 * VX_MAX_USER + VX_IDEMPOTENCY_KEY_MAX + 8];
-            snprintf(id, sizeof id, "%s/%s", ops[i].user, ops[i].dedup_key);
-            s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
-        }
-        if (s == NATS_OK) s = js_PublishMsgAsync(c->js_async, &m, NULL);
-        natsMsg_Destroy(m); /* NULL when the library took it */
-        if (s != NATS_OK) {
-            status[i] = VX_E_LOG_UNAVAILABLE;
-            vx_cluster_nats_fail(&errs[i], s, 0, "the cluster's log did not take the change");
-        }
+        vx_cluster_op_subject(&ops[i], vx_hash64(seed, sizeof seed), subjects[i], sizeof subjects[i]);
+        if (ops[i].dedup_key && ops[i].user) /* the client's Idempotency-Key: its retries too are kept once */
+            snprintf(ids[i], sizeof ids[i], "%s/%s", ops[i].user, ops[i].dedup_key);
+        else
+            snprintf(ids[i], sizeof ids[i], "c%016llx-%llu-%d", (unsigned long long)c->nonce, (unsigned long long)w.id, i);
+        pending[i] = 1;
     }
-    vx_buf_free(&b);
-    /* The answers, or a little more than the context's wait (5 s) for those that never come. */
-    const struct timespec until = vx_deadline_in(6);
+    const double deadline = vx_now() + COMMIT_WAIT_S;
+    int rounds = 0;
+    for (;;) {
+        /* Send what is pending, then wait for its answers (a round at most). */
+        int sent = 0;
+        pthread_mutex_lock(&c->pub_mu);
+        for (int i = 0; i < n; i++)
+            if (pending[i]) w.failed[i] = w.retry[i] = 0;
+        pthread_mutex_unlock(&c->pub_mu);
+        for (int i = 0; i < n; i++) {
+            if (!pending[i]) continue;
+            natsStatus s = publish_one(c, &w, i, &enc[i], subjects[i], ids[i]);
+            if (s == NATS_OK) {
+                sent++;
+            } else {
+                pending[i] = 0;
+                status[i] = VX_E_LOG_UNAVAILABLE;
+                vx_cluster_nats_fail(&errs[i], s, 0, "the cluster's log did not take the change");
+            }
+        }
+        rounds++;
+        const double round_end = vx_now() + COMMIT_ROUND_S < deadline ? vx_now() + COMMIT_ROUND_S : deadline;
+        const struct timespec until = vx_deadline_in(round_end - vx_now());
+        pthread_mutex_lock(&c->pub_mu);
+        w.left = sent;
+        while (w.left > 0)
+            if (pthread_cond_timedwait(&c->pub_cv, &c->pub_mu, &until)) break;
+        int again = 0;
+        for (int i = 0; i < n; i++) {
+            if (!pending[i]) continue;
+            if (w.seq[i]) {
+                pending[i] = 0;
+            } else if (w.failed[i] && !w.retry[i]) { /* refused for good (a limit, a bad message) */
+                pending[i] = 0;
+                status[i] = VX_E_LOG_UNAVAILABLE;
+                errs[i] = w.err[i];
+            } else {
+                again++; /* retryable, or unanswered this round */
+            }
+        }
+        pthread_mutex_unlock(&c->pub_mu);
+        if (!again || vx_now() + 0.25 >= deadline) break;
+        usleep(rounds < 4 ? 100000 : 250000); /* while a leader is elected */
+    }
     pthread_mutex_lock(&c->pub_mu);
-    int sent = 0;
-    for (int i = 0; i < n; i++) sent += status[i] == VX_OK;
-    w.left += sent;
-    while (w.left > 0)
-        if (pthread_cond_timedwait(&c->pub_cv, &c->pub_mu, &until)) break;
     for (pub_wait **p = &c->pub_waits; *p; p = &(*p)->next)
         if (*p == &w) {
             *p = w.next;
             break;
         }
-    pthread_mutex_unlock(&c->pub_mu);
     for (int i = 0; i < n; i++) {
-        if (status[i] != VX_OK) continue;
-        if (w.seq[i]) {
-            seqs[i] = w.seq[i];
-        } else {
-            status[i] = VX_E_LOG_UNAVAILABLE;
-            if (w.failed[i]) errs[i] = w.err[i];
-            else vx_fail(&errs[i], "the cluster's log did not answer within 6 s (is a majority of the NATS servers up?)");
+        vx_buf_free(&enc[i]);
+        if (!pending[i]) {
+            if (status[i] == VX_OK) seqs[i] = w.seq[i];
+            continue;
         }
+        status[i] = VX_E_LOG_UNAVAILABLE; /* still not taken when the time was up */
+        if (w.failed[i]) errs[i] = w.err[i];
+        else vx_fail(&errs[i], "the cluster's log did not answer within %.0f s (is a majority of the NATS servers up?)",
+                     COMMIT_WAIT_S);
     }
+    pthread_mutex_unlock(&c->pub_mu);
+    if (rounds > 1) vx_info("cluster: a commit took %d rounds of publishing (the log's leader changed?)", rounds);
 }
 
 int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *stored, int *status, vx_error *errs) {
@@ -685,13 +741,27 @@ int vx_cluster_follow(vx_cluster *c, vx_engine *e, vx_error *err) {
     if (pos.seq && pos.stream_created != c->log_created)
         return vx_fail(err, "cluster: this data folder follows another cluster log (stream %s was created anew): "
                             "move it away and start again to rebuild it from this cluster", VX_CLUSTER_LOG_STREAM);
+    /* A node started while the servers elect a leader (one of them just died) waits for
+     * it, a while, instead of giving up at the first timeout. */
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, c->js, VX_CLUSTER_LOG_STREAM, NULL, &jerr);
+    natsStatus s = NATS_TIMEOUT;
+    const double give_up = vx_now() + FOLLOW_START_WAIT_S;
+    int subscribed = 0;
+    for (int tries = 0;; tries++) {
+        if ((s = js_GetStreamInfo(&si, c->js, VX_CLUSTER_LOG_STREAM, NULL, &jerr)) == NATS_OK) {
+            if ((subscribed = subscribe_after(c, pos.seq, err) == 0)) break;
+            jsStreamInfo_Destroy(si);
+            si = NULL;
+        }
+        if (vx_now() > give_up || (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)) break;
+        if (!tries) vx_info("cluster: the log does not answer yet (a leader being elected?); waiting");
+        usleep(500000);
+    }
     if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: reading the log's state");
+    if (!subscribed) return -1; /* err says why */
     const uint64_t last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
-    if (subscribe_after(c, pos.seq, err)) return -1;
     c->engine = e;
     pthread_mutex_lock(&c->mu);
     c->applied = pos.seq;

@@ -1,7 +1,10 @@
 #include "system.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <ftw.h>
@@ -34,8 +37,28 @@ struct timespec vx_deadline_in(double seconds) {
     return t;
 }
 
+static int addr_is_loopback(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family != AF_INET6) return 0;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 int vx_host_is_loopback(const char *host) {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+    char bare[256];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') host++, n -= 2; /* [::1] */
+    if (n == 0 || n >= sizeof bare) return 0;
+    memcpy(bare, host, n);
+    bare[n] = '\0';
+    /* By what the name resolves to, every address of it: "127.example.net" is a name
+     * like any other. A name that does not resolve is not loopback. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(bare, NULL, &hints, &res) != 0 || !res) return 0;
+    int all = 1;
+    for (struct addrinfo *r = res; r && all; r = r->ai_next) all = addr_is_loopback(r->ai_addr);
+    freeaddrinfo(res);
+    return all;
 }
 
 int vx_fsync_path(const char *path) {

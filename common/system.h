@@ -15,7 +15,8 @@ int vx_random_bytes(void *out, size_t n);
 /* The CLOCK_REALTIME time `seconds` from now, as pthread_cond_timedwait takes it. */
 struct timespec vx_deadline_in(double seconds);
 
-/* 1 for loopback hosts: 127.x.y.z, ::1, localhost. */
+/* 1 for a host (an address, [IPv6], or a name) every address of which is loopback
+ * (127/8, ::1), decided from the resolved addresses; a name that does not resolve is not. */
 int vx_host_is_loopback(const char *host);
 
 /* Makes a file's bytes durable: 0, or -1 with errno. */

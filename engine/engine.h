@@ -225,6 +225,8 @@ int vx_engine_similar(vx_engine *e, uint64_t video_id, int k, int offset, vx_res
 /* Sharded search, a shard's side: this node's q->pool nearest segments for a query
  * another node took (q->shard and q->shards must be this node's), best first. */
 int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answer *out, vx_error *err);
+/* 1 on a node of a sharded cluster: a search then asks other nodes (it may wait). */
+int vx_engine_sharded(const vx_engine *e);
 
 /* ---- users -------------------------------------------------------------------------------- */
 

@@ -358,6 +358,8 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
     }
 }
 
+int vx_engine_sharded(const vx_engine *e) { return e->opt.shards > 1; }
+
 int vx_engine_shard_search(vx_engine *e, const vx_shard_query *q, vx_shard_answer *out, vx_error *err) {
     memset(out, 0, sizeof *out);
     vx_engine_foreground(e);

@@ -51,13 +51,25 @@ jetstream {{ store_dir: "{self.store}", max_memory_store: 64MB, max_file_store: 
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
 
-    def jsz(self):
+    def jsz(self, query=""):
         try:
             c = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=2)
-            c.request("GET", "/jsz")
+            c.request("GET", "/jsz" + query)
             return json.loads(c.getresponse().read())
         except (OSError, ValueError):
             return None
+
+
+def stream_leader(servers, stream):
+    """The server leading stream, or None."""
+    for s in servers:
+        j = s.jsz("?accounts=true&streams=true")
+        for acc in (j or {}).get("account_details", []):
+            for st in acc.get("stream_detail", []):
+                leader = st.get("name") == stream and st.get("cluster", {}).get("leader")
+                if leader:
+                    return next((x for x in servers if f"n{x.i}" == leader), None)
+    return None
 
 
 def start_nats(work, n, procs, auth=""):

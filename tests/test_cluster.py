@@ -25,10 +25,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
-from natscluster import Node, start_nats
+from natscluster import stream_leader, Node, start_nats
 from vxtest import ADMIN, ADMIN_TOKEN as TOKEN, check, failures, http_req, wait_for, wait_until
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
@@ -248,6 +249,35 @@ def main():
         c.close()
         check("vidx_log_skipped_total 4" in metrics and "vidx_cluster_connected 1" in metrics and
               "vidx_log_lag 0" in metrics, "cluster figures in /metrics")
+
+        # ---- the log's leader killed: writes pause while the stream elects another, never fail
+        # ("no responders" says the change was not written: it is sent again)
+        leader = wait_for("the log's leader", lambda: stream_leader(nats, "VIDX_LOG"), 30, 0.2)
+        wait_for("the log on all three", lambda: all((j := n.jsz()) and j.get("streams", 0) >= 1 for n in nats), 30, 0.2)
+        time.sleep(2)  # the restarted server caught up
+        leader.kill()
+        t_kill, pauses, failed = time.time(), [], []
+        i = 0
+        while time.time() - t_kill < 8:
+            t0 = time.time()
+            st, ev = http_req(a.port, "POST", f"/v1/users/leaderless/events",
+                              {"video_id": ids[i % len(ids)], "type": "view"}, timeout=30)
+            pauses.append(time.time() - t0)
+            if st != 201:
+                failed.append((st, ev))
+            i += 1
+        print(f"log leader n{leader.i} killed: {i} events in 8 s, longest write {max(pauses) * 1e3:.0f} ms, "
+              f"{len(failed)} failed", flush=True)
+        check(not failed, f"writes while the log elects a leader: {failed[:2]}")
+        st, u = a.get("/v1/users/leaderless")
+        wait_for("the events on A", lambda: a.get("/v1/users/leaderless")[0] == 200, 30, 0.1)
+        st, u = a.get("/v1/users/leaderless")
+        check(st == 200 and u["events"] == i, f"every write recorded once: {st} {u} of {i}")
+        alive = [n for n in nats if n is not leader]
+        wait_for("the log's new leader", lambda: stream_leader(alive, "VIDX_LOG"), 60, 0.2)
+        leader.start()
+        wait_for("the killed server back", lambda: (j := leader.jsz()) and j.get("meta_cluster", {}).get("leader"),
+                 60, 0.2)
         check(a.healthz()[0] == 200, "A still serves after garbage")
         check(node_answers(b, ids) == got_b, "B's answers unchanged by garbage")
 
@@ -328,6 +358,19 @@ def main():
               f"an event without quorum: {st} {doc} (accepted first: {accepted})")
         if st == 503:
             print(f"write refused {time.time() - t0:.1f} s after losing quorum: {doc['error']['message']}", flush=True)
+        # A change waiting for the log (here until it gives up) does not hold up the loop
+        # thread that took it: the service's other requests are answered meanwhile.
+        waiting = threading.Thread(target=lambda: http_req(a.port, "DELETE", "/v1/users/never-existed", None, ADMIN,
+                                                           timeout=60))
+        waiting.start()
+        time.sleep(0.3)
+        slowest = 0
+        for _ in range(20):
+            t1 = time.time()
+            st, _ = a.healthz()
+            slowest = max(slowest, time.time() - t1)
+        check(slowest < 1, f"requests answered while a change waits for the log: slowest {slowest:.2f} s")
+        waiting.join()
         st, doc = a.get("/v1/search?q=fire&k=3")
         check(st == 200 and doc["results"], f"search without quorum: {st}")
         check(b.get("/v1/users/user0")[0] == 200, "user records without quorum")

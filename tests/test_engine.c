@@ -11,6 +11,8 @@
 
 #include "../api/status_http.h"
 #include "../common/hash.h"
+#include "../common/path.h"
+#include "../common/system.h"
 #include "../common/vecmath.h"
 #include "../common/worker.h"
 #include "../engine/engine.h"
@@ -410,7 +412,23 @@ static void test_engine_statuses(void) {
     vx_engine_close(e);
 }
 
+/* Loopback is decided from addresses: a name that merely starts like one is not; and
+ * what paths lie within a folder. */
+static void test_loopback_and_paths(void) {
+    CHECK(vx_host_is_loopback("127.0.0.1") && vx_host_is_loopback("127.9.8.7") && vx_host_is_loopback("::1") &&
+          vx_host_is_loopback("[::1]") && vx_host_is_loopback("localhost"));
+    CHECK(!vx_host_is_loopback("127.example.net") && !vx_host_is_loopback("192.0.2.1") &&
+          !vx_host_is_loopback("0.0.0.0") && !vx_host_is_loopback("") && !vx_host_is_loopback("::ffff:10.0.0.1") &&
+          !vx_host_is_loopback("[::1"));
+    CHECK(vx_path_within("/a/b", "/a/b") && vx_path_within("/a/b/c", "/a/b") && vx_path_within("/a/b/c", "/a/b/") &&
+          vx_path_within("/x", "/"));
+    CHECK(!vx_path_within("/a/bc", "/a/b") && !vx_path_within("/a", "/a/b") && !vx_path_within("/ab/c", "/a"));
+    CHECK(vx_path_system_folder("/proc/self/environ") && vx_path_system_folder("/etc") &&
+          !vx_path_system_folder("/etcetera/x.mp4") && !vx_path_system_folder("/home/me/proc/x.mp4"));
+}
+
 int main(void) {
+    RUN(test_loopback_and_paths);
     RUN(test_worker_queue);
     RUN(test_worker_limits);
     RUN(test_worker_wake_and_quiet);

@@ -308,8 +308,10 @@ static void test_search(void) {
     vx_engine *e = open_engine(dir, 0);
     REQUIRE(e);
     snprintf(videos, sizeof videos, "%s/videos", shared);
-    /* A copy of one clip, to see duplicates kept out of similar. */
-    snprintf(copy, sizeof copy, "%s/copy-of-fire2.mp4", dir);
+    /* A copy of one clip, to see duplicates kept out of similar (beside the data folder:
+     * nothing inside it is media). */
+    char *lib = test_tmpdir("search-lib");
+    snprintf(copy, sizeof copy, "%s/copy-of-fire2.mp4", lib);
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "cp '%s/moviepy/fire2.mp4' '%s'", videos, copy);
     REQUIRE(system(cmd) == 0);
@@ -538,6 +540,8 @@ static void test_search(void) {
     free(q);
     test_rmtree(dir);
     free(dir);
+    test_rmtree(lib);
+    free(lib);
 }
 
 /* vx_dot_rows (the inverted-file scan's kernel) against a double-precision reference,
