@@ -591,18 +591,62 @@ static int is_get(const vx_request *rq) { return rq->method == EVHTTP_REQ_GET ||
 static void add_problem(void *ctx, const char *problem) { json_array_append_new(ctx, json_string(problem)); }
 
 /* What the data folder holds (vidx info), or with check=1 its problems (vidx info --check). */
+/* GET /v1/info?check=1 (every record and index read: seconds for a large catalog) and
+ * POST /v1/info?repair=1 (the derived indexes rebuilt): off the loop. */
+typedef struct check_task {
+    vx_offload_task t; /* first */
+    int repair;
+    json_t *list;      /* problems, or what was repaired */
+    uint64_t problems;
+    int status;
+    vx_error err;
+} check_task;
+
+static void check_work(vx_offload_task *t) {
+    check_task *c = (check_task *)t;
+    vx_engine *e = api(t->rq)->engine;
+    c->status = c->repair ? vx_engine_repair(e, add_problem, c->list, &c->err)
+                          : vx_engine_check(e, add_problem, c->list, &c->problems, &c->err);
+}
+
+static void check_answer(vx_offload_task *t) {
+    check_task *c = (check_task *)t;
+    const char *dir = vx_engine_data_dir(api(t->rq)->engine);
+    if (c->status) {
+        json_decref(c->list);
+        reply_status(t->rq, c->status, "not_found", &c->err);
+    } else if (c->repair) {
+        vx_reply_json(t->rq, 200, json_pack("{s:s, s:o}", "database", dir, "repaired", c->list));
+    } else {
+        vx_reply_json(t->rq, 200, json_pack("{s:s, s:I, s:o}", "database", dir, "count", (json_int_t)c->problems,
+                                            "problems", c->list));
+    }
+    free(c);
+}
+
 static void do_info(vx_request *rq) {
     if (!admin_ok(rq)) return;
     vx_engine *e = api(rq)->engine;
     vx_error err;
-    const char *check = vx_param(rq, "check");
-    if (check && strcmp(check, "1") == 0) {
-        json_t *list = json_array();
-        uint64_t problems = 0;
-        int r = list ? vx_engine_check(e, add_problem, list, &problems, &err) : vx_fail(&err, "out of memory");
-        if (r) { json_decref(list); reply_status(rq, r, "not_found", &err); return; }
-        vx_reply_json(rq, 200, json_pack("{s:s, s:I, s:o}", "database", vx_engine_data_dir(e), "count",
-                                         (json_int_t)problems, "problems", list));
+    const char *check = vx_param(rq, "check"), *repair = vx_param(rq, "repair");
+    const int repairing = rq->method == EVHTTP_REQ_POST;
+    if (repairing && !(repair && strcmp(repair, "1") == 0)) {
+        vx_reply_error(rq, 400, "bad_parameter", "POST /v1/info takes repair=1 (the derived indexes rebuilt)");
+        return;
+    }
+    if (repairing || (check && strcmp(check, "1") == 0)) {
+        check_task *c = calloc(1, sizeof *c);
+        if (!c || !(c->list = json_array())) {
+            free(c);
+            vx_reply_error(rq, 503, "overloaded", "out of memory");
+            return;
+        }
+        c->t = (vx_offload_task){.rq = rq, .work = check_work, .answer = check_answer};
+        c->repair = repairing;
+        if (vx_offload_run(api(rq)->offload, &c->t)) {
+            json_decref(c->list);
+            free(c);
+        }
         return;
     }
     vx_engine_stats st;
@@ -891,18 +935,19 @@ void vx_api_handle(vx_request *rq) {
     } fixed[] = {
         {"/healthz", VX_ROUTE_HEALTHZ, 0, do_healthz},
         {"/metrics", VX_ROUTE_METRICS, 0, do_metrics},
-        {"/v1/search", VX_ROUTE_SEARCH, 0, do_search},
+        {"/v1/search", VX_ROUTE_SEARCH, 2, do_search},
         {"/v1/index", VX_ROUTE_INDEX, 1, do_index},
-        {"/v1/info", VX_ROUTE_INFO, 0, do_info},
+        {"/v1/info", VX_ROUTE_INFO, 2, do_info},
         {"/v1/tags", VX_ROUTE_TAGS, 0, do_tags},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (strcmp(p, fixed[i].path) != 0) continue;
         rq->route = fixed[i].route;
-        if (fixed[i].route == VX_ROUTE_SEARCH ? !is_get(rq) && rq->method != EVHTTP_REQ_POST
-            : fixed[i].post                   ? rq->method != EVHTTP_REQ_POST
-                                              : !is_get(rq))
-            vx_reply_method_not_allowed(rq, fixed[i].route == VX_ROUTE_SEARCH ? "GET, POST" : fixed[i].post ? "POST" : "GET");
+        /* post: 0 GET, 1 POST, 2 either */
+        if (fixed[i].post == 2 ? !is_get(rq) && rq->method != EVHTTP_REQ_POST
+            : fixed[i].post    ? rq->method != EVHTTP_REQ_POST
+                               : !is_get(rq))
+            vx_reply_method_not_allowed(rq, fixed[i].post == 2 ? "GET, POST" : fixed[i].post ? "POST" : "GET");
         else
             fixed[i].handle(rq);
         return;

@@ -16,7 +16,30 @@ static void print_problem(void *ctx, const char *problem) {
     printf("problem: %s\n", problem);
 }
 
-/* --check: the catalog's invariants, one line per problem; exit 1 if any. */
+static void print_repaired(void *ctx, const char *what) {
+    (void)ctx;
+    printf("repaired: %s\n", what);
+}
+
+/* --repair: the derived indexes (vectors, words) rebuilt from the catalog, through the
+ * service when one runs. */
+static int run_repair(const cli_command *cmd, cli_target *t) {
+    if (t->remote) {
+        json_t *doc;
+        int rc = cli_call(cmd, t, "POST", "/v1/info?repair=1", NULL, &doc);
+        if (rc) return rc;
+        const json_t *list = json_object_get(doc, "repaired");
+        for (size_t i = 0; i < json_array_size(list); i++) print_repaired(NULL, json_string_value(json_array_get(list, i)));
+        json_decref(doc);
+        return CLI_OK;
+    }
+    vx_error err;
+    int r = vx_engine_repair(t->engine, print_repaired, NULL, &err);
+    return r ? cli_fail(cmd, "%s", err.msg) : CLI_OK;
+}
+
+/* --check: the catalog's invariants and the derived indexes against it, one line per
+ * problem; exit 1 if any. */
 static int run_check(const cli_command *cmd, cli_target *t) {
     uint64_t problems = 0;
     if (t->remote) {
@@ -39,7 +62,11 @@ static int run_check(const cli_command *cmd, cli_target *t) {
 static int run_info(const cli_command *cmd, cli_args *args) {
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) return CLI_USAGE;
-    o.catalog_only = 1;
+    const int checking = cli_has(cmd, args, "check"), repairing = cli_has(cmd, args, "repair");
+    if (repairing && !checking) return cli_usage_error(cmd, "--repair goes with --check");
+    /* A check reads the derived indexes too (no model needed: their size is the catalog's). */
+    o.catalog_only = !checking;
+    o.model = VX_MODEL_NONE;
     vx_path probe;
     struct stat st;
     vx_error perr;
@@ -60,8 +87,9 @@ static int run_info(const cli_command *cmd, cli_args *args) {
     } else {
         cli_target t;
         if (cli_open(cmd, &o, &t)) return CLI_SOME_FAILED;
-        if (cli_has(cmd, args, "check")) {
-            rc = run_check(cmd, &t);
+        if (checking) {
+            rc = repairing ? run_repair(cmd, &t) : CLI_OK;
+            if (!rc) rc = run_check(cmd, &t);
             cli_close(&t);
             return rc;
         }
@@ -87,11 +115,12 @@ static int run_info(const cli_command *cmd, cli_args *args) {
 
 const cli_command cmd_info = {
     .name = "info",
-    .synopsis = "[--db DIR] [--json] [--check]",
+    .synopsis = "[--db DIR] [--json] [--check [--repair]]",
     .summary = "show what the database holds: videos, segments, users, events, model, index",
     .opts = {CLI_DB_OPT,
              {"json", 0, NULL, "print JSON"},
-             {"check", 0, NULL, "verify the catalog's consistency; exit 1 on any problem"}},
+             {"check", 0, NULL, "verify the catalog's consistency and the indexes against it; exit 1 on any problem"},
+             {"repair", 0, NULL, "with --check: rebuild the vector index and rewrite words that differ, then check"}},
     .min_pos = 0,
     .max_pos = 0,
     .run = run_info,

@@ -23,6 +23,7 @@
 #include "../indexer/thumbs.h"
 #include "../recommend/events.h"
 #include "../recommend/feed.h"
+#include "../common/failpoint.h"
 #include "engine_internal.h"
 
 static int write_thumbs(vx_engine *e, const vx_op *op, vx_error *err) {
@@ -191,10 +192,15 @@ static void follow_video(vx_engine *e, uint64_t id) {
     vx_error err;
     if (!e->vectors.ann) return; /* a catalog-only engine (a cluster's worker) keeps no indexes */
     pthread_rwlock_wrlock(&e->vectors.lock);
-    int r = vx_ann_update_video(e->vectors.ann, e->cat, id, &err);
+    int r = vx_failpoint("vector-follow") ? vx_fail(&err, "failpoint vector-follow")
+                                          : vx_ann_update_video(e->vectors.ann, e->cat, id, &err);
     atomic_fetch_add(&e->vectors.version, 1); /* cached similar-video answers are stale */
     pthread_rwlock_unlock(&e->vectors.lock);
-    if (r) vx_warn("vector index update for %016llx: %s", (unsigned long long)id, err.msg);
+    if (r) {
+        char why[400];
+        snprintf(why, sizeof why, "video %016llx: %.300s", (unsigned long long)id, err.msg);
+        vx_engine_mark_dirty(e, VX_DERIVED_VECTORS, why);
+    }
     if (e->vectors.rec && vx_rec_video_changed(e->vectors.rec, e->cat, id, &err)) vx_warn("recommender: %s", err.msg);
     vx_engine_labels_follow(e, id);
 }

@@ -67,6 +67,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!(e->vectors.ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
     if (!(e->vectors.rec = vx_rec_open(e->cat, err))) goto fail;
     if (vx_engine_text_open(e, err)) goto fail;
+    if (vx_engine_repair_marked(e, err)) goto fail; /* an index that missed a change before */
     if (o->labels && vx_engine_labels_open(e, err)) goto fail;
     if (!(e->answers = vx_lru_new(o->similar_cache > 0 ? o->similar_cache : 1, o->answer_cache_bytes))) {
         vx_fail(err, "out of memory");

@@ -450,8 +450,14 @@ int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err);
 void vx_engine_gauges(vx_engine *e, vx_engine_stats *out);
 void vx_engine_stats_free(vx_engine_stats *i);
 
-/* The catalog's invariants (vidx info --check): each problem to report(ctx, text). */
+/* The catalog's invariants, and each derived index (vectors, words) against the catalog
+ * when the engine has it open (vidx info --check): each problem to report(ctx, text). */
 int vx_engine_check(vx_engine *e, void (*report)(void *ctx, const char *problem), void *ctx, uint64_t *problems,
                     vx_error *err);
+int vx_engine_check_derived(vx_engine *e, void (*report)(void *ctx, const char *problem), void *ctx,
+                            uint64_t *problems, vx_error *err);
+/* Rebuilds the vector index and rewrites every video's words that differ from the catalog
+ * (vidx info --check --repair); each thing done to report(ctx, text). A vx_status. */
+int vx_engine_repair(vx_engine *e, void (*report)(void *ctx, const char *what), void *ctx, vx_error *err);
 
 #endif

@@ -34,6 +34,7 @@ struct vx_engine {
     vx_engine_options opt;
     char data_dir[VX_DATA_DIR_MAX + 1];
     char data_dir_real[PATH_MAX];     /* the same, canonical (where paths are compared with it) */
+    atomic_int dirty[2];              /* vx_derived: its index missed a change (repair.c); marked once */
     vx_catalog *cat;                  /* LevelDB: safe from any thread */
     vx_ann_options ann_opt;
 
@@ -226,5 +227,16 @@ void vx_renditions_counts(vx_renditions *m, int64_t *pending, uint64_t *made, ui
 int vx_rendition_path(const vx_engine *e, uint64_t content_hash, vx_path out, vx_error *err);
 /* How a video plays (vx_engine_video, jobs). */
 void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out);
+
+/* engine/repair.c: the derived indexes kept true to the catalog */
+typedef enum { VX_DERIVED_VECTORS = 0, VX_DERIVED_WORDS = 1 } vx_derived;
+/* A follow failed: the index is marked (a file in DATA/index/), so the next open repairs it. */
+void vx_engine_mark_dirty(vx_engine *e, vx_derived which, const char *why);
+int vx_engine_marked_dirty(const vx_engine *e, vx_derived which);
+/* At open: rebuilds what is marked, then removes the marks. */
+int vx_engine_repair_marked(vx_engine *e, vx_error *err);
+/* engine/text.c: every video's words against the catalog; with fix, the differing ones
+ * rewritten. *differ: how many differed, *example: one of them. */
+int vx_engine_text_check(vx_engine *e, int fix, uint64_t *differ, uint64_t *example, void *unused, vx_error *err);
 
 #endif

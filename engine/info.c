@@ -67,5 +67,6 @@ void vx_engine_stats_free(vx_engine_stats *i) { vx_meta_clear(&i->meta); }
 
 int vx_engine_check(vx_engine *e, void (*report)(void *ctx, const char *problem), void *ctx, uint64_t *problems,
                     vx_error *err) {
-    return vx_catalog_check(e->cat, report, ctx, problems, err) ? VX_E_INTERNAL : VX_OK;
+    if (vx_catalog_check(e->cat, report, ctx, problems, err)) return VX_E_INTERNAL;
+    return vx_engine_check_derived(e, report, ctx, problems, err) ? VX_E_INTERNAL : VX_OK;
 }

@@ -23,6 +23,7 @@
 #include "../common/log.h"
 #include "../common/system.h"
 #include "../common/utf8.h"
+#include "../common/failpoint.h"
 #include "engine_internal.h"
 
 /* ---- what a video's documents are made from ------------------------------------------ */
@@ -83,14 +84,18 @@ static int load_source(vx_engine *e, uint64_t id, video_source *s, vx_error *err
     return 0;
 }
 
-/* Rewrites the video's documents when they were made from something else. */
-static int sync_video(vx_engine *e, uint64_t id, vx_error *err) {
+/* Rewrites the video's documents when they were made from something else (with fix 0,
+ * only says so: *differs). */
+static int sync_video_as(vx_engine *e, uint64_t id, int fix, int *differs, vx_error *err) {
     video_source s;
+    if (differs) *differs = 0;
     int r = load_source(e, id, &s, err);
     if (r < 0) return -1;
     uint64_t held;
     if (vx_lexical_digest(e->lex, id, &held, err)) { source_clear(&s); return -1; }
     if (held == s.digest) { source_clear(&s); return 0; }
+    if (differs) *differs = 1;
+    if (!fix) { source_clear(&s); return 0; }
     int n = 0, cap = 1 + (int)(s.text[0].n_entries + s.text[1].n_entries);
     vx_lexical_doc *docs = s.digest ? malloc((size_t)cap * sizeof *docs) : NULL;
     if (s.digest && !docs) { source_clear(&s); return vx_fail(err, "out of memory"); }
@@ -106,12 +111,19 @@ static int sync_video(vx_engine *e, uint64_t id, vx_error *err) {
     return r;
 }
 
+static int sync_video(vx_engine *e, uint64_t id, vx_error *err) { return sync_video_as(e, id, 1, NULL, err); }
+
 void vx_engine_text_follow(vx_engine *e, uint64_t video_id, uint64_t generation) {
     if (!e->lex) return;
     vx_error err;
-    if (sync_video(e, video_id, &err) || vx_lexical_commit(e->lex, generation, &err))
-        vx_warn("text index, video %016llx: %s (caught up at the next start)", (unsigned long long)video_id,
-                err.msg);
+    if (vx_failpoint("words-follow")) {
+        vx_fail(&err, "failpoint words-follow");
+    } else if (sync_video(e, video_id, &err) == 0 && vx_lexical_commit(e->lex, generation, &err) == 0) {
+        return;
+    }
+    char why[400];
+    snprintf(why, sizeof why, "video %016llx: %.300s", (unsigned long long)video_id, err.msg);
+    vx_engine_mark_dirty(e, VX_DERIVED_WORDS, why);
 }
 
 /* ---- opening and catching up ----------------------------------------------------------- */
@@ -129,6 +141,30 @@ static int collect_id(void *ctx, const vx_video *v) {
         return 1;
     }
     l->ids[l->n++] = v->id;
+    return 0;
+}
+
+int vx_engine_text_check(vx_engine *e, int fix, uint64_t *differ, uint64_t *example, void *unused, vx_error *err) {
+    (void)unused;
+    id_list l = {0};
+    uint64_t n_differ = 0, first = 0;
+    if (vx_catalog_scan_videos(e->cat, collect_id, &l, NULL, err)) { free(l.ids); return -1; }
+    if (l.oom) { free(l.ids); return vx_fail(err, "out of memory"); }
+    for (size_t i = 0; i < l.n; i++) {
+        int d = 0;
+        if (sync_video_as(e, l.ids[i], fix, &d, err)) { free(l.ids); return -1; }
+        if (d && !n_differ++) first = l.ids[i];
+    }
+    free(l.ids);
+    if (fix && n_differ) {
+        vx_meta meta;
+        if (vx_catalog_get_meta(e->cat, &meta, err)) return -1;
+        const uint64_t generation = meta.text_generation;
+        vx_meta_clear(&meta);
+        if (vx_lexical_commit(e->lex, generation, err)) return -1;
+    }
+    if (differ) *differ = n_differ;
+    if (example) *example = first;
     return 0;
 }
 

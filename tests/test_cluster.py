@@ -273,11 +273,11 @@ def main():
         wait_for("the events on A", lambda: a.get("/v1/users/leaderless")[0] == 200, 30, 0.1)
         st, u = a.get("/v1/users/leaderless")
         check(st == 200 and u["events"] == i, f"every write recorded once: {st} {u} of {i}")
+        # Left down: a NATS 2.9 server restarted after kill -9 can come back with a log
+        # that lost its unsynced tail (cluster/README.md), and the quorum tests below need
+        # only two. Nodes started from now on wait for the log while it elects.
         alive = [n for n in nats if n is not leader]
         wait_for("the log's new leader", lambda: stream_leader(alive, "VIDX_LOG"), 60, 0.2)
-        leader.start()
-        wait_for("the killed server back", lambda: (j := leader.jsz()) and j.get("meta_cluster", {}).get("leader"),
-                 60, 0.2)
         check(a.healthz()[0] == 200, "A still serves after garbage")
         check(node_answers(b, ids) == got_b, "B's answers unchanged by garbage")
 

@@ -130,6 +130,31 @@ if [ "$(id -u)" -ne 0 ]; then
   grep -q "secret.mp4: permission denied" out || fail "unreadable file: $(cat out)"
 fi
 
+# ---- a derived index that missed a change ---------------------------------------------------
+# The vector and word indexes of the first video fail to follow it (failpoints: its video
+# op and its text op each follow the words): each is
+# marked, and the next open rebuilds it, so the video is found by its pictures and words.
+mkdir follow
+cp clips/a.mp4 follow/aardvark.mp4
+cp clips/b.webm follow/zebra.webm
+VIDX_FAILPOINTS=vector-follow:1,words-follow:2 "$vidx" index --db followdb follow >out 2>err ||
+  fail "index with failing follows: $(cat out) $(tail -3 err)"
+[ -f followdb/index/vectors.dirty ] && [ -f followdb/index/words.dirty ] ||
+  fail "failed follows are marked: $(ls followdb/index) $(cat err)"
+"$vidx" search --db followdb --json aardvark >found.json 2>err || fail "search after failed follows: $(cat err)"
+grep -q 'aardvark.mp4' found.json || fail "the video whose follows failed is found by its words: $(cat found.json)"
+[ ! -f followdb/index/vectors.dirty ] && [ ! -f followdb/index/words.dirty ] || fail "the marks go once repaired"
+"$vidx" info --check --db followdb >check.txt || fail "repaired at open, the indexes check clean: $(cat check.txt)"
+# Unmarked (as before marks existed), the check finds the difference and --repair fixes it.
+VIDX_FAILPOINTS=vector-follow:1,words-follow:2 "$vidx" index --db followdb2 follow >/dev/null 2>&1
+rm -f followdb2/index/vectors.dirty followdb2/index/words.dirty
+"$vidx" info --check --db followdb2 >check.txt && fail "an index missing a video checks clean: $(cat check.txt)"
+grep -q "vector index: holds 1 videos" check.txt && grep -q "word index: the words of 1 videos differ" check.txt ||
+  fail "the check names what differs: $(cat check.txt)"
+"$vidx" info --check --repair --db followdb2 >check.txt || fail "--repair: $(cat check.txt)"
+grep -q "repaired: vector index rebuilt: 2 videos" check.txt && grep -q ": 0 problems" check.txt ||
+  fail "--repair rebuilds, then checks clean: $(cat check.txt)"
+
 # ---- kill -9 at random moments ---------------------------------------------------------------
 for round in 1 2 3 4 5; do
   "$vidx" index --db killdb "$shared/videos" >/dev/null 2>&1 &
