@@ -20,7 +20,8 @@
 #define APPLIED_RING 1024 /* results of recent applies, for the commits waiting on them */
 #define MAX_SERVERS 32
 #define SETTLE_EVERY 50000 /* ops applied between saves of the vector indexes while busy */
-#define FOLLOW_CHECK_S 5.0  /* a quiet log is checked for ops this node missed this often */
+#define FOLLOW_CHECK_S 2.0  /* a quiet log is checked for ops this node missed this often (a follower
+                             * whose consumer died with its server resumes within about this) */
 #define COMMIT_MAX 64      /* ops per commit call (more are split) */
 #define FOLLOW_START_WAIT_S 60 /* a starting node waits this long for the log to answer */
 
