@@ -62,13 +62,16 @@ int vx_ffmpeg_open(AVFormatContext **fmt, const char *path, char *why, size_t wh
     char url[64];
     snprintf(url, sizeof url, "file:/proc/self/fd/%d", fd);
     /* Probed under the file's own name: a format guessed from the bytes alone is weighed
-     * with the name's extension, as FFmpeg does for a path. */
+     * with the name's extension, as FFmpeg does for a path. Not image2, which reads the
+     * picture's codec from the name it opens (the /proc one has no extension): left to
+     * FFmpeg's own probe of the bytes, a picture opens with its *_pipe demuxer. */
     const AVInputFormat *guess = NULL;
     AVIOContext *peek = NULL;
     if (avio_open(&peek, url, AVIO_FLAG_READ) >= 0) {
         if (av_probe_input_buffer2(peek, &guess, path, NULL, 0, 0) < 0) guess = NULL;
         avio_closep(&peek);
     }
+    if (guess && strcmp(guess->name, "image2") == 0) guess = NULL;
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
     av_dict_set(&opts, "format_whitelist", demuxers, 0);
