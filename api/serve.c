@@ -71,6 +71,10 @@ static int wait_for_signal(const sigset_t *sigs, vx_cluster *cluster, vx_engine 
         if (!cluster) continue;
         vx_cluster_status st;
         vx_cluster_status_of(cluster, &st);
+        if (st.regressed) {
+            vx_fail(err, "refusing to serve: %s", st.regressed_why);
+            return 0;
+        }
         if (!st.ready) continue;
         if (!was_ready) vx_info("cluster: caught up with the log (op %llu): ready", (unsigned long long)st.applied);
         was_ready = 1;

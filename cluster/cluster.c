@@ -125,6 +125,7 @@ static int ensure_stream(vx_cluster *c, const char *name, const char *subjects, 
 }
 
 static void on_published(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+static void refresh_connection(vx_cluster *c);
 
 static uint64_t random_u64(void) {
     uint64_t v = 0;
@@ -425,7 +426,8 @@ static natsStatus publish_one(vx_cluster *c, const pub_wait *w, int i, const vx_
  * change refused as "no responders" (the stream's leader is gone and another is being
  * elected) or left unanswered is sent again, under the same message id, until
  * COMMIT_WAIT_S has passed. */
-static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, int *status, vx_error *errs) {
+static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, uint64_t *idh, int *status,
+                        vx_error *errs) {
     pub_wait w = {.id = atomic_fetch_add(&c->commit_counter, 1) + 1, .n = n};
     pthread_mutex_lock(&c->pub_mu);
     w.next = c->pub_waits;
@@ -452,6 +454,7 @@ static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, 
             snprintf(ids[i], sizeof ids[i], "%s/%s", ops[i].user, ops[i].dedup_key);
         else
             snprintf(ids[i], sizeof ids[i], "c%016llx-%llu-%d", (unsigned long long)c->nonce, (unsigned long long)w.id, i);
+        idh[i] = vx_hash64(ids[i], strlen(ids[i]));
         pending[i] = 1;
     }
     const double deadline = vx_now() + COMMIT_WAIT_S;
@@ -527,9 +530,9 @@ int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *store
                                   errs + COMMIT_MAX);
         return a || b ? -1 : 0;
     }
-    uint64_t seqs[COMMIT_MAX], last = 0;
+    uint64_t seqs[COMMIT_MAX], idh[COMMIT_MAX] = {0}, last = 0;
     int rc = 0, warned = 0;
-    publish_all(c, ops, n, seqs, status, errs);
+    publish_all(c, ops, n, seqs, idh, status, errs);
     for (int i = 0; i < n; i++) {
         if (status[i] != VX_OK) {
             if (!warned++) vx_warn("cluster: %s", errs[i].msg);
@@ -549,7 +552,9 @@ int vx_cluster_commit(void *ctx, const vx_op *ops, int n, vx_event_stored *store
     for (int i = 0; i < n; i++) {
         if (status[i] != VX_OK || !seqs[i]) continue;
         const applied_result *a = &c->ring[seqs[i] % APPLIED_RING];
-        if (applied && a->seq == seqs[i]) {
+        /* The op applied at that sequence must be this one (its message id): after a log
+         * lost ops, a sequence can come back holding another. */
+        if (applied && a->seq == seqs[i] && a->id_hash == idh[i]) {
             status[i] = a->status;
             if (a->status) errs[i] = a->err;
             if (ops[i].kind == VX_OP_EVENT) stored[i] = a->stored;
@@ -605,14 +610,33 @@ static int subscribe_after(vx_cluster *c, uint64_t after, vx_error *err) {
     return s == NATS_OK ? 0 : vx_cluster_nats_fail(err, s, jerr, "cluster: following the log");
 }
 
-/* The log's last sequence, or 0 when the servers cannot say now. */
-static uint64_t log_last_seq(vx_cluster *c) {
+/* The log's last sequence, or 0 when the servers cannot say now; *known says which. */
+static uint64_t log_last_seq(vx_cluster *c, int *known) {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
+    *known = 0;
     if (js_GetStreamInfo(&si, c->js, VX_CLUSTER_LOG_STREAM, NULL, &jerr) != NATS_OK) return 0;
     const uint64_t last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
+    *known = 1;
     return last;
+}
+
+/* The log ends before the last op this node applied: the servers lost acknowledged
+ * writes (NATS 2.9 after a majority crashed at once, or servers restored from an older
+ * copy), and the ops published since reuse sequences this node has already passed, so
+ * following on would skip them without a word. */
+static void log_regressed(vx_cluster *c, uint64_t applied, uint64_t last) {
+    pthread_mutex_lock(&c->mu);
+    if (!c->regressed) {
+        c->regressed = 1;
+        snprintf(c->regressed_why, sizeof c->regressed_why,
+                 "log regressed: this node applied op %llu, the log ends at %llu (its servers lost acknowledged "
+                 "writes): rebuild this node (move its data folder away and start it again) or restore the servers",
+                 (unsigned long long)applied, (unsigned long long)last);
+        vx_log_error("cluster: %s", c->regressed_why);
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Called when the log is quiet or the subscription failed: the consumer lives on the
@@ -623,11 +647,16 @@ static void check_following(vx_cluster *c, int failed, double *last_check, doubl
     const double now = vx_now();
     if (!failed && now - *last_check < FOLLOW_CHECK_S) return;
     *last_check = now;
-    const uint64_t last = log_last_seq(c);
+    int known;
+    const uint64_t last = log_last_seq(c, &known);
     pthread_mutex_lock(&c->mu);
     const uint64_t applied = c->applied;
     if (last > applied) c->lag = last - applied;
     pthread_mutex_unlock(&c->mu);
+    if (known && last < applied) {
+        log_regressed(c, applied, last);
+        return;
+    }
     if (!failed && (last <= applied || now - last_msg < FOLLOW_CHECK_S)) return;
     vx_error err;
     if (subscribe_after(c, applied, &err)) {
@@ -652,8 +681,12 @@ static void *follow_loop(void *arg) {
     vx_cluster *c = arg;
     vx_log_position pos = {.seq = 0, .stream_created = c->log_created};
     uint64_t unsaved = 0; /* ops applied since the vector indexes were saved */
-    double last_check = vx_now(), last_msg = vx_now();
+    double last_check = vx_now(), last_msg = vx_now(), last_view = 0;
     while (!atomic_load(&c->stop)) {
+        if (vx_now() - last_view >= 0.5) {
+            refresh_connection(c);
+            last_view = vx_now();
+        }
         pthread_mutex_lock(&c->mu);
         const int ready = c->ready;
         pthread_mutex_unlock(&c->mu);
@@ -686,6 +719,9 @@ static void *follow_loop(void *arg) {
         vx_op op;
         vx_error err;
         applied_result res = {.seq = pos.seq};
+        const char *msg_id = NULL;
+        if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id) == NATS_OK && msg_id)
+            res.id_hash = vx_hash64(msg_id, strlen(msg_id));
         int r;
         if (vx_op_decode(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &op, &err)) {
             vx_warn("cluster: log message %llu on %s is not a valid op (%s); skipped", (unsigned long long)pos.seq,
@@ -763,6 +799,10 @@ int vx_cluster_follow(vx_cluster *c, vx_engine *e, vx_error *err) {
     if (!subscribed) return -1; /* err says why */
     const uint64_t last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
+    if (pos.seq > last) {
+        log_regressed(c, pos.seq, last);
+        return vx_fail(err, "cluster: %s", c->regressed_why);
+    }
     c->engine = e;
     pthread_mutex_lock(&c->mu);
     c->applied = pos.seq;
@@ -789,28 +829,54 @@ int vx_cluster_wait_ready(vx_cluster *c, double timeout_s, const atomic_int *sto
     }
 }
 
-void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out) {
-    memset(out, 0, sizeof *out);
-    out->role = c->o.role ? c->o.role : "serve";
-    out->connected = natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
-    pthread_mutex_lock(&c->mu);
-    out->ready = c->ready;
-    out->applied = c->applied;
-    out->lag = c->lag;
-    pthread_mutex_unlock(&c->mu);
-    out->skipped = atomic_load(&c->skipped);
-    out->shard = c->o.shard;
-    out->shards = c->o.shards > 1 ? c->o.shards : 0;
-    out->shard_serving = atomic_load(&c->shard_serving);
+/* The connection as the NATS client sees it (connected, the servers it knows), read into
+ * c by the follower thread: a loop thread answering /healthz never waits on the client's
+ * own lock, which its threads can hold for seconds while servers hang. */
+static void read_connection(vx_cluster *c, int *connected, char *servers_out, size_t size) {
+    *connected = natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED;
+    servers_out[0] = '\0';
     char **servers = NULL;
     int n = 0;
     if (natsConnection_GetServers(c->nc, &servers, &n) == NATS_OK) {
         size_t len = 0;
         for (int i = 0; i < n; i++) {
-            int w = snprintf(out->servers + len, sizeof out->servers - len, "%s%s", i ? "," : "", servers[i]);
-            if (w > 0 && (size_t)w < sizeof out->servers - len) len += (size_t)w;
+            int w = snprintf(servers_out + len, size - len, "%s%s", i ? "," : "", servers[i]);
+            if (w > 0 && (size_t)w < size - len) len += (size_t)w;
             free(servers[i]);
         }
         free(servers);
     }
+}
+
+static void refresh_connection(vx_cluster *c) {
+    int connected;
+    char servers[sizeof c->view_servers];
+    read_connection(c, &connected, servers, sizeof servers);
+    pthread_mutex_lock(&c->mu);
+    c->view_connected = connected;
+    memcpy(c->view_servers, servers, sizeof servers);
+    c->view_fresh = 1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out) {
+    memset(out, 0, sizeof *out);
+    out->role = c->o.role ? c->o.role : "serve";
+    pthread_mutex_lock(&c->mu);
+    const int fresh = c->view_fresh;
+    if (fresh) {
+        out->connected = c->view_connected;
+        snprintf(out->servers, sizeof out->servers, "%s", c->view_servers);
+    }
+    out->ready = c->ready;
+    out->applied = c->applied;
+    out->lag = c->lag;
+    out->regressed = c->regressed;
+    snprintf(out->regressed_why, sizeof out->regressed_why, "%s", c->regressed_why);
+    pthread_mutex_unlock(&c->mu);
+    out->skipped = atomic_load(&c->skipped);
+    out->shard = c->o.shard;
+    out->shards = c->o.shards > 1 ? c->o.shards : 0;
+    out->shard_serving = atomic_load(&c->shard_serving);
+    if (!fresh) read_connection(c, &out->connected, out->servers, sizeof out->servers); /* not following yet */
 }

@@ -77,6 +77,8 @@ typedef struct vx_cluster_status {
     char servers[1024];     /* the servers known, comma-separated */
     uint32_t shard, shards; /* sharded search: this node's shard (0 shards: not sharded) */
     int shard_serving;      /* answering its shard's queries (once caught up) */
+    int regressed;          /* the log ends before the last op applied here: the node must not serve */
+    char regressed_why[400];
 } vx_cluster_status;
 void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out);
 

@@ -13,6 +13,7 @@
 
 typedef struct applied_result {
     uint64_t seq;
+    uint64_t id_hash;         /* of its Nats-Msg-Id: which op it was (a commit compares it) */
     int status;               /* 0, or why the op did not apply here */
     vx_error err;
     vx_event_stored stored;   /* events */
@@ -43,6 +44,10 @@ struct vx_cluster {
     pthread_mutex_t mu;       /* guards what follows; cv signals every applied op */
     pthread_cond_t cv;
     uint64_t applied, lag, target; /* target: the log's last op when following began */
+    int regressed;                 /* the log ends before `applied` (log_regressed): under mu */
+    int view_fresh, view_connected; /* the connection as last read by the follower (under mu) */
+    char view_servers[1024];
+    char regressed_why[400];
     int ready;
     applied_result *ring;     /* [APPLIED_RING] by sequence */
 

@@ -1,11 +1,36 @@
 /* Writes a small database for the command-line tests: two indexed videos, one failed,
- * one user with three events. Usage: make_test_db DIR */
+ * one user with three events. Usage: make_test_db DIR
+ * Or moves a cluster node's log position forward, as if its log had lost ops since
+ * (test_cluster's "log regressed"): make_test_db --log-position DIR ADD */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../common/hash.h"
 #include "../schemas/catalog.h"
 
+static int move_log_position(const char *dir, const char *add) {
+    vx_error err;
+    vx_catalog *cat = vx_catalog_open(dir, 0, &err);
+    vx_log_position pos;
+    if (!cat || vx_catalog_get_log_position(cat, &pos, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        vx_catalog_close(cat);
+        return 1;
+    }
+    pos.seq += strtoull(add, NULL, 10);
+    vx_batch *b = vx_batch_new();
+    vx_batch_put_log_position(b, &pos);
+    int rc = vx_catalog_write(cat, b, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    else printf("log position %llu\n", (unsigned long long)pos.seq);
+    vx_batch_free(b);
+    vx_catalog_close(cat);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--log-position") == 0) return move_log_position(argv[2], argv[3]);
     if (argc != 2) {
         fprintf(stderr, "usage: make_test_db DIR\n");
         return 2;

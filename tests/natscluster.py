@@ -56,7 +56,7 @@ jetstream {{ store_dir: "{self.store}", max_memory_store: 64MB, max_file_store: 
             c = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=2)
             c.request("GET", "/jsz" + query)
             return json.loads(c.getresponse().read())
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):
             return None
 
 

@@ -51,12 +51,20 @@ def wait_until(cond, timeout, every=0.05):
     return bool(cond())
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free now and not given before by this process (the kernel may hand the same
+    free port to two binds in a row once the first socket is closed)."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def error_code(doc):
