@@ -583,8 +583,14 @@ int vx_cluster_enqueue(void *ctx, const vx_job *job, vx_error *err) {
         jsPubOptions_Init(&po);
         snprintf(msg_id, sizeof msg_id, "%s-%u", hex, i); /* a repeated publish of an item is dropped */
         po.MsgId = msg_id;
+        /* Sent again while the queue's stream elects a leader ("no responders", a timeout):
+         * the message id keeps one copy. */
         jsErrCode jerr = 0;
-        natsStatus s = js_Publish(NULL, c->js, subject, b.data, (int)b.len, &po, &jerr);
+        natsStatus s;
+        const double give_up = vx_now() + COMMIT_WAIT_S;
+        while ((s = js_Publish(NULL, c->js, subject, b.data, (int)b.len, &po, &jerr)) != NATS_OK &&
+               (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT) && vx_now() + 0.25 < give_up)
+            usleep(250000);
         if (s != NATS_OK) rc = vx_cluster_nats_fail(err, s, jerr, "cluster: queueing the job's work");
     }
     vx_buf_free(&b);

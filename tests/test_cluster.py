@@ -251,34 +251,6 @@ def main():
         check("vidx_log_skipped_total 4" in metrics and "vidx_cluster_connected 1" in metrics and
               "vidx_log_lag 0" in metrics, "cluster figures in /metrics")
 
-        # ---- the log's leader killed: writes pause while the stream elects another, never fail
-        # ("no responders" says the change was not written: it is sent again)
-        leader = wait_for("the log's leader", lambda: stream_leader(nats, "VIDX_LOG"), 30, 0.2)
-        wait_for("the log on all three", lambda: all((j := n.jsz()) and j.get("streams", 0) >= 1 for n in nats), 30, 0.2)
-        time.sleep(2)  # the restarted server caught up
-        leader.kill()
-        t_kill, pauses, failed = time.time(), [], []
-        i = 0
-        while time.time() - t_kill < 8:
-            t0 = time.time()
-            st, ev = http_req(a.port, "POST", f"/v1/users/leaderless/events",
-                              {"video_id": ids[i % len(ids)], "type": "view"}, timeout=30)
-            pauses.append(time.time() - t0)
-            if st != 201:
-                failed.append((st, ev))
-            i += 1
-        print(f"log leader n{leader.i} killed: {i} events in 8 s, longest write {max(pauses) * 1e3:.0f} ms, "
-              f"{len(failed)} failed", flush=True)
-        check(not failed, f"writes while the log elects a leader: {failed[:2]}")
-        st, u = a.get("/v1/users/leaderless")
-        wait_for("the events on A", lambda: a.get("/v1/users/leaderless")[0] == 200, 30, 0.1)
-        st, u = a.get("/v1/users/leaderless")
-        check(st == 200 and u["events"] == i, f"every write recorded once: {st} {u} of {i}")
-        # Left down: a NATS 2.9 server restarted after kill -9 can come back with a log
-        # that lost its unsynced tail (cluster/README.md), and the quorum tests below need
-        # only two. Nodes started from now on wait for the log while it elects.
-        alive = [n for n in nats if n is not leader]
-        wait_for("the log's new leader", lambda: stream_leader(alive, "VIDX_LOG"), 60, 0.2)
         check(a.healthz()[0] == 200, "A still serves after garbage")
         check(node_answers(b, ids) == got_b, "B's answers unchanged by garbage")
 
@@ -467,6 +439,33 @@ def main():
                                   "127.0.0.1:0", "--model", OTHER_MODEL], env=env, capture_output=True, text=True,
                                  timeout=120)
             check(odd.returncode == 1 and "refusing to serve" in odd.stderr, f"another model: {odd.stderr[-1500:]}")
+
+        # ---- the log's leader killed: writes pause while the stream elects another, never fail
+        # ("no responders" says the change was not written: it is sent again)
+        leader = wait_for("the log's leader", lambda: stream_leader(nats, "VIDX_LOG"), 30, 0.2)
+        wait_for("the log on all three", lambda: all((j := n.jsz()) and j.get("streams", 0) >= 1 for n in nats), 30, 0.2)
+        time.sleep(2)  # the servers resumed above caught up
+        leader.kill()
+        t_kill, pauses, failed = time.time(), [], []
+        i = 0
+        while time.time() - t_kill < 8:
+            t0 = time.time()
+            st, ev = http_req(a.port, "POST", f"/v1/users/leaderless/events",
+                              {"video_id": ids[i % len(ids)], "type": "view"}, timeout=30)
+            pauses.append(time.time() - t0)
+            if st != 201:
+                failed.append((st, ev))
+            i += 1
+        print(f"log leader n{leader.i} killed: {i} events in 8 s, longest write {max(pauses) * 1e3:.0f} ms, "
+              f"{len(failed)} failed", flush=True)
+        check(not failed, f"writes while the log elects a leader: {failed[:2]}")
+        wait_for("the events on A", lambda: a.get("/v1/users/leaderless")[0] == 200, 30, 0.1)
+        st, u = a.get("/v1/users/leaderless")
+        check(st == 200 and u["events"] == i, f"every write recorded once: {st} {u} of {i}")
+        # Last of all, and left down: a NATS 2.9 server restarted after kill -9 can come back
+        # with a log that lost its unsynced tail (cluster/README.md).
+        alive = [n for n in nats if n is not leader]
+        wait_for("the log's new leader", lambda: stream_leader(alive, "VIDX_LOG"), 60, 0.2)
 
         for n in (a, b, *workers):
             if n.proc.poll() is None:
