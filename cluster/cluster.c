@@ -484,11 +484,12 @@ static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, 
         w.left = sent;
         while (w.left > 0)
             if (pthread_cond_timedwait(&c->pub_cv, &c->pub_mu, &until)) break;
-        int again = 0;
+        int again = 0, taken = 0;
         for (int i = 0; i < n; i++) {
             if (!pending[i]) continue;
             if (w.seq[i]) {
                 pending[i] = 0;
+                taken++;
             } else if (w.failed[i] && !w.retry[i]) { /* refused for good (a limit, a bad message) */
                 pending[i] = 0;
                 status[i] = VX_E_LOG_UNAVAILABLE;
@@ -498,7 +499,10 @@ static void publish_all(vx_cluster *c, const vx_op *ops, int n, uint64_t *seqs, 
             }
         }
         pthread_mutex_unlock(&c->pub_mu);
-        if (!again || vx_now() + 0.25 >= deadline) break;
+        /* Only a round that the log took none of is sent again: once a later op of the
+         * commit is in, sending an earlier one again would put it after that one (the ops
+         * of a commit must stay in order); those are "maybe written", as before. */
+        if (!again || taken || vx_now() + 0.25 >= deadline) break;
         usleep(rounds < 4 ? 100000 : 250000); /* while a leader is elected */
     }
     pthread_mutex_lock(&c->pub_mu);
