@@ -24,6 +24,7 @@
                              * whose consumer died with its server resumes within about this) */
 #define COMMIT_MAX 64      /* ops per commit call (more are split) */
 #define FOLLOW_START_WAIT_S 60 /* a starting node waits this long for the log to answer */
+#define REGRESSED_CHECKS 6     /* looks in a row (FOLLOW_CHECK_S apart) before a log counts as regressed */
 
 void vx_cluster_options_default(vx_cluster_options *o) {
     memset(o, 0, sizeof *o);
@@ -663,10 +664,13 @@ static void check_following(vx_cluster *c, int failed, double *last_check, doubl
     const uint64_t applied = c->applied;
     if (last > applied) c->lag = last - applied;
     pthread_mutex_unlock(&c->mu);
+    /* A log shorter than what was applied, seen on REGRESSED_CHECKS looks in a row: one
+     * look can come from a replica that is behind while a new leader is elected. */
     if (known && last < applied) {
-        log_regressed(c, applied, last);
+        if (++c->regress_seen >= REGRESSED_CHECKS) log_regressed(c, applied, last);
         return;
     }
+    if (known) c->regress_seen = 0;
     if (!failed && (last <= applied || now - last_msg < FOLLOW_CHECK_S)) return;
     vx_error err;
     if (subscribe_after(c, applied, &err)) {
@@ -807,9 +811,21 @@ int vx_cluster_follow(vx_cluster *c, vx_engine *e, vx_error *err) {
     }
     if (s != NATS_OK) return vx_cluster_nats_fail(err, s, jerr, "cluster: reading the log's state");
     if (!subscribed) return -1; /* err says why */
-    const uint64_t last = si->State.LastSeq;
+    uint64_t last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
+    /* Shorter than what this node applied: looked at again a few times (a replica behind
+     * the leader can answer while one is elected) before refusing. */
+    for (int look = 1; pos.seq > last && look < REGRESSED_CHECKS; look++) {
+        int known;
+        usleep((useconds_t)(FOLLOW_CHECK_S * 1e6));
+        const uint64_t again = log_last_seq(c, &known);
+        if (known) last = again;
+    }
     if (pos.seq > last) {
+        if (c->sub) {
+            natsSubscription_Destroy(c->sub);
+            c->sub = NULL;
+        }
         log_regressed(c, pos.seq, last);
         return vx_fail(err, "cluster: %s", c->regressed_why);
     }
