@@ -416,27 +416,30 @@ int vx_engine_apply_events(vx_engine *e, const vx_op *ops, int n, const vx_log_p
     return rc;
 }
 
+int vx_engine_rebuild_vectors(vx_engine *e, vx_error *err) {
+    /* Built aside while searches go on with the old one, then swapped in. Only the
+     * holder of apply_lock changes the index, so nothing changes in between. */
+    pthread_mutex_lock(&e->apply_lock);
+    vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, vx_ann_dim(e->vectors.ann), err);
+    if (fresh) {
+        pthread_rwlock_wrlock(&e->vectors.lock);
+        vx_ann *old = e->vectors.ann;
+        e->vectors.ann = fresh;
+        atomic_fetch_add(&e->vectors.version, 1);
+        pthread_rwlock_unlock(&e->vectors.lock);
+        vx_ann_close(old);
+    }
+    pthread_mutex_unlock(&e->apply_lock);
+    return fresh ? 0 : -1;
+}
+
 void vx_engine_settle_index(vx_engine *e, const char *who) {
     vx_error err;
     if (!e->vectors.ann) return;
     if (vx_ann_outgrown(e->vectors.ann)) {
-        /* Built aside while searches go on with the old one, then swapped in. Only the
-         * holder of apply_lock changes the index, so nothing changes in between. */
         vx_info("%s: the vector index outgrew its type (exact search, or whole vectors in memory); rebuilding it",
                 who);
-        pthread_mutex_lock(&e->apply_lock);
-        vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, vx_ann_dim(e->vectors.ann), &err);
-        if (!fresh) {
-            vx_warn("%s: rebuilding the vector index: %s", who, err.msg);
-        } else {
-            pthread_rwlock_wrlock(&e->vectors.lock);
-            vx_ann *old = e->vectors.ann;
-            e->vectors.ann = fresh;
-            atomic_fetch_add(&e->vectors.version, 1);
-            pthread_rwlock_unlock(&e->vectors.lock);
-            vx_ann_close(old);
-        }
-        pthread_mutex_unlock(&e->apply_lock);
+        if (vx_engine_rebuild_vectors(e, &err)) vx_warn("%s: rebuilding the vector index: %s", who, err.msg);
     }
     pthread_rwlock_rdlock(&e->vectors.lock); /* saving reads the index: searches may share it */
     if (vx_ann_save(e->vectors.ann, e->cat, &err)) vx_warn("%s: saving the vector index: %s", who, err.msg);

@@ -228,6 +228,9 @@ int vx_rendition_path(const vx_engine *e, uint64_t content_hash, vx_path out, vx
 /* How a video plays (vx_engine_video, jobs). */
 void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out);
 
+/* engine/apply.c: the vector index built anew from the catalog aside and swapped in
+ * (under apply_lock, then briefly the index's write lock). -1 with err. */
+int vx_engine_rebuild_vectors(vx_engine *e, vx_error *err);
 /* engine/repair.c: the derived indexes kept true to the catalog */
 typedef enum { VX_DERIVED_VECTORS = 0, VX_DERIVED_WORDS = 1 } vx_derived;
 /* A follow failed: the index is marked (a file in DATA/index/), so the next open repairs it. */

@@ -53,18 +53,7 @@ static void clear_mark(vx_engine *e, vx_derived which) {
 /* Builds the vector index anew from the catalog and puts it in place (searches go on
  * with the old one meanwhile), then saves it. */
 static int rebuild_vectors(vx_engine *e, vx_error *err) {
-    pthread_mutex_lock(&e->apply_lock); /* nothing changes the catalog's vectors meanwhile */
-    vx_ann *fresh = vx_ann_rebuilt(e->cat, e->data_dir, &e->ann_opt, vx_ann_dim(e->vectors.ann), err);
-    if (fresh) {
-        pthread_rwlock_wrlock(&e->vectors.lock);
-        vx_ann *old = e->vectors.ann;
-        e->vectors.ann = fresh;
-        atomic_fetch_add(&e->vectors.version, 1);
-        pthread_rwlock_unlock(&e->vectors.lock);
-        vx_ann_close(old);
-    }
-    pthread_mutex_unlock(&e->apply_lock);
-    if (!fresh) return -1;
+    if (vx_engine_rebuild_vectors(e, err)) return -1;
     pthread_rwlock_rdlock(&e->vectors.lock);
     int r = vx_ann_save(e->vectors.ann, e->cat, err);
     pthread_rwlock_unlock(&e->vectors.lock);

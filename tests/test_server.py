@@ -226,6 +226,15 @@ def thumbnails_and_traversal(c):
     check(b"root:" not in out and (b" 404 " in out or b" 400 " in out), f"raw traversal: {out[:80]!r}")
 
 
+def read_to_close(s):
+    """Everything a connection answers until the server closes it; the socket is closed."""
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return data
+
+
 def picture_burst(S, vpath):
     """Pictures have a bound of their own in the encoder's queue (8): 40 arriving at once
     get 503 beyond it, saying so, while a text query beside them is answered."""
@@ -241,16 +250,7 @@ def picture_burst(S, vpath):
     time.sleep(0.5)
     for s in socks:
         s.sendall(body[-1:])
-    answers = []
-    for s in socks:
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        answers.append(data)
+    answers = [read_to_close(s) for s in socks]
     ok = sum(a.startswith(b"HTTP/1.1 200") for a in answers)
     busy = sum(a.startswith(b"HTTP/1.1 503") and b"too many pictures waiting" in a for a in answers)
     print(f"  40 pictures at once: {ok} answered, {busy} refused as busy")
@@ -717,13 +717,7 @@ def trickling_clients(c):
         try:
             s = socket.create_connection((S.host, S.port), timeout=5)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-            s.close()
+            got = read_to_close(s)
             if not got.startswith(b"HTTP/1.1 200"):
                 failed += 1
         except OSError:
