@@ -362,7 +362,10 @@ static int write_meta(const vx_ann *a, const char *meta, uint64_t generation, ui
     int ok = f && !b.oom && fwrite(b.data, 1, b.len, f) == b.len;
     if (f) ok = (fclose(f) == 0) && ok;
     vx_buf_free(&b);
-    if (!ok || vx_fsync_path(tmp) || rename(tmp, meta)) return vx_fail(err, "%s: cannot write", meta);
+    if (!ok || vx_fsync_path(tmp) || rename(tmp, meta)) {
+        unlink(tmp);
+        return vx_fail(err, "%s: cannot write", meta);
+    }
     return 0;
 }
 
@@ -370,10 +373,16 @@ static int save_one(vx_ann *a, FaissIndex *idx, const char *name, uint64_t gener
     vx_path index, meta, tmp;
     paths(a, name, index, meta);
     vx_path_fmt(tmp, NULL, "%s.tmp", index);
-    if (faiss_write_index_fname(idx, tmp)) return faiss_fail(err, tmp);
+    if (faiss_write_index_fname(idx, tmp)) {
+        unlink(tmp);
+        return faiss_fail(err, tmp);
+    }
     uint64_t h;
-    if (vx_fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index))
-        return vx_fail(err, "%s: cannot write: %s", index, strerror(errno));
+    if (vx_fsync_path(tmp) || vx_hash_file(tmp, &h, NULL) || rename(tmp, index)) {
+        const int e = errno;
+        unlink(tmp);
+        return vx_fail(err, "%s: cannot write: %s", index, strerror(e));
+    }
     return write_meta(a, meta, generation, h, err);
 }
 
@@ -675,7 +684,10 @@ static int save_compressed(vx_ann *a, uint64_t generation, vx_error *err) {
     FILE *f = fopen(tmp, "w");
     int ok = f && fprintf(f, "%s\n", a->seg_c_name) > 0;
     if (f) ok = (fclose(f) == 0) && ok;
-    if (!ok || vx_fsync_path(tmp) || rename(tmp, pointer)) return vx_fail(err, "%s: cannot write", pointer);
+    if (!ok || vx_fsync_path(tmp) || rename(tmp, pointer)) {
+        unlink(tmp);
+        return vx_fail(err, "%s: cannot write", pointer);
+    }
     DIR *d = opendir(a->dir);
     struct dirent *de;
     const size_t nl = strlen(a->seg_c_name);

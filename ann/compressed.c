@@ -212,8 +212,13 @@ int vx_cindex_add(vx_cindex *c, long n, const float *x, const uint64_t *labels, 
     if (n <= 0) return 0;
     for (long i = 0; i < n; i++)
         if (labels[i] == DEAD || labels[i] == 0) return vx_fail(err, "label %llx is reserved", (unsigned long long)labels[i]);
-    if (vx_cindex_remove(c, n, labels, err)) return -1; /* replaced */
     if (reserve(c, c->n_slots + n, err)) return -1;
+    /* The new vectors' blocks are allocated before they are written through the mapping:
+     * a full disk is then an error here, not a SIGBUS at the first write to a hole. */
+    const off_t at = (off_t)(VEC_HEADER + (size_t)c->n_slots * (size_t)c->dim * sizeof(float));
+    const int fe = posix_fallocate(c->vec_fd, at, (off_t)((size_t)n * (size_t)c->dim * sizeof(float)));
+    if (fe) return vx_fail(err, "%s.vec: cannot make room for %ld vectors: %s", c->path, n, strerror(fe));
+    if (vx_cindex_remove(c, n, labels, err)) return -1; /* replaced */
     idx_t *ids = malloc((size_t)n * sizeof *ids);
     if (!ids) return vx_fail(err, "out of memory");
     const int64_t first = c->n_slots;
@@ -302,14 +307,17 @@ static int write_sync(const char *path, const void *a, size_t na, const void *b,
         for (size_t off = 0; off < sizes[p];) {
             ssize_t w = write(fd, parts[p] + off, sizes[p] - off);
             if (w <= 0) {
+                const int e = w < 0 ? errno : EIO;
                 close(fd);
-                return vx_fail(err, "%s: %s", path, strerror(errno));
+                unlink(path);
+                return vx_fail(err, "%s: %s", path, strerror(e));
             }
             off += (size_t)w;
         }
-    int r = fsync(fd);
+    const int r = fsync(fd), e = errno;
     close(fd);
-    return r ? vx_fail(err, "%s: %s", path, strerror(errno)) : 0;
+    if (r) unlink(path);
+    return r ? vx_fail(err, "%s: %s", path, strerror(e)) : 0;
 }
 
 /* The vectors first (the index and labels name slots that must be there), then the
@@ -325,18 +333,36 @@ int vx_cindex_save(vx_cindex *c, vx_error *err) {
     if (msync(c->map, VEC_HEADER + (size_t)c->n_slots * (size_t)c->dim * sizeof(float), MS_SYNC) != 0 ||
         fsync(c->vec_fd) != 0)
         return vx_fail(err, "%s.vec: cannot sync: %s", c->path, strerror(errno));
-    if (faiss_write_index_fname(c->index, faiss_tmp)) return faiss_fail(err, faiss_tmp);
+    /* A failure leaves the saved pair as it was, and no temporary file. */
+    if (faiss_write_index_fname(c->index, faiss_tmp)) {
+        unlink(faiss_tmp);
+        return faiss_fail(err, faiss_tmp);
+    }
     uint64_t h;
-    if (vx_fsync_path(faiss_tmp) != 0) return vx_fail(err, "%s: cannot sync: %s", faiss_tmp, strerror(errno));
-    if (vx_hash_file(faiss_tmp, &h, err)) return -1;
+    if (vx_fsync_path(faiss_tmp) != 0) {
+        vx_fail(err, "%s: cannot sync: %s", faiss_tmp, strerror(errno));
+        unlink(faiss_tmp);
+        return -1;
+    }
+    if (vx_hash_file(faiss_tmp, &h, err)) {
+        unlink(faiss_tmp);
+        return -1;
+    }
     uint8_t header[LAB_HEADER] = {0};
     memcpy(header, c->tombstones ? LAB_MAGIC_TOMBSTONES : LAB_MAGIC, 8);
     st64(header + 8, (uint64_t)c->n_slots);
     st64(header + 16, (uint64_t)c->n_live);
     st64(header + 24, h);
-    if (write_sync(lab_tmp, header, sizeof header, c->labels, (size_t)c->n_slots * sizeof *c->labels, err)) return -1;
-    if (rename(faiss_tmp, faiss_path) != 0 || rename(lab_tmp, lab_path) != 0)
-        return vx_fail(err, "%s: cannot rename into place: %s", c->path, strerror(errno));
+    if (write_sync(lab_tmp, header, sizeof header, c->labels, (size_t)c->n_slots * sizeof *c->labels, err)) {
+        unlink(faiss_tmp);
+        return -1;
+    }
+    if (rename(faiss_tmp, faiss_path) != 0 || rename(lab_tmp, lab_path) != 0) {
+        vx_fail(err, "%s: cannot rename into place: %s", c->path, strerror(errno));
+        unlink(faiss_tmp);
+        unlink(lab_tmp);
+        return -1;
+    }
     vx_fsync_parent(faiss_path);
     struct stat st;
     if (stat(faiss_path, &st) == 0) c->index_bytes = (double)st.st_size;

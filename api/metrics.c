@@ -149,6 +149,14 @@ void vx_metrics_render(vx_metrics *m, const vx_gauges *g, struct evbuffer *out) 
                         "vidx_renditions_total{outcome=\"made\"} %llu\nvidx_renditions_total{outcome=\"failed\"} %llu\n",
                         (long long)g->renditions_pending, (unsigned long long)g->renditions_made,
                         (unsigned long long)g->renditions_failed);
+    evbuffer_add_printf(out,
+                        "# HELP vidx_disk_free_bytes Bytes free on the data folder's disk.\n"
+                        "# TYPE vidx_disk_free_bytes gauge\nvidx_disk_free_bytes %llu\n"
+                        "# HELP vidx_disk_reserve_bytes Bytes bulk work leaves free (VIDX_DISK_RESERVE_MB).\n"
+                        "# TYPE vidx_disk_reserve_bytes gauge\nvidx_disk_reserve_bytes %llu\n"
+                        "# HELP vidx_disk_ok 1 while the data folder takes writes and has more free than the reserve.\n"
+                        "# TYPE vidx_disk_ok gauge\nvidx_disk_ok %d\n",
+                        (unsigned long long)g->disk_free, (unsigned long long)g->disk_reserve, g->disk_ok);
     if (!g->cluster) return;
     evbuffer_add_printf(out,
                         "# HELP vidx_cluster_connected 1 while connected to a NATS server.\n"

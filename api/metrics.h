@@ -38,6 +38,8 @@ typedef struct vx_gauges {
     uint64_t encoder_runs, encoder_queries;/* text tower runs and the queries they encoded */
     int64_t renditions_pending;            /* web-playable renditions queued or being made */
     uint64_t renditions_made, renditions_failed;
+    uint64_t disk_free, disk_reserve;      /* bytes on the data folder's disk */
+    int disk_ok;                           /* 0: full or failing (engine/disk.c) */
     int cluster;                           /* a cluster node: the four below are set */
     int cluster_connected;
     uint64_t log_applied, log_lag, log_skipped;

@@ -713,6 +713,11 @@ static void do_healthz(vx_request *rq) {
         json_object_set_new(model, "engagements_since", json_integer((json_int_t)fm->changes_since));
     }
     json_object_set_new(doc, "feed_model", model);
+    /* The data folder's disk: "full" (less free than the reserve: bulk work waits) or
+     * "failing" (the last write failed); reads go on either way. */
+    json_object_set_new(doc, "disk", json_string(g.disk));
+    json_object_set_new(doc, "disk_free_mb", json_integer((json_int_t)(g.disk_free >> 20)));
+    if (strcmp(g.disk, "ok") != 0) json_object_set_new(doc, "status", json_string("degraded"));
     int code = 200;
     if (!api(rq)->cluster) {
         json_object_set_new(doc, "role", json_string("single"));
@@ -752,7 +757,8 @@ static void do_metrics(vx_request *rq) {
                    .answer_cache_entries = s.answer_cache_entries, .answer_cache_bytes = s.answer_cache_bytes,
                    .cache_misses = s.query_cache_misses, .encoder_runs = s.encoder_runs,
                    .encoder_queries = s.encoder_queries, .renditions_pending = s.renditions_pending,
-                   .renditions_made = s.renditions_made, .renditions_failed = s.renditions_failed};
+                   .renditions_made = s.renditions_made, .renditions_failed = s.renditions_failed,
+                   .disk_free = s.disk_free, .disk_reserve = s.disk_reserve, .disk_ok = strcmp(s.disk, "ok") == 0};
     if (api(rq)->cluster) {
         vx_cluster_status st;
         vx_cluster_status_of(api(rq)->cluster, &st);

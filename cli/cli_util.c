@@ -191,6 +191,9 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     v = (long long)(o->answer_cache_bytes >> 20);
     if (env_int(cmd, "VIDX_ANSWER_CACHE_MB", 1, 1 << 20, &v)) return CLI_USAGE;
     o->answer_cache_bytes = (size_t)v << 20;
+    v = (long long)(o->disk_reserve >> 20);
+    if (env_int(cmd, "VIDX_DISK_RESERVE_MB", 0, 1 << 24, &v)) return CLI_USAGE;
+    o->disk_reserve = (uint64_t)v << 20;
     v = o->filter_pool_max;
     if (env_int(cmd, "VIDX_FILTER_POOL_MAX", 1, 1LL << 40, &v)) return CLI_USAGE;
     o->filter_pool_max = (long)v;

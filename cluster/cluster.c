@@ -695,6 +695,7 @@ static void *follow_loop(void *arg) {
     vx_cluster *c = arg;
     vx_log_position pos = {.seq = 0, .stream_created = c->log_created};
     uint64_t unsaved = 0; /* ops applied since the vector indexes were saved */
+    double storage_wait = 0; /* the last wait for the data folder's disk (0: it takes writes) */
     double last_check = vx_now(), last_msg = vx_now(), last_view = 0;
     while (!atomic_load(&c->stop)) {
         if (vx_now() - last_view >= 0.5) {
@@ -758,12 +759,25 @@ static void *follow_loop(void *arg) {
         }
         natsMsg_Destroy(msg);
         if (r == VX_E_STORAGE) {
-            /* The data folder takes no writes (disk full?): stop here rather than skip
-             * ops; the node stays behind and says so in /healthz. */
-            vx_warn("cluster: cannot write log op %llu to the data folder: %s; following stops",
-                    (unsigned long long)pos.seq, err.msg);
-            break;
+            /* The data folder took nothing (a full disk, an I/O error): the op is not
+             * skipped. The node stays behind (its /healthz says so: disk, lag) and, after
+             * a wait that doubles while the disk refuses, follows again from this op. */
+            if (!storage_wait) vx_warn("cluster: cannot write log op %llu to the data folder: %s; following waits",
+                                       (unsigned long long)pos.seq, err.msg);
+            storage_wait = vx_engine_disk_backoff(storage_wait);
+            natsSubscription_Destroy(c->sub);
+            c->sub = NULL;
+            pthread_mutex_lock(&c->mu);
+            c->lag = pending + 1;
+            const uint64_t applied = c->applied;
+            pthread_mutex_unlock(&c->mu);
+            for (const double until = vx_now() + storage_wait; !atomic_load(&c->stop) && vx_now() < until;)
+                usleep(100000);
+            if (subscribe_after(c, applied, &err)) vx_warn("%s; trying again", err.msg); /* else check_following */
+            continue;
         }
+        if (storage_wait) vx_info("cluster: the data folder takes writes again; following goes on");
+        storage_wait = 0;
         if (++unsaved >= SETTLE_EVERY) {
             vx_engine_settle(c->engine);
             unsaved = 0;

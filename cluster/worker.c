@@ -195,7 +195,7 @@ static void finish(vx_cluster *c, taken *t, int r, const vx_error *why) {
         }
     } else {
         vx_warn("cluster: job %s: %s: %s; it is tried again", t->hex, t->w.path, why->msg);
-        if (r == VX_E_LOG_UNAVAILABLE || r == VX_E_BUSY) uncount_attempt(c, t->key, t->attempt, t->delivered, t->rev);
+        if (r == VX_E_LOG_UNAVAILABLE || r == VX_E_BUSY || r == VX_E_STORAGE) uncount_attempt(c, t->key, t->attempt, t->delivered, t->rev);
         natsMsg_NakWithDelay(t->msg, r == VX_E_BUSY ? 0 : 2000, NULL);
     }
     vx_work_item_clear(&t->w);

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "path.h"
+#include "status.h"
 
 int vx_random_bytes(void *out, size_t n) {
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -96,37 +98,60 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 
 int vx_remove_tree(const char *path) { return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
-int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err) {
-    vx_path tmp;
-    if (vx_path_fmt(tmp, err, "%s.tmp.%ld", path, (long)getpid())) return -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-    int ok = fwrite(data, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return vx_fail(err, "%s: cannot write", path);
+int vx_errno_is_storage(int errnum) {
+    return errnum == ENOSPC || errnum == EDQUOT || errnum == EIO || errnum == EROFS;
+}
+
+int vx_disk_free(const char *path, unsigned long long *bytes) {
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0) return -1;
+    *bytes = (unsigned long long)sv.f_bavail * (unsigned long long)sv.f_frsize;
+    return 0;
+}
+
+/* The failure of writing path (errno e): its temporary file removed. */
+static int write_failed(const char *tmp, const char *path, int e, vx_error *err) {
+    unlink(tmp);
+    vx_fail(err, "%s: cannot write: %s", path, strerror(e));
+    return vx_errno_is_storage(e) ? VX_E_STORAGE : -1;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+    for (size_t off = 0; off < len;) {
+        const ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        off += (size_t)w;
     }
     return 0;
 }
 
-int vx_write_file_private(const char *path, const void *data, size_t len, vx_error *err) {
+/* Writes data to a new file beside path (mode), optionally synced, and renames it into place. */
+static int write_aside(const char *path, const void *data, size_t len, int mode, int sync, vx_error *err) {
     vx_path tmp;
     if (vx_path_fmt(tmp, err, "%s.tmp.%ld", path, (long)getpid())) return -1;
     unlink(tmp); /* a leftover of a killed run */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return vx_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-    int ok = write(fd, data, len) == (ssize_t)len;
-    ok = fsync(fd) == 0 && ok;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return vx_fail(err, "%s: cannot write: %s", path, strerror(e));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0) return write_failed(tmp, path, errno, err);
+    if (write_all(fd, data, len) || (sync && fsync(fd) != 0)) {
+        const int e = errno;
+        close(fd);
+        return write_failed(tmp, path, e, err);
     }
-    vx_fsync_parent(path);
+    if (close(fd) != 0 || rename(tmp, path) != 0) return write_failed(tmp, path, errno, err);
+    if (sync) vx_fsync_parent(path);
     return 0;
+}
+
+int vx_write_file_atomic(const char *path, const void *data, size_t len, vx_error *err) {
+    return write_aside(path, data, len, 0644, 0, err);
+}
+
+int vx_write_file_private(const char *path, const void *data, size_t len, vx_error *err) {
+    return write_aside(path, data, len, 0600, 1, err);
 }
 
 int vx_path_within(const char *path, const char *dir) {

@@ -26,15 +26,25 @@
 #include "../common/failpoint.h"
 #include "engine_internal.h"
 
+/* A video op's files: its thumbnails. VX_E_STORAGE when the disk lacks room for them
+ * and its vectors beyond the reserve (disk.c), or refuses them. */
 static int write_thumbs(vx_engine *e, const vx_op *op, vx_error *err) {
+    uint64_t bytes = (uint64_t)op->video.n_segments * op->embedding.dim * sizeof(float) * 2; /* catalog + index */
+    for (uint32_t i = 0; i < op->n_thumbs; i++) bytes += op->thumbs[i].len;
+    if ((op->n_thumbs || vx_op_has_vectors(op)) && vx_engine_disk_room(e, bytes, "indexing", err)) return VX_E_STORAGE;
     if (!op->n_thumbs) return 0;
     vx_path path;
     if (vx_path_fmt(path, err, "%s/thumbs", e->data_dir)) return -1;
-    if (mkdir(path, 0755) && errno != EEXIST) return vx_fail(err, "cannot create %s: %s", path, strerror(errno));
-    for (uint32_t i = 0; i < op->n_thumbs; i++)
-        if (vx_thumb_path(e->data_dir, op->video.id, op->thumbs[i].segment, path, err) ||
-            vx_write_file_atomic(path, op->thumbs[i].jpeg, op->thumbs[i].len, err))
-            return -1;
+    if (mkdir(path, 0755) && errno != EEXIST) {
+        const int storage = vx_errno_is_storage(errno);
+        vx_fail(err, "cannot create %s: %s", path, strerror(errno));
+        return storage ? VX_E_STORAGE : -1;
+    }
+    for (uint32_t i = 0; i < op->n_thumbs; i++) {
+        if (vx_thumb_path(e->data_dir, op->video.id, op->thumbs[i].segment, path, err)) return -1;
+        const int r = vx_write_file_atomic(path, op->thumbs[i].jpeg, op->thumbs[i].len, err);
+        if (r) return r;
+    }
     return 0;
 }
 
@@ -289,7 +299,8 @@ static int write_staged(vx_engine *e, vx_batch *b, const vx_log_position *pos, v
 
 /* Every op but events: staged into one batch, with the log position when the op comes
  * from a cluster's log (then written without a sync: the log is the durable copy). An
- * op that cannot apply still moves the position, so a node never stops on it. */
+ * op that cannot apply still moves the position, so a node never stops on it; one the
+ * disk refuses does not (VX_E_STORAGE: it is tried again). 0, -1 or VX_E_STORAGE. */
 static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_error *err) {
     vx_batch *b = vx_batch_new();
     if (!b) return vx_fail(err, "out of memory");
@@ -320,12 +331,15 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     }
     int wrc = 0;
     vx_error werr;
-    if (rc && pos) {
+    /* Refused by the disk: transient, so not even a logged op's position moves (its
+     * follower tries again once there is room). */
+    const int storage = rc == VX_E_STORAGE;
+    if (rc && pos && !storage) {
         vx_batch_clear(b); /* nothing of the op, only the position */
         vectors_changed = 0;
         text_generation = 0;
     }
-    if (rc == 0 || pos) {
+    if (rc == 0 || (pos && !storage)) {
         wrc = write_staged(e, b, pos, &werr);
         if (wrc && rc == 0) { *err = werr; rc = -1; }
     }
@@ -338,7 +352,7 @@ static int apply_one(vx_engine *e, const vx_op *op, const vx_log_position *pos, 
     if (rc == 0 && mc.has_needs) vx_renditions_notice(e->renditions, mc.needs);
     pthread_mutex_unlock(&e->apply_lock);
     vx_batch_free(b);
-    return wrc ? -2 : rc; /* -2: not even the position was written */
+    return wrc || storage ? VX_E_STORAGE : rc ? -1 : 0; /* VX_E_STORAGE: not even the position was written */
 }
 
 int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err) {
@@ -347,7 +361,7 @@ int vx_engine_apply(vx_engine *e, const vx_op *op, vx_error *err) {
         int status;
         return vx_engine_apply_events(e, op, 1, NULL, &st, &status, err);
     }
-    return apply_one(e, op, NULL, err) ? -1 : 0;
+    return apply_one(e, op, NULL, err);
 }
 
 int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
@@ -436,6 +450,11 @@ int vx_engine_rebuild_vectors(vx_engine *e, vx_error *err) {
 void vx_engine_settle_index(vx_engine *e, const char *who) {
     vx_error err;
     if (!e->vectors.ann) return;
+    /* Without room the saved index stays older: the next open catches it up from the catalog. */
+    if (vx_engine_disk_room(e, 0, "saving the vector index", &err)) {
+        vx_warn("%s: %s", who, err.msg);
+        return;
+    }
     if (vx_ann_outgrown(e->vectors.ann)) {
         vx_info("%s: the vector index outgrew its type (exact search, or whole vectors in memory); rebuilding it",
                 who);

@@ -15,6 +15,7 @@ void vx_engine_options_default(vx_engine_options *o) {
     o->similar_cache = 65536;
     o->answer_cache_bytes = (size_t)256 << 20;
     o->filter_pool_max = 50000;
+    o->disk_reserve = (uint64_t)256 << 20;
     o->db_cache_mb = VX_CATALOG_CACHE_MB;
     o->ann_exact_max = VX_ANN_EXACT_MAX;
     o->ann_compress_min = VX_ANN_COMPRESS_MIN;

@@ -86,6 +86,8 @@ typedef struct vx_engine_options {
     long filter_pool_max;         /* nearest segments a filtered search looks through at most (default
                                    * 50,000; VIDX_FILTER_POOL_MAX) */
     size_t answer_cache_bytes;    /* ... in at most this many bytes (default 256 MiB; VIDX_ANSWER_CACHE_MB) */
+    uint64_t disk_reserve;        /* bytes left free by bulk writes (engine/disk.c; default 256 MiB;
+                                   * VIDX_DISK_RESERVE_MB) */
     int db_cache_mb;              /* LevelDB block cache (default VX_CATALOG_CACHE_MB) */
     long ann_exact_max;           /* vectors searched exactly before an inverted file (VX_ANN_EXACT_MAX) */
     long ann_compress_min;        /* segments above which their index is compressed (VX_ANN_COMPRESS_MIN) */
@@ -392,9 +394,12 @@ void vx_job_status_free(vx_job_status *s);
 /* Applies one op the cluster's log delivered, at log position pos: the op's changes and
  * the position go in one write, so a restart resumes after the last op applied and
  * applying an op twice is harmless. Returns 0; VX_E_INTERNAL with err when the op could
- * not apply (it is skipped: the position still moves); VX_E_STORAGE when nothing could be
- * written. For
+ * not apply (it is skipped: the position still moves); VX_E_STORAGE when the disk took
+ * nothing (full, failing: the position stays, for the op to be applied again later). For
  * events, stored says what was stored. */
+/* How long to wait before trying again a write the disk refused (VX_E_STORAGE), after
+ * waiting waited_s the last time (0 the first time): doubling, at most 30 s (disk.c). */
+double vx_engine_disk_backoff(double waited_s);
 int vx_engine_apply_logged(vx_engine *e, const vx_op *op, const vx_log_position *pos, vx_event_stored *stored,
                            vx_error *err);
 /* Saves the vector indexes, rebuilding an exact index that outgrew its limit as an
@@ -443,6 +448,9 @@ typedef struct vx_engine_stats {
     uint64_t encoder_runs, encoder_queries;        /* text tower runs and the queries they encoded */
     int64_t renditions_pending;                    /* queued or being made (this run) */
     uint64_t renditions_made, renditions_failed;   /* since the engine opened */
+    const char *disk;             /* the data folder's disk (engine/disk.c): "ok", "full" (below the
+                                   * reserve) or "failing" (the catalog's last write failed) */
+    uint64_t disk_free, disk_reserve;              /* bytes */
 } vx_engine_stats;
 int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err);
 /* Cheap counts for /healthz and /metrics (no database scan): the index sizes, jobs,

@@ -122,6 +122,13 @@ void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_sto
  * saving only reads the index). REQUIRES: neither held. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
 
+/* engine/disk.c: the data folder's disk. */
+/* VX_OK when a bulk write of `need` bytes leaves the reserve free, else VX_E_STORAGE with
+ * err saying so ("WHAT waits: ..."). */
+int vx_engine_disk_room(vx_engine *e, uint64_t need, const char *what, vx_error *err);
+/* "ok", "full" or "failing" (vx_engine_stats.disk), with the bytes free. */
+const char *vx_engine_disk_state(vx_engine *e, uint64_t *free_bytes);
+
 /* engine/derived.c: derived state that is not an op (the one other catalog write). */
 /* A rendition record (r), or with r NULL the removal of forget_hash's. */
 int vx_engine_write_rendition(vx_engine *e, const vx_rendition *r, uint64_t forget_hash, vx_error *err);

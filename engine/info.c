@@ -45,6 +45,8 @@ void vx_engine_gauges(vx_engine *e, vx_engine_stats *out) {
     out->encoder_runs = atomic_load(&e->encoder_runs);
     out->encoder_queries = atomic_load(&e->encoder_queries);
     vx_renditions_counts(e->renditions, &out->renditions_pending, &out->renditions_made, &out->renditions_failed);
+    out->disk = vx_engine_disk_state(e, &out->disk_free);
+    out->disk_reserve = e->opt.disk_reserve;
 }
 
 int vx_engine_info(vx_engine *e, vx_engine_stats *out, vx_error *err) {

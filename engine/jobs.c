@@ -116,6 +116,24 @@ static void run_job(vx_jobs *J, uint64_t id) {
     vx_index_summary sum;
     memset(&sum, 0, sizeof sum);
     int r = paths ? vx_engine_run_index(e, paths, (int)job.n_items, &o, &sum, &err) : vx_fail(&err, "out of memory");
+    /* The disk took nothing (full, failing): no file failed. The job waits for room and
+     * runs again (what it committed is then unchanged and skipped). */
+    for (double waited = 0; r == VX_E_STORAGE && !sum.cancelled;) {
+        vx_warn("job %s: %s; it goes on once the disk has room", hex, err.msg);
+        do {
+            waited = vx_engine_disk_backoff(waited);
+            if (vx_worker_pause(&J->worker, waited)) break;
+        } while (vx_engine_disk_room(e, 0, "the job", &err) == VX_E_STORAGE);
+        if (vx_worker_stopping(&J->worker)) {
+            sum.cancelled = 1;
+            break;
+        }
+        vx_index_summary_clear(&sum);
+        pthread_mutex_lock(&J->mu);
+        vx_index_summary_clear(&J->live);
+        pthread_mutex_unlock(&J->mu);
+        r = vx_engine_run_index(e, paths, (int)job.n_items, &o, &sum, &err);
+    }
     free(paths);
     if (sum.cancelled) {
         /* Stopped by shutdown: the record stays "running" and the job runs again at the
@@ -337,7 +355,7 @@ int vx_engine_index(vx_engine *e, const char *const *paths, int n, vx_index_summ
     /* Not saved when the run stopped on an error: the files then keep their older
      * generation and the next open catches them up from what was committed. */
     if (r == 0) vx_engine_settle_index(e, "index");
-    return r ? VX_E_INTERNAL : VX_OK;
+    return r == VX_E_STORAGE ? VX_E_STORAGE : r ? VX_E_INTERNAL : VX_OK;
 }
 
 /* A cluster's job: the request's paths expanded into files here, the job's record
@@ -499,7 +517,8 @@ int vx_engine_index_items(vx_engine *e, const vx_work_item *items, int n, const 
         o.progress = 0;
         o.log_files = 1;
         o.cancel = cancel;
-        if (vx_engine_run_index(e, paths, n, &o, &sum, &err)) rc = index_run_failed(e);
+        const int r = vx_engine_run_index(e, paths, n, &o, &sum, &err);
+        if (r) rc = r == VX_E_STORAGE ? VX_E_STORAGE : index_run_failed(e);
     }
     free(paths);
     for (int i = 0; i < n; i++) {

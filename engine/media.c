@@ -15,10 +15,15 @@
  * what is no longer needed: a file whose content no live video has, and temporary
  * files. A rendition is written aside and renamed into place before its record says
  * ready, so a half-made file is never served.
+ *
+ * A rendition the disk has no room for (less than the reserve would be left, or the
+ * write failed for want of space: disk.c) is not a failure: it waits, with the others
+ * refused, and all are tried again once the disk has room (looked at with a backoff).
  */
 #include <dirent.h>
 #include <limits.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -30,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/log.h"
@@ -54,6 +60,11 @@ struct vx_renditions {
     uint64_t current;         /* what the thread is on now */
     double done_s, total_s;
     uint64_t made, failed;
+    /* Renditions waiting for room on the disk (n_waiting changes under lock, only on the
+     * thread), and when to look again (the thread's own). */
+    uint64_t *waiting;
+    size_t n_waiting, cap_waiting;
+    double look_at, waited_s;
 };
 
 int vx_rendition_path(const vx_engine *e, uint64_t hash, vx_path out, vx_error *err) {
@@ -170,6 +181,32 @@ static void wait_for_quiet(void *ctx) {
     vx_engine_wait_quiet(m->e, &m->worker, -1);
 }
 
+/* A rendition refused by the disk waits for room (the thread looks again: run). */
+static void wait_for_room(vx_renditions *m, uint64_t hash, const char *why) {
+    if (!m->n_waiting) {
+        m->waited_s = vx_engine_disk_backoff(0);
+        m->look_at = vx_now() + m->waited_s;
+        vx_warn("renditions: %s; they wait for room", why);
+    }
+    for (size_t i = 0; i < m->n_waiting; i++)
+        if (m->waiting[i] == hash) return;
+    if (VX_GROW(m->waiting, m->cap_waiting, m->n_waiting + 1)) {
+        vx_warn("renditions: out of memory; one is left for the next start");
+        return;
+    }
+    m->waiting[m->n_waiting] = hash;
+    pthread_mutex_lock(&m->lock);
+    m->n_waiting++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Whether a failed rendition failed for want of space: then it is no verdict on the file. */
+static int refused_by_disk(vx_engine *e, const vx_error *why) {
+    vx_error err;
+    return strstr(why->msg, strerror(ENOSPC)) || strstr(why->msg, strerror(EDQUOT)) ||
+           vx_engine_disk_room(e, 0, "", &err) == VX_E_STORAGE;
+}
+
 static void make(vx_renditions *m, uint64_t hash) {
     vx_engine *e = m->e;
     vx_error err;
@@ -207,6 +244,10 @@ static void make(vx_renditions *m, uint64_t hash) {
         vx_warn("renditions: cannot create %s: %s", dir, strerror(errno));
         vx_video_clear(&v);
         return;
+    } else if (vx_engine_disk_room(e, v.size, "a rendition", &err) == VX_E_STORAGE) { /* about the original's size */
+        wait_for_room(m, hash, err.msg);
+        vx_video_clear(&v);
+        return;
     } else {
         pthread_mutex_lock(&m->lock);
         m->current = hash;
@@ -242,12 +283,21 @@ static void make(vx_renditions *m, uint64_t hash) {
         m->current = 0;
         pthread_mutex_unlock(&m->lock);
         if (vx_worker_stopping(&m->worker)) { vx_video_clear(&v); return; } /* cancelled: made at the next start */
+        if (rec.state == VX_RENDITION_FAILED && refused_by_disk(e, &err)) {
+            wait_for_room(m, hash, err.msg);
+            vx_video_clear(&v);
+            return;
+        }
         if (rec.state == VX_RENDITION_READY)
             vx_info("renditions: %s done in %.1f s (%ux%u, %.1f MB)", v.path, rec.work_seconds, rec.width, rec.height,
                     rec.bytes / 1e6);
     }
     if (rec.state == VX_RENDITION_FAILED) vx_warn("renditions: %s: %s", v.path, rec.failure);
-    put_record(e, &rec);
+    if (put_record(e, &rec) == VX_E_STORAGE) { /* made again once the catalog takes its record */
+        wait_for_room(m, hash, "the catalog takes no record");
+        vx_video_clear(&v);
+        return;
+    }
     pthread_mutex_lock(&m->lock);
     if (rec.state == VX_RENDITION_READY) m->made++;
     else if (rec.state == VX_RENDITION_FAILED) m->failed++;
@@ -347,7 +397,20 @@ static void run(vx_worker *w) {
     start_scan_run(m);
     vx_queue_node *node;
     int n;
-    while ((n = vx_worker_take(w, &node, 1, -1)) >= 0) {
+    while ((n = vx_worker_take(w, &node, 1, m->n_waiting ? fmax(m->look_at - vx_now(), 1e-3) : -1)) >= 0) {
+        if (m->n_waiting && vx_now() >= m->look_at) {
+            vx_error err;
+            if (vx_engine_disk_room(m->e, 0, "renditions", &err) == VX_OK) { /* room again: all queued again */
+                vx_info("renditions: the disk has room again; %zu go on", m->n_waiting);
+                for (size_t i = 0; i < m->n_waiting; i++) push(m, m->waiting[i], TASK_MAKE);
+                pthread_mutex_lock(&m->lock);
+                m->n_waiting = 0;
+                pthread_mutex_unlock(&m->lock);
+            } else {
+                m->waited_s = vx_engine_disk_backoff(m->waited_s);
+                m->look_at = vx_now() + m->waited_s;
+            }
+        }
         if (n == 0) continue;
         const task *t = (const task *)node;
         unmark_queued(m, t->hash, t->kind);
@@ -383,6 +446,7 @@ void vx_renditions_stop(vx_renditions *m) {
     }
     pthread_mutex_destroy(&m->lock);
     vx_idmap_free(&m->queued);
+    free(m->waiting);
     free(m);
 }
 
@@ -402,7 +466,7 @@ void vx_renditions_counts(vx_renditions *m, int64_t *pending, uint64_t *made, ui
     if (!m) return;
     const int queued = vx_worker_queued(&m->worker);
     pthread_mutex_lock(&m->lock);
-    *pending = (int64_t)queued + (m->current != 0);
+    *pending = (int64_t)queued + (m->current != 0) + (int64_t)m->n_waiting;
     *made = m->made;
     *failed = m->failed;
     pthread_mutex_unlock(&m->lock);

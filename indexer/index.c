@@ -96,7 +96,17 @@ typedef struct run {
     double t0;
     int done_files, total_files;
     vx_dir_listing listing; /* the calling thread's (checking unchanged videos' sidecars) */
+    int halted;             /* VX_E_LOG_UNAVAILABLE or VX_E_STORAGE: the store took no change; the run stops */
 } run;
+
+/* A change, through the caller's apply. A store that takes no change for now (a log
+ * without quorum, a full disk) is not the file's fault: the run stops with that status
+ * and records nothing. */
+static int run_apply(run *R, const vx_op *op, vx_error *err) {
+    const int r = R->o->apply(R->o->apply_ctx, op, err);
+    if (r == VX_E_LOG_UNAVAILABLE || r == VX_E_STORAGE) R->halted = r;
+    return r;
+}
 
 static void add_item(run *R, const char *path, uint8_t outcome, const char *message) {
     vx_index_summary *s = R->sum;
@@ -312,7 +322,7 @@ static int mark_removed(run *R, vx_video *v, vx_error *err) {
     op.video.status = VX_VIDEO_REMOVED; /* kept so events about it stay meaningful */
     op.video.n_segments = 0;
     op.video.updated_at = (int64_t)time(NULL);
-    int r = R->o->apply(R->o->apply_ctx, &op, err);
+    int r = run_apply(R, &op, err);
     if (r == 0) add_item(R, v->path, VX_ITEM_REMOVED, "");
     return r;
 }
@@ -322,7 +332,7 @@ static int mark_removed(run *R, vx_video *v, vx_error *err) {
 /* Applies a video's text read from its files; message gets what was skipped ("text: ..."). */
 static int commit_text(run *R, const vx_video_text *t, char *message, size_t size, vx_error *err) {
     vx_op op = {.kind = VX_OP_TEXT, .text = *t};
-    int r = R->o->apply(R->o->apply_ctx, &op, err);
+    int r = run_apply(R, &op, err);
     if (r == 0) {
         R->sum->text_entries += t->n_entries;
         if (t->notes && *t->notes) snprintf(message, size, "text: %s", t->notes);
@@ -446,7 +456,7 @@ static int classify(run *R, const char *path, vx_error *err) {
         j.old.mtime_ns = mtime;
         j.old.updated_at = (int64_t)time(NULL);
         vx_op op = {.kind = VX_OP_VIDEO_TOUCHED, .video = j.old};
-        r = R->o->apply(R->o->apply_ctx, &op, err);
+        r = run_apply(R, &op, err);
         char message[2 * VX_MAX_TEXT] = "";
         if (r == 0) r = refresh_text(R, &j.old, message, sizeof message, err);
         add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : message);
@@ -718,7 +728,7 @@ static int commit_failure(run *R, file_job *j, vx_error *err) {
     v->path = j->path;
     v->title = (char *)base_name(j->path);
     v->failure = j->failure;
-    int r = R->o->apply(R->o->apply_ctx, &op, err);
+    int r = run_apply(R, &op, err);
     add_item(R, j->path, VX_ITEM_FAILED, j->failure);
     return r;
 }
@@ -844,7 +854,7 @@ frames:
         op.embedding = (vx_embedding){.dim = (uint32_t)P, .v = mean};
         op.segments = segs;
     }
-    if ((rc = R->o->apply(R->o->apply_ctx, &op, err)) != 0) goto done; /* VX_E_LOG_UNAVAILABLE passes up */
+    if ((rc = run_apply(R, &op, err)) != 0) goto done; /* VX_E_LOG_UNAVAILABLE passes up */
     R->sum->video_seconds += duration;
     if (!encoded) R->sum->visual_pending++;
     if (j->visual_only) {
@@ -933,7 +943,7 @@ static int flush(run *R, vx_clip_ctx *ctx, pending *pd, vx_error *err) {
             continue;
         }
         int r = j->failed ? commit_failure(R, j, err) : commit_video(R, j, err);
-        if (r == VX_E_LOG_UNAVAILABLE) { /* not the file's fault: nothing is recorded, the run stops */
+        if (R->halted) { /* not the file's fault: nothing is recorded, the run stops */
             vx_info("not indexed %s: %s", j->path, err->msg);
             free_frames(j);
             return -1;
@@ -1095,7 +1105,7 @@ static int commit_duplicates(run *R, vx_error *err) {
         v->path = j->path;
         v->title = (char *)base_name(j->path);
         v->failure = "";
-        int r = R->o->apply(R->o->apply_ctx, &op, err);
+        int r = run_apply(R, &op, err);
         char msg[VX_ERROR_MAX];
         snprintf(msg, sizeof msg, "same content as %s", o.path);
         vx_video_clear(&o);
@@ -1133,7 +1143,7 @@ int vx_index_paths(vx_catalog *cat, const vx_clip *model, const char *data_dir, 
     if (model && !R.meta.model_fingerprint) {
         vx_op op = {.kind = VX_OP_MODEL, .model_fingerprint = fp, .embed_dim = (uint32_t)R.P,
                     .model = (char *)(o->model_dir ? o->model_dir : vx_clip_dir(model))};
-        if (o->apply(o->apply_ctx, &op, err)) goto done;
+        if (run_apply(&R, &op, err)) goto done;
     }
 
     /* Gather files; remember walked folders and vanished explicit files. */
@@ -1187,7 +1197,7 @@ done:
     for (int i = 0; i < rs.n_gone; i++) vx_video_clear(&rs.gone[i]);
     free(rs.gone);
     vx_meta_clear(&R.meta);
-    return rc;
+    return rc && R.halted ? R.halted : rc;
 }
 
 int vx_index_expand(vx_catalog *cat, const char *const *paths, int n_paths, const vx_index_options *o,

@@ -46,9 +46,10 @@ typedef struct vx_index_options {
     const char *const *media_roots;
     int n_media_roots;
     /* Every change the run makes (schemas/ops.h), in order: the indexer reads the
-     * catalog but never writes it. Returns a vx_status: 0, or VX_E_LOG_UNAVAILABLE with
-     * err when the store refuses changes for now (a cluster's log without quorum): the
-     * run then stops and records no failure; any other with err: the file fails. */
+     * catalog but never writes it. Returns a vx_status: 0, or VX_E_LOG_UNAVAILABLE or
+     * VX_E_STORAGE with err when the store refuses changes for now (a cluster's log
+     * without quorum, a full disk): the run then stops, records no failure and returns
+     * that status; any other with err: the file fails. */
     int (*apply)(void *ctx, const vx_op *op, vx_error *err);
     void *apply_ctx;
     /* Called on the calling thread after each file's outcome is applied (video_id is

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <leveldb/c.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,20 @@
 
 #include "../common/log.h"
 #include "../common/path.h"
+#include "../common/status.h"
+#include "../common/system.h"
+#include "../common/vecmath.h"
 
+/* A write that fails (a full disk, an I/O error) may leave half a record at the end of
+ * LevelDB's log, and LevelDB may keep refusing writes for good (its background error).
+ * Nothing more is appended to that log: the next write first closes the database and
+ * opens it again (which reads the log up to the torn record and starts a new one), once
+ * the disk has room. Reads go on meanwhile, except during the reopen itself. */
 struct vx_catalog {
-    leveldb_t *db;
+    pthread_rwlock_t db_lock;  /* readers: every use of db; writer: the reopen, which replaces it */
+    pthread_mutex_t write_mu;  /* one write at a time, so none follows a failed one into its log */
+    atomic_int write_failed;   /* written under write_mu: the last write failed; reopen before the next */
+    leveldb_t *db;             /* NULL after a reopen that failed: reads fail until one succeeds */
     leveldb_options_t *options;
     leveldb_cache_t *block_cache;
     leveldb_readoptions_t *read;
@@ -24,6 +37,7 @@ struct vx_catalog {
     leveldb_writeoptions_t *write_unsynced;
     int lock_fd;
     vx_path dir;
+    vx_path db_path;
 };
 
 struct vx_batch {
@@ -92,6 +106,8 @@ void vx_catalog_close(vx_catalog *cat) {
         if (ftruncate(cat->lock_fd, 0) != 0) vx_debug("could not clear the lock file");
         close(cat->lock_fd); /* releases the flock */
     }
+    pthread_rwlock_destroy(&cat->db_lock);
+    pthread_mutex_destroy(&cat->write_mu);
     free(cat);
 }
 
@@ -128,7 +144,16 @@ vx_catalog *vx_catalog_open_cached(const char *data_dir, int create, int cache_m
     struct stat st;
     if (!cat) { vx_fail(err, "out of memory"); return NULL; }
     cat->lock_fd = -1;
-    if (vx_path_fmt(cat->dir, err, "%s", data_dir) || vx_path_fmt(path, err, "%s/catalog", data_dir)) goto fail;
+    /* Readers first: a scan's callback may read again while a reopen waits. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_READER_NP);
+    pthread_rwlock_init(&cat->db_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&cat->write_mu, NULL);
+    if (vx_path_fmt(cat->dir, err, "%s", data_dir) || vx_path_fmt(path, err, "%s/catalog", data_dir) ||
+        vx_path_fmt(cat->db_path, err, "%s", path))
+        goto fail;
     if (!create && stat(path, &st) != 0) {
         vx_fail(err, "no vidx database at %s (run `vidx index` to create one)", data_dir);
         goto fail;
@@ -168,7 +193,11 @@ fail:
 /* Fetches key; 0 found (*val malloc'd by LevelDB), 1 absent, -1 error. */
 static int get_raw(vx_catalog *cat, const void *key, size_t klen, char **val, size_t *vlen, vx_error *err) {
     char *lerr = NULL;
-    *val = leveldb_get(cat->db, cat->read, key, klen, vlen, &lerr);
+    pthread_rwlock_rdlock(&cat->db_lock);
+    *val = cat->db ? leveldb_get(cat->db, cat->read, key, klen, vlen, &lerr) : NULL;
+    const int closed = !cat->db;
+    pthread_rwlock_unlock(&cat->db_lock);
+    if (closed) return vx_fail(err, "the catalog in %s is closed: it could not be opened again after a failed write", cat->dir);
     if (lerr) {
         char what[256];
         vx_key_describe(key, klen, what, sizeof what);
@@ -316,6 +345,11 @@ int vx_catalog_get_frames(vx_catalog *cat, uint64_t video_id, vx_video_frames *o
 typedef int (*visit_fn)(void *ctx, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err);
 
 static int scan_prefix(vx_catalog *cat, const void *prefix, size_t plen, visit_fn visit, void *ctx, vx_error *err) {
+    pthread_rwlock_rdlock(&cat->db_lock);
+    if (!cat->db) {
+        pthread_rwlock_unlock(&cat->db_lock);
+        return vx_fail(err, "the catalog in %s is closed: it could not be opened again after a failed write", cat->dir);
+    }
     leveldb_iterator_t *it = leveldb_create_iterator(cat->db, cat->read);
     int rc = 0;
     for (leveldb_iter_seek(it, prefix, plen); leveldb_iter_valid(it); leveldb_iter_next(it)) {
@@ -332,6 +366,7 @@ static int scan_prefix(vx_catalog *cat, const void *prefix, size_t plen, visit_f
     if (lerr && rc == 0) rc = vx_fail(err, "scanning the catalog: %s", lerr);
     leveldb_free(lerr);
     leveldb_iter_destroy(it);
+    pthread_rwlock_unlock(&cat->db_lock);
     return rc;
 }
 
@@ -791,16 +826,66 @@ void vx_batch_delete_frames(vx_batch *b, const vx_video_frames *old) {
     frames_keys(b, old, 0);
 }
 
+/* Free bytes a reopen needs: LevelDB writes the old log's records into a table, a new
+ * log and a new manifest. */
+#define REOPEN_ROOM (16ull << 20)
+
+/* After a failed write: the database closed and opened again (REQUIRES write_mu). Waits
+ * at most wait_s for readers (a reader that writes would otherwise wait for itself). */
+static int reopen(vx_catalog *cat, double wait_s, vx_error *err) {
+    unsigned long long room;
+    if (vx_disk_free(cat->dir, &room) == 0 && room < REOPEN_ROOM)
+        return vx_fail(err, "the disk holding %s is full (%llu KiB free): nothing written", cat->dir, room >> 10);
+    const double give_up = vx_now() + wait_s;
+    while (pthread_rwlock_trywrlock(&cat->db_lock) != 0) {
+        if (vx_now() > give_up) return vx_fail(err, "the catalog in %s is busy; try again", cat->dir);
+        usleep(1000);
+    }
+    if (cat->db) leveldb_close(cat->db);
+    char *lerr = NULL;
+    cat->db = leveldb_open(cat->options, cat->db_path, &lerr);
+    pthread_rwlock_unlock(&cat->db_lock);
+    if (lerr) {
+        vx_fail(err, "opening the catalog %s again after a failed write: %s", cat->db_path, lerr);
+        leveldb_free(lerr);
+        cat->db = NULL;
+        return -1;
+    }
+    vx_info("catalog: opened again after a failed write; writes go on");
+    cat->write_failed = 0;
+    return 0;
+}
+
 static int write_batch(vx_catalog *cat, leveldb_writeoptions_t *how, vx_batch *b, vx_error *err) {
     if (b->oom) return vx_fail(err, "out of memory while preparing a catalog write; nothing written");
     char *lerr = NULL;
+    pthread_mutex_lock(&cat->write_mu);
+    if (cat->write_failed && reopen(cat, 5, err)) {
+        pthread_mutex_unlock(&cat->write_mu);
+        return VX_E_STORAGE;
+    }
+    pthread_rwlock_rdlock(&cat->db_lock);
     leveldb_write(cat->db, how, b->wb, &lerr);
+    pthread_rwlock_unlock(&cat->db_lock);
+    if (lerr) cat->write_failed = 1;
+    pthread_mutex_unlock(&cat->write_mu);
     if (lerr) {
         vx_fail(err, "writing to the catalog in %s: %s", cat->dir, lerr);
         leveldb_free(lerr);
-        return -1;
+        return VX_E_STORAGE;
     }
     return 0;
+}
+
+int vx_catalog_write_failed(vx_catalog *cat) { return atomic_load(&cat->write_failed); }
+
+int vx_catalog_recover(vx_catalog *cat) {
+    if (!atomic_load(&cat->write_failed)) return 0;
+    if (pthread_mutex_trylock(&cat->write_mu) != 0) return -1; /* a write is on it */
+    vx_error err;
+    const int r = cat->write_failed ? reopen(cat, 0, &err) : 0;
+    pthread_mutex_unlock(&cat->write_mu);
+    return r;
 }
 
 int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err) { return write_batch(cat, cat->write, b, err); }

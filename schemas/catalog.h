@@ -119,8 +119,16 @@ void vx_batch_put_raw(vx_batch *b, const void *key, size_t klen, const void *val
 void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);
 
 /* Applies the batch atomically with a synced write. Fails without writing anything if
- * any record in the batch could not be encoded. The batch is left as it was. */
+ * any record in the batch could not be encoded (-1). The batch is left as it was.
+ * VX_E_STORAGE when LevelDB's write failed (a full disk, an I/O error): what it wrote is
+ * not relied on; the next write opens the database again first, once the disk has room
+ * (the file's top comment). */
 int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err);
+/* 1 when the last write failed and the database was not opened again since. */
+int vx_catalog_write_failed(vx_catalog *cat);
+/* After a failed write, opens the database again now if nothing holds it and the disk has
+ * room (else the next write does): 0 when writes may go on. */
+int vx_catalog_recover(vx_catalog *cat);
 /* The same without waiting for the disk: for changes that are durable elsewhere (a
  * cluster's log) and carry their log position, so a crash loses a tail that is then
  * applied again, never half a batch. */

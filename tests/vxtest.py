@@ -99,12 +99,13 @@ class Server:
     running = []  # killed at exit if a test stops half-way
     count = 0
 
-    def __init__(self, db, env, extra=(), vidx=None, listen="127.0.0.1:0"):
-        self.ready = db + "-ready"
+    def __init__(self, db, env, extra=(), vidx=None, listen="127.0.0.1:0", beside=None):
+        beside = beside or db  # where its ready file and log go: beside the data folder, or this prefix
+        self.ready = beside + "-ready"
         if os.path.exists(self.ready):
             os.unlink(self.ready)
         Server.count += 1
-        self.log_path = f"{db}-server{Server.count}.log"  # one log per server started
+        self.log_path = f"{beside}-server{Server.count}.log"  # one log per server started
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([vidx or Server.vidx, "serve", "--db", db, "--listen", listen,
                                       "--ready-file", self.ready, *extra], env=env, stdout=self.log,
