@@ -94,17 +94,18 @@ class Node:
     machine, no cluster."""
     count = 0
 
-    def __init__(self, vidx, kind, db, urls, env, procs, extra=(), start_timeout=60):
+    def __init__(self, vidx, kind, db, urls, env, procs, extra=(), start_timeout=60, beside=None):
         self.vidx, self.kind, self.db, self.urls, self.env = vidx, kind, db, urls, env
+        self.beside = beside or db  # where its ready file and logs go: beside the data folder, or this prefix
         self.procs, self.extra, self.start_timeout = procs, list(extra), start_timeout
         self.start()
 
     def start(self):
         Node.count += 1
-        self.log = f"{self.db}-{self.kind}{Node.count}.log"
+        self.log = f"{self.beside}-{self.kind}{Node.count}.log"
         cmd = [self.vidx, self.kind, "--db", self.db, *(["--cluster", self.urls] if self.urls else []), *self.extra]
         if self.kind == "serve":
-            self.ready = self.db + "-ready"
+            self.ready = self.beside + "-ready"
             if os.path.exists(self.ready):
                 os.unlink(self.ready)
             cmd += ["--listen", "127.0.0.1:0", "--ready-file", self.ready]

@@ -12,7 +12,9 @@ Checks what issue 34 asks of a full disk (engine/disk.c):
     (LevelDB is opened again after its failed write), the job indexes its files, the
     rendition is made;
   - a kill -9 while the disk is full leaves a data folder that opens, passes
-    `vidx info --check`, and holds every event that was acknowledged.
+    `vidx info --check`, and holds every event that was acknowledged;
+  - a cluster node whose disk is full skips no op of the log: it falls behind, says so,
+    and catches up once space returns (a NATS server and two nodes on 127.0.0.1).
 
 A tmpfs needs a mount namespace: the test runs itself under `unshare -m` (root) or
 `unshare -rm` (a user namespace); where neither works it is skipped (exit 77).
@@ -28,7 +30,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vxtest import ADMIN, ADMIN_TOKEN, Server, check, error_code, exit_with_failures, failures, wait_until
+from natscluster import Node, start_nats
+from vxtest import ADMIN, ADMIN_TOKEN, Server, check, error_code, exit_with_failures, failures, http_req, wait_until
 
 VIDX = os.path.abspath(sys.argv[1])
 SHARED = os.path.abspath(sys.argv[2])
@@ -114,10 +117,16 @@ def main():
     os.makedirs(disk)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_MB}m", "tmpfs", disk], check=True)
     Server.vidx = VIDX
+    procs = []
     try:
         run(work, disk)
+        cluster_node(work, disk, procs)
     finally:
         Server.kill_all()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         subprocess.run(["umount", "-l", disk])
         if failures:
             print(f"the services' logs are kept in {work}", file=sys.stderr)
@@ -228,6 +237,47 @@ def run(work, disk):
     st, doc = post_event(srv, vid)
     check(st == 201, f"the service takes events after the restart: {st}")
     check(srv.stop() == 0, "the service stops cleanly after the restart")
+
+
+def cluster_node(work, disk, procs):
+    """Node B's data folder on the tmpfs, A's not: ops A commits while B's disk is full
+    wait on B, none skipped."""
+    media = os.path.join(work, "media")
+    env = dict(os.environ, VIDX_MODEL=os.path.join(SHARED, "clip-golden", "tiny"), VIDX_ADMIN_TOKEN=ADMIN_TOKEN,
+               VIDX_DISK_RESERVE_MB=str(RESERVE_MB), VIDX_CLUSTER_REPLICAS="1")
+    _, urls = start_nats(os.path.join(work, "nats"), 1, procs)
+    a = Node(VIDX, "serve", os.path.join(work, "a"), urls, env, procs, ["--media-root", media])
+    b = Node(VIDX, "serve", os.path.join(disk, "b"), urls, env, procs, ["--media-root", media],
+             beside=os.path.join(work, "b"))
+    a.wait_ready()
+    b.wait_ready()
+
+    def applied(node):
+        return node.healthz()[1]["cluster"]["applied"]
+
+    def submit():
+        st, doc = http_req(a.port, "POST", "/v1/index", {"paths": [os.path.join(media, "clip0.mp4")]}, ADMIN)
+        check(st == 202, f"A takes a job while B's disk is full: {st} {doc}")
+        return doc and doc.get("job_id")
+
+    fill(disk, 0, "filler-4")
+    jobs = [submit() for _ in range(10)]
+    behind = wait_until(lambda: applied(b) < applied(a), 10)
+    while not behind and len(jobs) < 200:  # the log's last page may take a few more
+        jobs.append(submit())
+        behind = wait_until(lambda: applied(b) < applied(a), 1)
+    h = b.healthz()[1]
+    check(behind and h.get("disk") == "full", f"B falls behind with its disk full and says so: {h}")
+    check(b.get("/v1/search?q=bars")[0] == 200, "B still answers searches")
+    os.unlink(os.path.join(disk, "filler-4"))
+    check(wait_until(lambda: applied(b) == applied(a), 60),
+          f"B catches up once space returns: A {applied(a)}, B {applied(b)}")
+    st, doc = b.get(f"/v1/jobs/{jobs[-1]}", headers=ADMIN)
+    check(st == 200, f"B has the last job A committed: {st} {doc}")
+    check(b.healthz()[1]["cluster"]["skipped"] == 0 and "skipped" not in b.logtext(), "B skipped no op")
+    check(b.stop() == 0 and a.stop() == 0, "both nodes stop cleanly")
+    out = subprocess.run([VIDX, "info", "--db", b.db, "--check"], env=env, capture_output=True, text=True)
+    check(out.returncode == 0 and " 0 problems" in out.stdout, f"B's folder checks clean: {out.stdout} {out.stderr}")
 
 
 if __name__ == "__main__":
