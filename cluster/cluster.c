@@ -633,21 +633,44 @@ static uint64_t log_last_seq(vx_cluster *c, int *known) {
     return last;
 }
 
-/* The log ends before the last op this node applied: the servers lost acknowledged
- * writes (NATS 2.9 after a majority crashed at once, or servers restored from an older
- * copy), and the ops published since reuse sequences this node has already passed, so
- * following on would skip them without a word. */
+/* The log lost ops this node applied: the servers lost acknowledged writes (NATS 2.9
+ * after a majority crashed at once, or servers restored from an older copy), and the ops
+ * published since reuse sequences this node has already passed, so following on would
+ * skip them without a word. Seen as a log that ends before the last op applied, or that
+ * holds another op at its sequence (last: 0). The node stops following and refuses to
+ * serve (api/serve.c). */
 static void log_regressed(vx_cluster *c, uint64_t applied, uint64_t last) {
     pthread_mutex_lock(&c->mu);
     if (!c->regressed) {
         c->regressed = 1;
+        char what[160];
+        if (last) snprintf(what, sizeof what, "the log ends at %llu", (unsigned long long)last);
+        else snprintf(what, sizeof what, "the log holds another op at %llu", (unsigned long long)applied);
         snprintf(c->regressed_why, sizeof c->regressed_why,
-                 "log regressed: this node applied op %llu, the log ends at %llu (its servers lost acknowledged "
-                 "writes): rebuild this node (move its data folder away and start it again) or restore the servers",
-                 (unsigned long long)applied, (unsigned long long)last);
+                 "log regressed: this node applied op %llu, %s (its servers lost acknowledged writes): rebuild this "
+                 "node (move its data folder away and start it again) or restore the servers",
+                 (unsigned long long)applied, what);
         vx_log_error("cluster: %s", c->regressed_why);
     }
     pthread_mutex_unlock(&c->mu);
+}
+
+/* Which op a log message is: its subject and bytes, hashed (never 0: "not recorded"). */
+static uint64_t op_identity(const char *subject, const void *data, int len) {
+    const uint64_t h = vx_hash64(data, len > 0 ? (size_t)len : 0) ^ (vx_hash64(subject, strlen(subject)) * 0x9E3779B97F4A7C15ull);
+    return h ? h : 1;
+}
+
+/* 1 when the log holds an op at seq that is not the one with identity `hash`; 0 when it
+ * holds that one, holds none (a user's events purged with the user), or cannot say now. */
+static int log_op_differs(vx_cluster *c, uint64_t seq, uint64_t hash) {
+    if (!seq || !hash) return 0;
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetMsg(&m, c->js, VX_CLUSTER_LOG_STREAM, seq, NULL, &jerr) != NATS_OK) return 0;
+    const int differs = op_identity(natsMsg_GetSubject(m), natsMsg_GetData(m), natsMsg_GetDataLength(m)) != hash;
+    natsMsg_Destroy(m);
+    return differs;
 }
 
 /* Called when the log is quiet or the subscription failed: the consumer lives on the
@@ -661,7 +684,7 @@ static void check_following(vx_cluster *c, int failed, double *last_check, doubl
     int known;
     const uint64_t last = log_last_seq(c, &known);
     pthread_mutex_lock(&c->mu);
-    const uint64_t applied = c->applied;
+    const uint64_t applied = c->applied, applied_hash = c->applied_hash;
     if (last > applied) c->lag = last - applied;
     pthread_mutex_unlock(&c->mu);
     /* A log shorter than what was applied, seen on REGRESSED_CHECKS looks in a row: one
@@ -671,6 +694,12 @@ static void check_following(vx_cluster *c, int failed, double *last_check, doubl
         return;
     }
     if (known) c->regress_seen = 0;
+    /* Another op where the last one applied was: the log lost it and grew again past it.
+     * A replica behind answers "no such message", never another op. */
+    if (known && log_op_differs(c, applied, applied_hash)) {
+        log_regressed(c, applied, 0);
+        return;
+    }
     if (!failed && (last <= applied || now - last_msg < FOLLOW_CHECK_S)) return;
     vx_error err;
     if (subscribe_after(c, applied, &err)) {
@@ -698,6 +727,10 @@ static void *follow_loop(void *arg) {
     double storage_wait = 0; /* the last wait for the data folder's disk (0: it takes writes) */
     double last_check = vx_now(), last_msg = vx_now(), last_view = 0;
     while (!atomic_load(&c->stop)) {
+        pthread_mutex_lock(&c->mu);
+        const int regressed = c->regressed;
+        pthread_mutex_unlock(&c->mu);
+        if (regressed) break; /* nothing more is applied: the node is rebuilt or its servers restored */
         if (vx_now() - last_view >= 0.5) {
             refresh_connection(c);
             last_view = vx_now();
@@ -729,6 +762,7 @@ static void *follow_loop(void *arg) {
             continue;
         }
         pos.seq = meta->Sequence.Stream;
+        pos.op_hash = op_identity(natsMsg_GetSubject(msg), natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
         const uint64_t pending = meta->NumPending;
         jsMsgMetaData_Destroy(meta);
         vx_op op;
@@ -791,6 +825,7 @@ static void *follow_loop(void *arg) {
         if (!caught_up && pending == 0 && !c->ready) caught_up = !log_holds(c, c->target);
         pthread_mutex_lock(&c->mu);
         c->applied = pos.seq;
+        c->applied_hash = pos.op_hash;
         c->lag = pending;
         c->ring[pos.seq % APPLIED_RING] = res;
         if (caught_up) c->ready = 1;
@@ -835,17 +870,20 @@ int vx_cluster_follow(vx_cluster *c, vx_engine *e, vx_error *err) {
         const uint64_t again = log_last_seq(c, &known);
         if (known) last = again;
     }
-    if (pos.seq > last) {
+    /* Or as long, but with another op where this node's last one was. */
+    const int other_op = pos.seq <= last && log_op_differs(c, pos.seq, pos.op_hash);
+    if (pos.seq > last || other_op) {
         if (c->sub) {
             natsSubscription_Destroy(c->sub);
             c->sub = NULL;
         }
-        log_regressed(c, pos.seq, last);
+        log_regressed(c, pos.seq, other_op ? 0 : last);
         return vx_fail(err, "cluster: %s", c->regressed_why);
     }
     c->engine = e;
     pthread_mutex_lock(&c->mu);
     c->applied = pos.seq;
+    c->applied_hash = pos.op_hash;
     c->target = last;
     c->lag = last > pos.seq ? last - pos.seq : 0;
     c->ready = pos.seq >= last;

@@ -83,7 +83,8 @@ typedef struct vx_cluster_status {
 void vx_cluster_status_of(vx_cluster *c, vx_cluster_status *out);
 
 /* A worker: takes work items until stop is set, each indexed by the engine
- * (vx_engine_index_items) and acknowledged once its outcome is in the log. */
+ * (vx_engine_index_items) and acknowledged once its outcome is in the log. -1 with err
+ * when the log regressed under it (it then takes no more). */
 int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_error *err);
 
 /* `vidx worker`: connects, catches up with the log into its own data folder (the

@@ -44,7 +44,8 @@ struct vx_cluster {
     pthread_mutex_t mu;       /* guards what follows; cv signals every applied op */
     pthread_cond_t cv;
     uint64_t applied, lag, target; /* target: the log's last op when following began */
-    int regressed;                 /* the log ends before `applied` (log_regressed): under mu */
+    uint64_t applied_hash;         /* which op `applied` was (op_identity; 0: not known) */
+    int regressed;                 /* the log lost ops applied here (log_regressed): under mu */
     int regress_seen;              /* looks in a row that saw it so (the follower thread's) */
     int view_fresh, view_connected; /* the connection as last read by the follower (under mu) */
     char view_servers[1024];

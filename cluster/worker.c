@@ -278,8 +278,14 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
     }
     vx_info("cluster: worker ready: taking indexing work (ack deadline %d s, %d attempts per file)", c->o.ack_wait_s,
             c->o.max_attempts);
-    int quiet = 0;
+    int quiet = 0, rc = 0;
     while (!atomic_load(stop)) {
+        /* A log that lost ops this worker's catalog applied: its view of what is indexed
+         * is no longer the cluster's, so it takes no more work (as a serving node stops). */
+        pthread_mutex_lock(&c->mu);
+        if (c->regressed) rc = vx_fail(err, "cluster: this worker takes no more work: %s", c->regressed_why);
+        pthread_mutex_unlock(&c->mu);
+        if (rc) break;
         natsMsgList list = {0};
         jerr = 0;
         s = fetch(sub, &list, &jerr);
@@ -313,7 +319,7 @@ int vx_cluster_work(vx_cluster *c, vx_engine *e, const atomic_int *stop, vx_erro
     pthread_mutex_unlock(&h.mu);
     pthread_join(beater, NULL);
     natsSubscription_Destroy(sub);
-    return 0;
+    return rc;
 }
 
 /* ---- the worker process ---------------------------------------------------------------------- */

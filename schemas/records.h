@@ -23,7 +23,7 @@
 
 #define VX_SCHEMA_VERSION 1 /* layout of the whole database, kept in the meta record */
 #define VX_RECORD_V1 1      /* version byte of every value */
-#define VX_RECORD_V2 2      /* job records that carry their settings; videos that say how they play */
+#define VX_RECORD_V2 2      /* job records that carry their settings; videos that say how they play; log positions that say which op */
 #define VX_RECORD_V3 3      /* videos that say at which precision their embeddings were made */
 #define VX_RECORD_V4 4      /* videos linked to the original they re-upload (near_duplicate_of) */
 
@@ -60,6 +60,8 @@ enum {
 typedef struct vx_log_position {
     uint64_t seq;            /* last applied stream sequence; 0 = none yet */
     int64_t stream_created;  /* the stream's creation time, ns since the epoch */
+    uint64_t op_hash;        /* (version 2) which op that was: a hash of its subject and bytes as the
+                              * log holds them (cluster/cluster.c); 0 = not recorded */
 } vx_log_position;
 void vx_log_position_encode(vx_buf *b, const vx_log_position *p);
 int vx_log_position_decode(const void *data, size_t len, vx_log_position *p, vx_error *err);

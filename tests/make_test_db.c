@@ -1,7 +1,7 @@
 /* Writes a small database for the command-line tests: two indexed videos, one failed,
  * one user with three events. Usage: make_test_db DIR
  * Or moves a cluster node's log position forward, as if its log had lost ops since
- * (test_cluster's "log regressed"): make_test_db --log-position DIR ADD */
+ * (test_cluster's "log regressed"): make_test_db --log-position DIR ADD|other-op */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,8 @@
 #include "../common/hash.h"
 #include "../schemas/catalog.h"
 
+/* add: a number of ops to move the position by, or "other-op" to record another op's
+ * identity at the same position. */
 static int move_log_position(const char *dir, const char *add) {
     vx_error err;
     vx_catalog *cat = vx_catalog_open(dir, 0, &err);
@@ -18,7 +20,8 @@ static int move_log_position(const char *dir, const char *add) {
         vx_catalog_close(cat);
         return 1;
     }
-    pos.seq += strtoull(add, NULL, 10);
+    if (strcmp(add, "other-op") == 0) pos.op_hash ^= 1;
+    else pos.seq += strtoull(add, NULL, 10);
     vx_batch *b = vx_batch_new();
     vx_batch_put_log_position(b, &pos);
     int rc = vx_catalog_write(cat, b, &err);

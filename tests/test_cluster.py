@@ -427,6 +427,13 @@ def main():
         # the ops that now reuse its sequences
         if MAKE_TEST_DB:
             check(b.stop() == 0, "B stops before its position is moved")
+            # the same position, another op there (the log lost B's last op and grew again past it)
+            subprocess.run([MAKE_TEST_DB, "--log-position", b.db, "other-op"], check=True, capture_output=True)
+            r = subprocess.run([VIDX, "serve", "--db", b.db, "--cluster", urls, "--listen", "127.0.0.1:0"], env=env,
+                               capture_output=True, text=True, timeout=120)
+            check(r.returncode == 1 and "log regressed" in r.stderr and "holds another op" in r.stderr,
+                  f"a node whose last op the log no longer holds: {r.returncode} {r.stderr[-800:]}")
+            subprocess.run([MAKE_TEST_DB, "--log-position", b.db, "other-op"], check=True, capture_output=True)
             subprocess.run([MAKE_TEST_DB, "--log-position", b.db, "1000"], check=True, capture_output=True)
             r = subprocess.run([VIDX, "serve", "--db", b.db, "--cluster", urls, "--listen", "127.0.0.1:0"], env=env,
                                capture_output=True, text=True, timeout=120)
