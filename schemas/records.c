@@ -825,11 +825,12 @@ _Static_assert(VX_MAX_USER == 64, "VX_USER_NAME_RULE spells the limit out");
 
 /* ---- cluster log position ------------------------------------------------------------ */
 
+/* Version 2 only with an op's identity, so the encoding stays canonical. */
 void vx_log_position_encode(vx_buf *b, const vx_log_position *p) {
-    vx_put_u8(b, VX_RECORD_V2);
+    vx_put_u8(b, p->op_hash ? VX_RECORD_V2 : VX_RECORD_V1);
     vx_put_u64le(b, p->seq);
     vx_put_u64le(b, (uint64_t)p->stream_created);
-    vx_put_u64le(b, p->op_hash);
+    if (p->op_hash) vx_put_u64le(b, p->op_hash);
 }
 
 int vx_log_position_decode(const void *data, size_t len, vx_log_position *p, vx_error *err) {
@@ -838,7 +839,8 @@ int vx_log_position_decode(const void *data, size_t len, vx_log_position *p, vx_
     p->seq = vx_get_u64le(&c);
     p->stream_created = (int64_t)vx_get_u64le(&c);
     p->op_hash = v == VX_RECORD_V2 ? vx_get_u64le(&c) : 0; /* version 1 did not record it */
-    if (c.bad || (v != VX_RECORD_V1 && v != VX_RECORD_V2) || !vx_cursor_done(&c))
+    if (c.bad || (v != VX_RECORD_V1 && v != VX_RECORD_V2) || (v == VX_RECORD_V2 && !p->op_hash) ||
+        !vx_cursor_done(&c))
         return vx_fail(err, "log position: malformed");
     return 0;
 }

@@ -30,7 +30,7 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_op item_op = {.kind = VX_OP_JOB_ITEM, .job_id = 7, .item_index = 3, .item = item, .at = 1700000000};
     vx_op deletion_op = {.kind = VX_OP_USER_DELETED, .user = "bob"};
     vx_work_item work = {.job_id = 7, .index = 3, .path = "/a.mp4", .settings = tuned.settings};
-    vx_log_position pos = {.seq = 42, .stream_created = 1700000000000000000LL};
+    vx_log_position pos = {.seq = 42, .stream_created = 1700000000000000000LL, .op_hash = 0x1234abcd5678ef01ULL};
     /* A rendition record, and a video that says how it plays (version 2 records). */
     vx_rendition rend = {.content_hash = 5, .state = VX_RENDITION_READY, .bytes = 9, .width = 2, .height = 2,
                          .duration = 1, .failure = ""};
