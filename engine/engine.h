@@ -311,6 +311,9 @@ typedef struct vx_label_filter { /* struct tag: vx_search_params points to one *
 } vx_label_filter;
 int vx_engine_label_parse(vx_engine *e, const char *text, vx_label_filter *out, vx_error *err);
 int vx_engine_label_matches(vx_engine *e, uint64_t id, const vx_label_filter *f);
+/* The videos whose tags pass f, if at most max do: 0 with *ids (malloc'd) and *n; 1 when
+ * more do (or there are no labels to select by), -1 out of memory. */
+int vx_engine_label_select(vx_engine *e, const vx_label_filter *f, size_t max, uint64_t **ids, size_t *n);
 
 /* ---- text ---------------------------------------------------------------------------------- */
 

@@ -28,6 +28,7 @@
 
 
 typedef struct video_tags {
+    uint64_t id; /* set by put_video */
     int n;
     vx_video_label *tags;
 } video_tags;
@@ -189,6 +190,7 @@ static int tag_video(vx_labeller *t, const float *mean, uint64_t id, video_tags 
 
 /* Replaces video id's tags (under mu). */
 static int put_video(vx_labeller *t, uint64_t id, video_tags *vt) {
+    vt->id = id;
     int64_t at = vx_idmap_index(&t->by_video, id);
     if (at >= 0) {
         free(t->videos[at].tags);
@@ -520,17 +522,45 @@ int vx_engine_label_parse(vx_engine *e, const char *text, vx_label_filter *out, 
     return 0;
 }
 
+/* Whether a video's tags hold one of the filter's (under mu). */
+static int tags_match(const video_tags *vt, const vx_label_filter *f) {
+    for (int i = 0; i < vt->n; i++)
+        for (int k = 0; k < f->n; k++)
+            if (vt->tags[i].vocabulary == f->pairs[k].vocabulary && vt->tags[i].label == f->pairs[k].label) return 1;
+    return 0;
+}
+
 int vx_engine_label_matches(vx_engine *e, uint64_t id, const vx_label_filter *f) {
     vx_labeller *t = e->labels;
     if (!t || !f || !f->n) return 1;
     pthread_mutex_lock(&t->mu);
     const int64_t at = vx_idmap_index(&t->by_video, id);
-    int yes = 0;
-    for (int i = 0; at >= 0 && i < t->videos[at].n && !yes; i++)
-        for (int k = 0; k < f->n && !yes; k++)
-            yes = t->videos[at].tags[i].vocabulary == f->pairs[k].vocabulary && t->videos[at].tags[i].label == f->pairs[k].label;
+    const int yes = at >= 0 && tags_match(&t->videos[at], f);
     pthread_mutex_unlock(&t->mu);
     return yes;
+}
+
+int vx_engine_label_select(vx_engine *e, const vx_label_filter *f, size_t max, uint64_t **ids, size_t *n) {
+    vx_labeller *t = e->labels;
+    *ids = NULL;
+    *n = 0;
+    if (!t || !f || !f->n) return 1;
+    size_t cap = 0;
+    int rc = 0;
+    pthread_mutex_lock(&t->mu);
+    for (size_t v = 0; v < t->n_videos && rc == 0; v++) {
+        if (!tags_match(&t->videos[v], f)) continue;
+        if (*n == max) rc = 1;
+        else if (VX_GROW(*ids, cap, *n + 1)) rc = -1;
+        else (*ids)[(*n)++] = t->videos[v].id;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 static int by_count(const void *a, const void *b) {

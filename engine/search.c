@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "../common/hash.h"
+#include "../common/grow.h"
 #include "../common/idmap.h"
 #include "../common/utf8.h"
 #include "../indexer/neardup.h"
@@ -294,9 +295,118 @@ static int nearest_segments(vx_engine *e, const float *q, int64_t pool, vx_ann_h
     return n;
 }
 
+/* ---- narrow filters: the videos they name, scored whole ------------------------------------ */
+
+/* A filter by path or tag that names at most this many videos, with at most this many
+ * segments in all, is applied before the nearest-neighbour search: those segments are
+ * scored exactly, from the catalog. Otherwise the filter is applied to the nearest
+ * segments (below), which finds its videos soon when it names many. */
+#define SELECT_MAX_VIDEOS 4096
+#define SELECT_MAX_SEGMENTS 65536
+
+typedef struct picked {
+    uint64_t *ids;
+    size_t n, cap;
+    int too_many, oom;
+} picked;
+
+static int pick_id(void *ctx, uint64_t id) {
+    picked *p = ctx;
+    if (p->n == SELECT_MAX_VIDEOS) return p->too_many = 1;
+    if (VX_GROW(p->ids, p->cap, p->n + 1)) return p->oom = 1;
+    p->ids[p->n++] = id;
+    return 0;
+}
+
+/* The best segment of every video that passes f, best first (hit_order), when f names
+ * few videos by path or tag: 0 with *hits and *n (*n the exact count of videos that
+ * pass); 1 when f names none that way or too many (then the nearest segments are
+ * filtered instead); -1 on error. */
+static int selected_hits(vx_engine *e, const float *q, const vx_search_params *f, vx_ann_hit **hits, int *n,
+                         vx_error *err) {
+    *hits = NULL;
+    *n = 0;
+    if (!f->path_prefix && !f->tag_filter) return 1;
+    picked p = {0};
+    if (f->path_prefix) {
+        if (vx_catalog_scan_path_prefix(e->cat, f->path_prefix, pick_id, &p, err)) { free(p.ids); return -1; }
+    } else {
+        const int r = vx_engine_label_select(e, f->tag_filter, SELECT_MAX_VIDEOS, &p.ids, &p.n);
+        if (r < 0) return vx_fail(err, "out of memory");
+        p.too_many = r > 0;
+    }
+    if (p.oom) { free(p.ids); return vx_fail(err, "out of memory"); }
+    if (p.too_many) { free(p.ids); return 1; }
+    pthread_rwlock_rdlock(&e->vectors.lock);
+    const uint32_t dim = (uint32_t)vx_ann_dim(e->vectors.ann);
+    pthread_rwlock_unlock(&e->vectors.lock);
+    /* First the records: which videos pass, and how many segments they have. */
+    size_t kept = 0;
+    int64_t segments = 0;
+    for (size_t i = 0; i < p.n; i++) {
+        vx_video v;
+        const int r = vx_catalog_get_video(e->cat, p.ids[i], &v, err);
+        if (r < 0) { free(p.ids); return -1; }
+        if (r) continue;
+        if (passes(e, &v, f) && !v.duplicate_of && v.n_segments) {
+            p.ids[kept++] = v.id;
+            segments += v.n_segments;
+        }
+        vx_video_clear(&v);
+    }
+    if (segments > SELECT_MAX_SEGMENTS) { free(p.ids); return 1; }
+    vx_ann_hit *h = malloc((kept ? kept : 1) * sizeof *h);
+    if (!h) { free(p.ids); return vx_fail(err, "out of memory"); }
+    int m = 0;
+    for (size_t i = 0; i < kept; i++) {
+        vx_segment *segs;
+        uint32_t ns;
+        if (vx_catalog_get_segments(e->cat, p.ids[i], 1, &segs, &ns, err)) { free(h); free(p.ids); return -1; }
+        vx_ann_hit best = {p.ids[i], -1, 0};
+        for (uint32_t k = 0; k < ns; k++) {
+            if (segs[k].dim != dim || !segs[k].embedding) continue; /* another model's, waiting */
+            const float score = vx_dot(q, segs[k].embedding, dim);
+            if (best.segment < 0 || score > best.score) best = (vx_ann_hit){p.ids[i], (int)k, score};
+        }
+        vx_segments_free(segs, ns);
+        if (best.segment >= 0) h[m++] = best;
+    }
+    free(p.ids);
+    qsort(h, (size_t)m, sizeof *h, hit_order);
+    *hits = h;
+    *n = m;
+    return 0;
+}
+
 /* Nearest segments, best per video, filtered, paged. */
 static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f, vx_results *out, vx_error *err) {
     const int want = f->offset + f->k;
+    vx_ann_hit *picked_hits;
+    int n_picked;
+    const int sel = selected_hits(e, q, f, &picked_hits, &n_picked, err);
+    if (sel < 0) return -1;
+    if (sel == 0) { /* a narrow filter: every video it names, scored */
+        vx_results_free(out);
+        int rc = 0;
+        for (int i = f->offset; i < n_picked && i < want && rc == 0; i++) {
+            vx_video v;
+            const int r = vx_catalog_get_video(e->cat, picked_hits[i].video_id, &v, err);
+            if (r) { rc = r < 0 ? -1 : 0; continue; }
+            vx_segment seg;
+            double start = 0, end = v.duration;
+            if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)picked_hits[i].segment, &seg, err) == 0) {
+                start = seg.start;
+                end = seg.end;
+                vx_segment_clear(&seg);
+            }
+            if (push(out, &v, picked_hits[i].score, start, end, picked_hits[i].segment)) rc = vx_fail(err, "out of memory");
+            vx_video_clear(&v);
+        }
+        free(picked_hits);
+        if (rc) { vx_results_free(out); return -1; }
+        out->total = n_picked;
+        return 0;
+    }
     const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0 || f->tag_filter;
     /* A filter that matches little would grow the pool to every segment, each candidate a
      * record read: a filtered search stops at filter_pool_max, and says so. */
@@ -433,12 +543,16 @@ static int fused_order(const void *pa, const void *pb) {
     return (a->id > b->id) - (a->id < b->id);
 }
 
-/* Up to `want` videos by their best segment among the `pool` nearest, best first. */
-static int visual_ranking(vx_engine *e, const float *q, int64_t pool, int want, fused *out, int *n_out,
-                          int64_t *segments, vx_results *meta, vx_error *err) {
+/* Up to `want` videos by their best segment among the `pool` nearest, best first; with
+ * a narrow filter (selected_hits), among the videos it names. */
+static int visual_ranking(vx_engine *e, const float *q, int64_t pool, int want, const vx_search_params *f, fused *out,
+                          int *n_out, int64_t *segments, vx_results *meta, vx_error *err) {
     vx_ann_hit *hits = NULL;
     *n_out = 0;
-    int n = nearest_segments(e, q, pool, &hits, segments, meta, err);
+    int n;
+    const int sel = selected_hits(e, q, f, &hits, &n, err);
+    if (sel < 0) return -1;
+    if (sel > 0) n = nearest_segments(e, q, pool, &hits, segments, meta, err);
     if (n < 0) { free(hits); return -1; }
     vx_idmap seen;
     if (vx_idmap_init(&seen, (size_t)(n > 0 ? n : 1))) { free(hits); return vx_fail(err, "out of memory"); }
@@ -467,7 +581,7 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
     if (!c) return vx_fail(err, "out of memory");
     int n = 0, rc = 0;
     int64_t segments = 0;
-    if (q && visual_ranking(e, q, (int64_t)depth * 8 + 32, depth, c, &n, &segments, out, err)) { free(c); return -1; }
+    if (q && visual_ranking(e, q, (int64_t)depth * 8 + 32, depth, f, c, &n, &segments, out, err)) { free(c); return -1; }
     vx_idmap at;
     if (vx_idmap_init(&at, (size_t)(n + words->n + 1))) { free(c); return vx_fail(err, "out of memory"); }
     for (int i = 0; i < n; i++) vx_idmap_put(&at, c[i].id, (uint64_t)i);

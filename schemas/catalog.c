@@ -616,6 +616,27 @@ int vx_catalog_scan_content(vx_catalog *cat, uint64_t hash, vx_id_fn fn, void *c
     return scan_prefix(cat, prefix, sizeof prefix, visit_content, &s, err);
 }
 
+static int visit_path(void *p, const uint8_t *key, size_t klen, const char *val, size_t vlen, vx_error *err) {
+    (void)key;
+    (void)klen;
+    (void)err;
+    struct typed_scan *s = p;
+    vx_cursor c = vx_cursor_make(val, vlen);
+    const uint64_t id = vx_get_u64le(&c);
+    if (!vx_cursor_done(&c) || id == 0) return 0; /* a corrupt entry: vx_catalog_check reports it */
+    return ((vx_id_fn)s->fn)(s->ctx, id);
+}
+
+int vx_catalog_scan_path_prefix(vx_catalog *cat, const char *prefix, vx_id_fn fn, void *ctx, vx_error *err) {
+    vx_buf key = {0};
+    vx_key_string(&key, VX_KEY_PATH, prefix);
+    if (key.oom) return vx_fail(err, "out of memory");
+    struct typed_scan s = {NULL, (void *)fn, ctx};
+    const int r = scan_prefix(cat, key.data, key.len, visit_path, &s, err);
+    vx_buf_free(&key);
+    return r;
+}
+
 /* ---- writes -------------------------------------------------------------------------- */
 
 vx_batch *vx_batch_new(void) {

@@ -83,6 +83,9 @@ int vx_catalog_scan_renditions(vx_catalog *cat, vx_rendition_fn fn, void *ctx, v
 int vx_catalog_count(vx_catalog *cat, uint8_t family, uint64_t *count_out, vx_error *err);
 /* Ids of the videos whose content hash is `hash`. */
 int vx_catalog_scan_content(vx_catalog *cat, uint64_t hash, vx_id_fn fn, void *ctx, vx_error *err);
+/* Every video whose path starts with prefix (byte for byte), in path order; fn returns
+ * nonzero to stop. */
+int vx_catalog_scan_path_prefix(vx_catalog *cat, const char *prefix, vx_id_fn fn, void *ctx, vx_error *err);
 /* Videos with a frame whose perceptual hash has phash's 16 bits of that band (0..3). */
 int vx_catalog_scan_phash(vx_catalog *cat, int band, uint64_t phash, vx_id_fn fn, void *ctx, vx_error *err);
 

@@ -610,15 +610,25 @@ def body_limits(S):
 
 def filter_pool(c):
     """A filter that matches nothing looks through at most VIDX_FILTER_POOL_MAX segments and
-    says its total is an estimate; without the bound, the same search looks through all"""
+    says its total is an estimate; without the bound, the same search looks through all.
+    A path filter that names few videos is applied before the nearest-neighbour search:
+    every video it names is found and counted, whatever the bound."""
     c.server()  # indexed
     c.release()
-    q = "/v1/search?q=qqqzzx&k=5&path=/nowhere/"
+    q = "/v1/search?q=qqqzzx&k=5&min_duration=1000000"
     S = Server(c.db, dict(c.env, VIDX_FILTER_POOL_MAX="4"))
     st, doc, _, _ = S.get(q)
     check(st == 200 and doc["results"] == [] and doc.get("total_estimated") is True, f"bounded: {st} {doc}")
     st, doc, _, _ = S.get("/v1/search?q=qqqzzx&k=5")
     check(st == 200 and "total_estimated" not in doc, f"no filter, no bound: {st} {doc}")
+    st, doc, _, _ = S.get("/v1/search?q=qqqzzx&k=5&path=/nowhere/")
+    check(st == 200 and doc["results"] == [] and doc["total"] == 0 and "total_estimated" not in doc,
+          f"a path naming no video, counted exactly: {st} {doc}")
+    folder = os.path.join(c.videos, "moviepy") + "/"
+    expect = sum(r["path"].startswith(folder) for r in S.get("/v1/search?q=qqqzzx&k=1000")[1]["results"])
+    st, doc, _, _ = S.get("/v1/search?" + urllib.parse.urlencode({"q": "qqqzzx", "k": 100, "path": folder}))
+    check(st == 200 and expect > 4 and doc["total"] == expect and len(doc["results"]) == expect and
+          "total_estimated" not in doc, f"a path naming {expect} videos finds them all past the bound: {st} {doc}")
     check(S.stop() == 0, "bounded server stops")
     S = Server(c.db, c.env)
     st, doc, _, _ = S.get(q)
