@@ -303,7 +303,8 @@ static void do_media(vx_request *rq, uint64_t id) {
         return;
     }
     const int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    if ((mf.size && (uint64_t)st.st_size != mf.size) || (mf.mtime_ns && mtime_ns != mf.mtime_ns)) {
+    if ((mf.size && (uint64_t)st.st_size != mf.size) || (mf.mtime_ns && mtime_ns != mf.mtime_ns) ||
+        (mf.inode && (uint64_t)st.st_ino != mf.inode)) {
         close(fd);
         vx_reply_error(rq, 404, "unknown_video", "the file of video %s changed since it was indexed (index its folder again)", hex);
         return;

@@ -41,6 +41,8 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
     if (!e) { vx_fail(err, "out of memory"); return NULL; }
     e->opt = *o;
     e->opt.index.model_dir = NULL;
+    /* One machine: the records' inodes are this machine's (indexer/index.h). */
+    e->opt.index.same_inode = !o->cluster;
     snprintf(e->data_dir, sizeof e->data_dir, "%s", o->data_dir);
     pthread_rwlock_init(&e->vectors.lock, NULL);
     pthread_mutex_init(&e->apply_lock, NULL);

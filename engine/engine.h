@@ -362,6 +362,7 @@ typedef struct vx_media_file {
      * rewritten, swapped for a link) is not served. 0: not known. */
     uint64_t size;
     int64_t mtime_ns;
+    uint64_t inode;           /* 0 in a cluster too: another node's copy of the file has its own */
 } vx_media_file;
 int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err);
 

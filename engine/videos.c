@@ -132,6 +132,7 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
     if (!out->rendition) {
         out->size = v.size;
         out->mtime_ns = v.mtime_ns;
+        out->inode = e->opt.index.same_inode ? v.inode : 0;
     }
     vx_video_clear(&v);
     return bad ? VX_E_INTERNAL : VX_OK;

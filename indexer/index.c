@@ -108,6 +108,14 @@ static int run_apply(run *R, const vx_op *op, vx_error *err) {
     return r;
 }
 
+/* Whether the file is still the one a record was made from: its size and modification
+ * time, and its inode where the run compares them (one machine) and the record has one. */
+static int same_file(const run *R, const vx_video *old, const struct stat *st) {
+    const int64_t mtime = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    return old->size == (uint64_t)st->st_size && old->mtime_ns == mtime &&
+           (!R->o->same_inode || !old->inode || old->inode == (uint64_t)st->st_ino);
+}
+
 static void add_item(run *R, const char *path, uint8_t outcome, const char *message) {
     vx_index_summary *s = R->sum;
     vx_job_item *items = realloc(s->items, (size_t)(s->n_items + 1) * sizeof *items);
@@ -416,13 +424,12 @@ static int classify(run *R, const char *path, vx_error *err) {
         orig_ok = found && o.status == VX_VIDEO_INDEXED;
         if (found) vx_video_clear(&o);
     }
-    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
-        j.old.mtime_ns == mtime && R->model && vx_video_pending(&j.old)) {
+    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && same_file(R, &j.old, &j.st) && R->model &&
+        vx_video_pending(&j.old)) {
         vx_video_clear(&j.old);
         return 0; /* unchanged, its frames waiting: add_pending encodes them */
     }
-    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.size == (uint64_t)j.st.st_size &&
-        j.old.mtime_ns == mtime) {
+    if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && same_file(R, &j.old, &j.st)) {
         char message[2 * VX_MAX_TEXT] = "";
         r = refresh_text(R, &j.old, message, sizeof message, err);
         add_item(R, path, VX_ITEM_UNCHANGED, j.old.status == VX_VIDEO_FAILED ? j.old.failure : message);
@@ -452,8 +459,10 @@ static int classify(run *R, const char *path, vx_error *err) {
     }
     if (j.had_record && j.old.status != VX_VIDEO_REMOVED && orig_ok && j.old.content_hash == j.hash &&
         j.old.size == (uint64_t)j.st.st_size && !(R->model && vx_video_pending(&j.old))) {
-        /* Touched, not changed: note the new mtime, keep everything else. */
+        /* Touched, not changed (or the same bytes in another file): note the new mtime
+         * and inode, keep everything else. */
         j.old.mtime_ns = mtime;
+        j.old.inode = (uint64_t)j.st.st_ino;
         j.old.updated_at = (int64_t)time(NULL);
         vx_op op = {.kind = VX_OP_VIDEO_TOUCHED, .video = j.old};
         r = run_apply(R, &op, err);
@@ -529,8 +538,8 @@ static int add_pending(run *R, vx_error *err) {
         int r = vx_catalog_get_video(R->cat, id, &j.old, err);
         if (r < 0) goto done;
         if (r) continue;
-        if (stat(j.old.path, &j.st) != 0 || !S_ISREG(j.st.st_mode) || j.old.size != (uint64_t)j.st.st_size ||
-            j.old.mtime_ns != (int64_t)j.st.st_mtim.tv_sec * 1000000000 + j.st.st_mtim.tv_nsec || !vx_video_pending(&j.old)) {
+        if (stat(j.old.path, &j.st) != 0 || !S_ISREG(j.st.st_mode) || !same_file(R, &j.old, &j.st) ||
+            !vx_video_pending(&j.old)) {
             vx_video_clear(&j.old); /* gone or changed: indexed whole when its path is named */
             continue;
         }
@@ -722,6 +731,7 @@ static int commit_failure(run *R, file_job *j, vx_error *err) {
     v->content_hash = j->hash;
     v->size = (uint64_t)j->st.st_size;
     v->mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+    v->inode = (uint64_t)j->st.st_ino;
     v->status = VX_VIDEO_FAILED;
     v->created_at = j->had_record ? j->old.created_at : now;
     v->updated_at = now;
@@ -837,7 +847,7 @@ frames:
     int64_t now = (int64_t)time(NULL);
     op.video = (vx_video){
         .id = j->id, .content_hash = j->hash, .size = (uint64_t)j->st.st_size,
-        .mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec,
+        .mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec, .inode = (uint64_t)j->st.st_ino,
         .duration = duration, .fps = j->info.fps, .width = (uint32_t)j->info.width, .height = (uint32_t)j->info.height,
         .status = VX_VIDEO_INDEXED, .n_segments = (uint32_t)n_seg, .duplicate_of = 0,
         .created_at = j->had_record ? j->old.created_at : now, .updated_at = now,
@@ -1097,6 +1107,8 @@ static int commit_duplicates(run *R, vx_error *err) {
         v->id = j->id;
         v->size = (uint64_t)j->st.st_size;
         v->mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+        v->inode = (uint64_t)j->st.st_ino;
+        v->near_duplicate_of = 0; /* the original's own link */
         v->n_segments = 0;
         v->duplicate_of = orig;
         if (v->precision == VX_EMBEDDED_PENDING) v->precision = VX_EMBEDDED_UNKNOWN; /* it shares the original's */

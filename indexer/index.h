@@ -45,6 +45,10 @@ typedef struct vx_index_options {
      * folder or a system folder (/proc, /sys, /dev, /etc, /boot) is media. */
     const char *const *media_roots;
     int n_media_roots;
+    /* A file whose inode is not its record's counts as changed (hashed again; the same
+     * bytes only update the record). Set on one machine, where the record's inode is
+     * this machine's; a cluster's workers may see other copies of a file. */
+    int same_inode;
     /* Every change the run makes (schemas/ops.h), in order: the indexer reads the
      * catalog but never writes it. Returns a vx_status: 0, or VX_E_LOG_UNAVAILABLE or
      * VX_E_STORAGE with err when the store refuses changes for now (a cluster's log

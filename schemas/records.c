@@ -112,8 +112,12 @@ void vx_meta_clear(vx_meta *m) {
 /* Version 1 when how it plays is not decided (failed videos, older vidx), so that
  * every record has exactly one encoding. */
 void vx_video_encode(vx_buf *b, const vx_video *v) {
-    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED || v->precision || v->near_duplicate_of;
-    vx_put_u8(b, v->near_duplicate_of ? VX_RECORD_V4
+    /* The oldest version that holds every field set, so the encoding is canonical;
+     * version 5 holds them all. */
+    const int v5 = v->inode != 0;
+    const int with_playback = v->playback != VX_PLAYBACK_UNDECIDED || v->precision || v->near_duplicate_of || v5;
+    vx_put_u8(b, v5                    ? VX_RECORD_V5
+                 : v->near_duplicate_of ? VX_RECORD_V4
                  : v->precision       ? VX_RECORD_V3
                  : with_playback      ? VX_RECORD_V2
                                       : VX_RECORD_V1);
@@ -137,8 +141,9 @@ void vx_video_encode(vx_buf *b, const vx_video *v) {
         vx_put_u8(b, v->playback);
         vx_put_string(b, v->playback_note ? v->playback_note : "");
     }
-    if (v->precision || v->near_duplicate_of) vx_put_u8(b, v->precision);
-    if (v->near_duplicate_of) vx_put_u64le(b, v->near_duplicate_of);
+    if (v->precision || v->near_duplicate_of || v5) vx_put_u8(b, v->precision);
+    if (v->near_duplicate_of || v5) vx_put_u64le(b, v->near_duplicate_of);
+    if (v5) vx_put_u64le(b, v->inode);
 }
 
 int vx_video_pending(const vx_video *v) {
@@ -149,7 +154,7 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     memset(v, 0, sizeof *v);
     vx_cursor c = vx_cursor_make(data, len);
     const char *why = NULL;
-    const int version = begin_versions(&c, "video", VX_RECORD_V4, err);
+    const int version = begin_versions(&c, "video", VX_RECORD_V5, err);
     if (version < 0) return -1;
     v->id = vx_get_u64le(&c);
     v->content_hash = vx_get_u64le(&c);
@@ -176,16 +181,21 @@ int vx_video_decode(const void *data, size_t len, vx_video *v, vx_error *err) {
     }
     if (version >= VX_RECORD_V3) v->precision = vx_get_u8(&c);
     if (version >= VX_RECORD_V4) v->near_duplicate_of = vx_get_u64le(&c);
+    if (version >= VX_RECORD_V5) v->inode = vx_get_u64le(&c);
     if (!c.bad && !why) {
         if (v->id == 0) why = "video id is 0";
         else if (v->playback > 2) why = "unknown playback";
         else if (version == VX_RECORD_V2 && v->playback == VX_PLAYBACK_UNDECIDED) why = "version 2 without playback";
-        else if (version >= VX_RECORD_V3 && (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_PENDING))
+        else if ((version == VX_RECORD_V3 || version == VX_RECORD_V4) &&
+                 (v->precision < VX_EMBEDDED_F32 || v->precision > VX_EMBEDDED_PENDING))
             why = "unknown embedding precision";
+        else if (v->precision > VX_EMBEDDED_PENDING) why = "unknown embedding precision";
+        else if (version == VX_RECORD_V5 && !v->inode) why = "version 5 without an inode";
         else if (v->precision == VX_EMBEDDED_PENDING && (v->status != VX_VIDEO_INDEXED || v->duplicate_of || n_segments))
             why = "frames waiting for the model, but not an indexed original without segments";
-        else if (version >= VX_RECORD_V4 && (!v->near_duplicate_of || v->near_duplicate_of == v->id ||
-                                             v->status != VX_VIDEO_INDEXED || v->duplicate_of))
+        else if ((version == VX_RECORD_V4 || v->near_duplicate_of) &&
+                 (!v->near_duplicate_of || v->near_duplicate_of == v->id || v->status != VX_VIDEO_INDEXED ||
+                  v->duplicate_of))
             why = "a near-duplicate link that is 0, to itself, or on a video that is not an indexed original";
         else if (v->status < VX_VIDEO_INDEXED || v->status > VX_VIDEO_REMOVED) why = "unknown status";
         else if (!finite_nonneg(v->duration)) why = "duration is negative or not finite";

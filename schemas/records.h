@@ -26,6 +26,7 @@
 #define VX_RECORD_V2 2      /* job records that carry their settings; videos that say how they play; log positions that say which op */
 #define VX_RECORD_V3 3      /* videos that say at which precision their embeddings were made */
 #define VX_RECORD_V4 4      /* videos linked to the original they re-upload (near_duplicate_of) */
+#define VX_RECORD_V5 5      /* videos that say which file (inode) they were indexed from */
 
 /* Bounds on untrusted sizes. */
 #define VX_MAX_DIM 4096       /* embedding dimensions */
@@ -107,6 +108,8 @@ typedef struct vx_video {
     uint8_t precision;     /* VX_EMBEDDED_*: the encoder's precision that made its embeddings */
     uint64_t near_duplicate_of; /* (version 4) the indexed original this video re-uploads (re-encoded,
                                    scaled, trimmed, cropped or marked: indexer/neardup.h); 0 if none */
+    uint64_t inode;        /* (version 5) the file's inode when indexed (with size and mtime, what a
+                              file must still be to be served); 0 when not recorded */
 } vx_video;
 
 /* The precision of the encoder that made a video's embeddings (with the database's model,

@@ -446,7 +446,7 @@ static void test_corrupt_records_are_reported_not_fatal(void) {
     vx_video_encode(&enc, &mid);
     vx_key_id(key, VX_KEY_VIDEO, 250);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len - 3);
-    enc.data[0] = VX_RECORD_V4 + 1;
+    enc.data[0] = VX_RECORD_V5 + 1;
     vx_key_id(key, VX_KEY_VIDEO, 260);
     vx_batch_put_raw(b, key, sizeof key, enc.data, enc.len);
     /* A record copied under the wrong key. */
@@ -461,7 +461,7 @@ static void test_corrupt_records_are_reported_not_fatal(void) {
     CHECK(vx_catalog_get_video(cat, 200, &v, &err) == -1);
     CHECK_MSG(strstr(err.msg, "video 00000000000000c8") != NULL, "message: %s", err.msg);
     CHECK(vx_catalog_get_video(cat, 250, &v, &err) == -1 && strstr(err.msg, "corrupt"));
-    CHECK(vx_catalog_get_video(cat, 260, &v, &err) == -1 && strstr(err.msg, "unknown version 5"));
+    CHECK(vx_catalog_get_video(cat, 260, &v, &err) == -1 && strstr(err.msg, "unknown version 6"));
     CHECK(vx_catalog_get_video(cat, 270, &v, &err) == -1 && strstr(err.msg, "another video"));
     CHECK(vx_catalog_get_video(cat, 100, &v, &err) == 0);
     vx_video_clear(&v);

@@ -1159,6 +1159,30 @@ def media_guarded(c):
     os.replace(saved, clip)
     st, _, data, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 200 and data == open(clip, "rb").read(), f"the file put back as it was is served again: {st}")
+    # Another file with the indexed one's size and mtime: a hard link to a secret made to
+    # match, then a copy of the very same bytes. Only the inode tells them apart.
+    st0 = os.stat(clip)
+    secret2 = os.path.join(c.work, "secret2.bin")
+    with open(secret2, "wb") as f:
+        f.write(b"not for the web\n".ljust(st0.st_size, b"."))
+    os.utime(secret2, ns=(st0.st_atime_ns, st0.st_mtime_ns))
+    os.rename(clip, saved)
+    os.link(secret2, clip)
+    st, doc, data, _ = S.get(f"/v1/videos/{vid}/media?original=1")
+    check(st == 404 and b"not for the web" not in data and "changed since it was indexed" in doc["error"]["message"],
+          f"a hard link to another file of the same size and mtime: {st} {data[:60]!r}")
+    os.unlink(clip)
+    shutil.copy2(saved, clip)  # the same bytes and mtime, another inode
+    os.unlink(saved)
+    st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
+    check(st == 404, f"a copy is another file until indexed again: {st} {doc}")
+    st, doc, _, _ = S.request("POST", "/v1/index", {"paths": [clips]}, headers=ADMIN)
+    job = doc and doc.get("job_id")
+    wait_until(lambda: S.get(f"/v1/jobs/{job}", headers=ADMIN)[1]["state"] == "done", 60)
+    st, doc, _, _ = S.get(f"/v1/jobs/{job}", headers=ADMIN)
+    check([i["outcome"] for i in doc["items"]] == ["unchanged"], f"the same bytes in another file: unchanged {doc}")
+    st, _, data, _ = S.get(f"/v1/videos/{vid}/media")
+    check(st == 200 and data == open(clip, "rb").read(), f"indexed again, the copy is served: {st}")
     check(S.stop() == 0, "guarded-media server stops")
 
 

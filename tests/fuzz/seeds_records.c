@@ -37,6 +37,7 @@ int fuzz_seeds(vx_buf *seeds, size_t *n_seeds, size_t max_seeds) {
     vx_video playable = v;
     playable.playback = VX_PLAYBACK_CONVERT;
     playable.playback_note = "why";
+    playable.inode = 1234567; /* a version 5 record */
     /* A shard search's query and answer (sharded search over the cluster). */
     vx_shard_query sq = {.shard = 1, .shards = 2, .pool = 3, .dim = 4, .v = vec};
     vx_shard_hit sh[2] = {{9, 1, 0.5f}, {10, 0, 0.25f}};
