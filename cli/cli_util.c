@@ -226,6 +226,14 @@ int cli_cluster_options(const cli_command *cmd, const cli_args *args, const char
     o->urls = flag && *flag ? flag : env && *env ? env : NULL;
     *on = o->urls != NULL;
     o->creds = getenv("VIDX_CLUSTER_CREDS");
+    o->creds_file = getenv("VIDX_CLUSTER_CREDS_FILE");
+    o->nkey = getenv("VIDX_CLUSTER_NKEY");
+    o->nkey_seed = getenv("VIDX_CLUSTER_NKEY_SEED");
+    o->tls_ca = getenv("VIDX_CLUSTER_TLS_CA");
+    o->tls_cert = getenv("VIDX_CLUSTER_TLS_CERT");
+    o->tls_key = getenv("VIDX_CLUSTER_TLS_KEY");
+    const char *plain = getenv("VIDX_CLUSTER_PLAINTEXT");
+    o->plaintext = plain && strcmp(plain, "1") == 0;
     long long v = o->replicas;
     if (env_int(cmd, "VIDX_CLUSTER_REPLICAS", 1, 5, &v)) return CLI_USAGE;
     o->replicas = (int)v;

@@ -65,6 +65,62 @@ static void url_host(const char *url, char *host, size_t size) {
     host[n] = '\0';
 }
 
+static int set(const char *s) { return s && *s; }
+
+/* TLS: tls:// URLs, or any TLS setting. */
+static int wants_tls(const vx_cluster_options *o, const char *const *servers, int n) {
+    for (int i = 0; i < n; i++)
+        if (strncmp(servers[i], "tls://", 6) == 0) return 1;
+    return set(o->tls_ca) || set(o->tls_cert);
+}
+
+/* Servers beyond this machine need credentials and, unless the operator says the network
+ * is private, TLS: anyone on the path could otherwise read every user's history and
+ * write the log. Settings that cannot work together are refused up front. */
+static int check_security(const vx_cluster_options *o, const char *const *servers, int n, vx_error *err) {
+    const int kinds = set(o->creds) + set(o->creds_file) + (set(o->nkey) || set(o->nkey_seed));
+    if (kinds > 1)
+        return vx_fail(err, "cluster: VIDX_CLUSTER_CREDS, VIDX_CLUSTER_CREDS_FILE and VIDX_CLUSTER_NKEY are "
+                            "different ways to sign in: set one");
+    if (set(o->nkey) != set(o->nkey_seed))
+        return vx_fail(err, "cluster: an NKey user needs both VIDX_CLUSTER_NKEY (its public key) and "
+                            "VIDX_CLUSTER_NKEY_SEED (the file holding its seed)");
+    if (set(o->tls_cert) != set(o->tls_key))
+        return vx_fail(err, "cluster: a client certificate needs both VIDX_CLUSTER_TLS_CERT and VIDX_CLUSTER_TLS_KEY");
+    const int tls = wants_tls(o, servers, n);
+    for (int i = 0; i < n; i++) {
+        char host[256];
+        url_host(servers[i], host, sizeof host);
+        if (vx_host_is_loopback(host)) continue;
+        if (!kinds)
+            return vx_fail(err, "cluster: %s is not on loopback: sign in to it with VIDX_CLUSTER_CREDS (user:password "
+                                "or a token), VIDX_CLUSTER_CREDS_FILE (a .creds file) or VIDX_CLUSTER_NKEY and "
+                                "VIDX_CLUSTER_NKEY_SEED to join a cluster beyond this machine", servers[i]);
+        if (!tls && !o->plaintext)
+            return vx_fail(err, "cluster: %s is not on loopback and the connection would not be encrypted: use "
+                                "tls:// URLs (VIDX_CLUSTER_TLS_CA names the CA of the servers' certificates), or set "
+                                "VIDX_CLUSTER_PLAINTEXT=1 if the network between the machines is private",
+                           servers[i]);
+    }
+    return 0;
+}
+
+/* The CA bundle Debian's ca-certificates keeps: whom tls:// trusts without VIDX_CLUSTER_TLS_CA. */
+#define SYSTEM_CAS "/etc/ssl/certs/ca-certificates.crt"
+
+static natsStatus set_security(natsOptions *opts, const vx_cluster_options *o, const char *const *servers, int n) {
+    natsStatus s = NATS_OK;
+    if (wants_tls(o, servers, n)) {
+        s = natsOptions_SetSecure(opts, true);
+        if (s == NATS_OK && set(o->tls_ca)) s = natsOptions_LoadCATrustedCertificates(opts, o->tls_ca);
+        else if (s == NATS_OK && access(SYSTEM_CAS, R_OK) == 0) s = natsOptions_LoadCATrustedCertificates(opts, SYSTEM_CAS);
+        if (s == NATS_OK && set(o->tls_cert)) s = natsOptions_LoadCertificatesChain(opts, o->tls_cert, o->tls_key);
+    }
+    if (s == NATS_OK && set(o->creds_file)) s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds_file, NULL);
+    if (s == NATS_OK && set(o->nkey)) s = natsOptions_SetNKeyFromSeed(opts, o->nkey, o->nkey_seed);
+    return s;
+}
+
 /* Set while a connection closes on purpose: its callbacks (on a libnats thread, maybe
  * after the vx_cluster is gone) then say nothing and touch nothing of it. */
 static atomic_int closing;
@@ -164,16 +220,8 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     natsOptions *opts = NULL;
     if (!c->ring || !list) { vx_fail(err, "out of memory"); goto done; }
     if (!n) { vx_fail(err, "cluster: no server URLs in '%s'", o->urls); goto done; }
+    if (check_security(o, servers, n, err)) goto done;
     const int has_creds = o->creds && *o->creds;
-    for (int i = 0; i < n && !has_creds; i++) {
-        char host[256];
-        url_host(servers[i], host, sizeof host);
-        if (!vx_host_is_loopback(host)) {
-            vx_fail(err, "cluster: %s is not on loopback: set VIDX_CLUSTER_CREDS (user:password or a token) to "
-                         "join a cluster beyond this machine", servers[i]);
-            goto done;
-        }
-    }
     char name[64];
     snprintf(name, sizeof name, "vidx-%s", o->role ? o->role : "node");
     natsStatus s = natsOptions_Create(&opts);
@@ -186,6 +234,7 @@ vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err) {
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts, 3);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    if (s == NATS_OK) s = set_security(opts, o, servers, n);
     if (s == NATS_OK && has_creds) {
         char user[256];
         const char *colon = strchr(o->creds, ':');

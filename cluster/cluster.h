@@ -38,6 +38,15 @@
 typedef struct vx_cluster_options {
     const char *urls;      /* nats://h1:4222,nats://h2:4222 (--cluster, $VIDX_CLUSTER) */
     const char *creds;     /* "user:password" or a token ($VIDX_CLUSTER_CREDS); NULL: none */
+    const char *creds_file;/* or a NATS .creds file: a user JWT and its NKey seed ($VIDX_CLUSTER_CREDS_FILE) */
+    const char *nkey;      /* or an NKey user: its public key ($VIDX_CLUSTER_NKEY) ... */
+    const char *nkey_seed; /* ... and the file that holds its seed ($VIDX_CLUSTER_NKEY_SEED) */
+    const char *tls_ca;    /* TLS: the CA that signed the servers' certificates ($VIDX_CLUSTER_TLS_CA;
+                            * tls:// URLs without it trust the system's CAs) */
+    const char *tls_cert, *tls_key; /* a client certificate and key, for servers that verify clients
+                            * ($VIDX_CLUSTER_TLS_CERT, $VIDX_CLUSTER_TLS_KEY) */
+    int plaintext;         /* servers beyond loopback without TLS: only over a private network
+                            * ($VIDX_CLUSTER_PLAINTEXT=1) */
     const char *role;      /* "serve" or "worker": the connection's name and /healthz */
     int replicas;          /* copies of each stream when creating it (default 3) */
     int ack_wait_s;        /* a work item's ack deadline (default 60; workers extend it while busy) */
@@ -52,8 +61,8 @@ void vx_cluster_options_default(vx_cluster_options *o);
 
 typedef struct vx_cluster vx_cluster;
 
-/* Connects (refusing servers beyond loopback without credentials) and makes sure both
- * streams exist. Reconnects by itself later on. */
+/* Connects (refusing servers beyond loopback without credentials, or without TLS unless
+ * o->plaintext) and makes sure both streams exist. Reconnects by itself later on. */
 vx_cluster *vx_cluster_connect(const vx_cluster_options *o, vx_error *err);
 /* The engine's side: pass it in vx_engine_options.cluster before opening the engine. */
 const vx_cluster_hooks *vx_cluster_hooks_of(vx_cluster *c);

@@ -16,6 +16,7 @@
 
 usage: test_cluster.py VIDX SHARED_DATA [OTHER_MODEL]
 """
+import base64
 import http.client
 import json
 import os
@@ -52,6 +53,46 @@ def nats_publish(port, subject, payload):
     line = f.readline()
     s.close()
     return line.strip() == b"PONG"
+
+
+def make_certificates(folder):
+    """A CA and a certificate it signed for 127.0.0.1: (ca, cert, key) paths."""
+    os.makedirs(folder, exist_ok=True)
+    ca, ca_key = os.path.join(folder, "ca.pem"), os.path.join(folder, "ca.key")
+    cert, key, csr = (os.path.join(folder, n) for n in ("server.pem", "server.key", "server.csr"))
+    ext = os.path.join(folder, "san.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=vidx test CA"],
+                ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+                 "-extfile", ext]):
+        subprocess.run(["openssl", *cmd], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def nkey_pair(folder):
+    """An NKey user (public key, seed) as NATS encodes them: an Ed25519 key from openssl, a
+    prefix byte, a CRC-16/XMODEM, base32 without padding."""
+    pem = os.path.join(folder, "nkey.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", pem], check=True, capture_output=True)
+    der = lambda *a: subprocess.run(["openssl", "pkey", "-in", pem, *a, "-outform", "DER"], check=True,
+                                    capture_output=True).stdout[-32:]
+    private, public = der(), der("-pubout")
+
+    def crc16(data):
+        crc = 0
+        for b in data:
+            crc ^= b << 8
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+        return crc
+
+    def encode(raw):
+        return base64.b32encode(raw + crc16(raw).to_bytes(2, "little")).decode().rstrip("=")
+    user, seed = 20 << 3, 18 << 3
+    return encode(bytes([user]) + public), encode(bytes([seed | user >> 5, (user & 31) << 3]) + private)
 
 
 def node(kind, db, urls, env, extra=()):
@@ -136,6 +177,36 @@ def main():
                 check(n.wait_ready()[1]["cluster"]["connected"], "connected with credentials")
                 check(n.stop() == 0, "the node with credentials stops cleanly")
         secured[0].kill()
+
+        # ---- beyond loopback the connection must be encrypted (or declared private); TLS
+        # with the servers' CA and an NKey user work (a server on 127.0.0.1 that wants both)
+        r = subprocess.run([VIDX, "worker", "--db", os.path.join(work, "x"), "--cluster", "nats://10.255.0.1:4222"],
+                           env=dict(env, VIDX_CLUSTER_CREDS="vidx:pass"), capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and "not be encrypted" in r.stderr and "tls://" in r.stderr,
+              f"plaintext beyond loopback: {r.stderr}")
+        tls_dir = os.path.join(work, "tls")
+        ca, cert, key = make_certificates(tls_dir)
+        public, seed = nkey_pair(tls_dir)
+        seed_file = os.path.join(tls_dir, "user.nk")
+        with open(seed_file, "w") as f:
+            f.write(seed + "\n")
+        tls_servers, plain_url = start_nats(os.path.join(work, "tls-nats"), 1, procs,
+                                            f'tls {{ cert_file: "{cert}", key_file: "{key}" }}\n'
+                                            f'authorization {{ users = [ {{ nkey: {public} }} ] }}')
+        tls_url = plain_url.replace("nats://", "tls://")
+        tls_env = dict(env, VIDX_CLUSTER_REPLICAS="1", VIDX_CLUSTER_TLS_CA=ca, VIDX_CLUSTER_NKEY=public,
+                       VIDX_CLUSTER_NKEY_SEED=seed_file)
+        for what, drop, expect in (("without the servers' CA", ("VIDX_CLUSTER_TLS_CA",), "certificate"),
+                                   ("without the NKey", ("VIDX_CLUSTER_NKEY", "VIDX_CLUSTER_NKEY_SEED"), "uthoriz"),
+                                   ("with half an NKey", ("VIDX_CLUSTER_NKEY_SEED",), "VIDX_CLUSTER_NKEY_SEED")):
+            r = subprocess.run([VIDX, "serve", "--db", os.path.join(work, "tls-node"), "--cluster", tls_url, "--listen",
+                                "127.0.0.1:0"], env={k: v for k, v in tls_env.items() if k not in drop},
+                               capture_output=True, text=True, timeout=30)
+            check(r.returncode == 1 and expect in r.stderr, f"TLS and NKey, {what}: refused: {r.stderr[-600:]}")
+        n = node("serve", os.path.join(work, "tls-node"), tls_url, tls_env)
+        check(n.wait_ready()[1]["cluster"]["connected"], "connected over TLS as an NKey user")
+        check(n.stop() == 0, "the node over TLS stops cleanly")
+        tls_servers[0].kill()
 
         # ---- three NATS servers
         nats, urls = start_nats(os.path.join(work, "nats"), 3, procs)
