@@ -122,6 +122,12 @@ void vx_engine_commit_events(vx_engine *e, const vx_op *ops, int n, vx_event_sto
  * saving only reads the index). REQUIRES: neither held. */
 void vx_engine_settle_index(vx_engine *e, const char *who);
 
+/* engine/labels.c: every indexed original's tags made again and compared with the
+ * labeller's (vidx info --check); with fix, those that differ are replaced and those of
+ * videos no longer indexed dropped. *differ: videos whose tags differ, *example one of
+ * them. 0, 1 when there are no labels to check (off, or being built), -1 with err. */
+int vx_engine_labels_check(vx_engine *e, int fix, uint64_t *differ, uint64_t *example, vx_error *err);
+
 /* engine/disk.c: the data folder's disk. */
 /* VX_OK when a bulk write of `need` bytes leaves the reserve free, else VX_E_STORAGE with
  * err saying so ("WHAT waits: ..."). */

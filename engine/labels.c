@@ -18,6 +18,7 @@
 #include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
+#include "../common/failpoint.h"
 #include "../common/log.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
@@ -375,6 +376,7 @@ void vx_engine_labels_close(vx_engine *e) {
 void vx_engine_labels_follow(vx_engine *e, uint64_t id) {
     vx_labeller *t = e->labels;
     if (!t || !t->worker.started) return;
+    if (vx_failpoint("labels-follow")) return; /* a change the tags miss: tests of --check */
     pthread_mutex_lock(&t->mu);
     if (t->state != VX_LABELS_READY) {
         /* The build may have passed it: tagged when the build ends. */
@@ -404,6 +406,69 @@ void vx_engine_labels_follow(vx_engine *e, uint64_t id) {
     const int rebuild = live >= 2 * (t->built_videos > 16 ? t->built_videos : 16);
     pthread_mutex_unlock(&t->mu);
     if (rebuild) vx_worker_wake(&t->worker);
+}
+
+/* ---- checked against the catalog ---------------------------------------------------------- */
+
+static int same_tags(const video_tags *a, const video_tags *b) {
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++) {
+        const vx_video_label *x = &a->tags[i], *y = &b->tags[i];
+        if (x->vocabulary != y->vocabulary || x->label != y->label || x->score != y->score || x->n_ranges != y->n_ranges)
+            return 0;
+        for (int r = 0; r < x->n_ranges; r++)
+            if (x->ranges[r].start != y->ranges[r].start || x->ranges[r].end != y->ranges[r].end) return 0;
+    }
+    return 1;
+}
+
+int vx_engine_labels_check(vx_engine *e, int fix, uint64_t *differ, uint64_t *example, vx_error *err) {
+    vx_labeller *t = e->labels;
+    *differ = *example = 0;
+    if (!t) return 1;
+    pthread_mutex_lock(&t->mu);
+    const int ready = t->state == VX_LABELS_READY;
+    float *mean = ready && t->mean ? malloc((size_t)t->dim * sizeof *mean) : NULL;
+    if (mean) memcpy(mean, t->mean, (size_t)t->dim * sizeof *mean);
+    const int centred = t->mean != NULL;
+    pthread_mutex_unlock(&t->mu);
+    if (!ready) return 1; /* being built: nothing to compare yet */
+    if (centred && !mean) return vx_fail(err, "out of memory");
+    mean_scan m = {.t = t};
+    vx_idmap live;
+    if (vx_idmap_init(&live, 1024)) { free(mean); return vx_fail(err, "out of memory"); }
+    int rc = vx_catalog_scan_videos(e->cat, collect_video, &m, NULL, err) ? -1 : m.oom ? vx_fail(err, "out of memory") : 0;
+    /* Every indexed original's tags as they would be made now, against the map's. */
+    for (size_t i = 0; rc == 0 && i < m.n; i++) {
+        video_tags want;
+        if (vx_idmap_put(&live, m.ids[i], 1) || tag_video(t, mean, m.ids[i], &want, err)) { rc = -1; break; }
+        pthread_mutex_lock(&t->mu);
+        const int64_t at = vx_idmap_index(&t->by_video, m.ids[i]);
+        const video_tags none = {0};
+        const int same = same_tags(at >= 0 ? &t->videos[at] : &none, &want);
+        if (!same) {
+            if (!(*differ)++) *example = m.ids[i];
+            if (fix && put_video(t, m.ids[i], &want) == 0) want.tags = NULL;
+        }
+        pthread_mutex_unlock(&t->mu);
+        free(want.tags);
+    }
+    /* Tags of videos that are no longer indexed originals. */
+    pthread_mutex_lock(&t->mu);
+    for (size_t v = 0; rc == 0 && v < t->n_videos; v++) {
+        if (!t->videos[v].n || vx_idmap_get(&live, t->videos[v].id, NULL)) continue;
+        if (!(*differ)++) *example = t->videos[v].id;
+        if (fix) {
+            free(t->videos[v].tags);
+            t->videos[v].tags = NULL;
+            t->videos[v].n = 0;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    vx_idmap_free(&live);
+    free(m.ids);
+    free(mean);
+    return rc;
 }
 
 /* ---- questions ---------------------------------------------------------------------------- */

@@ -7,7 +7,8 @@
  * DATA/index/vectors.dirty or words.dirty naming the first failure. The next open rebuilds
  * a dirty vector index and checks every video's words, then removes the mark.
  * vx_engine_check compares each index with the catalog (`vidx info --check`), and
- * vx_engine_repair rebuilds them (`--repair`). */
+ * vx_engine_repair rebuilds them (`--repair`); the zero-shot tags, kept in memory by a
+ * service, are compared and made again the same way (labels.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +111,16 @@ int vx_engine_check_derived(vx_engine *e, void (*report)(void *ctx, const char *
             (*problems)++;
         }
     }
+    uint64_t tags_differ, tags_example;
+    const int tags = vx_engine_labels_check(e, 0, &tags_differ, &tags_example, err);
+    if (tags < 0) return -1;
+    if (tags == 0 && tags_differ) {
+        snprintf(msg, sizeof msg, "tags: %llu videos' tags differ from what their vectors give now (for one, %016llx; "
+                                  "vidx info --check --repair tags them again)",
+                 (unsigned long long)tags_differ, (unsigned long long)tags_example);
+        report(ctx, msg);
+        (*problems)++;
+    }
     if (e->lex) {
         uint64_t differ = 0, example = 0;
         if (vx_engine_text_check(e, 0, &differ, &example, NULL, err) < 0) return -1;
@@ -140,6 +151,13 @@ int vx_engine_repair(vx_engine *e, void (*report)(void *ctx, const char *what), 
         if (vx_engine_text_check(e, 1, &rewritten, NULL, NULL, err) < 0) return VX_E_INTERNAL;
         clear_mark(e, VX_DERIVED_WORDS);
         snprintf(msg, sizeof msg, "word index: %llu videos' words rewritten", (unsigned long long)rewritten);
+        report(ctx, msg);
+    }
+    uint64_t retagged, example;
+    const int tags = vx_engine_labels_check(e, 1, &retagged, &example, err);
+    if (tags < 0) return VX_E_INTERNAL;
+    if (tags == 0) {
+        snprintf(msg, sizeof msg, "tags: %llu videos tagged again", (unsigned long long)retagged);
         report(ctx, msg);
     }
     return VX_OK;
