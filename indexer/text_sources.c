@@ -60,6 +60,7 @@ static void add_fields(builder *b, const char *origin, const vx_text_fields *f) 
     add(b, VX_FIELD_TITLE, 0, 0, origin, f->title);
     add(b, VX_FIELD_DESCRIPTION, 0, 0, origin, f->description);
     for (int i = 0; i < f->n_tags; i++) add(b, VX_FIELD_TAG, 0, 0, origin, f->tags[i]);
+    if (f->not_utf8) note(b, "%s: %d pieces of text left out: not UTF-8", origin, f->not_utf8);
 }
 
 /* Cues from index `from` on came from `origin`. */

@@ -23,11 +23,15 @@ void vx_text_fields_clear(vx_text_fields *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* Trimmed copy of s[0..len), or NULL when empty or not UTF-8. */
-static char *clean(const char *s, size_t len) {
+/* Trimmed copy of s[0..len), or NULL when empty or not UTF-8 (counted in f). */
+static char *clean(vx_text_fields *f, const char *s, size_t len) {
     while (len > 0 && (unsigned char)s[0] <= ' ') s++, len--;
     while (len > 0 && (unsigned char)s[len - 1] <= ' ') len--;
-    if (len == 0 || !vx_utf8_valid(s, len)) return NULL;
+    if (len == 0) return NULL;
+    if (!vx_utf8_valid(s, len)) {
+        f->not_utf8++;
+        return NULL;
+    }
     len = vx_utf8_cut(s, len, VX_TEXT_FIELD_MAX);
     char *out = malloc(len + 1);
     if (!out) return NULL;
@@ -38,7 +42,7 @@ static char *clean(const char *s, size_t len) {
 
 static void set_title(vx_text_fields *f, const char *s, size_t len) {
     if (f->title && *f->title) return; /* the first source that has one */
-    char *t = clean(s, len);
+    char *t = clean(f, s, len);
     if (t) {
         free(f->title);
         f->title = t;
@@ -46,7 +50,7 @@ static void set_title(vx_text_fields *f, const char *s, size_t len) {
 }
 
 static void add_description(vx_text_fields *f, const char *s, size_t len) {
-    char *d = clean(s, len);
+    char *d = clean(f, s, len);
     if (!d) return;
     const size_t have = f->description ? strlen(f->description) : 0, add = strlen(d);
     if (have && strstr(f->description, d)) { free(d); return; } /* the same words twice */
@@ -64,7 +68,7 @@ static void add_description(vx_text_fields *f, const char *s, size_t len) {
 
 static void add_tag(vx_text_fields *f, const char *s, size_t len) {
     if (f->n_tags >= VX_TEXT_MAX_TAGS) return;
-    char *t = clean(s, len > 256 ? vx_utf8_cut(s, len, 256) : len);
+    char *t = clean(f, s, len > 256 ? vx_utf8_cut(s, len, 256) : len);
     if (!t) return;
     for (int i = 0; i < f->n_tags; i++)
         if (strcmp(f->tags[i], t) == 0) { free(t); return; }

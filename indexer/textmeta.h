@@ -31,6 +31,8 @@ typedef struct vx_text_fields {
     char *description; /* "" when none; several sources are joined by blank lines */
     char **tags;       /* keywords, genre, tags */
     int n_tags;
+    int not_utf8;      /* pieces left out because they are not UTF-8 (bytes are never guessed at:
+                        * Latin-1, GBK and Shift-JIS cannot be told apart) */
 } vx_text_fields;
 
 void vx_text_fields_clear(vx_text_fields *f);

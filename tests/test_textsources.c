@@ -206,6 +206,16 @@ static void test_container_tags(void) {
     vx_text_fields_clear(&f);
     CHECK(vx_read_container_text(path_of("nothing-here.mkv"), &f, &err) == -1);
     vx_text_fields_clear(&f);
+    /* A title in Latin-1: left out (never guessed at) and counted, the rest kept. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && ffmpeg -v error -y -f lavfi -i testsrc=size=160x120:rate=5:duration=1 -c:v libx264 "
+             "-preset ultrafast -metadata title=\"$(printf 'Caf\351')\" -metadata genre=documentary latin1.mkv",
+             dir);
+    REQUIRE(system(cmd) == 0);
+    REQUIRE(vx_read_container_text(path_of("latin1.mkv"), &f, &err) == 0);
+    CHECK_MSG(f.not_utf8 == 1 && strcmp(f.title, "") == 0 && f.n_tags == 1, "title '%s', %d not UTF-8, %d tags",
+              f.title, f.not_utf8, f.n_tags);
+    vx_text_fields_clear(&f);
 }
 
 static void test_info_json_and_txt(void) {
