@@ -220,6 +220,19 @@ static int push(vx_results *out, const vx_video *v, float score, double start, d
     return 0;
 }
 
+/* Appends a result for v at hit h, its moment the hit's segment (the whole video when
+ * the segment cannot be read). */
+static int push_hit(vx_engine *e, vx_results *out, const vx_video *v, const vx_ann_hit *h, vx_error *err) {
+    vx_segment seg;
+    double start = 0, end = v->duration;
+    if (vx_catalog_get_segment(e->cat, v->id, (uint32_t)h->segment, &seg, err) == 0) {
+        start = seg.start;
+        end = seg.end;
+        vx_segment_clear(&seg);
+    }
+    return push(out, v, h->score, start, end, h->segment) ? vx_fail(err, "out of memory") : 0;
+}
+
 /* Best first; equal scores by video and segment, so that every node, sharded or not,
  * orders the same hits the same way. */
 static int hit_order(const void *pa, const void *pb) {
@@ -392,14 +405,7 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
             vx_video v;
             const int r = vx_catalog_get_video(e->cat, picked_hits[i].video_id, &v, err);
             if (r) { rc = r < 0 ? -1 : 0; continue; }
-            vx_segment seg;
-            double start = 0, end = v.duration;
-            if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)picked_hits[i].segment, &seg, err) == 0) {
-                start = seg.start;
-                end = seg.end;
-                vx_segment_clear(&seg);
-            }
-            if (push(out, &v, picked_hits[i].score, start, end, picked_hits[i].segment)) rc = vx_fail(err, "out of memory");
+            rc = push_hit(e, out, &v, &picked_hits[i], err);
             vx_video_clear(&v);
         }
         free(picked_hits);
@@ -434,16 +440,7 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
             if (r) continue;
             if (passes(e, &v, f)) {
                 matched++;
-                if (matched > f->offset && matched <= want) {
-                    vx_segment seg;
-                    double start = 0, end = v.duration;
-                    if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)hits[i].segment, &seg, err) == 0) {
-                        start = seg.start;
-                        end = seg.end;
-                        vx_segment_clear(&seg);
-                    }
-                    if (push(out, &v, hits[i].score, start, end, hits[i].segment)) rc = vx_fail(err, "out of memory");
-                }
+                if (matched > f->offset && matched <= want) rc = push_hit(e, out, &v, &hits[i], err);
             }
             vx_video_clear(&v);
         }

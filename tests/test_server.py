@@ -319,6 +319,14 @@ def labels(c):
     check(st == 400 and "colours" in doc["error"]["message"], f"unknown vocabulary: {st} {doc}")
 
 
+def index_job(S, paths, timeout=60):
+    """POST /v1/index of paths, then the job's record once it is done (None if it is not)."""
+    st, doc, _, _ = S.request("POST", "/v1/index", {"paths": paths}, headers=ADMIN)
+    job = doc and doc.get("job_id")
+    done = job and wait_until(lambda: S.get(f"/v1/jobs/{job}", headers=ADMIN)[1]["state"] == "done", timeout)
+    return S.get(f"/v1/jobs/{job}", headers=ADMIN)[1] if done else None
+
+
 def tags_check_repair(c):
     """Tags that missed a change (a follow that failed: failpoint labels-follow) are found
     by GET /v1/info?check=1 and made again by POST /v1/info?repair=1. A database of its
@@ -338,9 +346,7 @@ def tags_check_repair(c):
     check(st == 200 and not [p for p in doc["problems"] if p.startswith("tags")], f"tags agree at first: {doc}")
     if tagged:
         os.unlink(tagged[0]["path"])  # removed at the next run; its tags stay (the follow fails)
-        st, doc, _, _ = S.request("POST", "/v1/index", {"paths": [lib]}, headers=ADMIN)
-        job = doc and doc.get("job_id")
-        check(wait_until(lambda: S.get(f"/v1/jobs/{job}", headers=ADMIN)[1]["state"] == "done", 60), "removal job")
+        check(index_job(S, [lib]) is not None, "the removal's job")
         st, doc, _, _ = S.get("/v1/info?check=1", headers=ADMIN)
         found = [p for p in doc["problems"] if p.startswith("tags: 1 videos") and tagged[0]["video_id"] in p]
         check(st == 200 and found, f"--check finds the removed video's tags: {doc}")
@@ -1172,11 +1178,13 @@ def media_guarded(c):
     st, _, data, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 200 and data == open(clip, "rb").read(), f"the indexed file is served: {st}")
     saved = clip + ".saved"
+    def refused(reason, what):
+        st, doc, data, _ = S.get(f"/v1/videos/{vid}/media?original=1")
+        check(st == 404 and b"not for the web" not in data and reason in doc["error"]["message"],
+              f"{what}: {st} {data[:60]!r}")
     os.rename(clip, saved)
     os.symlink(secret, clip)
-    st, doc, data, _ = S.get(f"/v1/videos/{vid}/media?original=1")
-    check(st == 404 and b"not for the web" not in data and "regular file" in doc["error"]["message"],
-          f"a link in place of the file is not followed: {st} {data[:60]!r}")
+    refused("regular file", "a link in place of the file is not followed")
     os.unlink(clip)
     os.mkfifo(clip)
     t0 = time.time()
@@ -1200,19 +1208,14 @@ def media_guarded(c):
     os.utime(secret2, ns=(st0.st_atime_ns, st0.st_mtime_ns))
     os.rename(clip, saved)
     os.link(secret2, clip)
-    st, doc, data, _ = S.get(f"/v1/videos/{vid}/media?original=1")
-    check(st == 404 and b"not for the web" not in data and "changed since it was indexed" in doc["error"]["message"],
-          f"a hard link to another file of the same size and mtime: {st} {data[:60]!r}")
+    refused("changed since it was indexed", "a hard link to another file of the same size and mtime")
     os.unlink(clip)
     shutil.copy2(saved, clip)  # the same bytes and mtime, another inode
     os.unlink(saved)
     st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 404, f"a copy is another file until indexed again: {st} {doc}")
-    st, doc, _, _ = S.request("POST", "/v1/index", {"paths": [clips]}, headers=ADMIN)
-    job = doc and doc.get("job_id")
-    wait_until(lambda: S.get(f"/v1/jobs/{job}", headers=ADMIN)[1]["state"] == "done", 60)
-    st, doc, _, _ = S.get(f"/v1/jobs/{job}", headers=ADMIN)
-    check([i["outcome"] for i in doc["items"]] == ["unchanged"], f"the same bytes in another file: unchanged {doc}")
+    doc = index_job(S, [clips])
+    check(doc and [i["outcome"] for i in doc["items"]] == ["unchanged"], f"the same bytes in another file: unchanged {doc}")
     st, _, data, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 200 and data == open(clip, "rb").read(), f"indexed again, the copy is served: {st}")
     check(S.stop() == 0, "guarded-media server stops")
