@@ -24,17 +24,9 @@
 #include "../common/error.h"
 #include "qlinear.h"
 #include "tokenizer.h"
+#include "transformer.h"
 
-typedef enum { VX_ACT_QUICK_GELU, VX_ACT_GELU } vx_activation;
-
-typedef struct vx_tower_config {
-    int width;   /* hidden size */
-    int layers;
-    int heads;
-    int mlp;     /* intermediate size */
-    float eps;   /* LayerNorm epsilon */
-    vx_activation act;
-} vx_tower_config;
+/* vx_tower_config and vx_activation: transformer.h. */
 
 typedef struct vx_clip_config {
     vx_tower_config vision, text;
