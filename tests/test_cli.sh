@@ -74,6 +74,20 @@ if [ -n "$make_db" ]; then
   wait "$holder" 2>/dev/null
 fi
 
+# The multilingual text tower (tests/golden/mtext): WordPiece ids, and the embedding
+# PyTorch gave for them, without CLIP.
+mtext="$(cd "$(dirname "$0")" && pwd)/golden/mtext"
+expect 0 "$vidx" tokenize --text-model "$mtext/model" "厨房里的鹦鹉"
+[ "$(cat out)" = "101 292 293 294 295 296 297 102" ] || fail "tokenize --text-model: $(cat out)"
+VIDX_TEXT_MODEL="$mtext/model" expect 0 "$vidx" embed --precision f32 --json --text "厨房里的鹦鹉"
+python3 -c '
+import json, sys
+got = json.load(open("out")); want = json.load(open(sys.argv[1]))["cases"][1]["embedding"]
+sys.exit(0 if max(abs(a - b) for a, b in zip(got, want)) < 1e-4 and len(got) == len(want) else 1)' "$mtext/golden.json" ||
+  fail "embed --text-model: not PyTorch's embedding: $(cat out)"
+expect 1 "$vidx" embed --text-model "$work/no-such-tower" --text "x"
+grep -q "multilingual text tower at $work/no-such-tower" err || fail "a missing text tower: $(cat err)"
+
 # tokenize and embed with the shared tiny CLIP model.
 if [ -n "$shared" ]; then
   tiny="$shared/clip-golden/tiny"
