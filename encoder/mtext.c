@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "../common/log.h"
@@ -179,6 +180,16 @@ static void fingerprint(vx_mtext *m, const char *dir, const char *dense_dir) {
 }
 
 vx_mtext *vx_mtext_load(const char *dir, vx_precision precision, vx_error *err) {
+    vx_path probe;
+    struct stat sb;
+    if (vx_path_fmt(probe, err, "%s/modules.json", dir)) return NULL;
+    if (stat(probe, &sb) != 0) {
+        vx_fail(err, "no multilingual text tower at %s (%s): get sentence-transformers/clip-ViT-B-32-multilingual-v1 "
+                     "with `scripts/download_model.sh --text-model %s` (needs internet), or point --text-model or "
+                     "VIDX_TEXT_MODEL at a folder holding it; without it CLIP's own text tower answers, in English",
+                dir, stat(dir, &sb) == 0 ? "modules.json is missing" : "no such folder", dir);
+        return NULL;
+    }
     vx_mtext *m = calloc(1, sizeof *m);
     json_t *modules = NULL, *config = NULL, *sbert = NULL, *pooling = NULL, *dense = NULL;
     vx_path pool_dir, dense_dir;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Downloads the CLIP model vidx uses (openai/clip-vit-base-patch32, Hugging Face layout)
-# into the default model folder, or into the folder given.
+# into the default model folder, or into the folder given; with --text-model, the
+# multilingual text tower (sentence-transformers/clip-ViT-B-32-multilingual-v1: queries in
+# 50+ languages, in CLIP ViT-B/32's image space) instead.
 #
 #   scripts/download_model.sh [DIR]
+#   scripts/download_model.sh --text-model [DIR]
 #
 # Asks the hub what the revision holds first (its model API lists a commit's files with
 # their sizes and checksums), pins that commit, and takes the weights in the first format
@@ -18,16 +21,31 @@
 # Then OpenAI's prompts.md (zero-shot tag vocabularies) from the CLIP repository on
 # GitHub, at a pinned commit, checked by its SHA-256.
 #
-# Environment: VIDX_MODEL_REPO (default openai/clip-vit-base-patch32),
+# The text tower's repository holds its modules in folders (1_Pooling, 2_Dense, each with
+# its config and, for the Dense layer, its own weights): the same checks file by file.
+#
+# Environment: VIDX_MODEL_REPO (default openai/clip-vit-base-patch32; with --text-model
+# sentence-transformers/clip-ViT-B-32-multilingual-v1),
 # VIDX_MODEL_REVISION (branch, tag or commit; default main), HF_ENDPOINT (default
 # https://huggingface.co), HF_TOKEN (for gated or private repositories),
 # VIDX_PROMPTS_BASE (default https://raw.githubusercontent.com/openai/CLIP).
 set -euo pipefail
 
-repo="${VIDX_MODEL_REPO:-openai/clip-vit-base-patch32}"
+text_model=0
+if [ "${1:-}" = "--text-model" ]; then
+  text_model=1
+  shift
+fi
+models="${XDG_DATA_HOME:-$HOME/.local/share}/vidx/models"
+if [ $text_model = 1 ]; then
+  repo="${VIDX_MODEL_REPO:-sentence-transformers/clip-ViT-B-32-multilingual-v1}"
+  default_dir="$models/clip-ViT-B-32-multilingual-v1"
+else
+  repo="${VIDX_MODEL_REPO:-openai/clip-vit-base-patch32}"
+  default_dir="$models/clip-vit-base-patch32"
+fi
 revision="${VIDX_MODEL_REVISION:-main}"
 endpoint="${HF_ENDPOINT:-https://huggingface.co}"
-default_dir="${XDG_DATA_HOME:-$HOME/.local/share}/vidx/models/clip-vit-base-patch32"
 dir="${1:-$default_dir}"
 # Every weights file name vidx reads (encoder/checkpoint.h), in its order of preference.
 weight_names=(model.safetensors model.safetensors.index.json pytorch_model.bin pytorch_model.bin.index.json)
@@ -96,15 +114,33 @@ tail -n +2 "$tmp/listing" >"$tmp/files"
 listed() { awk -v f="$1" '$1 == f { found = 1 } END { exit !found }' "$tmp/files"; }
 say "$repo at $revision = commit $commit -> $dir"
 
-# 2. Which files: the tokenizer, the config, and the weights in the first format listed.
-files=(config.json vocab.json merges.txt)
-for f in "${files[@]}"; do listed "$f" || die "$repo@$commit has no $f: not a CLIP model in the Hugging Face layout"; done
+# 2. Which files: the tokenizer, the config(s), and the weights in the first format listed.
+if [ $text_model = 1 ]; then
+  files=(modules.json config.json sentence_bert_config.json 1_Pooling/config.json 2_Dense/config.json)
+  what="the multilingual text tower in sentence-transformers' layout"
+  # Its tokenizer: tokenizer.json, else vocab.txt with tokenizer_config.json.
+  if listed tokenizer.json; then files+=(tokenizer.json); else files+=(vocab.txt tokenizer_config.json); fi
+else
+  files=(config.json vocab.json merges.txt)
+  what="a CLIP model in the Hugging Face layout"
+fi
+for f in "${files[@]}"; do listed "$f" || die "$repo@$commit has no $f: not $what"; done
 weights=""
 for w in "${weight_names[@]}"; do
   if listed "$w"; then weights=$w; break; fi
 done
 [ -n "$weights" ] || die "$repo@$commit holds none of ${weight_names[*]}: no weights vidx can read"
 say "weights: $weights"
+# The text tower's Dense layer keeps its own weights in 2_Dense.
+dense_names=(2_Dense/model.safetensors 2_Dense/pytorch_model.bin)
+dense_weights=""
+if [ $text_model = 1 ]; then
+  for w in "${dense_names[@]}"; do
+    if listed "$w"; then dense_weights=$w; break; fi
+  done
+  [ -n "$dense_weights" ] || die "$repo@$commit holds none of ${dense_names[*]}: no weights for its Dense layer"
+  files+=("$dense_weights")
+fi
 
 manifest="$tmp/manifest"
 : >"$manifest"
@@ -119,6 +155,7 @@ fetch() {
     return 0
   fi
   local part="$dir/$f.part" url="$endpoint/$repo/resolve/$commit/$f"
+  mkdir -p "$(dirname "$dir/$f")"
   if [ -f "$part" ] && [ "$(stat -c %s "$part")" -gt "$size" ]; then rm -f "$part"; fi
   if [ -f "$part" ]; then say "$f: resuming at $(stat -c %s "$part") of $size bytes"; else say "$f: downloading $size bytes"; fi
   curl -fL -sS "${auth[@]}" --retry 5 --retry-delay 2 -C - -o "$part" "$url" ||
@@ -155,10 +192,29 @@ for w in "${weight_names[@]}"; do
     say "removed $w (from an earlier download; $repo@$commit holds $weights)"
   fi
 done
+for w in "${dense_names[@]}"; do
+  if [ -n "$dense_weights" ] && [ "$w" != "$dense_weights" ] && [ -e "$dir/$w" ]; then
+    rm -f "$dir/$w"
+    say "removed $w (from an earlier download; $repo@$commit holds $dense_weights)"
+  fi
+done
 
 # OpenAI's prompts.md: the label vocabularies and prompt templates of zero-shot tags
 # (SUN397, Kinetics700, FER2013; MIT), from the CLIP repository at the commit that last
 # changed it, checked by its SHA-256.
+if [ $text_model = 1 ]; then
+  {
+    echo "repository $repo"
+    echo "revision $revision"
+    echo "commit $commit"
+    echo "endpoint $endpoint"
+    echo "weights $weights $dense_weights"
+    cat "$manifest"
+  } >"$dir/DOWNLOAD.txt"
+  say "all files in $dir verified; details in $dir/DOWNLOAD.txt"
+  say "use it with --text-model $dir or VIDX_TEXT_MODEL=$dir"
+  exit 0
+fi
 prompts_base="${VIDX_PROMPTS_BASE:-https://raw.githubusercontent.com/openai/CLIP}"
 prompts_commit=e184f608c5d5e58165682f7c332c3a8b4c1545f2
 prompts_sha256=f98d2d25e78cc1fee650240b519f7cb58a83cfcc5aa538cde52514809cf4a1c9

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in for the Hugging Face hub, for test_download.sh and the main job's test.
 
-Serves one repository whose files are those of FOLDER (top level, dot files included), the
-way the hub serves a model repository (huggingface_hub's model_info and hf_hub_download
+Serves one repository whose files are those of FOLDER (with its subfolders, as
+"1_Pooling/config.json"; dot files included), the way the hub serves a model repository (huggingface_hub's model_info and hf_hub_download
 read the same answers):
   GET /api/models/ORG/NAME/revision/REV[?blobs=true]
       {"id", "sha": the commit, "siblings": [{"rfilename", "size", "blobId", "lfs":
@@ -31,6 +31,15 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 LFS_EXTENSIONS = (".bin", ".safetensors", ".h5", ".msgpack", ".pt", ".pth", ".ckpt", ".onnx", ".ot", ".tflite",
                   ".pb", ".npy", ".npz", ".zip", ".tar.gz", ".model", ".joblib", ".pkl", ".pickle")
 log_path = os.path.join(os.path.dirname(os.path.abspath(folder)), "requests.log")
+
+
+def files():
+    """Every file of the repository, by its path inside it."""
+    out = []
+    for root, _, names in os.walk(folder):
+        for n in names:
+            out.append(os.path.relpath(os.path.join(root, n), folder))
+    return sorted(out)
 
 
 def is_lfs(name):
@@ -107,24 +116,27 @@ class Hub(http.server.BaseHTTPRequestHandler):
                 self.send_ranged(f.read(), body)
             return
         if path.startswith("/cdn/"):
-            self.send_ranged(content(parts[2]), body)
+            name = "/".join(parts[2:])
+            if name not in files():
+                self.reply(404, send_body=body)
+                return
+            self.send_ranged(content(name), body)
             return
         # /api/models/ORG/NAME/revision/REV
         if len(parts) == 7 and parts[1:3] == ["api", "models"] and parts[5] == "revision":
             if parts[6] not in ("main", COMMIT):
                 self.reply(404, b'{"error":"Invalid rev id: %s"}' % parts[6].encode(), send_body=body)
                 return
-            names = sorted(n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n)))
+            names = files()
             info = {"_id": "mock", "id": parts[3] + "/" + parts[4], "modelId": parts[3] + "/" + parts[4],
                     "sha": COMMIT, "private": False, "siblings": [sibling(n) for n in names]}
             self.reply(200, json.dumps(info).encode(), [("Content-Type", "application/json")], body)
             return
-        # /ORG/NAME/resolve/REV/FILE
-        if (len(parts) != 6 or parts[3] != "resolve" or parts[4] not in ("main", COMMIT)
-                or not os.path.isfile(os.path.join(folder, parts[5]))):
+        # /ORG/NAME/resolve/REV/FILE (FILE may be in a subfolder)
+        name = "/".join(parts[5:])
+        if len(parts) < 6 or parts[3] != "resolve" or parts[4] not in ("main", COMMIT) or name not in files():
             self.reply(404, send_body=body)
             return
-        name = parts[5]
         s = sibling(name)
         if is_lfs(name):
             self.reply(302, headers=[("Location", "/cdn/" + name), ("X-Repo-Commit", COMMIT),

@@ -86,7 +86,8 @@ got = json.load(open("out")); want = json.load(open(sys.argv[1]))["cases"][1]["e
 sys.exit(0 if max(abs(a - b) for a, b in zip(got, want)) < 1e-4 and len(got) == len(want) else 1)' "$mtext/golden.json" ||
   fail "embed --text-model: not PyTorch's embedding: $(cat out)"
 expect 1 "$vidx" embed --text-model "$work/no-such-tower" --text "x"
-grep -q "multilingual text tower at $work/no-such-tower" err || fail "a missing text tower: $(cat err)"
+grep -q "no multilingual text tower at $work/no-such-tower (no such folder).*download_model.sh --text-model" err ||
+  fail "a missing text tower: $(cat err)"
 
 # tokenize and embed with the shared tiny CLIP model.
 if [ -n "$shared" ]; then

@@ -6,7 +6,7 @@
 # legacy .bin format, a repository with model.safetensors, and sharded ones. Each download
 # must give a folder vidx loads, with the same embeddings as the same weights in
 # safetensors; then skip when present, resume with a Range request, refuse corrupted
-# bytes, and say what to do without a hub.
+# bytes, and say what to do without a hub. Then the multilingual text tower (--text-model).
 #
 # usage: test_download.sh MAKE_RANDOM_CLIP BPE_GZ VIDX
 set -u
@@ -130,6 +130,36 @@ for fmt in safetensors bin; do
   done
   [ "$(embed "$work/model")" = "$want" ] || fail "the sharded $fmt does not give the twin's embedding"
 done
+
+# --- the multilingual text tower (--text-model): its modules in folders, safetensors at
+# the top and in 2_Dense, tokenizer.json chosen over vocab.txt; pytorch_model.bin and
+# 2_Dense/pytorch_model.bin (published too) never fetched; the download loads and gives
+# PyTorch's embedding (tests/golden/mtext)
+rm -rf "$work/remote" "$work/tower"
+cp -r "$root/tests/golden/mtext/hub" "$work/remote"
+cp "$root/tests/golden/mtext/model/pytorch_model.bin" "$work/remote/"
+cp "$root/tests/golden/mtext/model/2_Dense/pytorch_model.bin" "$work/remote/2_Dense/"
+echo "# clip-ViT-B-32-multilingual-v1" >"$work/remote/README.md"
+start_hub
+"$root/scripts/download_model.sh" --text-model "$work/tower" >"$work/out" 2>&1 || fail "text tower download failed: $(cat "$work/out")"
+for f in modules.json config.json sentence_bert_config.json tokenizer.json 1_Pooling/config.json 2_Dense/config.json \
+         model.safetensors 2_Dense/model.safetensors; do
+  cmp -s "$work/remote/$f" "$work/tower/$f" || fail "text tower: $f differs from the hub's"
+done
+grep -q "^GET /api/models/sentence-transformers/clip-ViT-B-32-multilingual-v1/revision/main" "$work/requests.log" ||
+  fail "the text tower's file list was not asked for: $(cat "$work/requests.log")"
+grep -Eq "pytorch_model.bin|vocab.txt|README" "$work/requests.log" &&
+  fail "text tower: files vidx does not need were fetched: $(cat "$work/requests.log")"
+"$vidx" embed --text-model "$work/tower" --precision f32 --json --text "厨房里的鹦鹉" >"$work/emb" 2>&1 ||
+  fail "the downloaded text tower does not load: $(cat "$work/emb")"
+python3 -c '
+import json, sys
+got = json.load(open(sys.argv[1])); want = json.load(open(sys.argv[2]))["cases"][1]["embedding"]
+sys.exit(0 if max(abs(a - b) for a, b in zip(got, want)) < 1e-4 else 1)' "$work/emb" "$root/tests/golden/mtext/golden.json" ||
+  fail "the downloaded text tower's embedding is not PyTorch's"
+: >"$work/requests.log"
+"$root/scripts/download_model.sh" --text-model "$work/tower" >"$work/out" 2>&1 || fail "second text tower run failed"
+grep -c "already present and verified" "$work/out" | grep -q '^8$' || fail "second text tower run re-downloaded: $(cat "$work/out")"
 
 # --- a revision the repository does not have
 VIDX_MODEL_REVISION=no-such-branch dl && fail "a missing revision was accepted"

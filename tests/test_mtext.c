@@ -93,6 +93,25 @@ static void test_against_torch(void) {
     free_golden(&g);
 }
 
+/* The same model as the hub publishes it (safetensors; tests/golden/mtext/hub): the same
+ * embeddings and the same identity as from the torch.save files. */
+static void test_published_layout(void) {
+    vx_error err;
+    vx_mtext *a = vx_mtext_load(MODEL, VX_PRECISION_F32, &err), *b = vx_mtext_load(VIDX_SOURCE_DIR "/tests/golden/mtext/hub", VX_PRECISION_F32, &err);
+    REQUIRE_MSG(a && b, "%s", err.msg);
+    CHECK(vx_mtext_fingerprint(a) == vx_mtext_fingerprint(b));
+    vx_mtext_ctx *ca = vx_mtext_ctx_new(a, 64, &err), *cb = vx_mtext_ctx_new(b, 64, &err);
+    REQUIRE(ca && cb);
+    const char *text = "Кошка играет, the parrot";
+    float ea[16], eb[16];
+    REQUIRE(vx_mtext_encode_texts(ca, &text, 1, ea, &err) == 0 && vx_mtext_encode_texts(cb, &text, 1, eb, &err) == 0);
+    for (int k = 0; k < 16; k++) CHECK(ea[k] == eb[k]);
+    vx_mtext_ctx_free(ca);
+    vx_mtext_ctx_free(cb);
+    vx_mtext_free(a);
+    vx_mtext_free(b);
+}
+
 /* A copy of the model folder with one config file replaced: refused, saying why. */
 static void refused_with(const char *file, const char *json, const char *why) {
     char cmd[8192], path[4096];
@@ -109,7 +128,7 @@ static void refused_with(const char *file, const char *json, const char *why) {
 }
 
 static void test_refused(void) {
-    refused_with("modules.json", NULL, "modules.json");
+    refused_with("modules.json", NULL, "(modules.json is missing): get sentence-transformers/clip-ViT-B-32-multilingual-v1");
     refused_with("1_Pooling/config.json", "{\"word_embedding_dimension\": 32, \"pooling_mode_cls_token\": true}",
                  "not mean pooling");
     refused_with("2_Dense/config.json",
@@ -134,6 +153,7 @@ static void test_refused(void) {
 int main(void) {
     dir = test_tmpdir("mtext");
     RUN(test_against_torch);
+    RUN(test_published_layout);
     RUN(test_refused);
     test_rmtree(dir);
     free(dir);

@@ -7,7 +7,8 @@ Run with Debian's python3-torch (1.13), never in CI (its outputs are committed):
 
     /usr/bin/python3 tests/golden/make_mtext_golden.py tests/golden/mtext
 
-Writes, into OUT/model: modules.json, config.json (DistilBertConfig), pytorch_model.bin
+Writes, into OUT/model (and OUT/hub: the same model as the hub publishes it, in
+safetensors, with vocab.txt and tokenizer_config.json too): modules.json, config.json (DistilBertConfig), pytorch_model.bin
 (torch.save of DistilBertModel's state dict names), tokenizer.json (a WordPiece of 512
 pieces in the published layout), sentence_bert_config.json, 1_Pooling/config.json,
 2_Dense/config.json and 2_Dense/pytorch_model.bin; and OUT/golden.json: token id
@@ -101,6 +102,39 @@ for i in range(LAYERS):
 torch.save(state, os.path.join(model, "pytorch_model.bin"))
 dense = {"linear.weight": r(OUT, D) / (D ** 0.5)}
 torch.save(dense, os.path.join(model, "2_Dense", "pytorch_model.bin"))
+
+
+def save_safetensors(tensors, path):
+    """The safetensors layout (an 8-byte header length, the JSON header, the bytes), F32."""
+    header, blobs, at = {}, [], 0
+    for name in sorted(tensors):
+        data = tensors[name].contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [at, at + len(data)]}
+        blobs.append(data)
+        at += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+# The repository as the hub publishes it (OUT/hub: what test_download's stand-in hub
+# serves): safetensors weights, tokenizer.json with vocab.txt and tokenizer_config.json.
+hub = os.path.join(out, "hub")
+for sub in ("1_Pooling", "2_Dense"):
+    os.makedirs(os.path.join(hub, sub), exist_ok=True)
+for name in ("modules.json", "config.json", "sentence_bert_config.json", "tokenizer.json", "1_Pooling/config.json",
+             "2_Dense/config.json"):
+    with open(os.path.join(model, name), "rb") as src, open(os.path.join(hub, name), "wb") as dst:
+        dst.write(src.read())
+save_safetensors(state, os.path.join(hub, "model.safetensors"))
+save_safetensors(dense, os.path.join(hub, "2_Dense", "model.safetensors"))
+with open(os.path.join(hub, "vocab.txt"), "w") as f:
+    f.write("".join(p + "\n" for p in vocab))
+with open(os.path.join(hub, "tokenizer_config.json"), "w") as f:
+    json.dump({"do_lower_case": False, "model_max_length": 512, "tokenize_chinese_chars": True, "strip_accents": None,
+               "tokenizer_class": "DistilBertTokenizer", "unk_token": "[UNK]", "sep_token": "[SEP]",
+               "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}, f, indent=2)
 
 # ---- the reference forward pass ----
 layers = []
