@@ -9,7 +9,11 @@
  * limit is printed next to each figure. Then one table of every precision against
  * FP32. Medians of several runs; peak resident memory per precision.
  *
- * usage: bench_encoder MODEL_DIR [--runs N] [--precision f32,bf16,int8]
+ * With --text-model DIR (the multilingual text tower, make_random_clip --mtext at full
+ * size), also its latency for one English and one Chinese query beside CLIP's text
+ * query, and the memory it adds (resident, after loading).
+ *
+ * usage: bench_encoder MODEL_DIR [--runs N] [--precision f32,bf16,int8] [--text-model DIR]
  */
 #include <cblas.h>
 #include <math.h>
@@ -25,6 +29,7 @@
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
 #include "../encoder/clip_gemm.h"
+#include "../encoder/mtext.h"
 
 typedef struct gemm_call {
     int m, n, k, lda, ldb, bt, ldc;
@@ -147,6 +152,29 @@ static int run_text(void *p) {
     return vx_clip_encode_texts(a->ctx, a->texts, a->n, a->out, &err);
 }
 
+typedef struct mtext_arg {
+    vx_mtext_ctx *ctx;
+    const char *text;
+    float *out;
+} mtext_arg;
+
+static int run_mtext(void *p) {
+    mtext_arg *a = p;
+    vx_error err;
+    return vx_mtext_encode_texts(a->ctx, &a->text, 1, a->out, &err);
+}
+
+/* Resident memory now, MiB. */
+static double rss_mib(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    if (f) fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+static const char *text_model; /* --text-model */
+
 static void row(const char *what, double per_second, const char *unit, const result *r) {
     printf("| %-34s | %10.1f %-9s | %7.1f | %6.1f ms | %6.1f ms | %5.1f%% |\n", what, per_second, unit, r->gflops,
            r->forward * 1e3, r->limit * 1e3, 100.0 * r->limit / r->forward);
@@ -155,6 +183,7 @@ static void row(const char *what, double per_second, const char *unit, const res
 /* What one precision's run reports to the comparison at the end. */
 typedef struct figures {
     double images1, images16, query_ms, texts64, peak_mib, load_s;
+    double mquery_ms, mquery_zh_ms, mtext_mib; /* the multilingual tower, when given */
     int ok;
 } figures;
 
@@ -212,6 +241,31 @@ static figures run_precision(const char *dir, vx_precision p, int runs) {
     row("text, batch of 64 queries", 64.0 / r.forward, "texts/s", &r);
     f.texts64 = 64.0 / r.forward;
 
+    if (text_model) {
+        const double before = rss_mib();
+        vx_mtext *tm = vx_mtext_load(text_model, p, &err);
+        vx_mtext_ctx *tctx = tm ? vx_mtext_ctx_new(tm, vx_mtext_max_tokens(tm), &err) : NULL;
+        if (!tctx) {
+            fprintf(stderr, "bench_encoder: %s\n", err.msg);
+        } else {
+            mtext_arg en = {tctx, query[0], out}, zh = {tctx, "一只狗在草地上奔跑的照片", out};
+            r = measure(run_mtext, &en, runs * 8);
+            int32_t mids[128];
+            snprintf(label, sizeof label, "multilingual, one %d-token query",
+                     vx_wordpiece_encode(vx_mtext_tokenizer(tm), query[0], mids, 128, &err));
+            row(label, 1.0 / r.forward, "texts/s", &r);
+            f.mquery_ms = r.forward * 1e3;
+            r = measure(run_mtext, &zh, runs * 8);
+            snprintf(label, sizeof label, "multilingual, Chinese, %d tokens",
+                     vx_wordpiece_encode(vx_mtext_tokenizer(tm), zh.text, mids, 128, &err));
+            row(label, 1.0 / r.forward, "texts/s", &r);
+            f.mquery_zh_ms = r.forward * 1e3;
+            f.mtext_mib = rss_mib() - before;
+        }
+        vx_mtext_ctx_free(tctx);
+        vx_mtext_free(tm);
+    }
+
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     f.peak_mib = ru.ru_maxrss / 1024.0;
@@ -237,6 +291,7 @@ int main(int argc, char **argv) {
     for (int i = 2; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--runs")) runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--precision")) snprintf(list, sizeof list, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--text-model")) text_model = argv[++i];
     }
     vx_clip_config c;
     char cfg[4200];
@@ -289,5 +344,14 @@ int main(int argc, char **argv) {
         printf("| %-9s | %13.1f | %14.1f | %6.2fx | %8.2f | %6.2fx | %16.1f | %8.1f |\n", vx_precision_name(ps[i]),
                fs[i].images1, fs[i].images16, fs[i].images16 / fs[0].images16, fs[i].query_ms,
                fs[0].query_ms / fs[i].query_ms, fs[i].texts64, fs[i].peak_mib);
+    if (text_model) {
+        printf("\n## the multilingual text tower against CLIP's text tower, same process\n\n");
+        printf("| precision | CLIP query ms | multilingual, English ms | x CLIP | Chinese ms | x CLIP | memory added MiB |\n");
+        printf("|-----------|---------------|--------------------------|--------|------------|--------|------------------|\n");
+        for (int i = 0; i < n; i++)
+            printf("| %-9s | %13.2f | %24.2f | %5.2fx | %10.2f | %5.2fx | %16.0f |\n", vx_precision_name(ps[i]),
+                   fs[i].query_ms, fs[i].mquery_ms, fs[i].mquery_ms / fs[i].query_ms, fs[i].mquery_zh_ms,
+                   fs[i].mquery_zh_ms / fs[i].query_ms, fs[i].mtext_mib);
+    }
     return 0;
 }

@@ -81,6 +81,12 @@ if [ "${1:-}" = "cluster" ]; then
   shift
   exec python3 bench/bench_cluster.py build-bench/vidx build-bench/bench/cluster_load "$shared" "$model" "$@"
 fi
-build-bench/bench/bench_encoder "$model"
+# The multilingual text tower at full size (random weights, its published layout).
+text_model="$cache/bench-mtext"
+if [ ! -f "$text_model/model.safetensors" ]; then
+  echo "bench: generating a random multilingual text tower in $text_model"
+  build-bench/make_random_clip --mtext tests/golden/wordpiece/tokenizer.json "$text_model" >/dev/null
+fi
+build-bench/bench/bench_encoder "$model" --text-model "$text_model"
 echo
 build-bench/bench/bench_indexer "$model" "$shared/videos"

@@ -16,6 +16,8 @@
  *                         [--round-to f16|bf16] [--seed N] [--act quick_gelu|gelu]
  *                         [--gz-tokenizer] [--format safetensors|bin|bin-legacy]
  *                         [--shards N] [--strided] --bpe PATH OUT_DIR
+ *        make_random_clip --mtext TOKENIZER_JSON [--seed N] [--dtype ...] [--format ...] OUT_DIR
+ *                         (the multilingual text tower at full size, for benchmarks)
  */
 #include <errno.h>
 #include <jansson.h>
@@ -449,8 +451,89 @@ static json_t *tower_config(const char *model_type, int w, int l, int h, int m, 
     return c;
 }
 
+static int dump(json_t *j, const char *dir, const char *name) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    const int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    if (rc) fprintf(stderr, "%s: cannot write\n", path);
+    return rc ? -1 : 0;
+}
+
+/* --mtext: the multilingual text tower at full size (sentence-transformers'
+ * clip-ViT-B-32-multilingual-v1: DistilBERT 768 x 6 layers, 119,547 pieces, mean
+ * pooling, Dense 768 -> 512), random weights in its published layout, with the
+ * tokenizer.json given (any WordPiece tokenizer: the ids it makes are within the
+ * vocabulary). For benchmarks. */
+static int make_mtext(const char *out, const char *tokenizer, int dtype, int format) {
+    const int D = 768, L = 6, H = 12, F = 3072, V = 119547, P = 512, OUT = 512;
+    char path[8192];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", out, i == 0 ? "" : i == 1 ? "/1_Pooling" : "/2_Dense");
+        if (mkdir(path, 0755) && errno != EEXIST) { fprintf(stderr, "%s: %s\n", path, strerror(errno)); return 1; }
+    }
+    snprintf(path, sizeof path, "cp '%s' '%s/tokenizer.json'", tokenizer, out);
+    if (system(path) != 0) { fprintf(stderr, "make_random_clip: copying %s failed\n", tokenizer); return 1; }
+    if (dump(json_pack("[{s:i, s:s, s:s, s:s}, {s:i, s:s, s:s, s:s}, {s:i, s:s, s:s, s:s}]", "idx", 0, "name", "0",
+                       "path", "", "type", "sentence_transformers.models.Transformer", "idx", 1, "name", "1", "path",
+                       "1_Pooling", "type", "sentence_transformers.models.Pooling", "idx", 2, "name", "2", "path",
+                       "2_Dense", "type", "sentence_transformers.models.Dense"),
+             out, "modules.json") ||
+        dump(json_pack("{s:s, s:[s], s:i, s:i, s:i, s:i, s:i, s:s, s:i, s:b}", "activation", "gelu", "architectures",
+                       "DistilBertModel", "dim", D, "hidden_dim", F, "max_position_embeddings", P, "n_heads", H,
+                       "n_layers", L, "model_type", "distilbert", "vocab_size", V, "sinusoidal_pos_embds", 0),
+             out, "config.json") ||
+        dump(json_pack("{s:i, s:b}", "max_seq_length", 128, "do_lower_case", 0), out, "sentence_bert_config.json") ||
+        dump(json_pack("{s:i, s:b, s:b, s:b, s:b}", "word_embedding_dimension", D, "pooling_mode_cls_token", 0,
+                       "pooling_mode_mean_tokens", 1, "pooling_mode_max_tokens", 0, "pooling_mode_mean_sqrt_len_tokens", 0),
+             out, "1_Pooling/config.json") ||
+        dump(json_pack("{s:i, s:i, s:b, s:s}", "in_features", D, "out_features", OUT, "bias", 0, "activation_function",
+                       "torch.nn.modules.linear.Identity"),
+             out, "2_Dense/config.json"))
+        return 1;
+    add("embeddings.word_embeddings.weight", INIT_EMBED, 2, V, D, 0, 0);
+    add("embeddings.position_embeddings.weight", INIT_EMBED, 2, P, D, 0, 0);
+    add("embeddings.LayerNorm.weight", INIT_LN_WEIGHT, 1, D, 0, 0, 0);
+    add("embeddings.LayerNorm.bias", INIT_BIAS, 1, D, 0, 0, 0);
+    char n[128];
+    for (int i = 0; i < L; i++) {
+        static const char *const lin[] = {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(n, sizeof n, "transformer.layer.%d.%s.weight", i, lin[k]);
+            add(n, INIT_WEIGHT, 2, D, D, 0, 0);
+            snprintf(n, sizeof n, "transformer.layer.%d.%s.bias", i, lin[k]);
+            add(n, INIT_BIAS, 1, D, 0, 0, 0);
+        }
+        static const char *const ln[] = {"sa_layer_norm", "output_layer_norm"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(n, sizeof n, "transformer.layer.%d.%s.weight", i, ln[k]);
+            add(n, INIT_LN_WEIGHT, 1, D, 0, 0, 0);
+            snprintf(n, sizeof n, "transformer.layer.%d.%s.bias", i, ln[k]);
+            add(n, INIT_BIAS, 1, D, 0, 0, 0);
+        }
+        snprintf(n, sizeof n, "transformer.layer.%d.ffn.lin1.weight", i);
+        add(n, INIT_WEIGHT, 2, F, D, 0, 0);
+        snprintf(n, sizeof n, "transformer.layer.%d.ffn.lin1.bias", i);
+        add(n, INIT_BIAS, 1, F, 0, 0, 0);
+        snprintf(n, sizeof n, "transformer.layer.%d.ffn.lin2.weight", i);
+        add(n, INIT_WEIGHT, 2, D, F, 0, 0);
+        snprintf(n, sizeof n, "transformer.layer.%d.ffn.lin2.bias", i);
+        add(n, INIT_BIAS, 1, D, 0, 0, 0);
+    }
+    if (fill(dtype, -1) || write_weights(out, format, 1, 0)) return 1;
+    for (int i = 0; i < n_tensors; i++) free(tensors[i].bytes);
+    n_tensors = 0;
+    add("linear.weight", INIT_WEIGHT, 2, OUT, D, 0, 0);
+    snprintf(path, sizeof path, "%s/2_Dense", out);
+    if (fill(dtype, -1) || write_weights(path, format, 1, 0)) return 1;
+    free(tensors[0].bytes);
+    free(tensors);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const preset *p = &presets[0];
+    const char *mtext = NULL;
     int layers = 0, dtype = DT_F32, round_to = -1, gz_tok = 0, format = FMT_SAFETENSORS, shards = 1, strided = 0;
     const char *bpe = NULL, *out = NULL, *act = "quick_gelu";
     for (int i = 1; i < argc; i++) {
@@ -474,12 +557,14 @@ int main(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--shards") && v) { shards = atoi(v); i++; }
         else if (!strcmp(a, "--strided")) strided = 1;
+        else if (!strcmp(a, "--mtext") && v) { mtext = v; i++; }
         else if (a[0] != '-' && !out) out = a;
         else { fprintf(stderr, "usage: make_random_clip [--preset tiny|b32|b16|l14] [--layers N] [--dtype f32|f16|bf16] "
                                "[--round-to f16|bf16] [--seed N] [--act quick_gelu|gelu] [--gz-tokenizer] "
                                "[--format safetensors|bin|bin-legacy] [--shards N] [--strided] --bpe PATH OUT_DIR\n");
                return 2; }
     }
+    if (mtext && out) return make_mtext(out, mtext, dtype, format);
     if (!bpe || !out) { fprintf(stderr, "make_random_clip: --bpe and OUT_DIR are required\n"); return 2; }
     const int vl = layers > 0 ? layers : p->vl, tl = layers > 0 ? layers : p->tl;
     const int grid = p->image / p->patch, vtok = grid * grid + 1, ctx = 77, vocab = 49408;
