@@ -162,6 +162,7 @@ static void do_search(vx_request *rq) {
     }
     p.text = vx_param(rq, "q");
     p.tag = vx_param(rq, "tag");
+    p.lang = vx_param(rq, "lang");
     p.k = (int)k;
     p.offset = (int)offset;
     p.path_prefix = vx_param(rq, "path");

@@ -75,6 +75,9 @@ void cli_print_help(const cli_command *cmd);
 #define CLI_MODEL_OPT                                                                            \
     {"model", 0, "DIR", "CLIP model folder (default $VIDX_MODEL, the database's model, then "   \
                         "~/.local/share/vidx/models/clip-vit-base-patch32)"}
+#define CLI_TEXT_MODEL_OPT                                                                          \
+    {"text-model", 0, "DIR", "the multilingual text tower for queries not in English (default "        \
+                             "$VIDX_TEXT_MODEL, then ~/.local/share/vidx/models/clip-ViT-B-32-multilingual-v1)"}
 #define CLI_PRECISION_OPT                                                                            \
     {"precision", 0, "P", "encoder precision: f32, bf16 or int8 (default $VIDX_PRECISION, else bf16 where " \
                           "the CPU has BF16 instructions, else f32)"}

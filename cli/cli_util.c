@@ -181,6 +181,13 @@ int cli_engine_options(const cli_command *cmd, const cli_args *args, vx_engine_o
     const char *env = getenv("VIDX_MODEL");
     o->model_dir = flag && *flag ? flag : env && *env ? env : NULL;
     o->default_model_dir = vx_default_model_dir(default_model, sizeof default_model) == 0 ? default_model : NULL;
+    /* The multilingual text tower: --text-model, $VIDX_TEXT_MODEL, else its default folder. */
+    static vx_path default_text_model;
+    const char *tflag = cli_opt_index(cmd, "text-model") >= 0 ? cli_get(cmd, args, "text-model") : NULL;
+    const char *tenv = getenv("VIDX_TEXT_MODEL");
+    o->text_model_dir = tflag && *tflag ? tflag : tenv && *tenv ? tenv : NULL;
+    o->default_text_model_dir = vx_default_models_dir(VX_DEFAULT_TEXT_MODEL_NAME, default_text_model,
+                                                      sizeof default_text_model) == 0 ? default_text_model : NULL;
     if (cli_precision(cmd, args, &o->precision)) return CLI_USAGE;
     /* VIDX_FRAME_REUSE=0: encode every sampled frame, even unchanged ones (comparisons). */
     const char *reuse = getenv("VIDX_FRAME_REUSE");

@@ -103,10 +103,6 @@ static int run_tokenize(const cli_command *cmd, cli_args *args) {
     return rc;
 }
 
-#define TEXT_MODEL_OPT                                                                                  \
-    {"text-model", 0, "DIR", "the multilingual text tower's folder (sentence-transformers/"              \
-                             "clip-ViT-B-32-multilingual-v1; default $VIDX_TEXT_MODEL): texts go to it"}
-
 const cli_command cmd_tokenize = {
     .name = "tokenize",
     .synopsis = "[--model DIR | --text-model DIR] TEXT",
@@ -114,7 +110,7 @@ const cli_command cmd_tokenize = {
     .details = "Prints the ids separated by spaces, start and end tokens included, cut to the model's\n"
                "context length with the end token kept. Only the tokenizer files are needed (with\n"
                "--text-model: its WordPiece ids, [CLS] and [SEP] included, cut at max_seq_length).",
-    .opts = {CLI_MODEL_OPT, TEXT_MODEL_OPT},
+    .opts = {CLI_MODEL_OPT, CLI_TEXT_MODEL_OPT},
     .min_pos = 1,
     .max_pos = 1,
     .run = run_tokenize,
@@ -297,7 +293,7 @@ const cli_command cmd_embed = {
                "normalised; N comes from the file size. --image takes any picture FFmpeg decodes.\n"
                "With --text-model (or VIDX_TEXT_MODEL) texts go to the multilingual text tower, whose\n"
                "embeddings lie in CLIP ViT-B/32's image space; pictures still need CLIP.",
-    .opts = {CLI_MODEL_OPT, TEXT_MODEL_OPT, CLI_PRECISION_OPT,
+    .opts = {CLI_MODEL_OPT, CLI_TEXT_MODEL_OPT, CLI_PRECISION_OPT,
              {"text", 0, "TEXT", "a text ('-' reads one per line from standard input)"},
              {"image", 0, "FILE", "an image file"},
              {"pixels", 0, "FILE", "raw float32 tensors N x 3 x S x S"},

@@ -102,6 +102,7 @@ static int run_search(const cli_command *cmd, cli_args *args) {
     }
     p.text = picture ? NULL : args->pos[0];
     p.tag = cli_get(cmd, args, "tag");
+    p.lang = cli_get(cmd, args, "lang");
     vx_engine_options o;
     if (cli_engine_options(cmd, args, &o)) { free(image); return CLI_USAGE; }
     o.model = VX_MODEL_REQUIRE;
@@ -113,11 +114,16 @@ static int run_search(const cli_command *cmd, cli_args *args) {
         free(image);
         return CLI_SOME_FAILED;
     }
-    char tag_q[3 * 400 + 16] = "";
+    char tag_q[3 * 400 + 128] = "";
     if (p.tag) {
         char enc[3 * 400];
         cli_url_encode(p.tag, enc, sizeof enc);
         snprintf(tag_q, sizeof tag_q, "&tag=%s", enc);
+    }
+    if (p.lang) {
+        char enc[3 * 36];
+        cli_url_encode(p.lang, enc, sizeof enc);
+        snprintf(tag_q + strlen(tag_q), sizeof tag_q - strlen(tag_q), "&lang=%.100s", enc);
     }
     json_t *doc = NULL;
     int rc = CLI_OK;
@@ -167,8 +173,9 @@ const cli_command cmd_search = {
     .name = "search",
     .synopsis = "[--db DIR] [-k N] [--json] (TEXT | --image FILE)",
     .summary = "find the videos (and the moment in them) that match a text, or look like a picture",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT,
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_TEXT_MODEL_OPT, CLI_PRECISION_OPT,
              {"k", 'k', "N", "number of results (default 10, at most 1000)"},
+             {"lang", 0, "TAG", "the query's language (en, zh, de...; default: told from its script)"},
              {"offset", 0, "N", "skip the first N results (pages)"},
              {"min-duration", 0, "SECONDS", "only videos at least this long"},
              {"max-duration", 0, "SECONDS", "only videos at most this long"},

@@ -176,7 +176,7 @@ const cli_command cmd_serve = {
                "whose id % N is I); nodes started with the same I/N are its replicas. A search on any node\n"
                "asks one replica of every other shard and merges; a shard that does not answer within\n"
                "VIDX_SHARD_TIMEOUT_MS (default 250) is left out and the answer says \"partial\": true.",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT,
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_TEXT_MODEL_OPT, CLI_PRECISION_OPT,
              {"listen", 0, "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 picks a free one)"},
              {"loops", 0, "N", "event loop threads (default: one per core, at least 2)"},
              {"max-connections", 0, "N", "open connections at most (default 1024; beyond, the one waiting longest goes)"},

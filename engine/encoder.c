@@ -6,12 +6,14 @@
  * per batch instead of once per query (B/32 on this machine: 112 queries/s one at a
  * time, 263/s in batches of 64). A query that arrives alone is encoded alone, so
  * nothing waits for a batch to fill. Pictures sent as queries are decoded and encoded
- * here too, one at a time, through the vision tower.
+ * here too, one at a time, through the vision tower; queries for the multilingual text
+ * tower go through it, batched the same way.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../encoder/mtext.h"
 #include "../indexer/phash.h"
 #include "../indexer/picture.h"
 #include "engine_internal.h"
@@ -21,6 +23,7 @@
 struct vx_query_encoder {
     vx_engine *e;
     vx_clip_ctx *ctx;
+    vx_mtext_ctx *mctx; /* the multilingual tower's, when the engine has it */
     float *out;   /* [ENCODE_BATCH][proj_dim] */
     int proj_dim;
     vx_worker worker;
@@ -48,18 +51,52 @@ void vx_encode_image_task(vx_clip_ctx *ctx, const vx_clip *model, vx_encode_task
     vx_rgb_free(&img);
 }
 
+/* n token sequences through one text tower: CLIP's, or with mctx the multilingual one. */
+static int encode_tokens(vx_query_encoder *enc, vx_mtext_ctx *mctx, const int32_t *const *ids, const int *lens, int n,
+                         float *out, vx_error *err) {
+    return mctx ? vx_mtext_encode_tokens(mctx, ids, lens, n, out, err)
+                : vx_clip_encode_tokens(enc->ctx, ids, lens, n, out, err);
+}
+
+/* Text queries of one tower, together. */
+static void encode_texts(vx_query_encoder *enc, vx_encode_task **batch, int n, vx_mtext_ctx *mctx) {
+    if (!n) return;
+    const int32_t *ids[ENCODE_BATCH];
+    int lens[ENCODE_BATCH];
+    for (int i = 0; i < n; i++) {
+        ids[i] = batch[i]->ids;
+        lens[i] = batch[i]->n;
+    }
+    vx_error err;
+    atomic_fetch_add_explicit(&enc->e->encoder_runs, 1, memory_order_relaxed);
+    vx_engine_foreground(enc->e);
+    atomic_fetch_add_explicit(&enc->e->encoder_queries, (uint64_t)n, memory_order_relaxed);
+    if (encode_tokens(enc, mctx, ids, lens, n, enc->out, &err) == 0) {
+        for (int i = 0; i < n; i++) {
+            memcpy(batch[i]->out, enc->out + (size_t)i * enc->proj_dim, (size_t)enc->proj_dim * sizeof *enc->out);
+            batch[i]->rc = 0;
+        }
+    } else {
+        /* One bad query must not fail the others: each on its own, with its own error. */
+        for (int i = 0; i < n; i++)
+            batch[i]->rc = encode_tokens(enc, mctx, &ids[i], &lens[i], 1, batch[i]->out, &batch[i]->err);
+    }
+    for (int i = 0; i < n; i++) batch[i]->done(batch[i]);
+}
+
 static void encode_loop(vx_worker *w) {
     vx_query_encoder *enc = w->ctx;
     for (;;) {
         vx_queue_node *taken[ENCODE_BATCH];
         int n = vx_worker_take(w, taken, ENCODE_BATCH, -1);
         if (n < 0) return; /* stopping and drained */
-        vx_encode_task *batch[ENCODE_BATCH];
-        int texts = 0;
+        vx_encode_task *clip[ENCODE_BATCH], *multi[ENCODE_BATCH];
+        int n_clip = 0, n_multi = 0;
         for (int i = 0; i < n; i++) {
             vx_encode_task *t = (vx_encode_task *)taken[i];
             if (!t->image) {
-                batch[texts++] = t;
+                if (t->tower == VX_TOWER_MULTILINGUAL && enc->mctx) multi[n_multi++] = t;
+                else clip[n_clip++] = t;
                 continue;
             }
             /* Pictures one by one, through the vision tower. */
@@ -68,28 +105,8 @@ static void encode_loop(vx_worker *w) {
             atomic_fetch_sub(&enc->pictures, 1);
             t->done(t);
         }
-        if (!(n = texts)) continue;
-        const int32_t *ids[ENCODE_BATCH];
-        int lens[ENCODE_BATCH];
-        for (int i = 0; i < n; i++) {
-            ids[i] = batch[i]->ids;
-            lens[i] = batch[i]->n;
-        }
-        vx_error err;
-        atomic_fetch_add_explicit(&enc->e->encoder_runs, 1, memory_order_relaxed);
-        vx_engine_foreground(enc->e);
-        atomic_fetch_add_explicit(&enc->e->encoder_queries, (uint64_t)n, memory_order_relaxed);
-        if (vx_clip_encode_tokens(enc->ctx, ids, lens, n, enc->out, &err) == 0) {
-            for (int i = 0; i < n; i++) {
-                memcpy(batch[i]->out, enc->out + (size_t)i * enc->proj_dim, (size_t)enc->proj_dim * sizeof *enc->out);
-                batch[i]->rc = 0;
-            }
-        } else {
-            /* One bad query must not fail the others: each on its own, with its own error. */
-            for (int i = 0; i < n; i++)
-                batch[i]->rc = vx_clip_encode_tokens(enc->ctx, &ids[i], &lens[i], 1, batch[i]->out, &batch[i]->err);
-        }
-        for (int i = 0; i < n; i++) batch[i]->done(batch[i]);
+        encode_texts(enc, clip, n_clip, NULL);
+        encode_texts(enc, multi, n_multi, enc->mctx);
     }
 }
 
@@ -100,14 +117,18 @@ vx_query_encoder *vx_query_encoder_start(vx_engine *e, vx_error *err) {
     enc->e = e;
     enc->proj_dim = c->proj_dim;
     enc->out = malloc((size_t)ENCODE_BATCH * (size_t)c->proj_dim * sizeof *enc->out);
-    if (!enc->out || !(enc->ctx = vx_clip_ctx_new(e->model, 1, ENCODE_BATCH * c->context, err))) {
+    if (!enc->out || !(enc->ctx = vx_clip_ctx_new(e->model, 1, ENCODE_BATCH * c->context, err)) ||
+        (vx_engine_text_model_usable(e) &&
+         !(enc->mctx = vx_mtext_ctx_new(e->text_model, ENCODE_BATCH * vx_mtext_max_tokens(e->text_model), err)))) {
         if (!enc->out) vx_fail(err, "out of memory");
+        vx_clip_ctx_free(enc->ctx);
         free(enc->out);
         free(enc);
         return NULL;
     }
     if (vx_worker_start(&enc->worker, "the query encoder", encode_loop, enc, VX_ENCODER_MAX_QUEUE, 1, err)) {
         vx_clip_ctx_free(enc->ctx);
+        vx_mtext_ctx_free(enc->mctx);
         free(enc->out);
         free(enc);
         return NULL;
@@ -131,6 +152,7 @@ void vx_query_encoder_stop(vx_query_encoder *enc) {
     if (!enc) return;
     vx_worker_stop(&enc->worker); /* queries waiting are still answered */
     vx_clip_ctx_free(enc->ctx);
+    vx_mtext_ctx_free(enc->mctx);
     free(enc->out);
     free(enc);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../encoder/mtext.h"
 
 void vx_engine_options_default(vx_engine_options *o) {
     memset(o, 0, sizeof *o);
@@ -66,6 +67,7 @@ vx_engine *vx_engine_open(const vx_engine_options *o, vx_error *err) {
         vx_meta_clear(&meta);
         return e;
     }
+    if (o->model != VX_MODEL_NONE && vx_engine_load_text_model(e, err)) goto fail;
     const int dim = e->model ? vx_clip_get_config(e->model)->proj_dim : 0;
     if (!(e->vectors.ann = vx_ann_open(e->cat, e->data_dir, &e->ann_opt, dim, err))) goto fail;
     if (!(e->vectors.rec = vx_rec_open(e->cat, err))) goto fail;
@@ -105,6 +107,7 @@ void vx_engine_close(vx_engine *e) {
     vx_query_cache_free(e->qcache);
     vx_lru_free(e->answers);
     vx_clip_free(e->model);
+    vx_mtext_free(e->text_model);
     vx_catalog_close(e->cat);
     pthread_rwlock_destroy(&e->vectors.lock);
     pthread_mutex_destroy(&e->apply_lock);

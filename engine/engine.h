@@ -73,6 +73,9 @@ typedef struct vx_engine_options {
     const char *data_dir;         /* the data folder (DESIGN.md "Data folder") */
     const char *model_dir;        /* --model or $VIDX_MODEL; NULL: the database's, then default_model_dir */
     const char *default_model_dir;/* where the model is looked for last (may be NULL) */
+    const char *text_model_dir;   /* the multilingual text tower (--text-model, $VIDX_TEXT_MODEL); NULL:
+                                   * default_text_model_dir when it holds one */
+    const char *default_text_model_dir;
     vx_precision precision;       /* of the encoder (encoder/qlinear.h); default vx_precision_default() */
     int create;                   /* make the data folder and catalog when missing */
     int catalog_only;             /* only the catalog: info, check and video records (no indexes) */
@@ -139,6 +142,9 @@ typedef struct vx_search_params {
     const char *path_prefix;       /* only videos under it; NULL = any */
     const char *tag;               /* only videos with this zero-shot tag ("office", "scenes:office"); NULL = any */
     const struct vx_label_filter *tag_filter; /* the engine's reading of tag (callers leave it NULL) */
+    const char *lang;              /* the query's language (BCP 47: "en", "zh-CN"); NULL or "": told from
+                                    * its script. English goes to CLIP's text tower, others to the
+                                    * multilingual one when it is installed */
 } vx_search_params;
 
 void vx_search_params_default(vx_search_params *p);
@@ -175,11 +181,15 @@ typedef struct vx_results {
     int total; /* videos that matched (all indexed videos passing the filters, as far as looked) */
     int total_estimated;/* filters were applied to the nearest filter_pool_max segments only: total is a
                          * lower bound, and videos beyond the pool are not in the answer */
+    uint8_t text_tower; /* which tower embedded a text query: VX_TOWER_* */
+    uint8_t english_only;/* a query not in English answered by CLIP's English tower (the multilingual
+                         * one is not installed) */
     int sharded;        /* the answer merges the shards of a sharded cluster */
     int shards_missing; /* ... of which this many did not answer in time: the answer is partial */
     const void *lent; /* when set, every title and path lies in this cached answer (lent by the cache) */
 } vx_results;
 
+enum { VX_TOWER_NONE = 0, VX_TOWER_CLIP = 1, VX_TOWER_MULTILINGUAL = 2 };
 void vx_results_free(vx_results *r);
 
 /* Text search, blocking. The query goes to the text tower (the visual ranking) and to

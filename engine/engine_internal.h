@@ -48,6 +48,11 @@ struct vx_engine {
     uint64_t model_tried;             /* the model folder's state when it last failed to load */
     uint64_t model_replaces;          /* opt.adopt_model: the fingerprint of the database's model that the
                                        * loaded one replaces at the next indexing; 0: none */
+    /* The multilingual text tower (encoder/mtext.h): queries not in English, in CLIP's
+     * image space. Loaded by the open, read-only after; NULL with why in
+     * text_model_problem. */
+    struct vx_mtext *text_model;
+    char text_model_problem[1024];
 
     /* Changes of state are applied one at a time, in order, under apply_lock (apply.c):
      * the catalog batch, then what follows from it (vectors, recommender, lexical index,
@@ -140,6 +145,13 @@ const char *vx_engine_disk_state(vx_engine *e, uint64_t *free_bytes);
 int vx_engine_write_rendition(vx_engine *e, const vx_rendition *r, uint64_t forget_hash, vx_error *err);
 
 /* engine/model.c */
+/* The multilingual text tower, when opt names one or the default folder holds one, and it
+ * maps into the CLIP model's space: e->text_model, else why in e->text_model_problem.
+ * -1 with err only when opt.text_model_dir names one that cannot be used. */
+int vx_engine_load_text_model(vx_engine *e, vx_error *err);
+/* 1 when the multilingual tower is loaded and maps into the CLIP model's space (a model
+ * that arrived after the open may have another). */
+int vx_engine_text_model_usable(const vx_engine *e);
 /* A service opened without its model looks for it again (the job runner's thread, while
  * idle): once the folder holds a model that loads and is the database's (or the database
  * has none yet), it is put in use with its query cache, encoder thread and labels. 1 when
@@ -184,6 +196,7 @@ typedef struct vx_encode_task {
     int n;
     /* A picture query instead (ids NULL): decoded, preprocessed like frames and encoded
      * by the vision tower, on the encoder thread. */
+    int tower;                  /* which text tower: VX_TOWER_CLIP or VX_TOWER_MULTILINGUAL */
     const uint8_t *image;
     size_t image_len;
     int bad_image;              /* rc's error is the picture's fault (bad input), not the encoder's */

@@ -12,6 +12,7 @@
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../encoder/checkpoint.h"
+#include "../encoder/mtext.h"
 
 /* The model in dir, if it is the database's (or the database has none yet); else NULL
  * and why in problem. With adopt, another model is kept and e->model_replaces set: the
@@ -52,6 +53,41 @@ int vx_engine_use_model(vx_engine *e, vx_clip *m, vx_error *err) {
     vx_query_encoder *enc = vx_query_encoder_start(e, err);
     __atomic_store_n(&e->encoder, enc, __ATOMIC_RELEASE);
     return enc ? 0 : -1;
+}
+
+int vx_engine_load_text_model(vx_engine *e, vx_error *err) {
+    const int named = e->opt.text_model_dir && *e->opt.text_model_dir;
+    const char *dir = named ? e->opt.text_model_dir : e->opt.default_text_model_dir;
+    struct stat sb;
+    vx_path modules;
+    if (!dir || (!named && (vx_path_fmt(modules, NULL, "%s/modules.json", dir) || stat(modules, &sb) != 0))) {
+        snprintf(e->text_model_problem, sizeof e->text_model_problem,
+                 "no multilingual text tower: get it with `scripts/download_model.sh --text-model` (or name one with "
+                 "--text-model or VIDX_TEXT_MODEL); queries not in English go to CLIP's English text tower");
+        return 0;
+    }
+    vx_mtext *t = vx_mtext_load(dir, e->opt.precision, err);
+    /* It maps into ViT-B/32's image space: only a model with that space can use it. */
+    if (t && e->model && vx_mtext_dim(t) != vx_clip_get_config(e->model)->proj_dim) {
+        vx_fail(err, "the multilingual text tower at %s maps into %d dimensions, the CLIP model's space has %d: "
+                     "it belongs to another model (sentence-transformers/clip-ViT-B-32-multilingual-v1 goes with "
+                     "openai/clip-vit-base-patch32)",
+                dir, vx_mtext_dim(t), vx_clip_get_config(e->model)->proj_dim);
+        vx_mtext_free(t);
+        t = NULL;
+    }
+    if (!t) {
+        snprintf(e->text_model_problem, sizeof e->text_model_problem, "%s", err->msg);
+        return named ? -1 : 0;
+    }
+    e->text_model = t;
+    vx_debug("multilingual text tower %s in use", dir);
+    return 0;
+}
+
+int vx_engine_text_model_usable(const vx_engine *e) {
+    const vx_clip *m = __atomic_load_n(&e->model, __ATOMIC_ACQUIRE);
+    return e->text_model && m && vx_mtext_dim(e->text_model) == vx_clip_get_config(m)->proj_dim;
 }
 
 /* The model: --model / $VIDX_MODEL, else the one the database was indexed with, else

@@ -24,6 +24,7 @@
 #include "../common/grow.h"
 #include "../common/idmap.h"
 #include "../common/utf8.h"
+#include "../encoder/mtext.h"
 #include "../indexer/neardup.h"
 #include "../indexer/picture.h"
 #include "engine_internal.h"
@@ -56,6 +57,7 @@ static int check_page(int k, int offset, vx_error *err) {
 struct vx_query {
     vx_engine *e;
     int lexical_only;         /* no model: the lexical ranking alone answers */
+    int english_only;         /* not English, but only CLIP's English tower is here */
     vx_search_params p;       /* strings owned; tag_filter points to tags */
     vx_label_filter tags;
     vx_encode_task task;      /* ids, n, out, rc, err */
@@ -68,6 +70,7 @@ void vx_query_free(vx_query *q) {
     free((char *)q->p.text);
     free((char *)q->p.path_prefix);
     free((char *)q->p.tag);
+    free((char *)q->p.lang);
     free(q->task.ids);
     free((void *)q->task.image);
     free(q->task.out);
@@ -86,13 +89,49 @@ static int check_search(const vx_search_params *p, vx_error *err) {
         return vx_fail(err, "max_duration: must be a number of seconds from 0 to 1e9 (0: no limit)");
     if (p->path_prefix && (strlen(p->path_prefix) > VX_MAX_PATH || !vx_utf8_valid(p->path_prefix, strlen(p->path_prefix))))
         return vx_fail(err, "path: longer than %d bytes or not UTF-8", VX_MAX_PATH);
+    if (p->lang && *p->lang) { /* BCP 47: a 2-3 letter language, subtags after '-' */
+        const size_t n = strlen(p->lang), head = strspn(p->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if (n > 35 || head < 2 || head > 3 || strspn(p->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+            return vx_fail(err, "lang: not a language tag (\"en\", \"zh-CN\", \"de\")");
+    }
+    return 0;
+}
+
+/* ---- which text tower -------------------------------------------------------------------- */
+
+/* Letters of scripts other than Latin (CLIP's text tower was trained on English): Greek,
+ * Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts, Thai, Lao, Tibetan, Georgian,
+ * Hangul, kana, CJK ideographs. Digits, punctuation and symbols say nothing. */
+static int other_script(uint32_t cp) {
+    static const uint32_t ranges[][2] = {
+        {0x0370, 0x03FF}, {0x0400, 0x052F}, {0x0530, 0x058F}, {0x0590, 0x05FF}, {0x0600, 0x06FF}, {0x0700, 0x08FF},
+        {0x0900, 0x0DFF}, {0x0E00, 0x0FFF}, {0x1000, 0x109F}, {0x10A0, 0x10FF}, {0x1100, 0x11FF}, {0x1780, 0x17FF},
+        {0x2E80, 0x2FDF}, {0x3040, 0x30FF}, {0x3100, 0x318F}, {0x31A0, 0x31FF}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF},
+        {0xA000, 0xA4CF}, {0xAC00, 0xD7AF}, {0xF900, 0xFAFF}, {0xFE70, 0xFEFF}, {0xFF66, 0xFFDC}, {0x20000, 0x3134F},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
+        if (cp >= ranges[i][0] && cp <= ranges[i][1]) return 1;
+    return 0;
+}
+
+/* Whether a query is not English: its lang when given ("en..." is English), else any
+ * letter of another script. (Latin-script languages without lang go to CLIP: telling
+ * German from English needs a language identifier, which is not built yet.) */
+static int not_english(const char *text, const char *lang) {
+    if (lang && *lang) return !((lang[0] == 'e' || lang[0] == 'E') && (lang[1] == 'n' || lang[1] == 'N') &&
+                                (lang[2] == '\0' || lang[2] == '-'));
+    for (const char *s = text; *s;) {
+        uint32_t cp;
+        s += vx_utf8_decode(s, &cp);
+        if (other_script(cp)) return 1;
+    }
     return 0;
 }
 
 /* On the encoder thread: the embedding is known (or failed). */
 static void encoded(vx_encode_task *t) {
     vx_query *q = (vx_query *)((char *)t - offsetof(vx_query, task));
-    if (t->rc == 0 && !t->image) vx_query_cache_put(q->e->qcache, t->ids, t->n, t->out);
+    if (t->rc == 0 && !t->image) vx_query_cache_put(q->e->qcache, t->tower, t->ids, t->n, t->out);
     q->ready(q->arg);
 }
 
@@ -101,6 +140,14 @@ static void encoded(vx_encode_task *t) {
 static int submit(vx_engine *e, vx_query *q, vx_error *err) {
     q->task.done = encoded;
     if (!e->encoder) {
+        const int32_t *ids = q->task.ids;
+        if (q->task.tower == VX_TOWER_MULTILINGUAL) {
+            vx_mtext_ctx *mctx = vx_mtext_ctx_new(e->text_model, vx_mtext_max_tokens(e->text_model), &q->task.err);
+            q->task.rc = mctx ? vx_mtext_encode_tokens(mctx, &ids, &q->task.n, 1, q->task.out, &q->task.err) : -1;
+            vx_mtext_ctx_free(mctx);
+            encoded(&q->task);
+            return 0;
+        }
         vx_clip_ctx *ctx = vx_clip_ctx_new(e->model, 1, q->task.image ? 0 : vx_clip_get_config(e->model)->context, err);
         if (!ctx) {
             q->task.rc = -1;
@@ -108,7 +155,6 @@ static int submit(vx_engine *e, vx_query *q, vx_error *err) {
         } else if (q->task.image) {
             vx_encode_image_task(ctx, e->model, &q->task);
         } else {
-            const int32_t *ids = q->task.ids;
             q->task.rc = vx_clip_encode_tokens(ctx, &ids, &q->task.n, 1, q->task.out, &q->task.err);
         }
         vx_clip_ctx_free(ctx);
@@ -160,10 +206,15 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     }
     if (check_search(p, err)) return VX_E_BAD_INPUT;
     const vx_clip_config *c = e->model ? vx_clip_get_config(e->model) : NULL;
+    /* Which text tower: English to CLIP's, anything else to the multilingual one when it
+     * is here (else to CLIP's all the same, and the answer says so). */
+    const int foreign = not_english(p->text, p->lang), multi = foreign && vx_engine_text_model_usable(e);
+    const int max_ids = multi ? vx_mtext_max_tokens(e->text_model) : c ? c->context : 0;
     vx_query *q = calloc(1, sizeof *q);
-    if (!q || (c && !(q->task.ids = malloc((size_t)c->context * sizeof *q->task.ids))) ||
+    if (!q || (c && !(q->task.ids = malloc((size_t)max_ids * sizeof *q->task.ids))) ||
         (c && !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out))) || !(q->p.text = strdup(p->text)) ||
-        (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix)))) {
+        (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix))) ||
+        (p->lang && *p->lang && !(q->p.lang = strdup(p->lang)))) {
         vx_query_free(q);
         vx_fail(err, "out of memory");
         return VX_E_INTERNAL;
@@ -175,13 +226,16 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
         *out = q;
         return 1;
     }
-    q->task.n = vx_tokenize(vx_clip_tokenizer(e->model), p->text, q->task.ids, c->context, err);
+    q->task.tower = multi ? VX_TOWER_MULTILINGUAL : VX_TOWER_CLIP;
+    q->english_only = foreign && !multi;
+    q->task.n = multi ? vx_wordpiece_encode(vx_mtext_tokenizer(e->text_model), p->text, q->task.ids, max_ids, err)
+                      : vx_tokenize(vx_clip_tokenizer(e->model), p->text, q->task.ids, c->context, err);
     if (q->task.n < 0) {
         vx_fail_prefix(err, "q");
         vx_query_free(q);
         return VX_E_BAD_INPUT;
     }
-    if (vx_query_cache_get(e->qcache, q->task.ids, q->task.n, q->task.out)) {
+    if (vx_query_cache_get(e->qcache, q->task.tower, q->task.ids, q->task.n, q->task.out)) {
         atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
         *out = q;
         return 1;
@@ -658,6 +712,7 @@ static int answer_key(vx_engine *e, const vx_query *q, uint64_t *key, uint64_t *
     vx_put_string(&b, q->p.path_prefix ? q->p.path_prefix : "");
     vx_put_string(&b, q->p.tag ? q->p.tag : "");
     vx_put_u8(&b, (uint8_t)(q->lexical_only | (e->opt.lexical_search ? 2 : 0)));
+    vx_put_u8(&b, (uint8_t)q->task.tower); /* the tower follows from the text, lang and what is installed */
     const int ok = !b.oom;
     if (ok) *key = vx_hash64(b.data, b.len);
     vx_buf_free(&b);
@@ -827,6 +882,8 @@ int vx_engine_search_finish(vx_engine *e, vx_query *q, vx_results *out, vx_error
     }
     vx_lexical_hits_free(&words);
     if (r) return VX_E_INTERNAL;
+    out->text_tower = q->lexical_only ? VX_TOWER_NONE : (uint8_t)q->task.tower;
+    out->english_only = (uint8_t)q->english_only;
     if (cacheable && !out->shards_missing) {
         vx_buf b = {0};
         encode_results(&b, out);
@@ -900,7 +957,7 @@ static const char *get_cstring(vx_cursor *c) {
 }
 
 static void encode_results(vx_buf *b, const vx_results *r) {
-    vx_put_u8(b, (uint8_t)(r->sharded | (r->total_estimated ? 2 : 0)));
+    vx_put_u8(b, (uint8_t)(r->sharded | (r->total_estimated ? 2 : 0) | (r->text_tower & 3) << 2 | (r->english_only ? 16 : 0)));
     vx_put_varint(b, (uint64_t)r->total);
     vx_put_varint(b, (uint64_t)r->n);
     for (int i = 0; i < r->n; i++) {
@@ -926,6 +983,8 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
     const uint8_t flags = vx_get_u8(&c);
     r->sharded = flags & 1;
     r->total_estimated = (flags & 2) != 0;
+    r->text_tower = (uint8_t)(flags >> 2 & 3);
+    r->english_only = (flags & 16) != 0;
     r->total = (int)vx_get_varint(&c);
     uint64_t n = vx_get_varint(&c);
     if (c.bad || n > VX_MAX_K || !(r->items = calloc(n ? n : 1, sizeof *r->items))) {

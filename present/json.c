@@ -159,6 +159,13 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
     PUT_LIT(b, ",\"total\":");
     put_digits(b, (unsigned long long)(r->total > 0 ? r->total : 0), 1);
     if (r->total_estimated) PUT_LIT(b, ",\"total_estimated\":true");
+    /* Which text tower embedded the query; a query not in English that only CLIP's English
+     * tower could read says so, and how to add the multilingual one. */
+    if (r->text_tower == VX_TOWER_CLIP) PUT_LIT(b, ",\"text_tower\":\"clip\"");
+    if (r->text_tower == VX_TOWER_MULTILINGUAL) PUT_LIT(b, ",\"text_tower\":\"multilingual\"");
+    if (r->english_only)
+        PUT_LIT(b, ",\"text_note\":\"search by what is seen reads English only here: add the multilingual text tower "
+                   "(scripts/download_model.sh --text-model) for queries in other languages\"");
     if (r->sharded) { /* a shard that did not answer in time leaves its videos out, said here */
         if (r->shards_missing) {
             PUT_LIT(b, ",\"partial\":true,\"shards_missing\":");

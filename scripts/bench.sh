@@ -85,7 +85,7 @@ fi
 text_model="$cache/bench-mtext"
 if [ ! -f "$text_model/model.safetensors" ]; then
   echo "bench: generating a random multilingual text tower in $text_model"
-  build-bench/make_random_clip --mtext tests/golden/wordpiece/tokenizer.json "$text_model" >/dev/null
+  build-bench/make_random_clip --preset b32 --mtext tests/golden/wordpiece/tokenizer.json "$text_model" >/dev/null
 fi
 build-bench/bench/bench_encoder "$model" --text-model "$text_model"
 echo

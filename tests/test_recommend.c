@@ -516,14 +516,15 @@ static void test_idmap_and_cache(void) {
     REQUIRE(c);
     int32_t a[] = {49406, 320, 49407}, b[] = {49406, 321, 49407}, d[] = {49406, 322, 49407};
     float ea[3] = {1, 0, 0}, eb[3] = {0, 1, 0}, ed[3] = {0, 0, 1}, out[3];
-    CHECK(!vx_query_cache_get(c, a, 3, out));
-    vx_query_cache_put(c, a, 3, ea);
-    vx_query_cache_put(c, b, 3, eb);
-    CHECK(vx_query_cache_get(c, a, 3, out) && out[0] == 1); /* a is now the most recent */
-    vx_query_cache_put(c, d, 3, ed);                          /* evicts b */
-    CHECK(!vx_query_cache_get(c, b, 3, out));
-    CHECK(vx_query_cache_get(c, d, 3, out) && out[2] == 1);
-    CHECK(vx_query_cache_get(c, a, 2, out) == 0); /* a prefix is another query */
+    CHECK(!vx_query_cache_get(c, 1, a, 3, out));
+    vx_query_cache_put(c, 1, a, 3, ea);
+    vx_query_cache_put(c, 1, b, 3, eb);
+    CHECK(vx_query_cache_get(c, 1, a, 3, out) && out[0] == 1); /* a is now the most recent */
+    vx_query_cache_put(c, 1, d, 3, ed);                          /* evicts b */
+    CHECK(!vx_query_cache_get(c, 1, b, 3, out));
+    CHECK(vx_query_cache_get(c, 1, d, 3, out) && out[2] == 1);
+    CHECK(vx_query_cache_get(c, 1, a, 2, out) == 0); /* a prefix is another query */
+    CHECK(vx_query_cache_get(c, 2, a, 3, out) == 0); /* the same ids of another tower too */
     CHECK(vx_query_cache_size(c) == 2);
     vx_query_cache_free(c);
 

@@ -16,8 +16,9 @@
  *                         [--round-to f16|bf16] [--seed N] [--act quick_gelu|gelu]
  *                         [--gz-tokenizer] [--format safetensors|bin|bin-legacy]
  *                         [--shards N] [--strided] --bpe PATH OUT_DIR
- *        make_random_clip --mtext TOKENIZER_JSON [--seed N] [--dtype ...] [--format ...] OUT_DIR
- *                         (the multilingual text tower at full size, for benchmarks)
+ *        make_random_clip --mtext TOKENIZER_JSON [--preset tiny|b32] [--seed N] [--dtype ...] [--format ...] OUT_DIR
+ *                         (the multilingual text tower: full size with b32, for benchmarks; tiny, into
+ *                         the tiny CLIP's space, for tests)
  */
 #include <errno.h>
 #include <jansson.h>
@@ -460,13 +461,16 @@ static int dump(json_t *j, const char *dir, const char *name) {
     return rc ? -1 : 0;
 }
 
-/* --mtext: the multilingual text tower at full size (sentence-transformers'
+/* --mtext: the multilingual text tower (sentence-transformers'
  * clip-ViT-B-32-multilingual-v1: DistilBERT 768 x 6 layers, 119,547 pieces, mean
- * pooling, Dense 768 -> 512), random weights in its published layout, with the
- * tokenizer.json given (any WordPiece tokenizer: the ids it makes are within the
- * vocabulary). For benchmarks. */
-static int make_mtext(const char *out, const char *tokenizer, int dtype, int format) {
-    const int D = 768, L = 6, H = 12, F = 3072, V = 119547, P = 512, OUT = 512;
+ * pooling, Dense 768 -> 512; --preset tiny: 48 x 2 into 32), random weights in its
+ * published layout, with the tokenizer.json given (any WordPiece tokenizer whose pieces
+ * fit the vocabulary). */
+static int make_mtext(const char *out, const char *tokenizer, const preset *p, int dtype, int format) {
+    /* --preset tiny: a small one into the tiny CLIP's 32 dimensions, for tests. */
+    const int tiny = !strcmp(p->name, "tiny");
+    const int D = tiny ? 48 : 768, L = tiny ? 2 : 6, H = tiny ? 4 : 12, F = tiny ? 96 : 3072, V = tiny ? 8192 : 119547,
+              P = tiny ? 64 : 512, OUT = p->proj;
     char path[8192];
     for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s%s", out, i == 0 ? "" : i == 1 ? "/1_Pooling" : "/2_Dense");
@@ -483,7 +487,7 @@ static int make_mtext(const char *out, const char *tokenizer, int dtype, int for
                        "DistilBertModel", "dim", D, "hidden_dim", F, "max_position_embeddings", P, "n_heads", H,
                        "n_layers", L, "model_type", "distilbert", "vocab_size", V, "sinusoidal_pos_embds", 0),
              out, "config.json") ||
-        dump(json_pack("{s:i, s:b}", "max_seq_length", 128, "do_lower_case", 0), out, "sentence_bert_config.json") ||
+        dump(json_pack("{s:i, s:b}", "max_seq_length", P < 128 ? P : 128, "do_lower_case", 0), out, "sentence_bert_config.json") ||
         dump(json_pack("{s:i, s:b, s:b, s:b, s:b}", "word_embedding_dimension", D, "pooling_mode_cls_token", 0,
                        "pooling_mode_mean_tokens", 1, "pooling_mode_max_tokens", 0, "pooling_mode_mean_sqrt_len_tokens", 0),
              out, "1_Pooling/config.json") ||
@@ -564,7 +568,7 @@ int main(int argc, char **argv) {
                                "[--format safetensors|bin|bin-legacy] [--shards N] [--strided] --bpe PATH OUT_DIR\n");
                return 2; }
     }
-    if (mtext && out) return make_mtext(out, mtext, dtype, format);
+    if (mtext && out) return make_mtext(out, mtext, p, dtype, format);
     if (!bpe || !out) { fprintf(stderr, "make_random_clip: --bpe and OUT_DIR are required\n"); return 2; }
     const int vl = layers > 0 ? layers : p->vl, tl = layers > 0 ? layers : p->tl;
     const int grid = p->image / p->patch, vtok = grid * grid + 1, ctx = 77, vocab = 49408;
