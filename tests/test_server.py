@@ -21,6 +21,7 @@ import urllib.parse
 from vxtest import ADMIN, ADMIN_TOKEN, Server, check, error_code, exit_with_failures, request, wait_for, wait_until
 
 VIDX, SHARED = sys.argv[1], sys.argv[2]
+HERE = os.path.dirname(os.path.abspath(__file__))
 Server.vidx = VIDX
 
 
@@ -135,6 +136,50 @@ def search(c):
         check(st == 400 and error_code(doc) in ("bad_parameter", "bad_query"), f"{what}: expected 400, got {st} {doc}")
     st, doc, _, _ = S.get("/v1/search?q=x&k=0")
     check("k" in doc["error"]["message"], f"the 400 names the parameter: {doc}")
+
+
+def multilingual(c):
+    """Queries not in English go to the multilingual text tower (a tiny one into the tiny
+    CLIP's space, made by make_random_clip --mtext) through the query encoder thread; the
+    answer says which tower; lang= overrides the script; without the tower the answer says
+    visual search reads English only here"""
+    c.server()  # indexed
+    c.release()
+    tower = os.path.join(c.work, "tiny-mtext")
+    subprocess.run([os.path.join(os.path.dirname(VIDX), "make_random_clip"), "--preset", "tiny", "--mtext",
+                    os.path.join(HERE, "golden", "wordpiece", "tokenizer.json"), tower], check=True,
+                   stdout=subprocess.DEVNULL)
+    S = Server(c.db, dict(c.env, VIDX_TEXT_MODEL=tower))
+    zh = "/v1/search?" + urllib.parse.urlencode({"q": "厨房里的鹦鹉", "k": 5})
+    st, doc, _, _ = S.get(zh)
+    check(st == 200 and doc.get("text_tower") == "multilingual" and doc["results"] and "text_note" not in doc,
+          f"a Chinese query goes to the multilingual tower: {st} {doc}")
+    st, again, _, _ = S.get(zh)  # from the query cache and the answer cache: the same
+    check(again == doc or (again and [r["video_id"] for r in again["results"]] == [r["video_id"] for r in doc["results"]]),
+          "the same Chinese query answers the same")
+    st, en, _, _ = S.get("/v1/search?q=a+burning+fire&k=5")
+    check(st == 200 and en.get("text_tower") == "clip", f"an English query stays with CLIP's tower: {en}")
+    st, forced, _, _ = S.get(zh + "&lang=en")
+    check(st == 200 and forced.get("text_tower") == "clip" and
+          [r["score"] for r in forced["results"]] != [r["score"] for r in doc["results"]],
+          f"lang=en sends it to CLIP's tower, which ranks otherwise: {forced}")
+    st, de, _, _ = S.get("/v1/search?q=ein+Hund+im+Schnee&k=5&lang=de")
+    check(st == 200 and de.get("text_tower") == "multilingual", f"lang=de: the multilingual tower: {de}")
+    st, bad, _, _ = S.get("/v1/search?q=x&lang=not+a+tag")
+    check(st == 400 and "lang" in bad["error"]["message"], f"a bad lang: {st} {bad}")
+    check(S.stop() == 0, "the multilingual server stops")
+    # The command line encodes on its own thread: the same answer.
+    out = subprocess.run([VIDX, "search", "--db", c.db, "--json", "-k", "5", "--text-model", tower, "厨房里的鹦鹉"],
+                         env=c.env, capture_output=True, text=True)
+    cli_doc = json.loads(out.stdout) if out.returncode == 0 else {}
+    check(cli_doc.get("text_tower") == "multilingual" and
+          [(r["video_id"], r["score"]) for r in cli_doc["results"]] == [(r["video_id"], r["score"]) for r in doc["results"]],
+          f"vidx search answers as the service: {out.stderr} {cli_doc}")
+    S = Server(c.db, dict(c.env, VIDX_TEXT_MODEL="", XDG_DATA_HOME=os.path.join(c.work, "no-models")))
+    st, doc, _, _ = S.get(zh)
+    check(st == 200 and doc.get("text_tower") == "clip" and "--text-model" in doc.get("text_note", ""),
+          f"without the tower the answer says so: {doc}")
+    check(S.stop() == 0, "the English-only server stops")
 
 
 def videos_and_similar(c):
@@ -1300,7 +1345,7 @@ def non_utf8_names(c):
     check(S.stop() == 0, "non-UTF-8 server stops")
 
 
-STEPS = [health, search, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
+STEPS = [health, search, multilingual, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
          keyframes, labels, tags_check_repair, routes_and_methods, users_events_feed, limits, admin_and_jobs, metrics, graceful_shutdown,
          without_model, connection_limit, trickling_clients, browsers, filter_pool, batched_queries, admin_off, commands_and_api, renditions, media_guarded, media_roots, non_utf8_names]
 
