@@ -25,6 +25,7 @@
 #include "../common/idmap.h"
 #include "../common/utf8.h"
 #include "../encoder/mtext.h"
+#include "langid.h"
 #include "../indexer/neardup.h"
 #include "../indexer/picture.h"
 #include "engine_internal.h"
@@ -115,8 +116,8 @@ static int other_script(uint32_t cp) {
 }
 
 /* Whether a query is not English: its lang when given ("en..." is English), else any
- * letter of another script. (Latin-script languages without lang go to CLIP: telling
- * German from English needs a language identifier, which is not built yet.) */
+ * letter of another script, else a Latin-script language other than English clearly
+ * closer than English by its trigrams (langid.h). */
 static int not_english(const char *text, const char *lang) {
     if (lang && *lang) return !((lang[0] == 'e' || lang[0] == 'E') && (lang[1] == 'n' || lang[1] == 'N') &&
                                 (lang[2] == '\0' || lang[2] == '-'));
@@ -125,7 +126,9 @@ static int not_english(const char *text, const char *lang) {
         s += vx_utf8_decode(s, &cp);
         if (other_script(cp)) return 1;
     }
-    return 0;
+    double margin;
+    const char *code = vx_langid_latin(text, &margin);
+    return code && strcmp(code, "eng") != 0 && margin >= VX_LANGID_MARGIN;
 }
 
 /* On the encoder thread: the embedding is known (or failed). */

@@ -17,6 +17,7 @@
 #include "../common/worker.h"
 #include "../engine/engine.h"
 #include "../present/urls.h"
+#include "../engine/langid.h"
 #include "check.h"
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -427,7 +428,53 @@ static void test_loopback_and_paths(void) {
           !vx_path_system_folder("/etcetera/x.mp4") && !vx_path_system_folder("/home/me/proc/x.mp4"));
 }
 
+/* The router's language identifier (engine/langid.h) on real English captions (MSR-VTT's
+ * test set, from the shared data) and on short queries in other languages: what
+ * VX_LANGID_MARGIN was chosen from, checked to stay so. */
+static void test_langid(void) {
+    char path[4096];
+    const char *shared = getenv("VIDX_SHARED_DATA");
+    snprintf(path, sizeof path, "%s/captions/MSRVTT_JSFUSION_test.csv", shared ? shared : "");
+    FILE *f = fopen(path, "r");
+    REQUIRE_MSG(f, "%s: set VIDX_SHARED_DATA", path);
+    char line[4096];
+    int english = 0, away = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *s = line;
+        for (int k = 0; k < 3 && s; k++) s = strchr(s, ';') ? strchr(s, ';') + 1 : NULL;
+        if (!s || strstr(line, "key;vid_key") == line) continue;
+        s[strcspn(s, "\r\n")] = '\0';
+        double margin;
+        const char *code = vx_langid_latin(s, &margin);
+        english++;
+        away += code && strcmp(code, "eng") != 0 && margin >= VX_LANGID_MARGIN;
+    }
+    fclose(f);
+    printf("  %d of %d English captions taken for another language\n", away, english);
+    CHECK_MSG(english == 1000 && away <= 30, "%d of %d English captions routed away", away, english);
+    static const char *const others[] = {
+        "ein Hund läuft im Schnee", "eine Frau kocht in der Küche", "Kinder spielen Fußball auf der Straße",
+        "un chien court dans la neige", "une femme cuisine dans la cuisine", "des enfants jouent au football",
+        "un perro corre en la nieve", "una mujer cocina en la cocina", "niños jugando al fútbol en la calle",
+        "un cane corre nella neve", "una donna cucina in cucina", "um cachorro correndo na neve",
+        "uma mulher cozinhando", "een hond rent in de sneeuw", "een vrouw kookt in de keuken",
+        "pies biegnie po śniegu", "kobieta gotuje w kuchni", "bir köpek karda koşuyor",
+        "seekor anjing berlari di salju", "en hund springer i snön"};
+    int caught = 0;
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        double margin;
+        const char *code = vx_langid_latin(others[i], &margin);
+        caught += code && strcmp(code, "eng") != 0 && margin >= VX_LANGID_MARGIN;
+    }
+    printf("  %d of 20 short queries in 11 other languages taken for them\n", caught);
+    CHECK_MSG(caught >= 16, "only %d of 20 other-language queries recognised", caught);
+    double margin;
+    CHECK(vx_langid_latin("a dog", &margin) == NULL); /* too short to tell */
+    CHECK(strcmp(vx_langid_latin("a dog running in the snow", &margin), "eng") == 0 && margin == 0);
+}
+
 int main(void) {
+    RUN(test_langid);
     RUN(test_loopback_and_paths);
     RUN(test_worker_queue);
     RUN(test_worker_limits);

@@ -165,6 +165,8 @@ def multilingual(c):
           f"lang=en sends it to CLIP's tower, which ranks otherwise: {forced}")
     st, de, _, _ = S.get("/v1/search?q=ein+Hund+im+Schnee&k=5&lang=de")
     check(st == 200 and de.get("text_tower") == "multilingual", f"lang=de: the multilingual tower: {de}")
+    st, de, _, _ = S.get("/v1/search?" + urllib.parse.urlencode({"q": "eine Frau kocht in der Küche", "k": 5}))
+    check(st == 200 and de.get("text_tower") == "multilingual", f"German told by its trigrams: {de}")
     st, bad, _, _ = S.get("/v1/search?q=x&lang=not+a+tag")
     check(st == 400 and "lang" in bad["error"]["message"], f"a bad lang: {st} {bad}")
     check(S.stop() == 0, "the multilingual server stops")
