@@ -475,26 +475,15 @@ static void encode_token_chunk(vx_clip_ctx *ctx, const int32_t *const *ids, cons
     normalize_rows(out, n, c->proj_dim);
 }
 
+static void run_token_chunk(void *ctx, const int32_t *const *ids, const int *lens, int n, float *out) {
+    encode_token_chunk(ctx, ids, lens, n, out);
+}
+
 int vx_clip_encode_tokens(vx_clip_ctx *ctx, const int32_t *const *ids, const int *lens, int n, float *out,
                           vx_error *err) {
     const vx_clip_config *c = &ctx->m->cfg;
-    for (int t = 0; t < n; t++) {
-        if (lens[t] < 1 || lens[t] > c->context)
-            return vx_fail(err, "text %d has %d tokens (1 to %d allowed)", t, lens[t], c->context);
-        for (int i = 0; i < lens[t]; i++)
-            if (ids[t][i] < 0 || ids[t][i] >= c->vocab)
-                return vx_fail(err, "text %d: token id %d outside the vocabulary", t, (int)ids[t][i]);
-    }
-    const int max_texts = ctx->max_tokens / 2; /* pooled rows available */
-    int first = 0;
-    while (first < n) {
-        int k = 0, total = 0;
-        while (first + k < n && k < max_texts && total + lens[first + k] <= ctx->max_tokens) total += lens[first + k++];
-        encode_token_chunk(ctx, ids + first, lens + first, k, out + (size_t)first * c->proj_dim);
-        if (vx_tf_error(&ctx->run, err)) return -1;
-        first += k;
-    }
-    return 0;
+    return vx_tf_encode_runs(&ctx->run, ids, lens, n, c->context, c->vocab, ctx->max_tokens,
+                             ctx->max_tokens / 2 /* pooled rows available */, run_token_chunk, ctx, out, c->proj_dim, err);
 }
 
 int vx_clip_encode_texts(vx_clip_ctx *ctx, const char *const *texts, int n, float *out, vx_error *err) {

@@ -323,25 +323,15 @@ static void encode_chunk(vx_mtext_ctx *ctx, const int32_t *const *ids, const int
     for (int t = 0; t < n; t++) vx_normalize(out + (size_t)t * m->out_dim, (size_t)m->out_dim);
 }
 
+static void run_chunk(void *ctx, const int32_t *const *ids, const int *lens, int n, float *out) {
+    encode_chunk(ctx, ids, lens, n, out);
+}
+
 int vx_mtext_encode_tokens(vx_mtext_ctx *ctx, const int32_t *const *ids, const int *lens, int n, float *out,
                            vx_error *err) {
     const vx_mtext *m = ctx->m;
-    for (int t = 0; t < n; t++) {
-        if (lens[t] < 1 || lens[t] > m->max_tokens)
-            return vx_fail(err, "text %d has %d tokens (1 to %d allowed)", t, lens[t], m->max_tokens);
-        for (int i = 0; i < lens[t]; i++)
-            if (ids[t][i] < 0 || ids[t][i] >= m->vocab)
-                return vx_fail(err, "text %d: token id %d outside the vocabulary", t, (int)ids[t][i]);
-    }
-    const int max_texts = ctx->max_tokens / 2;
-    for (int first = 0; first < n;) {
-        int k = 0, total = 0;
-        while (first + k < n && k < max_texts && total + lens[first + k] <= ctx->max_tokens) total += lens[first + k++];
-        encode_chunk(ctx, ids + first, lens + first, k, out + (size_t)first * m->out_dim);
-        if (vx_tf_error(&ctx->run, err)) return -1;
-        first += k;
-    }
-    return 0;
+    return vx_tf_encode_runs(&ctx->run, ids, lens, n, m->max_tokens, m->vocab, ctx->max_tokens, ctx->max_tokens / 2,
+                             run_chunk, ctx, out, m->out_dim, err);
 }
 
 int vx_mtext_encode_texts(vx_mtext_ctx *ctx, const char *const *texts, int n, float *out, vx_error *err) {

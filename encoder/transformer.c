@@ -335,3 +335,24 @@ int vx_tf_error(const vx_tf_runner *r, vx_error *err) {
     const char *e = r->qr ? vx_qrunner_take_error(r->qr) : NULL;
     return e ? vx_fail(err, "encoder: %s", e) : 0;
 }
+
+int vx_tf_encode_runs(const vx_tf_runner *r, const int32_t *const *ids, const int *lens, int n, int max_len, int vocab,
+                      int max_rows, int max_texts, void (*run)(void *arg, const int32_t *const *ids, const int *lens,
+                                                               int k, float *out),
+                      void *arg, float *out, int out_dim, vx_error *err) {
+    for (int t = 0; t < n; t++) {
+        if (lens[t] < 1 || lens[t] > max_len)
+            return vx_fail(err, "text %d has %d tokens (1 to %d allowed)", t, lens[t], max_len);
+        for (int i = 0; i < lens[t]; i++)
+            if (ids[t][i] < 0 || ids[t][i] >= vocab)
+                return vx_fail(err, "text %d: token id %d outside the vocabulary", t, (int)ids[t][i]);
+    }
+    for (int first = 0; first < n;) {
+        int k = 0, total = 0;
+        while (first + k < n && k < max_texts && total + lens[first + k] <= max_rows) total += lens[first + k++];
+        run(arg, ids + first, lens + first, k, out + (size_t)first * out_dim);
+        if (vx_tf_error(r, err)) return -1;
+        first += k;
+    }
+    return 0;
+}

@@ -104,6 +104,15 @@ void vx_tf_layernorm(const float *in, float *out, int rows, int dim, const float
  * seq_len[i]) that attend only within themselves, causally when causal is set. */
 void vx_tf_block(const vx_tf_runner *r, const vx_tf_layer *L, const vx_tower_config *c, vx_tf_state *s, int rows,
                  const int *seq_start, const int *seq_len, int n_seq, int causal);
+/* n texts' token ids through a text tower: each text checked (1 to max_len ids, each
+ * below vocab), then run(arg, first, k, out_first) on runs of texts whose ids fit
+ * max_rows rows, at most max_texts texts a run (its pooled rows), out_first the run's
+ * first output row (out_dim floats each). 0, or -1 with err. */
+int vx_tf_encode_runs(const vx_tf_runner *r, const int32_t *const *ids, const int *lens, int n, int max_len, int vocab,
+                      int max_rows, int max_texts, void (*run)(void *arg, const int32_t *const *ids, const int *lens,
+                                                               int k, float *out),
+                      void *arg, float *out, int out_dim, vx_error *err);
+
 /* A reduced-precision product that failed during a forward pass (its outputs are then
  * meaningless): -1 with err. */
 int vx_tf_error(const vx_tf_runner *r, vx_error *err);
