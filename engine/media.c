@@ -58,6 +58,7 @@ struct vx_renditions {
     pthread_mutex_t lock;     /* guards the rest */
     vx_idmap queued;          /* hash -> task kinds queued (bit mask): a task is queued once */
     uint64_t current;         /* what the thread is on now */
+    int64_t outstanding;      /* tasks pushed and not finished: counted from the push to the record's write */
     double done_s, total_s;
     uint64_t made, failed;
     /* Renditions waiting for room on the disk (n_waiting changes under lock, only on the
@@ -104,8 +105,14 @@ static void push(vx_renditions *m, uint64_t hash, uint8_t kind) {
     }
     task *t = malloc(sizeof *t);
     if (t) *t = (task){.hash = hash, .kind = kind};
+    pthread_mutex_lock(&m->lock);
+    m->outstanding++; /* before the thread can take it */
+    pthread_mutex_unlock(&m->lock);
     if (!t || vx_worker_push(&m->worker, &t->link)) {
         free(t);
+        pthread_mutex_lock(&m->lock);
+        m->outstanding--;
+        pthread_mutex_unlock(&m->lock);
         unmark_queued(m, hash, kind);
         if (!vx_worker_stopping(&m->worker)) vx_warn("renditions: out of memory; one is left for the next start");
     }
@@ -250,8 +257,6 @@ static void make(vx_renditions *m, uint64_t hash) {
         return;
     } else {
         pthread_mutex_lock(&m->lock);
-        m->current = hash;
-        m->done_s = 0;
         m->total_s = v.duration;
         pthread_mutex_unlock(&m->lock);
         vx_rendition_options o;
@@ -279,9 +284,6 @@ static void make(vx_renditions *m, uint64_t hash) {
             rec.failure = err.msg;
         }
         rec.work_seconds = vx_now() - t0;
-        pthread_mutex_lock(&m->lock);
-        m->current = 0;
-        pthread_mutex_unlock(&m->lock);
         if (vx_worker_stopping(&m->worker)) { vx_video_clear(&v); return; } /* cancelled: made at the next start */
         if (rec.state == VX_RENDITION_FAILED && refused_by_disk(e, &err)) {
             wait_for_room(m, hash, err.msg);
@@ -413,9 +415,19 @@ static void run(vx_worker *w) {
         }
         if (n == 0) continue;
         const task *t = (const task *)node;
+        pthread_mutex_lock(&m->lock);
+        if (t->kind == TASK_MAKE) m->current = t->hash;
+        m->done_s = m->total_s = 0;
+        pthread_mutex_unlock(&m->lock);
         unmark_queued(m, t->hash, t->kind);
         if (t->kind == TASK_MAKE) make(m, t->hash);
         else forget(m, t->hash);
+        /* Pending from its push until its record is written (a count that dipped to 0
+         * between the take and the write told a waiting client it was done). */
+        pthread_mutex_lock(&m->lock);
+        m->current = 0;
+        m->outstanding--;
+        pthread_mutex_unlock(&m->lock);
         free(node);
     }
 }
@@ -464,9 +476,8 @@ void vx_renditions_counts(vx_renditions *m, int64_t *pending, uint64_t *made, ui
     *pending = 0;
     *made = *failed = 0;
     if (!m) return;
-    const int queued = vx_worker_queued(&m->worker);
     pthread_mutex_lock(&m->lock);
-    *pending = (int64_t)queued + (m->current != 0) + (int64_t)m->n_waiting;
+    *pending = m->outstanding + (int64_t)m->n_waiting;
     *made = m->made;
     *failed = m->failed;
     pthread_mutex_unlock(&m->lock);
