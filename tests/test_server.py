@@ -1347,9 +1347,9 @@ def non_utf8_names(c):
     check(S.stop() == 0, "non-UTF-8 server stops")
 
 
-STEPS = [health, search, multilingual, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
+STEPS = [health, search, videos_and_similar, text_through_api, media_ranges, thumbnails_and_traversal, picture_query,
          keyframes, labels, tags_check_repair, routes_and_methods, users_events_feed, limits, admin_and_jobs, metrics, graceful_shutdown,
-         without_model, connection_limit, trickling_clients, browsers, filter_pool, batched_queries, admin_off, commands_and_api, renditions, media_guarded, media_roots, non_utf8_names]
+         without_model, connection_limit, trickling_clients, browsers, filter_pool, multilingual, batched_queries, admin_off, commands_and_api, renditions, media_guarded, media_roots, non_utf8_names]
 
 
 def main():
