@@ -213,6 +213,8 @@ async function main() {
       matched: c.querySelector('.matched') && c.querySelector('.matched').textContent }));
     check(byPicture.id === clip2 && byPicture.start <= 10 && byPicture.start + 5 >= 10 && byPicture.matched === 'frame',
       `a frame of the fractal clip finds it first, at its moment: ${JSON.stringify(byPicture)}`);
+    // The player opened above (the liked video) closed with the new search.
+    check(await page.$eval('#watch', (w) => w.hidden), 'a new search closes the player left open');
     await page.screenshot({ path: path.join(shots, '1-picture.png') });
 
     // Errors read as sentences: a query over the limit.

@@ -360,7 +360,16 @@ function closeWatch() {
   $('#watch').hidden = true;
 }
 
-$('#search-form').addEventListener('submit', (e) => { e.preventDefault(); state.picture = null; state.tag = null; search(0); });
+// A new search, a picture or "My feed" is a new start: the player open above closes (it
+// stayed on screen above the new results). Pages of the same search and the feed's own
+// refresh after a like leave it open.
+$('#search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  closeWatch();
+  state.picture = null;
+  state.tag = null;
+  search(0);
+});
 $('#picture').addEventListener('change', () => {
   const file = $('#picture').files[0];
   $('#picture').value = '';
@@ -369,11 +378,12 @@ $('#picture').addEventListener('change', () => {
     showStatus(`The picture “${file.name}” is larger than ${PICTURE_MAX_BYTES >> 20} MiB: choose a smaller one.`, 'error');
     return;
   }
+  closeWatch();
   state.picture = file;
   state.tag = null;
   search(0);
 });
-$('#user-form').addEventListener('submit', (e) => { e.preventDefault(); loadFeed(); });
+$('#user-form').addEventListener('submit', (e) => { e.preventDefault(); closeWatch(); loadFeed(); });
 $('#prev').addEventListener('click', () => search(Math.max(0, state.offset - PAGE)));
 $('#next').addEventListener('click', () => search(state.offset + PAGE));
 $('#like').addEventListener('click', () => sendEvent('like'));
