@@ -752,6 +752,21 @@ static int add_thumb(vx_op *op, const vx_rgb_image *img, int segment, vx_error *
     return 0;
 }
 
+/* The frame of [from, to) nearest centre: the thumbnail of a segment or of the video.
+ * Frames that show nothing (nearly uniform: a black intro, a fade) only when all do, so a
+ * card does not show a black picture of a video that has others. */
+static int representative(const file_job *j, int from, int to, const float *centre, int P) {
+    int best = -1;
+    float best_score = 0;
+    for (int pass = 0; pass < 2 && best < 0; pass++)
+        for (int k = from; k < to; k++) {
+            if (pass == 0 && j->prints[k].flat) continue;
+            const float score = vx_dot(j->emb + (size_t)k * P, centre, (size_t)P);
+            if (best < 0 || score > best_score) { best = k; best_score = score; }
+        }
+    return best;
+}
+
 /* Segments, pooled embeddings and thumbnails of a file whose frames are all encoded,
  * applied as one op (one atomic catalog write after the thumbnails are on disk). Without
  * the model: its frame hashes and a thumbnail (the middle frame), no segments, marked
@@ -777,8 +792,13 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
     vx_segment *segs = calloc((size_t)n, sizeof *segs);
     op.thumbs = calloc((size_t)n + 1 + VX_KEYFRAMES_MAX, sizeof *op.thumbs);
     if (!mean || !segs || !op.thumbs) { vx_fail(err, "out of memory"); goto done; }
-    if (!encoded) {
-        if (add_thumb(&op, &j->thumbs[n / 2], -1, err)) goto done;
+    if (!encoded) { /* the frame nearest the middle that shows something */
+        int pick = n / 2;
+        for (int d = 0; d < n && j->prints[pick].flat; d++) {
+            if (n / 2 + d < n && !j->prints[n / 2 + d].flat) pick = n / 2 + d;
+            else if (n / 2 - d >= 0 && !j->prints[n / 2 - d].flat) pick = n / 2 - d;
+        }
+        if (add_thumb(&op, &j->thumbs[pick], -1, err)) goto done;
         goto frames;
     }
     for (int f = 0; f < n; f++)
@@ -797,12 +817,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
             g++;
         }
         vx_normalize(seg, (size_t)P);
-        int best = f;
-        float best_score = vx_dot(j->emb + (size_t)f * P, seg, (size_t)P);
-        for (int k = f + 1; k < g; k++) {
-            float score = vx_dot(j->emb + (size_t)k * P, seg, (size_t)P);
-            if (score > best_score) { best = k; best_score = score; }
-        }
+        const int best = representative(j, f, g, seg, P);
         if (add_thumb(&op, &j->thumbs[best], n_seg, err)) goto done;
         double start = (double)w * L, end = start + L;
         if (duration > 0 && end > duration) end = duration;
@@ -815,13 +830,7 @@ static int commit_video(run *R, file_job *j, vx_error *err) {
         n_seg++;
         f = g;
     }
-    int best = 0;
-    float best_score = vx_dot(j->emb, mean, (size_t)P);
-    for (int k = 1; k < n; k++) {
-        float score = vx_dot(j->emb + (size_t)k * P, mean, (size_t)P);
-        if (score > best_score) { best = k; best_score = score; }
-    }
-    if (add_thumb(&op, &j->thumbs[best], -1, err)) goto done;
+    if (add_thumb(&op, &j->thumbs[representative(j, 0, n, mean, P)], -1, err)) goto done;
 frames:
     /* What the frames looked like (model-independent hashes) and the key frames. */
     if (!(frames = calloc((size_t)n, sizeof *frames))) { vx_fail(err, "out of memory"); goto done; }

@@ -170,6 +170,23 @@ done
 "$dump" killdb | grep -c '^indexed' | grep -q '^33$' || fail "after kills and a full run, not all 33 indexed"
 "$vidx" info --check --db killdb >check.txt || fail "final consistency: $(cat check.txt)"
 
+# A video that starts black (a dark intro): its card's thumbnail shows its pictures, with
+# the model (the frame nearest the whole video's embedding that is not blank) and
+# without it (the frame nearest the middle that is not).
+bright() { ffprobe -v error -f lavfi -i "movie=$1,signalstats" -show_entries frame_tags=lavfi.signalstats.YMAX -of csv=p=0 | head -n 1; }
+mkdir -p "$work/intro"
+ffmpeg -v error -nostdin -y -f lavfi -i color=black:size=160x120:rate=10:duration=7 -f lavfi \
+  -i testsrc2=size=160x120:rate=10:duration=3 -filter_complex '[0][1]concat=n=2:v=1' -pix_fmt yuv420p \
+  "$work/intro/dark_intro.mp4"
+for with in model none; do
+  rm -rf "$work/introdb"
+  if [ $with = model ]; then "$vidx" index --db "$work/introdb" -q "$work/intro" >/dev/null 2>&1
+  else VIDX_MODEL="$work/no-model" "$vidx" index --db "$work/introdb" -q "$work/intro" >/dev/null 2>&1; fi
+  id=$("$vidx" video --db "$work/introdb" --json "$work/intro/dark_intro.mp4" | python3 -c 'import json,sys; print(json.load(sys.stdin)["video_id"])')
+  y=$(bright "$work/introdb/thumbs/$id.jpg")
+  [ "${y:-0}" -gt 100 ] || fail "a video that starts black (model: $with): its thumbnail is blank (YMAX ${y:-?})"
+done
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failures" >&2
   exit 1
