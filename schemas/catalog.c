@@ -869,7 +869,6 @@ static int reopen(vx_catalog *cat, double wait_s, vx_error *err) {
     if (lerr) {
         vx_fail(err, "opening the catalog %s again after a failed write: %s", cat->db_path, lerr);
         leveldb_free(lerr);
-        cat->db = NULL;
         return -1;
     }
     vx_info("catalog: opened again after a failed write; writes go on");
@@ -897,8 +896,6 @@ static int write_batch(vx_catalog *cat, leveldb_writeoptions_t *how, vx_batch *b
     }
     return 0;
 }
-
-int vx_catalog_write_failed(vx_catalog *cat) { return atomic_load(&cat->write_failed); }
 
 int vx_catalog_recover(vx_catalog *cat) {
     if (!atomic_load(&cat->write_failed)) return 0;

@@ -127,8 +127,6 @@ void vx_batch_delete_raw(vx_batch *b, const void *key, size_t klen);
  * not relied on; the next write opens the database again first, once the disk has room
  * (the file's top comment). */
 int vx_catalog_write(vx_catalog *cat, vx_batch *b, vx_error *err);
-/* 1 when the last write failed and the database was not opened again since. */
-int vx_catalog_write_failed(vx_catalog *cat);
 /* After a failed write, opens the database again now if nothing holds it and the disk has
  * room (else the next write does): 0 when writes may go on. */
 int vx_catalog_recover(vx_catalog *cat);
