@@ -33,6 +33,7 @@ struct vx_tokenizer {
     int n_merges;
     int32_t (*merges)[2]; /* [n_merges] (a, b) in rank order, for saving */
     vx_idmap pairs; /* pair_key(a, b) -> rank << 32 | merged id */
+    int32_t *made_at; /* [n_tokens] the rank of the first merge that makes the token; -1: none */
     char byte_chars[256][3]; /* byte -> its UTF-8 character in CLIP's byte alphabet */
     int32_t byte_id[256], byte_end_id[256]; /* id of that character, and with "</w>" */
     int32_t sot, eot;
@@ -85,6 +86,7 @@ void vx_tokenizer_free(vx_tokenizer *t) {
     free(t->tokens);
     vx_idmap_free(&t->vocab);
     free(t->merges);
+    free(t->made_at);
     vx_idmap_free(&t->pairs);
     if (t->re) pcre2_code_free(t->re);
     if (t->utf8_locale) freelocale(t->utf8_locale);
@@ -113,7 +115,9 @@ static int finish(vx_tokenizer *t, char **merge_lines, const char *source, vx_er
         vx_idmap_put(&t->vocab, key, (uint64_t)id); /* sized for n_tokens: never grows */
     }
     t->merges = malloc((size_t)(t->n_merges ? t->n_merges : 1) * sizeof *t->merges);
-    if (!t->merges || vx_idmap_init(&t->pairs, (size_t)t->n_merges)) return vx_fail(err, "out of memory");
+    t->made_at = malloc((size_t)(t->n_tokens ? t->n_tokens : 1) * sizeof *t->made_at);
+    if (t->made_at) memset(t->made_at, 0xff, (size_t)t->n_tokens * sizeof *t->made_at);
+    if (!t->merges || !t->made_at || vx_idmap_init(&t->pairs, (size_t)t->n_merges)) return vx_fail(err, "out of memory");
     char joined[1024];
     for (int r = 0; r < t->n_merges; r++) {
         char *line = merge_lines[r], *sp = strchr(line, ' ');
@@ -129,6 +133,7 @@ static int finish(vx_tokenizer *t, char **merge_lines, const char *source, vx_er
             return vx_fail(err, "%s: merge %d \"%s\" uses or makes a token missing from the vocabulary", source, r + 1, line);
         t->merges[r][0] = a;
         t->merges[r][1] = b;
+        if (t->made_at[m] < 0) t->made_at[m] = r;
         if (!vx_idmap_get(&t->pairs, pair_key(a, b), NULL)) /* first (best) rank wins */
             vx_idmap_put(&t->pairs, pair_key(a, b), (uint64_t)r << 32 | (uint32_t)m);
     }
@@ -514,4 +519,8 @@ int vx_tokenizer_save_hf(const vx_tokenizer *t, const char *dir, vx_error *err) 
     for (int i = 0; i < t->n_merges; i++) fprintf(f, "%s %s\n", t->tokens[t->merges[i][0]], t->tokens[t->merges[i][1]]);
     if (fclose(f)) return vx_fail(err, "%s: write failed", path);
     return 0;
+}
+
+int vx_tokenizer_merge_rank(const vx_tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_tokens && t->made_at ? t->made_at[id] : -1;
 }

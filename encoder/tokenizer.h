@@ -36,6 +36,10 @@ int vx_tokenize(const vx_tokenizer *t, const char *text, int32_t *ids, int max_l
 /* The token string of an id (CLIP's byte alphabet, "</w>" kept), or NULL. */
 const char *vx_tokenizer_token(const vx_tokenizer *t, int32_t id);
 
+/* The rank of the merge that makes token id (0 the first learned, so the most frequent pair
+ * of CLIP's training text), or -1 for the byte alphabet and the special tokens. */
+int vx_tokenizer_merge_rank(const vx_tokenizer *t, int32_t id);
+
 /* Writes vocab.json and merges.txt in the Hugging Face layout into dir. */
 int vx_tokenizer_save_hf(const vx_tokenizer *t, const char *dir, vx_error *err);
 

@@ -7,7 +7,8 @@
  * time, 263/s in batches of 64). A query that arrives alone is encoded alone, so
  * nothing waits for a batch to fill. Pictures sent as queries are decoded and encoded
  * here too, one at a time, through the vision tower; queries for the multilingual text
- * tower go through it, batched the same way.
+ * tower go through it, batched the same way, and a query read by both towers is in both
+ * batches (done once both are encoded).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -58,30 +59,39 @@ static int encode_tokens(vx_query_encoder *enc, vx_mtext_ctx *mctx, const int32_
                 : vx_clip_encode_tokens(enc->ctx, ids, lens, n, out, err);
 }
 
-/* Text queries of one tower, together. */
-static void encode_texts(vx_query_encoder *enc, vx_encode_task **batch, int n, vx_mtext_ctx *mctx) {
+/* A text task's half for one tower: its ids, length and output (a VX_TOWER_BOTH task has
+ * one half for each). */
+typedef struct half {
+    vx_encode_task *t;
+    const int32_t *ids;
+    int n;
+    float *out;
+} half;
+
+/* Text queries' halves of one tower, together; a failure is kept in the task's rc. */
+static void encode_texts(vx_query_encoder *enc, const half *batch, int n, vx_mtext_ctx *mctx) {
     if (!n) return;
     const int32_t *ids[ENCODE_BATCH];
     int lens[ENCODE_BATCH];
     for (int i = 0; i < n; i++) {
-        ids[i] = batch[i]->ids;
-        lens[i] = batch[i]->n;
+        ids[i] = batch[i].ids;
+        lens[i] = batch[i].n;
     }
     vx_error err;
     atomic_fetch_add_explicit(&enc->e->encoder_runs, 1, memory_order_relaxed);
     vx_engine_foreground(enc->e);
     atomic_fetch_add_explicit(&enc->e->encoder_queries, (uint64_t)n, memory_order_relaxed);
     if (encode_tokens(enc, mctx, ids, lens, n, enc->out, &err) == 0) {
-        for (int i = 0; i < n; i++) {
-            memcpy(batch[i]->out, enc->out + (size_t)i * enc->proj_dim, (size_t)enc->proj_dim * sizeof *enc->out);
-            batch[i]->rc = 0;
-        }
-    } else {
-        /* One bad query must not fail the others: each on its own, with its own error. */
         for (int i = 0; i < n; i++)
-            batch[i]->rc = encode_tokens(enc, mctx, &ids[i], &lens[i], 1, batch[i]->out, &batch[i]->err);
+            memcpy(batch[i].out, enc->out + (size_t)i * enc->proj_dim, (size_t)enc->proj_dim * sizeof *enc->out);
+        return;
     }
-    for (int i = 0; i < n; i++) batch[i]->done(batch[i]);
+    /* One bad query must not fail the others: each on its own, with its own error. */
+    for (int i = 0; i < n; i++)
+        if (encode_tokens(enc, mctx, &ids[i], &lens[i], 1, batch[i].out, &err) && !batch[i].t->rc) {
+            batch[i].t->rc = -1;
+            batch[i].t->err = err;
+        }
 }
 
 static void encode_loop(vx_worker *w) {
@@ -90,13 +100,17 @@ static void encode_loop(vx_worker *w) {
         vx_queue_node *taken[ENCODE_BATCH];
         int n = vx_worker_take(w, taken, ENCODE_BATCH, -1);
         if (n < 0) return; /* stopping and drained */
-        vx_encode_task *clip[ENCODE_BATCH], *multi[ENCODE_BATCH];
-        int n_clip = 0, n_multi = 0;
+        half clip[ENCODE_BATCH], multi[ENCODE_BATCH];
+        vx_encode_task *texts[ENCODE_BATCH];
+        int n_clip = 0, n_multi = 0, n_texts = 0;
         for (int i = 0; i < n; i++) {
             vx_encode_task *t = (vx_encode_task *)taken[i];
             if (!t->image) {
-                if (t->tower == VX_TOWER_MULTILINGUAL && enc->mctx) multi[n_multi++] = t;
-                else clip[n_clip++] = t;
+                t->rc = 0;
+                texts[n_texts++] = t;
+                if (t->tower == VX_TOWER_MULTILINGUAL && enc->mctx) multi[n_multi++] = (half){t, t->ids, t->n, t->out};
+                else clip[n_clip++] = (half){t, t->ids, t->n, t->out};
+                if (t->tower == VX_TOWER_BOTH && enc->mctx) multi[n_multi++] = (half){t, t->mids, t->mn, t->mout};
                 continue;
             }
             /* Pictures one by one, through the vision tower. */
@@ -107,6 +121,7 @@ static void encode_loop(vx_worker *w) {
         }
         encode_texts(enc, clip, n_clip, NULL);
         encode_texts(enc, multi, n_multi, enc->mctx);
+        for (int i = 0; i < n_texts; i++) texts[i]->done(texts[i]);
     }
 }
 

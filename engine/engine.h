@@ -143,8 +143,8 @@ typedef struct vx_search_params {
     const char *tag;               /* only videos with this zero-shot tag ("office", "scenes:office"); NULL = any */
     const struct vx_label_filter *tag_filter; /* the engine's reading of tag (callers leave it NULL) */
     const char *lang;              /* the query's language (BCP 47: "en", "zh-CN"); NULL or "": told from
-                                    * its script. English goes to CLIP's text tower, others to the
-                                    * multilingual one when it is installed */
+                                    * its script and letters. English goes to CLIP's text tower, others to
+                                    * the multilingual one when it is installed, and when unsure, both */
 } vx_search_params;
 
 void vx_search_params_default(vx_search_params *p);
@@ -189,7 +189,9 @@ typedef struct vx_results {
     const void *lent; /* when set, every title and path lies in this cached answer (lent by the cache) */
 } vx_results;
 
-enum { VX_TOWER_NONE = 0, VX_TOWER_CLIP = 1, VX_TOWER_MULTILINGUAL = 2 };
+/* Which text tower read a query. BOTH: a Latin-script query that may or may not be English
+ * (search.c, pick_tower), read by both and their embeddings fused. */
+enum { VX_TOWER_NONE = 0, VX_TOWER_CLIP = 1, VX_TOWER_MULTILINGUAL = 2, VX_TOWER_BOTH = 3 };
 void vx_results_free(vx_results *r);
 
 /* Text search, blocking. The query goes to the text tower (the visual ranking) and to

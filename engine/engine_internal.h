@@ -196,7 +196,12 @@ typedef struct vx_encode_task {
     int n;
     /* A picture query instead (ids NULL): decoded, preprocessed like frames and encoded
      * by the vision tower, on the encoder thread. */
-    int tower;                  /* which text tower: VX_TOWER_CLIP or VX_TOWER_MULTILINGUAL */
+    int tower;                  /* which text tower: VX_TOWER_CLIP, _MULTILINGUAL or _BOTH */
+    /* With VX_TOWER_BOTH, ids/n/out are CLIP's half and these the multilingual one's; done()
+     * comes once both are encoded, rc the first failure. */
+    int32_t *mids;
+    int mn;
+    float *mout;
     const uint8_t *image;
     size_t image_len;
     int bad_image;              /* rc's error is the picture's fault (bad input), not the encoder's */

@@ -1,5 +1,7 @@
-/* vidx engine: which Latin-script language a query is in, so that one not in English goes
- * to the multilingual text tower (search.c). Built from data: each language's 300 most
+/* vidx engine: whether a query is English, so that one that is not goes to the multilingual
+ * text tower (search.c; the rules in langid.h). Two signals built from data. CLIP's own
+ * tokenizer: its merges were learned from its (mostly English) training text, so the
+ * words it makes one early token of are frequent there. And trigrams: each language's 300 most
  * frequent trigrams (langid_data.h, franc-min's profiles of the Universal Declaration of
  * Human Rights in 44 languages). A query's trigrams, ranked by count, are compared with
  * each profile by the out-of-place distance of Cavnar and Trenkle: the sum, over the
@@ -116,4 +118,68 @@ const char *vx_langid_latin(const char *text, double *margin_over_english) {
     /* How much closer the best is than English, out of the largest distance there is. */
     if (english >= 0) *margin_over_english = (double)(english - best) / ((double)ng * PROFILE);
     return langid_codes[best_lang];
+}
+
+int vx_langid_other_script(uint32_t cp) {
+    static const uint32_t ranges[][2] = {
+        {0x0370, 0x03FF}, {0x0400, 0x052F}, {0x0530, 0x058F}, {0x0590, 0x05FF}, {0x0600, 0x06FF}, {0x0700, 0x08FF},
+        {0x0900, 0x0DFF}, {0x0E00, 0x0FFF}, {0x1000, 0x109F}, {0x10A0, 0x10FF}, {0x1100, 0x11FF}, {0x1780, 0x17FF},
+        {0x2E80, 0x2FDF}, {0x3040, 0x30FF}, {0x3100, 0x318F}, {0x31A0, 0x31FF}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF},
+        {0xA000, 0xA4CF}, {0xAC00, 0xD7AF}, {0xF900, 0xFAFF}, {0xFE70, 0xFEFF}, {0xFF66, 0xFFDC}, {0x20000, 0x3134F},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
+        if (cp >= ranges[i][0] && cp <= ranges[i][1]) return 1;
+    return 0;
+}
+
+/* The share of the text's words (those with a letter) that CLIP's tokenizer makes one
+ * token of, among its VX_LANGID_CLIP_RANK first merges; -1 when it has no words. A word
+ * ends with the token that ends in "</w>"; token strings are CLIP's byte alphabet, where
+ * ASCII stands for itself and any other byte for a character beyond ASCII. */
+static double clip_known_share(const char *text, const vx_tokenizer *clip) {
+    enum { MAX_IDS = 256 };
+    int32_t ids[MAX_IDS];
+    vx_error err;
+    const int n = vx_tokenize(clip, text, ids, MAX_IDS, &err);
+    int words = 0, known = 0, pieces = 0, letters = 0, ascii = 1, rank = -1;
+    for (int i = 1; i + 1 < n; i++) {
+        const char *s = vx_tokenizer_token(clip, ids[i]);
+        if (!s) return -1;
+        const size_t len = strlen(s);
+        const int last = len >= 4 && strcmp(s + len - 4, "</w>") == 0;
+        for (size_t k = 0; k < (last ? len - 4 : len); k++) {
+            const unsigned char c = (unsigned char)s[k];
+            letters |= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            ascii &= c < 0x80;
+        }
+        pieces++;
+        rank = vx_tokenizer_merge_rank(clip, ids[i]);
+        if (!last) continue;
+        if (letters) {
+            words++;
+            /* One piece: a merge's token, or a single letter (the byte alphabet's). */
+            known += ascii && pieces == 1 && rank < VX_LANGID_CLIP_RANK;
+        }
+        pieces = letters = 0, ascii = 1;
+    }
+    return words ? (double)known / words : -1;
+}
+
+vx_lang_guess vx_langid_route(const char *text, const vx_tokenizer *clip) {
+    int accented = 0;
+    for (const char *s = text; *s;) {
+        uint32_t cp;
+        s += vx_utf8_decode(s, &cp);
+        if (vx_langid_other_script(cp)) return VX_LANG_OTHER;
+        accented |= cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7;
+    }
+    const double known = clip_known_share(text, clip);
+    if (known < 0) return VX_LANG_ENGLISH; /* no words: digits and signs read alike */
+    double margin;
+    const char *code = vx_langid_latin(text, &margin);
+    if (code && strcmp(code, "eng") == 0) margin = 0;
+    if (!accented && (known == 1 || (code && margin < VX_LANGID_UNSURE && known >= VX_LANGID_KNOWN)))
+        return VX_LANG_ENGLISH;
+    if ((code && margin >= VX_LANGID_MARGIN && known < 0.5) || (!code && known == 0 && accented)) return VX_LANG_OTHER;
+    return VX_LANG_UNSURE;
 }

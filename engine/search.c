@@ -16,6 +16,7 @@
  *   itself and exact copies of it are left out. Answers are cached as values (the
  *   results) until the vector index changes.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,8 @@ void vx_query_free(vx_query *q) {
     free(q->task.ids);
     free((void *)q->task.image);
     free(q->task.out);
+    free(q->task.mids);
+    free(q->task.mout);
     free(q);
 }
 
@@ -100,41 +103,47 @@ static int check_search(const vx_search_params *p, vx_error *err) {
 
 /* ---- which text tower -------------------------------------------------------------------- */
 
-/* Letters of scripts other than Latin (CLIP's text tower was trained on English): Greek,
- * Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts, Thai, Lao, Tibetan, Georgian,
- * Hangul, kana, CJK ideographs. Digits, punctuation and symbols say nothing. */
-static int other_script(uint32_t cp) {
-    static const uint32_t ranges[][2] = {
-        {0x0370, 0x03FF}, {0x0400, 0x052F}, {0x0530, 0x058F}, {0x0590, 0x05FF}, {0x0600, 0x06FF}, {0x0700, 0x08FF},
-        {0x0900, 0x0DFF}, {0x0E00, 0x0FFF}, {0x1000, 0x109F}, {0x10A0, 0x10FF}, {0x1100, 0x11FF}, {0x1780, 0x17FF},
-        {0x2E80, 0x2FDF}, {0x3040, 0x30FF}, {0x3100, 0x318F}, {0x31A0, 0x31FF}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF},
-        {0xA000, 0xA4CF}, {0xAC00, 0xD7AF}, {0xF900, 0xFAFF}, {0xFE70, 0xFEFF}, {0xFF66, 0xFFDC}, {0x20000, 0x3134F},
-    };
-    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
-        if (cp >= ranges[i][0] && cp <= ranges[i][1]) return 1;
-    return 0;
+/* Which text tower reads a query: its lang when given ("en..." is English), else what
+ * vx_langid_route tells (English: CLIP's; another language: the multilingual one; unsure:
+ * both, fused). Without the multilingual tower, CLIP's reads everything, and *english_only
+ * says when the query is not English. */
+static int pick_tower(const vx_engine *e, const char *text, const char *lang, int *english_only) {
+    vx_lang_guess guess;
+    if (lang && *lang)
+        guess = (lang[0] == 'e' || lang[0] == 'E') && (lang[1] == 'n' || lang[1] == 'N') && (lang[2] == '\0' || lang[2] == '-')
+                    ? VX_LANG_ENGLISH : VX_LANG_OTHER;
+    else
+        guess = vx_langid_route(text, vx_clip_tokenizer(e->model));
+    const int multi = vx_engine_text_model_usable(e);
+    *english_only = guess == VX_LANG_OTHER && !multi;
+    if (!multi || guess == VX_LANG_ENGLISH) return VX_TOWER_CLIP;
+    return guess == VX_LANG_OTHER ? VX_TOWER_MULTILINGUAL : VX_TOWER_BOTH;
 }
 
-/* Whether a query is not English: its lang when given ("en..." is English), else any
- * letter of another script, else a Latin-script language other than English clearly
- * closer than English by its trigrams (langid.h). */
-static int not_english(const char *text, const char *lang) {
-    if (lang && *lang) return !((lang[0] == 'e' || lang[0] == 'E') && (lang[1] == 'n' || lang[1] == 'N') &&
-                                (lang[2] == '\0' || lang[2] == '-'));
-    for (const char *s = text; *s;) {
-        uint32_t cp;
-        s += vx_utf8_decode(s, &cp);
-        if (other_script(cp)) return 1;
+/* A query read by both towers: the two embeddings' sum, normalised. Its cosine with a
+ * frame is the two towers' cosines added (scaled alike for every frame), so the ranking
+ * is the sum of the two towers' scores: a frame must suit both readings to lead. */
+static void fuse_towers(float *clip, const float *multi, int dim) {
+    double ss = 0;
+    for (int i = 0; i < dim; i++) {
+        clip[i] += multi[i];
+        ss += (double)clip[i] * clip[i];
     }
-    double margin;
-    const char *code = vx_langid_latin(text, &margin);
-    return code && strcmp(code, "eng") != 0 && margin >= VX_LANGID_MARGIN;
+    const float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.f;
+    for (int i = 0; i < dim; i++) clip[i] *= inv;
 }
 
 /* On the encoder thread: the embedding is known (or failed). */
 static void encoded(vx_encode_task *t) {
     vx_query *q = (vx_query *)((char *)t - offsetof(vx_query, task));
-    if (t->rc == 0 && !t->image) vx_query_cache_put(q->e->qcache, t->tower, t->ids, t->n, t->out);
+    if (t->rc == 0 && !t->image) {
+        const int both = t->tower == VX_TOWER_BOTH;
+        vx_query_cache_put(q->e->qcache, both ? VX_TOWER_CLIP : t->tower, t->ids, t->n, t->out);
+        if (both) {
+            vx_query_cache_put(q->e->qcache, VX_TOWER_MULTILINGUAL, t->mids, t->mn, t->mout);
+            fuse_towers(t->out, t->mout, vx_clip_get_config(q->e->model)->proj_dim);
+        }
+    }
     q->ready(q->arg);
 }
 
@@ -144,12 +153,17 @@ static int submit(vx_engine *e, vx_query *q, vx_error *err) {
     q->task.done = encoded;
     if (!e->encoder) {
         const int32_t *ids = q->task.ids;
-        if (q->task.tower == VX_TOWER_MULTILINGUAL) {
+        if (q->task.tower == VX_TOWER_MULTILINGUAL || q->task.tower == VX_TOWER_BOTH) {
+            const int both = q->task.tower == VX_TOWER_BOTH;
+            const int32_t *mids = both ? q->task.mids : ids;
             vx_mtext_ctx *mctx = vx_mtext_ctx_new(e->text_model, vx_mtext_max_tokens(e->text_model), &q->task.err);
-            q->task.rc = mctx ? vx_mtext_encode_tokens(mctx, &ids, &q->task.n, 1, q->task.out, &q->task.err) : -1;
+            q->task.rc = mctx ? vx_mtext_encode_tokens(mctx, &mids, both ? &q->task.mn : &q->task.n, 1,
+                                                       both ? q->task.mout : q->task.out, &q->task.err) : -1;
             vx_mtext_ctx_free(mctx);
-            encoded(&q->task);
-            return 0;
+            if (!both || q->task.rc) {
+                encoded(&q->task);
+                return 0;
+            }
         }
         vx_clip_ctx *ctx = vx_clip_ctx_new(e->model, 1, q->task.image ? 0 : vx_clip_get_config(e->model)->context, err);
         if (!ctx) {
@@ -209,13 +223,16 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
     }
     if (check_search(p, err)) return VX_E_BAD_INPUT;
     const vx_clip_config *c = e->model ? vx_clip_get_config(e->model) : NULL;
-    /* Which text tower: English to CLIP's, anything else to the multilingual one when it
-     * is here (else to CLIP's all the same, and the answer says so). */
-    const int foreign = not_english(p->text, p->lang), multi = foreign && vx_engine_text_model_usable(e);
+    int english_only = 0;
+    const int tower = c ? pick_tower(e, p->text, p->lang, &english_only) : VX_TOWER_NONE;
+    const int multi = tower == VX_TOWER_MULTILINGUAL, both = tower == VX_TOWER_BOTH;
     const int max_ids = multi ? vx_mtext_max_tokens(e->text_model) : c ? c->context : 0;
+    const int max_mids = both ? vx_mtext_max_tokens(e->text_model) : 0;
     vx_query *q = calloc(1, sizeof *q);
     if (!q || (c && !(q->task.ids = malloc((size_t)max_ids * sizeof *q->task.ids))) ||
-        (c && !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out))) || !(q->p.text = strdup(p->text)) ||
+        (c && !(q->task.out = malloc((size_t)c->proj_dim * sizeof *q->task.out))) ||
+        (both && !(q->task.mids = malloc((size_t)max_mids * sizeof *q->task.mids))) ||
+        (both && !(q->task.mout = malloc((size_t)c->proj_dim * sizeof *q->task.mout))) || !(q->p.text = strdup(p->text)) ||
         (p->path_prefix && !(q->p.path_prefix = strdup(p->path_prefix))) ||
         (p->lang && *p->lang && !(q->p.lang = strdup(p->lang)))) {
         vx_query_free(q);
@@ -229,16 +246,21 @@ int vx_engine_search_start(vx_engine *e, const vx_search_params *p, void (*ready
         *out = q;
         return 1;
     }
-    q->task.tower = multi ? VX_TOWER_MULTILINGUAL : VX_TOWER_CLIP;
-    q->english_only = foreign && !multi;
+    q->task.tower = tower;
+    q->english_only = english_only;
     q->task.n = multi ? vx_wordpiece_encode(vx_mtext_tokenizer(e->text_model), p->text, q->task.ids, max_ids, err)
                       : vx_tokenize(vx_clip_tokenizer(e->model), p->text, q->task.ids, c->context, err);
-    if (q->task.n < 0) {
+    if (both && q->task.n >= 0)
+        q->task.mn = vx_wordpiece_encode(vx_mtext_tokenizer(e->text_model), p->text, q->task.mids, max_mids, err);
+    if (q->task.n < 0 || q->task.mn < 0) {
         vx_fail_prefix(err, "q");
         vx_query_free(q);
         return VX_E_BAD_INPUT;
     }
-    if (vx_query_cache_get(e->qcache, q->task.tower, q->task.ids, q->task.n, q->task.out)) {
+    /* From the query cache (both halves, for a query both towers read: else both again). */
+    if (vx_query_cache_get(e->qcache, both ? VX_TOWER_CLIP : tower, q->task.ids, q->task.n, q->task.out) &&
+        (!both || vx_query_cache_get(e->qcache, VX_TOWER_MULTILINGUAL, q->task.mids, q->task.mn, q->task.mout))) {
+        if (both) fuse_towers(q->task.out, q->task.mout, c->proj_dim);
         atomic_fetch_add_explicit(&e->cache_hits, 1, memory_order_relaxed);
         *out = q;
         return 1;

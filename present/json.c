@@ -163,6 +163,7 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
      * tower could read says so, and how to add the multilingual one. */
     if (r->text_tower == VX_TOWER_CLIP) PUT_LIT(b, ",\"text_tower\":\"clip\"");
     if (r->text_tower == VX_TOWER_MULTILINGUAL) PUT_LIT(b, ",\"text_tower\":\"multilingual\"");
+    if (r->text_tower == VX_TOWER_BOTH) PUT_LIT(b, ",\"text_tower\":\"both\"");
     if (r->english_only)
         PUT_LIT(b, ",\"text_note\":\"search by what is seen reads English only here: add the multilingual text tower "
                    "(scripts/download_model.sh --text-model) for queries in other languages\"");

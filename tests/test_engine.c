@@ -18,6 +18,7 @@
 #include "../engine/engine.h"
 #include "../present/urls.h"
 #include "../engine/langid.h"
+#include "../encoder/tokenizer.h"
 #include "check.h"
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -428,49 +429,94 @@ static void test_loopback_and_paths(void) {
           !vx_path_system_folder("/etcetera/x.mp4") && !vx_path_system_folder("/home/me/proc/x.mp4"));
 }
 
-/* The router's language identifier (engine/langid.h) on real English captions (MSR-VTT's
- * test set, from the shared data) and on short queries in other languages: what
- * VX_LANGID_MARGIN was chosen from, checked to stay so. */
-static void test_langid(void) {
-    char path[4096];
+/* The query router's language guess (engine/langid.h), with CLIP's real vocabulary from
+ * the shared data, on three sets: English class names of five of OpenAI's zero-shot
+ * sets (short queries), MSR-VTT's 1,000 test captions (sentences), and 80 short queries in
+ * 16 other languages (tests/golden/langid/other_languages.txt). Prints the rates that
+ * langid.h quotes, and checks that they hold. */
+typedef struct route_counts {
+    int n, english, unsure, other;
+} route_counts;
+
+static void count_route(route_counts *c, const char *text, const vx_tokenizer *clip) {
+    const vx_lang_guess g = vx_langid_route(text, clip);
+    c->n++;
+    c->english += g == VX_LANG_ENGLISH;
+    c->unsure += g == VX_LANG_UNSURE;
+    c->other += g == VX_LANG_OTHER;
+}
+
+static FILE *open_shared(const char *rel, char *path, size_t size) {
     const char *shared = getenv("VIDX_SHARED_DATA");
-    snprintf(path, sizeof path, "%s/captions/MSRVTT_JSFUSION_test.csv", shared ? shared : "");
-    FILE *f = fopen(path, "r");
+    snprintf(path, size, "%s/%s", shared ? shared : "", rel);
+    return fopen(path, "r");
+}
+
+static void test_langid(void) {
+    char path[4096], line[4096];
+    vx_error err;
+    FILE *f = open_shared("clip/bpe_simple_vocab_16e6.txt.gz", path, sizeof path);
     REQUIRE_MSG(f, "%s: set VIDX_SHARED_DATA", path);
-    char line[4096];
-    int english = 0, away = 0;
+    fclose(f);
+    vx_tokenizer *clip = vx_tokenizer_load_bpe_gz(path, &err);
+    REQUIRE_MSG(clip, "%s", err.msg);
+    /* Class names: the lines "    'name'," of these sections of prompts.md. */
+    route_counts names = {0}, captions = {0}, others = {0};
+    REQUIRE_MSG((f = open_shared("clip/prompts.md", path, sizeof path)), "%s", path);
+    static const char *const sets[] = {"## Kinetics700", "## UCF101", "## SUN397", "## Food101", "## CIFAR100"};
+    int in_set = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "## ", 3) == 0) {
+            in_set = 0;
+            for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
+                in_set |= strncmp(line, sets[i], strlen(sets[i])) == 0 && (line[strlen(sets[i])] == '\n');
+        } else if (strncmp(line, "templates", 9) == 0) {
+            in_set = 0;
+        } else if (in_set && strncmp(line, "    '", 5) == 0) {
+            char *name = line + 5, *end = strrchr(name, '\'');
+            if (end) *end = '\0', count_route(&names, name, clip);
+        }
+    }
+    fclose(f);
+    REQUIRE_MSG((f = open_shared("captions/MSRVTT_JSFUSION_test.csv", path, sizeof path)), "%s", path);
     while (fgets(line, sizeof line, f)) {
         char *s = line;
         for (int k = 0; k < 3 && s; k++) s = strchr(s, ';') ? strchr(s, ';') + 1 : NULL;
         if (!s || strstr(line, "key;vid_key") == line) continue;
         s[strcspn(s, "\r\n")] = '\0';
-        double margin;
-        const char *code = vx_langid_latin(s, &margin);
-        english++;
-        away += code && strcmp(code, "eng") != 0 && margin >= VX_LANGID_MARGIN;
+        count_route(&captions, s, clip);
     }
     fclose(f);
-    printf("  %d of %d English captions taken for another language\n", away, english);
-    CHECK_MSG(english == 1000 && away <= 30, "%d of %d English captions routed away", away, english);
-    static const char *const others[] = {
-        "ein Hund läuft im Schnee", "eine Frau kocht in der Küche", "Kinder spielen Fußball auf der Straße",
-        "un chien court dans la neige", "une femme cuisine dans la cuisine", "des enfants jouent au football",
-        "un perro corre en la nieve", "una mujer cocina en la cocina", "niños jugando al fútbol en la calle",
-        "un cane corre nella neve", "una donna cucina in cucina", "um cachorro correndo na neve",
-        "uma mulher cozinhando", "een hond rent in de sneeuw", "een vrouw kookt in de keuken",
-        "pies biegnie po śniegu", "kobieta gotuje w kuchni", "bir köpek karda koşuyor",
-        "seekor anjing berlari di salju", "en hund springer i snön"};
-    int caught = 0;
-    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
-        double margin;
-        const char *code = vx_langid_latin(others[i], &margin);
-        caught += code && strcmp(code, "eng") != 0 && margin >= VX_LANGID_MARGIN;
+    snprintf(path, sizeof path, "%s/tests/golden/langid/other_languages.txt", VIDX_SOURCE_DIR);
+    REQUIRE_MSG((f = fopen(path, "r")), "%s", path);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (*line) count_route(&others, line, clip);
     }
-    printf("  %d of 20 short queries in 11 other languages taken for them\n", caught);
-    CHECK_MSG(caught >= 16, "only %d of 20 other-language queries recognised", caught);
+    fclose(f);
+    const route_counts *all[] = {&names, &captions, &others};
+    const char *what[] = {"English class names", "English captions", "queries in other languages"};
+    for (int i = 0; i < 3; i++)
+        printf("  %-27s %4d: English %4d, unsure (both towers) %4d, other (multilingual) %4d\n", what[i], all[i]->n,
+               all[i]->english, all[i]->unsure, all[i]->other);
+    CHECK_MSG(names.n == 1398 && names.other * 100 <= names.n * 3 && names.english * 100 >= names.n * 60,
+              "class names: %d of %d to the multilingual tower, %d English", names.other, names.n, names.english);
+    CHECK_MSG(captions.n == 1000 && captions.other <= 5 && captions.english >= 950, "captions: %d other, %d English",
+              captions.other, captions.english);
+    CHECK_MSG(others.n == 80 && others.english <= 4 && others.other >= 20, "other languages: %d English, %d other",
+              others.english, others.other);
+    /* The rules, one by one. */
+    CHECK(vx_langid_route("a man cooking", clip) == VX_LANG_ENGLISH);  /* every word known whole */
+    CHECK(vx_langid_route("厨房里的鹦鹉", clip) == VX_LANG_OTHER);       /* another script */
+    CHECK(vx_langid_route("Küche", clip) == VX_LANG_OTHER);            /* short, unknown, accented */
+    CHECK(vx_langid_route("Katze", clip) == VX_LANG_UNSURE);           /* short, unknown, no accent */
+    CHECK(vx_langid_route("eine Frau kocht in der Küche", clip) == VX_LANG_OTHER);
+    CHECK(vx_langid_route("a man cooking in a café", clip) == VX_LANG_UNSURE); /* accented: never English */
+    CHECK(vx_langid_route("2024 !!", clip) == VX_LANG_ENGLISH);        /* no words */
     double margin;
-    CHECK(vx_langid_latin("a dog", &margin) == NULL); /* too short to tell */
+    CHECK(vx_langid_latin("a dog", &margin) == NULL); /* too short for trigrams */
     CHECK(strcmp(vx_langid_latin("a dog running in the snow", &margin), "eng") == 0 && margin == 0);
+    vx_tokenizer_free(clip);
 }
 
 int main(void) {

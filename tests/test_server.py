@@ -167,6 +167,26 @@ def multilingual(c):
     check(st == 200 and de.get("text_tower") == "multilingual", f"lang=de: the multilingual tower: {de}")
     st, de, _, _ = S.get("/v1/search?" + urllib.parse.urlencode({"q": "eine Frau kocht in der Küche", "k": 5}))
     check(st == 200 and de.get("text_tower") == "multilingual", f"German told by its trigrams: {de}")
+    # A query that may be English or French ("voiture rouge": CLIP's tokenizer knows
+    # "rouge" whole, not "voiture"; French by a small margin of trigrams): both towers read it, and the ranking is the sum of their cosines (the embeddings' sum,
+    # normalised): where the three answers pick the same segment of a video, its score is
+    # (clip + multilingual) / |clip + multilingual|, with the towers' embeddings from vidx embed.
+    amb = "voiture rouge"
+    ask = lambda extra: S.get("/v1/search?" + urllib.parse.urlencode({"q": amb, "k": 50, **extra}))[1]
+    both, as_en, as_fr = ask({}), ask({"lang": "en"}), ask({"lang": "fr"})
+    check(both.get("text_tower") == "both" and as_fr.get("text_tower") == "multilingual" and "text_note" not in both,
+          f"a query that may be French is read by both towers: {both}")
+    for q, want in (("Katze", "both"), ("Küche", "multilingual"), ("a man cooking", "clip"), ("birthday cake", "clip")):
+        st, short, _, _ = S.get("/v1/search?" + urllib.parse.urlencode({"q": q, "k": 5}))
+        check(st == 200 and short.get("text_tower") == want, f"{q}: {want}, not {short.get('text_tower')}")
+    vecs = [json.loads(subprocess.run([VIDX, "embed", "--json", "--text", amb] + extra, env=c.env, check=True,
+                                      capture_output=True, text=True).stdout) for extra in ([], ["--text-model", tower])]
+    norm = sum((a + b) ** 2 for a, b in zip(*vecs)) ** 0.5
+    en_by, fr_by = ({(r["video_id"], r["moment"]["start"]): r["score"] for r in d["results"]} for d in (as_en, as_fr))
+    same = [(r["score"], (en_by[key] + fr_by[key]) / norm) for r in both["results"]
+            for key in [(r["video_id"], r["moment"]["start"])] if key in en_by and key in fr_by]
+    check(len(same) >= 2 and all(abs(got - want) < 2e-3 for got, want in same),
+          f"both towers' scores summed: {same} of {len(both['results'])}")
     st, bad, _, _ = S.get("/v1/search?q=x&lang=not+a+tag")
     check(st == 400 and "lang" in bad["error"]["message"], f"a bad lang: {st} {bad}")
     check(S.stop() == 0, "the multilingual server stops")
@@ -181,6 +201,9 @@ def multilingual(c):
     st, doc, _, _ = S.get(zh)
     check(st == 200 and doc.get("text_tower") == "clip" and "--text-model" in doc.get("text_note", ""),
           f"without the tower the answer says so: {doc}")
+    st, doc, _, _ = S.get("/v1/search?q=voiture+rouge")
+    check(st == 200 and doc.get("text_tower") == "clip" and "text_note" not in doc,
+          f"without the tower, a query that may be English is CLIP's, with no note: {doc}")
     check(S.stop() == 0, "the English-only server stops")
 
 
