@@ -73,6 +73,14 @@ void cli_print_results(const json_t *doc, int offset) {
             }
             putchar('\n');
         }
+        /* Re-uploads grouped with it. */
+        const json_t *copies = json_object_get(x, "copy_ids");
+        if (whole(x, "copies") > 0) {
+            printf("%-4s %lld copies:", "", whole(x, "copies") + 1);
+            for (size_t k = 0; k < json_array_size(copies); k++)
+                printf("%s%s", k ? ", " : " also ", json_string_value(json_array_get(copies, k)));
+            putchar('\n');
+        }
     }
     printf("(%zu of %lld, %.1f ms)\n", n, whole(doc, "total"), real(doc, "took_ms"));
 }

@@ -164,6 +164,7 @@ enum {
 /* Its name in JSON ("visual", "title", "description", "tags", "subtitle", "filename"). */
 const char *vx_matched_name(unsigned bit);
 
+#define VX_RESULT_COPIES 8
 typedef struct vx_result {
     uint64_t video_id;
     float score;
@@ -173,6 +174,11 @@ typedef struct vx_result {
     double duration;
     unsigned matched;  /* text search: VX_MATCHED_* (0 for similar videos) */
     char *snippet;     /* words matched: HTML-escaped text with matches in <b>..</b>, else NULL */
+    /* Text and picture search: the other copies of this video that matched too (its
+     * re-uploads, or the original it re-uploads and that one's other re-uploads), grouped
+     * under this result, the group's best; the first VX_RESULT_COPIES of them, best first. */
+    int copies;
+    uint64_t copy_ids[VX_RESULT_COPIES];
 } vx_result;
 
 typedef struct vx_results {

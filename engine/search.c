@@ -321,6 +321,34 @@ static int hit_order(const void *pa, const void *pb) {
     return (a->segment > b->segment) - (a->segment < b->segment);
 }
 
+/* Re-uploads are one result: a video and its re-uploads (near_duplicate_of, indexer/
+ * neardup.h) are a group, whose best-ranked member that passes the filters stands for it;
+ * the others that match are listed with it (vx_result.copies) and not counted again, so
+ * pages and totals count groups. Maps a group (its original's id) to its result's slot + 1
+ * on this page, 0 off it. */
+typedef struct copy_groups {
+    vx_idmap slot;
+} copy_groups;
+
+static uint64_t group_of(const vx_video *v) { return v->near_duplicate_of ? v->near_duplicate_of : v->id; }
+
+/* 1 when v belongs to a group already ranked: it joins that result (on this page). */
+static int joins_group(copy_groups *g, const vx_video *v, vx_results *out) {
+    uint64_t slot;
+    if (!vx_idmap_get(&g->slot, group_of(v), &slot)) return 0;
+    if (slot) {
+        vx_result *x = &out->items[slot - 1];
+        if (x->copies < VX_RESULT_COPIES) x->copy_ids[x->copies] = v->id;
+        x->copies++;
+    }
+    return 1;
+}
+
+/* v heads its group; on_page: its result is the last of out. */
+static int heads_group(copy_groups *g, const vx_video *v, const vx_results *out, int on_page) {
+    return vx_idmap_put(&g->slot, group_of(v), on_page ? (uint64_t)out->n : 0);
+}
+
 /* This node's `pool` nearest segments (its shard's when sharded), best first as the
  * index gives them (callers put ties in hit_order); *held: the segments its index
  * holds. Under the index's read lock. */
@@ -479,17 +507,23 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
     if (sel < 0) return -1;
     if (sel == 0) { /* a narrow filter: every video it names, scored */
         vx_results_free(out);
-        int rc = 0;
-        for (int i = f->offset; i < n_picked && i < want && rc == 0; i++) {
+        copy_groups g;
+        int matched = 0, rc = vx_idmap_init(&g.slot, (size_t)n_picked + 1) ? vx_fail(err, "out of memory") : 0;
+        for (int i = 0; i < n_picked && rc == 0; i++) {
             vx_video v;
             const int r = vx_catalog_get_video(e->cat, picked_hits[i].video_id, &v, err);
             if (r) { rc = r < 0 ? -1 : 0; continue; }
-            rc = push_hit(e, out, &v, &picked_hits[i], err);
+            if (!joins_group(&g, &v, out)) {
+                const int on_page = ++matched > f->offset && matched <= want;
+                if (on_page) rc = push_hit(e, out, &v, &picked_hits[i], err);
+                if (rc == 0 && heads_group(&g, &v, out, on_page)) rc = vx_fail(err, "out of memory");
+            }
             vx_video_clear(&v);
         }
+        vx_idmap_free(&g.slot);
         free(picked_hits);
         if (rc) { vx_results_free(out); return -1; }
-        out->total = n_picked;
+        out->total = matched;
         return 0;
     }
     const int filtered = f->path_prefix || f->min_duration > 0 || f->max_duration > 0 || f->tag_filter;
@@ -507,9 +541,11 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
          * already ranked: pools grow to tens of thousands of hits for deep pages, where
          * a linear scan per hit would be quadratic. */
         vx_idmap seen;
-        int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) ? vx_fail(err, "out of memory") : 0;
-        /* Without filters the page is all that is needed (total is the index's count);
-         * with them, every candidate is counted. */
+        copy_groups g = {0};
+        int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) || vx_idmap_init(&g.slot, (size_t)n + 1)
+                                  ? vx_fail(err, "out of memory") : 0;
+        /* Without filters the page is all that is needed (total is the index's count, which
+         * counts copies apart); with them, every candidate is counted. */
         for (int i = 0; i < n && rc == 0 && (filtered || matched < want); i++) {
             if (vx_idmap_get(&seen, hits[i].video_id, NULL)) continue;
             vx_idmap_put(&seen, hits[i].video_id, 1); /* sized for n: never grows, never fails */
@@ -517,13 +553,15 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
             int r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);
             if (r < 0) { rc = -1; break; }
             if (r) continue;
-            if (passes(e, &v, f)) {
-                matched++;
-                if (matched > f->offset && matched <= want) rc = push_hit(e, out, &v, &hits[i], err);
+            if (passes(e, &v, f) && !joins_group(&g, &v, out)) {
+                const int on_page = ++matched > f->offset && matched <= want;
+                if (on_page) rc = push_hit(e, out, &v, &hits[i], err);
+                if (rc == 0 && heads_group(&g, &v, out, on_page)) rc = vx_fail(err, "out of memory");
             }
             vx_video_clear(&v);
         }
         vx_idmap_free(&seen);
+        vx_idmap_free(&g.slot);
         free(hits);
         if (rc) { vx_results_free(out); return -1; }
         if (filtered) {
@@ -677,14 +715,16 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
                      (c[i].lexical_rank ? wt / (K + c[i].lexical_rank) : 0);
     qsort(c, (size_t)n, sizeof *c, fused_order);
     int matched = 0;
+    copy_groups g;
+    if (vx_idmap_init(&g.slot, (size_t)n + 1)) { free(c); return vx_fail(err, "out of memory"); }
     for (int i = 0; i < n && rc == 0; i++) {
         vx_video v;
         int r = vx_catalog_get_video(e->cat, c[i].id, &v, err);
         if (r < 0) { rc = -1; break; }
         if (r) continue;
-        if (passes(e, &v, f) && !v.duplicate_of) {
-            matched++;
-            if (matched > f->offset && matched <= want) {
+        if (passes(e, &v, f) && !v.duplicate_of && !joins_group(&g, &v, out)) {
+            const int on_page = ++matched > f->offset && matched <= want;
+            if (on_page) {
                 double start = 0, end = v.duration, cue_start, cue_end;
                 int segment = -1;
                 const vx_lexical_hit *w = c[i].words;
@@ -712,9 +752,11 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
                     free(snippet);
                 }
             }
+            if (rc == 0 && heads_group(&g, &v, out, on_page)) rc = vx_fail(err, "out of memory");
         }
         vx_video_clear(&v);
     }
+    vx_idmap_free(&g.slot);
     free(c);
     if (rc) { vx_results_free(out); return -1; }
     out->total = matched;
@@ -794,15 +836,29 @@ static int rank_picture(vx_engine *e, vx_query *q, vx_results *out, vx_error *er
     }
     for (int i = 0; i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
     if (!have) return 0;
-    int w = 0;
+    /* The source's group leaves the ranking: its other copies go with the source. */
+    int w = 0, copies = 0;
+    uint64_t copy_ids[VX_RESULT_COPIES];
     for (int i = 0; i < out->n; i++) {
-        if (out->items[i].video_id == src.video_id) {
-            free(out->items[i].title);
-            free(out->items[i].path);
-            free(out->items[i].snippet);
+        vx_result *x = &out->items[i];
+        int in_group = x->video_id == src.video_id || x->video_id == group_of(&v);
+        for (int c = 0; c < x->copies && c < VX_RESULT_COPIES; c++) in_group |= x->copy_ids[c] == src.video_id;
+        if (!in_group) {
+            out->items[w++] = *x;
             continue;
         }
-        out->items[w++] = out->items[i];
+        if (x->video_id != src.video_id) {
+            if (copies < VX_RESULT_COPIES) copy_ids[copies] = x->video_id;
+            copies++;
+        }
+        for (int c = 0; c < x->copies; c++)
+            if (c >= VX_RESULT_COPIES || x->copy_ids[c] != src.video_id) {
+                if (copies < VX_RESULT_COPIES && c < VX_RESULT_COPIES) copy_ids[copies] = x->copy_ids[c];
+                copies++;
+            }
+        free(x->title);
+        free(x->path);
+        free(x->snippet);
     }
     out->n = w;
     int rc = 0;
@@ -815,6 +871,8 @@ static int rank_picture(vx_engine *e, vx_query *q, vx_results *out, vx_error *er
         if (rc == 0) {
             vx_result first = out->items[out->n - 1];
             first.matched = VX_MATCHED_VISUAL | VX_MATCHED_FRAME;
+            first.copies = copies;
+            memcpy(first.copy_ids, copy_ids, sizeof copy_ids);
             memmove(out->items + 1, out->items, (size_t)(out->n - 1) * sizeof *out->items);
             out->items[0] = first;
         }
@@ -997,6 +1055,8 @@ static void encode_results(vx_buf *b, const vx_results *r) {
         vx_put_u32le(b, (uint32_t)x->segment);
         vx_put_u32le(b, x->matched);
         put_cstring(b, x->snippet ? x->snippet : "");
+        vx_put_varint(b, (uint64_t)x->copies);
+        for (int k = 0; k < x->copies && k < VX_RESULT_COPIES; k++) vx_put_u64le(b, x->copy_ids[k]);
     }
 }
 
@@ -1029,6 +1089,9 @@ static int decode_results(const void *data, size_t len, vx_results *r) {
         x->matched = vx_get_u32le(&c);
         x->snippet = (char *)get_cstring(&c);
         if (x->snippet && !*x->snippet) x->snippet = NULL;
+        const uint64_t copies = vx_get_varint(&c);
+        x->copies = copies <= INT32_MAX ? (int)copies : 0;
+        for (int k = 0; k < x->copies && k < VX_RESULT_COPIES; k++) x->copy_ids[k] = vx_get_u64le(&c);
         r->n = (int)i + 1;
     }
     if (!vx_cursor_done(&c)) {

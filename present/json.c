@@ -206,6 +206,18 @@ void vx_results_write(vx_buf *b, const char *query, double took_ms, const vx_res
             PUT_LIT(b, ",\"snippet\":");
             put_json_string(b, x->snippet);
         }
+        if (x->copies > 0) { /* re-uploads grouped with it: how many, and the first ones */
+            PUT_LIT(b, ",\"copies\":");
+            put_digits(b, (unsigned long long)x->copies, 1);
+            PUT_LIT(b, ",\"copy_ids\":[");
+            for (int k = 0; k < x->copies && k < VX_RESULT_COPIES; k++) {
+                char cid[VX_ID_HEX_LEN];
+                vx_id_to_hex(x->copy_ids[k], cid);
+                if (k) vx_put_u8(b, ',');
+                put_json_string(b, cid);
+            }
+            vx_put_u8(b, ']');
+        }
         vx_put_u8(b, '}');
     }
     PUT_LIT(b, "]}");
