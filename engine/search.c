@@ -322,31 +322,78 @@ static int hit_order(const void *pa, const void *pb) {
 }
 
 /* Re-uploads are one result: a video and its re-uploads (near_duplicate_of, indexer/
- * neardup.h) are a group, whose best-ranked member that passes the filters stands for it;
- * the others that match are listed with it (vx_result.copies) and not counted again, so
- * pages and totals count groups. Maps a group (its original's id) to its result's slot + 1
- * on this page, 0 off it. */
+ * neardup.h) are a group, ranked where its best-ranked member that passes the filters is,
+ * and shown as its original when the original is among the candidates and passes them
+ * too (with the original's own moment and score), else as that member. The others that
+ * match are listed with it (vx_result.copies) and not counted again, so pages and totals
+ * count groups. */
 typedef struct copy_groups {
-    vx_idmap slot;
+    vx_idmap slot;  /* group (its original's id) -> its result's slot + 1 on this page, 0 off it */
+    vx_idmap first; /* video -> the index of its first (best) candidate */
 } copy_groups;
+
+static int groups_init(copy_groups *g, int candidates) {
+    memset(g, 0, sizeof *g);
+    return vx_idmap_init(&g->slot, (size_t)candidates + 1) || vx_idmap_init(&g->first, (size_t)candidates + 1);
+}
+
+static void groups_free(copy_groups *g) {
+    vx_idmap_free(&g->slot);
+    vx_idmap_free(&g->first);
+}
+
+/* Candidate i is video id (callers go through every candidate before ranking). */
+static void groups_candidate(copy_groups *g, uint64_t id, int i) {
+    if (!vx_idmap_get(&g->first, id, NULL)) vx_idmap_put(&g->first, id, (uint64_t)i); /* sized: never fails */
+}
 
 static uint64_t group_of(const vx_video *v) { return v->near_duplicate_of ? v->near_duplicate_of : v->id; }
 
+static void add_copy(copy_groups *g, uint64_t group, uint64_t id, vx_results *out) {
+    uint64_t slot;
+    if (!vx_idmap_get(&g->slot, group, &slot) || !slot) return;
+    vx_result *x = &out->items[slot - 1];
+    if (x->video_id == id) return; /* the head's own later candidates */
+    if (x->copies < VX_RESULT_COPIES) x->copy_ids[x->copies] = id;
+    x->copies++;
+}
+
 /* 1 when v belongs to a group already ranked: it joins that result (on this page). */
 static int joins_group(copy_groups *g, const vx_video *v, vx_results *out) {
-    uint64_t slot;
-    if (!vx_idmap_get(&g->slot, group_of(v), &slot)) return 0;
-    if (slot) {
-        vx_result *x = &out->items[slot - 1];
-        if (x->copies < VX_RESULT_COPIES) x->copy_ids[x->copies] = v->id;
-        x->copies++;
-    }
+    if (!vx_idmap_get(&g->slot, group_of(v), NULL)) return 0;
+    add_copy(g, group_of(v), v->id, out);
     return 1;
 }
 
-/* v heads its group; on_page: its result is the last of out. */
-static int heads_group(copy_groups *g, const vx_video *v, const vx_results *out, int on_page) {
-    return vx_idmap_put(&g->slot, group_of(v), on_page ? (uint64_t)out->n : 0);
+/* v, candidate i, passes the filters and starts a group: who stands for the group. v
+ * itself, or when v is a re-upload whose original is a later candidate that passes the
+ * filters, the original: then v holds the original's record (v's cleared), *at its
+ * candidate index and *copy the re-upload's id (0 otherwise). -1 on catalog errors. */
+static int group_head(vx_engine *e, copy_groups *g, int i, const vx_search_params *f, vx_video *v, int *at,
+                      uint64_t *copy, vx_error *err) {
+    uint64_t j;
+    *at = i;
+    *copy = 0;
+    if (!v->near_duplicate_of || !vx_idmap_get(&g->first, v->near_duplicate_of, &j) || (int)j <= i) return 0;
+    vx_video o;
+    const int r = vx_catalog_get_video(e->cat, v->near_duplicate_of, &o, err);
+    if (r) return r < 0 ? -1 : 0;
+    if (!passes(e, &o, f) || o.duplicate_of) {
+        vx_video_clear(&o);
+        return 0;
+    }
+    *copy = v->id;
+    vx_video_clear(v);
+    *v = o;
+    *at = (int)j;
+    return 0;
+}
+
+/* v (the head) starts its group; on_page: its result is the last of out. */
+static int heads_group(copy_groups *g, const vx_video *v, uint64_t copy, vx_results *out, int on_page) {
+    if (vx_idmap_put(&g->slot, group_of(v), on_page ? (uint64_t)out->n : 0)) return -1;
+    if (copy) add_copy(g, group_of(v), copy, out);
+    return 0;
 }
 
 /* This node's `pool` nearest segments (its shard's when sharded), best first as the
@@ -508,19 +555,22 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
     if (sel == 0) { /* a narrow filter: every video it names, scored */
         vx_results_free(out);
         copy_groups g;
-        int matched = 0, rc = vx_idmap_init(&g.slot, (size_t)n_picked + 1) ? vx_fail(err, "out of memory") : 0;
+        int matched = 0, rc = groups_init(&g, n_picked) ? vx_fail(err, "out of memory") : 0;
+        for (int i = 0; i < n_picked && rc == 0; i++) groups_candidate(&g, picked_hits[i].video_id, i);
         for (int i = 0; i < n_picked && rc == 0; i++) {
             vx_video v;
             const int r = vx_catalog_get_video(e->cat, picked_hits[i].video_id, &v, err);
             if (r) { rc = r < 0 ? -1 : 0; continue; }
-            if (!joins_group(&g, &v, out)) {
+            int at;
+            uint64_t copy;
+            if (!joins_group(&g, &v, out) && !(rc = group_head(e, &g, i, f, &v, &at, &copy, err))) {
                 const int on_page = ++matched > f->offset && matched <= want;
-                if (on_page) rc = push_hit(e, out, &v, &picked_hits[i], err);
-                if (rc == 0 && heads_group(&g, &v, out, on_page)) rc = vx_fail(err, "out of memory");
+                if (on_page) rc = push_hit(e, out, &v, &picked_hits[at], err);
+                if (rc == 0 && heads_group(&g, &v, copy, out, on_page)) rc = vx_fail(err, "out of memory");
             }
             vx_video_clear(&v);
         }
-        vx_idmap_free(&g.slot);
+        groups_free(&g);
         free(picked_hits);
         if (rc) { vx_results_free(out); return -1; }
         out->total = matched;
@@ -541,9 +591,9 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
          * already ranked: pools grow to tens of thousands of hits for deep pages, where
          * a linear scan per hit would be quadratic. */
         vx_idmap seen;
-        copy_groups g = {0};
-        int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) || vx_idmap_init(&g.slot, (size_t)n + 1)
-                                  ? vx_fail(err, "out of memory") : 0;
+        copy_groups g;
+        int matched = 0, rc = vx_idmap_init(&seen, (size_t)n) || groups_init(&g, n) ? vx_fail(err, "out of memory") : 0;
+        for (int i = 0; i < n && rc == 0; i++) groups_candidate(&g, hits[i].video_id, i);
         /* Without filters the page is all that is needed (total is the index's count, which
          * counts copies apart); with them, every candidate is counted. */
         for (int i = 0; i < n && rc == 0 && (filtered || matched < want); i++) {
@@ -553,15 +603,17 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
             int r = vx_catalog_get_video(e->cat, hits[i].video_id, &v, err);
             if (r < 0) { rc = -1; break; }
             if (r) continue;
-            if (passes(e, &v, f) && !joins_group(&g, &v, out)) {
+            int at;
+            uint64_t copy;
+            if (passes(e, &v, f) && !joins_group(&g, &v, out) && !(rc = group_head(e, &g, i, f, &v, &at, &copy, err))) {
                 const int on_page = ++matched > f->offset && matched <= want;
-                if (on_page) rc = push_hit(e, out, &v, &hits[i], err);
-                if (rc == 0 && heads_group(&g, &v, out, on_page)) rc = vx_fail(err, "out of memory");
+                if (on_page) rc = push_hit(e, out, &v, &hits[at], err);
+                if (rc == 0 && heads_group(&g, &v, copy, out, on_page)) rc = vx_fail(err, "out of memory");
             }
             vx_video_clear(&v);
         }
         vx_idmap_free(&seen);
-        vx_idmap_free(&g.slot);
+        groups_free(&g);
         free(hits);
         if (rc) { vx_results_free(out); return -1; }
         if (filtered) {
@@ -716,47 +768,52 @@ static int rank_fused(vx_engine *e, const float *q, const vx_lexical_hits *words
     qsort(c, (size_t)n, sizeof *c, fused_order);
     int matched = 0;
     copy_groups g;
-    if (vx_idmap_init(&g.slot, (size_t)n + 1)) { free(c); return vx_fail(err, "out of memory"); }
+    if (groups_init(&g, n)) { groups_free(&g); free(c); return vx_fail(err, "out of memory"); }
+    for (int i = 0; i < n; i++) groups_candidate(&g, c[i].id, i);
     for (int i = 0; i < n && rc == 0; i++) {
         vx_video v;
         int r = vx_catalog_get_video(e->cat, c[i].id, &v, err);
         if (r < 0) { rc = -1; break; }
         if (r) continue;
-        if (passes(e, &v, f) && !v.duplicate_of && !joins_group(&g, &v, out)) {
+        int at;
+        uint64_t copy;
+        if (passes(e, &v, f) && !v.duplicate_of && !joins_group(&g, &v, out) &&
+            !(rc = group_head(e, &g, i, f, &v, &at, &copy, err))) {
             const int on_page = ++matched > f->offset && matched <= want;
+            const fused *ci = &c[at]; /* the head's own rankings */
             if (on_page) {
                 double start = 0, end = v.duration, cue_start, cue_end;
                 int segment = -1;
-                const vx_lexical_hit *w = c[i].words;
+                const vx_lexical_hit *w = ci->words;
                 /* Where the words matched: the snippet and, for subtitles, the cue. */
                 char *snippet = w ? vx_lexical_locate(words, (int)(w - words->items), &cue_start, &cue_end) : NULL;
                 if (w && !snippet) rc = vx_fail(err, "out of memory");
                 if (w && w->field == VX_FIELD_SUBTITLE) {
                     start = cue_start; /* the words were said then */
                     end = cue_end > cue_start ? cue_end : cue_start;
-                } else if (c[i].visual_rank) {
+                } else if (ci->visual_rank) {
                     vx_segment seg;
-                    if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)c[i].segment, &seg, err) == 0) {
+                    if (vx_catalog_get_segment(e->cat, v.id, (uint32_t)ci->segment, &seg, err) == 0) {
                         start = seg.start;
                         end = seg.end;
-                        segment = c[i].segment;
+                        segment = ci->segment;
                         vx_segment_clear(&seg);
                     }
                 }
-                if (rc == 0 && push(out, &v, (float)c[i].score, start, end, segment)) rc = vx_fail(err, "out of memory");
+                if (rc == 0 && push(out, &v, (float)ci->score, start, end, segment)) rc = vx_fail(err, "out of memory");
                 if (rc == 0) {
                     vx_result *x = &out->items[out->n - 1];
-                    x->matched = (c[i].visual_rank ? VX_MATCHED_VISUAL : 0) | (w ? vx_matched_of_field(w->field) : 0);
+                    x->matched = (ci->visual_rank ? VX_MATCHED_VISUAL : 0) | (w ? vx_matched_of_field(w->field) : 0);
                     x->snippet = snippet;
                 } else {
                     free(snippet);
                 }
             }
-            if (rc == 0 && heads_group(&g, &v, out, on_page)) rc = vx_fail(err, "out of memory");
+            if (rc == 0 && heads_group(&g, &v, copy, out, on_page)) rc = vx_fail(err, "out of memory");
         }
         vx_video_clear(&v);
     }
-    vx_idmap_free(&g.slot);
+    groups_free(&g);
     free(c);
     if (rc) { vx_results_free(out); return -1; }
     out->total = matched;

@@ -7,6 +7,45 @@ const PAGE = 12;
 const PICTURE_MAX_BYTES = 8 << 20; // VX_PICTURE_MAX_BYTES (indexer/picture.h)
 const state = { q: '', offset: 0, total: 0, user: localStorage.getItem('vidx.user') || '', watching: null, picture: null, tag: null };
 
+// The page's language: the one chosen with the switch (kept), else the first of the
+// browser's preferred languages (what it sends as Accept-Language) that the page speaks,
+// else English. Strings come from STRINGS (strings.js) through t().
+function preferredLanguage() {
+  const kept = localStorage.getItem('vidx.lang');
+  if (kept && LANGUAGES[kept]) return kept;
+  for (const tag of navigator.languages || [navigator.language || '']) {
+    const base = String(tag).toLowerCase().split('-')[0];
+    if (LANGUAGES[base]) return base;
+  }
+  return 'en';
+}
+let lang = preferredLanguage();
+
+// The string `key` in the page's language, with its named values.
+function t(key, values) {
+  const entry = STRINGS[key];
+  if (!entry) return key;
+  const s = entry[lang] !== undefined ? entry[lang] : entry.en;
+  return typeof s === 'function' ? s(values || {}) : s;
+}
+
+// Puts the strings of index.html in place (data-i18n: the text; data-i18n-ATTR: an attribute).
+function applyLanguage() {
+  document.documentElement.lang = LANGUAGES[lang].tag;
+  for (const el of document.querySelectorAll('*')) {
+    for (const a of el.getAttributeNames()) {
+      if (a === 'data-i18n') el.textContent = t(el.getAttribute(a));
+      else if (a.startsWith('data-i18n-')) el.setAttribute(a.slice('data-i18n-'.length), t(el.getAttribute(a)));
+    }
+  }
+  const select = $('#lang');
+  if (!select.options.length) {
+    select.append(...Object.entries(LANGUAGES).map(([code, l]) => new Option(l.name, code)));
+  }
+  select.value = lang;
+}
+applyLanguage();
+
 function showStatus(message, kind) {
   const el = $('#status');
   el.textContent = message;
@@ -40,16 +79,16 @@ async function api(path, options) {
   try {
     response = await fetch(path, options);
   } catch (e) {
-    throw new Error('The vidx service cannot be reached. Is `vidx serve` running?');
+    throw new Error(t('unreachable'));
   }
   let body = null;
   try { body = await response.json(); } catch (e) { /* not JSON */ }
   if (!response.ok) {
-    let message = body && body.error ? body.error.message : `the service answered ${response.status}`;
+    let message = body && body.error ? body.error.message : t('service_answered', { status: response.status });
     if (response.status === 401 && path.startsWith('/v1/users/')) {
-      message = 'this service keeps feeds private: open the sign-in link your admin gave you (/#user=NAME&token=TOKEN)';
+      message = t('private_feeds');
     } else if (response.status === 403 && path.startsWith('/v1/users/')) {
-      message = 'this sign-in does not open that user: open the link given for it (/#user=NAME&token=TOKEN)';
+      message = t('wrong_user');
     }
     const err = new Error(message);
     err.code = body && body.error ? body.error.code : String(response.status);
@@ -104,15 +143,24 @@ function card(item, start, detail) {
   const meta = document.createElement('div');
   meta.className = detail && detail.reason ? 'reason' : 'meta';
   meta.textContent = detail && detail.reason ? item.reason
-    : `score ${Number(item.score).toFixed(3)}` + (item.moment ? ` · ${clock(item.moment.start)}–${clock(item.moment.end)}` : '');
+    : t('score_moment', { score: Number(item.score).toFixed(3),
+      from: item.moment ? clock(item.moment.start) : '', to: item.moment ? clock(item.moment.end) : '' });
   body.append(title, meta);
   // What the words matched (beyond the pictures), and where.
   const words = (item.matched || []).filter((m) => m !== 'visual');
   if (words.length) {
     const matched = document.createElement('div');
     matched.className = 'matched';
-    matched.textContent = words.join(' · ');
+    matched.dataset.matched = words.join(',');
+    matched.textContent = words.map((m) => t('matched_' + m)).join(' · ');
     body.append(matched);
+  }
+  // Re-uploads of the same video, grouped into this card (the player lists them).
+  if (item.copies) {
+    const copies = document.createElement('div');
+    copies.className = 'copies';
+    copies.textContent = t('copies', { n: item.copies + 1 });
+    body.append(copies);
   }
   if (item.snippet) {
     const snip = document.createElement('div');
@@ -133,7 +181,6 @@ async function search(offset) {
   state.offset = offset;
   showStatus('');
   const section = $('#results-section');
-  const what = state.picture ? `the picture “${state.picture.name}”` : `“${q}”` + (state.tag ? ` tagged ${state.tag}` : '');
   try {
     const r = state.picture
       ? await api(`/v1/search?k=${PAGE}&offset=${offset}`, { method: 'POST', body: state.picture,
@@ -143,28 +190,28 @@ async function search(offset) {
     state.total = r.total;
     const grid = $('#results');
     grid.replaceChildren(...r.results.map((x) => card(x, x.moment ? x.moment.start : 0)));
-    $('#results-title').textContent = `Results for ${what}`;
+    $('#results-title').textContent = state.picture ? t('results_for_picture', { name: state.picture.name })
+      : t(state.tag ? 'results_for_text_tag' : 'results_for_text', { q, tag: state.tag });
     $('#page-info').textContent = r.results.length
-      ? `${offset + 1}–${offset + r.results.length} of ${r.total} · ${r.took_ms} ms` : '';
+      ? t('page_info', { first: offset + 1, last: offset + r.results.length, total: r.total, ms: r.took_ms }) : '';
     $('#prev').disabled = offset === 0;
     $('#next').disabled = offset + r.results.length >= r.total || r.results.length < PAGE;
     section.hidden = false;
     $('#welcome').hidden = true;
-    if (!r.results.length) showStatus(`No videos match ${what}${offset ? ' on this page' : ''}.`, 'info');
-    else if (r.partial) {
-      // A sharded cluster answered without some of its shards: say that videos may be missing.
-      const m = r.shards_missing;
-      showStatus(`Some results may be missing: ${m} part${m === 1 ? '' : 's'} of the index did not answer in time.`, 'info');
-    }
+    if (!r.results.length) showStatus(t(offset ? 'no_match_page' : 'no_match'), 'info');
+    // A sharded cluster answered without some of its shards: say that videos may be missing.
+    else if (r.partial) showStatus(t('partial', { n: r.shards_missing }), 'info');
+    // A query not in English, read by CLIP's English tower only: say so.
+    else if (r.text_note) showStatus(t('english_only'), 'info');
   } catch (e) {
     section.hidden = true;
-    showStatus(e.code === 'model_missing' ? `Text search is off: ${e.message}` : `Search failed: ${e.message}`);
+    showStatus(t(e.code === 'model_missing' ? 'text_search_off' : 'search_failed', { message: e.message }));
   }
 }
 
 async function loadFeed() {
   const user = $('#user').value.trim();
-  if (!user) { showStatus('Enter a name to see your feed.', 'info'); return; }
+  if (!user) { showStatus(t('need_name'), 'info'); return; }
   state.user = user;
   localStorage.setItem('vidx.user', user);
   try {
@@ -173,12 +220,12 @@ async function loadFeed() {
     grid.replaceChildren(...f.items.map((x) => card(x, 0, { reason: true })));
     grid.dataset.newUser = String(f.new_user);
     grid.dataset.events = String(f.events);
-    $('#feed-title').textContent = f.new_user ? `Popular and new, for ${user}` : `Your feed, ${user}`;
+    $('#feed-title').textContent = t(f.new_user ? 'feed_new_user' : 'feed_user', { user });
     $('#feed-section').hidden = false;
     $('#welcome').hidden = true;
-    if (!f.items.length) showStatus('Nothing to recommend yet: index some videos first.', 'info');
+    if (!f.items.length) showStatus(t('feed_empty'), 'info');
   } catch (e) {
-    showStatus(`Feed failed: ${e.message}`);
+    showStatus(t('feed_failed', { message: e.message }));
   }
 }
 
@@ -189,18 +236,12 @@ function showPlaybackProblem(why) {
   const link = document.createElement('a');
   link.href = `/v1/videos/${state.watching.id}/media?original=1`;
   link.download = '';
-  link.textContent = 'download the file';
-  el.replaceChildren(`This video does not play in this browser: ${why}. You can `, link,
-    ' to watch it in a player that reads it.');
+  link.textContent = t('download_file');
+  el.replaceChildren(t('cannot_play', { why }), link, t('cannot_play_end'));
   el.hidden = false;
 }
 
-const MEDIA_ERRORS = {
-  1: 'loading was stopped',
-  2: 'a network error interrupted it',
-  3: 'the browser could not decode it',
-  4: "the browser does not read this file's format or codec",
-};
+const MEDIA_ERRORS = { 1: 'media_aborted', 2: 'media_network', 3: 'media_decode', 4: 'media_format' };
 
 // The pictures of the segments around the moment, while the video cannot play yet.
 function showMomentPictures(video, start) {
@@ -211,7 +252,7 @@ function showMomentPictures(video, start) {
     const f = document.createElement('figure');
     const img = document.createElement('img');
     img.src = s.thumbnail;
-    img.alt = `at ${clock(s.start)}`;
+    img.alt = t('picture_at', { at: clock(s.start) });
     f.append(img, clock(s.start));
     return f;
   }));
@@ -224,11 +265,11 @@ function showStoryboard(info) {
   board.replaceChildren(...keys.map((k) => {
     const b = document.createElement('button');
     b.type = 'button';
-    b.title = `Jump to ${clock(k.t)}`;
+    b.title = t('jump_to', { at: clock(k.t) });
     const f = document.createElement('figure');
     const img = document.createElement('img');
     img.src = k.thumbnail;
-    img.alt = `key frame at ${clock(k.t)}`;
+    img.alt = t('key_frame_at', { at: clock(k.t) });
     f.append(img, clock(k.t));
     b.append(f);
     b.addEventListener('click', () => {
@@ -243,24 +284,43 @@ function showStoryboard(info) {
   board.hidden = keys.length === 0;
   // Its zero-shot tags (scenes, actions, emotions), best first: a click searches by it.
   const tags = (info && info.tags) || [];
-  $('#watch-tags').replaceChildren(...tags.slice(0, 8).map((t) => {
+  $('#watch-tags').replaceChildren(...tags.slice(0, 8).map((tag) => {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'tag';
-    b.textContent = `${t.vocabulary}: ${t.label}`;
-    b.title = 'at ' + t.ranges.map((r) => `${clock(r.start)}–${clock(r.end)}`).join(', ');
+    b.textContent = `${tag.vocabulary}: ${tag.label}`;
+    b.title = t('tag_at', { ranges: tag.ranges.map((r) => `${clock(r.start)}–${clock(r.end)}`).join(', ') });
     b.addEventListener('click', () => {
       state.picture = null;
-      state.tag = `${t.vocabulary}:${t.label}`;
-      if (!$('#q').value.trim()) $('#q').value = t.label;
+      state.tag = `${tag.vocabulary}:${tag.label}`;
+      if (!$('#q').value.trim()) $('#q').value = tag.label;
       search(0);
     });
     return b;
   }));
   $('#watch-tags').hidden = tags.length === 0;
   const re = $('#watch-reupload');
-  re.textContent = info && info.near_duplicate_of ? `A re-upload of video ${info.near_duplicate_of}.` : '';
+  re.textContent = info && info.near_duplicate_of ? t('reupload_of', { id: info.near_duplicate_of }) : '';
   re.hidden = !(info && info.near_duplicate_of);
+}
+
+// The other copies of the video (re-uploads grouped with it in the results): each opens.
+function showCopies(ids) {
+  const el = $('#watch-copies');
+  el.replaceChildren(t('other_copies'), ...ids.map((id, i) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'tag';
+    b.dataset.id = id;
+    b.textContent = t('copy_n', { n: i + 2 });
+    b.addEventListener('click', async () => {
+      let info = null;
+      try { info = await api(`/v1/videos/${id}`); } catch (e) { /* open it all the same */ }
+      openWatch({ video_id: id, title: info && info.title }, 0);
+    });
+    return b;
+  }));
+  el.hidden = ids.length === 0;
 }
 
 // Starts the player at the moment: the original when browsers play it, else its
@@ -272,12 +332,13 @@ async function loadPlayer(item, start) {
   let info = null;
   try { info = await api(`/v1/videos/${id}`); } catch (e) { /* try the media anyway */ }
   if (!state.watching || state.watching.id !== id) return;
+  state.watching.info = info;
   showStoryboard(info);
   const playback = info && info.playback;
   if (playback === 'pending') {
-    const progress = info.rendition_progress >= 0 ? ` (${Math.round(100 * info.rendition_progress)}% done)` : '';
-    $('#watch-pending-text').textContent = 'This video is being converted to a format browsers play' + progress +
-      (info.playback_reason ? ` (${info.playback_reason})` : '') + '. It starts here when ready. The moment meanwhile:';
+    $('#watch-pending-text').textContent = t('converting', {
+      percent: info.rendition_progress >= 0 ? Math.round(100 * info.rendition_progress) : undefined,
+      reason: info.playback_reason });
     showMomentPictures(info, start);
     $('#watch-pending').hidden = false;
     state.watching.retry = setTimeout(() => loadPlayer(item, start), 2000);
@@ -285,7 +346,7 @@ async function loadPlayer(item, start) {
   }
   $('#watch-pending').hidden = true;
   if (playback === 'failed') {
-    showPlaybackProblem(`no browser-playable copy could be made (${info.playback_reason || 'no reason given'})`);
+    showPlaybackProblem(t('no_playable_copy', { reason: info.playback_reason }));
     return;
   }
   // The media fragment starts the player at the moment by itself; the seek on
@@ -299,19 +360,20 @@ async function loadPlayer(item, start) {
 async function openWatch(item, start) {
   const video = $('#player');
   if (state.watching && state.watching.retry) clearTimeout(state.watching.retry);
-  state.watching = { id: item.video_id, reported: false };
+  state.watching = { id: item.video_id, reported: false, item, start };
   video.dataset.id = item.video_id;
   video.dataset.start = String(start);
   $('#watch-problem').hidden = true;
   $('#watch-pending').hidden = true;
   $('#storyboard').hidden = true;
   $('#watch-reupload').hidden = true;
+  showCopies(item.copy_ids || []);
   // The moment's picture shows while the video loads (and if it cannot play).
   video.poster = item.moment_thumbnail || item.thumbnail || `/thumbs/${item.video_id}.jpg`;
   video.removeAttribute('src');
   video.load();
   $('#watch-title').textContent = item.title || item.video_id;
-  $('#watch-moment').textContent = start > 0 ? `from the matching moment at ${clock(start)}` : '';
+  $('#watch-moment').textContent = start > 0 ? t('from_moment', { at: clock(start) }) : '';
   $('#watch').hidden = false;
   $('#welcome').hidden = true;
   window.scrollTo({ top: 0, behavior: 'smooth' });
@@ -322,7 +384,7 @@ async function openWatch(item, start) {
     const r = await api(`/v1/videos/${item.video_id}/similar?k=6`);
     list.replaceChildren(...r.results.map((x) => card(x, 0)));
   } catch (e) {
-    list.textContent = `No similar videos: ${e.message}`;
+    list.textContent = t('no_similar', { message: e.message });
   }
 }
 
@@ -332,7 +394,7 @@ async function sendEvent(type) {
   if (!state.watching) return;
   const user = $('#user').value.trim();
   if (!user) {
-    if (type !== 'view') showStatus('Enter your name (top right) so vidx can learn what you like.', 'info');
+    if (type !== 'view') showStatus(t('need_name_event'), 'info');
     return;
   }
   try {
@@ -341,11 +403,11 @@ async function sendEvent(type) {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ video_id: state.watching.id, type, seconds: Number(video.currentTime.toFixed(2)) }),
     });
-    if (type !== 'view') showStatus(type === 'like' ? 'Liked: your feed now leans this way.'
-      : type === 'dislike' ? 'Noted: fewer like this.' : type === 'skip' ? 'Skipped.' : '', 'info');
+    const said = { like: 'liked', dislike: 'disliked', skip: 'skipped' }[type];
+    if (said) showStatus(t(said), 'info');
     await loadFeed();
   } catch (e) {
-    showStatus(`Could not record that: ${e.message}`);
+    showStatus(t('event_failed', { message: e.message }));
   }
 }
 
@@ -375,7 +437,7 @@ $('#picture').addEventListener('change', () => {
   $('#picture').value = '';
   if (!file) return;
   if (file.size > PICTURE_MAX_BYTES) { // the service refuses it before reading it
-    showStatus(`The picture “${file.name}” is larger than ${PICTURE_MAX_BYTES >> 20} MiB: choose a smaller one.`, 'error');
+    showStatus(t('picture_too_large', { name: file.name, mib: PICTURE_MAX_BYTES >> 20 }), 'error');
     return;
   }
   closeWatch();
@@ -392,15 +454,31 @@ $('#skip').addEventListener('click', () => { sendEvent('skip'); closeWatch(); })
 $('#close').addEventListener('click', closeWatch);
 $('#player').addEventListener('error', () => {
   const v = $('#player');
-  if (state.watching && v.error && v.getAttribute('src')) showPlaybackProblem(MEDIA_ERRORS[v.error.code] || 'an unknown error');
+  if (state.watching && v.error && v.getAttribute('src')) showPlaybackProblem(t(MEDIA_ERRORS[v.error.code] || 'media_unknown'));
 });
 $('#player').addEventListener('loadeddata', () => {
   const v = $('#player');
   // A file whose sound plays but whose pictures the browser cannot decode.
-  if (state.watching && v.videoWidth === 0) showPlaybackProblem('only its sound plays: the browser cannot decode its pictures');
+  if (state.watching && v.videoWidth === 0) showPlaybackProblem(t('sound_only'));
 });
 $('#player').addEventListener('ended', () => {
   if (state.watching) { state.watching.reported = true; sendEvent('complete'); }
+});
+// The language switch: the page again in the other language, what it shows included.
+$('#lang').addEventListener('change', () => {
+  lang = LANGUAGES[$('#lang').value] ? $('#lang').value : 'en';
+  localStorage.setItem('vidx.lang', lang);
+  applyLanguage();
+  showStatus('');
+  if (!$('#results-section').hidden) search(state.offset);
+  if (!$('#feed-section').hidden) loadFeed();
+  if (state.watching) {
+    const { item, start } = state.watching;
+    $('#watch-moment').textContent = start > 0 ? t('from_moment', { at: clock(start) }) : '';
+    showCopies(item.copy_ids || []);
+    if (state.watching.info) showStoryboard(state.watching.info);
+  }
+  checkModel();
 });
 $('#user').value = state.user;
 if (state.user) loadFeed();
@@ -418,9 +496,7 @@ async function checkModel() {
   const note = $('#model-note');
   note.hidden = !waiting;
   if (!waiting) return;
-  note.textContent = 'Search by what is seen, pictures as queries, "more like this" and tags wait for the CLIP model. ' +
-    'Until it is in place, results come from titles, subtitles, descriptions and file names. (' +
-    (health.model_problem || 'no model') + ')';
+  note.textContent = t('model_waiting', { problem: health.model_problem || t('no_model') });
   setTimeout(checkModel, 15000);
 }
 checkModel();
