@@ -330,6 +330,7 @@ static int hit_order(const void *pa, const void *pb) {
 typedef struct copy_groups {
     vx_idmap slot;  /* group (its original's id) -> its result's slot + 1 on this page, 0 off it */
     vx_idmap first; /* video -> the index of its first (best) candidate */
+    int folded;     /* copies that joined a group (on this page or not) */
 } copy_groups;
 
 static int groups_init(copy_groups *g, int candidates) {
@@ -349,11 +350,13 @@ static void groups_candidate(copy_groups *g, uint64_t id, int i) {
 
 static uint64_t group_of(const vx_video *v) { return v->near_duplicate_of ? v->near_duplicate_of : v->id; }
 
+/* The original (its id is the group's) only ever joins as the head itself, met again. */
 static void add_copy(copy_groups *g, uint64_t group, uint64_t id, vx_results *out) {
     uint64_t slot;
-    if (!vx_idmap_get(&g->slot, group, &slot) || !slot) return;
+    if (id == group || !vx_idmap_get(&g->slot, group, &slot)) return;
+    g->folded++;
+    if (!slot) return;
     vx_result *x = &out->items[slot - 1];
-    if (x->video_id == id) return; /* the head's own later candidates */
     if (x->copies < VX_RESULT_COPIES) x->copy_ids[x->copies] = id;
     x->copies++;
 }
@@ -619,8 +622,10 @@ static int rank_segments(vx_engine *e, const float *q, const vx_search_params *f
         if (filtered) {
             out->total = matched;
         } else {
+            /* Every node's video index holds them all; less the copies met (all of them
+             * when the page reached the last video). */
             pthread_rwlock_rdlock(&e->vectors.lock);
-            out->total = (int)vx_ann_count_videos(e->vectors.ann); /* every node's video index holds them all */
+            out->total = (int)vx_ann_count_videos(e->vectors.ann) - g.folded;
             pthread_rwlock_unlock(&e->vectors.lock);
         }
         /* Sharded: fewer hits than asked means every shard gave all it could find (a

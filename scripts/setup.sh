@@ -19,6 +19,7 @@ packages=(
   nats-server libnats-dev   # cluster mode (NATS JetStream) and its tests
   libssl-dev    # HMAC-SHA256 for per-user tokens (api/access.c)
   chromium   # the web page's browser test (driven by playwright-core from npm)
+  fonts-wqy-microhei # a Chinese font, so the page in Chinese shows its characters in that test
 )
 
 sudo_cmd=()

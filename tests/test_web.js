@@ -2,7 +2,8 @@
 // The web page in a real browser: Debian's Chromium, driven by playwright-core. Starts
 // vidx serve over a folder of clips made here, types a query, sees results, opens one,
 // checks the player starts at the matching moment and its storyboard jumps to key
-// frames, searches by a picture, likes a video and sees the feed change.
+// frames, searches by a picture, likes a video and sees the feed change; a re-upload is
+// grouped under its original; the page in Chinese (the browser's language) and back.
 // Screenshots go to SCREENSHOT_DIR.
 //
 // usage: test_web.js VIDX SHARED_DATA SCREENSHOT_DIR
@@ -99,6 +100,9 @@ async function main() {
                    'mandelbrot=size=320x240:rate=10', 'rgbtestsrc=size=320x240:rate=10'];
   sources.forEach((src, i) => ffmpeg(['-f', 'lavfi', '-i', src, '-t', '20', '-c:v', 'libvpx-vp9', '-deadline', 'realtime',
     '-cpu-used', '8', '-b:v', '200k', path.join(clips, `clip${i}.webm`)]));
+  // A re-upload of the first clip (smaller, another codec; indexed after it, by name).
+  ffmpeg(['-i', path.join(clips, 'clip0.webm'), '-vf', 'scale=240:180', '-c:v', 'libx264', '-pix_fmt', 'yuv420p',
+    path.join(clips, 'reupload-of-clip0.mp4')]);
   // Words said in one clip (a subtitle beside it), with characters HTML escapes: shown as text.
   fs.writeFileSync(path.join(clips, 'clip2.srt'),
     '1\n00:00:06,000 --> 00:00:08,000\nIf 3 < 4 & <b>x</b> the fractal zooms & spirals\n');
@@ -140,6 +144,23 @@ async function main() {
     check(results.length === 4, `four results: ${results.length}`);
     check(results.every((r) => /score -?\d\.\d{3} · \d+:\d\d–\d+:\d\d/.test(r.text)), 'cards show score and moment');
     await page.screenshot({ path: path.join(shots, '1-results.png') });
+    // The re-upload is one card with its original ("2 copies"); the player lists it, and
+    // it opens from there. (No user meanwhile: nothing watched here reaches the feed.)
+    const videoId = (file) => JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', path.join(clips, file)], { env })).video_id;
+    const [clip0, reupload] = [videoId('clip0.webm'), videoId('reupload-of-clip0.mp4')];
+    const grouped = await page.$$eval('#results .card .copies', (cs) => cs.map((c) => ({ id: c.closest('.card').dataset.id,
+      text: c.textContent })));
+    check(grouped.length === 1 && grouped[0].id === clip0 && grouped[0].text === '2 copies' && !results.some((r) => r.id === reupload),
+      `the re-upload grouped under its original: ${JSON.stringify(grouped)}`);
+    const pageInfo = await page.textContent('#page-info');
+    check(pageInfo.startsWith('1–4 of 4 ·'), `the total counts the copies once: ${pageInfo}`);
+    await page.fill('#user', '');
+    await page.click(`#results .card[data-id="${clip0}"]`);
+    await page.waitForSelector(`#watch-copies:not([hidden]) button[data-id="${reupload}"]`);
+    await page.click(`#watch-copies button[data-id="${reupload}"]`);
+    await waitFor(async () => (await page.textContent('#watch-title')) === 'reupload-of-clip0.mp4', 'the copy to open');
+    await page.click('#close');
+    await page.fill('#user', 'tester');
 
     // Words: the clip whose subtitle says them comes first, at the cue, with what matched
     // and the words highlighted; markup in the text stays text.
@@ -227,6 +248,47 @@ async function main() {
     // And a query without matches on a later page.
     check(external.length === 0, `nothing loaded from elsewhere: ${external}`);
     check(consoleErrors.length === 0, `no script errors: ${consoleErrors}`);
+
+    // The page in Simplified Chinese: a browser whose first language is Chinese (it sends
+    // Accept-Language: zh-CN) gets every string of the table in Chinese; the switch turns
+    // the page, what it shows included, to English, and the choice stays.
+    const incomplete = await page.evaluate(() => Object.entries(STRINGS).filter(([, v]) => !v.en || !v.zh).map(([k]) => k));
+    check(incomplete.length === 0, `every string in both languages: ${incomplete}`);
+    const zhContext = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 860 } });
+    const zh = await zhContext.newPage();
+    zh.on('pageerror', (e) => consoleErrors.push(String(e)));
+    await zh.goto(base + '/');
+    const shown = () => zh.evaluate(() => ({
+      lang: document.documentElement.lang,
+      // Every element's string and attribute from the table, in the page's language.
+      wrong: [...document.querySelectorAll('*')].flatMap((el) => el.getAttributeNames().filter((a) => a.startsWith('data-i18n'))
+        .map((a) => [el, a])).filter(([el, a]) => {
+        const want = STRINGS[el.getAttribute(a)][document.documentElement.lang === 'zh-CN' ? 'zh' : 'en'];
+        return (a === 'data-i18n' ? el.textContent : el.getAttribute(a.slice('data-i18n-'.length))) !== want;
+      }).map(([el, a]) => `${el.id || el.tagName} ${a}`),
+    }));
+    let z = await shown();
+    check(z.lang === 'zh-CN' && z.wrong.length === 0, `the page in Chinese: ${JSON.stringify(z)}`);
+    check(await zh.textContent('#search-form button[type=submit]') === '搜索' &&
+      (await zh.textContent('#welcome')).includes('推荐'), 'Chinese buttons and welcome');
+    await zh.fill('#q', 'colour bars on a test card');
+    await zh.press('#q', 'Enter');
+    await zh.waitForSelector('#results .card');
+    const zhCards = await zh.$$eval('#results .card', (cs) => cs.map((c) => c.innerText));
+    const zhTitle = await zh.textContent('#results-title');
+    check(zhTitle === '“colour bars on a test card”的搜索结果' && zhCards.every((c) => /得分 -?\d\.\d{3}/.test(c)) &&
+      zhCards.some((c) => c.includes('共 2 个副本')) && (await zh.textContent('#page-info')).startsWith('第 1–4 个，共 4 个'),
+    `Chinese results: ${zhTitle} ${JSON.stringify(zhCards)}`);
+    await zh.screenshot({ path: path.join(shots, '8-chinese.png') });
+    await zh.selectOption('#lang', 'en');
+    await waitFor(async () => (await zh.textContent('#results-title')) === 'Results for “colour bars on a test card”',
+      'the results again in English');
+    z = await shown();
+    check(z.lang === 'en' && z.wrong.length === 0, `switched to English: ${JSON.stringify(z)}`);
+    await zh.reload();
+    check(await zh.textContent('#search-form button[type=submit]') === 'Search', 'the choice of English stays');
+    await zhContext.close();
+    check(consoleErrors.length === 0, `no script errors in Chinese: ${consoleErrors}`);
 
     // Formats this browser refuses: each is indexed, gets a rendition in the background,
     // and plays from the web page at its moment.

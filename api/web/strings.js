@@ -32,10 +32,8 @@ const STRINGS = {
   skip: { en: 'Skip', zh: '跳过' },
   close: { en: 'Close', zh: '关闭' },
   more_like_this: { en: 'More like this', zh: '更多类似视频' },
-  results: { en: 'Results', zh: '搜索结果' },
   previous: { en: '← Previous', zh: '← 上一页' },
   next: { en: 'Next →', zh: '下一页 →' },
-  your_feed: { en: 'Your feed', zh: '你的推荐' },
   welcome: {
     en: 'Search your videos by what happens in them, jump straight to the moment, and get a ' +
       'feed that learns from what you watch, like and skip. Enter a name to keep a feed.',
