@@ -1,11 +1,14 @@
 /* Fuzz target: the CLIP tokenizer on arbitrary bytes (as text from a query string or
  * a file). Invalid UTF-8 must be refused with a message; anything else must tokenize
- * to 2..77 ids, start and end tokens in place, every id inside the vocabulary. */
+ * to 2..77 ids, start and end tokens in place, every id inside the vocabulary. A text
+ * that tokenizes also goes through the query router (engine/langid.h), which tokenizes
+ * it again and reads its trigrams: one of its three answers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../encoder/tokenizer.h"
+#include "../../engine/langid.h"
 
 static vx_tokenizer *tok;
 
@@ -36,7 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         if (n < 2 || n > 77 || ids[0] != vx_tokenizer_sot(tok) || ids[n - 1] != vx_tokenizer_eot(tok)) abort();
         for (int i = 0; i < n; i++)
-            if (ids[i] < 0 || ids[i] >= vx_tokenizer_vocab_size(tok)) abort();
+            if (ids[i] < 0 || ids[i] >= vx_tokenizer_vocab_size(tok) ||
+                vx_tokenizer_merge_rank(tok, ids[i]) >= vx_tokenizer_vocab_size(tok))
+                abort();
+        const vx_lang_guess g = vx_langid_route(text, tok);
+        if (g != VX_LANG_ENGLISH && g != VX_LANG_OTHER && g != VX_LANG_UNSURE) abort();
     }
     free(text);
     return 0;
