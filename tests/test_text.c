@@ -325,6 +325,56 @@ static void test_text_search(void) {
     vx_engine_close(e);
 }
 
+/* Which cue a subtitle match points to (issue 38): the cue that holds the most of the
+ * query's words, then the one where they are closest, then by BM25; a phrase said across
+ * two cues is that run of two. Every query here shares stop words ("the", "a", "into")
+ * with the first cue, and some share a stem with an earlier cue ("crested"). */
+static const char many_cues[] =
+    "1\n00:00:01,000 --> 00:00:04,000\nWelcome back to the lobby camera feed.\n\n"
+    "2\n00:00:10,000 --> 00:00:14,000\nSecurity desk: the courier in the red jacket signs in at the gate.\n\n"
+    "3\n00:00:20,000 --> 00:00:24,000\nOur sulphur-crested cockatoo Pepper sits on the perch.\n\n"
+    "4\n00:00:30,000 --> 00:00:34,000\nThe submarine slowly sinks\n\n"
+    "5\n00:00:34,000 --> 00:00:38,000\ninto the deep trench below the ship.\n\n"
+    "6\n00:00:40,000 --> 00:00:44,500\nNote the cyclist who stops beside the lamp post and checks a map.\n\n"
+    "7\n00:00:50,000 --> 00:00:54,000\nThe kettle whistles while Pepper watches from the crest of the cupboard.\n\n"
+    "8\n00:01:00,000 --> 00:01:04,000\nA lamp post leans over the cycle path.\n\n"
+    "9\n00:01:10,000 --> 00:01:14,000\nA jacket hangs by the red door.\n\n";
+
+static void test_cue_location(void) {
+    char base[4000];
+    snprintf(base, sizeof base, "%s", dir);
+    snprintf(dir, sizeof dir, "%s/cues", base);
+    snprintf(db, sizeof db, "%s/db", dir);
+    REQUIRE(mkdir(dir, 0755) == 0);
+    char sub[4400];
+    snprintf(sub, sizeof sub, "%s/v", dir);
+    REQUIRE(mkdir(sub, 0755) == 0);
+    write_file("e.srt", many_cues);
+    sh("cd '%s/v' && ffmpeg -v error -y -f lavfi -i testsrc=size=64x48:rate=1:duration=80 -c:v libx264 "
+       "-preset ultrafast e.mp4 && ffmpeg -v error -y -f lavfi -i smptebars=size=64x48:rate=1:duration=10 "
+       "-c:v libx264 -preset ultrafast f.mp4", dir);
+    vx_engine *e = open_engine(1);
+    REQUIRE(e);
+    vx_index_summary s;
+    index_folder(e, &s);
+    CHECK_MSG(s.indexed == 2 && s.failed == 0, "indexed %d, failed %d", s.indexed, s.failed);
+    vx_index_summary_clear(&s);
+    /* All the words in one later cue. */
+    first_is(e, "cyclist checks a map by the lamp post", "e.mp4", VX_MATCHED_SUBTITLE, 40, 44.5, "<b>cyclist</b>");
+    /* All three terms in cue 7; cue 3 holds only the stem of one. */
+    first_is(e, "kettle whistles crest", "e.mp4", VX_MATCHED_SUBTITLE, 50, 54, "<b>kettle</b>");
+    /* Both terms in cues 2 and 9: cue 2 holds them side by side (cue 9 is shorter, so
+     * BM25 alone would pick it). */
+    first_is(e, "red jacket", "e.mp4", VX_MATCHED_SUBTITLE, 10, 14, "<b>red</b> <b>jacket</b>");
+    /* A phrase said across cues 4 and 5: the run of both, quoted whole. */
+    first_is(e, "submarine sinks into the trench", "e.mp4", VX_MATCHED_SUBTITLE, 30, 38, "<b>trench</b>");
+    first_is(e, "submarine sinks into the trench", "e.mp4", VX_MATCHED_SUBTITLE, 30, 38, "<b>submarine</b>");
+    /* One word found in several cues (2 and 9): the moment and the snippet from the same one. */
+    first_is(e, "jacket", "e.mp4", VX_MATCHED_SUBTITLE, 70, 74, "hangs");
+    vx_engine_close(e);
+    snprintf(dir, sizeof dir, "%s", base);
+}
+
 int main(void) {
     const char *s = getenv("VIDX_SHARED_DATA");
     snprintf(shared, sizeof shared, "%s", s && *s ? s : "../shared/data");
@@ -335,6 +385,7 @@ int main(void) {
     free(tmp);
     snprintf(db, sizeof db, "%s/db", dir);
     RUN(test_text_search);
+    RUN(test_cue_location);
     test_rmtree(dir);
     CHECK_EXIT();
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -88,6 +89,15 @@ bool unpack_cues(const std::string &s, std::vector<Cue> *cues) {
         cues->push_back(std::move(c));
     }
     return true;
+}
+
+// How text becomes terms, for the index and for the cues located afterwards alike:
+// English stems ("Z" terms, without positions), stop words left out of those, CJK n-grams.
+void configure(Xapian::TermGenerator &tg) {
+    tg.set_stemmer(Xapian::Stem("english"));
+    tg.set_stopper(&stopper());
+    tg.set_stopper_strategy(Xapian::TermGenerator::STOP_STEMMED);
+    tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
 }
 
 int fail(vx_error *err, const char *what, const Xapian::Error &e) {
@@ -178,10 +188,7 @@ extern "C" int vx_lexical_put_video(vx_lexical *lx, uint64_t video_id, const vx_
         const std::string term = video_term(video_id);
         lx->writer.delete_document(term);
         Xapian::TermGenerator tg;
-        tg.set_stemmer(Xapian::Stem("english"));
-        tg.set_stopper(&stopper());
-        tg.set_stopper_strategy(Xapian::TermGenerator::STOP_STEMMED);
-        tg.set_flags(Xapian::TermGenerator::FLAG_CJK_NGRAM);
+        configure(tg);
         static const uint8_t fields[] = {VX_FIELD_TITLE, VX_FIELD_DESCRIPTION, VX_FIELD_TAG,
                                          VX_FIELD_SUBTITLE, VX_LEXICAL_FILE_NAME};
         for (uint8_t field : fields) {
@@ -360,34 +367,144 @@ static std::string snippet_of(SearchState *st, const std::string &text) {
     return snip;
 }
 
-// The cue the words matched best: the most query terms, each weighed by how rare it is
-// (its inverse document frequency), ties to the earlier cue. Read from the positions
-// the index keeps of each term in the document: no text is tokenized again.
-static size_t best_cue(SearchState *st, Xapian::docid did, const std::vector<Cue> &cues) {
-    std::vector<double> score(cues.size(), 0.0);
-    std::vector<size_t> seen_at(cues.size(), SIZE_MAX); // the term that last scored the cue
-    const Xapian::Database &db = st->reader->db;
-    const double docs = (double)db.get_doccount() + 1;
-    size_t k = 0;
-    for (Xapian::TermIterator t = st->query.get_unique_terms_begin(); t != st->query.get_unique_terms_end(); ++t, ++k) {
-        const double w = log(docs / ((double)db.get_termfreq(*t) + 1)) + 1e-3;
-        for (Xapian::PositionIterator p = db.positionlist_begin(did, *t); p != db.positionlist_end(did, *t); ++p) {
-            // The cue whose first position is the last one at or before p.
-            size_t lo = 0, hi = cues.size();
-            while (hi - lo > 1) {
-                const size_t mid = (lo + hi) / 2;
-                if (cues[mid].pos <= *p) lo = mid;
-                else hi = mid;
-            }
-            if (seen_at[lo] != k) {
-                seen_at[lo] = k;
-                score[lo] += w;
+// Where the words matched among a video's cues: the cue, or the run of two adjacent
+// cues, that matches the query best. Ranked by how many of the query's terms it holds
+// (stop words count for nothing), then by how close together they are (the shortest run
+// of words that holds one of each, less their count: 0 for a phrase), then by fewer cues,
+// then by BM25 over the cues (rarer terms weigh more), then the earlier. Each cue's text
+// is made into terms again as the index made them, for the hits a page shows only.
+namespace {
+
+struct QueryTerm {
+    std::string term;
+    double idf;
+};
+
+// One cue's terms: each term's count, and per word position, the query terms there.
+struct CueMatch {
+    std::vector<uint32_t> count;               // per query term: its count in the cue
+    std::vector<std::vector<int>> at;          // per word position: the query terms that match the word
+    uint32_t length = 0;                       // words
+};
+
+CueMatch match_cue(const std::string &text, const std::vector<QueryTerm> &q, const Xapian::Stem &stem) {
+    CueMatch m;
+    m.count.assign(q.size(), 0);
+    Xapian::Document doc;
+    Xapian::TermGenerator tg;
+    configure(tg);
+    tg.set_document(doc);
+    tg.index_text(text);
+    m.length = (uint32_t)tg.get_termpos();
+    m.at.resize(m.length + 1);
+    for (Xapian::TermIterator t = doc.termlist_begin(); t != doc.termlist_end(); ++t) {
+        const std::string term = *t;
+        const std::string stemmed = term.empty() || term[0] == 'Z' ? std::string() : "Z" + stem(term);
+        for (size_t k = 0; k < q.size(); k++) {
+            const bool same = q[k].term == term, by_stem = !stemmed.empty() && q[k].term == stemmed;
+            if (!same && !by_stem) continue;
+            if (same) m.count[k] += t.get_wdf();
+            for (Xapian::PositionIterator p = t.positionlist_begin(); p != t.positionlist_end(); ++p) {
+                if (*p < m.at.size()) m.at[*p].push_back((int)k); // the stem's own term has none
             }
         }
     }
-    size_t best = 0;
-    for (size_t c = 1; c < cues.size(); c++)
-        if (score[c] > score[best]) best = c;
+    return m;
+}
+
+struct Place {
+    size_t first, cues;    // cues[first .. first + cues)
+    int terms = 0;         // query terms held
+    uint32_t slack = 0;    // shortest run holding one of each, less their count
+    double bm25 = 0;
+    Place(size_t f, size_t n) : first(f), cues(n) {}
+};
+
+// Fewer words between the terms: the shortest window of positions that holds every term
+// that has a position in it.
+uint32_t slack_of(const std::vector<const CueMatch *> &parts, size_t n_terms) {
+    std::vector<std::pair<uint32_t, int>> hits; // (position across the parts, term)
+    uint32_t base = 0;
+    for (const CueMatch *m : parts) {
+        for (uint32_t p = 0; p < m->at.size(); p++)
+            for (int k : m->at[p]) hits.emplace_back(base + p, k);
+        base += m->length + 1;
+    }
+    std::vector<int> need(n_terms, 0);
+    size_t distinct = 0;
+    for (const auto &h : hits) distinct += need[(size_t)h.second]++ == 0;
+    if (distinct < 2) return 0;
+    std::vector<int> have(n_terms, 0);
+    size_t covered = 0, lo = 0;
+    uint32_t best = UINT32_MAX;
+    for (size_t hi = 0; hi < hits.size(); hi++) {
+        covered += have[(size_t)hits[hi].second]++ == 0;
+        while (covered == distinct) {
+            best = std::min(best, hits[hi].first - hits[lo].first + 1);
+            covered -= --have[(size_t)hits[lo].second] == 0;
+            lo++;
+        }
+    }
+    return best - (uint32_t)distinct;
+}
+
+bool better(const Place &a, const Place &b) {
+    if (a.terms != b.terms) return a.terms > b.terms;
+    if (a.slack != b.slack) return a.slack < b.slack;
+    if (a.cues != b.cues) return a.cues < b.cues;
+    if (a.bm25 != b.bm25) return a.bm25 > b.bm25;
+    return a.first < b.first;
+}
+
+} // namespace
+
+static Place best_place(SearchState *st, const std::vector<Cue> &cues) {
+    const Xapian::Database &db = st->reader->db;
+    const double docs = (double)db.get_doccount();
+    std::vector<QueryTerm> q;
+    for (Xapian::TermIterator t = st->query.get_unique_terms_begin(); t != st->query.get_unique_terms_end(); ++t) {
+        const std::string term = *t;
+        if (stopper()(term[0] == 'Z' ? term.substr(1) : term)) continue; // a stop word in a phrase
+        const double n = (double)db.get_termfreq(term);
+        q.push_back({term, log(1.0 + (docs - n + 0.5) / (n + 0.5))});
+    }
+    std::vector<CueMatch> m;
+    m.reserve(cues.size());
+    double words = 0;
+    for (const Cue &c : cues) {
+        m.push_back(match_cue(c.text, q, st->stem));
+        words += m.back().length;
+    }
+    const double avg = cues.empty() || words == 0 ? 1 : words / (double)cues.size();
+    // Scores cues[first .. first + n).
+    auto place = [&](size_t first, size_t n) {
+        Place pl(first, n);
+        std::vector<const CueMatch *> parts;
+        double length = 0;
+        for (size_t i = first; i < first + n; i++) parts.push_back(&m[i]), length += m[i].length;
+        for (size_t k = 0; k < q.size(); k++) {
+            double tf = 0;
+            for (const CueMatch *c : parts) tf += c->count[k];
+            if (tf == 0) continue;
+            pl.terms++;
+            const double k1 = 1.2, b = 0.75;
+            pl.bm25 += q[k].idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / (n * avg)));
+        }
+        pl.slack = slack_of(parts, q.size());
+        return pl;
+    };
+    std::vector<Place> one;
+    for (size_t i = 0; i < cues.size(); i++) one.push_back(place(i, 1));
+    Place best = one.empty() ? Place(0, 1) : one[0];
+    for (const Place &pl : one)
+        if (better(pl, best)) best = pl;
+    // A run of two: only where it holds more of the query than either cue alone (a
+    // phrase said across them).
+    for (size_t i = 0; i + 1 < cues.size(); i++) {
+        if (!one[i].terms || !one[i + 1].terms) continue;
+        const Place two = place(i, 2);
+        if (two.terms > one[i].terms && two.terms > one[i + 1].terms && better(two, best)) best = two;
+    }
     return best;
 }
 
@@ -402,10 +519,12 @@ extern "C" char *vx_lexical_locate(const vx_lexical_hits *h, int i, double *star
         if (h->items[i].field == VX_FIELD_SUBTITLE) {
             std::vector<Cue> cues;
             if (!unpack_cues(data, &cues) || cues.empty()) return strdup("");
-            const Cue &c = cues[best_cue(st, st->docids[(size_t)i], cues)];
-            *start = c.start;
-            *end = c.end;
-            snip = snippet_of(st, c.text);
+            const Place pl = best_place(st, cues);
+            std::string text;
+            for (size_t c = pl.first; c < pl.first + pl.cues; c++) text += (text.empty() ? "" : " ") + cues[c].text;
+            *start = cues[pl.first].start;
+            *end = cues[pl.first + pl.cues - 1].end;
+            snip = snippet_of(st, text);
         } else {
             snip = snippet_of(st, data.substr(1));
         }
