@@ -371,46 +371,11 @@ static std::string snippet_of(SearchState *st, const std::string &text) {
 // cues, that matches the query best. Ranked by how many of the query's terms it holds
 // (stop words count for nothing), then by how close together they are (the shortest run
 // of words that holds one of each, less their count: 0 for a phrase), then by fewer cues,
-// then by BM25 over the cues (rarer terms weigh more), then the earlier. Each cue's text
-// is made into terms again as the index made them, for the hits a page shows only.
+// then by BM25 over the cues (rarer terms weigh more), then the earlier. Read from the
+// word positions the index keeps in the subtitles document; a stemmed query term (they
+// have no positions) stands for the document's words with that stem, found by their
+// common start and stemmed again. No text is tokenized again.
 namespace {
-
-struct QueryTerm {
-    std::string term;
-    double idf;
-};
-
-// One cue's terms: each term's count, and per word position, the query terms there.
-struct CueMatch {
-    std::vector<uint32_t> count;               // per query term: its count in the cue
-    std::vector<std::vector<int>> at;          // per word position: the query terms that match the word
-    uint32_t length = 0;                       // words
-};
-
-CueMatch match_cue(const std::string &text, const std::vector<QueryTerm> &q, const Xapian::Stem &stem) {
-    CueMatch m;
-    m.count.assign(q.size(), 0);
-    Xapian::Document doc;
-    Xapian::TermGenerator tg;
-    configure(tg);
-    tg.set_document(doc);
-    tg.index_text(text);
-    m.length = (uint32_t)tg.get_termpos();
-    m.at.resize(m.length + 1);
-    for (Xapian::TermIterator t = doc.termlist_begin(); t != doc.termlist_end(); ++t) {
-        const std::string term = *t;
-        const std::string stemmed = term.empty() || term[0] == 'Z' ? std::string() : "Z" + stem(term);
-        for (size_t k = 0; k < q.size(); k++) {
-            const bool same = q[k].term == term, by_stem = !stemmed.empty() && q[k].term == stemmed;
-            if (!same && !by_stem) continue;
-            if (same) m.count[k] += t.get_wdf();
-            for (Xapian::PositionIterator p = t.positionlist_begin(); p != t.positionlist_end(); ++p) {
-                if (*p < m.at.size()) m.at[*p].push_back((int)k); // the stem's own term has none
-            }
-        }
-    }
-    return m;
-}
 
 struct Place {
     size_t first, cues;    // cues[first .. first + cues)
@@ -420,24 +385,46 @@ struct Place {
     Place(size_t f, size_t n) : first(f), cues(n) {}
 };
 
-// Fewer words between the terms: the shortest window of positions that holds every term
-// that has a position in it.
-uint32_t slack_of(const std::vector<const CueMatch *> &parts, size_t n_terms) {
-    std::vector<std::pair<uint32_t, int>> hits; // (position across the parts, term)
-    uint32_t base = 0;
-    for (const CueMatch *m : parts) {
-        for (uint32_t p = 0; p < m->at.size(); p++)
-            for (int k : m->at[p]) hits.emplace_back(base + p, k);
-        base += m->length + 1;
+bool better(const Place &a, const Place &b) {
+    if (a.terms != b.terms) return a.terms > b.terms;
+    if (a.slack != b.slack) return a.slack < b.slack;
+    if (a.cues != b.cues) return a.cues < b.cues;
+    if (a.bm25 != b.bm25) return a.bm25 > b.bm25;
+    return a.first < b.first;
+}
+
+// The positions in document did of the words query term q stands for, sorted.
+std::vector<uint32_t> positions_of(const Xapian::Database &db, Xapian::docid did, const std::string &q,
+                                   const Xapian::Stem &stem) {
+    std::vector<uint32_t> at;
+    auto add = [&](const std::string &term) {
+        for (Xapian::PositionIterator p = db.positionlist_begin(did, term); p != db.positionlist_end(did, term); ++p)
+            at.push_back(*p);
+    };
+    if (q.empty() || q[0] != 'Z') {
+        add(q);
+        return at;
     }
-    std::vector<int> need(n_terms, 0);
-    size_t distinct = 0;
-    for (const auto &h : hits) distinct += need[(size_t)h.second]++ == 0;
-    if (distinct < 2) return 0;
+    // A stem's words start as it does but for its last letter ("pony" -> "poni").
+    const std::string s = q.substr(1), start = s.substr(0, s.size() > 1 ? s.size() - 1 : s.size());
+    Xapian::TermIterator t = db.termlist_begin(did);
+    for (t.skip_to(start); t != db.termlist_end(did) && (*t).compare(0, start.size(), start) == 0; ++t)
+        if (stem(*t) == s) add(*t);
+    std::sort(at.begin(), at.end());
+    return at;
+}
+
+// The shortest window of positions in [lo, hi) holding one of each term found there, less
+// their count; hits: (position, term), sorted by position.
+uint32_t slack_of(const std::vector<std::pair<uint32_t, int>> &hits, size_t from, size_t to, size_t n_terms) {
     std::vector<int> have(n_terms, 0);
-    size_t covered = 0, lo = 0;
+    size_t distinct = 0;
+    for (size_t i = from; i < to; i++) distinct += have[(size_t)hits[i].second]++ == 0;
+    if (distinct < 2) return 0;
+    std::fill(have.begin(), have.end(), 0);
+    size_t covered = 0, lo = from;
     uint32_t best = UINT32_MAX;
-    for (size_t hi = 0; hi < hits.size(); hi++) {
+    for (size_t hi = from; hi < to; hi++) {
         covered += have[(size_t)hits[hi].second]++ == 0;
         while (covered == distinct) {
             best = std::min(best, hits[hi].first - hits[lo].first + 1);
@@ -448,62 +435,75 @@ uint32_t slack_of(const std::vector<const CueMatch *> &parts, size_t n_terms) {
     return best - (uint32_t)distinct;
 }
 
-bool better(const Place &a, const Place &b) {
-    if (a.terms != b.terms) return a.terms > b.terms;
-    if (a.slack != b.slack) return a.slack < b.slack;
-    if (a.cues != b.cues) return a.cues < b.cues;
-    if (a.bm25 != b.bm25) return a.bm25 > b.bm25;
-    return a.first < b.first;
-}
-
 } // namespace
 
-static Place best_place(SearchState *st, const std::vector<Cue> &cues) {
+static Place best_place(SearchState *st, Xapian::docid did, const std::vector<Cue> &cues) {
     const Xapian::Database &db = st->reader->db;
     const double docs = (double)db.get_doccount();
-    std::vector<QueryTerm> q;
+    // Every position of a query term, and the cue it falls in.
+    std::vector<double> idf;
+    std::vector<std::pair<uint32_t, int>> hits; // (position, query term)
     for (Xapian::TermIterator t = st->query.get_unique_terms_begin(); t != st->query.get_unique_terms_end(); ++t) {
         const std::string term = *t;
         if (stopper()(term[0] == 'Z' ? term.substr(1) : term)) continue; // a stop word in a phrase
         const double n = (double)db.get_termfreq(term);
-        q.push_back({term, log(1.0 + (docs - n + 0.5) / (n + 0.5))});
+        const int k = (int)idf.size();
+        idf.push_back(log(1.0 + (docs - n + 0.5) / (n + 0.5)));
+        for (uint32_t p : positions_of(db, did, term, st->stem)) hits.emplace_back(p, k);
     }
-    std::vector<CueMatch> m;
-    m.reserve(cues.size());
-    double words = 0;
-    for (const Cue &c : cues) {
-        m.push_back(match_cue(c.text, q, st->stem));
-        words += m.back().length;
-    }
-    const double avg = cues.empty() || words == 0 ? 1 : words / (double)cues.size();
-    // Scores cues[first .. first + n).
+    std::sort(hits.begin(), hits.end());
+    // The cue of a position: the last whose first position is at or before it.
+    auto cue_of = [&](uint32_t p) {
+        size_t lo = 0, hi = cues.size();
+        while (hi - lo > 1) {
+            const size_t mid = (lo + hi) / 2;
+            if (cues[mid].pos <= p) lo = mid;
+            else hi = mid;
+        }
+        return lo;
+    };
+    std::vector<size_t> begin(cues.size() + 1, hits.size()); // hits of cue c: [begin[c], begin[c + 1])
+    for (size_t i = hits.size(); i-- > 0;) begin[cue_of(hits[i].first)] = i;
+    for (size_t c = cues.size(); c-- > 0;) begin[c] = std::min(begin[c], begin[c + 1]);
+    // Words per cue, from the positions where cues start (the last runs to its last hit).
+    auto words = [&](size_t c) {
+        const uint32_t end = c + 1 < cues.size() ? cues[c + 1].pos
+                                                 : std::max(cues[c].pos + 1, hits.empty() ? 0u : hits.back().first + 1);
+        return (double)(end > cues[c].pos ? end - cues[c].pos : 1);
+    };
+    double all_words = 0;
+    for (size_t c = 0; c < cues.size(); c++) all_words += words(c);
+    const double avg = cues.empty() ? 1 : all_words / (double)cues.size();
     auto place = [&](size_t first, size_t n) {
         Place pl(first, n);
-        std::vector<const CueMatch *> parts;
+        const size_t from = begin[first], to = begin[first + n];
+        std::vector<double> tf(idf.size(), 0);
+        for (size_t i = from; i < to; i++) tf[(size_t)hits[i].second]++;
         double length = 0;
-        for (size_t i = first; i < first + n; i++) parts.push_back(&m[i]), length += m[i].length;
-        for (size_t k = 0; k < q.size(); k++) {
-            double tf = 0;
-            for (const CueMatch *c : parts) tf += c->count[k];
-            if (tf == 0) continue;
-            pl.terms++;
-            const double k1 = 1.2, b = 0.75;
-            pl.bm25 += q[k].idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / (n * avg)));
-        }
-        pl.slack = slack_of(parts, q.size());
+        for (size_t c = first; c < first + n; c++) length += words(c);
+        const double k1 = 1.2, b = 0.75;
+        for (size_t k = 0; k < idf.size(); k++)
+            if (tf[k] > 0) {
+                pl.terms++;
+                pl.bm25 += idf[k] * tf[k] * (k1 + 1) / (tf[k] + k1 * (1 - b + b * length / ((double)n * avg)));
+            }
+        pl.slack = slack_of(hits, from, to, idf.size());
         return pl;
     };
-    std::vector<Place> one;
-    for (size_t i = 0; i < cues.size(); i++) one.push_back(place(i, 1));
-    Place best = one.empty() ? Place(0, 1) : one[0];
-    for (const Place &pl : one)
-        if (better(pl, best)) best = pl;
+    Place best(0, 1);
+    std::vector<int> terms(cues.size(), 0);
+    for (size_t c = 0; c < cues.size(); c++) {
+        if (begin[c] == begin[c + 1]) continue; /* nothing there */
+        const Place one = place(c, 1);
+        terms[c] = one.terms;
+        if (best.terms == 0 || better(one, best)) best = one;
+    }
     // A run of two: only where it holds more of the query than either cue alone (a
     // phrase said across them).
-    for (size_t i = 0; i + 1 < cues.size(); i++) {
-        if (!one[i].terms || !one[i + 1].terms) continue;
-        const Place two = place(i, 2);
-        if (two.terms > one[i].terms && two.terms > one[i + 1].terms && better(two, best)) best = two;
+    for (size_t c = 0; c + 1 < cues.size(); c++) {
+        if (!terms[c] || !terms[c + 1]) continue;
+        const Place two = place(c, 2);
+        if (two.terms > terms[c] && two.terms > terms[c + 1] && better(two, best)) best = two;
     }
     return best;
 }
@@ -519,7 +519,7 @@ extern "C" char *vx_lexical_locate(const vx_lexical_hits *h, int i, double *star
         if (h->items[i].field == VX_FIELD_SUBTITLE) {
             std::vector<Cue> cues;
             if (!unpack_cues(data, &cues) || cues.empty()) return strdup("");
-            const Place pl = best_place(st, cues);
+            const Place pl = best_place(st, st->docids[(size_t)i], cues);
             std::string text;
             for (size_t c = pl.first; c < pl.first + pl.cues; c++) text += (text.empty() ? "" : " ") + cues[c].text;
             *start = cues[pl.first].start;

@@ -83,7 +83,9 @@ int vx_lexical_search(vx_lexical *lx, const char *query, int want, vx_lexical_hi
 /* Where hit i matched, for the hits a page shows: its text around the match (a heap
  * string, HTML-escaped, matches in <b>...</b>; NULL when out of memory) and, when the
  * words matched subtitles, the time range of the cue they matched best (*start, *end;
- * else both 0). */
+ * else both 0). The cue is the one holding the most query terms, then the closest together,
+ * then by BM25; or a run of two adjacent cues when together they hold more terms than
+ * either (a phrase said across them), the range then covering both. */
 char *vx_lexical_locate(const vx_lexical_hits *h, int i, double *start, double *end);
 void vx_lexical_hits_free(vx_lexical_hits *h);
 
