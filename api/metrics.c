@@ -5,7 +5,7 @@
 
 static const char *const route_names[VX_N_ROUTES] = {
     "search", "video", "similar", "media", "events", "feed", "user",
-    "index", "job", "healthz", "metrics", "thumbnail", "page", "info", "text", "tags", "token", "other",
+    "index", "job", "healthz", "metrics", "thumbnail", "page", "info", "text", "tags", "token", "rendition", "other",
 };
 
 const char *vx_route_name(vx_route r) { return r < VX_N_ROUTES ? route_names[r] : "other"; }

@@ -281,6 +281,31 @@ static void do_similar(vx_request *rq, uint64_t id) {
 
 /* ---- media ----------------------------------------------------------------------------------- */
 
+/* POST /v1/videos/{id}/rendition {"reason": "..."}: the web page's browser could not play
+ * the original (a format browsers play, with a damaged stream): this node makes a
+ * rendition first; answered with the video's document ("playback": "pending"). Open like
+ * the video itself: a request is made once per content, and few wait at a time. */
+static void do_request_rendition(vx_request *rq, uint64_t id) {
+    json_t *b = vx_json_body(rq, 4096);
+    if (!b) return;
+    const char *key, *why = NULL;
+    json_t *v;
+    json_object_foreach(b, key, v) {
+        if (strcmp(key, "reason") || !json_is_string(v) || json_string_length(v) != strlen(json_string_value(v))) {
+            vx_reply_error(rq, 400, "bad_body", "%s: unknown field or wrong type (reason is a string)", key);
+            json_decref(b);
+            return;
+        }
+        why = json_string_value(v);
+    }
+    vx_error err;
+    const int st = vx_engine_request_rendition(api(rq)->engine, id, why, &err);
+    json_decref(b);
+    if (st == VX_E_BAD_INPUT) vx_reply_error(rq, 400, "bad_body", "%s", err.msg);
+    else if (st) reply_status(rq, st, "unknown_video", &err);
+    else do_video(rq, id);
+}
+
 /* The video for the web page's player, whole or one byte range (206): its rendition
  * when one is ready, else (or with ?original=1) the file as it is. */
 static void do_media(vx_request *rq, uint64_t id) {
@@ -982,15 +1007,18 @@ void vx_api_handle(vx_request *rq) {
         rq->route = n == 1 ? VX_ROUTE_VIDEO
                     : wl == 7 && !strncmp(what, "similar", 7) ? VX_ROUTE_SIMILAR
                     : wl == 5 && !strncmp(what, "media", 5) ? VX_ROUTE_MEDIA
-                    : wl == 4 && !strncmp(what, "text", 4) ? VX_ROUTE_TEXT : VX_ROUTE_OTHER;
+                    : wl == 4 && !strncmp(what, "text", 4) ? VX_ROUTE_TEXT
+                    : wl == 9 && !strncmp(what, "rendition", 9) ? VX_ROUTE_RENDITION : VX_ROUTE_OTHER;
         if (rq->route == VX_ROUTE_OTHER) { vx_reply_error(rq, 404, "not_found", "no route %s", p); return; }
-        if (rq->route == VX_ROUTE_TEXT ? rq->method != EVHTTP_REQ_PUT : !is_get(rq))
-            { vx_reply_method_not_allowed(rq, rq->route == VX_ROUTE_TEXT ? "PUT" : "GET"); return; }
+        const int method = rq->route == VX_ROUTE_TEXT ? EVHTTP_REQ_PUT : rq->route == VX_ROUTE_RENDITION ? EVHTTP_REQ_POST : 0;
+        if (method ? (int)rq->method != method : !is_get(rq))
+            { vx_reply_method_not_allowed(rq, method == EVHTTP_REQ_PUT ? "PUT" : method ? "POST" : "GET"); return; }
         if (vx_http_parse_id(seg[0], len[0], &id))
             { vx_reply_error(rq, 404, "unknown_video", "video ids are 16 hex digits, not '%.*s'", (int)len[0], seg[0]); return; }
         if (rq->route == VX_ROUTE_VIDEO) do_video(rq, id);
         else if (rq->route == VX_ROUTE_TEXT) do_set_text(rq, id);
         else if (rq->route == VX_ROUTE_MEDIA) do_media(rq, id);
+        else if (rq->route == VX_ROUTE_RENDITION) do_request_rendition(rq, id);
         else do_similar(rq, id);
         return;
     }

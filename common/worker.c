@@ -48,21 +48,30 @@ vx_queue_node *vx_worker_stop(vx_worker *w) {
     return left;
 }
 
-int vx_worker_push(vx_worker *w, vx_queue_node *item) {
+static int push_at(vx_worker *w, vx_queue_node *item, int front) {
     item->next = NULL;
     pthread_mutex_lock(&w->mu);
     if (w->queued >= w->max_queued || atomic_load(&w->stopping)) {
         pthread_mutex_unlock(&w->mu);
         return -1;
     }
-    if (w->tail) w->tail->next = item;
-    else w->head = item;
-    w->tail = item;
+    if (front) {
+        item->next = w->head;
+        w->head = item;
+        if (!w->tail) w->tail = item;
+    } else {
+        if (w->tail) w->tail->next = item;
+        else w->head = item;
+        w->tail = item;
+    }
     w->queued++;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     return 0;
 }
+
+int vx_worker_push(vx_worker *w, vx_queue_node *item) { return push_at(w, item, 0); }
+int vx_worker_push_front(vx_worker *w, vx_queue_node *item) { return push_at(w, item, 1); }
 
 void vx_worker_wake(vx_worker *w) {
     pthread_mutex_lock(&w->mu);

@@ -57,6 +57,8 @@ vx_queue_node *vx_worker_stop(vx_worker *w);
 
 /* 0, or -1 (nothing queued) when the queue is full or the worker is stopping. */
 int vx_worker_push(vx_worker *w, vx_queue_node *item);
+/* The same, first in the queue (taken before what waits). */
+int vx_worker_push_front(vx_worker *w, vx_queue_node *item);
 /* Something changed that the thread should look at (vx_worker_take returns 0). */
 void vx_worker_wake(vx_worker *w);
 /* From the thread: blocks until items wait, a wake, stop or timeout_s (< 0: no

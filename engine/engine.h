@@ -384,6 +384,17 @@ typedef struct vx_media_file {
 } vx_media_file;
 int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file *out, vx_error *err);
 
+/* A browser could not play video id from its original (the web page says so, with the
+ * browser's words in why): when its format is one browsers play (so it has no rendition),
+ * this node makes one, first in the queue. A request is kept (rendition record
+ * "requested") and made once; VX_OK too when one exists or is on its way. Derived, like
+ * every rendition: each serving node keeps its own, nothing goes through a cluster's log.
+ * VX_E_BUSY when VX_RENDITION_REQUESTS_MAX renditions already wait; VX_E_DISABLED when the
+ * service makes none. */
+#define VX_RENDITION_WHY_MAX 200
+#define VX_RENDITION_REQUESTS_MAX 16
+int vx_engine_request_rendition(vx_engine *e, uint64_t id, const char *why, vx_error *err);
+
 /* The id of a video argument: 16 hex digits, or the path of a file (indexed or not:
  * ids are derived from canonical paths). VX_E_BAD_INPUT when neither. */
 int vx_video_arg_id(const char *arg, uint64_t *id, vx_error *err);

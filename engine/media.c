@@ -40,6 +40,7 @@
 #include "../common/idmap.h"
 #include "../common/log.h"
 #include "../common/system.h"
+#include "../common/utf8.h"
 #include "../common/vecmath.h"
 #include "../indexer/rendition.h"
 #include "engine_internal.h"
@@ -96,10 +97,12 @@ static void unmark_queued(vx_renditions *m, uint64_t hash, uint8_t kind) {
     pthread_mutex_unlock(&m->lock);
 }
 
-static void push(vx_renditions *m, uint64_t hash, uint8_t kind) {
+/* Queues a task, once per (hash, kind); first: at the head of the queue, even when one
+ * waits already (making it twice makes it once: the second finds it made). */
+static void push_task(vx_renditions *m, uint64_t hash, uint8_t kind, int first) {
     if (!m) return;
     const int fresh = mark_queued(m, hash, kind);
-    if (fresh <= 0) {
+    if (fresh < 0 || (fresh == 0 && !first)) {
         if (fresh < 0) vx_warn("renditions: out of memory; one is left for the next start");
         return;
     }
@@ -108,18 +111,63 @@ static void push(vx_renditions *m, uint64_t hash, uint8_t kind) {
     pthread_mutex_lock(&m->lock);
     m->outstanding++; /* before the thread can take it */
     pthread_mutex_unlock(&m->lock);
-    if (!t || vx_worker_push(&m->worker, &t->link)) {
+    if (!t || (first ? vx_worker_push_front : vx_worker_push)(&m->worker, &t->link)) {
         free(t);
         pthread_mutex_lock(&m->lock);
         m->outstanding--;
         pthread_mutex_unlock(&m->lock);
-        unmark_queued(m, hash, kind);
+        if (fresh) unmark_queued(m, hash, kind);
         if (!vx_worker_stopping(&m->worker)) vx_warn("renditions: out of memory; one is left for the next start");
     }
 }
 
-void vx_renditions_notice(vx_renditions *m, uint64_t content_hash) { push(m, content_hash, TASK_MAKE); }
-void vx_renditions_forget(vx_renditions *m, uint64_t content_hash) { push(m, content_hash, TASK_FORGET); }
+void vx_renditions_notice(vx_renditions *m, uint64_t content_hash) { push_task(m, content_hash, TASK_MAKE, 0); }
+void vx_renditions_forget(vx_renditions *m, uint64_t content_hash) { push_task(m, content_hash, TASK_FORGET, 0); }
+
+int vx_engine_request_rendition(vx_engine *e, uint64_t id, const char *why, vx_error *err) {
+    vx_engine_foreground(e);
+    char hex[VX_ID_HEX_LEN];
+    vx_id_to_hex(id, hex);
+    if (why && (strlen(why) > VX_RENDITION_WHY_MAX || !vx_utf8_valid(why, strlen(why)))) {
+        vx_fail(err, "reason: at most %d bytes of UTF-8", VX_RENDITION_WHY_MAX);
+        return VX_E_BAD_INPUT;
+    }
+    vx_video v;
+    int r = vx_catalog_get_video(e->cat, id, &v, err);
+    if (r < 0) return VX_E_INTERNAL;
+    if (r > 0 || v.status != VX_VIDEO_INDEXED) {
+        if (r == 0) vx_video_clear(&v);
+        vx_fail(err, "video %s is not indexed", hex);
+        return VX_E_NOT_FOUND;
+    }
+    const uint64_t hash = v.content_hash;
+    const int direct = v.playback == VX_PLAYBACK_DIRECT;
+    vx_video_clear(&v);
+    if (!e->renditions) {
+        vx_fail(err, "this service makes no renditions (vidx serve --no-renditions)");
+        return VX_E_DISABLED;
+    }
+    /* One that needs a rendition has one made or on its way; a request is made once. */
+    vx_rendition have;
+    r = vx_catalog_get_rendition(e->cat, hash, &have, err);
+    if (r < 0) return VX_E_INTERNAL;
+    const int asked = r == 0 && have.state != VX_RENDITION_NOT_NEEDED;
+    if (r == 0) vx_rendition_clear(&have);
+    if (!direct || asked) return VX_OK;
+    int64_t pending;
+    uint64_t made, failed;
+    vx_renditions_counts(e->renditions, &pending, &made, &failed);
+    if (pending >= VX_RENDITION_REQUESTS_MAX) {
+        vx_fail(err, "%lld renditions are waiting to be made; ask again later", (long long)pending);
+        return VX_E_BUSY;
+    }
+    const vx_rendition rec = {.content_hash = hash, .state = VX_RENDITION_REQUESTED, .made_at = (int64_t)time(NULL),
+                              .failure = (char *)(why && *why ? why : "a browser could not play the file")};
+    if ((r = vx_engine_write_rendition(e, &rec, 0, err))) return r;
+    vx_info("renditions: video %s asked for one (%s)", hex, rec.failure);
+    push_task(e->renditions, hash, TASK_MAKE, 1);
+    return VX_OK;
+}
 
 /* ---- one content's rendition ---------------------------------------------------------- */
 
@@ -229,8 +277,12 @@ static void make(vx_renditions *m, uint64_t hash) {
         return;
     }
     struct stat sb;
+    /* Asked for by a browser that refused the file (or made so once, its file gone since):
+     * made although the format plays. */
+    int asked = 0;
     if (r == 0) {
-        const int done = have.state != VX_RENDITION_READY || stat(path, &sb) == 0;
+        asked = have.state == VX_RENDITION_REQUESTED || have.state == VX_RENDITION_READY;
+        const int done = have.state != VX_RENDITION_REQUESTED && (have.state != VX_RENDITION_READY || stat(path, &sb) == 0);
         vx_rendition_clear(&have);
         if (done) { vx_video_clear(&v); return; }
     }
@@ -238,7 +290,7 @@ static void make(vx_renditions *m, uint64_t hash) {
     char note[VX_PLAYBACK_NOTE_MAX];
     int playback = v.playback;
     if (playback == VX_PLAYBACK_UNDECIDED) playback = vx_probe_playback(v.path, note, sizeof note, &err);
-    if (playback == VX_PLAYBACK_DIRECT) {
+    if (playback == VX_PLAYBACK_DIRECT && !asked) {
         rec.state = VX_RENDITION_NOT_NEEDED;
         put_record(e, &rec);
         vx_video_clear(&v);
@@ -322,7 +374,7 @@ typedef struct start_scan {
 static int scan_video(void *ctx, const vx_video *v) {
     start_scan *s = ctx;
     if (vx_worker_stopping(&s->m->worker)) return 1;
-    if (v->status != VX_VIDEO_INDEXED || v->playback == VX_PLAYBACK_DIRECT) return 0;
+    if (v->status != VX_VIDEO_INDEXED) return 0;
     if (vx_idmap_get(&s->wanted, map_key(v->content_hash), NULL)) return 0;
     if (vx_idmap_put(&s->wanted, map_key(v->content_hash), 1)) return 1;
     vx_rendition r;
@@ -330,11 +382,13 @@ static int scan_video(void *ctx, const vx_video *v) {
     vx_path path;
     struct stat sb;
     int have = vx_catalog_get_rendition(s->m->e->cat, v->content_hash, &r, &err);
-    int owed = have != 0;
+    /* A file browsers play is owed one only when a browser asked for it. */
+    int owed = have != 0 && v->playback != VX_PLAYBACK_DIRECT;
     if (have == 0) {
-        /* the file went: made again */
-        owed = r.state == VX_RENDITION_READY &&
-               (vx_rendition_path(s->m->e, v->content_hash, path, &err) || stat(path, &sb) != 0);
+        /* asked for and not made yet, or the file went: made (again) */
+        owed = r.state == VX_RENDITION_REQUESTED ||
+               (r.state == VX_RENDITION_READY &&
+                (vx_rendition_path(s->m->e, v->content_hash, path, &err) || stat(path, &sb) != 0));
         vx_rendition_clear(&r);
     }
     if (owed) {
@@ -404,7 +458,7 @@ static void run(vx_worker *w) {
             vx_error err;
             if (vx_engine_disk_room(m->e, 0, "renditions", &err) == VX_OK) { /* room again: all queued again */
                 vx_info("renditions: the disk has room again; %zu go on", m->n_waiting);
-                for (size_t i = 0; i < m->n_waiting; i++) push(m, m->waiting[i], TASK_MAKE);
+                for (size_t i = 0; i < m->n_waiting; i++) push_task(m, m->waiting[i], TASK_MAKE, 0);
                 pthread_mutex_lock(&m->lock);
                 m->n_waiting = 0;
                 pthread_mutex_unlock(&m->lock);

@@ -75,15 +75,17 @@ void vx_engine_playback(vx_engine *e, const vx_video *v, vx_playback_view *out) 
     memset(out, 0, sizeof *out);
     out->progress = -1;
     if (v->status != VX_VIDEO_INDEXED) return;
-    if (v->playback == VX_PLAYBACK_DIRECT) {
-        out->state = "direct";
-        return;
-    }
     vx_rendition r;
     vx_error err;
     vx_path path;
     struct stat sb;
     int have = vx_catalog_get_rendition(e->cat, v->content_hash, &r, &err);
+    /* A format browsers play: the original, unless a browser refused it and asked for one. */
+    if (v->playback == VX_PLAYBACK_DIRECT && (have != 0 || r.state == VX_RENDITION_NOT_NEEDED)) {
+        if (have == 0) vx_rendition_clear(&r);
+        out->state = "direct";
+        return;
+    }
     if (vx_rendition_path(e, v->content_hash, path, &err)) path[0] = '\0'; /* stat fails: pending */
     if (have == 0 && r.state == VX_RENDITION_NOT_NEEDED) out->state = "direct";
     else if (have == 0 && r.state == VX_RENDITION_FAILED) out->state = "failed";
@@ -114,7 +116,7 @@ int vx_engine_media_file(vx_engine *e, uint64_t id, int original, vx_media_file 
         if (r == 0) vx_video_clear(&v);
         return VX_E_NOT_FOUND;
     }
-    if (!original && v.playback != VX_PLAYBACK_DIRECT) {
+    if (!original) { /* a rendition when one is ready (a format browsers play has one when a browser asked) */
         vx_playback_view pv;
         vx_engine_playback(e, &v, &pv);
         if (pv.state && strcmp(pv.state, "rendition") == 0) {

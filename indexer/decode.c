@@ -185,15 +185,22 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
             }
             if (r < 0) { eof = 1; avcodec_send_packet(dec, NULL); }
             else {
-                if (pkt->stream_index == si) avcodec_send_packet(dec, pkt); /* a bad packet is skipped */
+                /* A bad packet is skipped, and counted. */
+                if (pkt->stream_index == si && (r = avcodec_send_packet(dec, pkt)) < 0 && r != AVERROR(EAGAIN))
+                    info->damaged_frames++;
                 av_packet_unref(pkt);
             }
         }
         for (;;) {
             r = avcodec_receive_frame(dec, frame);
             if (r == AVERROR(EAGAIN)) break;
-            if (r < 0) { if (eof) stop = 1; break; }
+            if (r < 0) {
+                if (r != AVERROR_EOF) info->damaged_frames++;
+                if (eof) stop = 1;
+                break;
+            }
             stats->decoded++;
+            if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT)) info->damaged_frames++;
             int64_t pts = frame->best_effort_timestamp;
             double t = pts != AV_NOPTS_VALUE ? (double)pts * tb - start
                        : (info->fps > 0 ? (double)stats->decoded / info->fps : last_t + interval);
@@ -242,6 +249,13 @@ int vx_sample_video(const char *path, const vx_sample_options *o, vx_video_info 
     if (stats->sampled == 0) {
         vx_fail(err, "%s: no frame could be decoded from the %s stream", path, codec->name);
         goto done;
+    }
+    /* Browsers refuse a damaged stream that FFmpeg decodes (it conceals the damage). */
+    if (info->playback == VX_PLAYBACK_DIRECT && info->damaged_frames >= VX_DAMAGED_FRAMES_MIN) {
+        info->playback = VX_PLAYBACK_CONVERT;
+        snprintf(info->playback_note, sizeof info->playback_note,
+                 "its %s stream has decoding errors (%d damaged frame%s while indexing): browsers refuse such streams",
+                 codec->name, info->damaged_frames, info->damaged_frames == 1 ? "" : "s");
     }
     /* The container's duration, unless frames showed it was short. */
     info->duration = single_picture ? 0 : (duration > max_t ? duration : max_t + (info->fps > 0 ? 1.0 / info->fps : 0));

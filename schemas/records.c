@@ -246,7 +246,7 @@ int vx_rendition_decode(const void *data, size_t len, vx_rendition *r, vx_error 
     r->made_at = (int64_t)vx_get_u64le(&c);
     r->failure = vx_get_string(&c, VX_MAX_TEXT);
     if (!c.bad) {
-        if (r->state < VX_RENDITION_READY || r->state > VX_RENDITION_NOT_NEEDED) why = "unknown rendition state";
+        if (r->state < VX_RENDITION_READY || r->state > VX_RENDITION_REQUESTED) why = "unknown rendition state";
         else if (!finite_nonneg(r->duration) || !finite_nonneg(r->work_seconds)) why = "negative or not finite time";
         else if (r->state == VX_RENDITION_READY && (r->width == 0 || r->height == 0 || r->width > 16384 || r->height > 16384))
             why = "picture size out of range";
@@ -265,6 +265,7 @@ const char *vx_rendition_state_name(uint8_t state) {
     case VX_RENDITION_READY: return "ready";
     case VX_RENDITION_FAILED: return "failed";
     case VX_RENDITION_NOT_NEEDED: return "not needed";
+    case VX_RENDITION_REQUESTED: return "requested";
     default: return "unknown";
     }
 }

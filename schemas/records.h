@@ -139,6 +139,8 @@ typedef enum {
     VX_RENDITION_READY = 1,      /* the file is in place */
     VX_RENDITION_FAILED = 2,     /* could not be made; `failure` says why */
     VX_RENDITION_NOT_NEEDED = 3, /* probed later (a version 1 video record): browsers play the original */
+    VX_RENDITION_REQUESTED = 4,  /* browsers play its format, but a browser refused this file (the web page
+                                    said so; `failure` holds its words): one is made all the same */
 } vx_rendition_state;
 
 typedef struct vx_rendition {

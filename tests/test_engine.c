@@ -83,10 +83,11 @@ static void test_worker_limits(void) {
     vx_error err;
     REQUIRE(vx_worker_start(&w, "a test worker", sink_main, &s, 3, 0, &err) == 0);
     for (int i = 0; i < 4; i++) items[i].value = i;
-    CHECK(vx_worker_push(&w, &items[0].link) == 0);
     CHECK(vx_worker_push(&w, &items[1].link) == 0);
     CHECK(vx_worker_push(&w, &items[2].link) == 0);
-    CHECK(vx_worker_push(&w, &items[3].link) == -1); /* full */
+    CHECK(vx_worker_push_front(&w, &items[0].link) == 0); /* before the others */
+    CHECK(vx_worker_push(&w, &items[3].link) == -1);       /* full */
+    CHECK(vx_worker_push_front(&w, &items[3].link) == -1); /* full at the front too */
     CHECK(vx_worker_queued(&w) == 3);
     const double t0 = vx_now();
     vx_queue_node *left = vx_worker_stop(&w); /* no drain: what waits comes back */

@@ -122,6 +122,44 @@ static void test_playback_decisions(void) {
     CHECK(vx_probe_playback(in("junk.mp4"), note, sizeof note, &err) == -1 && strstr(err.msg, "junk.mp4"));
 }
 
+static int count_frames_too(void *ctx, const vx_rgb_image *f, double t) {
+    (void)f;
+    (void)t;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* A stream that FFmpeg decodes with errors (concealed) but browsers refuse: H.264 High in
+ * MP4, every key frame damaged by the noise bitstream filter. Indexing decides a rendition,
+ * with the reason; the same file undamaged plays directly; the rendition decodes clean. */
+static void test_damaged_stream(void) {
+    REQUIRE(ffmpeg(TESTSRC "-t 6 -c:v libx264 -profile:v high -pix_fmt yuv420p -g 25", "clean.mp4") == 0);
+    char args[1200];
+    snprintf(args, sizeof args, "-i '%s' -c copy -bsf:v 'noise=amount=if(key\\,50\\,0)'", in("clean.mp4"));
+    REQUIRE(ffmpeg(args, "damaged.mp4") == 0);
+    vx_sample_options o;
+    vx_sample_options_default(&o);
+    vx_video_info info;
+    vx_error err;
+    int frames = 0;
+    REQUIRE_MSG(vx_sample_video(in("clean.mp4"), &o, &info, count_frames_too, &frames, NULL, &err) == 0, "%s", err.msg);
+    CHECK_MSG(info.playback == VX_PLAYBACK_DIRECT && info.damaged_frames == 0, "clean: playback %d, %d damaged",
+              info.playback, info.damaged_frames);
+    REQUIRE_MSG(vx_sample_video(in("damaged.mp4"), &o, &info, count_frames_too, &frames, NULL, &err) == 0, "%s", err.msg);
+    CHECK_MSG(info.playback == VX_PLAYBACK_CONVERT && info.damaged_frames >= 3 && strstr(info.playback_note, "decoding errors"),
+              "damaged: playback %d, %d damaged (%s)", info.playback, info.damaged_frames, info.playback_note);
+    /* The container and codec alone say it plays: the probe cannot tell. */
+    char note[VX_PLAYBACK_NOTE_MAX];
+    CHECK(vx_probe_playback(in("damaged.mp4"), note, sizeof note, &err) == VX_PLAYBACK_DIRECT);
+    char out[1100];
+    snprintf(out, sizeof out, "%s.rendition.mp4", in("damaged.mp4"));
+    vx_rendition_result res;
+    REQUIRE_MSG(vx_make_rendition(in("damaged.mp4"), out, NULL, &res, &err) == 0, "%s", err.msg);
+    REQUIRE_MSG(vx_sample_video(out, &o, &info, count_frames_too, &frames, NULL, &err) == 0, "%s", err.msg);
+    CHECK_MSG(info.playback == VX_PLAYBACK_DIRECT && info.damaged_frames == 0, "the rendition: playback %d, %d damaged",
+              info.playback, info.damaged_frames);
+}
+
 /* Each refused format becomes H.264 + AAC in MP4 with the index first, the whole length. */
 static void test_renditions_of_refused_formats(void) {
     struct { const char *args, *name; int audio; } cases[] = {
@@ -355,6 +393,7 @@ static void test_picture_scale(void) {
 int main(void) {
     dir = test_tmpdir("rendition");
     RUN(test_playback_decisions);
+    RUN(test_damaged_stream);
     RUN(test_renditions_of_refused_formats);
     RUN(test_geometry);
     RUN(test_failures);

@@ -1226,6 +1226,41 @@ def renditions(c):
     wait_for("the rendition to go with its video", lambda: len(finals()) == 1, 60)
     st, doc, _, _ = S.get(f"/v1/videos/{vid}/media")
     check(st == 404, f"a removed video's media is gone: {st}")
+
+    # A browser could not play a file whose format browsers play (a damaged stream the
+    # indexer did not decode): the page asks, and this node makes a rendition of it first.
+    direct = os.path.join(clips, "direct.mp4")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           direct)
+    st, doc, _, _ = S.request("POST", "/v1/index", body={"paths": [direct]}, headers=admin)
+    wait_for("the direct file's job", lambda: S.get("/v1/jobs/" + doc["job_id"], headers=admin)[1].get("state") == "done", 60)
+    did = json.loads(cli(db, env, "video", "--json", direct).stdout)["video_id"]
+    check(S.get(f"/v1/videos/{did}")[1]["playback"] == "direct", "an H.264 MP4 plays as it is")
+    ask = f"/v1/videos/{did}/rendition"
+    for method, body, headers, want, what in (
+            ("GET", None, None, 405, "GET"), ("POST", "{}", {}, 415, "no JSON type"),
+            ("POST", {"reason": 3}, None, 400, "a reason that is not a string"),
+            ("POST", {"why": "x"}, None, 400, "an unknown field"),
+            ("POST", {"reason": "x" * 201}, None, 400, "a reason over 200 bytes"),
+            ("POST", "[1]", {"Content-Type": "application/json"}, 400, "not an object")):
+        st, bad, _, _ = S.request(method, ask, body=body, headers=headers)
+        check(st == want, f"{what}: {st}, want {want} ({bad})")
+    st, bad, _, _ = S.request("POST", "/v1/videos/0123456789abcdef/rendition", body={})
+    check(st == 404 and error_code(bad) == "unknown_video", f"an unknown video: {st} {bad}")
+    st, doc, _, _ = S.request("POST", ask, body={"reason": "MediaError 3: PIPELINE_ERROR_DECODE"})
+    check(st == 200 and doc["playback"] in ("pending", "rendition"), f"asked: {st} {doc and doc.get('playback')}")
+    check(doc["playback"] != "pending" or "PIPELINE_ERROR_DECODE" in doc.get("playback_reason", ""),
+          f"pending, with the browser's words: {doc.get('playback_reason')}")
+    st, again, _, _ = S.request("POST", ask, body={})
+    check(st == 200, f"asked again: nothing more to do: {st}")
+    doc = wait_for("the asked rendition", lambda: (lambda d: d if d["playback"] == "rendition" else None)(
+        S.get(f"/v1/videos/{did}")[1]), 60)
+    check(doc is not None, "the asked rendition is made")
+    st, _, data, r = S.get(f"/v1/videos/{did}/media", headers={"Range": "bytes=0-7"})
+    check(st == 206 and r.getheader("Content-Range", "").split("/")[-1] != str(os.path.getsize(direct)),
+          f"/media serves it in place of the original: {st} {r.getheader('Content-Range')}")
+    st, _, data, r = S.get(f"/v1/videos/{did}/media?original=1", headers={"Range": "bytes=0-7"})
+    check(st == 206 and r.getheader("Content-Range", "").endswith(f"/{os.path.getsize(direct)}"), "and the original on ask")
     check(S.stop() == 0, "rendition server stops")
 
 

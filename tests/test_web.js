@@ -301,10 +301,38 @@ async function main() {
     ffmpeg(['-f', 'lavfi', '-i', 'mandelbrot=size=320x240:rate=25', '-t', '8', '-c:v', 'libtheora', path.join(refused, 'theora.ogg')]);
     ffmpeg([...src, '-c:v', 'flv1', '-c:a', 'libmp3lame', '-ar', '44100', path.join(refused, 'old.flv')]);
     ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=220', '-t', '3', '-c:a', 'libvorbis', path.join(refused, 'song.ogg')]);
+    // H.264 High in MP4, a format browsers play, but every key frame damaged (FFmpeg's noise
+    // bitstream filter): FFmpeg conceals the damage, Chromium refuses the file (MediaError 3).
+    const clean = path.join(work, 'clean.mp4');
+    ffmpeg([...src, '-c:v', 'libx264', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-g', '25', '-c:a', 'aac', clean]);
+    ffmpeg(['-i', clean, '-c', 'copy', '-bsf:v', 'noise=amount=if(key\\,50\\,0)', path.join(refused, 'damaged.mp4')]);
+    // Damage that indexing does not see (one B-frame, which nothing references and the
+    // sampler skips) but Chromium refuses: indexed as playing directly, the page asks for
+    // a rendition when the browser fails.
+    const cleanB = path.join(work, 'clean-b.mp4');
+    ffmpeg([...src, '-c:v', 'libx264', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-g', '50', '-x264-params',
+      'b-adapt=0:b-pyramid=none:bframes=2:scenecut=0', '-c:a', 'aac', cleanB]);
+    ffmpeg(['-i', cleanB, '-c', 'copy', '-bsf:v', 'noise=amount=if(eq(n\\,5)\\,10\\,0)', path.join(refused, 'damaged-b.mp4')]);
     const summary = execFileSync(vidx, ['index', '--db', db, refused], { env }).toString();
     check(/skipped 1/.test(summary), `the audio-only ogg is skipped, and said so: ${summary}`);
-    const refusedFiles = ['old.mpg', 'part2.avi', 'theora.ogv', 'theora.ogg', 'old.flv'];
+    const refusedFiles = ['old.mpg', 'part2.avi', 'theora.ogv', 'theora.ogg', 'old.flv', 'damaged.mp4'];
     await playsAtMoment(page, base, db, refusedFiles.map((f) => path.join(refused, f)), shots, 'refused');
+    const damaged = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', path.join(refused, 'damaged.mp4')], { env }));
+    check(damaged.playback === 'rendition', `the damaged stream plays from a rendition: ${damaged.playback} ${damaged.playback_reason}`);
+    const sneaky = JSON.parse(execFileSync(vidx, ['video', '--db', db, '--json', path.join(refused, 'damaged-b.mp4')], { env }));
+    check(sneaky.playback === 'direct', `damage indexing does not see: decided direct (${sneaky.playback})`);
+    // From the start: a seek past the damaged frame would skip it (nothing references it).
+    await page.evaluate((id) => openWatch({ video_id: id, title: 'damaged-b.mp4' }, 0), sneaky.video_id);
+    try {
+      await waitFor(async () => (await (await fetch(`${base}/v1/videos/${sneaky.video_id}`)).json()).playback === 'rendition',
+        'the rendition the page asked for', 90000);
+      const played = await waitFor(() => page.$eval('#player', (v) => (v.readyState >= 2 && v.currentTime > 0.5 &&
+        /as=rendition/.test(v.currentSrc) ? { t: v.currentTime, w: v.videoWidth } : null)), 'the rendition to play', 30000);
+      check(played.w > 0, `the asked rendition plays in the page: ${JSON.stringify(played)}`);
+      check(await page.$eval('#watch-problem', (p) => p.hidden), 'no playback problem once the rendition plays');
+    } catch (e) {
+      check(false, `damaged-b.mp4: ${e.message}: ${await page.textContent('#status')} ${await page.textContent('#watch-problem')}`);
+    }
 
     // Every clip of the shared data plays.
     const sharedVideos = path.join(shared, 'videos');

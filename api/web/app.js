@@ -349,9 +349,11 @@ async function loadPlayer(item, start) {
     showPlaybackProblem(t('no_playable_copy', { reason: info.playback_reason }));
     return;
   }
+  state.watching.playback = playback;
   // The media fragment starts the player at the moment by itself; the seek on
-  // loadedmetadata is for players that ignore it.
-  video.src = `/v1/videos/${id}/media` + (start > 0 ? `#t=${start}` : '');
+  // loadedmetadata is for players that ignore it. The rendition of a file that is
+  // served as it is until a browser refused it has its own address (none cached as the other).
+  video.src = `/v1/videos/${id}/media` + (playback === 'rendition' ? '?as=rendition' : '') + (start > 0 ? `#t=${start}` : '');
   video.addEventListener('loadedmetadata', () => { if (Math.abs(video.currentTime - start) > 0.5) video.currentTime = start; },
     { once: true });
   video.play().catch(() => { /* autoplay refused: the controls are there */ });
@@ -452,9 +454,35 @@ $('#like').addEventListener('click', () => sendEvent('like'));
 $('#dislike').addEventListener('click', () => sendEvent('dislike'));
 $('#skip').addEventListener('click', () => { sendEvent('skip'); closeWatch(); });
 $('#close').addEventListener('click', closeWatch);
+// A file served as it is (its format plays in browsers) that this browser cannot decode
+// (a damaged stream): the page asks the service for a rendition, made first, and shows
+// the moment's pictures until it is ready; if none can be asked for, it says why.
+async function askForRendition(why) {
+  const w = state.watching;
+  w.asked = true;
+  try {
+    await api(`/v1/videos/${w.id}/rendition`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: why }) });
+  } catch (e) {
+    if (state.watching === w) showPlaybackProblem(t(MEDIA_ERRORS[3]));
+    return;
+  }
+  if (state.watching !== w) return;
+  const video = $('#player');
+  video.removeAttribute('src');
+  video.load();
+  showStatus(t('rendition_asked'), 'info');
+  loadPlayer(w.item, w.start);
+}
 $('#player').addEventListener('error', () => {
   const v = $('#player');
-  if (state.watching && v.error && v.getAttribute('src')) showPlaybackProblem(t(MEDIA_ERRORS[v.error.code] || 'media_unknown'));
+  if (!state.watching || !v.error || !v.getAttribute('src')) return;
+  const w = state.watching;
+  if (w.playback === 'direct' && !w.asked && (v.error.code === 3 || v.error.code === 4)) {
+    askForRendition(`MediaError ${v.error.code}: ${(v.error.message || '').slice(0, 150)}`);
+    return;
+  }
+  showPlaybackProblem(t(MEDIA_ERRORS[v.error.code] || 'media_unknown'));
 });
 $('#player').addEventListener('loadeddata', () => {
   const v = $('#player');

@@ -117,6 +117,10 @@ const STRINGS = {
     zh: (p) => '这个视频正在转换为浏览器能播放的格式' + (p.percent !== undefined ? `（已完成 ${p.percent}%）` : '') +
       (p.reason ? `（${p.reason}）` : '') + '。完成后会在这里开始播放。先看看这一时刻的画面：',
   },
+  rendition_asked: {
+    en: 'This browser could not play the file as it is: a copy it plays is being made first.',
+    zh: '此浏览器无法直接播放这个文件：正在优先生成一个它能播放的副本。',
+  },
   no_playable_copy: {
     en: (p) => `no browser-playable copy could be made (${p.reason || 'no reason given'})`,
     zh: (p) => `无法生成浏览器可播放的版本（${p.reason || '未说明原因'}）`,
