@@ -712,6 +712,7 @@ static void do_healthz(vx_request *rq) {
     json_object_set_new(doc, "renditions_pending", json_integer(g.renditions_pending));
     /* The encoder's precision (f32, bf16, int8), with the model loaded. */
     if (g.text_search) json_object_set_new(doc, "precision", json_string(g.precision));
+    json_object_set_new(doc, "kernels", vx_kernels_json()); /* OpenBLAS's core, oneDNN's instruction set */
     /* Search by what is seen: on, or waiting for the model (what is missing, how to get
      * it); the service takes the model up on its own once it is in place. */
     const char *no_model = vx_engine_model_problem(api(rq)->engine);

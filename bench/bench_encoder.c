@@ -30,6 +30,7 @@
 #include "../common/vecmath.h"
 #include "../encoder/clip.h"
 #include "../encoder/clip_gemm.h"
+#include "../encoder/kernels.h"
 #include "../encoder/mtext.h"
 #include "../engine/langid.h"
 
@@ -308,6 +309,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_encoder MODEL_DIR [--runs N] [--precision f32,bf16,int8]\n");
         return 2;
     }
+    vx_kernels_tune(argv); /* as vidx itself runs: OpenBLAS on the machine's best core */
     int runs = 7;
     char list[64] = "f32,bf16,int8";
     for (int i = 2; i + 1 < argc; i++) {
@@ -327,6 +329,19 @@ int main(int argc, char **argv) {
            "OpenBLAS %d threads, %d runs, medians; one process per precision\n",
            argv[1], c.vision.width, c.vision.layers, c.vision_tokens, c.text.width, c.text.layers,
            openblas_get_num_threads(), runs);
+    /* The machine and the kernels the products run on (encoder/kernels.h). */
+    char cpu[256] = "unknown";
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    for (char line[512]; ci && fgets(line, sizeof line, ci);)
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    if (ci) fclose(ci);
+    vx_kernels k;
+    vx_kernels_describe(&k);
+    printf("CPU: %s; OpenBLAS core %s (%s); oneDNN ISA %s\n", cpu, k.openblas, k.openblas_why, k.onednn);
     vx_precision ps[3];
     figures fs[3];
     int n = 0;

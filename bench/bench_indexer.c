@@ -21,6 +21,7 @@
 #include "../common/log.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
+#include "../encoder/kernels.h"
 #include "../engine/engine.h"
 #include "../indexer/index.h"
 
@@ -64,7 +65,7 @@ static void decode_pass(const char *label, const vx_sample_options *o) {
 }
 
 int main(int argc, char **argv) {
-    vx_tune_openmp(argv); /* as vidx itself runs */
+    vx_kernels_tune(argv); /* as vidx itself runs */
     if (argc < 3) {
         fprintf(stderr, "usage: bench_indexer MODEL_DIR VIDEO_DIR [--rate FPS]\n");
         return 2;

@@ -5,6 +5,7 @@
 
 #include "../common/log.h"
 #include "../common/system.h"
+#include "../encoder/kernels.h"
 #include "cli.h"
 
 static const cli_command *const commands[] = {
@@ -23,7 +24,7 @@ static void print_overview(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    vx_tune_openmp(argv); /* common/system.h: OpenMP threads idle less greedily */
+    vx_kernels_tune(argv); /* encoder/kernels.h: OpenMP threads idle less greedily, OpenBLAS on its best kernels */
     const char *level = getenv("VIDX_LOG");
     if (level && vx_log_set_level_name(level) != 0)
         fprintf(stderr, "vidx: ignoring unknown VIDX_LOG level '%s'\n", level);

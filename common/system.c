@@ -83,12 +83,6 @@ void vx_fsync_parent(const char *path) {
     }
 }
 
-void vx_tune_openmp(char **argv) {
-    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
-    execv("/proc/self/exe", argv); /* returns only on failure: then run as we are */
-}
-
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;

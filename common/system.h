@@ -43,14 +43,5 @@ void vx_fsync_parent(const char *path);
  * followed). 0, or -1 with errno when something could not be removed. */
 int vx_remove_tree(const char *path);
 
-/* OpenMP's threads (the encoder's products and attention heads) spin up to
- * GOMP_SPINCOUNT iterations waiting for more work before sleeping: 300,000 by default.
- * While indexing, that spinning takes the core the decoding thread needs. 10,000 keeps
- * back-to-back products spinning (a text query takes 3.1 ms either way) and gives the
- * core up sooner (the shared clips index at 40 instead of 34 s of video per second).
- * libgomp reads the setting when it loads, before main, so this sets it and executes
- * the program again (same pid, same arguments). Call first thing in main; returns when
- * it is set already (or OMP_WAIT_POLICY is) or the exec fails. */
-void vx_tune_openmp(char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "../common/hash.h"
 #include "../common/utf8.h"
+#include "../encoder/kernels.h"
 #include "urls.h"
 
 /* Scores and times with a sensible number of digits. */
@@ -487,6 +488,12 @@ json_t *vx_job_json(const vx_job_status *s) {
     return o;
 }
 
+json_t *vx_kernels_json(void) {
+    vx_kernels k;
+    vx_kernels_describe(&k);
+    return json_pack("{s:s, s:s, s:s}", "openblas", k.openblas, "openblas_why", k.openblas_why, "onednn", k.onednn);
+}
+
 json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c) {
     char fingerprint[VX_ID_HEX_LEN] = "";
     if (c->meta.model_fingerprint) vx_id_to_hex(c->meta.model_fingerprint, fingerprint);
@@ -510,6 +517,9 @@ json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c)
                                       (json_int_t)c->by_precision[VX_EMBEDDED_BF16], "int8",
                                       (json_int_t)c->by_precision[VX_EMBEDDED_INT8], "unrecorded",
                                       (json_int_t)c->by_precision[VX_EMBEDDED_UNKNOWN]));
+    /* The kernels the products run on here (encoder/kernels.h). */
+    json_t *enc = o ? json_object_get(o, "encoder") : NULL;
+    if (enc) json_object_set_new(enc, "kernels", vx_kernels_json());
     /* Text: the records (videos' text from their files and from the API) and, where this
      * process keeps the lexical index, its documents (titles, descriptions, tags, cues, file
      * names). */

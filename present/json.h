@@ -40,5 +40,7 @@ json_t *vx_job_json(const vx_job_status *s);
  * their counts (most first). */
 json_t *vx_labels_json(vx_engine *e, const vx_labels_state *st, const vx_label_count *counts, int n);
 json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *i);
+/* {"openblas": core, "openblas_why", "onednn": instruction set}: the kernels in use. */
+json_t *vx_kernels_json(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include "../engine/engine.h"
 #include "../present/urls.h"
 #include "../engine/langid.h"
+#include "../encoder/kernels.h"
 #include "../encoder/tokenizer.h"
 #include "check.h"
 
@@ -520,8 +521,20 @@ static void test_langid(void) {
     vx_tokenizer_free(clip);
 }
 
+/* Which OpenBLAS core vidx asks for (encoder/kernels.h). */
+static void test_openblas_core(void) {
+    CHECK(strcmp(vx_openblas_better_core("Prescott", 1, 1), "SkylakeX") == 0);
+    CHECK(strcmp(vx_openblas_better_core("Prescott", 1, 0), "Haswell") == 0);
+    CHECK(strcmp(vx_openblas_better_core("Sandybridge", 1, 0), "Haswell") == 0);
+    CHECK(vx_openblas_better_core("Prescott", 0, 0) == NULL); /* no AVX2: what OpenBLAS picked */
+    CHECK(vx_openblas_better_core("Haswell", 1, 1) == NULL);  /* an AVX2 core already */
+    CHECK(vx_openblas_better_core("Zen", 1, 0) == NULL && vx_openblas_better_core("SkylakeX", 1, 1) == NULL);
+    CHECK(vx_openblas_better_core(NULL, 1, 1) == NULL);
+}
+
 int main(void) {
     RUN(test_langid);
+    RUN(test_openblas_core);
     RUN(test_loopback_and_paths);
     RUN(test_worker_queue);
     RUN(test_worker_limits);

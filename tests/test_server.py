@@ -111,6 +111,21 @@ def health(c):
     st, info, _, _ = S.get("/v1/info", headers=admin)
     check(st == 200 and info["encoder"]["precision"] == served and info["encoder"]["embeddings"]["f32"] == videos_first
           and info["encoder"]["embeddings"]["int8"] == 0, f"info: embeddings made at f32, encoder at {served}: {info}")
+    # The kernels the products run on: OpenBLAS never on a core without AVX2 where the CPU
+    # has it (vidx sets OPENBLAS_CORETYPE when OpenBLAS picks one), a core the user set
+    # kept; oneDNN's instruction set.
+    k = doc.get("kernels", {})
+    check(k.get("openblas") and k.get("onednn") and k == info["encoder"].get("kernels"), f"healthz names the kernels: {doc}")
+    flags = set(open("/proc/cpuinfo").read().split())
+    strong = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids", "excavator"}
+    env_free = {key: val for key, val in env.items() if key not in ("OPENBLAS_CORETYPE", "VIDX_OPENBLAS_PICKED")}
+    alone = os.path.join(work, "no-such-db")  # not the served folder: this process's own kernels
+    own = json.loads(cli(alone, env_free, "info", "--json").stdout)["encoder"]["kernels"]
+    check(not {"avx2", "fma"} <= flags or own["openblas"].lower() in strong,
+          f"with AVX2, OpenBLAS runs an AVX2 core or better: {own}")
+    set_core = json.loads(cli(alone, dict(env_free, OPENBLAS_CORETYPE="Prescott"), "info", "--json").stdout)["encoder"]["kernels"]
+    check(set_core["openblas"] == "Prescott" and set_core["openblas_why"] == "OPENBLAS_CORETYPE",
+          f"a core the user set is kept: {set_core}")
 
 
 def search(c):
