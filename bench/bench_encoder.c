@@ -32,6 +32,7 @@
 #include "../encoder/clip_gemm.h"
 #include "../encoder/kernels.h"
 #include "../encoder/mtext.h"
+#include "../encoder/qlinear.h"
 #include "../engine/langid.h"
 
 typedef struct gemm_call {
@@ -304,6 +305,70 @@ static figures run_precision(const char *dir, vx_precision p, int runs) {
     return f;
 }
 
+/* ---- FP32: OpenBLAS against oneDNN, product by product ------------------------------------ */
+
+/* Every product shape of both towers' layers (qkv, out, fc1, fc2) at a query's and a
+ * batch's rows, as the FP32 path runs them (vx_clip_blas: OpenBLAS's sgemm on the core it
+ * picked, or for a few rows vidx's own AVX2 kernel) and on oneDNN's FP32 matmul (packed
+ * weights, vx_qlinear at F32). Medians of `runs`. */
+static void fp32_libraries(const vx_clip_config *c, int runs) {
+    printf("\n## FP32 products: the FP32 path (OpenBLAS; a few rows: vidx's kernel) against oneDNN (GFLOP/s, medians)\n\n");
+    printf("| tower | product | rows x k x n | FP32 path | oneDNN | oneDNN / FP32 path |\n|---|---|---|---|---|---|\n");
+    struct { const char *tower; int W, M, rows[2]; } towers[2] = {
+        {"vision", c->vision.width, c->vision.mlp, {c->vision_tokens, 16 * c->vision_tokens}},
+        {"text", c->text.width, c->text.mlp, {10, 64 * 10}},
+    };
+    vx_error err;
+    double log_ratio = 0;
+    int n_ratio = 0;
+    for (int t = 0; t < 2; t++) {
+        const int W = towers[t].W, M = towers[t].M;
+        const struct { const char *name; int n, k; } shapes[4] = {{"qkv", 3 * W, W}, {"out", W, W}, {"fc1", M, W}, {"fc2", W, M}};
+        for (int sh = 0; sh < 4; sh++)
+            for (int r = 0; r < 2; r++) {
+                const int rows = towers[t].rows[r], n = shapes[sh].n, k = shapes[sh].k;
+                float *w = malloc((size_t)n * k * sizeof *w), *x = malloc((size_t)rows * k * sizeof *x),
+                      *y = malloc((size_t)rows * n * sizeof *y);
+                for (size_t i = 0; i < (size_t)n * k; i++) w[i] = sinf((float)i * 0.013f) * 0.05f;
+                for (size_t i = 0; i < (size_t)rows * k; i++) x[i] = cosf((float)i * 0.007f);
+                vx_qweight *qw = vx_qweight_new(w, n, k, VX_PRECISION_F32, &err);
+                vx_qrunner *qr = qw ? vx_qrunner_new(rows, k, &err) : NULL;
+                if (!qr) {
+                    fprintf(stderr, "bench_encoder: %s\n", err.msg);
+                    vx_qweight_free(qw);
+                    free(w), free(x), free(y);
+                    return;
+                }
+                double tb[64], td[64];
+                const int reps = runs * 5 < 64 ? runs * 5 : 64;
+                /* Each library in a loop of its own (two warm-up runs first): interleaved, each
+                 * one's idle threads, still spinning, take the cores from the other's. */
+                for (int i = -2; i < reps; i++) {
+                    const double t0 = vx_now();
+                    vx_clip_blas(rows, n, k, 1.0f, x, k, w, k, 1, 0.0f, y, n); /* the FP32 path's own */
+                    if (i >= 0) tb[i] = vx_now() - t0;
+                }
+                usleep(50000);
+                for (int i = -2; i < reps; i++) {
+                    const double t0 = vx_now();
+                    vx_qlinear(qr, qw, x, rows, NULL, y, 0, VX_QACT_NONE);
+                    if (i >= 0) td[i] = vx_now() - t0;
+                }
+                usleep(50000);
+                const double flop = 2.0 * rows * n * k, gb = flop / bench_median(tb, reps) / 1e9,
+                             gd = flop / bench_median(td, reps) / 1e9;
+                printf("| %s | %s | %d x %d x %d | %.1f | %.1f | %.2fx |\n", towers[t].tower, shapes[sh].name, rows, k, n, gb,
+                       gd, gd / gb);
+                log_ratio += log(gd / gb);
+                n_ratio++;
+                vx_qrunner_free(qr);
+                vx_qweight_free(qw);
+                free(w), free(x), free(y);
+            }
+    }
+    printf("\noneDNN against the FP32 path, geometric mean over the %d products: %.2fx\n", n_ratio, exp(log_ratio / n_ratio));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_encoder MODEL_DIR [--runs N] [--precision f32,bf16,int8]\n");
@@ -374,6 +439,7 @@ int main(int argc, char **argv) {
         if (fs[n].ok) n++;
     }
     if (n == 0) return 1;
+    if (ps[0] == VX_PRECISION_F32) fp32_libraries(&c, runs);
     printf("\n## against %s, same run\n\n", vx_precision_name(ps[0]));
     printf("| precision | batch 1 img/s | batch 16 img/s | x       | query ms | x       | batch 64 texts/s | peak MiB |\n");
     printf("|-----------|---------------|----------------|---------|----------|---------|------------------|----------|\n");

@@ -72,8 +72,12 @@ static int md2(dnnl_memory_desc_t *md, dnnl_dim_t rows, dnnl_dim_t cols, dnnl_da
 
 /* INT8 inputs are unsigned with a zero point (u8 x s8: VNNI's native product), weights
  * signed and symmetric. */
-static dnnl_data_type_t input_type(vx_precision p) { return p == VX_PRECISION_INT8 ? dnnl_u8 : dnnl_bf16; }
-static dnnl_data_type_t weight_type(vx_precision p) { return p == VX_PRECISION_INT8 ? dnnl_s8 : dnnl_bf16; }
+static dnnl_data_type_t input_type(vx_precision p) {
+    return p == VX_PRECISION_INT8 ? dnnl_u8 : p == VX_PRECISION_F32 ? dnnl_f32 : dnnl_bf16;
+}
+static dnnl_data_type_t weight_type(vx_precision p) {
+    return p == VX_PRECISION_INT8 ? dnnl_s8 : p == VX_PRECISION_F32 ? dnnl_f32 : dnnl_bf16;
+}
 
 /* The attributes of a product. BF16: the epilogue (residual sum, bias, activation) as
  * post-ops. INT8: none; scales and the rest are vx_qlinear's own pass (see to_int8).
@@ -155,8 +159,8 @@ static uint16_t bf16_round(float f) {
 }
 
 vx_qweight *vx_qweight_new(const float *W, int n, int k, vx_precision p, vx_error *err) {
-    if (p != VX_PRECISION_BF16 && p != VX_PRECISION_INT8) {
-        vx_fail(err, "vx_qweight_new: precision %s is not a reduced one", vx_precision_name(p));
+    if (p != VX_PRECISION_BF16 && p != VX_PRECISION_INT8 && p != VX_PRECISION_F32) {
+        vx_fail(err, "vx_qweight_new: unknown precision %d", (int)p);
         return NULL;
     }
     if (!get_engine(err)) return NULL;
@@ -173,7 +177,11 @@ vx_qweight *vx_qweight_new(const float *W, int n, int k, vx_precision p, vx_erro
     w->k = k;
     /* The plain [n, k] matrix in the target type. */
     const size_t count = (size_t)n * k;
-    if (p == VX_PRECISION_BF16) {
+    if (p == VX_PRECISION_F32) {
+        float *f = plain = malloc(count * sizeof *f);
+        if (!f) goto oom;
+        memcpy(f, W, count * sizeof *f);
+    } else if (p == VX_PRECISION_BF16) {
         uint16_t *b = plain = malloc(count * sizeof *b);
         if (!b) goto oom;
         for (size_t i = 0; i < count; i++) b[i] = bf16_round(W[i]);
@@ -459,7 +467,9 @@ int vx_qlinear(vx_qrunner *r, const vx_qweight *w, const float *in, int rows, co
     const size_t count = (size_t)rows * w->k;
     dnnl_exec_arg_t args[8];
     int n_args = 0;
-    if (w->precision == VX_PRECISION_BF16) to_bf16(in, count, r->input);
+    const void *src = r->input;
+    if (w->precision == VX_PRECISION_F32) src = in; /* read as it is */
+    else if (w->precision == VX_PRECISION_BF16) to_bf16(in, count, r->input);
     else {
         to_int8(in, rows, w->k, r->input, r->row_scales, r->row_zeros);
         if (r->cap_product < (size_t)rows * w->n) {
@@ -471,7 +481,7 @@ int vx_qlinear(vx_qrunner *r, const vx_qweight *w, const float *in, int rows, co
         }
 
     }
-    dnnl_memory_set_data_handle(p->src, r->input);
+    dnnl_memory_set_data_handle(p->src, (void *)src);
     dnnl_memory_set_data_handle(p->wei, w->data);
     dnnl_memory_set_data_handle(p->dst, int8 ? r->product : out);
     args[n_args++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, p->src};

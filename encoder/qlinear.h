@@ -43,7 +43,8 @@ int vx_precision_check(vx_precision p, vx_error *err);
 typedef struct vx_qweight vx_qweight;
 typedef struct vx_qrunner vx_qrunner;
 
-/* W: [n, k] row-major FP32. p: BF16 or INT8. */
+/* W: [n, k] row-major FP32. p: BF16 or INT8; or F32 (oneDNN's FP32 products, measured
+ * against OpenBLAS by bench_encoder: the encoder's FP32 path is OpenBLAS's). */
 vx_qweight *vx_qweight_new(const float *W, int n, int k, vx_precision p, vx_error *err);
 void vx_qweight_free(vx_qweight *w);
 size_t vx_qweight_bytes(const vx_qweight *w);
