@@ -406,7 +406,8 @@ int main(int argc, char **argv) {
     if (ci) fclose(ci);
     vx_kernels k;
     vx_kernels_describe(&k);
-    printf("CPU: %s; OpenBLAS core %s (%s); oneDNN ISA %s\n", cpu, k.openblas, k.openblas_why, k.onednn);
+    printf("CPU: %s; OpenBLAS core %s (%s); oneDNN ISA %s; FP32 layer products on %s\n", cpu, k.openblas,
+           k.openblas_why, k.onednn, k.fp32);
     vx_precision ps[3];
     figures fs[3];
     int n = 0;

@@ -189,7 +189,8 @@ void cli_print_info(const json_t *doc) {
         printf("%s\n", any ? "" : " (none yet)");
         const json_t *k = json_object_get(enc, "kernels");
         if (k)
-            printf("kernels    OpenBLAS %s (%s), oneDNN %s\n", str(k, "openblas"), str(k, "openblas_why"), str(k, "onednn"));
+            printf("kernels    OpenBLAS %s (%s), oneDNN %s; FP32 layers on %s\n", str(k, "openblas"),
+                   str(k, "openblas_why"), str(k, "onednn"), str(k, "fp32_products"));
         if (other)
             printf("           (indexed at another precision than this one: same model, same space; "
                    "search works, embeddings agree to cosine >= 0.995)\n");

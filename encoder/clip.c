@@ -35,7 +35,7 @@ struct vx_clip {
 
     /* vision tower */
     const float *patch_w;   /* [Wv, 3 * p * p] (conv kernel, no bias) */
-    vx_qweight *q_patch;    /* packed patch_w at BF16 or INT8 */
+    vx_qweight *q_patch;    /* packed patch_w, where products run on oneDNN (vx_precision_packed) */
     const float *class_emb; /* [Wv] */
     const float *vpos;      /* [T, Wv] */
     const float *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b; /* [Wv] */
@@ -202,7 +202,7 @@ static int load_weights(vx_clip *m, vx_error *err) {
     /* Zeroed so that a model freed half-loaded frees only what was packed. */
     memset(m->vlayers, 0, (size_t)c->vision.layers * sizeof *m->vlayers);
     memset(m->tlayers, 0, (size_t)c->text.layers * sizeof *m->tlayers);
-    if (m->precision != VX_PRECISION_F32 &&
+    if (vx_precision_packed(m->precision) &&
         !(m->q_patch = vx_qweight_new(m->patch_w, (int)Wv, (int)(3 * p * p), m->precision, err)))
         return vx_fail_prefix(err, "patch embedding");
     if (vx_tf_load_layers(&m->own, m->ck, m->precision, "vision_model.encoder.layers.", &clip_names, &c->vision,
@@ -345,7 +345,7 @@ vx_clip_ctx *vx_clip_ctx_new(const vx_clip *m, int max_images, int max_tokens, v
     vx_clip_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) { vx_fail(err, "out of memory"); return NULL; }
     ctx->m = m;
-    ctx->run.threads = m->precision == VX_PRECISION_F32 ? 1 : omp_get_max_threads();
+    ctx->run.threads = vx_precision_packed(m->precision) ? omp_get_max_threads() : 1; /* OpenBLAS threads itself */
     ctx->max_images = max_images;
     ctx->max_tokens = max_tokens;
     int pp = 3 * c->patch_size * c->patch_size;
@@ -360,7 +360,7 @@ vx_clip_ctx *vx_clip_ctx_new(const vx_clip *m, int max_images, int max_tokens, v
         vx_fail(err, "out of memory for the encoder's activations (%d images, %d tokens)", max_images, max_tokens);
         return NULL;
     }
-    if (m->precision != VX_PRECISION_F32) {
+    if (vx_precision_packed(m->precision)) {
         const int vrows = max_images * c->vision_tokens, rows = vrows > max_tokens ? vrows : max_tokens;
         int k = c->vision.mlp > c->text.mlp ? c->vision.mlp : c->text.mlp;
         if (pp > k) k = pp;

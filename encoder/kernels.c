@@ -1,5 +1,6 @@
 /* vidx encoder: the kernels behind the products (kernels.h). */
 #include "kernels.h"
+#include "qlinear.h"
 
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -61,4 +62,5 @@ void vx_kernels_describe(vx_kernels *out) {
     else if (set) snprintf(out->openblas_why, sizeof out->openblas_why, "OPENBLAS_CORETYPE");
     else snprintf(out->openblas_why, sizeof out->openblas_why, "picked by OpenBLAS");
     out->onednn = isa_name(dnnl_get_effective_cpu_isa());
+    out->fp32 = vx_precision_packed(VX_PRECISION_F32) ? "oneDNN" : "OpenBLAS";
 }

@@ -35,6 +35,7 @@ typedef struct vx_kernels {
     char openblas[32];   /* the core OpenBLAS runs ("SkylakeX") */
     char openblas_why[96]; /* "picked by OpenBLAS", "OPENBLAS_CORETYPE", "set by vidx: OpenBLAS picked Prescott" */
     const char *onednn;  /* oneDNN's instruction set ("avx512_core_amx") */
+    const char *fp32;    /* the library of FP32 layer products: "oneDNN" or "OpenBLAS" (vx_precision_packed) */
 } vx_kernels;
 void vx_kernels_describe(vx_kernels *out);
 

@@ -265,7 +265,7 @@ vx_mtext_ctx *vx_mtext_ctx_new(const vx_mtext *m, int max_tokens, vx_error *err)
     if (!ctx) { vx_fail(err, "out of memory"); return NULL; }
     ctx->m = m;
     ctx->max_tokens = max_tokens;
-    ctx->run.threads = m->precision == VX_PRECISION_F32 ? 1 : omp_get_max_threads();
+    ctx->run.threads = vx_precision_packed(m->precision) ? omp_get_max_threads() : 1; /* OpenBLAS threads itself */
     const int W = m->cfg.width, pooled = max_tokens / 2;
     ctx->pooled = malloc((size_t)pooled * W * sizeof(float));
     ctx->ids = malloc((size_t)max_tokens * sizeof *ctx->ids);
@@ -275,7 +275,7 @@ vx_mtext_ctx *vx_mtext_ctx_new(const vx_mtext *m, int max_tokens, vx_error *err)
         vx_mtext_ctx_free(ctx);
         return NULL;
     }
-    if (m->precision != VX_PRECISION_F32 && !(ctx->run.qr = vx_qrunner_new(max_tokens, m->cfg.mlp > W ? m->cfg.mlp : W, err))) {
+    if (vx_precision_packed(m->precision) && !(ctx->run.qr = vx_qrunner_new(max_tokens, m->cfg.mlp > W ? m->cfg.mlp : W, err))) {
         vx_mtext_ctx_free(ctx);
         return NULL;
     }

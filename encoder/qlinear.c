@@ -48,6 +48,14 @@ int vx_precision_check(vx_precision p, vx_error *err) {
     return 0;
 }
 
+int vx_precision_packed(vx_precision p) {
+    if (p != VX_PRECISION_F32) return 1;
+    const char *lib = getenv("VIDX_FP32_LIBRARY");
+    if (lib && strcmp(lib, "onednn") == 0) return 1;
+    if (lib && strcmp(lib, "openblas") == 0) return 0;
+    return has_isa(dnnl_get_effective_cpu_isa(), dnnl_cpu_isa_avx512_core);
+}
+
 /* ---- the engine ---------------------------------------------------------------------- */
 
 static dnnl_engine_t engine;

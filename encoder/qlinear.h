@@ -39,6 +39,12 @@ vx_precision vx_precision_default(void);
 /* 0 when this CPU has instructions for p (FP32 always); else -1 and err says what is
  * missing. */
 int vx_precision_check(vx_precision p, vx_error *err);
+/* Whether the layers' products at p run on oneDNN (packed weights, vx_qlinear): BF16 and
+ * INT8 always; FP32 when VIDX_FP32_LIBRARY says "onednn", or by default on a CPU with
+ * AVX-512, where oneDNN's FP32 products measured faster than OpenBLAS's (bench_encoder,
+ * Intel Xeon: 1.1-1.2x on batches, 1.9-2.8x on a query's rows). "openblas" keeps the
+ * OpenBLAS path (the default on other CPUs, not measured yet). */
+int vx_precision_packed(vx_precision p);
 
 typedef struct vx_qweight vx_qweight;
 typedef struct vx_qrunner vx_qrunner;

@@ -62,8 +62,8 @@ int vx_tf_load_layers(vx_tf_owner *o, vx_checkpoint *ck, vx_precision precision,
             !(l->fc1_w = T2(NAME(nm->fc1, "weight"), M, W)) || !(l->fc1_b = T1(NAME(nm->fc1, "bias"), M)) ||
             !(l->fc2_w = T2(NAME(nm->fc2, "weight"), W, M)) || !(l->fc2_b = T1(NAME(nm->fc2, "bias"), W)))
             return -1;
-        /* At reduced precision the fused FP32 matrix is only the packing's input. */
-        const int reduced = precision != VX_PRECISION_F32;
+        /* Packed for oneDNN, the fused FP32 matrix is only the packing's input. */
+        const int reduced = vx_precision_packed(precision);
         float *qkv_w = reduced ? malloc((size_t)(3 * W * W) * sizeof(float)) : vx_tf_own(o, (size_t)(3 * W * W) * sizeof(float));
         l->qkv_b = vx_tf_own(o, (size_t)(3 * W) * sizeof(float));
         if (!qkv_w || !l->qkv_b) { if (reduced) free(qkv_w); return vx_fail(err, "out of memory"); }

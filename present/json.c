@@ -491,7 +491,8 @@ json_t *vx_job_json(const vx_job_status *s) {
 json_t *vx_kernels_json(void) {
     vx_kernels k;
     vx_kernels_describe(&k);
-    return json_pack("{s:s, s:s, s:s}", "openblas", k.openblas, "openblas_why", k.openblas_why, "onednn", k.onednn);
+    return json_pack("{s:s, s:s, s:s, s:s}", "openblas", k.openblas, "openblas_why", k.openblas_why, "onednn", k.onednn,
+                     "fp32_products", k.fp32);
 }
 
 json_t *vx_info_json(const char *database, int exists, const vx_engine_stats *c) {

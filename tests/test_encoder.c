@@ -419,6 +419,32 @@ static void test_model_sizes(void) {
     }
 }
 
+/* FP32 products on either library (encoder/qlinear.h, vx_precision_packed): OpenBLAS's
+ * and oneDNN's give the same embeddings, text and pictures, at B/16's real width. */
+static void test_fp32_libraries_agree(void) {
+    const char *saved = getenv("VIDX_FP32_LIBRARY");
+    float *e[2][2] = {{NULL, NULL}, {NULL, NULL}};
+    int dim = 0;
+    static const char *const libs[2] = {"openblas", "onednn"};
+    for (int l = 0; l < 2; l++) {
+        setenv("VIDX_FP32_LIBRARY", libs[l], 1);
+        CHECK(vx_precision_packed(VX_PRECISION_F32) == l);
+        vx_clip *m = load_generated("b16-1layer");
+        REQUIRE(m);
+        dim = vx_clip_get_config(m)->proj_dim;
+        e[l][0] = malloc((size_t)dim * sizeof(float));
+        e[l][1] = malloc((size_t)dim * sizeof(float));
+        embed_probe(m, e[l][0], e[l][1]);
+        vx_clip_free(m);
+    }
+    if (saved) setenv("VIDX_FP32_LIBRARY", saved, 1);
+    else unsetenv("VIDX_FP32_LIBRARY");
+    CHECK_MSG(max_abs_diff(e[0][0], e[1][0], (size_t)dim) < 1e-5f && max_abs_diff(e[0][1], e[1][1], (size_t)dim) < 1e-5f,
+              "OpenBLAS and oneDNN differ: text %g, picture %g", (double)max_abs_diff(e[0][0], e[1][0], (size_t)dim),
+              (double)max_abs_diff(e[0][1], e[1][1], (size_t)dim));
+    for (int l = 0; l < 2; l++) free(e[l][0]), free(e[l][1]);
+}
+
 /* Models made by make_random_clip against PyTorch (tests/golden/make_torch_golden.py,
  * itself checked against OpenAI's outputs): covers the generator's layout, GELU and
  * BF16 weights. Token ids come from the golden tokens, so only the towers are tested. */
@@ -806,6 +832,7 @@ int main(void) {
     RUN(test_resize_matches_pillow);
     RUN(test_half_precision_weights);
     RUN(test_model_sizes);
+    RUN(test_fp32_libraries_agree);
     RUN(test_generated_models_match_torch);
     RUN(test_broken_models);
     RUN(test_weight_formats);
