@@ -24,7 +24,11 @@ SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 90
 
 PATHS = [b"/", b"/healthz", b"/metrics", b"/v1/search", b"/v1/search?q=dog", b"/v1/videos/0123456789abcdef",
          b"/v1/videos/0123456789abcdef/similar", b"/v1/users/alice/feed", b"/v1/users/alice/events", b"/v1/users/alice",
-         b"/v1/index", b"/v1/jobs/0123456789abcdef", b"/thumbs/0123456789abcdef.jpg"]
+         b"/v1/index", b"/v1/jobs/0123456789abcdef", b"/thumbs/0123456789abcdef.jpg",
+         b"/v1/videos/0123456789abcdef/rendition", b"/v1/videos/0123456789abcdef/text",
+         b"/v1/videos/0123456789abcdef/media"]
+# A video's own routes, with the id of a video the service holds (added at start).
+VIDEO_ROUTES = [b"", b"/similar", b"/rendition", b"/media", b"/text"]
 METHODS = [b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"BREW", b"", b"G\x00ET"]
 
 
@@ -50,7 +54,9 @@ def mutate(rng, data):
 def json_body(rng):
     choices = [b'{"video_id": "0123456789abcdef", "type": "like"}', b'{"paths": ["/nonexistent"]}', b"{", b"[]", b"null",
                b'{"video_id": "\xff\xfe", "type": "like"}', b'{"type": "view", "seconds": 1e999}',
-               b'{"a":' * 2000 + b"1" + b"}" * 2000, b'{"video_id": 12, "type": ["x"]}', b'"\\ud800"', b"\x00" * 64]
+               b'{"a":' * 2000 + b"1" + b"}" * 2000, b'{"video_id": 12, "type": ["x"]}', b'"\\ud800"', b"\x00" * 64,
+               b'{"reason": "MediaError 3: PIPELINE_ERROR_DECODE"}', b'{"reason": "' + b"x" * 300 + b'"}', b'{"reason": 7}',
+               b'{"reason": "\\u0000"}', b'{"title": "t", "tags": ["a", 1]}']
     body = rng.choice(choices)
     return mutate(rng, body) if rng.random() < 0.5 else body
 
@@ -128,6 +134,9 @@ def main():
         subprocess.run([VIDX, "index", "--db", db, "-q", os.path.join(SHARED, "videos", "moviepy")], env=env,
                        check=True, stdout=subprocess.DEVNULL)
         S = Server(db, env, extra=("--timeout", "3"))
+        st, doc, _, _ = S.get("/v1/search?q=fire&k=3")
+        for r in (doc or {}).get("results", []):
+            PATHS.extend(b"/v1/videos/" + r["video_id"].encode() + route for route in VIDEO_ROUTES)
         rng = random.Random(int(os.environ.get("FUZZ_SEED", "1")))
         start, n = time.time(), 0
         while n < CASES and time.time() - start < SECONDS:
