@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+#include "../encoder/kernels.h"
 #include "../ann/compressed.h"
 #include "../ann/ivf_search.h"
 
@@ -472,6 +474,8 @@ static int run_stream(long n, int nq, const char *const *compressed, int n_compr
 }
 
 int main(int argc, char **argv) {
+    vx_kernels_tune(argv); /* as vidx itself runs: encoder/kernels.h */
+    bench_print_machine(stdout);
     long n = 1000000;
     int nq = 1000;
     const char *only = NULL, *ivf = "IVF4096,Flat";

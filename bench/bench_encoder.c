@@ -394,20 +394,7 @@ int main(int argc, char **argv) {
            "OpenBLAS %d threads, %d runs, medians; one process per precision\n",
            argv[1], c.vision.width, c.vision.layers, c.vision_tokens, c.text.width, c.text.layers,
            openblas_get_num_threads(), runs);
-    /* The machine and the kernels the products run on (encoder/kernels.h). */
-    char cpu[256] = "unknown";
-    FILE *ci = fopen("/proc/cpuinfo", "r");
-    for (char line[512]; ci && fgets(line, sizeof line, ci);)
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
-            cpu[strcspn(cpu, "\n")] = '\0';
-            break;
-        }
-    if (ci) fclose(ci);
-    vx_kernels k;
-    vx_kernels_describe(&k);
-    printf("CPU: %s; OpenBLAS core %s (%s); oneDNN ISA %s; FP32 layer products on %s\n", cpu, k.openblas,
-           k.openblas_why, k.onednn, k.fp32);
+    bench_print_machine(stdout); /* the machine and the kernels the products run on */
     vx_precision ps[3];
     figures fs[3];
     int n = 0;

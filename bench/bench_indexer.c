@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "../common/log.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
@@ -66,6 +67,7 @@ static void decode_pass(const char *label, const vx_sample_options *o) {
 
 int main(int argc, char **argv) {
     vx_kernels_tune(argv); /* as vidx itself runs */
+    bench_print_machine(stdout);
     if (argc < 3) {
         fprintf(stderr, "usage: bench_indexer MODEL_DIR VIDEO_DIR [--rate FPS]\n");
         return 2;

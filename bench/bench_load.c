@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "bench_util.h"
+#include "../encoder/kernels.h"
 #include "../common/vecmath.h"
 #include "../encoder/checkpoint.h"
 #include "../encoder/clip.h"
@@ -102,6 +103,8 @@ static double one_pass(const char *dir) {
 }
 
 int main(int argc, char **argv) {
+    vx_kernels_tune(argv); /* as vidx itself runs: encoder/kernels.h */
+    bench_print_machine(stdout);
     int runs = 7, n = 0;
     const char *dirs[MAX_DIRS];
     for (int i = 1; i < argc; i++) {

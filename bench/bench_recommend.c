@@ -36,6 +36,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_util.h"
+#include "../encoder/kernels.h"
 #include "../common/hash.h"
 #include "../common/idmap.h"
 #include "../common/vecmath.h"
@@ -952,6 +954,8 @@ static int run_served(const char *data, int seeds, float diversity) {
 }
 
 int main(int argc, char **argv) {
+    vx_kernels_tune(argv); /* as vidx itself runs: encoder/kernels.h */
+    bench_print_machine(stdout);
     const char *data = "../shared/data/movielens/ml-100k/u.data";
     int seeds = 5, k_nn = 50, cold_only = 0, served = 0, feed_users = 100, feed_rounds = 5;
     float diversity = 0.3f;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "../encoder/kernels.h"
 #include "../common/system.h"
 #include "../common/vecmath.h"
 #include "../indexer/decode.h"
@@ -427,6 +428,8 @@ static void source_cost(const char *shared) {
 }
 
 int main(int argc, char **argv) {
+    vx_kernels_tune(argv); /* as vidx itself runs: encoder/kernels.h */
+    bench_print_machine(stdout);
     if (argc < 2) {
         fprintf(stderr, "usage: bench_text SHARED_DATA [--videos N] [--cues C] [--cache DIR]\n");
         return 2;

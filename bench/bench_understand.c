@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "../encoder/kernels.h"
 #include "../common/hash.h"
 #include "../common/log.h"
 #include "../common/system.h"
@@ -814,6 +815,8 @@ static void part_model(const char *model_dir) {
 }
 
 int main(int argc, char **argv) {
+    vx_kernels_tune(argv); /* as vidx itself runs: encoder/kernels.h */
+    bench_print_machine(stdout);
     if (argc < 2) {
         fprintf(stderr, "usage: bench_understand SHARED_DATA [--model DIR] [--videos N] [--cache DIR] [--only 1|2|3]\n");
         return 2;

@@ -1,8 +1,13 @@
-/* Helpers the benchmarks share: medians of repeated timings. */
+/* Helpers the benchmarks share: medians of repeated timings, and the machine they ran on. */
 #ifndef VX_BENCH_UTIL_H
 #define VX_BENCH_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/* One line for a benchmark's header: the CPU, its instruction sets, OpenBLAS's core and
+ * why, oneDNN's instruction set, where FP32 layer products run (bench_machine.c). */
+void bench_print_machine(FILE *f);
 
 static inline int bench_cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
