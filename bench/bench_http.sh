@@ -10,6 +10,7 @@
 #                              every 60 s
 set -euo pipefail
 build="$1"
+"$build/bench/print_machine"
 model="$2"
 secs="${3:-20}"
 here=$(cd "$(dirname "$0")" && pwd)

@@ -89,6 +89,7 @@ def main():
     a = ap.parse_args()
     vidx = os.path.join(a.build, "vidx")
     tool = os.path.join(a.build, "bench", "make_rendition")
+    subprocess.run([os.path.join(a.build, "bench", "print_machine")], check=False)  # the header: machine, kernels
     cache = os.environ.get("VIDX_CACHE", os.path.expanduser("~/.cache/vidx"))
     clips = os.path.join(cache, "bench-media")
     os.makedirs(clips, exist_ok=True)

@@ -8,6 +8,7 @@
 #   bench_text_http.sh BUILD_DIR MODEL_DIR SHARED_DATA [SECONDS]   (default 15 s per workload)
 set -euo pipefail
 build="$1"
+"$build/bench/print_machine"
 model="$2"
 shared="$3"
 secs="${4:-15}"
