@@ -122,7 +122,8 @@ static void test_playback_decisions(void) {
     CHECK(vx_probe_playback(in("junk.mp4"), note, sizeof note, &err) == -1 && strstr(err.msg, "junk.mp4"));
 }
 
-static int count_frames_too(void *ctx, const vx_rgb_image *f, double t) {
+/* A frame callback that counts the frames sampled. */
+static int count_frames(void *ctx, const vx_rgb_image *f, double t) {
     (void)f;
     (void)t;
     (*(int *)ctx)++;
@@ -142,10 +143,10 @@ static void test_damaged_stream(void) {
     vx_video_info info;
     vx_error err;
     int frames = 0;
-    REQUIRE_MSG(vx_sample_video(in("clean.mp4"), &o, &info, count_frames_too, &frames, NULL, &err) == 0, "%s", err.msg);
+    REQUIRE_MSG(vx_sample_video(in("clean.mp4"), &o, &info, count_frames, &frames, NULL, &err) == 0, "%s", err.msg);
     CHECK_MSG(info.playback == VX_PLAYBACK_DIRECT && info.damaged_frames == 0, "clean: playback %d, %d damaged",
               info.playback, info.damaged_frames);
-    REQUIRE_MSG(vx_sample_video(in("damaged.mp4"), &o, &info, count_frames_too, &frames, NULL, &err) == 0, "%s", err.msg);
+    REQUIRE_MSG(vx_sample_video(in("damaged.mp4"), &o, &info, count_frames, &frames, NULL, &err) == 0, "%s", err.msg);
     CHECK_MSG(info.playback == VX_PLAYBACK_CONVERT && info.damaged_frames >= 3 && strstr(info.playback_note, "decoding errors"),
               "damaged: playback %d, %d damaged (%s)", info.playback, info.damaged_frames, info.playback_note);
     /* The container and codec alone say it plays: the probe cannot tell. */
@@ -155,7 +156,7 @@ static void test_damaged_stream(void) {
     snprintf(out, sizeof out, "%s.rendition.mp4", in("damaged.mp4"));
     vx_rendition_result res;
     REQUIRE_MSG(vx_make_rendition(in("damaged.mp4"), out, NULL, &res, &err) == 0, "%s", err.msg);
-    REQUIRE_MSG(vx_sample_video(out, &o, &info, count_frames_too, &frames, NULL, &err) == 0, "%s", err.msg);
+    REQUIRE_MSG(vx_sample_video(out, &o, &info, count_frames, &frames, NULL, &err) == 0, "%s", err.msg);
     CHECK_MSG(info.playback == VX_PLAYBACK_DIRECT && info.damaged_frames == 0, "the rendition: playback %d, %d damaged",
               info.playback, info.damaged_frames);
 }
@@ -300,13 +301,6 @@ static void test_failures(void) {
 
 /* Playlists and scripts in a media folder: FFmpeg would follow them to other files or
  * URLs. The indexer's readers open local files with media demuxers only, and say why. */
-static int count_frames(void *ctx, const vx_rgb_image *f, double t) {
-    (void)f;
-    (void)t;
-    (*(int *)ctx)++;
-    return 0;
-}
-
 static void test_playlists_refused(void) {
     REQUIRE(ffmpeg(TESTSRC "-t 2 -c:v libx264 -pix_fmt yuv420p", "inner.mp4") == 0);
     /* A concat script named like a video, naming a clip beside it (safe by FFmpeg's rules:
