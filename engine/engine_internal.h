@@ -194,14 +194,14 @@ typedef struct vx_encode_task {
     vx_queue_node link;         /* first: queued by it (common/worker.h) */
     int32_t *ids;               /* [n], token ids with start and end */
     int n;
-    /* A picture query instead (ids NULL): decoded, preprocessed like frames and encoded
-     * by the vision tower, on the encoder thread. */
     int tower;                  /* which text tower: VX_TOWER_CLIP, _MULTILINGUAL or _BOTH */
     /* With VX_TOWER_BOTH, ids/n/out are CLIP's half and these the multilingual one's; done()
      * comes once both are encoded, rc the first failure. */
     int32_t *mids;
     int mn;
     float *mout;
+    /* A picture query instead (ids NULL): decoded, preprocessed like frames and encoded
+     * by the vision tower, on the encoder thread. */
     const uint8_t *image;
     size_t image_len;
     int bad_image;              /* rc's error is the picture's fault (bad input), not the encoder's */

@@ -350,15 +350,18 @@ static void groups_candidate(copy_groups *g, uint64_t id, int i) {
 
 static uint64_t group_of(const vx_video *v) { return v->near_duplicate_of ? v->near_duplicate_of : v->id; }
 
+/* Lists id among x's copies: all counted, the first VX_RESULT_COPIES kept. */
+static void list_copy(vx_result *x, uint64_t id) {
+    if (x->copies < VX_RESULT_COPIES) x->copy_ids[x->copies] = id;
+    x->copies++;
+}
+
 /* The original (its id is the group's) only ever joins as the head itself, met again. */
 static void add_copy(copy_groups *g, uint64_t group, uint64_t id, vx_results *out) {
     uint64_t slot;
     if (id == group || !vx_idmap_get(&g->slot, group, &slot)) return;
     g->folded++;
-    if (!slot) return;
-    vx_result *x = &out->items[slot - 1];
-    if (x->copies < VX_RESULT_COPIES) x->copy_ids[x->copies] = id;
-    x->copies++;
+    if (slot) list_copy(&out->items[slot - 1], id);
 }
 
 /* 1 when v belongs to a group already ranked: it joins that result (on this page). */
@@ -899,8 +902,8 @@ static int rank_picture(vx_engine *e, vx_query *q, vx_results *out, vx_error *er
     for (int i = 0; i < out->n; i++) out->items[i].matched = VX_MATCHED_VISUAL;
     if (!have) return 0;
     /* The source's group leaves the ranking: its other copies go with the source. */
-    int w = 0, copies = 0;
-    uint64_t copy_ids[VX_RESULT_COPIES];
+    int w = 0;
+    vx_result gathered = {0}; /* its copies */
     for (int i = 0; i < out->n; i++) {
         vx_result *x = &out->items[i];
         int in_group = x->video_id == src.video_id || x->video_id == group_of(&v);
@@ -909,15 +912,10 @@ static int rank_picture(vx_engine *e, vx_query *q, vx_results *out, vx_error *er
             out->items[w++] = *x;
             continue;
         }
-        if (x->video_id != src.video_id) {
-            if (copies < VX_RESULT_COPIES) copy_ids[copies] = x->video_id;
-            copies++;
-        }
-        for (int c = 0; c < x->copies; c++)
-            if (c >= VX_RESULT_COPIES || x->copy_ids[c] != src.video_id) {
-                if (copies < VX_RESULT_COPIES && c < VX_RESULT_COPIES) copy_ids[copies] = x->copy_ids[c];
-                copies++;
-            }
+        if (x->video_id != src.video_id) list_copy(&gathered, x->video_id);
+        for (int c = 0; c < x->copies; c++) /* beyond the ids kept: counted only */
+            if (c >= VX_RESULT_COPIES) gathered.copies++;
+            else if (x->copy_ids[c] != src.video_id) list_copy(&gathered, x->copy_ids[c]);
         free(x->title);
         free(x->path);
         free(x->snippet);
@@ -933,8 +931,8 @@ static int rank_picture(vx_engine *e, vx_query *q, vx_results *out, vx_error *er
         if (rc == 0) {
             vx_result first = out->items[out->n - 1];
             first.matched = VX_MATCHED_VISUAL | VX_MATCHED_FRAME;
-            first.copies = copies;
-            memcpy(first.copy_ids, copy_ids, sizeof copy_ids);
+            first.copies = gathered.copies;
+            memcpy(first.copy_ids, gathered.copy_ids, sizeof first.copy_ids);
             memmove(out->items + 1, out->items, (size_t)(out->n - 1) * sizeof *out->items);
             out->items[0] = first;
         }
