@@ -16,7 +16,7 @@ static int run_worker(const cli_command *cmd, cli_args *args) {
 
 const cli_command cmd_worker = {
     .name = "worker",
-    .synopsis = "--cluster URLS [--model DIR] [--precision P] [--db DIR]",
+    .synopsis = "--cluster URLS [--model DIR] [--text-model DIR] [--precision P] [--db DIR]",
     .summary = "take indexing work from a cluster's queue (decode, encode, publish)",
     .details = "Follows the cluster's log into its own data folder (--db; the catalog only, for\n"
                "telling unchanged files and copies apart), then takes one file at a time from the\n"
@@ -26,6 +26,6 @@ const cli_command cmd_worker = {
                "default 60 s); after $VIDX_CLUSTER_ATTEMPTS tries (default 3) it is recorded as\n"
                "failed. Without the model, or with another model than the cluster's, it takes no work.\n"
                "SIGTERM or SIGINT stop it; the file in hand goes back to the queue.",
-    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_PRECISION_OPT, CLI_CLUSTER_OPT},
+    .opts = {CLI_DB_OPT, CLI_MODEL_OPT, CLI_TEXT_MODEL_OPT, CLI_PRECISION_OPT, CLI_CLUSTER_OPT},
     .min_pos = 0, .max_pos = 0, .run = run_worker,
 };
